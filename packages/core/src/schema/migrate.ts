@@ -1,0 +1,97 @@
+import type pg from 'pg';
+import { migrations as allMigrations } from '../generated/migrations.js';
+import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
+import type { Migration } from './migration.js';
+import { SchemaTooNewError } from './schema-too-new-error.js';
+
+export interface MigrateOptions {
+  /** The schema that holds Auditrum's tables and functions. Default: `auditrum`. */
+  schema?: string;
+}
+
+export interface MigrateResult {
+  /** The schema name, unquoted. */
+  schema: string;
+  /** Ids of the migrations this call applied, in order; empty when the schema was up to date. */
+  applied: number[];
+  /** The highest migration id now applied. */
+  version: number;
+}
+
+const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
+
+/**
+ * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an
+ * advisory lock for the schema, so concurrent callers (several app instances starting at once)
+ * wait for each other and each migration is applied exactly once; a failing migration leaves
+ * the database as it was.
+ *
+ * `db` is a pool (a client is checked out and released) or a connected client that is not
+ * inside a transaction.
+ */
+export async function migrate(db: pg.Pool | pg.Client, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  assertValidSchemaName(schema);
+  if (isPool(db)) {
+    const client = await db.connect();
+    try {
+      return await migrateInTransaction(client, schema, allMigrations);
+    } finally {
+      client.release();
+    }
+  }
+  return migrateInTransaction(db, schema, allMigrations);
+}
+
+// Not `instanceof pg.Pool`: the caller's pool may come from another copy of pg, and treating a
+// pool as a client would spread the transaction's statements over several connections.
+function isPool(db: pg.Pool | pg.Client): db is pg.Pool {
+  return 'totalCount' in db;
+}
+
+async function migrateInTransaction(
+  client: pg.ClientBase,
+  schema: string,
+  migrations: readonly Migration[],
+): Promise<MigrateResult> {
+  const quotedSchema = quoteIdentifier(schema);
+  await client.query('BEGIN');
+  try {
+    // Before anything else, so that even the first CREATE SCHEMA of two racing callers is serialised.
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`auditrum.migrate:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${quotedSchema}.schema_migrations (
+        id integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    );
+    const { rows } = await client.query<{ version: number }>(
+      `SELECT coalesce(max(id), 0) AS version FROM ${quotedSchema}.schema_migrations`,
+    );
+    const databaseVersion = rows[0]?.version ?? 0;
+    const codeVersion = migrations.at(-1)?.id ?? 0;
+    if (databaseVersion > codeVersion) {
+      throw new SchemaTooNewError(schema, databaseVersion, codeVersion);
+    }
+
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (migration.id <= databaseVersion) continue;
+      // A replacer function, because a replacement string would expand `$&` etc. in the schema name.
+      await client.query(migration.sql.replace(SCHEMA_PLACEHOLDER, () => quotedSchema));
+      await client.query(`INSERT INTO ${quotedSchema}.schema_migrations (id, name) VALUES ($1, $2)`, [
+        migration.id,
+        migration.name,
+      ]);
+      applied.push(migration.id);
+    }
+    await client.query('COMMIT');
+    return { schema, applied, version: Math.max(databaseVersion, codeVersion) };
+  } catch (error) {
+    // If the connection itself broke, ROLLBACK fails too; the caller needs the original error.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
