@@ -1,0 +1,7 @@
+export type { Cluster, ClusterOptions } from './cluster.js';
+export { startCluster } from './cluster.js';
+export { withClient } from './databases.js';
+export type { GlobalSetupOptions } from './global-setup.js';
+export { createGlobalSetup } from './global-setup.js';
+export type { TestDatabase } from './test-database.js';
+export { useEmptyDatabase, useTestDatabase } from './test-database.js';

