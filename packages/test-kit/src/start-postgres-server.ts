@@ -1,5 +1,5 @@
 import type { PostgresServer } from './postgres-server.js';
-import { useDatabaseUrl } from './sources/database-url.js';
+import { fromDatabaseUrl } from './sources/database-url.js';
 import { startEmbeddedPostgres } from './sources/embedded-postgres.js';
 import { startTestcontainer } from './sources/testcontainers.js';
 
@@ -10,6 +10,6 @@ import { startTestcontainer } from './sources/testcontainers.js';
  */
 export async function startPostgresServer(rootDir: string): Promise<PostgresServer> {
   const databaseUrl = process.env.DATABASE_URL;
-  if (databaseUrl) return useDatabaseUrl(databaseUrl);
+  if (databaseUrl) return fromDatabaseUrl(databaseUrl);
   return (await startTestcontainer()) ?? (await startEmbeddedPostgres(rootDir));
 }

@@ -1,7 +1,6 @@
 import type pg from 'pg';
-import { migrations as allMigrations } from '../generated/migrations.js';
+import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
-import type { Migration } from './migration.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
 
 export interface MigrateOptions {
@@ -35,12 +34,12 @@ export async function migrate(db: pg.Pool | pg.Client, options: MigrateOptions =
   if (isPool(db)) {
     const client = await db.connect();
     try {
-      return await migrateInTransaction(client, schema, allMigrations);
+      return await migrateInTransaction(client, schema);
     } finally {
       client.release();
     }
   }
-  return migrateInTransaction(db, schema, allMigrations);
+  return migrateInTransaction(db, schema);
 }
 
 // Not `instanceof pg.Pool`: the caller's pool may come from another copy of pg, and treating a
@@ -49,11 +48,7 @@ function isPool(db: pg.Pool | pg.Client): db is pg.Pool {
   return 'totalCount' in db;
 }
 
-async function migrateInTransaction(
-  client: pg.ClientBase,
-  schema: string,
-  migrations: readonly Migration[],
-): Promise<MigrateResult> {
+async function migrateInTransaction(client: pg.ClientBase, schema: string): Promise<MigrateResult> {
   const quotedSchema = quoteIdentifier(schema);
   await client.query('BEGIN');
   try {
@@ -88,7 +83,7 @@ async function migrateInTransaction(
       applied.push(migration.id);
     }
     await client.query('COMMIT');
-    return { schema, applied, version: Math.max(databaseVersion, codeVersion) };
+    return { schema, applied, version: codeVersion };
   } catch (error) {
     // If the connection itself broke, ROLLBACK fails too; the caller needs the original error.
     await client.query('ROLLBACK').catch(() => undefined);
