@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
@@ -17,7 +17,10 @@ export interface MigrateResult {
   version: number;
 }
 
+// psql's conventions: :AUDITRUM_SCHEMA is the quoted identifier, :'AUDITRUM_SCHEMA' the name as a string
+// literal (for SQL that builds SQL with format('%I', ...)).
 const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
+const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
 
 /**
  * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an
@@ -50,6 +53,7 @@ function isPool(db: pg.Pool | pg.Client): db is pg.Pool {
 
 async function migrateInTransaction(client: pg.ClientBase, schema: string): Promise<MigrateResult> {
   const quotedSchema = quoteIdentifier(schema);
+  const schemaLiteral = pg.escapeLiteral(schema);
   await client.query('BEGIN');
   try {
     // Before anything else, so that even the first CREATE SCHEMA of two racing callers is serialised.
@@ -75,7 +79,10 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
     for (const migration of migrations) {
       if (migration.id <= databaseVersion) continue;
       // A replacer function, because a replacement string would expand `$&` etc. in the schema name.
-      await client.query(migration.sql.replace(SCHEMA_PLACEHOLDER, () => quotedSchema));
+      const sql = migration.sql
+        .replace(SCHEMA_LITERAL_PLACEHOLDER, () => schemaLiteral)
+        .replace(SCHEMA_PLACEHOLDER, () => quotedSchema);
+      await client.query(sql);
       await client.query(`INSERT INTO ${quotedSchema}.schema_migrations (id, name) VALUES ($1, $2)`, [
         migration.id,
         migration.name,
