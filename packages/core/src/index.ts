@@ -1,4 +1,31 @@
+/**
+ * @module @auditrum/core: audit logging for Node.js on PostgreSQL. Row changes are captured by triggers in the
+ * database; the context (who, why, from where) travels from AsyncLocalStorage to the triggers in a comment
+ * that the pg instrumentation puts first in each statement.
+ */
+export type { Auditrum, AuditrumOptions } from './auditrum.js';
+export { createAuditrum } from './auditrum.js';
+export type { AuditActor, AuditContext, AuditContextInput, AuditSource } from './context/audit-context.js';
+export {
+  changeReason,
+  getAuditContext,
+  setAuditActor,
+  setChangeReason,
+  withAuditContext,
+  withChangeReason,
+} from './context/audit-context.js';
+export { contextComment } from './context/context-comment.js';
+export { instrumentPg } from './context/instrument-pg.js';
+export type { Queryable } from './db/queryable.js';
+export { ensurePartitions } from './partitions/ensure-partitions.js';
+export type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
+export { startPartitionMaintenance } from './partitions/partition-maintainer.js';
 export type { MigrateOptions, MigrateResult } from './schema/migrate.js';
 export { migrate } from './schema/migrate.js';
 export type { Migration } from './schema/migration.js';
 export { SchemaTooNewError } from './schema/schema-too-new-error.js';
+export type { AuditStatus, PartitionStatus, TrackedTableStatus } from './tracking/status.js';
+export { status } from './tracking/status.js';
+export type { TableRules } from './tracking/table-rules.js';
+export type { TrackOptions, TrackResult } from './tracking/track.js';
+export { track, untrack } from './tracking/track.js';

@@ -1,0 +1,109 @@
+import pg from 'pg';
+import type { AuditContextInput } from './context/audit-context.js';
+import {
+  changeReason,
+  getAuditContext,
+  setAuditActor,
+  setChangeReason,
+  withAuditContext,
+  withChangeReason,
+} from './context/audit-context.js';
+import { instrumentPg } from './context/instrument-pg.js';
+import type { Queryable } from './db/queryable.js';
+import { ensurePartitions } from './partitions/ensure-partitions.js';
+import type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
+import { startPartitionMaintenance } from './partitions/partition-maintainer.js';
+import { assertValidSchemaName, DEFAULT_SCHEMA } from './schema/identifiers.js';
+import type { MigrateResult } from './schema/migrate.js';
+import { migrate } from './schema/migrate.js';
+import type { AuditStatus } from './tracking/status.js';
+import { status } from './tracking/status.js';
+import type { TableRules } from './tracking/table-rules.js';
+import type { TrackOptions, TrackResult } from './tracking/track.js';
+import { tablesOfSchema, track, untrack } from './tracking/track.js';
+
+export interface AuditrumOptions {
+  /** The application's pool; Auditrum instruments it so that queries carry the audit context. */
+  pool?: pg.Pool;
+  /** A connection string, when no pool is given; default `DATABASE_URL`. */
+  connectionString?: string;
+  /** Schema of Auditrum's tables and functions; default `auditrum`. */
+  schema?: string;
+  /** Keep partitions created ahead while the app runs (default on); `false` leaves it to the CLI. */
+  partitions?: PartitionMaintenanceOptions | false;
+}
+
+export interface Auditrum {
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  /** Installs or upgrades the schema; safe to run from several processes at once. */
+  migrate(): Promise<MigrateResult>;
+  track(table: string, rules?: TableRules, options?: TrackOptions): Promise<TrackResult>;
+  /** Tracks every table of a database schema, with the same rules, except those named in `except`. */
+  trackSchema(
+    schema: string,
+    options?: { except?: readonly string[]; rules?: TableRules } & TrackOptions,
+  ): Promise<TrackResult[]>;
+  untrack(table: string, options?: TrackOptions): Promise<TrackResult>;
+  status(): Promise<AuditStatus>;
+  ensurePartitions(monthsAhead?: number): Promise<string[]>;
+  withContext<T>(context: AuditContextInput, fn: () => T): T;
+  setActor: typeof setAuditActor;
+  setReason: typeof setChangeReason;
+  withReason: typeof withChangeReason;
+  reason: typeof changeReason;
+  context: typeof getAuditContext;
+  /** Stops partition maintenance and, if Auditrum created the pool, ends it. */
+  close(): Promise<void>;
+}
+
+export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  assertValidSchemaName(schema);
+  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  if (!options.pool && !connectionString) {
+    throw new Error('auditrum: give createAuditrum() a pool or a connectionString, or set DATABASE_URL');
+  }
+  const ownsPool = !options.pool;
+  const pool = options.pool ?? new pg.Pool({ connectionString });
+  instrumentPg(pool);
+  instrumentPg();
+
+  let maintenance: ReturnType<typeof startPartitionMaintenance> | undefined;
+  const db: Queryable = pool;
+  return {
+    pool,
+    schema,
+    async migrate() {
+      const result = await migrate(pool, { schema });
+      if (options.partitions !== false && !maintenance) {
+        maintenance = startPartitionMaintenance(db, schema, options.partitions || {});
+      }
+      return result;
+    },
+    track: (table, rules, trackOptions) => track(db, schema, table, rules, trackOptions),
+    async trackSchema(databaseSchema, { except = [], rules, ...trackOptions } = {}) {
+      const results: TrackResult[] = [];
+      const skipped = new Set(except);
+      for (const table of await tablesOfSchema(db, databaseSchema)) {
+        const bare = table.slice(table.indexOf('.') + 1).replaceAll('"', '');
+        if (skipped.has(table) || skipped.has(bare)) continue;
+        results.push(await track(db, schema, table, rules, trackOptions));
+      }
+      return results;
+    },
+    untrack: (table, trackOptions) => untrack(db, schema, table, trackOptions),
+    status: () => status(db, schema),
+    ensurePartitions: (monthsAhead) => ensurePartitions(db, schema, monthsAhead),
+    withContext: withAuditContext,
+    setActor: setAuditActor,
+    setReason: setChangeReason,
+    withReason: withChangeReason,
+    reason: changeReason,
+    context: getAuditContext,
+    async close() {
+      maintenance?.stop();
+      if (ownsPool) await pool.end();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { AuditContext, AuditScope } from './audit-context.js';
+
+/** The marker the capture triggers look for at the very start of the statement text. */
+export const CONTEXT_COMMENT_PREFIX = '/*auditrum:';
+
+/** Caps per field, in characters; the whole comment is capped at MAX_CONTEXT_JSON (the trigger ignores more). */
+const FIELD_LIMITS = {
+  actor_id: 256,
+  actor_label: 256,
+  reason: 1000,
+  source: 64,
+  request_id: 128,
+  method: 16,
+  route: 512,
+  path: 1024,
+  ip: 64,
+  user_agent: 512,
+} as const;
+export const MAX_CONTEXT_JSON = 8192;
+
+type Field = keyof typeof FIELD_LIMITS;
+
+/** The context as the trigger stores it: flat snake_case fields, actor and request id lifted into columns. */
+export function contextRecord(context: AuditContext): Record<string, unknown> {
+  const fields: Partial<Record<Field, string | undefined>> = {
+    actor_id: context.actor?.id,
+    actor_label: context.actor?.label,
+    reason: context.reason,
+    source: context.source ?? 'app',
+    request_id: context.requestId,
+    method: context.method,
+    route: context.route,
+    path: context.path,
+    ip: context.ip,
+    user_agent: context.userAgent,
+  };
+  const record: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields) as [Field, unknown][]) {
+    if (value === undefined || value === null) continue;
+    record[key] = cleanString(String(value), FIELD_LIMITS[key]);
+  }
+  if (context.meta !== undefined) record.meta = cleanJson(context.meta, 0);
+  return record;
+}
+
+/**
+ * The SQL comment that carries the context to the capture triggers. JSON with every "/" escaped, so it can
+ * neither close the comment nor open a nested one (PostgreSQL nests comments).
+ */
+export function contextComment(context: AuditContext): string {
+  const record = contextRecord(context);
+  let json = JSON.stringify(record);
+  if (json.length > MAX_CONTEXT_JSON && record.meta !== undefined) {
+    record.meta = { truncated: true };
+    json = JSON.stringify(record);
+  }
+  if (json.length > MAX_CONTEXT_JSON) {
+    record.reason = cleanString(String(record.reason ?? ''), 100);
+    json = JSON.stringify(record);
+  }
+  return `${CONTEXT_COMMENT_PREFIX}${json.replaceAll('/', '\\/')}*/`;
+}
+
+const cache = new WeakMap<AuditScope, { version: number; comment: string }>();
+
+/** contextComment() of a scope, computed once per state of the scope. */
+export function scopeComment(scope: AuditScope): string {
+  const cached = cache.get(scope);
+  if (cached && cached.version === scope.version) return cached.comment;
+  const comment = contextComment(scope.context);
+  cache.set(scope, { version: scope.version, comment });
+  return comment;
+}
+
+// jsonb rejects NUL and unpaired surrogates; a context must never make the trigger drop it.
+function cleanString(value: string, limit: number): string {
+  const wellFormed = value.toWellFormed().replaceAll('\u0000', '');
+  return wellFormed.length > limit ? `${wellFormed.slice(0, limit - 1)}…` : wellFormed;
+}
+
+const MAX_META_DEPTH = 8;
+
+function cleanJson(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return cleanString(value, 2000);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (depth >= MAX_META_DEPTH) return '[too deep]';
+  if (Array.isArray(value)) return value.slice(0, 100).map((item) => cleanJson(item, depth + 1));
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value as Record<string, unknown>).slice(0, 100)) {
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+      out[cleanString(key, 200)] = cleanJson(item, depth + 1);
+    }
+    return out;
+  }
+  return null;
+}

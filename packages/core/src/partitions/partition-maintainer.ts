@@ -1,0 +1,35 @@
+import type { Queryable } from '../db/queryable.js';
+import { ensurePartitions } from './ensure-partitions.js';
+
+export interface PartitionMaintenanceOptions {
+  /** Months of partitions kept ready ahead of the current one; default 3. */
+  monthsAhead?: number;
+  /** How often to check; default every 6 hours. */
+  intervalMs?: number;
+  /** Where failures go (the app keeps running; writes fall back to the default partition). */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Keeps partitions created ahead while the app runs, so that no cron job is needed: one check at start and
+ * one per interval, on an unref'd timer that never keeps the process alive. Any number of app instances
+ * may run it; the SQL function serialises them.
+ */
+export function startPartitionMaintenance(
+  db: Queryable,
+  schema: string,
+  options: PartitionMaintenanceOptions = {},
+): { stop(): void; ready: Promise<void> } {
+  const monthsAhead = options.monthsAhead ?? 3;
+  const intervalMs = options.intervalMs ?? 6 * 60 * 60 * 1000;
+  if (!Number.isFinite(intervalMs) || intervalMs < 1000) {
+    throw new RangeError(`auditrum: partition check interval must be at least 1000 ms, not ${String(intervalMs)}`);
+  }
+  const onError =
+    options.onError ?? ((error: unknown) => console.error('auditrum: partition maintenance failed', error));
+  const run = () => ensurePartitions(db, schema, monthsAhead).then(() => undefined, onError);
+  const ready = run();
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer), ready };
+}

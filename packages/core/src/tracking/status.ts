@@ -1,0 +1,92 @@
+import type { Queryable } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import type { TableRules } from './table-rules.js';
+import { rulesFromSql } from './table-rules.js';
+
+export interface TrackedTableStatus {
+  id: number;
+  table: string;
+  rules: TableRules & { key: string[] };
+  trackedAt: Date;
+  updatedAt: Date;
+  /** Enabled capture triggers (INSERT, UPDATE, DELETE, TRUNCATE): 4 when all is well. */
+  enabledTriggers: number;
+  /** The capture function differs from what the rules and columns call for (run sync or track again). */
+  drifted: boolean;
+}
+
+export interface PartitionStatus {
+  name: string;
+  /** The range, or `DEFAULT`. */
+  bounds: string;
+  estimatedRows: number;
+}
+
+export interface AuditStatus {
+  schema: string;
+  schemaVersion: number;
+  /** Whether ALTER TABLE on tracked tables is followed automatically (needs a superuser at migrate time). */
+  followsDdl: boolean;
+  tables: TrackedTableStatus[];
+  partitions: PartitionStatus[];
+  /** Changes recorded with no application context (psql, cron, other services), estimated over the last 30 days. */
+  changesWithoutContext30d: number;
+}
+
+export async function status(db: Queryable, schema: string): Promise<AuditStatus> {
+  const s = quoteIdentifier(schema);
+  const version = await db.query<{ version: number }>(
+    `SELECT coalesce(max(id), 0) AS version FROM ${s}.schema_migrations`,
+  );
+  const tables = await db.query<{
+    id: number;
+    name: string;
+    rules: Record<string, unknown>;
+    tracked_at: Date;
+    updated_at: Date;
+    enabled: number;
+    drifted: boolean;
+  }>(
+    `SELECT t.id, format('%I.%I', t.schema_name, t.table_name) AS name, t.rules, t.tracked_at, t.updated_at,
+       (SELECT count(*)::int FROM pg_trigger g
+        WHERE g.tgrelid = t.relid AND g.tgfoid = to_regprocedure(format('%I.%I()', $1::text, 'capture_' || t.id))
+          AND g.tgenabled <> 'D') AS enabled,
+       encode(sha256(convert_to(${s}._capture_function_sql(t), 'UTF8')), 'hex') <> t.function_checksum AS drifted
+     FROM ${s}.tracked_tables t WHERE t.untracked_at IS NULL ORDER BY t.schema_name, t.table_name`,
+    [schema],
+  );
+  const partitions = await db.query<{ name: string; bounds: string; rows: number }>(
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bounds, greatest(c.reltuples, 0)::bigint AS rows
+     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = to_regclass(format('%I.changes', $1::text)) ORDER BY c.relname`,
+    [schema],
+  );
+  const direct = await db.query<{ count: string }>(
+    `SELECT count(*) AS count FROM ${s}.changes
+     WHERE changed_at > now() - interval '30 days' AND context->>'source' = 'db'`,
+  );
+  const followsDdl = await db.query('SELECT 1 FROM pg_event_trigger WHERE evtname = $1 AND evtenabled <> $2', [
+    `${schema.slice(0, 40)}_follow_ddl`,
+    'D',
+  ]);
+  return {
+    schema,
+    schemaVersion: version.rows[0]?.version ?? 0,
+    followsDdl: (followsDdl.rowCount ?? 0) > 0,
+    tables: tables.rows.map((row) => ({
+      id: row.id,
+      table: row.name,
+      rules: rulesFromSql(row.rules),
+      trackedAt: row.tracked_at,
+      updatedAt: row.updated_at,
+      enabledTriggers: row.enabled,
+      drifted: row.drifted,
+    })),
+    partitions: partitions.rows.map((row) => ({
+      name: row.name,
+      bounds: row.bounds.replace(/^FOR VALUES /, ''),
+      estimatedRows: Number(row.rows),
+    })),
+    changesWithoutContext30d: Number(direct.rows[0]?.count ?? 0),
+  };
+}
