@@ -44,8 +44,9 @@ export function contextRecord(context: AuditContext): Record<string, unknown> {
 }
 
 /**
- * The SQL comment that carries the context to the capture triggers. JSON with every "/" escaped, so it can
- * neither close the comment nor open a nested one (PostgreSQL nests comments).
+ * The SQL comment that carries the context to the capture triggers. JSON with every "*" written as \u002a
+ * (it can only occur inside strings), so the text can neither close the comment nor open a nested one
+ * (PostgreSQL nests comments).
  */
 export function contextComment(context: AuditContext): string {
   const record = contextRecord(context);
@@ -58,7 +59,7 @@ export function contextComment(context: AuditContext): string {
     record.reason = cleanString(String(record.reason ?? ''), 100);
     json = JSON.stringify(record);
   }
-  return `${CONTEXT_COMMENT_PREFIX}${json.replaceAll('/', '\\/')}*/`;
+  return `${CONTEXT_COMMENT_PREFIX}${json.replaceAll('*', '\\u002a')}*/`;
 }
 
 const cache = new WeakMap<AuditScope, { version: number; comment: string }>();
