@@ -36,16 +36,28 @@ describe('capture', () => {
     await db.pool.query('DELETE FROM orders WHERE id = 1');
     await db.pool.query('TRUNCATE orders');
     expect(await changesOf('orders')).toEqual([
-      { operation: 'INSERT', row_key: '1', old_values: null, new_values: { id: 1, status: 'draft', total: 10.5, note: { a: 1 } } },
+      {
+        operation: 'INSERT',
+        row_key: '1',
+        old_values: null,
+        new_values: { id: 1, status: 'draft', total: 10.5, note: { a: 1 } },
+      },
       { operation: 'UPDATE', row_key: '1', old_values: { status: 'draft' }, new_values: { status: 'paid' } },
       { operation: 'UPDATE', row_key: '1', old_values: { note: { a: 1 } }, new_values: { note: { a: 2 } } },
-      { operation: 'DELETE', row_key: '1', old_values: { id: 1, status: 'paid', total: 10.5, note: { a: 2 } }, new_values: null },
+      {
+        operation: 'DELETE',
+        row_key: '1',
+        old_values: { id: 1, status: 'paid', total: 10.5, note: { a: 2 } },
+        new_values: null,
+      },
       { operation: 'TRUNCATE', row_key: null, old_values: null, new_values: null },
     ]);
   });
 
   it('applies only, exclude and mask to every operation, DELETE included', async () => {
-    await db.pool.query('CREATE TABLE users (id int PRIMARY KEY, name text, email text, password text, updated_at timestamptz)');
+    await db.pool.query(
+      'CREATE TABLE users (id int PRIMARY KEY, name text, email text, password text, updated_at timestamptz)',
+    );
     await db.pool.query('CREATE TABLE people (id int PRIMARY KEY, name text, ssn text, secret text)');
     await audit.track('users', { only: ['name', 'email'] });
     await audit.track('people', { exclude: ['secret'], mask: ['ssn'] });
@@ -78,7 +90,9 @@ describe('capture', () => {
     await audit.track('lines');
     await db.pool.query('INSERT INTO lines VALUES (7, 2, 1)');
     expect((await changesOf('lines'))[0]?.row_key).toBe('[7, 2]');
-    await expect(audit.track('events')).rejects.toThrow('table public.events has no primary key; give its key columns (rule "key")');
+    await expect(audit.track('events')).rejects.toThrow(
+      'table public.events has no primary key; give its key columns (rule "key")',
+    );
     await audit.track('events', { key: ['code'] });
     await db.pool.query(`INSERT INTO events VALUES ('e1', 'x')`);
     expect((await changesOf('events'))[0]?.row_key).toBe('e1');
@@ -128,7 +142,12 @@ describe('capture', () => {
     const changes = await changesOf('products');
     expect(changes[0]?.new_values).toMatchObject({ id: 1, title: 't', color: 'red' });
     expect(changes[0]?.new_values?.hidden).toMatch(/^hmac:/); // the mask followed the rename
-    expect(changes[1]).toEqual({ operation: 'UPDATE', row_key: '1', old_values: { color: 'red' }, new_values: { color: 'blue' } });
+    expect(changes[1]).toEqual({
+      operation: 'UPDATE',
+      row_key: '1',
+      old_values: { color: 'red' },
+      new_values: { color: 'blue' },
+    });
     const status = await audit.status();
     expect(status.followsDdl).toBe(true);
     expect(status.tables.find((t) => t.table === 'public.products')).toMatchObject({
@@ -136,7 +155,9 @@ describe('capture', () => {
       enabledTriggers: 4,
       drifted: false,
     });
-    await expect(db.pool.query('ALTER TABLE products DROP COLUMN id')).rejects.toThrow('a key column of table public.products no longer exists');
+    await expect(db.pool.query('ALTER TABLE products DROP COLUMN id')).rejects.toThrow(
+      'a key column of table public.products no longer exists',
+    );
   });
 
   it('captures a 100,000-row UPDATE completely, pairing rows even when the key changes', async () => {
@@ -153,7 +174,9 @@ describe('capture', () => {
     const moved = await db.pool.query(
       `SELECT row_key, old_values, new_values FROM auditrum.change_log WHERE table_name = 'bulk' AND old_values ? 'id' ORDER BY row_key`,
     );
-    expect(moved.rows).toEqual([1, 2, 3].map((id) => ({ row_key: String(id + 1000000), old_values: { id }, new_values: { id: id + 1000000 } })));
+    expect(moved.rows).toEqual(
+      [1, 2, 3].map((id) => ({ row_key: String(id + 1000000), old_values: { id }, new_values: { id: id + 1000000 } })),
+    );
   });
 
   it('untracks, keeping the history', async () => {
@@ -169,14 +192,33 @@ describe('capture', () => {
     await db.pool.query('CREATE TABLE accounts (id int PRIMARY KEY, name text)');
     await expect(audit.track('nosuch')).rejects.toThrow('table "nosuch" does not exist');
     await expect(audit.track('a.b.c.d')).rejects.toThrow('invalid table name "a.b.c.d"');
-    await expect(audit.track('accounts', { only: ['nme'] })).rejects.toThrow('column "nme" of table public.accounts does not exist (in rule "only")');
-    await expect(audit.track('accounts', { when: 'NEW.nope > 1' })).rejects.toThrow('invalid "when" condition for table public.accounts');
+    await expect(audit.track('accounts', { only: ['nme'] })).rejects.toThrow(
+      'column "nme" of table public.accounts does not exist (in rule "only")',
+    );
+    await expect(audit.track('accounts', { when: 'NEW.nope > 1' })).rejects.toThrow(
+      'invalid "when" condition for table public.accounts',
+    );
     await expect(audit.track('accounts', { when: 'true; DROP TABLE accounts' })).rejects.toThrow('without ";"');
     await expect(audit.track('accounts', { only: ['name'], exclude: ['name'] })).rejects.toThrow('not both');
     await expect(audit.track('accounts', { bogus: 1 } as never)).rejects.toThrow('unknown rule "bogus"');
-    await expect(audit.track('accounts', { mask: ['id'] })).rejects.toThrow('key columns of table public.accounts cannot be masked');
+    await expect(audit.track('accounts', { mask: ['id'] })).rejects.toThrow(
+      'key columns of table public.accounts cannot be masked',
+    );
     await expect(audit.track('auditrum.changes')).rejects.toThrow('belongs to Auditrum itself');
     const { rowCount } = await db.pool.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = 'accounts'::regclass`);
     expect(rowCount).toBe(0);
+  });
+
+  it('tracks every table of a schema except the excluded ones', async () => {
+    await db.pool.query('CREATE SCHEMA shop');
+    await db.pool.query(
+      'CREATE TABLE shop.a (id int PRIMARY KEY); CREATE TABLE shop.b (id int PRIMARY KEY); CREATE TABLE shop.c (id int PRIMARY KEY)',
+    );
+    const results = await audit.trackSchema('shop', { except: ['c'] });
+    expect(results.map((r) => [r.table, r.action])).toEqual([
+      ['shop.a', 'tracked'],
+      ['shop.b', 'tracked'],
+    ]);
+    await expect(audit.trackSchema('nope')).rejects.toThrow('schema "nope" does not exist');
   });
 });
