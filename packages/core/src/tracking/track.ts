@@ -30,21 +30,9 @@ export async function track(
   rules: TableRules = {},
   options: TrackOptions = {},
 ): Promise<TrackResult> {
-  const sqlRules = rulesToSql(table, rules);
-  return inTransaction(
-    db,
-    async (client) => {
-      const relid = await resolveTable(client, table);
-      const { rows } = await client.query<{ result: { table_id: number; action: TrackResult['action']; ddl: string } }>(
-        `SELECT ${quoteIdentifier(schema)}.track($1::oid::regclass, $2::jsonb) AS result`,
-        [relid, JSON.stringify(sqlRules)],
-      );
-      const result = rows[0]?.result;
-      if (!result) throw new Error(`auditrum: track() returned nothing for ${table}`);
-      return { table, tableId: result.table_id, action: result.action, ddl: result.ddl };
-    },
-    { rollback: options.dryRun === true },
-  );
+  const [result] = await trackTables(db, schema, [{ table, rules }], options);
+  if (!result) throw new Error(`auditrum: track() returned nothing for ${table}`);
+  return result;
 }
 
 /** Stops auditing `table`; its history stays. */
@@ -54,19 +42,74 @@ export async function untrack(
   table: string,
   options: TrackOptions = {},
 ): Promise<TrackResult> {
+  const [result] = await untrackTables(db, schema, [table], options);
+  if (!result) throw new Error(`auditrum: untrack() returned nothing for ${table}`);
+  return result;
+}
+
+/** Tracks several tables in one transaction: if one fails (or in a dry run), none changes. */
+export async function trackTables(
+  db: Queryable,
+  schema: string,
+  requests: readonly { table: string; rules?: TableRules | undefined }[],
+  options: TrackOptions = {},
+): Promise<TrackResult[]> {
+  const prepared = requests.map(({ table, rules = {} }) => ({ table, sqlRules: rulesToSql(table, rules) }));
   return inTransaction(
     db,
     async (client) => {
-      const relid = await resolveTable(client, table);
-      const { rows } = await client.query<{
-        result: { table_id: number | null; action: TrackResult['action']; ddl: string };
-      }>(`SELECT ${quoteIdentifier(schema)}.untrack($1::oid::regclass) AS result`, [relid]);
-      const result = rows[0]?.result;
-      if (!result) throw new Error(`auditrum: untrack() returned nothing for ${table}`);
-      return { table, tableId: result.table_id, action: result.action, ddl: result.ddl };
+      const results: TrackResult[] = [];
+      for (const { table, sqlRules } of prepared) results.push(await trackIn(client, schema, table, sqlRules));
+      return results;
     },
     { rollback: options.dryRun === true },
   );
+}
+
+/** Untracks several tables in one transaction: if one fails (or in a dry run), none changes. */
+export async function untrackTables(
+  db: Queryable,
+  schema: string,
+  tables: readonly string[],
+  options: TrackOptions = {},
+): Promise<TrackResult[]> {
+  return inTransaction(
+    db,
+    async (client) => {
+      const results: TrackResult[] = [];
+      for (const table of tables) results.push(await untrackIn(client, schema, table));
+      return results;
+    },
+    { rollback: options.dryRun === true },
+  );
+}
+
+/** track() on a client already in a transaction; `sqlRules` come from rulesToSql(). */
+export async function trackIn(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+  sqlRules: Record<string, unknown>,
+): Promise<TrackResult> {
+  const relid = await resolveTable(client, table);
+  const { rows } = await client.query<{ result: { table_id: number; action: TrackResult['action']; ddl: string } }>(
+    `SELECT ${quoteIdentifier(schema)}.track($1::oid::regclass, $2::jsonb) AS result`,
+    [relid, JSON.stringify(sqlRules)],
+  );
+  const result = rows[0]?.result;
+  if (!result) throw new Error(`auditrum: track() returned nothing for ${table}`);
+  return { table, tableId: result.table_id, action: result.action, ddl: result.ddl };
+}
+
+/** untrack() on a client already in a transaction. */
+export async function untrackIn(client: pg.ClientBase, schema: string, table: string): Promise<TrackResult> {
+  const relid = await resolveTable(client, table);
+  const { rows } = await client.query<{
+    result: { table_id: number | null; action: TrackResult['action']; ddl: string };
+  }>(`SELECT ${quoteIdentifier(schema)}.untrack($1::oid::regclass) AS result`, [relid]);
+  const result = rows[0]?.result;
+  if (!result) throw new Error(`auditrum: untrack() returned nothing for ${table}`);
+  return { table, tableId: result.table_id, action: result.action, ddl: result.ddl };
 }
 
 /** The names of the ordinary and partitioned tables of a schema, for tracking a whole schema. */
@@ -86,7 +129,7 @@ export async function tablesOfSchema(db: Queryable, schema: string): Promise<str
 }
 
 /** The table's oid, or an error that names the table as given. */
-async function resolveTable(client: pg.ClientBase, table: string): Promise<number> {
+export async function resolveTable(client: pg.ClientBase, table: string): Promise<number> {
   if (typeof table !== 'string' || table.trim() === '') {
     throw new TypeError('auditrum: a table name is required');
   }
