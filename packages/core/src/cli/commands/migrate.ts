@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { migrations } from '../../generated/migrations.js';
+import { migrate } from '../../schema/migrate.js';
+import type { CliContext } from '../cli-context.js';
+import { withDatabase } from '../database.js';
+import { globalOptions } from '../global-options.js';
+
+export function addMigrateCommand(program: Command, cli: CliContext): void {
+  program
+    .command('migrate')
+    .description("install or upgrade Auditrum's schema (safe to run from several processes at once)")
+    .action(async (_options: object, command: Command) => {
+      const { url, schema } = globalOptions(command, cli.io);
+      const result = await withDatabase(url, (client) => migrate(client, { schema }));
+      for (const id of result.applied) {
+        cli.print(`applied migration ${id} (${migrations.find((m) => m.id === id)?.name ?? '?'})`);
+      }
+      cli.print(
+        result.applied.length === 0
+          ? `schema "${result.schema}" is up to date at version ${result.version}`
+          : `schema "${result.schema}" is now at version ${result.version}`,
+      );
+    });
+}

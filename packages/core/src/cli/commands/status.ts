@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { status } from '../../tracking/status.js';
+import type { CliContext } from '../cli-context.js';
+import { withDatabase } from '../database.js';
+import { formatRules } from '../format-rules.js';
+import { globalOptions } from '../global-options.js';
+import { textTable } from '../text-table.js';
+
+export function addStatusCommand(program: Command, cli: CliContext): void {
+  program
+    .command('status')
+    .description('show the schema version, tracked tables and their rules, drift and partitions')
+    .option('--json', 'print the status as JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { url, schema } = globalOptions(command, cli.io);
+      const report = await withDatabase(url, (client) => status(client, schema));
+      if (options.json) {
+        cli.print(JSON.stringify(report, null, 2));
+        return;
+      }
+      cli.print(`schema:            ${report.schema} (version ${report.schemaVersion})`);
+      cli.print(
+        `ALTER TABLE:       ${report.followsDdl ? 'followed' : 'not followed (run "auditrum sync" after ALTER TABLE)'}`,
+      );
+      cli.print(`without context:  ${report.changesWithoutContext30d} changes in the last 30 days`);
+      cli.print();
+      cli.print(`tracked tables: ${report.tables.length}`);
+      if (report.tables.length > 0) {
+        const rows = report.tables.map((t) => {
+          const problems = [
+            ...(t.drifted ? ['drifted'] : []),
+            ...(t.enabledTriggers !== 4 ? [`${t.enabledTriggers} of 4 triggers enabled`] : []),
+          ];
+          return [
+            t.table,
+            `${t.enabledTriggers}/4`,
+            problems.length > 0 ? problems.join(', ') : 'ok',
+            formatRules(t.rules),
+          ];
+        });
+        cli.io.stdout(textTable([['TABLE', 'TRIGGERS', 'STATE', 'RULES'], ...rows]));
+      }
+      cli.print();
+      cli.print(`partitions: ${report.partitions.length}`);
+      if (report.partitions.length > 0) {
+        const rows = report.partitions.map((p) => [p.name, String(p.estimatedRows), p.bounds]);
+        cli.io.stdout(textTable([['NAME', 'EST. ROWS', 'BOUNDS'], ...rows]));
+      }
+    });
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import type { SyncEntry } from '../../tracking/sync.js';
+import { sync } from '../../tracking/sync.js';
+import type { CliContext } from '../cli-context.js';
+import { withDatabase } from '../database.js';
+import { EXIT_DRIFT } from '../exit-codes.js';
+import { globalOptions } from '../global-options.js';
+import { DEFAULT_CONFIG_FILES, loadConfig } from '../load-config.js';
+
+const SIGN: Record<SyncEntry['kind'], string> = { add: '+', change: '~', remove: '-', same: '=' };
+
+interface SyncCommandOptions {
+  config?: string;
+  check?: boolean;
+  prune?: boolean;
+  dryRun?: boolean;
+}
+
+export function addSyncCommand(program: Command, cli: CliContext): void {
+  program
+    .command('sync')
+    .description('make the tracked tables match a config file, and report the differences')
+    .option('--config <file>', `config file (default: ${DEFAULT_CONFIG_FILES.join(', ')})`)
+    .option('--check', 'change nothing; exit 3 if the database differs from the config (for CI)')
+    .option('--prune', 'untrack tracked tables that the config does not name')
+    .option('--dry-run', 'print the report and the DDL, change nothing')
+    .action(async (options: SyncCommandOptions, command: Command) => {
+      const globals = globalOptions(command, cli.io);
+      const { config } = await loadConfig(cli.io.cwd, options.config);
+      const schema = globals.schemaGiven ? globals.schema : (config.schema ?? globals.schema);
+      const check = options.check === true;
+      const dryRun = check || options.dryRun === true;
+      const result = await withDatabase(globals.url, (client) =>
+        sync(client, schema, config, { prune: options.prune === true, dryRun }),
+      );
+      const width = Math.max(0, ...result.entries.map((e) => e.table.length));
+      for (const entry of result.entries) {
+        cli.print(`${SIGN[entry.kind]} ${entry.table.padEnd(width)}  ${entry.details.join('; ')}`.trimEnd());
+      }
+      if (options.dryRun && !check) {
+        for (const entry of result.entries) {
+          if (entry.result?.ddl) cli.print(`-- ${entry.table}\n${entry.result.ddl.trimEnd()}`);
+        }
+      }
+      const changed = result.entries.filter((e) => e.result && e.result.action !== 'unchanged').length;
+      if (result.inSync) cli.print('in sync');
+      else if (check) {
+        cli.print('out of sync: run "auditrum sync" to apply');
+        cli.setExitCode(EXIT_DRIFT);
+      } else if (dryRun) cli.print(`dry run: ${changed} table(s) would change; nothing was changed`);
+      else cli.print(`applied: ${changed} table(s) changed`);
+    });
+}

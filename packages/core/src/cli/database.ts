@@ -1,0 +1,34 @@
+import pg from 'pg';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Runs `work` on a fresh connection to `url`, always closed afterwards; a failure to connect says so. */
+export async function withDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'auditrum-cli',
+  });
+  // An idle connection that breaks must not crash the process with an unhandled 'error' event.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw new Error(`cannot connect to the database at ${client.host}:${client.port}: ${errorMessage(error)}`);
+  }
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** An error's message, also for the AggregateError (empty message) of a refused connection to several addresses. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof AggregateError && error.message === '') {
+    return error.errors.map(errorMessage).join('; ');
+  }
+  if (error instanceof Error) return error.message || String((error as { code?: unknown }).code ?? error.name);
+  return String(error);
+}

@@ -1,0 +1,7 @@
+export const EXIT_OK = 0;
+/** The database or the API reported a failure. */
+export const EXIT_FAILURE = 1;
+/** Unknown command or flag, bad flag value, no database given. */
+export const EXIT_USAGE = 2;
+/** `sync --check`: the database differs from the config. */
+export const EXIT_DRIFT = 3;

@@ -1,0 +1,9 @@
+/** Where the CLI reads its environment and writes its output; main.ts binds it to the process, tests capture it. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** The environment (for `DATABASE_URL`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** The directory where `sync` looks for its config file. */
+  cwd: string;
+}
