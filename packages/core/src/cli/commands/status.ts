@@ -22,7 +22,7 @@ export function addStatusCommand(program: Command, cli: CliContext): void {
       cli.print(
         `ALTER TABLE:       ${report.followsDdl ? 'followed' : 'not followed (run "auditrum sync" after ALTER TABLE)'}`,
       );
-      cli.print(`without context:  ${report.changesWithoutContext30d} changes in the last 30 days`);
+      cli.print(`without context:   ${report.changesWithoutContext30d} changes in the last 30 days`);
       cli.print();
       cli.print(`tracked tables: ${report.tables.length}`);
       if (report.tables.length > 0) {
