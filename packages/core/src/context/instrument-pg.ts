@@ -47,13 +47,20 @@ interface QueryConfigLike {
   submit?: unknown;
 }
 
+// Transaction control never fires a trigger: sending it unchanged spares the client the string work.
+const TRANSACTION_CONTROL = /^\s*(?:BEGIN|COMMIT|ROLLBACK|END|START\s|SAVEPOINT|RELEASE)\b/i;
+
+function needsComment(text: string): boolean {
+  return !text.startsWith(CONTEXT_COMMENT_PREFIX) && !TRANSACTION_CONTROL.test(text);
+}
+
 function withComment(config: unknown, comment: string): unknown {
   if (typeof config === 'string') {
-    return config.startsWith(CONTEXT_COMMENT_PREFIX) ? config : comment + config;
+    return needsComment(config) ? comment + config : config;
   }
   if (config === null || typeof config !== 'object') return config;
   const query = config as QueryConfigLike;
-  if (typeof query.text !== 'string' || query.text.startsWith(CONTEXT_COMMENT_PREFIX)) return config;
+  if (typeof query.text !== 'string' || !needsComment(query.text)) return config;
   if (typeof query.submit === 'function') {
     // A Submittable (pg.Query, pg-cursor, pg-query-stream) is used as it is: change it in place.
     query.text = comment + query.text;
