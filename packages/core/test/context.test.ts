@@ -168,6 +168,16 @@ describe('context from AsyncLocalStorage to the trigger', () => {
     expect((await pool.query('SELECT count(*)::int AS n FROM accounts')).rows[0]).toEqual({ n: 100 });
   });
 
+  it('never fails a write over a malformed or forged comment, and records it as without context', async () => {
+    await pool.query('/*auditrum:{"actor_id": broken*/UPDATE accounts SET balance = 4 WHERE id = 61');
+    await pool.query('/*auditrum:[1, 2]*/UPDATE accounts SET balance = 4 WHERE id = 62');
+    const rows = (await changesOf('accounts')).filter((row) => ['61', '62'].includes(row.row_key));
+    expect(rows.map((row) => [row.row_key, row.actor_id, row.context.source])).toEqual([
+      ['61', null, 'db'],
+      ['62', null, 'db'],
+    ]);
+  });
+
   it('keeps working with named prepared statements', async () => {
     for (const actor of ['p1', 'p2']) {
       await withAuditContext({ actor: { id: actor }, requestId: 'prepared' }, () =>
