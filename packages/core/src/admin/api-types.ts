@@ -1,0 +1,198 @@
+/**
+ * The admin JSON API's wire types, shared by the route table in core and the admin UI. All routes are GET,
+ * relative to the base path the admin is mounted under (default `/audit-admin`). Ids of log rows are strings
+ * because they are bigint in PostgreSQL; times are ISO 8601 strings in UTC.
+ */
+
+/** Operations a change row records. */
+export type ChangeOperation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+
+/** The `source` filter's values; `db` selects direct database writes that carried no application context. */
+export type ChangeSourceFilter = 'http' | 'job' | 'cli' | 'migration' | 'app' | 'db';
+
+/** Who made a change or a request. */
+export interface ActorRef {
+  id: string;
+  label: string | null;
+}
+
+/** One tracked table, as listed by `GET api/tables` (untracked tables keep their history and are listed too). */
+export interface TableRef {
+  id: number;
+  schema: string;
+  table: string;
+}
+
+/** `GET api/tables` */
+export interface TablesResponse {
+  tables: TableRef[];
+}
+
+/** One row change. */
+export interface Change {
+  id: string;
+  changedAt: string;
+  txid: string;
+  schema: string;
+  table: string;
+  operation: ChangeOperation;
+  /** The row's key: the key column's value as text, or a JSON array as text for composite keys. */
+  rowKey: string | null;
+  /** UPDATE: the changed columns' previous values; DELETE: the full row; otherwise null. */
+  oldValues: Record<string, unknown> | null;
+  /** UPDATE: the changed columns' new values; INSERT: the full row; otherwise null. */
+  newValues: Record<string, unknown> | null;
+  /** UPDATE: the names of the changed columns; otherwise null. */
+  changedColumns: string[] | null;
+  actor: ActorRef | null;
+  requestId: string | null;
+  reason: string | null;
+  /** `http`, `job`, `cli`, `migration`, `app` (application code with a context) or `db` (no application context). */
+  source: string;
+  /** The whole stored context (method, route, path, ip, user_agent, meta, ...), or null for direct database writes. */
+  context: Record<string, unknown> | null;
+}
+
+/**
+ * Filters of `GET api/changes` and `GET api/changes/export`, as query parameters. `table` is `schema.table`;
+ * `from` is inclusive and `to` exclusive (ISO 8601 with a time zone, or a date meaning midnight UTC); `q`
+ * searches the changed values (case-insensitive substring of old or new values).
+ */
+export interface ChangeFilters {
+  table?: string;
+  operation?: ChangeOperation;
+  actor?: string;
+  request?: string;
+  key?: string;
+  source?: ChangeSourceFilter;
+  from?: string;
+  to?: string;
+  q?: string;
+}
+
+/** Keyset pagination parameters: `cursor` is the previous page's `nextCursor`; `limit` is 1..200 (default 50). */
+export interface PageParams {
+  cursor?: string;
+  limit?: number;
+}
+
+/** A page, newest first; `nextCursor` is null on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** `GET api/changes` */
+export type ChangesResponse = Page<Change>;
+
+/** `GET api/changes/export?format=csv|ndjson&<ChangeFilters>`: a streamed attachment, newest first. */
+export type ExportFormat = 'csv' | 'ndjson';
+
+/** One logged API call, as listed. */
+export interface ApiRequestSummary {
+  id: string;
+  requestId: string;
+  requestedAt: string;
+  method: string;
+  /** Without the query string. */
+  path: string;
+  /** The route pattern (e.g. `/orders/:id`) when the framework knew it. */
+  route: string | null;
+  /** Null when the client aborted before a response. */
+  status: number | null;
+  durationMs: number;
+  aborted: boolean;
+  actor: ActorRef | null;
+  ip: string | null;
+  /** The number of row changes that carry this request id (given by the detail and list routes). */
+  changeCount?: number;
+}
+
+/**
+ * How a body that is not stored as-is is described: `truncated` (over the size limit; `bytes`, `preview`),
+ * `binary` (`contentType`, `bytes`), `stream`, `invalid-json` (`preview`).
+ */
+export interface BodyMarker {
+  $auditrum: 'truncated' | 'binary' | 'stream' | 'invalid-json';
+  [detail: string]: unknown;
+}
+
+/** One logged API call with everything stored about it (headers and bodies already masked when written). */
+export interface ApiRequestDetail extends ApiRequestSummary {
+  query: Record<string, unknown> | null;
+  userAgent: string | null;
+  requestHeaders: Record<string, unknown> | null;
+  responseHeaders: Record<string, unknown> | null;
+  /** A JSON value, a text body as a JSON string, a BodyMarker, or null when no body was captured. */
+  requestBody: unknown;
+  responseBody: unknown;
+  error: string | null;
+}
+
+/** Filters of `GET api/requests`. `status` is a code (e.g. 404) or a class (`2xx`, `4xx`, `5xx`). */
+export interface RequestFilters {
+  actor?: string;
+  method?: string;
+  status?: string;
+  path?: string;
+  request?: string;
+  from?: string;
+  to?: string;
+}
+
+/** `GET api/requests` */
+export type RequestsResponse = Page<ApiRequestSummary>;
+
+/** `GET api/requests/:requestId`: the call (the latest logged one with that id) and every change it caused, oldest first. */
+export interface RequestResponse {
+  request: ApiRequestDetail;
+  changes: Change[];
+}
+
+/** `GET api/changes/:id`: the change and the API call it belongs to, when one was logged. */
+export interface ChangeResponse {
+  change: Change;
+  request: ApiRequestSummary | null;
+}
+
+/** One version of a row: the change and the row's full (tracked-columns) state after it; null after a DELETE. */
+export interface RowVersion {
+  change: Change;
+  state: Record<string, unknown> | null;
+}
+
+/**
+ * `GET api/history?table=schema.table&key=<row key>&at=<ISO optional>`: every version, oldest first. `stateAt`
+ * is the row as it was at `at` (null when it did not exist then, or when `at` is not given).
+ */
+export interface HistoryResponse {
+  versions: RowVersion[];
+  stateAt: Record<string, unknown> | null;
+}
+
+/** `GET api/actors/:actorId`; times are null when the actor has no changes or requests. */
+export interface ActorResponse {
+  actor: ActorRef;
+  changeCount: number;
+  requestCount: number;
+  firstSeen: string | null;
+  lastSeen: string | null;
+}
+
+/** Stable error codes, with their HTTP statuses 400, 404, 401, 403, 500. */
+export type AdminErrorCode = 'bad_parameter' | 'not_found' | 'unauthorized' | 'forbidden' | 'internal';
+
+/** Every error response's body. `parameter` names the bad query or path parameter for `bad_parameter`. */
+export interface AdminErrorBody {
+  error: {
+    code: AdminErrorCode;
+    message: string;
+    parameter?: string;
+  };
+}
+
+/** The configuration injected into index.html as `window.__AUDITRUM_ADMIN__`. */
+export interface AdminClientConfig {
+  /** The base path the admin is served under, with a leading and no trailing slash, e.g. `/audit-admin`. */
+  basePath: string;
+}
