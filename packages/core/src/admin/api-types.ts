@@ -129,7 +129,10 @@ export interface ApiRequestDetail extends ApiRequestSummary {
   error: string | null;
 }
 
-/** Filters of `GET api/requests`. `status` is a code (e.g. 404) or a class (`2xx`, `4xx`, `5xx`). */
+/**
+ * Filters of `GET api/requests`. `status` is a code (`404`), a class (`2xx` .. `5xx`) or `aborted`; `path` matches
+ * paths that start with it; `method` is case-insensitive.
+ */
 export interface RequestFilters {
   actor?: string;
   method?: string;
@@ -143,10 +146,16 @@ export interface RequestFilters {
 /** `GET api/requests` */
 export type RequestsResponse = Page<ApiRequestSummary>;
 
-/** `GET api/requests/:requestId`: the call (the latest logged one with that id) and every change it caused, oldest first. */
+/**
+ * `GET api/requests/:requestId`: the call (the latest logged one with that id) and the changes it caused, oldest
+ * first, at most 200 (`request.changeCount` has the total; `api/changes?request=` pages through all). `request` is
+ * null when changes carry the id but the call itself was not logged (404 when neither exists).
+ */
 export interface RequestResponse {
-  request: ApiRequestDetail;
+  request: ApiRequestDetail | null;
   changes: Change[];
+  /** The number of changes with this request id (visible under the scope). */
+  changeCount: number;
 }
 
 /** `GET api/changes/:id`: the change and the API call it belongs to, when one was logged. */
@@ -159,6 +168,11 @@ export interface ChangeResponse {
 export interface RowVersion {
   change: Change;
   state: Record<string, unknown> | null;
+  /**
+   * False when the history starts with an UPDATE (the table was tracked after the row existed): `state` then
+   * holds only the columns seen so far. True from the first INSERT on.
+   */
+  complete: boolean;
 }
 
 /**
@@ -179,8 +193,14 @@ export interface ActorResponse {
   lastSeen: string | null;
 }
 
-/** Stable error codes, with their HTTP statuses 400, 404, 401, 403, 500. */
-export type AdminErrorCode = 'bad_parameter' | 'not_found' | 'unauthorized' | 'forbidden' | 'internal';
+/** Stable error codes, with their HTTP statuses 400, 404, 401, 403, 405 (anything but GET or HEAD), 500. */
+export type AdminErrorCode =
+  | 'bad_parameter'
+  | 'not_found'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'method_not_allowed'
+  | 'internal';
 
 /** Every error response's body. `parameter` names the bad query or path parameter for `bad_parameter`. */
 export interface AdminErrorBody {

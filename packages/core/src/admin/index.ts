@@ -1,6 +1,10 @@
 /**
  * @module @auditrum/core/admin: the admin's read-only JSON API as a framework-free route table, and its wire types.
  */
+
+export type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
+export type { AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
+export { createAdminRoutes } from './admin-routes.js';
 export type {
   ActorRef,
   ActorResponse,
@@ -27,3 +31,4 @@ export type {
   TableRef,
   TablesResponse,
 } from './api-types.js';
+export { normaliseBasePath, renderIndexHtml } from './ui-assets.js';

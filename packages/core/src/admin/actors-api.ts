@@ -1,0 +1,51 @@
+import type { ActorResponse } from './api-types.js';
+import { scopeConditions } from './change-filters.js';
+import { notFound } from './errors.js';
+import type { ApiContext } from './request-scope.js';
+import { SqlParams } from './sql-builder.js';
+
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+/**
+ * `GET api/actors/:actorId`: counts and first and last activity. The first and last rows come from the ends of the
+ * (actor_id, id) indexes, not from min()/max() over every row of a busy actor.
+ */
+export async function getActor(api: ApiContext, actorId: string): Promise<ActorResponse> {
+  if (api.scope?.actor !== undefined && api.scope.actor !== actorId) throw notFound(`actor ${actorId} not found`);
+  const sql = new SqlParams();
+  const id = sql.add(actorId);
+  // The scope's actor, if any, is this actor (checked above); its tables narrow the counts.
+  const where = [`c.actor_id = ${id}`, ...scopeConditions(api, sql)].join(' AND ');
+  const changes = api.pool.query<{ count: number; first: string | null; last: string | null; label: string | null }>(
+    `SELECT (SELECT count(*)::int FROM ${api.schemaSql}.changes c WHERE ${where}) AS count,
+       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id LIMIT 1) AS first,
+       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id DESC LIMIT 1) AS last,
+       (SELECT c.context ->> 'actor_label' FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id DESC LIMIT 1) AS label`,
+    sql.values,
+  );
+  const requests =
+    api.scope?.requests === false
+      ? Promise.resolve({ rows: [{ count: 0, first: null, last: null, label: null }] })
+      : api.pool.query<{ count: number; first: string | null; last: string | null; label: string | null }>(
+          `SELECT (SELECT count(*)::int FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1) AS count,
+             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id LIMIT 1) AS first,
+             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id DESC LIMIT 1) AS last,
+             (SELECT r.actor_label FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id DESC LIMIT 1) AS label`,
+          [actorId],
+        );
+  const [c, r] = await Promise.all([changes, requests]);
+  const changeStats = c.rows[0];
+  const requestStats = r.rows[0];
+  if (!changeStats || !requestStats || (changeStats.count === 0 && requestStats.count === 0)) {
+    throw notFound(`actor ${actorId} not found`);
+  }
+  const firsts = [changeStats.first, requestStats.first].filter((t): t is string => t !== null).sort();
+  const lasts = [changeStats.last, requestStats.last].filter((t): t is string => t !== null).sort();
+  return {
+    actor: { id: actorId, label: changeStats.label ?? requestStats.label ?? null },
+    changeCount: changeStats.count,
+    requestCount: requestStats.count,
+    firstSeen: firsts[0] ?? null,
+    lastSeen: lasts.at(-1) ?? null,
+  };
+}

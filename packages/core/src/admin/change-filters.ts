@@ -1,0 +1,113 @@
+import type { AdminScope } from './admin-options.js';
+import type { ChangeOperation, TableRef } from './api-types.js';
+import { badParameter } from './errors.js';
+import type { QueryParams } from './query-params.js';
+import type { ApiContext } from './request-scope.js';
+import type { SqlParams } from './sql-builder.js';
+import { escapeLike } from './sql-builder.js';
+import { qualifiedName } from './tables.js';
+
+export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+/** Sources are free-form in the context (AuditSource); a filter value is a short token. */
+const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** The change filters of one request, validated, with the table resolved to ids. */
+export interface ChangeCriteria {
+  /** Set when the filter or the scope restricts tables; an empty list matches nothing. */
+  tableIds: number[] | undefined;
+  operation: ChangeOperation | undefined;
+  actors: string[];
+  request: string | undefined;
+  key: string | undefined;
+  source: string | undefined;
+  from: string | undefined;
+  to: string | undefined;
+  q: string | undefined;
+}
+
+/** The tables a scope lets the user see; undefined when it does not narrow tables. */
+export function visibleTables(tables: readonly TableRef[], scope: AdminScope | undefined): TableRef[] {
+  if (scope?.tables === undefined) return [...tables];
+  const allowed = new Set(scope.tables);
+  return tables.filter((table) => allowed.has(qualifiedName(table)));
+}
+
+/** A `schema.table` parameter resolved among the visible tables; out-of-scope tables are as unknown as missing ones. */
+export function resolveTable(name: string, parameter: string, visible: readonly TableRef[]): TableRef {
+  const table = visible.find((candidate) => qualifiedName(candidate) === name);
+  if (!table)
+    throw badParameter(parameter, `unknown table "${name}"; give schema.table of a tracked table (see api/tables)`);
+  return table;
+}
+
+export function parseChangeCriteria(
+  params: QueryParams,
+  tables: readonly TableRef[],
+  scope: AdminScope | undefined,
+): ChangeCriteria {
+  const visible = visibleTables(tables, scope);
+  const tableName = params.text('table', 300);
+  const key = params.text('key');
+  let tableIds: number[] | undefined;
+  if (tableName !== undefined) tableIds = [resolveTable(tableName, 'table', visible).id];
+  // A key alone still uses the (table_id, row_key, id) index: one probe per table instead of a scan.
+  else if (scope?.tables !== undefined || key !== undefined) tableIds = visible.map((table) => table.id);
+  const actor = params.text('actor');
+  const source = params.matching('source', SOURCE, 'a source such as http, job, cli, migration, app or db');
+  const from = params.instant('from');
+  const to = params.instant('to');
+  if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
+    throw badParameter('to', 'must be later than from');
+  }
+  return {
+    tableIds,
+    operation: params.oneOf('operation', OPERATIONS),
+    actors: [actor, scope?.actor].filter((value): value is string => value !== undefined),
+    request: params.text('request'),
+    key,
+    source,
+    from,
+    to,
+    q: params.text('q', 200),
+  };
+}
+
+/** The WHERE conditions on `changes c` for the criteria. */
+export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): string[] {
+  const conditions: string[] = [];
+  const { tableIds } = criteria;
+  if (tableIds !== undefined) {
+    conditions.push(
+      tableIds.length === 1 ? `c.table_id = ${sql.add(tableIds[0])}` : `c.table_id = ANY (${sql.add(tableIds)}::int[])`,
+    );
+  }
+  if (criteria.operation !== undefined) conditions.push(`c.operation = ${sql.add(criteria.operation)}`);
+  for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
+  if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
+  if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
+  if (criteria.source === 'db') conditions.push('c.context IS NULL');
+  else if (criteria.source === 'app') {
+    // A context without a source (only a forged comment has none) is shown as `app`.
+    conditions.push(`(c.context ->> 'source' = 'app' OR (c.context IS NOT NULL AND NOT c.context ? 'source'))`);
+  } else if (criteria.source !== undefined) conditions.push(`c.context ->> 'source' = ${sql.add(criteria.source)}`);
+  if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
+  if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
+  if (criteria.q !== undefined) {
+    // The cast to text is a cheap filter (it also sees keys); the precise test looks at values only.
+    const pattern = sql.add(`%${escapeLike(criteria.q)}%`);
+    conditions.push(`(c.old_values::text ILIKE ${pattern} OR c.new_values::text ILIKE ${pattern})`);
+    conditions.push(`EXISTS (SELECT 1 FROM jsonb_each_text(coalesce(c.old_values, '{}')) o WHERE o.value ILIKE ${pattern}
+      UNION ALL SELECT 1 FROM jsonb_each_text(coalesce(c.new_values, '{}')) n WHERE n.value ILIKE ${pattern})`);
+  }
+  return conditions;
+}
+
+/** The scope's narrowing of changes, for queries that take no user filters. */
+export function scopeConditions(api: Pick<ApiContext, 'tables' | 'scope'>, sql: SqlParams): string[] {
+  const conditions: string[] = [];
+  if (api.scope?.tables !== undefined) {
+    conditions.push(`c.table_id = ANY (${sql.add(visibleTables(api.tables, api.scope).map((t) => t.id))}::int[])`);
+  }
+  if (api.scope?.actor !== undefined) conditions.push(`c.actor_id = ${sql.add(api.scope.actor)}`);
+  return conditions;
+}

@@ -1,0 +1,51 @@
+import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
+import { changeConditions, parseChangeCriteria, scopeConditions } from './change-filters.js';
+import type { ChangeRow } from './change-rows.js';
+import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { badParameter, notFound } from './errors.js';
+import type { QueryParams } from './query-params.js';
+import type { ApiContext } from './request-scope.js';
+import { findRequestSummary } from './requests-api.js';
+import { SqlParams, whereClause } from './sql-builder.js';
+
+const BIGINT_ID = /^\d{1,19}$/;
+
+/** `GET api/changes`: newest first, keyset-paginated on id. */
+export async function listChanges(api: ApiContext, params: QueryParams): Promise<ChangesResponse> {
+  const criteria = parseChangeCriteria(params, api.tables, api.scope);
+  const limit = params.limit();
+  const cursor = params.text('cursor', 64);
+  const sql = new SqlParams();
+  const conditions = changeConditions(criteria, sql);
+  if (cursor !== undefined) conditions.push(`c.id < ${sql.add(decodeCursor('changes', cursor))}::bigint`);
+  const { rows } = await api.pool.query<ChangeRow>(
+    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
+     ORDER BY c.id DESC LIMIT ${sql.add(limit + 1)}`,
+    sql.values,
+  );
+  const items = rows.slice(0, limit).map((row) => toChange(row, api.tablesById));
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor('changes', last.id) : null };
+}
+
+/** `GET api/changes/:id`, with the API call it belongs to. */
+export async function getChange(api: ApiContext, id: string): Promise<ChangeResponse> {
+  if (!BIGINT_ID.test(id) || BigInt(id) > 9223372036854775807n)
+    throw badParameter('id', 'must be a change id (digits)');
+  const change = await findChange(api, id);
+  if (!change) throw notFound(`change ${id} not found`);
+  let request: ApiRequestSummary | null = null;
+  if (change.requestId !== null) request = await findRequestSummary(api, change.requestId);
+  return { change, request };
+}
+
+async function findChange(api: ApiContext, id: string): Promise<Change | undefined> {
+  const sql = new SqlParams();
+  const conditions = [`c.id = ${sql.add(id)}::bigint`, ...scopeConditions(api, sql)];
+  const { rows } = await api.pool.query<ChangeRow>(
+    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
+    sql.values,
+  );
+  return rows[0] && toChange(rows[0], api.tablesById);
+}

@@ -1,0 +1,46 @@
+import type { AdminErrorBody, AdminErrorCode } from './api-types.js';
+
+const STATUS: Record<AdminErrorCode, number> = {
+  bad_parameter: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  internal: 500,
+};
+
+/** An error the route table answers with its stable body; anything else thrown becomes a 500 `internal`. */
+export class AdminError extends Error {
+  readonly code: AdminErrorCode;
+  readonly parameter: string | undefined;
+
+  constructor(code: AdminErrorCode, message: string, parameter?: string) {
+    super(message);
+    this.name = 'AdminError';
+    this.code = code;
+    this.parameter = parameter;
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+
+  get body(): AdminErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.parameter === undefined ? {} : { parameter: this.parameter }),
+      },
+    };
+  }
+}
+
+/** A 400 naming the parameter. */
+export function badParameter(parameter: string, message: string): AdminError {
+  return new AdminError('bad_parameter', `${parameter}: ${message}`, parameter);
+}
+
+export function notFound(message: string): AdminError {
+  return new AdminError('not_found', message);
+}

@@ -1,0 +1,14 @@
+import type pg from 'pg';
+import type { AdminScope } from './admin-options.js';
+import type { TableRef } from './api-types.js';
+
+/** What every API handler of one request works with. */
+export interface ApiContext {
+  pool: pg.Pool;
+  /** The quoted Auditrum schema, for SQL text. */
+  schemaSql: string;
+  /** Every table in the registry (the scope is applied by the handlers). */
+  tables: TableRef[];
+  tablesById: Map<number, TableRef>;
+  scope: AdminScope | undefined;
+}

@@ -1,0 +1,178 @@
+import type { ApiRequestDetail, ApiRequestSummary, RequestResponse, RequestsResponse } from './api-types.js';
+import { scopeConditions } from './change-filters.js';
+import type { ChangeRow } from './change-rows.js';
+import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { AdminError, badParameter, notFound } from './errors.js';
+import type { QueryParams } from './query-params.js';
+import type { ApiContext } from './request-scope.js';
+import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
+
+/** Changes listed with one request; the changes list (request=) pages through the rest. */
+export const REQUEST_CHANGES_SHOWN = 200;
+
+const SUMMARY_COLUMNS = `r.id::text AS id, r.request_id,
+  to_char(r.requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS requested_at,
+  r.method, r.path, r.route, r.status, r.duration_ms, r.aborted, r.actor_id, r.actor_label, r.ip`;
+const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, r.query, r.user_agent, r.request_headers, r.response_headers,
+  r.request_body, r.response_body, r.error`;
+
+interface SummaryRow {
+  id: string;
+  request_id: string;
+  requested_at: string;
+  method: string;
+  path: string;
+  route: string | null;
+  status: number | null;
+  duration_ms: number;
+  aborted: boolean;
+  actor_id: string | null;
+  actor_label: string | null;
+  ip: string | null;
+  change_count?: number;
+}
+interface DetailRow extends SummaryRow {
+  query: Record<string, unknown> | null;
+  user_agent: string | null;
+  request_headers: Record<string, unknown> | null;
+  response_headers: Record<string, unknown> | null;
+  request_body: unknown;
+  response_body: unknown;
+  error: string | null;
+}
+
+function toSummary(row: SummaryRow): ApiRequestSummary {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    requestedAt: row.requested_at,
+    method: row.method,
+    path: row.path,
+    route: row.route,
+    status: row.status,
+    durationMs: row.duration_ms,
+    aborted: row.aborted,
+    actor: row.actor_id === null ? null : { id: row.actor_id, label: row.actor_label },
+    ip: row.ip,
+    ...(row.change_count === undefined ? {} : { changeCount: row.change_count }),
+  };
+}
+
+function toDetail(row: DetailRow): ApiRequestDetail {
+  return {
+    ...toSummary(row),
+    query: row.query,
+    userAgent: row.user_agent,
+    requestHeaders: row.request_headers,
+    responseHeaders: row.response_headers,
+    requestBody: row.request_body,
+    responseBody: row.response_body,
+    error: row.error,
+  };
+}
+
+function requireRequestLog(api: ApiContext): void {
+  if (api.scope?.requests === false) throw new AdminError('forbidden', 'the API-request log is not in your scope');
+}
+
+/** The number of visible changes a request caused, as a correlated subquery on `r`. */
+function changeCountSql(api: ApiContext, sql: SqlParams): string {
+  const conditions = ['c.request_id = r.request_id', ...scopeConditions(api, sql)];
+  return `(SELECT count(*)::int FROM ${api.schemaSql}.changes c WHERE ${conditions.join(' AND ')}) AS change_count`;
+}
+
+const METHOD = /^[A-Za-z]{1,16}$/;
+const STATUS = /^(?:[1-5]\d\d|[1-5]xx|aborted)$/i;
+
+/** `GET api/requests`: newest first, keyset-paginated on id. */
+export async function listRequests(api: ApiContext, params: QueryParams): Promise<RequestsResponse> {
+  requireRequestLog(api);
+  const sql = new SqlParams();
+  const conditions: string[] = [];
+  const actor = params.text('actor');
+  for (const id of [actor, api.scope?.actor]) if (id !== undefined) conditions.push(`r.actor_id = ${sql.add(id)}`);
+  const method = params.matching('method', METHOD, 'an HTTP method such as GET or POST');
+  if (method !== undefined) conditions.push(`r.method = ${sql.add(method.toUpperCase())}`);
+  const status = params.matching('status', STATUS, 'a status code (404), a class (4xx) or aborted');
+  if (status?.toLowerCase() === 'aborted') conditions.push('r.aborted');
+  else if (status?.toLowerCase().endsWith('xx')) {
+    const floor = Number(status[0]) * 100;
+    conditions.push(`r.status >= ${sql.add(floor)} AND r.status < ${sql.add(floor + 100)}`);
+  } else if (status !== undefined) conditions.push(`r.status = ${sql.add(Number(status))}`);
+  const path = params.text('path');
+  if (path !== undefined) conditions.push(`r.path LIKE ${sql.add(`${escapeLike(path)}%`)}`);
+  const request = params.text('request');
+  if (request !== undefined) conditions.push(`r.request_id = ${sql.add(request)}`);
+  const from = params.instant('from');
+  const to = params.instant('to');
+  if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
+    throw badParameter('to', 'must be later than from');
+  }
+  if (from !== undefined) conditions.push(`r.requested_at >= ${sql.add(from)}::timestamptz`);
+  if (to !== undefined) conditions.push(`r.requested_at < ${sql.add(to)}::timestamptz`);
+  const cursor = params.text('cursor', 64);
+  if (cursor !== undefined) conditions.push(`r.id < ${sql.add(decodeCursor('requests', cursor))}::bigint`);
+  const limit = params.limit();
+  // The page is chosen first, so the change counts are computed for its rows only.
+  const { rows } = await api.pool.query<SummaryRow>(
+    `SELECT r.*, ${changeCountSql(api, sql)}
+     FROM (SELECT ${SUMMARY_COLUMNS} FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
+           ORDER BY r.id DESC LIMIT ${sql.add(limit + 1)}) r
+     ORDER BY r.id::bigint DESC`,
+    sql.values,
+  );
+  const items = rows.slice(0, limit).map(toSummary);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor('requests', last.id) : null };
+}
+
+/** The latest logged call with this request id, as a summary (for a change's detail); null when none or hidden. */
+export async function findRequestSummary(api: ApiContext, requestId: string): Promise<ApiRequestSummary | null> {
+  if (api.scope?.requests === false) return null;
+  const sql = new SqlParams();
+  const conditions = [`r.request_id = ${sql.add(requestId)}`];
+  if (api.scope?.actor !== undefined) conditions.push(`r.actor_id = ${sql.add(api.scope.actor)}`);
+  const { rows } = await api.pool.query<SummaryRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
+     ORDER BY r.id DESC LIMIT 1`,
+    sql.values,
+  );
+  return rows[0] ? toSummary(rows[0]) : null;
+}
+
+/** `GET api/requests/:requestId`: the call and the changes it caused, oldest first. */
+export async function getRequest(api: ApiContext, requestId: string): Promise<RequestResponse> {
+  requireRequestLog(api);
+  if (requestId === '' || requestId.length > 1000 || requestId.includes('\u0000')) {
+    throw badParameter('requestId', 'must be a request id of at most 1000 characters');
+  }
+  const sql = new SqlParams();
+  const conditions = [`r.request_id = ${sql.add(requestId)}`];
+  if (api.scope?.actor !== undefined) conditions.push(`r.actor_id = ${sql.add(api.scope.actor)}`);
+  const requestQuery = api.pool.query<DetailRow>(
+    `SELECT ${DETAIL_COLUMNS} FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
+     ORDER BY r.id DESC LIMIT 1`,
+    sql.values,
+  );
+  const changeSql = new SqlParams();
+  const changeWhere = whereClause([`c.request_id = ${changeSql.add(requestId)}`, ...scopeConditions(api, changeSql)]);
+  const changesQuery = api.pool.query<ChangeRow>(
+    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${changeWhere}
+     ORDER BY c.id LIMIT ${REQUEST_CHANGES_SHOWN}`,
+    changeSql.values,
+  );
+  const countQuery = api.pool.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM ${api.schemaSql}.changes c WHERE ${changeWhere}`,
+    changeSql.values,
+  );
+  const [requestRows, changeRows, countRows] = await Promise.all([requestQuery, changesQuery, countQuery]);
+  const changeCount = countRows.rows[0]?.count ?? 0;
+  const row = requestRows.rows[0];
+  if (!row && changeCount === 0) throw notFound(`request ${requestId} not found`);
+  return {
+    request: row ? { ...toDetail(row), changeCount } : null,
+    changes: changeRows.rows.map((change) => toChange(change, api.tablesById)),
+    changeCount,
+  };
+}
