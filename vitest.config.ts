@@ -19,6 +19,16 @@ export default defineConfig({
           globalSetup: ['./test/global-setup.ts'],
         },
       },
+      {
+        extends: true,
+        test: {
+          // The admin UI's components, in a simulated DOM; no database (the API is tested in core).
+          name: 'ui',
+          environment: 'happy-dom',
+          environmentOptions: { happyDOM: { url: 'http://admin.test/' } },
+          include: ['packages/admin-ui/test/**/*.test.tsx'],
+        },
+      },
     ],
   },
 });

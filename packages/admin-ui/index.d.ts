@@ -1,0 +1,5 @@
+/**
+ * Absolute path of the built admin (index.html and assets/), for the adapters to serve. The bundle is
+ * built by `pnpm --filter @auditrum/admin-ui build` (the published package ships it prebuilt).
+ */
+export declare const adminUiDir: string;

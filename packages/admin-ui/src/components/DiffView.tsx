@@ -1,0 +1,82 @@
+import { useId, useState } from 'react';
+import type { DiffEntry, DiffKind } from '../lib/diff.ts';
+import { ValueView } from './ValueView.tsx';
+
+const KIND_LABEL: Record<DiffKind, string> = {
+  changed: 'changed',
+  added: 'added',
+  removed: 'removed',
+  unchanged: 'unchanged',
+};
+
+/**
+ * A structural diff: one line per key with its value before and after. Changed, added and removed keys are
+ * marked (in words too, not only by colour); unchanged keys are folded behind a toggle; a changed nested
+ * object shows its own diff, so a change deep inside a JSON column is found where it happened.
+ */
+export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?: string }) {
+  const [showUnchanged, setShowUnchanged] = useState(false);
+  const bodyId = useId();
+  const unchanged = entries.filter((entry) => entry.kind === 'unchanged').length;
+  const shown = showUnchanged ? entries : entries.filter((entry) => entry.kind !== 'unchanged');
+  if (entries.length === 0) return <p className="muted">No recorded values.</p>;
+  return (
+    <div className="diff">
+      <table className="diff-table">
+        {caption && <caption>{caption}</caption>}
+        <thead>
+          <tr>
+            <th scope="col">Field</th>
+            <th scope="col">Before</th>
+            <th scope="col">After</th>
+          </tr>
+        </thead>
+        <tbody id={bodyId}>
+          {shown.map((entry) => (
+            <DiffRow key={entry.key} entry={entry} />
+          ))}
+        </tbody>
+      </table>
+      {unchanged > 0 && (
+        <button
+          type="button"
+          className="link-button"
+          aria-expanded={showUnchanged}
+          aria-controls={bodyId}
+          onClick={() => setShowUnchanged((value) => !value)}
+        >
+          {showUnchanged ? `Hide ${unchanged} unchanged` : `Show ${unchanged} unchanged`}{' '}
+          {unchanged === 1 ? 'field' : 'fields'}
+        </button>
+      )}
+    </div>
+  );
+}
+
+function DiffRow({ entry }: { entry: DiffEntry }) {
+  return (
+    <tr className={`diff-row diff-${entry.kind}`} data-kind={entry.kind}>
+      <th scope="row" className="diff-key">
+        <span className="diff-marker" aria-hidden="true">
+          {entry.kind === 'changed' ? '~' : entry.kind === 'added' ? '+' : entry.kind === 'removed' ? '−' : ' '}
+        </span>
+        {entry.key}
+        {entry.kind !== 'unchanged' && <span className="badge">{KIND_LABEL[entry.kind]}</span>}
+      </th>
+      {entry.children ? (
+        <td colSpan={2} className="diff-nested">
+          <DiffView entries={entry.children} />
+        </td>
+      ) : (
+        <>
+          <td className="diff-before">
+            {entry.kind === 'added' ? <span className="muted">—</span> : <ValueView value={entry.before} />}
+          </td>
+          <td className="diff-after">
+            {entry.kind === 'removed' ? <span className="muted">—</span> : <ValueView value={entry.after} />}
+          </td>
+        </>
+      )}
+    </tr>
+  );
+}

@@ -1,0 +1,41 @@
+import type { ReactNode } from 'react';
+import { Link } from '../router/Link.tsx';
+
+const SECTIONS = [
+  {
+    to: '/changes',
+    label: 'Changes',
+    matches: (path: string) => path === '/' || path.startsWith('/changes') || path.startsWith('/history'),
+  },
+  { to: '/requests', label: 'Requests', matches: (path: string) => path.startsWith('/requests') },
+];
+
+/** The page frame: a skip link, the header with the sections, and the page's main region. */
+export function Layout({ path, children }: { path: string; children: ReactNode }) {
+  return (
+    <>
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to="/changes" className="brand">
+          Auditrum
+        </Link>
+        <nav aria-label="Sections">
+          <ul>
+            {SECTIONS.map((section) => (
+              <li key={section.to}>
+                <Link to={section.to} aria-current={section.matches(path) ? 'page' : undefined}>
+                  {section.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {children}
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,28 @@
+import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
+
+/**
+ * A stored value, always rendered as text: strings quoted only when they could be mistaken for another
+ * type, objects and arrays as indented JSON, body markers described in words.
+ */
+export function ValueView({ value }: { value: unknown }) {
+  if (value === undefined) return <span className="value value-absent">(absent)</span>;
+  if (value === null) return <span className="value value-null">null</span>;
+  if (isBodyMarker(value)) {
+    const preview = typeof value.preview === 'string' ? value.preview : null;
+    return (
+      <div className="value value-marker">
+        <p>{describeMarker(value)}</p>
+        {preview !== null && <pre className="json">{preview}</pre>}
+      </div>
+    );
+  }
+  if (Array.isArray(value) || isPlainObject(value)) {
+    return <pre className="value json">{JSON.stringify(value, null, 2)}</pre>;
+  }
+  if (typeof value === 'string') {
+    const looksLikeOther =
+      value === '' || value === 'null' || value.trim() !== value || /^(true|false|-?\d)/.test(value);
+    return <span className="value value-string">{looksLikeOther ? JSON.stringify(value) : value}</span>;
+  }
+  return <span className={`value value-${typeof value}`}>{String(value)}</span>;
+}

@@ -1,0 +1,50 @@
+import type { ActorRef } from '@auditrum/core/admin';
+import { Link } from '../router/Link.tsx';
+import { withQuery } from '../router/location.ts';
+
+export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: string }) {
+  if (!actor) {
+    return <span className="muted">{source === 'db' ? 'database (no app context)' : 'unknown'}</span>;
+  }
+  return (
+    <Link to={`/actors/${encodeURIComponent(actor.id)}`} title={`actor id ${actor.id}`}>
+      {actor.label ?? actor.id}
+    </Link>
+  );
+}
+
+export function RequestLink({ requestId, label }: { requestId: string | null; label?: string }) {
+  if (!requestId) return <span className="muted">—</span>;
+  return (
+    <Link to={`/requests/${encodeURIComponent(requestId)}`} className="mono" title={`request ${requestId}`}>
+      {label ?? shortId(requestId)}
+    </Link>
+  );
+}
+
+export function HistoryLink({
+  schema,
+  table,
+  rowKey,
+  label,
+}: {
+  schema: string;
+  table: string;
+  rowKey: string | null;
+  label?: string;
+}) {
+  if (rowKey === null) return <span className="muted">—</span>;
+  return (
+    <Link
+      to={withQuery('/history', { table: `${schema}.${table}`, key: rowKey })}
+      title={`history of ${table} ${rowKey}`}
+    >
+      {label ?? rowKey}
+    </Link>
+  );
+}
+
+/** The end of a long id (UUIDv7 ids differ at the end for requests of the same millisecond). */
+export function shortId(id: string): string {
+  return id.length > 12 ? `…${id.slice(-8)}` : id;
+}

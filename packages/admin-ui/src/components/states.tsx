@@ -1,0 +1,38 @@
+import type { ReactNode } from 'react';
+import { ApiError } from '../api/client.ts';
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="state state-loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" /> Loading {what}…
+    </p>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <div className="state state-empty">{children}</div>;
+}
+
+/** What went wrong, in words, with a retry button (and the parameter at fault for a 400). */
+export function ErrorMessage({ error, retry }: { error: Error; retry?: () => void }) {
+  let title = 'Something went wrong';
+  if (error instanceof ApiError) {
+    if (error.status === 401) title = 'You are not signed in';
+    else if (error.status === 403) title = 'You may not see this';
+    else if (error.status === 404) title = 'Not found';
+    else if (error.status === 400)
+      title = error.parameter ? `Invalid value for "${error.parameter}"` : 'Invalid request';
+    else if (error.code === 'network') title = 'No connection';
+  }
+  return (
+    <div className="state state-error" role="alert">
+      <p className="state-title">{title}</p>
+      <p>{error.message}</p>
+      {retry && (
+        <button type="button" onClick={retry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,72 @@
+import type { ActorResponse, ChangesResponse, RequestsResponse } from '@auditrum/core/admin';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { ChangesTable } from '../components/ChangesTable.tsx';
+import { RequestsTable } from '../components/RequestsTable.tsx';
+import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Time } from '../components/Time.tsx';
+import { Link } from '../router/Link.tsx';
+import { withQuery } from '../router/location.ts';
+
+const RECENT = '10';
+
+export function ActorPage({ actorId }: { actorId: string }) {
+  const actor = useApi<ActorResponse>(apiUrl(`actors/${encodeURIComponent(actorId)}`));
+  const changes = useApi<ChangesResponse>(apiUrl('changes', { actor: actorId, limit: RECENT }));
+  const requests = useApi<RequestsResponse>(apiUrl('requests', { actor: actorId, limit: RECENT }));
+  if (actor.status === 'loading') return <Loading what="the actor" />;
+  if (actor.status === 'error') return <ErrorMessage error={actor.error} retry={actor.retry} />;
+  const { actor: who, changeCount, requestCount, firstSeen, lastSeen } = actor.data;
+  return (
+    <>
+      <p className="crumbs">
+        <Link to="/changes">Changes</Link> / actor
+      </p>
+      <h1>{who.label ?? who.id}</h1>
+      <dl className="facts panel">
+        <dt>Actor id</dt>
+        <dd className="mono">{who.id}</dd>
+        <dt>Changes</dt>
+        <dd>{changeCount.toLocaleString('en')}</dd>
+        <dt>Requests</dt>
+        <dd>{requestCount.toLocaleString('en')}</dd>
+        <dt>First seen</dt>
+        <dd>{firstSeen ? <Time iso={firstSeen} /> : <span className="muted">never</span>}</dd>
+        <dt>Last seen</dt>
+        <dd>{lastSeen ? <Time iso={lastSeen} /> : <span className="muted">never</span>}</dd>
+      </dl>
+      <section className="panel" aria-labelledby="actor-requests">
+        <h2 id="actor-requests">Latest requests</h2>
+        {requests.status === 'loading' && <Loading what="requests" />}
+        {requests.status === 'error' && <ErrorMessage error={requests.error} retry={requests.retry} />}
+        {requests.status === 'ok' &&
+          (requests.data.items.length === 0 ? (
+            <Empty>
+              <p>No logged request.</p>
+            </Empty>
+          ) : (
+            <RequestsTable requests={requests.data.items} />
+          ))}
+        <p>
+          <Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>
+        </p>
+      </section>
+      <section className="panel" aria-labelledby="actor-changes">
+        <h2 id="actor-changes">Latest changes</h2>
+        {changes.status === 'loading' && <Loading what="changes" />}
+        {changes.status === 'error' && <ErrorMessage error={changes.error} retry={changes.retry} />}
+        {changes.status === 'ok' &&
+          (changes.data.items.length === 0 ? (
+            <Empty>
+              <p>No recorded change.</p>
+            </Empty>
+          ) : (
+            <ChangesTable changes={changes.data.items} caption={`Latest changes by ${who.label ?? who.id}`} />
+          ))}
+        <p>
+          <Link to={withQuery('/changes', { actor: who.id })}>All changes by {who.label ?? who.id}</Link>
+        </p>
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,109 @@
+import type { ChangeResponse, HistoryResponse } from '@auditrum/core/admin';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { DiffView } from '../components/DiffView.tsx';
+import { ActorLink, HistoryLink, RequestLink } from '../components/links.tsx';
+import { RecordView } from '../components/RecordView.tsx';
+import { formatDuration } from '../components/RequestsTable.tsx';
+import { ErrorMessage, Loading } from '../components/states.tsx';
+import { Time } from '../components/Time.tsx';
+import { statesOfChange } from '../lib/change-states.ts';
+import { diffRecords } from '../lib/diff.ts';
+import { Link } from '../router/Link.tsx';
+import { withQuery } from '../router/location.ts';
+
+/** Context keys shown in the summary; the rest of the stored context is listed below it. */
+const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id']);
+
+export function ChangePage({ id }: { id: string }) {
+  const result = useApi<ChangeResponse>(apiUrl(`changes/${encodeURIComponent(id)}`));
+  const change = result.status === 'ok' ? result.data.change : null;
+  const history = useApi<HistoryResponse>(
+    change?.rowKey != null
+      ? apiUrl('history', { table: `${change.schema}.${change.table}`, key: change.rowKey })
+      : null,
+  );
+  if (result.status === 'loading') return <Loading what="the change" />;
+  if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
+  const { change: c, request } = result.data;
+  const historyReady = c.rowKey === null || history.status !== 'loading';
+  const states = statesOfChange(c, history.status === 'ok' ? history.data : null);
+  const extraContext = Object.fromEntries(Object.entries(c.context ?? {}).filter(([key]) => !SHOWN_CONTEXT.has(key)));
+  return (
+    <>
+      <p className="crumbs">
+        <Link to="/changes">Changes</Link> / change {c.id}
+      </p>
+      <h1>
+        <span className={`op op-${c.operation.toLowerCase()}`}>{c.operation}</span> {c.schema}.{c.table}
+        {c.rowKey !== null && <> · key {c.rowKey}</>}
+      </h1>
+      <div className="columns">
+        <section aria-labelledby="diff-title" className="panel">
+          <h2 id="diff-title">What changed</h2>
+          {c.operation === 'TRUNCATE' ? (
+            <p>The table was truncated: every row was removed.</p>
+          ) : !historyReady ? (
+            <Loading what="the row" />
+          ) : (
+            <DiffView entries={diffRecords(states.before, states.after)} />
+          )}
+          {c.rowKey !== null && (
+            <p>
+              <HistoryLink schema={c.schema} table={c.table} rowKey={c.rowKey} label="Every version of this row" />
+            </p>
+          )}
+        </section>
+        <section aria-labelledby="context-title" className="panel">
+          <h2 id="context-title">Context</h2>
+          <dl className="facts">
+            <dt>When</dt>
+            <dd>
+              <Time iso={c.changedAt} />
+            </dd>
+            <dt>Actor</dt>
+            <dd>
+              <ActorLink actor={c.actor} source={c.source} />
+            </dd>
+            <dt>Reason</dt>
+            <dd>{c.reason ?? <span className="muted">none given</span>}</dd>
+            <dt>Source</dt>
+            <dd>{c.source === 'db' ? 'direct database write (no app context)' : c.source}</dd>
+            <dt>Request</dt>
+            <dd>
+              {request ? (
+                <RequestLink
+                  requestId={request.requestId}
+                  label={`${request.method} ${request.path} → ${request.status ?? 'no response'} (${formatDuration(request.durationMs)})`}
+                />
+              ) : c.requestId ? (
+                <>
+                  <RequestLink requestId={c.requestId} label={c.requestId} />{' '}
+                  <span className="muted">(call not logged)</span>
+                </>
+              ) : (
+                <span className="muted">none</span>
+              )}
+            </dd>
+            {c.requestId && (
+              <>
+                <dt>Same request</dt>
+                <dd>
+                  <Link to={withQuery('/changes', { request: c.requestId })}>All changes of this request</Link>
+                </dd>
+              </>
+            )}
+            <dt>Transaction</dt>
+            <dd className="mono">{c.txid}</dd>
+          </dl>
+          {Object.keys(extraContext).length > 0 && (
+            <>
+              <h3>More context</h3>
+              <RecordView record={extraContext} />
+            </>
+          )}
+        </section>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,154 @@
+import type { ChangesResponse, TablesResponse } from '@auditrum/core/admin';
+import type { FormEvent } from 'react';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { ChangesTable } from '../components/ChangesTable.tsx';
+import { Pager } from '../components/Pager.tsx';
+import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { Link } from '../router/Link.tsx';
+import type { AppLocation } from '../router/location.ts';
+import { navigate, withQuery } from '../router/location.ts';
+
+/** The list's filters, as named in the URL and in the API. */
+export const CHANGE_FILTERS = ['table', 'operation', 'actor', 'request', 'key', 'source', 'from', 'to', 'q'] as const;
+
+const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+const SOURCES: [string, string][] = [
+  ['http', 'HTTP requests'],
+  ['job', 'jobs'],
+  ['cli', 'CLI'],
+  ['migration', 'migrations'],
+  ['app', 'other app code'],
+  ['db', 'direct database writes (no app context)'],
+];
+
+function filtersOf(search: URLSearchParams): Record<string, string> {
+  const filters: Record<string, string> = {};
+  for (const name of CHANGE_FILTERS) {
+    const value = search.get(name);
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
+
+export function ChangesPage({ location }: { location: AppLocation }) {
+  const filters = filtersOf(location.search);
+  const cursor = location.search.get('cursor');
+  const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor }));
+  const filtered = Object.keys(filters).length > 0;
+  return (
+    <>
+      <h1>Changes</h1>
+      <ChangeFiltersForm key={location.key} filters={filters} />
+      <div className="toolbar">
+        <span className="muted">
+          {filtered ? 'Filtered view; the URL can be shared.' : 'All tracked tables, newest first.'}
+        </span>
+        <span className="exports">
+          Export this view:{' '}
+          <a href={apiUrl('changes/export', { ...filters, format: 'csv' })} download>
+            CSV
+          </a>{' '}
+          ·{' '}
+          <a href={apiUrl('changes/export', { ...filters, format: 'ndjson' })} download>
+            NDJSON
+          </a>
+        </span>
+      </div>
+      {changes.status === 'loading' && <Loading what="changes" />}
+      {changes.status === 'error' && <ErrorMessage error={changes.error} retry={changes.retry} />}
+      {changes.status === 'ok' &&
+        (changes.data.items.length === 0 ? (
+          <Empty>
+            <p>{filtered || cursor ? 'No change matches these filters.' : 'No changes recorded yet.'}</p>
+            {filtered && <Link to="/changes">Clear the filters</Link>}
+          </Empty>
+        ) : (
+          <>
+            <ChangesTable changes={changes.data.items} caption="Changes" />
+            <Pager path="/changes" search={location.search} nextCursor={changes.data.nextCursor} />
+          </>
+        ))}
+    </>
+  );
+}
+
+function ChangeFiltersForm({ filters }: { filters: Record<string, string> }) {
+  const tables = useApi<TablesResponse>(apiUrl('tables'));
+  const onSubmit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const value = (name: string) => String(form.get(name) ?? '').trim();
+    const next: Record<string, string> = {};
+    for (const name of CHANGE_FILTERS) next[name] = value(name);
+    next.from = fromDateTimeLocal(value('from'));
+    next.to = fromDateTimeLocal(value('to'));
+    navigate(withQuery('/changes', next));
+  };
+  const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
+  if (filters.table && !tableNames.includes(filters.table)) tableNames.unshift(filters.table);
+  return (
+    <form className="filters" onSubmit={onSubmit} aria-label="Filter changes">
+      <label>
+        Table
+        <select name="table" defaultValue={filters.table ?? ''}>
+          <option value="">any</option>
+          {tableNames.map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Operation
+        <select name="operation" defaultValue={filters.operation ?? ''}>
+          <option value="">any</option>
+          {OPERATIONS.map((op) => (
+            <option key={op}>{op}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Actor id
+        <input name="actor" defaultValue={filters.actor ?? ''} autoComplete="off" />
+      </label>
+      <label>
+        Request id
+        <input name="request" defaultValue={filters.request ?? ''} autoComplete="off" />
+      </label>
+      <label>
+        Row key
+        <input name="key" defaultValue={filters.key ?? ''} autoComplete="off" />
+      </label>
+      <label>
+        Source
+        <select name="source" defaultValue={filters.source ?? ''}>
+          <option value="">any</option>
+          {SOURCES.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        From
+        <input type="datetime-local" step="1" name="from" defaultValue={toDateTimeLocal(filters.from)} />
+      </label>
+      <label>
+        To
+        <input type="datetime-local" step="1" name="to" defaultValue={toDateTimeLocal(filters.to)} />
+      </label>
+      <label className="filter-search">
+        Search in changed values
+        <input type="search" name="q" defaultValue={filters.q ?? ''} />
+      </label>
+      <div className="filter-actions">
+        <button type="submit">Apply filters</button>
+        {Object.keys(filters).length > 0 && <Link to="/changes">Clear</Link>}
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,113 @@
+import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
+import type { FormEvent } from 'react';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { DiffView } from '../components/DiffView.tsx';
+import { ActorLink, RequestLink } from '../components/links.tsx';
+import { RecordView } from '../components/RecordView.tsx';
+import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Time } from '../components/Time.tsx';
+import { diffRecords } from '../lib/diff.ts';
+import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { Link } from '../router/Link.tsx';
+import type { AppLocation } from '../router/location.ts';
+import { navigate, withQuery } from '../router/location.ts';
+
+/** The row before a version: the previous version's state, or what the change itself says it replaced. */
+function stateBefore(versions: RowVersion[], index: number): Record<string, unknown> | null {
+  const previous = versions[index - 1];
+  if (previous) return previous.state;
+  const { change, state } = versions[index] as RowVersion;
+  if (change.operation === 'UPDATE') return { ...state, ...change.oldValues };
+  if (change.operation === 'DELETE') return change.oldValues;
+  return null;
+}
+
+export function HistoryPage({ location }: { location: AppLocation }) {
+  const table = location.search.get('table') ?? '';
+  const key = location.search.get('key') ?? '';
+  const at = location.search.get('at') ?? '';
+  const history = useApi<HistoryResponse>(table && key ? apiUrl('history', { table, key, at }) : null);
+  if (!table || !key) {
+    return (
+      <Empty>
+        <p>Open a row's history from a change: the history page needs a table and a row key.</p>
+        <Link to="/changes">Back to the changes</Link>
+      </Empty>
+    );
+  }
+  const onPickTime = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const value = fromDateTimeLocal(String(new FormData(event.currentTarget).get('at') ?? ''));
+    navigate(withQuery('/history', { table, key, at: value }), { replace: true });
+  };
+  return (
+    <>
+      <p className="crumbs">
+        <Link to={withQuery('/changes', { table })}>Changes of {table}</Link> / row {key}
+      </p>
+      <h1>
+        History of {table} · key {key}
+      </h1>
+      {history.status === 'loading' && <Loading what="the history" />}
+      {history.status === 'error' && <ErrorMessage error={history.error} retry={history.retry} />}
+      {history.status === 'ok' && (
+        <>
+          <section className="panel" aria-labelledby="at-title">
+            <h2 id="at-title">The row as it was at a chosen time</h2>
+            <form className="inline-form" onSubmit={onPickTime} key={at}>
+              <label>
+                Time
+                <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
+              </label>
+              <button type="submit">Show the row</button>
+            </form>
+            {at &&
+              (history.data.stateAt ? (
+                <RecordView record={history.data.stateAt} />
+              ) : (
+                <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
+              ))}
+          </section>
+          {history.data.versions.length === 0 ? (
+            <Empty>
+              <p>No recorded change of this row.</p>
+            </Empty>
+          ) : (
+            <ol className="versions">
+              {history.data.versions.map((version, index) => (
+                <li key={version.change.id} className="panel version">
+                  <h2>
+                    Version {index + 1}:{' '}
+                    <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                      {version.change.operation}
+                    </span>{' '}
+                    <Time iso={version.change.changedAt} />
+                  </h2>
+                  <p className="version-meta">
+                    by <ActorLink actor={version.change.actor} source={version.change.source} />
+                    {version.change.reason && <> · reason: {version.change.reason}</>}
+                    {version.change.requestId && (
+                      <>
+                        {' '}
+                        · request <RequestLink requestId={version.change.requestId} />
+                      </>
+                    )}{' '}
+                    · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                    <Link
+                      to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                      aria-label={`The row after version ${index + 1}`}
+                    >
+                      row after this
+                    </Link>
+                  </p>
+                  <DiffView entries={diffRecords(stateBefore(history.data.versions, index), version.state)} />
+                </li>
+              ))}
+            </ol>
+          )}
+        </>
+      )}
+    </>
+  );
+}

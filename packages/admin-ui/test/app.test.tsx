@@ -1,0 +1,184 @@
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { App } from '../src/App.tsx';
+import { directWriteChange, insertChange, requestDetail, stubFetch, updateChange } from './fixtures.ts';
+
+const BASE = '/audit-admin';
+const tables = {
+  tables: [
+    { id: 1, schema: 'public', table: 'orders' },
+    { id: 2, schema: 'public', table: 'customers' },
+  ],
+};
+
+/** Opens the admin at a path, as the server would serve it: base element and injected config. */
+function openAt(path: string) {
+  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
+  const base = document.createElement('base');
+  base.href = `${BASE}/`;
+  document.head.replaceChildren(base);
+  window.history.replaceState(null, '', `${BASE}${path}`);
+  return render(<App />);
+}
+
+let fetchStub: ReturnType<typeof stubFetch> | undefined;
+beforeEach(() => {
+  fetchStub = undefined;
+});
+afterEach(() => {
+  cleanup();
+  fetchStub?.restore();
+  delete window.__AUDITRUM_ADMIN__;
+});
+
+describe('changes list', () => {
+  it('loads the filters from the URL, shows the changes and keeps the filters in the export links and the next page', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: { items: [updateChange(), directWriteChange()], nextCursor: 'c41' },
+    });
+    openAt('/changes?actor=2&table=public.orders');
+    expect(screen.getByRole('status').textContent).toContain('Loading changes');
+    expect(await screen.findByRole('link', { name: /status: draft → paid/ })).toBeTruthy();
+    expect(fetchStub.calls).toContain(`${BASE}/api/changes?table=public.orders&actor=2`);
+    expect((screen.getByLabelText('Actor id') as HTMLInputElement).value).toBe('2');
+    expect(screen.getByRole('link', { name: 'CSV' }).getAttribute('href')).toBe(
+      `${BASE}/api/changes/export?table=public.orders&actor=2&format=csv`,
+    );
+    expect(screen.getByRole('link', { name: 'NDJSON' }).getAttribute('href')).toBe(
+      `${BASE}/api/changes/export?table=public.orders&actor=2&format=ndjson`,
+    );
+    expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
+      `${BASE}/changes?actor=2&table=public.orders&cursor=c41`,
+    );
+    expect(screen.getByText('database (no app context)')).toBeTruthy();
+  });
+
+  it('puts submitted filters in the URL without reloading, and asks the API for them', async () => {
+    fetchStub = stubFetch({ [`${BASE}/api/tables`]: tables, [`${BASE}/api/changes`]: { items: [], nextCursor: null } });
+    openAt('/changes');
+    expect(await screen.findByText('No changes recorded yet.')).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Actor id'), { target: { value: '3' } });
+    fireEvent.change(screen.getByLabelText('Source'), { target: { value: 'db' } });
+    fireEvent.change(screen.getByLabelText('Search in changed values'), { target: { value: 'paid' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Apply filters' }));
+    });
+    expect(window.location.pathname + window.location.search).toBe(`${BASE}/changes?actor=3&source=db&q=paid`);
+    expect(await screen.findByText('No change matches these filters.')).toBeTruthy();
+    expect(fetchStub.calls).toContain(`${BASE}/api/changes?actor=3&source=db&q=paid`);
+  });
+
+  it('shows the API error in words, naming a bad parameter, and retries on demand', async () => {
+    let attempts = 0;
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: () => {
+        attempts += 1;
+        return attempts === 1
+          ? {
+              status: 400,
+              body: { error: { code: 'bad_parameter', message: 'from must be an ISO 8601 time', parameter: 'from' } },
+            }
+          : { status: 200, body: { items: [insertChange()], nextCursor: null } };
+      },
+    });
+    openAt('/changes?from=yesterday');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Invalid value for "from"');
+    expect(alert.textContent).toContain('from must be an ISO 8601 time');
+    await act(async () => {
+      fireEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
+    });
+    expect(await screen.findByRole('link', { name: /id: 7, customer_id: 3/ })).toBeTruthy();
+  });
+
+  it('says so when the server denies access', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: () => ({ status: 403, body: { error: { code: 'forbidden', message: 'Staff only.' } } }),
+    });
+    openAt('/');
+    expect((await screen.findByRole('alert')).textContent).toContain('You may not see this');
+  });
+});
+
+describe('one change', () => {
+  it('shows the diff with the changed field, its context, and links to its request and to the other changes of it', async () => {
+    const change = updateChange({
+      oldValues: { status: 'draft' },
+      newValues: { status: 'paid' },
+      changedColumns: ['status'],
+    });
+    fetchStub = stubFetch({
+      [`${BASE}/api/changes/41`]: { change, request: requestDetail() },
+      [`${BASE}/api/history`]: {
+        versions: [
+          { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
+          { change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
+        ],
+        stateAt: null,
+      },
+    });
+    openAt('/changes/41');
+    const changed = await screen.findByRole('rowheader', { name: /status/ });
+    expect(changed.closest('tr')?.dataset.kind).toBe('changed');
+    expect(screen.getByRole('button', { name: 'Show 2 unchanged fields' })).toBeTruthy();
+    expect(screen.getByText('customer called')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'PATCH /orders/7 → 200 (12 ms)' }).getAttribute('href')).toBe(
+      `${BASE}/requests/019ac0de-0000-7000-8000-00000000b0b1`,
+    );
+    expect(screen.getByRole('link', { name: 'All changes of this request' }).getAttribute('href')).toBe(
+      `${BASE}/changes?request=019ac0de-0000-7000-8000-00000000b0b1`,
+    );
+    expect(fetchStub.calls).toContain(`${BASE}/api/history?table=public.orders&key=7`);
+  });
+
+  it('says when a change does not exist', async () => {
+    fetchStub = stubFetch({});
+    openAt('/changes/999');
+    expect((await screen.findByRole('alert')).textContent).toContain('Not found');
+  });
+});
+
+describe('navigation', () => {
+  it('follows a link in place under the base path, and back', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: { items: [updateChange()], nextCursor: null },
+      [`${BASE}/api/requests`]: { items: [requestDetail()], nextCursor: null },
+    });
+    openAt('/changes');
+    await screen.findByRole('link', { name: /status: draft → paid/ });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('link', { name: 'Requests' }));
+    });
+    expect(window.location.pathname).toBe(`${BASE}/requests`);
+    expect(await screen.findByRole('link', { name: 'PATCH /orders/7' })).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'Requests' }).getAttribute('aria-current')).toBe('page');
+    await act(async () => {
+      const popped = new Promise((resolve) => window.addEventListener('popstate', resolve, { once: true }));
+      window.history.back();
+      await popped;
+    });
+    expect(await screen.findByRole('heading', { name: 'Changes' })).toBeTruthy();
+  });
+});
+
+describe('one request', () => {
+  it('shows the masked call, its bodies as text and every change it caused', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/requests/019ac0de-0000-7000-8000-00000000b0b1`]: {
+        request: requestDetail({ responseBody: { $auditrum: 'truncated', bytes: 70000, preview: '{"items":[' } }),
+        changes: [updateChange()],
+        changeCount: 1,
+      },
+    });
+    openAt('/requests/019ac0de-0000-7000-8000-00000000b0b1');
+    expect(await screen.findByRole('heading', { name: 'PATCH /orders/7' })).toBeTruthy();
+    expect(screen.getByText('[masked]', { selector: '.record dd *' })).toBeTruthy();
+    expect(screen.getByText('Truncated (70,000 bytes): only the beginning was stored.')).toBeTruthy();
+    expect(screen.getByRole('heading', { name: 'Row changes it caused (1)' })).toBeTruthy();
+    expect(screen.getByRole('link', { name: /status: draft → paid/ }).getAttribute('href')).toBe(`${BASE}/changes/41`);
+  });
+});
