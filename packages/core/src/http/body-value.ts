@@ -1,0 +1,98 @@
+import type { BodyCapture } from './body-tap.js';
+import { cleanText } from './clean-text.js';
+import { maskJsonPreview } from './mask-json-preview.js';
+import type { JsonValue, Masker } from './masker.js';
+
+/** Characters of an unparsable JSON body kept in its `invalid-json` marker. */
+export const INVALID_JSON_PREVIEW = 1024;
+
+type BodyKind = 'json' | 'form' | 'text' | 'binary' | 'stream' | 'unknown';
+
+/** What a Content-Type says about how to store the body. */
+export function bodyKind(contentType: string | undefined): BodyKind {
+  if (!contentType) return 'unknown';
+  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  if (type === 'application/x-www-form-urlencoded') return 'form';
+  if (type === 'text/event-stream' || type.startsWith('multipart/')) return 'stream';
+  if (
+    type.startsWith('text/') ||
+    type.endsWith('+xml') ||
+    type === 'application/xml' ||
+    type === 'application/javascript' ||
+    type === 'application/graphql'
+  ) {
+    return 'text';
+  }
+  return 'binary';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * The value stored for a body: the masked JSON value (JSON and form bodies, and text that parses as JSON), text
+ * as a JSON string, or a marker object:
+ * `{"$auditrum":"truncated","bytes":N,"preview":"…"}`, `{"$auditrum":"binary","contentType":"…","bytes":N}`,
+ * `{"$auditrum":"stream"}`, `{"$auditrum":"invalid-json","preview":"…"}`.
+ * Null when there was no body.
+ */
+export function bodyValue(
+  capture: BodyCapture | undefined,
+  contentType: string | undefined,
+  masker: Masker,
+  options: { declaredBody: boolean },
+): JsonValue {
+  let kind = bodyKind(contentType);
+  if (!capture || capture.bytes === 0) {
+    // A body was announced but never read while the request was handled (streamed elsewhere, or ignored).
+    return options.declaredBody || kind === 'stream' ? { $auditrum: 'stream' } : null;
+  }
+  if (kind === 'stream') return { $auditrum: 'stream' };
+  const content = capture.content();
+  if (kind === 'unknown') kind = looksLikeText(content) ? 'text' : 'binary';
+  if (kind === 'binary') {
+    return { $auditrum: 'binary', contentType: cleanText(contentType ?? ''), bytes: capture.bytes };
+  }
+  if (capture.truncated) {
+    const text = utf8.decode(content.subarray(0, content.length - 1));
+    return { $auditrum: 'truncated', bytes: capture.bytes, preview: previewOf(text, kind, masker) };
+  }
+  const text = utf8.decode(content);
+  if (kind === 'form') return masker.maskForm(text);
+  if (kind === 'json' || looksLikeJson(text)) {
+    try {
+      return masker.maskJson(JSON.parse(text));
+    } catch {
+      if (kind === 'json') {
+        return { $auditrum: 'invalid-json', preview: maskJsonPreview(text.slice(0, INVALID_JSON_PREVIEW), masker) };
+      }
+    }
+  }
+  return cleanText(text);
+}
+
+function previewOf(text: string, kind: BodyKind, masker: Masker): string {
+  if (kind === 'json' || looksLikeJson(text)) return maskJsonPreview(text, masker);
+  if (kind === 'form') return new URLSearchParams(masker.maskForm(text) as Record<string, string>).toString();
+  return cleanText(text);
+}
+
+function looksLikeJson(text: string): boolean {
+  const first = text.trimStart()[0];
+  return first === '{' || first === '[';
+}
+
+function looksLikeText(content: Buffer): boolean {
+  try {
+    // stream: a multi-byte character cut at the 512th byte is not an error.
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(content.subarray(0, 512), { stream: true });
+    // Control characters other than tab and line breaks mean binary.
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,134 @@
+import { cleanCapped, cleanText } from './clean-text.js';
+import { DEFAULT_SENSITIVE_HEADERS, DEFAULT_SENSITIVE_KEYS, SensitiveKeyMatcher } from './sensitive-keys.js';
+
+export interface MaskOptions {
+  /** More sensitive keys, added to the defaults (password, token, access, refresh, authorization, secret, …). */
+  keys?: readonly string[];
+  /** `false` masks only `keys` (the header defaults stay). Default true. */
+  defaultKeys?: boolean;
+  /**
+   * Paths masked whatever their key, rooted at each body and at the query: `user.phone`, `items.*.iban`
+   * (`*` is any one key or array index).
+   */
+  paths?: readonly string[];
+  /** More header names masked as a whole, besides Authorization, Proxy-Authorization, Cookie and Set-Cookie. */
+  headers?: readonly string[];
+  /** What a masked value becomes. Default `[masked]`. */
+  censor?: string;
+}
+
+/** Nesting kept in stored JSON; deeper values become the `too-deep` marker (PostgreSQL caps jsonb nesting too). */
+export const MAX_JSON_DEPTH = 32;
+/** Characters kept of one header value. */
+export const MAX_HEADER_VALUE = 4096;
+const MAX_HEADERS = 200;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * Masks sensitive values in headers, query strings and JSON or form bodies, and makes them storable (no NUL, no
+ * lone surrogate, bounded nesting), in one copy. Configured once; used for every request.
+ */
+export class Masker {
+  readonly censor: string;
+  readonly #keys: SensitiveKeyMatcher;
+  readonly #headers: Set<string>;
+  readonly #paths: string[][];
+
+  constructor(options: MaskOptions = {}) {
+    const keys = [...(options.defaultKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.keys ?? [])];
+    this.#keys = new SensitiveKeyMatcher(keys);
+    this.#headers = new Set([...DEFAULT_SENSITIVE_HEADERS, ...(options.headers ?? [])].map((h) => h.toLowerCase()));
+    this.#paths = (options.paths ?? []).map((path) => path.split('.'));
+    this.censor = options.censor ?? '[masked]';
+  }
+
+  /** Whether a key (of an object, a form field, a query parameter) is masked wherever it appears. */
+  isSensitiveKey(key: string): boolean {
+    return this.#keys.matches(key);
+  }
+
+  /** Whether a value at `path` (from the document's root) is masked by a configured path. */
+  isSensitivePath(path: readonly string[]): boolean {
+    return this.#paths.some(
+      (pattern) => pattern.length === path.length && pattern.every((part, i) => part === '*' || part === path[i]),
+    );
+  }
+
+  get hasPaths(): boolean {
+    return this.#paths.length > 0;
+  }
+
+  /** A masked, storable copy of a parsed JSON (or form) value. */
+  maskJson(value: unknown): JsonValue {
+    return this.#mask(value, 0, this.hasPaths ? [] : undefined);
+  }
+
+  /** Masked request or response headers; values capped at MAX_HEADER_VALUE characters. */
+  maskHeaders(headers: Record<string, string | string[] | number | undefined>): Record<string, JsonValue> {
+    const out: Record<string, JsonValue> = Object.create(null);
+    let count = 0;
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) continue;
+      if (++count > MAX_HEADERS) {
+        out.$auditrum = 'more headers not stored';
+        break;
+      }
+      const key = cleanCapped(name.toLowerCase(), 256);
+      if (this.#headers.has(key) || this.#keys.matches(key)) {
+        out[key] = this.censor;
+      } else if (Array.isArray(value)) {
+        out[key] = value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE));
+      } else {
+        out[key] = cleanCapped(String(value), MAX_HEADER_VALUE);
+      }
+    }
+    return out;
+  }
+
+  /** The masked parameters of a query string (`a=1&a=2&b=` gives `{a: ['1', '2'], b: ''}`); null when empty. */
+  maskQuery(search: string): Record<string, JsonValue> | null {
+    if (search === '' || search === '?') return null;
+    return this.maskForm(search);
+  }
+
+  /** The masked fields of an application/x-www-form-urlencoded text, as an object; repeated fields as arrays. */
+  maskForm(text: string): Record<string, JsonValue> {
+    const fields: Record<string, string | string[]> = Object.create(null);
+    for (const [key, value] of new URLSearchParams(text)) {
+      const existing = fields[key];
+      if (existing === undefined) fields[key] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else fields[key] = [existing, value];
+    }
+    return this.#mask(fields, 0, this.hasPaths ? [] : undefined) as Record<string, JsonValue>;
+  }
+
+  #mask(value: unknown, depth: number, path: string[] | undefined): JsonValue {
+    if (typeof value === 'string') return cleanText(value);
+    if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+    if (typeof value === 'boolean' || value === null) return value;
+    if (typeof value !== 'object') return null;
+    if (depth >= MAX_JSON_DEPTH) return { $auditrum: 'too-deep' };
+    if (Array.isArray(value)) {
+      const out: JsonValue[] = new Array(value.length);
+      for (let i = 0; i < value.length; i++) {
+        const itemPath = path && [...path, String(i)];
+        out[i] = itemPath && this.isSensitivePath(itemPath) ? this.censor : this.#mask(value[i], depth + 1, itemPath);
+      }
+      return out;
+    }
+    // No prototype: a "__proto__" key is kept as data, not taken as the copy's prototype.
+    const out: Record<string, JsonValue> = Object.create(null);
+    for (const key of Object.keys(value)) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item === undefined || typeof item === 'function') continue;
+      const itemPath = path && [...path, key];
+      out[cleanText(key)] =
+        this.#keys.matches(key) || (itemPath !== undefined && this.isSensitivePath(itemPath))
+          ? this.censor
+          : this.#mask(item, depth + 1, itemPath);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,90 @@
+import { v7 as uuidv7 } from 'uuid';
+
+export interface RequestIdOptions {
+  /** The header read and echoed. Default `x-request-id`. */
+  header?: string;
+  /** Use a valid inbound id (from a proxy or the caller) instead of generating one. Default true. */
+  trustInbound?: boolean;
+  /** Longest inbound id accepted, 1 to 128 characters. Default 128. */
+  maxLength?: number;
+  /** What an inbound id may consist of. Default letters, digits and `. _ ~ : / + = @ -`. */
+  pattern?: RegExp;
+  /** Makes a new id. Default a UUIDv7 (time-ordered, so ids sort by request time). */
+  generate?: () => string;
+  /** Send the id back in the response header. Default true. */
+  echo?: boolean;
+}
+
+/** Request ids are stored as `changes.request_id`, which the context caps at 128 characters. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+const DEFAULT_PATTERN = /^[A-Za-z0-9._~:/+=@-]+$/;
+
+/** Request-id options, checked once. */
+export class RequestIds {
+  readonly header: string;
+  readonly echo: boolean;
+  readonly #trustInbound: boolean;
+  readonly #maxLength: number;
+  readonly #pattern: RegExp;
+  readonly #generate: () => string;
+
+  constructor(options: RequestIdOptions = {}) {
+    const header = options.header ?? 'x-request-id';
+    if (typeof header !== 'string' || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) {
+      throw new TypeError(`auditrum: requestId.header must be a valid HTTP header name, not ${JSON.stringify(header)}`);
+    }
+    const maxLength = options.maxLength ?? MAX_REQUEST_ID_LENGTH;
+    if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength > MAX_REQUEST_ID_LENGTH) {
+      throw new RangeError(
+        `auditrum: requestId.maxLength must be a whole number from 1 to ${MAX_REQUEST_ID_LENGTH}, not ${String(maxLength)}`,
+      );
+    }
+    if (options.pattern !== undefined && !(options.pattern instanceof RegExp)) {
+      throw new TypeError('auditrum: requestId.pattern must be a RegExp');
+    }
+    if (options.generate !== undefined && typeof options.generate !== 'function') {
+      throw new TypeError('auditrum: requestId.generate must be a function returning a string');
+    }
+    this.header = header.toLowerCase();
+    this.echo = options.echo ?? true;
+    this.#trustInbound = options.trustInbound ?? true;
+    this.#maxLength = maxLength;
+    // A global or sticky RegExp keeps state between test() calls; a copy without those flags does not.
+    this.#pattern = options.pattern
+      ? new RegExp(options.pattern.source, options.pattern.flags.replace(/[gy]/g, ''))
+      : DEFAULT_PATTERN;
+    this.#generate = options.generate ?? uuidv7;
+  }
+
+  /** Whether an inbound value is short enough and made of safe characters. */
+  accepts(value: unknown): value is string {
+    return (
+      typeof value === 'string' && value.length > 0 && value.length <= this.#maxLength && this.#pattern.test(value)
+    );
+  }
+
+  /**
+   * The id of a request: `existing` (set by an earlier middleware, e.g. pino-http's `req.id`) if valid, else the
+   * inbound header if trusted and valid, else a new one. Never throws: a failing generator falls back to UUIDv7.
+   */
+  resolve(inbound: string | string[] | undefined, existing?: unknown): string {
+    if (existing !== undefined && existing !== null && existing !== '') {
+      const id = String(existing);
+      if (this.accepts(id)) return id;
+    }
+    if (this.#trustInbound && this.accepts(inbound)) return inbound;
+    return this.#fresh();
+  }
+
+  #fresh(): string {
+    try {
+      const id = this.#generate();
+      if (typeof id === 'string' && id.length > 0 && id.length <= MAX_REQUEST_ID_LENGTH && DEFAULT_PATTERN.test(id)) {
+        return id;
+      }
+    } catch {
+      // Fall through to the default: an id is never worth failing a request.
+    }
+    return uuidv7();
+  }
+}

@@ -1,0 +1,56 @@
+import { RequestIds } from '@auditrum/core/http';
+import { describe, expect, it } from 'vitest';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('request ids', () => {
+  it('accept a short inbound id of safe characters, and generate time-ordered UUIDv7 otherwise', () => {
+    const ids = new RequestIds();
+    expect(ids.resolve('abc-123_x.y:z')).toBe('abc-123_x.y:z');
+    for (const bad of ['', 'a b', 'x\r\nSet-Cookie: a=1', 'x'.repeat(129), 'ünï', '<script>', undefined, ['a', 'b']]) {
+      expect(ids.resolve(bad as string | undefined)).toMatch(UUID_V7);
+    }
+    const a = ids.resolve(undefined);
+    const b = ids.resolve(undefined);
+    expect(a < b).toBe(true);
+  });
+
+  it('keep an id already on the request (pino-http) when valid, numbers included', () => {
+    const ids = new RequestIds();
+    expect(ids.resolve('inbound', 42)).toBe('42');
+    expect(ids.resolve('inbound', { not: 'an id' })).toBe('inbound');
+  });
+
+  it('are configurable: header, length, pattern, trust and generator; a failing generator falls back', () => {
+    const ids = new RequestIds({
+      header: 'X-Correlation-Id',
+      maxLength: 8,
+      pattern: /^[0-9]+$/g,
+      generate: () => 'gen-1',
+    });
+    expect(ids.header).toBe('x-correlation-id');
+    expect(ids.resolve('1234')).toBe('1234');
+    expect(ids.resolve('1234')).toBe('1234'); // a /g pattern keeps no state between requests
+    expect(ids.resolve('123456789')).toBe('gen-1');
+    expect(ids.resolve('abc')).toBe('gen-1');
+    expect(new RequestIds({ trustInbound: false, generate: () => 'g' }).resolve('good-id')).toBe('g');
+    const failing = new RequestIds({
+      generate: () => {
+        throw new Error('boom');
+      },
+    });
+    expect(failing.resolve(undefined)).toMatch(UUID_V7);
+    expect(new RequestIds({ generate: () => 'bad id\n' }).resolve(undefined)).toMatch(UUID_V7);
+  });
+
+  it('refuse bad options at construction, naming them', () => {
+    expect(() => new RequestIds({ header: 'bad header' })).toThrow('requestId.header must be a valid HTTP header name');
+    expect(() => new RequestIds({ maxLength: 500 })).toThrow(
+      'requestId.maxLength must be a whole number from 1 to 128',
+    );
+    expect(() => new RequestIds({ pattern: '.*' as unknown as RegExp })).toThrow('requestId.pattern must be a RegExp');
+    expect(() => new RequestIds({ generate: 'x' as unknown as () => string })).toThrow(
+      'requestId.generate must be a function',
+    );
+  });
+});
