@@ -49,7 +49,10 @@ export interface Change {
   reason: string | null;
   /** `http`, `job`, `cli`, `migration`, `app` (application code with a context) or `db` (no application context). */
   source: string;
-  /** The whole stored context (method, route, path, ip, user_agent, meta, ...), or null for direct database writes. */
+  /**
+   * The whole stored context: method, route, path, ip, user_agent, meta, ... for application writes; db_user,
+   * application_name, client_addr for direct database writes.
+   */
   context: Record<string, unknown> | null;
 }
 

@@ -2,6 +2,7 @@ import type { AdminScope } from './admin-options.js';
 import type { ChangeOperation, TableRef } from './api-types.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
+import { assertRange } from './query-params.js';
 import type { ApiContext } from './request-scope.js';
 import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
@@ -56,9 +57,7 @@ export function parseChangeCriteria(
   const source = params.matching('source', SOURCE, 'a source such as http, job, cli, migration, app or db');
   const from = params.instant('from');
   const to = params.instant('to');
-  if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
-    throw badParameter('to', 'must be later than from');
-  }
+  assertRange(from, to);
   return {
     tableIds,
     operation: params.oneOf('operation', OPERATIONS),
@@ -85,11 +84,10 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
   if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
-  if (criteria.source === 'db') conditions.push('c.context IS NULL');
-  else if (criteria.source === 'app') {
-    // A context without a source (only a forged comment has none) is shown as `app`.
-    conditions.push(`(c.context ->> 'source' = 'app' OR (c.context IS NOT NULL AND NOT c.context ? 'source'))`);
-  } else if (criteria.source !== undefined) conditions.push(`c.context ->> 'source' = ${sql.add(criteria.source)}`);
+  // Writes with no application context carry {source: 'db', db_user, ...}; a context without a source counts as db.
+  if (criteria.source !== undefined) {
+    conditions.push(`coalesce(c.context ->> 'source', 'db') = ${sql.add(criteria.source)}`);
+  }
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
   if (criteria.q !== undefined) {

@@ -22,8 +22,8 @@ export interface ChangeRow {
 
 /**
  * A stored change as the API shows it. The trigger lifts actor id and request id into columns and keeps the
- * rest of the context (actor_label, reason, source, ...) as jsonb; a change with no context at all was written
- * directly to the database, so its source is `db`.
+ * rest of the context (actor_label, reason, source, ...) as jsonb. Writes with no application context get
+ * {source: 'db', db_user, application_name, client_addr}; a missing source also counts as `db`.
  */
 export function toChange(row: ChangeRow, tablesById: ReadonlyMap<number, TableRef>): Change {
   const table = tablesById.get(row.table_id);
@@ -42,7 +42,7 @@ export function toChange(row: ChangeRow, tablesById: ReadonlyMap<number, TableRe
     actor: row.actor_id === null ? null : { id: row.actor_id, label: stringOrNull(context?.actor_label) },
     requestId: row.request_id,
     reason: stringOrNull(context?.reason),
-    source: context === null ? 'db' : (stringOrNull(context.source) ?? 'app'),
+    source: stringOrNull(context?.source) ?? 'db',
     context,
   };
 }

@@ -114,3 +114,17 @@ function normaliseOffset(zone: string): string | undefined {
   if (hours > 15 || minutes > 59) return undefined;
   return `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2)}`;
 }
+
+/** Microseconds since the epoch of an ISO string (Date keeps only milliseconds; stored times have microseconds). */
+export function epochMicros(iso: string): number {
+  const fraction = /\.(\d+)/.exec(iso)?.[1] ?? '';
+  const millis = Date.parse(iso.replace(/\.\d+/, ''));
+  return millis * 1000 + Number(`${fraction}000000`.slice(0, 6));
+}
+
+/** `from` before `to`, when both are given (400 `to` otherwise: an empty range is a mistake, not a query). */
+export function assertRange(from: string | undefined, to: string | undefined): void {
+  if (from !== undefined && to !== undefined && epochMicros(from) >= epochMicros(to)) {
+    throw badParameter('to', 'must be later than from');
+  }
+}

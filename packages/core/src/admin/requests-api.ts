@@ -5,6 +5,7 @@ import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
+import { assertRange } from './query-params.js';
 import type { ApiContext } from './request-scope.js';
 import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
 
@@ -106,9 +107,7 @@ export async function listRequests(api: ApiContext, params: QueryParams): Promis
   if (request !== undefined) conditions.push(`r.request_id = ${sql.add(request)}`);
   const from = params.instant('from');
   const to = params.instant('to');
-  if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
-    throw badParameter('to', 'must be later than from');
-  }
+  assertRange(from, to);
   if (from !== undefined) conditions.push(`r.requested_at >= ${sql.add(from)}::timestamptz`);
   if (to !== undefined) conditions.push(`r.requested_at < ${sql.add(to)}::timestamptz`);
   const cursor = params.text('cursor', 64);

@@ -1,4 +1,5 @@
 import type { Change, RowVersion } from './api-types.js';
+import { epochMicros } from './query-params.js';
 
 /**
  * Each version's full state, derived from what the triggers store: an INSERT holds the whole new row, an UPDATE
@@ -43,11 +44,4 @@ export function stateAt(versions: readonly RowVersion[], at: string): Record<str
     state = version.state;
   }
   return state;
-}
-
-/** Microseconds since the epoch of an ISO string (Date keeps only milliseconds; stored times have microseconds). */
-export function epochMicros(iso: string): number {
-  const fraction = /\.(\d+)/.exec(iso)?.[1] ?? '';
-  const millis = Date.parse(iso.replace(/\.\d+/, ''));
-  return millis * 1000 + Number(`${fraction}000000`.slice(0, 6));
 }
