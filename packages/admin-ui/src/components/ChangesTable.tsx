@@ -2,6 +2,7 @@ import type { Change } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
 import { changeSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
+import { columnLabel } from './column-label.ts';
 import { ActorLink, HistoryLink, RequestLink } from './links.tsx';
 import { Time } from './Time.tsx';
 
@@ -80,7 +81,11 @@ export function ChangesTable({ changes, caption }: { changes: Change[]; caption?
           {table.getRowModel().rows.map((row) => (
             <tr key={row.id} data-change-id={row.original.id}>
               {row.getAllCells().map((cell) => (
-                <td key={cell.id} className={`col-${cell.column.id}`} data-label={cell.column.id}>
+                <td
+                  key={cell.id}
+                  className={`col-${cell.column.id}`}
+                  data-label={columnLabel(cell.column.columnDef.header, cell.column.id)}
+                >
                   <table.FlexRender cell={cell} />
                 </td>
               ))}

@@ -1,6 +1,7 @@
 import type { ApiRequestSummary } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
 import { Link } from '../router/Link.tsx';
+import { columnLabel } from './column-label.ts';
 import { ActorLink } from './links.tsx';
 import { Time } from './Time.tsx';
 
@@ -70,7 +71,11 @@ export function RequestsTable({ requests }: { requests: ApiRequestSummary[] }) {
           {table.getRowModel().rows.map((row) => (
             <tr key={row.id}>
               {row.getAllCells().map((cell) => (
-                <td key={cell.id} className={`col-${cell.column.id}`} data-label={cell.column.id}>
+                <td
+                  key={cell.id}
+                  className={`col-${cell.column.id}`}
+                  data-label={columnLabel(cell.column.columnDef.header, cell.column.id)}
+                >
                   <table.FlexRender cell={cell} />
                 </td>
               ))}

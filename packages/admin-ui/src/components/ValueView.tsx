@@ -21,7 +21,7 @@ export function ValueView({ value }: { value: unknown }) {
   }
   if (typeof value === 'string') {
     const looksLikeOther =
-      value === '' || value === 'null' || value.trim() !== value || /^(true|false|-?\d)/.test(value);
+      value.trim() !== value || ['', 'null', 'true', 'false'].includes(value) || !Number.isNaN(Number(value));
     return <span className="value value-string">{looksLikeOther ? JSON.stringify(value) : value}</span>;
   }
   return <span className={`value value-${typeof value}`}>{String(value)}</span>;
