@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { App } from '../src/App.tsx';
 import { directWriteChange, insertChange, requestDetail, stubFetch, updateChange } from './fixtures.ts';
@@ -180,5 +180,54 @@ describe('one request', () => {
     expect(screen.getByText('Truncated (70,000 bytes): only the beginning was stored.')).toBeTruthy();
     expect(screen.getByRole('heading', { name: 'Row changes it caused (1)' })).toBeTruthy();
     expect(screen.getByRole('link', { name: /status: draft → paid/ }).getAttribute('href')).toBe(`${BASE}/changes/41`);
+  });
+});
+
+describe('row history', () => {
+  it('shows each version with its own diff, and the row as it was at a chosen time', async () => {
+    const inserted = insertChange({ newValues: { id: 7, status: 'draft', total: '10.00' } });
+    const paid = updateChange({
+      oldValues: { status: 'draft' },
+      newValues: { status: 'paid' },
+      changedColumns: ['status'],
+    });
+    fetchStub = stubFetch({
+      [`${BASE}/api/history`]: (url) => ({
+        status: 200,
+        body: {
+          versions: [
+            { change: inserted, state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
+            { change: paid, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
+          ],
+          stateAt: url.searchParams.get('at') ? { id: 7, status: 'draft', total: '10.00' } : null,
+        },
+      }),
+    });
+    openAt('/history?table=public.orders&key=7');
+    await screen.findByRole('heading', { name: /Version 2/ });
+    const versions = [...document.querySelectorAll<HTMLElement>('ol.versions > li')];
+    expect(versions).toHaveLength(2);
+    const [first, second] = versions as [HTMLElement, HTMLElement];
+    expect(within(first).getAllByText('added')).toHaveLength(3);
+    const changed = second.querySelectorAll('tr[data-kind="changed"]');
+    expect([...changed].map((row) => row.querySelector('th')?.textContent)).toEqual(['~statuschanged']);
+    expect(within(second).getByText('customer called', { exact: false })).toBeTruthy();
+
+    await act(async () => {
+      fireEvent.click(within(first).getByRole('link', { name: 'The row after version 1' }));
+    });
+    expect(window.location.search).toBe(`?table=public.orders&key=7&at=${encodeURIComponent(inserted.changedAt)}`);
+    expect(fetchStub.calls.at(-1)).toBe(
+      `${BASE}/api/history?table=public.orders&key=7&at=${encodeURIComponent(inserted.changedAt)}`,
+    );
+    await screen.findByText('The row as it was at a chosen time');
+    await waitFor(() => expect(document.querySelector('dl.record')?.textContent).toBe('id7statusdrafttotal"10.00"'));
+  });
+
+  it('asks for a table and a key when they are missing', () => {
+    fetchStub = stubFetch({});
+    openAt('/history');
+    expect(screen.getByText(/needs a table and a row key/)).toBeTruthy();
+    expect(fetchStub.calls).toEqual([]);
   });
 });

@@ -101,6 +101,11 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                       row after this
                     </Link>
                   </p>
+                  {!version.complete && (
+                    <p className="muted">
+                      The row existed before its table was tracked: only the columns changed since then are known.
+                    </p>
+                  )}
                   <DiffView entries={diffRecords(stateBefore(history.data.versions, index), version.state)} />
                 </li>
               ))}
