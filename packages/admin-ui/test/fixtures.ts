@@ -79,7 +79,7 @@ export function requestDetail(overrides: Partial<ApiRequestDetail> = {}): ApiReq
 }
 
 type Reply = { status: number; body: unknown };
-type Route = unknown | ((url: URL) => Reply | Promise<Reply>);
+type Route = ((url: URL) => Reply | Promise<Reply>) | Record<string, unknown>;
 
 /**
  * Replaces window.fetch with canned JSON responses by exact path (the API itself is tested against PostgreSQL
