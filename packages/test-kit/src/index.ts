@@ -1,3 +1,5 @@
+export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './adapter-contract/index.js';
+export { runAdapterContract } from './adapter-contract/index.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';

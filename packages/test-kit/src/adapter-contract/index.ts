@@ -1,0 +1,2 @@
+export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './contract-app.js';
+export { runAdapterContract } from './run-adapter-contract.js';

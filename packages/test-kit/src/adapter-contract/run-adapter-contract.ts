@@ -1,0 +1,533 @@
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../test-database.js';
+import type { AdapterUnderTest, ContractApp } from './contract-app.js';
+import { abortedRequest, rawRequest } from './raw-http.js';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$|^::1$/;
+
+interface Running {
+  app: ContractApp;
+  server: Server;
+  port: number;
+  base: string;
+}
+
+interface ChangeRow {
+  row_key: string;
+  actor_id: string | null;
+  request_id: string | null;
+  context: Record<string, unknown>;
+  new_values: Record<string, unknown> | null;
+}
+
+interface ApiRow {
+  requested_at: Date;
+  request_id: string;
+  method: string;
+  path: string;
+  route: string | null;
+  query: unknown;
+  status: number | null;
+  duration_ms: number;
+  aborted: boolean;
+  actor_id: string | null;
+  actor_label: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_headers: Record<string, unknown>;
+  response_headers: Record<string, unknown> | null;
+  request_body: unknown;
+  response_body: unknown;
+  error: string | null;
+}
+
+/**
+ * The adapter contract: the same cases against any framework's app (see contract-app.ts), over real HTTP and
+ * a real PostgreSQL with a tracked table. Call it at the top level of a test file.
+ */
+export function runAdapterContract(adapter: AdapterUnderTest): void {
+  describe(`adapter contract: ${adapter.name}`, () => {
+    const db = useTestDatabase();
+    const errors: unknown[] = [];
+    let pool: pg.Pool;
+    let audited: Running;
+    let trusting: Running;
+    let bare: Running;
+
+    const auditOptions = () => ({
+      pool,
+      queue: { flushIntervalMs: 10 },
+      mask: { keys: ['pin'], paths: ['profile.phone'] },
+      bodies: { maxBytes: 2048 },
+      onError: (error: unknown) => errors.push(error),
+    });
+
+    async function start(audit: Record<string, unknown> | undefined, trustProxy: boolean): Promise<Running> {
+      const app = adapter.createApp({ pool, audit, trustProxy });
+      const server = createServer(app.listener);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      return { app, server, port, base: `http://127.0.0.1:${port}` };
+    }
+
+    async function stop(running: Running | undefined): Promise<void> {
+      if (!running) return;
+      running.server.closeAllConnections();
+      await new Promise((resolve) => running.server.close(resolve));
+      await running.app.close();
+    }
+
+    beforeAll(async () => {
+      await db.pool.query('CREATE TABLE items (id int PRIMARY KEY, name text, note text)');
+      await db.pool.query(`INSERT INTO items SELECT g, 'item ' || g, NULL FROM generate_series(1, 200) g`);
+      await db.pool.query(`SELECT auditrum.track('public.items')`);
+      pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      audited = await start(auditOptions(), false);
+      trusting = await start(auditOptions(), true);
+      bare = await start(undefined, false);
+    });
+
+    afterAll(async () => {
+      await stop(audited);
+      await stop(trusting);
+      await stop(bare);
+      await pool?.end();
+    });
+
+    async function changesOf(requestId: string): Promise<ChangeRow[]> {
+      const { rows } = await db.pool.query<ChangeRow>(
+        `SELECT row_key, actor_id, request_id, context, new_values FROM auditrum.change_log
+         WHERE table_name = 'items' AND request_id = $1 ORDER BY id`,
+        [requestId],
+      );
+      return rows;
+    }
+
+    async function apiRows(requestId: string): Promise<ApiRow[]> {
+      const { rows } = await db.pool.query<ApiRow>(
+        `SELECT requested_at, request_id, method, path, route, query, status, duration_ms, aborted, actor_id,
+           actor_label, ip, user_agent, request_headers, response_headers, request_body, response_body, error
+         FROM auditrum.api_requests WHERE request_id = $1`,
+        [requestId],
+      );
+      return rows;
+    }
+
+    /** Waits for the one API row of a request (the log is written off the request path). */
+    async function apiRow(requestId: string): Promise<ApiRow> {
+      await expect.poll(() => apiRows(requestId).then((rows) => rows.length)).toBe(1);
+      return (await apiRows(requestId))[0] as ApiRow;
+    }
+
+    function json(body: unknown, headers: Record<string, string> = {}): RequestInit {
+      return { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } };
+    }
+
+    async function call(running: Running, method: string, path: string, init: RequestInit = {}): Promise<Response> {
+      return fetch(`${running.base}${path}`, { method, ...init });
+    }
+
+    /** The same request to the bare app and to the audited app: the answers must match. */
+    async function sameAnswer(method: string, path: string, init: () => RequestInit): Promise<string> {
+      const plain = await call(bare, method, path, init());
+      const withAudit = await call(audited, method, path, init());
+      expect({ status: withAudit.status, body: await withAudit.text() }).toEqual({
+        status: plain.status,
+        body: await plain.text(),
+      });
+      const id = withAudit.headers.get('x-request-id');
+      expect(id).toMatch(UUID_V7);
+      return id as string;
+    }
+
+    describe('request ids', () => {
+      it('use a valid inbound X-Request-Id, echo it and expose it, and store it with the changes and the API row', async () => {
+        const res = await call(audited, 'PUT', '/items/1', json({ name: 'one' }, { 'x-request-id': 'contract-id-1' }));
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-request-id')).toBe('contract-id-1');
+        expect(await res.json()).toMatchObject({ id: 1, name: 'one', requestId: 'contract-id-1' });
+        expect((await changesOf('contract-id-1')).map((c) => c.row_key)).toEqual(['1']);
+        expect((await apiRow('contract-id-1')).path).toBe('/items/1');
+      });
+
+      it('replace an inbound id that is too long or unsafe with a fresh UUIDv7, used everywhere', async () => {
+        for (const [i, bad] of ['x'.repeat(10_000), 'has space', 'semi;colon', '"quoted"'].entries()) {
+          const res = await call(audited, 'PUT', '/items/2', json({ name: `two-${i}` }, { 'x-request-id': bad }));
+          expect(res.status).toBe(200);
+          const id = res.headers.get('x-request-id') as string;
+          expect(id).toMatch(UUID_V7);
+          expect(await res.json()).toMatchObject({ requestId: id });
+          expect(await changesOf(id)).toHaveLength(1);
+          expect((await apiRow(id)).request_headers['x-request-id']).toBe(
+            bad.length > 4096 ? `${bad.slice(0, 4095)}…` : bad,
+          );
+        }
+      });
+
+      it('refuse raw UTF-8 and CR/LF-injected ids the way the app would answer without the middleware', async () => {
+        const unicode = Buffer.concat([
+          Buffer.from('GET /items/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: '),
+          Buffer.from('идентификатор-✓', 'utf8'),
+          Buffer.from('\r\n\r\n'),
+        ]);
+        const plain = await rawRequest(bare.port, unicode);
+        const withAudit = await rawRequest(audited.port, unicode);
+        expect([withAudit.status, withAudit.body]).toEqual([plain.status, plain.body]);
+        expect(withAudit.headers['x-request-id']).toMatch(UUID_V7);
+        expect((await apiRow(withAudit.headers['x-request-id'] as string)).status).toBe(200);
+
+        // A CR inside a header value is refused by Node's parser before any middleware: same answer, no row.
+        const injected = Buffer.from(
+          'GET /items/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: abc\rSet-Cookie: evil=1\r\n\r\n',
+        );
+        const plainInjected = await rawRequest(bare.port, injected);
+        const auditedInjected = await rawRequest(audited.port, injected);
+        expect(auditedInjected.status).toBe(plainInjected.status);
+        expect(auditedInjected.headers['set-cookie']).toBeUndefined();
+        // A header split into two lines is two headers: the id is the valid first part.
+        const split = Buffer.from(
+          'GET /items/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: split-id\r\nx-evil: 1\r\n\r\n',
+        );
+        expect((await rawRequest(audited.port, split)).headers['x-request-id']).toBe('split-id');
+      });
+    });
+
+    describe('audit context in the changes', () => {
+      it('carries the actor set late by auth (after a query), request id, method, route, path, ip, user agent and reason', async () => {
+        const res = await call(
+          audited,
+          'PUT',
+          '/items/5',
+          json(
+            { name: 'five' },
+            { 'x-test-user': '7|bob@example.com', 'x-test-reason': 'ticket 12', 'user-agent': 'contract-agent/1' },
+          ),
+        );
+        expect(res.status).toBe(200);
+        const id = res.headers.get('x-request-id') as string;
+        expect(await changesOf(id)).toEqual([
+          {
+            row_key: '5',
+            actor_id: '7',
+            request_id: id,
+            new_values: { name: 'five' },
+            context: {
+              actor_label: 'bob@example.com',
+              reason: 'ticket 12',
+              source: 'http',
+              method: 'PUT',
+              route: '/items/:id',
+              path: '/items/5',
+              ip: expect.stringMatching(LOOPBACK),
+              user_agent: 'contract-agent/1',
+            },
+          },
+        ]);
+      });
+
+      it('takes the IP from X-Forwarded-For only when the app trusts the proxy', async () => {
+        const init = (name: string) => json({ name }, { 'x-forwarded-for': '203.0.113.7' });
+        const trusted = (await call(trusting, 'PUT', '/items/6', init('six'))).headers.get('x-request-id') as string;
+        const untrusted = (await call(audited, 'PUT', '/items/6', init('seis'))).headers.get('x-request-id') as string;
+        expect((await changesOf(trusted))[0]?.context.ip).toBe('203.0.113.7');
+        expect((await apiRow(trusted)).ip).toBe('203.0.113.7');
+        expect((await changesOf(untrusted))[0]?.context.ip).toMatch(LOOPBACK);
+        expect((await apiRow(untrusted)).ip).toMatch(LOOPBACK);
+      });
+
+      it('keeps the requests of 50 concurrent users apart over a pool of 2 connections', async () => {
+        const responses = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            call(
+              audited,
+              'PUT',
+              `/items/${100 + i}`,
+              json({ name: `n${i}` }, { 'x-test-user': `user-${i}|u${i}@x.io` }),
+            ),
+          ),
+        );
+        for (const [i, res] of responses.entries()) {
+          expect(res.status).toBe(200);
+          const id = res.headers.get('x-request-id') as string;
+          expect(await res.json()).toMatchObject({ requestId: id, id: 100 + i });
+          const changes = await changesOf(id);
+          expect(changes.map((c) => [c.row_key, c.actor_id, c.context.actor_label])).toEqual([
+            [String(100 + i), `user-${i}`, `u${i}@x.io`],
+          ]);
+          const row = await apiRow(id);
+          expect([row.actor_id, row.actor_label, row.path]).toEqual([`user-${i}`, `u${i}@x.io`, `/items/${100 + i}`]);
+        }
+        const { rows } = await db.pool.query(
+          `SELECT count(*)::int AS n FROM auditrum.change_log c JOIN auditrum.api_requests a USING (request_id)
+           WHERE c.row_key::int BETWEEN 100 AND 149 AND c.actor_id IS DISTINCT FROM a.actor_id`,
+        );
+        expect(rows[0]).toEqual({ n: 0 });
+      });
+    });
+
+    describe('the API-request log', () => {
+      it('stores one masked row per request, linked to its changes by request id', async () => {
+        const res = await call(audited, 'PUT', '/items/10?page=2&Token=abc', {
+          body: JSON.stringify({ name: 'ten', Password: 'hunter2', profile: { phone: '+1 555', city: 'Oslo' } }),
+          headers: {
+            'content-type': 'application/json',
+            authorization: 'Bearer secret-token',
+            cookie: 'sid=s3cr3t',
+            'x-test-user': '8|carol@example.com',
+            'user-agent': 'contract-agent/2',
+          },
+        });
+        expect(res.status).toBe(200);
+        const id = res.headers.get('x-request-id') as string;
+        const row = await apiRow(id);
+        expect(row).toEqual({
+          requested_at: expect.any(Date),
+          request_id: id,
+          method: 'PUT',
+          path: '/items/10',
+          route: '/items/:id',
+          query: { page: '2', Token: '[masked]' },
+          status: 200,
+          duration_ms: expect.any(Number),
+          aborted: false,
+          actor_id: '8',
+          actor_label: 'carol@example.com',
+          ip: expect.stringMatching(LOOPBACK),
+          user_agent: 'contract-agent/2',
+          request_headers: expect.objectContaining({
+            authorization: '[masked]',
+            cookie: '[masked]',
+            'content-type': 'application/json',
+            'user-agent': 'contract-agent/2',
+          }),
+          response_headers: expect.objectContaining({ 'set-cookie': '[masked]', 'x-request-id': id }),
+          request_body: { name: 'ten', Password: '[masked]', profile: { phone: '[masked]', city: 'Oslo' } },
+          response_body: { id: 10, name: 'ten', requestId: id, token: '[masked]' },
+          error: null,
+        });
+        expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+        expect(Math.abs(row.requested_at.getTime() - Date.now())).toBeLessThan(60_000);
+        const linked = await db.pool.query(
+          `SELECT c.row_key, a.path FROM auditrum.change_log c JOIN auditrum.api_requests a USING (request_id)
+           WHERE a.request_id = $1`,
+          [id],
+        );
+        expect(linked.rows).toEqual([{ row_key: '10', path: '/items/10' }]);
+        const stored = JSON.stringify(row);
+        for (const secret of ['hunter2', 'secret-token', 's3cr3t', '+1 555', 'response-secret', 'abc"']) {
+          expect(stored).not.toContain(secret);
+        }
+      });
+
+      it('stores no bodies for GET by default, and leaves the admin path out', async () => {
+        const admin = await call(audited, 'GET', '/audit-admin/ping');
+        expect(admin.status).toBe(200);
+        const adminId = admin.headers.get('x-request-id') as string;
+        const res = await call(audited, 'GET', '/items/11');
+        expect(await res.json()).toEqual({ id: 11, name: 'item 11' });
+        const row = await apiRow(res.headers.get('x-request-id') as string);
+        expect(row).toMatchObject({
+          method: 'GET',
+          route: '/items/:id',
+          status: 200,
+          request_body: null,
+          response_body: null,
+        });
+        // Rows are written in order: the later request's row is there, so the admin's would be too.
+        expect(await apiRows(adminId)).toEqual([]);
+      });
+
+      it('masks form bodies, nested and differently cased keys, configured keys and paths', async () => {
+        const form = await call(audited, 'POST', '/echo', {
+          body: 'user=dan&PASSWORD=pw1&user[api_key]=k1&pin=1234&note=ok',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        expect(form.status).toBe(200);
+        expect((await apiRow(form.headers.get('x-request-id') as string)).request_body).toEqual({
+          user: 'dan',
+          PASSWORD: '[masked]',
+          'user[api_key]': '[masked]',
+          pin: '[masked]',
+          note: 'ok',
+        });
+        const nested = await call(
+          audited,
+          'POST',
+          '/echo',
+          json({
+            a: [{ b: { accessToken: 't1', Refresh_Token: 't2', creditCard: '4111', ok: 1 } }],
+            CVV: '123',
+            SSN: 'x',
+          }),
+        );
+        expect((await apiRow(nested.headers.get('x-request-id') as string)).request_body).toEqual({
+          a: [{ b: { accessToken: '[masked]', Refresh_Token: '[masked]', creditCard: '[masked]', ok: 1 } }],
+          CVV: '[masked]',
+          SSN: '[masked]',
+        });
+      });
+
+      it('stores a body over the size limit truncated, with a masked preview', async () => {
+        const big = { password: 'hunter2', filler: 'x'.repeat(5000), name: 'big' };
+        const res = await call(audited, 'POST', '/echo', json(big));
+        expect(await res.json()).toEqual({ type: 'object', keys: 3 });
+        const row = await apiRow(res.headers.get('x-request-id') as string);
+        const text = JSON.stringify(big);
+        expect(row.request_body).toEqual({
+          $auditrum: 'truncated',
+          bytes: text.length,
+          preview: text.slice(0, 2048).replace('"hunter2"', '"[masked]"'),
+        });
+      });
+
+      it('describes binary request and response bodies instead of storing them', async () => {
+        const upload = await call(audited, 'POST', '/upload', {
+          body: new Uint8Array([0, 1, 2, 3, 255, 254]),
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        expect(await upload.json()).toEqual({ bytes: 6 });
+        expect((await apiRow(upload.headers.get('x-request-id') as string)).request_body).toEqual({
+          $auditrum: 'binary',
+          contentType: 'application/octet-stream',
+          bytes: 6,
+        });
+        const download = await call(audited, 'POST', '/binary');
+        expect((await download.arrayBuffer()).byteLength).toBe(256);
+        expect((await apiRow(download.headers.get('x-request-id') as string)).response_body).toEqual({
+          $auditrum: 'binary',
+          contentType: 'application/octet-stream',
+          bytes: 256,
+        });
+      });
+
+      it('logs requests aborted by the client, with what is known, and keeps the context of their changes', async () => {
+        const body = JSON.stringify({ name: 'slow' });
+        await abortedRequest(
+          audited.port,
+          `PUT /items/20/slow HTTP/1.1\r\nHost: x\r\nx-request-id: aborted-1\r\nx-test-user: 9|eve@x.io\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+          body,
+          100,
+        );
+        const row = await apiRow('aborted-1');
+        expect(row).toMatchObject({
+          request_id: 'aborted-1',
+          method: 'PUT',
+          path: '/items/20/slow',
+          route: '/items/:id/slow',
+          status: null,
+          aborted: true,
+          actor_id: '9',
+          request_body: { name: 'slow' },
+          response_body: null,
+        });
+        expect((await changesOf('aborted-1')).map((c) => [c.row_key, c.actor_id])).toEqual([['20', '9']]);
+
+        // Aborted while the body is still being sent: the handler never runs; the row is written all the same.
+        await abortedRequest(
+          audited.port,
+          'POST /echo HTTP/1.1\r\nHost: x\r\nx-request-id: aborted-2\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n',
+          '{"password":"hunter2","x":"',
+          50,
+        );
+        const early = await apiRow('aborted-2');
+        expect(early).toMatchObject({ aborted: true, path: '/echo' });
+        expect(JSON.stringify(early)).not.toContain('hunter2');
+      });
+
+      it('stores the message of an error thrown by a handler, with status 500', async () => {
+        const res = await call(audited, 'POST', '/items/21/fail', json({}, { 'x-test-user': '3|fay@x.io' }));
+        expect(res.status).toBe(500);
+        const id = res.headers.get('x-request-id') as string;
+        expect(await apiRow(id)).toMatchObject({
+          status: 500,
+          error: 'boom: handler failed',
+          route: '/items/:id/fail',
+          actor_id: '3',
+          aborted: false,
+        });
+        expect((await changesOf(id)).map((c) => [c.row_key, c.actor_id, c.new_values])).toEqual([
+          ['21', '3', { name: 'failing' }],
+        ]);
+      });
+    });
+
+    describe('bad input', () => {
+      it('invalid JSON: the same answer as without the middleware, a row with a masked preview', async () => {
+        const id = await sameAnswer('POST', '/echo', () => ({
+          body: '{"password":"hunter2", oops',
+          headers: { 'content-type': 'application/json' },
+        }));
+        const row = await apiRow(id);
+        expect(row.status).toBe(400);
+        expect(row.request_body).toEqual({ $auditrum: 'invalid-json', preview: '{"password":"[masked]", oops' });
+      });
+
+      it('non-UTF-8 bytes: the same answer, stored with replacement characters', async () => {
+        const bytes = () =>
+          Buffer.concat([Buffer.from('{"name":"a'), Buffer.from([0xff, 0xfe, 0x00]), Buffer.from('b"}')]);
+        const id = await sameAnswer('POST', '/echo', () => ({
+          body: bytes(),
+          headers: { 'content-type': 'application/json' },
+        }));
+        const row = await apiRow(id);
+        expect(JSON.stringify(row.request_body)).not.toContain('\\u0000');
+        const text = await sameAnswer('POST', '/upload', () => ({
+          body: Buffer.from([0x68, 0x69, 0xc3, 0x28, 0x00]),
+          headers: { 'content-type': 'text/plain' },
+        }));
+        expect((await apiRow(text)).request_body).toBe('hi\ufffd(\ufffd');
+      });
+
+      it('huge headers: the same answer, a row with capped values, credentials masked', async () => {
+        const id = await sameAnswer('GET', '/items/30', () => ({
+          headers: { 'x-big': 'y'.repeat(12_000), authorization: `Bearer ${'z'.repeat(3000)}` },
+        }));
+        const row = await apiRow(id);
+        expect(row.request_headers['x-big']).toBe(`${'y'.repeat(4095)}…`);
+        expect(row.request_headers.authorization).toBe('[masked]');
+        // Over Node's header limit the server itself answers 431, with or without the middleware.
+        const tooBig = await sameAnswerStatus('GET', '/items/30', { 'x-big': 'y'.repeat(20_000) });
+        expect(tooBig).toBe(431);
+      });
+
+      it('deeply nested JSON: the same answer, stored with its depth bounded and nothing unmasked', async () => {
+        const nested = `${'['.repeat(600)}{"password":"hunter2"}${']'.repeat(600)}`;
+        const id = await sameAnswer('POST', '/echo', () => ({
+          body: nested,
+          headers: { 'content-type': 'application/json' },
+        }));
+        const stored = JSON.stringify((await apiRow(id)).request_body);
+        expect(stored).toContain('"$auditrum":"too-deep"');
+        expect(stored).not.toContain('hunter2');
+        // Over the size limit: stored truncated, its preview masked.
+        const deep = `${'{"password":"hunter2","a":'.repeat(3000)}1${'}'.repeat(3000)}`;
+        const huge = await sameAnswer('POST', '/echo', () => ({
+          body: deep,
+          headers: { 'content-type': 'application/json' },
+        }));
+        const truncated = (await apiRow(huge)).request_body as { $auditrum: string; bytes: number; preview: string };
+        expect(truncated).toMatchObject({ $auditrum: 'truncated', bytes: deep.length });
+        expect(truncated.preview).toContain('{"password":"[masked]","a":{"password":"[masked]"');
+        expect(truncated.preview).not.toContain('hunter2');
+      });
+
+      it('lost nothing and reported no error', async () => {
+        await audited.app.close();
+        expect(audited.app.stats()).toMatchObject({ dropped: 0, failed: 0, queued: 0 });
+        expect(errors).toEqual([]);
+      });
+    });
+
+    async function sameAnswerStatus(method: string, path: string, headers: Record<string, string>): Promise<number> {
+      const plain = await call(bare, method, path, { headers });
+      const withAudit = await call(audited, method, path, { headers });
+      expect(withAudit.status).toBe(plain.status);
+      return withAudit.status;
+    }
+  });
+}
