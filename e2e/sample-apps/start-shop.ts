@@ -1,0 +1,58 @@
+/**
+ * Starts one sample shop on its own database: the shop's tables, Auditrum's schema and tracking, the seed
+ * data (recorded as a migration), and the app on 127.0.0.1.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAuditrum, withAuditContext } from '@auditrum/core';
+import pg from 'pg';
+import { createExpressShop } from './express-app.ts';
+import { createKoaShop } from './koa-app.ts';
+import { createShopSchema, SHOP_TABLES, seedShop } from './shop.ts';
+
+export type Framework = 'express' | 'koa';
+
+export interface RunningShop {
+  framework: Framework;
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  pool: pg.Pool;
+  stop(): Promise<void>;
+}
+
+export async function startShop(framework: Framework, databaseUrl: string, port = 0): Promise<RunningShop> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 5 });
+  const audit = createAuditrum({ pool });
+  await createShopSchema(pool);
+  await audit.migrate();
+  // Timestamps that every write bumps would only add noise to each change.
+  for (const table of SHOP_TABLES)
+    await audit.track(table, table === 'public.orders' ? { exclude: ['updated_at'] } : {});
+  await withAuditContext({ source: 'migration', reason: 'seed data of the sample shop' }, () => seedShop(pool));
+
+  const app = framework === 'express' ? createExpressShop({ pool }) : createKoaShop({ pool });
+  const server = http.createServer(app.callback);
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+  } catch (error) {
+    await app.close();
+    await audit.close();
+    await pool.end();
+    throw error;
+  }
+  const { port: actualPort } = server.address() as AddressInfo;
+  return {
+    framework,
+    url: `http://127.0.0.1:${actualPort}`,
+    pool,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+      await audit.close();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import type { Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
+/**
+ * The admin against each sample app, on a real PostgreSQL: changes made over HTTP as two users, then, in the
+ * browser, filter by each user, open a change and see its diff, follow it to its API call and back to all
+ * the call's changes, open the row's history. Each screen is written to e2e/screenshots/.
+ */
+const ALICE = { id: '1', name: 'Alice Admin', label: 'alice@shop.test' };
+const BOB = { id: '2', name: 'Bob Buyer', label: 'bob@shop.test' };
+const HOSTILE_NAME = '<img src=x onerror="window.__xss = 1">Dana';
+
+const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
+
+async function api(
+  base: string,
+  userId: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'x-shop-user': userId, 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  expect(response.status, `${method} ${path}: ${text}`).toBeLessThan(300);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+async function applyActorFilter(page: Page, actorId: string) {
+  await page.getByLabel('Actor id').fill(actorId);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page).toHaveURL(new RegExp(`[?&]actor=${actorId}(&|$)`));
+  await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
+}
+
+for (const framework of ['express', 'koa'] as const) {
+  test(`${framework}: changes by two users, followed from the list to the diff, the API call and the row history`, async ({
+    page,
+    browser,
+  }) => {
+    const base = process.env[`E2E_${framework.toUpperCase()}_URL`];
+    if (!base) throw new Error('the global setup did not start the sample apps');
+    const shot = (name: string, target: Page = page) =>
+      target.screenshot({ path: `${screenshotDir}${framework}-${name}.png`, fullPage: true });
+
+    const order = await test.step('Bob orders and Alice takes the payment, with a reason, over HTTP', async () => {
+      const created = await api(base, BOB.id, 'POST', '/api/orders', {
+        customerId: 1,
+        items: [{ productId: 1, qty: 2 }],
+        note: `e2e ${framework}`,
+      });
+      await api(
+        base,
+        ALICE.id,
+        'PATCH',
+        `/api/orders/${created.id}`,
+        { status: 'paid' },
+        {
+          'x-change-reason': 'paid by phone',
+          authorization: 'Bearer e2e-secret-token',
+        },
+      );
+      await api(base, BOB.id, 'PATCH', '/api/customers/1', { name: HOSTILE_NAME });
+      return created as { id: number };
+    });
+
+    await test.step('a user who is not staff gets no data', async () => {
+      const denied = await fetch(`${base}/audit-admin/api/changes`, { headers: { 'x-shop-user': BOB.id } });
+      expect(denied.status).toBe(403);
+      expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    });
+
+    await test.step('Alice signs in and opens the admin', async () => {
+      await page.goto(`${base}/`);
+      await page.getByRole('button', { name: /Sign in as Alice Admin/ }).click();
+      await expect(page).toHaveURL(`${base}/audit-admin/`);
+      await expect(page.getByRole('heading', { name: 'Changes' })).toBeVisible();
+      await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
+      await shot('01-changes');
+    });
+
+    await test.step('filter by Bob: only his changes', async () => {
+      await applyActorFilter(page, BOB.id);
+      const actors = await page.locator('table.changes-table td.col-actor').allInnerTexts();
+      expect(actors.length).toBeGreaterThan(0);
+      expect(new Set(actors)).toEqual(new Set([BOB.label]));
+      await expect(page.locator('td.col-summary', { hasText: `note: e2e ${framework}` })).toBeVisible();
+      await shot('02-changes-by-bob');
+    });
+
+    await test.step('filter by Alice: only hers, with the status change', async () => {
+      await applyActorFilter(page, ALICE.id);
+      const actors = await page.locator('table.changes-table td.col-actor').allInnerTexts();
+      expect(new Set(actors)).toEqual(new Set([ALICE.label]));
+      await expect(page.locator('td.col-summary', { hasText: 'status: draft → paid' })).toHaveCount(1);
+      await shot('03-changes-by-alice');
+    });
+
+    await test.step('open the change: the changed field in its diff, and its context', async () => {
+      await page.locator('td.col-summary a', { hasText: 'status: draft → paid' }).click();
+      await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);
+      const status = page.locator('tr[data-kind="changed"]', {
+        has: page.getByRole('rowheader', { name: /^~?\s*status/ }),
+      });
+      await expect(status.locator('td.diff-before')).toHaveText('draft');
+      await expect(status.locator('td.diff-after')).toHaveText('paid');
+      await expect(page.getByText('paid by phone')).toBeVisible();
+      await expect(page.getByRole('button', { name: /Show \d+ unchanged fields/ })).toBeVisible();
+      await shot('04-change');
+    });
+
+    const changeUrl = page.url();
+    await test.step('from the change to its API call: masked, with every change it caused', async () => {
+      await page.getByRole('link', { name: new RegExp(`^PATCH /api/orders/${order.id} → 200`) }).click();
+      await expect(page).toHaveURL(/\/audit-admin\/requests\/[^/]+$/);
+      await expect(page.getByRole('heading', { name: `PATCH /api/orders/${order.id}` })).toBeVisible();
+      await expect(page.locator('body')).not.toContainText('e2e-secret-token');
+      await expect(
+        page.locator('table.changes-table td.col-summary', { hasText: 'status: draft → paid' }),
+      ).toBeVisible();
+      await shot('05-request');
+    });
+
+    await test.step('from the call back to all its changes in the list', async () => {
+      await page.getByRole('link', { name: /in the changes list/ }).click();
+      await expect(page).toHaveURL(/\/audit-admin\/changes\?request=/);
+      await expect(
+        page.locator('table.changes-table td.col-summary', { hasText: 'status: draft → paid' }),
+      ).toBeVisible();
+      const requests = await page.locator('table.changes-table td.col-request').allInnerTexts();
+      expect(new Set(requests).size).toBe(1);
+      await shot('06-changes-of-request');
+    });
+
+    await test.step("the row's history: every version, and the row at a chosen time", async () => {
+      await page.goto(changeUrl);
+      await page.getByRole('link', { name: 'Every version of this row' }).click();
+      await expect(page).toHaveURL(/\/audit-admin\/history\?table=public\.orders&key=\d+/);
+      const versions = page.locator('ol.versions > li');
+      await expect(versions.first()).toContainText('INSERT');
+      await expect(versions.last()).toContainText('status');
+      await page.getByRole('link', { name: 'The row after version 1' }).click();
+      await expect(page.locator('dl.record')).toContainText('draft');
+      await shot('07-row-history');
+    });
+
+    await test.step('requests, actor and a hostile value rendered as text', async () => {
+      await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Requests' }).click();
+      await expect(page.locator('table.requests-table tbody tr').first()).toBeVisible();
+      await shot('08-requests');
+      await page.locator('table.requests-table td.col-actor a', { hasText: BOB.label }).first().click();
+      await expect(page.getByRole('heading', { name: BOB.label })).toBeVisible();
+      await shot('09-actor');
+      await page.locator('td.col-summary a', { hasText: 'name: Dana Diaz →' }).click();
+      await expect(page.locator('td.diff-after', { hasText: HOSTILE_NAME })).toBeVisible();
+      expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+      expect(await page.locator('main img').count()).toBe(0);
+    });
+
+    await test.step('a narrow screen', async () => {
+      const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+      await phone.context().addCookies([{ name: 'shop_user', value: ALICE.id, url: base }]);
+      await phone.goto(`${base}/audit-admin/changes?actor=${ALICE.id}`);
+      await expect(phone.locator('table.changes-table tbody tr').first()).toBeVisible();
+      await shot('10-changes-narrow', phone);
+      await phone.close();
+    });
+  });
+}
