@@ -1,0 +1,61 @@
+import type { HttpAudit, RequestFacts } from '@auditrum/core/http';
+import { watchAssignment } from '@auditrum/core/http';
+import type { Context } from 'koa';
+
+/** What the core needs to know about a Koa request when it starts. */
+export function requestFacts(ctx: Context, requestId: string): RequestFacts {
+  return {
+    requestId,
+    method: ctx.method,
+    url: ctx.originalUrl ?? ctx.url,
+    ip: clientIp(ctx),
+    userAgent: ctx.req.headers['user-agent'],
+  };
+}
+
+/**
+ * Gives the request its id: `ctx.state.requestId` (and `ctx.req.id`, where pino-http looks) keeps a valid one
+ * set earlier; echoes it.
+ */
+export function assignRequestId(audit: HttpAudit<Context>, ctx: Context): string {
+  const ids = audit.options.requestIds;
+  const node = ctx.req as typeof ctx.req & { id?: unknown };
+  const id = audit.requestId(ctx.req.headers[ids.header], ctx.state.requestId ?? node.id);
+  ctx.state.requestId = id;
+  node.id ??= id;
+  if (ids.echo && !ctx.headerSent) ctx.set(ids.header, id);
+  return id;
+}
+
+/** The user auth libraries leave in `ctx.state.user` (koa-passport, koa-jwt). */
+export function userOf(ctx: Context): unknown {
+  return (ctx.state as { user?: unknown }).user;
+}
+
+/** Calls `onUser` when auth sets `ctx.state.user` after the audit middleware ran. */
+export function followUser(ctx: Context, onUser: () => void): void {
+  if (ctx.state && typeof ctx.state === 'object') watchAssignment(ctx.state, 'user', onUser);
+}
+
+/**
+ * Reports the route pattern as soon as @koa/router matches one (it sets `ctx._matchedRoute`, with the router's
+ * prefix), before the handler runs. Returns the last one seen.
+ */
+export function followRoute(ctx: Context, onRoute?: (route: string) => void): () => string | undefined {
+  let last: string | undefined;
+  watchAssignment(ctx, '_matchedRoute', (route) => {
+    if (typeof route !== 'string' && !(route instanceof RegExp)) return;
+    last = String(route);
+    onRoute?.(last);
+  });
+  return () => last;
+}
+
+// ctx.ip follows app.proxy (X-Forwarded-For only when the app trusts its proxy); a closed socket has none.
+function clientIp(ctx: Context): string | undefined {
+  try {
+    return ctx.ip || ctx.req.socket?.remoteAddress;
+  } catch {
+    return ctx.req.socket?.remoteAddress;
+  }
+}

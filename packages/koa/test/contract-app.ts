@@ -1,0 +1,88 @@
+import { setChangeReason } from '@auditrum/core';
+import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditrum/test-kit';
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { auditMiddleware } from '../src/index.js';
+
+/** The contract app (see packages/test-kit/src/adapter-contract/contract-app.ts) for a Koa major. */
+export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
+  return { name, createApp: (options) => createApp(KoaClass, options) };
+}
+
+function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy }: ContractAppOptions): ContractApp {
+  const app = new KoaClass({ proxy: trustProxy });
+  // Errors are answered here and not printed: the contract provokes them on purpose.
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const err = error as { status?: unknown; expose?: boolean; message: string };
+      ctx.status = typeof err.status === 'number' ? err.status : 500;
+      ctx.body = { error: err.expose ? err.message : 'internal' };
+    }
+  });
+  const middleware = audit ? auditMiddleware(audit) : undefined;
+  if (middleware) app.use(middleware);
+
+  app.use(async (ctx, next) => {
+    await pool.query('SELECT 1');
+    const header = ctx.get('x-test-user');
+    if (header) {
+      const [id, email] = header.split('|');
+      ctx.state.user = { id, email };
+    }
+    await next();
+  });
+  app.use(bodyParser({ jsonLimit: '1mb', enableTypes: ['json', 'form'] }));
+
+  const router = new Router();
+  router.get('/items/:id', async (ctx) => {
+    const { rows } = await pool.query('SELECT id, name FROM items WHERE id = $1', [Number(ctx.params.id)]);
+    ctx.body = rows[0];
+  });
+  router.put('/items/:id', async (ctx) => {
+    const reason = ctx.get('x-test-reason');
+    if (reason) setChangeReason(reason);
+    const { name } = ctx.request.body as { name: string };
+    await pool.query('UPDATE items SET name = $1 WHERE id = $2', [name, Number(ctx.params.id)]);
+    ctx.set('Set-Cookie', 'session=abc; HttpOnly');
+    ctx.body = { id: Number(ctx.params.id), name, requestId: ctx.state.requestId, token: 'response-secret' };
+  });
+  router.put('/items/:id/slow', async (ctx) => {
+    const { name } = ctx.request.body as { name: string };
+    await pool.query('UPDATE items SET name = $1 WHERE id = $2', [name, Number(ctx.params.id)]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    ctx.body = { id: Number(ctx.params.id) };
+  });
+  router.post('/items/:id/fail', async (ctx) => {
+    await pool.query('UPDATE items SET name = $1 WHERE id = $2', ['failing', Number(ctx.params.id)]);
+    throw new Error('boom: handler failed');
+  });
+  router.post('/echo', (ctx) => {
+    const body: unknown = ctx.request.body;
+    const type = Array.isArray(body) ? 'array' : typeof body;
+    ctx.body = { type, keys: type === 'object' && body ? Object.keys(body).length : 0 };
+  });
+  router.post('/upload', async (ctx) => {
+    let bytes = 0;
+    for await (const chunk of ctx.req) bytes += (chunk as Buffer).length;
+    ctx.body = { bytes };
+  });
+  router.post('/binary', (ctx) => {
+    ctx.type = 'application/octet-stream';
+    ctx.body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  });
+  router.get('/audit-admin/ping', (ctx) => {
+    ctx.body = { ok: true };
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  return {
+    listener: app.callback(),
+    close: () => middleware?.close() ?? Promise.resolve(),
+    stats: () => middleware?.stats() ?? { queued: 0, written: 0, dropped: 0, failed: 0 },
+  };
+}
