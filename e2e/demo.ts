@@ -18,16 +18,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 console.log('Starting PostgreSQL…');
 const postgres = await startPostgres();
 let shop: RunningShop | undefined;
-let stopping = false;
+let stopping: Promise<void> | undefined;
 
+/** Stops once, however many signals arrive: the app (its API log flushed), then PostgreSQL. */
 async function stop(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  stopping ??= (async () => {
     console.log('\nStopping: the app, then PostgreSQL…');
     await shop?.stop().catch((error: unknown) => console.error(error));
     await postgres.stop().catch((error: unknown) => console.error(error));
     console.log('Stopped; nothing left behind.');
-  }
+  })();
+  await stopping;
   process.exit(code);
 }
 process.once('SIGINT', () => void stop(0));

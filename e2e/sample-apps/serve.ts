@@ -9,14 +9,15 @@ import { startShop } from './start-shop.ts';
 
 const postgres = await startPostgres();
 const shops: RunningShop[] = [];
-let stopping = false;
+let stopping: Promise<void> | undefined;
 
+/** Stops once, however many signals arrive: the apps (their API logs flushed), then PostgreSQL. */
 async function stop(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  stopping ??= (async () => {
     for (const shop of shops) await shop.stop().catch((error: unknown) => console.error(error));
     await postgres.stop().catch((error: unknown) => console.error(error));
-  }
+  })();
+  await stopping;
   process.exit(code);
 }
 process.once('SIGINT', () => void stop(0));

@@ -23,6 +23,8 @@ export interface RunningShop {
 
 export async function startShop(framework: Framework, databaseUrl: string, port = 0): Promise<RunningShop> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 5 });
+  // An idle connection that the server closes (e.g. while everything stops) must not crash the process.
+  pool.on('error', (error) => console.error(`sample shop (${framework}): idle connection lost: ${error.message}`));
   const audit = createAuditrum({ pool });
   await createShopSchema(pool);
   await audit.migrate();

@@ -64,7 +64,10 @@ export function HistoryPage({ location }: { location: AppLocation }) {
             </form>
             {at &&
               (history.data.stateAt ? (
-                <RecordView record={history.data.stateAt} />
+                <>
+                  <p className="muted">As it was at {absoluteTime(at)}:</p>
+                  <RecordView record={history.data.stateAt} />
+                </>
               ) : (
                 <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
               ))}
