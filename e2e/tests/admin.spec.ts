@@ -100,6 +100,18 @@ for (const framework of ['express', 'koa'] as const) {
       await shot('03-changes-by-alice');
     });
 
+    await test.step("the filtered view's CSV export holds the same changes", async () => {
+      const href = await page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+      expect(href).toContain(`actor=${ALICE.id}`);
+      const csv = await page.request.get(new URL(href ?? '', page.url()).toString());
+      expect(csv.status()).toBe(200);
+      expect(csv.headers()['content-type']).toContain('text/csv');
+      expect(csv.headers()['content-disposition']).toContain('attachment');
+      const text = await csv.text();
+      expect(text).toContain('paid by phone');
+      expect(text).not.toContain(BOB.label);
+    });
+
     await test.step('open the change: the changed field in its diff, and its context', async () => {
       await page.locator('td.col-summary a', { hasText: 'status: draft → paid' }).click();
       await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);

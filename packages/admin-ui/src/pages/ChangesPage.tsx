@@ -3,6 +3,7 @@ import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
+import { FiltersBox } from '../components/FiltersBox.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
 import { fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
@@ -40,7 +41,9 @@ export function ChangesPage({ location }: { location: AppLocation }) {
   return (
     <>
       <h1>Changes</h1>
-      <ChangeFiltersForm key={location.key} filters={filters} />
+      <FiltersBox key={location.key} active={Object.keys(filters).length}>
+        <ChangeFiltersForm filters={filters} />
+      </FiltersBox>
       <div className="toolbar">
         <span className="muted">
           {filtered ? 'Filtered view; the URL can be shared.' : 'All tracked tables, newest first.'}

@@ -2,6 +2,7 @@ import type { RequestsResponse } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { FiltersBox } from '../components/FiltersBox.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
 import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
@@ -33,45 +34,47 @@ export function RequestsPage({ location }: { location: AppLocation }) {
   return (
     <>
       <h1>Requests</h1>
-      <form className="filters" onSubmit={onSubmit} key={location.key} aria-label="Filter requests">
-        <label>
-          Actor id
-          <input name="actor" defaultValue={filters.actor ?? ''} autoComplete="off" />
-        </label>
-        <label>
-          Method
-          <select name="method" defaultValue={filters.method ?? ''}>
-            <option value="">any</option>
-            {['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method) => (
-              <option key={method}>{method}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Status
-          <input name="status" defaultValue={filters.status ?? ''} placeholder="404 or 5xx" autoComplete="off" />
-        </label>
-        <label>
-          Path
-          <input name="path" defaultValue={filters.path ?? ''} autoComplete="off" />
-        </label>
-        <label>
-          Request id
-          <input name="request" defaultValue={filters.request ?? ''} autoComplete="off" />
-        </label>
-        <label>
-          From
-          <input type="datetime-local" step="1" name="from" defaultValue={toDateTimeLocal(filters.from)} />
-        </label>
-        <label>
-          To
-          <input type="datetime-local" step="1" name="to" defaultValue={toDateTimeLocal(filters.to)} />
-        </label>
-        <div className="filter-actions">
-          <button type="submit">Apply filters</button>
-          {filtered && <Link to="/requests">Clear</Link>}
-        </div>
-      </form>
+      <FiltersBox key={location.key} active={Object.keys(filters).length}>
+        <form className="filters" onSubmit={onSubmit} aria-label="Filter requests">
+          <label>
+            Actor id
+            <input name="actor" defaultValue={filters.actor ?? ''} autoComplete="off" />
+          </label>
+          <label>
+            Method
+            <select name="method" defaultValue={filters.method ?? ''}>
+              <option value="">any</option>
+              {['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method) => (
+                <option key={method}>{method}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Status
+            <input name="status" defaultValue={filters.status ?? ''} placeholder="404 or 5xx" autoComplete="off" />
+          </label>
+          <label>
+            Path
+            <input name="path" defaultValue={filters.path ?? ''} autoComplete="off" />
+          </label>
+          <label>
+            Request id
+            <input name="request" defaultValue={filters.request ?? ''} autoComplete="off" />
+          </label>
+          <label>
+            From
+            <input type="datetime-local" step="1" name="from" defaultValue={toDateTimeLocal(filters.from)} />
+          </label>
+          <label>
+            To
+            <input type="datetime-local" step="1" name="to" defaultValue={toDateTimeLocal(filters.to)} />
+          </label>
+          <div className="filter-actions">
+            <button type="submit">Apply filters</button>
+            {filtered && <Link to="/requests">Clear</Link>}
+          </div>
+        </form>
+      </FiltersBox>
       {requests.status === 'loading' && <Loading what="requests" />}
       {requests.status === 'error' && <ErrorMessage error={requests.error} retry={requests.retry} />}
       {requests.status === 'ok' &&
