@@ -714,3 +714,36 @@ describe('the UI: index.html and assets', () => {
     expect((await call('api/tables', {}, apiOnly)).status).toBe(200);
   });
 });
+
+describe('migration 3', () => {
+  it('indexes TRUNCATEs, and enable_value_search() adds the trigram index that the search expression uses', async () => {
+    const indexes = async () =>
+      (
+        await pool.query<{ indexname: string }>(
+          `SELECT indexname FROM pg_indexes WHERE schemaname = 'auditrum' AND tablename = 'changes' ORDER BY 1`,
+        )
+      ).rows.map((row) => row.indexname);
+    expect(await indexes()).toContain('changes_truncate_idx');
+    const before = await json<ChangesResponse>('api/changes', { q: 'paid' });
+    expect(await pool.query(`SELECT auditrum.enable_value_search() AS name`)).toMatchObject({
+      rows: [{ name: 'changes_values_trgm_idx' }],
+    });
+    await pool.query('SELECT auditrum.enable_value_search()'); // idempotent
+    expect(await indexes()).toContain('changes_values_trgm_idx');
+    expect(await json<ChangesResponse>('api/changes', { q: 'paid' })).toEqual(before);
+    // With sequential scans off, the planner must be able to answer the search from the index.
+    const client = await pool.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      await client.query('SET enable_indexscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT id FROM auditrum.changes c
+         WHERE (coalesce(c.old_values::text, '') || coalesce(c.new_values::text, '')) ILIKE '%needle%'`,
+      );
+      expect(rows.map((row) => row['QUERY PLAN']).join('\n')).toMatch(/Bitmap Index Scan on changes_\w*idx/);
+    } finally {
+      await client.query('RESET ALL');
+      client.release();
+    }
+  });
+});

@@ -91,9 +91,10 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
   if (criteria.q !== undefined) {
-    // The cast to text is a cheap filter (it also sees keys); the precise test looks at values only.
+    // A cheap test on the JSON text first (it also sees keys; the expression is the one of the opt-in trigram
+    // index made by enable_value_search()), then the precise one on values only.
     const pattern = sql.add(`%${escapeLike(criteria.q)}%`);
-    conditions.push(`(c.old_values::text ILIKE ${pattern} OR c.new_values::text ILIKE ${pattern})`);
+    conditions.push(`(coalesce(c.old_values::text, '') || coalesce(c.new_values::text, '')) ILIKE ${pattern}`);
     conditions.push(`EXISTS (SELECT 1 FROM jsonb_each_text(coalesce(c.old_values, '{}')) o WHERE o.value ILIKE ${pattern}
       UNION ALL SELECT 1 FROM jsonb_each_text(coalesce(c.new_values, '{}')) n WHERE n.value ILIKE ${pattern})`);
   }

