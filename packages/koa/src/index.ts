@@ -5,6 +5,7 @@
 import './koa-augmentation.js';
 
 export type { ApiLogStats, BodyOptions, MaskOptions, RequestIdOptions } from '@auditrum/core/http';
+export { auditAdmin, type KoaAdminOptions } from './admin.js';
 export type { ApiLoggerMiddleware } from './api-logger.js';
 export { apiLogger } from './api-logger.js';
 export { auditContext } from './audit-context.js';

@@ -1,5 +1,7 @@
 export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './adapter-contract/index.js';
 export { runAdapterContract } from './adapter-contract/index.js';
+export type { AdminAdapterUnderTest, AdminAppOptions } from './admin-contract.js';
+export { runAdminAdapterContract } from './admin-contract.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';

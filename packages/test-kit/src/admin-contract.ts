@@ -1,0 +1,262 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { RequestListener, Server } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from './test-database.js';
+
+/**
+ * What each adapter's test builds for the admin battery: one small app, the same in every framework.
+ *
+ * 1. Fake auth: the header `x-test-user` (`staff` or any other name) becomes the framework's user
+ *    (`req.user` / `ctx.state.user`, as `{ name }`); no header, no user.
+ * 2. The admin, mounted at `mountPath` (Express `app.use(mountPath, auditAdmin(...))`, Koa `basePath`), with
+ *    `assetsDir` and `publicPath` passed through, and, read from the framework's own request:
+ *    `authorize`: no user → `'unauthenticated'`, user `staff` → `true`, anyone else → `false`;
+ *    `scope`: the header `x-test-scope`, when present, → `{ tables: [its value] }`.
+ * 3. `GET /outside` → 200 text `outside` (the admin must let other routes be).
+ */
+export interface AdminAppOptions {
+  pool: pg.Pool;
+  mountPath: string;
+  assetsDir: string;
+  publicPath?: string;
+}
+
+export interface AdminAdapterUnderTest {
+  /** e.g. `Express 5`. */
+  name: string;
+  createApp(options: AdminAppOptions): RequestListener;
+  /** Calls the adapter's `auditAdmin(options)` as is, for the construction errors. */
+  mount(options: unknown): unknown;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A request with the path sent exactly as given (fetch would normalise `..` and `%2e%2e`). */
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const STAFF = { 'x-test-user': 'staff' };
+const SCRIPT = '<script>alert(1)</script>';
+
+/** The admin battery: the same cases against an adapter, over real HTTP, on the test database. */
+export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
+  describe(`auditAdmin() on ${adapter.name}`, () => {
+    const db = useTestDatabase();
+    let pool: pg.Pool;
+    let assetsDir: string;
+    const servers: Server[] = [];
+
+    async function start(mountPath: string, publicPath?: string): Promise<number> {
+      const listener = adapter.createApp({
+        pool,
+        mountPath,
+        assetsDir,
+        ...(publicPath === undefined ? {} : { publicPath }),
+      });
+      const server = createServer(listener);
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return (server.address() as AddressInfo).port;
+    }
+
+    let port: number;
+    beforeAll(async () => {
+      pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      await pool.query('CREATE TABLE items (id int PRIMARY KEY, name text, note text)');
+      await pool.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
+      await pool.query(`SELECT auditrum.track('public.items'), auditrum.track('public.secrets')`);
+      await pool.query(`INSERT INTO items SELECT g, 'item ' || g, $1 FROM generate_series(1, 1500) g`, [SCRIPT]);
+      await pool.query(`UPDATE items SET name = 'renamed' WHERE id = 1`);
+      await pool.query(`INSERT INTO secrets VALUES (1, 'hidden')`);
+      await pool.query(
+        `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, status, duration_ms, actor_id)
+         VALUES (now(), 'req-1', 'PUT', '/items/1', 200, 3.5, 'u-1')`,
+      );
+      assetsDir = await mkdtemp(join(tmpdir(), 'auditrum-admin-contract-'));
+      await mkdir(join(assetsDir, 'assets'));
+      await writeFile(
+        join(assetsDir, 'index.html'),
+        '<!doctype html><html><head><meta charset="utf-8"></head><body><script type="module" src="./assets/app.js"></script></body></html>',
+      );
+      await writeFile(join(assetsDir, 'assets', 'app.js'), 'console.log("admin")');
+      await writeFile(join(assetsDir, 'secret.txt'), 'TOP-SECRET');
+      port = await start('/audit-admin');
+    });
+
+    afterAll(async () => {
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+      await pool?.end();
+      if (assetsDir) await rm(assetsDir, { recursive: true, force: true });
+    });
+
+    it('refuses to mount without authorize, naming it', () => {
+      expect(() => adapter.mount({ pool })).toThrow(/`authorize` is missing/);
+      expect(() => adapter.mount({ pool, authorize: 'yes' })).toThrow(/`authorize` is not a function/);
+      expect(() => adapter.mount({ authorize: () => true })).toThrow(/`pool` must be a pg Pool/);
+    });
+
+    it('answers 401 and 403 before any data or asset, with the stable error body', async () => {
+      for (const path of [
+        '/audit-admin/api/changes',
+        '/audit-admin/',
+        '/audit-admin/assets/app.js',
+        '/audit-admin/x',
+      ]) {
+        const anonymous = await get(port, path);
+        expect([anonymous.status, JSON.parse(anonymous.body)]).toEqual([
+          401,
+          { error: { code: 'unauthorized', message: 'log in to see the audit log' } },
+        ]);
+        const guest = await get(port, path, { 'x-test-user': 'guest' });
+        expect([guest.status, JSON.parse(guest.body).error.code]).toEqual([403, 'forbidden']);
+        expect(guest.body).not.toContain('admin');
+      }
+    });
+
+    it('serves the JSON API to the authorized user, with its filters, pages and 400s', async () => {
+      const tables = await get(port, '/audit-admin/api/tables', STAFF);
+      expect(tables.status).toBe(200);
+      expect(tables.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(tables.body).tables.map((t: { table: string }) => t.table)).toEqual(['items', 'secrets']);
+      const page = await get(port, '/audit-admin/api/changes?table=public.items&key=1&limit=5', STAFF);
+      const items = JSON.parse(page.body).items as { operation: string; newValues: Record<string, unknown> }[];
+      expect(items.map((c) => c.operation)).toEqual(['UPDATE', 'INSERT']);
+      expect(items[1]?.newValues.note).toBe(SCRIPT);
+      const first = JSON.parse((await get(port, '/audit-admin/api/changes?limit=200', STAFF)).body);
+      const second = JSON.parse(
+        (await get(port, `/audit-admin/api/changes?limit=200&cursor=${encodeURIComponent(first.nextCursor)}`, STAFF))
+          .body,
+      );
+      expect(Number(second.items[0].id)).toBeLessThan(Number(first.items.at(-1).id));
+      const bad = await get(port, '/audit-admin/api/changes?limit=0', STAFF);
+      expect([bad.status, JSON.parse(bad.body).error.parameter]).toEqual([400, 'limit']);
+      const request = await get(port, '/audit-admin/api/requests/req-1', STAFF);
+      expect(JSON.parse(request.body).request).toMatchObject({ requestId: 'req-1', method: 'PUT', durationMs: 3.5 });
+      expect((await get(port, '/audit-admin/api/nope', STAFF)).status).toBe(404);
+      // A percent-encoded id reaches the route decoded.
+      const actor = await get(port, `/audit-admin/api/actors/${encodeURIComponent('u-1')}`, STAFF);
+      expect(JSON.parse(actor.body).requestCount).toBe(1);
+    });
+
+    it('applies the scope computed from the framework request', async () => {
+      const scoped = { ...STAFF, 'x-test-scope': 'public.secrets' };
+      const changes = JSON.parse((await get(port, '/audit-admin/api/changes', scoped)).body);
+      expect(changes.items.map((c: { table: string }) => c.table)).toEqual(['secrets']);
+      expect((await get(port, '/audit-admin/api/changes?table=public.items', scoped)).status).toBe(400);
+    });
+
+    it('streams the export as an attachment, and stops when the client goes away', async () => {
+      const csv = await get(port, '/audit-admin/api/changes/export?format=csv&table=public.items', STAFF);
+      expect(csv.status).toBe(200);
+      expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+      expect(csv.headers['content-disposition']).toMatch(/^attachment; filename="auditrum-changes-.*\.csv"$/);
+      expect(csv.body.trimEnd().split('\r\n')).toHaveLength(1 + 1501);
+      // A client that reads the head and leaves: the app keeps answering and the pool gets its connections back.
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port, path: '/audit-admin/api/changes/export?format=ndjson', headers: STAFF },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => undefined);
+        req.on('close', resolve);
+        req.end();
+        setTimeout(() => reject(new Error('no data')), 5000);
+      });
+      const after = await get(port, '/audit-admin/api/tables', STAFF);
+      expect(after.status).toBe(200);
+      await expect.poll(() => pool.totalCount - pool.idleCount).toBe(0);
+    });
+
+    it('serves index.html with the mount path injected, for the root and deep links', async () => {
+      for (const path of [
+        '/audit-admin',
+        '/audit-admin/',
+        '/audit-admin/changes/42?x=1',
+        '/audit-admin/requests/a%2Fb',
+      ]) {
+        const page = await get(port, path, STAFF);
+        expect([path, page.status]).toEqual([path, 200]);
+        expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+        expect(page.headers['cache-control']).toBe('no-cache');
+        expect(page.body).toContain(
+          '<head><base href="/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin"}</script>',
+        );
+      }
+      const head = await get(port, '/audit-admin/', STAFF, 'HEAD');
+      expect([head.status, head.body, head.headers['content-type']]).toEqual([200, '', 'text/html; charset=utf-8']);
+    });
+
+    it('serves assets with their type and long cache, and refuses path traversal', async () => {
+      const js = await get(port, '/audit-admin/assets/app.js', STAFF);
+      expect([js.status, js.body, js.headers['content-type'], js.headers['cache-control']]).toEqual([
+        200,
+        'console.log("admin")',
+        'text/javascript; charset=utf-8',
+        'public, max-age=31536000, immutable',
+      ]);
+      for (const path of [
+        '/audit-admin/assets/../secret.txt',
+        '/audit-admin/assets/%2e%2e/secret.txt',
+        '/audit-admin/assets/..%2fsecret.txt',
+        '/audit-admin/assets/%2e%2e%5csecret.txt',
+        '/audit-admin/assets/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+      ]) {
+        const reply = await get(port, path, STAFF);
+        expect(reply.body).not.toContain('TOP-SECRET');
+        expect(reply.body).not.toContain('root:');
+        expect([404, 200]).toContain(reply.status);
+        // Either refused, or (when the framework resolved the dots first) the app's index page.
+        if (reply.status === 200) expect(reply.body).toContain('window.__AUDITRUM_ADMIN__');
+      }
+    });
+
+    it('is read-only, and leaves the routes outside its base alone', async () => {
+      const post = await get(port, '/audit-admin/api/changes', STAFF, 'POST');
+      expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
+      const outside = await get(port, '/outside');
+      expect([outside.status, outside.body]).toEqual([200, 'outside']);
+      expect((await get(port, '/audit-adminx', STAFF)).status).toBe(404);
+    });
+
+    it('works under another mount path, and injects publicPath when a proxy adds a prefix', async () => {
+      const nested = await start('/internal/audit');
+      const page = await get(nested, '/internal/audit/', STAFF);
+      expect(page.body).toContain('<base href="/internal/audit/">');
+      expect((await get(nested, '/internal/audit/api/tables', STAFF)).status).toBe(200);
+      const proxied = await start('/audit-admin', '/tools/audit-admin');
+      const behindProxy = await get(proxied, '/audit-admin/changes/1', STAFF);
+      expect(behindProxy.body).toContain(
+        '<base href="/tools/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/tools/audit-admin"}</script>',
+      );
+    });
+  });
+}
