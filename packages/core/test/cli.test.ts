@@ -6,6 +6,10 @@ import type { AuditStatus } from '@auditrum/core';
 import { useTestDatabase } from '@auditrum/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/run.js';
+import { migrations } from '../src/generated/migrations.js';
+
+// The schema version after migrating: the newest migration's number.
+const latest = migrations.length;
 
 const db = useTestDatabase();
 let dir: string;
@@ -85,7 +89,7 @@ describe('auditrum CLI', () => {
 
   it('migrate reports an up-to-date schema', async () => {
     const outcome = await cli(['migrate']);
-    expect(outcome).toEqual({ code: 0, stdout: 'schema "auditrum" is up to date at version 1\n', stderr: '' });
+    expect(outcome).toEqual({ code: 0, stdout: `schema "auditrum" is up to date at version ${latest}\n`, stderr: '' });
   });
 
   it('track --only records only that column, and status shows the table and its rules', async () => {
@@ -99,14 +103,14 @@ describe('auditrum CLI', () => {
 
     const text = await cli(['status']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain('schema:            auditrum (version 1)');
+    expect(text.stdout).toContain(`schema:            auditrum (version ${latest})`);
     expect(text.stdout).toContain('ALTER TABLE:       followed');
     expect(text.stdout).toMatch(/public\.t_only +4\/4 +ok +key: \[id\] {2}only: \[a\]/);
     expect(text.stdout).toMatch(/changes_default +\d+ +DEFAULT/);
 
     const json = await cli(['status', '--json']);
     const report = JSON.parse(json.stdout) as AuditStatus;
-    expect(report).toMatchObject({ schema: 'auditrum', schemaVersion: 1, followsDdl: true });
+    expect(report).toMatchObject({ schema: 'auditrum', schemaVersion: latest, followsDdl: true });
     expect(report.tables.find((t) => t.table === 'public.t_only')).toMatchObject({
       rules: { key: ['id'], only: ['a'] },
       enabledTriggers: 4,
