@@ -1,7 +1,7 @@
+import type { ApiContext } from './api-context.js';
 import type { ActorResponse } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import { notFound } from './errors.js';
-import type { ApiContext } from './request-scope.js';
 import { SqlParams } from './sql-builder.js';
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;

@@ -4,6 +4,7 @@ import type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js'
 import { jsonResponse, withCommonHeaders } from './admin-http.js';
 import type { AdminOptions, ResolvedAdminOptions } from './admin-options.js';
 import { checkScope, resolveAdminOptions } from './admin-options.js';
+import type { ApiContext } from './api-context.js';
 import type { AdminErrorBody, ExportFormat, TablesResponse } from './api-types.js';
 import { exportedChanges, exportFile } from './change-export.js';
 import { parseChangeCriteria, visibleTables } from './change-filters.js';
@@ -11,7 +12,6 @@ import { getChange, listChanges } from './changes-api.js';
 import { AdminError, badParameter, notFound } from './errors.js';
 import { rowHistory } from './history-api.js';
 import { QueryParams } from './query-params.js';
-import type { ApiContext } from './request-scope.js';
 import { getRequest, listRequests } from './requests-api.js';
 import { loadTables } from './tables.js';
 import { UiAssets } from './ui-assets.js';

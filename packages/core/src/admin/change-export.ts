@@ -1,9 +1,9 @@
+import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
-import type { ApiContext } from './request-scope.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
 /** Rows per query of the export's keyset loop: bounded memory, and each query is a short index range. */

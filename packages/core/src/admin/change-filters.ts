@@ -1,9 +1,9 @@
 import type { AdminScope } from './admin-options.js';
+import type { ApiContext } from './api-context.js';
 import type { ChangeOperation, TableRef } from './api-types.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange } from './query-params.js';
-import type { ApiContext } from './request-scope.js';
 import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
 import { qualifiedName } from './tables.js';

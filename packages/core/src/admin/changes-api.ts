@@ -1,3 +1,4 @@
+import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
 import { changeConditions, parseChangeCriteria, scopeConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
@@ -5,7 +6,6 @@ import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
-import type { ApiContext } from './request-scope.js';
 import { findRequestSummary } from './requests-api.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 

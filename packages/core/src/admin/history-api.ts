@@ -1,9 +1,9 @@
+import type { ApiContext } from './api-context.js';
 import type { Change, HistoryResponse } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import type { QueryParams } from './query-params.js';
-import type { ApiContext } from './request-scope.js';
 import { rowVersions, stateAt } from './row-history.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 

@@ -1,3 +1,4 @@
+import type { ApiContext } from './api-context.js';
 import type { ApiRequestDetail, ApiRequestSummary, RequestResponse, RequestsResponse } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
@@ -6,7 +7,6 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange } from './query-params.js';
-import type { ApiContext } from './request-scope.js';
 import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
 
 /** Changes listed with one request; the changes list (request=) pages through the rest. */
