@@ -20,7 +20,7 @@ describe('changeSummary', () => {
       newValues: { a: 2, b: false, c: { deep: false }, d: 'y'.repeat(100) },
       changedColumns: ['a', 'b', 'c', 'd'],
     });
-    expect(changeSummary(change)).toBe('a: 1 → 2, b: null → false, c: {"deep":true} → {"deep":false} (+1 more)');
+    expect(changeSummary(change)).toBe('a: 1 → 2, b: null → false, c.deep: true → false (+1 more)');
     const long = updateChange({
       oldValues: { note: 'x'.repeat(100) },
       newValues: { note: 'y' },
@@ -46,6 +46,17 @@ describe('changeSummary', () => {
       changedColumns: null,
     });
     expect(changeSummary(truncated)).toBe('every row removed');
+  });
+
+  it('names the changed keys inside a JSON column, not the whole objects', () => {
+    const change = updateChange({
+      oldValues: { address: { city: 'Leeds', zip: 'LS1 4DY', geo: { lat: 53.8 } }, tags: ['a'] },
+      newValues: { address: { city: 'York', zip: 'LS1 4DY', geo: { lat: 53.9 }, floor: 2 }, tags: ['a', 'b'] },
+      changedColumns: ['address', 'tags'],
+    });
+    expect(changeSummary(change)).toBe(
+      'address.city: Leeds → York, address.geo.lat: 53.8 → 53.9, address.floor: (none) → 2 (+1 more)',
+    );
   });
 
   it('falls back to the keys of the values when changedColumns is missing', () => {

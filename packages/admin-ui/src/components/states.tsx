@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { ApiError } from '../api/client.ts';
+import { Link } from '../router/Link.tsx';
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -28,10 +29,14 @@ export function ErrorMessage({ error, retry }: { error: Error; retry?: () => voi
     <div className="state state-error" role="alert">
       <p className="state-title">{title}</p>
       <p>{error.message}</p>
-      {retry && (
-        <button type="button" onClick={retry}>
-          Try again
-        </button>
+      {error instanceof ApiError && error.status === 404 ? (
+        <Link to="/changes">Back to the changes</Link>
+      ) : (
+        retry && (
+          <button type="button" onClick={retry}>
+            Try again
+          </button>
+        )
       )}
     </div>
   );

@@ -1,14 +1,23 @@
 import type { Change } from '@auditrum/core/admin';
-import { formatValue, truncate } from './values.ts';
+import { diffRecords } from './diff.ts';
+import { formatValue, isPlainObject, truncate } from './values.ts';
 
 const MAX_FIELDS = 3;
 const MAX_VALUE = 32;
 
-const short = (value: unknown) => truncate(formatValue(value), MAX_VALUE);
+const short = (value: unknown) => (value === undefined ? '(none)' : truncate(formatValue(value), MAX_VALUE));
+
+/** What changed in one column: itself, or, inside a JSON object, each changed nested key (`address.city`). */
+function changedPaths(path: string, before: unknown, after: unknown): [string, unknown, unknown][] {
+  if (!isPlainObject(before) || !isPlainObject(after)) return [[path, before, after]];
+  return diffRecords(before, after)
+    .filter((entry) => entry.kind !== 'unchanged')
+    .flatMap((entry) => changedPaths(`${path}.${entry.key}`, entry.before, entry.after));
+}
 
 /**
- * One line that says what a change did: `status: draft → paid, total: 10 → 12` for an UPDATE, the first
- * fields of the row for an INSERT or DELETE.
+ * One line that says what a change did: `status: draft → paid, address.city: Leeds → York` for an UPDATE,
+ * the first fields of the row for an INSERT or DELETE.
  */
 export function changeSummary(change: Change): string {
   switch (change.operation) {
@@ -16,7 +25,8 @@ export function changeSummary(change: Change): string {
       const old = change.oldValues ?? {};
       const next = change.newValues ?? {};
       const columns = change.changedColumns ?? [...new Set([...Object.keys(old), ...Object.keys(next)])];
-      return listFields(columns, (column) => `${column}: ${short(old[column])} → ${short(next[column])}`);
+      const paths = columns.flatMap((column) => changedPaths(column, old[column], next[column]));
+      return listFields(paths, ([path, before, after]) => `${path}: ${short(before)} → ${short(after)}`);
     }
     case 'INSERT':
     case 'DELETE': {
@@ -28,9 +38,9 @@ export function changeSummary(change: Change): string {
   }
 }
 
-function listFields(columns: string[], describe: (column: string) => string): string {
-  if (columns.length === 0) return '';
-  const shown = columns.slice(0, MAX_FIELDS).map(describe).join(', ');
-  const more = columns.length - MAX_FIELDS;
+function listFields<T>(fields: T[], describe: (field: T) => string): string {
+  if (fields.length === 0) return '';
+  const shown = fields.slice(0, MAX_FIELDS).map(describe).join(', ');
+  const more = fields.length - MAX_FIELDS;
   return more > 0 ? `${shown} (+${more} more)` : shown;
 }
