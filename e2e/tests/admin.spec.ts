@@ -173,6 +173,33 @@ for (const framework of ['express', 'koa'] as const) {
       expect(await page.locator('main img').count()).toBe(0);
     });
 
+    await test.step('the keyboard alone: skip link, a change opened with Enter, the diff toggle with Space', async () => {
+      await page.goto(`${base}/audit-admin/changes?actor=${ALICE.id}`);
+      await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
+      await page.keyboard.press('Tab');
+      await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+      const summary = page.locator('td.col-summary a', { hasText: 'status: draft → paid' });
+      for (
+        let presses = 0;
+        presses < 60 && !(await summary.evaluate((link) => link === document.activeElement));
+        presses++
+      ) {
+        await page.keyboard.press('Tab');
+      }
+      await expect(summary).toBeFocused();
+      await shot('11-keyboard-focus');
+      await page.keyboard.press('Enter');
+      await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);
+      const toggle = page.getByRole('button', { name: /Show \d+ unchanged fields/ });
+      await toggle.focus();
+      await page.keyboard.press('Space');
+      await expect(page.getByRole('button', { name: /Hide \d+ unchanged fields/ })).toHaveAttribute(
+        'aria-expanded',
+        'true',
+      );
+      await expect(page.locator('tr[data-kind="unchanged"]').first()).toBeVisible();
+    });
+
     await test.step('a narrow screen', async () => {
       const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
       await phone.context().addCookies([{ name: 'shop_user', value: ALICE.id, url: base }]);
