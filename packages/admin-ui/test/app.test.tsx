@@ -177,6 +177,8 @@ describe('one request', () => {
     openAt('/requests/019ac0de-0000-7000-8000-00000000b0b1');
     expect(await screen.findByRole('heading', { name: 'PATCH /orders/7' })).toBeTruthy();
     expect(screen.getByText('[masked]', { selector: '.record dd *' })).toBeTruthy();
+    // Header values are all strings: shown as they are, not quoted like a "17" string in a diff would be.
+    expect(screen.getByText('17', { selector: '.record dd *' })).toBeTruthy();
     expect(screen.getByText('Truncated (70,000 bytes): only the beginning was stored.')).toBeTruthy();
     expect(screen.getByRole('heading', { name: 'Row changes it caused (1)' })).toBeTruthy();
     expect(screen.getByRole('link', { name: /status: draft → paid/ }).getAttribute('href')).toBe(`${BASE}/changes/41`);

@@ -69,7 +69,7 @@ export function requestDetail(overrides: Partial<ApiRequestDetail> = {}): ApiReq
     changeCount: 1,
     query: null,
     userAgent: 'curl/8.5.0',
-    requestHeaders: { 'content-type': 'application/json', authorization: '[masked]' },
+    requestHeaders: { 'content-type': 'application/json', 'content-length': '17', authorization: '[masked]' },
     responseHeaders: { 'content-type': 'application/json; charset=utf-8' },
     requestBody: { status: 'paid', card: { token: '[masked]' } },
     responseBody: { id: 7, status: 'paid' },

@@ -4,9 +4,12 @@ import { ValueView } from './ValueView.tsx';
 export function RecordView({
   record,
   empty = 'Nothing recorded.',
+  quoteStrings = true,
 }: {
   record: Record<string, unknown> | null | undefined;
   empty?: string;
+  /** Off for headers and query strings, whose values are all strings. */
+  quoteStrings?: boolean;
 }) {
   const entries = Object.entries(record ?? {});
   if (entries.length === 0) return <p className="muted">{empty}</p>;
@@ -16,7 +19,7 @@ export function RecordView({
         <div key={key} className="record-entry">
           <dt>{key}</dt>
           <dd>
-            <ValueView value={value} />
+            <ValueView value={value} quoteStrings={quoteStrings} />
           </dd>
         </div>
       ))}

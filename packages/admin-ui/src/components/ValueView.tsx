@@ -2,9 +2,10 @@ import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
 
 /**
  * A stored value, always rendered as text: strings quoted only when they could be mistaken for another
- * type, objects and arrays as indented JSON, body markers described in words.
+ * type (unless `quoteStrings` is off, e.g. for headers, which are all strings), objects and arrays as
+ * indented JSON, body markers described in words.
  */
-export function ValueView({ value }: { value: unknown }) {
+export function ValueView({ value, quoteStrings = true }: { value: unknown; quoteStrings?: boolean }) {
   if (value === undefined) return <span className="value value-absent">(absent)</span>;
   if (value === null) return <span className="value value-null">null</span>;
   if (isBodyMarker(value)) {
@@ -21,7 +22,8 @@ export function ValueView({ value }: { value: unknown }) {
   }
   if (typeof value === 'string') {
     const looksLikeOther =
-      value.trim() !== value || ['', 'null', 'true', 'false'].includes(value) || !Number.isNaN(Number(value));
+      quoteStrings &&
+      (value.trim() !== value || ['', 'null', 'true', 'false'].includes(value) || !Number.isNaN(Number(value)));
     return <span className="value value-string">{looksLikeOther ? JSON.stringify(value) : value}</span>;
   }
   return <span className={`value value-${typeof value}`}>{String(value)}</span>;

@@ -110,16 +110,16 @@ export function RequestPage({ requestId }: { requestId: string }) {
         <section className="panel" aria-labelledby="req-title">
           <h2 id="req-title">Request</h2>
           <h3>Query</h3>
-          <RecordView record={request.query} empty="No query string." />
+          <RecordView record={request.query} empty="No query string." quoteStrings={false} />
           <h3>Headers</h3>
-          <RecordView record={request.requestHeaders} empty="No headers recorded." />
+          <RecordView record={request.requestHeaders} empty="No headers recorded." quoteStrings={false} />
           <h3>Body</h3>
           <Body value={request.requestBody} />
         </section>
         <section className="panel" aria-labelledby="res-title">
           <h2 id="res-title">Response</h2>
           <h3>Headers</h3>
-          <RecordView record={request.responseHeaders} empty="No headers recorded." />
+          <RecordView record={request.responseHeaders} empty="No headers recorded." quoteStrings={false} />
           <h3>Body</h3>
           <Body value={request.responseBody} />
         </section>
