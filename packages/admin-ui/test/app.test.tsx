@@ -233,3 +233,33 @@ describe('row history', () => {
     expect(fetchStub.calls).toEqual([]);
   });
 });
+
+describe('actor', () => {
+  it("shows one user's counts, latest requests and changes, with links to the full filtered lists", async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/actors/2`]: {
+        actor: { id: '2', label: 'bob@shop.test' },
+        changeCount: 12,
+        requestCount: 4,
+        firstSeen: '2026-11-26T09:00:00.000Z',
+        lastSeen: '2026-11-26T10:15:00.000Z',
+      },
+      [`${BASE}/api/changes`]: { items: [updateChange()], nextCursor: 'c41' },
+      [`${BASE}/api/requests`]: { items: [requestDetail()], nextCursor: null },
+    });
+    openAt('/actors/2');
+    expect(await screen.findByRole('heading', { name: 'bob@shop.test' })).toBeTruthy();
+    expect(screen.getByText('12')).toBeTruthy();
+    expect(await screen.findByRole('link', { name: 'PATCH /orders/7' })).toBeTruthy();
+    expect(await screen.findByRole('link', { name: /status: draft → paid/ })).toBeTruthy();
+    expect(fetchStub.calls).toEqual(
+      expect.arrayContaining([`${BASE}/api/changes?actor=2&limit=10`, `${BASE}/api/requests?actor=2&limit=10`]),
+    );
+    expect(screen.getByRole('link', { name: 'All changes by bob@shop.test' }).getAttribute('href')).toBe(
+      `${BASE}/changes?actor=2`,
+    );
+    expect(screen.getByRole('link', { name: 'All requests by bob@shop.test' }).getAttribute('href')).toBe(
+      `${BASE}/requests?actor=2`,
+    );
+  });
+});
