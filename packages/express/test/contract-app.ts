@@ -2,7 +2,7 @@ import { setChangeReason } from '@auditrum/core';
 import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditrum/test-kit';
 import type express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
-import { auditMiddleware } from '../src/index.js';
+import { apiLogger, auditContext, auditMiddleware, requestId } from '../src/index.js';
 
 type ExpressFactory = typeof express;
 
@@ -11,11 +11,22 @@ export function expressAdapter(name: string, factory: ExpressFactory): AdapterUn
   return { name, createApp: (options) => createApp(factory, options) };
 }
 
-function createApp(factory: ExpressFactory, { pool, audit, trustProxy }: ContractAppOptions): ContractApp {
+function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: ContractAppOptions): ContractApp {
   const app: Express = factory();
   app.set('trust proxy', trustProxy);
-  const middleware = audit ? auditMiddleware(audit) : undefined;
-  if (middleware) app.use(middleware);
+  app.use((req, _res, next) => {
+    const preset = req.headers['x-test-preset-id'];
+    if (typeof preset === 'string') (req as { id: unknown }).id = Number(preset);
+    next();
+  });
+  let middleware: ReturnType<typeof apiLogger> | undefined;
+  if (audit && parts) {
+    middleware = apiLogger(audit);
+    app.use(requestId(audit), auditContext(audit), middleware);
+  } else if (audit) {
+    middleware = auditMiddleware(audit);
+    app.use(middleware);
+  }
 
   app.use((req, _res, next) => {
     pool.query('SELECT 1').then(() => {

@@ -3,14 +3,14 @@ import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditru
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
-import { auditMiddleware } from '../src/index.js';
+import { apiLogger, auditContext, auditMiddleware, requestId } from '../src/index.js';
 
 /** The contract app (see packages/test-kit/src/adapter-contract/contract-app.ts) for a Koa major. */
 export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
   return { name, createApp: (options) => createApp(KoaClass, options) };
 }
 
-function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy }: ContractAppOptions): ContractApp {
+function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: ContractAppOptions): ContractApp {
   const app = new KoaClass({ proxy: trustProxy });
   // Errors are answered here and not printed: the contract provokes them on purpose.
   app.silent = true;
@@ -23,8 +23,21 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy }: ContractAp
       ctx.body = { error: err.expose ? err.message : 'internal' };
     }
   });
-  const middleware = audit ? auditMiddleware(audit) : undefined;
-  if (middleware) app.use(middleware);
+  app.use((ctx, next) => {
+    const preset = ctx.get('x-test-preset-id');
+    if (preset) (ctx.req as { id?: unknown }).id = Number(preset);
+    return next();
+  });
+  let middleware: ReturnType<typeof apiLogger> | undefined;
+  if (audit && parts) {
+    middleware = apiLogger(audit);
+    app.use(requestId(audit));
+    app.use(auditContext(audit));
+    app.use(middleware);
+  } else if (audit) {
+    middleware = auditMiddleware(audit);
+    app.use(middleware);
+  }
 
   app.use(async (ctx, next) => {
     await pool.query('SELECT 1');

@@ -8,10 +8,13 @@ import type pg from 'pg';
  * 1. (Koa) the host's error handler: on error, status `err.status ?? 500` and JSON
  *    `{"error": <err.message if err.expose, else "internal">}`; (Express) the same as the last middleware,
  *    which also sets `res.err = err`.
- * 2. `auditMiddleware(audit)` when `audit` is given; none at all for the bare app.
- * 3. Fake auth: first `SELECT 1` on the pool (a session lookup, before the user is known), then, if the header
+ * 2. A stand-in for pino-http: if the header `x-test-preset-id` is present, its value becomes the request id field
+ *    pino-http sets (`req.id` in Express, `ctx.req.id` in Koa), before the audit middleware runs.
+ * 3. `auditMiddleware(audit)` when `audit` is given, or `requestId(audit)`, `auditContext(audit)` and
+ *    `apiLogger(audit)` one after the other when `parts` is set; none at all for the bare app.
+ * 4. Fake auth: first `SELECT 1` on the pool (a session lookup, before the user is known), then, if the header
  *    `x-test-user` is `id|email`, the user `{ id, email }` as passport would set it (`req.user`, `ctx.state.user`).
- * 4. Body parsers: JSON (limit 1 MB) and url-encoded forms.
+ * 5. Body parsers: JSON (limit 1 MB) and url-encoded forms.
  *
  * Routes (handlers change table `items (id int primary key, name text, note text)`):
  * - `GET /items/:id` → 200 `{id, name}`.
@@ -32,6 +35,8 @@ export interface ContractAppOptions {
   audit: Record<string, unknown> | undefined;
   /** The framework's trust-proxy setting. */
   trustProxy: boolean;
+  /** Install the three middlewares apart instead of auditMiddleware(). */
+  parts?: boolean;
 }
 
 export interface ContractApp {

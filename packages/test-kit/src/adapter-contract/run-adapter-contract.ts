@@ -58,6 +58,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
     let audited: Running;
     let trusting: Running;
     let bare: Running;
+    let parted: Running;
 
     const auditOptions = () => ({
       pool,
@@ -67,8 +68,12 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       onError: (error: unknown) => errors.push(error),
     });
 
-    async function start(audit: Record<string, unknown> | undefined, trustProxy: boolean): Promise<Running> {
-      const app = adapter.createApp({ pool, audit, trustProxy });
+    async function start(
+      audit: Record<string, unknown> | undefined,
+      trustProxy: boolean,
+      parts = false,
+    ): Promise<Running> {
+      const app = adapter.createApp({ pool, audit, trustProxy, parts });
       const server = createServer(app.listener);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as AddressInfo;
@@ -90,12 +95,14 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       audited = await start(auditOptions(), false);
       trusting = await start(auditOptions(), true);
       bare = await start(undefined, false);
+      parted = await start(auditOptions(), false, true);
     });
 
     afterAll(async () => {
       await stop(audited);
       await stop(trusting);
       await stop(bare);
+      await stop(parted);
       await pool?.end();
     });
 
@@ -194,6 +201,56 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
           'GET /items/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: split-id\r\nx-evil: 1\r\n\r\n',
         );
         expect((await rawRequest(audited.port, split)).headers['x-request-id']).toBe('split-id');
+      });
+    });
+
+    describe('composition', () => {
+      it('keeps a request id set before it (pino-http), numbers included', async () => {
+        const res = await call(audited, 'PUT', '/items/40', json({ name: 'forty' }, { 'x-test-preset-id': '42' }));
+        expect(res.headers.get('x-request-id')).toBe('42');
+        expect(await res.json()).toMatchObject({ requestId: '42' });
+        expect((await changesOf('42')).map((c) => c.row_key)).toEqual(['40']);
+        expect((await apiRow('42')).path).toBe('/items/40');
+      });
+
+      it('gives the same context and API row with requestId(), auditContext() and apiLogger() installed apart', async () => {
+        const res = await call(
+          parted,
+          'PUT',
+          '/items/41?token=t',
+          json(
+            { name: 'forty-one', secret: 's' },
+            { 'x-test-user': '11|kim@x.io', 'x-request-id': 'parts-1', 'user-agent': 'contract-agent/3' },
+          ),
+        );
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-request-id')).toBe('parts-1');
+        expect(await res.json()).toMatchObject({ requestId: 'parts-1' });
+        expect(await changesOf('parts-1')).toEqual([
+          {
+            row_key: '41',
+            actor_id: '11',
+            request_id: 'parts-1',
+            new_values: { name: 'forty-one' },
+            context: {
+              actor_label: 'kim@x.io',
+              source: 'http',
+              method: 'PUT',
+              route: '/items/:id',
+              path: '/items/41',
+              ip: expect.stringMatching(LOOPBACK),
+              user_agent: 'contract-agent/3',
+            },
+          },
+        ]);
+        expect(await apiRow('parts-1')).toMatchObject({
+          route: '/items/:id',
+          query: { token: '[masked]' },
+          actor_id: '11',
+          actor_label: 'kim@x.io',
+          request_body: { name: 'forty-one', secret: '[masked]' },
+          status: 200,
+        });
       });
     });
 

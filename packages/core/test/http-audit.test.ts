@@ -1,0 +1,169 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HttpAuditOptions } from '@auditrum/core/http';
+import { HttpAudit } from '@auditrum/core/http';
+import { useTestDatabase } from '@auditrum/test-kit';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const db = useTestDatabase();
+
+type Req = IncomingMessage & { user?: unknown };
+const servers: Server[] = [];
+
+/** A plain Node server driven by HttpAudit directly, as an adapter would: context and log for every request. */
+async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base: string; audit: HttpAudit<Req> }> {
+  const audit = new HttpAudit<Req>(options, 'test', { context: true, log: true }, (req) => req.user);
+  const server = createServer((req: Req, res: ServerResponse) => {
+    const id = audit.requestId(req.headers['x-request-id']);
+    res.setHeader('x-request-id', id);
+    const facts = {
+      requestId: id,
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      ip: '10.1.1.1',
+      userAgent: undefined,
+    };
+    audit.runInContext(
+      facts,
+      () => audit.options.getActor(req),
+      (scope) => {
+        audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope.scope);
+        req.user = { id: 'u1', username: 'uma' };
+        req.resume();
+        req.on('end', () => res.end('{"ok":true}'));
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, audit };
+}
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+});
+
+async function rows(): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.pool.query(
+    'SELECT path, actor_id, actor_label, route, request_body, response_body, ip FROM auditrum.api_requests ORDER BY id',
+  );
+  return rows;
+}
+
+describe('HttpAudit options', () => {
+  it('leave out excluded paths (prefixes by whole segment, RegExps) and requests the ignore hook refuses', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const { base, audit } = await serve({
+      pool: db.pool,
+      exclude: ['/health', /^\/metrics/],
+      ignore: (req) => req.headers['x-skip'] === '1',
+    });
+    for (const path of ['/health', '/health/deep', '/metrics.json', '/healthy', '/kept', '/skipped']) {
+      await fetch(`${base}${path}`, { headers: path === '/skipped' ? { 'x-skip': '1' } : {} });
+    }
+    await audit.close();
+    expect((await rows()).map((row) => row.path)).toEqual(['/healthy', '/kept']);
+  });
+
+  it('store bodies of every method with bodies: true, none with bodies: false; the actor comes from the user', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const all = await serve({ pool: db.pool, bodies: true });
+    await fetch(`${all.base}/with`, {
+      method: 'POST',
+      body: '{"password":"p","a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await all.audit.close();
+    const none = await serve({ pool: db.pool, bodies: false });
+    await fetch(`${none.base}/without`, {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await none.audit.close();
+    expect(await rows()).toEqual([
+      {
+        path: '/with',
+        actor_id: 'u1',
+        actor_label: 'uma',
+        route: '/things/:id',
+        request_body: { password: '[masked]', a: 1 },
+        response_body: { ok: true },
+        ip: '10.1.1.1',
+      },
+      {
+        path: '/without',
+        actor_id: 'u1',
+        actor_label: 'uma',
+        route: '/things/:id',
+        request_body: null,
+        response_body: null,
+        ip: '10.1.1.1',
+      },
+    ]);
+  });
+
+  it('report a throwing getActor to onError and go on without an actor', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const errors: unknown[] = [];
+    const { base, audit } = await serve({
+      pool: db.pool,
+      getActor: () => {
+        throw new Error('auth exploded');
+      },
+      onError: (error) => errors.push(error),
+    });
+    expect((await fetch(`${base}/a`)).status).toBe(200);
+    await audit.close();
+    expect((await rows()).map((row) => row.actor_id)).toEqual([null]);
+    expect(errors.map(String)).toEqual(['Error: auth exploded']);
+  });
+
+  it('use DATABASE_URL when given no database, and end the pool they made on close()', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = db.url;
+    try {
+      const { base, audit } = await serve(undefined);
+      await fetch(`${base}/from-env`);
+      await audit.close();
+      await audit.close();
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
+    }
+    expect((await rows()).map((row) => row.path)).toEqual(['/from-env']);
+  });
+
+  it('are checked at construction, with errors that name the option', () => {
+    const make = (options: unknown) =>
+      new HttpAudit(
+        options as HttpAuditOptions<Req>,
+        'auditMiddleware',
+        { context: true, log: false },
+        () => undefined,
+      );
+    expect(() => make({ masks: {} })).toThrow('auditMiddleware() has no option "masks"');
+    expect(() => make('pool')).toThrow('auditMiddleware() takes an options object');
+    expect(() => make({ getActor: 'user' })).toThrow('option "getActor" must be a function');
+    expect(() => make({ mask: { keys: 'password' } })).toThrow(
+      'option "mask.keys" must be a list of non-empty strings',
+    );
+    expect(() => make({ mask: { censor: 1 } })).toThrow('option "mask.censor" must be a string');
+    expect(() => make({ bodies: { maxBytes: 0 } })).toThrow('option "bodies.maxBytes" must be a whole number');
+    expect(() => make({ bodies: 'yes' })).toThrow('option "bodies" must be a boolean or an object');
+    expect(() => make({ exclude: ['health'] })).toThrow('option "exclude" takes paths starting with "/" or RegExps');
+    expect(() => make({ schema: '' })).toThrow('Invalid Auditrum schema name');
+    expect(() => make({ requestId: { maxLength: 1000 } })).toThrow('requestId.maxLength');
+    const saved = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      expect(() => new HttpAudit({}, 'apiLogger', { context: false, log: true }, () => undefined)).toThrow(
+        'apiLogger() needs a database for the API log: give it { pool } or { auditrum }, or set DATABASE_URL',
+      );
+    } finally {
+      if (saved !== undefined) process.env.DATABASE_URL = saved;
+    }
+  });
+});
