@@ -136,6 +136,28 @@ describe('HttpAudit options', () => {
     expect((await rows()).map((row) => row.path)).toEqual(['/from-env']);
   });
 
+  it('store the parsed body, masked, when a body parser read the body before the middleware', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const audit = new HttpAudit<Req>({ pool: db.pool }, 'test', { context: false, log: true }, () => undefined);
+    const server = createServer(async (req: Req, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body: unknown = JSON.parse(Buffer.concat(chunks).toString());
+      const facts = { requestId: 'pre-parsed', method: 'POST', url: '/early', ip: undefined, userAgent: undefined };
+      audit.log(req, res, req, facts, { route: () => undefined, error: () => undefined, parsedBody: () => body });
+      res.end();
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/early`, {
+      method: 'POST',
+      body: '{"user":"a","Password":"p"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await audit.close();
+    expect((await rows()).map((row) => row.request_body)).toEqual([{ user: 'a', Password: '[masked]' }]);
+  });
+
   it('are checked at construction, with errors that name the option', () => {
     const make = (options: unknown) =>
       new HttpAudit(

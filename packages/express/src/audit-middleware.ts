@@ -22,7 +22,7 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
       (scope) => {
         followUser(req, scope.refreshActor);
         const route = followRoute(req, scope.setRoute);
-        audit.log(req, res, req, facts, { route, error: () => res.err }, scope.scope);
+        audit.log(req, res, req, facts, { route, error: () => res.err, parsedBody: () => req.body }, scope.scope);
         next();
       },
     );

@@ -21,7 +21,14 @@ export function apiLogger(options?: AuditOptions): ApiLoggerMiddleware {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
     const route = followRoute(ctx);
     let failure: unknown;
-    audit.log(ctx.req, ctx.res, ctx, facts, { route, error: () => failure }, rememberedScope(ctx));
+    audit.log(
+      ctx.req,
+      ctx.res,
+      ctx,
+      facts,
+      { route, error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+      rememberedScope(ctx),
+    );
     try {
       await next();
     } catch (error) {

@@ -23,7 +23,14 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
         followUser(ctx, scope.refreshActor);
         const route = followRoute(ctx, scope.setRoute);
         let failure: unknown;
-        audit.log(ctx.req, ctx.res, ctx, facts, { route, error: () => failure }, scope.scope);
+        audit.log(
+          ctx.req,
+          ctx.res,
+          ctx,
+          facts,
+          { route, error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+          scope.scope,
+        );
         try {
           await next();
         } catch (error) {

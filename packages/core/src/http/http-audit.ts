@@ -12,6 +12,7 @@ import { bodyValue } from './body-value.js';
 import { cleanCapped } from './clean-text.js';
 import type { HttpAuditOptions } from './http-audit-options.js';
 import { ParsedHttpAuditOptions } from './http-audit-options.js';
+import type { JsonValue } from './masker.js';
 
 /** What an adapter knows about a request when it starts. */
 export interface RequestFacts {
@@ -30,6 +31,11 @@ export interface RequestOutcome {
   route(): string | undefined;
   /** The error that failed the request, if the adapter saw one. */
   error(): unknown;
+  /**
+   * The body as the app's body parser left it (`req.body`, `ctx.request.body`): stored, masked, when the body was
+   * read before the middleware could see it (a body parser installed before it).
+   */
+  parsedBody?(): unknown;
 }
 
 /** The audit scope of one request, for facts learnt after it opened. */
@@ -171,6 +177,18 @@ export class HttpAudit<Req> {
     return this.#closing;
   }
 
+  #requestBody(req: IncomingMessage, capture: BodyCapture, outcome: RequestOutcome): JsonValue {
+    const { masker } = this.options;
+    if (capture.bytes === 0 && outcome.parsedBody) {
+      const parsed = outcome.parsedBody();
+      const empty =
+        parsed === undefined ||
+        (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0);
+      if (!empty && !Buffer.isBuffer(parsed)) return masker.maskJson(parsed);
+    }
+    return bodyValue(capture, req.headers['content-type'], masker, { declaredBody: announcesBody(req) });
+  }
+
   #record(
     req: IncomingMessage,
     res: ServerResponse,
@@ -208,9 +226,7 @@ export class HttpAudit<Req> {
       userAgent: facts.userAgent === undefined ? null : cleanCapped(facts.userAgent, 512),
       requestHeaders: masker.maskHeaders(req.headers),
       responseHeaders: res.headersSent ? masker.maskHeaders(res.getHeaders()) : null,
-      requestBody: seen.requestBody
-        ? bodyValue(seen.requestBody, req.headers['content-type'], masker, { declaredBody: announcesBody(req) })
-        : null,
+      requestBody: seen.requestBody ? this.#requestBody(req, seen.requestBody, outcome) : null,
       responseBody: seen.responseBody
         ? bodyValue(seen.responseBody, contentTypeOf(res), masker, { declaredBody: false })
         : null,
