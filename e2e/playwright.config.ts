@@ -1,4 +1,12 @@
+import { existsSync } from 'node:fs';
 import { defineConfig, devices } from '@playwright/test';
+
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(chromium)) {
+  throw new Error(
+    `The end-to-end tests drive Debian's Chromium, not found at ${chromium}: run "apt-get install -y chromium" (or set CHROMIUM_PATH). Never "playwright install": it downloads from a CDN these machines cannot reach.`,
+  );
+}
 
 /**
  * Playwright with Debian's Chromium (never a downloaded browser: `apt-get install -y chromium`), against
@@ -20,7 +28,7 @@ export default defineConfig({
     viewport: { width: 1280, height: 900 },
     trace: 'retain-on-failure',
     launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      executablePath: chromium,
       args: [
         '--headless',
         '--no-sandbox',
