@@ -9,6 +9,7 @@ export function useApi<T>(url: string | null): ApiState<T> & { retry: () => void
   const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     if (url === null) return;
+    // `attempt` is a dependency only so that retry() loads the same URL again.
     void attempt;
     const controller = new AbortController();
     setState({ status: 'loading' });

@@ -37,12 +37,15 @@ export function ChangesPage({ location }: { location: AppLocation }) {
   const filters = filtersOf(location.search);
   const cursor = location.search.get('cursor');
   const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor }));
+  // Loaded once per visit, not per filter change (the form below is remounted on each navigation).
+  const tables = useApi<TablesResponse>(apiUrl('tables'));
+  const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
   const filtered = Object.keys(filters).length > 0;
   return (
     <>
       <h1>Changes</h1>
       <FiltersBox key={location.key} active={Object.keys(filters).length}>
-        <ChangeFiltersForm filters={filters} />
+        <ChangeFiltersForm filters={filters} tableNames={tableNames} />
       </FiltersBox>
       <div className="toolbar">
         <span className="muted">
@@ -77,8 +80,7 @@ export function ChangesPage({ location }: { location: AppLocation }) {
   );
 }
 
-function ChangeFiltersForm({ filters }: { filters: Record<string, string> }) {
-  const tables = useApi<TablesResponse>(apiUrl('tables'));
+function ChangeFiltersForm({ filters, tableNames }: { filters: Record<string, string>; tableNames: string[] }) {
   const onSubmit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -89,15 +91,14 @@ function ChangeFiltersForm({ filters }: { filters: Record<string, string> }) {
     next.to = fromDateTimeLocal(value('to'));
     navigate(withQuery('/changes', next));
   };
-  const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
-  if (filters.table && !tableNames.includes(filters.table)) tableNames.unshift(filters.table);
+  const options = filters.table && !tableNames.includes(filters.table) ? [filters.table, ...tableNames] : tableNames;
   return (
     <form className="filters" onSubmit={onSubmit} aria-label="Filter changes">
       <label>
         Table
         <select name="table" defaultValue={filters.table ?? ''}>
           <option value="">any</option>
-          {tableNames.map((name) => (
+          {options.map((name) => (
             <option key={name} value={name}>
               {name}
             </option>
