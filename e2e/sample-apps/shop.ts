@@ -216,11 +216,11 @@ export function shop(pool: pg.Pool) {
         );
         const orderId = order.rows[0].id as number;
         for (const item of items) {
-          const product = await client.query('UPDATE products SET stock = stock - $2 WHERE id = $1 RETURNING price', [
-            item.productId,
-            item.qty,
-          ]);
-          if (!product.rows[0]) throw new ShopError(400, `no product ${item.productId}`);
+          const product = await client.query(
+            'UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2 RETURNING price',
+            [item.productId, item.qty],
+          );
+          if (!product.rows[0]) throw new ShopError(400, `no product ${item.productId} with ${item.qty} in stock`);
           await client.query(
             'INSERT INTO order_items (order_id, product_id, qty, unit_price) VALUES ($1, $2, $3, $4)',
             [orderId, item.productId, item.qty, product.rows[0].price],
