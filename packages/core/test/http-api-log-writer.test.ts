@@ -131,6 +131,31 @@ describe('the API-log writer', () => {
     expect(String(errors[0])).toMatch(/ECONNREFUSED|connect/);
   });
 
+  it('writes with an application role that has only the grants the docs list', async () => {
+    const role = `api_writer_${process.pid}_${Date.now()}`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+    await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO ${role}`);
+    await db.pool.query(`GRANT INSERT ON auditrum.api_requests TO ${role}`);
+    await db.pool.query(`GRANT USAGE ON SEQUENCE auditrum.api_requests_id_seq TO ${role}`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'pw';
+    const appPool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    const errors: unknown[] = [];
+    try {
+      const writer = new ApiLogWriter(appPool, 'auditrum', {}, (e) => errors.push(e));
+      writer.push(record('as-app-role'));
+      await writer.close();
+      expect(errors).toEqual([]);
+      expect(await storedIds()).toEqual(['as-app-role']);
+      await expect(appPool.query('SELECT * FROM auditrum.api_requests')).rejects.toThrow('permission denied');
+    } finally {
+      await appPool.end();
+      await db.pool.query(`DROP OWNED BY ${role}`);
+      await db.pool.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('refuses bad queue settings at construction', () => {
     expect(() => new ApiLogWriter(db.pool, 'auditrum', { maxRows: 0 }, () => undefined)).toThrow(
       'queue.maxRows must be a positive whole number',
