@@ -302,7 +302,7 @@ export function loginPage(current: ShopUser | undefined): string {
       `<button type="submit">Sign in as ${html(user.name)} (${html(user.email)}${user.isStaff ? ', staff' : ''})</button></form></li>`,
   ).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sample shop: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}li{margin:.5rem 0;list-style:none}button{font:inherit;padding:.4rem .8rem}</style>
 </head><body><h1>Sample shop</h1>
 <p>${current ? `Signed in as ${html(current.name)}.` : 'Not signed in.'} The audit admin is at <a href="/audit-admin/">/audit-admin/</a> (staff only).</p>

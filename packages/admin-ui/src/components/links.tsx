@@ -4,7 +4,8 @@ import { withQuery } from '../router/location.ts';
 
 export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: string }) {
   if (!actor) {
-    const from = source === 'db' ? 'database (no app context)' : source ? `${source}, no actor` : 'unknown';
+    // A change says where it came from; a request without an actor was made by someone not signed in.
+    const from = source === 'db' ? 'database (no app context)' : source ? `${source}, no actor` : 'anonymous';
     return <span className="muted">{from}</span>;
   }
   return (
