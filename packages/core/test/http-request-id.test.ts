@@ -10,9 +10,12 @@ describe('request ids', () => {
     for (const bad of ['', 'a b', 'x\r\nSet-Cookie: a=1', 'x'.repeat(129), 'ünï', '<script>', undefined, ['a', 'b']]) {
       expect(ids.resolve(bad as string | undefined)).toMatch(UUID_V7);
     }
-    const a = ids.resolve(undefined);
-    const b = ids.resolve(undefined);
-    expect(a < b).toBe(true);
+    // Strictly increasing, also within one millisecond.
+    const many = Array.from({ length: 2000 }, () => ids.resolve(undefined));
+    expect([...many].sort()).toEqual(many);
+    expect(new Set(many).size).toBe(2000);
+    const stamp = Number.parseInt((many[0] as string).replaceAll('-', '').slice(0, 12), 16);
+    expect(Math.abs(stamp - Date.now())).toBeLessThan(60_000);
   });
 
   it('keep an id already on the request (pino-http) when valid, numbers included', () => {
