@@ -69,6 +69,37 @@ describe('changes list', () => {
     expect(fetchStub.calls).toContain(`${BASE}/api/changes?actor=3&source=db&q=paid`);
   });
 
+  it('never shows the rows of the previous filters while the new ones load', async () => {
+    let release: () => void = () => {};
+    const pending = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: async (url) => {
+        if (url.searchParams.get('actor') !== '3')
+          return { status: 200, body: { items: [updateChange()], nextCursor: null } };
+        await pending;
+        return {
+          status: 200,
+          body: { items: [insertChange({ actor: { id: '3', label: 'carol@shop.test' } })], nextCursor: null },
+        };
+      },
+    });
+    openAt('/changes');
+    expect(await screen.findByRole('link', { name: /status: draft → paid/ })).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Actor id'), { target: { value: '3' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Apply filters' }));
+    });
+    expect(screen.queryByRole('link', { name: /status: draft → paid/ })).toBeNull();
+    expect(screen.getByRole('status').textContent).toContain('Loading changes');
+    await act(async () => {
+      release();
+    });
+    expect(await screen.findByRole('link', { name: 'carol@shop.test' })).toBeTruthy();
+  });
+
   it('shows the API error in words, naming a bad parameter, and retries on demand', async () => {
     let attempts = 0;
     fetchStub = stubFetch({
