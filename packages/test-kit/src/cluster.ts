@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
+import { systemUser } from './system-user.js';
 
 const run = promisify(execFile);
 
@@ -58,9 +59,4 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function systemUser(name: string): Promise<{ uid: number; gid: number }> {
-  const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
-  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
 }

@@ -7,5 +7,7 @@ export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';
 export type { GlobalSetupOptions } from './global-setup.js';
 export { createGlobalSetup } from './global-setup.js';
+export type { PgBouncer, PgBouncerOptions } from './pgbouncer.js';
+export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
 export type { TestDatabase } from './test-database.js';
 export { useEmptyDatabase, useTestDatabase } from './test-database.js';
