@@ -171,11 +171,18 @@ describe('context from AsyncLocalStorage to the trigger', () => {
   it('never fails a write over a malformed or forged comment, and records it as without context', async () => {
     await pool.query('/*auditrum:{"actor_id": broken*/UPDATE accounts SET balance = 4 WHERE id = 61');
     await pool.query('/*auditrum:[1, 2]*/UPDATE accounts SET balance = 4 WHERE id = 62');
-    const rows = (await changesOf('accounts')).filter((row) => ['61', '62'].includes(row.row_key));
-    expect(rows.map((row) => [row.row_key, row.actor_id, row.context.source])).toEqual([
-      ['61', null, 'db'],
-      ['62', null, 'db'],
-    ]);
+    // Valid JSON that jsonb still refuses: a NUL escape, a number beyond numeric, nesting deeper than the stack.
+    await pool.query('/*auditrum:{"actor_id":"\\u0000"}*/UPDATE accounts SET balance = 4 WHERE id = 63');
+    await pool.query('/*auditrum:{"n":1e999999}*/UPDATE accounts SET balance = 4 WHERE id = 64');
+    await pool.query(
+      `/*auditrum:${'['.repeat(8000)}${']'.repeat(8000)}*/UPDATE accounts SET balance = 4 WHERE id = 65`,
+    );
+    await pool.query(`/*auditrum:{"actor_id":"${'x'.repeat(20_000)}"}*/UPDATE accounts SET balance = 4 WHERE id = 66`);
+    const keys = ['61', '62', '63', '64', '65', '66'];
+    const rows = (await changesOf('accounts')).filter((row) => keys.includes(row.row_key));
+    expect(rows.map((row) => [row.row_key, row.actor_id, row.context.source])).toEqual(
+      keys.map((key) => [key, null, 'db']),
+    );
   });
 
   it('keeps working with named prepared statements', async () => {
