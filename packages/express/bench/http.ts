@@ -83,7 +83,8 @@ async function serve(databaseUrl: string): Promise<void> {
   const servers: Server[] = [];
   const ports = {} as Record<Variant, number>;
   for (const variant of ['bare', 'full'] as const) {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE });
+    // Connections stay open between runs, so that PostgreSQL's CPU is counted on living backends.
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE, idleTimeoutMillis: 0 });
     const table = tableOf[variant];
     const app = express();
     if (variant === 'full') {
@@ -156,20 +157,26 @@ interface Measure {
   cpu: { app: number; db: number; load: number };
 }
 
-/** CPU seconds (user + system) of one process, or of a process and its children (`tree`); Linux only. */
-function cpuSeconds(pid: number, tree = false): number {
+/** CPU seconds (user + system) of each process: one pid, or a pid and its children (`tree`); Linux only. */
+function cpuSeconds(pid: number, tree = false): Map<string, number> {
   const tick = 100; // USER_HZ on Linux
-  const pids = tree ? [String(pid), ...childrenOf(pid)] : [String(pid)];
-  let total = 0;
-  for (const each of pids) {
+  const seconds = new Map<string, number>();
+  for (const each of tree ? [String(pid), ...childrenOf(pid)] : [String(pid)]) {
     try {
       const stat = readFileSync(`/proc/${each}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / tick;
+      seconds.set(each, (Number(fields[11]) + Number(fields[12])) / tick);
     } catch {
       // The process ended meanwhile, or this is not Linux.
     }
   }
+  return seconds;
+}
+
+/** CPU seconds used between two readings by the processes alive at the second (an exited one is not counted). */
+function cpuUsed(before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 
@@ -234,8 +241,8 @@ async function load(port: number, route: Route, seconds: number, pids: { app: nu
     errors: result.errors,
     non2xx: result.non2xx,
     cpu: {
-      app: ((cpuSeconds(pids.app) - before.app) * 1e6) / requests,
-      db: ((cpuSeconds(pids.db, true) - before.db) * 1e6) / requests,
+      app: (cpuUsed(before.app, cpuSeconds(pids.app)) * 1e6) / requests,
+      db: (cpuUsed(before.db, cpuSeconds(pids.db, true)) * 1e6) / requests,
       load: (loadUsage.user + loadUsage.system) / requests,
     },
   };
