@@ -313,7 +313,9 @@ async function main(): Promise<void> {
       const parts: string[] = [];
       for (const [variant, route] of order) {
         const measure = await load(ports[variant], route, SECONDS, pids);
-        (results[`${variant} ${route}`] ??= []).push(measure);
+        const series = results[`${variant} ${route}`] ?? [];
+        series.push(measure);
+        results[`${variant} ${route}`] = series;
         const { cpu } = measure;
         parts.push(
           `${variant} ${route} ${measure.rps.toFixed(0)} req/s p99 ${measure.p99} ms (CPU µs/req app ${cpu.app.toFixed(0)}, db ${cpu.db.toFixed(0)}, load ${cpu.load.toFixed(0)})`,
