@@ -9,6 +9,10 @@ export default defineConfig({
   resolve: { conditions: [sourceCondition, ...defaultClientConditions] },
   ssr: { resolve: { conditions: [sourceCondition, ...defaultServerConditions] } },
   test: {
+    // The database tests do real work (100,000-row statements, servers started) on shared 2-core machines:
+    // generous limits, so that a busy neighbour makes a run slower, not red.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     projects: [
       {
         extends: true,

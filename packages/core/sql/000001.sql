@@ -478,6 +478,12 @@ BEGIN
 END;
 $$;
 
+-- The attribute numbers of a rule that are still columns of the table (NULL, "no only rule", stays NULL).
+CREATE FUNCTION :AUDITRUM_SCHEMA._still_present(nums smallint[], live smallint[]) RETURNS smallint[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN nums IS NOT NULL THEN ARRAY(SELECT a FROM unnest(nums) a WHERE a = ANY (live)) END
+$$;
+
 -- After ALTER TABLE on a tracked table: follow renames (rules are kept by attribute number), forget dropped
 -- columns, and regenerate the capture function, in the transaction of the DDL. A change that would break
 -- auditing (dropping a key column, or a column the "when" condition needs) fails the DDL with the reason.
@@ -495,10 +501,9 @@ BEGIN
     SELECT array_agg(attnum) INTO live FROM pg_attribute WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped;
     UPDATE :AUDITRUM_SCHEMA.tracked_tables tt SET
       schema_name = n.nspname, table_name = c.relname,
-      only_attnums = CASE WHEN tt.only_attnums IS NOT NULL
-        THEN (SELECT coalesce(array_agg(a), '{}') FROM unnest(tt.only_attnums) a WHERE a = ANY (live)) END,
-      exclude_attnums = (SELECT coalesce(array_agg(a), '{}') FROM unnest(tt.exclude_attnums) a WHERE a = ANY (live)),
-      mask_attnums = (SELECT coalesce(array_agg(a), '{}') FROM unnest(tt.mask_attnums) a WHERE a = ANY (live))
+      only_attnums = :AUDITRUM_SCHEMA._still_present(tt.only_attnums, live),
+      exclude_attnums = :AUDITRUM_SCHEMA._still_present(tt.exclude_attnums, live),
+      mask_attnums = :AUDITRUM_SCHEMA._still_present(tt.mask_attnums, live)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE tt.id = t.id AND c.oid = t.relid;
     PERFORM :AUDITRUM_SCHEMA._check_when(t.relid::regclass, t.when_condition);
