@@ -241,7 +241,13 @@ describe('row history', () => {
     const versions = [...document.querySelectorAll<HTMLElement>('ol.versions > li')];
     expect(versions).toHaveLength(2);
     const [first, second] = versions as [HTMLElement, HTMLElement];
-    expect(within(first).getAllByText('added')).toHaveLength(3);
+    // A whole new row: one column of values, no "Before".
+    expect(
+      within(first)
+        .getAllByRole('columnheader')
+        .map((th) => th.textContent),
+    ).toEqual(['Field', 'Value']);
+    expect(first.querySelectorAll('tr[data-kind="added"]')).toHaveLength(3);
     const changed = second.querySelectorAll('tr[data-kind="changed"]');
     expect([...changed].map((row) => row.querySelector('th')?.textContent)).toEqual(['~statuschanged']);
     expect(within(second).getByText('customer called', { exact: false })).toBeTruthy();

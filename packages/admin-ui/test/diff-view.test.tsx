@@ -107,6 +107,20 @@ describe('DiffView', () => {
     expect((window as { __pwned?: boolean }).__pwned).toBeUndefined();
   });
 
+  it('shows a whole inserted or deleted row as one column of values', () => {
+    const { container, unmount } = render(<DiffView entries={diffRecords(null, { id: 7, status: 'draft' })} />);
+    expect([...container.querySelectorAll('th[scope="col"]')].map((th) => th.textContent)).toEqual(['Field', 'Value']);
+    expect(container.querySelectorAll('td.diff-after')).toHaveLength(2);
+    expect(screen.queryByText('added')).toBeNull();
+    unmount();
+    const deleted = render(<DiffView entries={diffRecords({ id: 7 }, null)} />);
+    expect([...deleted.container.querySelectorAll('th[scope="col"]')].map((th) => th.textContent)).toEqual([
+      'Field',
+      'Value before deletion',
+    ]);
+    expect(deleted.container.querySelector('td.diff-before')?.textContent).toBe('7');
+  });
+
   it('quotes strings that would read as another type', () => {
     render(<DiffView entries={diffRecords({ a: '12', b: '', c: 'null' }, { a: 12, b: ' ', c: null })} />);
     expect(screen.getByText('"12"')).toBeTruthy();

@@ -12,7 +12,8 @@ const KIND_LABEL: Record<DiffKind, string> = {
 /**
  * A structural diff: one line per key with its value before and after. Changed, added and removed keys are
  * marked (in words too, not only by colour); unchanged keys are folded behind a toggle; a changed nested
- * object shows its own diff, so a change deep inside a JSON column is found where it happened.
+ * object shows its own diff, so a change deep inside a JSON column is found where it happened. A whole row
+ * added (INSERT) or removed (DELETE) has a single column of values.
  */
 export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?: string }) {
   const [showUnchanged, setShowUnchanged] = useState(false);
@@ -20,6 +21,11 @@ export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?:
   const unchanged = entries.filter((entry) => entry.kind === 'unchanged').length;
   const shown = showUnchanged ? entries : entries.filter((entry) => entry.kind !== 'unchanged');
   if (entries.length === 0) return <p className="muted">No recorded values.</p>;
+  const whole = entries.every((entry) => entry.kind === 'added')
+    ? 'added'
+    : entries.every((entry) => entry.kind === 'removed')
+      ? 'removed'
+      : null;
   return (
     <div className="diff">
       <table className="diff-table">
@@ -27,13 +33,19 @@ export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?:
         <thead>
           <tr>
             <th scope="col">Field</th>
-            <th scope="col">Before</th>
-            <th scope="col">After</th>
+            {whole === null ? (
+              <>
+                <th scope="col">Before</th>
+                <th scope="col">After</th>
+              </>
+            ) : (
+              <th scope="col">{whole === 'added' ? 'Value' : 'Value before deletion'}</th>
+            )}
           </tr>
         </thead>
         <tbody id={bodyId}>
           {shown.map((entry) => (
-            <DiffRow key={entry.key} entry={entry} />
+            <DiffRow key={entry.key} entry={entry} whole={whole !== null} />
           ))}
         </tbody>
       </table>
@@ -53,7 +65,7 @@ export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?:
   );
 }
 
-function DiffRow({ entry }: { entry: DiffEntry }) {
+function DiffRow({ entry, whole }: { entry: DiffEntry; whole: boolean }) {
   return (
     <tr className={`diff-row diff-${entry.kind}`} data-kind={entry.kind}>
       <th scope="row" className="diff-key">
@@ -61,9 +73,13 @@ function DiffRow({ entry }: { entry: DiffEntry }) {
           {entry.kind === 'changed' ? '~' : entry.kind === 'added' ? '+' : entry.kind === 'removed' ? '−' : ' '}
         </span>
         {entry.key}
-        {entry.kind !== 'unchanged' && <span className="badge">{KIND_LABEL[entry.kind]}</span>}
+        {entry.kind !== 'unchanged' && !whole && <span className="badge">{KIND_LABEL[entry.kind]}</span>}
       </th>
-      {entry.children ? (
+      {whole ? (
+        <td className={entry.kind === 'added' ? 'diff-after' : 'diff-before'}>
+          <ValueView value={entry.kind === 'added' ? entry.after : entry.before} />
+        </td>
+      ) : entry.children ? (
         <td colSpan={2} className="diff-nested">
           <DiffView entries={entry.children} />
         </td>
