@@ -263,6 +263,27 @@ describe('row history', () => {
     await waitFor(() => expect(document.querySelector('dl.record')?.textContent).toBe('id7statusdrafttotal"10.00"'));
   });
 
+  it('folds all but the latest 50 versions of a row changed many times', async () => {
+    const versions = Array.from({ length: 53 }, (_, i) => ({
+      change: updateChange({
+        id: String(100 + i),
+        oldValues: { qty: i },
+        newValues: { qty: i + 1 },
+        changedColumns: ['qty'],
+      }),
+      state: { id: 7, qty: i + 1 },
+      complete: true,
+    }));
+    fetchStub = stubFetch({ [`${BASE}/api/history`]: { versions, stateAt: null } });
+    openAt('/history?table=public.orders&key=7');
+    await screen.findByRole('heading', { name: /Version 53/ });
+    expect(document.querySelectorAll('ol.versions > li')).toHaveLength(50);
+    expect(screen.queryByRole('heading', { name: /Version 3:/ })).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Show the 3 earlier versions' }));
+    expect(document.querySelectorAll('ol.versions > li')).toHaveLength(53);
+    expect(screen.getByRole('heading', { name: /Version 1:/ })).toBeTruthy();
+  });
+
   it('asks for a table and a key when they are missing', () => {
     fetchStub = stubFetch({});
     openAt('/history');

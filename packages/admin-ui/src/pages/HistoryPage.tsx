@@ -1,5 +1,6 @@
 import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
+import { useState } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { DiffView } from '../components/DiffView.tsx';
@@ -23,7 +24,11 @@ function stateBefore(versions: RowVersion[], index: number): Record<string, unkn
   return null;
 }
 
+/** A row changed thousands of times would make a page too long to use: the latest versions come first. */
+const LATEST_VERSIONS = 50;
+
 export function HistoryPage({ location }: { location: AppLocation }) {
+  const [showAll, setShowAll] = useState(false);
   const table = location.search.get('table') ?? '';
   const key = location.search.get('key') ?? '';
   const at = location.search.get('at') ?? '';
@@ -36,6 +41,8 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       </Empty>
     );
   }
+  // The earliest versions are folded until asked for.
+  const hidden = history.status === 'ok' && !showAll ? Math.max(0, history.data.versions.length - LATEST_VERSIONS) : 0;
   const onPickTime = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const value = fromDateTimeLocal(String(new FormData(event.currentTarget).get('at') ?? ''));
@@ -77,42 +84,53 @@ export function HistoryPage({ location }: { location: AppLocation }) {
               <p>No recorded change of this row.</p>
             </Empty>
           ) : (
-            <ol className="versions">
-              {history.data.versions.map((version, index) => (
-                <li key={version.change.id} className="panel version">
-                  <h2>
-                    Version {index + 1}:{' '}
-                    <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                      {version.change.operation}
-                    </span>{' '}
-                    <Time iso={version.change.changedAt} />
-                  </h2>
-                  <p className="version-meta">
-                    by <ActorLink actor={version.change.actor} source={version.change.source} />
-                    {version.change.reason && <> · reason: {version.change.reason}</>}
-                    {version.change.requestId && (
-                      <>
-                        {' '}
-                        · request <RequestLink requestId={version.change.requestId} />
-                      </>
-                    )}{' '}
-                    · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                    <Link
-                      to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                      aria-label={`The row after version ${index + 1}`}
-                    >
-                      row after this
-                    </Link>
-                  </p>
-                  {!version.complete && (
-                    <p className="muted">
-                      The row existed before its table was tracked: only the columns changed since then are known.
-                    </p>
-                  )}
-                  <DiffView entries={diffRecords(stateBefore(history.data.versions, index), version.state)} />
-                </li>
-              ))}
-            </ol>
+            <>
+              {hidden > 0 && (
+                <p>
+                  <button type="button" className="link-button" onClick={() => setShowAll(true)}>
+                    Show the {hidden} earlier versions
+                  </button>
+                </p>
+              )}
+              <ol className="versions" start={hidden + 1}>
+                {history.data.versions.map((version, index) =>
+                  index < hidden ? null : (
+                    <li key={version.change.id} className="panel version">
+                      <h2>
+                        Version {index + 1}:{' '}
+                        <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                          {version.change.operation}
+                        </span>{' '}
+                        <Time iso={version.change.changedAt} />
+                      </h2>
+                      <p className="version-meta">
+                        by <ActorLink actor={version.change.actor} source={version.change.source} />
+                        {version.change.reason && <> · reason: {version.change.reason}</>}
+                        {version.change.requestId && (
+                          <>
+                            {' '}
+                            · request <RequestLink requestId={version.change.requestId} />
+                          </>
+                        )}{' '}
+                        · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                        <Link
+                          to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                          aria-label={`The row after version ${index + 1}`}
+                        >
+                          row after this
+                        </Link>
+                      </p>
+                      {!version.complete && (
+                        <p className="muted">
+                          The row existed before its table was tracked: only the columns changed since then are known.
+                        </p>
+                      )}
+                      <DiffView entries={diffRecords(stateBefore(history.data.versions, index), version.state)} />
+                    </li>
+                  ),
+                )}
+              </ol>
+            </>
           )}
         </>
       )}
