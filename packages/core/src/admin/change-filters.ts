@@ -11,15 +11,17 @@ import { qualifiedName } from './tables.js';
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
 const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
-/** A change's source as the admin shows it; the expression of changes_source_idx. */
+/** A change's source as the admin shows it; the expression of the optional changes_source_idx (docs/admin.md). */
 const SOURCE_SQL = `coalesce(c.context ->> 'source', 'db')`;
-/** The sources changes_source_idx leaves out, because they are most of the log. */
+/** The sources the optional changes_source_idx leaves out, because they are most of the log. */
 const COMMON_SOURCES = ['http', 'app'];
 
 /** The change filters of one request, validated, with the table resolved to ids. */
 export interface ChangeCriteria {
   /** Set when the filter or the scope restricts tables; an empty list matches nothing. */
   tableIds: number[] | undefined;
+  /** Every visible table, for index probes per table. */
+  allTableIds: number[];
   operation: ChangeOperation | undefined;
   actors: string[];
   request: string | undefined;
@@ -64,6 +66,7 @@ export function parseChangeCriteria(
   assertRange(from, to);
   return {
     tableIds,
+    allTableIds: visible.map((table) => table.id),
     operation: params.oneOf('operation', OPERATIONS),
     actors: [actor, scope?.actor].filter((value): value is string => value !== undefined),
     request: params.text('request'),
@@ -85,13 +88,19 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
     );
   }
   if (criteria.operation !== undefined) conditions.push(`c.operation = ${sql.add(criteria.operation)}`);
+  if (criteria.operation === 'TRUNCATE') {
+    // TRUNCATEs are rare, and the only rows stored without a key: (table_id, row_key IS NULL) probes of
+    // changes_row_idx find them without walking the log.
+    conditions.push('c.row_key IS NULL');
+    if (tableIds === undefined) conditions.push(`c.table_id = ANY (${sql.add(criteria.allTableIds)}::int[])`);
+  }
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
   if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
   // Writes with no application context carry {source: 'db', db_user, ...}; a context without a source counts as db.
   if (criteria.source !== undefined) {
     conditions.push(`${SOURCE_SQL} = ${sql.add(criteria.source)}`);
-    // The partial index of the rarer sources (migration 3), whose predicate the planner must see as implied.
+    // Lets the planner use the optional partial index of the rarer sources (docs/admin.md), whose predicate this is.
     if (!COMMON_SOURCES.includes(criteria.source)) conditions.push(`${SOURCE_SQL} NOT IN ('http', 'app')`);
   }
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
