@@ -504,6 +504,53 @@ describe('api/changes/export', () => {
   });
 });
 
+describe('export and composite keys', () => {
+  it('stops reading the log when the consumer stops', async () => {
+    const counting = new pg.Pool({ connectionString: db.url, max: 1 });
+    let acquired = 0;
+    counting.on('acquire', () => {
+      acquired += 1;
+    });
+    try {
+      const exporting = createAdminRoutes<{ user: string }>({ pool: counting, authorize: () => true });
+      expect((await call('api/changes/export', { format: 'ndjson' }, exporting)).status).toBe(200);
+      const total = acquired; // the whole export: tables + one query per batch of 1,000
+      acquired = 0;
+      const partial = await exporting({
+        method: 'GET',
+        path: 'api/changes/export',
+        query: new URLSearchParams({ format: 'ndjson' }),
+        headers: {},
+        basePath: '',
+        raw: { user: 'x' },
+      });
+      const lines = (partial.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      const first = await lines.next();
+      expect(first.value).toMatch(/^\{"id":"\d+"/);
+      await lines.return?.(undefined);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(acquired).toBe(2); // the tables and the first batch
+      expect(total).toBeGreaterThan(3);
+    } finally {
+      await counting.end();
+    }
+  });
+
+  it('finds a row of a composite-key table by its key as shown', async () => {
+    await pool.query('CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b))');
+    await createAuditrum({ pool, partitions: false }).track('pairs');
+    await pool.query(`INSERT INTO pairs VALUES (1, 'x', 'one')`);
+    await pool.query(`UPDATE pairs SET v = 'two' WHERE a = 1 AND b = 'x'`);
+    const [latest] = (await json<ChangesResponse>('api/changes', { table: 'public.pairs' })).items;
+    expect(latest?.rowKey).toBe('[1, "x"]');
+    const history = await json<HistoryResponse>('api/history', { table: 'public.pairs', key: latest?.rowKey ?? '' });
+    expect(history.versions.map((v) => v.state)).toEqual([
+      { a: 1, b: 'x', v: 'one' },
+      { a: 1, b: 'x', v: 'two' },
+    ]);
+  });
+});
+
 describe('api/requests and api/actors', () => {
   it('lists API calls newest first with their change counts, filtered', async () => {
     const all = await json<RequestsResponse>('api/requests');

@@ -92,9 +92,14 @@ async function exportChanges(api: ApiContext, params: QueryParams): Promise<Admi
   const lines = exportFile(exportedChanges(api, criteria), format)[Symbol.asyncIterator]();
   const first = await lines.next();
   async function* body(): AsyncGenerator<string> {
-    if (first.done) return;
-    yield first.value;
-    for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
+    } finally {
+      // A consumer that stops early (the client went away) closes the keyset loop too.
+      await lines.return?.(undefined);
+    }
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
