@@ -1,7 +1,48 @@
-const LISTENERS = Symbol.for('auditrum.assignment-listeners');
-
 type Listener = (value: unknown) => void;
-type Watched = { [LISTENERS]?: Map<string, Listener[]> };
+
+interface SharedAccessor {
+  value: symbol;
+  listeners: symbol;
+  descriptor: PropertyDescriptor;
+}
+
+// One getter and setter per watched key, shared by every object: objects watched alike keep sharing one hidden
+// class, so the framework's own code that reads the request stays fast (a closure per request would give each
+// request a shape of its own, and every property access on it would slow down). Per-object state lives in two
+// symbol-keyed data properties.
+const accessors = new Map<string, SharedAccessor>();
+
+function accessorFor(key: string): SharedAccessor {
+  let accessor = accessors.get(key);
+  if (!accessor) {
+    const value = Symbol(`auditrum.${key}`);
+    const listeners = Symbol(`auditrum.${key}.listeners`);
+    type Slots = Record<symbol, unknown>;
+    accessor = {
+      value,
+      listeners,
+      descriptor: {
+        configurable: true,
+        enumerable: true,
+        get(this: Slots) {
+          return this[value];
+        },
+        set(this: Slots, next: unknown) {
+          this[value] = next;
+          for (const listener of this[listeners] as Listener[]) {
+            try {
+              listener(next);
+            } catch {
+              // Auditing must never break the host's code.
+            }
+          }
+        },
+      },
+    };
+    accessors.set(key, accessor);
+  }
+  return accessor;
+}
 
 /**
  * Calls `onAssign` whenever `target[key]` is assigned, keeping the property an ordinary readable, writable,
@@ -11,35 +52,16 @@ type Watched = { [LISTENERS]?: Map<string, Listener[]> };
  * A listener that throws is skipped: the host's assignment always succeeds.
  */
 export function watchAssignment(target: object, key: string, onAssign: Listener): void {
-  const watched = target as Watched;
-  let listeners = watched[LISTENERS];
-  const existing = listeners?.get(key);
+  const accessor = accessorFor(key);
+  const slots = target as Record<symbol, unknown>;
+  const existing = slots[accessor.listeners] as Listener[] | undefined;
   if (existing) {
     existing.push(onAssign);
     return;
   }
   const descriptor = Object.getOwnPropertyDescriptor(target, key);
   if (descriptor && (!descriptor.configurable || descriptor.get || descriptor.set)) return;
-  if (!listeners) {
-    listeners = new Map();
-    Object.defineProperty(target, LISTENERS, { value: listeners, configurable: true });
-  }
-  const list: Listener[] = [onAssign];
-  listeners.set(key, list);
-  let current: unknown = descriptor?.value;
-  Object.defineProperty(target, key, {
-    configurable: true,
-    enumerable: true,
-    get: () => current,
-    set(value: unknown) {
-      current = value;
-      for (const listener of list) {
-        try {
-          listener(value);
-        } catch {
-          // Auditing must never break the host's code.
-        }
-      }
-    },
-  });
+  slots[accessor.value] = descriptor?.value;
+  slots[accessor.listeners] = [onAssign];
+  Object.defineProperty(target, key, accessor.descriptor);
 }
