@@ -388,6 +388,9 @@ describe('bad parameters get 400 naming the parameter', () => {
     ['api/requests', { cursor: Buffer.from('c:5').toString('base64url') }, 'cursor'],
     ['api/requests', { limit: '201' }, 'limit'],
     ['api/requests', { from: '2026-01-01T00:00Z+' }, 'from'],
+    ['api/requests/a%00b', {}, 'requestId'],
+    [`api/requests/${'r'.repeat(1001)}`, {}, 'requestId'],
+    ['api/actors/a%00b', {}, 'actorId'],
   ];
   it.each(cases)('%s %o → 400 %s', async (path, query, parameter) => {
     const { status, body } = await error(path, query);

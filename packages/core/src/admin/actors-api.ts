@@ -2,6 +2,7 @@ import type { ApiContext } from './api-context.js';
 import type { ActorResponse } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import { notFound } from './errors.js';
+import { pathText } from './query-params.js';
 import { SqlParams } from './sql-builder.js';
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
@@ -11,6 +12,7 @@ const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
  * (actor_id, id) indexes, not from min()/max() over every row of a busy actor.
  */
 export async function getActor(api: ApiContext, actorId: string): Promise<ActorResponse> {
+  pathText('actorId', actorId);
   if (api.scope?.actor !== undefined && api.scope.actor !== actorId) throw notFound(`actor ${actorId} not found`);
   const sql = new SqlParams();
   const id = sql.add(actorId);

@@ -128,3 +128,11 @@ export function assertRange(from: string | undefined, to: string | undefined): v
     throw badParameter('to', 'must be later than from');
   }
 }
+
+/** A path segment naming a request or an actor: text like any other parameter (1..1000 characters, no NUL). */
+export function pathText(name: string, value: string): string {
+  if (value === '' || value.length > MAX_TEXT || value.includes('\u0000')) {
+    throw badParameter(name, `must be 1 to ${MAX_TEXT} characters, without NUL`);
+  }
+  return value;
+}

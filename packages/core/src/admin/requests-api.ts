@@ -4,9 +4,9 @@ import { scopeConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { AdminError, badParameter, notFound } from './errors.js';
+import { AdminError, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
-import { assertRange } from './query-params.js';
+import { assertRange, pathText } from './query-params.js';
 import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
 
 /** Changes listed with one request; the changes list (request=) pages through the rest. */
@@ -143,9 +143,7 @@ export async function findRequestSummary(api: ApiContext, requestId: string): Pr
 /** `GET api/requests/:requestId`: the call and the changes it caused, oldest first. */
 export async function getRequest(api: ApiContext, requestId: string): Promise<RequestResponse> {
   requireRequestLog(api);
-  if (requestId === '' || requestId.length > 1000 || requestId.includes('\u0000')) {
-    throw badParameter('requestId', 'must be a request id of at most 1000 characters');
-  }
+  pathText('requestId', requestId);
   const sql = new SqlParams();
   const conditions = [`r.request_id = ${sql.add(requestId)}`];
   if (api.scope?.actor !== undefined) conditions.push(`r.actor_id = ${sql.add(api.scope.actor)}`);
