@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type {
   ActorResponse,
@@ -749,6 +750,26 @@ describe('the UI: index.html and assets', () => {
       const response = await call(path);
       expect([path, response.status]).toEqual([path, 404]);
       expect(response.text).not.toContain('TOP-SECRET');
+    }
+  });
+
+  it('gzips text assets for clients that take it, once per file', async () => {
+    const asset = (acceptEncoding: string) =>
+      admin({
+        method: 'GET',
+        path: 'assets/app.js',
+        query: new URLSearchParams(),
+        headers: { 'accept-encoding': acceptEncoding },
+        basePath: '/audit-admin',
+        raw: { user: 'staff' },
+      });
+    const zipped = await asset('br, gzip;q=0.8, deflate');
+    expect([zipped.headers['content-encoding'], zipped.headers.vary]).toEqual(['gzip', 'Accept-Encoding']);
+    expect(gunzipSync(zipped.body as Buffer).toString('utf8')).toBe('console.log("app")');
+    expect((await asset('gzip')).body).toBe(zipped.body); // the cached buffer
+    for (const refused of ['gzip;q=0', 'br', '']) {
+      const plain = await asset(refused);
+      expect([plain.headers['content-encoding'], String(plain.body)]).toEqual([undefined, 'console.log("app")']);
     }
   });
 

@@ -4,6 +4,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './test-database.js';
@@ -223,6 +224,29 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
         'text/javascript; charset=utf-8',
         'public, max-age=31536000, immutable',
       ]);
+      const zipped = await new Promise<{ encoding: string | undefined; body: string }>((resolve, reject) => {
+        httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/audit-admin/assets/app.js',
+            headers: { ...STAFF, 'accept-encoding': 'gzip' },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () =>
+              resolve({
+                encoding: res.headers['content-encoding'],
+                body: gunzipSync(Buffer.concat(chunks)).toString(),
+              }),
+            );
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+      expect(zipped).toEqual({ encoding: 'gzip', body: 'console.log("admin")' });
       for (const path of [
         '/audit-admin/assets/../secret.txt',
         '/audit-admin/assets/%2e%2e/secret.txt',

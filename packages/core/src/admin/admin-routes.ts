@@ -50,7 +50,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
         };
         return await apiRoute(api, segments.slice(1), new QueryParams(request.query));
       }
-      if (segments[0] === 'assets') return await assets.asset(segments.slice(1));
+      if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
       return await assets.index(request.basePath);
     } catch (error) {
       if (error instanceof AdminError) return errorResponse(error);
@@ -115,6 +115,17 @@ async function exportChanges(api: ApiContext, params: QueryParams): Promise<Admi
 
 function errorResponse(error: AdminError): AdminResponse {
   return jsonResponse(error.status, error.body);
+}
+
+/** Whether the client takes gzip (`Accept-Encoding: gzip`, not refused with `;q=0`). */
+function acceptsGzip(headers: AdminRequest['headers']): boolean {
+  const raw = headers['accept-encoding'];
+  const value = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')) as string;
+  return value.split(',').some((part) => {
+    const [coding = '', ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return (coding === 'gzip' || coding === '*') && (q === undefined || Number(q.slice(2)) > 0);
+  });
 }
 
 /** The percent-decoded segments of a path below the base; a malformed escape is a 404, not a crash. */
