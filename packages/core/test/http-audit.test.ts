@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { HttpAuditOptions } from '@auditrum/core/http';
 import { HttpAudit } from '@auditrum/core/http';
 import { useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const db = useTestDatabase();
@@ -156,6 +157,25 @@ describe('HttpAudit options', () => {
     });
     await audit.close();
     expect((await rows()).map((row) => row.request_body)).toEqual([{ user: 'a', Password: '[masked]' }]);
+  });
+
+  it('never fail or hold a response when the log cannot be written, and report it', async () => {
+    const errors: unknown[] = [];
+    const dead = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const { base, audit } = await serve({
+      pool: dead,
+      queue: { maxRows: 3, flushIntervalMs: 10 },
+      onError: (e) => errors.push(e),
+    });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => fetch(`${base}/down/${i}`)));
+    expect(answers.map((res) => res.status)).toEqual(Array(10).fill(200));
+    await audit.close();
+    await dead.end();
+    const stats = audit.stats();
+    expect(stats.written).toBe(0);
+    expect(stats.dropped + stats.failed).toBe(10);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors.map(String).join('\n')).toMatch(/ECONNREFUSED|API log queue is full/);
   });
 
   it('are checked at construction, with errors that name the option', () => {
