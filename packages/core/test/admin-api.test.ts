@@ -21,6 +21,10 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseChangeCriteria } from '../src/admin/change-filters.js';
+import { QueryParams } from '../src/admin/query-params.js';
+import { loadTables } from '../src/admin/tables.js';
+import { searchPage } from '../src/admin/value-search.js';
 
 const db = useTestDatabase();
 let pool: pg.Pool;
@@ -538,6 +542,36 @@ describe('export and composite keys', () => {
     } finally {
       await counting.end();
     }
+  });
+
+  it('searches in bounded batches without the trigram index: short pages with a cursor, no gaps, no duplicates', async () => {
+    const tables = await loadTables(pool, '"auditrum"');
+    const api = {
+      pool,
+      schemaSql: '"auditrum"',
+      tables,
+      tablesById: new Map(tables.map((t) => [t.id, t])),
+      scope: undefined,
+    };
+    const criteria = parseChangeCriteria(new QueryParams(new URLSearchParams({ q: 'kind-1' })), tables, undefined);
+    const expected = await allIds(
+      `EXISTS (SELECT 1 FROM jsonb_each_text(coalesce(old_values, '{}')) o WHERE o.value ILIKE '%kind-1%'
+         UNION ALL SELECT 1 FROM jsonb_each_text(coalesce(new_values, '{}')) n WHERE n.value ILIKE '%kind-1%')`,
+    );
+    expect(expected.length).toBeGreaterThan(60); // kind-1, kind-10..19, kind-100..123, before and after the update
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let before: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const { rows, resumeAfter } = await searchPage(api, criteria, 10, before, { batch: 100, budget: 300 });
+      seen.push(...rows.map((row) => row.id));
+      sizes.push(rows.length);
+      if (resumeAfter === null) break;
+      before = resumeAfter;
+    }
+    expect(seen).toEqual(expected);
+    expect(sizes.some((size) => size < 10)).toBe(true); // the budget ran out before a page was full
+    expect(sizes.every((size) => size <= 10)).toBe(true);
   });
 
   it('finds a row of a composite-key table by its key as shown', async () => {

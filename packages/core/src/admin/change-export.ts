@@ -1,10 +1,11 @@
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import type { ChangeCriteria } from './change-filters.js';
-import { changeConditions } from './change-filters.js';
+import { changeConditions, searchConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import { SqlParams, whereClause } from './sql-builder.js';
+import { hasValueSearchIndex, searchAll } from './value-search.js';
 
 /** Rows per query of the export's keyset loop: bounded memory, and each query is a short index range. */
 export const EXPORT_BATCH = 1000;
@@ -28,12 +29,20 @@ export const CSV_COLUMNS = [
   'context',
 ] as const;
 
-/** Every change matching the criteria, newest first, fetched in keyset batches (no cursor object, no OFFSET). */
+/**
+ * Every change matching the criteria, newest first, fetched in keyset batches (no cursor object, no OFFSET). A
+ * search in values without the trigram index goes through the search's bounded batches instead (see value-search).
+ */
 export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria): AsyncGenerator<Change> {
+  if (criteria.q !== undefined && !(await hasValueSearchIndex(api))) {
+    for await (const row of searchAll(api, criteria)) yield toChange(row, api.tablesById);
+    return;
+  }
   let beforeId: string | undefined;
   for (;;) {
     const sql = new SqlParams();
     const conditions = changeConditions(criteria, sql);
+    if (criteria.q !== undefined) conditions.push(...searchConditions(criteria.q, sql));
     if (beforeId !== undefined) conditions.push(`c.id < ${sql.add(beforeId)}::bigint`);
     const { rows } = await api.pool.query<ChangeRow>(
       `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}

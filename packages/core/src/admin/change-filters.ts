@@ -78,7 +78,7 @@ export function parseChangeCriteria(
   };
 }
 
-/** The WHERE conditions on `changes c` for the criteria. */
+/** The WHERE conditions on `changes c` for the criteria, except the search in values (searchConditions). */
 export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): string[] {
   const conditions: string[] = [];
   const { tableIds } = criteria;
@@ -105,15 +105,20 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   }
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
-  if (criteria.q !== undefined) {
-    // A cheap test on the JSON text first (it also sees keys; the expression is the one of the opt-in trigram
-    // index made by enable_value_search()), then the precise one on values only.
-    const pattern = sql.add(`%${escapeLike(criteria.q)}%`);
-    conditions.push(`(coalesce(c.old_values::text, '') || coalesce(c.new_values::text, '')) ILIKE ${pattern}`);
-    conditions.push(`EXISTS (SELECT 1 FROM jsonb_each_text(coalesce(c.old_values, '{}')) o WHERE o.value ILIKE ${pattern}
-      UNION ALL SELECT 1 FROM jsonb_each_text(coalesce(c.new_values, '{}')) n WHERE n.value ILIKE ${pattern})`);
-  }
   return conditions;
+}
+
+/**
+ * The search in changed values (q): a cheap test on the JSON text first (it also sees keys; its expression is the
+ * one of the trigram index made by enable_value_search()), then the precise one on values only.
+ */
+export function searchConditions(q: string, sql: SqlParams): string[] {
+  const pattern = sql.add(`%${escapeLike(q)}%`);
+  return [
+    `(coalesce(c.old_values::text, '') || coalesce(c.new_values::text, '')) ILIKE ${pattern}`,
+    `EXISTS (SELECT 1 FROM jsonb_each_text(coalesce(c.old_values, '{}')) o WHERE o.value ILIKE ${pattern}
+      UNION ALL SELECT 1 FROM jsonb_each_text(coalesce(c.new_values, '{}')) n WHERE n.value ILIKE ${pattern})`,
+  ];
 }
 
 /** The scope's narrowing of changes, for queries that take no user filters. */

@@ -1,6 +1,6 @@
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
-import { changeConditions, parseChangeCriteria, scopeConditions } from './change-filters.js';
+import { changeConditions, parseChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -8,6 +8,7 @@ import { badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { findRequestSummary } from './requests-api.js';
 import { SqlParams, whereClause } from './sql-builder.js';
+import { hasValueSearchIndex, searchPage } from './value-search.js';
 
 const BIGINT_ID = /^\d{1,19}$/;
 
@@ -16,9 +17,20 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
   const criteria = parseChangeCriteria(params, api.tables, api.scope);
   const limit = params.limit();
   const cursor = params.text('cursor', 64);
+  const before = cursor === undefined ? undefined : decodeCursor('changes', cursor);
+  if (criteria.q !== undefined && !(await hasValueSearchIndex(api))) {
+    // Without the trigram index, a search reads the log in bounded batches; a page may come back short, with a
+    // cursor to go on, when the budget of rows ran out first.
+    const { rows, resumeAfter } = await searchPage(api, criteria, limit, before);
+    return {
+      items: rows.map((row) => toChange(row, api.tablesById)),
+      nextCursor: resumeAfter === null ? null : encodeCursor('changes', resumeAfter),
+    };
+  }
   const sql = new SqlParams();
   const conditions = changeConditions(criteria, sql);
-  if (cursor !== undefined) conditions.push(`c.id < ${sql.add(decodeCursor('changes', cursor))}::bigint`);
+  if (criteria.q !== undefined) conditions.push(...searchConditions(criteria.q, sql));
+  if (before !== undefined) conditions.push(`c.id < ${sql.add(before)}::bigint`);
   const { rows } = await api.pool.query<ChangeRow>(
     `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
      ORDER BY c.id DESC LIMIT ${sql.add(limit + 1)}`,
