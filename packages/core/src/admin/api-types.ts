@@ -79,7 +79,11 @@ export interface PageParams {
   limit?: number;
 }
 
-/** A page, newest first; `nextCursor` is null on the last page. */
+/**
+ * A page, newest first; `nextCursor` is null on the last page. A search in values (`q`) without the trigram index
+ * reads at most 100,000 rows per request, so its page may hold fewer than `limit` items (even none) while
+ * `nextCursor` is set: the next request goes on from where this one stopped.
+ */
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
