@@ -143,7 +143,8 @@ describe('HttpAudit options', () => {
     const server = createServer(async (req: Req, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
-      const body: unknown = JSON.parse(Buffer.concat(chunks).toString());
+      const raw = Buffer.concat(chunks);
+      const body: unknown = req.headers['x-raw'] ? raw : JSON.parse(raw.toString());
       const facts = { requestId: 'pre-parsed', method: 'POST', url: '/early', ip: undefined, userAgent: undefined };
       audit.log(req, res, req, facts, { route: () => undefined, error: () => undefined, parsedBody: () => body });
       res.end();
@@ -155,8 +156,16 @@ describe('HttpAudit options', () => {
       body: '{"user":"a","Password":"p"}',
       headers: { 'content-type': 'application/json' },
     });
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/early`, {
+      method: 'POST',
+      body: new Uint8Array([1, 2, 3]),
+      headers: { 'content-type': 'application/octet-stream', 'x-raw': '1' },
+    });
     await audit.close();
-    expect((await rows()).map((row) => row.request_body)).toEqual([{ user: 'a', Password: '[masked]' }]);
+    expect((await rows()).map((row) => row.request_body)).toEqual([
+      { user: 'a', Password: '[masked]' },
+      { $auditrum: 'binary', contentType: 'application/octet-stream', bytes: 3 },
+    ]);
   });
 
   it('never fail or hold a response when the log cannot be written, and report it', async () => {

@@ -6,8 +6,7 @@ import { instrumentPg } from '../context/instrument-pg.js';
 import type { ApiLogStats } from './api-log-writer.js';
 import { ApiLogWriter } from './api-log-writer.js';
 import type { ApiRequestRecord } from './api-request-record.js';
-import type { BodyCapture } from './body-tap.js';
-import { tapRequestBody, tapResponseBody } from './body-tap.js';
+import { BodyCapture, tapRequestBody, tapResponseBody } from './body-tap.js';
 import { bodyValue } from './body-value.js';
 import { cleanCapped } from './clean-text.js';
 import type { HttpAuditOptions } from './http-audit-options.js';
@@ -179,14 +178,21 @@ export class HttpAudit<Req> {
 
   #requestBody(req: IncomingMessage, capture: BodyCapture, outcome: RequestOutcome): JsonValue {
     const { masker } = this.options;
+    const contentType = req.headers['content-type'];
     if (capture.bytes === 0 && outcome.parsedBody) {
+      // Read before the middleware saw it: what the parser made of it (raw and text parsers give bytes or text).
       const parsed = outcome.parsedBody();
+      if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) {
+        const parsedCapture = new BodyCapture(this.options.bodies.maxBytes);
+        parsedCapture.add(parsed);
+        return bodyValue(parsedCapture, contentType, masker, { declaredBody: announcesBody(req) });
+      }
       const empty =
         parsed === undefined ||
         (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0);
-      if (!empty && !Buffer.isBuffer(parsed)) return masker.maskJson(parsed);
+      if (!empty) return masker.maskJson(parsed);
     }
-    return bodyValue(capture, req.headers['content-type'], masker, { declaredBody: announcesBody(req) });
+    return bodyValue(capture, contentType, masker, { declaredBody: announcesBody(req) });
   }
 
   #record(
