@@ -81,8 +81,8 @@ export interface PageParams {
 
 /**
  * A page, newest first; `nextCursor` is null on the last page. A search in values (`q`) without the trigram index
- * reads at most 100,000 rows per request, so its page may hold fewer than `limit` items (even none) while
- * `nextCursor` is set: the next request goes on from where this one stopped.
+ * stops after 100,000 rows once it has found something, so its page may hold fewer than `limit` items while
+ * `nextCursor` is set: the next request goes on from where this one stopped. An empty page is always the last.
  */
 export interface Page<T> {
   items: T[];

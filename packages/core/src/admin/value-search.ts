@@ -7,8 +7,8 @@ import { SqlParams, whereClause } from './sql-builder.js';
 
 /**
  * How the search in changed values (q) reads the log when there is no trigram index: in batches of the other
- * filters' rows, newest first, `batch` rows per query; a list request reads at most `budget` rows and then answers
- * with what it found and a cursor to go on from there.
+ * filters' rows, newest first, `batch` rows per query; a list request that has found something stops after `budget`
+ * rows and answers with what it found and a cursor to go on from there.
  */
 export interface SearchLimits {
   batch: number;
@@ -70,7 +70,10 @@ export async function searchStep(
   };
 }
 
-/** A page of search results: `limit` matches, or fewer when the budget ran out first (then `resumeAfter` is set). */
+/**
+ * A page of search results: `limit` matches, or fewer when the budget ran out first (then `resumeAfter` is set).
+ * Never empty with a `resumeAfter`: a word found nowhere reads the rest of the log to say so.
+ */
 export async function searchPage(
   api: ApiContext,
   criteria: ChangeCriteria,
@@ -88,7 +91,8 @@ export async function searchPage(
     if (step.size < limits.batch || step.lastId === null) return { rows: found, resumeAfter: null };
     read += step.size;
     next = step.lastId;
-    if (read >= limits.budget) return { rows: found, resumeAfter: next };
+    // An empty page is always the last one: with nothing found yet, the search goes on past the budget.
+    if (read >= limits.budget && found.length > 0) return { rows: found, resumeAfter: next };
   }
 }
 
