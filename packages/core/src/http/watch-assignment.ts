@@ -1,35 +1,38 @@
 type Listener = (value: unknown) => void;
 
+/** What a watched property holds on one object: its value and who is told of assignments. */
+interface Slot {
+  value: unknown;
+  listeners: Listener[];
+}
+
 interface SharedAccessor {
-  value: symbol;
-  listeners: symbol;
+  slot: symbol;
   descriptor: PropertyDescriptor;
 }
 
 // One getter and setter per watched key, shared by every object: objects watched alike keep sharing one hidden
-// class, so the framework's own code that reads the request stays fast (a closure per request would give each
-// request a shape of its own, and every property access on it would slow down). Per-object state lives in two
-// symbol-keyed data properties.
+// class, so the framework's own code that reads the request stays fast (closures made per request would give each
+// request a shape of its own). Per-object state is one symbol-keyed data property.
 const accessors = new Map<string, SharedAccessor>();
 
 function accessorFor(key: string): SharedAccessor {
   let accessor = accessors.get(key);
   if (!accessor) {
-    const value = Symbol(`auditrum.${key}`);
-    const listeners = Symbol(`auditrum.${key}.listeners`);
-    type Slots = Record<symbol, unknown>;
+    const slot = Symbol(`auditrum.${key}`);
+    type Slotted = Record<symbol, Slot>;
     accessor = {
-      value,
-      listeners,
+      slot,
       descriptor: {
         configurable: true,
         enumerable: true,
-        get(this: Slots) {
-          return this[value];
+        get(this: Slotted) {
+          return this[slot]?.value;
         },
-        set(this: Slots, next: unknown) {
-          this[value] = next;
-          for (const listener of this[listeners] as Listener[]) {
+        set(this: Slotted, next: unknown) {
+          const state = this[slot] as Slot;
+          state.value = next;
+          for (const listener of state.listeners) {
             try {
               listener(next);
             } catch {
@@ -53,15 +56,18 @@ function accessorFor(key: string): SharedAccessor {
  */
 export function watchAssignment(target: object, key: string, onAssign: Listener): void {
   const accessor = accessorFor(key);
-  const slots = target as Record<symbol, unknown>;
-  const existing = slots[accessor.listeners] as Listener[] | undefined;
+  const slots = target as Record<symbol, Slot | undefined>;
+  const existing = slots[accessor.slot];
   if (existing) {
-    existing.push(onAssign);
+    existing.listeners.push(onAssign);
     return;
   }
-  const descriptor = Object.getOwnPropertyDescriptor(target, key);
-  if (descriptor && (!descriptor.configurable || descriptor.get || descriptor.set)) return;
-  slots[accessor.value] = descriptor?.value;
-  slots[accessor.listeners] = [onAssign];
+  let value: unknown;
+  if (Object.hasOwn(target, key)) {
+    const descriptor = Object.getOwnPropertyDescriptor(target, key) as PropertyDescriptor;
+    if (!descriptor.configurable || descriptor.get || descriptor.set) return;
+    value = descriptor.value;
+  }
+  slots[accessor.slot] = { value, listeners: [onAssign] };
   Object.defineProperty(target, key, accessor.descriptor);
 }
