@@ -196,6 +196,11 @@ describe('HttpAudit options', () => {
         () => undefined,
       );
     expect(() => make({ masks: {} })).toThrow('auditMiddleware() has no option "masks"');
+    expect(() => make({ queue: { maxrows: 5 } })).toThrow('option "queue" has no "maxrows"; known: maxRows, batchSize');
+    expect(() => make({ bodies: { maxbytes: 5 } })).toThrow('option "bodies" has no "maxbytes"');
+    expect(() => make({ mask: { key: ['pin'] } })).toThrow('option "mask" has no "key"');
+    expect(() => make({ requestId: { headr: 'x' } })).toThrow('option "requestId" has no "headr"');
+    expect(() => make({ queue: 5 })).toThrow('option "queue" must be an object');
     expect(() => make('pool')).toThrow('auditMiddleware() takes an options object');
     expect(() => make({ getActor: 'user' })).toThrow('option "getActor" must be a function');
     expect(() => make({ mask: { keys: 'password' } })).toThrow(

@@ -72,6 +72,26 @@ const KNOWN_OPTIONS = new Set([
   'onError',
 ]);
 
+// The keys of the nested option objects: a misspelt one would otherwise be ignored without a word.
+const NESTED_OPTIONS = {
+  requestId: ['header', 'trustInbound', 'maxLength', 'pattern', 'generate', 'echo'],
+  mask: ['keys', 'defaultKeys', 'paths', 'headers', 'censor'],
+  queue: ['maxRows', 'batchSize', 'flushIntervalMs'],
+  bodies: ['request', 'response', 'get', 'maxBytes'],
+} as const;
+
+function assertOptionObject(value: unknown, name: string, known: readonly string[], caller: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`auditrum: ${caller}() option "${name}" must be an object`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`auditrum: ${caller}() option "${name}" has no "${key}"; known: ${known.join(', ')}`);
+    }
+  }
+}
+
 /** Options checked once, at construction; a mistake throws there with a message that names the option. */
 export class ParsedHttpAuditOptions<Req> {
   readonly requestIds: RequestIds;
@@ -101,6 +121,10 @@ export class ParsedHttpAuditOptions<Req> {
       }
     }
     if (raw.schema !== undefined) assertValidSchemaName(raw.schema);
+    assertOptionObject(raw.requestId, 'requestId', NESTED_OPTIONS.requestId, caller);
+    assertOptionObject(raw.mask, 'mask', NESTED_OPTIONS.mask, caller);
+    assertOptionObject(raw.queue, 'queue', NESTED_OPTIONS.queue, caller);
+    if (typeof raw.bodies === 'object') assertOptionObject(raw.bodies, 'bodies', NESTED_OPTIONS.bodies, caller);
     this.requestIds = new RequestIds(raw.requestId);
     const mask = raw.mask ?? {};
     for (const list of ['keys', 'paths', 'headers'] as const) {
