@@ -540,6 +540,19 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         expect((await apiRow(text)).request_body).toBe('hi\ufffd(\ufffd');
       });
 
+      it('odd query strings: the same answer, stored decoded where possible, cleaned and masked', async () => {
+        const id = await sameAnswer(
+          'GET',
+          '/items/31?q=%ZZ&nul=%00x&bad=%FF&__proto__=1&Password=%70w&q=2',
+          () => ({}),
+        );
+        const row = await apiRow(id);
+        expect(row.query).toEqual(
+          JSON.parse('{"q":["%ZZ","2"],"nul":"\\ufffdx","bad":"\\ufffd","__proto__":"1","Password":"[masked]"}'),
+        );
+        expect(row.path).toBe('/items/31');
+      });
+
       it('huge headers: the same answer, a row with capped values, credentials masked', async () => {
         const id = await sameAnswer('GET', '/items/30', () => ({
           headers: { 'x-big': 'y'.repeat(12_000), authorization: `Bearer ${'z'.repeat(3000)}` },
