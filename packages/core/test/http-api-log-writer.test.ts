@@ -80,6 +80,33 @@ describe('the API-log writer', () => {
     expect(rows[1]).toMatchObject({ request_id: 'r6', query: null, request_body: null });
   });
 
+  it('keeps text that array literals treat specially exactly as given', async () => {
+    const writer = new ApiLogWriter(db.pool, 'auditrum', {}, () => undefined);
+    const tricky = {
+      actorLabel: 'NULL',
+      userAgent: '',
+      route: '/a,b/{c}/"d"\\e',
+      error: ' spaced \n line ',
+      requestBody: { 'k"\\': ['{', '}', ',', 'NULL', ''] },
+      responseBody: 'ünïcödé ✓ 😀',
+    };
+    writer.push(record('tricky', tricky));
+    await writer.close();
+    const { rows } = await db.pool.query(
+      `SELECT actor_label, user_agent, route, error, request_body, response_body FROM auditrum.api_requests`,
+    );
+    expect(rows).toEqual([
+      {
+        actor_label: 'NULL',
+        user_agent: '',
+        route: tricky.route,
+        error: tricky.error,
+        request_body: tricky.requestBody,
+        response_body: tricky.responseBody,
+      },
+    ]);
+  });
+
   it('writes after the flush interval without close()', async () => {
     const writer = new ApiLogWriter(db.pool, 'auditrum', { flushIntervalMs: 20 }, () => undefined);
     writer.push(record('timed'));

@@ -3,6 +3,10 @@ import type pg from 'pg';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { ApiRequestRecord } from './api-request-record.js';
 import { API_REQUEST_COLUMNS, recordValues } from './api-request-record.js';
+import { arrayElement, arrayLiteral } from './array-literal.js';
+
+/** A queued row: its values as array-literal elements, in API_REQUEST_COLUMNS order. */
+type QueuedRow = string[];
 
 export interface ApiLogQueueOptions {
   /** Rows held in memory at most; more are dropped (and counted) rather than grow without bound. Default 10,000. */
@@ -26,8 +30,9 @@ export interface ApiLogStats {
 
 /**
  * A bounded in-memory queue of API-log rows written in batches by one INSERT … SELECT FROM unnest(arrays) with
- * one parameter per column, so the statement text is the same for every batch size. At most one batch is in
- * flight. Nothing here ever throws into, or waits in, the request path: errors go to `onError`.
+ * one parameter per column (an array literal), so the statement text is the same for every batch size. Rows
+ * become array-literal elements when queued, so a flush only joins strings. At most one batch is in flight.
+ * Nothing here ever throws into, or waits in, the request path: errors go to `onError`.
  */
 export class ApiLogWriter {
   readonly #pool: pg.Pool;
@@ -38,7 +43,7 @@ export class ApiLogWriter {
   readonly #onError: (error: unknown) => void;
   // Writes run in the async context of the writer's creation, never in a request's audit context.
   readonly #resource = new AsyncResource('auditrum.api-log');
-  #queue: ApiRequestRecord[] = [];
+  #queue: QueuedRow[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #overflowing = false;
@@ -78,7 +83,7 @@ export class ApiLogWriter {
       return;
     }
     this.#overflowing = false;
-    this.#queue.push(record);
+    this.#queue.push(recordValues(record).map(arrayElement));
     if (this.#queue.length >= this.#batchSize) this.#kick();
     else this.#timer ??= this.#resource.runInAsyncScope(() => setTimeout(() => this.#kick(), this.#flushIntervalMs));
   }
@@ -126,7 +131,7 @@ export class ApiLogWriter {
     }
   }
 
-  async #write(batch: ApiRequestRecord[]): Promise<void> {
+  async #write(batch: QueuedRow[]): Promise<void> {
     try {
       await this.#pool.query(this.#sql, columnsOf(batch));
       this.#stats.written += batch.length;
@@ -150,13 +155,9 @@ export class ApiLogWriter {
   }
 }
 
-function columnsOf(batch: ApiRequestRecord[]): unknown[][] {
-  const columns: unknown[][] = API_REQUEST_COLUMNS.map(() => new Array(batch.length));
-  for (let row = 0; row < batch.length; row++) {
-    const values = recordValues(batch[row] as ApiRequestRecord);
-    for (let col = 0; col < values.length; col++) (columns[col] as unknown[])[row] = values[col];
-  }
-  return columns;
+/** One array literal per column: the batch's rows, column by column. */
+function columnsOf(batch: QueuedRow[]): string[] {
+  return API_REQUEST_COLUMNS.map((_, col) => arrayLiteral(batch.map((row) => row[col] as string)));
 }
 
 // Class 22 (data exception) and 23 (integrity): the row's fault, not the connection's.
