@@ -573,6 +573,14 @@ describe('export and composite keys', () => {
     expect(sizes.slice(0, -1).some((size) => size < 50)).toBe(true); // the budget ran out before a page was full
     expect(sizes.every((size) => size <= 50)).toBe(true);
     expect(sizes.slice(0, -1).every((size) => size > 0)).toBe(true); // only the last page may be empty
+    // The export of a search goes through the same batches, without a budget.
+    const exported = await call('api/changes/export', { q: 'kind-1', format: 'ndjson' });
+    expect(
+      exported.text
+        .trimEnd()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as Change).id),
+    ).toEqual(expected);
     const nowhere = parseChangeCriteria(
       new QueryParams(new URLSearchParams({ q: 'found nowhere' })),
       tables,
