@@ -10,6 +10,7 @@ import {
 } from './context/audit-context.js';
 import { instrumentPg } from './context/instrument-pg.js';
 import type { Queryable } from './db/queryable.js';
+import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
 import { ensurePartitions } from './partitions/ensure-partitions.js';
 import type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
 import { startPartitionMaintenance } from './partitions/partition-maintainer.js';
@@ -71,7 +72,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
 
   let maintenance: ReturnType<typeof startPartitionMaintenance> | undefined;
   const db: Queryable = pool;
-  return {
+  const instance: Auditrum = {
     pool,
     schema,
     async migrate() {
@@ -102,8 +103,11 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     reason: changeReason,
     context: getAuditContext,
     async close() {
+      unregisterDefaultAuditrum(instance);
       maintenance?.stop();
       if (ownsPool) await pool.end();
     },
   };
+  registerDefaultAuditrum(instance);
+  return instance;
 }

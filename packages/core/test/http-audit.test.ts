@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createAuditrum } from '@auditrum/core';
 import type { HttpAuditOptions } from '@auditrum/core/http';
 import { HttpAudit } from '@auditrum/core/http';
 import { useTestDatabase } from '@auditrum/test-kit';
@@ -137,6 +138,31 @@ describe('HttpAudit options', () => {
     expect((await rows()).map((row) => row.path)).toEqual(['/from-env']);
   });
 
+  it('use the instance the app created first with createAuditrum() when given no database', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const saved = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    const instance = createAuditrum({ pool: db.pool, partitions: false });
+    try {
+      const { base, audit } = await serve(undefined);
+      await fetch(`${base}/from-instance`);
+      await audit.close();
+    } finally {
+      await instance.close();
+      if (saved !== undefined) process.env.DATABASE_URL = saved;
+    }
+    expect((await rows()).map((row) => row.path)).toEqual(['/from-instance']);
+    // Closed, the instance is no longer the default: with nothing else, the middleware says what it needs.
+    delete process.env.DATABASE_URL;
+    try {
+      expect(() => new HttpAudit({}, 'apiLogger', { context: false, log: true }, () => undefined)).toThrow(
+        'call createAuditrum() first',
+      );
+    } finally {
+      if (saved !== undefined) process.env.DATABASE_URL = saved;
+    }
+  });
+
   it('store the parsed body, masked, when a body parser read the body before the middleware', async () => {
     await db.pool.query('TRUNCATE auditrum.api_requests');
     const audit = new HttpAudit<Req>({ pool: db.pool }, 'test', { context: false, log: true }, () => undefined);
@@ -216,7 +242,7 @@ describe('HttpAudit options', () => {
     delete process.env.DATABASE_URL;
     try {
       expect(() => new HttpAudit({}, 'apiLogger', { context: false, log: true }, () => undefined)).toThrow(
-        'apiLogger() needs a database for the API log: give it { pool } or { auditrum }, or set DATABASE_URL',
+        'apiLogger() needs a database for the API log: give it { pool } or { auditrum }, call createAuditrum() first, or set DATABASE_URL',
       );
     } finally {
       if (saved !== undefined) process.env.DATABASE_URL = saved;

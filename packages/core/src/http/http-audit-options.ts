@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AuditActor } from '../context/audit-context.js';
+import { defaultAuditrum } from '../default-instance.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA } from '../schema/identifiers.js';
 import { actorFromUser } from './actor-from-user.js';
 import type { ApiLogQueueOptions } from './api-log-writer.js';
@@ -175,16 +176,20 @@ export class ParsedHttpAuditOptions<Req> {
     return this.#excludedPatterns.some((pattern) => pattern.test(path));
   }
 
-  /** The pool and schema of the API log: the given pool, the core instance's, or one on DATABASE_URL. */
+  /**
+   * The pool and schema of the API log: the given pool, the given core instance's, the instance the app created
+   * first with createAuditrum(), or a pool on DATABASE_URL.
+   */
   database(caller: string): { pool: pg.Pool; schema: string; owned: boolean } {
     const raw = this.raw;
-    const schema = raw.schema ?? raw.auditrum?.schema ?? DEFAULT_SCHEMA;
-    const given = raw.pool ?? raw.auditrum?.pool;
+    const instance = raw.pool ? undefined : (raw.auditrum ?? defaultAuditrum());
+    const schema = raw.schema ?? instance?.schema ?? DEFAULT_SCHEMA;
+    const given = raw.pool ?? instance?.pool;
     if (given) return { pool: given, schema, owned: false };
     const connectionString = raw.connectionString ?? process.env.DATABASE_URL;
     if (!connectionString) {
       throw new Error(
-        `auditrum: ${caller}() needs a database for the API log: give it { pool } or { auditrum }, or set DATABASE_URL`,
+        `auditrum: ${caller}() needs a database for the API log: give it { pool } or { auditrum }, call createAuditrum() first, or set DATABASE_URL`,
       );
     }
     return { pool: new pg.Pool({ connectionString }), schema, owned: true };
