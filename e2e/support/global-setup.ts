@@ -16,7 +16,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       '--no-warnings=ExperimentalWarning',
       '--conditions=@auditrum/source',
       '--import',
-      './e2e/support/source-hooks.ts',
+      './test/source-hooks.ts',
       'e2e/sample-apps/serve.ts',
     ],
     { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },

