@@ -7,7 +7,9 @@ export function arrayElement(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   const text = value instanceof Date ? value.toISOString() : String(value);
-  return `"${text.replace(/[\\"]/g, '\\$&')}"`;
+  // Two string replaceAll() calls cost about half of one regex replace with `$&` (JSON text has many quotes).
+  if (!text.includes('"') && !text.includes('\\')) return `"${text}"`;
+  return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
 /** The array literal of some elements made by arrayElement(). */
