@@ -22,6 +22,14 @@ export const MAX_JSON_DEPTH = 32;
 /** Characters kept of one header value. */
 export const MAX_HEADER_VALUE = 4096;
 const MAX_HEADERS = 200;
+/** Header names whose stored key and verdict are remembered; clients can send any names, so the cache is bounded. */
+const HEADER_NAME_CACHE_LIMIT = 1000;
+
+interface HeaderName {
+  /** The name as stored: lower-cased, cleaned, capped. */
+  key: string;
+  masked: boolean;
+}
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -34,6 +42,7 @@ export class Masker {
   readonly #keys: SensitiveKeyMatcher;
   readonly #headers: Set<string>;
   readonly #paths: string[][];
+  readonly #headerNames = new Map<string, HeaderName>();
 
   constructor(options: MaskOptions = {}) {
     const keys = [...(options.defaultKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.keys ?? [])];
@@ -68,22 +77,35 @@ export class Masker {
   maskHeaders(headers: Record<string, string | string[] | number | undefined>): Record<string, JsonValue> {
     const out: Record<string, JsonValue> = Object.create(null);
     let count = 0;
-    for (const [name, value] of Object.entries(headers)) {
+    for (const name of Object.keys(headers)) {
+      const value = headers[name];
       if (value === undefined) continue;
       if (++count > MAX_HEADERS) {
         out.$auditrum = 'more headers not stored';
         break;
       }
-      const key = cleanCapped(name.toLowerCase(), 256);
-      if (this.#headers.has(key) || this.#keys.matches(key)) {
-        out[key] = this.censor;
+      const header = this.#header(name);
+      if (header.masked) {
+        out[header.key] = this.censor;
       } else if (Array.isArray(value)) {
-        out[key] = value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE));
+        out[header.key] = value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE));
       } else {
-        out[key] = cleanCapped(String(value), MAX_HEADER_VALUE);
+        out[header.key] = typeof value === 'string' ? cleanCapped(value, MAX_HEADER_VALUE) : String(value);
       }
     }
     return out;
+  }
+
+  // Every request sends the same few header names: their stored key and verdict are worked out once per name.
+  #header(name: string): HeaderName {
+    let header = this.#headerNames.get(name);
+    if (header === undefined) {
+      const key = cleanCapped(name.toLowerCase(), 256);
+      header = { key, masked: this.#headers.has(key) || this.#keys.matches(key) };
+      if (this.#headerNames.size >= HEADER_NAME_CACHE_LIMIT) this.#headerNames.clear();
+      this.#headerNames.set(name, header);
+    }
+    return header;
   }
 
   /** The masked parameters of a query string (`a=1&a=2&b=` gives `{a: ['1', '2'], b: ''}`); null when empty. */
