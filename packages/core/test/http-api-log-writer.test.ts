@@ -80,24 +80,28 @@ describe('the API-log writer', () => {
     expect(rows[1]).toMatchObject({ request_id: 'r6', query: null, request_body: null });
   });
 
-  it('keeps text that array literals treat specially exactly as given', async () => {
+  it('keeps text that COPY and array literals treat specially exactly as given', async () => {
     const writer = new ApiLogWriter(db.pool, 'auditrum', {}, () => undefined);
     const tricky = {
+      actorId: '\\N',
       actorLabel: 'NULL',
+      ip: 'tab\there\r\nand \\t',
       userAgent: '',
       route: '/a,b/{c}/"d"\\e',
       error: ' spaced \n line ',
-      requestBody: { 'k"\\': ['{', '}', ',', 'NULL', ''] },
+      requestBody: { 'k"\\': ['{', '}', ',', 'NULL', '', '\\N', 'a\tb\nc\\'] },
       responseBody: 'ünïcödé ✓ 😀',
     };
     writer.push(record('tricky', tricky));
     await writer.close();
     const { rows } = await db.pool.query(
-      `SELECT actor_label, user_agent, route, error, request_body, response_body FROM auditrum.api_requests`,
+      `SELECT actor_id, actor_label, ip, user_agent, route, error, request_body, response_body FROM auditrum.api_requests`,
     );
     expect(rows).toEqual([
       {
+        actor_id: '\\N',
         actor_label: 'NULL',
+        ip: tricky.ip,
         user_agent: '',
         route: tricky.route,
         error: tricky.error,
