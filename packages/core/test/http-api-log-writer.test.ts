@@ -1,10 +1,11 @@
 import type { ApiRequestRecord } from '@auditrum/core/http';
 import { ApiLogWriter } from '@auditrum/core/http';
-import { useTestDatabase } from '@auditrum/test-kit';
+import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 
 const db = useTestDatabase();
+const pgBouncer = await findPgBouncer();
 
 function record(requestId: string, overrides: Partial<ApiRequestRecord> = {}): ApiRequestRecord {
   return {
@@ -161,6 +162,32 @@ describe('the API-log writer', () => {
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/ECONNREFUSED|connect/);
   });
+
+  it.skipIf(!pgBouncer)(
+    'writes its COPY batches through PgBouncer in transaction mode, a refused row included',
+    async () => {
+      const bouncer = await startPgBouncer({ upstreamUrl: db.url, poolMode: 'transaction', poolSize: 1 });
+      const bounced = new pg.Pool({ connectionString: bouncer.url, max: 2 });
+      const errors: unknown[] = [];
+      try {
+        const writer = new ApiLogWriter(bounced, 'auditrum', { batchSize: 2, flushIntervalMs: 10 }, (e) =>
+          errors.push(e),
+        );
+        for (const id of ['pb-1', 'pb-2', 'pb-3']) writer.push(record(id));
+        writer.push(record('pb-bad', { status: 70000 }));
+        writer.push(record('pb-4'));
+        await writer.close();
+        expect(await storedIds()).toEqual(['pb-1', 'pb-2', 'pb-3', 'pb-4']);
+        expect(writer.stats()).toEqual({ queued: 0, written: 4, dropped: 0, failed: 1 });
+        expect(errors).toHaveLength(1);
+        // The refused COPY left the shared server connection usable.
+        expect((await bounced.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+      } finally {
+        await bounced.end();
+        await bouncer.stop();
+      }
+    },
+  );
 
   it('writes with an application role that has only the grants the docs list', async () => {
     const role = `api_writer_${process.pid}_${Date.now()}`;
