@@ -8,9 +8,26 @@ export const INVALID_JSON_PREVIEW = 1024;
 
 type BodyKind = 'json' | 'form' | 'text' | 'binary' | 'stream' | 'unknown';
 
+// An app sends a handful of Content-Types: each is read once. Clients can send any (a multipart boundary differs
+// per request), so the cache is bounded in entries and in the length of a cached type.
+const kinds = new Map<string, BodyKind>();
+const KIND_CACHE_LIMIT = 200;
+const KIND_CACHE_MAX_LENGTH = 100;
+
 /** What a Content-Type says about how to store the body. */
 export function bodyKind(contentType: string | undefined): BodyKind {
   if (!contentType) return 'unknown';
+  if (contentType.length > KIND_CACHE_MAX_LENGTH) return kindOf(contentType);
+  let kind = kinds.get(contentType);
+  if (kind === undefined) {
+    kind = kindOf(contentType);
+    if (kinds.size >= KIND_CACHE_LIMIT) kinds.clear();
+    kinds.set(contentType, kind);
+  }
+  return kind;
+}
+
+function kindOf(contentType: string): BodyKind {
   const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
   if (type === 'application/json' || type.endsWith('+json')) return 'json';
   if (type === 'application/x-www-form-urlencoded') return 'form';
