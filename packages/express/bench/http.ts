@@ -19,7 +19,6 @@ import { fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
-import { registerHooks } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type * as Core from '@auditrum/core';
@@ -27,21 +26,6 @@ import autocannon from 'autocannon';
 import type { Request } from 'express';
 import pg from 'pg';
 import type * as Adapter from '../src/index.js';
-
-// The workspace's TypeScript source imports its siblings as `./x.js` (NodeNext style); Node's own type
-// stripping does not map those to `./x.ts`, so this hook does, for TypeScript importers only.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
-        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      }
-      throw error;
-    }
-  },
-});
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
 const SECONDS = positiveInt('BENCH_SECONDS', 8);
