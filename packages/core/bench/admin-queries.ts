@@ -22,6 +22,7 @@ import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import pg from 'pg';
+import { databaseUrl, fmt, log, positiveInt, quantile, textTable } from '../../test-kit/src/bench-support.ts';
 // The test kit's server starter, by path: its package entry also loads Vitest.
 import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
 
@@ -337,7 +338,7 @@ async function optionalIndexes(db: pg.Pool, routes: AdminHandler<null>, affected
     );
   const base = cost.none;
   log(
-    table(
+    textTable(
       ['indexes of the change log', 'bulk 100k rows ms', 'ratio', 'single-row INSERT µs', 'ratio'],
       (
         [
@@ -356,7 +357,7 @@ async function optionalIndexes(db: pg.Pool, routes: AdminHandler<null>, affected
   );
   log();
   log(
-    table(
+    textTable(
       ['query (with both optional indexes)', 'items', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`],
       results.map((r) => [r.name, String(r.items), fmt(r.p50, 1), fmt(r.p95, 1), r.p95 < TARGET_P95_MS ? 'yes' : 'NO']),
     ),
@@ -443,7 +444,7 @@ async function main(): Promise<void> {
     const allCases = await cases(pool);
     for (const benchCase of allCases) results.push(await time(routes, benchCase));
     log(
-      table(
+      textTable(
         ['query (first page, limit 50)', 'items', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`],
         results.map((r) => [
           r.name,
@@ -492,40 +493,6 @@ async function startServer(): Promise<Server> {
     'max_wal_size=4GB',
     'checkpoint_timeout=15min',
   ]);
-}
-
-function databaseUrl(adminUrl: string, name: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
-  return value;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-}
-
-function fmt(value: number, digits = 0): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function log(message = ''): void {
-  process.stdout.write(`${message}\n`);
 }
 
 await main();

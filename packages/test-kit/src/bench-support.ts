@@ -1,0 +1,52 @@
+/**
+ * What the benchmark scripts share: their knobs, their statistics and their printed tables. Imported by path
+ * (the test kit's package entry loads Vitest, which a benchmark does not want).
+ */
+
+/** A whole-number knob from the environment, `fallback` when unset; at least `min`. */
+export function positiveInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} must be a whole number of at least ${min}, not ${raw}`);
+  return value;
+}
+
+/** The median of the finite values; NaN when there are none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The q-quantile (nearest rank) of values sorted ascending; NaN when there are none. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/** A number with `digits` decimals, or `n/a`. */
+export function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+/** A plain-text table: the first column left-aligned, the others right-aligned. */
+export function textTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function log(message = ''): void {
+  process.stdout.write(`${message}\n`);
+}
+
+/** The same server URL with another database. */
+export function databaseUrl(adminUrl: string, name: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
