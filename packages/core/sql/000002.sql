@@ -27,46 +27,11 @@ CREATE TABLE :AUDITRUM_SCHEMA.api_requests_default PARTITION OF :AUDITRUM_SCHEMA
 CREATE INDEX api_requests_request_idx ON :AUDITRUM_SCHEMA.api_requests (request_id);
 CREATE INDEX api_requests_actor_idx ON :AUDITRUM_SCHEMA.api_requests (actor_id, id) WHERE actor_id IS NOT NULL;
 
--- Creates the monthly partitions of one log table from the current month (UTC) to `months_ahead` months ahead,
--- moving rows that already landed in its default partition for such a month; returns the names it created.
--- The caller holds the partitions advisory lock.
-CREATE FUNCTION :AUDITRUM_SCHEMA._ensure_monthly_partitions(parent text, time_column text, months_ahead integer)
-RETURNS text[]
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  audit text := quote_ident(:'AUDITRUM_SCHEMA');
-  month_start timestamptz;
-  month_end timestamptz;
-  part text;
-  created text[] := '{}';
-BEGIN
-  FOR i IN 0..months_ahead LOOP
-    month_start := (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i)) AT TIME ZONE 'UTC';
-    month_end := (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i + 1)) AT TIME ZONE 'UTC';
-    part := parent || '_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
-    CONTINUE WHEN to_regclass(format('%s.%I', audit, part)) IS NOT NULL;
-    EXECUTE format('CREATE TABLE %1$s.%2$I (LIKE %1$s.%3$I INCLUDING DEFAULTS)', audit, part, parent);
-    EXECUTE format('WITH moved AS (DELETE FROM %1$s.%3$I WHERE %4$I >= $1 AND %4$I < $2 RETURNING *)
-      INSERT INTO %1$s.%2$I SELECT * FROM moved', audit, part, parent || '_default', time_column)
-      USING month_start, month_end;
-    EXECUTE format('ALTER TABLE %1$s.%3$I ATTACH PARTITION %1$s.%2$I FOR VALUES FROM (%4$L) TO (%5$L)',
-      audit, part, parent, to_char(month_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-      to_char(month_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
-    created := created || part;
-  END LOOP;
-  RETURN created;
-END;
-$$;
-
-/** The API-request log's partitions alone; ensure_partitions() calls it. Returns the names it created. */
+/** The API-request log's partitions alone (ensure_partitions() keeps them too); returns the names it created. */
 CREATE FUNCTION :AUDITRUM_SCHEMA.ensure_api_request_partitions(months_ahead integer DEFAULT 3) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF months_ahead IS NULL OR months_ahead < 0 OR months_ahead > 120 THEN
-    RAISE EXCEPTION 'auditrum: months ahead must be between 0 and 120, not %', months_ahead
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  PERFORM pg_advisory_xact_lock(hashtextextended('auditrum.partitions:' || :'AUDITRUM_SCHEMA', 0));
+  PERFORM :AUDITRUM_SCHEMA._lock_partitions(months_ahead);
   RETURN :AUDITRUM_SCHEMA._ensure_monthly_partitions('api_requests', 'requested_at', months_ahead);
 END;
 $$;
@@ -82,12 +47,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   created text[];
 BEGIN
-  IF months_ahead IS NULL OR months_ahead < 0 OR months_ahead > 120 THEN
-    RAISE EXCEPTION 'auditrum: months ahead must be between 0 and 120, not %', months_ahead
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  -- Several app instances may call this at start-up.
-  PERFORM pg_advisory_xact_lock(hashtextextended('auditrum.partitions:' || :'AUDITRUM_SCHEMA', 0));
+  PERFORM :AUDITRUM_SCHEMA._lock_partitions(months_ahead);
   created := :AUDITRUM_SCHEMA._ensure_monthly_partitions('changes', 'changed_at', months_ahead);
   PERFORM :AUDITRUM_SCHEMA._ensure_monthly_partitions('api_requests', 'requested_at', months_ahead);
   RETURN created;
