@@ -15,16 +15,21 @@
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
 import os from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import pg from 'pg';
-import { databaseUrl, fmt, log, positiveInt, quantile, textTable } from '../../test-kit/src/bench-support.ts';
-// The test kit's server starter, by path: its package entry also loads Vitest.
-import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
+import {
+  databaseUrl,
+  fmt,
+  log,
+  positiveInt,
+  quantile,
+  startBenchServer,
+  textTable,
+} from '../../test-kit/src/bench-support.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
 const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
@@ -402,7 +407,7 @@ async function writeCost(db: pg.Pool): Promise<{ bulkMs: number; singleUs: numbe
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startServer();
+  const server = await startBenchServer(REPO_ROOT);
   const dbName = `auditrum_bench_admin_${process.pid}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
   let pool: pg.Pool | undefined;
@@ -476,23 +481,6 @@ async function main(): Promise<void> {
     await admin.end().catch(() => undefined);
     await server.stop();
   }
-}
-
-interface Server {
-  description: string;
-  adminUrl: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(): Promise<Server> {
-  const url = process.env.DATABASE_URL;
-  if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
-  return startEmbeddedPostgres(join(REPO_ROOT, '.tmp'), [
-    'synchronous_commit=off',
-    'shared_buffers=512MB',
-    'max_wal_size=4GB',
-    'checkpoint_timeout=15min',
-  ]);
 }
 
 await main();

@@ -21,15 +21,20 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Auditrum } from '@auditrum/core';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import pg from 'pg';
-import { databaseUrl, fmt, log, median, positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
-// The test kit's server starter, by path: its package entry also loads Vitest.
-import { startEmbeddedPostgres } from '../../test-kit/src/sources/embedded-postgres.ts';
+import {
+  databaseUrl,
+  fmt,
+  log,
+  median,
+  positiveInt,
+  startBenchServer,
+  textTable,
+} from '../../test-kit/src/bench-support.ts';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
 const OLTP_SECONDS = positiveInt('BENCH_OLTP_SECONDS', 8);
@@ -62,24 +67,6 @@ const STATUSES = ['open', 'pending', 'paid', 'shipped', 'closed'];
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
-
-interface Server {
-  description: string;
-  adminUrl: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(): Promise<Server> {
-  const url = process.env.DATABASE_URL;
-  if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
-  // fsync and full_page_writes stay on (crash-safe); commits do not wait for the WAL flush.
-  return startEmbeddedPostgres(join(REPO_ROOT, '.tmp'), [
-    'synchronous_commit=off',
-    'shared_buffers=512MB',
-    'max_wal_size=4GB',
-    'checkpoint_timeout=15min',
-  ]);
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Schema
@@ -322,7 +309,7 @@ async function machineFacts(db: pg.Pool): Promise<string[]> {
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startServer();
+  const server = await startBenchServer(REPO_ROOT);
   const dbName = `auditrum_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
   let pool: pg.Pool | undefined;

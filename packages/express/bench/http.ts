@@ -25,7 +25,7 @@ import type * as Core from '@auditrum/core';
 import autocannon from 'autocannon';
 import type { Request } from 'express';
 import pg from 'pg';
-import { log, median, positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
+import { log, median, positiveInt, startBenchServer, textTable } from '../../test-kit/src/bench-support.ts';
 import type * as Adapter from '../src/index.js';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
@@ -241,15 +241,7 @@ async function load(port: number, route: Route, seconds: number, pids: { app: nu
 
 async function main(): Promise<void> {
   const { createAuditrum }: typeof Core = await import('@auditrum/core');
-  const { startEmbeddedPostgres } = await import('../../test-kit/src/sources/embedded-postgres.js');
-  const server = process.env.DATABASE_URL
-    ? { description: 'DATABASE_URL', adminUrl: process.env.DATABASE_URL, stop: async () => undefined }
-    : await startEmbeddedPostgres(REPO_ROOT, [
-        'synchronous_commit=off',
-        'shared_buffers=256MB',
-        'max_wal_size=4GB',
-        'checkpoint_timeout=15min',
-      ]);
+  const server = await startBenchServer(REPO_ROOT, '256MB');
   const dbName = `auditrum_bench_http_${process.pid}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
   admin.on('error', () => undefined);

@@ -1,3 +1,6 @@
+import type { PostgresServer } from './postgres-server.js';
+import { startEmbeddedPostgres } from './sources/embedded-postgres.js';
+
 /**
  * What the benchmark scripts share: their knobs, their statistics and their printed tables. Imported by path
  * (the test kit's package entry loads Vitest, which a benchmark does not want).
@@ -49,4 +52,20 @@ export function databaseUrl(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/**
+ * The benchmarks' server: DATABASE_URL (a role that may create databases) if set, else embedded-postgres with
+ * its data under `<rootDir>/.tmp`, crash-safe (fsync and full-page writes on) but not waiting for the WAL flush at
+ * commit, with room for large runs.
+ */
+export async function startBenchServer(rootDir: string, sharedBuffers = '512MB'): Promise<PostgresServer> {
+  const url = process.env.DATABASE_URL;
+  if (url) return { description: 'DATABASE_URL', adminUrl: url, stop: async () => undefined };
+  return startEmbeddedPostgres(rootDir, [
+    'synchronous_commit=off',
+    `shared_buffers=${sharedBuffers}`,
+    'max_wal_size=4GB',
+    'checkpoint_timeout=15min',
+  ]);
 }
