@@ -2,7 +2,7 @@ import type { Change } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
 import { changeSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
-import { columnLabel } from './column-label.ts';
+import { GridTable } from './GridTable.tsx';
 import { ActorLink, HistoryLink, RequestLink } from './links.tsx';
 import { Time } from './Time.tsx';
 
@@ -63,36 +63,11 @@ const columns = column.columns([
 export function ChangesTable({ changes, caption }: { changes: Change[]; caption?: string }) {
   const table = useTable({ features, columns, data: changes, getRowId: (change) => change.id });
   return (
-    <div className="table-scroll">
-      <table className="grid changes-table">
-        {caption && <caption className="visually-hidden">{caption}</caption>}
-        <thead>
-          {table.getHeaderGroups().map((group) => (
-            <tr key={group.id}>
-              {group.headers.map((header) => (
-                <th key={header.id} scope="col" className={`col-${header.column.id}`}>
-                  {header.isPlaceholder ? null : <table.FlexRender header={header} />}
-                </th>
-              ))}
-            </tr>
-          ))}
-        </thead>
-        <tbody>
-          {table.getRowModel().rows.map((row) => (
-            <tr key={row.id} data-change-id={row.original.id}>
-              {row.getAllCells().map((cell) => (
-                <td
-                  key={cell.id}
-                  className={`col-${cell.column.id}`}
-                  data-label={columnLabel(cell.column.columnDef.header, cell.column.id)}
-                >
-                  <table.FlexRender cell={cell} />
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <GridTable
+      table={table}
+      className="changes-table"
+      caption={caption}
+      rowAttributes={(change) => ({ 'data-change-id': change.id })}
+    />
   );
 }

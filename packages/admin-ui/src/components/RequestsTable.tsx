@@ -1,7 +1,7 @@
 import type { ApiRequestSummary } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
 import { Link } from '../router/Link.tsx';
-import { columnLabel } from './column-label.ts';
+import { GridTable } from './GridTable.tsx';
 import { ActorLink } from './links.tsx';
 import { Time } from './Time.tsx';
 
@@ -53,36 +53,5 @@ export function formatDuration(ms: number): string {
 /** Logged API calls, one line each, with links to the call and to the changes it caused. */
 export function RequestsTable({ requests }: { requests: ApiRequestSummary[] }) {
   const table = useTable({ features, columns, data: requests, getRowId: (request) => request.id });
-  return (
-    <div className="table-scroll">
-      <table className="grid requests-table">
-        <thead>
-          {table.getHeaderGroups().map((group) => (
-            <tr key={group.id}>
-              {group.headers.map((header) => (
-                <th key={header.id} scope="col" className={`col-${header.column.id}`}>
-                  {header.isPlaceholder ? null : <table.FlexRender header={header} />}
-                </th>
-              ))}
-            </tr>
-          ))}
-        </thead>
-        <tbody>
-          {table.getRowModel().rows.map((row) => (
-            <tr key={row.id}>
-              {row.getAllCells().map((cell) => (
-                <td
-                  key={cell.id}
-                  className={`col-${cell.column.id}`}
-                  data-label={columnLabel(cell.column.columnDef.header, cell.column.id)}
-                >
-                  <table.FlexRender cell={cell} />
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
+  return <GridTable table={table} className="requests-table" />;
 }
