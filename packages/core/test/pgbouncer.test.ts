@@ -80,4 +80,10 @@ describe.skipIf(!binary)('context behind PgBouncer in transaction mode', () => {
       { actor_id: null, request_id: null, source: 'db' },
     ]);
   });
+
+  it('refuses an upstream whose values would break out of its ini file, starting nothing', async () => {
+    await expect(
+      startPgBouncer({ upstreamUrl: 'postgres://postgres:a%20b%3Dc@127.0.0.1:5432/postgres' }),
+    ).rejects.toThrow('startPgBouncer: unsupported character in "a b=c"');
+  });
 });

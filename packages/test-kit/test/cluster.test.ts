@@ -26,3 +26,19 @@ test.skipIf(!binDir || !existsSync(join(binDir, 'initdb')))(
     expect(existsSync(cluster.dir)).toBe(false);
   },
 );
+
+test.skipIf(!binDir || !existsSync(join(binDir, 'initdb')))(
+  'stopServer() stops the cluster and keeps its data for postgres --single; stop() then removes it',
+  async () => {
+    const cluster = await startCluster({ binDir: binDir as string });
+    try {
+      await cluster.stopServer();
+      await expect(withClient(cluster.adminUrl, (client) => client.query('SELECT 1'))).rejects.toThrow();
+      expect(existsSync(join(cluster.dataDir, 'PG_VERSION'))).toBe(true);
+      await cluster.stopServer();
+    } finally {
+      await cluster.stop();
+    }
+    expect(existsSync(cluster.dir)).toBe(false);
+  },
+);
