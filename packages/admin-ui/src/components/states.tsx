@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { ApiError } from '../api/client.ts';
+import type { ApiState } from '../api/use-api.ts';
 import { Link } from '../router/Link.tsx';
 
 export function Loading({ what }: { what: string }) {
@@ -40,4 +41,19 @@ export function ErrorMessage({ error, retry }: { error: Error; retry?: () => voi
       )}
     </div>
   );
+}
+
+/** An API result's loading and error states; `children` renders its data once loaded. */
+export function Loaded<T>({
+  result,
+  what,
+  children,
+}: {
+  result: ApiState<T> & { retry: () => void };
+  what: string;
+  children: (data: T) => ReactNode;
+}) {
+  if (result.status === 'loading') return <Loading what={what} />;
+  if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
+  return children(result.data);
 }

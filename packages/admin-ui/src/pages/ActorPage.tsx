@@ -3,7 +3,7 @@ import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
-import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Empty, ErrorMessage, Loaded, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
@@ -37,32 +37,34 @@ export function ActorPage({ actorId }: { actorId: string }) {
       </dl>
       <section className="panel" aria-labelledby="actor-requests">
         <h2 id="actor-requests">Latest requests</h2>
-        {requests.status === 'loading' && <Loading what="requests" />}
-        {requests.status === 'error' && <ErrorMessage error={requests.error} retry={requests.retry} />}
-        {requests.status === 'ok' &&
-          (requests.data.items.length === 0 ? (
-            <Empty>
-              <p>No logged request.</p>
-            </Empty>
-          ) : (
-            <RequestsTable requests={requests.data.items} />
-          ))}
+        <Loaded result={requests} what="requests">
+          {(data) =>
+            data.items.length === 0 ? (
+              <Empty>
+                <p>No logged request.</p>
+              </Empty>
+            ) : (
+              <RequestsTable requests={data.items} />
+            )
+          }
+        </Loaded>
         <p>
           <Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>
         </p>
       </section>
       <section className="panel" aria-labelledby="actor-changes">
         <h2 id="actor-changes">Latest changes</h2>
-        {changes.status === 'loading' && <Loading what="changes" />}
-        {changes.status === 'error' && <ErrorMessage error={changes.error} retry={changes.retry} />}
-        {changes.status === 'ok' &&
-          (changes.data.items.length === 0 ? (
-            <Empty>
-              <p>No recorded change.</p>
-            </Empty>
-          ) : (
-            <ChangesTable changes={changes.data.items} caption={`Latest changes by ${who.label ?? who.id}`} />
-          ))}
+        <Loaded result={changes} what="changes">
+          {(data) =>
+            data.items.length === 0 ? (
+              <Empty>
+                <p>No recorded change.</p>
+              </Empty>
+            ) : (
+              <ChangesTable changes={data.items} caption={`Latest changes by ${who.label ?? who.id}`} />
+            )
+          }
+        </Loaded>
         <p>
           <Link to={withQuery('/changes', { actor: who.id })}>All changes by {who.label ?? who.id}</Link>
         </p>

@@ -5,7 +5,7 @@ import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { Pager } from '../components/Pager.tsx';
-import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Empty, Loaded } from '../components/states.tsx';
 import { fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
@@ -62,20 +62,21 @@ export function ChangesPage({ location }: { location: AppLocation }) {
           </a>
         </span>
       </div>
-      {changes.status === 'loading' && <Loading what="changes" />}
-      {changes.status === 'error' && <ErrorMessage error={changes.error} retry={changes.retry} />}
-      {changes.status === 'ok' &&
-        (changes.data.items.length === 0 ? (
-          <Empty>
-            <p>{filtered || cursor ? 'No change matches these filters.' : 'No changes recorded yet.'}</p>
-            {filtered && <Link to="/changes">Clear the filters</Link>}
-          </Empty>
-        ) : (
-          <>
-            <ChangesTable changes={changes.data.items} caption="Changes" />
-            <Pager path="/changes" search={location.search} nextCursor={changes.data.nextCursor} />
-          </>
-        ))}
+      <Loaded result={changes} what="changes">
+        {(data) =>
+          data.items.length === 0 ? (
+            <Empty>
+              <p>{filtered || cursor ? 'No change matches these filters.' : 'No changes recorded yet.'}</p>
+              {filtered && <Link to="/changes">Clear the filters</Link>}
+            </Empty>
+          ) : (
+            <>
+              <ChangesTable changes={data.items} caption="Changes" />
+              <Pager path="/changes" search={location.search} nextCursor={data.nextCursor} />
+            </>
+          )
+        }
+      </Loaded>
     </>
   );
 }

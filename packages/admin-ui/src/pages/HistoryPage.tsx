@@ -6,7 +6,7 @@ import { useApi } from '../api/use-api.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { ActorLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
-import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { diffRecords } from '../lib/diff.ts';
 import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
@@ -56,84 +56,84 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       <h1>
         History of {table} · key {key}
       </h1>
-      {history.status === 'loading' && <Loading what="the history" />}
-      {history.status === 'error' && <ErrorMessage error={history.error} retry={history.retry} />}
-      {history.status === 'ok' && (
-        <>
-          <section className="panel" aria-labelledby="at-title">
-            <h2 id="at-title">The row as it was at a chosen time</h2>
-            <form className="inline-form" onSubmit={onPickTime} key={at}>
-              <label>
-                Time
-                <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
-              </label>
-              <button type="submit">Show the row</button>
-            </form>
-            {at &&
-              (history.data.stateAt ? (
-                <>
-                  <p className="muted">As it was at {absoluteTime(at)}:</p>
-                  <RecordView record={history.data.stateAt} />
-                </>
-              ) : (
-                <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
-              ))}
-          </section>
-          {history.data.versions.length === 0 ? (
-            <Empty>
-              <p>No recorded change of this row.</p>
-            </Empty>
-          ) : (
-            <>
-              {hidden > 0 && (
-                <p>
-                  <button type="button" className="link-button" onClick={() => setShowAll(true)}>
-                    Show the {hidden} earlier versions
-                  </button>
-                </p>
-              )}
-              <ol className="versions" start={hidden + 1}>
-                {history.data.versions.map((version, index) =>
-                  index < hidden ? null : (
-                    <li key={version.change.id} className="panel version">
-                      <h2>
-                        Version {index + 1}:{' '}
-                        <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                          {version.change.operation}
-                        </span>{' '}
-                        <Time iso={version.change.changedAt} />
-                      </h2>
-                      <p className="version-meta">
-                        by <ActorLink actor={version.change.actor} source={version.change.source} />
-                        {version.change.reason && <> · reason: {version.change.reason}</>}
-                        {version.change.requestId && (
-                          <>
-                            {' '}
-                            · request <RequestLink requestId={version.change.requestId} />
-                          </>
-                        )}{' '}
-                        · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                        <Link
-                          to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                          aria-label={`The row after version ${index + 1}`}
-                        >
-                          row after this
-                        </Link>
-                      </p>
-                      {!version.complete && (
-                        <p className="muted">
-                          The row existed before its table was tracked: only the columns changed since then are known.
-                        </p>
-                      )}
-                      <DiffView entries={diffRecords(stateBefore(history.data.versions, index), version.state)} />
-                    </li>
-                  ),
+      <Loaded result={history} what="the history">
+        {(data) => (
+          <>
+            <section className="panel" aria-labelledby="at-title">
+              <h2 id="at-title">The row as it was at a chosen time</h2>
+              <form className="inline-form" onSubmit={onPickTime} key={at}>
+                <label>
+                  Time
+                  <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
+                </label>
+                <button type="submit">Show the row</button>
+              </form>
+              {at &&
+                (data.stateAt ? (
+                  <>
+                    <p className="muted">As it was at {absoluteTime(at)}:</p>
+                    <RecordView record={data.stateAt} />
+                  </>
+                ) : (
+                  <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
+                ))}
+            </section>
+            {data.versions.length === 0 ? (
+              <Empty>
+                <p>No recorded change of this row.</p>
+              </Empty>
+            ) : (
+              <>
+                {hidden > 0 && (
+                  <p>
+                    <button type="button" className="link-button" onClick={() => setShowAll(true)}>
+                      Show the {hidden} earlier versions
+                    </button>
+                  </p>
                 )}
-              </ol>
-            </>
-          )}
-        </>
-      )}
+                <ol className="versions" start={hidden + 1}>
+                  {data.versions.map((version, index) =>
+                    index < hidden ? null : (
+                      <li key={version.change.id} className="panel version">
+                        <h2>
+                          Version {index + 1}:{' '}
+                          <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                            {version.change.operation}
+                          </span>{' '}
+                          <Time iso={version.change.changedAt} />
+                        </h2>
+                        <p className="version-meta">
+                          by <ActorLink actor={version.change.actor} source={version.change.source} />
+                          {version.change.reason && <> · reason: {version.change.reason}</>}
+                          {version.change.requestId && (
+                            <>
+                              {' '}
+                              · request <RequestLink requestId={version.change.requestId} />
+                            </>
+                          )}{' '}
+                          · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                          <Link
+                            to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                            aria-label={`The row after version ${index + 1}`}
+                          >
+                            row after this
+                          </Link>
+                        </p>
+                        {!version.complete && (
+                          <p className="muted">
+                            The row existed before its table was tracked: only the columns changed since then are known.
+                          </p>
+                        )}
+                        <DiffView entries={diffRecords(stateBefore(data.versions, index), version.state)} />
+                      </li>
+                    ),
+                  )}
+                </ol>
+              </>
+            )}
+          </>
+        )}
+      </Loaded>
     </>
   );
 }

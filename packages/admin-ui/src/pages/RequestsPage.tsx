@@ -5,7 +5,7 @@ import { useApi } from '../api/use-api.ts';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
-import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
+import { Empty, Loaded } from '../components/states.tsx';
 import { fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
@@ -75,20 +75,21 @@ export function RequestsPage({ location }: { location: AppLocation }) {
           </div>
         </form>
       </FiltersBox>
-      {requests.status === 'loading' && <Loading what="requests" />}
-      {requests.status === 'error' && <ErrorMessage error={requests.error} retry={requests.retry} />}
-      {requests.status === 'ok' &&
-        (requests.data.items.length === 0 ? (
-          <Empty>
-            <p>{filtered || cursor ? 'No request matches these filters.' : 'No API request logged yet.'}</p>
-            {filtered && <Link to="/requests">Clear the filters</Link>}
-          </Empty>
-        ) : (
-          <>
-            <RequestsTable requests={requests.data.items} />
-            <Pager path="/requests" search={location.search} nextCursor={requests.data.nextCursor} />
-          </>
-        ))}
+      <Loaded result={requests} what="requests">
+        {(data) =>
+          data.items.length === 0 ? (
+            <Empty>
+              <p>{filtered || cursor ? 'No request matches these filters.' : 'No API request logged yet.'}</p>
+              {filtered && <Link to="/requests">Clear the filters</Link>}
+            </Empty>
+          ) : (
+            <>
+              <RequestsTable requests={data.items} />
+              <Pager path="/requests" search={location.search} nextCursor={data.nextCursor} />
+            </>
+          )
+        }
+      </Loaded>
     </>
   );
 }
