@@ -151,6 +151,29 @@ describe('context from AsyncLocalStorage to the trigger', () => {
     ]);
   });
 
+  it('asks actor and route getters at each change: a user switched or logged out mid-scope is seen', async () => {
+    let user: { id: string; label?: string } | undefined = { id: 'u1' };
+    let route: string | undefined;
+    await withAuditContext({ actor: () => user, route: () => route, requestId: 'getters' }, async () => {
+      await pool.query('UPDATE accounts SET balance = 5 WHERE id = 13');
+      route = '/accounts/:id';
+      user = { id: 'u1', label: 'uma' };
+      await pool.query('UPDATE accounts SET balance = 5 WHERE id = 14');
+      await pool.query('UPDATE accounts SET balance = 6 WHERE id = 14');
+      user = undefined;
+      await pool.query('UPDATE accounts SET balance = 5 WHERE id = 15');
+    });
+    const rows = (await changesOf('accounts')).filter((row) => row.request_id === 'getters');
+    expect(
+      rows.map((row) => [row.row_key, row.actor_id, row.context.actor_label ?? null, row.context.route ?? null]),
+    ).toEqual([
+      ['13', 'u1', null, null],
+      ['14', 'u1', 'uma', '/accounts/:id'],
+      ['14', 'u1', 'uma', '/accounts/:id'],
+      ['15', null, null, '/accounts/:id'],
+    ]);
+  });
+
   it('keeps hostile or oversized context values from breaking the statement or the comment', async () => {
     const reason = 'close */ the comment; /* open */ DROP TABLE accounts; -- \u0000 \ud800 é';
     await withAuditContext(

@@ -26,16 +26,12 @@ async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base
       ip: '10.1.1.1',
       userAgent: undefined,
     };
-    audit.runInContext(
-      facts,
-      () => audit.options.getActor(req),
-      (scope) => {
-        audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope.scope);
-        req.user = { id: 'u1', username: 'uma' };
-        req.resume();
-        req.on('end', () => res.end('{"ok":true}'));
-      },
-    );
+    audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+      audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope.scope);
+      req.user = { id: 'u1', username: 'uma' };
+      req.resume();
+      req.on('end', () => res.end('{"ok":true}'));
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);

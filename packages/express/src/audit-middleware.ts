@@ -1,7 +1,7 @@
 import { HttpAudit } from '@auditrum/core/http';
 import type { RequestHandler } from 'express';
 import type { ApiLoggerMiddleware } from './api-logger.js';
-import { assignRequestId, followRoute, followUser, requestFacts, userOf } from './express-request.js';
+import { assignRequestId, followRoute, requestFacts, userOf } from './express-request.js';
 import type { AuditOptions } from './options.js';
 
 /**
@@ -16,16 +16,11 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'auditMiddleware', { context: true, log: true }, userOf);
   const middleware: RequestHandler = function auditrum(req, res, next) {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
-    audit.runInContext(
-      facts,
-      () => audit.options.getActor(req),
-      (scope) => {
-        followUser(req, scope.refreshActor);
-        const route = followRoute(req, scope.setRoute);
-        audit.log(req, res, req, facts, { route, error: () => res.err, parsedBody: () => req.body }, scope.scope);
-        next();
-      },
-    );
+    audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+      const route = followRoute(req, scope.setRoute);
+      audit.log(req, res, req, facts, { route, error: () => res.err, parsedBody: () => req.body }, scope.scope);
+      next();
+    });
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });
 }

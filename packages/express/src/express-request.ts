@@ -28,11 +28,6 @@ export function userOf(req: Request): unknown {
   return (req as { user?: unknown }).user;
 }
 
-/** Calls `onUser` when auth sets `req.user` after the audit middleware ran. */
-export function followUser(req: Request, onUser: () => void): void {
-  watchAssignment(req, 'user', onUser);
-}
-
 /**
  * Reports the route pattern (`/orders/:id`, with the mount path of its router) as soon as Express matches one,
  * before the handler runs, so that the handler's changes carry it. Returns the last one seen.

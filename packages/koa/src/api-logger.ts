@@ -1,7 +1,7 @@
 import type { ApiLogStats } from '@auditrum/core/http';
 import { HttpAudit, rememberedScope } from '@auditrum/core/http';
 import type { Middleware } from 'koa';
-import { assignRequestId, followRoute, requestFacts, userOf } from './koa-context.js';
+import { assignRequestId, requestFacts, routeOf, userOf } from './koa-context.js';
 import type { AuditOptions } from './options.js';
 
 /** A middleware that writes the API log, with `close()` to flush it at shutdown. */
@@ -19,14 +19,13 @@ export function apiLogger(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'apiLogger', { context: false, log: true }, userOf);
   const middleware: Middleware = async function auditrumApiLogger(ctx, next) {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
-    const route = followRoute(ctx);
     let failure: unknown;
     audit.log(
       ctx.req,
       ctx.res,
       ctx,
       facts,
-      { route, error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+      { route: () => routeOf(ctx), error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
       rememberedScope(ctx),
     );
     try {

@@ -1,7 +1,7 @@
 import { HttpAudit } from '@auditrum/core/http';
 import type { Middleware } from 'koa';
 import type { ApiLoggerMiddleware } from './api-logger.js';
-import { assignRequestId, followRoute, followUser, requestFacts, userOf } from './koa-context.js';
+import { assignRequestId, requestFacts, routeOf, userOf } from './koa-context.js';
 import type { AuditOptions } from './options.js';
 
 /**
@@ -18,17 +18,19 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
     return audit.runInContext(
       facts,
-      () => audit.options.getActor(ctx),
+      { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) },
       async (scope) => {
-        followUser(ctx, scope.refreshActor);
-        const route = followRoute(ctx, scope.setRoute);
         let failure: unknown;
         audit.log(
           ctx.req,
           ctx.res,
           ctx,
           facts,
-          { route, error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+          {
+            route: () => routeOf(ctx),
+            error: () => failure,
+            parsedBody: () => (ctx.request as { body?: unknown }).body,
+          },
           scope.scope,
         );
         try {

@@ -1,5 +1,4 @@
 import type { HttpAudit, RequestFacts } from '@auditrum/core/http';
-import { watchAssignment } from '@auditrum/core/http';
 import type { Context } from 'koa';
 
 /** What the core needs to know about a Koa request when it starts. */
@@ -32,23 +31,13 @@ export function userOf(ctx: Context): unknown {
   return (ctx.state as { user?: unknown }).user;
 }
 
-/** Calls `onUser` when auth sets `ctx.state.user` after the audit middleware ran. */
-export function followUser(ctx: Context, onUser: () => void): void {
-  if (ctx.state && typeof ctx.state === 'object') watchAssignment(ctx.state, 'user', onUser);
-}
-
 /**
- * Reports the route pattern as soon as @koa/router matches one (it sets `ctx._matchedRoute`, with the router's
- * prefix), before the handler runs. Returns the last one seen.
+ * The route pattern @koa/router matched (it sets `ctx._matchedRoute`, with the router's prefix, before the handler
+ * runs), read whenever it is needed: no watcher.
  */
-export function followRoute(ctx: Context, onRoute?: (route: string) => void): () => string | undefined {
-  let last: string | undefined;
-  watchAssignment(ctx, '_matchedRoute', (route) => {
-    if (typeof route !== 'string' && !(route instanceof RegExp)) return;
-    last = String(route);
-    onRoute?.(last);
-  });
-  return () => last;
+export function routeOf(ctx: Context): string | undefined {
+  const route: unknown = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof route === 'string' || route instanceof RegExp ? String(route) : undefined;
 }
 
 // ctx.ip follows app.proxy (X-Forwarded-For only when the app trusts its proxy); a closed socket has none.

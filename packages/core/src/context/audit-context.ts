@@ -11,14 +11,18 @@ export type AuditSource = 'http' | 'job' | 'cli' | 'migration' | 'app' | (string
 
 /** What is known about the code that is changing data; every field is optional. */
 export interface AuditContextInput {
-  /** The actor, or a function that finds it when a change first needs it (auth often runs later). */
+  /**
+   * The actor, or a function that finds it: asked again at each change, so a user that auth sets later in the
+   * request (often after a first query) is seen, and a user who logs out is not.
+   */
   actor?: AuditActor | (() => AuditActor | undefined);
   /** Why: a ticket, a refund number, a sentence. */
   reason?: string;
   source?: AuditSource;
   requestId?: string;
   method?: string;
-  route?: string;
+  /** The route pattern, or a function that finds it (asked at each change, like `actor`). */
+  route?: string | (() => string | undefined);
   path?: string;
   ip?: string;
   userAgent?: string;
@@ -27,8 +31,9 @@ export interface AuditContextInput {
 }
 
 /** The context of the current scope, as stored with each change. */
-export interface AuditContext extends Omit<AuditContextInput, 'actor'> {
+export interface AuditContext extends Omit<AuditContextInput, 'actor' | 'route'> {
   actor?: AuditActor;
+  route?: string;
 }
 
 /**
@@ -38,19 +43,31 @@ export interface AuditContext extends Omit<AuditContextInput, 'actor'> {
 export class AuditScope {
   #input: AuditContextInput;
   #resolved: AuditContext | undefined;
+  // What the getters gave when #resolved was made: a getter's new answer makes a new context (and version).
+  #actorSeen: AuditActor | undefined;
+  #routeSeen: string | undefined;
 
   constructor(input: AuditContextInput) {
     this.#input = input;
   }
 
-  /** The context with the actor resolved; memoised until the scope changes. */
+  /** The context with the actor and route resolved; the same object until the scope or a getter's answer changes. */
   get context(): AuditContext {
-    if (this.#resolved === undefined) {
-      const { actor, ...rest } = this.#input;
-      const resolved = typeof actor === 'function' ? actor() : actor;
-      this.#resolved = resolved === undefined ? rest : { ...rest, actor: resolved };
+    const { actor, route } = this.#input;
+    const actorNow = typeof actor === 'function' ? actor() : actor;
+    const routeNow = typeof route === 'function' ? route() : route;
+    if (this.#resolved !== undefined && sameActor(actorNow, this.#actorSeen) && routeNow === this.#routeSeen) {
+      return this.#resolved;
     }
-    return this.#resolved;
+    if (this.#resolved !== undefined) this.version += 1;
+    this.#actorSeen = actorNow;
+    this.#routeSeen = routeNow;
+    const { actor: _actor, route: _route, ...rest } = this.#input;
+    const resolved: AuditContext = rest;
+    if (actorNow !== undefined) resolved.actor = actorNow;
+    if (routeNow !== undefined) resolved.route = routeNow;
+    this.#resolved = resolved;
+    return resolved;
   }
 
   get input(): AuditContextInput {
@@ -68,8 +85,12 @@ export class AuditScope {
     this.version += 1;
   }
 
-  /** Bumped on every update, so serialised forms can be cached per version. */
+  /** Bumped whenever the context changes, so serialised forms can be cached per version. */
   version = 0;
+}
+
+function sameActor(a: AuditActor | undefined, b: AuditActor | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.id === b.id && a.label === b.label);
 }
 
 // One store per process even when two copies of @auditrum/core are installed (bundlers, nested node_modules).

@@ -66,9 +66,11 @@ const cache = new WeakMap<AuditScope, { version: number; comment: string }>();
 
 /** contextComment() of a scope, computed once per state of the scope. */
 export function scopeComment(scope: AuditScope): string {
+  // Read first: asking the scope for its context is what notices a getter's new answer (and bumps the version).
+  const context = scope.context;
   const cached = cache.get(scope);
   if (cached && cached.version === scope.version) return cached.comment;
-  const comment = contextComment(scope.context);
+  const comment = contextComment(context);
   cache.set(scope, { version: scope.version, comment });
   return comment;
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { AuditActor, AuditScope } from '../context/audit-context.js';
+import type { AuditActor, AuditContextInput, AuditScope } from '../context/audit-context.js';
 import { currentAuditScope, withAuditContext } from '../context/audit-context.js';
 import { instrumentPg } from '../context/instrument-pg.js';
 import type { ApiLogStats } from './api-log-writer.js';
@@ -40,9 +40,14 @@ export interface RequestOutcome {
 /** The audit scope of one request, for facts learnt after it opened. */
 export interface RequestScope {
   readonly scope: AuditScope;
-  /** Evaluates the actor getter again at the next change (the user was just set). */
-  refreshActor(): void;
+  /** Sets the route pattern, for an adapter that is told of the match rather than asking (see RequestGetters). */
   setRoute(route: string | undefined): void;
+}
+
+/** Facts an adapter can look up whenever a change needs them: asked at each change, never watched. */
+export interface RequestGetters {
+  actor(): AuditActor | undefined;
+  route?(): string | undefined;
 }
 
 export interface HttpAuditParts {
@@ -91,23 +96,23 @@ export class HttpAudit<Req> {
 
   /**
    * Runs `next` in the request's audit context (source `http`); `next` gets the scope to report late facts.
-   * The actor getter runs when a change first needs it, so auth that runs after this middleware is seen.
+   * The getters run at each change, so auth (and routing) that run after this middleware are seen.
    */
-  runInContext<T>(facts: RequestFacts, actor: () => AuditActor | undefined, next: (scope: RequestScope) => T): T {
-    const input = {
+  runInContext<T>(facts: RequestFacts, getters: RequestGetters, next: (scope: RequestScope) => T): T {
+    const input: AuditContextInput = {
       source: 'http',
       requestId: facts.requestId,
       method: facts.method,
       path: pathOf(facts.url),
-      actor,
-      ...(facts.ip === undefined ? {} : { ip: facts.ip }),
-      ...(facts.userAgent === undefined ? {} : { userAgent: facts.userAgent }),
+      actor: getters.actor,
     };
+    if (getters.route) input.route = getters.route;
+    if (facts.ip !== undefined) input.ip = facts.ip;
+    if (facts.userAgent !== undefined) input.userAgent = facts.userAgent;
     return withAuditContext(input, () => {
       const scope = currentAuditScope() as AuditScope;
       return next({
         scope,
-        refreshActor: () => scope.update({ actor }),
         setRoute: (route) => {
           if (route !== scope.input.route) scope.update({ route });
         },
