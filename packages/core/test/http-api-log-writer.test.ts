@@ -3,6 +3,7 @@ import { ApiLogWriter } from '@auditrum/core/http';
 import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { JsonText } from '../src/http/api-request-record.js';
 
 const db = useTestDatabase();
 const pgBouncer = await findPgBouncer();
@@ -110,6 +111,18 @@ describe('the API-log writer', () => {
         response_body: tricky.responseBody,
       },
     ]);
+  });
+
+  it('stores a body kept as JSON text as that jsonb, raw line breaks and tabs included', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const writer = new ApiLogWriter(db.pool, 'auditrum', {}, () => undefined);
+    const text = '{\n\t"n": 12345678901234567890123,\r\n "list": [1.50, "a b"]}';
+    writer.push(record('verbatim', { requestBody: new JsonText(text), responseBody: new JsonText('[]') }));
+    await writer.close();
+    const { rows } = await db.pool.query(
+      `SELECT request_body::text AS request, response_body::text AS response FROM auditrum.api_requests`,
+    );
+    expect(rows).toEqual([{ request: '{"n": 12345678901234567890123, "list": [1.50, "a b"]}', response: '[]' }]);
   });
 
   it('writes after the flush interval without close()', async () => {

@@ -1,6 +1,8 @@
 import { bodyValue, Masker, maskJsonPreview } from '@auditrum/core/http';
 import { describe, expect, it } from 'vitest';
+import { JsonText } from '../src/http/api-request-record.js';
 import { BodyCapture } from '../src/http/body-tap.js';
+import { storedBody } from '../src/http/body-value.js';
 
 const masker = new Masker();
 
@@ -126,6 +128,39 @@ describe('body values', () => {
     expect(bodyValue(captured('{"token":"t"}'), 'text/plain', masker, { declaredBody: true })).toEqual({
       token: '[masked]',
     });
+  });
+
+  it('keeps a JSON body that masking would not change as it came, and masks every other one', () => {
+    const json = { declaredBody: true };
+    const stored = (text: string, with_ = masker) => storedBody(captured(text), 'application/json', with_, json);
+    // Kept as sent: a list, big numbers exactly, a "__proto__" key, unicode.
+    for (const text of [
+      '[{"id":1,"name":"a"},{"id":2}]',
+      '{"n":12345678901234567890123,"x":-0.5}',
+      '{"__proto__":{"é":"✓"}}',
+    ]) {
+      expect(stored(text)).toEqual(new JsonText(text));
+    }
+    // Masked as before: a sensitive key (also one only a case-insensitive look finds), a key hidden behind an
+    // escape, a NUL escape, a number jsonb would refuse, nesting beyond the limit, invalid JSON, configured paths.
+    const cases = [
+      '{"user":{"PassWord":"p"}}',
+      '{"pass\\u0077ord":"p"}',
+      '{"a":"\\u0000"}',
+      '{"n":1e999999}',
+      `${'['.repeat(40)}${']'.repeat(40)}`,
+      '{"a":',
+    ];
+    for (const text of cases) {
+      expect(stored(text)).toEqual(bodyValue(captured(text), 'application/json', masker, json));
+      expect(stored(text)).not.toBeInstanceOf(JsonText);
+    }
+    expect(stored('{"pass\\u0077ord":"p"}')).toEqual({ password: '[masked]' });
+    expect(stored('{"n":1e999999}')).toEqual({ n: null });
+    const paths = new Masker({ paths: ['user.phone'] });
+    expect(stored('{"user":{"phone":"+1"}}', paths)).toEqual({ user: { phone: '[masked]' } });
+    // Only JSON bodies: text stays text.
+    expect(storedBody(captured('{"a":1}'), 'text/plain', masker, json)).toEqual({ a: 1 });
   });
 
   it('marks truncated, binary, streamed and invalid JSON bodies, masking their previews', () => {

@@ -1,5 +1,13 @@
 import type { JsonValue } from './masker.js';
 
+/** A jsonb value already written as JSON text (a body stored as it came): queued without serialising it again. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** A jsonb column's value: a JSON value, or its text. */
+export type StoredJson = JsonValue | JsonText;
+
 /** One row of `api_requests`, masked and cleaned, ready to queue. */
 export interface ApiRequestRecord {
   requestedAt: Date;
@@ -17,8 +25,8 @@ export interface ApiRequestRecord {
   userAgent: string | null;
   requestHeaders: JsonValue;
   responseHeaders: JsonValue;
-  requestBody: JsonValue;
-  responseBody: JsonValue;
+  requestBody: StoredJson;
+  responseBody: StoredJson;
   error: string | null;
 }
 
@@ -68,6 +76,7 @@ export function recordValues(record: ApiRequestRecord): unknown[] {
   ];
 }
 
-function json(value: JsonValue): string | null {
+function json(value: StoredJson): string | null {
+  if (value instanceof JsonText) return value.text;
   return value === null ? null : JSON.stringify(value);
 }

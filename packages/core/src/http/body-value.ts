@@ -1,7 +1,10 @@
+import type { StoredJson } from './api-request-record.js';
+import { JsonText } from './api-request-record.js';
 import type { BodyCapture } from './body-tap.js';
 import { cleanText } from './clean-text.js';
 import { maskJsonPreview } from './mask-json-preview.js';
 import type { JsonValue, Masker } from './masker.js';
+import { isVerbatimJson } from './verbatim-json.js';
 
 /** Characters of an unparsable JSON body kept in its `invalid-json` marker. */
 export const INVALID_JSON_PREVIEW = 1024;
@@ -86,6 +89,23 @@ export function bodyValue(
     }
   }
   return cleanText(text);
+}
+
+/**
+ * bodyValue() as stored: a whole JSON body that masking would not change is kept as the text it came as
+ * (see isVerbatimJson), sparing the parse-copy-serialise round; any other body is its bodyValue().
+ */
+export function storedBody(
+  capture: BodyCapture | undefined,
+  contentType: string | undefined,
+  masker: Masker,
+  options: { declaredBody: boolean },
+): StoredJson {
+  if (capture && capture.bytes > 0 && !capture.truncated && bodyKind(contentType) === 'json') {
+    const text = utf8.decode(capture.content());
+    if (isVerbatimJson(text, masker)) return new JsonText(text);
+  }
+  return bodyValue(capture, contentType, masker, options);
 }
 
 function previewOf(text: string, kind: BodyKind, masker: Masker): string {

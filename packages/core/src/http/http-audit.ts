@@ -5,13 +5,12 @@ import { currentAuditScope, withAuditContext } from '../context/audit-context.js
 import { instrumentPg } from '../context/instrument-pg.js';
 import type { ApiLogStats } from './api-log-writer.js';
 import { ApiLogWriter } from './api-log-writer.js';
-import type { ApiRequestRecord } from './api-request-record.js';
+import type { ApiRequestRecord, StoredJson } from './api-request-record.js';
 import { BodyCapture, tapRequestBody, tapResponseBody } from './body-tap.js';
-import { bodyValue } from './body-value.js';
+import { storedBody } from './body-value.js';
 import { cleanCapped } from './clean-text.js';
 import type { HttpAuditOptions } from './http-audit-options.js';
 import { ParsedHttpAuditOptions } from './http-audit-options.js';
-import type { JsonValue } from './masker.js';
 
 /** What an adapter knows about a request when it starts. */
 export interface RequestFacts {
@@ -148,7 +147,11 @@ export class HttpAudit<Req> {
     const started = performance.now();
     const { bodies } = options;
     const withBodies = bodies.get || (facts.method !== 'GET' && facts.method !== 'HEAD');
-    const requestBody = withBodies && bodies.request ? tapRequestBody(req, bodies.maxBytes) : undefined;
+    // An HTTP/1 request without Content-Length or Transfer-Encoding has no body: nothing to tap.
+    const requestBody =
+      withBodies && bodies.request && (req.httpVersionMajor > 1 || announcesBody(req))
+        ? tapRequestBody(req, bodies.maxBytes)
+        : undefined;
     const responseBody = withBodies && bodies.response ? tapResponseBody(res, bodies.maxBytes) : undefined;
     res.once('close', () => {
       try {
@@ -181,7 +184,7 @@ export class HttpAudit<Req> {
     return this.#closing;
   }
 
-  #requestBody(req: IncomingMessage, capture: BodyCapture, outcome: RequestOutcome): JsonValue {
+  #requestBody(req: IncomingMessage, capture: BodyCapture, outcome: RequestOutcome): StoredJson {
     const { masker } = this.options;
     const contentType = req.headers['content-type'];
     if (capture.bytes === 0 && outcome.parsedBody) {
@@ -190,14 +193,14 @@ export class HttpAudit<Req> {
       if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) {
         const parsedCapture = new BodyCapture(this.options.bodies.maxBytes);
         parsedCapture.add(parsed);
-        return bodyValue(parsedCapture, contentType, masker, { declaredBody: announcesBody(req) });
+        return storedBody(parsedCapture, contentType, masker, { declaredBody: announcesBody(req) });
       }
       const empty =
         parsed === undefined ||
         (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0);
       if (!empty) return masker.maskJson(parsed);
     }
-    return bodyValue(capture, contentType, masker, { declaredBody: announcesBody(req) });
+    return storedBody(capture, contentType, masker, { declaredBody: announcesBody(req) });
   }
 
   #record(
@@ -239,7 +242,7 @@ export class HttpAudit<Req> {
       responseHeaders: res.headersSent ? masker.maskHeaders(res.getHeaders()) : null,
       requestBody: seen.requestBody ? this.#requestBody(req, seen.requestBody, outcome) : null,
       responseBody: seen.responseBody
-        ? bodyValue(seen.responseBody, contentTypeOf(res), masker, { declaredBody: false })
+        ? storedBody(seen.responseBody, contentTypeOf(res), masker, { declaredBody: false })
         : null,
       error: error === undefined ? null : cleanCapped(error, 2000),
     };

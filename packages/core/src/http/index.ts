@@ -6,7 +6,8 @@
 export { actorFromUser } from './actor-from-user.js';
 export type { ApiLogQueueOptions, ApiLogStats } from './api-log-writer.js';
 export { ApiLogWriter } from './api-log-writer.js';
-export type { ApiRequestRecord } from './api-request-record.js';
+export type { ApiRequestRecord, StoredJson } from './api-request-record.js';
+export { JsonText } from './api-request-record.js';
 export { bodyValue } from './body-value.js';
 export type { HttpAuditParts, RequestFacts, RequestOutcome, RequestScope } from './http-audit.js';
 export { HttpAudit, rememberedScope, rememberScope } from './http-audit.js';

@@ -64,6 +64,14 @@ export class Masker {
     );
   }
 
+  /**
+   * Whether masking could change a JSON text written without escapes: false when no sensitive key can occur in
+   * it and no path is configured.
+   */
+  mayMask(text: string): boolean {
+    return this.#paths.length > 0 || this.#keys.mayOccurIn(text);
+  }
+
   get hasPaths(): boolean {
     return this.#paths.length > 0;
   }

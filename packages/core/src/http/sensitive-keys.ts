@@ -43,9 +43,18 @@ const CACHE_LIMIT = 5000;
 export class SensitiveKeyMatcher {
   readonly #patterns: string[][];
   readonly #cache = new Map<string, boolean>();
+  readonly #hint: RegExp | undefined;
 
   constructor(keys: readonly string[]) {
     this.#patterns = keys.map(keyWords).filter((words) => words.length > 0);
+    // A key that matches holds the first word of a pattern, in some case: text without any of them has no such key.
+    const firstWords = [...new Set(this.#patterns.map((words) => words[0] as string))];
+    this.#hint = firstWords.length > 0 ? new RegExp(firstWords.join('|'), 'i') : undefined;
+  }
+
+  /** Whether `text` might hold a matching key written literally (false means it surely holds none). */
+  mayOccurIn(text: string): boolean {
+    return this.#hint?.test(text) ?? false;
   }
 
   matches(key: string): boolean {
