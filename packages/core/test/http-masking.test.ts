@@ -53,15 +53,17 @@ describe('masking', () => {
 
   it('masks headers (Authorization, Cookie, Set-Cookie and key words) and caps their values', () => {
     expect(
-      masker.maskHeaders({
-        Authorization: 'Bearer abc',
-        cookie: 'sid=1',
-        'set-cookie': ['a=1', 'b=2'],
-        'x-api-key': 'k',
-        'x-auth-token': 't',
-        'content-type': 'application/json',
-        'x-long': 'y'.repeat(5000),
-      }),
+      JSON.parse(
+        masker.headersJson({
+          Authorization: 'Bearer abc',
+          cookie: 'sid=1',
+          'set-cookie': ['a=1', 'b=2'],
+          'x-api-key': 'k',
+          'x-auth-token': 't',
+          'content-type': 'application/json',
+          'x-long': 'y'.repeat(5000),
+        }),
+      ),
     ).toEqual({
       authorization: '[masked]',
       cookie: '[masked]',
@@ -71,6 +73,15 @@ describe('masking', () => {
       'content-type': 'application/json',
       'x-long': `${'y'.repeat(4095)}…`,
     });
+  });
+
+  it('keeps the first 200 headers and marks that more were sent', () => {
+    const many = Object.fromEntries(Array.from({ length: 250 }, (_, i) => [`x-h${i}`, String(i)]));
+    const stored = JSON.parse(masker.headersJson(many));
+    expect(Object.keys(stored)).toHaveLength(201);
+    expect(stored['x-h199']).toBe('199');
+    expect(stored['x-h200']).toBeUndefined();
+    expect(stored.$auditrum).toBe('more headers not stored');
   });
 
   it('masks query strings and form bodies, including bracketed keys and repeated fields', () => {
@@ -161,6 +172,23 @@ describe('body values', () => {
     expect(stored('{"user":{"phone":"+1"}}', paths)).toEqual({ user: { phone: '[masked]' } });
     // Only JSON bodies: text stays text.
     expect(storedBody(captured('{"a":1}'), 'text/plain', masker, json)).toEqual({ a: 1 });
+  });
+
+  it('captures bodies written as strings, bytes or both, counting bytes and keeping the limit in bytes', () => {
+    const mixed = new BodyCapture(100);
+    mixed.add('{"a":"é');
+    mixed.add(Buffer.from('ü",'));
+    mixed.add('"b":1}', 'utf8');
+    expect([mixed.text(), mixed.bytes, mixed.truncated]).toEqual(['{"a":"éü","b":1}', 18, false]);
+    const strings = new BodyCapture(5);
+    strings.add('ééé');
+    strings.add('abc');
+    // Limit plus one byte kept: "éé" and half of the third "é" (replaced when decoded), the rest only counted.
+    expect([strings.content().length, strings.bytes, strings.truncated]).toEqual([6, 9, true]);
+    const latin1 = new BodyCapture(10);
+    latin1.add('caf\u00e9', 'latin1');
+    // Other encodings are kept as the bytes sent.
+    expect([latin1.content(), latin1.bytes]).toEqual([Buffer.from([0x63, 0x61, 0x66, 0xe9]), 4]);
   });
 
   it('marks truncated, binary, streamed and invalid JSON bodies, masking their previews', () => {

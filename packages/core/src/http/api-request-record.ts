@@ -23,8 +23,8 @@ export interface ApiRequestRecord {
   actorLabel: string | null;
   ip: string | null;
   userAgent: string | null;
-  requestHeaders: JsonValue;
-  responseHeaders: JsonValue;
+  requestHeaders: StoredJson;
+  responseHeaders: StoredJson;
   requestBody: StoredJson;
   responseBody: StoredJson;
   error: string | null;

@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
 /** What was seen of one body: its first bytes (up to the limit plus one) and its full size. */
 export class BodyCapture {
   readonly #limit: number;
-  readonly #chunks: Buffer[] = [];
+  // UTF-8 text written as a string is kept as that string (strings cannot change after write()): a JSON
+  // response is then never encoded and decoded again.
+  readonly #chunks: (Buffer | string)[] = [];
   #kept = 0;
   /** Bytes seen in all. */
   bytes = 0;
@@ -13,32 +17,47 @@ export class BodyCapture {
   }
 
   add(chunk: unknown, encoding?: unknown): void {
-    let buffer: Buffer;
     if (typeof chunk === 'string') {
       const enc = typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8';
       // Counting a string's bytes is cheaper than encoding it; encode only what is kept.
-      if (this.#kept > this.#limit) {
-        this.bytes += Buffer.byteLength(chunk, enc);
-        return;
+      const size = Buffer.byteLength(chunk, enc);
+      this.bytes += size;
+      const room = this.#limit + 1 - this.#kept;
+      if (room <= 0) return;
+      if (size <= room && (enc === 'utf8' || enc === 'utf-8')) {
+        this.#chunks.push(chunk);
+        this.#kept += size;
+      } else {
+        this.#keep(Buffer.from(chunk, enc), room);
       }
-      buffer = Buffer.from(chunk, enc);
     } else if (chunk instanceof Uint8Array) {
-      buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    } else {
-      return;
+      this.bytes += chunk.byteLength;
+      const room = this.#limit + 1 - this.#kept;
+      // Copied: the caller may reuse its buffer after write() returns.
+      if (room > 0) this.#keep(Buffer.from(chunk.subarray(0, room)), room);
     }
-    this.bytes += buffer.length;
-    const room = this.#limit + 1 - this.#kept;
-    if (room <= 0) return;
-    // Copied: the caller may reuse its buffer after write() returns.
-    const kept = Buffer.from(buffer.subarray(0, room));
+  }
+
+  #keep(bytes: Buffer, room: number): void {
+    const kept = bytes.length > room ? bytes.subarray(0, room) : bytes;
     this.#chunks.push(kept);
     this.#kept += kept.length;
   }
 
   /** The kept bytes: the whole body when `bytes` is at most the limit. */
   content(): Buffer {
-    return this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#kept);
+    const [first] = this.#chunks;
+    if (this.#chunks.length === 1 && Buffer.isBuffer(first)) return first;
+    return Buffer.concat(
+      this.#chunks.map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
+      this.#kept,
+    );
+  }
+
+  /** The kept bytes as UTF-8 text (invalid sequences replaced). */
+  text(): string {
+    if (this.#chunks.every((chunk) => typeof chunk === 'string')) return this.#chunks.join('');
+    return utf8.decode(this.content());
   }
 
   get truncated(): boolean {

@@ -68,16 +68,16 @@ export function bodyValue(
     return options.declaredBody || kind === 'stream' ? { $auditrum: 'stream' } : null;
   }
   if (kind === 'stream') return { $auditrum: 'stream' };
-  const content = capture.content();
-  if (kind === 'unknown') kind = looksLikeText(content) ? 'text' : 'binary';
+  if (kind === 'unknown') kind = looksLikeText(capture.content()) ? 'text' : 'binary';
   if (kind === 'binary') {
     return { $auditrum: 'binary', contentType: cleanText(contentType ?? ''), bytes: capture.bytes };
   }
   if (capture.truncated) {
+    const content = capture.content();
     const text = utf8.decode(content.subarray(0, content.length - 1));
     return { $auditrum: 'truncated', bytes: capture.bytes, preview: previewOf(text, kind, masker) };
   }
-  const text = utf8.decode(content);
+  const text = capture.text();
   if (kind === 'form') return masker.maskForm(text);
   if (kind === 'json' || looksLikeJson(text)) {
     try {
@@ -102,7 +102,7 @@ export function storedBody(
   options: { declaredBody: boolean },
 ): StoredJson {
   if (capture && capture.bytes > 0 && !capture.truncated && bodyKind(contentType) === 'json') {
-    const text = utf8.decode(capture.content());
+    const text = capture.text();
     if (isVerbatimJson(text, masker)) return new JsonText(text);
   }
   return bodyValue(capture, contentType, masker, options);

@@ -6,6 +6,7 @@ import { instrumentPg } from '../context/instrument-pg.js';
 import type { ApiLogStats } from './api-log-writer.js';
 import { ApiLogWriter } from './api-log-writer.js';
 import type { ApiRequestRecord, StoredJson } from './api-request-record.js';
+import { JsonText } from './api-request-record.js';
 import { BodyCapture, tapRequestBody, tapResponseBody } from './body-tap.js';
 import { storedBody } from './body-value.js';
 import { cleanCapped } from './clean-text.js';
@@ -238,8 +239,8 @@ export class HttpAudit<Req> {
       actorLabel: actor?.label === undefined ? null : cleanCapped(String(actor.label), 256),
       ip: facts.ip === undefined ? null : cleanCapped(facts.ip, 64),
       userAgent: facts.userAgent === undefined ? null : cleanCapped(facts.userAgent, 512),
-      requestHeaders: masker.maskHeaders(req.headers),
-      responseHeaders: res.headersSent ? masker.maskHeaders(res.getHeaders()) : null,
+      requestHeaders: new JsonText(masker.headersJson(req.headers)),
+      responseHeaders: res.headersSent ? new JsonText(masker.headersJson(res.getHeaders())) : null,
       requestBody: seen.requestBody ? this.#requestBody(req, seen.requestBody, outcome) : null,
       responseBody: seen.responseBody
         ? storedBody(seen.responseBody, contentTypeOf(res), masker, { declaredBody: false })

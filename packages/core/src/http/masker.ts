@@ -26,8 +26,8 @@ const MAX_HEADERS = 200;
 const HEADER_NAME_CACHE_LIMIT = 1000;
 
 interface HeaderName {
-  /** The name as stored: lower-cased, cleaned, capped. */
-  key: string;
+  /** The name as stored (lower-cased, cleaned, capped), as a JSON string and a colon. */
+  jsonKey: string;
   masked: boolean;
 }
 
@@ -43,6 +43,7 @@ export class Masker {
   readonly #headers: Set<string>;
   readonly #paths: string[][];
   readonly #headerNames = new Map<string, HeaderName>();
+  readonly #censorJson: string;
 
   constructor(options: MaskOptions = {}) {
     const keys = [...(options.defaultKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.keys ?? [])];
@@ -50,6 +51,7 @@ export class Masker {
     this.#headers = new Set([...DEFAULT_SENSITIVE_HEADERS, ...(options.headers ?? [])].map((h) => h.toLowerCase()));
     this.#paths = (options.paths ?? []).map((path) => path.split('.'));
     this.censor = options.censor ?? '[masked]';
+    this.#censorJson = JSON.stringify(this.censor);
   }
 
   /** Whether a key (of an object, a form field, a query parameter) is masked wherever it appears. */
@@ -81,27 +83,32 @@ export class Masker {
     return this.#mask(value, 0, this.hasPaths ? [] : undefined);
   }
 
-  /** Masked request or response headers; values capped at MAX_HEADER_VALUE characters. */
-  maskHeaders(headers: Record<string, string | string[] | number | undefined>): Record<string, JsonValue> {
-    const out: Record<string, JsonValue> = Object.create(null);
+  /**
+   * Masked request or response headers, as the JSON text of an object (written directly: every request has
+   * two sets); values capped at MAX_HEADER_VALUE characters.
+   */
+  headersJson(headers: Record<string, string | string[] | number | undefined>): string {
+    let json = '{';
     let count = 0;
     for (const name of Object.keys(headers)) {
       const value = headers[name];
       if (value === undefined) continue;
+      if (count > 0) json += ',';
       if (++count > MAX_HEADERS) {
-        out.$auditrum = 'more headers not stored';
+        json += '"$auditrum":"more headers not stored"';
         break;
       }
       const header = this.#header(name);
+      json += header.jsonKey;
       if (header.masked) {
-        out[header.key] = this.censor;
+        json += this.#censorJson;
       } else if (Array.isArray(value)) {
-        out[header.key] = value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE));
+        json += JSON.stringify(value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE)));
       } else {
-        out[header.key] = typeof value === 'string' ? cleanCapped(value, MAX_HEADER_VALUE) : String(value);
+        json += JSON.stringify(typeof value === 'string' ? cleanCapped(value, MAX_HEADER_VALUE) : String(value));
       }
     }
-    return out;
+    return `${json}}`;
   }
 
   // Every request sends the same few header names: their stored key and verdict are worked out once per name.
@@ -109,7 +116,7 @@ export class Masker {
     let header = this.#headerNames.get(name);
     if (header === undefined) {
       const key = cleanCapped(name.toLowerCase(), 256);
-      header = { key, masked: this.#headers.has(key) || this.#keys.matches(key) };
+      header = { jsonKey: `${JSON.stringify(key)}:`, masked: this.#headers.has(key) || this.#keys.matches(key) };
       if (this.#headerNames.size >= HEADER_NAME_CACHE_LIMIT) this.#headerNames.clear();
       this.#headerNames.set(name, header);
     }
