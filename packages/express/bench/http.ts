@@ -7,7 +7,11 @@
  *   every method, masking on), its table tracked by the capture triggers.
  *
  * Routes: `PUT /items/:id` (one UPDATE, JSON body in and out) and `GET /items/:id` (one SELECT). Each round runs
- * the four (variant, route) pairs in rotating order; ratios are taken within a round, medians across rounds.
+ * the (variant, route) pairs in rotating order; ratios are taken within a round, medians across rounds.
+ *
+ * BENCH_PARTS=1 adds the variants in between, to show where the cost goes: `tracked` (no middleware, table
+ * tracked: the triggers alone), `context` (auditContext() alone) and `api-log` (apiLogger() alone, bodies
+ * captured); each is printed with its CPU per request beside bare's.
  * At the end the full app's middleware is closed (flushing its queue) and the API-log rows are counted against
  * the requests the full app saw: none may be lost.
  *
@@ -36,14 +40,20 @@ const WARMUP_SECONDS = 3;
 const POOL_SIZE = 10;
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-type Variant = 'bare' | 'full';
+/** The app variants: what each installs, and whether its table is tracked. */
+const VARIANTS = {
+  bare: { tracked: false, installs: 'nothing' },
+  tracked: { tracked: true, installs: 'nothing' },
+  context: { tracked: true, installs: 'auditContext()' },
+  'api-log': { tracked: true, installs: 'apiLogger({ bodies: true })' },
+  full: { tracked: true, installs: 'auditMiddleware({ bodies: true })' },
+} as const;
+type Variant = keyof typeof VARIANTS;
+const RUN_VARIANTS: Variant[] = process.env.BENCH_PARTS ? (Object.keys(VARIANTS) as Variant[]) : ['bare', 'full'];
 type Route = 'update' | 'read';
-const ALL_PAIRS: [Variant, Route][] = [
-  ['bare', 'update'],
-  ['full', 'update'],
-  ['bare', 'read'],
-  ['full', 'read'],
-];
+const ALL_PAIRS: [Variant, Route][] = (['update', 'read'] as const).flatMap((route) =>
+  RUN_VARIANTS.map((variant): [Variant, Route] => [variant, route]),
+);
 // BENCH_ONLY="full update" runs one pair (for profiling); the ratios then need the other runs.
 const PAIRS = process.env.BENCH_ONLY
   ? ALL_PAIRS.filter((pair) => pair.join(' ') === process.env.BENCH_ONLY)
@@ -60,31 +70,38 @@ type FromServer =
 
 async function serve(databaseUrl: string): Promise<void> {
   const express = (await import('express')).default;
-  const { auditMiddleware }: typeof Adapter = await import('../src/index.js');
-  const tableOf: Record<Variant, string> = { bare: 'items_bare', full: 'items_full' };
-  let startedByFull = 0;
-  let seenByFull = 0;
-  let fullMiddleware: ReturnType<typeof auditMiddleware> | undefined;
+  const { apiLogger, auditContext, auditMiddleware }: typeof Adapter = await import('../src/index.js');
+  // Requests seen by the apps that write the API log, sent or aborted, to check the log lost none.
+  let startedLogged = 0;
+  let seenLogged = 0;
+  const loggers: ReturnType<typeof apiLogger>[] = [];
+  const onError = (error: unknown) => console.error(error);
 
   const servers: Server[] = [];
   const ports = {} as Record<Variant, number>;
-  for (const variant of ['bare', 'full'] as const) {
+  for (const variant of RUN_VARIANTS) {
     // Connections stay open between runs, so that PostgreSQL's CPU is counted on living backends.
     const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE, idleTimeoutMillis: 0 });
-    const table = tableOf[variant];
+    const table = VARIANTS[variant].tracked ? 'items_tracked' : 'items_bare';
     const app = express();
-    if (variant === 'full') {
-      // Counts every request the full app sees, sent or aborted, to check the API log lost none.
+    const logger =
+      variant === 'full'
+        ? auditMiddleware({ pool, bodies: true, onError })
+        : variant === 'api-log'
+          ? apiLogger({ pool, bodies: true, onError })
+          : undefined;
+    if (logger) {
       app.use((_req, res, next) => {
-        startedByFull += 1;
+        startedLogged += 1;
         res.once('close', () => {
-          seenByFull += 1;
+          seenLogged += 1;
         });
         next();
       });
-      fullMiddleware = auditMiddleware({ pool, bodies: true, onError: (error) => console.error(error) });
-      app.use(fullMiddleware);
+      loggers.push(logger);
+      app.use(logger);
     }
+    if (variant === 'context') app.use(auditContext({ pool }));
     // The host's auth: the user from a header, after the audit middleware (the actor is resolved late).
     app.use((req, _res, next) => {
       const user = req.headers['x-user'];
@@ -117,16 +134,16 @@ async function serve(databaseUrl: string): Promise<void> {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
-    // A response cut by closeAllConnections() reports its 'close' a little later: close the middleware (which
-    // then drops rows) only once every request the full app started has closed, as a graceful shutdown would.
+    // A response cut by closeAllConnections() reports its 'close' a little later: close the loggers (which
+    // then drop rows) only once every request their apps started has closed, as a graceful shutdown would.
     const deadline = Date.now() + 5000;
-    while (seenByFull < startedByFull && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await fullMiddleware?.close();
-    send({
-      type: 'closed',
-      seen: seenByFull,
-      stats: fullMiddleware?.stats() ?? { queued: 0, written: 0, dropped: 0, failed: 0 },
-    });
+    while (seenLogged < startedLogged && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const stats = { queued: 0, written: 0, dropped: 0, failed: 0 };
+    for (const logger of loggers) {
+      await logger.close();
+      for (const [key, value] of Object.entries(logger.stats())) stats[key as keyof typeof stats] += value;
+    }
+    send({ type: 'closed', seen: seenLogged, stats });
     process.exit(0);
   });
 }
@@ -256,13 +273,13 @@ async function main(): Promise<void> {
   try {
     const audit = createAuditrum({ pool: db, partitions: false });
     await audit.migrate();
-    for (const table of ['items_bare', 'items_full']) {
+    for (const table of ['items_bare', 'items_tracked']) {
       await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text NOT NULL, counter int NOT NULL DEFAULT 0)`);
       await db.query(`INSERT INTO ${table} (id, name) SELECT g, 'item ' || g FROM generate_series(1, $1::int) g`, [
         ROWS,
       ]);
     }
-    await audit.track('public.items_full');
+    await audit.track('public.items_tracked');
     await db.query('VACUUM ANALYZE');
 
     const version = (await db.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v;
@@ -332,11 +349,16 @@ async function main(): Promise<void> {
       ]);
     }
     log(textTable(['route', 'bare req/s', 'full req/s', 'throughput ratio', 'p99 ms bare / full', 'p99 ratio'], lines));
+    if (RUN_VARIANTS.length > 2) {
+      log();
+      log('Where the cost goes (medians; CPU µs per request of the app server, PostgreSQL and autocannon):');
+      log(partsTable(results));
+    }
     log();
     if (closed.type === 'closed') {
       const lost = closed.seen - rows;
       log(
-        `API log: ${closed.seen} requests seen by the full app, ${rows} rows written, ${lost} lost (queue: dropped ${closed.stats.dropped}, failed ${closed.stats.failed})`,
+        `API log: ${closed.seen} requests seen by the apps that log, ${rows} rows written, ${lost} lost (queue: dropped ${closed.stats.dropped}, failed ${closed.stats.failed})`,
       );
     }
   } finally {
@@ -350,6 +372,35 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
+
+/** Each variant's throughput and CPU per request beside bare's, per route. */
+function partsTable(results: Record<string, Measure[]>): string {
+  const lines: string[][] = [];
+  for (const route of ['update', 'read'] as const) {
+    const bare = results[`bare ${route}`] ?? [];
+    const bareCpu = (part: keyof Measure['cpu']) => median(bare.map((m) => m.cpu[part]));
+    for (const variant of RUN_VARIANTS) {
+      const runs = results[`${variant} ${route}`] ?? [];
+      const cpu = (part: keyof Measure['cpu']) => median(runs.map((m) => m.cpu[part]));
+      const delta = (part: keyof Measure['cpu']) =>
+        variant === 'bare' ? '' : ` (${signed(cpu(part) - bareCpu(part))})`;
+      lines.push([
+        route,
+        `${variant}: ${VARIANTS[variant].installs}${VARIANTS[variant].tracked ? ', tracked' : ''}`,
+        median(runs.map((m) => m.rps)).toFixed(0),
+        median(runs.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN))).toFixed(3),
+        `${cpu('app').toFixed(0)}${delta('app')}`,
+        `${cpu('db').toFixed(0)}${delta('db')}`,
+        `${cpu('load').toFixed(0)}${delta('load')}`,
+      ]);
+    }
+  }
+  return textTable(['route', 'variant', 'req/s', 'of bare', 'app µs', 'PostgreSQL µs', 'autocannon µs'], lines);
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(0)}`;
+}
 
 function messageQueue(child: ReturnType<typeof fork>): { next(type: FromServer['type']): Promise<FromServer> } {
   const waiting = new Map<string, (message: FromServer) => void>();
