@@ -77,8 +77,10 @@ export function scopeComment(scope: AuditScope): string {
 
 // jsonb rejects NUL and unpaired surrogates; a context must never make the trigger drop it.
 function cleanString(value: string, limit: number): string {
-  const wellFormed = value.toWellFormed().replaceAll('\u0000', '');
-  return wellFormed.length > limit ? `${wellFormed.slice(0, limit - 1)}…` : wellFormed;
+  // Checked before copying: most values need neither fix.
+  let clean = value.isWellFormed() ? value : value.toWellFormed();
+  if (clean.includes('\u0000')) clean = clean.replaceAll('\u0000', '');
+  return clean.length > limit ? `${clean.slice(0, limit - 1)}…` : clean;
 }
 
 const MAX_META_DEPTH = 8;

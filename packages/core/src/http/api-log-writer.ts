@@ -5,9 +5,10 @@ import type { ApiRequestRecord } from './api-request-record.js';
 import { API_REQUEST_COLUMNS, recordValues } from './api-request-record.js';
 import { copyIn } from './copy-in.js';
 import { copyLine } from './copy-text.js';
+import { LinePages } from './line-pages.js';
 
-/** A queued row: one line of COPY text, its values in API_REQUEST_COLUMNS order. */
-type QueuedRow = string;
+/** A queued row: one line of COPY text (UTF-8, in a LinePages page), its values in API_REQUEST_COLUMNS order. */
+type QueuedRow = Buffer;
 
 export interface ApiLogQueueOptions {
   /** Rows held in memory at most; more are dropped (and counted) rather than grow without bound. Default 10,000. */
@@ -32,7 +33,7 @@ export interface ApiLogStats {
 /**
  * A bounded in-memory queue of API-log rows written in batches by one COPY FROM STDIN each, PostgreSQL's cheapest
  * way in for many rows (no statement to plan, no arrays to build and take apart). Rows become lines of COPY text
- * when queued, so a flush only joins strings. At most one batch is in flight.
+ * when queued, so a flush only joins bytes. At most one batch is in flight.
  * Nothing here ever throws into, or waits in, the request path: errors go to `onError`.
  */
 export class ApiLogWriter {
@@ -45,6 +46,7 @@ export class ApiLogWriter {
   // Writes run in the async context of the writer's creation, never in a request's audit context.
   readonly #resource = new AsyncResource('auditrum.api-log');
   #queue: QueuedRow[] = [];
+  readonly #pages = new LinePages();
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #overflowing = false;
@@ -83,7 +85,7 @@ export class ApiLogWriter {
       return;
     }
     this.#overflowing = false;
-    this.#queue.push(copyLine(recordValues(record)));
+    this.#queue.push(this.#pages.copy(copyLine(recordValues(record))));
     if (this.#queue.length >= this.#batchSize) this.#kick();
     else this.#timer ??= this.#resource.runInAsyncScope(() => setTimeout(() => this.#kick(), this.#flushIntervalMs));
   }
@@ -133,7 +135,7 @@ export class ApiLogWriter {
 
   async #write(batch: QueuedRow[]): Promise<void> {
     try {
-      await copyIn(this.#pool, this.#sql, batch.join(''));
+      await copyIn(this.#pool, this.#sql, Buffer.concat(batch));
       this.#stats.written += batch.length;
     } catch (error) {
       if (batch.length === 1 || !isDataError(error)) {

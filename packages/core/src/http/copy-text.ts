@@ -1,7 +1,7 @@
 /**
  * One row of PostgreSQL's COPY text format: the values separated by tabs, NULL as `\N`, ended by a newline, with
  * backslash, tab, newline and carriage return escaped. Rows are turned into these when queued, so that a flush only
- * joins strings instead of serialising hundreds of rows in one go on the event loop.
+ * joins bytes instead of serialising hundreds of rows in one go on the event loop.
  */
 export function copyLine(values: readonly unknown[]): string {
   let line = '';
