@@ -1,7 +1,7 @@
 import type { ApiLogStats } from '@auditrum/core/http';
 import { HttpAudit, rememberedScope } from '@auditrum/core/http';
 import type { Middleware } from 'koa';
-import { assignRequestId, requestFacts, routeOf, userOf } from './koa-context.js';
+import { assignRequestId, logAndRun, requestFacts, userOf } from './koa-context.js';
 import type { AuditOptions } from './options.js';
 
 /** A middleware that writes the API log, with `close()` to flush it at shutdown. */
@@ -17,23 +17,8 @@ export type ApiLoggerMiddleware = Middleware & {
  */
 export function apiLogger(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'apiLogger', { context: false, log: true }, userOf);
-  const middleware: Middleware = async function auditrumApiLogger(ctx, next) {
-    const facts = requestFacts(ctx, assignRequestId(audit, ctx));
-    let failure: unknown;
-    audit.log(
-      ctx.req,
-      ctx.res,
-      ctx,
-      facts,
-      { route: () => routeOf(ctx), error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
-      rememberedScope(ctx),
-    );
-    try {
-      await next();
-    } catch (error) {
-      failure = error;
-      throw error;
-    }
+  const middleware: Middleware = function auditrumApiLogger(ctx, next) {
+    return logAndRun(audit, ctx, requestFacts(ctx, assignRequestId(audit, ctx)), rememberedScope(ctx), next);
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });
 }

@@ -1,7 +1,7 @@
 import { HttpAudit } from '@auditrum/core/http';
 import type { Middleware } from 'koa';
 import type { ApiLoggerMiddleware } from './api-logger.js';
-import { assignRequestId, requestFacts, routeOf, userOf } from './koa-context.js';
+import { assignRequestId, logAndRun, requestFacts, routeOf, userOf } from './koa-context.js';
 import type { AuditOptions } from './options.js';
 
 /**
@@ -16,30 +16,8 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'auditMiddleware', { context: true, log: true }, userOf);
   const middleware: Middleware = function auditrum(ctx, next) {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
-    return audit.runInContext(
-      facts,
-      { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) },
-      async (scope) => {
-        let failure: unknown;
-        audit.log(
-          ctx.req,
-          ctx.res,
-          ctx,
-          facts,
-          {
-            route: () => routeOf(ctx),
-            error: () => failure,
-            parsedBody: () => (ctx.request as { body?: unknown }).body,
-          },
-          scope.scope,
-        );
-        try {
-          await next();
-        } catch (error) {
-          failure = error;
-          throw error;
-        }
-      },
+    return audit.runInContext(facts, { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) }, (scope) =>
+      logAndRun(audit, ctx, facts, scope.scope, next),
     );
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });

@@ -1,5 +1,5 @@
-import type { HttpAudit, RequestFacts } from '@auditrum/core/http';
-import type { Context } from 'koa';
+import type { HttpAudit, RequestFacts, RequestScope } from '@auditrum/core/http';
+import type { Context, Next } from 'koa';
 
 /** What the core needs to know about a Koa request when it starts. */
 export function requestFacts(ctx: Context, requestId: string): RequestFacts {
@@ -38,6 +38,34 @@ export function userOf(ctx: Context): unknown {
 export function routeOf(ctx: Context): string | undefined {
   const route: unknown = (ctx as { _matchedRoute?: unknown })._matchedRoute;
   return typeof route === 'string' || route instanceof RegExp ? String(route) : undefined;
+}
+
+/**
+ * Logs the request (see HttpAudit.log) and runs the rest of the middleware, noting an error thrown below on its
+ * way up, so that the API-log row carries its message.
+ */
+export async function logAndRun(
+  audit: HttpAudit<Context>,
+  ctx: Context,
+  facts: RequestFacts,
+  scope: RequestScope['scope'] | undefined,
+  next: Next,
+): Promise<void> {
+  let failure: unknown;
+  audit.log(
+    ctx.req,
+    ctx.res,
+    ctx,
+    facts,
+    { route: () => routeOf(ctx), error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+    scope,
+  );
+  try {
+    await next();
+  } catch (error) {
+    failure = error;
+    throw error;
+  }
 }
 
 // ctx.ip follows app.proxy (X-Forwarded-For only when the app trusts its proxy); a closed socket has none.
