@@ -144,10 +144,9 @@ describe('one change', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/changes/41`]: { change, request: requestDetail() },
       [`${BASE}/api/history`]: {
-        versions: [
-          { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
-          { change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
-        ],
+        versions: [{ change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true }],
+        firstNumber: 2,
+        nextCursor: 'aDo0MA',
         stateAt: null,
       },
     });
@@ -162,7 +161,8 @@ describe('one change', () => {
     expect(screen.getByRole('link', { name: 'All changes of this request' }).getAttribute('href')).toBe(
       `${BASE}/changes?request=019ac0de-0000-7000-8000-00000000b0b1`,
     );
-    expect(fetchStub.calls).toContain(`${BASE}/api/history?table=public.orders&key=7`);
+    // Only this change's version is asked for: its state completes the diff.
+    expect(fetchStub.calls).toContain(`${BASE}/api/history?table=public.orders&key=7&through=41&limit=1`);
   });
 
   it('says when a change does not exist', async () => {
@@ -232,6 +232,8 @@ describe('row history', () => {
             { change: inserted, state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
             { change: paid, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
           ],
+          firstNumber: 1,
+          nextCursor: null,
           stateAt: url.searchParams.get('at') ? { id: 7, status: 'draft', total: '10.00' } : null,
         },
       }),
@@ -263,7 +265,7 @@ describe('row history', () => {
     await waitFor(() => expect(document.querySelector('dl.record')?.textContent).toBe('id7statusdrafttotal"10.00"'));
   });
 
-  it('folds all but the latest 50 versions of a row changed many times', async () => {
+  it('shows a row changed many times a page at a time, newest first, numbering versions in the whole history', async () => {
     const versions = Array.from({ length: 53 }, (_, i) => ({
       change: updateChange({
         id: String(100 + i),
@@ -274,14 +276,33 @@ describe('row history', () => {
       state: { id: 7, qty: i + 1 },
       complete: true,
     }));
-    fetchStub = stubFetch({ [`${BASE}/api/history`]: { versions, stateAt: null } });
+    fetchStub = stubFetch({
+      [`${BASE}/api/history`]: (url) => ({
+        status: 200,
+        body: url.searchParams.get('cursor')
+          ? { versions: versions.slice(0, 3), firstNumber: 1, nextCursor: null, stateAt: null }
+          : { versions: versions.slice(3), firstNumber: 4, nextCursor: 'aDoxMDM', stateAt: null },
+      }),
+    });
     openAt('/history?table=public.orders&key=7');
     await screen.findByRole('heading', { name: /Version 53/ });
     expect(document.querySelectorAll('ol.versions > li')).toHaveLength(50);
+    expect(screen.getByRole('heading', { name: /Version 4:/ })).toBeTruthy();
     expect(screen.queryByRole('heading', { name: /Version 3:/ })).toBeNull();
-    fireEvent.click(screen.getByRole('button', { name: 'Show the 3 earlier versions' }));
-    expect(document.querySelectorAll('ol.versions > li')).toHaveLength(53);
-    expect(screen.getByRole('heading', { name: /Version 1:/ })).toBeTruthy();
+    // The first version of a page still shows its own change against the state it replaced.
+    const first = document.querySelector<HTMLElement>('ol.versions > li') as HTMLElement;
+    expect(
+      [...first.querySelectorAll('tr[data-kind="changed"]')].map((row) => row.querySelector('th')?.textContent),
+    ).toEqual(['~qtychanged']);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('link', { name: 'Show the 3 earlier versions, a page at a time' }));
+    });
+    expect(fetchStub.calls.at(-1)).toBe(`${BASE}/api/history?table=public.orders&key=7&cursor=aDoxMDM`);
+    await screen.findByRole('heading', { name: /Version 1:/ });
+    expect(document.querySelectorAll('ol.versions > li')).toHaveLength(3);
+    expect(screen.getByRole('link', { name: '↖ Newest versions' }).getAttribute('href')).toBe(
+      `${BASE}/history?table=public.orders&key=7`,
+    );
   });
 
   it('asks for a table and a key when they are missing', () => {

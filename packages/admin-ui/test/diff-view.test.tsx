@@ -50,6 +50,8 @@ describe('statesOfChange', () => {
         { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
         { change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
       ],
+      firstNumber: 1,
+      nextCursor: null,
       stateAt: null,
     };
     expect(statesOfChange(change, history)).toEqual({

@@ -387,6 +387,15 @@ describe('bad parameters get 400 naming the parameter', () => {
     ['api/history', { key: '1' }, 'table'],
     ['api/history', { table: 'public.orders' }, 'key'],
     ['api/history', { table: 'public.orders', key: '1', at: 'now' }, 'at'],
+    ['api/history', { table: 'public.orders', key: '1', cursor: Buffer.from('c:5').toString('base64url') }, 'cursor'],
+    ['api/history', { table: 'public.orders', key: '1', through: '5x' }, 'through'],
+    ['api/history', { table: 'public.orders', key: '1', through: '99999999999999999999' }, 'through'],
+    [
+      'api/history',
+      { table: 'public.orders', key: '1', through: '5', cursor: Buffer.from('h:5').toString('base64url') },
+      'through',
+    ],
+    ['api/history', { table: 'public.orders', key: '1', limit: '0' }, 'limit'],
     ['api/requests', { status: '99' }, 'status'],
     ['api/requests', { status: 'ok' }, 'status'],
     ['api/requests', { method: 'GET /' }, 'method'],
@@ -458,6 +467,74 @@ describe('api/history', () => {
     ]);
     // A key that never existed has no versions (the table's TRUNCATE does not concern it).
     expect((await json<HistoryResponse>('api/history', { table: 'public.notes', key: '2' })).versions).toEqual([]);
+  });
+});
+
+describe('api/history pages', () => {
+  let changeIds: string[];
+
+  beforeAll(async () => {
+    await pool.query('CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)');
+    await createAuditrum({ pool, partitions: false }).track('counters');
+    await pool.query('INSERT INTO counters VALUES (1, 0), (2, 0)');
+    // 2,500 versions of row 1 (more than one batch of the fold), row 2 changed in between.
+    await pool.query(`DO $$ BEGIN FOR i IN 1..2499 LOOP
+      UPDATE counters SET n = i WHERE id = 1;
+      IF i % 500 = 0 THEN UPDATE counters SET n = -i WHERE id = 2; END IF;
+    END LOOP; END $$`);
+    const { rows } = await pool.query<{ id: string }>(
+      `SELECT c.id::text AS id FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
+       WHERE t.table_name = 'counters' AND c.row_key = '1' ORDER BY c.id`,
+    );
+    changeIds = rows.map((row) => row.id);
+  });
+
+  it('pages a long history newest first, each version numbered and with its full state', async () => {
+    const query = { table: 'public.counters', key: '1', limit: '200' };
+    const newest = await json<HistoryResponse>('api/history', query);
+    expect(newest.versions).toHaveLength(200);
+    expect(newest.firstNumber).toBe(2301);
+    expect(newest.versions.map((v) => v.state)).toEqual(
+      Array.from({ length: 200 }, (_, i) => ({ id: 1, n: 2300 + i })),
+    );
+    const seen = [...newest.versions];
+    let page = newest;
+    let pages = 1;
+    while (page.nextCursor) {
+      page = await json<HistoryResponse>('api/history', { ...query, cursor: page.nextCursor });
+      expect(page.firstNumber).toBe(2500 - 200 * pages - page.versions.length + 1);
+      seen.unshift(...page.versions);
+      pages += 1;
+    }
+    expect(pages).toBe(13);
+    expect(page.firstNumber).toBe(1);
+    expect(seen.map((v) => v.change.id)).toEqual(changeIds);
+    expect(seen[0]).toMatchObject({ state: { id: 1, n: 0 }, complete: true });
+    expect(seen.map((v) => v.change.operation)).toEqual(['INSERT', ...Array(2499).fill('UPDATE')]);
+  });
+
+  it('gives the version of one change with `through`, and the state at a time on any page', async () => {
+    const middle = changeIds[1234] as string;
+    const one = await json<HistoryResponse>('api/history', {
+      table: 'public.counters',
+      key: '1',
+      through: middle,
+      limit: '1',
+    });
+    expect(one.versions.map((v) => [v.change.id, v.state])).toEqual([[middle, { id: 1, n: 1234 }]]);
+    expect(one.firstNumber).toBe(1235);
+    expect(one.nextCursor).not.toBeNull();
+    const beforeLast = await pool.query<{ t: string }>('SELECT clock_timestamp()::text AS t');
+    await pool.query('UPDATE counters SET n = 9999 WHERE id = 1');
+    const at = await json<HistoryResponse>('api/history', {
+      table: 'public.counters',
+      key: '1',
+      limit: '1',
+      at: new Date(beforeLast.rows[0]?.t ?? '').toISOString(),
+      through: changeIds[0] as string,
+    });
+    expect(at.versions.map((v) => v.state)).toEqual([{ id: 1, n: 0 }]);
+    expect(at.stateAt).toEqual({ id: 1, n: 2499 });
   });
 });
 

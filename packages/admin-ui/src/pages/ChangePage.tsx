@@ -20,7 +20,13 @@ export function ChangePage({ id }: { id: string }) {
   const change = result.status === 'ok' ? result.data.change : null;
   const history = useApi<HistoryResponse>(
     change?.rowKey != null
-      ? apiUrl('history', { table: `${change.schema}.${change.table}`, key: change.rowKey })
+      ? // Only this change's version: its state completes the diff with the columns it did not change.
+        apiUrl('history', {
+          table: `${change.schema}.${change.table}`,
+          key: change.rowKey,
+          through: change.id,
+          limit: '1',
+        })
       : null,
   );
   if (result.status === 'loading') return <Loading what="the change" />;

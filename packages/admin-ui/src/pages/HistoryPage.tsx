@@ -1,6 +1,5 @@
 import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
-import { useState } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { DiffView } from '../components/DiffView.tsx';
@@ -14,7 +13,10 @@ import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { navigate, withQuery } from '../router/location.ts';
 
-/** The row before a version: the previous version's state, or what the change itself says it replaced. */
+/**
+ * The row before a version: the previous version's state, or (first of its page) what the change itself says it
+ * replaced.
+ */
 function stateBefore(versions: RowVersion[], index: number): Record<string, unknown> | null {
   const previous = versions[index - 1];
   if (previous) return previous.state;
@@ -24,15 +26,13 @@ function stateBefore(versions: RowVersion[], index: number): Record<string, unkn
   return null;
 }
 
-/** A row changed thousands of times would make a page too long to use: the latest versions come first. */
-const LATEST_VERSIONS = 50;
-
 export function HistoryPage({ location }: { location: AppLocation }) {
-  const [showAll, setShowAll] = useState(false);
   const table = location.search.get('table') ?? '';
   const key = location.search.get('key') ?? '';
   const at = location.search.get('at') ?? '';
-  const history = useApi<HistoryResponse>(table && key ? apiUrl('history', { table, key, at }) : null);
+  // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
+  const cursor = location.search.get('cursor');
+  const history = useApi<HistoryResponse>(table && key ? apiUrl('history', { table, key, at, cursor }) : null);
   if (!table || !key) {
     return (
       <Empty>
@@ -41,12 +41,10 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       </Empty>
     );
   }
-  // The earliest versions are folded until asked for.
-  const hidden = history.status === 'ok' && !showAll ? Math.max(0, history.data.versions.length - LATEST_VERSIONS) : 0;
   const onPickTime = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const value = fromDateTimeLocal(String(new FormData(event.currentTarget).get('at') ?? ''));
-    navigate(withQuery('/history', { table, key, at: value }), { replace: true });
+    navigate(withQuery('/history', { table, key, at: value, cursor }), { replace: true });
   };
   return (
     <>
@@ -84,51 +82,54 @@ export function HistoryPage({ location }: { location: AppLocation }) {
               </Empty>
             ) : (
               <>
-                {hidden > 0 && (
+                {data.nextCursor && (
                   <p>
-                    <button type="button" className="link-button" onClick={() => setShowAll(true)}>
-                      Show the {hidden} earlier versions
-                    </button>
+                    <Link to={withQuery('/history', { table, key, at, cursor: data.nextCursor })} rel="next">
+                      Show the {data.firstNumber - 1} earlier versions, a page at a time
+                    </Link>
                   </p>
                 )}
-                <ol className="versions" start={hidden + 1}>
-                  {data.versions.map((version, index) =>
-                    index < hidden ? null : (
-                      <li key={version.change.id} className="panel version">
-                        <h2>
-                          Version {index + 1}:{' '}
-                          <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                            {version.change.operation}
-                          </span>{' '}
-                          <Time iso={version.change.changedAt} />
-                        </h2>
-                        <p className="version-meta">
-                          by <ActorLink actor={version.change.actor} source={version.change.source} />
-                          {version.change.reason && <> · reason: {version.change.reason}</>}
-                          {version.change.requestId && (
-                            <>
-                              {' '}
-                              · request <RequestLink requestId={version.change.requestId} />
-                            </>
-                          )}{' '}
-                          · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                          <Link
-                            to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                            aria-label={`The row after version ${index + 1}`}
-                          >
-                            row after this
-                          </Link>
+                <ol className="versions" start={data.firstNumber}>
+                  {data.versions.map((version, index) => (
+                    <li key={version.change.id} className="panel version">
+                      <h2>
+                        Version {data.firstNumber + index}:{' '}
+                        <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                          {version.change.operation}
+                        </span>{' '}
+                        <Time iso={version.change.changedAt} />
+                      </h2>
+                      <p className="version-meta">
+                        by <ActorLink actor={version.change.actor} source={version.change.source} />
+                        {version.change.reason && <> · reason: {version.change.reason}</>}
+                        {version.change.requestId && (
+                          <>
+                            {' '}
+                            · request <RequestLink requestId={version.change.requestId} />
+                          </>
+                        )}{' '}
+                        · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                        <Link
+                          to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                          aria-label={`The row after version ${data.firstNumber + index}`}
+                        >
+                          row after this
+                        </Link>
+                      </p>
+                      {!version.complete && (
+                        <p className="muted">
+                          The row existed before its table was tracked: only the columns changed since then are known.
                         </p>
-                        {!version.complete && (
-                          <p className="muted">
-                            The row existed before its table was tracked: only the columns changed since then are known.
-                          </p>
-                        )}
-                        <DiffView entries={diffRecords(stateBefore(data.versions, index), version.state)} />
-                      </li>
-                    ),
-                  )}
+                      )}
+                      <DiffView entries={diffRecords(stateBefore(data.versions, index), version.state)} />
+                    </li>
+                  ))}
                 </ol>
+                {cursor && (
+                  <p>
+                    <Link to={withQuery('/history', { table, key, at, cursor: null })}>↖ Newest versions</Link>
+                  </p>
+                )}
               </>
             )}
           </>

@@ -183,11 +183,17 @@ export interface RowVersion {
 }
 
 /**
- * `GET api/history?table=schema.table&key=<row key>&at=<ISO optional>`: every version, oldest first. `stateAt`
- * is the row as it was at `at` (null when it did not exist then, or when `at` is not given).
+ * `GET api/history?table=schema.table&key=<row key>&at=<ISO optional>&limit&cursor|through`: one page of the
+ * row's versions, oldest first: the newest `limit` (default 50), or those before `cursor` (a `nextCursor`), or
+ * those up to and including change `through`. `stateAt` is the row as it was at `at` (null when it did not exist
+ * then, or when `at` is not given), whatever the page.
  */
 export interface HistoryResponse {
   versions: RowVersion[];
+  /** The number of `versions[0]` in the whole history, from 1 (the versions' numbers run on from it). */
+  firstNumber: number;
+  /** The page of older versions, or null when this page starts with the first. */
+  nextCursor: string | null;
   stateAt: Record<string, unknown> | null;
 }
 

@@ -1,44 +1,93 @@
 import type { ApiContext } from './api-context.js';
-import type { Change, HistoryResponse } from './api-types.js';
+import type { HistoryResponse, RowVersion } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
-import { rowVersions, stateAt } from './row-history.js';
+import { epochMicros } from './query-params.js';
+import { RowHistoryFold } from './row-history.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
+/** Changes read per query while folding a row's history: memory stays bounded however often the row changed. */
+const BATCH = 1000;
+const BIGINT_ID = /^\d{1,19}$/;
+const BIGINT_MAX = 9223372036854775807n;
+
 /**
- * `GET api/history?table&key&at`: every version of one row, oldest first, with its state after each change.
- * Served by the (table_id, row_key, id) index; the table's TRUNCATEs (stored without a key) end the row too.
+ * `GET api/history?table&key&at&limit&cursor|through`: one page of a row's versions, oldest first, each with the
+ * row's state after it: the newest `limit`, or those before `cursor` (the previous page's `nextCursor`), or
+ * those up to and including the change `through`. `stateAt` is the row at `at`, whatever the page.
+ *
+ * A version's state depends on every earlier change, so the row's changes are read from its first, in batches
+ * on the (table_id, row_key, id) index, and folded; only the page is kept. The table's TRUNCATEs (stored without
+ * a key) end the row too.
  */
 export async function rowHistory(api: ApiContext, params: QueryParams): Promise<HistoryResponse> {
   const table = resolveTable(params.required('table', 300), 'table', visibleTables(api.tables, api.scope));
   const key = params.required('key');
   const at = params.instant('at');
-  const sql = new SqlParams();
-  const conditions = [
-    `c.table_id = ${sql.add(table.id)}`,
-    `(c.row_key = ${sql.add(key)} OR (c.row_key IS NULL AND c.operation = 'TRUNCATE'))`,
-    ...scopeConditions(api, sql),
-  ];
-  const { rows } = await api.pool.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)} ORDER BY c.id`,
-    sql.values,
-  );
-  const versions = rowVersions(relevant(rows.map((row) => toChange(row, api.tablesById))));
-  return { versions, stateAt: at === undefined ? null : stateAt(versions, at) };
+  const limit = params.limit();
+  const end = pageEnd(params);
+  const atMicros = at === undefined ? undefined : epochMicros(at);
+
+  const fold = new RowHistoryFold();
+  let page: RowVersion[] = [];
+  let inRange = 0;
+  let stateAt: Record<string, unknown> | null = null;
+  let pastAt = atMicros === undefined;
+  let afterId = '0';
+  for (;;) {
+    const sql = new SqlParams();
+    const conditions = [
+      `c.table_id = ${sql.add(table.id)}`,
+      `(c.row_key = ${sql.add(key)} OR (c.row_key IS NULL AND c.operation = 'TRUNCATE'))`,
+      `c.id > ${sql.add(afterId)}::bigint`,
+      ...scopeConditions(api, sql),
+    ];
+    const { rows } = await api.pool.query<ChangeRow>(
+      `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
+       ORDER BY c.id LIMIT ${BATCH}`,
+      sql.values,
+    );
+    for (const row of rows) {
+      const version = fold.add(toChange(row, api.tablesById));
+      if (!version) continue;
+      if (!pastAt) {
+        if (epochMicros(version.change.changedAt) > (atMicros as number)) pastAt = true;
+        else stateAt = version.state;
+      }
+      if (end === undefined || BigInt(version.change.id) < end) {
+        inRange += 1;
+        page.push(version);
+        if (page.length >= 2 * limit) page = page.slice(-limit);
+      }
+    }
+    const last = rows.at(-1);
+    if (rows.length < BATCH || !last) break;
+    afterId = last.id;
+    if (end !== undefined && BigInt(afterId) >= end && pastAt) break;
+  }
+  page = page.slice(-limit);
+  const first = page[0];
+  return {
+    versions: page,
+    firstNumber: inRange - page.length + 1,
+    nextCursor: first && inRange > page.length ? encodeCursor('history', first.change.id) : null,
+    stateAt,
+  };
 }
 
-/** Drops the table's TRUNCATEs that cannot concern the row: before its first change, or while it did not exist. */
-function relevant(changes: Change[]): Change[] {
-  const kept: Change[] = [];
-  let exists = false;
-  for (const change of changes) {
-    if (change.operation === 'TRUNCATE') {
-      if (!exists) continue;
-      exists = false;
-    } else exists = change.operation !== 'DELETE';
-    kept.push(change);
+/** The change id the page ends before: from `cursor`, or one past `through`; neither means the newest. */
+function pageEnd(params: QueryParams): bigint | undefined {
+  const cursor = params.text('cursor', 64);
+  const through = params.text('through', 32);
+  if (cursor !== undefined && through !== undefined) {
+    throw badParameter('through', 'cannot be given with cursor: pass one or the other');
   }
-  return kept;
+  if (cursor !== undefined) return BigInt(decodeCursor('history', cursor));
+  if (through === undefined) return undefined;
+  if (!BIGINT_ID.test(through) || BigInt(through) > BIGINT_MAX) throw badParameter('through', 'must be a change id');
+  return BigInt(through) + 1n;
 }
