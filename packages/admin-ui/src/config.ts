@@ -16,3 +16,8 @@ export function basePath(): string {
   if (typeof injected !== 'string') return '';
   return injected.replace(/\/+$/, '');
 }
+
+/** Whether the API-request log is in the user's scope; the server says so (an older server shows it always). */
+export function apiLogVisible(): boolean {
+  return window.__AUDITRUM_ADMIN__?.apiLog !== false;
+}

@@ -12,8 +12,8 @@ const tables = {
 };
 
 /** Opens the admin at a path, as the server would serve it: base element and injected config. */
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
+function openAt(path: string, config: { apiLog?: boolean } = {}) {
+  window.__AUDITRUM_ADMIN__ = { basePath: BASE, ...config };
   const base = document.createElement('base');
   base.href = `${BASE}/`;
   document.head.replaceChildren(base);
@@ -340,5 +340,29 @@ describe('actor', () => {
     expect(screen.getByRole('link', { name: 'All requests by bob@shop.test' }).getAttribute('href')).toBe(
       `${BASE}/requests?actor=2`,
     );
+  });
+
+  it("leaves the API log out when the server says it is not in the user's scope", async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/actors/2`]: {
+        actor: { id: '2', label: 'bob@shop.test' },
+        changeCount: 12,
+        requestCount: 0,
+        firstSeen: '2026-11-26T09:00:00.000Z',
+        lastSeen: '2026-11-26T10:15:00.000Z',
+      },
+      [`${BASE}/api/changes`]: { items: [updateChange()], nextCursor: null },
+    });
+    openAt('/actors/2', { apiLog: false });
+    expect(await screen.findByRole('link', { name: /status: draft → paid/ })).toBeTruthy();
+    const sections = screen.getByRole('navigation', { name: 'Sections' });
+    expect(
+      within(sections)
+        .getAllByRole('link')
+        .map((link) => link.textContent),
+    ).toEqual(['Changes']);
+    expect(screen.queryByRole('heading', { name: 'Latest requests' })).toBeNull();
+    expect(screen.queryByText('Requests')).toBeNull();
+    expect(fetchStub.calls.some((url) => url.includes('/api/requests'))).toBe(false);
   });
 });

@@ -765,6 +765,7 @@ describe('scope', () => {
   it('narrows every route to the tables, the actor and the API log the scope allows', async () => {
     const onlyCustomers = createAdminRoutes<{ user: string }>({
       pool,
+      assetsDir,
       authorize: () => true,
       scope: () => ({ tables: ['public.customers'], requests: false }),
     });
@@ -788,6 +789,9 @@ describe('scope', () => {
     ).toEqual(['customers']);
     const [customer] = changes.items;
     expect((await json<ChangeResponse>(`api/changes/${customer?.id}`, {}, onlyCustomers)).request).toBeNull();
+    // The UI is told, so that it does not offer the API log.
+    const index = await call('changes', {}, onlyCustomers);
+    expect(index.text).toContain('window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin","apiLog":false}');
 
     const onlyBob = createAdminRoutes<{ user: string }>({
       pool,
@@ -826,7 +830,7 @@ describe('the UI: index.html and assets', () => {
       expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(response.headers['cache-control']).toBe('no-cache');
       expect(response.text).toContain(
-        '<head><base href="/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin"}</script><meta charset="utf-8">',
+        '<head><base href="/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin","apiLog":true}</script><meta charset="utf-8">',
       );
       expect(response.text).not.toContain('/wrong/');
       expect(response.headers['content-security-policy']).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
@@ -848,7 +852,7 @@ describe('the UI: index.html and assets', () => {
     expect(html).not.toContain('alert(1)</script>');
     const config = /<script>window\.__AUDITRUM_ADMIN__ = (.*?)<\/script>/.exec(html)?.[1] ?? '';
     expect(config).not.toMatch(/[<>&\u2028]/);
-    expect(JSON.parse(config)).toEqual({ basePath: hostile });
+    expect(JSON.parse(config)).toEqual({ basePath: hostile, apiLog: true });
     expect(/<base href="([^"]*)">/.exec(html)?.[1]).toBe(
       '/x&#34;&#62;&#60;/base&#62;&#60;script&#62;alert(1)&#60;/script&#62;\u2028&#38;/',
     );

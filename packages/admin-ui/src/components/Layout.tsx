@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 
 const SECTIONS = [
@@ -7,7 +8,7 @@ const SECTIONS = [
     label: 'Changes',
     matches: (path: string) => path === '/' || path.startsWith('/changes') || path.startsWith('/history'),
   },
-  { to: '/requests', label: 'Requests', matches: (path: string) => path.startsWith('/requests') },
+  { to: '/requests', label: 'Requests', matches: (path: string) => path.startsWith('/requests'), apiLog: true },
 ];
 
 /** The page frame: a skip link, the header with the sections, and the page's main region. */
@@ -23,7 +24,7 @@ export function Layout({ path, children }: { path: string; children: ReactNode }
         </Link>
         <nav aria-label="Sections">
           <ul>
-            {SECTIONS.map((section) => (
+            {SECTIONS.filter((section) => !section.apiLog || apiLogVisible()).map((section) => (
               <li key={section.to}>
                 <Link to={section.to} aria-current={section.matches(path) ? 'page' : undefined}>
                   {section.label}

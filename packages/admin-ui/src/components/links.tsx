@@ -1,4 +1,5 @@
 import type { ActorRef } from '@auditrum/core/admin';
+import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
@@ -17,6 +18,14 @@ export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: 
 
 export function RequestLink({ requestId, label }: { requestId: string | null; label?: string }) {
   if (!requestId) return <span className="muted">—</span>;
+  // Outside the user's scope the API log's pages answer 403: the id is shown, not linked.
+  if (!apiLogVisible()) {
+    return (
+      <span className="mono" title={`request ${requestId}`}>
+        {label ?? shortId(requestId)}
+      </span>
+    );
+  }
   return (
     <Link to={`/requests/${encodeURIComponent(requestId)}`} className="mono" title={`request ${requestId}`}>
       {label ?? shortId(requestId)}

@@ -5,6 +5,7 @@ import { ChangesTable } from '../components/ChangesTable.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
 import { Empty, ErrorMessage, Loaded, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
+import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
@@ -13,7 +14,8 @@ const RECENT = '10';
 export function ActorPage({ actorId }: { actorId: string }) {
   const actor = useApi<ActorResponse>(apiUrl(`actors/${encodeURIComponent(actorId)}`));
   const changes = useApi<ChangesResponse>(apiUrl('changes', { actor: actorId, limit: RECENT }));
-  const requests = useApi<RequestsResponse>(apiUrl('requests', { actor: actorId, limit: RECENT }));
+  const withApiLog = apiLogVisible();
+  const requests = useApi<RequestsResponse>(withApiLog ? apiUrl('requests', { actor: actorId, limit: RECENT }) : null);
   if (actor.status === 'loading') return <Loading what="the actor" />;
   if (actor.status === 'error') return <ErrorMessage error={actor.error} retry={actor.retry} />;
   const { actor: who, changeCount, requestCount, firstSeen, lastSeen } = actor.data;
@@ -28,30 +30,36 @@ export function ActorPage({ actorId }: { actorId: string }) {
         <dd className="mono">{who.id}</dd>
         <dt>Changes</dt>
         <dd>{changeCount.toLocaleString('en')}</dd>
-        <dt>Requests</dt>
-        <dd>{requestCount.toLocaleString('en')}</dd>
+        {withApiLog && (
+          <>
+            <dt>Requests</dt>
+            <dd>{requestCount.toLocaleString('en')}</dd>
+          </>
+        )}
         <dt>First seen</dt>
         <dd>{firstSeen ? <Time iso={firstSeen} /> : <span className="muted">never</span>}</dd>
         <dt>Last seen</dt>
         <dd>{lastSeen ? <Time iso={lastSeen} /> : <span className="muted">never</span>}</dd>
       </dl>
-      <section className="panel" aria-labelledby="actor-requests">
-        <h2 id="actor-requests">Latest requests</h2>
-        <Loaded result={requests} what="requests">
-          {(data) =>
-            data.items.length === 0 ? (
-              <Empty>
-                <p>No logged request.</p>
-              </Empty>
-            ) : (
-              <RequestsTable requests={data.items} />
-            )
-          }
-        </Loaded>
-        <p>
-          <Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>
-        </p>
-      </section>
+      {withApiLog && (
+        <section className="panel" aria-labelledby="actor-requests">
+          <h2 id="actor-requests">Latest requests</h2>
+          <Loaded result={requests} what="requests">
+            {(data) =>
+              data.items.length === 0 ? (
+                <Empty>
+                  <p>No logged request.</p>
+                </Empty>
+              ) : (
+                <RequestsTable requests={data.items} />
+              )
+            }
+          </Loaded>
+          <p>
+            <Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>
+          </p>
+        </section>
+      )}
       <section className="panel" aria-labelledby="actor-changes">
         <h2 id="actor-changes">Latest changes</h2>
         <Loaded result={changes} what="changes">

@@ -38,8 +38,9 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
         return { ...response, headers: { ...response.headers, allow: 'GET, HEAD' } };
       }
       const segments = pathSegments(request.path);
+      if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
+      const scope = checkScope(await resolved.scope?.(request.raw));
       if (segments[0] === 'api') {
-        const scope = checkScope(await resolved.scope?.(request.raw));
         const tables = await loadTables(resolved.pool, schemaSql);
         const api: ApiContext = {
           pool: resolved.pool,
@@ -50,8 +51,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
         };
         return await apiRoute(api, segments.slice(1), new QueryParams(request.query));
       }
-      if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
-      return await assets.index(request.basePath);
+      return await assets.index(request.basePath, scope?.requests !== false);
     } catch (error) {
       if (error instanceof AdminError) return errorResponse(error);
       resolved.onError(error);

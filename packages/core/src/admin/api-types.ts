@@ -228,4 +228,6 @@ export interface AdminErrorBody {
 export interface AdminClientConfig {
   /** The base path the admin is served under, with a leading and no trailing slash, e.g. `/audit-admin`. */
   basePath: string;
+  /** Whether the API-request log is in the user's scope (`scope().requests !== false`): the UI hides it if not. */
+  apiLog: boolean;
 }

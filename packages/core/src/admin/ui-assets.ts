@@ -57,9 +57,13 @@ export function normaliseBasePath(basePath: string): string {
  * and client-side routes resolve under the base path the browser sees. Also returns the config script's hash
  * for the Content-Security-Policy.
  */
-export function renderIndexHtml(template: string, basePath: string): { html: string; scriptHash: string } {
+export function renderIndexHtml(
+  template: string,
+  basePath: string,
+  apiLog = true,
+): { html: string; scriptHash: string } {
   const base = normaliseBasePath(basePath);
-  const config: AdminClientConfig = { basePath: base };
+  const config: AdminClientConfig = { basePath: base, apiLog };
   const script = `window.__AUDITRUM_ADMIN__ = ${scriptSafeJson(config)}`;
   const scriptHash = createHash('sha256').update(script, 'utf8').digest('base64');
   const injected = `<base href="${escapeAttribute(`${base}/`)}"><script>${script}</script>`;
@@ -81,7 +85,8 @@ export class UiAssets {
     this.#root = dir === undefined ? undefined : resolve(dir);
   }
 
-  async index(basePath: string): Promise<AdminResponse> {
+  /** index.html, with the base path and whether the user may see the API log (`apiLog`) injected. */
+  async index(basePath: string, apiLog: boolean): Promise<AdminResponse> {
     const template = await this.#loadTemplate();
     if (template === undefined) {
       return {
@@ -90,7 +95,7 @@ export class UiAssets {
         body: 'The Auditrum admin UI is not built: run `pnpm --filter @auditrum/admin-ui build` (or give assetsDir). The JSON API is under api/.\n',
       };
     }
-    const { html, scriptHash } = renderIndexHtml(template, basePath);
+    const { html, scriptHash } = renderIndexHtml(template, basePath, apiLog);
     return {
       status: 200,
       headers: withCommonHeaders({
