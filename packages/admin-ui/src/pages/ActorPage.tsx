@@ -1,4 +1,5 @@
 import type { ActorResponse, ChangesResponse, RequestsResponse } from '@auditrum/core/admin';
+import type { ReactNode } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
@@ -42,41 +43,62 @@ export function ActorPage({ actorId }: { actorId: string }) {
         <dd>{lastSeen ? <Time iso={lastSeen} /> : <span className="muted">never</span>}</dd>
       </dl>
       {withApiLog && (
-        <section className="panel" aria-labelledby="actor-requests">
-          <h2 id="actor-requests">Latest requests</h2>
-          <Loaded result={requests} what="requests">
-            {(data) =>
-              data.items.length === 0 ? (
-                <Empty>
-                  <p>No logged request.</p>
-                </Empty>
-              ) : (
-                <RequestsTable requests={data.items} />
-              )
-            }
-          </Loaded>
-          <p>
-            <Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>
-          </p>
-        </section>
+        <LatestSection
+          id="actor-requests"
+          title="Latest requests"
+          result={requests}
+          none="No logged request."
+          all={<Link to={withQuery('/requests', { actor: who.id })}>All requests by {who.label ?? who.id}</Link>}
+        >
+          {(data: RequestsResponse) => <RequestsTable requests={data.items} />}
+        </LatestSection>
       )}
-      <section className="panel" aria-labelledby="actor-changes">
-        <h2 id="actor-changes">Latest changes</h2>
-        <Loaded result={changes} what="changes">
-          {(data) =>
-            data.items.length === 0 ? (
-              <Empty>
-                <p>No recorded change.</p>
-              </Empty>
-            ) : (
-              <ChangesTable changes={data.items} caption={`Latest changes by ${who.label ?? who.id}`} />
-            )
-          }
-        </Loaded>
-        <p>
-          <Link to={withQuery('/changes', { actor: who.id })}>All changes by {who.label ?? who.id}</Link>
-        </p>
-      </section>
+      <LatestSection
+        id="actor-changes"
+        title="Latest changes"
+        result={changes}
+        none="No recorded change."
+        all={<Link to={withQuery('/changes', { actor: who.id })}>All changes by {who.label ?? who.id}</Link>}
+      >
+        {(data: ChangesResponse) => (
+          <ChangesTable changes={data.items} caption={`Latest changes by ${who.label ?? who.id}`} />
+        )}
+      </LatestSection>
     </>
+  );
+}
+
+/** One of the actor's "latest" lists: its table, or a line when empty, and the link to the whole list. */
+function LatestSection<T extends { items: unknown[] }>({
+  id,
+  title,
+  result,
+  none,
+  all,
+  children,
+}: {
+  id: string;
+  title: string;
+  result: Parameters<typeof Loaded<T>>[0]['result'];
+  none: string;
+  all: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  return (
+    <section className="panel" aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      <Loaded result={result} what={title.toLowerCase()}>
+        {(data) =>
+          data.items.length === 0 ? (
+            <Empty>
+              <p>{none}</p>
+            </Empty>
+          ) : (
+            children(data)
+          )
+        }
+      </Loaded>
+      <p>{all}</p>
+    </section>
   );
 }
