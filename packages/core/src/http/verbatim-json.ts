@@ -2,6 +2,7 @@ import type { Masker } from './masker.js';
 import { MAX_JSON_DEPTH } from './masker.js';
 
 const QUOTE = 0x22;
+const MAX_NUMBER_LENGTH = 1000;
 
 /**
  * Whether a JSON body can be stored as it came, skipping the parse, masked copy and serialisation: most bodies
@@ -10,7 +11,8 @@ const QUOTE = 0x22;
  * It can when the masking would change nothing and PostgreSQL's jsonb takes the text as it is:
  * - no backslash: every key and string is then written literally, so `masker.mayMask()` sees any key a
  *   sensitive one could be, and there is no `\u0000` or lone-surrogate escape (jsonb refuses both);
- * - no exponent in a number (jsonb's numeric refuses `1e999999`, which the masked copy would store as null);
+ * - no exponent in a number, and no number longer than MAX_NUMBER_LENGTH characters (jsonb's numeric refuses
+ *   `1e999999` and more than 16,383 decimals; the masked copy would store a double);
  * - nesting within MAX_JSON_DEPTH, as the masked copy would keep it;
  * - and it parses (an invalid body gets the `invalid-json` marker instead).
  */
@@ -19,6 +21,7 @@ export function isVerbatimJson(text: string, masker: Masker): boolean {
   let depth = 0;
   let inString = false;
   let previous = 0;
+  let numberLength = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (inString) {
@@ -31,6 +34,11 @@ export function isVerbatimJson(text: string, masker: Masker): boolean {
       depth -= 1;
     } else if ((code === 0x65 || code === 0x45) && ((previous >= 0x30 && previous <= 0x39) || previous === 0x2e)) {
       return false;
+    }
+    if (!inString && ((code >= 0x30 && code <= 0x39) || code === 0x2e || code === 0x2d)) {
+      if (++numberLength > MAX_NUMBER_LENGTH) return false;
+    } else {
+      numberLength = 0;
     }
     previous = code;
   }
