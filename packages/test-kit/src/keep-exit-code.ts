@@ -8,13 +8,12 @@ let installed = false;
 export function keepExitCode(): void {
   if (installed) return;
   installed = true;
-  let codeAtEnd: typeof process.exitCode;
+  // The last failing code seen when the event loop ran dry ('beforeExit' fires again if more work was queued).
+  let failedWith: typeof process.exitCode;
   process.on('beforeExit', () => {
-    codeAtEnd ??= process.exitCode;
+    if (Number(process.exitCode ?? 0) !== 0) failedWith = process.exitCode;
   });
   process.on('exit', () => {
-    if (codeAtEnd !== undefined && Number(codeAtEnd) !== 0 && Number(process.exitCode ?? 0) === 0) {
-      process.exitCode = codeAtEnd;
-    }
+    if (failedWith !== undefined && Number(process.exitCode ?? 0) === 0) process.exitCode = failedWith;
   });
 }
