@@ -4,12 +4,11 @@ import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
-import { Pager } from '../components/Pager.tsx';
-import { Empty, Loaded } from '../components/states.tsx';
-import { fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { PagedList } from '../components/PagedList.tsx';
+import { TimeRangeInputs } from '../components/TimeRangeInputs.tsx';
+import { filtersFrom, submitFilters } from '../lib/list-filters.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
-import { navigate, withQuery } from '../router/location.ts';
 
 /** The list's filters, as named in the URL and in the API. */
 export const CHANGE_FILTERS = ['table', 'operation', 'actor', 'request', 'key', 'source', 'from', 'to', 'q'] as const;
@@ -24,19 +23,9 @@ const SOURCES: [string, string][] = [
   ['db', 'direct database writes (no app context)'],
 ];
 
-function filtersOf(search: URLSearchParams): Record<string, string> {
-  const filters: Record<string, string> = {};
-  for (const name of CHANGE_FILTERS) {
-    const value = search.get(name);
-    if (value) filters[name] = value;
-  }
-  return filters;
-}
-
 export function ChangesPage({ location }: { location: AppLocation }) {
-  const filters = filtersOf(location.search);
-  const cursor = location.search.get('cursor');
-  const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor }));
+  const filters = filtersFrom(location.search, CHANGE_FILTERS);
+  const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor: location.search.get('cursor') }));
   // Loaded once per visit, not per filter change (the form below is remounted on each navigation).
   const tables = useApi<TablesResponse>(apiUrl('tables'));
   const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
@@ -62,36 +51,23 @@ export function ChangesPage({ location }: { location: AppLocation }) {
           </a>
         </span>
       </div>
-      <Loaded result={changes} what="changes">
-        {(data) =>
-          data.items.length === 0 ? (
-            <Empty>
-              <p>{filtered || cursor ? 'No change matches these filters.' : 'No changes recorded yet.'}</p>
-              {filtered && <Link to="/changes">Clear the filters</Link>}
-            </Empty>
-          ) : (
-            <>
-              <ChangesTable changes={data.items} caption="Changes" />
-              <Pager path="/changes" search={location.search} nextCursor={data.nextCursor} />
-            </>
-          )
-        }
-      </Loaded>
+      <PagedList
+        result={changes}
+        what="changes"
+        path="/changes"
+        search={location.search}
+        filtered={filtered}
+        noMatch="No change matches these filters."
+        none="No changes recorded yet."
+      >
+        {(items) => <ChangesTable changes={items} caption="Changes" />}
+      </PagedList>
     </>
   );
 }
 
 function ChangeFiltersForm({ filters, tableNames }: { filters: Record<string, string>; tableNames: string[] }) {
-  const onSubmit = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const value = (name: string) => String(form.get(name) ?? '').trim();
-    const next: Record<string, string> = {};
-    for (const name of CHANGE_FILTERS) next[name] = value(name);
-    next.from = fromDateTimeLocal(value('from'));
-    next.to = fromDateTimeLocal(value('to'));
-    navigate(withQuery('/changes', next));
-  };
+  const onSubmit = (event: FormEvent<HTMLFormElement>) => submitFilters(event, CHANGE_FILTERS, '/changes');
   const options = filters.table && !tableNames.includes(filters.table) ? [filters.table, ...tableNames] : tableNames;
   return (
     <form className="filters" onSubmit={onSubmit} aria-label="Filter changes">
@@ -138,14 +114,7 @@ function ChangeFiltersForm({ filters, tableNames }: { filters: Record<string, st
           ))}
         </select>
       </label>
-      <label>
-        From
-        <input type="datetime-local" step="1" name="from" defaultValue={toDateTimeLocal(filters.from)} />
-      </label>
-      <label>
-        To
-        <input type="datetime-local" step="1" name="to" defaultValue={toDateTimeLocal(filters.to)} />
-      </label>
+      <TimeRangeInputs from={filters.from} to={filters.to} />
       <label className="filter-search">
         Search in changed values
         <input type="search" name="q" defaultValue={filters.q ?? ''} />
