@@ -27,6 +27,17 @@ export function maskJsonPreview(text: string, masker: Masker): string {
     if (top.kind === 'object' && masker.isSensitiveKey(top.key)) return true;
     return masker.hasPaths && masker.isSensitivePath(path());
   };
+  // At the start of a value (after ':' in an object, ',' in an array): keeps the spaces, and replaces a sensitive
+  // object, array or bare literal as a whole (a string is masked when it is read).
+  const maskBareValue = (): void => {
+    const start = skipSpace(text, i);
+    out.push(text.slice(i, start));
+    i = start;
+    if (i < n && text[i] !== '"' && valueIsSensitive()) {
+      out.push(JSON.stringify(masker.censor));
+      i = valueEnd(text, i);
+    }
+  };
 
   while (i < n) {
     const ch = text[i] as string;
@@ -49,14 +60,7 @@ export function maskJsonPreview(text: string, masker: Masker): string {
       top.expectKey = false;
       out.push(ch);
       i++;
-      // A sensitive value that is an object, array or bare literal is skipped as a whole.
-      const start = skipSpace(text, i);
-      out.push(text.slice(i, start));
-      i = start;
-      if (i < n && text[i] !== '"' && valueIsSensitive()) {
-        out.push(JSON.stringify(masker.censor));
-        i = valueEnd(text, i);
-      }
+      maskBareValue();
       continue;
     }
     if (ch === ',') {
@@ -64,15 +68,7 @@ export function maskJsonPreview(text: string, masker: Masker): string {
       else if (top?.kind === 'array') top.index++;
       out.push(ch);
       i++;
-      if (top?.kind === 'array') {
-        const start = skipSpace(text, i);
-        out.push(text.slice(i, start));
-        i = start;
-        if (i < n && text[i] !== '"' && valueIsSensitive()) {
-          out.push(JSON.stringify(masker.censor));
-          i = valueEnd(text, i);
-        }
-      }
+      if (top?.kind === 'array') maskBareValue();
       continue;
     }
     if (ch === '{' || ch === '[') {
