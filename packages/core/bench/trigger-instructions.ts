@@ -25,6 +25,7 @@ import pg from 'pg';
 import { positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
 import { startCluster } from '../../test-kit/src/cluster.ts';
 import { embeddedPostgresBinDir } from '../../test-kit/src/sources/embedded-postgres.ts';
+import { BENCH_COLUMNS, createBenchTable, createCommonDesign } from './bench-schema.ts';
 
 const run = promisify(execFile);
 
@@ -32,7 +33,6 @@ const LOOP = positiveInt('BENCH_LOOP', 1000, 3);
 const BULK = positiveInt('BENCH_BULK', 10_000, 3);
 const ROWS = Math.max(BULK, LOOP) + 1000;
 const DATABASE = 'bench';
-const COLUMNS = 'id, account, status, amount, qty, note, created_at, updated_at';
 const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
 
 type VariantName = 'limit' | 'common' | 'auditrum';
@@ -61,7 +61,7 @@ function loopBody(operation: Operation, table: string): string {
     case 'UPDATE':
       return `UPDATE ${table} SET status = 'paid-' || i, qty = qty + 1, updated_at = now() WHERE id = i;`;
     case 'INSERT':
-      return `INSERT INTO ${table} (${COLUMNS}) VALUES (1000000 + i, 'acct-1', 'open', 12.5, 1, 'order ' || i, now(), now());`;
+      return `INSERT INTO ${table} (${BENCH_COLUMNS}) VALUES (1000000 + i, 'acct-1', 'open', 12.5, 1, 'order ' || i, now(), now());`;
     case 'DELETE':
       return `DELETE FROM ${table} WHERE id = i;`;
   }
@@ -72,7 +72,7 @@ function bulkStatement(operation: Operation, table: string, rows: number): strin
     case 'UPDATE':
       return `UPDATE ${table} SET status = 'x', qty = qty + 1 WHERE id <= ${rows};`;
     case 'INSERT':
-      return `INSERT INTO ${table} (${COLUMNS}) SELECT 1000000 + g, 'acct-1', 'new', 12.5, g % 100, 'bulk ' || g, now(), now() FROM generate_series(1, ${rows}) g;`;
+      return `INSERT INTO ${table} (${BENCH_COLUMNS}) SELECT 1000000 + g, 'acct-1', 'new', 12.5, g % 100, 'bulk ' || g, now(), now() FROM generate_series(1, ${rows}) g;`;
     case 'DELETE':
       return `DELETE FROM ${table} WHERE id <= ${rows};`;
   }
@@ -153,28 +153,15 @@ async function createSchema(url: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: benchUrl.toString(), max: 1 });
   try {
     for (const variant of VARIANTS) {
-      await pool.query(`CREATE TABLE ${tableOf(variant)} (
-        id bigint PRIMARY KEY, account text NOT NULL, status text NOT NULL, amount numeric(12,2) NOT NULL,
-        qty integer NOT NULL, note text, created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now())`);
+      await createBenchTable(pool, tableOf(variant));
       await pool.query(
-        `INSERT INTO ${tableOf(variant)} (${COLUMNS})
+        `INSERT INTO ${tableOf(variant)} (${BENCH_COLUMNS})
          SELECT g, 'acct-' || (g % 5000), 'open', round(g / 7.0, 2), g % 100, 'order ' || g, now(), now()
          FROM generate_series(1, $1::int) g`,
         [ROWS],
       );
     }
-    await pool.query(`CREATE TABLE common_log (id bigserial PRIMARY KEY, table_name text NOT NULL, op text NOT NULL,
-      changed_at timestamptz NOT NULL DEFAULT now(), actor text, request_id text, old_data jsonb, new_data jsonb)`);
-    await pool.query(`CREATE FUNCTION common_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO common_log (table_name, op, actor, request_id, old_data, new_data)
-        VALUES (TG_TABLE_NAME, TG_OP, current_setting('app.actor', true), current_setting('app.request_id', true),
-          to_jsonb(OLD), to_jsonb(NEW));
-        RETURN NULL;
-      END $$`);
-    await pool.query(`CREATE TRIGGER common_log_row AFTER INSERT OR UPDATE OR DELETE ON ${tableOf('common')}
-      FOR EACH ROW EXECUTE FUNCTION common_log_row()`);
+    await createCommonDesign(pool, tableOf('common'));
     const audit = createAuditrum({ pool, partitions: false });
     await audit.migrate();
     await audit.track(`public.${tableOf('auditrum')}`);

@@ -35,6 +35,7 @@ import {
   startBenchServer,
   textTable,
 } from '../../test-kit/src/bench-support.ts';
+import { BENCH_COLUMNS, createBenchTable, createCommonDesign } from './bench-schema.ts';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
 const OLTP_SECONDS = positiveInt('BENCH_OLTP_SECONDS', 8);
@@ -62,7 +63,6 @@ const BULK_OPS = ['UPDATE', 'INSERT', 'DELETE'] as const;
 type BulkOp = (typeof BULK_OPS)[number];
 
 const SET_CONFIG = "SELECT set_config('app.actor', $1, true), set_config('app.request_id', $2, true)";
-const COLUMNS = 'id, account, status, amount, qty, note, created_at, updated_at';
 const STATUSES = ['open', 'pending', 'paid', 'shipped', 'closed'];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -73,18 +73,9 @@ const STATUSES = ['open', 'pending', 'paid', 'shipped', 'closed'];
 
 async function createSchema(db: pg.Pool): Promise<void> {
   for (const variant of [VARIANTS.limit, VARIANTS.common, VARIANTS.auditrum]) {
-    await db.query(`CREATE TABLE ${variant.table} (
-      id bigint PRIMARY KEY,
-      account text NOT NULL,
-      status text NOT NULL,
-      amount numeric(12,2) NOT NULL,
-      qty integer NOT NULL,
-      note text,
-      created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now()
-    )`);
+    await createBenchTable(db, variant.table);
     await db.query(
-      `INSERT INTO ${variant.table} (${COLUMNS})
+      `INSERT INTO ${variant.table} (${BENCH_COLUMNS})
        SELECT g, 'acct-' || lpad((g % 5000)::text, 5, '0'), (ARRAY['open','pending','paid','shipped','closed'])[1 + g % 5],
          round((g % 100000) / 7.0, 2), g % 100, 'order ' || g || ' for customer ' || (g % 5000),
          now() - make_interval(mins => g), now() - make_interval(secs => g)
@@ -92,26 +83,7 @@ async function createSchema(db: pg.Pool): Promise<void> {
       [ROWS],
     );
   }
-  // The common design: one row-level trigger, whole images as jsonb, context from set_config().
-  await db.query(`CREATE TABLE common_log (
-    id bigserial PRIMARY KEY,
-    table_name text NOT NULL,
-    op text NOT NULL,
-    changed_at timestamptz NOT NULL DEFAULT now(),
-    actor text,
-    request_id text,
-    old_data jsonb,
-    new_data jsonb
-  )`);
-  await db.query(`CREATE FUNCTION common_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      INSERT INTO common_log (table_name, op, actor, request_id, old_data, new_data)
-      VALUES (TG_TABLE_NAME, TG_OP, current_setting('app.actor', true), current_setting('app.request_id', true),
-        to_jsonb(OLD), to_jsonb(NEW));
-      RETURN NULL;
-    END $$`);
-  await db.query(`CREATE TRIGGER common_log_row AFTER INSERT OR UPDATE OR DELETE ON bench_common
-    FOR EACH ROW EXECUTE FUNCTION common_log_row()`);
+  await createCommonDesign(db, VARIANTS.common.table);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -209,7 +181,7 @@ async function runOltp(pool: pg.Pool, variant: Variant, ids: IdPool, seconds: nu
         params = [ids.pick(), STATUSES[Math.floor(Math.random() * STATUSES.length)]];
       } else if (dice < 0.9) {
         inserted = ids.next++;
-        sql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1, $2, 'open', $3, $4, $5, now(), now())`;
+        sql = `INSERT INTO ${t} (${BENCH_COLUMNS}) VALUES ($1, $2, 'open', $3, $4, $5, now(), now())`;
         params = [inserted, `acct-${inserted % 5000}`, (inserted % 100000) / 7, inserted % 100, `order ${inserted}`];
       } else {
         sql = `DELETE FROM ${t} WHERE id = $1`;
@@ -251,7 +223,7 @@ function bulkSql(op: BulkOp, t: string, firstNew: number): string {
     case 'UPDATE':
       return `UPDATE ${t} SET status = 'x', qty = qty + 1`;
     case 'INSERT':
-      return `INSERT INTO ${t} (${COLUMNS})
+      return `INSERT INTO ${t} (${BENCH_COLUMNS})
         SELECT g, 'acct-' || lpad((g % 5000)::text, 5, '0'), 'new', round((g % 100000) / 7.0, 2), g % 100,
           'bulk order ' || g, now(), now()
         FROM generate_series(${firstNew}, ${firstNew + ROWS - 1}) g`;
