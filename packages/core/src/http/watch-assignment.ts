@@ -49,8 +49,8 @@ function accessorFor(key: string): SharedAccessor {
 
 /**
  * Calls `onAssign` whenever `target[key]` is assigned, keeping the property an ordinary readable, writable,
- * deletable one. This is how a request learns facts that other middleware sets after the audit middleware ran:
- * the user (auth runs later, and often queries the database before it knows the user) and the matched route.
+ * deletable one. This is how a request learns a fact that other middleware sets after the audit middleware ran
+ * and that cannot be read later instead: Express's matched route, whose mount path is only known at match time.
  * Several watchers of one property (auditContext and apiLogger installed apart) are all called, in order.
  * A listener that throws is skipped: the host's assignment always succeeds.
  */
