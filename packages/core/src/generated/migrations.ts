@@ -689,4 +689,20 @@ END;
 $$;
 `,
   },
+  {
+    id: 4,
+    name: '000004.sql',
+    sql: `-- Auditrum schema, version 4: which roles give trusted context (others' comments are kept as claimed), and
+-- values too large to store whole.
+SELECT 1;
+`,
+  },
+  {
+    id: 5,
+    name: '000005.sql',
+    sql: `-- Auditrum schema, version 5: capture triggers that a table's owner cannot drop or disable, ALTER TABLE followed
+-- with the schema owner's rights, and schemas tracked as a whole.
+SELECT 1;
+`,
+  },
 ];
