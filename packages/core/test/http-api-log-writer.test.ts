@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import type { ApiRequestRecord } from '@auditrum/core/http';
-import { ApiLogWriter } from '@auditrum/core/http';
+import { ApiLogWriter, HttpAudit } from '@auditrum/core/http';
 import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { JsonText } from '../src/http/api-request-record.js';
+import { JsonText, recordValues } from '../src/http/api-request-record.js';
+import { copyLine } from '../src/http/copy-text.js';
+import { RETRY_MAX_DELAY_MS, retryDelay } from '../src/http/retry-delay.js';
+import { writeFailure } from '../src/http/write-failure.js';
 
 const db = useTestDatabase();
 const pgBouncer = await findPgBouncer();
@@ -51,7 +55,7 @@ describe('the API-log writer', () => {
     );
     for (let i = 0; i < 7; i++) writer.push(record(`r${i}`, i === 6 ? { requestBody: null, query: null } : {}));
     await writer.close();
-    expect(writer.stats()).toEqual({ queued: 0, written: 7, dropped: 0, failed: 0 });
+    expect(writer.stats()).toMatchObject({ queued: 0, queuedBytes: 0, written: 7, dropped: 0, failed: 0, retries: 0 });
     expect(errors).toEqual([]);
     expect(await storedIds()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
     const { rows } = await db.pool.query(
@@ -132,48 +136,95 @@ describe('the API-log writer', () => {
     await writer.close();
   });
 
-  it('drops rows beyond maxRows, counting them and reporting once per overflow, and never throws', async () => {
+  it('drops rows beyond maxRows or maxBytes, counting them and reporting the count once, and never throws', async () => {
     const errors: unknown[] = [];
-    const writer = new ApiLogWriter(db.pool, 'auditrum', { maxRows: 5, batchSize: 100, flushIntervalMs: 60_000 }, (e) =>
-      errors.push(e),
+    const writer = new ApiLogWriter(
+      db.pool,
+      'auditrum',
+      { maxRows: 5, batchSize: 100, flushIntervalMs: 60_000, reportIntervalMs: 60_000 },
+      (e) => errors.push(e),
     );
     for (let i = 0; i < 12; i++) writer.push(record(`o${i}`));
-    expect(writer.stats()).toEqual({ queued: 5, written: 0, dropped: 7, failed: 0 });
-    expect(errors).toHaveLength(1);
-    expect(String(errors[0])).toContain('API log queue is full (5 rows)');
+    expect(writer.stats()).toMatchObject({ queued: 5, written: 0, dropped: 7, failed: 0 });
+    // Counted now, reported once per interval (or at close), with the count.
+    expect(errors).toEqual([]);
     await writer.close();
+    expect(errors.map(String)).toEqual([
+      expect.stringContaining('API log dropped 7 row(s): the queue was full (5 rows'),
+    ]);
     expect(await storedIds()).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
     writer.push(record('after-close'));
     expect(writer.stats()).toMatchObject({ written: 5, dropped: 8 });
     expect(String(errors[1])).toContain('the logger is closed');
+
+    // The byte bound: rows of about 1 KB, room for exactly 3 of them.
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const oneRow = Buffer.byteLength(copyLine(recordValues(record('b0', { error: 'x'.repeat(1000) }))));
+    const bytes = new ApiLogWriter(
+      db.pool,
+      'auditrum',
+      { maxBytes: oneRow * 3, flushIntervalMs: 60_000 },
+      () => undefined,
+    );
+    for (let i = 0; i < 6; i++) bytes.push(record(`b${i}`, { error: 'x'.repeat(1000) }));
+    const held = bytes.stats();
+    expect(held).toMatchObject({ queued: 3, dropped: 3 });
+    expect(held.queuedBytes).toBe(oneRow * 3);
+    expect(held.peakQueuedBytes).toBe(held.queuedBytes);
+    await bytes.close();
+    expect(await storedIds()).toEqual(['b0', 'b1', 'b2']);
+    expect(bytes.stats()).toMatchObject({ queued: 0, queuedBytes: 0, peakQueued: 3, written: 3 });
   });
 
-  it('isolates a row the database refuses, keeping the rest of its batch', async () => {
+  it('isolates the rows the database refuses, reporting each by request id, and keeps the rest of their batch', async () => {
     const errors: unknown[] = [];
-    const writer = new ApiLogWriter(db.pool, 'auditrum', { batchSize: 10, flushIntervalMs: 60_000 }, (e) =>
+    const writer = new ApiLogWriter(db.pool, 'auditrum', { batchSize: 50, flushIntervalMs: 60_000 }, (e) =>
       errors.push(e),
     );
-    writer.push(record('good-1'));
-    writer.push(record('bad', { status: 70000 })); // out of smallint range
-    writer.push(record('good-2'));
+    const bad = new Set([3, 17, 18, 40]);
+    for (let i = 0; i < 45; i++) writer.push(record(`row-${i}`, bad.has(i) ? { status: 70000 } : {})); // smallint
     await writer.close();
-    expect(await storedIds()).toEqual(['good-1', 'good-2']);
-    expect(writer.stats()).toMatchObject({ written: 2, failed: 1 });
-    expect(errors).toHaveLength(1);
-    expect(String(errors[0])).toContain('out of range');
+    expect(await storedIds()).toEqual(
+      Array.from({ length: 45 }, (_, i) => i)
+        .filter((i) => !bad.has(i))
+        .map((i) => `row-${i}`),
+    );
+    expect(writer.stats()).toMatchObject({ written: 41, failed: 4, dropped: 0, retries: 0 });
+    expect(errors.map(String)).toEqual(
+      [...bad].map((i) => `Error: auditrum: API log row refused by the database (request row-${i})`),
+    );
+    expect((errors[0] as Error).cause).toMatchObject({ code: '22003' });
   });
 
-  it('reports an unreachable database through onError, losing only the rows it could not write', async () => {
+  it('keeps and retries rows the database cannot take for a reason not theirs (a missing grant), until it can', async () => {
+    const role = `api_nogrant_${randomBytes(4).toString('hex')}`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+    await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO ${role}`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'pw';
+    const appPool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    appPool.on('error', () => undefined);
     const errors: unknown[] = [];
-    const dead = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
-    const writer = new ApiLogWriter(dead, 'auditrum', { flushIntervalMs: 10 }, (e) => errors.push(e));
-    writer.push(record('lost-1'));
-    writer.push(record('lost-2'));
-    await writer.close();
-    await dead.end();
-    expect(writer.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 2 });
-    expect(errors).toHaveLength(1);
-    expect(String(errors[0])).toMatch(/ECONNREFUSED|connect/);
+    try {
+      const writer = new ApiLogWriter(appPool, 'auditrum', { flushIntervalMs: 10 }, (e) => errors.push(e));
+      writer.push(record('waits-1'));
+      writer.push(record('waits-2'));
+      await expect.poll(() => writer.stats().retries).toBeGreaterThan(1);
+      expect(writer.stats()).toMatchObject({ queued: 2, written: 0, failed: 0, dropped: 0 });
+      expect(errors.map(String)).toEqual([
+        expect.stringContaining('API log cannot reach the database; keeping 2 row(s) and retrying: permission denied'),
+      ]);
+      await db.pool.query(`GRANT INSERT ON auditrum.api_requests TO ${role}`);
+      await db.pool.query(`GRANT USAGE ON SEQUENCE auditrum.api_requests_id_seq TO ${role}`);
+      await writer.close();
+      expect(await storedIds()).toEqual(['waits-1', 'waits-2']);
+      expect(writer.stats()).toMatchObject({ queued: 0, written: 2, failed: 0, dropped: 0 });
+    } finally {
+      await appPool.end();
+      await db.pool.query(`DROP OWNED BY ${role}`);
+      await db.pool.query(`DROP ROLE ${role}`);
+    }
   });
 
   it.skipIf(!pgBouncer)(
@@ -191,7 +242,7 @@ describe('the API-log writer', () => {
         writer.push(record('pb-4'));
         await writer.close();
         expect(await storedIds()).toEqual(['pb-1', 'pb-2', 'pb-3', 'pb-4']);
-        expect(writer.stats()).toEqual({ queued: 0, written: 4, dropped: 0, failed: 1 });
+        expect(writer.stats()).toMatchObject({ queued: 0, written: 4, dropped: 0, failed: 1 });
         expect(errors).toHaveLength(1);
         // The refused COPY left the shared server connection usable.
         expect((await bounced.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
@@ -203,7 +254,7 @@ describe('the API-log writer', () => {
   );
 
   it('writes with an application role that has only the grants the docs list', async () => {
-    const role = `api_writer_${process.pid}_${Date.now()}`;
+    const role = `api_writer_${randomBytes(4).toString('hex')}`;
     await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
     await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO ${role}`);
     await db.pool.query(`GRANT INSERT ON auditrum.api_requests TO ${role}`);
@@ -228,9 +279,38 @@ describe('the API-log writer', () => {
   });
 
   it('refuses bad queue settings at construction', () => {
-    expect(() => new ApiLogWriter(db.pool, 'auditrum', { maxRows: 0 }, () => undefined)).toThrow(
-      'queue.maxRows must be a positive whole number',
+    const make = (queue: Record<string, unknown>) => () =>
+      new ApiLogWriter(db.pool, 'auditrum', queue, () => undefined);
+    expect(make({ maxRows: 0 })).toThrow('queue.maxRows must be a positive whole number, not 0');
+    expect(make({ batchSize: 1.5 })).toThrow('queue.batchSize');
+    expect(make({ maxBytes: -1 })).toThrow('queue.maxBytes must be a positive whole number, not -1');
+    expect(make({ reportIntervalMs: Number.NaN })).toThrow('queue.reportIntervalMs');
+    expect(make({ closeTimeoutMs: '5' })).toThrow('queue.closeTimeoutMs must be a positive whole number, not 5');
+    const options = { pool: db.pool, queue: { maxByte: 1 } as never };
+    expect(() => new HttpAudit(options, 'apiLogger', { context: false, log: true }, () => undefined)).toThrow(
+      'option "queue" has no "maxByte"; known: maxRows, maxBytes, batchSize, flushIntervalMs, reportIntervalMs, closeTimeoutMs',
     );
-    expect(() => new ApiLogWriter(db.pool, 'auditrum', { batchSize: 1.5 }, () => undefined)).toThrow('queue.batchSize');
+  });
+});
+
+describe('retry delays', () => {
+  it('grow exponentially from the first delay to the cap, with half of each step random', () => {
+    const low = [1, 2, 3, 4, 5, 6, 20].map((attempt) => retryDelay(attempt, () => 0));
+    const high = [1, 2, 3, 4, 5, 6, 20].map((attempt) => retryDelay(attempt, () => 1));
+    expect(low).toEqual([50, 100, 200, 400, 800, 1000, 1000]);
+    expect(high).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
+    expect(retryDelay(1000, () => 0.5)).toBe(RETRY_MAX_DELAY_MS * 0.75);
+  });
+});
+
+describe('write failures', () => {
+  it("are the rows' fault only for data, integrity and size errors; the rest is kept and retried", async () => {
+    const failure = (sql: string) => db.pool.query(sql).then(() => undefined, writeFailure);
+    expect(await failure("SELECT 'x'::int")).toBe('refused');
+    expect(await failure('SELECT 70000::smallint')).toBe('refused');
+    expect(await failure('SELECT * FROM no_such_table')).toBe('unavailable');
+    expect(writeFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(
+      'unavailable',
+    );
   });
 });

@@ -26,6 +26,8 @@ export interface Cluster {
   readonly owner: { uid?: number; gid?: number };
   /** Stops the server and keeps the directory, e.g. to run `postgres --single` on the data. */
   stopServer(): Promise<void>;
+  /** Starts the server again after stopServer(), on the same port and data (e.g. to end a simulated outage). */
+  startServer(): Promise<void>;
   /** Stops the server if it runs, and removes the directory. */
   stop(): Promise<void>;
 }
@@ -44,19 +46,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dataDir = join(dir, 'data');
   const pgCtl = join(options.binDir, 'pg_ctl');
   const port = await freePort();
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
   try {
     await run(
       join(options.binDir, 'initdb'),
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'],
       owner,
     );
-    const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
     await run(pgCtl, ['start', '-w', '-D', dataDir, '-l', join(dir, 'server.log'), '-o', serverOptions], owner);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
   let running = true;
+  const startServer = async () => {
+    if (running) return;
+    await run(pgCtl, ['start', '-w', '-D', dataDir, '-l', join(dir, 'server.log'), '-o', serverOptions], owner);
+    running = true;
+  };
   const stopServer = async () => {
     if (!running) return;
     await run(pgCtl, ['stop', '-w', '-m', 'fast', '-D', dataDir], owner);
@@ -69,6 +76,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     dataDir,
     owner,
     stopServer,
+    startServer,
     stop: async () => {
       await stopServer();
       await rm(dir, { recursive: true, force: true });

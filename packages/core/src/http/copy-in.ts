@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { connectionSurvives } from './write-failure.js';
 
 /** Runs `sql` (a `COPY … FROM STDIN` in text format) with `data` as its input, on a client of the pool. */
 export async function copyIn(pool: pg.Pool, sql: string, data: Buffer): Promise<void> {
@@ -10,8 +11,8 @@ export async function copyIn(pool: pg.Pool, sql: string, data: Buffer): Promise<
     await pipeline(Readable.from([data]), client.query(copyFrom(sql)));
     client.release();
   } catch (error) {
-    // The server refused the data (the connection is fine), or the connection broke (it is not reused).
-    client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+    // The server refused the data on a live connection (reused), or the connection broke or is closing (not reused).
+    client.release(connectionSurvives(error) ? undefined : (error as Error));
     throw error;
   }
 }

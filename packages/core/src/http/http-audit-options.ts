@@ -77,7 +77,7 @@ const KNOWN_OPTIONS = new Set([
 const NESTED_OPTIONS = {
   requestId: ['header', 'trustInbound', 'maxLength', 'pattern', 'generate', 'echo'],
   mask: ['keys', 'defaultKeys', 'paths', 'headers', 'censor'],
-  queue: ['maxRows', 'batchSize', 'flushIntervalMs'],
+  queue: ['maxRows', 'maxBytes', 'batchSize', 'flushIntervalMs', 'reportIntervalMs', 'closeTimeoutMs'],
   bodies: ['request', 'response', 'get', 'maxBytes'],
 } as const;
 
@@ -192,7 +192,11 @@ export class ParsedHttpAuditOptions<Req> {
         `auditrum: ${caller}() needs a database for the API log: give it { pool } or { auditrum }, call createAuditrum() first, or set DATABASE_URL`,
       );
     }
-    return { pool: new pg.Pool({ connectionString }), schema, owned: true };
+    const pool = new pg.Pool({ connectionString });
+    // An idle connection the server closes (a restart, a failover) is an 'error' event: unhandled, it would end
+    // the process. The writer reconnects on its own.
+    pool.on('error', this.onError);
+    return { pool, schema, owned: true };
   }
 }
 

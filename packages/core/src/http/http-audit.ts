@@ -4,7 +4,7 @@ import type { AuditActor, AuditContextInput, AuditScope } from '../context/audit
 import { currentAuditScope, withAuditContext } from '../context/audit-context.js';
 import { instrumentPg } from '../context/instrument-pg.js';
 import type { ApiLogStats } from './api-log-writer.js';
-import { ApiLogWriter } from './api-log-writer.js';
+import { ApiLogWriter, emptyApiLogStats } from './api-log-writer.js';
 import type { ApiRequestRecord, StoredJson } from './api-request-record.js';
 import { JsonText } from './api-request-record.js';
 import { BodyCapture, tapRequestBody, tapResponseBody } from './body-tap.js';
@@ -173,7 +173,7 @@ export class HttpAudit<Req> {
 
   /** Counts of the API log's queue. */
   stats(): ApiLogStats {
-    return this.#writer?.stats() ?? { queued: 0, written: 0, dropped: 0, failed: 0 };
+    return this.#writer?.stats() ?? emptyApiLogStats();
   }
 
   /** Writes what is queued, then stops logging (and ends the pool if it was made from DATABASE_URL). */

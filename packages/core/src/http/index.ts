@@ -5,7 +5,7 @@
  */
 export { actorFromUser } from './actor-from-user.js';
 export type { ApiLogQueueOptions, ApiLogStats } from './api-log-writer.js';
-export { ApiLogWriter } from './api-log-writer.js';
+export { ApiLogWriter, emptyApiLogStats } from './api-log-writer.js';
 export type { ApiRequestRecord, StoredJson } from './api-request-record.js';
 export { JsonText } from './api-request-record.js';
 export { bodyValue } from './body-value.js';
