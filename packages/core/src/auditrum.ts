@@ -1,5 +1,4 @@
 import pg from 'pg';
-import type { AuditContextInput } from './context/audit-context.js';
 import {
   changeReason,
   getAuditContext,
@@ -48,7 +47,7 @@ export interface Auditrum {
   untrack(table: string, options?: TrackOptions): Promise<TrackResult>;
   status(): Promise<AuditStatus>;
   ensurePartitions(monthsAhead?: number): Promise<string[]>;
-  withContext<T>(context: AuditContextInput, fn: () => T): T;
+  withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
   setReason: typeof setChangeReason;
   withReason: typeof withChangeReason;

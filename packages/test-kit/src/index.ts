@@ -2,11 +2,14 @@ export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './adapte
 export { runAdapterContract } from './adapter-contract/index.js';
 export type { AdminAdapterUnderTest, AdminAppOptions } from './admin-contract.js';
 export { runAdminAdapterContract } from './admin-contract.js';
+export type { AppRole } from './app-role.js';
+export { useAppRole } from './app-role.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';
 export type { GlobalSetupOptions } from './global-setup.js';
 export { createGlobalSetup } from './global-setup.js';
+export { ignoreIdleErrors } from './idle-errors.js';
 export type { PgBouncer, PgBouncerOptions } from './pgbouncer.js';
 export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
 export type { TestDatabase } from './test-database.js';

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { createDatabase, databaseUrl, dropDatabase } from './databases.js';
 // Brings the ProvidedContext augmentation into every program that uses these helpers.
 import type {} from './global-setup.js';
+import { ignoreIdleErrors } from './idle-errors.js';
 
 /** A database of the test file's own, alive from its beforeAll to its afterAll. */
 export interface TestDatabase {
@@ -13,6 +14,11 @@ export interface TestDatabase {
   readonly url: string;
   /** A pool on `url`, ended before the database is dropped. */
   readonly pool: pg.Pool;
+  /**
+   * Opens another pool (on `url` unless the config names another connection) that handles idle-connection
+   * errors and is ended, if the test has not ended it, before the database is dropped.
+   */
+  openPool(config?: pg.PoolConfig): pg.Pool;
 }
 
 /** A fresh copy of the migrated template database for this test file. */
@@ -26,21 +32,22 @@ export function useEmptyDatabase(): TestDatabase {
 }
 
 function useDatabase(helper: string, template: () => string): TestDatabase {
-  let current: { name: string; url: string; pool: pg.Pool } | undefined;
+  let current: { name: string; url: string; pool: pg.Pool; pools: Set<pg.Pool> } | undefined;
 
   beforeAll(async () => {
     const adminUrl = inject('pgAdminUrl');
     const name = `auditrum_t_${randomBytes(6).toString('hex')}`;
     await createDatabase(adminUrl, name, template());
     const url = databaseUrl(adminUrl, name);
-    current = { name, url, pool: new pg.Pool({ connectionString: url }) };
+    current = { name, url, pool: ignoreIdleErrors(new pg.Pool({ connectionString: url })), pools: new Set() };
   });
 
   afterAll(async () => {
     if (!current) return;
-    const { name, pool } = current;
+    const { name, pool, pools } = current;
     current = undefined;
-    await pool.end();
+    // A pool still open when the database is dropped WITH (FORCE) would see its connections terminated.
+    await Promise.all([pool, ...pools].filter((open) => !open.ending).map((open) => open.end()));
     await dropDatabase(inject('pgAdminUrl'), name);
   });
 
@@ -57,6 +64,13 @@ function useDatabase(helper: string, template: () => string): TestDatabase {
     },
     get pool() {
       return get().pool;
+    },
+    openPool(config = {}) {
+      const { url, pools } = get();
+      const hasConnection = ['connectionString', 'host', 'database', 'user'].some((key) => key in config);
+      const pool = ignoreIdleErrors(new pg.Pool(hasConnection ? config : { connectionString: url, ...config }));
+      pools.add(pool);
+      return pool;
     },
   };
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { checkInstrumentedClient } from './instrumented-clients.js';
 
 /** Who made a change: an application user, service account or job. */
 export interface AuditActor {
@@ -13,16 +14,17 @@ export type AuditSource = 'http' | 'job' | 'cli' | 'migration' | 'app' | (string
 export interface AuditContextInput {
   /**
    * The actor, or a function that finds it: asked again at each change, so a user that auth sets later in the
-   * request (often after a first query) is seen, and a user who logs out is not.
+   * request (often after a first query) is seen, and a user who logs out is not. `null` (`req.user ?? null`)
+   * means no actor, like undefined.
    */
-  actor?: AuditActor | (() => AuditActor | undefined);
+  actor?: AuditActor | null | (() => AuditActor | null | undefined);
   /** Why: a ticket, a refund number, a sentence. */
   reason?: string;
   source?: AuditSource;
   requestId?: string;
   method?: string;
-  /** The route pattern, or a function that finds it (asked at each change, like `actor`). */
-  route?: string | (() => string | undefined);
+  /** The route pattern, or a function that finds it (asked at each change, like `actor`); null means none. */
+  route?: string | null | (() => string | null | undefined);
   path?: string;
   ip?: string;
   userAgent?: string;
@@ -54,8 +56,8 @@ export class AuditScope {
   /** The context with the actor and route resolved; the same object until the scope or a getter's answer changes. */
   get context(): AuditContext {
     const { actor, route } = this.#input;
-    const actorNow = typeof actor === 'function' ? actor() : actor;
-    const routeNow = typeof route === 'function' ? route() : route;
+    const actorNow = (typeof actor === 'function' ? actor() : actor) ?? undefined;
+    const routeNow = (typeof route === 'function' ? route() : route) ?? undefined;
     if (this.#resolved !== undefined && sameActor(actorNow, this.#actorSeen) && routeNow === this.#routeSeen) {
       return this.#resolved;
     }
@@ -102,13 +104,36 @@ const storage: AsyncLocalStorage<AuditScope> = globals[STORAGE_KEY];
 /**
  * Runs `fn` with an audit context: every change it makes through an instrumented `pg` (directly or via an ORM)
  * carries the context. Nested calls add to the outer context (inner values win) without changing it.
+ *
+ * When `fn` returns a thenable (a lazy query builder of Drizzle, Knex or Prisma runs only when awaited), it is
+ * awaited inside the context and its result comes back as a Promise; any other result is returned as it is.
  */
-export function withAuditContext<T>(context: AuditContextInput, fn: () => T): T {
+export function withAuditContext<T>(context: AuditContextInput, fn: () => PromiseLike<T>): Promise<T>;
+export function withAuditContext<T>(context: AuditContextInput, fn: () => T): T;
+export function withAuditContext<T>(context: AuditContextInput, fn: () => T): T | Promise<unknown> {
   const outer = storage.getStore();
   const input: AuditContextInput = outer ? { ...outer.input, ...context } : context;
   const meta = mergeMeta(outer?.input.meta, context.meta);
   if (meta !== undefined) input.meta = meta;
-  return storage.run(new AuditScope(input), fn);
+  checkInstrumentedClient();
+  return storage.run(new AuditScope(input), () => startedInScope(fn()));
+}
+
+// A native promise is already running in the scope; any other thenable may only start when its then() is
+// called, which must happen here, inside the scope, and not in the caller's await after the scope has ended.
+function startedInScope<T>(result: T): T | Promise<unknown> {
+  if (result instanceof Promise || !isThenable(result)) return result;
+  return new Promise((resolve, reject) => {
+    result.then(resolve, reject);
+  });
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** The current scope's context, or undefined outside any scope. */
@@ -121,8 +146,23 @@ export function currentAuditScope(): AuditScope | undefined {
   return storage.getStore();
 }
 
-/** Sets the actor of the current scope, for changes made from now on (e.g. in auth middleware). */
-export function setAuditActor(actor: AuditActor | undefined): void {
+/** `fn`, made to run in the current scope (or in none) wherever it is called from. */
+export function bindToAuditScope<A extends unknown[], R>(fn: (this: unknown, ...args: A) => R): (...args: A) => R {
+  const scope = storage.getStore();
+  return function inCallersScope(this: unknown, ...args: A): R {
+    return scope === undefined
+      ? storage.exit(() => fn.apply(this, args))
+      : storage.run(scope, () => fn.apply(this, args));
+  };
+}
+
+/** Runs `fn` in no scope: for a pool's own work, which belongs to no request. */
+export function outsideAuditScope<R>(fn: () => R): R {
+  return storage.exit(fn);
+}
+
+/** Sets the actor of the current scope, for changes made from now on (e.g. in auth middleware); null clears it. */
+export function setAuditActor(actor: AuditActor | null | undefined): void {
   requireScope('setAuditActor').update({ actor });
 }
 
@@ -131,12 +171,19 @@ export function setChangeReason(reason: string | undefined): void {
   requireScope('setChangeReason').update({ reason });
 }
 
-/** Runs `fn` with a change reason (in a scope of its own, inside the current one if any). */
+/** Runs `fn` with a change reason (in a scope of its own, inside the current one if any); thenables as withAuditContext. */
+export function withChangeReason<T>(reason: string, fn: () => PromiseLike<T>): Promise<T>;
+export function withChangeReason<T>(reason: string, fn: () => T): T;
 export function withChangeReason<T>(reason: string, fn: () => T): T {
   return withAuditContext({ reason }, fn);
 }
 
-/** Wraps a function so that every call runs with the given change reason. */
+/** Wraps a function so that every call runs with the given change reason; thenables as withAuditContext. */
+export function changeReason<A extends unknown[], R>(
+  reason: string,
+  fn: (...args: A) => PromiseLike<R>,
+): (...args: A) => Promise<R>;
+export function changeReason<A extends unknown[], R>(reason: string, fn: (...args: A) => R): (...args: A) => R;
 export function changeReason<A extends unknown[], R>(reason: string, fn: (...args: A) => R): (...args: A) => R {
   return (...args: A) => withChangeReason(reason, () => fn(...args));
 }

@@ -1,12 +1,17 @@
 import pg from 'pg';
-import { currentAuditScope } from './audit-context.js';
+import { bindToAuditScope, currentAuditScope, outsideAuditScope } from './audit-context.js';
 import { CONTEXT_COMMENT_PREFIX, scopeComment } from './context-comment.js';
+import { noteInstrumentedClient } from './instrumented-clients.js';
+import { instrumentEveryLoadedPg } from './pg-copies.js';
 
 const INSTRUMENTED = Symbol.for('auditrum.pg-instrumented');
 
-type QueryFunction = (this: unknown, config: unknown, ...rest: unknown[]) => unknown;
+type Method = (this: unknown, ...args: unknown[]) => unknown;
 interface Instrumentable {
-  query: QueryFunction;
+  query: Method;
+  connect?: Method;
+  newClient?: Method;
+  _acquireClient?: Method;
   [INSTRUMENTED]?: true;
 }
 
@@ -14,37 +19,85 @@ interface Instrumentable {
  * Makes every query sent through `pg` inside an audit context start with the context comment that the
  * capture triggers read. Covers Client and Pool (and so every ORM built on them); idempotent.
  *
- * Pass a pool, or the `pg` module, when the application uses another copy of `pg` than @auditrum/core.
+ * With no argument: @auditrum/core's own `pg`, every other copy already loaded (pg-promise pins its own), and
+ * every copy loaded later. Pass a pool or a `pg` module to instrument that one only.
  */
-export function instrumentPg(target: pg.Pool | typeof pg = pg): void {
+export function instrumentPg(target?: pg.Pool | typeof pg): void {
+  if (target === undefined) {
+    instrumentPgModule(pg);
+    instrumentEveryLoadedPg(instrumentPgModule);
+    return;
+  }
   if ('Client' in target && 'Pool' in target && typeof target.Pool === 'function') {
-    patch(target.Client.prototype as unknown as Instrumentable);
-    patch(target.Pool.prototype as unknown as Instrumentable);
+    instrumentPgModule(target);
     return;
   }
   const pool = target as pg.Pool & { Client?: typeof pg.Client };
-  patch(Object.getPrototypeOf(pool) as Instrumentable);
+  patchPool(Object.getPrototypeOf(pool) as Instrumentable);
   // pg-pool keeps the Client class it creates connections with.
-  if (pool.Client) patch(pool.Client.prototype as unknown as Instrumentable);
+  if (pool.Client) patchClient(pool.Client.prototype as unknown as Instrumentable);
+  noteInstrumentedClient();
 }
 
-function patch(proto: Instrumentable): void {
+/** Instruments one copy of the `pg` module (its Client and Pool classes). */
+export function instrumentPgModule(module: typeof pg): void {
+  patchClient(module.Client.prototype as unknown as Instrumentable);
+  patchPool(module.Pool.prototype as unknown as Instrumentable);
+  noteInstrumentedClient();
+}
+
+function patchClient(proto: Instrumentable): void {
   if (Object.hasOwn(proto, INSTRUMENTED)) return;
-  const original = proto.query;
-  // Pool.query hands the statement to a client from a callback that may run in another request's async
-  // context (when it waited for a free connection), so the comment is added here, in the caller's context,
-  // and the client's query leaves a statement that already has one alone.
-  proto.query = function auditedQuery(this: unknown, config: unknown, ...rest: unknown[]) {
-    const scope = currentAuditScope();
-    return original.call(this, scope ? withComment(config, scopeComment(scope)) : config, ...rest);
-  };
+  patchQuery(proto);
   Object.defineProperty(proto, INSTRUMENTED, { value: true });
+}
+
+/**
+ * A pool hands a waiting caller its connection from inside another caller's release(), so everything that
+ * runs on from a pool's callback would otherwise run in the releasing request's context: a statement sent
+ * there (by Pool.query, or by code given to connect()) would carry that request's actor. Here callbacks run in
+ * their caller's scope, and the pool's own work (connecting, `connect`/`acquire` listeners) in none.
+ */
+function patchPool(proto: Instrumentable): void {
+  if (Object.hasOwn(proto, INSTRUMENTED)) return;
+  // Pool.query takes the comment in the caller's context, before it waits for a connection.
+  patchQuery(proto);
+  const connect = proto.connect;
+  if (connect) {
+    proto.connect = function auditedConnect(this: unknown, ...args: unknown[]) {
+      const callback = args[0];
+      return typeof callback === 'function'
+        ? connect.call(this, bindToAuditScope(callback as Method))
+        : connect.call(this);
+    };
+  }
+  for (const name of ['newClient', '_acquireClient'] as const) {
+    const internal = proto[name];
+    if (typeof internal !== 'function') continue;
+    proto[name] = function outsideScope(this: unknown, ...args: unknown[]) {
+      return outsideAuditScope(() => internal.apply(this, args));
+    };
+  }
+  Object.defineProperty(proto, INSTRUMENTED, { value: true });
+}
+
+// The comment is added in the caller's context; a callback (pg calls it from the connection's socket, in the
+// context of whoever opened the connection) is bound to the caller's scope, so the statements it sends do too.
+function patchQuery(proto: Instrumentable): void {
+  const original = proto.query;
+  proto.query = function auditedQuery(this: unknown, config: unknown, ...rest: unknown[]) {
+    const last = rest.length - 1;
+    if (typeof rest[last] === 'function') rest[last] = bindToAuditScope(rest[last] as Method);
+    const scope = currentAuditScope();
+    return original.call(this, scope ? withComment(config, scopeComment(scope)) : withBoundCallback(config), ...rest);
+  };
 }
 
 interface QueryConfigLike {
   text?: unknown;
   name?: unknown;
   submit?: unknown;
+  callback?: unknown;
 }
 
 // Transaction control never fires a trigger: sending it unchanged spares the client the string work.
@@ -54,13 +107,21 @@ function needsComment(text: string): boolean {
   return !text.startsWith(CONTEXT_COMMENT_PREFIX) && !TRANSACTION_CONTROL.test(text);
 }
 
+/** A query config whose own `callback` (pg's `{ text, callback }` form) runs in the caller's scope. */
+function withBoundCallback(config: unknown): unknown {
+  if (config === null || typeof config !== 'object') return config;
+  const query = config as QueryConfigLike;
+  if (typeof query.callback !== 'function' || typeof query.submit === 'function') return config;
+  return { ...query, callback: bindToAuditScope(query.callback as Method) };
+}
+
 function withComment(config: unknown, comment: string): unknown {
   if (typeof config === 'string') {
     return needsComment(config) ? comment + config : config;
   }
   if (config === null || typeof config !== 'object') return config;
   const query = config as QueryConfigLike;
-  if (typeof query.text !== 'string' || !needsComment(query.text)) return config;
+  if (typeof query.text !== 'string' || !needsComment(query.text)) return withBoundCallback(config);
   if (typeof query.submit === 'function') {
     // A Submittable (pg.Query, pg-cursor, pg-query-stream) is used as it is: change it in place.
     query.text = comment + query.text;
@@ -68,6 +129,6 @@ function withComment(config: unknown, comment: string): unknown {
   }
   // A named statement is prepared once per connection with its first text; the comment changes with the
   // context, so the statement goes unnamed (parsed each time) rather than fail or lose its context.
-  const { name: _name, ...unnamed } = query as QueryConfigLike & Record<string, unknown>;
+  const { name: _name, ...unnamed } = withBoundCallback(query) as QueryConfigLike & Record<string, unknown>;
   return { ...unnamed, text: comment + query.text };
 }

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { ignoreIdleErrors } from './idle-errors.js';
+import type { TestDatabase } from './test-database.js';
+
+/**
+ * A login role that is not a superuser, as applications connect: it creates and so owns its tables, and is one of
+ * the application's roles, whose context Auditrum trusts.
+ */
+export interface AppRole {
+  /** Its name, unique in the cluster (roles are cluster-wide), e.g. `app_3f9a0c1d2b`. */
+  readonly name: string;
+  /** A URL to the test database as this role. */
+  readonly url: string;
+  /** A pool as this role that handles idle-connection errors; ended before the role is dropped. */
+  openPool(config?: pg.PoolConfig): pg.Pool;
+}
+
+/** Creates an application role for the test file's database in beforeAll, and drops it in afterAll. */
+export function useAppRole(db: TestDatabase): AppRole {
+  const name = `app_${randomBytes(5).toString('hex')}`;
+  const password = randomBytes(9).toString('hex');
+  const pools = new Set<pg.Pool>();
+  let url: string | undefined;
+
+  beforeAll(async () => {
+    const role = pg.escapeIdentifier(name);
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    // PostgreSQL 15 and later let only the database owner create in public.
+    await db.pool.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+    // The run-time role of the two-role set-up: its context comments are trusted (schema version 4).
+    const { rows } = await db.pool.query(`SELECT to_regproc('auditrum.add_application_role') IS NOT NULL AS known`);
+    if (rows[0]?.known) await db.pool.query('SELECT auditrum.add_application_role($1::regrole)', [name]);
+    const roleUrl = new URL(db.url);
+    roleUrl.username = name;
+    roleUrl.password = password;
+    url = roleUrl.toString();
+  });
+
+  afterAll(async () => {
+    if (url === undefined) return;
+    url = undefined;
+    await Promise.all([...pools].filter((pool) => !pool.ending).map((pool) => pool.end()));
+    const role = pg.escapeIdentifier(name);
+    await db.pool.query(`DROP OWNED BY ${role}`);
+    await db.pool.query(`DROP ROLE ${role}`);
+  });
+
+  const get = (): string => {
+    if (url === undefined) throw new Error('useAppRole(): the role exists only between beforeAll and afterAll');
+    return url;
+  };
+  return {
+    name,
+    get url() {
+      return get();
+    },
+    openPool(config = {}) {
+      const pool = ignoreIdleErrors(new pg.Pool({ ...config, connectionString: get() }));
+      pools.add(pool);
+      return pool;
+    },
+  };
+}
