@@ -253,7 +253,7 @@ describe('context from AsyncLocalStorage to the trigger', () => {
   it('audits an application role that has no right to write the audit tables', async () => {
     await db.pool.query(`CREATE ROLE app_${db.name} LOGIN PASSWORD 'app-password'`);
     await db.pool.query(`GRANT SELECT, UPDATE ON accounts TO app_${db.name}`);
-    await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO app_${db.name}`);
+    await db.pool.query(`SELECT auditrum.add_application_role('app_${db.name}')`);
     const url = new URL(db.url);
     url.username = `app_${db.name}`;
     url.password = 'app-password';
@@ -268,6 +268,7 @@ describe('context from AsyncLocalStorage to the trigger', () => {
       ).rejects.toThrow('permission denied');
     } finally {
       await appPool.end();
+      await db.pool.query(`SELECT auditrum.remove_application_role('app_${db.name}')`);
       await db.pool.query(`DROP OWNED BY app_${db.name}`);
       await db.pool.query(`DROP ROLE app_${db.name}`);
     }

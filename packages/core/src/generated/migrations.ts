@@ -694,7 +694,533 @@ $$;
     name: '000004.sql',
     sql: `-- Auditrum schema, version 4: which roles give trusted context (others' comments are kept as claimed), and
 -- values too large to store whole.
-SELECT 1;
+
+-- The database roles whose statements' context comments are believed: the application's. A comment from any
+-- other role is kept as claimed context beside the real database user. The capture functions compare
+-- session_user with these roles' names, spelled into their SQL (no look-up per statement), so any change here
+-- regenerates them. Listed by oid, so that a renamed role stays listed (status reports the capture functions as
+-- drifted until sync regenerates them with the new name).
+CREATE TABLE :AUDITRUM_SCHEMA.application_roles (
+  role_oid oid PRIMARY KEY,
+  -- The name when it was added, for display (the current name is in pg_roles).
+  role_name name NOT NULL,
+  added_at timestamptz NOT NULL DEFAULT now(),
+  added_by name NOT NULL DEFAULT session_user
+);
+-- Role names are public (pg_roles); a role may check whether it is trusted.
+GRANT SELECT ON :AUDITRUM_SCHEMA.application_roles TO PUBLIC;
+
+-- The role that installs the schema is the application's in the one-role set-up, so it is trusted from the start.
+INSERT INTO :AUDITRUM_SCHEMA.application_roles (role_oid, role_name)
+SELECT oid, rolname FROM pg_roles WHERE rolname = current_user;
+
+-- The per-table limit on one recorded value's size; NULL means the default below.
+ALTER TABLE :AUDITRUM_SCHEMA.tracked_tables ADD COLUMN max_value_bytes integer
+  CHECK (max_value_bytes BETWEEN 1 AND 134217727);
+
+-- The default limit on one recorded value: 1 MiB. A larger value is a document or a file rather than a field that
+-- a person reads in a diff, and a change row stays bounded (jsonb refuses an object over 256 MB: 150 MB of text
+-- and 75 MB of bytea, whose JSON is hex, made the table's own write fail).
+CREATE FUNCTION :AUDITRUM_SCHEMA._default_max_value_bytes() RETURNS integer
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT 1048576 $$;
+
+-- Re-generates the capture function of every tracked table (after the trusted roles changed). A table dropped
+-- without untrack has nothing left to generate and is skipped.
+CREATE FUNCTION :AUDITRUM_SCHEMA._reinstall_all() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t_id integer;
+  count integer := 0;
+BEGIN
+  FOR t_id IN
+    SELECT t.id FROM :AUDITRUM_SCHEMA.tracked_tables t
+    WHERE t.untracked_at IS NULL AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid)
+    ORDER BY t.id
+  LOOP
+    PERFORM :AUDITRUM_SCHEMA._install(t_id);
+    count := count + 1;
+  END LOOP;
+  RETURN count;
+END;
+$$;
+
+/**
+ * Trusts the context comments of \`role\`'s sessions (its login, not a role it may SET ROLE to), grants it what
+ * the application needs at run time (the schema, writing the API-request log) and regenerates the capture
+ * functions. For the schema owner only. Returns false when the role was trusted already (the grants are given
+ * again all the same).
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.add_application_role(role regrole) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  added boolean := false;
+BEGIN
+  IF role IS NULL OR role = 0 THEN
+    RAISE EXCEPTION 'auditrum: give the database role to trust' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO :AUDITRUM_SCHEMA.application_roles (role_oid, role_name)
+  SELECT oid, rolname FROM pg_roles WHERE oid = role
+  ON CONFLICT (role_oid) DO NOTHING
+  RETURNING true INTO added;
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %s', :'AUDITRUM_SCHEMA', role);
+  EXECUTE format('GRANT INSERT ON %I.api_requests TO %s', :'AUDITRUM_SCHEMA', role);
+  EXECUTE format('GRANT USAGE ON SEQUENCE %I.api_requests_id_seq TO %s', :'AUDITRUM_SCHEMA', role);
+  IF added THEN
+    PERFORM :AUDITRUM_SCHEMA._reinstall_all();
+  END IF;
+  RETURN coalesce(added, false);
+END;
+$$;
+
+/**
+ * Stops trusting \`role\`'s context comments (its later changes are \`source: db\`, their comments kept as claimed)
+ * and regenerates the capture functions. Its grants stay: revoke them if it should not write the API log either.
+ * For the schema owner only. Returns false when the role was not trusted.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.remove_application_role(role regrole) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  removed boolean := false;
+BEGIN
+  IF role IS NULL OR role = 0 THEN
+    RAISE EXCEPTION 'auditrum: give the database role to stop trusting' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  DELETE FROM :AUDITRUM_SCHEMA.application_roles WHERE role_oid = role RETURNING true INTO removed;
+  IF removed THEN
+    PERFORM :AUDITRUM_SCHEMA._reinstall_all();
+  END IF;
+  RETURN coalesce(removed, false);
+END;
+$$;
+
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.add_application_role(regrole) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.remove_application_role(regrole) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._reinstall_all() FROM PUBLIC;
+
+-- How the capture function measures a column's values against the size limit, without reading a toasted value:
+-- the SQL of the size and of the SHA-256 of a value «x», or NULLs when no value of the type can be over \`max_bytes\`
+-- (fixed-length types, varchar(n) and char(n) below it, numeric). Text types and bytea are measured by their raw
+-- length, which octet_length() reads from the toast header; other variable-length types (jsonb, arrays, …) by
+-- their stored size, pg_column_size(), which is the compressed size of a compressed value.
+CREATE FUNCTION :AUDITRUM_SCHEMA._value_size_sql(typ oid, typmod integer, max_bytes integer,
+  OUT size_sql text, OUT hash_sql text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  base oid := typ;
+  base_mod integer := typmod;
+  kind "char";
+  len smallint;
+  domain_base oid;
+  domain_mod integer;
+BEGIN
+  -- A domain is measured as its base type.
+  LOOP
+    SELECT t.typtype, t.typlen, t.typbasetype, t.typtypmod INTO kind, len, domain_base, domain_mod
+    FROM pg_type t WHERE t.oid = base;
+    EXIT WHEN kind IS DISTINCT FROM 'd';
+    base := domain_base;
+    IF domain_mod <> -1 THEN
+      base_mod := domain_mod;
+    END IF;
+  END LOOP;
+  IF len IS DISTINCT FROM -1 THEN
+    RETURN;
+  END IF;
+  IF base IN ('varchar'::regtype, 'bpchar'::regtype) AND base_mod >= 4
+    AND (base_mod - 4)::bigint * pg_encoding_max_length(pg_char_to_encoding(getdatabaseencoding())) <= max_bytes THEN
+    RETURN;
+  END IF;
+  -- 131,072 digits before the point and 16,383 after, in base 10,000: at most 73,736 bytes.
+  IF base = 'numeric'::regtype AND max_bytes >= 73736 THEN
+    RETURN;
+  END IF;
+  IF base = 'bytea'::regtype THEN
+    size_sql := 'octet_length(«x»)';
+    hash_sql := 'sha256(«x»)';
+  ELSIF base = 'bpchar'::regtype THEN
+    size_sql := 'octet_length(«x»)';
+    hash_sql := 'sha256(convert_to(«x»::text, ''UTF8''))';
+  ELSIF base = 'text'::regtype
+    OR EXISTS (SELECT 1 FROM pg_cast WHERE castsource = base AND casttarget = 'text'::regtype AND castmethod = 'b') THEN
+    size_sql := 'octet_length(«x»::text)';
+    hash_sql := 'sha256(convert_to(«x»::text, ''UTF8''))';
+  ELSE
+    size_sql := 'pg_column_size(«x»)';
+    hash_sql := 'sha256(convert_to(«x»::text, ''UTF8''))';
+  END IF;
+END;
+$$;
+
+-- \`fast\` (a values object built from the columns) when no tested value is over the limit, else \`slow\` (the same
+-- with markers for values over it) plus, under the key "" (which no column can have), the names of the columns
+-- whose values are markers: a json or jsonb column may hold anything, including an object shaped like a marker.
+CREATE FUNCTION :AUDITRUM_SCHEMA._oversized_choice_sql(tests text[], fast text, slow text, marked text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN cardinality(tests) = 0 THEN fast ELSE format(
+    $f$CASE WHEN %1$s THEN %2$s || CASE WHEN array_remove(ARRAY[%3$s]::text[], NULL) <> '{}' THEN jsonb_build_object('', jsonb_build_object('oversized', to_jsonb(array_remove(ARRAY[%3$s]::text[], NULL)))) ELSE '{}'::jsonb END ELSE %4$s END$f$,
+    array_to_string(tests, ' OR '), slow, array_to_string(marked, ', '), fast) END
+$$;
+
+-- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
+-- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
+-- regenerated on ALTER TABLE by the event trigger, and when the trusted roles change.
+--
+-- Version 4: context comments are believed only from the application roles (session_user among their names,
+-- spelled into the function); another role's comment is kept as \`claimed\` beside the real database user. Values
+-- over the table's size limit are recorded as {"$auditrum": "oversized", "bytes": n, "sha256": "…"}, listed
+-- under the values object's key "". The size tests (one cheap call per variable-length column and row) choose
+-- between the usual statement and the one with markers, so rows without a large value cost what they did.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+  audit text := quote_ident(:'AUDITRUM_SCHEMA');
+  rel text := format('%I.%I', t.schema_name, t.table_name);
+  max_bytes integer := coalesce(t.max_value_bytes, :AUDITRUM_SCHEMA._default_max_value_bytes());
+  trusted text;
+  col record;
+  image_new text[] := '{}';
+  image_old text[] := '{}';
+  diff_old text[] := '{}';
+  diff_new text[] := '{}';
+  slow_image_new text[] := '{}';
+  slow_image_old text[] := '{}';
+  slow_diff_old text[] := '{}';
+  slow_diff_new text[] := '{}';
+  tests_new text[] := '{}';
+  tests_old text[] := '{}';
+  marked_image_new text[] := '{}';
+  marked_image_old text[] := '{}';
+  marked_diff_new text[] := '{}';
+  marked_diff_old text[] := '{}';
+  changed text[] := '{}';
+  key_new text;
+  key_old text;
+  key_parts_new text[] := '{}';
+  key_parts_old text[] := '{}';
+  has_mask boolean := cardinality(t.mask_attnums) > 0;
+  cond text := coalesce('(' || t.when_condition || ')', 'true');
+  null_old text := '';
+  null_new text := '';
+  columns_list text := 'changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context';
+  ins_sql text; del_sql text; upd_one_sql text; upd_many_sql text;
+BEGIN
+  SELECT coalesce(string_agg(quote_literal(r.rolname), ', ' ORDER BY r.rolname), '')
+  INTO trusted
+  FROM :AUDITRUM_SCHEMA.application_roles a JOIN pg_roles r ON r.oid = a.role_oid;
+  trusted := CASE WHEN trusted = '' THEN 'false' ELSE format('session_user IN (%s)', trusted) END;
+
+  FOR col IN
+    SELECT a.attnum, a.attname, a.atttypid, a.atttypmod,
+      (a.attnum = ANY (t.mask_attnums)) AS masked,
+      :AUDITRUM_SCHEMA._compares_by_equality(a.atttypid) AS by_equality
+    FROM pg_attribute a
+    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+      AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums))
+      AND NOT (a.attnum = ANY (t.exclude_attnums))
+    ORDER BY a.attnum
+  LOOP
+    -- «v» stands for the row alias (old or new); masked values become a keyed hash or a marker.
+    DECLARE
+      v text := CASE
+        WHEN NOT col.masked THEN format('«v».%I', col.attname)
+        WHEN t.mask_mode = 'marker' THEN format('CASE WHEN «v».%I IS NULL THEN NULL ELSE ''[masked]'' END', col.attname)
+        ELSE format('CASE WHEN «v».%1$I IS NULL THEN NULL ELSE ''hmac:'' || left(encode(sha256(«okey» || sha256(«ikey» || convert_to(«v».%1$I::text, ''UTF8''))), ''hex''), 32) END', col.attname)
+      END;
+      value_size text;
+      value_hash text;
+      pair_new text := format('%L, %s', col.attname, replace(v, '«v»', 'new'));
+      pair_old text := format('%L, %s', col.attname, replace(v, '«v»', 'old'));
+      chg text := CASE WHEN col.by_equality
+        THEN format('old.%1$I IS DISTINCT FROM new.%1$I', col.attname)
+        ELSE format('old.%1$I::text IS DISTINCT FROM new.%1$I::text', col.attname) END;
+      test_v text;
+      slow_pair_v text;
+      slow_pair_new text := pair_new;
+      slow_pair_old text := pair_old;
+    BEGIN
+      -- A masked value is stored small whatever its size.
+      IF NOT col.masked THEN
+        SELECT s.size_sql, s.hash_sql INTO value_size, value_hash
+        FROM :AUDITRUM_SCHEMA._value_size_sql(col.atttypid, col.atttypmod, max_bytes) s;
+      END IF;
+      image_new := image_new || pair_new;
+      image_old := image_old || pair_old;
+      changed := changed || chg;
+      diff_old := diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_old);
+      diff_new := diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_new);
+      IF value_size IS NOT NULL THEN
+        test_v := format('%s > %s', replace(value_size, '«x»', format('«v».%I', col.attname)), max_bytes);
+        slow_pair_v := format(
+          '%L, CASE WHEN %s THEN jsonb_build_object(''$auditrum'', ''oversized'', ''bytes'', %s, ''sha256'', encode(%s, ''hex'')) ELSE to_jsonb(«v».%I) END',
+          col.attname, test_v, replace(value_size, '«x»', format('«v».%I', col.attname)),
+          replace(value_hash, '«x»', format('«v».%I', col.attname)), col.attname);
+        slow_pair_new := replace(slow_pair_v, '«v»', 'new');
+        slow_pair_old := replace(slow_pair_v, '«v»', 'old');
+        tests_new := tests_new || replace(test_v, '«v»', 'new');
+        tests_old := tests_old || replace(test_v, '«v»', 'old');
+        marked_image_new := marked_image_new || format('CASE WHEN %s THEN %L END', replace(test_v, '«v»', 'new'), col.attname);
+        marked_image_old := marked_image_old || format('CASE WHEN %s THEN %L END', replace(test_v, '«v»', 'old'), col.attname);
+        marked_diff_new := marked_diff_new || format('CASE WHEN %s AND %s THEN %L END', chg, replace(test_v, '«v»', 'new'), col.attname);
+        marked_diff_old := marked_diff_old || format('CASE WHEN %s AND %s THEN %L END', chg, replace(test_v, '«v»', 'old'), col.attname);
+      END IF;
+      slow_image_new := slow_image_new || slow_pair_new;
+      slow_image_old := slow_image_old || slow_pair_old;
+      slow_diff_old := slow_diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, slow_pair_old);
+      slow_diff_new := slow_diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, slow_pair_new);
+    END;
+  END LOOP;
+  IF cardinality(changed) = 0 THEN
+    RAISE EXCEPTION 'auditrum: no column of table % is left to track', rel USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+
+  SELECT array_agg(format('new.%I', a.attname) ORDER BY k.ord), array_agg(format('old.%I', a.attname) ORDER BY k.ord)
+  INTO key_parts_new, key_parts_old
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  IF coalesce(cardinality(key_parts_new), 0) <> cardinality(t.key_attnums) THEN
+    RAISE EXCEPTION 'auditrum: a key column of table % no longer exists; untrack the table or give other key columns', rel
+      USING ERRCODE = 'invalid_table_definition';
+  END IF;
+  IF cardinality(key_parts_new) = 1 THEN
+    key_new := key_parts_new[1] || '::text';
+    key_old := key_parts_old[1] || '::text';
+  ELSE
+    key_new := format('jsonb_build_array(%s)::text', array_to_string(key_parts_new, ', '));
+    key_old := format('jsonb_build_array(%s)::text', array_to_string(key_parts_old, ', '));
+  END IF;
+
+  IF t.when_condition IS NOT NULL THEN
+    null_old := format(', (SELECT (NULL::%s).*) AS old', rel);
+    null_new := format(', (SELECT (NULL::%s).*) AS new', rel);
+  END IF;
+
+  -- «…» stand for the statement's parameters: plpgsql variables in the cached statements, $n in the bulk
+  -- UPDATE that is planned afresh with the transition tables' real size.
+  ins_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s',
+    audit, columns_list, t.id, key_new,
+    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_new, :AUDITRUM_SCHEMA._jsonb_object_sql(image_new),
+      :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new), marked_image_new),
+    null_old, cond);
+  del_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s',
+    audit, columns_list, t.id, key_old,
+    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_old, :AUDITRUM_SCHEMA._jsonb_object_sql(image_old),
+      :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old), marked_image_old),
+    null_new, cond);
+  upd_one_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s',
+    audit, columns_list, t.id, key_new,
+    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_old, array_to_string(diff_old, ' || '),
+      array_to_string(slow_diff_old, ' || '), marked_diff_old),
+    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_new, array_to_string(diff_new, ' || '),
+      array_to_string(slow_diff_new, ' || '), marked_diff_new),
+    array_to_string(changed, ' OR '), cond);
+  -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
+  -- ordinal pairs them even when the statement changed the key.
+  upd_many_sql := replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
+    'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+
+  RETURN format($f$CREATE OR REPLACE FUNCTION %1$s.%2$I() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $auditrum$
+-- Generated by Auditrum for %3$s; regenerated by auditrum.track(), on ALTER TABLE and when the application
+-- roles change. Do not edit.
+#variable_conflict use_column
+<<auditrum_capture>>
+DECLARE
+  query text := current_query();
+  ctx_text text;
+  ctx jsonb;
+  actor text;
+  request text;
+  ts timestamptz := statement_timestamp();
+  xid bigint := txid_current();
+  mask_ikey bytea;
+  mask_okey bytea;
+BEGIN
+  -- The context arrives as a comment that Auditrum's pg instrumentation puts first in the statement: no
+  -- extra round trip and no session state, so it works behind PgBouncer and pinning proxies. One parse in
+  -- a subtransaction costs less than pg_input_is_valid() and a second parse; a bad comment never fails
+  -- the write (OTHERS leaves out query cancellation).
+  IF starts_with(query, '/*auditrum:') THEN
+    ctx_text := substr(split_part(query, '*/', 1), 12);
+    IF octet_length(ctx_text) <= 16384 THEN
+      BEGIN
+        ctx := ctx_text::jsonb;
+      EXCEPTION WHEN OTHERS THEN
+        ctx := NULL;
+      END;
+    END IF;
+  END IF;
+  IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
+    ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      current_setting('application_name'), 'client_addr', inet_client_addr());
+  -- Only the application's roles are believed: the login role (SET ROLE cannot change it) is compared with
+  -- their names. Anyone else's comment is kept as what it claims, beside who really wrote.
+  ELSIF %11$s THEN
+    actor := ctx->>'actor_id';
+    request := ctx->>'request_id';
+    ctx := ctx - '{actor_id,request_id}'::text[];
+  ELSE
+    ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
+  END IF;%4$s
+  IF TG_OP = 'TRUNCATE' THEN
+    INSERT INTO %1$s.changes (%5$s) VALUES (ts, xid, %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
+    RETURN NULL;
+  END IF;
+  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
+  IF TG_OP = 'INSERT' THEN
+    %7$s;
+  ELSIF TG_OP = 'DELETE' THEN
+    %8$s;
+  -- An UPDATE pairs old and new rows: a cached nested loop for one row (the common case, checked first), a
+  -- plan made for the real row count otherwise.
+  ELSIF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
+    %9$s;
+  ELSE
+    EXECUTE %10$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
+  END IF;
+  RETURN NULL;
+END;
+$auditrum$$f$,
+    audit, 'capture_' || t.id, rel,
+    CASE WHEN has_mask THEN format(E'\\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
+    columns_list, t.id,
+    :AUDITRUM_SCHEMA._bind(ins_sql, false), :AUDITRUM_SCHEMA._bind(del_sql, false), :AUDITRUM_SCHEMA._bind(upd_one_sql, false),
+    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted);
+END;
+$gen$;
+
+-- Rules as names, for status, sync and people (max_value_bytes only when not the default).
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._rules_json(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT jsonb_strip_nulls(jsonb_build_object(
+    'key', :AUDITRUM_SCHEMA._column_names(t.relid, t.key_attnums),
+    'only', CASE WHEN t.only_attnums IS NOT NULL THEN :AUDITRUM_SCHEMA._column_names(t.relid, t.only_attnums) END,
+    'exclude', CASE WHEN cardinality(t.exclude_attnums) > 0 THEN :AUDITRUM_SCHEMA._column_names(t.relid, t.exclude_attnums) END,
+    'mask', CASE WHEN cardinality(t.mask_attnums) > 0 THEN :AUDITRUM_SCHEMA._column_names(t.relid, t.mask_attnums) END,
+    'mask_mode', CASE WHEN cardinality(t.mask_attnums) > 0 THEN t.mask_mode END,
+    'when', t.when_condition,
+    'max_value_bytes', t.max_value_bytes))
+$$;
+
+-- The \`max_value_bytes\` rule: a whole number of bytes from 1 to 134,217,727 (under half jsonb's 256 MB, so that
+-- a bytea's hex form fits too), or NULL for the default.
+CREATE FUNCTION :AUDITRUM_SCHEMA._max_value_bytes(target regclass, rule jsonb) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF rule IS NULL OR jsonb_typeof(rule) = 'null' THEN
+    RETURN NULL;
+  END IF;
+  IF jsonb_typeof(rule) <> 'number' OR rule::numeric <> trunc(rule::numeric) OR rule::numeric < 1
+    OR rule::numeric > 134217727 THEN
+    RAISE EXCEPTION 'auditrum: rule "max_value_bytes" for table % must be a whole number of bytes from 1 to 134217727, not %',
+      target, rule USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN rule::integer;
+END;
+$$;
+
+/**
+ * Starts (or updates) auditing of a table. Rules: only, exclude (column lists, not both), mask (column list),
+ * mask_mode ('hash' or 'marker'), key (column list; default the primary key), when (SQL boolean over NEW and OLD),
+ * max_value_bytes (values larger than this are recorded as a marker with their size and SHA-256; default 1 MiB).
+ * Idempotent: the same rules again change nothing. Returns {table_id, action, ddl}.
+ */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA.track(target regclass, rules jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  unknown text;
+  rel_schema text;
+  rel_name text;
+  rel_kind "char";
+  key_nums smallint[];
+  only_nums smallint[];
+  exclude_nums smallint[];
+  mask_nums smallint[];
+  mode text := coalesce(rules->>'mask_mode', 'hash');
+  condition text := nullif(rules->>'when', '');
+  max_bytes integer;
+  existing :AUDITRUM_SCHEMA.tracked_tables;
+  saved_id integer;
+  ddl text;
+BEGIN
+  IF rules IS NULL OR jsonb_typeof(rules) <> 'object' THEN
+    RAISE EXCEPTION 'auditrum: rules for table % must be a JSON object', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT string_agg(format('"%s"', k), ', ') INTO unknown FROM jsonb_object_keys(rules) k
+  WHERE k NOT IN ('only', 'exclude', 'mask', 'mask_mode', 'key', 'when', 'max_value_bytes');
+  IF unknown IS NOT NULL THEN
+    RAISE EXCEPTION 'auditrum: unknown rule % for table % (known: only, exclude, mask, mask_mode, key, when, max_value_bytes)', unknown, target
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT n.nspname, c.relname, c.relkind INTO rel_schema, rel_name, rel_kind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+  IF rel_kind NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION 'auditrum: % is not a table', target USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF rel_schema = :'AUDITRUM_SCHEMA' THEN
+    RAISE EXCEPTION 'auditrum: % belongs to Auditrum itself and cannot be tracked', target USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF jsonb_typeof(rules->'only') = 'array' AND jsonb_typeof(rules->'exclude') = 'array' THEN
+    RAISE EXCEPTION 'auditrum: give "only" or "exclude" for table %, not both', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF mode NOT IN ('hash', 'marker') THEN
+    RAISE EXCEPTION 'auditrum: mask_mode for table % must be "hash" or "marker", not "%"', target, mode
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  max_bytes := :AUDITRUM_SCHEMA._max_value_bytes(target, rules->'max_value_bytes');
+  only_nums := :AUDITRUM_SCHEMA._attnums(target, rules->'only', 'only');
+  exclude_nums := coalesce(:AUDITRUM_SCHEMA._attnums(target, rules->'exclude', 'exclude'), '{}');
+  mask_nums := coalesce(:AUDITRUM_SCHEMA._attnums(target, rules->'mask', 'mask'), '{}');
+  key_nums := :AUDITRUM_SCHEMA._attnums(target, rules->'key', 'key');
+  IF key_nums IS NULL THEN
+    SELECT array_agg(k.attnum ORDER BY k.ord) INTO key_nums
+    FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    WHERE i.indrelid = target AND i.indisprimary;
+  END IF;
+  IF key_nums IS NULL OR cardinality(key_nums) = 0 THEN
+    RAISE EXCEPTION 'auditrum: table % has no primary key; give its key columns (rule "key")', target
+      USING ERRCODE = 'invalid_table_definition';
+  END IF;
+  IF key_nums && mask_nums THEN
+    RAISE EXCEPTION 'auditrum: key columns of table % cannot be masked', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM :AUDITRUM_SCHEMA._check_when(target, condition);
+
+  SELECT * INTO existing FROM :AUDITRUM_SCHEMA.tracked_tables
+  WHERE (relid = target AND untracked_at IS NULL) OR (schema_name = rel_schema AND table_name = rel_name)
+  ORDER BY untracked_at NULLS FIRST LIMIT 1;
+  IF existing.id IS NULL THEN
+    INSERT INTO :AUDITRUM_SCHEMA.tracked_tables (relid, schema_name, table_name, key_attnums, only_attnums,
+      exclude_attnums, mask_attnums, mask_mode, when_condition, max_value_bytes, rules, function_checksum)
+    VALUES (target, rel_schema, rel_name, key_nums, only_nums, exclude_nums, mask_nums, mode, condition, max_bytes, '{}', '')
+    RETURNING id INTO saved_id;
+  ELSE
+    saved_id := existing.id;
+    UPDATE :AUDITRUM_SCHEMA.tracked_tables SET relid = target, schema_name = rel_schema, table_name = rel_name,
+      key_attnums = key_nums, only_attnums = only_nums, exclude_attnums = exclude_nums, mask_attnums = mask_nums,
+      mask_mode = mode, when_condition = condition, max_value_bytes = max_bytes, untracked_at = NULL
+    WHERE id = saved_id;
+  END IF;
+  UPDATE :AUDITRUM_SCHEMA.tracked_tables t SET rules = :AUDITRUM_SCHEMA._rules_json(t) WHERE id = saved_id;
+  ddl := :AUDITRUM_SCHEMA._install(saved_id);
+  RETURN jsonb_build_object('table_id', saved_id,
+    'action', CASE WHEN existing.id IS NULL OR existing.untracked_at IS NOT NULL THEN 'tracked'
+                   WHEN ddl = '' THEN 'unchanged' ELSE 'updated' END,
+    'ddl', ddl);
+END;
+$$;
+
+-- changed_columns leaves out the key "" that lists oversized values.
+CREATE OR REPLACE VIEW :AUDITRUM_SCHEMA.change_log AS
+SELECT c.id, c.changed_at, c.txid, t.schema_name, t.table_name, c.operation, c.row_key,
+  c.old_values, c.new_values,
+  CASE WHEN c.operation = 'UPDATE' THEN ARRAY(SELECT k FROM jsonb_object_keys(c.new_values) k WHERE k <> '') END AS changed_columns,
+  c.actor_id, c.request_id, c.context, c.table_id
+FROM :AUDITRUM_SCHEMA.changes c
+JOIN :AUDITRUM_SCHEMA.tracked_tables t ON t.id = c.table_id;
+
+-- Tables tracked before version 4 get the trust check and the size limit.
+SELECT :AUDITRUM_SCHEMA._reinstall_all();
 `,
   },
   {
@@ -702,7 +1228,336 @@ SELECT 1;
     name: '000005.sql',
     sql: `-- Auditrum schema, version 5: capture triggers that a table's owner cannot drop or disable, ALTER TABLE followed
 -- with the schema owner's rights, and schemas tracked as a whole.
-SELECT 1;
+
+-- A keyed hash of \`message\` and the current transaction id, with the secret key of the settings table (which
+-- only the schema owner can read): a value that only Auditrum's own functions can produce, valid in this
+-- transaction only.
+CREATE FUNCTION :AUDITRUM_SCHEMA._ddl_mac(message text) RETURNS text
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT encode(sha256(s.mask_okey || sha256(s.mask_ikey
+    || convert_to(:'AUDITRUM_SCHEMA' || ':' || message || ':' || txid_current(), 'UTF8'))), 'hex')
+  FROM :AUDITRUM_SCHEMA.settings s
+$$;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._ddl_mac(text) FROM PUBLIC;
+
+-- Lets the rest of this transaction drop capture triggers and functions: untrack() and _install() call it. Only
+-- the schema owner (and roles it grants EXECUTE to) may; the guard below recomputes the value to check it.
+CREATE FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(allowed boolean) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT set_config('auditrum.capture_ddl', CASE WHEN allowed THEN :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') ELSE '' END, true)
+$$;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(boolean) FROM PUBLIC;
+
+/**
+ * What keeps a tracked table's changes from being recorded, one problem per row: its capture function or a
+ * capture trigger missing, a trigger replaced, disabled or firing only for replication, a rule that replaces the
+ * table's writes (DO INSTEAD). Only for tables that still exist; \`relids\` NULL means every tracked table.
+ * One definition for the guard, status and sync.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._capture_problems(relids oid[] DEFAULT NULL)
+RETURNS TABLE (table_id integer, problem text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH t AS (
+    SELECT tt.id, tt.relid, to_regprocedure(format('%I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || tt.id)) AS fn
+    FROM :AUDITRUM_SCHEMA.tracked_tables tt JOIN pg_class c ON c.oid = tt.relid
+    WHERE tt.untracked_at IS NULL AND (relids IS NULL OR tt.relid = ANY (relids))
+  ),
+  -- pg_trigger.tgtype of an AFTER … FOR EACH STATEMENT trigger is the event's bit alone.
+  expected (ord, op, tgtype, old_table, new_table) AS (VALUES
+    (1, 'insert', 4, NULL, 'new_rows'), (2, 'update', 16, 'old_rows', 'new_rows'),
+    (3, 'delete', 8, 'old_rows', NULL), (4, 'truncate', 32, NULL, NULL)),
+  found AS (
+    SELECT t.id, 0 AS ord, format('function %I.%I() is missing', :'AUDITRUM_SCHEMA', 'capture_' || t.id) AS problem
+    FROM t WHERE t.fn IS NULL
+    UNION ALL
+    SELECT t.id, e.ord, CASE
+        WHEN g.oid IS NULL THEN format('trigger %I is missing', name)
+        WHEN g.tgfoid IS DISTINCT FROM t.fn OR g.tgtype <> e.tgtype OR g.tgqual IS NOT NULL
+          OR cardinality(g.tgattr::smallint[]) > 0 OR g.tgoldtable IS DISTINCT FROM e.old_table
+          OR g.tgnewtable IS DISTINCT FROM e.new_table
+          THEN format('trigger %I is not the capture trigger', name)
+        WHEN g.tgenabled = 'D' THEN format('trigger %I is disabled', name)
+        WHEN g.tgenabled = 'R' THEN format('trigger %I fires only for replication (ENABLE REPLICA)', name)
+      END
+    FROM t CROSS JOIN expected e
+    CROSS JOIN LATERAL (SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || e.op AS name) n
+    LEFT JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname = n.name
+    UNION ALL
+    SELECT t.id, 5, format('rule %I replaces %s (DO INSTEAD)', r.rulename,
+      CASE r.ev_type WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END)
+    FROM t JOIN pg_rewrite r ON r.ev_class = t.relid
+    WHERE r.is_instead AND r.ev_type IN ('2', '3', '4') AND r.ev_enabled IN ('O', 'A')
+  )
+  SELECT id, problem FROM found WHERE problem IS NOT NULL ORDER BY id, ord, problem
+$$;
+
+-- Installs (or replaces) the capture function and its four statement triggers for a registry row, and repairs
+-- them: a missing trigger is created, one that is not the capture trigger replaced, a disabled one enabled.
+-- Returns the DDL that it ran, or '' when everything was already in place. Rules that replace the table's
+-- writes are the application's and are left alone (status and sync report them).
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._install(table_id integer) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables;
+  rel text;
+  function_sql text;
+  checksum text;
+  ddl text := '';
+  drops text := '';
+  creates text := '';
+  enables text[] := '{}';
+  op text;
+  trigger_name text;
+  existing pg_trigger;
+  problems text[];
+BEGIN
+  SELECT * INTO STRICT t FROM :AUDITRUM_SCHEMA.tracked_tables WHERE id = table_id;
+  rel := format('%I.%I', t.schema_name, t.table_name);
+  function_sql := :AUDITRUM_SCHEMA._capture_function_sql(t);
+  checksum := encode(sha256(convert_to(function_sql, 'UTF8')), 'hex');
+  IF checksum IS DISTINCT FROM t.function_checksum
+    OR to_regprocedure(format('%I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || t.id)) IS NULL THEN
+    EXECUTE function_sql;
+    ddl := function_sql || E';\\n';
+    UPDATE :AUDITRUM_SCHEMA.tracked_tables SET function_checksum = checksum, updated_at = now() WHERE id = t.id;
+  END IF;
+  SELECT array_agg(p.problem) INTO problems FROM :AUDITRUM_SCHEMA._capture_problems(ARRAY[t.relid]) p;
+  FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+    trigger_name := left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || op;
+    SELECT * INTO existing FROM pg_trigger WHERE tgrelid = t.relid AND tgname = trigger_name;
+    IF existing.oid IS NOT NULL AND format('trigger %I is not the capture trigger', trigger_name) = ANY (problems) THEN
+      drops := drops || format(E'DROP TRIGGER %I ON %s;\\n', trigger_name, rel);
+    ELSIF existing.oid IS NOT NULL THEN
+      IF existing.tgenabled NOT IN ('O', 'A') THEN
+        enables := enables || format('ENABLE TRIGGER %I', trigger_name);
+      END IF;
+      CONTINUE;
+    END IF;
+    creates := creates || format(E'CREATE TRIGGER %I AFTER %s ON %s%s FOR EACH STATEMENT EXECUTE FUNCTION %I.%I();\\n',
+      trigger_name, upper(op), rel,
+      CASE op
+        WHEN 'insert' THEN ' REFERENCING NEW TABLE AS new_rows'
+        WHEN 'update' THEN ' REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+        WHEN 'delete' THEN ' REFERENCING OLD TABLE AS old_rows'
+        ELSE '' END,
+      :'AUDITRUM_SCHEMA', 'capture_' || t.id);
+  END LOOP;
+  IF drops <> '' THEN
+    -- Only this function's drops get past the guard: the permission ends with them.
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(true);
+    EXECUTE drops;
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(false);
+  END IF;
+  IF creates <> '' THEN
+    EXECUTE creates;
+  END IF;
+  IF cardinality(enables) > 0 THEN
+    -- One statement for all, so that the DDL follower it wakes finds every trigger enabled.
+    EXECUTE format('ALTER TABLE %s %s', rel, array_to_string(enables, ', '));
+  END IF;
+  ddl := ddl || drops || creates
+    || CASE WHEN cardinality(enables) > 0 THEN format(E'ALTER TABLE %s %s;\\n', rel, array_to_string(enables, ', ')) ELSE '' END;
+  RETURN ddl;
+END;
+$$;
+
+/** Stops auditing a table. Its history stays, under the same table id if it is tracked again. */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA.untrack(target regclass) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables;
+  ddl text := '';
+  op text;
+BEGIN
+  SELECT * INTO t FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = target AND untracked_at IS NULL;
+  IF t.id IS NULL THEN
+    RETURN jsonb_build_object('table_id', NULL, 'action', 'unchanged', 'ddl', '');
+  END IF;
+  FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+    ddl := ddl || format(E'DROP TRIGGER IF EXISTS %I ON %s;\\n', left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || op, target);
+  END LOOP;
+  ddl := ddl || format(E'DROP FUNCTION IF EXISTS %I.%I();\\n', :'AUDITRUM_SCHEMA', 'capture_' || t.id);
+  -- The guard lets these drops through, and nothing after them.
+  PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(true);
+  EXECUTE ddl;
+  PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(false);
+  UPDATE :AUDITRUM_SCHEMA.tracked_tables SET untracked_at = now(), function_checksum = '' WHERE id = t.id;
+  RETURN jsonb_build_object('table_id', t.id, 'action', 'untracked', 'ddl', ddl);
+END;
+$$;
+
+-- The guard's message: what the statement would break, and how to stop auditing a table properly.
+CREATE FUNCTION :AUDITRUM_SCHEMA._refuse_capture_ddl(command text, first_table text, broken text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'auditrum: % refused: it would stop the auditing of %; to stop auditing a table, run "auditrum untrack %" as the owner of the Auditrum schema', command, broken, first_table
+    USING ERRCODE = 'insufficient_privilege',
+      HINT = format('In SQL: SELECT %I.untrack(%L);', :'AUDITRUM_SCHEMA', first_table);
+END;
+$$;
+
+-- Before ALTER TABLE, ALTER TRIGGER and CREATE RULE: what is already wrong, so that the guard refuses only what
+-- the statement itself breaks (a table broken earlier stays alterable, and the DDL follower repairs it). Signed,
+-- because any role can set a custom setting, and code run by the statement (a column default) could forge it.
+CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_start() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  known text;
+BEGIN
+  SELECT coalesce(array_agg(p.table_id || ':' || p.problem)::text, '{}') INTO known
+  FROM :AUDITRUM_SCHEMA._capture_problems() p;
+  PERFORM set_config('auditrum.capture_known', known || '|' || :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || known), true);
+END;
+$$;
+
+-- After ALTER TABLE, ALTER TRIGGER and CREATE RULE: refuses the statement if it disabled, renamed or replaced a
+-- capture trigger of a tracked table, or gave it a rule that replaces its writes.
+CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  relids oid[];
+  snapshot text := current_setting('auditrum.capture_known', true);
+  known text[] := '{}';
+  broken text;
+  first_table text;
+BEGIN
+  SELECT array_agg(DISTINCT CASE d.classid
+      WHEN 'pg_class'::regclass THEN d.objid
+      WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
+      WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) END)
+  INTO relids FROM pg_event_trigger_ddl_commands() d;
+  IF NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = ANY (relids) AND untracked_at IS NULL)
+    OR current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
+    RETURN;
+  END IF;
+  IF snapshot LIKE '%|%'
+    AND split_part(snapshot, '|', 2) = :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || split_part(snapshot, '|', 1)) THEN
+    known := split_part(snapshot, '|', 1)::text[];
+  END IF;
+  SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name) INTO broken, first_table
+  FROM (
+    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(p.problem, ', ') AS problems
+    FROM :AUDITRUM_SCHEMA._capture_problems(relids) p JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.id = p.table_id
+    WHERE NOT (p.table_id || ':' || p.problem) = ANY (known)
+    GROUP BY tt.schema_name, tt.table_name
+  ) per_table;
+  IF broken IS NOT NULL THEN
+    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken);
+  END IF;
+END;
+$$;
+
+-- After a DROP: refuses dropping a capture trigger or function of a tracked table that stays; a tracked table
+-- that is dropped stops being tracked (its history stays), and its capture function goes with it.
+CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  prefix text := left(:'AUDITRUM_SCHEMA', 40) || '_capture_';
+  broken text;
+  first_table text;
+  gone integer;
+BEGIN
+  -- DROP SCHEMA of Auditrum itself (CASCADE) takes the registry along: nothing left to guard.
+  IF to_regclass(format('%I.tracked_tables', :'AUDITRUM_SCHEMA')) IS NULL THEN
+    RETURN;
+  END IF;
+  FOR gone IN
+    UPDATE :AUDITRUM_SCHEMA.tracked_tables SET untracked_at = now(), function_checksum = ''
+    WHERE untracked_at IS NULL AND relid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+      WHERE classid = 'pg_class'::regclass AND object_type = 'table')
+    RETURNING id
+  LOOP
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(true);
+    EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || gone);
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(false);
+  END LOOP;
+  IF current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%s (%s)', name, objects), '; '), min(name) INTO broken, first_table
+  FROM (
+    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(format('%s %s dropped', d.object_type,
+        CASE d.object_type WHEN 'trigger' THEN quote_ident(d.address_names[3]) ELSE d.object_identity END), ', ') AS objects
+    FROM pg_event_trigger_dropped_objects() d
+  JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.untracked_at IS NULL AND CASE d.object_type
+    WHEN 'trigger' THEN d.address_names[3] LIKE prefix || '%'
+      AND tt.relid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
+    WHEN 'function' THEN d.address_names[1] = :'AUDITRUM_SCHEMA' AND d.address_names[2] = 'capture_' || tt.id
+      AND EXISTS (SELECT FROM pg_class WHERE oid = tt.relid)
+    ELSE false END
+    GROUP BY tt.schema_name, tt.table_name
+  ) per_table;
+  IF broken IS NOT NULL THEN
+    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken);
+  END IF;
+END;
+$$;
+
+-- ALTER TABLE by a tracked table's owner must work and be followed, though the owner cannot write the registry:
+-- the follower runs with the schema owner's rights. What it runs with them: catalog reads, the capture function
+-- generated from the catalog (names quoted), CREATE/ENABLE TRIGGER, and the planning of the stored "when"
+-- condition, which the capture function (SECURITY DEFINER too) evaluates at every write anyway; see
+-- docs/concepts.md on why that condition must not call functions that the table's owner can replace.
+ALTER FUNCTION :AUDITRUM_SCHEMA._follow_ddl() SECURITY DEFINER;
+
+/**
+ * Database schemas tracked as a whole (config \`schemas\`): \`auditrum sync\` tracks every table of them but
+ * \`except_tables\`, with \`rules\` (or the config's own rules for a table), and with \`track_new\` a table created
+ * later is tracked as it is created, where event triggers exist.
+ */
+CREATE TABLE :AUDITRUM_SCHEMA.tracked_schemas (
+  schema_name text PRIMARY KEY,
+  except_tables text[] NOT NULL DEFAULT '{}',
+  rules jsonb NOT NULL DEFAULT '{}',
+  track_new boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- After CREATE TABLE, CREATE TABLE AS and SELECT INTO in a schema tracked with track_new: tracks the new table.
+-- A table that cannot be tracked (no primary key, rules that do not fit) is reported with a warning and left
+-- untracked, and \`auditrum sync --check\` reports it: the CREATE TABLE itself never fails because of Auditrum.
+CREATE FUNCTION :AUDITRUM_SCHEMA._track_new_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name, s.rules
+    FROM pg_event_trigger_ddl_commands() d
+    JOIN pg_class c ON c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN :AUDITRUM_SCHEMA.tracked_schemas s ON s.schema_name = n.nspname AND s.track_new
+    WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND NOT c.relname = ANY (s.except_tables)
+  LOOP
+    BEGIN
+      PERFORM :AUDITRUM_SCHEMA.track(r.oid::regclass, r.rules);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'auditrum: new table % is not tracked: %', r.name, regexp_replace(SQLERRM, '^auditrum: ', '')
+        USING HINT = 'Give it rules in the config (tables) or leave it out (except), then run "auditrum sync".';
+    END;
+  END LOOP;
+END;
+$$;
+
+-- Event triggers need a superuser (or a managed service's admin role). Without one, a table's owner can still
+-- drop or disable its capture triggers: \`auditrum status\` and \`sync --check\` detect it, \`auditrum sync\` repairs.
+DO $$
+DECLARE
+  prefix text := left(:'AUDITRUM_SCHEMA', 40);
+BEGIN
+  -- Named so that the guard runs before the DDL follower (event triggers of one event fire in name order).
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_start WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_start()',
+    prefix || '_capture_guard_start', :'AUDITRUM_SCHEMA');
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_ddl()',
+    prefix || '_capture_guard', :'AUDITRUM_SCHEMA');
+  EXECUTE format('CREATE EVENT TRIGGER %I ON sql_drop EXECUTE FUNCTION %I._guard_capture_drop()',
+    prefix || '_capture_guard_drop', :'AUDITRUM_SCHEMA');
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''CREATE TABLE'', ''CREATE TABLE AS'', ''SELECT INTO'') EXECUTE FUNCTION %I._track_new_tables()',
+    prefix || '_track_new_tables', :'AUDITRUM_SCHEMA');
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE NOTICE 'auditrum: no privilege to create event triggers; a tracked table''s owner can disable its capture triggers (detected by "auditrum status", repaired by "auditrum sync"), and new tables are not tracked as they are created';
+END;
+$$;
 `,
   },
 ];
