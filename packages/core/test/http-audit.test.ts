@@ -218,7 +218,9 @@ describe('HttpAudit options', () => {
         () => undefined,
       );
     expect(() => make({ masks: {} })).toThrow('auditMiddleware() has no option "masks"');
-    expect(() => make({ queue: { maxrows: 5 } })).toThrow('option "queue" has no "maxrows"; known: maxRows, batchSize');
+    expect(() => make({ queue: { maxrows: 5 } })).toThrow(
+      'option "queue" has no "maxrows"; known: maxRows, maxBytes, batchSize',
+    );
     expect(() => make({ bodies: { maxbytes: 5 } })).toThrow('option "bodies" has no "maxbytes"');
     expect(() => make({ mask: { key: ['pin'] } })).toThrow('option "mask" has no "key"');
     expect(() => make({ requestId: { headr: 'x' } })).toThrow('option "requestId" has no "headr"');
