@@ -16,11 +16,14 @@ import { startPartitionMaintenance } from './partitions/partition-maintainer.js'
 import { assertValidSchemaName, DEFAULT_SCHEMA } from './schema/identifiers.js';
 import type { MigrateResult } from './schema/migrate.js';
 import { migrate } from './schema/migrate.js';
+import type { ApplicationRoleResult } from './tracking/application-roles.js';
+import { addApplicationRole, removeApplicationRole } from './tracking/application-roles.js';
 import type { AuditStatus } from './tracking/status.js';
 import { status } from './tracking/status.js';
 import type { TableRules } from './tracking/table-rules.js';
 import type { TrackOptions, TrackResult } from './tracking/track.js';
 import { tablesOfSchema, track, untrack } from './tracking/track.js';
+import { untrustedRoleWarning } from './tracking/untrusted-role-warning.js';
 
 export interface AuditrumOptions {
   /** The application's pool; Auditrum instruments it so that queries carry the audit context. */
@@ -46,6 +49,10 @@ export interface Auditrum {
   ): Promise<TrackResult[]>;
   untrack(table: string, options?: TrackOptions): Promise<TrackResult>;
   status(): Promise<AuditStatus>;
+  /** Trusts the context of a database role's sessions and grants it what the app needs (schema owner only). */
+  addApplicationRole(role: string): Promise<ApplicationRoleResult>;
+  /** Stops trusting a database role's context (schema owner only). */
+  removeApplicationRole(role: string): Promise<ApplicationRoleResult>;
   ensurePartitions(monthsAhead?: number): Promise<string[]>;
   withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
@@ -71,11 +78,13 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
 
   let maintenance: ReturnType<typeof startPartitionMaintenance> | undefined;
   const db: Queryable = pool;
+  const trustWarning = untrustedRoleWarning(db, schema);
   const instance: Auditrum = {
     pool,
     schema,
     async migrate() {
       const result = await migrate(pool, { schema });
+      trustWarning.check();
       if (options.partitions !== false && !maintenance) {
         maintenance = startPartitionMaintenance(db, schema, options.partitions || {});
       }
@@ -94,6 +103,8 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     },
     untrack: (table, trackOptions) => untrack(db, schema, table, trackOptions),
     status: () => status(db, schema),
+    addApplicationRole: (role) => addApplicationRole(db, schema, role),
+    removeApplicationRole: (role) => removeApplicationRole(db, schema, role),
     ensurePartitions: (monthsAhead) => ensurePartitions(db, schema, monthsAhead),
     withContext: withAuditContext,
     setActor: setAuditActor,
@@ -108,5 +119,6 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     },
   };
   registerDefaultAuditrum(instance);
+  trustWarning.check();
   return instance;
 }

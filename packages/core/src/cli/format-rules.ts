@@ -8,5 +8,6 @@ export function formatRules(rules: TableRules): string {
   if (rules.exclude?.length) parts.push(`exclude: [${rules.exclude.join(',')}]`);
   if (rules.mask?.length) parts.push(`mask: [${rules.mask.join(',')}] (${rules.maskMode ?? 'hash'})`);
   if (rules.when) parts.push(`when: ${rules.when}`);
+  if (rules.maxValueBytes !== undefined) parts.push(`max value bytes: ${rules.maxValueBytes}`);
   return parts.join('  ');
 }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { MAX_VALUE_BYTES_LIMIT } from '../tracking/table-rules.js';
 
 /** `a,b,c` → `['a', 'b', 'c']`; an empty list is a usage error. */
 export function columnList(value: string): string[] {
@@ -15,4 +16,13 @@ export function monthsAhead(value: string): number {
   const months = /^\d{1,3}$/.test(value) ? Number(value) : Number.NaN;
   if (!(months >= 0 && months <= 120)) throw new InvalidArgumentError('expected a whole number from 0 to 120.');
   return months;
+}
+
+/** A whole number of bytes from 1 to MAX_VALUE_BYTES_LIMIT (the maxValueBytes rule). */
+export function maxValueBytes(value: string): number {
+  const bytes = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(bytes >= 1 && bytes <= MAX_VALUE_BYTES_LIMIT)) {
+    throw new InvalidArgumentError(`expected a whole number of bytes from 1 to ${MAX_VALUE_BYTES_LIMIT}.`);
+  }
+  return bytes;
 }

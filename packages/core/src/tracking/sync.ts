@@ -109,6 +109,9 @@ function differences(rules: TableRules, primaryKey: string[] | null, current: Tr
   if ((rules.when ?? '').trim() !== (have.when ?? '').trim()) {
     details.push(`when: ${have.when ?? '(none)'} → ${rules.when ?? '(none)'}`);
   }
+  if (rules.maxValueBytes !== have.maxValueBytes) {
+    details.push(`maxValueBytes: ${have.maxValueBytes ?? '(default)'} → ${rules.maxValueBytes ?? '(default)'}`);
+  }
   if (current.drifted) details.push('capture function out of date');
   if (current.enabledTriggers !== 4) details.push(`${current.enabledTriggers} of 4 capture triggers enabled`);
   return details;

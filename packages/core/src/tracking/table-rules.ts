@@ -12,9 +12,19 @@ export interface TableRules {
   key?: readonly string[];
   /** SQL boolean over `NEW` and `OLD` (all NULL for INSERT's OLD and DELETE's NEW); a change is kept when true. */
   when?: string;
+  /**
+   * Values larger than this many bytes (1 to 134,217,727; default 1 MiB) are recorded as a marker with their size
+   * and SHA-256, `{"$auditrum": "oversized", "bytes": n, "sha256": "…"}`, never whole.
+   */
+  maxValueBytes?: number;
 }
 
-const RULE_NAMES = ['only', 'exclude', 'mask', 'maskMode', 'key', 'when'] as const;
+const RULE_NAMES = ['only', 'exclude', 'mask', 'maskMode', 'key', 'when', 'maxValueBytes'] as const;
+
+/** The default of `maxValueBytes` (the schema's _default_max_value_bytes()). */
+export const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
+/** The largest `maxValueBytes`: under half of jsonb's 256 MB, so that a bytea value's hex form fits too. */
+export const MAX_VALUE_BYTES_LIMIT = 134_217_727;
 
 /** Checks rules given from JavaScript (or a config file) and converts them to the SQL function's JSON. */
 export function rulesToSql(table: string, rules: TableRules): Record<string, unknown> {
@@ -40,6 +50,15 @@ export function rulesToSql(table: string, rules: TableRules): Record<string, unk
   if (rules.when !== undefined && (typeof rules.when !== 'string' || rules.when.trim() === '')) {
     throw new TypeError(`auditrum: rule "when" for table ${table} must be a non-empty SQL expression`);
   }
+  const { maxValueBytes } = rules;
+  if (
+    maxValueBytes !== undefined &&
+    !(Number.isInteger(maxValueBytes) && maxValueBytes >= 1 && maxValueBytes <= MAX_VALUE_BYTES_LIMIT)
+  ) {
+    throw new TypeError(
+      `auditrum: rule "maxValueBytes" for table ${table} must be a whole number of bytes from 1 to ${MAX_VALUE_BYTES_LIMIT}`,
+    );
+  }
   const sql: Record<string, unknown> = {};
   if (rules.only) sql.only = rules.only;
   if (rules.exclude) sql.exclude = rules.exclude;
@@ -47,6 +66,7 @@ export function rulesToSql(table: string, rules: TableRules): Record<string, unk
   if (rules.maskMode) sql.mask_mode = rules.maskMode;
   if (rules.key) sql.key = rules.key;
   if (rules.when) sql.when = rules.when;
+  if (maxValueBytes !== undefined) sql.max_value_bytes = maxValueBytes;
   return sql;
 }
 
@@ -58,5 +78,6 @@ export function rulesFromSql(json: Record<string, unknown>): TableRules & { key:
   if (json.mask) rules.mask = json.mask as string[];
   if (json.mask_mode) rules.maskMode = json.mask_mode as 'hash' | 'marker';
   if (json.when) rules.when = json.when as string;
+  if (typeof json.max_value_bytes === 'number') rules.maxValueBytes = json.max_value_bytes;
   return rules;
 }

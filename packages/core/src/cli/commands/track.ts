@@ -5,7 +5,7 @@ import { tablesOfSchema, trackTables } from '../../tracking/track.js';
 import type { CliContext } from '../cli-context.js';
 import { withDatabase } from '../database.js';
 import { globalOptions } from '../global-options.js';
-import { columnList } from '../option-parsers.js';
+import { columnList, maxValueBytes } from '../option-parsers.js';
 import { printResults } from '../print-results.js';
 import { UsageError } from '../usage-error.js';
 
@@ -16,6 +16,7 @@ interface TrackCommandOptions {
   maskMode?: 'hash' | 'marker';
   key?: string[];
   when?: string;
+  maxValueBytes?: number;
   schemaAll?: string;
   except?: string[];
   dryRun?: boolean;
@@ -34,6 +35,11 @@ export function addTrackCommand(program: Command, cli: CliContext): void {
     )
     .option('--key <columns>', 'key columns, for tables without a primary key', columnList)
     .option('--when <sql>', 'SQL condition over NEW and OLD; a change is recorded when true')
+    .option(
+      '--max-value-bytes <bytes>',
+      'record larger values as a marker with their size and SHA-256 (default: 1048576)',
+      maxValueBytes,
+    )
     .option('--schema-all <dbschema>', 'track every table of this database schema (with the same rules)')
     .option('--except <tables>', 'with --schema-all: tables to leave out', columnList)
     .option('--dry-run', 'print the DDL and change nothing')
@@ -55,6 +61,7 @@ export function addTrackCommand(program: Command, cli: CliContext): void {
       if (options.maskMode) rules.maskMode = options.maskMode;
       if (options.key) rules.key = options.key;
       if (options.when !== undefined) rules.when = options.when;
+      if (options.maxValueBytes !== undefined) rules.maxValueBytes = options.maxValueBytes;
       const dryRun = options.dryRun === true;
       const results = await withDatabase(url, async (client) => {
         let names = tables;
