@@ -24,6 +24,13 @@ export type { MigrateOptions, MigrateResult } from './schema/migrate.js';
 export { migrate } from './schema/migrate.js';
 export type { Migration } from './schema/migration.js';
 export { SchemaTooNewError } from './schema/schema-too-new-error.js';
+export type { ApplicationRole, ApplicationRoleResult, ConnectionTrust } from './tracking/application-roles.js';
+export {
+  addApplicationRole,
+  connectionTrust,
+  listApplicationRoles,
+  removeApplicationRole,
+} from './tracking/application-roles.js';
 export type { AuditrumConfig } from './tracking/config.js';
 export { defineConfig, validateConfig } from './tracking/config.js';
 export type { AuditStatus, PartitionStatus, TrackedTableStatus } from './tracking/status.js';
@@ -31,5 +38,7 @@ export { status } from './tracking/status.js';
 export type { SyncEntry, SyncOptions, SyncResult } from './tracking/sync.js';
 export { sync } from './tracking/sync.js';
 export type { TableRules } from './tracking/table-rules.js';
+export { DEFAULT_MAX_VALUE_BYTES } from './tracking/table-rules.js';
 export type { TrackOptions, TrackResult } from './tracking/track.js';
 export { track, trackTables, untrack, untrackTables } from './tracking/track.js';
+export { UNTRUSTED_ROLE_WARNING } from './tracking/untrusted-role-warning.js';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './cli-context.js';
+import { addAppRoleCommand } from './commands/app-role.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
 import { addStatusCommand } from './commands/status.js';
@@ -49,6 +50,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addUntrackCommand(program, cli);
   addPartitionsCommand(program, cli);
   addSyncCommand(program, cli);
+  addAppRoleCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
