@@ -340,7 +340,7 @@ describe('auditrum CLI on bad input', () => {
     await db.pool.query('CREATE TABLE c_good (id int PRIMARY KEY, a text)');
     const before = await trackedTables();
     const cases: [unknown, string][] = [
-      [{ tabels: {} }, 'unknown key "tabels" (known: schema, tables)'],
+      [{ tabels: {} }, 'unknown key "tabels" (known: schema, tables, schemas)'],
       [{ tables: [] }, '"tables" must be an object'],
       [{ tables: { c_good: { only: 'a' } } }, 'rule "only" for table c_good must be a list of column names'],
       [{ tables: { c_good: { onyl: ['a'] } } }, 'unknown rule "onyl" for table c_good'],

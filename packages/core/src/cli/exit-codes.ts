@@ -3,5 +3,5 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** Unknown command or flag, bad flag value, no database given. */
 export const EXIT_USAGE = 2;
-/** `sync --check`: the database differs from the config. */
+/** `sync --check`: the database differs from the config; `sync`: it still does (what sync cannot repair). */
 export const EXIT_DRIFT = 3;

@@ -1,45 +1,65 @@
 import type pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
 import { inTransaction } from '../db/queryable.js';
-import type { AuditrumConfig } from './config.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import type { AuditrumConfig, SchemaTracking } from './config.js';
 import { validateConfig } from './config.js';
 import type { TrackedTableStatus } from './status.js';
 import { status } from './status.js';
 import type { TableRules } from './table-rules.js';
 import { rulesToSql } from './table-rules.js';
 import type { TrackResult } from './track.js';
-import { resolveTable, trackIn, untrackIn } from './track.js';
+import { resolveTable, tablesOfSchema, trackIn, untrackIn } from './track.js';
+import type { TrackedSchemaStatus } from './tracked-schemas.js';
+import { registerSchema, unregisterSchema } from './tracked-schemas.js';
 
-/** One table's difference between the config and the database. */
+/** One table's (or one schema tracked as a whole's) difference between the config and the database. */
 export interface SyncEntry {
-  /** The table as `schema.table` (quoted where SQL needs it). */
+  /** The table as `schema.table` (quoted where SQL needs it), or a schema tracked as a whole as `schema.*`. */
   table: string;
-  /** `add`: not tracked yet; `change`: other rules or drifted; `remove`: tracked but not in the config; `same`. */
+  /**
+   * `add`: not tracked (registered) yet; `change`: other rules, drifted, or capture triggers missing or disabled;
+   * `remove`: tracked (registered) but not in the config; `same`.
+   */
   kind: 'add' | 'change' | 'remove' | 'same';
   /** What differs, e.g. `only: [a] → [a,b]`; for `remove` without `prune`, that the table is kept. */
   details: string[];
   /** What track() or untrack() did (or, in a dry run, would do). */
   result?: TrackResult;
+  /**
+   * What still keeps the table's changes from being recorded after sync (or would, in a dry run): rules that
+   * replace its writes (DO INSTEAD), which sync leaves to their owner. The database stays out of sync.
+   */
+  unrepaired?: string[];
 }
 
 export interface SyncOptions {
-  /** Untrack tracked tables that the config does not name. */
+  /** Untrack tracked tables that the config does not name, and forget schemas it no longer tracks as a whole. */
   prune?: boolean;
   /** Compute and validate everything, then roll back: nothing changes. */
   dryRun?: boolean;
 }
 
 export interface SyncResult {
-  /** One entry per table of the config and per tracked table not in it, by table name. */
+  /** One entry per table of the config (named or of its schemas), per tracked table not in it, per schema. */
   entries: SyncEntry[];
-  /** No table needs tracking, a change or (with `prune`) untracking. */
+  /** No table needs tracking, a change or (with `prune`) untracking, and nothing is left unrepaired. */
   inSync: boolean;
 }
 
+interface WantedTable {
+  /** The name as the config gives it. */
+  table: string;
+  rules: TableRules;
+  /** For a table of a schema tracked as a whole, that schema: errors name it. */
+  fromSchema?: string;
+}
+
 /**
- * Brings the tracked tables in line with `config`: tracks tables that are missing, have other rules or drifted,
- * and with `prune` untracks tables the config does not name. Everything runs in one transaction, so a bad
- * table, column or condition anywhere in the config changes nothing.
+ * Brings the tracked tables in line with `config`: tracks tables that are missing (named in `tables`, or of a
+ * schema in `schemas`), have other rules, drifted or lost capture triggers, registers the schemas tracked as a
+ * whole, and with `prune` untracks tables (and forgets schemas) the config does not name. Everything runs in one
+ * transaction, so a bad table, column or condition anywhere in the config changes nothing.
  */
 export async function sync(
   db: Queryable,
@@ -47,44 +67,136 @@ export async function sync(
   config: AuditrumConfig,
   options: SyncOptions = {},
 ): Promise<SyncResult> {
-  const { tables } = validateConfig(config);
-  const wanted = Object.entries(tables).map(([table, rules]) => ({ table, rules, sqlRules: rulesToSql(table, rules) }));
+  const { tables = {}, schemas = {} } = validateConfig(config);
   return inTransaction(
     db,
     async (client) => {
-      const tracked = new Map((await status(client, schema)).tables.map((t) => [t.table, t]));
+      const current = await status(client, schema);
+      const tracked = new Map(current.tables.map((t) => [t.table, t]));
       const entries: SyncEntry[] = [];
       const named = new Map<string, string>();
-      for (const { table, rules, sqlRules } of wanted) {
-        const { name, primaryKey } = await describeTable(client, table);
+      for (const wanted of await wantedTables(client, tables, schemas)) {
+        const { name, relid, primaryKey } = await describeTable(client, wanted.table);
         const earlier = named.get(name);
         if (earlier !== undefined) {
-          throw new Error(`auditrum: table ${name} is named twice in the config (${earlier}, ${table})`);
+          throw new Error(`auditrum: table ${name} is named twice in the config (${earlier}, ${wanted.table})`);
         }
-        named.set(name, table);
-        const current = tracked.get(name);
-        const details = current ? differences(rules, primaryKey, current) : ['(not tracked)'];
-        const kind = !current ? 'add' : details.length > 0 ? 'change' : 'same';
+        named.set(name, wanted.table);
+        const have = tracked.get(name);
+        const details = have ? differences(wanted.rules, primaryKey, have) : ['(not tracked)'];
+        const kind = !have ? 'add' : details.length > 0 ? 'change' : 'same';
         const entry: SyncEntry = { table: name, kind, details };
-        if (kind !== 'same') entry.result = await trackIn(client, schema, table, sqlRules);
+        if (kind !== 'same') {
+          entry.result = await trackFromConfig(client, schema, wanted);
+          const left = await captureProblems(client, schema, relid);
+          if (left.length > 0) entry.unrepaired = left;
+        }
         entries.push(entry);
       }
-      for (const current of tracked.values()) {
-        if (named.has(current.table)) continue;
+      for (const have of tracked.values()) {
+        if (named.has(have.table)) continue;
         const entry: SyncEntry = {
-          table: current.table,
+          table: have.table,
           kind: 'remove',
           details: [options.prune ? '(not in config)' : '(not in config; kept: pass --prune to untrack)'],
         };
-        if (options.prune) entry.result = await untrackIn(client, schema, current.table);
+        if (options.prune) entry.result = await untrackIn(client, schema, have.table);
         entries.push(entry);
       }
+      entries.push(...(await syncSchemas(client, schema, schemas, current.schemas, options.prune === true)));
       entries.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
-      const inSync = entries.every((e) => e.kind === 'same' || (e.kind === 'remove' && !options.prune));
+      const inSync = entries.every(
+        (e) => (e.kind === 'same' || (e.kind === 'remove' && !options.prune)) && e.unrepaired === undefined,
+      );
       return { entries, inSync };
     },
     { rollback: options.dryRun === true },
   );
+}
+
+/** The tables named in `tables`, then the other tables of each schema in `schemas` (but its `except`). */
+async function wantedTables(
+  client: pg.ClientBase,
+  tables: Record<string, TableRules>,
+  schemas: Record<string, SchemaTracking>,
+): Promise<WantedTable[]> {
+  const wanted: WantedTable[] = Object.entries(tables).map(([table, rules]) => ({ table, rules }));
+  const namedRelids = new Map<number, string>();
+  for (const { table } of wanted) namedRelids.set(await resolveTable(client, table), table);
+  for (const [databaseSchema, tracking] of Object.entries(schemas)) {
+    const at = `schemas[${JSON.stringify(databaseSchema)}]`;
+    const except = new Set(tracking.except ?? []);
+    for (const bare of except) {
+      const relid = await relidIn(client, databaseSchema, bare);
+      if (relid === null) {
+        throw new Error(`auditrum: ${at}.except: table ${qualified(databaseSchema, bare)} does not exist`);
+      }
+      const table = namedRelids.get(relid);
+      if (table !== undefined) {
+        throw new Error(`auditrum: table ${table} is both in "tables" and in ${at}.except`);
+      }
+    }
+    for (const { table, relid, bare } of await schemaTables(client, databaseSchema)) {
+      if (namedRelids.has(relid) || except.has(bare)) continue;
+      wanted.push({ table, rules: tracking.rules ?? {}, fromSchema: databaseSchema });
+    }
+  }
+  return wanted;
+}
+
+/** trackIn() with the config's rules; an error about a table of a whole schema says how to give it other rules. */
+async function trackFromConfig(client: pg.ClientBase, schema: string, wanted: WantedTable): Promise<TrackResult> {
+  try {
+    return await trackIn(client, schema, wanted.table, rulesToSql(wanted.table, wanted.rules));
+  } catch (error) {
+    if (wanted.fromSchema === undefined || !(error instanceof Error)) throw error;
+    const at = `schemas[${JSON.stringify(wanted.fromSchema)}]`;
+    error.message += ` (a table of ${at}: give it its own rules in "tables", or leave it out with ${at}.except)`;
+    throw error;
+  }
+}
+
+/** Registers the config's schemas (tracked as a whole) and reports the registry's differences as `schema.*`. */
+async function syncSchemas(
+  client: pg.ClientBase,
+  schema: string,
+  schemas: Record<string, SchemaTracking>,
+  registered: readonly TrackedSchemaStatus[],
+  prune: boolean,
+): Promise<SyncEntry[]> {
+  const entries: SyncEntry[] = [];
+  const byName = new Map(registered.map((r) => [r.schema, r]));
+  for (const [databaseSchema, tracking] of Object.entries(schemas)) {
+    const want = {
+      schema: databaseSchema,
+      except: [...new Set(tracking.except ?? [])].sort(),
+      rules: rulesToSql(`${databaseSchema}.*`, tracking.rules ?? {}),
+      trackNew: tracking.trackNew === true,
+    };
+    const have = byName.get(databaseSchema);
+    const details: string[] = [];
+    if (!have) details.push(want.trackNew ? '(not registered; new tables tracked as created)' : '(not registered)');
+    else {
+      if (want.except.join('\0') !== [...have.except].sort().join('\0')) {
+        details.push(`except: ${list(have.except)} → ${list(want.except)}`);
+      }
+      const haveRules = JSON.stringify(rulesToSql(`${databaseSchema}.*`, have.rules));
+      if (haveRules !== JSON.stringify(want.rules)) details.push(`rules: ${haveRules} → ${JSON.stringify(want.rules)}`);
+      if (have.trackNew !== want.trackNew) details.push(`trackNew: ${have.trackNew} → ${want.trackNew}`);
+    }
+    const kind = !have ? 'add' : details.length > 0 ? 'change' : 'same';
+    if (kind !== 'same') await registerSchema(client, schema, want);
+    entries.push({ table: `${sqlName(databaseSchema)}.*`, kind, details });
+  }
+  for (const have of registered) {
+    if (have.schema in schemas) continue;
+    const details = [
+      prune ? '(not in config; its tables stay tracked)' : '(not in config; kept: pass --prune to forget)',
+    ];
+    if (prune) await unregisterSchema(client, schema, have.schema);
+    entries.push({ table: `${sqlName(have.schema)}.*`, kind: 'remove', details });
+  }
+  return entries;
 }
 
 /** The differences between desired rules and a tracked table, as `rule: before → after`; empty when none. */
@@ -113,7 +225,7 @@ function differences(rules: TableRules, primaryKey: string[] | null, current: Tr
     details.push(`maxValueBytes: ${have.maxValueBytes ?? '(default)'} → ${rules.maxValueBytes ?? '(default)'}`);
   }
   if (current.drifted) details.push('capture function out of date');
-  if (current.enabledTriggers !== 4) details.push(`${current.enabledTriggers} of 4 capture triggers enabled`);
+  details.push(...current.problems);
   return details;
 }
 
@@ -125,7 +237,7 @@ function list(columns: readonly string[] | undefined): string {
 async function describeTable(
   client: pg.ClientBase,
   table: string,
-): Promise<{ name: string; primaryKey: string[] | null }> {
+): Promise<{ name: string; relid: number; primaryKey: string[] | null }> {
   const relid = await resolveTable(client, table);
   const { rows } = await client.query<{ name: string; primary_key: string[] | null }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name,
@@ -137,5 +249,47 @@ async function describeTable(
   );
   const row = rows[0];
   if (!row) throw new Error(`auditrum: table ${JSON.stringify(table)} does not exist`);
-  return { name: row.name, primaryKey: row.primary_key };
+  return { name: row.name, relid, primaryKey: row.primary_key };
+}
+
+/** What keeps the table's changes from being recorded (see TrackedTableStatus.problems). */
+async function captureProblems(client: pg.ClientBase, schema: string, relid: number): Promise<string[]> {
+  const { rows } = await client.query<{ problem: string }>(
+    `SELECT problem FROM ${quoteIdentifier(schema)}._capture_problems(ARRAY[$1::oid])`,
+    [relid],
+  );
+  return rows.map((row) => row.problem);
+}
+
+/** The oid of table `bare` (a name as stored) of `databaseSchema`, or null. */
+async function relidIn(client: pg.ClientBase, databaseSchema: string, bare: string): Promise<number | null> {
+  const { rows } = await client.query<{ relid: number }>(
+    `SELECT c.oid AS relid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    [databaseSchema, bare],
+  );
+  return rows[0] ? Number(rows[0].relid) : null;
+}
+
+/** The tables of a database schema that tracking a whole schema covers (those of tablesOfSchema()). */
+async function schemaTables(
+  client: pg.ClientBase,
+  databaseSchema: string,
+): Promise<{ table: string; relid: number; bare: string }[]> {
+  const names = await tablesOfSchema(client, databaseSchema);
+  const { rows } = await client.query<{ table: string; relid: number; bare: string }>(
+    `SELECT name AS table, to_regclass(name)::oid AS relid, (SELECT relname FROM pg_class WHERE oid = to_regclass(name)) AS bare
+     FROM unnest($1::text[]) AS name`,
+    [names],
+  );
+  return rows.map((row) => ({ ...row, relid: Number(row.relid) }));
+}
+
+function qualified(databaseSchema: string, bare: string): string {
+  return `${sqlName(databaseSchema)}.${sqlName(bare)}`;
+}
+
+/** A name as format('%I') prints it for the usual names: bare when lower-case, quoted otherwise. */
+function sqlName(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
 }

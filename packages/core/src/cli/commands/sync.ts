@@ -37,6 +37,13 @@ export function addSyncCommand(program: Command, cli: CliContext): void {
       for (const entry of result.entries) {
         cli.print(`${SIGN[entry.kind]} ${entry.table.padEnd(width)}  ${entry.details.join('; ')}`.trimEnd());
       }
+      // Loud: what sync cannot repair keeps the table's changes from being recorded.
+      const unrepaired = result.entries.filter((e) => e.unrepaired !== undefined);
+      for (const entry of unrepaired) {
+        cli.io.stderr(
+          `auditrum: ${entry.table}: ${entry.unrepaired?.join('; ')}: its changes are not recorded; sync leaves rules to their owner: drop them (DROP RULE … ON ${entry.table}) or untrack the table\n`,
+        );
+      }
       if (options.dryRun && !check) {
         for (const entry of result.entries) {
           if (entry.result?.ddl) cli.print(`-- ${entry.table}\n${entry.result.ddl.trimEnd()}`);
@@ -48,6 +55,12 @@ export function addSyncCommand(program: Command, cli: CliContext): void {
         cli.print('out of sync: run "auditrum sync" to apply');
         cli.setExitCode(EXIT_DRIFT);
       } else if (dryRun) cli.print(`dry run: ${changed} table(s) would change; nothing was changed`);
-      else cli.print(`applied: ${changed} table(s) changed`);
+      else {
+        cli.print(`applied: ${changed} table(s) changed`);
+        if (unrepaired.length > 0) {
+          cli.print(`still out of sync: ${unrepaired.length} table(s) that sync cannot repair`);
+          cli.setExitCode(EXIT_DRIFT);
+        }
+      }
     });
 }

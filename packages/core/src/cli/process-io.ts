@@ -1,0 +1,22 @@
+import process from 'node:process';
+import type { CliIo } from './io.js';
+
+/**
+ * The CLI's io bound to the process. A reader that goes away early (`auditrum sync --dry-run | head`) is no
+ * failure: the rest of the output is dropped quietly, as Unix tools do, and the command still ends with its own
+ * exit code (so `sync --check | head` keeps its verdict).
+ */
+export function processIo(): CliIo {
+  return { stdout: writerTo(process.stdout), stderr: writerTo(process.stderr), env: process.env, cwd: process.cwd() };
+}
+
+function writerTo(stream: NodeJS.WriteStream): (text: string) => void {
+  let readerGone = false;
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    readerGone = true;
+  });
+  return (text) => {
+    if (!readerGone) stream.write(text);
+  };
+}
