@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAuditrum } from '@auditrum/core';
+import { useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../src/cli/run.js';
+
+// The usual set-up: the schema migrated by a superuser (so the event triggers exist), the tables created and
+// owned by a non-superuser application role, tracked by the superuser.
+const db = useTestDatabase();
+const role = `auditrum_app_${randomBytes(4).toString('hex')}`;
+let app: pg.Pool;
+let dir: string;
+let audit: ReturnType<typeof createAuditrum>;
+
+beforeAll(async () => {
+  await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-password'`);
+  await db.pool.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${role}`);
+  await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO ${role}`);
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = 'app-password';
+  app = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  app.on('error', () => undefined);
+  audit = createAuditrum({ pool: db.pool, partitions: false });
+  dir = await mkdtemp(join(tmpdir(), 'auditrum-guard-'));
+});
+
+afterAll(async () => {
+  await app?.end();
+  await rm(dir, { recursive: true, force: true });
+  await db.pool.query(`DROP OWNED BY ${role}`);
+  await db.pool.query(`DROP ROLE ${role}`);
+});
+
+interface ChangeRow {
+  operation: string;
+  row_key: string | null;
+  old_values: Record<string, unknown> | null;
+  new_values: Record<string, unknown> | null;
+}
+
+async function changesOf(table: string): Promise<ChangeRow[]> {
+  const { rows } = await db.pool.query<ChangeRow>(
+    `SELECT c.operation, c.row_key, c.old_values, c.new_values FROM auditrum.changes c
+     JOIN auditrum.tracked_tables t ON t.id = c.table_id WHERE t.table_name = $1 ORDER BY c.id`,
+    [table],
+  );
+  return rows;
+}
+
+/** A table created by the application role and tracked by the superuser; returns its table id. */
+async function appTable(name: string, columns = 'id int PRIMARY KEY, name text'): Promise<number> {
+  await app.query(`CREATE TABLE ${name} (${columns})`);
+  const result = await audit.track(name);
+  return result.tableId as number;
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const outcome = { code: -1, stdout: '', stderr: '' };
+  outcome.code = await run(args, {
+    stdout: (text) => {
+      outcome.stdout += text;
+    },
+    stderr: (text) => {
+      outcome.stderr += text;
+    },
+    env: { DATABASE_URL: db.url },
+    cwd: dir,
+  });
+  return outcome;
+}
+
+const howTo = (table: string) =>
+  `to stop auditing a table, run "auditrum untrack ${table}" as the owner of the Auditrum schema`;
+
+describe('capture guard (event triggers present)', () => {
+  it("refuses every statement of the table's owner that would stop capture, naming it, and history keeps flowing", async () => {
+    const id = await appTable('items');
+    await app.query(`INSERT INTO items VALUES (1, 'a')`);
+    const refused: [string, string][] = [
+      [
+        'DROP TRIGGER auditrum_capture_update ON items',
+        'DROP TRIGGER refused: it would stop the auditing of public.items (trigger auditrum_capture_update dropped)',
+      ],
+      [
+        'ALTER TABLE items DISABLE TRIGGER auditrum_capture_update',
+        'ALTER TABLE refused: it would stop the auditing of public.items (trigger auditrum_capture_update is disabled)',
+      ],
+      [
+        'ALTER TABLE items DISABLE TRIGGER ALL',
+        'public.items (trigger auditrum_capture_insert is disabled, trigger auditrum_capture_update is disabled, trigger auditrum_capture_delete is disabled, trigger auditrum_capture_truncate is disabled)',
+      ],
+      ['ALTER TABLE items DISABLE TRIGGER USER', 'trigger auditrum_capture_truncate is disabled'],
+      [
+        'ALTER TABLE items ENABLE REPLICA TRIGGER auditrum_capture_delete',
+        '(trigger auditrum_capture_delete fires only for replication (ENABLE REPLICA))',
+      ],
+      [
+        'ALTER TRIGGER auditrum_capture_update ON items RENAME TO renamed',
+        'ALTER TRIGGER refused: it would stop the auditing of public.items (trigger auditrum_capture_update is missing)',
+      ],
+      [
+        'CREATE RULE silence AS ON UPDATE TO items DO INSTEAD NOTHING',
+        'CREATE RULE refused: it would stop the auditing of public.items (rule silence replaces UPDATE (DO INSTEAD))',
+      ],
+      [
+        'CREATE RULE elsewhere AS ON INSERT TO items DO INSTEAD SELECT 1',
+        '(rule elsewhere replaces INSERT (DO INSTEAD))',
+      ],
+    ];
+    for (const [statement, message] of refused) {
+      const error = await app.query(statement).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(error?.message, statement).toContain(message);
+      expect(error?.message, statement).toContain(howTo('public.items'));
+      expect((error as { code?: string } | undefined)?.code).toBe('42501');
+    }
+    // The capture function belongs to the schema owner: the table's owner cannot drop it, and its owner is refused.
+    await expect(app.query(`DROP FUNCTION auditrum.capture_${id}() CASCADE`)).rejects.toThrow(
+      'must be owner of function',
+    );
+    await expect(db.pool.query(`DROP FUNCTION auditrum.capture_${id}() CASCADE`)).rejects.toThrow(
+      `DROP FUNCTION refused: it would stop the auditing of public.items (function auditrum.capture_${id}() dropped, trigger auditrum_capture_insert dropped`,
+    );
+    // The permission is a keyed hash of the transaction id: it cannot be set, nor granted to oneself.
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL auditrum.capture_ddl = '${'0'.repeat(64)}'`);
+      await expect(client.query('DROP TRIGGER auditrum_capture_insert ON items')).rejects.toThrow(
+        'DROP TRIGGER refused',
+      );
+      await client.query('ROLLBACK');
+      await expect(client.query('SELECT auditrum._allow_capture_ddl(true)')).rejects.toThrow(
+        'permission denied for function _allow_capture_ddl',
+      );
+    } finally {
+      client.release();
+    }
+    // Code that the statement itself runs (a column default, per row) cannot forge what was broken before it.
+    await app.query(`CREATE FUNCTION forge() RETURNS int LANGUAGE sql VOLATILE AS $$
+      SELECT length(set_config('auditrum.capture_known', '{"${id}:trigger auditrum_capture_update is disabled"}|x', true)) * 0 $$`);
+    await expect(
+      app.query('ALTER TABLE items DISABLE TRIGGER auditrum_capture_update, ADD COLUMN sneaky int DEFAULT forge()'),
+    ).rejects.toThrow('(trigger auditrum_capture_update is disabled)');
+
+    // What does not stop capture is not refused.
+    await app.query('ALTER TABLE items ENABLE ALWAYS TRIGGER auditrum_capture_update');
+    await app.query('CREATE RULE also_nothing AS ON UPDATE TO items DO ALSO NOTHING');
+    await app.query('DROP RULE also_nothing ON items');
+
+    await app.query(`UPDATE items SET name = 'b'`);
+    await app.query('DELETE FROM items');
+    await app.query('TRUNCATE items');
+    expect(await changesOf('items')).toEqual([
+      { operation: 'INSERT', row_key: '1', old_values: null, new_values: { id: 1, name: 'a' } },
+      { operation: 'UPDATE', row_key: '1', old_values: { name: 'a' }, new_values: { name: 'b' } },
+      { operation: 'DELETE', row_key: '1', old_values: { id: 1, name: 'b' }, new_values: null },
+      { operation: 'TRUNCATE', row_key: null, old_values: null, new_values: null },
+    ]);
+    const status = await audit.status();
+    expect(status.tamperingPrevented).toBe(true);
+    expect(status.tables.find((t) => t.table === 'public.items')).toMatchObject({ enabledTriggers: 4, problems: [] });
+  });
+
+  it('lets the schema owner untrack, and a dropped table stops being tracked with its capture function', async () => {
+    const id = await appTable('notes');
+    await app.query(`INSERT INTO notes VALUES (1, 'kept')`);
+    expect((await audit.untrack('notes')).action).toBe('untracked');
+    await app.query(`INSERT INTO notes VALUES (2, 'not recorded')`);
+    expect((await changesOf('notes')).map((c) => c.row_key)).toEqual(['1']);
+    // Untracking is not the table owner's to do.
+    await audit.track('notes');
+    await expect(app.query(`SELECT auditrum.untrack('notes')`)).rejects.toThrow('permission denied');
+
+    const gone = await appTable('drafts');
+    await app.query('DROP TABLE drafts');
+    const { rows } = await db.pool.query(
+      `SELECT untracked_at IS NOT NULL AS untracked, to_regprocedure(format('auditrum.capture_%s()', id)) AS fn
+       FROM auditrum.tracked_tables WHERE id = $1`,
+      [gone],
+    );
+    expect(rows).toEqual([{ untracked: true, fn: null }]);
+    expect((await audit.status()).tables.map((t) => t.table)).not.toContain('public.drafts');
+    expect(id).not.toBe(gone);
+  });
+});
+
+describe("ALTER TABLE by the table's owner (not a superuser)", () => {
+  it('succeeds and is followed: added, renamed and dropped columns, renamed table', async () => {
+    await appTable('products', 'id int PRIMARY KEY, title text, price int');
+    await app.query('ALTER TABLE products ADD COLUMN extra int');
+    await app.query(`INSERT INTO products VALUES (1, 't', 5, 7)`);
+    await app.query('ALTER TABLE products RENAME COLUMN extra TO bonus');
+    await app.query('UPDATE products SET bonus = 8');
+    await app.query('ALTER TABLE products DROP COLUMN title');
+    await app.query('ALTER TABLE products RENAME TO goods');
+    await app.query('UPDATE goods SET price = 6');
+    await app.query('DELETE FROM goods');
+    expect(await changesOf('goods')).toEqual([
+      { operation: 'INSERT', row_key: '1', old_values: null, new_values: { id: 1, title: 't', price: 5, extra: 7 } },
+      { operation: 'UPDATE', row_key: '1', old_values: { bonus: 7 }, new_values: { bonus: 8 } },
+      { operation: 'UPDATE', row_key: '1', old_values: { price: 5 }, new_values: { price: 6 } },
+      { operation: 'DELETE', row_key: '1', old_values: { id: 1, price: 6, bonus: 8 }, new_values: null },
+    ]);
+    expect((await audit.status()).tables.find((t) => t.table === 'public.goods')).toMatchObject({
+      drifted: false,
+      problems: [],
+    });
+  });
+
+  it('is still refused, with its reason, when it would break auditing', async () => {
+    await appTable('invoices', 'id int PRIMARY KEY, status text');
+    await audit.track('invoices', { when: "NEW.status <> 'draft'" });
+    await expect(app.query('ALTER TABLE invoices DROP COLUMN id')).rejects.toThrow(
+      'a key column of table public.invoices no longer exists',
+    );
+    await expect(app.query('ALTER TABLE invoices DROP COLUMN status')).rejects.toThrow(
+      'invalid "when" condition for table public.invoices',
+    );
+    await app.query(`INSERT INTO invoices VALUES (1, 'sent')`);
+    expect((await changesOf('invoices')).map((c) => c.new_values)).toEqual([{ id: 1, status: 'sent' }]);
+  });
+});
+
+// Last: it drops the event triggers, as a database migrated without a superuser has none.
+describe('without event triggers (migrated without a superuser)', () => {
+  it('status and sync --check detect what the owner did, sync repairs triggers and reports rules', async () => {
+    await appTable('orders');
+    await db.pool.query(`DROP EVENT TRIGGER auditrum_capture_guard_start; DROP EVENT TRIGGER auditrum_capture_guard;
+      DROP EVENT TRIGGER auditrum_capture_guard_drop; DROP EVENT TRIGGER auditrum_follow_ddl;
+      DROP EVENT TRIGGER auditrum_track_new_tables`);
+    await app.query('DROP TRIGGER auditrum_capture_insert ON orders');
+    await app.query('ALTER TABLE orders DISABLE TRIGGER auditrum_capture_update');
+    await app.query('ALTER TABLE orders ENABLE REPLICA TRIGGER auditrum_capture_delete');
+    await app.query(`INSERT INTO orders VALUES (1, 'lost')`);
+    expect(await changesOf('orders')).toEqual([]);
+
+    const problems = [
+      'trigger auditrum_capture_insert is missing',
+      'trigger auditrum_capture_update is disabled',
+      'trigger auditrum_capture_delete fires only for replication (ENABLE REPLICA)',
+    ];
+    const status = await audit.status();
+    expect(status.tamperingPrevented).toBe(false);
+    expect(status.tables.find((t) => t.table === 'public.orders')).toMatchObject({ enabledTriggers: 1, problems });
+    const text = await cli(['status']);
+    expect(text.stdout).toContain('capture triggers:  dropping or disabling them is only detected');
+    expect(text.stdout).toMatch(new RegExp(`public\\.orders +1/4 +${problems.join(', ').replace(/[()]/g, '\\$&')}`));
+
+    await writeFile(join(dir, 'auditrum.config.json'), JSON.stringify({ tables: { 'public.orders': {} } }));
+    const check = await cli(['sync', '--check']);
+    expect(check.code).toBe(3);
+    expect(check.stdout).toMatch(
+      new RegExp(`^~ public\\.orders +${problems.join('; ').replace(/[()]/g, '\\$&')}$`, 'm'),
+    );
+    const repaired = await cli(['sync']);
+    expect(repaired).toMatchObject({ code: 0, stderr: '' });
+    expect(repaired.stdout).toContain('applied: 1 table(s) changed');
+    expect(await cli(['sync', '--check'])).toMatchObject({ code: 0, stderr: '' });
+    await app.query(`UPDATE orders SET name = 'seen'`);
+    await app.query('DELETE FROM orders');
+    expect((await changesOf('orders')).map((c) => c.operation)).toEqual(['UPDATE', 'DELETE']);
+
+    // A rule is the application's: sync says so loudly and stays out of sync, and the owner drops it.
+    await app.query('CREATE RULE keep AS ON DELETE TO orders DO INSTEAD NOTHING');
+    const ruleCheck = await cli(['sync', '--check']);
+    expect(ruleCheck.code).toBe(3);
+    expect(ruleCheck.stdout).toMatch(/^~ public\.orders +rule keep replaces DELETE \(DO INSTEAD\)$/m);
+    const ruleSync = await cli(['sync']);
+    expect(ruleSync.code).toBe(3);
+    expect(ruleSync.stderr).toContain(
+      'auditrum: public.orders: rule keep replaces DELETE (DO INSTEAD): its changes are not recorded; sync leaves rules to their owner',
+    );
+    expect(ruleSync.stdout).toContain('still out of sync: 1 table(s) that sync cannot repair');
+    await app.query('DROP RULE keep ON orders');
+    expect(await cli(['sync', '--check'])).toMatchObject({ code: 0 });
+  });
+});
