@@ -302,7 +302,12 @@ BEGIN
       AND NOT c.relname = ANY (s.except_tables)
   LOOP
     BEGIN
-      PERFORM :AUDITRUM_SCHEMA.track(r.oid::regclass, r.rules);
+      -- As sync does: the schema's exclude and mask apply to the columns that this table has.
+      PERFORM :AUDITRUM_SCHEMA.track(r.oid::regclass, (r.rules - 'exclude' - 'mask') || jsonb_strip_nulls(jsonb_build_object(
+        'exclude', (SELECT jsonb_agg(x) FROM jsonb_array_elements_text(r.rules->'exclude') x
+                    WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = r.oid AND attname = x AND NOT attisdropped)),
+        'mask', (SELECT jsonb_agg(x) FROM jsonb_array_elements_text(r.rules->'mask') x
+                 WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = r.oid AND attname = x AND NOT attisdropped)))));
     EXCEPTION WHEN OTHERS THEN
       RAISE WARNING 'auditrum: new table % is not tracked: %', r.name, regexp_replace(SQLERRM, '^auditrum: ', '')
         USING HINT = 'Give it rules in the config (tables) or leave it out (except), then run "auditrum sync".';

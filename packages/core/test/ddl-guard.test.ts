@@ -276,7 +276,7 @@ describe('without event triggers (migrated without a superuser)', () => {
     const ruleSync = await cli(['sync']);
     expect(ruleSync.code).toBe(3);
     expect(ruleSync.stderr).toContain(
-      'auditrum: public.orders: rule keep replaces DELETE (DO INSTEAD): its changes are not recorded; sync leaves rules to their owner',
+      'auditrum: public.orders: its changes are not recorded, and sync cannot repair it: rule keep replaces DELETE (DO INSTEAD)\n',
     );
     expect(ruleSync.stdout).toContain('still out of sync: 1 table(s) that sync cannot repair');
     await app.query('DROP RULE keep ON orders');

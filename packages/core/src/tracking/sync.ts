@@ -28,7 +28,8 @@ export interface SyncEntry {
   result?: TrackResult;
   /**
    * What still keeps the table's changes from being recorded after sync (or would, in a dry run): rules that
-   * replace its writes (DO INSTEAD), which sync leaves to their owner. The database stays out of sync.
+   * replace its writes (DO INSTEAD), which sync leaves to their owner, or (in a dry run) why a table of a schema
+   * tracked as a whole cannot be tracked. The database stays out of sync.
    */
   unrepaired?: string[];
 }
@@ -86,8 +87,21 @@ export async function sync(
         const details = have ? differences(wanted.rules, primaryKey, have) : ['(not tracked)'];
         const kind = !have ? 'add' : details.length > 0 ? 'change' : 'same';
         const entry: SyncEntry = { table: name, kind, details };
-        if (kind !== 'same') {
+        if (kind !== 'same' && wanted.fromSchema !== undefined && options.dryRun) {
+          // A check reports a new table of a schema that cannot be tracked (no primary key) as a difference, and
+          // goes on; applying fails on it, naming it, and changes nothing.
+          await client.query('SAVEPOINT auditrum_schema_table');
+          try {
+            entry.result = await trackFromConfig(client, schema, wanted);
+            await client.query('RELEASE SAVEPOINT auditrum_schema_table');
+          } catch (error) {
+            await client.query('ROLLBACK TO SAVEPOINT auditrum_schema_table');
+            entry.unrepaired = [(error as Error).message.replace(/^auditrum: /, '')];
+          }
+        } else if (kind !== 'same') {
           entry.result = await trackFromConfig(client, schema, wanted);
+        }
+        if (entry.result) {
           const left = await captureProblems(client, schema, relid);
           if (left.length > 0) entry.unrepaired = left;
         }
@@ -136,9 +150,25 @@ async function wantedTables(
         throw new Error(`auditrum: table ${table} is both in "tables" and in ${at}.except`);
       }
     }
-    for (const { table, relid, bare } of await schemaTables(client, databaseSchema)) {
-      if (namedRelids.has(relid) || except.has(bare)) continue;
-      wanted.push({ table, rules: tracking.rules ?? {}, fromSchema: databaseSchema });
+    const covered = (await schemaTables(client, databaseSchema)).filter(
+      ({ relid, bare }) => !namedRelids.has(relid) && !except.has(bare),
+    );
+    const rules = tracking.rules ?? {};
+    // A schema's exclude and mask apply to the tables that have those columns; a column in none is a typo.
+    for (const name of ['exclude', 'mask'] as const) {
+      const missing = (rules[name] ?? []).find((column) => !covered.some((t) => t.columns.includes(column)));
+      if (missing !== undefined && covered.length > 0) {
+        throw new Error(
+          `auditrum: ${at}.rules.${name}: no table of schema ${sqlName(databaseSchema)} has a column "${missing}"`,
+        );
+      }
+    }
+    for (const { table, columns } of covered) {
+      const own: TableRules = { ...rules };
+      for (const name of ['exclude', 'mask'] as const) {
+        if (rules[name]) own[name] = rules[name].filter((column) => columns.includes(column));
+      }
+      wanted.push({ table, rules: own, fromSchema: databaseSchema });
     }
   }
   return wanted;
@@ -275,11 +305,12 @@ async function relidIn(client: pg.ClientBase, databaseSchema: string, bare: stri
 async function schemaTables(
   client: pg.ClientBase,
   databaseSchema: string,
-): Promise<{ table: string; relid: number; bare: string }[]> {
+): Promise<{ table: string; relid: number; bare: string; columns: string[] }[]> {
   const names = await tablesOfSchema(client, databaseSchema);
-  const { rows } = await client.query<{ table: string; relid: number; bare: string }>(
-    `SELECT name AS table, to_regclass(name)::oid AS relid, (SELECT relname FROM pg_class WHERE oid = to_regclass(name)) AS bare
-     FROM unnest($1::text[]) AS name`,
+  const { rows } = await client.query<{ table: string; relid: number; bare: string; columns: string[] }>(
+    `SELECT name AS table, c.oid AS relid, c.relname AS bare,
+       ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped) AS columns
+     FROM unnest($1::text[]) AS name JOIN pg_class c ON c.oid = to_regclass(name)`,
     [names],
   );
   return rows.map((row) => ({ ...row, relid: Number(row.relid) }));

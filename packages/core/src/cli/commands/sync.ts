@@ -41,7 +41,7 @@ export function addSyncCommand(program: Command, cli: CliContext): void {
       const unrepaired = result.entries.filter((e) => e.unrepaired !== undefined);
       for (const entry of unrepaired) {
         cli.io.stderr(
-          `auditrum: ${entry.table}: ${entry.unrepaired?.join('; ')}: its changes are not recorded; sync leaves rules to their owner: drop them (DROP RULE … ON ${entry.table}) or untrack the table\n`,
+          `auditrum: ${entry.table}: its changes are not recorded, and sync cannot repair it: ${entry.unrepaired?.join('; ')}\n`,
         );
       }
       if (options.dryRun && !check) {
