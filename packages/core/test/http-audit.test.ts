@@ -27,7 +27,7 @@ async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base
       userAgent: undefined,
     };
     audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
-      audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope.scope);
+      audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope);
       req.user = { id: 'u1', username: 'uma' };
       req.resume();
       req.on('end', () => res.end('{"ok":true}'));
@@ -98,6 +98,55 @@ describe('HttpAudit options', () => {
         request_body: null,
         response_body: null,
         ip: '10.1.1.1',
+      },
+    ]);
+  });
+
+  it('hold the row of a request aborted while the app works on it, and write it on close() if the app never ends', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const audit = new HttpAudit<Req>({ pool: db.pool }, 'test', { context: true, log: true }, (req) => req.user);
+    let handling!: () => void;
+    const handled = new Promise<void>((resolve) => {
+      handling = resolve;
+    });
+    let abortSeen!: () => void;
+    const aborted = new Promise<void>((resolve) => {
+      abortSeen = resolve;
+    });
+    const server = createServer((req: Req, res: ServerResponse) => {
+      const facts = { requestId: 'stuck-1', method: 'GET', url: '/stuck', ip: undefined, userAgent: undefined };
+      audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+        audit.log(req, res, req, facts, { route: () => '/stuck', error: () => undefined }, scope);
+        // The app goes on after the abort (auth finishing late) and never answers.
+        res.on('close', () => {
+          req.user = { id: 'late', username: 'after the abort' };
+          abortSeen();
+        });
+        handling();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const client = new AbortController();
+    const request = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/stuck`, {
+      signal: client.signal,
+    }).catch(() => undefined);
+    await handled;
+    client.abort();
+    await request;
+    await aborted;
+    // Not queued at the abort: it waits for the app.
+    expect(audit.stats()).toMatchObject({ queued: 0, written: 0 });
+    await audit.close();
+    expect(await rows()).toEqual([
+      {
+        path: '/stuck',
+        actor_id: 'late',
+        actor_label: 'after the abort',
+        route: '/stuck',
+        request_body: null,
+        response_body: null,
+        ip: null,
       },
     ]);
   });

@@ -13,7 +13,7 @@ export function auditContext(options?: AuditOptions): RequestHandler {
   return function auditrumContext(req, res, next) {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
     audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
-      rememberScope(req, scope.scope);
+      rememberScope(req, scope);
       followRoute(req, scope.setRoute);
       next();
     });

@@ -16,7 +16,7 @@ export function auditContext(options?: AuditOptions): Middleware {
       facts,
       { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) },
       (scope) => {
-        rememberScope(ctx, scope.scope);
+        rememberScope(ctx, scope);
         return next();
       },
     );

@@ -17,7 +17,7 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
   const middleware: Middleware = function auditrum(ctx, next) {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
     return audit.runInContext(facts, { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) }, (scope) =>
-      logAndRun(audit, ctx, facts, scope.scope, next),
+      logAndRun(audit, ctx, facts, scope, next),
     );
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });

@@ -48,11 +48,11 @@ export async function logAndRun(
   audit: HttpAudit<Context>,
   ctx: Context,
   facts: RequestFacts,
-  scope: RequestScope['scope'] | undefined,
+  scope: RequestScope | undefined,
   next: Next,
 ): Promise<void> {
   let failure: unknown;
-  audit.log(
+  const logged = audit.log(
     ctx.req,
     ctx.res,
     ctx,
@@ -65,6 +65,9 @@ export async function logAndRun(
   } catch (error) {
     failure = error;
     throw error;
+  } finally {
+    // The row of a request the client aborted waits for this: Koa does not end an aborted response.
+    logged.settled();
   }
 }
 

@@ -9,8 +9,15 @@ export { ApiLogWriter, emptyApiLogStats } from './api-log-writer.js';
 export type { ApiRequestRecord, StoredJson } from './api-request-record.js';
 export { JsonText } from './api-request-record.js';
 export { bodyValue } from './body-value.js';
-export type { HttpAuditParts, RequestFacts, RequestGetters, RequestOutcome, RequestScope } from './http-audit.js';
-export { HttpAudit, rememberedScope, rememberScope } from './http-audit.js';
+export type {
+  HttpAuditParts,
+  LoggedRequest,
+  RequestFacts,
+  RequestGetters,
+  RequestOutcome,
+  RequestScope,
+} from './http-audit.js';
+export { ABORTED_REQUEST_WAIT_MS, HttpAudit, rememberedScope, rememberScope } from './http-audit.js';
 export type { BodyOptions, HttpAuditOptions } from './http-audit-options.js';
 export { DEFAULT_EXCLUDED_PATHS } from './http-audit-options.js';
 export { maskJsonPreview } from './mask-json-preview.js';

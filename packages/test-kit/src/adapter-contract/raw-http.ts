@@ -44,3 +44,24 @@ export function abortedRequest(port: number, head: string, partialBody: string, 
     socket.on('error', reject);
   });
 }
+
+/** Sends a request and destroys the socket once `ready()` (polled) says so, e.g. once its change is committed. */
+export function abortedAfter(port: number, request: string, ready: () => Promise<boolean>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(request);
+      const poll = (): void => {
+        ready().then((yes) => {
+          if (!yes) {
+            setTimeout(poll, 5);
+            return;
+          }
+          socket.destroy();
+          resolve();
+        }, reject);
+      };
+      poll();
+    });
+    socket.on('error', reject);
+  });
+}

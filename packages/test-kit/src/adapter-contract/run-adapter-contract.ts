@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../test-database.js';
 import type { AdapterUnderTest, ContractApp } from './contract-app.js';
-import { abortedRequest, rawRequest } from './raw-http.js';
+import { abortedAfter, abortedRequest, rawRequest } from './raw-http.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$|^::1$/;
@@ -72,8 +72,9 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       audit: Record<string, unknown> | undefined,
       trustProxy: boolean,
       parts = false,
+      appPool = pool,
     ): Promise<Running> {
-      const app = adapter.createApp({ pool, audit, trustProxy, parts });
+      const app = adapter.createApp({ pool: appPool, audit, trustProxy, parts });
       const server = createServer(app.listener);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as AddressInfo;
@@ -494,6 +495,69 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         const early = await apiRow('aborted-2');
         expect(early).toMatchObject({ aborted: true, path: '/echo' });
         expect(JSON.stringify(early)).not.toContain('hunter2');
+      });
+
+      it('gives aborted requests the actor and route their changes carry, over a pool of 1 with queued work', async () => {
+        // Pool of 1: auth's first query waits behind the other requests', so some are aborted before auth set the
+        // user and their handler (and change) runs after the abort; others are aborted after their change.
+        const single = new pg.Pool({ connectionString: db.url, max: 1 });
+        single.on('error', () => undefined);
+        const app = await start({ ...auditOptions(), pool: single }, false, false, single);
+        try {
+          const head = (k: number, body: string) =>
+            `PUT /items/${60 + k}/slow HTTP/1.1\r\nHost: x\r\nx-request-id: pool1-${k}\r\n` +
+            `x-test-user: p1-${k}|p${k}@x.io\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+          await Promise.all(
+            Array.from({ length: 12 }, async (_, k) => {
+              const body = JSON.stringify({ name: `pool1-${k}` });
+              if (k % 3 === 0) {
+                const res = await rawRequest(
+                  app.port,
+                  Buffer.from(`${head(k, body).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}${body}`),
+                );
+                expect(res.status).toBe(200);
+              } else if (k % 3 === 1) {
+                // Aborted as soon as sent: auth has not run yet.
+                await abortedRequest(app.port, head(k, body), body, 5);
+              } else {
+                // Aborted while the handler waits, after auth and after its change.
+                await abortedAfter(app.port, head(k, body) + body, () =>
+                  changesOf(`pool1-${k}`).then((c) => c.length > 0),
+                );
+              }
+            }),
+          );
+          // The actor auth set, on every row: those aborted before auth got it after the abort, and those whose
+          // handler ran have the change's actor and route. (A request aborted before its body was read fails in
+          // the body parser, after auth: it has no change and no route.)
+          for (let k = 0; k < 12; k++) {
+            const row = await apiRow(`pool1-${k}`);
+            const changes = await changesOf(`pool1-${k}`);
+            expect({ k, aborted: row.aborted, actor: row.actor_id, label: row.actor_label }).toEqual({
+              k,
+              aborted: k % 3 !== 0,
+              actor: `p1-${k}`,
+              label: `p${k}@x.io`,
+            });
+            if (k % 3 !== 1) expect(changes).toHaveLength(1);
+            for (const change of changes) {
+              expect([change.actor_id, change.context.actor_label, change.context.route]).toEqual([
+                row.actor_id,
+                row.actor_label,
+                row.route,
+              ]);
+            }
+          }
+          const { rows } = await db.pool.query(
+            `SELECT count(*)::int AS n FROM auditrum.change_log c JOIN auditrum.api_requests a USING (request_id)
+             WHERE starts_with(a.request_id, 'pool1-')
+               AND (c.actor_id IS DISTINCT FROM a.actor_id OR c.context->>'route' IS DISTINCT FROM a.route)`,
+          );
+          expect(rows[0]).toEqual({ n: 0 });
+        } finally {
+          await stop(app);
+          await single.end();
+        }
       });
 
       it('stores the message of an error thrown by a handler, with status 500', async () => {
