@@ -31,13 +31,14 @@ export {
   listApplicationRoles,
   removeApplicationRole,
 } from './tracking/application-roles.js';
-export type { AuditrumConfig } from './tracking/config.js';
+export type { AuditrumConfig, SchemaTracking } from './tracking/config.js';
 export { defineConfig, validateConfig } from './tracking/config.js';
 export type { AuditStatus, PartitionStatus, TrackedTableStatus } from './tracking/status.js';
 export { status } from './tracking/status.js';
 export type { SyncEntry, SyncOptions, SyncResult } from './tracking/sync.js';
 export { sync } from './tracking/sync.js';
 export type { TableRules } from './tracking/table-rules.js';
+export type { TrackedSchemaStatus } from './tracking/tracked-schemas.js';
 export { DEFAULT_MAX_VALUE_BYTES } from './tracking/table-rules.js';
 export type { TrackOptions, TrackResult } from './tracking/track.js';
 export { track, trackTables, untrack, untrackTables } from './tracking/track.js';
