@@ -236,32 +236,37 @@ interface Mismatch {
   source: string | null;
 }
 
-it(`every audit row carries the context of the code that issued it, over ${RUNS} random schedules`, async () => {
-  const counters: Counters = { operations: 0, failed: 0 };
-  for (let seed = FIRST_SEED; seed < FIRST_SEED + RUNS; seed++) {
-    await runSchedule(seed, counters);
-  }
-  const { rows: mismatches } = await db.pool.query<Mismatch>(
-    `SELECT new_values ->> 'note' AS note, actor_id, request_id, context ->> 'source' AS source
+it(
+  `every audit row carries the context of the code that issued it, over ${RUNS} random schedules`,
+  async () => {
+    const counters: Counters = { operations: 0, failed: 0 };
+    for (let seed = FIRST_SEED; seed < FIRST_SEED + RUNS; seed++) {
+      await runSchedule(seed, counters);
+    }
+    const { rows: mismatches } = await db.pool.query<Mismatch>(
+      `SELECT new_values ->> 'note' AS note, actor_id, request_id, context ->> 'source' AS source
      FROM auditrum.change_log
      WHERE table_name = 'ledger' AND (
        actor_id IS DISTINCT FROM new_values ->> 'expected_actor'
        OR request_id IS DISTINCT FROM new_values ->> 'expected_request'
        OR context ->> 'source' IS DISTINCT FROM CASE WHEN new_values ->> 'expected_request' IS NULL THEN 'db' ELSE 'app' END)
      ORDER BY id`,
-  );
-  const seeds = [...new Set(mismatches.map((row) => row.note.split(':')[0]))];
-  expect(mismatches, `mismatches at seeds ${seeds.join(', ')} (replay with AUDITRUM_INTERLEAVING_SEED)`).toEqual([]);
+    );
+    const seeds = [...new Set(mismatches.map((row) => row.note.split(':')[0]))];
+    expect(mismatches, `mismatches at seeds ${seeds.join(', ')} (replay with AUDITRUM_INTERLEAVING_SEED)`).toEqual([]);
 
-  // Nothing lost either: one audit row per row written, and most operations did write.
-  const { rows } = await db.pool.query<{ written: number; logged: number }>(
-    `SELECT (SELECT count(*)::int FROM ledger) AS written,
+    // Nothing lost either: one audit row per row written, and most operations did write.
+    const { rows } = await db.pool.query<{ written: number; logged: number }>(
+      `SELECT (SELECT count(*)::int FROM ledger) AS written,
        (SELECT count(*)::int FROM auditrum.change_log WHERE table_name = 'ledger' AND operation = 'INSERT') AS logged`,
-  );
-  expect(rows[0]?.logged).toBe(rows[0]?.written);
-  expect(rows[0]?.written).toBeGreaterThan(counters.operations / 2);
-  console.log(
-    `[interleavings] ${RUNS} schedules from seed ${FIRST_SEED}: ${counters.operations} operations, ` +
-      `${rows[0]?.written} rows written and checked, ${counters.failed} failures on purpose`,
-  );
-});
+    );
+    expect(rows[0]?.logged).toBe(rows[0]?.written);
+    expect(rows[0]?.written).toBeGreaterThan(counters.operations / 2);
+    console.log(
+      `[interleavings] ${RUNS} schedules from seed ${FIRST_SEED}: ${counters.operations} operations, ` +
+        `${rows[0]?.written} rows written and checked, ${counters.failed} failures on purpose`,
+    );
+    // Not a speed limit: room for long runs on a busy machine (a schedule takes 20-60 ms).
+  },
+  Math.max(60_000, RUNS * 250),
+);
