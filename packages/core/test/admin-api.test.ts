@@ -19,7 +19,7 @@ import type {
 } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChangeCriteria } from '../src/admin/change-filters.js';
 import { QueryParams } from '../src/admin/query-params.js';
@@ -75,7 +75,7 @@ const ids = (page: { items: { id: string }[] }) => page.items.map((item) => item
 const SCRIPT = '<script>alert(1)</script>';
 
 beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: 'admin-test' });
+  pool = db.openPool({ max: 4, application_name: 'admin-test' });
   const audit = createAuditrum({ pool, partitions: false });
   await pool.query(`CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), note text)`);
   await pool.query(`CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text)`);
@@ -160,7 +160,7 @@ describe('options', () => {
 
 describe('authorization before any data or asset', () => {
   it('answers 403 / 401 / 500 without touching the database or the files', async () => {
-    const counting = new pg.Pool({ connectionString: db.url, max: 1 });
+    const counting = db.openPool({ max: 1 });
     let acquired = 0;
     counting.on('acquire', () => {
       acquired += 1;
@@ -591,7 +591,7 @@ describe('api/changes/export', () => {
 
 describe('export and composite keys', () => {
   it('stops reading the log when the consumer stops', async () => {
-    const counting = new pg.Pool({ connectionString: db.url, max: 1 });
+    const counting = db.openPool({ max: 1 });
     let acquired = 0;
     counting.on('acquire', () => {
       acquired += 1;

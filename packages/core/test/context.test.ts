@@ -3,7 +3,7 @@ import { useTestDatabase } from '@auditrum/test-kit';
 import { sql as drizzleSql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const db = useTestDatabase();
@@ -26,7 +26,7 @@ async function changesOf(table: string): Promise<Attributed[]> {
 describe('context from AsyncLocalStorage to the trigger', () => {
   let pool: pg.Pool;
   beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: db.url, max: 2, application_name: 'context-test' });
+    pool = db.openPool({ max: 2, application_name: 'context-test' });
     createAuditrum({ pool, partitions: false });
     await pool.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL DEFAULT 0)');
     await pool.query('INSERT INTO accounts SELECT g FROM generate_series(1, 100) g');
@@ -257,7 +257,7 @@ describe('context from AsyncLocalStorage to the trigger', () => {
     const url = new URL(db.url);
     url.username = `app_${db.name}`;
     url.password = 'app-password';
-    const appPool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    const appPool = db.openPool({ connectionString: url.toString(), max: 1 });
     createAuditrum({ pool: appPool, partitions: false });
     try {
       await withAuditContext({ actor: { id: 'app-role' }, requestId: 'role' }, () =>

@@ -231,7 +231,7 @@ describe('the API-log writer', () => {
     'writes its COPY batches through PgBouncer in transaction mode, a refused row included',
     async () => {
       const bouncer = await startPgBouncer({ upstreamUrl: db.url, poolMode: 'transaction', poolSize: 1 });
-      const bounced = new pg.Pool({ connectionString: bouncer.url, max: 2 });
+      const bounced = db.openPool({ connectionString: bouncer.url, max: 2 });
       const errors: unknown[] = [];
       try {
         const writer = new ApiLogWriter(bounced, 'auditrum', { batchSize: 2, flushIntervalMs: 10 }, (e) =>
@@ -262,7 +262,7 @@ describe('the API-log writer', () => {
     const url = new URL(db.url);
     url.username = role;
     url.password = 'pw';
-    const appPool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    const appPool = db.openPool({ connectionString: url.toString(), max: 1 });
     const errors: unknown[] = [];
     try {
       const writer = new ApiLogWriter(appPool, 'auditrum', {}, (e) => errors.push(e));

@@ -37,7 +37,7 @@ describe('two processes migrating an empty database at once', () => {
   const db = useEmptyDatabase();
 
   test('both succeed and each migration is applied once', async () => {
-    const pools = [new pg.Pool({ connectionString: db.url }), new pg.Pool({ connectionString: db.url })];
+    const pools = [db.openPool(), db.openPool()];
     try {
       const results = await Promise.all(pools.map((pool) => migrate(pool)));
       expect(results.map((r) => r.applied).sort()).toEqual([[], allIds]);

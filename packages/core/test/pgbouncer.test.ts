@@ -1,7 +1,7 @@
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type { PgBouncer } from '@auditrum/test-kit';
 import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // CI installs pgbouncer and sets AUDITRUM_REQUIRE_PGBOUNCER=1, so that this file cannot be skipped there.
@@ -22,7 +22,7 @@ describe.skipIf(!binary)('context behind PgBouncer in transaction mode', () => {
     await createAuditrum({ pool: db.pool, partitions: false }).track('wallets');
     // One server connection shared by every client: whatever one transaction leaves behind, the next one sees.
     bouncer = await startPgBouncer({ upstreamUrl: db.url, poolMode: 'transaction', poolSize: 1 });
-    pool = new pg.Pool({ connectionString: bouncer.url, max: 8 });
+    pool = db.openPool({ connectionString: bouncer.url, max: 8 });
     createAuditrum({ pool, partitions: false });
   });
   afterAll(async () => {

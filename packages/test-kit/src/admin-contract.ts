@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './test-database.js';
 
@@ -83,7 +83,7 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
 
     let port: number;
     beforeAll(async () => {
-      pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      pool = db.openPool({ max: 2 });
       await pool.query('CREATE TABLE items (id int PRIMARY KEY, name text, note text)');
       await pool.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
       await pool.query(`SELECT auditrum.track('public.items'), auditrum.track('public.secrets')`);

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ignoreIdleErrors } from './idle-errors.js';
 
 /** The URL of database `name` on the server that `adminUrl` points at. */
 export function databaseUrl(adminUrl: string, name: string): string {
@@ -9,7 +10,7 @@ export function databaseUrl(adminUrl: string, name: string): string {
 
 /** Runs `work` with a fresh connection to `url`, closing it afterwards. */
 export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
+  const client = ignoreIdleErrors(new pg.Client({ connectionString: url }));
   await client.connect();
   try {
     return await work(client);
