@@ -92,7 +92,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       await db.pool.query('CREATE TABLE items (id int PRIMARY KEY, name text, note text)');
       await db.pool.query(`INSERT INTO items SELECT g, 'item ' || g, NULL FROM generate_series(1, 200) g`);
       await db.pool.query(`SELECT auditrum.track('public.items')`);
-      pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      pool = db.openPool({ max: 2 });
       audited = await start(auditOptions(), false);
       trusting = await start(auditOptions(), true);
       bare = await start(undefined, false);
