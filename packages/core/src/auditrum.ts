@@ -72,7 +72,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     throw new Error('auditrum: give createAuditrum() a pool or a connectionString, or set DATABASE_URL');
   }
   const ownsPool = !options.pool;
-  const pool = options.pool ?? new pg.Pool({ connectionString });
+  const pool = options.pool ?? ownPool(connectionString);
   instrumentPg(pool);
   instrumentPg();
 
@@ -121,4 +121,12 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
   registerDefaultAuditrum(instance);
   trustWarning.check();
   return instance;
+}
+
+// An idle connection that the server closes (a restart, a failover) is an 'error' event on the pool: unhandled, it
+// would end the process. The pool has already dropped that connection; the next query opens another.
+function ownPool(connectionString: string | undefined): pg.Pool {
+  const pool = new pg.Pool({ connectionString });
+  pool.on('error', () => undefined);
+  return pool;
 }

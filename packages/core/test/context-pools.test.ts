@@ -163,6 +163,21 @@ describe('a statement carries the context of the code that issued it, whatever t
   });
 });
 
+describe('the pool createAuditrum() opens itself', () => {
+  it('survives its idle connection being terminated, and goes on with a new one', async () => {
+    const audit = createAuditrum({ connectionString: app.url, partitions: false });
+    await audit.pool.query('SELECT 1');
+    await db.pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND state = 'idle' AND pid <> pg_backend_pid()`,
+      [app.name],
+    );
+    while (audit.pool.totalCount > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await withAuditContext({ actor: { id: 'after restart' } }, () => audit.pool.query(insert('own pool')));
+    await audit.close();
+    expect(await logged(['own pool'])).toEqual([{ note: 'own pool', actor_id: 'after restart', source: 'app' }]);
+  });
+});
+
 describe('context that used to be lost without a word', () => {
   let pool: pg.Pool;
   beforeAll(() => {
