@@ -1,8 +1,10 @@
-import { bodyValue, Masker, maskJsonPreview } from '@auditrum/core/http';
+import { bodyValue, DEFAULT_SENSITIVE_KEYS, Masker, maskJsonPreview } from '@auditrum/core/http';
 import { describe, expect, it } from 'vitest';
 import { JsonText } from '../src/http/api-request-record.js';
 import { BodyCapture } from '../src/http/body-tap.js';
 import { storedBody } from '../src/http/body-value.js';
+import { keyWords, SensitiveKeyMatcher } from '../src/http/sensitive-keys.js';
+import { isVerbatimJson } from '../src/http/verbatim-json.js';
 
 const masker = new Masker();
 
@@ -124,6 +126,174 @@ describe('masking', () => {
     expect(maskJsonPreview('{"list":[1, "two", {"a":1}],"k":2}', paths)).toBe(
       '{"list":["[masked]", "[masked]", "[masked]"],"k":2}',
     );
+  });
+});
+
+describe('the sensitive-key matcher', () => {
+  it('splits keys into words at separators, camelCase humps and digits', () => {
+    expect(keyWords('X-API-Key')).toEqual(['x', 'api', 'key']);
+    expect(keyWords('APIKey')).toEqual(['api', 'key']);
+    expect(keyWords('pass_word')).toEqual(['pass', 'word']);
+    expect(keyWords('Pass Word.v2')).toEqual(['pass', 'word', 'v', '2']);
+    expect(keyWords('user[password]')).toEqual(['user', 'password']);
+    expect(keyWords('oauth2Token')).toEqual(['oauth', '2', 'token']);
+    expect(keyWords('__--__')).toEqual([]);
+  });
+
+  it('matches a key whose adjacent words join into a sensitive key, whatever the case and separators', () => {
+    const masked = [
+      'password',
+      'passWord',
+      'pass_word',
+      'Pass_Word',
+      'PASS-WORD',
+      'pass.word',
+      'pass word',
+      'newPassword',
+      'newpassword',
+      'password2',
+      'user[password]',
+      'passwd',
+      'pwd',
+      'private_key',
+      'privateKey',
+      'PRIVATE-KEY',
+      'session_id',
+      'sessionId',
+      'x-session-id',
+      'JSESSIONID',
+      'otp',
+      'pin',
+      'userPin',
+      'jwt',
+      'bearer',
+      'credentials',
+      'cookie',
+      'apiKey',
+      'X-API-Key',
+      'creditCardNumber',
+      'access_token',
+      'id_token',
+    ];
+    const kept = [
+      'tokens_count',
+      'shipping',
+      'spinner',
+      'opinion',
+      'pinned',
+      'description',
+      'author',
+      'compass',
+      'username',
+      'email',
+      'inside',
+      'session',
+      'cookies_accepted',
+      'passenger',
+      '',
+    ];
+    const matcher = new SensitiveKeyMatcher(DEFAULT_SENSITIVE_KEYS, ['password', 'passwd', 'passphrase']);
+    expect(masked.filter((key) => !matcher.matches(key))).toEqual([]);
+    expect(kept.filter((key) => matcher.matches(key))).toEqual([]);
+    // Configured keys are normalised the same way, and a cached verdict is the same verdict.
+    const custom = new SensitiveKeyMatcher(['Tax-ID']);
+    expect(['taxId', 'tax_id', 'TAXID', 'user.tax.id', 'taxId'].map((key) => custom.matches(key))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(custom.matches('syntax_identifier')).toBe(false);
+  });
+});
+
+describe('secrets in URLs and text', () => {
+  it('masks parameters of any URL-valued header, the user-info password, and leaves other headers alone', () => {
+    expect(
+      JSON.parse(
+        masker.headersJson({
+          referer: 'https://app.example/reset?token=r1&step=2',
+          location: '/next;jsessionid=S1?code=c1&page=2#access_token=t1&expires_in=60',
+          origin: 'https://user:o1@app.example',
+          link: '<https://api.example/items?page=2&api_key=k1>; rel="next"',
+          'content-location': '/items?Pass_Word=p1',
+          accept: 'text/html;q=0.9,*/*;q=0.8',
+          'cache-control': 'max-age=0',
+        }),
+      ),
+    ).toEqual({
+      referer: 'https://app.example/reset?token=[masked]&step=2',
+      location: '/next;jsessionid=[masked]?code=c1&page=2#access_token=[masked]&expires_in=60',
+      origin: 'https://user:[masked]@app.example',
+      link: '<https://api.example/items?page=2&api_key=[masked]>; rel="next"',
+      'content-location': '/items?Pass_Word=[masked]',
+      accept: 'text/html;q=0.9,*/*;q=0.8',
+      'cache-control': 'max-age=0',
+    });
+  });
+
+  it('masks URLs and JSON inside string values, keeping them strings, and unchanged JSON strings exactly', () => {
+    expect(
+      masker.maskJson({
+        next: 'https://x.example/cb?state=s&token=t1',
+        path: '/a;sid=s1/b?secret=s2&secretary=kept',
+        nested: '/cb?next=/inner?token=t2',
+        payload: '{"password":"p1","list":[{"otp":"1"}]}',
+        plain: '{ "a": 1,  "b": [1, 2] }',
+        email: 'kim@example.com',
+        prose: 'a = b',
+      }),
+    ).toEqual({
+      next: 'https://x.example/cb?state=s&token=[masked]',
+      path: '/a;sid=[masked]/b?secret=[masked]&secretary=kept',
+      nested: '/cb?next=/inner?token=[masked]',
+      payload: '{"password":"[masked]","list":[{"otp":"[masked]"}]}',
+      plain: '{ "a": 1,  "b": [1, 2] }',
+      email: 'kim@example.com',
+      prose: 'a = b',
+    });
+    expect(masker.maskQuery('next=https%3A%2F%2Fx%2Fcb%3Faccess_token%3Dq1&page=2')).toEqual({
+      next: 'https://x/cb?access_token=[masked]',
+      page: '2',
+    });
+  });
+
+  it('masks name=value secrets in text bodies and their previews: form text sent as text/plain', () => {
+    const text = (body: string, limit?: number) =>
+      bodyValue(captured(body, limit), 'text/plain', masker, { declaredBody: true });
+    expect(text('user=kim&Pass_Word=p1&pin=1234')).toBe('user=kim&Pass_Word=[masked]&pin=[masked]');
+    expect(text('open https://x.example/?token=t1 now')).toBe('open https://x.example/?token=[masked] now');
+    expect(text('a plain sentence = fine')).toBe('a plain sentence = fine');
+    expect(text(`password=p1&pad=${'x'.repeat(100)}`, 40)).toMatchObject({
+      $auditrum: 'truncated',
+      preview: `password=[masked]&pad=${'x'.repeat(24)}`,
+    });
+  });
+
+  it('keep a JSON body verbatim only when masking would not change it, also for the new rules', () => {
+    const refused = [
+      '{"pass_word":"p"}',
+      '{"a":{"Pass Word":"p"}}',
+      '{"sessionId":"s"}',
+      '{"next":"https://x/cb?token=t"}',
+      '{"next":"/cb;jsessionid=s"}',
+      '{"origin":"https://u:p@x"}',
+      '{"payload":"{\\"password\\":1}"}',
+    ];
+    for (const text of refused) {
+      expect([text, isVerbatimJson(text, masker)]).toEqual([text, false]);
+      expect(storedBody(captured(text), 'application/json', masker, { declaredBody: true })).not.toBeInstanceOf(
+        JsonText,
+      );
+    }
+    const kept = [
+      '{"shipping":"fast","description":"spinner","email":"kim@example.com"}',
+      '{"tokens_count":3,"query":"a=b","url":"https://x.example/a"}',
+      '[{"hint_shown": false, "pinned": true}]',
+      '{"talk" : 1, "side": "left", "inside": "a@b"}',
+    ];
+    for (const text of kept) expect([text, isVerbatimJson(text, masker)]).toEqual([text, true]);
   });
 });
 

@@ -6,6 +6,8 @@ import { apiLogger, auditContext, auditMiddleware, requestId } from '../src/inde
 
 type ExpressFactory = typeof express;
 
+const REDIRECT_LOCATION = '/next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n';
+
 /** The contract app (see packages/test-kit/src/adapter-contract/contract-app.ts) for an Express major. */
 export function expressAdapter(name: string, factory: ExpressFactory): AdapterUnderTest {
   return { name, createApp: (options) => createApp(factory, options) };
@@ -82,6 +84,9 @@ function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: 
   });
   app.get('/audit-admin/ping', (_req, res) => {
     res.json({ ok: true });
+  });
+  app.get('/redirect', (_req, res) => {
+    res.redirect(302, REDIRECT_LOCATION);
   });
 
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {

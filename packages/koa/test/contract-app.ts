@@ -90,6 +90,9 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: Con
   router.get('/audit-admin/ping', (ctx) => {
     ctx.body = { ok: true };
   });
+  router.get('/redirect', (ctx) => {
+    ctx.redirect('/next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n');
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
 

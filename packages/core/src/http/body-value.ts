@@ -51,7 +51,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /**
  * The value stored for a body: the masked JSON value (JSON and form bodies, and text that parses as JSON), text
- * as a JSON string, or a marker object:
+ * as a JSON string (its `name=value` secrets masked: form text sent as text/plain), or a marker object:
  * `{"$auditrum":"truncated","bytes":N,"preview":"…"}`, `{"$auditrum":"binary","contentType":"…","bytes":N}`,
  * `{"$auditrum":"stream"}`, `{"$auditrum":"invalid-json","preview":"…"}`.
  * Null when there was no body.
@@ -88,7 +88,7 @@ export function bodyValue(
       }
     }
   }
-  return cleanText(text);
+  return masker.maskText(text);
 }
 
 /**
@@ -111,7 +111,7 @@ export function storedBody(
 function previewOf(text: string, kind: BodyKind, masker: Masker): string {
   if (kind === 'json' || looksLikeJson(text)) return maskJsonPreview(text, masker);
   if (kind === 'form') return new URLSearchParams(masker.maskForm(text) as Record<string, string>).toString();
-  return cleanText(text);
+  return masker.maskText(text);
 }
 
 function looksLikeJson(text: string): boolean {

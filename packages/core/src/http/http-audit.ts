@@ -144,7 +144,7 @@ export class HttpAudit<Req> {
       source: 'http',
       requestId: facts.requestId,
       method: facts.method,
-      path: pathOf(facts.url),
+      path: this.options.masker.maskUrl(pathOf(facts.url)),
       // Asked by each statement, in its own async context: the answer is kept for the API row.
       actor: () => {
         const actor = getters.actor();
@@ -328,7 +328,8 @@ export class HttpAudit<Req> {
       requestedAt: ending.requestedAt,
       requestId: facts.requestId,
       method: cleanCapped(facts.method, 32),
-      path: cleanCapped(ending.path, 2048),
+      // Path parameters (`;jsessionid=…`) masked like the query's.
+      path: cleanCapped(masker.maskUrl(ending.path), 2048),
       route: route === undefined ? null : cleanCapped(route, 512),
       query: queryStart < 0 ? null : masker.maskQuery(facts.url.slice(queryStart + 1)),
       status: ending.status,

@@ -1,8 +1,17 @@
 import { cleanCapped, cleanText } from './clean-text.js';
-import { DEFAULT_SENSITIVE_HEADERS, DEFAULT_SENSITIVE_KEYS, SensitiveKeyMatcher } from './sensitive-keys.js';
+import {
+  DEFAULT_SENSITIVE_FRAGMENTS,
+  DEFAULT_SENSITIVE_HEADERS,
+  DEFAULT_SENSITIVE_KEYS,
+  SensitiveKeyMatcher,
+} from './sensitive-keys.js';
+import { maskPairs, maskUrl, mayHoldUrlSecret } from './url-secrets.js';
 
 export interface MaskOptions {
-  /** More sensitive keys, added to the defaults (password, token, access, refresh, authorization, secret, …). */
+  /**
+   * More sensitive keys, added to the defaults (password, token, secret, session_id, private_key, …), matched in
+   * any case and with any separators (`pass_word`, `passWord` and `PASS-WORD` match `password`).
+   */
   keys?: readonly string[];
   /** `false` masks only `keys` (the header defaults stay). Default true. */
   defaultKeys?: boolean;
@@ -44,10 +53,13 @@ export class Masker {
   readonly #paths: string[][];
   readonly #headerNames = new Map<string, HeaderName>();
   readonly #censorJson: string;
+  readonly #isSensitive: (name: string) => boolean;
 
   constructor(options: MaskOptions = {}) {
-    const keys = [...(options.defaultKeys === false ? [] : DEFAULT_SENSITIVE_KEYS), ...(options.keys ?? [])];
-    this.#keys = new SensitiveKeyMatcher(keys);
+    const defaults = options.defaultKeys !== false;
+    const keys = [...(defaults ? DEFAULT_SENSITIVE_KEYS : []), ...(options.keys ?? [])];
+    this.#keys = new SensitiveKeyMatcher(keys, defaults ? DEFAULT_SENSITIVE_FRAGMENTS : []);
+    this.#isSensitive = (name) => this.#keys.matches(name);
     this.#headers = new Set([...DEFAULT_SENSITIVE_HEADERS, ...(options.headers ?? [])].map((h) => h.toLowerCase()));
     this.#paths = (options.paths ?? []).map((path) => path.split('.'));
     this.censor = options.censor ?? '[masked]';
@@ -67,11 +79,16 @@ export class Masker {
   }
 
   /**
-   * Whether masking could change a JSON text written without escapes: false when no sensitive key can occur in
-   * it and no path is configured.
+   * Text with the secrets of its `name=value` pairs masked: form text sent as text/plain, a query string or
+   * URL in prose (see maskPairs).
    */
-  mayMask(text: string): boolean {
-    return this.#paths.length > 0 || this.#keys.mayOccurIn(text);
+  maskText(text: string): string {
+    return maskPairs(cleanText(text), this.#isSensitive, this.censor);
+  }
+
+  /** A URL or path with its sensitive parameters and user-info password masked; other text unchanged. */
+  maskUrl(value: string): string {
+    return mayHoldUrlSecret(value) ? maskUrl(value, this.#isSensitive, this.censor) : value;
   }
 
   get hasPaths(): boolean {
@@ -103,12 +120,17 @@ export class Masker {
       if (header.masked) {
         json += this.#censorJson;
       } else if (Array.isArray(value)) {
-        json += JSON.stringify(value.slice(0, 50).map((item) => cleanCapped(String(item), MAX_HEADER_VALUE)));
+        json += JSON.stringify(value.slice(0, 50).map((item) => this.#headerValue(String(item))));
       } else {
-        json += JSON.stringify(typeof value === 'string' ? cleanCapped(value, MAX_HEADER_VALUE) : String(value));
+        json += JSON.stringify(typeof value === 'string' ? this.#headerValue(value) : String(value));
       }
     }
     return `${json}}`;
+  }
+
+  // Any header may hold a URL (Referer, Location, Origin, Link, Content-Location, a proxy's own): masked as one.
+  #headerValue(value: string): string {
+    return cleanCapped(this.maskUrl(value), MAX_HEADER_VALUE);
   }
 
   // Every request sends the same few header names: their stored key and verdict are worked out once per name.
@@ -141,8 +163,30 @@ export class Masker {
     return this.#mask(fields, 0, this.hasPaths ? [] : undefined) as Record<string, JsonValue>;
   }
 
+  /**
+   * A string value: a URL's secrets masked, and JSON in a string (a serialised payload) masked inside, kept a
+   * string; other strings only cleaned.
+   */
+  #maskString(value: string, depth: number): string {
+    const text = cleanText(value);
+    if (mayHoldUrlSecret(text)) return maskUrl(text, this.#isSensitive, this.censor);
+    const first = text.charCodeAt(0);
+    // JSON in a string has its quotes escaped: only an object or array can hold a key to mask.
+    if ((first === 0x7b || first === 0x5b) && depth < MAX_JSON_DEPTH && text.includes('"')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return text;
+      }
+      const masked = JSON.stringify(this.#mask(parsed, depth + 1, undefined));
+      return masked === JSON.stringify(parsed) ? text : masked;
+    }
+    return text;
+  }
+
   #mask(value: unknown, depth: number, path: string[] | undefined): JsonValue {
-    if (typeof value === 'string') return cleanText(value);
+    if (typeof value === 'string') return this.#maskString(value, depth);
     if (typeof value === 'number') return Number.isFinite(value) ? value : null;
     if (typeof value === 'boolean' || value === null) return value;
     if (typeof value !== 'object') return null;

@@ -27,6 +27,7 @@ import type pg from 'pg';
  * - `POST /upload` → reads the raw request stream itself, → 200 `{bytes}`.
  * - `POST /binary` → 200, `application/octet-stream`, the bytes 0..255.
  * - `GET /audit-admin/ping` → 200 `{ok: true}`.
+ * - `GET /redirect` → 302 with `Location: /next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n`.
  */
 export interface ContractAppOptions {
   /** The app's pool (max 2 connections), on the test database. */

@@ -430,6 +430,94 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         });
       });
 
+      it('masks keys in any case and with any separators, and the other credentials that used to leak', async () => {
+        const body = {
+          passWord: 'l1',
+          pass_word: 'l2',
+          passwd: 'l3',
+          pwd: 'l4',
+          private_key: 'l5',
+          privateKey: 'l6',
+          session_id: 'l7',
+          sessionId: 'l8',
+          otp: 'l9',
+          pin: 'l10',
+          jwt: 'l11',
+          bearer: 'l12',
+          credentials: { user: 'u', secret: 'l13' },
+          cookie: 'sid=l14',
+          newPassword2: 'l15',
+          payload: JSON.stringify({ user: 'u', password: 'l16', items: [1] }),
+          callback: 'https://cb.example/done?state=1&access_token=l17',
+          tokens_count: 3,
+          shipping: 'kept',
+        };
+        const res = await call(audited, 'POST', '/echo', json(body));
+        expect(res.status).toBe(200);
+        const row = await apiRow(res.headers.get('x-request-id') as string);
+        expect(row.request_body).toEqual({
+          ...Object.fromEntries(Object.keys(body).map((key) => [key, '[masked]'])),
+          payload: JSON.stringify({ user: 'u', password: '[masked]', items: [1] }),
+          callback: 'https://cb.example/done?state=1&access_token=[masked]',
+          tokens_count: 3,
+          shipping: 'kept',
+        });
+        const stored = JSON.stringify(row);
+        for (let i = 1; i <= 17; i++) expect(stored).not.toContain(`"l${i}"`);
+
+        const form = await call(audited, 'POST', '/echo', {
+          body: 'Pass_Word=f1&pass-word=f2&user=kim',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        expect((await apiRow(form.headers.get('x-request-id') as string)).request_body).toEqual({
+          Pass_Word: '[masked]',
+          'pass-word': '[masked]',
+          user: 'kim',
+        });
+        // Form text sent as text/plain stays text, its secrets masked.
+        const text = await call(audited, 'POST', '/upload', {
+          body: 'user=kim&password=t1&otp=t2',
+          headers: { 'content-type': 'text/plain' },
+        });
+        expect(await text.json()).toEqual({ bytes: 27 });
+        expect((await apiRow(text.headers.get('x-request-id') as string)).request_body).toBe(
+          'user=kim&password=[masked]&otp=[masked]',
+        );
+      });
+
+      it('masks secrets in every URL it stores: path parameters, Referer, Origin, Location, query values', async () => {
+        const res = await call(audited, 'GET', '/nowhere;jsessionid=P4TH;token=p2?next=%2Fcb%3Ftoken%3Dq1&page=2', {
+          headers: {
+            referer: 'https://app.example/reset?token=r1&step=2',
+            origin: 'https://user:o1@app.example',
+            'x-session-id': 'h1',
+            'x-forwarded-uri': '/login;sid=h2',
+            accept: 'text/html;q=0.9,*/*;q=0.8',
+          },
+        });
+        expect(res.status).toBe(404);
+        const row = await apiRow(res.headers.get('x-request-id') as string);
+        expect(row.path).toBe('/nowhere;jsessionid=[masked];token=[masked]');
+        expect(row.query).toEqual({ next: '/cb?token=[masked]', page: '2' });
+        expect(row.request_headers).toMatchObject({
+          referer: 'https://app.example/reset?token=[masked]&step=2',
+          origin: 'https://user:[masked]@app.example',
+          'x-session-id': '[masked]',
+          'x-forwarded-uri': '/login;sid=[masked]',
+          accept: 'text/html;q=0.9,*/*;q=0.8',
+        });
+        const redirect = await call(audited, 'GET', '/redirect', { redirect: 'manual' });
+        expect(redirect.status).toBe(302);
+        expect(redirect.headers.get('location')).toBe('/next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n');
+        const redirected = await apiRow(redirect.headers.get('x-request-id') as string);
+        expect(redirected.response_headers?.location).toBe(
+          '/next;jsessionid=[masked]?token=[masked]&page=2#access_token=[masked]',
+        );
+        for (const secret of ['P4TH', 'p2', 'q1', 'r1', 'o1', 'h1', 'h2', 'S3SS10N', 't0k3n']) {
+          expect(JSON.stringify([row, redirected])).not.toMatch(new RegExp(`[=:"]${secret}["&;#@]`));
+        }
+      });
+
       it('stores a body over the size limit truncated, with a masked preview', async () => {
         const big = { password: 'hunter2', filler: 'x'.repeat(5000), name: 'big' };
         const res = await call(audited, 'POST', '/echo', json(big));
