@@ -3,7 +3,7 @@ import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
-import type pg from 'pg';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 // Each statement names, in the row it writes, the context its issuing code had: the audit row must agree.
@@ -104,6 +104,28 @@ describe('a statement carries the context of the code that issued it, whatever t
     expect(await logged(['nested without scope', 'nested in scope'])).toEqual([
       { note: 'nested without scope', actor_id: null, source: 'db' },
       { note: 'nested in scope', actor_id: 'nester', source: 'app' },
+    ]);
+  });
+
+  it('the events of a client connected inside a scope do not run in that scope', async () => {
+    const client = new pg.Client({ connectionString: app.url });
+    client.on('error', () => undefined);
+    await withAuditContext({ actor: { id: 'connector' } }, () => client.connect());
+    try {
+      // A Query used as a submittable: its 'end' event comes from the socket, and the INSERT sent there is
+      // issued by code outside any scope.
+      await new Promise<void>((resolve, reject) => {
+        const query = client.query(new pg.Query('SELECT 1'));
+        query.on('error', reject);
+        query.on('end', () => {
+          client.query(insert('sent from an event')).then(() => resolve(), reject);
+        });
+      });
+    } finally {
+      await client.end();
+    }
+    expect(await logged(['sent from an event'])).toEqual([
+      { note: 'sent from an event', actor_id: null, source: 'db' },
     ]);
   });
 

@@ -49,6 +49,16 @@ export function instrumentPgModule(module: typeof pg): void {
 function patchClient(proto: Instrumentable): void {
   if (Object.hasOwn(proto, INSTRUMENTED)) return;
   patchQuery(proto);
+  // pg emits a connection's events (a Query's or a cursor's rows, notifications) from its socket, in the context
+  // the socket was opened in: opened in no scope, they never run in the scope of the request that happened to
+  // connect it. The connect callback itself runs in its caller's scope.
+  const connect = proto.connect;
+  if (connect) {
+    proto.connect = function auditedConnect(this: unknown, ...args: unknown[]) {
+      const callback = typeof args[0] === 'function' ? bindToAuditScope(args[0] as Method) : undefined;
+      return outsideAuditScope(() => (callback ? connect.call(this, callback) : connect.call(this)));
+    };
+  }
   Object.defineProperty(proto, INSTRUMENTED, { value: true });
 }
 
