@@ -17,7 +17,7 @@ export interface AppRole {
   openPool(config?: pg.PoolConfig): pg.Pool;
 }
 
-/** Creates an application role for the test file's database in beforeAll, and drops it in afterAll. */
+/** Creates an application role for a useTestDatabase() database (migrated) in beforeAll, and drops it in afterAll. */
 export function useAppRole(db: TestDatabase): AppRole {
   const name = `app_${randomBytes(5).toString('hex')}`;
   const password = randomBytes(9).toString('hex');
@@ -29,9 +29,8 @@ export function useAppRole(db: TestDatabase): AppRole {
     await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
     // PostgreSQL 15 and later let only the database owner create in public.
     await db.pool.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
-    // The run-time role of the two-role set-up: its context comments are trusted (schema version 4).
-    const { rows } = await db.pool.query(`SELECT to_regproc('auditrum.add_application_role') IS NOT NULL AS known`);
-    if (rows[0]?.known) await db.pool.query('SELECT auditrum.add_application_role($1::regrole)', [name]);
+    // The run-time role of the two-role set-up: its context comments are trusted.
+    await db.pool.query('SELECT auditrum.add_application_role($1::regrole)', [name]);
     const roleUrl = new URL(db.url);
     roleUrl.username = name;
     roleUrl.password = password;
