@@ -157,25 +157,27 @@ BEGIN
 END;
 $$;
 
--- `fast` (a values object built from the columns) when no tested value is over the limit, else `slow` (the same
--- with markers for values over it) plus, under the key "" (which no column can have), the names of the columns
--- whose values are markers: a json or jsonb column may hold anything, including an object shaped like a marker.
-CREATE FUNCTION :AUDITRUM_SCHEMA._oversized_choice_sql(tests text[], fast text, slow text, marked text[]) RETURNS text
+-- The key "" (which no column can have) of a values object lists the columns whose values are oversized markers:
+-- a json or jsonb column may hold anything, an object shaped like a marker included. `marked` holds one
+-- `CASE WHEN <over the limit> THEN '<column>' END` per column.
+CREATE FUNCTION :AUDITRUM_SCHEMA._oversized_list_sql(marked text[]) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN cardinality(tests) = 0 THEN fast ELSE format(
-    $f$CASE WHEN %1$s THEN %2$s || CASE WHEN array_remove(ARRAY[%3$s]::text[], NULL) <> '{}' THEN jsonb_build_object('', jsonb_build_object('oversized', to_jsonb(array_remove(ARRAY[%3$s]::text[], NULL)))) ELSE '{}'::jsonb END ELSE %4$s END$f$,
-    array_to_string(tests, ' OR '), slow, array_to_string(marked, ', '), fast) END
+  SELECT format(
+    $f$CASE WHEN array_remove(ARRAY[%1$s]::text[], NULL) <> '{}' THEN jsonb_build_object('', jsonb_build_object('oversized', to_jsonb(array_remove(ARRAY[%1$s]::text[], NULL)))) ELSE '{}'::jsonb END$f$,
+    array_to_string(marked, ', '))
 $$;
 
 -- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
 -- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
--- regenerated on ALTER TABLE by the event trigger, and when the trusted roles change.
+-- regenerated on ALTER TABLE by the event trigger, and when the application roles change.
 --
 -- Version 4: context comments are believed only from the application roles (session_user among their names,
 -- spelled into the function); another role's comment is kept as `claimed` beside the real database user. Values
 -- over the table's size limit are recorded as {"$auditrum": "oversized", "bytes": n, "sha256": "…"}, listed
--- under the values object's key "". The size tests (one cheap call per variable-length column and row) choose
--- between the usual statement and the one with markers, so rows without a large value cost what they did.
+-- under the values object's key "". The usual statements leave out rows with such a value (one greatest() of
+-- the variable-length columns' sizes per row) and raise a flag; only then does a second statement record them
+-- with markers. Every statement's expressions are set up at each execution, so the markers' expressions are
+-- kept out of the statements that run every time.
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -192,8 +194,8 @@ DECLARE
   slow_image_old text[] := '{}';
   slow_diff_old text[] := '{}';
   slow_diff_new text[] := '{}';
-  tests_new text[] := '{}';
-  tests_old text[] := '{}';
+  sizes_new text[] := '{}';
+  sizes_old text[] := '{}';
   marked_image_new text[] := '{}';
   marked_image_old text[] := '{}';
   marked_diff_new text[] := '{}';
@@ -209,6 +211,9 @@ DECLARE
   null_new text := '';
   columns_list text := 'changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context';
   ins_sql text; del_sql text; upd_one_sql text; upd_many_sql text;
+  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true';
+  over_new text; over_old text; over_both text;
+  oversized_block text := '';
 BEGIN
   SELECT coalesce(string_agg(quote_literal(r.rolname), ', ' ORDER BY r.rolname), '')
   INTO trusted
@@ -239,7 +244,7 @@ BEGIN
       chg text := CASE WHEN col.by_equality
         THEN format('old.%1$I IS DISTINCT FROM new.%1$I', col.attname)
         ELSE format('old.%1$I::text IS DISTINCT FROM new.%1$I::text', col.attname) END;
-      test_v text;
+      over_v text;
       slow_pair_v text;
       slow_pair_new text := pair_new;
       slow_pair_old text := pair_old;
@@ -255,19 +260,19 @@ BEGIN
       diff_old := diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_old);
       diff_new := diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_new);
       IF value_size IS NOT NULL THEN
-        test_v := format('%s > %s', replace(value_size, '«x»', format('«v».%I', col.attname)), max_bytes);
+        value_size := replace(value_size, '«x»', format('«v».%I', col.attname));
+        over_v := format('%s > %s', value_size, max_bytes);
         slow_pair_v := format(
           '%L, CASE WHEN %s THEN jsonb_build_object(''$auditrum'', ''oversized'', ''bytes'', %s, ''sha256'', encode(%s, ''hex'')) ELSE to_jsonb(«v».%I) END',
-          col.attname, test_v, replace(value_size, '«x»', format('«v».%I', col.attname)),
-          replace(value_hash, '«x»', format('«v».%I', col.attname)), col.attname);
+          col.attname, over_v, value_size, replace(value_hash, '«x»', format('«v».%I', col.attname)), col.attname);
         slow_pair_new := replace(slow_pair_v, '«v»', 'new');
         slow_pair_old := replace(slow_pair_v, '«v»', 'old');
-        tests_new := tests_new || replace(test_v, '«v»', 'new');
-        tests_old := tests_old || replace(test_v, '«v»', 'old');
-        marked_image_new := marked_image_new || format('CASE WHEN %s THEN %L END', replace(test_v, '«v»', 'new'), col.attname);
-        marked_image_old := marked_image_old || format('CASE WHEN %s THEN %L END', replace(test_v, '«v»', 'old'), col.attname);
-        marked_diff_new := marked_diff_new || format('CASE WHEN %s AND %s THEN %L END', chg, replace(test_v, '«v»', 'new'), col.attname);
-        marked_diff_old := marked_diff_old || format('CASE WHEN %s AND %s THEN %L END', chg, replace(test_v, '«v»', 'old'), col.attname);
+        sizes_new := sizes_new || replace(value_size, '«v»', 'new');
+        sizes_old := sizes_old || replace(value_size, '«v»', 'old');
+        marked_image_new := marked_image_new || format('CASE WHEN %s THEN %L END', replace(over_v, '«v»', 'new'), col.attname);
+        marked_image_old := marked_image_old || format('CASE WHEN %s THEN %L END', replace(over_v, '«v»', 'old'), col.attname);
+        marked_diff_new := marked_diff_new || format('CASE WHEN %s AND %s THEN %L END', chg, replace(over_v, '«v»', 'new'), col.attname);
+        marked_diff_old := marked_diff_old || format('CASE WHEN %s AND %s THEN %L END', chg, replace(over_v, '«v»', 'old'), col.attname);
       END IF;
       slow_image_new := slow_image_new || slow_pair_new;
       slow_image_old := slow_image_old || slow_pair_old;
@@ -300,29 +305,58 @@ BEGIN
     null_new := format(', (SELECT (NULL::%s).*) AS new', rel);
   END IF;
 
+  -- A row fits when its largest measured value is within the limit (greatest() skips NULLs; the 0 keeps it from
+  -- being NULL); a row that does not is left out, and the flag says that the oversized statement has work.
+  IF cardinality(sizes_new) > 0 THEN
+    over_new := format('greatest(0, %s) > %s', array_to_string(sizes_new, ', '), max_bytes);
+    over_old := format('greatest(0, %s) > %s', array_to_string(sizes_old, ', '), max_bytes);
+    over_both := format('greatest(0, %s, %s) > %s', array_to_string(sizes_old, ', '), array_to_string(sizes_new, ', '), max_bytes);
+    fits_new := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_new);
+    fits_old := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_old);
+    fits_both := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_both);
+  END IF;
+
   -- «…» stand for the statement's parameters: plpgsql variables in the cached statements, $n in the bulk
   -- UPDATE that is planned afresh with the transition tables' real size.
-  ins_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s',
-    audit, columns_list, t.id, key_new,
-    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_new, :AUDITRUM_SCHEMA._jsonb_object_sql(image_new),
-      :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new), marked_image_new),
-    null_old, cond);
-  del_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s',
-    audit, columns_list, t.id, key_old,
-    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_old, :AUDITRUM_SCHEMA._jsonb_object_sql(image_old),
-      :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old), marked_image_old),
-    null_new, cond);
-  upd_one_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s',
-    audit, columns_list, t.id, key_new,
-    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_old, array_to_string(diff_old, ' || '),
-      array_to_string(slow_diff_old, ' || '), marked_diff_old),
-    :AUDITRUM_SCHEMA._oversized_choice_sql(tests_new, array_to_string(diff_new, ' || '),
-      array_to_string(slow_diff_new, ' || '), marked_diff_new),
-    array_to_string(changed, ' OR '), cond);
+  ins_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+    audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(image_new), null_old, cond, fits_new);
+  del_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+    audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(image_old), null_new, cond, fits_old);
+  upd_one_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s AND %s',
+    audit, columns_list, t.id, key_new, array_to_string(diff_old, ' || '), array_to_string(diff_new, ' || '),
+    array_to_string(changed, ' OR '), cond, fits_both);
   -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
   -- ordinal pairs them even when the statement changed the key.
   upd_many_sql := replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
     'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+
+  IF cardinality(sizes_new) > 0 THEN
+    oversized_block := format($b$
+  -- Rows with a value over the size limit (%1$s bytes) were left out above and raised the flag: they are recorded
+  -- here, each such value as a marker with its size and SHA-256.
+  IF current_setting('auditrum.oversized', true) = 'on' THEN
+    PERFORM set_config('auditrum.oversized', 'off', true);
+    IF TG_OP = 'INSERT' THEN
+      %2$s;
+    ELSIF TG_OP = 'DELETE' THEN
+      %3$s;
+    ELSE
+      EXECUTE %4$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
+    END IF;
+  END IF;$b$,
+      max_bytes,
+      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+        audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
+        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new), false),
+      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+        audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
+        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old), false),
+      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
+        audit, columns_list, t.id, key_new,
+        array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
+        array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
+        array_to_string(changed, ' OR '), cond, over_both), true));
+  END IF;
 
   RETURN format($f$CREATE OR REPLACE FUNCTION %1$s.%2$I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $auditrum$
@@ -383,7 +417,7 @@ BEGIN
     %9$s;
   ELSE
     EXECUTE %10$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
-  END IF;
+  END IF;%12$s
   RETURN NULL;
 END;
 $auditrum$$f$,
@@ -391,7 +425,7 @@ $auditrum$$f$,
     CASE WHEN has_mask THEN format(E'\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
     columns_list, t.id,
     :AUDITRUM_SCHEMA._bind(ins_sql, false), :AUDITRUM_SCHEMA._bind(del_sql, false), :AUDITRUM_SCHEMA._bind(upd_one_sql, false),
-    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted);
+    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted, oversized_block);
 END;
 $gen$;
 
