@@ -47,12 +47,13 @@ describe('statesOfChange', () => {
     });
     const history = {
       versions: [
-        { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, complete: true },
-        { change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true },
+        { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, oversized: [], complete: true },
+        { change, state: { id: 7, status: 'paid', total: '10.00' }, oversized: [], complete: true },
       ],
       firstNumber: 1,
       nextCursor: null,
       stateAt: null,
+      stateAtOversized: [],
     };
     expect(statesOfChange(change, history)).toEqual({
       before: { id: 7, status: 'draft', total: '10.00' },

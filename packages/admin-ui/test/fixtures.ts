@@ -18,6 +18,8 @@ export function updateChange(overrides: Partial<Change> = {}): Change {
     reason: 'customer called',
     source: 'http',
     context: { source: 'http', method: 'PATCH', route: '/orders/:id', path: '/orders/7', ip: '127.0.0.1' },
+    claimed: null,
+    oversized: null,
     ...overrides,
   };
 }

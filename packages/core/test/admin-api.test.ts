@@ -249,6 +249,8 @@ describe('api/tables and api/changes', () => {
       reason: 'refund #981',
       source: 'http',
       context: { actor_label: 'bob', reason: 'refund #981', source: 'http' },
+      claimed: null,
+      oversized: null,
     });
     // The direct write keeps the database's own context.
     expect(page.items[1]?.context).toMatchObject({ source: 'db', application_name: 'admin-test' });

@@ -1,3 +1,4 @@
+import { TooLargeValue } from '../lib/oversized.ts';
 import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
 
 /**
@@ -8,6 +9,13 @@ import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
 export function ValueView({ value, quoteStrings = true }: { value: unknown; quoteStrings?: boolean }) {
   if (value === undefined) return <span className="value value-absent">(absent)</span>;
   if (value === null) return <span className="value value-null">null</span>;
+  if (value instanceof TooLargeValue) {
+    return (
+      <span className="value value-marker" title={`SHA-256 ${value.sha256}`}>
+        too large to keep ({value.bytes.toLocaleString('en')} bytes): cannot be shown or restored
+      </span>
+    );
+  }
   if (isBodyMarker(value)) {
     const preview = typeof value.preview === 'string' ? value.preview : null;
     return (

@@ -1,4 +1,5 @@
 import type { Change, HistoryResponse } from '@auditrum/core/admin';
+import { withTooLargeValues } from './oversized.ts';
 
 /**
  * The row before and after one change, as complete as what is known: the change's own values, completed
@@ -9,16 +10,18 @@ export function statesOfChange(
   history: HistoryResponse | null,
 ): { before: Record<string, unknown> | null; after: Record<string, unknown> | null } {
   const version = history?.versions.find((v) => v.change.id === change.id);
-  const stateAfter = version?.state ?? null;
+  const stateAfter = withTooLargeValues(version?.state ?? null, version?.oversized);
+  const oldValues = withTooLargeValues(change.oldValues, change.oversized?.old);
+  const newValues = withTooLargeValues(change.newValues, change.oversized?.new);
   switch (change.operation) {
     case 'INSERT':
-      return { before: null, after: stateAfter ?? change.newValues ?? {} };
+      return { before: null, after: stateAfter ?? newValues ?? {} };
     case 'UPDATE': {
-      const after = stateAfter ? { ...stateAfter, ...change.newValues } : { ...change.newValues };
-      return { before: { ...after, ...change.oldValues }, after };
+      const after = stateAfter ? { ...stateAfter, ...newValues } : { ...newValues };
+      return { before: { ...after, ...oldValues }, after };
     }
     case 'DELETE':
-      return { before: change.oldValues ?? {}, after: null };
+      return { before: oldValues ?? {}, after: null };
     case 'TRUNCATE':
       return { before: null, after: null };
   }

@@ -13,7 +13,7 @@ import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
 /** Context keys shown in the summary; the rest of the stored context is listed below it. */
-const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id']);
+const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id', 'claimed']);
 
 export function ChangePage({ id }: { id: string }) {
   const result = useApi<ChangeResponse>(apiUrl(`changes/${encodeURIComponent(id)}`));
@@ -107,6 +107,17 @@ export function ChangePage({ id }: { id: string }) {
               <h3>More context</h3>
               <RecordView record={extraContext} />
             </>
+          )}
+          {c.claimed && (
+            <section className="claimed" aria-labelledby="claimed-title">
+              <h3 id="claimed-title">Claimed context (not trusted)</h3>
+              <p>
+                The statement carried this context, but it came from database role{' '}
+                <span className="mono">{String(c.context?.db_user ?? 'unknown')}</span>, which is not one of the
+                application's roles: it is what the writer said, not who made the change.
+              </p>
+              <RecordView record={c.claimed} />
+            </section>
           )}
         </section>
       </div>

@@ -8,6 +8,7 @@ import { RecordView } from '../components/RecordView.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { diffRecords } from '../lib/diff.ts';
+import { withTooLargeValues } from '../lib/oversized.ts';
 import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
@@ -19,11 +20,18 @@ import { navigate, withQuery } from '../router/location.ts';
  */
 function stateBefore(versions: RowVersion[], index: number): Record<string, unknown> | null {
   const previous = versions[index - 1];
-  if (previous) return previous.state;
-  const { change, state } = versions[index] as RowVersion;
-  if (change.operation === 'UPDATE') return { ...state, ...change.oldValues };
-  if (change.operation === 'DELETE') return change.oldValues;
+  if (previous) return stateOf(previous);
+  const version = versions[index] as RowVersion;
+  const { change } = version;
+  const oldValues = withTooLargeValues(change.oldValues, change.oversized?.old);
+  if (change.operation === 'UPDATE') return { ...stateOf(version), ...oldValues };
+  if (change.operation === 'DELETE') return oldValues;
   return null;
+}
+
+/** A version's state, values too large to keep shown as such. */
+function stateOf(version: RowVersion): Record<string, unknown> | null {
+  return withTooLargeValues(version.state, version.oversized);
 }
 
 export function HistoryPage({ location }: { location: AppLocation }) {
@@ -70,7 +78,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                 (data.stateAt ? (
                   <>
                     <p className="muted">As it was at {absoluteTime(at)}:</p>
-                    <RecordView record={data.stateAt} />
+                    <RecordView record={withTooLargeValues(data.stateAt, data.stateAtOversized)} />
                   </>
                 ) : (
                   <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
@@ -121,7 +129,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                           The row existed before its table was tracked: only the columns changed since then are known.
                         </p>
                       )}
-                      <DiffView entries={diffRecords(stateBefore(data.versions, index), version.state)} />
+                      <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
                     </li>
                   ))}
                 </ol>

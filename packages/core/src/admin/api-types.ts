@@ -54,6 +54,24 @@ export interface Change {
    * application_name, client_addr for direct database writes.
    */
   context: Record<string, unknown> | null;
+  /**
+   * The context a direct database write's statement claimed (its comment, as sent) from a role that is not one
+   * of the application's: never the actor, only what it said; null otherwise.
+   */
+  claimed: Record<string, unknown> | null;
+  /** The columns whose value in `oldValues` / `newValues` is an OversizedValue; null when none. */
+  oversized: { old: string[]; new: string[] } | null;
+}
+
+/**
+ * What is stored instead of a value larger than the table's `maxValueBytes`: its size and SHA-256, never the value,
+ * so it cannot be shown or restored. Only the columns listed in `Change.oversized` / `RowVersion.oversized` hold
+ * one (a json column may hold an object of this shape as a real value).
+ */
+export interface OversizedValue {
+  $auditrum: 'oversized';
+  bytes: number;
+  sha256: string;
 }
 
 /**
@@ -175,6 +193,8 @@ export interface ChangeResponse {
 export interface RowVersion {
   change: Change;
   state: Record<string, unknown> | null;
+  /** The columns of `state` whose value is an OversizedValue (too large to keep: it cannot be restored). */
+  oversized: string[];
   /**
    * False when the history starts with an UPDATE (the table was tracked after the row existed): `state` then
    * holds only the columns seen so far. True from the first INSERT on.
@@ -195,6 +215,8 @@ export interface HistoryResponse {
   /** The page of older versions, or null when this page starts with the first. */
   nextCursor: string | null;
   stateAt: Record<string, unknown> | null;
+  /** The columns of `stateAt` whose value is an OversizedValue. */
+  stateAtOversized: string[];
 }
 
 /** `GET api/actors/:actorId`; times are null when the actor has no changes or requests. */

@@ -36,6 +36,7 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
   let page: RowVersion[] = [];
   let inRange = 0;
   let stateAt: Record<string, unknown> | null = null;
+  let stateAtOversized: string[] = [];
   let pastAt = atMicros === undefined;
   let afterId = '0';
   for (;;) {
@@ -56,7 +57,10 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
       if (!version) continue;
       if (!pastAt) {
         if (epochMicros(version.change.changedAt) > (atMicros as number)) pastAt = true;
-        else stateAt = version.state;
+        else {
+          stateAt = version.state;
+          stateAtOversized = version.oversized;
+        }
       }
       if (end === undefined || BigInt(version.change.id) < end) {
         inRange += 1;
@@ -76,6 +80,7 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
     firstNumber: inRange - page.length + 1,
     nextCursor: first && inRange > page.length ? encodeCursor('history', first.change.id) : null,
     stateAt,
+    stateAtOversized,
   };
 }
 

@@ -22,6 +22,7 @@ export type {
   ChangesResponse,
   ExportFormat,
   HistoryResponse,
+  OversizedValue,
   Page,
   PageParams,
   RequestFilters,

@@ -10,6 +10,8 @@ import type { Change, RowVersion } from './api-types.js';
  */
 export class RowHistoryFold {
   #state: Record<string, unknown> | null = null;
+  /** The columns of the state that hold an oversized marker. */
+  #oversized = new Set<string>();
   #complete = false;
   #exists = false;
 
@@ -18,10 +20,21 @@ export class RowHistoryFold {
     switch (change.operation) {
       case 'INSERT':
         this.#state = { ...(change.newValues ?? {}) };
+        this.#oversized = new Set(change.oversized?.new);
         this.#complete = true;
         break;
       case 'UPDATE':
         // Before the first INSERT, the old values are the best knowledge of the columns' earlier state.
+        if (!this.#complete) {
+          for (const column of Object.keys(change.oldValues ?? {})) {
+            if (this.#state && Object.hasOwn(this.#state, column)) continue;
+            if (change.oversized?.old.includes(column)) this.#oversized.add(column);
+          }
+        }
+        for (const column of Object.keys(change.newValues ?? {})) {
+          if (change.oversized?.new.includes(column)) this.#oversized.add(column);
+          else this.#oversized.delete(column);
+        }
         this.#state = {
           ...(this.#complete ? {} : (change.oldValues ?? {})),
           ...(this.#state ?? {}),
@@ -29,16 +42,14 @@ export class RowHistoryFold {
         };
         break;
       case 'DELETE':
-        this.#state = null;
-        this.#complete = true;
-        break;
       case 'TRUNCATE':
-        if (!this.#exists) return undefined;
+        if (change.operation === 'TRUNCATE' && !this.#exists) return undefined;
         this.#state = null;
+        this.#oversized = new Set();
         this.#complete = true;
         break;
     }
     this.#exists = change.operation === 'INSERT' || change.operation === 'UPDATE';
-    return { change, state: this.#state, complete: this.#complete };
+    return { change, state: this.#state, oversized: [...this.#oversized].sort(), complete: this.#complete };
   }
 }

@@ -1,0 +1,98 @@
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { App } from '../src/App.tsx';
+import { directWriteChange, insertChange, stubFetch } from './fixtures.ts';
+
+const BASE = '/audit-admin';
+const SHA = 'c675a2e604b0cd1229c036e3ce0c87422980a245e295bbc605a507a2299752db';
+
+function openAt(path: string) {
+  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
+  const base = document.createElement('base');
+  base.href = `${BASE}/`;
+  document.head.replaceChildren(base);
+  window.history.replaceState(null, '', `${BASE}${path}`);
+  return render(<App />);
+}
+
+let fetchStub: ReturnType<typeof stubFetch> | undefined;
+afterEach(() => {
+  cleanup();
+  fetchStub?.restore();
+  fetchStub = undefined;
+  delete window.__AUDITRUM_ADMIN__;
+});
+
+describe('context claimed by a role that is not the application', () => {
+  it('is shown apart, as claimed, and never as the actor or the reason', async () => {
+    const change = directWriteChange({
+      context: {
+        source: 'db',
+        db_user: 'mallory',
+        application_name: 'psql',
+        client_addr: '10.0.0.9',
+        claimed: { actor_id: 'ceo', source: 'http', reason: 'approved' },
+      },
+      claimed: { actor_id: 'ceo', source: 'http', reason: 'approved' },
+    });
+    fetchStub = stubFetch({
+      [`${BASE}/api/changes/42`]: { change, request: null },
+      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+    });
+    openAt('/changes/42');
+    const claimed = await screen.findByRole('region', { name: 'Claimed context (not trusted)' });
+    expect(claimed.textContent).toContain('database role mallory, which is not one of the application');
+    expect(within(claimed).getByText('ceo')).toBeTruthy();
+    expect(within(claimed).getByText('approved')).toBeTruthy();
+    // Outside that block: no actor, no reason, a direct database write.
+    const facts = document.querySelector('dl.facts') as HTMLElement;
+    expect(facts.textContent).not.toContain('ceo');
+    expect(facts.textContent).not.toContain('approved');
+    expect(facts.textContent).toContain('direct database write');
+    expect(screen.getAllByText('mallory')).toHaveLength(2); // the real database user, in More context and in the note
+  });
+});
+
+describe('values too large to keep', () => {
+  it('says so with their size, only for the columns the API lists', async () => {
+    const marker = { $auditrum: 'oversized', bytes: 157286400, sha256: SHA };
+    const change = insertChange({
+      newValues: { id: 7, body: marker, doc: { $auditrum: 'oversized', bytes: 1, sha256: 'x' } },
+      oversized: { old: [], new: ['body'] },
+    });
+    fetchStub = stubFetch({
+      [`${BASE}/api/changes/40`]: { change, request: null },
+      [`${BASE}/api/history`]: {
+        versions: [{ change, state: change.newValues, oversized: ['body'], complete: true }],
+        firstNumber: 1,
+        nextCursor: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
+    });
+    openAt('/changes/40');
+    const body = await screen.findByText('too large to keep (157,286,400 bytes): cannot be shown or restored');
+    expect(body.getAttribute('title')).toBe(`SHA-256 ${SHA}`);
+    // A json column's own value of the same shape is shown as the value it is.
+    expect(screen.getByText(/"sha256": "x"/)).toBeTruthy();
+    expect(screen.getAllByText(/too large to keep/)).toHaveLength(1);
+  });
+
+  it('marks them in the row as it was at a chosen time', async () => {
+    const marker = { $auditrum: 'oversized', bytes: 2000000, sha256: SHA };
+    const change = insertChange({ newValues: { id: 7, body: marker }, oversized: { old: [], new: ['body'] } });
+    fetchStub = stubFetch({
+      [`${BASE}/api/history`]: {
+        versions: [{ change, state: { id: 7, body: marker }, oversized: ['body'], complete: true }],
+        firstNumber: 1,
+        nextCursor: null,
+        stateAt: { id: 7, body: marker },
+        stateAtOversized: ['body'],
+      },
+    });
+    openAt('/history?table=public.orders&key=7&at=2026-11-27T00:00:00Z');
+    const panel = (await screen.findByRole('heading', { name: 'The row as it was at a chosen time' }))
+      .parentElement as HTMLElement;
+    expect(within(panel).getByText('too large to keep (2,000,000 bytes): cannot be shown or restored')).toBeTruthy();
+  });
+});
