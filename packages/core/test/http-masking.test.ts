@@ -122,6 +122,10 @@ describe('masking', () => {
     expect(maskJsonPreview(text, masker)).toBe(
       '{"user":"a","password":"[masked]","profile":{"token":"[masked]","n":1},"items":[{"cvv":"[masked]","x":"y"}],"secret":"[masked]"',
     );
+    // URLs in string values, escaped slashes included, even when the cut falls inside one.
+    expect(
+      maskJsonPreview('{"next":"https:\\/\\/x\\/cb?token=t1&a=1","kept":"a=b","cut":"/cb?sid=s1&more', masker),
+    ).toBe('{"next":"https://x/cb?token=[masked]&a=1","kept":"a=b","cut":"/cb?sid=[masked]&more"');
     const paths = new Masker({ paths: ['list.*'] });
     expect(maskJsonPreview('{"list":[1, "two", {"a":1}],"k":2}', paths)).toBe(
       '{"list":["[masked]", "[masked]", "[masked]"],"k":2}',

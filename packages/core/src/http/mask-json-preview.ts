@@ -51,7 +51,7 @@ export function maskJsonPreview(text: string, masker: Masker): string {
       } else if (valueIsSensitive()) {
         out.push(JSON.stringify(masker.censor));
       } else {
-        out.push(literal);
+        out.push(urlMasked(literal, masker));
       }
       i = end;
       continue;
@@ -131,6 +131,14 @@ function skipSpace(text: string, start: number): number {
   let i = start;
   while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
   return i;
+}
+
+/** A string literal whose value is a URL with secrets, masked (see Masker.maskUrl); any other as it is. */
+function urlMasked(literal: string, masker: Masker): string {
+  if (!literal.includes('=') && !literal.includes('@')) return literal;
+  const value = decodeKey(literal);
+  const masked = masker.maskUrl(value);
+  return masked === value ? literal : JSON.stringify(masked);
 }
 
 function decodeKey(literal: string): string {
