@@ -47,6 +47,7 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
   let cluster: Cluster;
   let admin: pg.Pool;
   let appPool: pg.Pool;
+  let appUrl: string;
   const role = `api_outage_${randomBytes(4).toString('hex')}`;
   // Idle connections the stopped server closes are 'error' events on the pools.
   const poolErrors: unknown[] = [];
@@ -63,7 +64,8 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
     await admin.query(`GRANT USAGE ON SEQUENCE auditrum.api_requests_id_seq TO ${role}`);
     const url = new URL(cluster.adminUrl);
     url.username = role;
-    appPool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    appUrl = url.toString();
+    appPool = new pg.Pool({ connectionString: appUrl, max: 2 });
     appPool.on('error', (error) => poolErrors.push(error));
   }, 60_000);
 
@@ -79,6 +81,25 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
       [prefix],
     );
     return rows.map((row) => row.request_id);
+  }
+
+  /** A plain Node server that logs every request with `audit`, as an adapter would. */
+  async function serveLogged(audit: HttpAudit<IncomingMessage>): Promise<{ base: string; close(): Promise<void> }> {
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const requestId = audit.requestId(req.headers['x-request-id']);
+      const facts = { requestId, method: req.method ?? 'GET', url: req.url ?? '/', ip: undefined, userAgent: 'load' };
+      audit.log(req, res, req, facts, { route: () => '/load/:n', error: () => undefined });
+      res.setHeader('content-type', 'application/json');
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
   }
 
   it('loses no row of a 10 s outage at 500 requests/s, and stays within the queue bounds', async () => {
@@ -98,15 +119,7 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
       { context: false, log: true },
       () => undefined,
     );
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const requestId = audit.requestId(req.headers['x-request-id']);
-      const facts = { requestId, method: req.method ?? 'GET', url: req.url ?? '/', ip: undefined, userAgent: 'load' };
-      audit.log(req, res, req, facts, { route: () => '/load/:n', error: () => undefined });
-      res.setHeader('content-type', 'application/json');
-      res.end('{"ok":true}');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { base, close: closeServer } = await serveLogged(audit);
 
     const perTick = 5; // every 10 ms: 500 requests/s
     const ticksBefore = 200; // 2 s of load before the outage, 3 s after it
@@ -144,8 +157,7 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
       expect(new Set(await Promise.all(answers))).toEqual(new Set([200]));
       await audit.close();
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await closeServer();
     }
     const stats = audit.stats();
     const stored = await storedIds('outage-');
@@ -225,5 +237,38 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
     // Nothing is written later behind the caller's back.
     await sleep(300);
     expect(await storedIds('closing-')).toEqual([]);
+  }, 60_000);
+
+  it('survives the server closing the idle connections of a pool it made itself (DATABASE_URL)', async () => {
+    const errors: unknown[] = [];
+    const audit = new HttpAudit<IncomingMessage>(
+      {
+        connectionString: appUrl,
+        queue: { flushIntervalMs: 10, closeTimeoutMs: 30_000 },
+        onError: (e) => errors.push(e),
+      },
+      'test',
+      { context: false, log: true },
+      () => undefined,
+    );
+    const server = await serveLogged(audit);
+    try {
+      await fetch(`${server.base}/own/1`, { headers: { 'x-request-id': 'own-pool-1' } });
+      await expect.poll(() => storedIds('own-pool-')).toEqual(['own-pool-1']);
+      // The written batch left an idle connection in the pool: stopping the server ends it with an 'error' event,
+      // which would end the process if nobody listened.
+      await cluster.stopServer();
+      await expect
+        .poll(() => errors.map(String))
+        .toContainEqual(expect.stringContaining('terminating connection due to administrator command'));
+      await fetch(`${server.base}/own/2`, { headers: { 'x-request-id': 'own-pool-2' } });
+      await cluster.startServer();
+      await audit.close();
+    } finally {
+      await server.close();
+      await cluster.startServer();
+    }
+    expect(await storedIds('own-pool-')).toEqual(['own-pool-1', 'own-pool-2']);
+    expect(audit.stats()).toMatchObject({ written: 2, dropped: 0, failed: 0 });
   }, 60_000);
 });
