@@ -39,7 +39,10 @@ async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base
 }
 
 afterEach(async () => {
-  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 async function rows(): Promise<Record<string, unknown>[]> {
