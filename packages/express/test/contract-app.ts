@@ -51,9 +51,10 @@ function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: 
   app.put('/items/:id', (req, res, next) => {
     const reason = req.headers['x-test-reason'];
     if (typeof reason === 'string') setChangeReason(reason);
-    pool.query('UPDATE items SET name = $1 WHERE id = $2', [req.body.name, Number(req.params.id)]).then(() => {
+    const id = Number.parseInt(String(req.params.id), 10);
+    pool.query('UPDATE items SET name = $1 WHERE id = $2', [req.body.name, id]).then(() => {
       res.setHeader('Set-Cookie', 'session=abc; HttpOnly');
-      res.json({ id: Number(req.params.id), name: req.body.name, requestId: req.id, token: 'response-secret' });
+      res.json({ id, name: req.body.name, requestId: req.id, token: 'response-secret' });
     }, next);
   });
   app.put('/items/:id/slow', (req, res, next) => {

@@ -59,9 +59,10 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: Con
     const reason = ctx.get('x-test-reason');
     if (reason) setChangeReason(reason);
     const { name } = ctx.request.body as { name: string };
-    await pool.query('UPDATE items SET name = $1 WHERE id = $2', [name, Number(ctx.params.id)]);
+    const id = Number.parseInt(String(ctx.params.id), 10);
+    await pool.query('UPDATE items SET name = $1 WHERE id = $2', [name, id]);
     ctx.set('Set-Cookie', 'session=abc; HttpOnly');
-    ctx.body = { id: Number(ctx.params.id), name, requestId: ctx.state.requestId, token: 'response-secret' };
+    ctx.body = { id, name, requestId: ctx.state.requestId, token: 'response-secret' };
   });
   router.put('/items/:id/slow', async (ctx) => {
     const { name } = ctx.request.body as { name: string };

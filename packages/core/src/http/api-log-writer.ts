@@ -13,7 +13,7 @@ import { writeFailure } from './write-failure.js';
 type QueuedRow = Buffer;
 
 export interface ApiLogQueueOptions {
-  /** Rows held in memory at most (written or waiting for the database); more are dropped and counted. Default 10,000. */
+  /** Rows held in memory at most (being written or waiting); more are dropped and counted. Default 10,000. */
   maxRows?: number;
   /** Bytes of rows held in memory at most, the other bound. Default 64 MiB. */
   maxBytes?: number;

@@ -18,7 +18,8 @@ import type pg from 'pg';
  *
  * Routes (handlers change table `items (id int primary key, name text, note text)`):
  * - `GET /items/:id` → 200 `{id, name}`.
- * - `PUT /items/:id` with JSON `{name}` → sets the change reason from `x-test-reason` if present (setChangeReason),
+ * - `PUT /items/:id` with JSON `{name}` (the id is the number the segment starts with: `/items/7;token=x` is 7)
+ *   → sets the change reason from `x-test-reason` if present (setChangeReason),
  *   `UPDATE items SET name = $1 WHERE id = $2`, sets `Set-Cookie: session=abc; HttpOnly`, → 200
  *   `{id, name, requestId: <the framework's request id>, token: "response-secret"}`.
  * - `PUT /items/:id/slow` → the same UPDATE, then waits 300 ms, then 200 `{id}` (for aborted requests).

@@ -506,6 +506,14 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
           'x-forwarded-uri': '/login;sid=[masked]',
           accept: 'text/html;q=0.9,*/*;q=0.8',
         });
+        // The path stored with the changes too.
+        const put = await call(audited, 'PUT', '/items/14;jsessionid=C7X;token=p3', json({ name: 'fourteen' }));
+        expect(put.status).toBe(200);
+        const putId = put.headers.get('x-request-id') as string;
+        expect((await changesOf(putId)).map((c) => [c.row_key, c.context.path])).toEqual([
+          ['14', '/items/14;jsessionid=[masked];token=[masked]'],
+        ]);
+        expect((await apiRow(putId)).path).toBe('/items/14;jsessionid=[masked];token=[masked]');
         const redirect = await call(audited, 'GET', '/redirect', { redirect: 'manual' });
         expect(redirect.status).toBe(302);
         expect(redirect.headers.get('location')).toBe('/next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n');
@@ -513,8 +521,9 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         expect(redirected.response_headers?.location).toBe(
           '/next;jsessionid=[masked]?token=[masked]&page=2#access_token=[masked]',
         );
-        for (const secret of ['P4TH', 'p2', 'q1', 'r1', 'o1', 'h1', 'h2', 'S3SS10N', 't0k3n']) {
-          expect(JSON.stringify([row, redirected])).not.toMatch(new RegExp(`[=:"]${secret}["&;#@]`));
+        for (const secret of ['P4TH', 'p2', 'q1', 'r1', 'o1', 'h1', 'h2', 'S3SS10N', 't0k3n', 'C7X', 'p3']) {
+          const stored = JSON.stringify([row, redirected, await apiRow(putId), await changesOf(putId)]);
+          expect(stored).not.toMatch(new RegExp(`[=:"]${secret}["&;#@]`));
         }
       });
 
