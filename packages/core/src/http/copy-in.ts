@@ -7,6 +7,11 @@ import { connectionSurvives } from './write-failure.js';
 /** Runs `sql` (a `COPY … FROM STDIN` in text format) with `data` as its input, on a client of the pool. */
 export async function copyIn(pool: pg.Pool, sql: string, data: Buffer): Promise<void> {
   const client = await pool.connect();
+  // A checked-out client has no 'error' listener (the pool removes its own): a connection that breaks during the
+  // COPY (the server stopped, an EPIPE) would be an uncaught 'error' event that ends the app. The COPY's own
+  // failure below reports it.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await pipeline(Readable.from([data]), client.query(copyFrom(sql)));
     client.release();
@@ -14,5 +19,7 @@ export async function copyIn(pool: pg.Pool, sql: string, data: Buffer): Promise<
     // The server refused the data on a live connection (reused), or the connection broke or is closing (not reused).
     client.release(connectionSurvives(error) ? undefined : (error as Error));
     throw error;
+  } finally {
+    client.off('error', ignore);
   }
 }
