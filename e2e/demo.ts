@@ -1,7 +1,7 @@
 /**
  * `pnpm demo`: the sample shop (Express) with the audit admin, on an embedded PostgreSQL (or DATABASE_URL),
  * with a history made through its HTTP API by several users. Runs until Ctrl-C, then removes everything it
- * created (the embedded server's data directory, or its database on DATABASE_URL).
+ * created (the embedded server's data directory, or its database and role on DATABASE_URL).
  */
 import { makeHistory } from './sample-apps/make-history.ts';
 import { startPostgres } from './sample-apps/postgres.ts';
@@ -44,7 +44,7 @@ try {
     shop = await startShop('express', databaseUrl, 0);
   }
   console.log(`PostgreSQL: ${postgres.description}. Making a history through the shop's API…`);
-  await makeHistory(shop.url, databaseUrl);
+  await makeHistory(shop.url, databaseUrl, await postgres.createRole('shop_analyst'));
   const staff = USERS.filter((user) => user.isStaff).map((user) => user.name);
   console.log(`
 Auditrum demo is running.
@@ -54,8 +54,9 @@ Auditrum demo is running.
 
 Sign in on ${shop.url}/ as a staff user (${staff.join(' or ')}) to open the admin; the
 other user (not staff) gets 403. API clients can send the header "x-shop-user: 1" instead.
-The history: orders placed by Bob, paid by Alice (one with a reason), a customer and a product
-changed by Carol, a bulk status change, and a direct SQL write with no app context.
+The history: orders placed by Bob, paid by Alice (one with a reason), a customer and products
+changed by Carol (one description too large to keep), a bulk status change, a direct SQL write
+with no app context, and one by another database role (shop_analyst_…) that claims to be Alice.
 
 Press Ctrl-C to stop.`);
 } catch (error) {

@@ -1,9 +1,12 @@
 /**
  * A realistic history for the demo, made through the sample shop's HTTP API as several users, plus one
- * direct SQL write with no application context (as from psql).
+ * direct SQL write with no application context (as from psql), and one from another database role that claims
+ * in a comment to be a shop user.
  */
 import pg from 'pg';
-import { USER_HEADER } from './shop.ts';
+import { analystRepricesWithClaim } from './analyst.ts';
+import type { LoginRole } from './postgres.ts';
+import { PRODUCT_TEXT_LIMIT, USER_HEADER } from './shop.ts';
 
 type Json = Record<string, unknown>;
 
@@ -37,7 +40,8 @@ async function ok(result: Promise<{ status: number; body: Json }>): Promise<Json
   return body;
 }
 
-export async function makeHistory(baseUrl: string, databaseUrl: string): Promise<void> {
+/** `analyst` is a login role that is not the application's (it gets UPDATE on products here). */
+export async function makeHistory(baseUrl: string, databaseUrl: string, analyst: LoginRole): Promise<void> {
   const ALICE = '1';
   const BOB = '2';
   const CAROL = '3';
@@ -86,6 +90,10 @@ export async function makeHistory(baseUrl: string, databaseUrl: string): Promise
     call(baseUrl, CAROL, 'PATCH', '/api/customers/2', { tier: 'gold', address: { city: 'York', zip: 'YO1 7HH' } }),
   );
   await ok(call(baseUrl, CAROL, 'PATCH', '/api/products/2', { price: 21.5 }, { 'x-change-reason': 'autumn sale' }));
+  // A description over the products table's size limit: kept as its size and hash only.
+  const longDescription = 'Heavy canvas tote with an inner pocket and long handles. '.repeat(30);
+  if (Buffer.byteLength(longDescription) <= PRODUCT_TEXT_LIMIT) throw new Error('the long description is too short');
+  await ok(call(baseUrl, CAROL, 'PATCH', '/api/products/4', { description: longDescription }));
   // A bulk change: every paid order shipped, in one statement.
   await ok(call(baseUrl, CAROL, 'POST', '/api/orders/bulk-status', { from: 'paid', to: 'shipped' }));
   // Requests that fail: a bad payload and a non-staff user trying a staff action.
@@ -99,4 +107,6 @@ export async function makeHistory(baseUrl: string, databaseUrl: string): Promise
   } finally {
     await client.end();
   }
+  // An analyst's own role reprices a product and claims, in a comment, that Alice did it through the shop.
+  await analystRepricesWithClaim(databaseUrl, analyst);
 }

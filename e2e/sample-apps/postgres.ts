@@ -1,6 +1,6 @@
 /**
  * PostgreSQL for the demo and the end-to-end tests: the server at DATABASE_URL (a role that may create
- * databases), or else an embedded PostgreSQL started by the test kit and deleted when stopped.
+ * databases and roles), or else an embedded PostgreSQL started by the test kit and deleted when stopped.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,25 @@ export interface ShopPostgres {
   description: string;
   /** A new, empty database on the server; dropped by stop() when the server is not ours. */
   createDatabase(prefix: string): Promise<string>;
+  /**
+   * A new login role, not a superuser (roles are cluster-wide: its name has a random suffix); dropped by stop(),
+   * after the databases, when the server is not ours.
+   */
+  createRole(prefix: string): Promise<LoginRole>;
   stop(): Promise<void>;
+}
+
+export interface LoginRole {
+  name: string;
+  password: string;
+}
+
+/** `databaseUrl` logged in as `role` instead. */
+export function urlAs(databaseUrl: string, role: LoginRole): string {
+  const url = new URL(databaseUrl);
+  url.username = role.name;
+  url.password = role.password;
+  return url.toString();
 }
 
 export async function startPostgres(): Promise<ShopPostgres> {
@@ -43,6 +61,7 @@ export async function startPostgres(): Promise<ShopPostgres> {
     stopServer = server.stop;
   }
   const created: string[] = [];
+  const roles: string[] = [];
   const admin = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
@@ -62,10 +81,18 @@ export async function startPostgres(): Promise<ShopPostgres> {
       url.pathname = `/${name}`;
       return url.toString();
     },
+    async createRole(prefix) {
+      const role = { name: `${prefix}_${randomBytes(4).toString('hex')}`, password: randomBytes(12).toString('hex') };
+      await admin((client) => client.query(`CREATE ROLE "${role.name}" LOGIN PASSWORD '${role.password}'`));
+      roles.push(role.name);
+      return role;
+    },
     async stop() {
       if (external) {
         await admin(async (client) => {
           for (const name of created) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+          // Their grants went with the databases.
+          for (const name of roles) await client.query(`DROP ROLE IF EXISTS "${name}"`);
         });
       }
       await stopServer();

@@ -1,8 +1,10 @@
 /**
  * The end-to-end tests' servers: one PostgreSQL, and the Express and the Koa sample shops each on its own
- * database. Prints `READY {"express": url, "koa": url}` when both listen; stops everything (and removes
- * the embedded server's data) on SIGTERM, SIGINT, or when its parent closes its stdin.
+ * database, each with a write by an analyst's role that claims to be a shop user (analyst.ts). Prints
+ * `READY {"express": url, "koa": url}` when both listen; stops everything (and removes the embedded server's
+ * data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes its stdin.
  */
+import { analystRepricesWithClaim } from './analyst.ts';
 import { startPostgres } from './postgres.ts';
 import type { RunningShop } from './start-shop.ts';
 import { startShop } from './start-shop.ts';
@@ -27,7 +29,10 @@ process.stdin.resume();
 
 try {
   for (const framework of ['express', 'koa'] as const) {
-    shops.push(await startShop(framework, await postgres.createDatabase(`auditrum_e2e_${framework}`)));
+    const databaseUrl = await postgres.createDatabase(`auditrum_e2e_${framework}`);
+    shops.push(await startShop(framework, databaseUrl));
+    // A forged write from a role that is not the application's, for the tests to find as claimed context.
+    await analystRepricesWithClaim(databaseUrl, await postgres.createRole('shop_analyst'));
   }
   console.log(`READY ${JSON.stringify(Object.fromEntries(shops.map((shop) => [shop.framework, shop.url])))}`);
 } catch (error) {

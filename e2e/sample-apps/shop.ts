@@ -2,10 +2,21 @@
  * The sample shop behind both sample apps (Express and Koa): its tables, its fake users and what its HTTP
  * API does, independent of the framework. Used by `pnpm demo` and by the end-to-end tests.
  */
+import type { TableRules } from '@auditrum/core';
 import type pg from 'pg';
 
-/** The tables the shop's audit log tracks. */
-export const SHOP_TABLES = ['public.customers', 'public.products', 'public.orders', 'public.order_items'];
+/** The products table's size limit for a tracked value, in bytes. */
+export const PRODUCT_TEXT_LIMIT = 1024;
+
+/** The tables the shop's audit log tracks, with their tracking rules. */
+export const SHOP_TABLES: Readonly<Record<string, TableRules>> = {
+  'public.customers': {},
+  // A description longer than 1 KiB is kept as its size and hash only (a long text is not worth a copy per change).
+  'public.products': { maxValueBytes: PRODUCT_TEXT_LIMIT },
+  // Timestamps that every write bumps would only add noise to each change.
+  'public.orders': { exclude: ['updated_at'] },
+  'public.order_items': {},
+};
 
 /** A signed-in user of the shop. Staff may open the audit admin. */
 export interface ShopUser {
@@ -62,7 +73,8 @@ CREATE TABLE IF NOT EXISTS products (
   sku text NOT NULL UNIQUE,
   name text NOT NULL,
   price numeric(10, 2) NOT NULL CHECK (price >= 0),
-  stock integer NOT NULL DEFAULT 0
+  stock integer NOT NULL DEFAULT 0,
+  description text
 );
 CREATE TABLE IF NOT EXISTS orders (
   id serial PRIMARY KEY,
@@ -88,11 +100,11 @@ INSERT INTO customers (name, email, tier, address) VALUES
   ('Eli Evans', 'eli@example.com', 'gold', '{"city": "Leeds", "zip": "LS1 4DY"}'),
   ('Fay Fischer', 'fay@example.com', 'standard', '{"city": "Graz", "zip": "8010"}')
 ON CONFLICT (email) DO NOTHING;
-INSERT INTO products (sku, name, price, stock) VALUES
-  ('MUG-01', 'Enamel mug', 12.50, 40),
-  ('TEE-02', 'Logo T-shirt', 24.00, 25),
-  ('CAP-03', 'Cap', 18.00, 12),
-  ('BAG-04', 'Tote bag', 9.90, 60)
+INSERT INTO products (sku, name, price, stock, description) VALUES
+  ('MUG-01', 'Enamel mug', 12.50, 40, 'White enamel, 350 ml.'),
+  ('TEE-02', 'Logo T-shirt', 24.00, 25, 'Organic cotton.'),
+  ('CAP-03', 'Cap', 18.00, 12, 'One size.'),
+  ('BAG-04', 'Tote bag', 9.90, 60, 'Canvas, 10 l.')
 ON CONFLICT (sku) DO NOTHING;`;
 
 /** Creates the shop's tables (idempotent). */
@@ -142,7 +154,7 @@ function requireStaff(user: ShopUser | undefined): void {
 export function shop(pool: pg.Pool) {
   return {
     async listProducts() {
-      return (await pool.query('SELECT id, sku, name, price, stock FROM products ORDER BY id')).rows;
+      return (await pool.query('SELECT id, sku, name, price, stock, description FROM products ORDER BY id')).rows;
     },
 
     async updateProduct(user: ShopUser | undefined, idParam: unknown, body: unknown) {
@@ -152,9 +164,12 @@ export function shop(pool: pg.Pool) {
       const price = input.price === undefined ? null : Number(input.price);
       if (price !== null && !(price >= 0)) throw new ShopError(400, 'price must be a number ≥ 0');
       const stock = input.stock === undefined ? null : positiveInt(input.stock, 'stock');
+      const description = optionalText(input.description, 'description', 20_000);
       const { rows } = await pool.query(
-        'UPDATE products SET price = coalesce($2, price), stock = coalesce($3, stock) WHERE id = $1 RETURNING *',
-        [id, price, stock],
+        `UPDATE products SET price = coalesce($2, price), stock = coalesce($3, stock),
+           description = coalesce($4, description)
+         WHERE id = $1 RETURNING *`,
+        [id, price, stock, description ?? null],
       );
       if (!rows[0]) throw new ShopError(404, `no product ${id}`);
       return rows[0];

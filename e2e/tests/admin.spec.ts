@@ -1,5 +1,7 @@
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
+import { ANALYST_CLAIM, ANALYST_PRODUCT } from '../sample-apps/analyst.ts';
+import { PRODUCT_TEXT_LIMIT } from '../sample-apps/shop.ts';
 
 /**
  * The admin against each sample app, on a real PostgreSQL: changes made over HTTP as two users, then, in the
@@ -207,6 +209,70 @@ for (const framework of ['express', 'koa'] as const) {
       await expect(phone.locator('table.changes-table tbody tr').first()).toBeVisible();
       await shot('10-changes-narrow', phone);
       await phone.close();
+    });
+  });
+}
+
+for (const framework of ['express', 'koa'] as const) {
+  test(`${framework}: a write by another database role shows its claimed context as claimed; a value too large to keep shows its size`, async ({
+    page,
+  }) => {
+    const base = process.env[`E2E_${framework.toUpperCase()}_URL`];
+    if (!base) throw new Error('the global setup did not start the sample apps');
+    const shot = (name: string) =>
+      page.screenshot({ path: `${screenshotDir}${framework}-${name}.png`, fullPage: true });
+    await page.context().addCookies([{ name: 'shop_user', value: ALICE.id, url: base }]);
+    // The analyst's forged write (sample-apps/analyst.ts) was made when the shop started: it claims to be Alice.
+    const repriced = page.locator('td.col-summary a', { hasText: `price: 18 → ${ANALYST_PRODUCT.price}` });
+
+    await test.step('not among the changes of the actor it claims to be', async () => {
+      await page.goto(`${base}/audit-admin/changes?actor=${ALICE.id}&table=public.products`);
+      await expect(page.getByRole('heading', { name: 'Changes' })).toBeVisible();
+      await expect(page.locator('main')).not.toContainText('Loading');
+      await expect(repriced).toHaveCount(0);
+    });
+
+    await test.step('among the direct database writes, with no actor', async () => {
+      await page.goto(`${base}/audit-admin/changes?source=db&table=public.products`);
+      await expect(repriced).toHaveCount(1);
+      const row = page.locator('table.changes-table tbody tr', { has: repriced });
+      await expect(row.locator('td.col-actor')).not.toContainText(ALICE.label);
+      await shot('12-direct-writes');
+    });
+
+    await test.step('its page: the claimed context set apart as claimed, the real database user, no actor', async () => {
+      await repriced.click();
+      await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);
+      const claimed = page.getByRole('region', { name: 'Claimed context (not trusted)' });
+      await expect(claimed).toBeVisible();
+      await expect(claimed).toContainText(ANALYST_CLAIM.actor_label);
+      await expect(claimed).toContainText(ANALYST_CLAIM.reason);
+      await expect(claimed).toContainText(
+        /database role shop_analyst_[0-9a-f]{8}, which is not one of the application/,
+      );
+      const facts = page.locator('dl.facts');
+      await expect(facts).toContainText('direct database write');
+      await expect(facts).not.toContainText(ALICE.label);
+      await expect(facts).not.toContainText(ANALYST_CLAIM.reason);
+      await expect(page.getByRole('link', { name: ALICE.label })).toHaveCount(0);
+      await shot('13-claimed-context');
+    });
+
+    await test.step("a description over the table's size limit: its size, never its text", async () => {
+      const description = `${framework}: ${'A long product description. '.repeat(Math.ceil(PRODUCT_TEXT_LIMIT / 28))}`;
+      const bytes = Buffer.byteLength(description);
+      expect(bytes).toBeGreaterThan(PRODUCT_TEXT_LIMIT);
+      await api(base, ALICE.id, 'PATCH', '/api/products/4', { description });
+      await page.goto(`${base}/audit-admin/changes?actor=${ALICE.id}&table=public.products`);
+      await page.locator('td.col-summary a', { hasText: 'description:' }).first().click();
+      await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);
+      const tooLarge = `too large to keep (${bytes.toLocaleString('en')} bytes): cannot be shown or restored`;
+      await expect(page.locator('td.diff-after', { hasText: tooLarge })).toBeVisible();
+      await expect(page.locator('main')).not.toContainText('A long product description.');
+      await shot('14-too-large-value');
+      await page.getByRole('link', { name: 'Every version of this row' }).click();
+      await expect(page.locator('ol.versions > li').last()).toContainText(tooLarge);
+      await shot('15-too-large-in-history');
     });
   });
 }
