@@ -236,7 +236,7 @@ for (const framework of ['express', 'koa'] as const) {
       await page.goto(`${base}/audit-admin/changes?source=db&table=public.products`);
       await expect(repriced).toHaveCount(1);
       const row = page.locator('table.changes-table tbody tr', { has: repriced });
-      await expect(row.locator('td.col-actor')).not.toContainText(ALICE.label);
+      await expect(row.locator('td.col-actor')).toHaveText(/^database role shop_analyst_[0-9a-f]{8}claimed context$/);
       await shot('12-direct-writes');
     });
 
@@ -251,7 +251,8 @@ for (const framework of ['express', 'koa'] as const) {
         /database role shop_analyst_[0-9a-f]{8}, which is not one of the application/,
       );
       const facts = page.locator('dl.facts');
-      await expect(facts).toContainText('direct database write');
+      await expect(facts).toContainText(/Actordatabase role shop_analyst_[0-9a-f]{8}claimed context/);
+      await expect(facts).toContainText('direct database write (context only claimed)');
       await expect(facts).not.toContainText(ALICE.label);
       await expect(facts).not.toContainText(ANALYST_CLAIM.reason);
       await expect(page.getByRole('link', { name: ALICE.label })).toHaveCount(0);
@@ -264,15 +265,18 @@ for (const framework of ['express', 'koa'] as const) {
       expect(bytes).toBeGreaterThan(PRODUCT_TEXT_LIMIT);
       await api(base, ALICE.id, 'PATCH', '/api/products/4', { description });
       await page.goto(`${base}/audit-admin/changes?actor=${ALICE.id}&table=public.products`);
-      await page.locator('td.col-summary a', { hasText: 'description:' }).first().click();
+      const summary = page.locator('td.col-summary a', { hasText: 'description:' }).first();
+      await expect(summary).toBeVisible();
+      await shot('14-too-large-in-list');
+      await summary.click();
       await expect(page).toHaveURL(/\/audit-admin\/changes\/\d+$/);
       const tooLarge = `too large to keep (${bytes.toLocaleString('en')} bytes): cannot be shown or restored`;
       await expect(page.locator('td.diff-after', { hasText: tooLarge })).toBeVisible();
       await expect(page.locator('main')).not.toContainText('A long product description.');
-      await shot('14-too-large-value');
+      await shot('15-too-large-value');
       await page.getByRole('link', { name: 'Every version of this row' }).click();
       await expect(page.locator('ol.versions > li').last()).toContainText(tooLarge);
-      await shot('15-too-large-in-history');
+      await shot('16-too-large-in-history');
     });
   });
 }

@@ -51,7 +51,7 @@ describe('changes list', () => {
     expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
       `${BASE}/changes?actor=2&table=public.orders&cursor=c41`,
     );
-    expect(screen.getByText('database (no app context)')).toBeTruthy();
+    expect(screen.getByText('postgres').parentElement?.textContent).toBe('database role postgres');
   });
 
   it('puts submitted filters in the URL without reloading, and asks the API for them', async () => {

@@ -100,8 +100,11 @@ describe('ChangesTable', () => {
     expect(time?.getAttribute('datetime')).toBe('2026-11-26T10:15:00.000Z');
   });
 
-  it('says a change with no application context is a direct database write', () => {
-    render(<ChangesTable changes={[directWriteChange()]} />);
-    expect(screen.getByText('database (no app context)')).toBeTruthy();
+  it('says who made a direct database write: the database role, or just the database when not stored', () => {
+    render(
+      <ChangesTable changes={[directWriteChange(), directWriteChange({ id: '43', context: { source: 'db' } })]} />,
+    );
+    const actors = [...document.querySelectorAll('td.col-actor')].map((cell) => cell.textContent);
+    expect(actors).toEqual(['database role postgres', 'database (no app context)']);
   });
 });

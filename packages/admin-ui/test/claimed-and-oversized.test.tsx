@@ -1,6 +1,7 @@
 import { cleanup, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../src/App.tsx';
+import { changeSummary } from '../src/lib/summary.ts';
 import { directWriteChange, insertChange, stubFetch } from './fixtures.ts';
 
 const BASE = '/audit-admin';
@@ -48,12 +49,64 @@ describe('context claimed by a role that is not the application', () => {
     const facts = document.querySelector('dl.facts') as HTMLElement;
     expect(facts.textContent).not.toContain('ceo');
     expect(facts.textContent).not.toContain('approved');
-    expect(facts.textContent).toContain('direct database write');
-    expect(screen.getAllByText('mallory')).toHaveLength(2); // the real database user, in More context and in the note
+    expect(facts.textContent).toContain('Actordatabase role malloryclaimed context');
+    expect(facts.textContent).toContain('direct database write (context only claimed)');
+    // The real database user: as the actor, in More context and in the note.
+    expect(screen.getAllByText('mallory')).toHaveLength(3);
+  });
+
+  it('is flagged, without the claimed actor, in the changes list and in the row history', async () => {
+    const claimed = { actor_id: 'ceo', actor_label: 'The CEO', reason: 'approved' };
+    const change = directWriteChange({ context: { source: 'db', db_user: 'mallory', claimed }, claimed });
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders' }] },
+      [`${BASE}/api/changes`]: { items: [change], nextCursor: null },
+      [`${BASE}/api/history`]: {
+        versions: [{ change, state: change.newValues, oversized: [], complete: false }],
+        firstNumber: 1,
+        nextCursor: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
+    });
+    openAt('/changes');
+    await screen.findByRole('link', { name: /status: paid → refunded/ });
+    const actor = document.querySelector('td.col-actor') as HTMLElement;
+    expect(actor.textContent).toBe('database role malloryclaimed context');
+    expect(within(actor).queryByRole('link')).toBeNull();
+    cleanup();
+    openAt('/history?table=public.orders&key=7');
+    const meta = (await screen.findByText('claimed context')).closest('p') as HTMLElement;
+    expect(meta.textContent).toMatch(/^by database role malloryclaimed context · change 42/);
+    expect(document.body.textContent).not.toMatch(/ceo|CEO|approved/);
   });
 });
 
 describe('values too large to keep', () => {
+  it('are summed up in the changes list by their size, never as the marker', () => {
+    const big = (bytes: number) => ({ $auditrum: 'oversized', bytes, sha256: SHA });
+    const update = directWriteChange({
+      oldValues: { body: big(2048), doc: { $auditrum: 'oversized', bytes: 1, sha256: 'x' } },
+      newValues: { body: big(4096), doc: { $auditrum: 'oversized', bytes: 2, sha256: 'x' } },
+      changedColumns: ['body', 'doc'],
+      oversized: { old: ['body'], new: ['body'] },
+    });
+    // A json column's own value of the marker's shape is summed up as the value it is.
+    expect(changeSummary(update)).toBe('body: (too large: 2,048 bytes) → (too large: 4,096 bytes), doc.bytes: 1 → 2');
+    const shrunk = directWriteChange({
+      oldValues: { body: big(1041) },
+      newValues: { body: 'short' },
+      changedColumns: ['body'],
+      oversized: { old: ['body'], new: [] },
+    });
+    expect(changeSummary(shrunk)).toBe('body: (too large: 1,041 bytes) → short');
+    const inserted = insertChange({
+      newValues: { id: 7, body: big(150000000) },
+      oversized: { old: [], new: ['body'] },
+    });
+    expect(changeSummary(inserted)).toBe('id: 7, body: (too large: 150,000,000 bytes)');
+  });
+
   it('says so with their size, only for the columns the API lists', async () => {
     const marker = { $auditrum: 'oversized', bytes: 157286400, sha256: SHA };
     const change = insertChange({

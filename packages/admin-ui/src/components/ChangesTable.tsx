@@ -3,7 +3,7 @@ import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-tab
 import { changeSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
 import { GridTable } from './GridTable.tsx';
-import { ActorLink, HistoryLink, RequestLink } from './links.tsx';
+import { ChangeActor, HistoryLink, RequestLink } from './links.tsx';
 import { Time } from './Time.tsx';
 
 const features = tableFeatures({});
@@ -50,7 +50,7 @@ const columns = column.columns([
   column.display({
     id: 'actor',
     header: 'Actor',
-    cell: ({ row }) => <ActorLink actor={row.original.actor} source={row.original.source} />,
+    cell: ({ row }) => <ChangeActor change={row.original} />,
   }),
   column.display({
     id: 'request',

@@ -1,4 +1,4 @@
-import type { ActorRef } from '@auditrum/core/admin';
+import type { ActorRef, Change } from '@auditrum/core/admin';
 import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
@@ -13,6 +13,28 @@ export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: 
     <Link to={`/actors/${encodeURIComponent(actor.id)}`} title={`actor id ${actor.id}`}>
       {actor.label ?? actor.id}
     </Link>
+  );
+}
+
+/**
+ * Who made a change: its actor, or, for a direct database write, the database role that logged in (the real
+ * writer). A write whose statement claimed a context from a role that is not the application's is flagged, but
+ * the claimed actor is never shown here: only on the change's page, apart, as claimed.
+ */
+export function ChangeActor({ change }: { change: Change }) {
+  const dbUser = change.context?.db_user;
+  if (change.actor || change.source !== 'db' || typeof dbUser !== 'string') {
+    return <ActorLink actor={change.actor} source={change.source} />;
+  }
+  return (
+    <span className="muted" title="a direct database write: no application context">
+      database role <span className="mono">{dbUser}</span>
+      {change.claimed && (
+        <span className="badge badge-claimed" title="its statement claimed a context, not trusted: see the change">
+          claimed context
+        </span>
+      )}
+    </span>
   );
 }
 

@@ -1,15 +1,23 @@
 import type { Change } from '@auditrum/core/admin';
 import { diffRecords } from './diff.ts';
+import { TooLargeValue, withTooLargeValues } from './oversized.ts';
 import { formatValue, isPlainObject, truncate } from './values.ts';
 
 const MAX_FIELDS = 3;
 const MAX_VALUE = 32;
 
-const short = (value: unknown) => (value === undefined ? '(none)' : truncate(formatValue(value), MAX_VALUE));
+function short(value: unknown): string {
+  if (value === undefined) return '(none)';
+  if (value instanceof TooLargeValue) return `(too large: ${value.bytes.toLocaleString('en')} bytes)`;
+  return truncate(formatValue(value), MAX_VALUE);
+}
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  isPlainObject(value) && !(value instanceof TooLargeValue);
 
 /** What changed in one column: itself, or, inside a JSON object, each changed nested key (`address.city`). */
 function changedPaths(path: string, before: unknown, after: unknown): [string, unknown, unknown][] {
-  if (!isPlainObject(before) || !isPlainObject(after)) return [[path, before, after]];
+  if (!isJsonObject(before) || !isJsonObject(after)) return [[path, before, after]];
   return diffRecords(before, after)
     .filter((entry) => entry.kind !== 'unchanged')
     .flatMap((entry) => changedPaths(`${path}.${entry.key}`, entry.before, entry.after));
@@ -22,15 +30,18 @@ function changedPaths(path: string, before: unknown, after: unknown): [string, u
 export function changeSummary(change: Change): string {
   switch (change.operation) {
     case 'UPDATE': {
-      const old = change.oldValues ?? {};
-      const next = change.newValues ?? {};
+      const old = withTooLargeValues(change.oldValues, change.oversized?.old) ?? {};
+      const next = withTooLargeValues(change.newValues, change.oversized?.new) ?? {};
       const columns = change.changedColumns ?? [...new Set([...Object.keys(old), ...Object.keys(next)])];
       const paths = columns.flatMap((column) => changedPaths(column, old[column], next[column]));
       return listFields(paths, ([path, before, after]) => `${path}: ${short(before)} → ${short(after)}`);
     }
     case 'INSERT':
     case 'DELETE': {
-      const row = (change.operation === 'INSERT' ? change.newValues : change.oldValues) ?? {};
+      const row =
+        (change.operation === 'INSERT'
+          ? withTooLargeValues(change.newValues, change.oversized?.new)
+          : withTooLargeValues(change.oldValues, change.oversized?.old)) ?? {};
       return listFields(Object.keys(row), (column) => `${column}: ${short(row[column])}`);
     }
     case 'TRUNCATE':

@@ -2,7 +2,7 @@ import type { ChangeResponse, HistoryResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { DiffView } from '../components/DiffView.tsx';
-import { ActorLink, HistoryLink, RequestLink } from '../components/links.tsx';
+import { ChangeActor, HistoryLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
 import { formatDuration } from '../components/RequestsTable.tsx';
 import { ErrorMessage, Loading } from '../components/states.tsx';
@@ -69,12 +69,16 @@ export function ChangePage({ id }: { id: string }) {
             </dd>
             <dt>Actor</dt>
             <dd>
-              <ActorLink actor={c.actor} source={c.source} />
+              <ChangeActor change={c} />
             </dd>
             <dt>Reason</dt>
             <dd>{c.reason ?? <span className="muted">none given</span>}</dd>
             <dt>Source</dt>
-            <dd>{c.source === 'db' ? 'direct database write (no app context)' : c.source}</dd>
+            <dd>
+              {c.source === 'db'
+                ? `direct database write (${c.claimed ? 'context only claimed' : 'no app context'})`
+                : c.source}
+            </dd>
             <dt>Request</dt>
             <dd>
               {request ? (

@@ -3,7 +3,7 @@ import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { DiffView } from '../components/DiffView.tsx';
-import { ActorLink, RequestLink } from '../components/links.tsx';
+import { ChangeActor, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
@@ -108,7 +108,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                         <Time iso={version.change.changedAt} />
                       </h2>
                       <p className="version-meta">
-                        by <ActorLink actor={version.change.actor} source={version.change.source} />
+                        by <ChangeActor change={version.change} />
                         {version.change.reason && <> · reason: {version.change.reason}</>}
                         {version.change.requestId && (
                           <>
