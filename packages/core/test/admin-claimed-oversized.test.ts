@@ -145,6 +145,30 @@ describe('claimed context: a comment from a role that is not the application', (
     expect((await json<ActorResponse>('api/actors/u-anna')).changeCount).toBe(1);
   });
 
+  it('exports it with no actor and the claim inside its context only', async () => {
+    const exported = async (format: string) => {
+      const response = await admin({
+        method: 'GET',
+        path: 'api/changes/export',
+        query: new URLSearchParams({ format, source: 'db', table: 'public.ledger' }),
+        headers: {},
+        basePath: '/audit-admin',
+        raw: undefined,
+      });
+      expect(response.status).toBe(200);
+      let text = '';
+      for await (const chunk of response.body as AsyncIterable<string>) text += chunk;
+      return text;
+    };
+    const [line, ...rest] = (await exported('ndjson')).trim().split('\n');
+    expect(rest).toEqual([]);
+    expect(JSON.parse(line ?? '')).toMatchObject({ id: forgedId, actor: null, requestId: null, reason: null });
+    const [header, row] = (await exported('csv')).trim().split('\r\n');
+    expect(header?.split(',').slice(7, 12)).toEqual(['actor_id', 'actor_label', 'request_id', 'source', 'reason']);
+    expect(row?.split(',').slice(7, 12)).toEqual(['', '', '', 'db', '']);
+    expect(row).toContain('""claimed"":{""reason"":""approved"",""source"":""http"",""actor_id"":""ceo""}');
+  });
+
   it("keeps it claimed in the row's history", async () => {
     const history = await json<HistoryResponse>('api/history', { table: 'public.ledger', key: '1' });
     expect(
