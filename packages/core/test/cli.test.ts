@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { AuditStatus } from '@auditrum/core';
 import { useTestDatabase } from '@auditrum/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/run.js';
 import { migrations } from '../src/generated/migrations.js';
+import type { CliOutcome } from './run-cli.js';
+import { runCli } from './run-cli.js';
 
 // The schema version after migrating: the newest migration's number.
 const latest = migrations.length;
@@ -21,29 +22,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI in-process with DATABASE_URL set to the test database (unless `env` says otherwise). */
-async function cli(
-  args: string[],
-  env: Record<string, string | undefined> = { DATABASE_URL: db.url },
-): Promise<Outcome> {
-  const outcome = { code: -1, stdout: '', stderr: '' };
-  outcome.code = await run(args, {
-    stdout: (text) => {
-      outcome.stdout += text;
-    },
-    stderr: (text) => {
-      outcome.stderr += text;
-    },
-    env,
-    cwd: dir,
-  });
-  return outcome;
+function cli(args: string[], env: Record<string, string | undefined> = { DATABASE_URL: db.url }): Promise<CliOutcome> {
+  return runCli(args, { env, cwd: dir });
 }
 
 async function trackedTables(): Promise<string[]> {

@@ -6,7 +6,8 @@ import { createAuditrum } from '@auditrum/core';
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/run.js';
+import type { CliOutcome } from './run-cli.js';
+import { runCli } from './run-cli.js';
 
 // The usual set-up: the schema migrated by a superuser (so the event triggers exist), the tables created and
 // owned by a non-superuser application role, tracked by the superuser.
@@ -59,19 +60,8 @@ async function appTable(name: string, columns = 'id int PRIMARY KEY, name text')
   return result.tableId as number;
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const outcome = { code: -1, stdout: '', stderr: '' };
-  outcome.code = await run(args, {
-    stdout: (text) => {
-      outcome.stdout += text;
-    },
-    stderr: (text) => {
-      outcome.stderr += text;
-    },
-    env: { DATABASE_URL: db.url },
-    cwd: dir,
-  });
-  return outcome;
+function cli(args: string[]): Promise<CliOutcome> {
+  return runCli(args, { env: { DATABASE_URL: db.url }, cwd: dir });
 }
 
 const howTo = (table: string) =>

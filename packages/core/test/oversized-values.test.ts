@@ -3,7 +3,7 @@ import { createAuditrum, DEFAULT_MAX_VALUE_BYTES } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/run.js';
+import { runCli } from './run-cli.js';
 
 // Capture never refuses a write the table accepts: a value over the table's limit is stored as a marker with its
 // size and SHA-256, and the values object lists such columns under the key "" (which no column can have).
@@ -176,12 +176,7 @@ describe('values over the size limit', () => {
         `auditrum: rule "max_value_bytes" for table public.limits must be a whole number of bytes from 1 to 134217727, not ${bad}`,
       );
     }
-    const outcome = { code: -1, stderr: '' };
-    outcome.code = await run(['track', 'public.limits', '--max-value-bytes', '1e3'], {
-      stdout: () => undefined,
-      stderr: (text) => {
-        outcome.stderr += text;
-      },
+    const outcome = await runCli(['track', 'public.limits', '--max-value-bytes', '1e3'], {
       env: { DATABASE_URL: db.url },
       cwd: process.cwd(),
     });

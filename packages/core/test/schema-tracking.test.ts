@@ -6,7 +6,8 @@ import { createAuditrum, validateConfig } from '@auditrum/core';
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/run.js';
+import type { CliOutcome } from './run-cli.js';
+import { runCli } from './run-cli.js';
 
 // Schemas tracked as a whole (config `schemas`), with the tables created by a non-superuser application role.
 const db = useTestDatabase();
@@ -32,19 +33,8 @@ afterAll(async () => {
   await db.pool.query(`DROP SCHEMA shop CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const outcome = { code: -1, stdout: '', stderr: '' };
-  outcome.code = await run(args, {
-    stdout: (text) => {
-      outcome.stdout += text;
-    },
-    stderr: (text) => {
-      outcome.stderr += text;
-    },
-    env: { DATABASE_URL: db.url },
-    cwd: dir,
-  });
-  return outcome;
+function cli(args: string[]): Promise<CliOutcome> {
+  return runCli(args, { env: { DATABASE_URL: db.url }, cwd: dir });
 }
 
 async function useConfig(config: unknown): Promise<void> {

@@ -10,7 +10,8 @@ import {
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/run.js';
+import type { CliOutcome } from './run-cli.js';
+import { runCli } from './run-cli.js';
 
 // Who may give context: the application roles. Every role here is a non-superuser; the schemas are installed by
 // them, as in production (the one-role set-up: the app migrates and owns its tables; the two-role set-up: an owner
@@ -298,19 +299,8 @@ describe('a misconfiguration is loud', () => {
 });
 
 describe('auditrum app-role and status', () => {
-  async function cli(args: string[], role = app): Promise<{ code: number; stdout: string; stderr: string }> {
-    const outcome = { code: -1, stdout: '', stderr: '' };
-    outcome.code = await run(['--schema', one, ...args], {
-      stdout: (text) => {
-        outcome.stdout += text;
-      },
-      stderr: (text) => {
-        outcome.stderr += text;
-      },
-      env: { DATABASE_URL: urlAs(role) },
-      cwd: process.cwd(),
-    });
-    return outcome;
+  function cli(args: string[], role = app): Promise<CliOutcome> {
+    return runCli(['--schema', one, ...args], { env: { DATABASE_URL: urlAs(role) }, cwd: process.cwd() });
   }
 
   it('adds, lists and removes application roles', async () => {
