@@ -12,8 +12,10 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._ddl_mac(text) FROM PUBLIC;
 
--- Lets the rest of this transaction drop capture triggers and functions: untrack() and _install() call it. Only
--- the schema owner (and roles it grants EXECUTE to) may; the guard below recomputes the value to check it.
+-- Lets the rest of this transaction drop capture triggers and functions: untrack(), _install() (to replace a
+-- trigger) and the drop guard (to drop a dropped table's capture function) call it, and call it again with false
+-- right after their drops. Only the schema owner (and roles it grants EXECUTE to) may; the guard below recomputes
+-- the value to check it.
 CREATE FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(allowed boolean) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT set_config('auditrum.capture_ddl', CASE WHEN allowed THEN :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') ELSE '' END, true)
@@ -23,13 +25,15 @@ REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(boolean) FROM PUB
 /**
  * What keeps a tracked table's changes from being recorded, one problem per row: its capture function or a
  * capture trigger missing, a trigger replaced, disabled or firing only for replication, a rule that replaces the
- * table's writes (DO INSTEAD). Only for tables that still exist; `relids` NULL means every tracked table.
- * One definition for the guard, status and sync.
+ * table's writes (DO INSTEAD), a parent (partitioned table or inheritance parent, at any level) that is not
+ * tracked: a write through a parent fires the parent's statement triggers, not the child's, so its changes to
+ * this table's rows are not recorded (`untracked_parent` names that parent). Only for tables that still exist;
+ * `relids` NULL means every tracked table. One definition for the guard, status and sync.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._capture_problems(relids oid[] DEFAULT NULL)
-RETURNS TABLE (table_id integer, problem text)
+RETURNS TABLE (table_id integer, problem text, untracked_parent text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH t AS (
+  WITH RECURSIVE t AS (
     SELECT tt.id, tt.relid, to_regprocedure(format('%I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || tt.id)) AS fn
     FROM :AUDITRUM_SCHEMA.tracked_tables tt JOIN pg_class c ON c.oid = tt.relid
     WHERE tt.untracked_at IS NULL AND (relids IS NULL OR tt.relid = ANY (relids))
@@ -38,8 +42,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   expected (ord, op, tgtype, old_table, new_table) AS (VALUES
     (1, 'insert', 4, NULL, 'new_rows'), (2, 'update', 16, 'old_rows', 'new_rows'),
     (3, 'delete', 8, 'old_rows', NULL), (4, 'truncate', 32, NULL, NULL)),
+  ancestors (id, ancestor) AS (
+    SELECT t.id, i.inhparent FROM t JOIN pg_inherits i ON i.inhrelid = t.relid
+    UNION
+    SELECT a.id, i.inhparent FROM ancestors a JOIN pg_inherits i ON i.inhrelid = a.ancestor
+  ),
   found AS (
-    SELECT t.id, 0 AS ord, format('function %I.%I() is missing', :'AUDITRUM_SCHEMA', 'capture_' || t.id) AS problem
+    SELECT t.id, 0 AS ord, format('function %I.%I() is missing', :'AUDITRUM_SCHEMA', 'capture_' || t.id) AS problem,
+      NULL AS parent
     FROM t WHERE t.fn IS NULL
     UNION ALL
     SELECT t.id, e.ord, CASE
@@ -50,23 +60,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           THEN format('trigger %I is not the capture trigger', name)
         WHEN g.tgenabled = 'D' THEN format('trigger %I is disabled', name)
         WHEN g.tgenabled = 'R' THEN format('trigger %I fires only for replication (ENABLE REPLICA)', name)
-      END
+      END, NULL
     FROM t CROSS JOIN expected e
     CROSS JOIN LATERAL (SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || e.op AS name) n
     LEFT JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname = n.name
     UNION ALL
     SELECT t.id, 5, format('rule %I replaces %s (DO INSTEAD)', r.rulename,
-      CASE r.ev_type WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END)
+      CASE r.ev_type WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END), NULL
     FROM t JOIN pg_rewrite r ON r.ev_class = t.relid
     WHERE r.is_instead AND r.ev_type IN ('2', '3', '4') AND r.ev_enabled IN ('O', 'A')
+    UNION ALL
+    SELECT a.id, 6, format('writes through parent %s are not recorded', p.name), p.name
+    FROM ancestors a JOIN pg_class c ON c.oid = a.ancestor JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL (SELECT format('%I.%I', n.nspname, c.relname) AS name) p
+    WHERE NOT EXISTS (
+      SELECT FROM :AUDITRUM_SCHEMA.tracked_tables tt WHERE tt.relid = a.ancestor AND tt.untracked_at IS NULL)
   )
-  SELECT id, problem FROM found WHERE problem IS NOT NULL ORDER BY id, ord, problem
+  SELECT id, problem, parent FROM found WHERE problem IS NOT NULL ORDER BY id, ord, problem
 $$;
 
 -- Installs (or replaces) the capture function and its four statement triggers for a registry row, and repairs
 -- them: a missing trigger is created, one that is not the capture trigger replaced, a disabled one enabled.
 -- Returns the DDL that it ran, or '' when everything was already in place. Rules that replace the table's
--- writes are the application's and are left alone (status and sync report them).
+-- writes and parents that are not tracked are the application's and are left alone (status and sync report them).
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._install(table_id integer) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -158,19 +174,27 @@ BEGIN
 END;
 $$;
 
--- The guard's message: what the statement would break, and how to stop auditing a table properly.
-CREATE FUNCTION :AUDITRUM_SCHEMA._refuse_capture_ddl(command text, first_table text, broken text) RETURNS void
+-- The guard's message: what the statement would break, and how to do properly what it meant to do: make a
+-- tracked table the partition or child of `untracked_parent` (track that parent first), or stop auditing a table.
+CREATE FUNCTION :AUDITRUM_SCHEMA._refuse_capture_ddl(command text, first_table text, broken text,
+  untracked_parent text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF untracked_parent IS NOT NULL THEN
+    RAISE EXCEPTION 'auditrum: % refused: it would stop the auditing of %; to make a tracked table a partition or inheritance child, track its parent first: run "auditrum track %" as the owner of the Auditrum schema', command, broken, untracked_parent
+      USING ERRCODE = 'insufficient_privilege',
+        HINT = format('In SQL: SELECT %I.track(%L);', :'AUDITRUM_SCHEMA', untracked_parent);
+  END IF;
   RAISE EXCEPTION 'auditrum: % refused: it would stop the auditing of %; to stop auditing a table, run "auditrum untrack %" as the owner of the Auditrum schema', command, broken, first_table
     USING ERRCODE = 'insufficient_privilege',
       HINT = format('In SQL: SELECT %I.untrack(%L);', :'AUDITRUM_SCHEMA', first_table);
 END;
 $$;
 
--- Before ALTER TABLE, ALTER TRIGGER and CREATE RULE: what is already wrong, so that the guard refuses only what
--- the statement itself breaks (a table broken earlier stays alterable, and the DDL follower repairs it). Signed,
--- because any role can set a custom setting, and code run by the statement (a column default) could forge it.
+-- Before ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: what is already wrong, so that the guard
+-- refuses only what the statement itself breaks (a table broken earlier stays alterable, and the DDL follower
+-- repairs it). Signed, because any role can set a custom setting, and code run by the statement (a column default)
+-- could forge it.
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_start() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -182,8 +206,9 @@ BEGIN
 END;
 $$;
 
--- After ALTER TABLE, ALTER TRIGGER and CREATE RULE: refuses the statement if it disabled, renamed or replaced a
--- capture trigger of a tracked table, or gave it a rule that replaces its writes.
+-- After ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: refuses the statement if it disabled, renamed
+-- or replaced (CREATE OR REPLACE TRIGGER) a capture trigger of a tracked table, gave it a rule that replaces its
+-- writes, or made it a partition or inheritance child of a table that is not tracked (ATTACH PARTITION, INHERIT).
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -192,12 +217,19 @@ DECLARE
   known text[] := '{}';
   broken text;
   first_table text;
+  untracked_parent text;
 BEGIN
-  SELECT array_agg(DISTINCT CASE d.classid
+  -- The tables below the ones named count too: ATTACH PARTITION names the parent, not the table it attaches.
+  WITH RECURSIVE named AS (
+    SELECT CASE d.classid
       WHEN 'pg_class'::regclass THEN d.objid
       WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
-      WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) END)
-  INTO relids FROM pg_event_trigger_ddl_commands() d;
+      WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) END AS relid
+    FROM pg_event_trigger_ddl_commands() d
+    UNION
+    SELECT i.inhrelid FROM named JOIN pg_inherits i ON i.inhparent = named.relid
+  )
+  SELECT array_agg(relid) INTO relids FROM named WHERE relid IS NOT NULL;
   IF NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = ANY (relids) AND untracked_at IS NULL)
     OR current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
     RETURN;
@@ -206,15 +238,17 @@ BEGIN
     AND split_part(snapshot, '|', 2) = :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || split_part(snapshot, '|', 1)) THEN
     known := split_part(snapshot, '|', 1)::text[];
   END IF;
-  SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name) INTO broken, first_table
+  SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name), min(parent)
+  INTO broken, first_table, untracked_parent
   FROM (
-    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(p.problem, ', ') AS problems
+    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(p.problem, ', ') AS problems,
+      min(p.untracked_parent) AS parent
     FROM :AUDITRUM_SCHEMA._capture_problems(relids) p JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.id = p.table_id
     WHERE NOT (p.table_id || ':' || p.problem) = ANY (known)
     GROUP BY tt.schema_name, tt.table_name
   ) per_table;
   IF broken IS NOT NULL THEN
-    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken);
+    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken, untracked_parent);
   END IF;
 END;
 $$;
@@ -224,7 +258,8 @@ $$;
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  prefix text := left(:'AUDITRUM_SCHEMA', 40) || '_capture_';
+  capture_triggers text[] := ARRAY(SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || op
+    FROM unnest(ARRAY['insert', 'update', 'delete', 'truncate']) op);
   broken text;
   first_table text;
   gone integer;
@@ -252,7 +287,7 @@ BEGIN
         CASE d.object_type WHEN 'trigger' THEN quote_ident(d.address_names[3]) ELSE d.object_identity END), ', ') AS objects
     FROM pg_event_trigger_dropped_objects() d
   JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.untracked_at IS NULL AND CASE d.object_type
-    WHEN 'trigger' THEN d.address_names[3] LIKE prefix || '%'
+    WHEN 'trigger' THEN d.address_names[3] = ANY (capture_triggers)
       AND tt.relid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
     WHEN 'function' THEN d.address_names[1] = :'AUDITRUM_SCHEMA' AND d.address_names[2] = 'capture_' || tt.id
       AND EXISTS (SELECT FROM pg_class WHERE oid = tt.relid)
@@ -323,9 +358,9 @@ DECLARE
   prefix text := left(:'AUDITRUM_SCHEMA', 40);
 BEGIN
   -- Named so that the guard runs before the DDL follower (event triggers of one event fire in name order).
-  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_start WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_start()',
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_start WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_start()',
     prefix || '_capture_guard_start', :'AUDITRUM_SCHEMA');
-  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_ddl()',
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_ddl()',
     prefix || '_capture_guard', :'AUDITRUM_SCHEMA');
   EXECUTE format('CREATE EVENT TRIGGER %I ON sql_drop EXECUTE FUNCTION %I._guard_capture_drop()',
     prefix || '_capture_guard_drop', :'AUDITRUM_SCHEMA');

@@ -159,6 +159,78 @@ describe('capture guard (event triggers present)', () => {
     expect(status.tables.find((t) => t.table === 'public.items')).toMatchObject({ enabledTriggers: 4, problems: [] });
   });
 
+  it('refuses making a tracked table a partition or inheritance child of a table that is not tracked', async () => {
+    await appTable('lines');
+    await app.query(`INSERT INTO lines VALUES (1, 'a')`);
+    await app.query('CREATE TABLE line_groups (id int PRIMARY KEY, name text) PARTITION BY RANGE (id)');
+    await app.query('CREATE TABLE line_base (id int, name text)');
+    const trackFirst = (parent: string) =>
+      `to make a tracked table a partition or inheritance child, track its parent first: run "auditrum track ${parent}" as the owner of the Auditrum schema`;
+    const refused: [string, string, string][] = [
+      [
+        'ALTER TABLE line_groups ATTACH PARTITION lines FOR VALUES FROM (MINVALUE) TO (MAXVALUE)',
+        'ALTER TABLE refused: it would stop the auditing of public.lines (writes through parent public.line_groups are not recorded)',
+        'public.line_groups',
+      ],
+      [
+        'ALTER TABLE lines INHERIT line_base',
+        'ALTER TABLE refused: it would stop the auditing of public.lines (writes through parent public.line_base are not recorded)',
+        'public.line_base',
+      ],
+    ];
+    for (const [statement, message, parent] of refused) {
+      const error = await app.query(statement).then(
+        () => undefined,
+        (e: Error) => e as Error & { code?: string; hint?: string },
+      );
+      expect(error?.message, statement).toBe(`auditrum: ${message}; ${trackFirst(parent)}`);
+      expect(error?.code).toBe('42501');
+      expect(error?.hint).toBe(`In SQL: SELECT auditrum.track('${parent}');`);
+    }
+
+    // Done properly: the parent tracked first, a write through it is recorded (as the parent's), and so is one
+    // made to the partition itself.
+    await audit.track('line_groups');
+    await app.query('ALTER TABLE line_groups ATTACH PARTITION lines FOR VALUES FROM (MINVALUE) TO (MAXVALUE)');
+    await app.query(`UPDATE line_groups SET name = 'through parent'`);
+    await app.query(`UPDATE lines SET name = 'direct'`);
+    expect(await changesOf('line_groups')).toEqual([
+      { operation: 'UPDATE', row_key: '1', old_values: { name: 'a' }, new_values: { name: 'through parent' } },
+    ]);
+    expect((await changesOf('lines')).map((c) => c.new_values)).toEqual([{ id: 1, name: 'a' }, { name: 'direct' }]);
+
+    // A level up: attaching the tracked parent to a table that is not tracked breaks both, the partition too.
+    await app.query('CREATE TABLE line_all (id int, name text) PARTITION BY RANGE (id)');
+    await expect(
+      app.query('ALTER TABLE line_all ATTACH PARTITION line_groups FOR VALUES FROM (MINVALUE) TO (MAXVALUE)'),
+    ).rejects.toThrow(
+      'public.line_groups (writes through parent public.line_all are not recorded); public.lines (writes through parent public.line_all are not recorded)',
+    );
+    const status = await audit.status();
+    for (const table of ['public.lines', 'public.line_groups']) {
+      expect(status.tables.find((t) => t.table === table)?.problems, table).toEqual([]);
+    }
+  });
+
+  it("lets the owner drop its own triggers whose names only look like a capture trigger's", async () => {
+    await appTable('lookalikes');
+    await app.query(`CREATE FUNCTION nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
+    // `_` is a LIKE wildcard: a pattern would take the second name for a capture trigger too.
+    for (const name of ['auditrum_capture_mine', 'auditrumXcaptureXinsert']) {
+      await app.query(`CREATE TRIGGER "${name}" AFTER INSERT ON lookalikes EXECUTE FUNCTION nothing()`);
+      await app.query(`DROP TRIGGER "${name}" ON lookalikes`);
+    }
+    const { rows } = await db.pool.query(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = 'lookalikes'::regclass ORDER BY tgname`,
+    );
+    expect(rows.map((r) => r.tgname)).toEqual([
+      'auditrum_capture_delete',
+      'auditrum_capture_insert',
+      'auditrum_capture_truncate',
+      'auditrum_capture_update',
+    ]);
+  });
+
   it('lets the schema owner untrack, and a dropped table stops being tracked with its capture function', async () => {
     const id = await appTable('notes');
     await app.query(`INSERT INTO notes VALUES (1, 'kept')`);
@@ -221,11 +293,14 @@ describe("ALTER TABLE by the table's owner (not a superuser)", () => {
 
 // Last: it drops the event triggers, as a database migrated without a superuser has none.
 describe('without event triggers (migrated without a superuser)', () => {
-  it('status and sync --check detect what the owner did, sync repairs triggers and reports rules', async () => {
-    await appTable('orders');
+  beforeAll(async () => {
     await db.pool.query(`DROP EVENT TRIGGER auditrum_capture_guard_start; DROP EVENT TRIGGER auditrum_capture_guard;
       DROP EVENT TRIGGER auditrum_capture_guard_drop; DROP EVENT TRIGGER auditrum_follow_ddl;
       DROP EVENT TRIGGER auditrum_track_new_tables`);
+  });
+
+  it('status and sync --check detect what the owner did, sync repairs triggers and reports rules', async () => {
+    await appTable('orders');
     await app.query('DROP TRIGGER auditrum_capture_insert ON orders');
     await app.query('ALTER TABLE orders DISABLE TRIGGER auditrum_capture_update');
     await app.query('ALTER TABLE orders ENABLE REPLICA TRIGGER auditrum_capture_delete');
@@ -270,6 +345,55 @@ describe('without event triggers (migrated without a superuser)', () => {
     );
     expect(ruleSync.stdout).toContain('still out of sync: 1 table(s) that sync cannot repair');
     await app.query('DROP RULE keep ON orders');
+    expect(await cli(['sync', '--check'])).toMatchObject({ code: 0 });
+  });
+
+  it('reports a parent that is not tracked, which sync cannot repair, and repairs a replaced capture trigger', async () => {
+    await appTable('shipments');
+    await app.query(`INSERT INTO shipments VALUES (1, 'a')`);
+    await app.query('CREATE TABLE shipment_base (id int, name text)');
+    await app.query('CREATE TABLE shipment_groups (id int, name text) PARTITION BY RANGE (id)');
+    await app.query('CREATE TABLE shipment_all (id int, name text) PARTITION BY RANGE (id)');
+    await app.query(
+      'ALTER TABLE shipment_all ATTACH PARTITION shipment_groups FOR VALUES FROM (MINVALUE) TO (MAXVALUE)',
+    );
+    await app.query('ALTER TABLE shipment_groups ATTACH PARTITION shipments FOR VALUES FROM (MINVALUE) TO (MAXVALUE)');
+    await app.query(`CREATE FUNCTION skip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
+    await app.query(`CREATE OR REPLACE TRIGGER auditrum_capture_update AFTER UPDATE ON shipments
+      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION skip()`);
+    await app.query(`UPDATE shipment_all SET name = 'through parent'`);
+    expect((await changesOf('shipments')).map((c) => c.operation)).toEqual(['INSERT']);
+
+    // Every ancestor that is not tracked, the partitioned table and the one above it.
+    const problems = [
+      'trigger auditrum_capture_update is not the capture trigger',
+      'writes through parent public.shipment_all are not recorded',
+      'writes through parent public.shipment_groups are not recorded',
+    ];
+    expect((await audit.status()).tables.find((t) => t.table === 'public.shipments')?.problems).toEqual(problems);
+    await writeFile(join(dir, 'auditrum.config.json'), JSON.stringify({ tables: { 'public.shipments': {} } }));
+    const check = await cli(['sync', '--check']);
+    expect(check.code).toBe(3);
+    expect(check.stdout).toMatch(/^~ public\.shipments +trigger auditrum_capture_update is not the capture trigger; /m);
+    const parents = problems.slice(1).join('; ');
+    const repaired = await cli(['sync']);
+    expect(repaired.code).toBe(3);
+    expect(repaired.stderr).toBe(
+      `auditrum: public.shipments: its changes are not recorded, and sync cannot repair it: ${parents}\n`,
+    );
+    expect((await audit.status()).tables.find((t) => t.table === 'public.shipments')?.problems).toEqual(
+      problems.slice(1),
+    );
+    await app.query(`UPDATE shipments SET name = 'direct'`);
+    expect((await changesOf('shipments')).at(-1)?.new_values).toEqual({ name: 'direct' });
+
+    // Detached, and made an inheritance child instead: reported the same way.
+    await app.query('ALTER TABLE shipment_groups DETACH PARTITION shipments');
+    await app.query('ALTER TABLE shipments INHERIT shipment_base');
+    expect((await audit.status()).tables.find((t) => t.table === 'public.shipments')?.problems).toEqual([
+      'writes through parent public.shipment_base are not recorded',
+    ]);
+    await app.query('ALTER TABLE shipments NO INHERIT shipment_base');
     expect(await cli(['sync', '--check'])).toMatchObject({ code: 0 });
   });
 });

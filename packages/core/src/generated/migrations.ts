@@ -861,6 +861,14 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     array_to_string(marked, ', '))
 $$;
 
+-- A statement of the capture function with its parameters bound for a cached plan: the time and transaction id
+-- as the functions themselves (the same values all through the trigger; no variable to assign at every
+-- statement), the rest as the function's variables.
+CREATE FUNCTION :AUDITRUM_SCHEMA._bind_cached(statement text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT :AUDITRUM_SCHEMA._bind(replace(replace(statement, '«ts»', 'statement_timestamp()'), '«xid»', 'txid_current()'), false)
+$$;
+
 -- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
 -- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
 -- regenerated on ALTER TABLE by the event trigger, and when the application roles change.
@@ -870,8 +878,9 @@ $$;
 -- over the table's size limit are recorded as {"$auditrum": "oversized", "bytes": n, "sha256": "…"}, listed
 -- under the values object's key "". The usual statements leave out rows with such a value (one greatest() of
 -- the variable-length columns' sizes per row) and raise a flag; only then does a second statement record them
--- with markers. Every statement's expressions are set up at each execution, so the markers' expressions are
--- kept out of the statements that run every time.
+-- with markers (a single-row UPDATE needs no flag: its marker statement runs when the usual one recorded
+-- nothing). Every statement's expressions are set up at each execution, so the markers' expressions are kept
+-- out of the statements that run every time.
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -905,9 +914,10 @@ DECLARE
   null_new text := '';
   columns_list text := 'changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context';
   ins_sql text; del_sql text; upd_one_sql text; upd_many_sql text;
-  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true';
+  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true'; fits_one text := 'true';
   over_new text; over_old text; over_both text;
-  oversized_block text := '';
+  -- The marker statements, run only when a row was left out; empty without measured columns.
+  marked_ins text := ''; marked_del text := ''; marked_upd_one text := ''; marked_upd_many text := '';
 BEGIN
   SELECT coalesce(string_agg(quote_literal(r.rolname), ', ' ORDER BY r.rolname), '')
   INTO trusted
@@ -1008,6 +1018,8 @@ BEGIN
     fits_new := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_new);
     fits_old := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_old);
     fits_both := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_both);
+    -- A single-row UPDATE needs no flag: when its one row was not recorded, the marker statement looks at it.
+    fits_one := format('NOT %s', over_both);
   END IF;
 
   -- «…» stand for the statement's parameters: plpgsql variables in the cached statements, $n in the bulk
@@ -1018,38 +1030,38 @@ BEGIN
     audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(image_old), null_new, cond, fits_old);
   upd_one_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s AND %s',
     audit, columns_list, t.id, key_new, array_to_string(diff_old, ' || '), array_to_string(diff_new, ' || '),
-    array_to_string(changed, ' OR '), cond, fits_both);
+    array_to_string(changed, ' OR '), cond, fits_one);
   -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
   -- ordinal pairs them even when the statement changed the key.
-  upd_many_sql := replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
-    'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+  upd_many_sql := replace(replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
+    'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")'),
+    fits_one, fits_both);
 
+  -- Rows with a value over the size limit were left out above: these statements record them, each such value as
+  -- a marker with its size and SHA-256. They run only then (after the flag, or when a single-row UPDATE recorded
+  -- nothing), so their expressions are not set up at every statement.
   IF cardinality(sizes_new) > 0 THEN
-    oversized_block := format($b$
-  -- Rows with a value over the size limit (%1$s bytes) were left out above and raised the flag: they are recorded
-  -- here, each such value as a marker with its size and SHA-256.
-  IF current_setting('auditrum.oversized', true) = 'on' THEN
-    PERFORM set_config('auditrum.oversized', 'off', true);
-    IF TG_OP = 'INSERT' THEN
-      %2$s;
-    ELSIF TG_OP = 'DELETE' THEN
-      %3$s;
-    ELSE
-      EXECUTE %4$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
-    END IF;
-  END IF;$b$,
-      max_bytes,
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
-        audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
-        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new), false),
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
-        audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
-        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old), false),
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
-        audit, columns_list, t.id, key_new,
-        array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
-        array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
-        array_to_string(changed, ' OR '), cond, over_both), true));
+    marked_ins := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new);
+    marked_del := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old);
+    marked_upd_one := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s AND %s',
+      audit, columns_list, t.id, key_new,
+      array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
+      array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
+      array_to_string(changed, ' OR '), cond, over_both);
+    marked_upd_many := replace(marked_upd_one, 'FROM old_rows AS old, new_rows AS new',
+      'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+    marked_ins := format(E'\\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n      %s;\\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_ins));
+    marked_del := format(E'\\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n      %s;\\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_del));
+    marked_upd_one := format(E'\\n      IF NOT FOUND THEN\\n        %s;\\n      END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_upd_one));
+    marked_upd_many := format(E'\\n      IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n        PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n        EXECUTE %L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;\\n      END IF;',
+      :AUDITRUM_SCHEMA._bind(marked_upd_many, true));
   END IF;
 
   RETURN format($f$CREATE OR REPLACE FUNCTION %1$s.%2$I() RETURNS trigger
@@ -1059,13 +1071,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit 
 #variable_conflict use_column
 <<auditrum_capture>>
 DECLARE
-  query text := current_query();
-  ctx_text text;
+  head text := split_part(current_query(), '*/', 1);
   ctx jsonb;
   actor text;
   request text;
-  ts timestamptz := statement_timestamp();
-  xid bigint := txid_current();
   mask_ikey bytea;
   mask_okey bytea;
 BEGIN
@@ -1073,15 +1082,13 @@ BEGIN
   -- extra round trip and no session state, so it works behind PgBouncer and pinning proxies. One parse in
   -- a subtransaction costs less than pg_input_is_valid() and a second parse; a bad comment never fails
   -- the write (OTHERS leaves out query cancellation).
-  IF starts_with(query, '/*auditrum:') THEN
-    ctx_text := substr(split_part(query, '*/', 1), 12);
-    IF octet_length(ctx_text) <= 16384 THEN
-      BEGIN
-        ctx := ctx_text::jsonb;
-      EXCEPTION WHEN OTHERS THEN
-        ctx := NULL;
-      END;
-    END IF;
+  -- (16,395 bytes of head: the 11 of the prefix and at most 16,384 of JSON.)
+  IF starts_with(head, '/*auditrum:') AND octet_length(head) <= 16395 THEN
+    BEGIN
+      ctx := substr(head, 12)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      ctx := NULL;
+    END;
   END IF;
   IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
     ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
@@ -1096,30 +1103,31 @@ BEGIN
     ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
       current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
   END IF;%4$s
-  IF TG_OP = 'TRUNCATE' THEN
-    INSERT INTO %1$s.changes (%5$s) VALUES (ts, xid, %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
-    RETURN NULL;
-  END IF;
-  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
-  IF TG_OP = 'INSERT' THEN
-    %7$s;
-  ELSIF TG_OP = 'DELETE' THEN
-    %8$s;
   -- An UPDATE pairs old and new rows: a cached nested loop for one row (the common case, checked first), a
-  -- plan made for the real row count otherwise.
-  ELSIF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
-    %9$s;
+  -- plan made for the real row count otherwise. Rows with a value over the size limit are left out of these
+  -- statements and recorded after them, only then.
+  IF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
+      %9$s;%14$s
+    ELSE
+      EXECUTE %10$L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;%15$s
+    END IF;
+  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
+  ELSIF TG_OP = 'INSERT' THEN
+    %7$s;%12$s
+  ELSIF TG_OP = 'DELETE' THEN
+    %8$s;%13$s
   ELSE
-    EXECUTE %10$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
-  END IF;%12$s
+    INSERT INTO %1$s.changes (%5$s) VALUES (statement_timestamp(), txid_current(), %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
+  END IF;
   RETURN NULL;
 END;
 $auditrum$$f$,
     audit, 'capture_' || t.id, rel,
     CASE WHEN has_mask THEN format(E'\\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
     columns_list, t.id,
-    :AUDITRUM_SCHEMA._bind(ins_sql, false), :AUDITRUM_SCHEMA._bind(del_sql, false), :AUDITRUM_SCHEMA._bind(upd_one_sql, false),
-    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted, oversized_block);
+    :AUDITRUM_SCHEMA._bind_cached(ins_sql), :AUDITRUM_SCHEMA._bind_cached(del_sql), :AUDITRUM_SCHEMA._bind_cached(upd_one_sql),
+    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted, marked_ins, marked_del, marked_upd_one, marked_upd_many);
 END;
 $gen$;
 
@@ -1274,8 +1282,10 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._ddl_mac(text) FROM PUBLIC;
 
--- Lets the rest of this transaction drop capture triggers and functions: untrack() and _install() call it. Only
--- the schema owner (and roles it grants EXECUTE to) may; the guard below recomputes the value to check it.
+-- Lets the rest of this transaction drop capture triggers and functions: untrack(), _install() (to replace a
+-- trigger) and the drop guard (to drop a dropped table's capture function) call it, and call it again with false
+-- right after their drops. Only the schema owner (and roles it grants EXECUTE to) may; the guard below recomputes
+-- the value to check it.
 CREATE FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(allowed boolean) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT set_config('auditrum.capture_ddl', CASE WHEN allowed THEN :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') ELSE '' END, true)
@@ -1285,13 +1295,15 @@ REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._allow_capture_ddl(boolean) FROM PUB
 /**
  * What keeps a tracked table's changes from being recorded, one problem per row: its capture function or a
  * capture trigger missing, a trigger replaced, disabled or firing only for replication, a rule that replaces the
- * table's writes (DO INSTEAD). Only for tables that still exist; \`relids\` NULL means every tracked table.
- * One definition for the guard, status and sync.
+ * table's writes (DO INSTEAD), a parent (partitioned table or inheritance parent, at any level) that is not
+ * tracked: a write through a parent fires the parent's statement triggers, not the child's, so its changes to
+ * this table's rows are not recorded (\`untracked_parent\` names that parent). Only for tables that still exist;
+ * \`relids\` NULL means every tracked table. One definition for the guard, status and sync.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._capture_problems(relids oid[] DEFAULT NULL)
-RETURNS TABLE (table_id integer, problem text)
+RETURNS TABLE (table_id integer, problem text, untracked_parent text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH t AS (
+  WITH RECURSIVE t AS (
     SELECT tt.id, tt.relid, to_regprocedure(format('%I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || tt.id)) AS fn
     FROM :AUDITRUM_SCHEMA.tracked_tables tt JOIN pg_class c ON c.oid = tt.relid
     WHERE tt.untracked_at IS NULL AND (relids IS NULL OR tt.relid = ANY (relids))
@@ -1300,8 +1312,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   expected (ord, op, tgtype, old_table, new_table) AS (VALUES
     (1, 'insert', 4, NULL, 'new_rows'), (2, 'update', 16, 'old_rows', 'new_rows'),
     (3, 'delete', 8, 'old_rows', NULL), (4, 'truncate', 32, NULL, NULL)),
+  ancestors (id, ancestor) AS (
+    SELECT t.id, i.inhparent FROM t JOIN pg_inherits i ON i.inhrelid = t.relid
+    UNION
+    SELECT a.id, i.inhparent FROM ancestors a JOIN pg_inherits i ON i.inhrelid = a.ancestor
+  ),
   found AS (
-    SELECT t.id, 0 AS ord, format('function %I.%I() is missing', :'AUDITRUM_SCHEMA', 'capture_' || t.id) AS problem
+    SELECT t.id, 0 AS ord, format('function %I.%I() is missing', :'AUDITRUM_SCHEMA', 'capture_' || t.id) AS problem,
+      NULL AS parent
     FROM t WHERE t.fn IS NULL
     UNION ALL
     SELECT t.id, e.ord, CASE
@@ -1312,23 +1330,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           THEN format('trigger %I is not the capture trigger', name)
         WHEN g.tgenabled = 'D' THEN format('trigger %I is disabled', name)
         WHEN g.tgenabled = 'R' THEN format('trigger %I fires only for replication (ENABLE REPLICA)', name)
-      END
+      END, NULL
     FROM t CROSS JOIN expected e
     CROSS JOIN LATERAL (SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || e.op AS name) n
     LEFT JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname = n.name
     UNION ALL
     SELECT t.id, 5, format('rule %I replaces %s (DO INSTEAD)', r.rulename,
-      CASE r.ev_type WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END)
+      CASE r.ev_type WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END), NULL
     FROM t JOIN pg_rewrite r ON r.ev_class = t.relid
     WHERE r.is_instead AND r.ev_type IN ('2', '3', '4') AND r.ev_enabled IN ('O', 'A')
+    UNION ALL
+    SELECT a.id, 6, format('writes through parent %s are not recorded', p.name), p.name
+    FROM ancestors a JOIN pg_class c ON c.oid = a.ancestor JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL (SELECT format('%I.%I', n.nspname, c.relname) AS name) p
+    WHERE NOT EXISTS (
+      SELECT FROM :AUDITRUM_SCHEMA.tracked_tables tt WHERE tt.relid = a.ancestor AND tt.untracked_at IS NULL)
   )
-  SELECT id, problem FROM found WHERE problem IS NOT NULL ORDER BY id, ord, problem
+  SELECT id, problem, parent FROM found WHERE problem IS NOT NULL ORDER BY id, ord, problem
 $$;
 
 -- Installs (or replaces) the capture function and its four statement triggers for a registry row, and repairs
 -- them: a missing trigger is created, one that is not the capture trigger replaced, a disabled one enabled.
 -- Returns the DDL that it ran, or '' when everything was already in place. Rules that replace the table's
--- writes are the application's and are left alone (status and sync report them).
+-- writes and parents that are not tracked are the application's and are left alone (status and sync report them).
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._install(table_id integer) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1420,19 +1444,27 @@ BEGIN
 END;
 $$;
 
--- The guard's message: what the statement would break, and how to stop auditing a table properly.
-CREATE FUNCTION :AUDITRUM_SCHEMA._refuse_capture_ddl(command text, first_table text, broken text) RETURNS void
+-- The guard's message: what the statement would break, and how to do properly what it meant to do: make a
+-- tracked table the partition or child of \`untracked_parent\` (track that parent first), or stop auditing a table.
+CREATE FUNCTION :AUDITRUM_SCHEMA._refuse_capture_ddl(command text, first_table text, broken text,
+  untracked_parent text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF untracked_parent IS NOT NULL THEN
+    RAISE EXCEPTION 'auditrum: % refused: it would stop the auditing of %; to make a tracked table a partition or inheritance child, track its parent first: run "auditrum track %" as the owner of the Auditrum schema', command, broken, untracked_parent
+      USING ERRCODE = 'insufficient_privilege',
+        HINT = format('In SQL: SELECT %I.track(%L);', :'AUDITRUM_SCHEMA', untracked_parent);
+  END IF;
   RAISE EXCEPTION 'auditrum: % refused: it would stop the auditing of %; to stop auditing a table, run "auditrum untrack %" as the owner of the Auditrum schema', command, broken, first_table
     USING ERRCODE = 'insufficient_privilege',
       HINT = format('In SQL: SELECT %I.untrack(%L);', :'AUDITRUM_SCHEMA', first_table);
 END;
 $$;
 
--- Before ALTER TABLE, ALTER TRIGGER and CREATE RULE: what is already wrong, so that the guard refuses only what
--- the statement itself breaks (a table broken earlier stays alterable, and the DDL follower repairs it). Signed,
--- because any role can set a custom setting, and code run by the statement (a column default) could forge it.
+-- Before ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: what is already wrong, so that the guard
+-- refuses only what the statement itself breaks (a table broken earlier stays alterable, and the DDL follower
+-- repairs it). Signed, because any role can set a custom setting, and code run by the statement (a column default)
+-- could forge it.
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_start() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1444,8 +1476,9 @@ BEGIN
 END;
 $$;
 
--- After ALTER TABLE, ALTER TRIGGER and CREATE RULE: refuses the statement if it disabled, renamed or replaced a
--- capture trigger of a tracked table, or gave it a rule that replaces its writes.
+-- After ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: refuses the statement if it disabled, renamed
+-- or replaced (CREATE OR REPLACE TRIGGER) a capture trigger of a tracked table, gave it a rule that replaces its
+-- writes, or made it a partition or inheritance child of a table that is not tracked (ATTACH PARTITION, INHERIT).
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1454,12 +1487,19 @@ DECLARE
   known text[] := '{}';
   broken text;
   first_table text;
+  untracked_parent text;
 BEGIN
-  SELECT array_agg(DISTINCT CASE d.classid
+  -- The tables below the ones named count too: ATTACH PARTITION names the parent, not the table it attaches.
+  WITH RECURSIVE named AS (
+    SELECT CASE d.classid
       WHEN 'pg_class'::regclass THEN d.objid
       WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
-      WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) END)
-  INTO relids FROM pg_event_trigger_ddl_commands() d;
+      WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) END AS relid
+    FROM pg_event_trigger_ddl_commands() d
+    UNION
+    SELECT i.inhrelid FROM named JOIN pg_inherits i ON i.inhparent = named.relid
+  )
+  SELECT array_agg(relid) INTO relids FROM named WHERE relid IS NOT NULL;
   IF NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = ANY (relids) AND untracked_at IS NULL)
     OR current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
     RETURN;
@@ -1468,15 +1508,17 @@ BEGIN
     AND split_part(snapshot, '|', 2) = :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || split_part(snapshot, '|', 1)) THEN
     known := split_part(snapshot, '|', 1)::text[];
   END IF;
-  SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name) INTO broken, first_table
+  SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name), min(parent)
+  INTO broken, first_table, untracked_parent
   FROM (
-    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(p.problem, ', ') AS problems
+    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(p.problem, ', ') AS problems,
+      min(p.untracked_parent) AS parent
     FROM :AUDITRUM_SCHEMA._capture_problems(relids) p JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.id = p.table_id
     WHERE NOT (p.table_id || ':' || p.problem) = ANY (known)
     GROUP BY tt.schema_name, tt.table_name
   ) per_table;
   IF broken IS NOT NULL THEN
-    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken);
+    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken, untracked_parent);
   END IF;
 END;
 $$;
@@ -1486,7 +1528,8 @@ $$;
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  prefix text := left(:'AUDITRUM_SCHEMA', 40) || '_capture_';
+  capture_triggers text[] := ARRAY(SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || op
+    FROM unnest(ARRAY['insert', 'update', 'delete', 'truncate']) op);
   broken text;
   first_table text;
   gone integer;
@@ -1514,7 +1557,7 @@ BEGIN
         CASE d.object_type WHEN 'trigger' THEN quote_ident(d.address_names[3]) ELSE d.object_identity END), ', ') AS objects
     FROM pg_event_trigger_dropped_objects() d
   JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.untracked_at IS NULL AND CASE d.object_type
-    WHEN 'trigger' THEN d.address_names[3] LIKE prefix || '%'
+    WHEN 'trigger' THEN d.address_names[3] = ANY (capture_triggers)
       AND tt.relid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
     WHEN 'function' THEN d.address_names[1] = :'AUDITRUM_SCHEMA' AND d.address_names[2] = 'capture_' || tt.id
       AND EXISTS (SELECT FROM pg_class WHERE oid = tt.relid)
@@ -1585,9 +1628,9 @@ DECLARE
   prefix text := left(:'AUDITRUM_SCHEMA', 40);
 BEGIN
   -- Named so that the guard runs before the DDL follower (event triggers of one event fire in name order).
-  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_start WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_start()',
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_start WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_start()',
     prefix || '_capture_guard_start', :'AUDITRUM_SCHEMA');
-  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_ddl()',
+  EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end WHEN TAG IN (''ALTER TABLE'', ''ALTER TRIGGER'', ''CREATE TRIGGER'', ''CREATE RULE'') EXECUTE FUNCTION %I._guard_capture_ddl()',
     prefix || '_capture_guard', :'AUDITRUM_SCHEMA');
   EXECUTE format('CREATE EVENT TRIGGER %I ON sql_drop EXECUTE FUNCTION %I._guard_capture_drop()',
     prefix || '_capture_guard_drop', :'AUDITRUM_SCHEMA');
