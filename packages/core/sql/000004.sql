@@ -167,6 +167,14 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     array_to_string(marked, ', '))
 $$;
 
+-- A statement of the capture function with its parameters bound for a cached plan: the time and transaction id
+-- as the functions themselves (the same values all through the trigger; no variable to assign at every
+-- statement), the rest as the function's variables.
+CREATE FUNCTION :AUDITRUM_SCHEMA._bind_cached(statement text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT :AUDITRUM_SCHEMA._bind(replace(replace(statement, '«ts»', 'statement_timestamp()'), '«xid»', 'txid_current()'), false)
+$$;
+
 -- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
 -- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
 -- regenerated on ALTER TABLE by the event trigger, and when the application roles change.
@@ -176,8 +184,9 @@ $$;
 -- over the table's size limit are recorded as {"$auditrum": "oversized", "bytes": n, "sha256": "…"}, listed
 -- under the values object's key "". The usual statements leave out rows with such a value (one greatest() of
 -- the variable-length columns' sizes per row) and raise a flag; only then does a second statement record them
--- with markers. Every statement's expressions are set up at each execution, so the markers' expressions are
--- kept out of the statements that run every time.
+-- with markers (a single-row UPDATE needs no flag: its marker statement runs when the usual one recorded
+-- nothing). Every statement's expressions are set up at each execution, so the markers' expressions are kept
+-- out of the statements that run every time.
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -211,9 +220,10 @@ DECLARE
   null_new text := '';
   columns_list text := 'changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context';
   ins_sql text; del_sql text; upd_one_sql text; upd_many_sql text;
-  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true';
+  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true'; fits_one text := 'true';
   over_new text; over_old text; over_both text;
-  oversized_block text := '';
+  -- The marker statements, run only when a row was left out; empty without measured columns.
+  marked_ins text := ''; marked_del text := ''; marked_upd_one text := ''; marked_upd_many text := '';
 BEGIN
   SELECT coalesce(string_agg(quote_literal(r.rolname), ', ' ORDER BY r.rolname), '')
   INTO trusted
@@ -314,6 +324,8 @@ BEGIN
     fits_new := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_new);
     fits_old := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_old);
     fits_both := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_both);
+    -- A single-row UPDATE needs no flag: when its one row was not recorded, the marker statement looks at it.
+    fits_one := format('NOT %s', over_both);
   END IF;
 
   -- «…» stand for the statement's parameters: plpgsql variables in the cached statements, $n in the bulk
@@ -324,38 +336,38 @@ BEGIN
     audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(image_old), null_new, cond, fits_old);
   upd_one_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s AND %s',
     audit, columns_list, t.id, key_new, array_to_string(diff_old, ' || '), array_to_string(diff_new, ' || '),
-    array_to_string(changed, ' OR '), cond, fits_both);
+    array_to_string(changed, ' OR '), cond, fits_one);
   -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
   -- ordinal pairs them even when the statement changed the key.
-  upd_many_sql := replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
-    'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+  upd_many_sql := replace(replace(upd_one_sql, 'FROM old_rows AS old, new_rows AS new',
+    'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")'),
+    fits_one, fits_both);
 
+  -- Rows with a value over the size limit were left out above: these statements record them, each such value as
+  -- a marker with its size and SHA-256. They run only then (after the flag, or when a single-row UPDATE recorded
+  -- nothing), so their expressions are not set up at every statement.
   IF cardinality(sizes_new) > 0 THEN
-    oversized_block := format($b$
-  -- Rows with a value over the size limit (%1$s bytes) were left out above and raised the flag: they are recorded
-  -- here, each such value as a marker with its size and SHA-256.
-  IF current_setting('auditrum.oversized', true) = 'on' THEN
-    PERFORM set_config('auditrum.oversized', 'off', true);
-    IF TG_OP = 'INSERT' THEN
-      %2$s;
-    ELSIF TG_OP = 'DELETE' THEN
-      %3$s;
-    ELSE
-      EXECUTE %4$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
-    END IF;
-  END IF;$b$,
-      max_bytes,
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
-        audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
-        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new), false),
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
-        audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
-        :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old), false),
-      :AUDITRUM_SCHEMA._bind(format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
-        audit, columns_list, t.id, key_new,
-        array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
-        array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
-        array_to_string(changed, ' OR '), cond, over_both), true));
+    marked_ins := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new);
+    marked_del := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old);
+    marked_upd_one := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s AND %s',
+      audit, columns_list, t.id, key_new,
+      array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
+      array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
+      array_to_string(changed, ' OR '), cond, over_both);
+    marked_upd_many := replace(marked_upd_one, 'FROM old_rows AS old, new_rows AS new',
+      'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+    marked_ins := format(E'\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\n      %s;\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_ins));
+    marked_del := format(E'\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\n      %s;\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_del));
+    marked_upd_one := format(E'\n      IF NOT FOUND THEN\n        %s;\n      END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_upd_one));
+    marked_upd_many := format(E'\n      IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\n        PERFORM set_config(''auditrum.oversized'', ''off'', true);\n        EXECUTE %L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;\n      END IF;',
+      :AUDITRUM_SCHEMA._bind(marked_upd_many, true));
   END IF;
 
   RETURN format($f$CREATE OR REPLACE FUNCTION %1$s.%2$I() RETURNS trigger
@@ -365,13 +377,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit 
 #variable_conflict use_column
 <<auditrum_capture>>
 DECLARE
-  query text := current_query();
-  ctx_text text;
+  head text := split_part(current_query(), '*/', 1);
   ctx jsonb;
   actor text;
   request text;
-  ts timestamptz := statement_timestamp();
-  xid bigint := txid_current();
   mask_ikey bytea;
   mask_okey bytea;
 BEGIN
@@ -379,15 +388,13 @@ BEGIN
   -- extra round trip and no session state, so it works behind PgBouncer and pinning proxies. One parse in
   -- a subtransaction costs less than pg_input_is_valid() and a second parse; a bad comment never fails
   -- the write (OTHERS leaves out query cancellation).
-  IF starts_with(query, '/*auditrum:') THEN
-    ctx_text := substr(split_part(query, '*/', 1), 12);
-    IF octet_length(ctx_text) <= 16384 THEN
-      BEGIN
-        ctx := ctx_text::jsonb;
-      EXCEPTION WHEN OTHERS THEN
-        ctx := NULL;
-      END;
-    END IF;
+  -- (16,395 bytes of head: the 11 of the prefix and at most 16,384 of JSON.)
+  IF starts_with(head, '/*auditrum:') AND octet_length(head) <= 16395 THEN
+    BEGIN
+      ctx := substr(head, 12)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      ctx := NULL;
+    END;
   END IF;
   IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
     ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
@@ -402,30 +409,31 @@ BEGIN
     ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
       current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
   END IF;%4$s
-  IF TG_OP = 'TRUNCATE' THEN
-    INSERT INTO %1$s.changes (%5$s) VALUES (ts, xid, %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
-    RETURN NULL;
-  END IF;
-  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
-  IF TG_OP = 'INSERT' THEN
-    %7$s;
-  ELSIF TG_OP = 'DELETE' THEN
-    %8$s;
   -- An UPDATE pairs old and new rows: a cached nested loop for one row (the common case, checked first), a
-  -- plan made for the real row count otherwise.
-  ELSIF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
-    %9$s;
+  -- plan made for the real row count otherwise. Rows with a value over the size limit are left out of these
+  -- statements and recorded after them, only then.
+  IF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
+      %9$s;%14$s
+    ELSE
+      EXECUTE %10$L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;%15$s
+    END IF;
+  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
+  ELSIF TG_OP = 'INSERT' THEN
+    %7$s;%12$s
+  ELSIF TG_OP = 'DELETE' THEN
+    %8$s;%13$s
   ELSE
-    EXECUTE %10$L USING ts, xid, actor, request, ctx, mask_ikey, mask_okey;
-  END IF;%12$s
+    INSERT INTO %1$s.changes (%5$s) VALUES (statement_timestamp(), txid_current(), %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
+  END IF;
   RETURN NULL;
 END;
 $auditrum$$f$,
     audit, 'capture_' || t.id, rel,
     CASE WHEN has_mask THEN format(E'\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
     columns_list, t.id,
-    :AUDITRUM_SCHEMA._bind(ins_sql, false), :AUDITRUM_SCHEMA._bind(del_sql, false), :AUDITRUM_SCHEMA._bind(upd_one_sql, false),
-    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted, oversized_block);
+    :AUDITRUM_SCHEMA._bind_cached(ins_sql), :AUDITRUM_SCHEMA._bind_cached(del_sql), :AUDITRUM_SCHEMA._bind_cached(upd_one_sql),
+    :AUDITRUM_SCHEMA._bind(upd_many_sql, true), trusted, marked_ins, marked_del, marked_upd_one, marked_upd_many);
 END;
 $gen$;
 
