@@ -191,18 +191,26 @@ BEGIN
 END;
 $$;
 
--- Before ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: what is already wrong, so that the guard
--- refuses only what the statement itself breaks (a table broken earlier stays alterable, and the DDL follower
--- repairs it). Signed, because any role can set a custom setting, and code run by the statement (a column default)
--- could forge it.
+-- What was already wrong before each guarded statement under way in this transaction, so that the guard refuses
+-- only what the statement itself breaks (a table broken earlier stays alterable, and the DDL follower repairs it).
+-- A stack: code that a statement runs (a column default, per row) can run a guarded statement of its own, which
+-- pushes and pops its own row. In a table that only the guard writes, not in a setting, because code run by the
+-- statement could set one: even a signed value, read from a nested statement's start (which sees what the outer
+-- statement already broke) and put back after it, would pass. Rows live only inside their transaction (unlogged).
+CREATE UNLOGGED TABLE :AUDITRUM_SCHEMA._guard_known (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  xact bigint NOT NULL,
+  known text[] NOT NULL
+);
+REVOKE ALL ON :AUDITRUM_SCHEMA._guard_known FROM PUBLIC;
+
+-- Before ALTER TABLE, ALTER TRIGGER, CREATE TRIGGER and CREATE RULE: pushes what is already wrong.
 CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_start() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  known text;
 BEGIN
-  SELECT coalesce(array_agg(p.table_id || ':' || p.problem)::text, '{}') INTO known
+  INSERT INTO :AUDITRUM_SCHEMA._guard_known (xact, known)
+  SELECT txid_current(), coalesce(array_agg(p.table_id || ':' || p.problem), '{}')
   FROM :AUDITRUM_SCHEMA._capture_problems() p;
-  PERFORM set_config('auditrum.capture_known', known || '|' || :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || known), true);
 END;
 $$;
 
@@ -213,12 +221,16 @@ CREATE FUNCTION :AUDITRUM_SCHEMA._guard_capture_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   relids oid[];
-  snapshot text := current_setting('auditrum.capture_known', true);
-  known text[] := '{}';
+  known text[];
   broken text;
   first_table text;
   untracked_parent text;
 BEGIN
+  -- Pops what its start pushed (nothing when the guard was created during this statement: then all is new).
+  DELETE FROM :AUDITRUM_SCHEMA._guard_known
+  WHERE id = (SELECT max(id) FROM :AUDITRUM_SCHEMA._guard_known WHERE xact = txid_current())
+  RETURNING _guard_known.known INTO known;
+  known := coalesce(known, '{}');
   -- The tables below the ones named count too: ATTACH PARTITION names the parent, not the table it attaches.
   WITH RECURSIVE named AS (
     SELECT CASE d.classid
@@ -233,10 +245,6 @@ BEGIN
   IF NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = ANY (relids) AND untracked_at IS NULL)
     OR current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
     RETURN;
-  END IF;
-  IF snapshot LIKE '%|%'
-    AND split_part(snapshot, '|', 2) = :AUDITRUM_SCHEMA._ddl_mac('capture_known:' || split_part(snapshot, '|', 1)) THEN
-    known := split_part(snapshot, '|', 1)::text[];
   END IF;
   SELECT string_agg(format('%s (%s)', name, problems), '; '), min(name), min(parent)
   INTO broken, first_table, untracked_parent

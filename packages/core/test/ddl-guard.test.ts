@@ -133,12 +133,23 @@ describe('capture guard (event triggers present)', () => {
     } finally {
       client.release();
     }
-    // Code that the statement itself runs (a column default, per row) cannot forge what was broken before it.
-    await app.query(`CREATE FUNCTION forge() RETURNS int LANGUAGE sql VOLATILE AS $$
-      SELECT length(set_config('auditrum.capture_known', '{"${id}:trigger auditrum_capture_update is disabled"}|x', true)) * 0 $$`);
+    // Code that the statement itself runs (a column default, per row) cannot make what the statement broke pass
+    // for broken before it: not with the setting an earlier version kept it in, nor by running a guarded statement
+    // of its own, whose start sees what the outer statement already did.
+    await app.query('CREATE TABLE items_base (id int, name text)');
+    await app.query(`CREATE FUNCTION forge() RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        PERFORM set_config('auditrum.capture_known', '{"${id}:trigger auditrum_capture_update is disabled"}|x', true);
+        EXECUTE 'ALTER TABLE public.items_base SET (fillfactor = 50)';
+        RETURN 0;
+      END $$`);
     await expect(
-      app.query('ALTER TABLE items DISABLE TRIGGER auditrum_capture_update, ADD COLUMN sneaky int DEFAULT forge()'),
-    ).rejects.toThrow('(trigger auditrum_capture_update is disabled)');
+      app.query(
+        'ALTER TABLE items DISABLE TRIGGER auditrum_capture_update, INHERIT items_base, ADD COLUMN sneaky int DEFAULT forge()',
+      ),
+    ).rejects.toThrow(
+      '(trigger auditrum_capture_update is disabled, writes through parent public.items_base are not recorded)',
+    );
 
     // What does not stop capture is not refused.
     await app.query('ALTER TABLE items ENABLE ALWAYS TRIGGER auditrum_capture_update');
@@ -157,6 +168,8 @@ describe('capture guard (event triggers present)', () => {
     const status = await audit.status();
     expect(status.tamperingPrevented).toBe(true);
     expect(status.tables.find((t) => t.table === 'public.items')).toMatchObject({ enabledTriggers: 4, problems: [] });
+    // What the guard keeps per statement lives only while the statement runs.
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM auditrum._guard_known')).rows).toEqual([{ n: 0 }]);
   });
 
   it('refuses making a tracked table a partition or inheritance child of a table that is not tracked', async () => {
