@@ -310,7 +310,8 @@ async function schemaTables(
   const { rows } = await client.query<{ table: string; relid: number; bare: string; columns: string[] }>(
     `SELECT name AS table, c.oid AS relid, c.relname AS bare,
        ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped) AS columns
-     FROM unnest($1::text[]) AS name JOIN pg_class c ON c.oid = to_regclass(name)`,
+     FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord) JOIN pg_class c ON c.oid = to_regclass(name)
+     ORDER BY ord`,
     [names],
   );
   return rows.map((row) => ({ ...row, relid: Number(row.relid) }));
