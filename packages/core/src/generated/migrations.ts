@@ -869,6 +869,45 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT :AUDITRUM_SCHEMA._bind(replace(replace(statement, '«ts»', 'statement_timestamp()'), '«xid»', 'txid_current()'), false)
 $$;
 
+-- How a value of type \`typ\` is turned into text or JSON without a cast the type's owner may have made. Casts are
+-- looked up by type, not by search_path, and jsonb_build_object() and to_jsonb() call a type's own cast to json:
+-- the owner of a user-defined type (an enum, a composite, a range, a domain or array over one) could make the
+-- capture function, which runs with its owner's rights, call its function. For such a type (its base type, after
+-- domains and arrays, is not built in) this returns a template over «x» that renders the value with the type's
+-- output function, which only a superuser can write (format('%s') calls it directly): a string, or for an array
+-- an array of strings. NULL for built-in types, whose values are used as they are.
+CREATE FUNCTION :AUDITRUM_SCHEMA._rendered_value_sql(typ oid) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  base oid := typ;
+  is_array boolean := false;
+  next_base oid;
+  element oid;
+  kind "char";
+BEGIN
+  LOOP
+    SELECT t.typtype, t.typbasetype, CASE WHEN t.typsubscript = 'array_subscript_handler'::regproc THEN t.typelem END
+    INTO kind, next_base, element
+    FROM pg_type t WHERE t.oid = base;
+    IF kind = 'd' THEN
+      base := next_base;
+    ELSIF element IS NOT NULL AND element <> 0 THEN
+      base := element;
+      is_array := true;
+    ELSE
+      EXIT;
+    END IF;
+  END LOOP;
+  -- FirstNormalObjectId: below it, the types of initdb and of no user.
+  IF base < 16384 THEN
+    RETURN NULL;
+  END IF;
+  RETURN CASE WHEN is_array
+    THEN $t$CASE WHEN num_nulls(«x») = 0 THEN format('%s', «x»)::text[] END$t$
+    ELSE $t$CASE WHEN num_nulls(«x») = 0 THEN format('%s', «x») END$t$ END;
+END;
+$$;
+
 -- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
 -- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
 -- regenerated on ALTER TABLE by the event trigger, and when the application roles change.
@@ -927,7 +966,9 @@ BEGIN
   FOR col IN
     SELECT a.attnum, a.attname, a.atttypid, a.atttypmod,
       (a.attnum = ANY (t.mask_attnums)) AS masked,
-      :AUDITRUM_SCHEMA._compares_by_equality(a.atttypid) AS by_equality
+      :AUDITRUM_SCHEMA._compares_by_equality(a.atttypid) AS by_equality,
+      coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('«v».%I', a.attname)),
+        format('«v».%I', a.attname)) AS val
     FROM pg_attribute a
     WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
       AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums))
@@ -937,16 +978,17 @@ BEGIN
     -- «v» stands for the row alias (old or new); masked values become a keyed hash or a marker.
     DECLARE
       v text := CASE
-        WHEN NOT col.masked THEN format('«v».%I', col.attname)
+        WHEN NOT col.masked THEN col.val
         WHEN t.mask_mode = 'marker' THEN format('CASE WHEN «v».%I IS NULL THEN NULL ELSE ''[masked]'' END', col.attname)
-        ELSE format('CASE WHEN «v».%1$I IS NULL THEN NULL ELSE ''hmac:'' || left(encode(sha256(«okey» || sha256(«ikey» || convert_to(«v».%1$I::text, ''UTF8''))), ''hex''), 32) END', col.attname)
+        ELSE format('CASE WHEN «v».%I IS NULL THEN NULL ELSE ''hmac:'' || left(encode(sha256(«okey» || sha256(«ikey» || convert_to((%s)::text, ''UTF8''))), ''hex''), 32) END', col.attname, col.val)
       END;
       value_size text;
       value_hash text;
       pair_new text := format('%L, %s', col.attname, replace(v, '«v»', 'new'));
       pair_old text := format('%L, %s', col.attname, replace(v, '«v»', 'old'));
-      chg text := CASE WHEN col.by_equality
-        THEN format('old.%1$I IS DISTINCT FROM new.%1$I', col.attname)
+      chg text := CASE
+        WHEN col.by_equality THEN format('old.%1$I IS DISTINCT FROM new.%1$I', col.attname)
+        WHEN col.val <> format('«v».%I', col.attname) THEN format('%s IS DISTINCT FROM %s', replace(col.val, '«v»', 'old'), replace(col.val, '«v»', 'new'))
         ELSE format('old.%1$I::text IS DISTINCT FROM new.%1$I::text', col.attname) END;
       over_v text;
       slow_pair_v text;
@@ -967,8 +1009,8 @@ BEGIN
         value_size := replace(value_size, '«x»', format('«v».%I', col.attname));
         over_v := format('%s > %s', value_size, max_bytes);
         slow_pair_v := format(
-          '%L, CASE WHEN %s THEN jsonb_build_object(''$auditrum'', ''oversized'', ''bytes'', %s, ''sha256'', encode(%s, ''hex'')) ELSE to_jsonb(«v».%I) END',
-          col.attname, over_v, value_size, replace(value_hash, '«x»', format('«v».%I', col.attname)), col.attname);
+          '%L, CASE WHEN %s THEN jsonb_build_object(''$auditrum'', ''oversized'', ''bytes'', %s, ''sha256'', encode(%s, ''hex'')) ELSE to_jsonb(%s) END',
+          col.attname, over_v, value_size, replace(value_hash, '«x»', col.val), col.val);
         slow_pair_new := replace(slow_pair_v, '«v»', 'new');
         slow_pair_old := replace(slow_pair_v, '«v»', 'old');
         sizes_new := sizes_new || replace(value_size, '«v»', 'new');
@@ -988,17 +1030,19 @@ BEGIN
     RAISE EXCEPTION 'auditrum: no column of table % is left to track', rel USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
-  SELECT array_agg(format('new.%I', a.attname) ORDER BY k.ord), array_agg(format('old.%I', a.attname) ORDER BY k.ord)
+  SELECT array_agg(replace(r.val, '«v»', 'new') ORDER BY k.ord), array_agg(replace(r.val, '«v»', 'old') ORDER BY k.ord)
   INTO key_parts_new, key_parts_old
   FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
-  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped
+  CROSS JOIN LATERAL (SELECT coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('«v».%I', a.attname)),
+    format('«v».%I', a.attname)) AS val) r;
   IF coalesce(cardinality(key_parts_new), 0) <> cardinality(t.key_attnums) THEN
     RAISE EXCEPTION 'auditrum: a key column of table % no longer exists; untrack the table or give other key columns', rel
       USING ERRCODE = 'invalid_table_definition';
   END IF;
   IF cardinality(key_parts_new) = 1 THEN
-    key_new := key_parts_new[1] || '::text';
-    key_old := key_parts_old[1] || '::text';
+    key_new := '(' || key_parts_new[1] || ')::text';
+    key_old := '(' || key_parts_old[1] || ')::text';
   ELSE
     key_new := format('jsonb_build_array(%s)::text', array_to_string(key_parts_new, ', '));
     key_old := format('jsonb_build_array(%s)::text', array_to_string(key_parts_old, ', '));
