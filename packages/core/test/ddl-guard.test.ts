@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditrum } from '@auditrum/core';
-import { useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
@@ -12,30 +11,18 @@ import { runCli } from './run-cli.js';
 // The usual set-up: the schema migrated by a superuser (so the event triggers exist), the tables created and
 // owned by a non-superuser application role, tracked by the superuser.
 const db = useTestDatabase();
-const role = `auditrum_app_${randomBytes(4).toString('hex')}`;
+const role = useAppRole(db);
 let app: pg.Pool;
 let dir: string;
 let audit: ReturnType<typeof createAuditrum>;
 
 beforeAll(async () => {
-  await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-password'`);
-  await db.pool.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${role}`);
-  await db.pool.query(`GRANT USAGE ON SCHEMA auditrum TO ${role}`);
-  const url = new URL(db.url);
-  url.username = role;
-  url.password = 'app-password';
-  app = new pg.Pool({ connectionString: url.toString(), max: 2 });
-  app.on('error', () => undefined);
+  app = role.openPool({ max: 2 });
   audit = createAuditrum({ pool: db.pool, partitions: false });
   dir = await mkdtemp(join(tmpdir(), 'auditrum-guard-'));
 });
 
-afterAll(async () => {
-  await app?.end();
-  await rm(dir, { recursive: true, force: true });
-  await db.pool.query(`DROP OWNED BY ${role}`);
-  await db.pool.query(`DROP ROLE ${role}`);
-});
+afterAll(() => rm(dir, { recursive: true, force: true }));
 
 interface ChangeRow {
   operation: string;

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditrum, validateConfig } from '@auditrum/core';
-import { useTestDatabase } from '@auditrum/test-kit';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliOutcome } from './run-cli.js';
@@ -11,26 +10,21 @@ import { runCli } from './run-cli.js';
 
 // Schemas tracked as a whole (config `schemas`), with the tables created by a non-superuser application role.
 const db = useTestDatabase();
-const role = `auditrum_app_${randomBytes(4).toString('hex')}`;
+const role = useAppRole(db);
 let app: pg.Pool;
 let dir: string;
 let audit: ReturnType<typeof createAuditrum>;
 
 beforeAll(async () => {
-  await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-password'; CREATE SCHEMA shop AUTHORIZATION ${role}`);
-  const url = new URL(db.url);
-  url.username = role;
-  url.password = 'app-password';
-  app = new pg.Pool({ connectionString: url.toString(), max: 1 });
-  app.on('error', () => undefined);
+  await db.pool.query(`CREATE SCHEMA shop AUTHORIZATION ${pg.escapeIdentifier(role.name)}`);
+  app = role.openPool({ max: 1 });
   audit = createAuditrum({ pool: db.pool, partitions: false });
   dir = await mkdtemp(join(tmpdir(), 'auditrum-schemas-'));
 });
 
 afterAll(async () => {
-  await app?.end();
   await rm(dir, { recursive: true, force: true });
-  await db.pool.query(`DROP SCHEMA shop CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`);
+  await db.pool.query('DROP SCHEMA shop CASCADE');
 });
 
 function cli(args: string[]): Promise<CliOutcome> {
