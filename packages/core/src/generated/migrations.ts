@@ -1805,6 +1805,69 @@ LEFT JOIN LATERAL (
   WHERE lv.table_id = v.table_id AND lc.attnum = col.attnum
   ORDER BY lv.after_change_id DESC, lv.id DESC LIMIT 1
 ) latest ON true;
+
+/**
+ * The row_key that capture records for the row of tracked table \`target\` with the given key: a JSON scalar for a
+ * one-column key, an array (in key order) or an object (by column name) for any key. Each value is read as its
+ * column's type and printed as capture prints it, so '7', 7 and "007" all find the row whose integer key is 7. A
+ * key of the wrong shape or a value its column cannot hold is a clear error (invalid_parameter_value).
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.row_key(target regclass, key jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables;
+  cols record;
+  names text[];
+  values_in jsonb;
+  parts text[] := '{}';
+  value_text text;
+  typed text;
+  result text;
+BEGIN
+  SELECT * INTO t FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = target ORDER BY untracked_at NULLS FIRST LIMIT 1;
+  IF t.id IS NULL THEN
+    RAISE EXCEPTION 'auditrum: table % is not tracked', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT array_agg(a.attname::text ORDER BY k.ord) INTO names
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  IF key IS NULL OR jsonb_typeof(key) = 'null' THEN
+    RAISE EXCEPTION 'auditrum: give the key of a row of table % (%)', target, array_to_string(names, ', ')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  values_in := CASE jsonb_typeof(key)
+    WHEN 'array' THEN key
+    WHEN 'object' THEN (SELECT jsonb_agg(key->n ORDER BY i) FROM unnest(names) WITH ORDINALITY AS x(n, i))
+    ELSE jsonb_build_array(key) END;
+  IF jsonb_array_length(values_in) <> cardinality(names)
+    OR (jsonb_typeof(key) = 'object' AND (SELECT count(*) FROM jsonb_object_keys(key)) <> cardinality(names))
+    OR EXISTS (SELECT FROM jsonb_array_elements(values_in) e WHERE jsonb_typeof(e) IN ('null', 'object', 'array')) THEN
+    RAISE EXCEPTION 'auditrum: the key of table % is (%): give % value(s), not %', target,
+      array_to_string(names, ', '), cardinality(names), key
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR cols IN
+    SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod) AS type_sql, k.ord
+    FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+    JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped
+    ORDER BY k.ord
+  LOOP
+    value_text := values_in->>(cols.ord::int - 1);
+    typed := format('%L::%s', value_text, cols.type_sql);
+    BEGIN
+      EXECUTE format('SELECT %s', typed);
+    EXCEPTION WHEN data_exception OR invalid_text_representation THEN
+      RAISE EXCEPTION 'auditrum: % is not a valid % for key column % of table %', to_jsonb(value_text), cols.type_sql,
+        cols.attname, target USING ERRCODE = 'invalid_parameter_value';
+    END;
+    parts := parts || coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(cols.atttypid), '«x»', typed), typed);
+  END LOOP;
+  EXECUTE CASE WHEN cardinality(parts) = 1 THEN format('SELECT (%s)::text', parts[1])
+    ELSE format('SELECT jsonb_build_array(%s)::text', array_to_string(parts, ', ')) END
+  INTO result;
+  RETURN result;
+END;
+$$;
 `,
   },
 ];
