@@ -17,6 +17,20 @@ export {
 export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
 export type { Queryable } from './db/queryable.js';
+export type {
+  FieldHistoryEntry,
+  KeyValue,
+  RebuiltFrom,
+  RowKeyInput,
+  RowState,
+  TableRowState,
+  UnknownReason,
+  UnknownValue,
+} from './history/history-types.js';
+export { UNKNOWN_REASONS } from './history/history-types.js';
+export type { InstantInput } from './history/instant.js';
+export { parseInstant } from './history/instant.js';
+export { rowKeyJson } from './history/row-key-input.js';
 export { ensurePartitions } from './partitions/ensure-partitions.js';
 export type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
 export { startPartitionMaintenance } from './partitions/partition-maintainer.js';
