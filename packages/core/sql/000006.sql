@@ -1,6 +1,7 @@
 -- Auditrum schema, version 6: the columns of each tracked table over time, so that history is read under today's
 -- column names and types (a renamed column keeps its history, a dropped one is known as dropped) and periods when
--- a table was not tracked are known as gaps.
+-- a table was not tracked are known as gaps; the row key as capture records it; and an INSERT's and a DELETE's
+-- whole-row image built by to_jsonb() of the row when that records the same values.
 
 -- One row per state of a tracked table's columns or tracking: recorded whenever its registry row changes (track,
 -- untrack, ALTER TABLE followed, sync) and the columns, rules or tracking differ from the last state recorded.
@@ -169,3 +170,43 @@ BEGIN
   RETURN result;
 END;
 $$;
+
+-- The base generator, kept under its own name; the function below refines its output.
+ALTER FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(:AUDITRUM_SCHEMA.tracked_tables)
+  RENAME TO _base_capture_function_sql;
+
+-- jsonb_build_object() finds out how to convert each of its arguments at every call, keys included (about 1,100
+-- instructions per text argument: four catalog look-ups), while to_jsonb() of a row takes the keys from the row
+-- type and converts each value the same way. Measured on the benchmark's 8-column table: 14,000 instructions less
+-- per single-row INSERT or DELETE (6%), 11,000 less per row of a bulk one. It records the same object exactly when
+-- every column is recorded as it is: no only/exclude rule (a left-out column could be too large for jsonb even
+-- though it is not recorded), no mask, no value of a user-defined type (rendered by its output function instead,
+-- see _rendered_value_sql) and no virtual generated column. `new.*` (not `new`) so that a column named "new"
+-- cannot be taken for the row.
+CREATE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  function_sql text := :AUDITRUM_SCHEMA._base_capture_function_sql(t);
+  image_new text;
+  image_old text;
+BEGIN
+  IF t.only_attnums IS NOT NULL OR cardinality(t.exclude_attnums) > 0 OR cardinality(t.mask_attnums) > 0
+    OR EXISTS (SELECT FROM pg_attribute a
+               WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+                 AND (a.attgenerated NOT IN ('', 's') OR :AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid) IS NOT NULL))
+  THEN
+    RETURN function_sql;
+  END IF;
+  -- The images exactly as the base generator spells them (one pair per column, in column order).
+  SELECT :AUDITRUM_SCHEMA._jsonb_object_sql(array_agg(format('%L, new.%I', a.attname, a.attname) ORDER BY a.attnum)),
+    :AUDITRUM_SCHEMA._jsonb_object_sql(array_agg(format('%L, old.%I', a.attname, a.attname) ORDER BY a.attnum))
+  INTO image_new, image_old
+  FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped;
+  RETURN replace(replace(function_sql,
+    format(', NULL, %s, auditrum_capture.actor', image_new), ', NULL, to_jsonb(new.*), auditrum_capture.actor'),
+    format(', %s, NULL, auditrum_capture.actor', image_old), ', to_jsonb(old.*), NULL, auditrum_capture.actor');
+END;
+$$;
+
+-- Tables tracked before this version get the cheaper images.
+SELECT :AUDITRUM_SCHEMA._reinstall_all();
