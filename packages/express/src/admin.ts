@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { adminUiDir } from '@auditrum/admin-ui';
-import type { AdminOptions, AdminResponse } from '@auditrum/core/admin';
+import type { AdminOptions, AdminRequestBody, AdminResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -16,7 +16,7 @@ export interface ExpressAdminOptions extends Omit<AdminOptions<Request>, 'assets
 }
 
 /**
- * The audit admin (UI and read-only JSON API) for Express 4.21+ and 5, mounted under any path:
+ * The audit admin (UI and JSON API; read-only unless given `authorizeWrite`) for Express 4.21+ and 5, mounted under any path:
  * `app.use('/audit-admin', auditAdmin({ pool, authorize: (req) => req.user?.isStaff === true }))`.
  * `authorize` runs before any data or asset is served; mounting without it throws.
  */
@@ -38,6 +38,7 @@ export function auditAdmin(options: ExpressAdminOptions): RequestHandler {
       query: new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)),
       headers: req.headers,
       basePath: publicPath ?? req.baseUrl,
+      body: requestBody(req),
       raw: req,
     })
       .then((response) => send(req, res, response))
@@ -62,6 +63,14 @@ async function send(req: Request, res: Response, response: AdminResponse): Promi
   }
   // A closed connection destroys the stream, which ends the export's keyset loop.
   await pipeline(Readable.from(body), res);
+}
+
+/**
+ * The body for a write: the request stream, read (bounded) by the route table only once the write passed its checks;
+ * or, when a body parser of the app (express.json()) already read the stream, what it parsed.
+ */
+function requestBody(req: Request): AdminRequestBody {
+  return req.readableEnded || (req as { _body?: boolean })._body === true ? { parsed: req.body } : req;
 }
 
 function isClientGone(error: unknown): boolean {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { adminUiDir } from '@auditrum/admin-ui';
-import type { AdminOptions } from '@auditrum/core/admin';
+import type { AdminOptions, AdminRequestBody } from '@auditrum/core/admin';
 import { createAdminRoutes, normaliseBasePath } from '@auditrum/core/admin';
 import type { Context, Middleware, Next } from 'koa';
 
@@ -14,7 +14,7 @@ export interface KoaAdminOptions extends Omit<AdminOptions<Context>, 'assetsDir'
 }
 
 /**
- * The audit admin (UI and read-only JSON API) for Koa 2 and 3:
+ * The audit admin (UI and JSON API; read-only unless given `authorizeWrite`) for Koa 2 and 3:
  * `app.use(auditAdmin({ pool, basePath: '/audit-admin', authorize: (ctx) => ctx.state.user?.isStaff === true }))`.
  * `authorize` runs before any data or asset is served; mounting without it throws.
  */
@@ -39,6 +39,7 @@ export function auditAdmin(options: KoaAdminOptions): Middleware {
       query: new URLSearchParams(ctx.querystring),
       headers: ctx.headers,
       basePath: publicPath ?? base,
+      body: requestBody(ctx),
       raw: ctx,
     });
     ctx.status = response.status;
@@ -47,4 +48,13 @@ export function auditAdmin(options: KoaAdminOptions): Middleware {
     // Koa destroys a stream body when the response closes, which ends the export's keyset loop.
     ctx.body = typeof body === 'string' || Buffer.isBuffer(body) ? body : Readable.from(body);
   };
+}
+
+/**
+ * The body for a write: the request stream, read (bounded) by the route table only once the write passed its checks;
+ * or, when a body parser of the app (koa-bodyparser, koa-body) already read the stream, what it parsed.
+ */
+function requestBody(ctx: Context): AdminRequestBody {
+  const parsed = (ctx.request as { body?: unknown }).body;
+  return ctx.req.readableEnded || parsed !== undefined ? { parsed } : ctx.req;
 }

@@ -1,3 +1,5 @@
+import type { AdminRequestBody } from './request-body.js';
+
 /** A request as the adapters hand it to the route table: framework-free. */
 export interface AdminRequest<Req = unknown> {
   method: string;
@@ -7,6 +9,11 @@ export interface AdminRequest<Req = unknown> {
   headers: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** The base path the browser sees (e.g. `/audit-admin`), injected into index.html. */
   basePath: string;
+  /**
+   * The body, read only by a write route after its checks: the request stream, or the value the host's body
+   * parser already read from it (`{ parsed }`). Adapters that serve a read-only admin may leave it out.
+   */
+  body?: AdminRequestBody;
   /** The framework's own request (Express `req`, Koa `ctx`), handed to `authorize` and `scope`. */
   raw: Req;
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { AuditActor } from '../context/audit-context.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA } from '../schema/identifiers.js';
 
 /**
@@ -6,6 +7,9 @@ import { assertValidSchemaName, DEFAULT_SCHEMA } from '../schema/identifiers.js'
  * asks the user to log in (401). A thrown error or rejected promise is a 500 and serves nothing either.
  */
 export type AuthorizeResult = boolean | 'unauthenticated';
+
+/** Who made a write through the admin: recorded as the actor of the rows it changes, as any request's actor is. */
+export type AdminActor = AuditActor;
 
 /** Narrows what one user may see, applied on the server to every query. Absent fields do not narrow. */
 export interface AdminScope {
@@ -24,12 +28,25 @@ export interface AdminOptions<Req = unknown> {
   schema?: string;
   /** Required: decides, per request, before any data or asset is served, who may see the audit log. */
   authorize: (request: Req) => AuthorizeResult | Promise<AuthorizeResult>;
-  /** Optional: narrows what the request's user may see. */
+  /** Optional: narrows what the request's user may see (and, with `authorizeWrite`, restore). */
   scope?: (request: Req) => AdminScope | undefined | Promise<AdminScope | undefined>;
+  /**
+   * Optional, absent by default: decides, per request, who may write (revert, restore, undelete, undo), after
+   * `authorize`. Without it the admin is read-only and no write route exists. Requires `actor`.
+   */
+  authorizeWrite?: (request: Req) => AuthorizeResult | Promise<AuthorizeResult>;
+  /** Required with `authorizeWrite`: the admin user, recorded as the actor of the rows a write changes. */
+  actor?: (request: Req) => AdminActor | Promise<AdminActor>;
   /** The built admin UI (index.html and assets/); without it only the JSON API is served. */
   assetsDir?: string;
   /** Called with unexpected errors (answered with 500 `internal`); default console.error. */
   onError?: (error: unknown) => void;
+}
+
+/** What a writable admin is given: who may write, and as whom the writes are recorded. */
+export interface AdminWriteOptions<Req> {
+  authorize: (request: Req) => AuthorizeResult | Promise<AuthorizeResult>;
+  actor: (request: Req) => AdminActor | Promise<AdminActor>;
 }
 
 /** The options after validation, with defaults filled in. */
@@ -38,6 +55,8 @@ export interface ResolvedAdminOptions<Req> {
   schema: string;
   authorize: (request: Req) => AuthorizeResult | Promise<AuthorizeResult>;
   scope: ((request: Req) => AdminScope | undefined | Promise<AdminScope | undefined>) | undefined;
+  /** Both set, or both undefined (a read-only admin). */
+  write: AdminWriteOptions<Req> | undefined;
   assetsDir: string | undefined;
   onError: (error: unknown) => void;
 }
@@ -68,6 +87,7 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
   if (options.assetsDir !== undefined && (typeof options.assetsDir !== 'string' || options.assetsDir === '')) {
     throw new TypeError('auditrum admin: `assetsDir` must be the path of the built admin UI directory');
   }
+  const write = resolveWriteOptions(options);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   if (typeof schema !== 'string') throw new TypeError('auditrum admin: `schema` must be a string');
   assertValidSchemaName(schema);
@@ -76,9 +96,47 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
     schema,
     authorize: options.authorize,
     scope: options.scope,
+    write,
     assetsDir: options.assetsDir,
     onError: options.onError ?? ((error) => console.error('auditrum admin:', error)),
   };
+}
+
+const AUTHORIZE_WRITE_HELP =
+  'pass authorizeWrite: (request) => boolean | "unauthenticated" (sync or async), e.g. authorizeWrite: (req) => req.user?.isAuditAdmin === true, or leave it out for a read-only admin';
+const ACTOR_HELP =
+  'pass actor: (request) => ({ id, label }), e.g. actor: (req) => ({ id: String(req.user.id), label: req.user.email }): writes through the admin are recorded under that user';
+
+/** `authorizeWrite` and `actor` go together: a write that cannot name who made it is not allowed to exist. */
+function resolveWriteOptions<Req>(options: AdminOptions<Req>): AdminWriteOptions<Req> | undefined {
+  const { authorizeWrite, actor } = options;
+  if (authorizeWrite === undefined) {
+    if (actor !== undefined) {
+      throw new TypeError(`auditrum admin: \`actor\` is given without \`authorizeWrite\`; ${AUTHORIZE_WRITE_HELP}`);
+    }
+    return undefined;
+  }
+  if (typeof authorizeWrite !== 'function') {
+    throw new TypeError(`auditrum admin: \`authorizeWrite\` is not a function; ${AUTHORIZE_WRITE_HELP}`);
+  }
+  if (typeof actor !== 'function') {
+    throw new TypeError(
+      `auditrum admin: \`actor\` is ${actor === undefined ? 'missing' : 'not a function'} (required with authorizeWrite); ${ACTOR_HELP}`,
+    );
+  }
+  return { authorize: authorizeWrite, actor };
+}
+
+/** The admin user a write is recorded under, as returned by the application's `actor` (checked on every write). */
+export function checkActor(actor: unknown): AdminActor {
+  const { id, label } = (actor ?? {}) as Record<string, unknown>;
+  if (actor === null || typeof actor !== 'object' || typeof id !== 'string' || id === '' || id.length > 1000) {
+    throw new TypeError('auditrum admin: actor() must return { id: string (1 to 1000 characters), label?: string }');
+  }
+  if (label !== undefined && label !== null && typeof label !== 'string') {
+    throw new TypeError('auditrum admin: actor().label must be a string');
+  }
+  return typeof label === 'string' ? { id, label } : { id };
 }
 
 /** A scope as returned by the application, checked on every request (it is code, but code written later). */

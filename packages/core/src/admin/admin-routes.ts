@@ -1,56 +1,87 @@
 import { quoteIdentifier } from '../schema/identifiers.js';
-import { getActor } from './actors-api.js';
 import type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
-import { jsonResponse, withCommonHeaders } from './admin-http.js';
-import type { AdminOptions, ResolvedAdminOptions } from './admin-options.js';
-import { checkScope, resolveAdminOptions } from './admin-options.js';
+import { jsonResponse } from './admin-http.js';
+import type { AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
+import { checkActor, checkScope, resolveAdminOptions } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
-import type { AdminErrorBody, ExportFormat, TablesResponse } from './api-types.js';
-import { exportedChanges, exportFile } from './change-export.js';
-import { parseChangeCriteria, visibleTables } from './change-filters.js';
-import { getChange, listChanges } from './changes-api.js';
-import { AdminError, badParameter, notFound } from './errors.js';
-import { rowHistory } from './history-api.js';
+import type { ApiRoute } from './api-routes.js';
+import { findRoute } from './api-routes.js';
+import type { AdminErrorBody } from './api-types.js';
+import { BodyParams } from './body-params.js';
+import { AdminError, notFound } from './errors.js';
 import { QueryParams } from './query-params.js';
-import { getRequest, listRequests } from './requests-api.js';
+import { readJsonBody } from './request-body.js';
+import { assertSameOrigin } from './same-origin.js';
 import { loadTables } from './tables.js';
 import { UiAssets } from './ui-assets.js';
 
-const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
+const READ_METHODS = 'GET, HEAD';
 
 /**
  * The admin as a framework-free route table (bull-board style): the adapters translate their request into an
  * AdminRequest and write the AdminResponse back. Every request is authorized first, before any data or asset;
- * then `api/*` is the read-only JSON API, `assets/*` the UI's files, and any other path index.html (client-side
- * routes are deep-linkable). The options are validated here, once, so mounting fails on a mistake.
+ * then `api/*` is the JSON API (API_ROUTES), `assets/*` the UI's files, and any other path index.html
+ * (client-side routes are deep-linkable). The options are validated here, once, so mounting fails on a mistake.
+ *
+ * Writes (`POST` routes) exist only when the admin was given `authorizeWrite`; each is checked, in this order,
+ * before its body is read or the database touched: same-origin (same-origin.ts), `authorizeWrite`, the actor.
  */
 export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler<Req> {
   const resolved = resolveAdminOptions(options);
   const schemaSql = quoteIdentifier(resolved.schema);
   const assets = new UiAssets(resolved.assetsDir);
 
+  async function apiContext(scope: AdminScope | undefined): Promise<ApiContext> {
+    const tables = await loadTables(resolved.pool, schemaSql);
+    return { pool: resolved.pool, schemaSql, tables, tablesById: new Map(tables.map((t) => [t.id, t])), scope };
+  }
+
+  async function apiRoute(request: AdminRequest<Req>, scope: AdminScope | undefined, segments: string[]) {
+    const match = findRoute(segments);
+    if (!match) {
+      if (!isRead(request.method) && resolved.write === undefined)
+        throw methodNotAllowed(request.method, READ_METHODS, true);
+      throw notFound(`no API route ${segments.join('/')}`);
+    }
+    const { route, segment } = match;
+    if (route.method === 'GET') {
+      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, resolved.write === undefined);
+      const canWrite = async () =>
+        resolved.write !== undefined && (await resolved.write.authorize(request.raw)) === true;
+      return route.handle({ api: await apiContext(scope), params: new QueryParams(request.query), segment, canWrite });
+    }
+    return write(route, request, scope);
+  }
+
+  async function write(
+    route: Extract<ApiRoute, { method: 'POST' }>,
+    request: AdminRequest<Req>,
+    scope: AdminScope | undefined,
+  ) {
+    const { write } = resolved;
+    if (write === undefined) {
+      // On a read-only admin the write routes do not exist; a write is refused as every other one is.
+      if (isRead(request.method)) throw notFound(`no API route ${route.path}`);
+      throw methodNotAllowed(request.method, READ_METHODS, true);
+    }
+    if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST', false);
+    assertSameOrigin(request.headers);
+    decide(await write.authorize(request.raw), 'you may not change data through the audit admin');
+    const actor = checkActor(await write.actor(request.raw));
+    const body = new BodyParams(await readJsonBody(request));
+    return route.handle({ api: await apiContext(scope), body, actor });
+  }
+
   return async (request) => {
     try {
-      await authorize(resolved, request);
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        const error = new AdminError('method_not_allowed', `the admin is read-only: ${request.method} is not allowed`);
-        const response = errorResponse(error);
-        return { ...response, headers: { ...response.headers, allow: 'GET, HEAD' } };
-      }
+      decide(await resolved.authorize(request.raw), 'you may not see the audit log');
       const segments = pathSegments(request.path);
+      if (segments[0] === 'api') {
+        return await apiRoute(request, checkScope(await resolved.scope?.(request.raw)), segments.slice(1));
+      }
+      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, resolved.write === undefined);
       if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
       const scope = checkScope(await resolved.scope?.(request.raw));
-      if (segments[0] === 'api') {
-        const tables = await loadTables(resolved.pool, schemaSql);
-        const api: ApiContext = {
-          pool: resolved.pool,
-          schemaSql,
-          tables,
-          tablesById: new Map(tables.map((table) => [table.id, table])),
-          scope,
-        };
-        return await apiRoute(api, segments.slice(1), new QueryParams(request.query));
-      }
       return await assets.index(request.basePath, scope?.requests !== false);
     } catch (error) {
       if (error instanceof AdminError) return errorResponse(error);
@@ -60,61 +91,25 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   };
 }
 
-async function authorize<Req>(options: ResolvedAdminOptions<Req>, request: AdminRequest<Req>): Promise<void> {
-  const decision = await options.authorize(request.raw);
+/** `authorize` and `authorizeWrite` alike: only `true` lets a request through (a truthy user object denies). */
+function decide(decision: AuthorizeResult, forbidden: string): void {
   if (decision === 'unauthenticated') throw new AdminError('unauthorized', 'log in to see the audit log');
-  // Only `true` lets a request through: a truthy user object returned by mistake denies.
-  if (decision !== true) throw new AdminError('forbidden', 'you may not see the audit log');
+  if (decision !== true) throw new AdminError('forbidden', forbidden);
 }
 
-async function apiRoute(api: ApiContext, route: string[], params: QueryParams): Promise<AdminResponse> {
-  const [resource, id, ...rest] = route;
-  if (rest.length === 0) {
-    if (resource === 'tables' && id === undefined) {
-      return jsonResponse(200, { tables: visibleTables(api.tables, api.scope) } satisfies TablesResponse);
-    }
-    if (resource === 'changes' && id === undefined) return jsonResponse(200, await listChanges(api, params));
-    if (resource === 'changes' && id === 'export') return exportChanges(api, params);
-    if (resource === 'changes' && id !== undefined) return jsonResponse(200, await getChange(api, id));
-    if (resource === 'history' && id === undefined) return jsonResponse(200, await rowHistory(api, params));
-    if (resource === 'requests' && id === undefined) return jsonResponse(200, await listRequests(api, params));
-    if (resource === 'requests' && id !== undefined) return jsonResponse(200, await getRequest(api, id));
-    if (resource === 'actors' && id !== undefined) return jsonResponse(200, await getActor(api, id));
-  }
-  throw notFound(`no API route ${route.join('/')}`);
+function isRead(method: string): boolean {
+  return method === 'GET' || method === 'HEAD';
 }
 
-/** The filtered changes as a streamed attachment; the first batch is read before answering, so errors are still a 500. */
-async function exportChanges(api: ApiContext, params: QueryParams): Promise<AdminResponse> {
-  const format = params.oneOf('format', EXPORT_FORMATS);
-  if (format === undefined) throw badParameter('format', `is required: ${EXPORT_FORMATS.join(' or ')}`);
-  const criteria = parseChangeCriteria(params, api.tables, api.scope);
-  const lines = exportFile(exportedChanges(api, criteria), format)[Symbol.asyncIterator]();
-  const first = await lines.next();
-  async function* body(): AsyncGenerator<string> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
-    } finally {
-      // A consumer that stops early (the client went away) closes the keyset loop too.
-      await lines.return?.(undefined);
-    }
-  }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return {
-    status: 200,
-    headers: withCommonHeaders({
-      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-      'content-disposition': `attachment; filename="auditrum-changes-${stamp}.${format}"`,
-      'cache-control': 'no-store',
-    }),
-    body: body(),
-  };
+/** A 405 with the methods the route takes in `Allow`. */
+function methodNotAllowed(method: string, allow: string, readOnly: boolean): AdminError {
+  const why = readOnly ? 'the admin is read-only (mounted without authorizeWrite)' : `this route takes ${allow}`;
+  return new AdminError('method_not_allowed', `${why}: ${method} is not allowed`, undefined, { allow });
 }
 
 function errorResponse(error: AdminError): AdminResponse {
-  return jsonResponse(error.status, error.body);
+  const response = jsonResponse(error.status, error.body);
+  return { ...response, headers: { ...response.headers, ...error.headers } };
 }
 
 /** Whether the client takes gzip (`Accept-Encoding: gzip`, not refused with `;q=0`). */

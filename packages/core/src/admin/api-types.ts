@@ -26,6 +26,11 @@ export interface TableRef {
 /** `GET api/tables` */
 export interface TablesResponse {
   tables: TableRef[];
+  /**
+   * Whether this user may write (revert, restore, undelete, undo) the listed tables: false on an admin mounted
+   * without `authorizeWrite`, or when it does not answer `true` for this request.
+   */
+  canWrite: boolean;
 }
 
 /** One row change. */
@@ -228,13 +233,23 @@ export interface ActorResponse {
   lastSeen: string | null;
 }
 
-/** Stable error codes, with their HTTP statuses 400, 404, 401, 403, 405 (anything but GET or HEAD), 500. */
+/**
+ * Stable error codes, with their HTTP statuses: 400 `bad_parameter`, 404 `not_found`, 401 `unauthorized`,
+ * 403 `forbidden`, 403 `cross_site` (a write not sent by the admin's own pages), 405 `method_not_allowed` (a
+ * method the route does not take; every write on a read-only admin), 409 `conflict` (a write refused because of
+ * conflicts, without `force`), 413 `payload_too_large`, 415 `unsupported_media_type` (a write's body not JSON),
+ * 500 `internal`.
+ */
 export type AdminErrorCode =
   | 'bad_parameter'
   | 'not_found'
   | 'unauthorized'
   | 'forbidden'
+  | 'cross_site'
   | 'method_not_allowed'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'internal';
 
 /** Every error response's body. `parameter` names the bad query or path parameter for `bad_parameter`. */

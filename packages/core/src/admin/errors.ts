@@ -5,7 +5,11 @@ const STATUS: Record<AdminErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  cross_site: 403,
   method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
   internal: 500,
 };
 
@@ -13,12 +17,15 @@ const STATUS: Record<AdminErrorCode, number> = {
 export class AdminError extends Error {
   readonly code: AdminErrorCode;
   readonly parameter: string | undefined;
+  /** Response headers that go with the error, e.g. `allow` for a 405. */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: AdminErrorCode, message: string, parameter?: string) {
+  constructor(code: AdminErrorCode, message: string, parameter?: string, headers: Record<string, string> = {}) {
     super(message);
     this.name = 'AdminError';
     this.code = code;
     this.parameter = parameter;
+    this.headers = headers;
   }
 
   get status(): number {

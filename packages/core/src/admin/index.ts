@@ -1,9 +1,9 @@
 /**
- * @module @auditrum/core/admin: the admin's read-only JSON API as a framework-free route table, and its wire types.
+ * @module @auditrum/core/admin: the admin's JSON API as a framework-free route table, and its wire types.
  */
 
 export type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
-export type { AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
+export type { AdminActor, AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
 export { createAdminRoutes } from './admin-routes.js';
 export type {
   ActorRef,
@@ -32,4 +32,6 @@ export type {
   TableRef,
   TablesResponse,
 } from './api-types.js';
+export type { AdminRequestBody } from './request-body.js';
+export { MAX_BODY_BYTES } from './request-body.js';
 export { normaliseBasePath, renderIndexHtml } from './ui-assets.js';
