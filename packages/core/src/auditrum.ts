@@ -10,6 +10,11 @@ import {
 import { instrumentPg } from './context/instrument-pg.js';
 import type { Queryable } from './db/queryable.js';
 import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
+import type { DeletedRowsPage, DeletedRowsQuery } from './history/restore/deleted-rows.js';
+import { deletedRows } from './history/restore/deleted-rows.js';
+import type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
+import { revert, undelete, undo } from './history/restore/operations.js';
+import type { RestoreOptions, RestoreResult } from './history/restore/restore-types.js';
 import { ensurePartitions } from './partitions/ensure-partitions.js';
 import type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
 import { startPartitionMaintenance } from './partitions/partition-maintainer.js';
@@ -54,6 +59,14 @@ export interface Auditrum {
   /** Stops trusting a database role's context (schema owner only). */
   removeApplicationRole(role: string): Promise<ApplicationRoleResult>;
   ensurePartitions(monthsAhead?: number): Promise<string[]>;
+  /** Reverts one change (its columns back, an INSERT's row deleted, a DELETE's row back); audited as source `restore`. */
+  revert(changeId: string | number | bigint, options?: RevertOptions): Promise<RestoreResult>;
+  /** A table's recycle bin: deleted rows not back since, newest first, a page at a time. */
+  deletedRows(query: DeletedRowsQuery): Promise<DeletedRowsPage>;
+  /** Brings a deleted row back as it was deleted. */
+  undelete(target: RowTarget, options?: RestoreOptions): Promise<RestoreResult>;
+  /** Reverses every row change of a request or a transaction, newest first, all or nothing. */
+  undo(target: UndoTarget, options?: RestoreOptions): Promise<RestoreResult>;
   withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
   setReason: typeof setChangeReason;
@@ -106,6 +119,10 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     addApplicationRole: (role) => addApplicationRole(db, schema, role),
     removeApplicationRole: (role) => removeApplicationRole(db, schema, role),
     ensurePartitions: (monthsAhead) => ensurePartitions(db, schema, monthsAhead),
+    revert: (changeId, restoreOptions) => revert(db, schema, changeId, restoreOptions),
+    deletedRows: (query) => deletedRows(db, schema, query),
+    undelete: (target, restoreOptions) => undelete(db, schema, target, restoreOptions),
+    undo: (target, restoreOptions) => undo(db, schema, target, restoreOptions),
     withContext: withAuditContext,
     setActor: setAuditActor,
     setReason: setChangeReason,

@@ -30,6 +30,24 @@ export type {
 export { UNKNOWN_REASONS } from './history/history-types.js';
 export type { InstantInput } from './history/instant.js';
 export { parseInstant } from './history/instant.js';
+export type { DeletedRow, DeletedRowsPage, DeletedRowsQuery } from './history/restore/deleted-rows.js';
+export { deletedRows } from './history/restore/deleted-rows.js';
+export type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
+export { revert, undelete, undo } from './history/restore/operations.js';
+export { RestoreError } from './history/restore/restore-error.js';
+export type {
+  ChangeId,
+  ConflictKind,
+  FieldChange,
+  PlannedStatement,
+  RestoreConflict,
+  RestoreOperation,
+  RestoreOptions,
+  RestorePlan,
+  RestoreResult,
+  Unrestorable,
+  UnrestorableReason,
+} from './history/restore/restore-types.js';
 export { rowKeyJson } from './history/row-key-input.js';
 export { ensurePartitions } from './partitions/ensure-partitions.js';
 export type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';

@@ -30,6 +30,8 @@ export interface AuditContextInput {
   userAgent?: string;
   /** Anything else worth keeping with each change; JSON-serialisable. */
   meta?: Record<string, unknown>;
+  /** The ids of the changes a write reverses: set by revert, restore, undelete and undo for each of their writes. */
+  reverts?: readonly string[];
 }
 
 /** The context of the current scope, as stored with each change. */

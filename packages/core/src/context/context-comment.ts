@@ -17,6 +17,8 @@ const FIELD_LIMITS = {
   user_agent: 512,
 } as const;
 export const MAX_CONTEXT_JSON = 8192;
+/** Change ids kept in `reverts` (a restore of a row can reverse thousands); `reverts_total` counts them all. */
+export const MAX_REVERTS = 100;
 
 type Field = keyof typeof FIELD_LIMITS;
 
@@ -40,6 +42,11 @@ export function contextRecord(context: AuditContext): Record<string, unknown> {
     record[key] = cleanString(String(value), FIELD_LIMITS[key]);
   }
   if (context.meta !== undefined) record.meta = cleanJson(context.meta, 0);
+  if (context.reverts !== undefined && context.reverts.length > 0) {
+    // At most 100 ids of at most 20 characters: 2.3 KB, well inside MAX_CONTEXT_JSON beside a full reason.
+    record.reverts = context.reverts.slice(0, MAX_REVERTS).map((id) => cleanString(String(id), 20));
+    if (context.reverts.length > MAX_REVERTS) record.reverts_total = context.reverts.length;
+  }
   return record;
 }
 

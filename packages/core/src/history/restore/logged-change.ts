@@ -1,0 +1,122 @@
+import type { Queryable } from '../../db/queryable.js';
+import { quoteIdentifier } from '../../schema/identifiers.js';
+import type { ChangeId } from './restore-types.js';
+
+/** A recorded value, under today's column name; `problem` says why it is not the value itself. */
+export interface LoggedValue {
+  value: unknown;
+  problem?: 'masked' | 'oversized';
+}
+
+/** A change row read for a restore: its values under today's column names. */
+export interface LoggedChange {
+  id: ChangeId;
+  tableId: number;
+  operation: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+  rowKey: string | null;
+  txid: string;
+  actorId: string | null;
+  requestId: string | null;
+  changedAt: Date;
+  oldValues: Map<string, LoggedValue> | null;
+  newValues: Map<string, LoggedValue> | null;
+  /** Names (as recorded) of values whose column was dropped since. */
+  dropped: string[];
+  /** Today's names of the columns the rules left out of the recorded values when the change was captured. */
+  notCaptured: string[];
+  /** Today's names of the columns the table had when the change was captured. */
+  columnsThen: string[];
+}
+
+interface ColumnState {
+  stored: string;
+  current: string | null;
+  captured: boolean;
+  masked: boolean;
+}
+
+interface ChangeRow {
+  id: string;
+  table_id: number;
+  operation: LoggedChange['operation'];
+  row_key: string | null;
+  txid: string;
+  actor_id: string | null;
+  request_id: string | null;
+  changed_at: Date;
+  old_values: Record<string, unknown> | null;
+  new_values: Record<string, unknown> | null;
+  state: ColumnState[] | null;
+}
+
+/** Which change rows to read: their ids, a request's, or a transaction's. */
+export type ChangeFilter = { ids: readonly ChangeId[] } | { requestId: string } | { txid: string };
+
+const FILTERS: Record<string, string> = {
+  ids: 'c.id = ANY($1::bigint[])',
+  requestId: 'c.request_id = $1',
+  // No index on txid (it would slow every capture): a transaction is found by scanning.
+  txid: 'c.txid = $1::bigint',
+};
+
+/** The change rows that match, oldest first, each with its values under today's column names. */
+export async function loggedChanges(db: Queryable, schema: string, filter: ChangeFilter): Promise<LoggedChange[]> {
+  const audit = quoteIdentifier(schema);
+  const [name, value] = Object.entries(filter)[0] as [string, unknown];
+  // The state of the table's columns each change was captured in (after_change_id < id <= until_change_id).
+  const { rows } = await db.query<ChangeRow>(
+    `SELECT c.id::text AS id, c.table_id, c.operation, c.row_key, c.txid::text AS txid, c.actor_id, c.request_id, c.changed_at,
+       c.old_values, c.new_values,
+       (SELECT jsonb_agg(jsonb_build_object('stored', n.stored_name, 'current', n.current_name,
+          'captured', n.captured, 'masked', n.masked))
+        FROM ${audit}.column_names n
+        WHERE n.table_id = c.table_id AND n.after_change_id < c.id AND c.id <= n.until_change_id) AS state
+     FROM ${audit}.changes c WHERE ${FILTERS[name]} ORDER BY c.id`,
+    [value],
+  );
+  return rows.map(toLoggedChange);
+}
+
+function toLoggedChange(row: ChangeRow): LoggedChange {
+  const state = row.state ?? [];
+  const byStored = new Map(state.map((column) => [column.stored, column]));
+  const dropped = new Set<string>();
+  const underCurrentNames = (values: Record<string, unknown> | null): Map<string, LoggedValue> | null => {
+    if (values === null) return null;
+    // The key "" lists the columns whose values were over the size limit (kept as markers).
+    const oversized = new Set(Array.isArray(values['']) ? (values[''] as string[]) : []);
+    const result = new Map<string, LoggedValue>();
+    for (const [stored, value] of Object.entries(values)) {
+      if (stored === '') continue;
+      const column = byStored.get(stored);
+      // No recorded state (history older than schema 6): the name it was recorded with.
+      const current = column === undefined ? stored : column.current;
+      if (current === null) {
+        dropped.add(stored);
+        continue;
+      }
+      const problem = oversized.has(stored)
+        ? 'oversized'
+        : column?.masked && value !== null // a masked NULL is recorded as NULL: it is known
+          ? 'masked'
+          : undefined;
+      result.set(current, problem === undefined ? { value } : { value, problem });
+    }
+    return result;
+  };
+  return {
+    id: row.id,
+    tableId: row.table_id,
+    operation: row.operation,
+    rowKey: row.row_key,
+    txid: row.txid,
+    actorId: row.actor_id,
+    requestId: row.request_id,
+    changedAt: row.changed_at,
+    oldValues: underCurrentNames(row.old_values),
+    newValues: underCurrentNames(row.new_values),
+    dropped: [...dropped],
+    notCaptured: state.filter((c) => !c.captured && c.current !== null).map((c) => c.current as string),
+    columnsThen: state.filter((c) => c.current !== null).map((c) => c.current as string),
+  };
+}

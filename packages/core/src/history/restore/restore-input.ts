@@ -1,0 +1,51 @@
+import type { Queryable } from '../../db/queryable.js';
+import { quoteIdentifier } from '../../schema/identifiers.js';
+import type { RowKeyInput } from '../history-types.js';
+import { rowKeyJson } from '../row-key-input.js';
+import { RestoreError } from './restore-error.js';
+import type { RestoreTable } from './restore-table.js';
+import type { ChangeId } from './restore-types.js';
+
+/** A change id as a user gives it (a whole number, as a number, bigint or digits), as decimal text. */
+export function changeIdOf(value: unknown, what = 'change id'): ChangeId {
+  const text =
+    typeof value === 'number' && Number.isSafeInteger(value)
+      ? String(value)
+      : typeof value === 'bigint'
+        ? value.toString()
+        : value;
+  if (typeof text !== 'string' || !/^\d{1,19}$/.test(text.trim()) || BigInt(text.trim()) > 9223372036854775807n) {
+    throw new RestoreError(
+      'invalid',
+      `the ${what} ${JSON.stringify(String(value))} is not a change id (a whole number)`,
+    );
+  }
+  return BigInt(text.trim()).toString();
+}
+
+/** The row_key capture records for `key` of `table` (auditrum.row_key), or a clear error for a key of the wrong shape. */
+export async function recordedRowKey(
+  db: Queryable,
+  schema: string,
+  table: RestoreTable,
+  key: RowKeyInput,
+): Promise<string> {
+  let json: string;
+  try {
+    json = rowKeyJson(key);
+  } catch (error) {
+    throw new RestoreError('invalid', (error as Error).message.replace(/^auditrum: /, ''));
+  }
+  try {
+    const { rows } = await db.query<{ key: string }>(
+      `SELECT ${quoteIdentifier(schema)}.row_key(t.relid::regclass, $2::jsonb) AS key
+       FROM ${quoteIdentifier(schema)}.tracked_tables t WHERE t.id = $1`,
+      [table.id, json],
+    );
+    return rows[0]?.key ?? '';
+  } catch (error) {
+    // invalid_parameter_value: row_key's own message says what is wrong with the key.
+    if ((error as { code?: string }).code !== '22023') throw error;
+    throw new RestoreError('invalid', (error as Error).message.replace(/^auditrum: /, ''));
+  }
+}
