@@ -1911,4 +1911,517 @@ $$;
 SELECT :AUDITRUM_SCHEMA._reinstall_all();
 `,
   },
+  {
+    id: 7,
+    name: '000007.sql',
+    sql: `-- Auditrum schema, version 7: history as of a time. A row, a field's history and a whole table, rebuilt from what
+-- capture stores (INSERT and DELETE keep the whole row, UPDATE only what changed), read under today's column names
+-- through the recorded table versions, following key changes. A value that cannot be known is reported as unknown
+-- with a reason, never invented. Nothing here is SECURITY DEFINER: the caller reads the log and the live table
+-- with their own rights, and a user-defined type's input function runs as the caller.
+--
+-- Inside these functions a value that is not known travels as {"$auditrum": "unknown", "reason": "…"} in the
+-- values object (the merge is plain jsonb concatenation, which is what keeps a row of 10,000 versions fast); a
+-- json or jsonb column's own object with a "$auditrum" key is wrapped as {"$auditrum": "value", "value": …} so
+-- that it is never taken for one. The public functions return the known values and the unknown ones apart.
+
+-- Concatenates values objects in the aggregate's order: the last one to set a column wins.
+CREATE AGGREGATE :AUDITRUM_SCHEMA._history_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb);
+
+-- The registry row of a table that is or was tracked, or a clear error.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_table(target regclass) RETURNS :AUDITRUM_SCHEMA.tracked_tables
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables;
+BEGIN
+  IF target IS NULL THEN
+    RAISE EXCEPTION 'auditrum: give the table whose history to read' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT * INTO t FROM :AUDITRUM_SCHEMA.tracked_tables WHERE relid = target ORDER BY untracked_at NULLS FIRST LIMIT 1;
+  IF t.id IS NULL THEN
+    RAISE EXCEPTION 'auditrum: table % is not tracked: it has no history', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN t;
+END;
+$$;
+
+-- Today's columns of a tracked table in attnum order, the names history is returned under.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_columns(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')
+  FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- An unknown value's marker inside these functions.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_unknown_marker(reason text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT jsonb_build_object('$auditrum', 'unknown', 'reason', reason)
+$$;
+
+/**
+ * Every recorded state of a table's columns, in order (idx 1, 2, …), with what reading a change captured in it
+ * needs: \`plain\` when its values are already under today's names with nothing masked (read as they are), else
+ * \`remap\` {stored name: {to: today's name or null when dropped, masked}}; \`markers\` {today's name: unknown marker}
+ * for the columns whose value may have changed unrecorded when this state began (the table was not tracked: every
+ * column; a column added, or excluded or included again by the rules); \`missing\` {today's name: reason} for
+ * today's columns that a full image recorded in this state lacks.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_versions(t :AUDITRUM_SCHEMA.tracked_tables)
+RETURNS TABLE (idx integer, after_change_id bigint, recorded_at timestamptz, tracking boolean, plain boolean,
+  remap jsonb, markers jsonb, missing jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH today AS (
+    SELECT a.attnum, a.attname::text AS name, a.attnum = ANY (t.key_attnums) AS key
+    FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+  ),
+  v AS (
+    SELECT row_number() OVER (ORDER BY tv.after_change_id, tv.id)::integer AS idx, tv.after_change_id,
+      tv.recorded_at, tv.tracking, tv.columns
+    FROM :AUDITRUM_SCHEMA.table_versions tv WHERE tv.table_id = t.id
+  ),
+  vc AS (
+    SELECT v.idx, col.attnum, col.name, col.captured, col.masked, today.name AS today_name
+    FROM v CROSS JOIN LATERAL jsonb_to_recordset(v.columns) AS col(attnum smallint, name text, captured boolean, masked boolean)
+    LEFT JOIN today ON today.attnum = col.attnum
+  )
+  SELECT v.idx, v.after_change_id, v.recorded_at, v.tracking,
+    coalesce((SELECT bool_and(NOT vc.captured OR (vc.name = vc.today_name AND NOT vc.masked))
+              FROM vc WHERE vc.idx = v.idx), true),
+    coalesce((SELECT jsonb_object_agg(vc.name, jsonb_build_object('to', vc.today_name, 'masked', vc.masked))
+              FROM vc WHERE vc.idx = v.idx AND vc.captured), '{}'),
+    CASE
+      WHEN v.idx = 1 THEN '{}'::jsonb
+      WHEN NOT v.tracking THEN coalesce((
+        SELECT jsonb_object_agg(today.name, :AUDITRUM_SCHEMA._history_unknown_marker('untracked_gap'))
+        FROM today WHERE NOT today.key), '{}')
+      ELSE coalesce((
+        SELECT jsonb_object_agg(today.name,
+          :AUDITRUM_SCHEMA._history_unknown_marker(CASE WHEN p.attnum IS NULL THEN 'added_later' ELSE 'excluded' END))
+        FROM today
+        JOIN vc cur ON cur.idx = v.idx AND cur.attnum = today.attnum
+        LEFT JOIN vc p ON p.idx = v.idx - 1 AND p.attnum = today.attnum
+        WHERE NOT today.key AND cur.captured IS DISTINCT FROM coalesce(p.captured, false)), '{}')
+    END,
+    coalesce((
+      SELECT jsonb_object_agg(today.name, CASE WHEN cur.attnum IS NULL THEN 'added_later' ELSE 'excluded' END)
+      FROM today LEFT JOIN vc cur ON cur.idx = v.idx AND cur.attnum = today.attnum
+      WHERE NOT coalesce(cur.captured, false)), '{}')
+  FROM v
+$$;
+
+-- A recorded values object under today's names (a state's \`remap\`): dropped columns and the oversized list (key "")
+-- left out, masked and oversized values as unknown markers (a masked NULL is known: capture keeps NULL as NULL),
+-- an object of a json column that looks like a marker wrapped.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_remap(recorded jsonb, remap jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_object_agg(m->>'to', CASE
+      WHEN (m->>'masked')::boolean AND e.value <> 'null' THEN :AUDITRUM_SCHEMA._history_unknown_marker('masked')
+      WHEN recorded->''->'oversized' ? e.key THEN :AUDITRUM_SCHEMA._history_unknown_marker('oversized')
+      WHEN jsonb_typeof(e.value) = 'object' AND e.value ? '$auditrum' THEN jsonb_build_object('$auditrum', 'value', 'value', e.value)
+      ELSE e.value END), '{}')
+  FROM jsonb_each(recorded) e CROSS JOIN LATERAL (SELECT remap->e.key AS m) r
+  WHERE e.key <> '' AND jsonb_typeof(m->'to') = 'string'
+$$;
+
+-- Whether a column's values can be JSON objects (json, jsonb or a domain over them): only those need the check
+-- for objects that look like markers.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_holds_objects(typ oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE base(oid) AS (
+    SELECT typ
+    UNION ALL
+    SELECT t.typbasetype FROM pg_type t JOIN base ON t.oid = base.oid WHERE t.typtype = 'd'
+  )
+  SELECT EXISTS (SELECT FROM base WHERE oid IN ('json'::regtype, 'jsonb'::regtype))
+$$;
+
+-- The SQL of the live table's rows as history reads them: row_key exactly as capture spells it, and the image of
+-- the columns recorded today (masked ones as unknown markers, since the log's readers may not see them), values
+-- rendered as capture renders them. With \`one_key\`, only the row whose key is $4[1] (found through the key's
+-- index: the key text is read back as the key columns' types).
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_live_sql(t :AUDITRUM_SCHEMA.tracked_tables, one_key boolean) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  key_parts text[];
+  key_filter text[];
+  pairs text[];
+BEGIN
+  SELECT array_agg(coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('live.%I', a.attname)),
+      format('live.%I', a.attname)) ORDER BY k.ord),
+    array_agg(format('live.%I = %s::%s', a.attname,
+      CASE WHEN cardinality(t.key_attnums) = 1 THEN '$4[1]' ELSE format('($4[1]::jsonb->>%s)', k.ord - 1) END,
+      format_type(a.atttypid, a.atttypmod)) ORDER BY k.ord)
+  INTO key_parts, key_filter
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  SELECT array_agg(format('%L, %s', a.attname, CASE
+      WHEN a.attnum = ANY (t.mask_attnums)
+        THEN format('CASE WHEN live.%I IS NULL THEN NULL ELSE %L::jsonb END', a.attname,
+          :AUDITRUM_SCHEMA._history_unknown_marker('masked'))
+      WHEN :AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid) IS NOT NULL
+        THEN replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('live.%I', a.attname))
+      WHEN :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid)
+        THEN format($f$CASE WHEN to_jsonb(live.%1$I) ? '$auditrum' AND jsonb_typeof(to_jsonb(live.%1$I)) = 'object'
+          THEN jsonb_build_object('$auditrum', 'value', 'value', to_jsonb(live.%1$I)) ELSE to_jsonb(live.%1$I) END$f$, a.attname)
+      ELSE format('live.%I', a.attname) END) ORDER BY a.attnum)
+  INTO pairs
+  FROM pg_attribute a
+  WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+    AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums)) AND NOT (a.attnum = ANY (t.exclude_attnums));
+  RETURN format('SELECT %s AS row_key, %s AS image FROM %I.%I AS live%s',
+    CASE WHEN cardinality(key_parts) = 1 THEN format('(%s)::text', key_parts[1])
+      ELSE format('jsonb_build_array(%s)::text', array_to_string(key_parts, ', ')) END,
+    coalesce(:AUDITRUM_SCHEMA._jsonb_object_sql(pairs), '''{}''::jsonb'),
+    t.schema_name, t.table_name,
+    CASE WHEN one_key THEN ' WHERE ' || array_to_string(key_filter, ' AND ') ELSE '' END);
+END;
+$$;
+
+-- The stored names of a table's key columns in any recorded state: an UPDATE whose old values hold one changed
+-- the row's key (an UPDATE records only the columns it changed).
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_key_names(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(DISTINCT col.name), '{}')
+  FROM :AUDITRUM_SCHEMA.table_versions tv
+  CROSS JOIN LATERAL jsonb_to_recordset(tv.columns) AS col(name text, key boolean)
+  WHERE tv.table_id = t.id AND col.key
+$$;
+
+-- The row key a row had before the key-changing UPDATE \`change_id\` (recorded under the new key, with the old key
+-- columns among its old values).
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_old_key(t :AUDITRUM_SCHEMA.tracked_tables, change_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c record;
+  v record;
+  old_today jsonb;
+  key_object jsonb;
+BEGIN
+  SELECT ch.row_key, ch.old_values INTO c FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.id = change_id AND ch.table_id = t.id;
+  SELECT hv.plain, hv.remap INTO v FROM :AUDITRUM_SCHEMA._history_versions(t) hv
+  WHERE hv.after_change_id < change_id ORDER BY hv.idx DESC LIMIT 1;
+  old_today := CASE WHEN v.plain IS NOT FALSE THEN c.old_values ELSE :AUDITRUM_SCHEMA._history_remap(c.old_values, v.remap) END;
+  SELECT jsonb_object_agg(a.attname, coalesce(old_today->a.attname::text,
+      CASE WHEN cardinality(t.key_attnums) = 1 THEN to_jsonb(c.row_key) ELSE c.row_key::jsonb->(k.ord::int - 1) END))
+  INTO key_object
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  RETURN :AUDITRUM_SCHEMA.row_key(t.relid::regclass, key_object);
+END;
+$$;
+
+-- The key changes that moved a row away from one of \`keys\` (all of the table's when NULL), as
+-- [{id, changed_at, old_key}]: they are recorded under the new key, so they are found by their old values. For
+-- one key only where one can matter: after the key's last change before its next INSERT or move in (a row that
+-- left the key recorded nothing under it since), and not when the key is still taken today with no such entry.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_moves(t :AUDITRUM_SCHEMA.tracked_tables, keys text[], key_names text[],
+  at timestamptz, before_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  entry_after bigint;
+  last_before bigint;
+  taken boolean;
+  result jsonb;
+BEGIN
+  IF cardinality(key_names) = 0 THEN
+    RETURN '[]';
+  END IF;
+  IF keys IS NULL THEN
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
+        'old_key', :AUDITRUM_SCHEMA._history_old_key(t, c.id))), '[]')
+    INTO result
+    FROM :AUDITRUM_SCHEMA.changes c
+    WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names;
+    RETURN result;
+  END IF;
+  SELECT min(c.id) FILTER (WHERE NOT (c.changed_at <= at AND c.id < before_id)
+      AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| key_names)))
+  INTO entry_after
+  FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key = keys[1];
+  SELECT max(c.id) INTO last_before
+  FROM :AUDITRUM_SCHEMA.changes c
+  WHERE c.table_id = t.id AND c.row_key = keys[1] AND c.id < coalesce(entry_after, 9223372036854775807);
+  IF entry_after IS NULL THEN
+    EXECUTE format('SELECT EXISTS (%s)', :AUDITRUM_SCHEMA._history_live_sql(t, true))
+    INTO taken USING NULL::integer, NULL::timestamptz, NULL::bigint, keys;
+    IF taken THEN
+      RETURN '[]';
+    END IF;
+  END IF;
+  SELECT coalesce(jsonb_agg(m ORDER BY m.id), '[]') INTO result FROM (
+    SELECT c.id, c.changed_at, :AUDITRUM_SCHEMA._history_old_key(t, c.id) AS old_key
+    FROM :AUDITRUM_SCHEMA.changes c
+    WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names
+      AND c.id > coalesce(last_before, 0) AND c.id < coalesce(entry_after, 9223372036854775807)
+  ) m WHERE m.old_key = keys[1];
+  RETURN result;
+END;
+$$;
+
+/**
+ * The state of rows of a tracked table at a position in its history: changes with changed_at <= \`at\` and an id
+ * below \`before_id\` are in the past. \`keys\` NULL: every row of the table (also live rows never changed); else the
+ * one row_key keys[1]. \`backward_only\`: rebuild from what comes after (a row's state just after a key change,
+ * which must not be read forwards from the key change itself). Returns one row per key (the table: only rows
+ * that existed) with \`values\` still holding unknown markers and \`missing\` the reasons for absent columns.
+ *
+ * A row is rebuilt forwards from its last full image in the past (an INSERT, or a key change moving it in: the
+ * state of the old key then plus the change) and the UPDATEs after it; or, when it has none, backwards from its
+ * first full image in the future (a DELETE's old values, a key change moving it away, the live row), each column
+ * taking the old value of the first UPDATE after the position that changed it. Markers of the table's states
+ * (a gap, a column added or excluded) sit between change ids and take part in the same order.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_states(target regclass, at timestamptz, before_id bigint, keys text[],
+  backward_only boolean)
+RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, missing jsonb, last_change_id bigint,
+  last_changed_at timestamptz, rebuilt_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
+  audit text := quote_ident(:'AUDITRUM_SCHEMA');
+  thresholds bigint[];
+  plains boolean[];
+  remaps jsonb[];
+  missings jsonb[];
+  markers jsonb;
+  markers_after jsonb;
+  key_names text[] := :AUDITRUM_SCHEMA._history_key_names(t);
+  moves jsonb;
+  truncates jsonb;
+  holds_objects boolean;
+  remapped text;
+  query text;
+BEGIN
+  SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx),
+    array_agg(v.remap ORDER BY v.idx), array_agg(v.missing ORDER BY v.idx),
+    coalesce(jsonb_agg(jsonb_build_object('a', v.after_change_id, 'recorded_at', v.recorded_at, 'm', v.markers)
+      ORDER BY v.idx) FILTER (WHERE v.markers <> '{}'), '[]'),
+    coalesce(:AUDITRUM_SCHEMA._history_merge(v.markers ORDER BY v.idx DESC)
+      FILTER (WHERE NOT (v.recorded_at <= at AND v.after_change_id < before_id)), '{}')
+  INTO thresholds, plains, remaps, missings, markers, markers_after
+  FROM :AUDITRUM_SCHEMA._history_versions(t) v;
+  IF thresholds IS NULL THEN
+    -- A table tracked before its states were recorded and never changed since: one state, today's.
+    thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}'; missings := '{"{}"}';
+    markers := '[]'; markers_after := '{}';
+  END IF;
+  holds_objects := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0
+    AND NOT a.attisdropped AND :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid));
+  moves := :AUDITRUM_SCHEMA._history_moves(t, keys, key_names, at, before_id);
+  SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at)), '[]') INTO truncates
+  FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE';
+
+  -- «x» a recorded values object of change «id»: as it is when its state is plain, else under today's names.
+  remapped := format($r$CASE WHEN $8[width_bucket(«id», $7)] AND NOT «x» ? ''%s THEN «x»
+    ELSE %s._history_remap(«x», $9[width_bucket(«id», $7)]) END$r$,
+    CASE WHEN holds_objects THEN $c$ AND NOT jsonb_path_exists(«x», '$.*."$auditrum"')$c$ ELSE '' END, audit);
+
+  query := format($q$
+    WITH tr AS (
+      SELECT max(x.id) FILTER (WHERE x.changed_at <= $2 AND x.id < $3) AS tr_le,
+        min(x.id) FILTER (WHERE NOT (x.changed_at <= $2 AND x.id < $3)) AS tr_gt
+      FROM jsonb_to_recordset($13) AS x(id bigint, changed_at timestamptz)
+    ),
+    changed AS (
+      SELECT c.id, 0 AS sub, c.changed_at, c.row_key,
+        CASE WHEN c.operation = 'UPDATE' AND c.old_values ?| $6 THEN 'MOVE_IN' ELSE c.operation END AS op,
+        c.old_values, c.new_values, c.changed_at <= $2 AND c.id < $3 AS le
+      FROM %1$s.changes c
+      WHERE c.table_id = $1 AND c.row_key IS NOT NULL %2$s
+      UNION ALL
+      SELECT m.id, 0, m.changed_at, m.old_key, 'MOVE_OUT', NULL, NULL, m.changed_at <= $2 AND m.id < $3
+      FROM jsonb_to_recordset($12) AS m(id bigint, changed_at timestamptz, old_key text)
+      %3$s
+    ),
+    ch AS (
+      SELECT * FROM changed
+      %4$s
+    ),
+    w AS (
+      SELECT ch.*,
+        max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('INSERT', 'MOVE_IN')) OVER k AS in_le,
+        max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('DELETE', 'MOVE_OUT')) OVER k AS out_le,
+        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('INSERT', 'MOVE_IN')) OVER k AS in_gt,
+        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('DELETE', 'MOVE_OUT')) OVER k AS out_gt,
+        max(ch.id) FILTER (WHERE ch.le AND ch.op <> 'MARKER') OVER k AS last_le,
+        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op <> 'MARKER') OVER k AS first_gt
+      FROM ch WINDOW k AS (PARTITION BY ch.row_key)
+    ),
+    m AS (
+      SELECT w.*, b.fb, least(w.in_gt, w.out_gt, tr.tr_gt) AS bb, tr.tr_le
+      FROM w CROSS JOIN tr
+      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb) b
+    ),
+    k AS (
+      SELECT m.row_key,
+        min(m.fb) AS fb, min(m.bb) AS bb, min(m.in_le) AS in_le, min(m.out_gt) AS out_gt,
+        min(m.last_le) AS last_le, min(m.first_gt) AS first_gt,
+        max(m.changed_at) FILTER (WHERE m.id = m.last_le AND m.op <> 'MARKER') AS last_at,
+        %5$s._history_merge(CASE
+            WHEN m.op = 'MARKER' THEN m.new_values
+            WHEN m.op = 'MOVE_IN' AND m.id = m.fb THEN %5$s._history_moved_image($14, m.id, true)
+            ELSE %6$s END ORDER BY m.id, m.sub)
+          FILTER (WHERE m.fb IS NOT NULL AND m.fb = m.in_le AND m.le AND m.id >= m.fb) AS forward,
+        %5$s._history_merge(CASE
+            WHEN m.op = 'MARKER' THEN m.old_values
+            WHEN m.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, m.id, false)
+            ELSE %7$s END ORDER BY m.id DESC, m.sub DESC)
+          FILTER (WHERE m.fb IS NULL AND NOT m.le AND (m.bb IS NULL OR m.id < m.bb
+            OR (m.id = m.bb AND m.op IN ('DELETE', 'MOVE_OUT')))) AS backward
+      FROM m GROUP BY m.row_key
+    ),
+    live AS (%8$s),
+    s AS (
+      SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
+        k.last_at, k.forward, k.backward, live.image,
+        CASE
+          WHEN k.row_key IS NULL THEN CASE WHEN $11 = '{}' THEN 'live' ELSE 'backward' END
+          WHEN k.fb IS NOT NULL THEN CASE WHEN k.fb = k.in_le THEN 'forward' ELSE 'none' END
+          WHEN k.bb IS NOT NULL AND k.bb = k.out_gt THEN 'backward'
+          WHEN k.bb IS NOT NULL THEN CASE WHEN k.first_gt < k.bb OR k.last_le IS NOT NULL THEN 'backward' ELSE 'none' END
+          WHEN live.row_key IS NOT NULL THEN CASE WHEN k.backward IS NULL THEN 'live' ELSE 'backward' END
+          ELSE 'backward'
+        END AS rebuilt_from
+      FROM k FULL JOIN live ON live.row_key = k.row_key
+    )
+    SELECT s.row_key, s.rebuilt_from <> 'none',
+      CASE
+        WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
+        WHEN s.fb IS NOT NULL THEN s.forward
+        WHEN s.fb IS NULL AND s.bb IS NULL AND s.image IS NOT NULL
+          THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
+        ELSE coalesce(s.backward, '{}')
+      END,
+      CASE
+        WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
+        WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN $10[width_bucket(s.bb, $7)]
+        WHEN s.bb IS NULL AND s.image IS NOT NULL THEN $10[cardinality($7)]
+        ELSE '{}'::jsonb
+      END,
+      s.last_le, s.last_at, s.rebuilt_from
+    FROM s
+    %9$s
+  $q$,
+    audit,
+    CASE WHEN keys IS NULL THEN '' ELSE 'AND c.row_key = ANY ($4)' END,
+    CASE WHEN keys IS NULL THEN '' ELSE 'WHERE m.old_key = ANY ($4)' END,
+    CASE WHEN markers = '[]' THEN '' ELSE $m$UNION ALL
+      SELECT mk.a, 1, mk.recorded_at, r.row_key, 'MARKER', mk.m, mk.m, mk.recorded_at <= $2 AND mk.a < $3
+      FROM (SELECT DISTINCT changed.row_key FROM changed) r
+      CROSS JOIN jsonb_to_recordset($15) AS mk(a bigint, recorded_at timestamptz, m jsonb)$m$ END,
+    audit,
+    replace(replace(remapped, '«x»', 'm.new_values'), '«id»', 'm.id'),
+    replace(replace(remapped, '«x»', 'm.old_values'), '«id»', 'm.id'),
+    :AUDITRUM_SCHEMA._history_live_sql(t, keys IS NOT NULL),
+    CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END);
+  RETURN QUERY EXECUTE query
+    USING t.id, at, before_id, keys, backward_only, key_names, thresholds, plains, remaps, missings,
+      markers_after, moves, truncates, target, markers;
+END;
+$$;
+
+-- The full image a key change gives: \`forward\`, the row as it came in (its old key's state just before the
+-- change, plus the change's new values); else the row as it left the old key (the new key's state just after the
+-- change, rebuilt backwards, plus the change's old values). Markers included; {} when nothing is known.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_moved_image(target regclass, change_id bigint, forward boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
+  c record;
+  v record;
+  state jsonb;
+  recorded jsonb;
+BEGIN
+  SELECT ch.row_key, ch.old_values, ch.new_values INTO c
+  FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.id = change_id AND ch.table_id = t.id;
+  SELECT hv.plain, hv.remap INTO v FROM :AUDITRUM_SCHEMA._history_versions(t) hv
+  WHERE hv.after_change_id < change_id ORDER BY hv.idx DESC LIMIT 1;
+  IF forward THEN
+    SELECT s."values" INTO state FROM :AUDITRUM_SCHEMA._history_states(target, 'infinity', change_id,
+      ARRAY[:AUDITRUM_SCHEMA._history_old_key(t, change_id)], false) s WHERE s."exists";
+    recorded := c.new_values;
+  ELSE
+    SELECT s."values" INTO state FROM :AUDITRUM_SCHEMA._history_states(target, 'infinity', change_id + 1,
+      ARRAY[c.row_key], true) s WHERE s."exists";
+    recorded := c.old_values;
+  END IF;
+  RETURN coalesce(state, '{}') || :AUDITRUM_SCHEMA._history_remap(recorded,
+    coalesce(v.remap, (SELECT jsonb_object_agg(n, jsonb_build_object('to', n, 'masked', false))
+      FROM unnest(:AUDITRUM_SCHEMA._history_columns(t)) n)));
+END;
+$$;
+
+-- The known values of a state (markers left out, wrapped objects unwrapped), under today's names.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_known(state jsonb, today text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN e.value->>'$auditrum' = 'value' THEN e.value->'value' ELSE e.value END)
+    FILTER (WHERE NOT coalesce(e.value->>'$auditrum' = 'unknown', false)), '{}')
+  FROM jsonb_each(state) e WHERE e.key = ANY (today)
+$$;
+
+-- Today's columns whose value a state does not know, in column order: [{column, reason}].
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_unknown(state jsonb, missing jsonb, today text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object('column', x.name,
+      'reason', coalesce(state->x.name->>'reason', missing->>x.name, 'not_recorded')) ORDER BY x.i), '[]')
+  FROM unnest(today) WITH ORDINALITY AS x(name, i)
+  WHERE NOT state ? x.name OR coalesce(state->x.name->>'$auditrum' = 'unknown', false)
+$$;
+
+/**
+ * The row of tracked table \`target\` with key \`key\` (a value, an array in key order, or an object by column name:
+ * see row_key) as it was at \`at\`: every change with changed_at <= at is in the past. One row: \`exists\`; \`values\`,
+ * its known values under today's column names; \`unknown\`, [{column, reason}] for today's columns whose value
+ * then is not known (reasons: excluded, masked, oversized, added_later, untracked_gap, not_recorded); the last
+ * change of the row at or before \`at\`; \`rebuilt_from\`: forward (from an INSERT), backward (from a later DELETE or
+ * the live row: the row existed before tracking), live (unchanged since), none (it did not exist).
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.row_as_of(target regclass, key jsonb, at timestamptz)
+RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, unknown jsonb, last_change_id bigint,
+  last_changed_at timestamptz, rebuilt_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rk text := :AUDITRUM_SCHEMA.row_key(target, key);
+  today text[] := :AUDITRUM_SCHEMA._history_columns(:AUDITRUM_SCHEMA._history_table(target));
+BEGIN
+  IF at IS NULL OR NOT isfinite(at) THEN
+    RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  SELECT rk, coalesce(s."exists", false),
+    CASE WHEN s."exists" THEN :AUDITRUM_SCHEMA._history_known(s."values", today) ELSE '{}'::jsonb END,
+    CASE WHEN s."exists" THEN :AUDITRUM_SCHEMA._history_unknown(s."values", s.missing, today) ELSE '[]'::jsonb END,
+    s.last_change_id, s.last_changed_at, coalesce(s.rebuilt_from, 'none')
+  FROM (SELECT 1) one
+  LEFT JOIN :AUDITRUM_SCHEMA._history_states(target, at, 9223372036854775807, ARRAY[rk], false) s ON true;
+END;
+$$;
+
+/**
+ * Every row of tracked table \`target\` that existed at \`at\`, as row_as_of returns it (without \`exists\`), in no
+ * particular order. Set-based over the table's log and live rows; stream it with COPY or a cursor.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.table_as_of(target regclass, at timestamptz)
+RETURNS TABLE (row_key text, "values" jsonb, unknown jsonb, last_change_id bigint, last_changed_at timestamptz,
+  rebuilt_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  today text[] := :AUDITRUM_SCHEMA._history_columns(:AUDITRUM_SCHEMA._history_table(target));
+BEGIN
+  IF at IS NULL OR NOT isfinite(at) THEN
+    RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  SELECT s.row_key,
+    CASE WHEN f.clean THEN s."values" ELSE :AUDITRUM_SCHEMA._history_known(s."values", today) END,
+    CASE WHEN f.clean THEN '[]'::jsonb ELSE :AUDITRUM_SCHEMA._history_unknown(s."values", s.missing, today) END,
+    s.last_change_id, s.last_changed_at, s.rebuilt_from
+  FROM :AUDITRUM_SCHEMA._history_states(target, at, 9223372036854775807, NULL, false) s
+  CROSS JOIN LATERAL (SELECT s."values" ?& today AND NOT jsonb_path_exists(s."values", '$.*."$auditrum"') AS clean) f;
+END;
+$$;
+`,
+  },
 ];
