@@ -10,6 +10,9 @@ import {
 import { instrumentPg } from './context/instrument-pg.js';
 import type { Queryable } from './db/queryable.js';
 import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
+import type { BlameOptions } from './history/blame.js';
+import { blame } from './history/blame.js';
+import type { RowBlame } from './history/blame-types.js';
 import type { DeletedRowsPage, DeletedRowsQuery } from './history/restore/deleted-rows.js';
 import { deletedRows } from './history/restore/deleted-rows.js';
 import type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
@@ -59,6 +62,8 @@ export interface Auditrum {
   /** Stops trusting a database role's context (schema owner only). */
   removeApplicationRole(role: string): Promise<ApplicationRoleResult>;
   ensurePartitions(monthsAhead?: number): Promise<string[]>;
+  /** Per field of a row, who set its current value: the change (actor, request, txid, reason), or why unknown. */
+  blame(options: BlameOptions): Promise<RowBlame>;
   /** Reverts one change (its columns back, an INSERT's row deleted, a DELETE's row back); audited as source `restore`. */
   revert(changeId: string | number | bigint, options?: RevertOptions): Promise<RestoreResult>;
   /** A table's recycle bin: deleted rows not back since, newest first, a page at a time. */
@@ -119,6 +124,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     addApplicationRole: (role) => addApplicationRole(db, schema, role),
     removeApplicationRole: (role) => removeApplicationRole(db, schema, role),
     ensurePartitions: (monthsAhead) => ensurePartitions(db, schema, monthsAhead),
+    blame: (blameOptions) => blame(db, schema, blameOptions),
     revert: (changeId, restoreOptions) => revert(db, schema, changeId, restoreOptions),
     deletedRows: (query) => deletedRows(db, schema, query),
     undelete: (target, restoreOptions) => undelete(db, schema, target, restoreOptions),

@@ -17,6 +17,10 @@ export {
 export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
 export type { Queryable } from './db/queryable.js';
+export type { BlameOptions } from './history/blame.js';
+export { blame } from './history/blame.js';
+export type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './history/blame-types.js';
+export { HistoryInputError } from './history/history-input-error.js';
 export type {
   FieldHistoryEntry,
   KeyValue,

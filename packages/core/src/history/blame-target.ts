@@ -1,0 +1,98 @@
+import type { Queryable } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { HistoryInputError } from './history-input-error.js';
+import type { RowKeyInput } from './history-types.js';
+import { rowKeyJson } from './row-key-input.js';
+
+/** The tracked table and row blame reads. */
+export interface BlameTarget {
+  /** The registry id (tracked_tables.id) its changes are stored under. */
+  tableId: number;
+  relid: number;
+  /** `schema.table`, quoted where needed. */
+  table: string;
+  /** The row's key as capture recorded it. */
+  rowKey: string;
+  /** The key as given, checked, as JSON. */
+  keyJson: string;
+  /** Today's key columns, in key order. */
+  keyColumns: { attnum: number; name: string }[];
+}
+
+/** Resolves the table and the row_key of the key; an unknown or untracked table or a bad key is refused. */
+export async function resolveTarget(db: Queryable, s: string, table: string, key: RowKeyInput): Promise<BlameTarget> {
+  if (typeof table !== 'string' || table.trim() === '') throw new HistoryInputError('auditrum: give a table name');
+  let keyJson: string;
+  try {
+    keyJson = rowKeyJson(key);
+  } catch (error) {
+    throw new HistoryInputError((error as Error).message);
+  }
+  const named = await db
+    .query<{ relid: number | null; table: string | null }>(
+      `SELECT c.oid::int AS relid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table
+       FROM (SELECT to_regclass($1) AS oid) r
+       LEFT JOIN pg_class c ON c.oid = r.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace`,
+      [table],
+    )
+    .then(
+      (result) => result.rows,
+      (error: { code?: string; message?: string }) => {
+        // Before PostgreSQL 16, to_regclass() raises invalid_name on a name it cannot parse.
+        if (error.code === '42602')
+          throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}: ${error.message}`);
+        throw error;
+      },
+    );
+  const relid = named[0]?.relid ?? null;
+  const qualified = named[0]?.table ?? null;
+  if (relid === null || qualified === null) throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}`);
+  const { rows } = await db.query<{ id: number; key_columns: { attnum: number; name: string }[] }>(
+    `SELECT t.id, (SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname) ORDER BY k.ord)
+         FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+         JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped) AS key_columns
+     FROM ${s}.tracked_tables t WHERE t.relid = $1 ORDER BY t.untracked_at NULLS FIRST LIMIT 1`,
+    [relid],
+  );
+  const tracked = rows[0];
+  if (!tracked) throw new HistoryInputError(`auditrum: table ${qualified} is not tracked: it has no history`);
+  const rowKey = await recordedKey(db, s, relid, keyJson);
+  return { tableId: tracked.id, relid, table: qualified, rowKey, keyJson, keyColumns: tracked.key_columns };
+}
+
+/**
+ * auditrum.row_key(): the key as capture recorded it, each value read as its column's type; a key of the wrong
+ * shape or a value its column cannot hold is a HistoryInputError.
+ */
+export async function recordedKey(db: Queryable, s: string, relid: number, keyJson: string): Promise<string> {
+  try {
+    const { rows } = await db.query<{ key: string }>(`SELECT ${s}.row_key($1::oid::regclass, $2::jsonb) AS key`, [
+      relid,
+      keyJson,
+    ]);
+    return rows[0]?.key as string;
+  } catch (error) {
+    if ((error as { code?: string }).code === '22023') throw new HistoryInputError((error as Error).message);
+    throw error;
+  }
+}
+
+/** Whether the row exists in the table now (read with the caller's rights, through the key columns). */
+export async function liveRowExists(db: Queryable, target: BlameTarget): Promise<boolean> {
+  const names = target.keyColumns.map((column) => column.name);
+  const key: unknown = JSON.parse(target.keyJson);
+  const values: unknown[] = Array.isArray(key)
+    ? key
+    : typeof key === 'object' && key !== null
+      ? names.map((name) => (key as Record<string, unknown>)[name])
+      : [key];
+  const keyObject = Object.fromEntries(names.map((name, i) => [name, values[i]]));
+  const list = names.map(quoteIdentifier).join(', ');
+  // target.table is quoted (quote_ident); jsonb_populate_record reads each value as its column's type.
+  const { rows } = await db.query<{ found: boolean }>(
+    `SELECT EXISTS (SELECT FROM ${target.table}
+       WHERE (${list}) = (SELECT ${list} FROM jsonb_populate_record(NULL::${target.table}, $1::jsonb))) AS found`,
+    [JSON.stringify(keyObject)],
+  );
+  return rows[0]?.found === true;
+}

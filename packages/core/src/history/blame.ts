@@ -1,0 +1,205 @@
+import type { ChangeRow } from '../admin/change-rows.js';
+import { CHANGE_COLUMNS } from '../admin/change-rows.js';
+import type { Queryable } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import type { BlameTarget } from './blame-target.js';
+import { liveRowExists, recordedKey, resolveTarget } from './blame-target.js';
+import type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './blame-types.js';
+import { HistoryInputError } from './history-input-error.js';
+import type { RowKeyInput } from './history-types.js';
+import { walkRowBack } from './row-walk.js';
+import type { ColumnState, TableState } from './table-states.js';
+import { columnsToday, readTableStates, stateOf } from './table-states.js';
+
+export interface BlameOptions {
+  /** The table, as `schema.table` or a name found on the search path. */
+  table: string;
+  /** The row's key: a value, an array in key order, or an object by key column name. */
+  key: RowKeyInput;
+  /** Only this column (its name today). */
+  field?: string;
+}
+
+/** Each hop goes to a key's previous value (an UPDATE changed the key), over strictly older changes. */
+const MAX_KEY_HOPS = 100;
+const NO_LIMIT = '9223372036854775807';
+
+/**
+ * Who set each field of a row to its current value: per column of the table today, the last recorded INSERT or
+ * UPDATE that wrote it (its actor, request, transaction, reason and source) with the old and new value, or why
+ * that is not known. History is read under today's column names; a key that an UPDATE changed is followed back to
+ * the row's earlier key. The live table is read (with the caller's rights) only for a key with no recorded change,
+ * to tell a row inserted before tracking from no row at all.
+ */
+export async function blame(db: Queryable, schema: string, options: BlameOptions): Promise<RowBlame> {
+  const s = quoteIdentifier(schema);
+  const target = await resolveTarget(db, s, options.table, options.key);
+  const states = await readTableStates(db, s, target.tableId);
+  const today = columnsToday(states);
+  const wanted = options.field === undefined ? today : today.filter((column) => column.currentName === options.field);
+  if (wanted.length === 0) {
+    throw new HistoryInputError(
+      `auditrum: table ${target.table} has no column ${JSON.stringify(options.field)} (its columns: ${today.map((c) => c.currentName).join(', ')})`,
+    );
+  }
+
+  const setters = new Map<number, ChangeRow>();
+  const reasons = new Map<number, BlameUnknownReason>();
+  let deletedBy: ChangeRow | null = null;
+  let pending: ColumnState[] = wanted;
+  let rowKey = target.rowKey;
+  let before = NO_LIMIT;
+  for (let hop = 0; hop < MAX_KEY_HOPS && pending.length > 0; hop++) {
+    const keyAttnum = target.keyColumns[0]?.attnum ?? -1;
+    const walk = await walkRowBack(db, s, target.tableId, rowKey, before, states, pending, keyAttnum);
+    if (hop === 0 && !walk.hasChanges && !(await liveRowExists(db, target))) {
+      throw new HistoryInputError(
+        `auditrum: table ${target.table} has no row with key ${rowKey}, now or in its history`,
+      );
+    }
+    // The UPDATE that wrote the key columns, when the life has no INSERT: it may have changed the key.
+    const keySetter = walk.insert === null && walk.unresolved.size > 0 ? (walk.keySetter ?? undefined) : undefined;
+    const ids = [...walk.setters.values(), walk.insert, hop === 0 ? walk.endedBy : null, keySetter];
+    const changes = await readChanges(db, s, target.tableId, ids);
+    for (const [attnum, id] of walk.setters) setters.set(attnum, changes.get(id) as ChangeRow);
+    if (hop === 0 && walk.endedBy !== null) deletedBy = changes.get(walk.endedBy) ?? null;
+
+    const keyChange = keySetter === undefined ? undefined : changes.get(keySetter);
+    const previousKey = keyChange && keyBefore(keyChange, states, target);
+    pending = pending.filter((column) => walk.unresolved.has(column.attnum));
+    if (previousKey) {
+      rowKey = await recordedKey(db, s, target.relid, JSON.stringify(previousKey));
+      before = (keyChange as ChangeRow).id;
+      continue;
+    }
+    const insert = walk.insert === null ? undefined : changes.get(walk.insert);
+    for (const column of pending) {
+      reasons.set(column.attnum, insert ? absentFromInsert(insert, states, column) : 'before_tracking');
+    }
+    break;
+  }
+
+  const endedAt = deletedBy === null ? undefined : BigInt(deletedBy.id);
+  const fields = wanted.map((column) => fieldBlame(column, setters.get(column.attnum), states, endedAt, reasons));
+  return { table: target.table, rowKey: target.rowKey, fields, deletedBy: deletedBy && blameChange(deletedBy) };
+}
+
+function fieldBlame(
+  column: ColumnState,
+  setter: ChangeRow | undefined,
+  states: readonly TableState[],
+  endedAt: bigint | undefined,
+  reasons: ReadonlyMap<number, BlameUnknownReason>,
+): FieldBlame {
+  const field = column.currentName as string;
+  const recorded = setter && stateOf(states, BigInt(setter.id))?.byAttnum.get(column.attnum);
+  if (!setter || !recorded) {
+    return {
+      field,
+      change: null,
+      oldValue: null,
+      newValue: null,
+      masked: column.masked,
+      oversized: false,
+      // A column the rules leave out today: not knowing who set it is the rules' doing.
+      unknown: column.captured ? (reasons.get(column.attnum) ?? 'before_tracking') : 'excluded',
+    };
+  }
+  const stored = recorded.storedName;
+  return {
+    field,
+    change: blameChange(setter),
+    oldValue: setter.old_values?.[stored] ?? null,
+    newValue: setter.new_values?.[stored] ?? null,
+    masked: recorded.masked,
+    oversized: isOversized(setter.new_values, stored) || isOversized(setter.old_values, stored),
+    unknown: uncertaintyAfter(states, BigInt(setter.id), endedAt, column.attnum),
+  };
+}
+
+/** The changes with these ids (nulls skipped), by id. */
+async function readChanges(
+  db: Queryable,
+  s: string,
+  tableId: number,
+  ids: readonly (string | null | undefined)[],
+): Promise<Map<string, ChangeRow>> {
+  const wanted = [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
+  if (wanted.length === 0) return new Map();
+  const { rows } = await db.query<ChangeRow>(
+    `SELECT ${CHANGE_COLUMNS} FROM ${s}.changes c WHERE c.table_id = $1 AND c.id = ANY($2::bigint[])`,
+    [tableId, wanted],
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Why the row's INSERT did not record the column: it did not exist yet, or the rules left it out. */
+function absentFromInsert(insert: ChangeRow, states: readonly TableState[], column: ColumnState): BlameUnknownReason {
+  const state = stateOf(states, BigInt(insert.id));
+  return state?.byAttnum.has(column.attnum) === false ? 'added_later' : 'excluded';
+}
+
+/**
+ * Whether a later change to the column may be missing after change `id` (and before the row ended): the table was
+ * not tracked for a while, or its rules left the column out.
+ */
+function uncertaintyAfter(
+  states: readonly TableState[],
+  id: bigint,
+  endedAt: bigint | undefined,
+  attnum: number,
+): BlameUnknownReason | null {
+  const later = states.filter(
+    (state) => state.afterChangeId >= id && (endedAt === undefined || state.afterChangeId < endedAt),
+  );
+  if (later.some((state) => !state.tracking)) return 'untracked_gap';
+  if (later.some((state) => state.byAttnum.get(attnum)?.captured === false)) return 'excluded';
+  return null;
+}
+
+/**
+ * The row's key before `change`, when that UPDATE changed it: its old values hold the key columns it changed (under
+ * their names then); the others keep the values of today's key.
+ */
+function keyBefore(change: ChangeRow, states: readonly TableState[], target: BlameTarget): unknown[] | undefined {
+  if (change.operation !== 'UPDATE' || change.old_values === null) return undefined;
+  const old = change.old_values;
+  const state = stateOf(states, BigInt(change.id));
+  const values: unknown[] = target.keyColumns.length === 1 ? [target.rowKey] : JSON.parse(target.rowKey);
+  let changed = false;
+  target.keyColumns.forEach((key, i) => {
+    const stored = state?.byAttnum.get(key.attnum)?.storedName ?? key.name;
+    if (Object.hasOwn(old, stored)) {
+      values[i] = old[stored];
+      changed = true;
+    }
+  });
+  return changed ? values : undefined;
+}
+
+/** Whether the stored values list the column as oversized (under the key "", which no column can have). */
+function isOversized(values: Record<string, unknown> | null, stored: string): boolean {
+  const listing = values?.[''] as { oversized?: unknown } | undefined;
+  return Array.isArray(listing?.oversized) && listing.oversized.includes(stored);
+}
+
+function blameChange(row: ChangeRow): BlameChange {
+  const context = row.context ?? {};
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  const claimed = context.claimed;
+  return {
+    id: row.id,
+    changedAt: row.changed_at,
+    txid: row.txid,
+    operation: row.operation,
+    actorId: row.actor_id,
+    actorLabel: text(context.actor_label),
+    requestId: row.request_id,
+    reason: text(context.reason),
+    source: text(context.source) ?? 'db',
+    claimed:
+      claimed !== null && typeof claimed === 'object' && !Array.isArray(claimed)
+        ? (claimed as Record<string, unknown>)
+        : null,
+  };
+}

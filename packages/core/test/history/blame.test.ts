@@ -1,0 +1,341 @@
+import type { FieldBlame, RowBlame } from '@auditrum/core';
+import { blame, createAuditrum, instrumentPg, withAuditContext } from '@auditrum/core';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useHistoryReader } from './blame-reader.js';
+
+// Blame: per field of a row, who set its current value (actor, request, transaction, reason, change id), read by
+// a non-superuser role that may read the audit schema, from changes written by the application's own role.
+const db = useTestDatabase();
+const role = useAppRole(db);
+const reader = useHistoryReader(db);
+let app: pg.Pool;
+
+interface Recorded {
+  id: string;
+  txid: string;
+  changed_at: string;
+}
+
+/** The log's rows for a table, oldest first, as the reference for the exact ids, txids and times. */
+async function recorded(table: string): Promise<Recorded[]> {
+  const { rows } = await db.pool.query<Recorded>(
+    `SELECT l.id::text AS id, l.txid::text AS txid,
+       to_char(l.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS changed_at
+     FROM auditrum.change_log l WHERE l.table_name = $1 ORDER BY l.id`,
+    [table],
+  );
+  return rows;
+}
+
+/** Each field as [field, change id, operation, actor, request, reason, old, new, unknown]. */
+function summary(result: RowBlame): unknown[][] {
+  return result.fields.map((f: FieldBlame) => [
+    f.field,
+    f.change?.id ?? null,
+    f.change?.operation ?? null,
+    f.change?.actorId ?? null,
+    f.change?.requestId ?? null,
+    f.change?.reason ?? null,
+    f.oldValue,
+    f.newValue,
+    f.unknown,
+  ]);
+}
+
+async function track(table: string, rules = {}): Promise<void> {
+  await createAuditrum({ pool: db.pool, partitions: false }).track(table, rules);
+  await app.query(`GRANT SELECT ON ${table} TO ${reader.name}`);
+}
+
+beforeAll(() => {
+  app = role.openPool({ max: 2 });
+  instrumentPg(app);
+});
+afterAll(() => app.end());
+
+describe('blame', () => {
+  it('names per field the change that set it: actor, request, transaction, reason, source, values', async () => {
+    await app.query('CREATE TABLE people (id int PRIMARY KEY, name text, email text, note text)');
+    await track('public.people', { mask: ['email'] });
+    await withAuditContext({ actor: { id: 'u1', label: 'Ann' }, requestId: 'req-1', source: 'http' }, () =>
+      app.query(`INSERT INTO people VALUES (1, 'Ann', 'ann@x.test', 'first')`),
+    );
+    // Two statements in one transaction: both changes carry its txid.
+    await withAuditContext({ actor: { id: 'u2' }, requestId: 'req-2', reason: 'typo', source: 'http' }, async () => {
+      const client = await app.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`UPDATE people SET name = 'Anne' WHERE id = 1`);
+        await client.query(`UPDATE people SET email = 'anne@x.test' WHERE id = 1`);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    });
+    await withAuditContext({ source: 'job', reason: 'nightly' }, () =>
+      app.query(`UPDATE people SET name = 'Anne B' WHERE id = 1`),
+    );
+    const [insert, rename, email, job] = await recorded('people');
+
+    const result = await blame(reader.pool, 'auditrum', { table: 'public.people', key: 1 });
+    expect(result.table).toBe('public.people');
+    expect(result.rowKey).toBe('1');
+    expect(result.deletedBy).toBeNull();
+    expect(summary(result)).toEqual([
+      ['id', insert?.id, 'INSERT', 'u1', 'req-1', null, null, 1, null],
+      ['name', job?.id, 'UPDATE', null, null, 'nightly', 'Anne', 'Anne B', null],
+      ['email', email?.id, 'UPDATE', 'u2', 'req-2', 'typo', expect.stringMatching(/^hmac:/), expect.any(String), null],
+      ['note', insert?.id, 'INSERT', 'u1', 'req-1', null, null, 'first', null],
+    ]);
+    expect(result.fields[0]?.change).toEqual({
+      id: insert?.id,
+      changedAt: insert?.changed_at,
+      txid: insert?.txid,
+      operation: 'INSERT',
+      actorId: 'u1',
+      actorLabel: 'Ann',
+      requestId: 'req-1',
+      reason: null,
+      source: 'http',
+      claimed: null,
+    });
+    expect(result.fields[1]?.change?.source).toBe('job');
+    // The masked column shows that it changed and by whom, never the value in clear.
+    const masked = result.fields[2] as FieldBlame;
+    expect(masked.masked).toBe(true);
+    expect(JSON.stringify(masked)).not.toContain('anne@x.test');
+    expect(masked.change?.txid).toBe(email?.txid);
+    expect(rename?.txid).toBe(email?.txid);
+
+    // The instance method answers the same (here on the owner's pool).
+    expect(await createAuditrum({ pool: db.pool, partitions: false }).blame({ table: 'people', key: 1 })).toEqual(
+      result,
+    );
+
+    // One field: the same answer for it alone.
+    const one = await blame(reader.pool, 'auditrum', { table: 'people', key: '1', field: 'note' });
+    expect(summary(one)).toEqual([['note', insert?.id, 'INSERT', 'u1', 'req-1', null, null, 'first', null]]);
+  });
+
+  it('reads a composite key given as an array or an object', async () => {
+    await app.query('CREATE TABLE stock (shop text, sku text, qty int, PRIMARY KEY (shop, sku))');
+    await track('public.stock');
+    await withAuditContext({ actor: { id: 'u1' }, requestId: 'r-a' }, () =>
+      app.query(`INSERT INTO stock VALUES ('north', 'A-1', 5), ('south', 'A-1', 7)`),
+    );
+    await withAuditContext({ actor: { id: 'u2' }, requestId: 'r-b' }, () =>
+      app.query(`UPDATE stock SET qty = 4 WHERE shop = 'north'`),
+    );
+    const [north, south, update] = await recorded('stock');
+    for (const key of [['north', 'A-1'], { sku: 'A-1', shop: 'north' }]) {
+      const result = await blame(reader.pool, 'auditrum', { table: 'stock', key });
+      expect(result.rowKey).toBe('["north", "A-1"]');
+      expect(summary(result)).toEqual([
+        ['shop', north?.id, 'INSERT', 'u1', 'r-a', null, null, 'north', null],
+        ['sku', north?.id, 'INSERT', 'u1', 'r-a', null, null, 'A-1', null],
+        ['qty', update?.id, 'UPDATE', 'u2', 'r-b', null, 5, 4, null],
+      ]);
+    }
+    const other = await blame(reader.pool, 'auditrum', { table: 'stock', key: ['south', 'A-1'], field: 'qty' });
+    expect(summary(other)).toEqual([['qty', south?.id, 'INSERT', 'u1', 'r-a', null, null, 7, null]]);
+  });
+
+  it("counts a renamed column's history under its name today and leaves a dropped column out", async () => {
+    await app.query('CREATE TABLE notes (id int PRIMARY KEY, title text, body text, tag text)');
+    await track('public.notes');
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO notes VALUES (1, 't', 'b', 'x')`));
+    await withAuditContext({ actor: { id: 'u2' } }, () => app.query(`UPDATE notes SET title = 't2' WHERE id = 1`));
+    await app.query('ALTER TABLE notes RENAME COLUMN title TO heading');
+    await app.query('ALTER TABLE notes DROP COLUMN tag');
+    await withAuditContext({ actor: { id: 'u3' } }, () => app.query(`UPDATE notes SET body = 'b2' WHERE id = 1`));
+    const [insert, title, body] = await recorded('notes');
+    const result = await blame(reader.pool, 'auditrum', { table: 'notes', key: 1 });
+    expect(summary(result)).toEqual([
+      ['id', insert?.id, 'INSERT', 'u1', null, null, null, 1, null],
+      ['heading', title?.id, 'UPDATE', 'u2', null, null, 't', 't2', null],
+      ['body', body?.id, 'UPDATE', 'u3', null, null, 'b', 'b2', null],
+    ]);
+    await expect(blame(reader.pool, 'auditrum', { table: 'notes', key: 1, field: 'title' })).rejects.toThrow(
+      'table public.notes has no column "title" (its columns: id, heading, body)',
+    );
+  });
+
+  it('says "before tracking" for a row inserted before tracking, and follows it once it changes', async () => {
+    await app.query('CREATE TABLE legacy (id int PRIMARY KEY, a text, b text)');
+    await app.query(`INSERT INTO legacy VALUES (1, 'a', 'b'), (2, 'a', 'b')`);
+    await track('public.legacy');
+    await withAuditContext({ actor: { id: 'u9' }, requestId: 'r-9' }, () =>
+      app.query(`UPDATE legacy SET b = 'b2' WHERE id = 1`),
+    );
+    const [update] = await recorded('legacy');
+    expect(summary(await blame(reader.pool, 'auditrum', { table: 'legacy', key: 1 }))).toEqual([
+      ['id', null, null, null, null, null, null, null, 'before_tracking'],
+      ['a', null, null, null, null, null, null, null, 'before_tracking'],
+      ['b', update?.id, 'UPDATE', 'u9', 'r-9', null, 'b', 'b2', null],
+    ]);
+    // Never changed since tracking: every field is unknown, and the row is known to exist.
+    const untouched = await blame(reader.pool, 'auditrum', { table: 'legacy', key: 2 });
+    expect(untouched.fields.map((f) => [f.field, f.change, f.unknown])).toEqual([
+      ['id', null, 'before_tracking'],
+      ['a', null, 'before_tracking'],
+      ['b', null, 'before_tracking'],
+    ]);
+    await expect(blame(reader.pool, 'auditrum', { table: 'legacy', key: 3 })).rejects.toThrow(
+      'table public.legacy has no row with key 3, now or in its history',
+    );
+  });
+
+  it('names the DELETE that ended a row and blames its fields as they were; a new row under the key starts afresh', async () => {
+    await app.query('CREATE TABLE items (id int PRIMARY KEY, name text, price int)');
+    await track('public.items');
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO items VALUES (1, 'pen', 2)`));
+    await withAuditContext({ actor: { id: 'u2' } }, () => app.query(`UPDATE items SET price = 3 WHERE id = 1`));
+    await withAuditContext({ actor: { id: 'u3' }, reason: 'discontinued' }, () =>
+      app.query('DELETE FROM items WHERE id = 1'),
+    );
+    const [insert, price, deletion] = await recorded('items');
+    const deleted = await blame(reader.pool, 'auditrum', { table: 'items', key: 1 });
+    expect(deleted.deletedBy).toMatchObject({
+      id: deletion?.id,
+      operation: 'DELETE',
+      actorId: 'u3',
+      reason: 'discontinued',
+    });
+    expect(summary(deleted).map((f) => f.slice(0, 4))).toEqual([
+      ['id', insert?.id, 'INSERT', 'u1'],
+      ['name', insert?.id, 'INSERT', 'u1'],
+      ['price', price?.id, 'UPDATE', 'u2'],
+    ]);
+    await withAuditContext({ actor: { id: 'u4' } }, () => app.query(`INSERT INTO items VALUES (1, 'ink', 5)`));
+    const again = await blame(reader.pool, 'auditrum', { table: 'items', key: 1 });
+    const reinsert = (await recorded('items')).at(-1);
+    expect(again.deletedBy).toBeNull();
+    expect(summary(again).map((f) => f.slice(0, 4))).toEqual([
+      ['id', reinsert?.id, 'INSERT', 'u4'],
+      ['name', reinsert?.id, 'INSERT', 'u4'],
+      ['price', reinsert?.id, 'INSERT', 'u4'],
+    ]);
+    // A TRUNCATE ends every row of the table.
+    await withAuditContext({ actor: { id: 'u5' } }, () => app.query('TRUNCATE items'));
+    const truncated = await blame(reader.pool, 'auditrum', { table: 'items', key: 1 });
+    expect(truncated.deletedBy).toMatchObject({ operation: 'TRUNCATE', actorId: 'u5' });
+  });
+
+  it('follows a key that an UPDATE changed back to the INSERT under the old key', async () => {
+    await app.query('CREATE TABLE codes (code text PRIMARY KEY, label text, owner text)');
+    await track('public.codes');
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO codes VALUES ('A', 'alpha', 'x')`));
+    await withAuditContext({ actor: { id: 'u2' } }, () => app.query(`UPDATE codes SET code = 'B' WHERE code = 'A'`));
+    await withAuditContext({ actor: { id: 'u3' } }, () => app.query(`UPDATE codes SET code = 'C' WHERE code = 'B'`));
+    await withAuditContext({ actor: { id: 'u4' } }, () =>
+      app.query(`UPDATE codes SET label = 'gamma' WHERE code = 'C'`),
+    );
+    const [insert, , toC, label] = await recorded('codes');
+    const result = await blame(reader.pool, 'auditrum', { table: 'codes', key: 'C' });
+    expect(summary(result)).toEqual([
+      ['code', toC?.id, 'UPDATE', 'u3', null, null, 'B', 'C', null],
+      ['label', label?.id, 'UPDATE', 'u4', null, null, 'alpha', 'gamma', null],
+      ['owner', insert?.id, 'INSERT', 'u1', null, null, null, 'x', null],
+    ]);
+    // A new row that took the old key later is not this row's past.
+    await withAuditContext({ actor: { id: 'u5' } }, () => app.query(`INSERT INTO codes VALUES ('A', 'new', 'y')`));
+    const owner = await blame(reader.pool, 'auditrum', { table: 'codes', key: 'C', field: 'owner' });
+    expect(owner.fields[0]?.change?.id).toBe(insert?.id);
+  });
+
+  it('says why who set a field is unknown: excluded, added later, an untracked period', async () => {
+    await app.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int, secret text)');
+    await track('public.accounts', { exclude: ['secret'] });
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO accounts VALUES (1, 10, 's')`));
+    await app.query('ALTER TABLE accounts ADD COLUMN region text DEFAULT "current_user"()');
+    const [insert] = await recorded('accounts');
+    expect(summary(await blame(reader.pool, 'auditrum', { table: 'accounts', key: 1 }))).toEqual([
+      ['id', insert?.id, 'INSERT', 'u1', null, null, null, 1, null],
+      ['balance', insert?.id, 'INSERT', 'u1', null, null, null, 10, null],
+      ['secret', null, null, null, null, null, null, null, 'excluded'],
+      ['region', null, null, null, null, null, null, null, 'added_later'],
+    ]);
+    // Not tracked for a while: a change to balance may be missing, the last recorded one is still named.
+    const auditrum = createAuditrum({ pool: db.pool, partitions: false });
+    await auditrum.untrack('public.accounts');
+    await app.query('UPDATE accounts SET balance = 99 WHERE id = 1');
+    await auditrum.track('public.accounts', { exclude: ['secret'] });
+    const balance = await blame(reader.pool, 'auditrum', { table: 'accounts', key: 1, field: 'balance' });
+    expect(balance.fields[0]).toMatchObject({ change: { id: insert?.id }, newValue: 10, unknown: 'untracked_gap' });
+  });
+
+  it('marks an oversized value as such', async () => {
+    await app.query('CREATE TABLE docs (id int PRIMARY KEY, body text)');
+    await track('public.docs', { maxValueBytes: 16 });
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO docs VALUES (1, repeat('x', 100))`));
+    const [field] = (await blame(reader.pool, 'auditrum', { table: 'docs', key: 1, field: 'body' })).fields;
+    expect(field).toMatchObject({ oversized: true, newValue: { $auditrum: 'oversized', bytes: 100 } });
+  });
+});
+
+describe("the original's defects", () => {
+  it('blames the newest change of a row with more versions than the original kept (its --limit kept the oldest 200)', async () => {
+    await app.query('CREATE TABLE counters (id int PRIMARY KEY, n int, label text)');
+    await track('public.counters');
+    await withAuditContext({ actor: { id: 'first' } }, () => app.query(`INSERT INTO counters VALUES (1, 0, 'l')`));
+    for (let i = 1; i <= 250; i++) {
+      await withAuditContext({ actor: { id: `u${i}` } }, () => app.query('UPDATE counters SET n = n + 1 WHERE id = 1'));
+    }
+    // The original's field filter ran after its LIMIT: a field changed after the 200th event was never found.
+    await withAuditContext({ actor: { id: 'late' } }, () => app.query(`UPDATE counters SET label = 'm' WHERE id = 1`));
+    const rows = await recorded('counters');
+    expect(rows).toHaveLength(252);
+    expect(summary(await blame(reader.pool, 'auditrum', { table: 'counters', key: 1 }))).toEqual([
+      ['id', rows[0]?.id, 'INSERT', 'first', null, null, null, 1, null],
+      ['n', rows[250]?.id, 'UPDATE', 'u250', null, null, 249, 250, null],
+      ['label', rows[251]?.id, 'UPDATE', 'late', null, null, 'l', 'm', null],
+    ]);
+    const label = await blame(reader.pool, 'auditrum', { table: 'counters', key: 1, field: 'label' });
+    expect(label.fields[0]?.change?.actorId).toBe('late');
+  });
+
+  it('finds rows of a table whose key is not a column named id (the original assumed it)', async () => {
+    await app.query('CREATE TABLE countries (iso char(2) PRIMARY KEY, name text)');
+    await track('public.countries');
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO countries VALUES ('FR', 'France')`));
+    const [insert] = await recorded('countries');
+    const result = await blame(reader.pool, 'auditrum', { table: 'countries', key: { iso: 'FR' } });
+    expect(summary(result)).toEqual([
+      ['iso', insert?.id, 'INSERT', 'u1', null, null, null, 'FR', null],
+      ['name', insert?.id, 'INSERT', 'u1', null, null, null, 'France', null],
+    ]);
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    [{ table: 'nowhere', key: 1 }, 'no table "nowhere"'],
+    [{ table: 'people; DROP TABLE people', key: 1 }, 'no table "people; DROP TABLE people"'],
+    [{ table: '', key: 1 }, 'give a table name'],
+    [{ table: 'people', key: 'abc' }, '"abc" is not a valid integer for key column id of table public.people'],
+    [{ table: 'people', key: [1, 2] }, 'the key of table public.people is (id): give 1 value(s), not [1, 2]'],
+    [{ table: 'people', key: null }, 'is not a row key'],
+    [{ table: 'people', key: { id: { nested: 1 } } }, 'is not a row key'],
+    [{ table: 'people', key: "1'); DROP TABLE people; --" }, 'is not a valid integer'],
+    [{ table: 'stock', key: 'north' }, 'the key of table public.stock is (shop, sku): give 2 value(s)'],
+    [
+      { table: 'people', key: 1, field: 'nope' },
+      'table public.people has no column "nope" (its columns: id, name, email, note)',
+    ],
+    [{ table: 'people', key: 1, field: 'name"; --' }, 'has no column "name\\"; --"'],
+  ])('%j: %s', async (options, message) => {
+    await expect(blame(reader.pool, 'auditrum', options as never)).rejects.toThrow(message);
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM people');
+    expect(rows[0]).toEqual({ n: 1 });
+  });
+
+  it('refuses a table that is not tracked', async () => {
+    await app.query('CREATE TABLE loose (id int PRIMARY KEY)');
+    await app.query(`GRANT SELECT ON loose TO ${reader.name}`);
+    await expect(blame(reader.pool, 'auditrum', { table: 'loose', key: 1 })).rejects.toThrow(
+      'table public.loose is not tracked: it has no history',
+    );
+  });
+});
