@@ -83,8 +83,9 @@ function toLoggedChange(row: ChangeRow): LoggedChange {
   const dropped = new Set<string>();
   const underCurrentNames = (values: Record<string, unknown> | null): Map<string, LoggedValue> | null => {
     if (values === null) return null;
-    // The key "" lists the columns whose values were over the size limit (kept as markers).
-    const oversized = new Set(Array.isArray(values['']) ? (values[''] as string[]) : []);
+    // The key "" holds {"oversized": [columns]}: those whose values were over the size limit (kept as markers).
+    const listed = (values[''] as { oversized?: unknown } | undefined)?.oversized;
+    const oversized = new Set(Array.isArray(listed) ? (listed as string[]) : []);
     const result = new Map<string, LoggedValue>();
     for (const [stored, value] of Object.entries(values)) {
       if (stored === '') continue;

@@ -105,8 +105,8 @@ export async function undelete(
       const table = await tableByName(client, schema, target?.table);
       const rowKey = await recordedRowKey(client, schema, table, target.key);
       const { rows } = await client.query<{ id: string; operation: string }>(
-        `SELECT id::text AS id, operation FROM ${quoteIdentifier(schema)}.changes
-         WHERE table_id = $1 AND row_key = $2 ORDER BY id DESC LIMIT 1`,
+        `SELECT c.id::text AS id, c.operation FROM ${quoteIdentifier(schema)}.changes c
+         WHERE c.table_id = $1 AND c.row_key = $2 ORDER BY c.id DESC LIMIT 1`,
         [table.id, rowKey],
       );
       const latest = rows[0];

@@ -105,8 +105,8 @@ async function runStep(client: pg.ClientBase, context: RestoreContext, step: Ste
 /** The ids of the changes this transaction's restore statements were recorded as. */
 async function writtenChanges(client: pg.ClientBase, schema: string, context: RestoreContext): Promise<string[]> {
   const { rows } = await client.query<{ id: string }>(
-    `SELECT id::text AS id FROM ${quoteIdentifier(schema)}.changes
-     WHERE request_id = $1 AND txid = txid_current() AND changed_at >= now() ORDER BY id`,
+    `SELECT c.id::text AS id FROM ${quoteIdentifier(schema)}.changes c
+     WHERE c.request_id = $1 AND c.txid = txid_current() AND c.changed_at >= now() ORDER BY c.id`,
     [context.requestId],
   );
   return rows.map((row) => row.id);

@@ -1,0 +1,216 @@
+import type { Auditrum } from '@auditrum/core';
+import { createAuditrum, RestoreError, withAuditContext } from '@auditrum/core';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changesAfter, grantRestoreReader, lastChangeId, rowsAsText } from './restore-support.js';
+
+// undo({ requestId } | { txid }): every row change of a request or transaction reversed, newest first, all or nothing.
+const db = useTestDatabase();
+const role = useAppRole(db);
+let app: pg.Pool;
+let writer: pg.Pool;
+let audit: Auditrum;
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  writer = role.openPool({ max: 2 });
+  await grantRestoreReader(db.pool, role.name);
+  await app.query('CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric NOT NULL)');
+  const owner = createAuditrum({ pool: db.pool, partitions: false });
+  await owner.track('public.accounts');
+  await owner.close();
+  audit = createAuditrum({ pool: app, partitions: false });
+  await app.query(`INSERT INTO accounts SELECT i, 'owner ' || i, 100 FROM generate_series(1, 300) i`);
+});
+afterAll(async () => {
+  await audit.close();
+});
+
+/** A request that changes 221 rows: updates 1..200, deletes ten rows from `deleteFrom`, inserts ten from `insertFrom`, then updates 1 again. */
+async function bigRequest(requestId: string, deleteFrom: number, insertFrom: number): Promise<void> {
+  await withAuditContext({ requestId, actor: { id: 'mallory' } }, async () => {
+    await app.query('UPDATE accounts SET balance = balance - 10 WHERE id <= 200');
+    await app.query('DELETE FROM accounts WHERE id BETWEEN $1 AND $1 + 9', [deleteFrom]);
+    await app.query(`INSERT INTO accounts SELECT i, 'new ' || i, 5 FROM generate_series($1::int, $1 + 9) i`, [
+      insertFrom,
+    ]);
+    await app.query(`UPDATE accounts SET owner = 'mallory', balance = 0 WHERE id = 1`);
+  });
+}
+
+async function waitForLockWait(): Promise<void> {
+  // Waits (no timing assertion) until a session of the test database waits for a row lock.
+  for (;;) {
+    const { rows } = await db.pool.query<{ waiting: number }>(
+      `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if ((rows[0]?.waiting ?? 0) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('undo', () => {
+  it('reverses a request of 221 row changes, newest first, each write naming the change it reverses', async () => {
+    const before = await rowsAsText(app, 'accounts');
+    await bigRequest('req-big', 201, 1001);
+    const { rows: request } = await db.pool.query<{ id: string }>(
+      `SELECT id::text AS id FROM auditrum.changes WHERE request_id = 'req-big' ORDER BY id`,
+    );
+    expect(request).toHaveLength(221);
+    const mark = await lastChangeId(db.pool);
+
+    const result = await audit.undo({ requestId: 'req-big' }, { reason: 'fraud #77', actor: { id: 'ops' } });
+
+    expect(await rowsAsText(app, 'accounts')).toEqual(before);
+    const written = await changesAfter(db.pool, mark);
+    expect(written).toHaveLength(221);
+    expect(written.map((change) => change.context.reverts)).toEqual([...request].reverse().map((r) => [r.id]));
+    expect(
+      new Set(written.map((c) => JSON.stringify([c.actor_id, c.request_id, c.context.source, c.context.reason]))),
+    ).toEqual(new Set([JSON.stringify(['ops', result.requestId, 'restore', 'fraud #77'])]));
+    expect(result.changeIds).toEqual(written.map((c) => c.id));
+    // The undo is itself a request: undoing it brings the request's changes back.
+    await audit.undo({ requestId: result.requestId as string }, { reason: 'undo the undo' });
+    expect((await app.query(`SELECT owner, balance::text FROM accounts WHERE id = 1`)).rows).toEqual([
+      { owner: 'mallory', balance: '0' },
+    ]);
+  });
+
+  it('is all or nothing: one conflicting row refuses the whole undo, force reverses the rest too', async () => {
+    const before150 = (await app.query<{ b: string }>('SELECT balance::text AS b FROM accounts WHERE id = 150')).rows[0]
+      ?.b;
+    await bigRequest('req-conflict', 211, 2001);
+    await app.query('UPDATE accounts SET balance = 1234 WHERE id = 150');
+    const after = await rowsAsText(app, 'accounts');
+    const mark = await lastChangeId(db.pool);
+    const error = (await audit
+      .undo({ requestId: 'req-conflict' }, { reason: 'r' })
+      .catch((e: unknown) => e)) as RestoreError;
+    expect(error).toBeInstanceOf(RestoreError);
+    expect(error.plan?.conflicts).toEqual([
+      expect.objectContaining({
+        kind: 'changed-since',
+        rowKey: '150',
+        columns: ['balance'],
+        changeId: String(BigInt(mark)),
+      }),
+    ]);
+    expect(error.plan?.statements).toHaveLength(221);
+    expect(await rowsAsText(app, 'accounts')).toEqual(after);
+    expect(await changesAfter(db.pool, mark)).toEqual([]);
+
+    await audit.undo({ requestId: 'req-conflict' }, { reason: 'r', force: true });
+    // Each row is back where the request found it: 150 had 1234 set after the request, and loses it.
+    const { rows: balances } = await app.query<{ id: number; balance: string }>(
+      `SELECT id, balance::text FROM accounts WHERE id IN (150, 151) ORDER BY id`,
+    );
+    expect(balances).toEqual([
+      { id: 150, balance: before150 },
+      { id: 151, balance: before150 },
+    ]);
+    expect((await app.query('SELECT count(*)::int AS n FROM accounts WHERE id BETWEEN 2001 AND 2010')).rows).toEqual([
+      { n: 0 },
+    ]);
+  });
+
+  it('refuses, without overriding it, a write committed while it waited for the row lock (no lost update)', async () => {
+    await withAuditContext({ requestId: 'req-race-1' }, () =>
+      app.query('UPDATE accounts SET balance = 1 WHERE id = 20'),
+    );
+    const concurrent = await writer.connect();
+    try {
+      await concurrent.query('BEGIN');
+      await concurrent.query('UPDATE accounts SET balance = 999 WHERE id = 20');
+      const undo = audit.undo({ requestId: 'req-race-1' }, { reason: 'race' }).catch((e: unknown) => e);
+      await waitForLockWait();
+      await concurrent.query('COMMIT');
+      const error = (await undo) as RestoreError;
+      expect(error).toBeInstanceOf(RestoreError);
+      expect(error.kind).toBe('conflict');
+      expect(error.message).toMatch(/accounts 20: change #\d+ \(later than #\d+\) changed balance/);
+    } finally {
+      concurrent.release();
+    }
+    expect((await app.query('SELECT balance::text FROM accounts WHERE id = 20')).rows).toEqual([{ balance: '999' }]);
+  });
+
+  it('keeps a write that waited for its lock: it lands after the undo, recorded after it', async () => {
+    const before30 = (await app.query<{ b: string }>('SELECT balance::text AS b FROM accounts WHERE id = 30')).rows[0]
+      ?.b;
+    const before31 = (await app.query<{ b: string }>('SELECT balance::text AS b FROM accounts WHERE id = 31')).rows[0]
+      ?.b;
+    await withAuditContext({ requestId: 'req-race-2' }, () =>
+      app.query('UPDATE accounts SET balance = 2 WHERE id IN (30, 31)'),
+    );
+    // A third session holds row 31 (no change): the undo locks 30, then waits for 31.
+    const holder = await writer.connect();
+    const concurrent = await db.openPool({ connectionString: role.url, max: 1 }).connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM accounts WHERE id = 31 FOR UPDATE');
+      const undo = audit.undo({ requestId: 'req-race-2' }, { reason: 'race' });
+      await waitForLockWait();
+      // The writer now waits for the undo's lock on row 30.
+      const write = concurrent.query('UPDATE accounts SET balance = 777 WHERE id = 30');
+      for (;;) {
+        const { rows } = await db.pool.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if ((rows[0]?.waiting ?? 0) >= 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await holder.query('ROLLBACK');
+      const result = await undo;
+      await write;
+      expect(result.applied).toBe(true);
+    } finally {
+      holder.release();
+      concurrent.release();
+    }
+    expect((await app.query('SELECT id, balance::text FROM accounts WHERE id IN (30, 31) ORDER BY id')).rows).toEqual([
+      { id: 30, balance: '777' },
+      { id: 31, balance: before31 },
+    ]);
+    const { rows } = await db.pool.query<{ source: string; new_values: unknown }>(
+      `SELECT context->>'source' AS source, new_values FROM auditrum.change_log WHERE row_key = '30' ORDER BY id DESC LIMIT 2`,
+    );
+    expect(rows).toEqual([
+      { source: 'db', new_values: { balance: 777 } },
+      { source: 'restore', new_values: { balance: Number(before30) } },
+    ]);
+  });
+
+  it('undoes a transaction by its txid', async () => {
+    const client = await app.connect();
+    let txid: string;
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE accounts SET owner = 'tx' WHERE id IN (40, 41)`);
+      txid = (await client.query<{ txid: string }>('SELECT txid_current()::text AS txid')).rows[0]?.txid ?? '';
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const result = await audit.undo({ txid }, { reason: 'r' });
+    expect(result.plan.statements.map((s) => s.rowKey).sort()).toEqual(['40', '41']);
+    expect((await app.query('SELECT owner FROM accounts WHERE id IN (40, 41) ORDER BY id')).rows).toEqual([
+      { owner: 'owner 40' },
+      { owner: 'owner 41' },
+    ]);
+  });
+
+  it.each([
+    [{}, 'give either a request id or a transaction id'],
+    [{ requestId: 'a', txid: 1 }, 'give either a request id or a transaction id'],
+    [{ requestId: '' }, 'the request id to undo must be a non-empty string'],
+    [{ requestId: 'no-such-request' }, 'no change of request "no-such-request" is recorded'],
+    [{ txid: 'abc' }, 'the transaction id "abc" is not a change id'],
+    [{ txid: '1 OR 1=1' }, 'is not a change id'],
+    [{ txid: 1 }, 'no change of transaction 1 is recorded'],
+  ])('refuses %j with a clear error and changes nothing', async (target, message) => {
+    const mark = await lastChangeId(db.pool);
+    await expect(audit.undo(target as { requestId: string }, { reason: 'r' })).rejects.toThrow(message);
+    expect(await changesAfter(db.pool, mark)).toEqual([]);
+  });
+});
