@@ -9,7 +9,7 @@ export interface CliOutcome {
 }
 
 /** Runs `auditrum <args>` in-process, as the tests' one way to, collecting its output. */
-export async function runCli(args: readonly string[], io: Pick<CliIo, 'env' | 'cwd'>): Promise<CliOutcome> {
+export async function runCli(args: readonly string[], io: Pick<CliIo, 'env' | 'cwd' | 'colors'>): Promise<CliOutcome> {
   const outcome = { code: -1, stdout: '', stderr: '' };
   outcome.code = await run(args, {
     stdout: (text) => {

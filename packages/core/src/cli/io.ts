@@ -6,4 +6,6 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** The directory where `sync` looks for its config file. */
   cwd: string;
+  /** Whether stdout takes colours: a terminal, and NO_COLOR not set (absent: plain text). */
+  colors?: boolean;
 }

@@ -7,7 +7,14 @@ import type { CliIo } from './io.js';
  * exit code (so `sync --check | head` keeps its verdict).
  */
 export function processIo(): CliIo {
-  return { stdout: writerTo(process.stdout), stderr: writerTo(process.stderr), env: process.env, cwd: process.cwd() };
+  return {
+    stdout: writerTo(process.stdout),
+    stderr: writerTo(process.stderr),
+    env: process.env,
+    cwd: process.cwd(),
+    // hasColors() exists on a terminal only, and honours NO_COLOR, NODE_DISABLE_COLORS, FORCE_COLOR and TERM=dumb.
+    colors: process.stdout.isTTY === true && process.stdout.hasColors(),
+  };
 }
 
 function writerTo(stream: NodeJS.WriteStream): (text: string) => void {

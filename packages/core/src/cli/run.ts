@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { addAppRoleCommand } from './commands/app-role.js';
+import { addBlameCommand } from './commands/blame.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
 import { addStatusCommand } from './commands/status.js';
@@ -51,6 +52,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addPartitionsCommand(program, cli);
   addSyncCommand(program, cli);
   addAppRoleCommand(program, cli);
+  addBlameCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

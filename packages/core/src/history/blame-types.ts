@@ -16,6 +16,8 @@ export interface BlameChange {
   reason: string | null;
   /** `http`, `job`, `cli`, `migration`, `app`, `restore` or `db` (a write without an application context). */
   source: string;
+  /** The database role of a write without an application context (source `db`): who wrote, as the database knows. */
+  dbUser: string | null;
   /** What a direct write from a role that is not an application role claimed in its comment: never trusted. */
   claimed: Record<string, unknown> | null;
 }

@@ -197,6 +197,7 @@ function blameChange(row: ChangeRow): BlameChange {
     requestId: row.request_id,
     reason: text(context.reason),
     source: text(context.source) ?? 'db',
+    dbUser: text(context.db_user),
     claimed:
       claimed !== null && typeof claimed === 'object' && !Array.isArray(claimed)
         ? (claimed as Record<string, unknown>)

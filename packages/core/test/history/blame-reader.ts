@@ -8,10 +8,15 @@ import { afterAll, beforeAll } from 'vitest';
  * (granted explicitly) and the tables the test grants it, nothing else. Its pool handles idle-connection errors
  * and is ended, and the role dropped, in afterAll.
  */
-export function useHistoryReader(db: TestDatabase): { readonly name: string; readonly pool: pg.Pool } {
+export function useHistoryReader(db: TestDatabase): {
+  readonly name: string;
+  readonly url: string;
+  readonly pool: pg.Pool;
+} {
   const name = `reader_${randomBytes(5).toString('hex')}`;
   const password = randomBytes(9).toString('hex');
   let pool: pg.Pool | undefined;
+  let roleUrl: string | undefined;
   beforeAll(async () => {
     const role = pg.escapeIdentifier(name);
     await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
@@ -20,7 +25,8 @@ export function useHistoryReader(db: TestDatabase): { readonly name: string; rea
     const url = new URL(db.url);
     url.username = name;
     url.password = password;
-    pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    roleUrl = url.toString();
+    pool = new pg.Pool({ connectionString: roleUrl, max: 2 });
     pool.on('error', () => undefined);
   });
   afterAll(async () => {
@@ -31,6 +37,10 @@ export function useHistoryReader(db: TestDatabase): { readonly name: string; rea
   });
   return {
     name,
+    get url() {
+      if (!roleUrl) throw new Error('useHistoryReader(): the role exists only between beforeAll and afterAll');
+      return roleUrl;
+    },
     get pool() {
       if (!pool) throw new Error('useHistoryReader(): the role exists only between beforeAll and afterAll');
       return pool;

@@ -99,6 +99,7 @@ describe('blame', () => {
       requestId: 'req-1',
       reason: null,
       source: 'http',
+      dbUser: null,
       claimed: null,
     });
     expect(result.fields[1]?.change?.source).toBe('job');
