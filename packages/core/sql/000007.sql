@@ -506,3 +506,84 @@ BEGIN
   CROSS JOIN LATERAL (SELECT s."values" ?& today AND NOT jsonb_path_exists(s."values", '$.*."$auditrum"') AS clean) f;
 END;
 $$;
+
+-- A recorded value under today's name from a values object recorded in a state: {value} when known, {unknown:
+-- reason} when masked or oversized, NULL when the object does not hold the column.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_field(recorded jsonb, plain boolean, remap jsonb, field text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+    WHEN v IS NULL THEN NULL
+    WHEN v->>'$auditrum' = 'unknown' AND jsonb_typeof(v) = 'object' THEN jsonb_build_object('unknown', v->'reason')
+    WHEN v->>'$auditrum' = 'value' AND jsonb_typeof(v) = 'object' THEN jsonb_build_object('value', v->'value')
+    ELSE jsonb_build_object('value', v) END
+  FROM (SELECT CASE WHEN plain AND NOT recorded ? '' THEN recorded->field
+    ELSE :AUDITRUM_SCHEMA._history_remap(recorded, remap)->field END AS v) r
+$$;
+
+/**
+ * Every recorded value of one column (today's name `field`) of the row with key `key`, oldest first: the INSERT's
+ * value, each UPDATE that changed it, a DELETE (value NULL, the value it removed as old_value). A row whose key
+ * changed keeps its history from before, under the old key (row_key says which). `unknown_reason` is set when the
+ * value was recorded masked or oversized, or not at all (excluded). `reason` is the reason the change carried.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.field_history(target regclass, key jsonb, field text)
+RETURNS TABLE (change_id bigint, changed_at timestamptz, operation text, row_key text, value jsonb, old_value jsonb,
+  unknown_reason text, actor_id text, request_id text, reason text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
+  rk text := :AUDITRUM_SCHEMA.row_key(target, key);
+  key_names text[] := :AUDITRUM_SCHEMA._history_key_names(t);
+  lineage jsonb := '[]';
+  current_key text;
+  upper_id constant bigint := 9223372036854775807;
+  lower_id bigint;
+  move_id bigint;
+  thresholds bigint[];
+  plains boolean[];
+  remaps jsonb[];
+BEGIN
+  IF field IS NULL OR NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = field
+      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+    RAISE EXCEPTION 'auditrum: table % has no column %', target, coalesce(quote_ident(field), 'NULL')
+      USING ERRCODE = 'undefined_column';
+  END IF;
+  -- The keys the row had: each key change into a key continues the row's history under the old key, from the
+  -- old key's last INSERT or key change into it before (what came before that was another row).
+  lineage := jsonb_build_array(jsonb_build_object('key', rk, 'from', 0, 'to', upper_id));
+  FOR i IN 0..1000 LOOP
+    EXIT WHEN i >= jsonb_array_length(lineage);
+    current_key := lineage->i->>'key';
+    FOR move_id IN
+      SELECT c.id FROM :AUDITRUM_SCHEMA.changes c
+      WHERE c.table_id = t.id AND c.row_key = current_key AND c.operation = 'UPDATE' AND c.old_values ?| key_names
+        AND c.id >= (lineage->i->>'from')::bigint AND c.id < (lineage->i->>'to')::bigint
+    LOOP
+      current_key := :AUDITRUM_SCHEMA._history_old_key(t, move_id);
+      SELECT max(c.id) INTO lower_id FROM :AUDITRUM_SCHEMA.changes c
+      WHERE c.table_id = t.id AND c.row_key = current_key AND c.id < move_id
+        AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| key_names));
+      lineage := lineage || jsonb_build_object('key', current_key, 'from', coalesce(lower_id, 0), 'to', move_id);
+    END LOOP;
+  END LOOP;
+  SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx), array_agg(v.remap ORDER BY v.idx)
+  INTO thresholds, plains, remaps
+  FROM :AUDITRUM_SCHEMA._history_versions(t) v;
+  IF thresholds IS NULL THEN
+    thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}';
+  END IF;
+  RETURN QUERY
+  SELECT c.id, c.changed_at, c.operation, c.row_key,
+    CASE WHEN c.operation = 'DELETE' THEN NULL ELSE n.f->'value' END,
+    o.f->'value',
+    CASE WHEN c.operation = 'DELETE' THEN NULL WHEN n.f IS NULL THEN 'excluded' ELSE n.f->>'unknown' END,
+    c.actor_id, c.request_id, c.context->>'reason'
+  FROM jsonb_to_recordset(lineage) AS l(key text, "from" bigint, "to" bigint)
+  JOIN :AUDITRUM_SCHEMA.changes c ON c.table_id = t.id AND c.row_key = l.key AND c.id >= l."from" AND c.id < l."to"
+  CROSS JOIN LATERAL (SELECT width_bucket(c.id, thresholds) AS v) b
+  CROSS JOIN LATERAL (SELECT :AUDITRUM_SCHEMA._history_field(c.new_values, plains[b.v], remaps[b.v], field) AS f) n
+  CROSS JOIN LATERAL (SELECT :AUDITRUM_SCHEMA._history_field(c.old_values, plains[b.v], remaps[b.v], field) AS f) o
+  WHERE c.operation IN ('INSERT', 'DELETE') OR n.f IS NOT NULL
+  ORDER BY c.id;
+END;
+$$;

@@ -13,11 +13,18 @@ import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-in
 import type { BlameOptions } from './history/blame.js';
 import { blame } from './history/blame.js';
 import type { RowBlame } from './history/blame-types.js';
+import type { FieldHistoryOptions } from './history/field-history.js';
+import { fieldHistory } from './history/field-history.js';
+import type { FieldHistoryEntry, RowState } from './history/history-types.js';
 import type { DeletedRowsPage, DeletedRowsQuery } from './history/restore/deleted-rows.js';
 import { deletedRows } from './history/restore/deleted-rows.js';
 import type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
 import { revert, undelete, undo } from './history/restore/operations.js';
 import type { RestoreOptions, RestoreResult } from './history/restore/restore-types.js';
+import type { RowAsOfOptions } from './history/row-as-of.js';
+import { rowAsOf } from './history/row-as-of.js';
+import type { TableAsOf, TableAsOfOptions } from './history/table-as-of.js';
+import { tableAsOf } from './history/table-as-of.js';
 import { ensurePartitions } from './partitions/ensure-partitions.js';
 import type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
 import { startPartitionMaintenance } from './partitions/partition-maintainer.js';
@@ -62,6 +69,12 @@ export interface Auditrum {
   /** Stops trusting a database role's context (schema owner only). */
   removeApplicationRole(role: string): Promise<ApplicationRoleResult>;
   ensurePartitions(monthsAhead?: number): Promise<string[]>;
+  /** A row as it was at a time, under today's column names; values that cannot be known listed with the reason. */
+  rowAsOf(options: RowAsOfOptions): Promise<RowState>;
+  /** Every row of a table as it was at a time, streamed (iterate it with for await); memory stays flat. */
+  tableAsOf(options: TableAsOfOptions): Promise<TableAsOf>;
+  /** Every recorded value of one field of a row, oldest first. */
+  fieldHistory(options: FieldHistoryOptions): Promise<FieldHistoryEntry[]>;
   /** Per field of a row, who set its current value: the change (actor, request, txid, reason), or why unknown. */
   blame(options: BlameOptions): Promise<RowBlame>;
   /** Reverts one change (its columns back, an INSERT's row deleted, a DELETE's row back); audited as source `restore`. */
@@ -124,6 +137,9 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     addApplicationRole: (role) => addApplicationRole(db, schema, role),
     removeApplicationRole: (role) => removeApplicationRole(db, schema, role),
     ensurePartitions: (monthsAhead) => ensurePartitions(db, schema, monthsAhead),
+    rowAsOf: (asOfOptions) => rowAsOf(db, schema, asOfOptions),
+    tableAsOf: (asOfOptions) => tableAsOf(db, schema, asOfOptions),
+    fieldHistory: (historyOptions) => fieldHistory(db, schema, historyOptions),
     blame: (blameOptions) => blame(db, schema, blameOptions),
     revert: (changeId, restoreOptions) => revert(db, schema, changeId, restoreOptions),
     deletedRows: (query) => deletedRows(db, schema, query),

@@ -20,6 +20,8 @@ export type { Queryable } from './db/queryable.js';
 export type { BlameOptions } from './history/blame.js';
 export { blame } from './history/blame.js';
 export type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './history/blame-types.js';
+export type { FieldHistoryOptions } from './history/field-history.js';
+export { fieldHistory } from './history/field-history.js';
 export { HistoryInputError } from './history/history-input-error.js';
 export type {
   FieldHistoryEntry,
@@ -52,7 +54,11 @@ export type {
   Unrestorable,
   UnrestorableReason,
 } from './history/restore/restore-types.js';
+export type { RowAsOfOptions } from './history/row-as-of.js';
+export { rowAsOf } from './history/row-as-of.js';
 export { rowKeyJson } from './history/row-key-input.js';
+export type { TableAsOf, TableAsOfOptions } from './history/table-as-of.js';
+export { tableAsOf } from './history/table-as-of.js';
 export { ensurePartitions } from './partitions/ensure-partitions.js';
 export type { PartitionMaintenanceOptions } from './partitions/partition-maintainer.js';
 export { startPartitionMaintenance } from './partitions/partition-maintainer.js';

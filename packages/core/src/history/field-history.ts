@@ -1,0 +1,63 @@
+import type { Queryable } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { HistoryInputError } from './history-input-error.js';
+import { checked, checkOptions, fieldOption, historyQuery, tableOption } from './history-options.js';
+import type { FieldHistoryEntry, RowKeyInput, UnknownReason } from './history-types.js';
+import { rowKeyJson } from './row-key-input.js';
+
+export interface FieldHistoryOptions {
+  /** The table (`schema.table`, or found on the search_path). */
+  table: string;
+  /** The row's key: its value, the values in key order, or an object by key column name. */
+  key: RowKeyInput;
+  /** The column's name today; a renamed column's history is found under its new name. */
+  field: string;
+}
+
+interface FieldHistoryRow {
+  change_id: string;
+  changed_at: Date;
+  operation: FieldHistoryEntry['operation'];
+  row_key: string;
+  value: unknown;
+  old_value: unknown;
+  unknown_reason: UnknownReason | null;
+  actor_id: string | null;
+  request_id: string | null;
+  reason: string | null;
+}
+
+/**
+ * Every recorded value of one field of a row, oldest first: the INSERT, each UPDATE that changed it, the DELETE.
+ * A row whose key changed keeps its history from before, under the old key.
+ */
+export async function fieldHistory(
+  db: Queryable,
+  schema: string,
+  options: FieldHistoryOptions,
+): Promise<FieldHistoryEntry[]> {
+  const given = checkOptions('fieldHistory', options, ['table', 'key', 'field']);
+  const table = tableOption('fieldHistory', given.table);
+  if (given.key === undefined)
+    throw new HistoryInputError('auditrum: fieldHistory() needs the row\'s key (option "key")');
+  const key = checked(() => rowKeyJson(given.key as RowKeyInput));
+  const field = fieldOption('fieldHistory', given.field);
+  const { rows } = await historyQuery<FieldHistoryRow>(
+    db,
+    table,
+    `SELECT * FROM ${quoteIdentifier(schema)}.field_history($1::regclass, $2::jsonb, $3)`,
+    [table, key, field],
+  );
+  return rows.map((row) => ({
+    changeId: row.change_id,
+    changedAt: row.changed_at,
+    operation: row.operation,
+    value: row.value ?? null,
+    oldValue: row.old_value ?? null,
+    unknown: row.unknown_reason,
+    rowKey: row.row_key,
+    actorId: row.actor_id,
+    requestId: row.request_id,
+    reason: row.reason,
+  }));
+}

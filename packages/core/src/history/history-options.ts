@@ -1,0 +1,105 @@
+import type pg from 'pg';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { HistoryInputError } from './history-input-error.js';
+
+/**
+ * Checks that `options` is an object with only the `known` keys, naming `what` (the function) in the error: a
+ * misspelt option must not silently read another row or time.
+ */
+export function checkOptions(what: string, options: unknown, known: readonly string[]): Record<string, unknown> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new HistoryInputError(`auditrum: ${what}() takes an options object ({ ${known.join(', ')} })`);
+  }
+  const unknown = Object.keys(options).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new HistoryInputError(
+      `auditrum: unknown option ${unknown.map((name) => `"${name}"`).join(', ')} of ${what}() (known: ${known.join(', ')})`,
+    );
+  }
+  return options as Record<string, unknown>;
+}
+
+/** A table's name as a user gives it (`schema.table`, or found on the search_path; quote mixed case as in SQL). */
+export function tableOption(what: string, table: unknown): string {
+  if (typeof table !== 'string' || table.trim() === '') {
+    throw new HistoryInputError(`auditrum: ${what}() needs the table's name (option "table"), such as "public.orders"`);
+  }
+  return table;
+}
+
+/** A column's name as it is today (option `field`). */
+export function fieldOption(what: string, field: unknown): string {
+  if (typeof field !== 'string' || field === '') {
+    throw new HistoryInputError(`auditrum: ${what}() needs the column's name (option "field")`);
+  }
+  return field;
+}
+
+// PostgreSQL's own words for a table that cannot be found say "relation"; ours name the table as given.
+const TABLE_ERRORS: Record<string, string> = {
+  '42P01': 'does not exist',
+  '42602': 'is not a valid table name',
+  '3F000': 'is in a schema that does not exist',
+};
+
+// What the history functions raise for bad input (an untracked table, a key of the wrong shape, an unknown column).
+const INPUT_ERRORS = new Set(['22023', '42703']);
+
+/** Runs a history query, turning "no such table" into an error that names the table as the user wrote it. */
+export async function historyQuery<R extends pg.QueryResultRow>(
+  db: Pick<pg.ClientBase, 'query'>,
+  table: string,
+  sql: string,
+  params: unknown[],
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await db.query<R>(sql, params);
+  } catch (error) {
+    throw tableError(error, table);
+  }
+}
+
+/** A database error caused by the input, as a HistoryInputError (other errors as they are). */
+export function tableError(error: unknown, table: string): unknown {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string') return error;
+  const problem = TABLE_ERRORS[code];
+  if (problem) return new HistoryInputError(`auditrum: table ${JSON.stringify(table)} ${problem}`, { cause: error });
+  if (INPUT_ERRORS.has(code) && typeof message === 'string') return new HistoryInputError(message, { cause: error });
+  return error;
+}
+
+/** Runs a check of the input (a key, a time), reporting what it refuses as a HistoryInputError. */
+export function checked<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw error instanceof HistoryInputError ? error : new HistoryInputError((error as Error).message);
+  }
+}
+
+/**
+ * Today's columns of a tracked table, in their order: the names and order history is returned in. An unknown or
+ * untracked table is refused here, before any history is read.
+ */
+export async function trackedColumns(
+  db: Pick<pg.ClientBase, 'query'>,
+  schema: string,
+  table: string,
+): Promise<string[]> {
+  const s = quoteIdentifier(schema);
+  const { rows } = await historyQuery<{ columns: string[] }>(
+    db,
+    table,
+    `SELECT ${s}._history_columns(${s}._history_table($1::regclass)) AS columns`,
+    [table],
+  );
+  return rows[0]?.columns ?? [];
+}
+
+/** `values` with its keys in the table's column order (jsonb keeps keys sorted by length). */
+export function inColumnOrder(values: Record<string, unknown>, columns: readonly string[]): Record<string, unknown> {
+  const ordered: Record<string, unknown> = {};
+  for (const column of columns) if (column in values) ordered[column] = values[column];
+  return ordered;
+}
