@@ -20,6 +20,8 @@ import type { DeletedRowsPage, DeletedRowsQuery } from './history/restore/delete
 import { deletedRows } from './history/restore/deleted-rows.js';
 import type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
 import { revert, undelete, undo } from './history/restore/operations.js';
+import type { RestoreTarget } from './history/restore/restore-row.js';
+import { restoreRow } from './history/restore/restore-row.js';
 import type { RestoreOptions, RestoreResult } from './history/restore/restore-types.js';
 import type { RowAsOfOptions } from './history/row-as-of.js';
 import { rowAsOf } from './history/row-as-of.js';
@@ -79,6 +81,8 @@ export interface Auditrum {
   blame(options: BlameOptions): Promise<RowBlame>;
   /** Reverts one change (its columns back, an INSERT's row deleted, a DELETE's row back); audited as source `restore`. */
   revert(changeId: string | number | bigint, options?: RevertOptions): Promise<RestoreResult>;
+  /** Puts a row back to its state at a time (`at`, with its zone) or just before one of its changes (`beforeChange`). */
+  restore(target: RestoreTarget, options?: RestoreOptions): Promise<RestoreResult>;
   /** A table's recycle bin: deleted rows not back since, newest first, a page at a time. */
   deletedRows(query: DeletedRowsQuery): Promise<DeletedRowsPage>;
   /** Brings a deleted row back as it was deleted. */
@@ -142,6 +146,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     fieldHistory: (historyOptions) => fieldHistory(db, schema, historyOptions),
     blame: (blameOptions) => blame(db, schema, blameOptions),
     revert: (changeId, restoreOptions) => revert(db, schema, changeId, restoreOptions),
+    restore: (target, restoreOptions) => restoreRow(db, schema, target, restoreOptions),
     deletedRows: (query) => deletedRows(db, schema, query),
     undelete: (target, restoreOptions) => undelete(db, schema, target, restoreOptions),
     undo: (target, restoreOptions) => undo(db, schema, target, restoreOptions),

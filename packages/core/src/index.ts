@@ -41,6 +41,8 @@ export { deletedRows } from './history/restore/deleted-rows.js';
 export type { RevertOptions, RowTarget, UndoTarget } from './history/restore/operations.js';
 export { revert, undelete, undo } from './history/restore/operations.js';
 export { RestoreError } from './history/restore/restore-error.js';
+export type { RestoreTarget } from './history/restore/restore-row.js';
+export { restoreRow } from './history/restore/restore-row.js';
 export type {
   ChangeId,
   ConflictKind,

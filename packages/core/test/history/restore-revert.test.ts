@@ -76,6 +76,24 @@ describe('revert', () => {
     expect(written[0]?.new_values?.at).toBe('2024-05-01T10:00:00.123456+00:00');
   });
 
+  it('keeps every digit: numeric scale, integers over 2^53, numbers inside jsonb, a composite key of a bigint', async () => {
+    await app.query('CREATE TABLE exact (a bigint, b text, amount numeric, doc jsonb, PRIMARY KEY (a, b))');
+    const owner = createAuditrum({ pool: db.pool, partitions: false });
+    await owner.track('public.exact');
+    await owner.close();
+    await app.query(
+      `INSERT INTO exact VALUES (9007199254740993, 'k', 12345678901234567890.50, '{"p": 0.10, "n": 9007199254740993}')`,
+    );
+    const before = await rowsAsText(app, 'exact', 'true', 'a');
+    await app.query(`UPDATE exact SET amount = 1, doc = '{}'`);
+    const { rows } = await db.pool.query<{ id: string }>(
+      `SELECT max(id)::text AS id FROM auditrum.change_log WHERE table_name = 'exact' AND operation = 'UPDATE'`,
+    );
+    await audit.revert(rows[0]?.id ?? '', { reason: 'r' });
+    expect(await rowsAsText(app, 'exact', 'true', 'a')).toEqual(before);
+    expect(before).toEqual(['(9007199254740993,k,12345678901234567890.50,"{""n"": 9007199254740993, ""p"": 0.10}")']);
+  });
+
   it('reverts an INSERT by deleting the row (the original built an UPDATE with an empty SET)', async () => {
     await freshThing(2);
     const insert = await changeIdOf('INSERT', '2');

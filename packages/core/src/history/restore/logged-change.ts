@@ -1,10 +1,14 @@
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
+import { parseExact } from './exact-json.js';
 import type { ChangeId } from './restore-types.js';
 
 /** A recorded value, under today's column name; `problem` says why it is not the value itself. */
 export interface LoggedValue {
+  /** The value as JSON (numbers as doubles): what a plan shows. */
   value: unknown;
+  /** The same with every number's digits kept (parseExact): what a statement writes. */
+  exact: unknown;
   problem?: 'masked' | 'oversized';
 }
 
@@ -44,8 +48,8 @@ interface ChangeRow {
   actor_id: string | null;
   request_id: string | null;
   changed_at: Date;
-  old_values: Record<string, unknown> | null;
-  new_values: Record<string, unknown> | null;
+  old_values: string | null;
+  new_values: string | null;
   state: ColumnState[] | null;
 }
 
@@ -66,7 +70,7 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
   // The state of the table's columns each change was captured in (after_change_id < id <= until_change_id).
   const { rows } = await db.query<ChangeRow>(
     `SELECT c.id::text AS id, c.table_id, c.operation, c.row_key, c.txid::text AS txid, c.actor_id, c.request_id, c.changed_at,
-       c.old_values, c.new_values,
+       c.old_values::text AS old_values, c.new_values::text AS new_values,
        (SELECT jsonb_agg(jsonb_build_object('stored', n.stored_name, 'current', n.current_name,
           'captured', n.captured, 'masked', n.masked))
         FROM ${audit}.column_names n
@@ -81,8 +85,10 @@ function toLoggedChange(row: ChangeRow): LoggedChange {
   const state = row.state ?? [];
   const byStored = new Map(state.map((column) => [column.stored, column]));
   const dropped = new Set<string>();
-  const underCurrentNames = (values: Record<string, unknown> | null): Map<string, LoggedValue> | null => {
-    if (values === null) return null;
+  const underCurrentNames = (text: string | null): Map<string, LoggedValue> | null => {
+    if (text === null) return null;
+    const values = JSON.parse(text) as Record<string, unknown>;
+    const exactValues = parseExact(text) as Record<string, unknown>;
     // The key "" holds {"oversized": [columns]}: those whose values were over the size limit (kept as markers).
     const listed = (values[''] as { oversized?: unknown } | undefined)?.oversized;
     const oversized = new Set(Array.isArray(listed) ? (listed as string[]) : []);
@@ -101,7 +107,8 @@ function toLoggedChange(row: ChangeRow): LoggedChange {
         : column?.masked && value !== null // a masked NULL is recorded as NULL: it is known
           ? 'masked'
           : undefined;
-      result.set(current, problem === undefined ? { value } : { value, problem });
+      const logged: LoggedValue = { value, exact: exactValues[stored] };
+      result.set(current, problem === undefined ? logged : { ...logged, problem });
     }
     return result;
   };

@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
+import { parseExact } from './exact-json.js';
 import { RestoreError } from './restore-error.js';
 
 /** A live column of a table a restore writes to. */
@@ -108,6 +109,6 @@ function liveTable(row: TableRow): RestoreTable {
  */
 export function keyObject(table: RestoreTable, rowKey: string): Record<string, unknown> {
   if (table.key.length === 1) return { [table.key[0] as string]: rowKey };
-  const values = JSON.parse(rowKey) as unknown[];
+  const values = parseExact(rowKey) as unknown[];
   return Object.fromEntries(table.key.map((column, i) => [column, values[i]]));
 }

@@ -76,10 +76,10 @@ export function reversalOf(change: LoggedChange, table: RestoreTable): Reversal 
   }
 
   const isUpdate = change.operation === 'UPDATE';
-  const values = new Map<string, unknown>();
+  const values = new Map<string, LoggedValue>();
   for (const [column, logged] of change.oldValues ?? []) {
     const problem = writeProblem(table, column, logged, isUpdate);
-    if (problem === undefined) values.set(column, logged.value);
+    if (problem === undefined) values.set(column, logged);
     else note(problem, column);
   }
   if (isUpdate) {
@@ -98,10 +98,10 @@ export function reversalOf(change: LoggedChange, table: RestoreTable): Reversal 
   const diff = columns.map(
     (column): FieldChange =>
       isUpdate
-        ? { column, from: change.newValues?.get(column)?.value ?? null, to: values.get(column) }
-        : { column, to: values.get(column) },
+        ? { column, from: change.newValues?.get(column)?.value ?? null, to: values.get(column)?.value }
+        : { column, to: values.get(column)?.value },
   );
-  const params = [JSON.stringify(Object.fromEntries(values))];
+  const params = [JSON.stringify(Object.fromEntries([...values].map(([column, logged]) => [column, logged.exact])))];
   const step: PlanStep = isUpdate
     ? {
         ...base,
