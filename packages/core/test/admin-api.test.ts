@@ -627,6 +627,7 @@ describe('export and composite keys', () => {
     const tables = await loadTables(pool, '"auditrum"');
     const api = {
       pool,
+      schema: 'auditrum',
       schemaSql: '"auditrum"',
       tables,
       tablesById: new Map(tables.map((t) => [t.id, t])),

@@ -10,7 +10,7 @@ import type { AdminErrorBody } from './api-types.js';
 import { BodyParams } from './body-params.js';
 import { AdminError, notFound } from './errors.js';
 import { QueryParams } from './query-params.js';
-import { readJsonBody } from './request-body.js';
+import { assertJsonBodyHeaders, readJsonBody } from './request-body.js';
 import { assertSameOrigin } from './same-origin.js';
 import { loadTables } from './tables.js';
 import { UiAssets } from './ui-assets.js';
@@ -24,7 +24,8 @@ const READ_METHODS = 'GET, HEAD';
  * (client-side routes are deep-linkable). The options are validated here, once, so mounting fails on a mistake.
  *
  * Writes (`POST` routes) exist only when the admin was given `authorizeWrite`; each is checked, in this order,
- * before its body is read or the database touched: same-origin (same-origin.ts), `authorizeWrite`, the actor.
+ * before its body is read or the database touched: same-origin (same-origin.ts), a JSON content type,
+ * `authorizeWrite`, the actor.
  */
 export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler<Req> {
   const resolved = resolveAdminOptions(options);
@@ -33,7 +34,14 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
 
   async function apiContext(scope: AdminScope | undefined): Promise<ApiContext> {
     const tables = await loadTables(resolved.pool, schemaSql);
-    return { pool: resolved.pool, schemaSql, tables, tablesById: new Map(tables.map((t) => [t.id, t])), scope };
+    return {
+      pool: resolved.pool,
+      schema: resolved.schema,
+      schemaSql,
+      tables,
+      tablesById: new Map(tables.map((t) => [t.id, t])),
+      scope,
+    };
   }
 
   async function apiRoute(request: AdminRequest<Req>, scope: AdminScope | undefined, segments: string[]) {
@@ -66,6 +74,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
     }
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST', false);
     assertSameOrigin(request.headers);
+    assertJsonBodyHeaders(request.headers);
     decide(await write.authorize(request.raw), 'you may not change data through the audit admin');
     const actor = checkActor(await write.actor(request.raw));
     const body = new BodyParams(await readJsonBody(request));
@@ -104,7 +113,7 @@ function isRead(method: string): boolean {
 /** A 405 with the methods the route takes in `Allow`. */
 function methodNotAllowed(method: string, allow: string, readOnly: boolean): AdminError {
   const why = readOnly ? 'the admin is read-only (mounted without authorizeWrite)' : `this route takes ${allow}`;
-  return new AdminError('method_not_allowed', `${why}: ${method} is not allowed`, undefined, { allow });
+  return new AdminError('method_not_allowed', `${why}: ${method} is not allowed`, undefined, { headers: { allow } });
 }
 
 function errorResponse(error: AdminError): AdminResponse {

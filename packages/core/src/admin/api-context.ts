@@ -5,6 +5,8 @@ import type { TableRef } from './api-types.js';
 /** What every API handler of one request works with. */
 export interface ApiContext {
   pool: pg.Pool;
+  /** The Auditrum schema's name, for the history functions. */
+  schema: string;
   /** The quoted Auditrum schema, for SQL text. */
   schemaSql: string;
   /** Every table in the registry (the scope is applied by the handlers). */

@@ -1,3 +1,24 @@
+import type { RowBlame } from '../history/blame-types.js';
+import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
+
+export type {
+  BlameChange,
+  BlameUnknownReason,
+  FieldBlame,
+  RowBlame,
+} from '../history/blame-types.js';
+export type {
+  ChangeId,
+  ConflictKind,
+  FieldChange,
+  PlannedStatement,
+  RestoreConflict,
+  RestoreOperation,
+  RestorePlan,
+  Unrestorable,
+  UnrestorableReason,
+} from '../history/restore/restore-types.js';
+
 /**
  * The admin JSON API's wire types, shared by the route table in core and the admin UI. All routes are GET,
  * relative to the base path the admin is mounted under (default `/audit-admin`). Ids of log rows are strings
@@ -224,6 +245,76 @@ export interface HistoryResponse {
   stateAtOversized: string[];
 }
 
+/**
+ * `GET api/blame?table=schema.table&key=<row key>&field=<column, optional>`: per field of the row as it is now (in
+ * column order, by today's names), the last recorded change that set it, or why that is not known.
+ */
+export type BlameResponse = RowBlame;
+
+/**
+ * `GET api/deleted?table=schema.table&limit&cursor`: the table's recycle bin, its rows whose latest change is their
+ * DELETE (not inserted again since), newest first; `rowKey` is the key to give `api/undelete`.
+ */
+export type DeletedRowsResponse = Page<DeletedRowItem>;
+
+/** A deleted row: its values when deleted (masked and oversized ones as their markers, listed in `unknown`). */
+export interface DeletedRowItem {
+  /** The DELETE's change id. */
+  changeId: string;
+  deletedAt: string;
+  rowKey: string;
+  values: Record<string, unknown>;
+  unknown: { column: string; reason: 'masked' | 'oversized' }[];
+  actorId: string | null;
+  requestId: string | null;
+  reason: string | null;
+}
+
+/**
+ * The fields every write (`POST api/revert`, `api/restore`, `api/undelete`, `api/undo`) takes besides its target:
+ * `reason` (required unless `dryRun`: recorded with each write), `dryRun` (return the plan, write nothing),
+ * `force` (write despite conflicts that can be overridden, leaving values that cannot be put back as they are).
+ */
+export interface WriteRequestBase {
+  reason?: string;
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+/** `POST api/revert`: one change's fields back to their old values; with `table` and `key`, the change must be of that row. */
+export interface RevertRequest extends WriteRequestBase {
+  change: string;
+  table?: string;
+  key?: RowKeyParam;
+}
+
+/** `POST api/undelete`: a deleted row (its key as `api/deleted` lists it) inserted again. */
+export interface UndeleteRequest extends WriteRequestBase {
+  table: string;
+  key: RowKeyParam;
+}
+
+/** `POST api/undo`: every change of a request (`request`, its id) or a transaction (`txid`), reversed, newest first. */
+export type UndoRequest = WriteRequestBase & ({ request: string; txid?: never } | { txid: string; request?: never });
+
+/**
+ * A row key in a write's body: a key value, an array of values in key order, an object by key column, or the text
+ * `api/deleted` and `Change.rowKey` give (a composite key's JSON array text is read as the array).
+ */
+export type RowKeyParam =
+  | string
+  | number
+  | boolean
+  | (string | number | boolean)[]
+  | Record<string, string | number | boolean>;
+
+/**
+ * What a write answers (200): the plan (the exact SQL of each statement, its parameters, the diff, the conflicts and
+ * what cannot be restored), whether it was applied (false for a dry run), the ids of the changes the restore's own
+ * writes were recorded as, and their request id (give it to `api/undo` to take the restore back).
+ */
+export type WriteResponse = RestoreResult;
+
 /** `GET api/actors/:actorId`; times are null when the actor has no changes or requests. */
 export interface ActorResponse {
   actor: ActorRef;
@@ -237,7 +328,7 @@ export interface ActorResponse {
  * Stable error codes, with their HTTP statuses: 400 `bad_parameter`, 404 `not_found`, 401 `unauthorized`,
  * 403 `forbidden`, 403 `cross_site` (a write not sent by the admin's own pages), 405 `method_not_allowed` (a
  * method the route does not take; every write on a read-only admin), 409 `conflict` (a write refused because of
- * conflicts, without `force`), 413 `payload_too_large`, 415 `unsupported_media_type` (a write's body not JSON),
+ * conflicts, or a row not in the state it needs), 409 `unrestorable` (values it cannot put back, without `force`), 413 `payload_too_large`, 415 `unsupported_media_type` (a write's body not JSON),
  * 500 `internal`.
  */
 export type AdminErrorCode =
@@ -248,16 +339,21 @@ export type AdminErrorCode =
   | 'cross_site'
   | 'method_not_allowed'
   | 'conflict'
+  | 'unrestorable'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'internal';
 
-/** Every error response's body. `parameter` names the bad query or path parameter for `bad_parameter`. */
+/**
+ * Every error response's body. `parameter` names the bad query or path parameter (or body field) for
+ * `bad_parameter`; `plan` is the refused write's plan for `conflict` and `unrestorable`, when one was built.
+ */
 export interface AdminErrorBody {
   error: {
     code: AdminErrorCode;
     message: string;
     parameter?: string;
+    plan?: RestorePlan;
   };
 }
 

@@ -1,4 +1,4 @@
-import type { AdminErrorBody, AdminErrorCode } from './api-types.js';
+import type { AdminErrorBody, AdminErrorCode, RestorePlan } from './api-types.js';
 
 const STATUS: Record<AdminErrorCode, number> = {
   bad_parameter: 400,
@@ -8,6 +8,7 @@ const STATUS: Record<AdminErrorCode, number> = {
   cross_site: 403,
   method_not_allowed: 405,
   conflict: 409,
+  unrestorable: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,
@@ -19,13 +20,21 @@ export class AdminError extends Error {
   readonly parameter: string | undefined;
   /** Response headers that go with the error, e.g. `allow` for a 405. */
   readonly headers: Readonly<Record<string, string>>;
+  /** A write's plan, when the write was refused because of it (conflicts, values it cannot put back). */
+  readonly plan: RestorePlan | undefined;
 
-  constructor(code: AdminErrorCode, message: string, parameter?: string, headers: Record<string, string> = {}) {
+  constructor(
+    code: AdminErrorCode,
+    message: string,
+    parameter?: string,
+    extra: { headers?: Record<string, string>; plan?: RestorePlan } = {},
+  ) {
     super(message);
     this.name = 'AdminError';
     this.code = code;
     this.parameter = parameter;
-    this.headers = headers;
+    this.headers = extra.headers ?? {};
+    this.plan = extra.plan;
   }
 
   get status(): number {
@@ -38,6 +47,7 @@ export class AdminError extends Error {
         code: this.code,
         message: this.message,
         ...(this.parameter === undefined ? {} : { parameter: this.parameter }),
+        ...(this.plan === undefined ? {} : { plan: this.plan }),
       },
     };
   }

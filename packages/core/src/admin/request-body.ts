@@ -14,21 +14,28 @@ export type AdminRequestBody = AsyncIterable<Uint8Array | string> | { readonly p
 const JSON_TYPE = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /**
- * The JSON object a write sends. Only `application/json` (UTF-8) is read: an HTML form can post
+ * Refuses a write whose body is not declared JSON (415), and one declared larger than MAX_BODY_BYTES (413), from its
+ * headers alone. Only `application/json` (UTF-8) is taken: an HTML form can post
  * `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain` to any site without asking it first,
- * but not JSON. 415 for another type, 413 over MAX_BODY_BYTES (by Content-Length before reading, or while reading),
- * 400 `body` for bytes that are not UTF-8 JSON or JSON that is not an object.
+ * but not JSON.
  */
-export async function readJsonBody(request: AdminRequest): Promise<Record<string, unknown>> {
-  const type = request.headers['content-type'];
+export function assertJsonBodyHeaders(headers: AdminRequest['headers']): void {
+  const type = headers['content-type'];
   if (typeof type !== 'string' || !JSON_TYPE.test(type.trim())) {
     throw new AdminError(
       'unsupported_media_type',
       `a write takes a JSON body: send Content-Type: application/json (got ${typeof type === 'string' ? JSON.stringify(type) : 'none'})`,
     );
   }
-  const declared = Number(request.headers['content-length']);
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (Number(headers['content-length']) > MAX_BODY_BYTES) throw tooLarge();
+}
+
+/**
+ * The JSON object a write sends (headers checked by assertJsonBodyHeaders first): 413 when the stream goes over
+ * MAX_BODY_BYTES, 400 `body` for bytes that are not UTF-8 JSON or JSON that is not an object.
+ */
+export async function readJsonBody(request: AdminRequest): Promise<Record<string, unknown>> {
+  assertJsonBodyHeaders(request.headers);
   const body = request.body;
   if (body === undefined) throw badParameter('body', 'is required: a JSON object');
   const value = 'parsed' in body ? body.parsed : parseJson(await readBounded(body));

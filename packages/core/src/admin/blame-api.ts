@@ -1,0 +1,29 @@
+import { blame } from '../history/blame.js';
+import { HistoryInputError } from '../history/history-input-error.js';
+import type { ApiContext } from './api-context.js';
+import type { BlameResponse } from './api-types.js';
+import { badParameter, notFound } from './errors.js';
+import { historyTable, liveTableName, parseRowKey } from './history-params.js';
+import type { QueryParams } from './query-params.js';
+
+/**
+ * `GET api/blame?table&key&field`: per field of the row (or the one `field`, by today's name), the change that set
+ * its current value, with its actor, request, transaction and reason, or why that is not known.
+ */
+export async function rowBlame(api: ApiContext, params: QueryParams): Promise<BlameResponse> {
+  const table = historyTable(api, params.required('table', 300));
+  const key = parseRowKey(params.required('key'));
+  const field = params.text('field', 63);
+  try {
+    return await blame(api.pool, api.schema, {
+      table: await liveTableName(api, table),
+      key,
+      ...(field === undefined ? {} : { field }),
+    });
+  } catch (error) {
+    if (!(error instanceof HistoryInputError)) throw error;
+    const message = error.message.replace(/^auditrum: /, '');
+    if (/ has no row with key /.test(message)) throw notFound(message);
+    throw badParameter(/ has no column /.test(message) ? 'field' : 'key', message);
+  }
+}

@@ -1,0 +1,118 @@
+import { revert, undelete, undo } from '../history/restore/operations.js';
+import type { RestoreOptions } from '../history/restore/restore-types.js';
+import type { ApiContext } from './api-context.js';
+import type { WriteCall } from './api-routes.js';
+import type { WriteResponse } from './api-types.js';
+import type { BodyParams } from './body-params.js';
+import { scopeConditions, visibleTables } from './change-filters.js';
+import { AdminError, badParameter, notFound } from './errors.js';
+import { assertWholeRows, historyTable, liveTableName, parseRowKey } from './history-params.js';
+import { restoreFailure } from './restore-errors.js';
+import { SqlParams, whereClause } from './sql-builder.js';
+
+const BIGINT_ID = /^\d{1,19}$/;
+const BIGINT_MAX = 9223372036854775807n;
+
+/**
+ * The write routes: each reads its target from the body, checks it against the user's scope, and calls the
+ * history function with the admin user as actor; the function plans, checks conflicts and writes in one
+ * transaction, recorded with source `restore`, the reason and the ids it reverses.
+ */
+
+/** `POST api/revert { change, table?, key?, reason, dryRun?, force? }` */
+export async function revertRoute({ api, body, actor }: WriteCall): Promise<WriteResponse> {
+  assertWholeRows(api);
+  const change = changeId(body, 'change');
+  const tableName = body.text('table', 300);
+  const row =
+    tableName === undefined
+      ? undefined
+      : { table: await liveTableName(api, historyTable(api, tableName)), key: parseRowKey(body.value('key')) };
+  if (row === undefined && body.value('key') !== undefined) throw badParameter('key', 'is given without table');
+  const options = writeOptions(body, actor);
+  // A change of a table outside the scope is as unknown as a change that does not exist.
+  const sql = new SqlParams();
+  const visible = await api.pool.query(
+    `SELECT 1 FROM ${api.schemaSql}.changes c WHERE ${whereClause([`c.id = ${sql.add(change)}::bigint`, ...scopeConditions(api, sql)])}`,
+    sql.values,
+  );
+  if (visible.rowCount === 0) throw notFound(`change ${change} not found`);
+  return run(() => revert(api.pool, api.schema, change, { ...options, ...row }), 'change');
+}
+
+/** `POST api/undelete { table, key, reason, dryRun?, force? }` */
+export async function undeleteRoute({ api, body, actor }: WriteCall): Promise<WriteResponse> {
+  const table = historyTable(api, body.required('table', 300));
+  const key = parseRowKey(body.value('key') ?? missing('key'));
+  const options = writeOptions(body, actor);
+  const target = { table: await liveTableName(api, table), key };
+  return run(() => undelete(api.pool, api.schema, target, options), 'key');
+}
+
+/** `POST api/undo { request | txid, reason, dryRun?, force? }` */
+export async function undoRoute({ api, body, actor }: WriteCall): Promise<WriteResponse> {
+  assertWholeRows(api);
+  const request = body.text('request');
+  const txid = body.value('txid') === undefined ? undefined : changeId(body, 'txid');
+  if ((request === undefined) === (txid === undefined)) {
+    throw badParameter('request', 'give either request (a request id) or txid (a transaction id), not both');
+  }
+  const options = writeOptions(body, actor);
+  if (api.scope?.tables !== undefined) await assertUndoInScope(api, request, txid);
+  const target = request === undefined ? { txid: txid as string } : { requestId: request };
+  return run(() => undo(api.pool, api.schema, target, options), request === undefined ? 'txid' : 'request');
+}
+
+/** reason, dryRun and force, and the admin user as actor; the body's other fields are refused from here on. */
+function writeOptions(body: BodyParams, actor: WriteCall['actor']): RestoreOptions {
+  const reason = body.text('reason');
+  const dryRun = body.flag('dryRun');
+  const force = body.flag('force');
+  body.finish();
+  if (reason === undefined && !dryRun) {
+    throw badParameter('reason', 'is required: say why (it is recorded with every write of the restore)');
+  }
+  return { actor, dryRun, force, ...(reason === undefined ? {} : { reason }) };
+}
+
+function changeId(body: BodyParams, name: string): string {
+  const value = body.value(name);
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || !BIGINT_ID.test(text) || BigInt(text) > BIGINT_MAX) {
+    throw badParameter(name, value === undefined ? 'is required' : 'must be an id (digits)');
+  }
+  return text;
+}
+
+function missing(name: string): never {
+  throw badParameter(name, 'is required');
+}
+
+/**
+ * A request or transaction that changed a table outside the scope cannot be undone by this user (403); one with no
+ * change in it is not found (404), as for any other user.
+ */
+async function assertUndoInScope(api: ApiContext, request: string | undefined, txid: string | undefined) {
+  const { rows } = await api.pool.query<{ table_id: number }>(
+    `SELECT DISTINCT c.table_id FROM ${api.schemaSql}.changes c WHERE ${request === undefined ? 'c.txid = $1::bigint' : 'c.request_id = $1'}`,
+    [request ?? txid],
+  );
+  const visible = new Set(visibleTables(api.tables, api.scope).map((table) => table.id));
+  if (rows.length > 0 && rows.every((row) => !visible.has(row.table_id))) {
+    throw notFound(`no change of ${request === undefined ? `transaction ${txid}` : `request ${request}`} found`);
+  }
+  if (rows.some((row) => !visible.has(row.table_id))) {
+    throw new AdminError(
+      'forbidden',
+      'this request or transaction changed tables outside your scope: you may not undo it',
+    );
+  }
+}
+
+async function run(write: () => Promise<WriteResponse>, parameter: string): Promise<WriteResponse> {
+  try {
+    return await write();
+  } catch (error) {
+    throw restoreFailure(error, parameter);
+  }
+}

@@ -1,0 +1,161 @@
+import { createAuditrum, withAuditContext } from '@auditrum/core';
+import type { AdminErrorBody, AdminHandler, BlameResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The admin's history read routes (blame, rows and tables as of a time, a field's history, the recycle bin) on a
+ * real database, through the route table, as a non-superuser application role that owns its tables: their answers,
+ * the scope, and a clear 400/403/404 for every bad parameter (never a 500).
+ */
+
+const db = useTestDatabase();
+const role = useAppRole(db);
+let app: pg.Pool;
+let admin: AdminHandler<{ user: string }>;
+const errors: unknown[] = [];
+const times: Record<string, string> = {};
+
+async function call(
+  path: string,
+  query: Record<string, string> = {},
+  handler: AdminHandler<{ user: string }> = admin,
+): Promise<{ status: number; body: unknown }> {
+  const response = await handler({
+    method: 'GET',
+    path,
+    query: new URLSearchParams(query),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: { user: 'staff' },
+  });
+  return { status: response.status, body: JSON.parse(response.body as string) };
+}
+
+async function json<T>(path: string, query: Record<string, string> = {}, handler = admin): Promise<T> {
+  const response = await call(path, query, handler);
+  if (response.status !== 200) throw new Error(`${path} ${JSON.stringify(query)}: ${JSON.stringify(response)}`);
+  return response.body as T;
+}
+
+async function refused(path: string, query: Record<string, string>, handler = admin) {
+  const response = await call(path, query, handler);
+  const { error } = response.body as AdminErrorBody;
+  return { status: response.status, code: error.code, parameter: error.parameter, message: error.message };
+}
+
+/** The database's clock now, as the admin would be given it: an instant with a zone. */
+async function now(): Promise<string> {
+  const { rows } = await app.query<{ t: string }>(
+    `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
+  );
+  return rows[0]?.t as string;
+}
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  // What docs/admin.md asks of the admin's pool: reading the Auditrum schema.
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names TO ${pg.escapeIdentifier(role.name)}`,
+  );
+  await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), note text)');
+  await app.query('CREATE TABLE pairs (a text, b date, v int, PRIMARY KEY (a, b))');
+  await app.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
+  const auditrum = createAuditrum({ pool: db.pool, partitions: false });
+  for (const table of ['orders', 'pairs', 'secrets']) await auditrum.track(`public.${table}`);
+  createAuditrum({ pool: app, partitions: false });
+
+  const alice = { id: 'u-alice', label: 'alice@example.com' };
+  const bob = { id: 'u-bob', label: 'bob' };
+  await withAuditContext({ actor: alice, source: 'http', requestId: 'req-1' }, () =>
+    app.query(`INSERT INTO orders VALUES (1, 'draft', 10.00, 'first'), (2, 'draft', 5.00, NULL)`),
+  );
+  times.afterInsert = await now();
+  await withAuditContext({ actor: bob, source: 'http', requestId: 'req-2', reason: 'refund #981' }, () =>
+    app.query(`UPDATE orders SET status = 'paid', total = 12.50 WHERE id = 1`),
+  );
+  times.afterUpdate = await now();
+  await withAuditContext({ actor: alice, source: 'http', requestId: 'req-3' }, () =>
+    app.query('DELETE FROM orders WHERE id = 2'),
+  );
+  await app.query(`INSERT INTO pairs VALUES ('x', '2024-01-02', 1)`);
+  await app.query(`INSERT INTO secrets VALUES (1, 'hidden')`);
+  admin = createAdminRoutes({ pool: app, authorize: (req) => req.user === 'staff', onError: (e) => errors.push(e) });
+});
+
+afterAll(async () => {
+  await app?.end();
+  // No route answered a 500: every bad parameter was a clear 4xx.
+  expect(errors).toEqual([]);
+});
+
+describe('api/blame', () => {
+  it('names, per field, the change that set its current value, with actor, request and reason', async () => {
+    const blame = await json<BlameResponse>('api/blame', { table: 'public.orders', key: '1' });
+    expect(blame.rowKey).toBe('1');
+    expect(
+      blame.fields.map((f) => [f.field, f.newValue, f.change?.actorId, f.change?.requestId, f.change?.reason]),
+    ).toEqual([
+      ['id', 1, 'u-alice', 'req-1', null],
+      ['status', 'paid', 'u-bob', 'req-2', 'refund #981'],
+      ['total', 12.5, 'u-bob', 'req-2', 'refund #981'],
+      ['note', 'first', 'u-alice', 'req-1', null],
+    ]);
+    const status = await json<BlameResponse>('api/blame', { table: 'public.orders', key: '1', field: 'status' });
+    expect(status.fields.map((f) => [f.field, f.oldValue, f.newValue])).toEqual([['status', 'draft', 'paid']]);
+    const deleted = await json<BlameResponse>('api/blame', { table: 'public.orders', key: '2' });
+    expect(deleted.deletedBy?.requestId).toBe('req-3');
+  });
+
+  it('takes a composite key as a JSON array or object', async () => {
+    for (const key of ['["x", "2024-01-02"]', '{"b": "2024-01-02", "a": "x"}']) {
+      const blame = await json<BlameResponse>('api/blame', { table: 'public.pairs', key });
+      expect(blame.rowKey).toBe('["x", "2024-01-02"]');
+    }
+  });
+
+  it('refuses bad parameters with 400/404, naming them', async () => {
+    const cases: [Record<string, string>, number, string | undefined][] = [
+      [{ key: '1' }, 400, 'table'],
+      [{ table: 'public.orders' }, 400, 'key'],
+      [{ table: 'public.nope', key: '1' }, 400, 'table'],
+      [{ table: 'orders"; DROP TABLE orders; --', key: '1' }, 400, 'table'],
+      [{ table: 'public.orders', key: 'abc' }, 400, 'key'],
+      [{ table: 'public.orders', key: '[1, 2]' }, 400, 'key'],
+      [{ table: 'public.orders', key: '[1,' }, 400, 'key'],
+      [{ table: 'public.orders', key: '{"id": {"x": 1}}' }, 400, 'key'],
+      [{ table: 'public.pairs', key: '["x"]' }, 400, 'key'],
+      [{ table: 'public.orders', key: '1', field: 'nope' }, 400, 'field'],
+      [{ table: 'public.orders', key: '99' }, 404, undefined],
+    ];
+    for (const [query, status, parameter] of cases) {
+      const answer = await refused('api/blame', query);
+      expect([query, answer.status, answer.parameter]).toEqual([query, status, parameter]);
+    }
+    expect(await db.pool.query('SELECT count(*)::int AS n FROM orders')).toMatchObject({ rows: [{ n: 1 }] });
+  });
+});
+
+describe('the scope', () => {
+  it('keeps tables out of every history route, and an actor scope out of rebuilt rows', async () => {
+    const onlySecrets = createAdminRoutes({
+      pool: app,
+      authorize: () => true,
+      scope: () => ({ tables: ['public.secrets'] }),
+    });
+    expect(await refused('api/blame', { table: 'public.orders', key: '1' }, onlySecrets)).toMatchObject({
+      status: 400,
+      parameter: 'table',
+    });
+    expect((await json<BlameResponse>('api/blame', { table: 'public.secrets', key: '1' }, onlySecrets)).rowKey).toBe(
+      '1',
+    );
+    const onlyBob = createAdminRoutes({ pool: app, authorize: () => true, scope: () => ({ actor: 'u-bob' }) });
+    expect(await refused('api/blame', { table: 'public.orders', key: '1' }, onlyBob)).toMatchObject({
+      status: 403,
+      code: 'forbidden',
+    });
+  });
+});
