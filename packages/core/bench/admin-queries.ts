@@ -30,6 +30,7 @@ import {
   startBenchServer,
   textTable,
 } from '../../test-kit/src/bench-support.ts';
+import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
 const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
@@ -55,28 +56,6 @@ const TABLES = [
 async function createAppTables(db: pg.Pool): Promise<void> {
   for (const table of TABLES) {
     await db.query(`CREATE TABLE ${table.name} (id int PRIMARY KEY, status text, total numeric(12,2), note text)`);
-  }
-}
-
-/** Partitions for the past months of the seeded history, as ensure_partitions() made them at the time. */
-async function createPastPartitions(db: pg.Pool): Promise<void> {
-  for (const log of [
-    { table: 'changes', column: 'changed_at' },
-    { table: 'api_requests', column: 'requested_at' },
-  ]) {
-    for (let back = Math.ceil(DAYS / 30) + 1; back >= 1; back--) {
-      const { rows } = await db.query<{ name: string; start: string; end: string }>(
-        `SELECT $1 || '_p' || to_char(m, 'YYYY_MM') AS name, to_char(m, 'YYYY-MM-DD') AS start,
-           to_char(m + interval '1 month', 'YYYY-MM-DD') AS end
-         FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $2) AS m) s`,
-        [log.table, back],
-      );
-      const { name, start, end } = rows[0] as { name: string; start: string; end: string };
-      await db.query(
-        `CREATE TABLE IF NOT EXISTS auditrum.${name} PARTITION OF auditrum.${log.table}
-         FOR VALUES FROM ('${start} 00:00:00+00') TO ('${end} 00:00:00+00')`,
-      );
-    }
   }
 }
 
@@ -428,7 +407,7 @@ async function main(): Promise<void> {
     const { rows: registry } = await pool.query<{ id: number; table_name: string }>(
       'SELECT id, table_name FROM auditrum.tracked_tables',
     );
-    await createPastPartitions(pool);
+    await createPastPartitions(pool, DAYS);
     let phase = performance.now();
     await seedChanges(pool, new Map(registry.map((row) => [row.table_name, row.id])));
     await seedRequests(pool);
