@@ -5,9 +5,13 @@ import { addAppRoleCommand } from './commands/app-role.js';
 import { addBlameCommand } from './commands/blame.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
+import { addRestoreCommand } from './commands/restore.js';
+import { addRevertCommand } from './commands/revert.js';
 import { addStatusCommand } from './commands/status.js';
 import { addSyncCommand } from './commands/sync.js';
 import { addTrackCommand } from './commands/track.js';
+import { addUndeleteCommand } from './commands/undelete.js';
+import { addUndoCommand } from './commands/undo.js';
 import { addUntrackCommand } from './commands/untrack.js';
 import { errorMessage } from './database.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -53,6 +57,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addSyncCommand(program, cli);
   addAppRoleCommand(program, cli);
   addBlameCommand(program, cli);
+  addRevertCommand(program, cli);
+  addRestoreCommand(program, cli);
+  addUndeleteCommand(program, cli);
+  addUndoCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
