@@ -28,36 +28,51 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
   } catch (error) {
     throw new HistoryInputError((error as Error).message);
   }
-  const named = await db
-    .query<{ relid: number | null; table: string | null }>(
-      `SELECT c.oid::int AS relid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table
+  const { rows } = await db
+    .query<{
+      relid: number | null;
+      table: string | null;
+      table_id: number | null;
+      key_columns: { attnum: number; name: string }[] | null;
+      row_key: string | null;
+    }>(
+      // row_key() runs only for a tracked table (CASE is evaluated lazily): it raises a clear error for a bad key.
+      `SELECT c.oid::int AS relid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table,
+         t.id AS table_id, t.key_columns,
+         CASE WHEN t.id IS NOT NULL THEN ${s}.row_key(c.oid::regclass, $2::jsonb) END AS row_key
        FROM (SELECT to_regclass($1) AS oid) r
-       LEFT JOIN pg_class c ON c.oid = r.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace`,
-      [table],
+       LEFT JOIN pg_class c ON c.oid = r.oid
+       LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN LATERAL (
+         SELECT t.id, (SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname) ORDER BY k.ord)
+             FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped) AS key_columns
+         FROM ${s}.tracked_tables t WHERE t.relid = c.oid ORDER BY t.untracked_at NULLS FIRST LIMIT 1
+       ) t ON true`,
+      [table, keyJson],
     )
-    .then(
-      (result) => result.rows,
-      (error: { code?: string; message?: string }) => {
-        // Before PostgreSQL 16, to_regclass() raises invalid_name on a name it cannot parse.
-        if (error.code === '42602')
-          throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}: ${error.message}`);
-        throw error;
-      },
-    );
-  const relid = named[0]?.relid ?? null;
-  const qualified = named[0]?.table ?? null;
-  if (relid === null || qualified === null) throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}`);
-  const { rows } = await db.query<{ id: number; key_columns: { attnum: number; name: string }[] }>(
-    `SELECT t.id, (SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname) ORDER BY k.ord)
-         FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
-         JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped) AS key_columns
-     FROM ${s}.tracked_tables t WHERE t.relid = $1 ORDER BY t.untracked_at NULLS FIRST LIMIT 1`,
-    [relid],
-  );
-  const tracked = rows[0];
-  if (!tracked) throw new HistoryInputError(`auditrum: table ${qualified} is not tracked: it has no history`);
-  const rowKey = await recordedKey(db, s, relid, keyJson);
-  return { tableId: tracked.id, relid, table: qualified, rowKey, keyJson, keyColumns: tracked.key_columns };
+    .catch((error: { code?: string; message?: string }) => {
+      // Before PostgreSQL 16, to_regclass() raises invalid_name on a name it cannot parse.
+      if (error.code === '42602')
+        throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}: ${error.message}`);
+      if (error.code === '22023') throw new HistoryInputError(error.message as string);
+      throw error;
+    });
+  const found = rows[0];
+  if (!found || found.relid === null || found.table === null) {
+    throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}`);
+  }
+  if (found.table_id === null || found.row_key === null) {
+    throw new HistoryInputError(`auditrum: table ${found.table} is not tracked: it has no history`);
+  }
+  return {
+    tableId: found.table_id,
+    relid: found.relid,
+    table: found.table,
+    rowKey: found.row_key,
+    keyJson,
+    keyColumns: found.key_columns ?? [],
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ChangeRow } from '../admin/change-rows.js';
 import { CHANGE_COLUMNS } from '../admin/change-rows.js';
 import type { Queryable } from '../db/queryable.js';
+import { isPool } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { BlameTarget } from './blame-target.js';
 import { liveRowExists, recordedKey, resolveTarget } from './blame-target.js';
@@ -33,6 +34,44 @@ const NO_LIMIT = '9223372036854775807';
  */
 export async function blame(db: Queryable, schema: string, options: BlameOptions): Promise<RowBlame> {
   const s = quoteIdentifier(schema);
+  return inSnapshot(db, (client) => blameIn(client, s, options));
+}
+
+/**
+ * Runs `work` on a pool's connection in one read-only REPEATABLE READ transaction, so that the table's states, the
+ * walk's pages and the changes read in full are one snapshot (an ALTER TABLE or a write committed in between is not
+ * half seen). A client is used as it is: it may be inside the caller's own transaction.
+ */
+async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
+  if (!isPool(db)) return work(db);
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // If the connection itself broke, ROLLBACK fails too; the caller needs the original error.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+const OPTIONS = new Set(['table', 'key', 'field']);
+
+async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise<RowBlame> {
+  if (options === null || typeof options !== 'object') {
+    throw new HistoryInputError('auditrum: blame() takes { table, key, field? }');
+  }
+  const unknown = Object.keys(options).filter((name) => !OPTIONS.has(name));
+  if (unknown.length > 0) {
+    throw new HistoryInputError(`auditrum: blame() has no option ${unknown.join(', ')} (it takes table, key, field)`);
+  }
+  if (options.field !== undefined && typeof options.field !== 'string') {
+    throw new HistoryInputError('auditrum: the field to blame must be a column name (a string)');
+  }
   const target = await resolveTarget(db, s, options.table, options.key);
   const states = await readTableStates(db, s, target.tableId);
   const today = columnsToday(states);

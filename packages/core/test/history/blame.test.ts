@@ -326,6 +326,9 @@ describe('bad input', () => {
       'table public.people has no column "nope" (its columns: id, name, email, note)',
     ],
     [{ table: 'people', key: 1, field: 'name"; --' }, 'has no column "name\\"; --"'],
+    [{ table: 'people', id: 1 }, 'blame() has no option id (it takes table, key, field)'],
+    [{ table: 'people', key: 1, field: 7 }, 'the field to blame must be a column name'],
+    [null, 'blame() takes { table, key, field? }'],
   ])('%j: %s', async (options, message) => {
     await expect(blame(reader.pool, 'auditrum', options as never)).rejects.toThrow(message);
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM people');
