@@ -118,8 +118,8 @@ async function changeIds(where: string, params: unknown[] = []): Promise<string[
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names
-     TO ${pg.escapeIdentifier(role.name)}`,
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
+       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
   );
   await app.query(
     'CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), paid_at timestamptz)',
@@ -153,7 +153,7 @@ afterAll(async () => {
 
 describe('a read-only admin', () => {
   it('has no write route: every write is 405, a GET of one 404, and api/tables says canWrite false', async () => {
-    expect(WRITE_PATHS).toEqual(['/api/revert', '/api/undelete', '/api/undo']);
+    expect(WRITE_PATHS).toEqual(['/api/revert', '/api/restore', '/api/undelete', '/api/undo']);
     const before = await snapshot();
     for (const path of WRITE_PATHS) {
       for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
@@ -343,6 +343,57 @@ describe('api/revert', () => {
   });
 });
 
+describe('api/restore', () => {
+  it('puts a row back to its state at a time, or before a change, as the admin user', async () => {
+    await app.query(`UPDATE orders SET status = 'lost', total = 0 WHERE id = 4`);
+    await app.query(`UPDATE orders SET status = 'found' WHERE id = 4`);
+    const [insert, lost, found] = await changeIds(`table_name = 'orders' AND row_key = '4'`);
+    const { rows } = await db.pool.query<{ t: string }>(
+      `SELECT to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t FROM auditrum.changes
+       WHERE id = $1::bigint`,
+      [insert],
+    );
+    const atInsert = rows[0]?.t as string;
+    const plan = await write('/api/restore', { table: 'public.orders', key: 4, beforeChange: found, dryRun: true });
+    expect(plan.plan.statements.map((s) => [s.operation, s.reverts])).toEqual([['UPDATE', [found]]]);
+    const result = await write('/api/restore', { table: 'public.orders', key: '4', at: atInsert, reason: 'audit' });
+    expect(result.plan.statements[0]?.reverts).toEqual([lost, found]);
+    expect((await app.query('SELECT status, total::text FROM orders WHERE id = 4')).rows).toEqual([
+      { status: 'draft', total: '40.00' },
+    ]);
+    const { rows: written } = await db.pool.query(
+      `SELECT actor_id, context->>'source' AS source, context->>'reason' AS reason FROM auditrum.changes
+       WHERE id = ANY($1::bigint[])`,
+      [result.changeIds],
+    );
+    expect(written).toEqual([{ actor_id: 'admin-writer', source: 'restore', reason: 'audit' }]);
+  });
+
+  it('refuses each bad field with a clear 4xx, and changes nothing', async () => {
+    const [insert] = await changeIds(`table_name = 'orders' AND row_key = '4'`);
+    const [other] = await changeIds(`table_name = 'orders' AND row_key = '1'`);
+    const before = await snapshot();
+    const row = { table: 'public.orders', key: 4, reason: 'x' };
+    for (const [body, status, parameter] of [
+      [{ ...row }, 400, 'at'],
+      [{ ...row, at: '2026-03-01T12:00:00Z', beforeChange: insert }, 400, 'at'],
+      [{ ...row, at: '2026-03-01T12:00:00' }, 400, 'at'],
+      [{ ...row, at: '2026-02-30T12:00:00Z' }, 400, 'at'],
+      [{ ...row, at: 20260301 }, 400, 'at'],
+      [{ ...row, beforeChange: 'first' }, 400, 'beforeChange'],
+      [{ ...row, beforeChange: other }, 400, 'beforeChange'],
+      [{ ...row, beforeChange: '999999' }, 404, undefined],
+      [{ ...row, key: 'four', at: '2026-03-01T12:00:00Z' }, 400, 'key'],
+      [{ ...row, table: 'public.nope', at: '2026-03-01T12:00:00Z' }, 400, 'table'],
+      [{ table: 'public.orders', key: 4, at: '2026-03-01T12:00:00Z' }, 400, 'reason'],
+    ] as const) {
+      const reply = await refusal('/api/restore', body);
+      expect([body, reply.status, reply.parameter]).toEqual([body, status, parameter]);
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
 describe('api/deleted and api/undelete', () => {
   it('lists the recycle bin a page at a time and brings a row back as the admin user', async () => {
     // Row 3 was deleted by the forced revert above: a restore's DELETE is in the bin too, with its reason.
@@ -451,9 +502,14 @@ describe('the scope narrows writes', () => {
     expect(await refusal('/api/revert', { ...body, change: order }, { handler: onlySecrets })).toMatchObject({
       status: 404,
     });
-    expect(
-      await refusal('/api/undelete', { ...body, table: 'public.orders', key: 6 }, { handler: onlySecrets }),
-    ).toMatchObject({ status: 400, parameter: 'table' });
+    for (const path of ['/api/undelete', '/api/restore']) {
+      const reply = await refusal(
+        path,
+        { ...body, table: 'public.orders', key: 6, at: '2026-01-01' },
+        { handler: onlySecrets },
+      );
+      expect([path, reply.status, reply.parameter]).toEqual([path, 400, 'table']);
+    }
     // req-both changed orders and secrets: a user who sees one of them cannot undo both.
     expect(await refusal('/api/undo', { ...body, request: 'req-both' }, { handler: onlyOrders })).toMatchObject({
       status: 403,
@@ -465,6 +521,7 @@ describe('the scope narrows writes', () => {
     expect((await post('/api/undo', { ...body, request: 'req-pay' }, { handler: onlyOrders })).status).toBe(200);
     for (const [path, target] of [
       ['/api/revert', { change: order }],
+      ['/api/restore', { table: 'public.orders', key: 1, beforeChange: order }],
       ['/api/undelete', { table: 'public.orders', key: 6 }],
       ['/api/undo', { request: 'req-pay' }],
     ] as const) {

@@ -1,5 +1,12 @@
 import { createAuditrum, withAuditContext } from '@auditrum/core';
-import type { AdminErrorBody, AdminHandler, BlameResponse } from '@auditrum/core/admin';
+import type {
+  AdminErrorBody,
+  AdminHandler,
+  BlameResponse,
+  FieldHistoryResponse,
+  RowAsOfResponse,
+  TableAsOfResponse,
+} from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
@@ -16,7 +23,7 @@ const role = useAppRole(db);
 let app: pg.Pool;
 let admin: AdminHandler<{ user: string }>;
 const errors: unknown[] = [];
-const times: Record<string, string> = {};
+const times = { afterInsert: '', afterUpdate: '' };
 
 async function call(
   path: string,
@@ -58,7 +65,7 @@ beforeAll(async () => {
   app = role.openPool({ max: 2 });
   // What docs/admin.md asks of the admin's pool: reading the Auditrum schema.
   await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names TO ${pg.escapeIdentifier(role.name)}`,
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
   );
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), note text)');
   await app.query('CREATE TABLE pairs (a text, b date, v int, PRIMARY KEY (a, b))');
@@ -70,7 +77,10 @@ beforeAll(async () => {
   const alice = { id: 'u-alice', label: 'alice@example.com' };
   const bob = { id: 'u-bob', label: 'bob' };
   await withAuditContext({ actor: alice, source: 'http', requestId: 'req-1' }, () =>
-    app.query(`INSERT INTO orders VALUES (1, 'draft', 10.00, 'first'), (2, 'draft', 5.00, NULL)`),
+    app.query(
+      `INSERT INTO orders VALUES (1, 'draft', 10.00, 'first'), (2, 'draft', 5.00, NULL), (10, 'draft', 1, NULL),
+         (3, 'draft', 3, NULL)`,
+    ),
   );
   times.afterInsert = await now();
   await withAuditContext({ actor: bob, source: 'http', requestId: 'req-2', reason: 'refund #981' }, () =>
@@ -134,7 +144,134 @@ describe('api/blame', () => {
       const answer = await refused('api/blame', query);
       expect([query, answer.status, answer.parameter]).toEqual([query, status, parameter]);
     }
-    expect(await db.pool.query('SELECT count(*)::int AS n FROM orders')).toMatchObject({ rows: [{ n: 1 }] });
+    expect(await db.pool.query('SELECT count(*)::int AS n FROM orders')).toMatchObject({ rows: [{ n: 3 }] });
+  });
+});
+
+describe('api/row-as-of', () => {
+  it('rebuilds the row as it was at a time, under today’s names', async () => {
+    const draft = await json<RowAsOfResponse>('api/row-as-of', {
+      table: 'public.orders',
+      key: '1',
+      at: times.afterInsert,
+    });
+    expect([draft.exists, draft.values, draft.unknown, draft.rebuiltFrom]).toEqual([
+      true,
+      { id: 1, status: 'draft', total: 10, note: 'first' },
+      [],
+      'forward',
+    ]);
+    const paid = await json<RowAsOfResponse>('api/row-as-of', {
+      table: 'public.orders',
+      key: '1',
+      at: times.afterUpdate,
+    });
+    expect(paid.values).toMatchObject({ status: 'paid', total: 12.5 });
+    expect(paid.lastChangedAt).toMatch(/^\d{4}-\d{2}-\d{2}T.*Z$/);
+    const gone = await json<RowAsOfResponse>('api/row-as-of', { table: 'public.orders', key: '2', at: await now() });
+    expect(gone.exists).toBe(false);
+    const before = await json<RowAsOfResponse>('api/row-as-of', { table: 'public.orders', key: '1', at: '2001-01-01' });
+    expect(before.exists).toBe(false);
+  });
+
+  it('refuses a time without a zone and every other bad parameter with a 400 naming it', async () => {
+    const at = times.afterInsert;
+    for (const [query, parameter] of [
+      [{ table: 'public.orders', key: '1', at: '2026-03-01T12:00:00' }, 'at'],
+      [{ table: 'public.orders', key: '1', at: '2026-02-30' }, 'at'],
+      [{ table: 'public.orders', key: '1', at: 'yesterday' }, 'at'],
+      [{ table: 'public.orders', key: '1' }, 'at'],
+      [{ table: 'public.orders', at }, 'key'],
+      [{ table: 'public.orders', key: 'abc', at }, 'key'],
+      [{ table: 'public.orders', key: '{"nope": 1}', at }, 'key'],
+      [{ table: 'public.pairs', key: '["x", "not a date"]', at }, 'key'],
+      [{ key: '1', at }, 'table'],
+      [{ table: 'public.nope', key: '1', at }, 'table'],
+    ] as const) {
+      const answer = await refused('api/row-as-of', query);
+      expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);
+    }
+  });
+});
+
+describe('api/table-as-of', () => {
+  it('pages the rows that existed at a time in key order, with a key filter', async () => {
+    const at = times.afterUpdate;
+    const all = await json<TableAsOfResponse>('api/table-as-of', { table: 'public.orders', at });
+    expect(all.columns).toEqual(['id', 'status', 'total', 'note']);
+    expect(all.items.map((row) => [row.rowKey, row.values.status])).toEqual([
+      ['1', 'paid'],
+      ['2', 'draft'],
+      ['3', 'draft'],
+      ['10', 'draft'],
+    ]);
+    expect(all.nextCursor).toBeNull();
+    const keys: string[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const page: TableAsOfResponse = await json<TableAsOfResponse>('api/table-as-of', {
+        table: 'public.orders',
+        at,
+        limit: '3',
+        ...(cursor ? { cursor } : {}),
+      });
+      keys.push(...page.items.map((row) => row.rowKey));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(keys).toEqual(['1', '2', '3', '10']);
+    const filtered = await json<TableAsOfResponse>('api/table-as-of', { table: 'public.orders', at, key: '1' });
+    expect(filtered.items.map((row) => row.rowKey)).toEqual(['1', '10']);
+    const now_ = await json<TableAsOfResponse>('api/table-as-of', { table: 'public.orders', at: await now() });
+    expect(now_.items.map((row) => row.rowKey)).toEqual(['1', '3', '10']);
+  });
+
+  it('refuses bad parameters with a 400 naming them', async () => {
+    const at = times.afterUpdate;
+    for (const [query, parameter] of [
+      [{ table: 'public.orders' }, 'at'],
+      [{ table: 'public.orders', at: '2026-03-01 12:00' }, 'at'],
+      [{ at }, 'table'],
+      [{ table: 'public.orders', at, limit: '201' }, 'limit'],
+      [{ table: 'public.orders', at, cursor: 'nope' }, 'cursor'],
+      [{ table: 'public.orders', at, cursor: Buffer.from('c:12').toString('base64url') }, 'cursor'],
+    ] as const) {
+      const answer = await refused('api/table-as-of', query);
+      expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);
+    }
+  });
+});
+
+describe('api/field-history', () => {
+  it('lists the recorded values of one field, oldest first, up to a time', async () => {
+    const history = await json<FieldHistoryResponse>('api/field-history', {
+      table: 'public.orders',
+      key: '1',
+      field: 'status',
+    });
+    expect(history.entries.map((e) => [e.operation, e.oldValue, e.value, e.actorId, e.reason])).toEqual([
+      ['INSERT', null, 'draft', 'u-alice', null],
+      ['UPDATE', 'draft', 'paid', 'u-bob', 'refund #981'],
+    ]);
+    const upTo = await json<FieldHistoryResponse>('api/field-history', {
+      table: 'public.orders',
+      key: '1',
+      field: 'status',
+      at: times.afterInsert,
+    });
+    expect(upTo.entries.map((e) => e.value)).toEqual(['draft']);
+  });
+
+  it('refuses bad parameters with a 400 naming them', async () => {
+    for (const [query, parameter] of [
+      [{ table: 'public.orders', key: '1' }, 'field'],
+      [{ table: 'public.orders', key: '1', field: 'nope' }, 'field'],
+      [{ table: 'public.orders', key: '1', field: 'status', at: '2026-03-01T12:00' }, 'at'],
+      [{ table: 'public.orders', key: 'x', field: 'status' }, 'key'],
+      [{ table: 'public.secretz', key: '1', field: 'status' }, 'table'],
+    ] as const) {
+      const answer = await refused('api/field-history', query);
+      expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);
+    }
   });
 });
 
@@ -152,10 +289,26 @@ describe('the scope', () => {
     expect((await json<BlameResponse>('api/blame', { table: 'public.secrets', key: '1' }, onlySecrets)).rowKey).toBe(
       '1',
     );
+    const at = times.afterUpdate;
+    for (const [path, query] of [
+      ['api/row-as-of', { table: 'public.orders', key: '1', at }],
+      ['api/table-as-of', { table: 'public.orders', at }],
+      ['api/field-history', { table: 'public.orders', key: '1', field: 'status' }],
+      ['api/deleted', { table: 'public.orders' }],
+    ] as const) {
+      const answer = await refused(path, query, onlySecrets);
+      expect([path, answer.status, answer.parameter]).toEqual([path, 400, 'table']);
+    }
     const onlyBob = createAdminRoutes({ pool: app, authorize: () => true, scope: () => ({ actor: 'u-bob' }) });
-    expect(await refused('api/blame', { table: 'public.orders', key: '1' }, onlyBob)).toMatchObject({
-      status: 403,
-      code: 'forbidden',
-    });
+    for (const [path, query] of [
+      ['api/blame', { table: 'public.orders', key: '1' }],
+      ['api/row-as-of', { table: 'public.orders', key: '1', at }],
+      ['api/table-as-of', { table: 'public.orders', at }],
+      ['api/field-history', { table: 'public.orders', key: '1', field: 'status' }],
+      ['api/deleted', { table: 'public.orders' }],
+    ] as const) {
+      const answer = await refused(path, query, onlyBob);
+      expect([path, answer.status, answer.code]).toEqual([path, 403, 'forbidden']);
+    }
   });
 });

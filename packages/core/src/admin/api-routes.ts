@@ -4,6 +4,7 @@ import { jsonResponse } from './admin-http.js';
 import type { AdminActor } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
 import type { TablesResponse } from './api-types.js';
+import { fieldHistoryRoute, rowAsOfRoute, tableAsOfRoute } from './as-of-api.js';
 import { rowBlame } from './blame-api.js';
 import type { BodyParams } from './body-params.js';
 import { exportChanges } from './change-export.js';
@@ -13,7 +14,7 @@ import { rowHistory } from './history-api.js';
 import type { QueryParams } from './query-params.js';
 import { recycleBin } from './recycle-bin-api.js';
 import { getRequest, listRequests } from './requests-api.js';
-import { revertRoute, undeleteRoute, undoRoute } from './restore-api.js';
+import { restoreRoute, revertRoute, undeleteRoute, undoRoute } from './restore-api.js';
 
 /** What a read route is called with. */
 export interface ReadCall {
@@ -54,9 +55,17 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: 'changes/export', handle: ({ api, params }) => exportChanges(api, params) },
   { method: 'GET', path: 'changes/:id', handle: async ({ api, segment }) => json(await getChange(api, segment)) },
   { method: 'GET', path: 'history', handle: async ({ api, params }) => json(await rowHistory(api, params)) },
+  { method: 'GET', path: 'row-as-of', handle: async ({ api, params }) => json(await rowAsOfRoute(api, params)) },
+  { method: 'GET', path: 'table-as-of', handle: async ({ api, params }) => json(await tableAsOfRoute(api, params)) },
+  {
+    method: 'GET',
+    path: 'field-history',
+    handle: async ({ api, params }) => json(await fieldHistoryRoute(api, params)),
+  },
   { method: 'GET', path: 'blame', handle: async ({ api, params }) => json(await rowBlame(api, params)) },
   { method: 'GET', path: 'deleted', handle: async ({ api, params }) => json(await recycleBin(api, params)) },
   { method: 'POST', path: 'revert', handle: async (call) => json(await revertRoute(call)) },
+  { method: 'POST', path: 'restore', handle: async (call) => json(await restoreRoute(call)) },
   { method: 'POST', path: 'undelete', handle: async (call) => json(await undeleteRoute(call)) },
   { method: 'POST', path: 'undo', handle: async (call) => json(await undoRoute(call)) },
   { method: 'GET', path: 'requests', handle: async ({ api, params }) => json(await listRequests(api, params)) },

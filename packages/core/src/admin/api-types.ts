@@ -1,4 +1,5 @@
 import type { RowBlame } from '../history/blame-types.js';
+import type { FieldHistoryEntry, RowState, TableRowState } from '../history/history-types.js';
 import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
 
 export type {
@@ -7,6 +8,7 @@ export type {
   FieldBlame,
   RowBlame,
 } from '../history/blame-types.js';
+export type { RebuiltFrom, UnknownReason, UnknownValue } from '../history/history-types.js';
 export type {
   ChangeId,
   ConflictKind,
@@ -246,6 +248,35 @@ export interface HistoryResponse {
 }
 
 /**
+ * `GET api/row-as-of?table=schema.table&key=<row key>&at=<time>`: the row as it was at `at`, under today's column
+ * names; `exists` false when it did not exist then. Values that cannot be known are in `unknown`, with the reason
+ * (excluded, masked, oversized, added later, an untracked gap, not recorded), never guessed.
+ */
+export type RowAsOfResponse = Omit<RowState, 'lastChangedAt'> & { lastChangedAt: string | null };
+
+/** One row of `api/table-as-of`: as `RowAsOfResponse`, for a row that existed then. */
+export type TableRowAsOf = Omit<TableRowState, 'lastChangedAt'> & { lastChangedAt: string | null };
+
+/**
+ * `GET api/table-as-of?table&at&key&limit&cursor`: a page of the rows that existed at `at`, in key order; `key`
+ * keeps rows whose key (as text) contains it. `columns` are today's columns, in table order.
+ */
+export interface TableAsOfResponse extends Page<TableRowAsOf> {
+  columns: string[];
+}
+
+/** One recorded value of a field, as `api/field-history` lists it. */
+export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & { changedAt: string };
+
+/**
+ * `GET api/field-history?table&key&field&at`: every recorded value of the field (today's name), oldest first: the
+ * INSERT, each UPDATE that changed it, the DELETE; with `at`, those recorded at or before it.
+ */
+export interface FieldHistoryResponse {
+  entries: FieldHistoryItem[];
+}
+
+/**
  * `GET api/blame?table=schema.table&key=<row key>&field=<column, optional>`: per field of the row as it is now (in
  * column order, by today's names), the last recorded change that set it, or why that is not known.
  */
@@ -287,6 +318,15 @@ export interface RevertRequest extends WriteRequestBase {
   table?: string;
   key?: RowKeyParam;
 }
+
+/**
+ * `POST api/restore`: a row put back to its state at a time (`at`, with its zone) or just before one of its changes
+ * (`beforeChange`): the columns that differ set, a row that did not exist then deleted, a row gone since inserted.
+ */
+export type RestoreRequest = WriteRequestBase & {
+  table: string;
+  key: RowKeyParam;
+} & ({ at: string; beforeChange?: never } | { beforeChange: string; at?: never });
 
 /** `POST api/undelete`: a deleted row (its key as `api/deleted` lists it) inserted again. */
 export interface UndeleteRequest extends WriteRequestBase {

@@ -1,4 +1,5 @@
 import { revert, undelete, undo } from '../history/restore/operations.js';
+import { restoreRow } from '../history/restore/restore-row.js';
 import type { RestoreOptions } from '../history/restore/restore-types.js';
 import type { ApiContext } from './api-context.js';
 import type { WriteCall } from './api-routes.js';
@@ -7,6 +8,7 @@ import type { BodyParams } from './body-params.js';
 import { scopeConditions, visibleTables } from './change-filters.js';
 import { AdminError, badParameter, notFound } from './errors.js';
 import { assertWholeRows, historyTable, liveTableName, parseRowKey } from './history-params.js';
+import { parseInstant } from './query-params.js';
 import { restoreFailure } from './restore-errors.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
@@ -38,6 +40,28 @@ export async function revertRoute({ api, body, actor }: WriteCall): Promise<Writ
   );
   if (visible.rowCount === 0) throw notFound(`change ${change} not found`);
   return run(() => revert(api.pool, api.schema, change, { ...options, ...row }), 'change');
+}
+
+/** `POST api/restore { table, key, at | beforeChange, reason, dryRun?, force? }` */
+export async function restoreRoute({ api, body, actor }: WriteCall): Promise<WriteResponse> {
+  const table = historyTable(api, body.required('table', 300));
+  const key = parseRowKey(body.value('key') ?? missing('key'));
+  const atText = body.text('at', 64);
+  const at = atText === undefined ? undefined : parseInstant(atText);
+  if (atText !== undefined && at === undefined) {
+    throw badParameter(
+      'at',
+      'must be an ISO 8601 date (midnight UTC) or date-time with a time zone (2026-03-01T12:00:00Z)',
+    );
+  }
+  const beforeChange = body.value('beforeChange') === undefined ? undefined : changeId(body, 'beforeChange');
+  if ((at === undefined) === (beforeChange === undefined)) {
+    throw badParameter('at', 'give either at (a time) or beforeChange (a change id of the row), not both');
+  }
+  const options = writeOptions(body, actor);
+  const position = at === undefined ? { beforeChange: beforeChange as string } : { at };
+  const target = { table: await liveTableName(api, table), key, ...position };
+  return run(() => restoreRow(api.pool, api.schema, target, options), at === undefined ? 'beforeChange' : 'at');
 }
 
 /** `POST api/undelete { table, key, reason, dryRun?, force? }` */

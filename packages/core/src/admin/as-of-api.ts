@@ -1,0 +1,121 @@
+import { fieldHistory } from '../history/field-history.js';
+import { HistoryInputError } from '../history/history-input-error.js';
+import { historyQuery, trackedColumns } from '../history/history-options.js';
+import type { RowStateRow } from '../history/row-as-of.js';
+import { rowAsOf, toRowState } from '../history/row-as-of.js';
+import type { ApiContext } from './api-context.js';
+import type { FieldHistoryResponse, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
+import { badParameter } from './errors.js';
+import { historyTable, liveTableName, parseRowKey } from './history-params.js';
+import type { QueryParams } from './query-params.js';
+
+/**
+ * The routes that read rows as they were: one row at a time, a page of a whole table, one field's recorded values.
+ * Times are the admin's (a date means midnight UTC; a date-time needs its zone). A bad key or field is a 400 naming
+ * it; a table that is gone a 404.
+ */
+
+/** `GET api/row-as-of?table&key&at`: the row as it was at `at` (every change at or before it applied). */
+export async function rowAsOfRoute(api: ApiContext, params: QueryParams): Promise<RowAsOfResponse> {
+  const table = historyTable(api, params.required('table', 300));
+  const key = parseRowKey(params.required('key'));
+  const at = requiredInstant(params, 'at');
+  const state = await asInput(async () =>
+    rowAsOf(api.pool, api.schema, { table: await liveTableName(api, table), key, at }),
+  );
+  return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
+}
+
+/** `GET api/field-history?table&key&field&at`: the field's recorded values, oldest first (with `at`, up to it). */
+export async function fieldHistoryRoute(api: ApiContext, params: QueryParams): Promise<FieldHistoryResponse> {
+  const table = historyTable(api, params.required('table', 300));
+  const key = parseRowKey(params.required('key'));
+  const field = params.required('field', 63);
+  const at = params.instant('at');
+  const entries = await asInput(async () =>
+    fieldHistory(api.pool, api.schema, {
+      table: await liveTableName(api, table),
+      key,
+      field,
+      ...(at === undefined ? {} : { at }),
+    }),
+  );
+  return { entries: entries.map((entry) => ({ ...entry, changedAt: entry.changedAt.toISOString() })) };
+}
+
+/** A page cursor of api/table-as-of: the last row key of the page. */
+const CURSOR_PREFIX = 'k:';
+
+/**
+ * `GET api/table-as-of?table&at&key&limit&cursor`: one page of the rows that existed at `at`, in key order (shorter
+ * keys first, then byte order: whole-number keys come in numeric order), `key` keeping only rows whose key contains
+ * that text. The table's state is rebuilt in the database for each page and only the page comes back: memory does
+ * not grow with the table, while time does (the CLI and `tableAsOf` stream a whole table).
+ */
+export async function tableAsOfRoute(api: ApiContext, params: QueryParams): Promise<TableAsOfResponse> {
+  const table = historyTable(api, params.required('table', 300));
+  const at = requiredInstant(params, 'at');
+  const contains = params.text('key');
+  const limit = params.limit();
+  const cursor = params.text('cursor', 2800);
+  const after = cursor === undefined ? null : decodeKeyCursor(cursor);
+  const name = await liveTableName(api, table);
+  const { columns, rows } = await asInput(async () => {
+    const today = await trackedColumns(api.pool, api.schema, name);
+    const result = await historyQuery<RowStateRow>(
+      api.pool,
+      name,
+      `SELECT s.row_key, s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
+         s.rebuilt_from
+       FROM ${api.schemaSql}.table_as_of($1::regclass, $2::timestamptz) s
+       WHERE ($3::text IS NULL OR strpos(s.row_key, $3) > 0)
+         AND ($4::text IS NULL OR (length(s.row_key), s.row_key COLLATE "C") > (length($4), $4::text COLLATE "C"))
+       ORDER BY length(s.row_key), s.row_key COLLATE "C" LIMIT $5`,
+      [name, at, contains ?? null, after, limit + 1],
+    );
+    return { columns: today, rows: result.rows };
+  });
+  const items = rows.slice(0, limit).map((row) => {
+    const state = toRowState(row, columns);
+    return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
+  });
+  const last = items.at(-1);
+  return {
+    columns,
+    items,
+    nextCursor: rows.length > limit && last ? Buffer.from(CURSOR_PREFIX + last.rowKey).toString('base64url') : null,
+  };
+}
+
+function decodeKeyCursor(cursor: string): string {
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!text.startsWith(CURSOR_PREFIX) || Buffer.from(text).toString('base64url') !== cursor) {
+    throw badParameter('cursor', 'not a cursor of this list; pass nextCursor of the previous page as is');
+  }
+  return text.slice(CURSOR_PREFIX.length);
+}
+
+function requiredInstant(params: QueryParams, name: string): string {
+  const value = params.instant(name);
+  if (value === undefined) throw badParameter(name, 'is required: a time with its zone (2026-03-01T12:00:00Z)');
+  return value;
+}
+
+/** What the history functions say about a table (the admin resolved it, so these mean it is gone or untracked). */
+const TABLE_ERRORS = [
+  /^table .* (is not tracked|does not exist|is not a valid table name|is in a schema)/,
+  /^give the table/,
+];
+
+/** A history function's refusal of the input as a 400 naming the parameter it is about (the key, unless said). */
+async function asInput<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof HistoryInputError)) throw error;
+    const message = error.message.replace(/^auditrum: /, '');
+    if (/ has no column /.test(message)) throw badParameter('field', message);
+    if (TABLE_ERRORS.some((pattern) => pattern.test(message))) throw badParameter('table', message);
+    throw badParameter('key', message);
+  }
+}
