@@ -276,6 +276,60 @@ describe('blame', () => {
   });
 });
 
+describe('long histories, odd names, a busy pool', () => {
+  it('finds a field written deep in a row of 1,000 versions, past the pages read whole', async () => {
+    await app.query('CREATE TABLE meters (id int PRIMARY KEY, n int, label text, unit text)');
+    await track('public.meters');
+    await withAuditContext({ actor: { id: 'maker' } }, () => app.query(`INSERT INTO meters VALUES (1, 0, 'a', 'kWh')`));
+    await withAuditContext({ actor: { id: 'labeller' }, requestId: 'r-label' }, () =>
+      app.query(`UPDATE meters SET label = 'b' WHERE id = 1`),
+    );
+    // 999 more versions, one statement each, none touching label or unit.
+    await withAuditContext({ actor: { id: 'counter' } }, () =>
+      app.query('DO $$ BEGIN FOR i IN 1..999 LOOP UPDATE meters SET n = n + 1 WHERE id = 1; END LOOP; END $$'),
+    );
+    const rows = await recorded('meters');
+    expect(rows).toHaveLength(1001);
+    expect(summary(await blame(reader.pool, 'auditrum', { table: 'meters', key: 1 }))).toEqual([
+      ['id', rows[0]?.id, 'INSERT', 'maker', null, null, null, 1, null],
+      ['n', rows[1000]?.id, 'UPDATE', 'counter', null, null, 998, 999, null],
+      ['label', rows[1]?.id, 'UPDATE', 'labeller', 'r-label', null, 'a', 'b', null],
+      ['unit', rows[0]?.id, 'INSERT', 'maker', null, null, null, 'kWh', null],
+    ]);
+  });
+
+  it('quotes table and column names that need it, also for a row with no recorded change', async () => {
+    const table = 'public."Odd ""Table"""';
+    await app.query(`CREATE TABLE ${table} ("Key Col" text PRIMARY KEY, "val;ue" int)`);
+    await app.query(`INSERT INTO ${table} VALUES ('k''1', 1)`);
+    await track(table);
+    const untouched = await blame(reader.pool, 'auditrum', { table, key: "k'1" });
+    expect(untouched.table).toBe(table);
+    expect(untouched.fields.map((f) => [f.field, f.unknown])).toEqual([
+      ['Key Col', 'before_tracking'],
+      ['val;ue', 'before_tracking'],
+    ]);
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`UPDATE ${table} SET "val;ue" = 2`));
+    const [field] = (await blame(reader.pool, 'auditrum', { table, key: "k'1", field: 'val;ue' })).fields;
+    expect(field).toMatchObject({ field: 'val;ue', oldValue: 1, newValue: 2, change: { actorId: 'u1' } });
+  });
+
+  it('answers calls queued on a pool of one connection, each from one snapshot', async () => {
+    const one = db.openPool({ max: 1 });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        blame(one, 'auditrum', { table: 'people', key: 1, field: i % 2 ? 'name' : 'note' }),
+      ),
+    );
+    expect(results.map((r) => r.fields[0]?.field)).toEqual(['note', 'name', 'note', 'name', 'note', 'name']);
+    expect(new Set(results.map((r) => r.fields[0]?.change?.id)).size).toBe(2);
+    // A failing call gives its connection back: the next one is answered.
+    await expect(blame(one, 'auditrum', { table: 'people', key: 'x' })).rejects.toThrow('is not a valid integer');
+    expect((await blame(one, 'auditrum', { table: 'people', key: 1, field: 'note' })).fields).toHaveLength(1);
+    await one.end();
+  });
+});
+
 describe("the original's defects", () => {
   it('blames the newest change of a row with more versions than the original kept (its --limit kept the oldest 200)', async () => {
     await app.query('CREATE TABLE counters (id int PRIMARY KEY, n int, label text)');
