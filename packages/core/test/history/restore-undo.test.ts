@@ -181,6 +181,22 @@ describe('undo', () => {
     ]);
   });
 
+  it('follows a key changed inside the request: the row gets its key back, then its values', async () => {
+    const before = await rowsAsText(app, 'accounts', 'id IN (60, 6000)');
+    await withAuditContext({ requestId: 'req-key' }, async () => {
+      await app.query('UPDATE accounts SET balance = 61 WHERE id = 60');
+      await app.query('UPDATE accounts SET id = 6000 WHERE id = 60');
+      await app.query(`UPDATE accounts SET owner = 'moved' WHERE id = 6000`);
+    });
+    const result = await audit.undo({ requestId: 'req-key' }, { reason: 'r' });
+    expect(result.plan.statements.map((s) => [s.rowKey, Object.keys(JSON.parse(s.params[0] ?? '{}'))])).toEqual([
+      ['6000', ['owner']],
+      ['6000', ['id']],
+      ['60', ['balance']],
+    ]);
+    expect(await rowsAsText(app, 'accounts', 'id IN (60, 6000)')).toEqual(before);
+  });
+
   it('undoes a transaction by its txid', async () => {
     const client = await app.connect();
     let txid: string;

@@ -35,15 +35,19 @@ export async function findConflicts(
   return [...live, ...(await logConflicts(db, schema, plan))];
 }
 
-/** The first step of each row decides what the row must be now; the later ones follow from it. */
+/**
+ * The first step on each key decides what the live row must be now, unless an earlier step of the plan already
+ * decided it (a key change puts a row under another key): the later ones follow from the plan itself.
+ */
 async function liveConflicts(db: Queryable, steps: readonly PlanStep[], lock: boolean): Promise<RestoreConflict[]> {
-  const firstOfRow = new Map<string, PlanStep>();
+  const decided = new Set<string>();
+  const byTable = new Map<number, PlanStep[]>();
   for (const step of steps) {
     const id = `${step.table.id}:${step.statement.rowKey}`;
-    if (!firstOfRow.has(id)) firstOfRow.set(id, step);
+    if (!decided.has(id)) byTable.set(step.table.id, [...(byTable.get(step.table.id) ?? []), step]);
+    decided.add(id);
+    if (step.movedRowKey !== undefined) decided.add(`${step.table.id}:${step.movedRowKey}`);
   }
-  const byTable = new Map<number, PlanStep[]>();
-  for (const step of firstOfRow.values()) byTable.set(step.table.id, [...(byTable.get(step.table.id) ?? []), step]);
   const conflicts: RestoreConflict[] = [];
   // Tables in name order, rows in key order: every restore takes its locks in the same order.
   const tables = [...byTable.values()].sort((a, b) => (a[0]?.table.name ?? '').localeCompare(b[0]?.table.name ?? ''));

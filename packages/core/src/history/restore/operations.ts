@@ -5,7 +5,7 @@ import type { LoggedChange } from './logged-change.js';
 import { loggedChanges } from './logged-change.js';
 import type { PlanStep, StepPlan } from './plan-step.js';
 import { RestoreError } from './restore-error.js';
-import { changeIdOf, recordedRowKey } from './restore-input.js';
+import { changeIdOf, recordedRowKey, rowKeyOfObject } from './restore-input.js';
 import { tableByName, tablesById } from './restore-table.js';
 import type { RestoreOperation, RestoreOptions, RestoreResult, Unrestorable } from './restore-types.js';
 import { reversalOf } from './reversal.js';
@@ -38,7 +38,11 @@ async function reversalPlan(
   const unrestorable: Unrestorable[] = [];
   for (const change of [...changes].reverse()) {
     const reversal = reversalOf(change, tables.get(change.tableId) as NonNullable<ReturnType<typeof tables.get>>);
-    if (reversal.step !== undefined) steps.push(reversal.step);
+    const step = reversal.step;
+    if (step?.movedKey !== undefined) {
+      step.movedRowKey = await rowKeyOfObject(db, schema, step.table, step.movedKey);
+    }
+    if (step !== undefined) steps.push(step);
     unrestorable.push(...reversal.unrestorable);
   }
   return { operation, steps, unrestorable, reversed: changes.map((change) => change.id) };

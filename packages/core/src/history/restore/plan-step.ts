@@ -9,6 +9,10 @@ export interface PlanStep {
   key: Record<string, unknown>;
   /** Whether that row must exist before the statement (UPDATE, DELETE) or must not (INSERT). */
   expects: 'exists' | 'absent';
+  /** For an UPDATE that sets key columns: the row's key afterwards (today's column names). */
+  movedKey?: Record<string, unknown>;
+  /** The same as the log records it (row_key), set by the plan builder. */
+  movedRowKey?: string;
   /** Later changes of these columns (of any column: null) that the plan does not reverse are conflicts. */
   watched: string[] | null;
   /** Later changes of the row are those with a higher id. */

@@ -49,3 +49,18 @@ export async function recordedRowKey(
     throw new RestoreError('invalid', (error as Error).message.replace(/^auditrum: /, ''));
   }
 }
+
+/** The row_key of a key given as an object of today's key columns, as a plan computes it (no user input). */
+export async function rowKeyOfObject(
+  db: Queryable,
+  schema: string,
+  table: RestoreTable,
+  key: Record<string, unknown>,
+): Promise<string> {
+  const { rows } = await db.query<{ key: string }>(
+    `SELECT ${quoteIdentifier(schema)}.row_key(t.relid::regclass, $2::jsonb) AS key
+     FROM ${quoteIdentifier(schema)}.tracked_tables t WHERE t.id = $1`,
+    [table.id, JSON.stringify(key)],
+  );
+  return rows[0]?.key ?? '';
+}

@@ -102,9 +102,14 @@ export function reversalOf(change: LoggedChange, table: RestoreTable): Reversal 
         : { column, to: values.get(column)?.value },
   );
   const params = [JSON.stringify(Object.fromEntries([...values].map(([column, logged]) => [column, logged.exact])))];
+  // An UPDATE that changed the key gets the old key back: the row then lives under another key.
+  const movedKey = columns.some((column) => table.key.includes(column))
+    ? { ...key, ...Object.fromEntries(table.key.filter((c) => values.has(c)).map((c) => [c, values.get(c)?.exact])) }
+    : undefined;
   const step: PlanStep = isUpdate
     ? {
         ...base,
+        ...(movedKey === undefined ? {} : { movedKey }),
         expects: 'exists',
         watched: columns,
         statement: {
