@@ -70,7 +70,7 @@ async function send(req: Request, res: Response, response: AdminResponse): Promi
  * or, when a body parser of the app (express.json()) already read the stream, what it parsed.
  */
 function requestBody(req: Request): AdminRequestBody {
-  return req.readableEnded || (req as { _body?: boolean })._body === true ? { parsed: req.body } : req;
+  return req.readableEnded ? { parsed: req.body } : req;
 }
 
 function isClientGone(error: unknown): boolean {

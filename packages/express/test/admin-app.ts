@@ -15,20 +15,29 @@ export function expressAdminAdapter(name: string, factory: ExpressFactory): Admi
   };
 }
 
-function createApp(factory: ExpressFactory, { pool, mountPath, assetsDir, publicPath }: AdminAppOptions) {
+function createApp(factory: ExpressFactory, options: AdminAppOptions) {
+  const { pool, mountPath, assetsDir, publicPath, writable, bodyParser } = options;
   const app = factory();
   app.use((req: WithUser, _res, next) => {
     const name = req.headers['x-test-user'];
     if (typeof name === 'string') req.user = { name };
     next();
   });
+  if (bodyParser) app.use(factory.json());
   app.use(
     mountPath,
     auditAdmin({
       pool,
       assetsDir,
       ...(publicPath === undefined ? {} : { publicPath }),
-      authorize: (req: WithUser) => (req.user === undefined ? 'unauthenticated' : req.user.name === 'staff'),
+      ...(writable
+        ? {
+            authorizeWrite: (req: WithUser) => req.user?.name === 'writer',
+            actor: (req: WithUser) => ({ id: `admin-${req.user?.name}`, label: req.user?.name as string }),
+          }
+        : {}),
+      authorize: (req: WithUser) =>
+        req.user === undefined ? 'unauthenticated' : req.user.name === 'staff' || req.user.name === 'writer',
       scope: (req) => {
         const table = req.headers['x-test-scope'];
         return typeof table === 'string' ? { tables: [table] } : undefined;

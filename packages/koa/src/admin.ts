@@ -55,6 +55,6 @@ export function auditAdmin(options: KoaAdminOptions): Middleware {
  * or, when a body parser of the app (koa-bodyparser, koa-body) already read the stream, what it parsed.
  */
 function requestBody(ctx: Context): AdminRequestBody {
-  const parsed = (ctx.request as { body?: unknown }).body;
-  return ctx.req.readableEnded || parsed !== undefined ? { parsed } : ctx.req;
+  // A parser that did not take the type (and so left the stream unread) may still have set an empty body.
+  return ctx.req.readableEnded ? { parsed: (ctx.request as { body?: unknown }).body } : ctx.req;
 }

@@ -1,4 +1,5 @@
 import type { AdminAdapterUnderTest, AdminAppOptions } from '@auditrum/test-kit';
+import { bodyParser } from '@koa/bodyparser';
 import type Koa from 'koa';
 import { auditAdmin } from '../src/index.js';
 
@@ -11,7 +12,8 @@ export function koaAdminAdapter(name: string, KoaClass: typeof Koa): AdminAdapte
   };
 }
 
-function createApp(KoaClass: typeof Koa, { pool, mountPath, assetsDir, publicPath }: AdminAppOptions) {
+function createApp(KoaClass: typeof Koa, options: AdminAppOptions) {
+  const { pool, mountPath, assetsDir, publicPath, writable, bodyParser: parse } = options;
   const app = new KoaClass();
   app.silent = true;
   app.use(async (ctx, next) => {
@@ -19,15 +21,23 @@ function createApp(KoaClass: typeof Koa, { pool, mountPath, assetsDir, publicPat
     if (name) ctx.state.user = { name };
     await next();
   });
+  if (parse) app.use(bodyParser({ enableTypes: ['json', 'form'] }));
+  const userName = (ctx: Koa.Context) => (ctx.state.user as { name: string } | undefined)?.name;
   app.use(
     auditAdmin({
       pool,
       basePath: mountPath,
       assetsDir,
       ...(publicPath === undefined ? {} : { publicPath }),
+      ...(writable
+        ? {
+            authorizeWrite: (ctx: Koa.Context) => userName(ctx) === 'writer',
+            actor: (ctx: Koa.Context) => ({ id: `admin-${userName(ctx)}`, label: userName(ctx) as string }),
+          }
+        : {}),
       authorize: (ctx) => {
-        const user = ctx.state.user as { name: string } | undefined;
-        return user === undefined ? 'unauthenticated' : user.name === 'staff';
+        const name = userName(ctx);
+        return name === undefined ? 'unauthenticated' : name === 'staff' || name === 'writer';
       },
       scope: (ctx) => {
         const table = ctx.get('x-test-scope');

@@ -19,12 +19,17 @@ import { useTestDatabase } from './test-database.js';
  *    `authorize`: no user → `'unauthenticated'`, user `staff` → `true`, anyone else → `false`;
  *    `scope`: the header `x-test-scope`, when present, → `{ tables: [its value] }`.
  * 3. `GET /outside` → 200 text `outside` (the admin must let other routes be).
+ * 4. With `writable`, the admin also gets `authorizeWrite` (user `writer` → `true`, anyone else → `false`; `writer`
+ *    may read too) and `actor` → `{ id: 'admin-' + name, label: name }`; with `bodyParser`, the app parses JSON
+ *    bodies itself before the admin (`express.json()`, `@koa/bodyparser`).
  */
 export interface AdminAppOptions {
   pool: pg.Pool;
   mountPath: string;
   assetsDir: string;
   publicPath?: string;
+  writable?: boolean;
+  bodyParser?: boolean;
 }
 
 export interface AdminAdapterUnderTest {
@@ -42,7 +47,13 @@ interface Reply {
 }
 
 /** A request with the path sent exactly as given (fetch would normalise `..` and `%2e%2e`). */
-function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+  body?: string,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -53,7 +64,7 @@ function get(port: number, path: string, headers: Record<string, string> = {}, m
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -68,12 +79,17 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
     let assetsDir: string;
     const servers: Server[] = [];
 
-    async function start(mountPath: string, publicPath?: string): Promise<number> {
+    async function start(
+      mountPath: string,
+      publicPath?: string,
+      write: Pick<AdminAppOptions, 'writable' | 'bodyParser'> = {},
+    ): Promise<number> {
       const listener = adapter.createApp({
         pool,
         mountPath,
         assetsDir,
         ...(publicPath === undefined ? {} : { publicPath }),
+        ...write,
       });
       const server = createServer(listener);
       servers.push(server);
@@ -266,6 +282,14 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
     it('is read-only, and leaves the routes outside its base alone', async () => {
       const post = await get(port, '/audit-admin/api/changes', STAFF, 'POST');
       expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
+      const revert = await get(
+        port,
+        '/audit-admin/api/revert',
+        { ...STAFF, 'content-type': 'application/json' },
+        'POST',
+      );
+      expect([revert.status, JSON.parse(revert.body).error.code]).toEqual([405, 'method_not_allowed']);
+      expect(JSON.parse((await get(port, '/audit-admin/api/tables', STAFF)).body).canWrite).toBe(false);
       const outside = await get(port, '/outside');
       expect([outside.status, outside.body]).toEqual([200, 'outside']);
       expect((await get(port, '/audit-adminx', STAFF)).status).toBe(404);
@@ -281,6 +305,74 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
       expect(behindProxy.body).toContain(
         '<base href="/tools/audit-admin/"><script>window.__AUDITRUM_ADMIN__ = {"basePath":"/tools/audit-admin","apiLog":true}</script>',
       );
+    });
+
+    // Last: it writes to the items the other cases count.
+    it('takes writes with authorizeWrite: the JSON body (streamed or parsed by the app), cross-site refused, as the admin user', async () => {
+      const { rows } = await pool.query<{ id: string }>(
+        `SELECT id::text FROM auditrum.changes WHERE operation = 'UPDATE' AND row_key = '1' ORDER BY id`,
+      );
+      const change = rows[0]?.id as string;
+      for (const bodyParser of [false, true]) {
+        const writable = await start('/audit-admin', undefined, { writable: true, bodyParser });
+        const origin = `http://127.0.0.1:${writable}`;
+        const json = { 'content-type': 'application/json' };
+        const post = (body: unknown, headers: Record<string, string> = {}, user = 'writer') =>
+          get(
+            writable,
+            '/audit-admin/api/revert',
+            { 'x-test-user': user, origin, ...json, ...headers },
+            'POST',
+            typeof body === 'string' ? body : JSON.stringify(body),
+          );
+        const tables = await get(writable, '/audit-admin/api/tables', { 'x-test-user': 'writer' });
+        expect(JSON.parse(tables.body).canWrite).toBe(true);
+        const dryRun = await post({ change, dryRun: true });
+        expect([bodyParser, dryRun.status]).toEqual([bodyParser, 200]);
+        expect(JSON.parse(dryRun.body).plan.statements[0].diff).toEqual([
+          { column: 'name', from: 'renamed', to: 'item 1' },
+        ]);
+        const refusals: [Record<string, string>, string, number, string][] = [
+          [{ origin: 'https://evil.example' }, 'writer', 403, 'cross_site'],
+          [{ 'sec-fetch-site': 'cross-site' }, 'writer', 403, 'cross_site'],
+          [{ 'content-type': 'application/x-www-form-urlencoded' }, 'writer', 415, 'unsupported_media_type'],
+          [{ 'content-type': 'text/plain' }, 'writer', 415, 'unsupported_media_type'],
+          [{}, 'staff', 403, 'forbidden'],
+        ];
+        for (const [headers, user, status, code] of refusals) {
+          const reply = await post({ change, reason: 'forged' }, headers, user);
+          expect([bodyParser, headers, reply.status, JSON.parse(reply.body).error.code]).toEqual([
+            bodyParser,
+            headers,
+            status,
+            code,
+          ]);
+        }
+        const huge = await post({ change, reason: 'x'.repeat(20_000) });
+        expect([huge.status, JSON.parse(huge.body).error.code]).toEqual([413, 'payload_too_large']);
+        const typo = await post({ change, reason: 'x', dryrun: true });
+        expect([typo.status, JSON.parse(typo.body).error.parameter]).toEqual([400, 'dryrun']);
+        expect((await post('{"change":')).status).toBe(400);
+      }
+      expect((await pool.query(`SELECT name FROM items WHERE id = 1`)).rows).toEqual([{ name: 'renamed' }]);
+      const writable = await start('/audit-admin', undefined, { writable: true });
+      const reverted = await get(
+        writable,
+        '/audit-admin/api/revert',
+        { 'x-test-user': 'writer', 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+        'POST',
+        JSON.stringify({ change, reason: 'renamed by mistake' }),
+      );
+      expect(reverted.status).toBe(200);
+      expect((await pool.query(`SELECT name FROM items WHERE id = 1`)).rows).toEqual([{ name: 'item 1' }]);
+      const { rows: audit } = await pool.query(
+        `SELECT actor_id, context->>'actor_label' AS label, context->>'source' AS source, context->>'reason' AS reason
+         FROM auditrum.changes WHERE id = ANY($1::bigint[])`,
+        [JSON.parse(reverted.body).changeIds],
+      );
+      expect(audit).toEqual([
+        { actor_id: 'admin-writer', label: 'writer', source: 'restore', reason: 'renamed by mistake' },
+      ]);
     });
   });
 }

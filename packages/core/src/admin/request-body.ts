@@ -48,12 +48,18 @@ export async function readJsonBody(request: AdminRequest): Promise<Record<string
 async function readBounded(stream: AsyncIterable<Uint8Array | string>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk);
-    size += bytes.length;
-    // Stops reading: the rest of a huge body is never held (the server discards it with the response).
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(bytes);
+  try {
+    for await (const chunk of stream) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk);
+      size += bytes.length;
+      // Stops reading: the rest of a huge body is never held (the server discards it with the response).
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(bytes);
+    }
+  } catch (error) {
+    if (error instanceof AdminError) throw error;
+    // The client went away mid-body (or sent a broken chunked encoding): its request, not the admin, failed.
+    throw badParameter('body', `could not be read (${(error as Error).message})`);
   }
   return Buffer.concat(chunks);
 }
