@@ -269,6 +269,7 @@ DECLARE
   missings jsonb[];
   markers jsonb;
   markers_after jsonb;
+  before_tracking jsonb;
   key_names text[] := :AUDITRUM_SCHEMA._history_key_names(t);
   moves jsonb;
   truncates jsonb;
@@ -288,6 +289,16 @@ BEGIN
     -- A table tracked before its states were recorded and never changed since: one state, today's.
     thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}'; missings := '{"{}"}';
     markers := '[]'; markers_after := '{}';
+  END IF;
+  -- Before the table was first tracked nothing was recorded: for a time before then, a marker before every change,
+  -- so that a row rebuilt backwards to that time has only its key known.
+  SELECT coalesce(jsonb_object_agg(a.attname, :AUDITRUM_SCHEMA._history_unknown_marker('before_tracking')), '{}')
+  INTO before_tracking
+  FROM pg_attribute a
+  WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND NOT (a.attnum = ANY (t.key_attnums));
+  IF NOT (t.tracked_at <= at) THEN
+    markers := jsonb_build_array(jsonb_build_object('a', 0, 'recorded_at', t.tracked_at, 'm', before_tracking)) || markers;
+    markers_after := markers_after || before_tracking;
   END IF;
   holds_objects := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0
     AND NOT a.attisdropped AND :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid));
@@ -456,7 +467,8 @@ $$;
  * The row of tracked table `target` with key `key` (a value, an array in key order, or an object by column name:
  * see row_key) as it was at `at`: every change with changed_at <= at is in the past. One row: `exists`; `values`,
  * its known values under today's column names; `unknown`, [{column, reason}] for today's columns whose value
- * then is not known (reasons: excluded, masked, oversized, added_later, untracked_gap, not_recorded); the last
+ * then is not known (reasons: excluded, masked, oversized, added_later, untracked_gap, before_tracking,
+ * not_recorded); the last
  * change of the row at or before `at`; `rebuilt_from`: forward (from an INSERT), backward (from a later DELETE or
  * the live row: the row existed before tracking), live (unchanged since), none (it did not exist).
  */

@@ -5,3 +5,5 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** `sync --check`: the database differs from the config; `sync`: it still does (what sync cannot repair). */
 export const EXIT_DRIFT = 3;
+/** `as-of --key`: the table had no row with that key at that time. */
+export const EXIT_NOT_FOUND = 4;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { addAppRoleCommand } from './commands/app-role.js';
+import { addAsOfCommand } from './commands/as-of.js';
 import { addBlameCommand } from './commands/blame.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
@@ -25,7 +26,8 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 
 /**
  * Runs the CLI on `argv` (the arguments after the program name) and returns the exit code: 0 ok, 1 failure
- * reported by the database or the API, 2 usage error, 3 drift found by `sync --check`. Never exits the process.
+ * reported by the database or the API, 2 usage error, 3 drift found by `sync --check`, 4 no such row (`as-of --key`).
+ * Never exits the process.
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_OK;
@@ -61,6 +63,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addRestoreCommand(program, cli);
   addUndeleteCommand(program, cli);
   addUndoCommand(program, cli);
+  addAsOfCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -3,6 +3,8 @@ import { quoteIdentifier } from '../schema/identifiers.js';
 import { HistoryInputError } from './history-input-error.js';
 import { checked, checkOptions, fieldOption, historyQuery, tableOption } from './history-options.js';
 import type { FieldHistoryEntry, RowKeyInput, UnknownReason } from './history-types.js';
+import type { InstantInput } from './instant.js';
+import { parseInstant } from './instant.js';
 import { rowKeyJson } from './row-key-input.js';
 
 export interface FieldHistoryOptions {
@@ -12,6 +14,8 @@ export interface FieldHistoryOptions {
   key: RowKeyInput;
   /** The column's name today; a renamed column's history is found under its new name. */
   field: string;
+  /** Only the values recorded at or before this time (a Date, or an ISO 8601 string with a zone). */
+  at?: InstantInput;
 }
 
 interface FieldHistoryRow {
@@ -29,24 +33,27 @@ interface FieldHistoryRow {
 
 /**
  * Every recorded value of one field of a row, oldest first: the INSERT, each UPDATE that changed it, the DELETE.
- * A row whose key changed keeps its history from before, under the old key.
+ * A row whose key changed keeps its history from before, under the old key. With `at`, only what was recorded
+ * at or before that time.
  */
 export async function fieldHistory(
   db: Queryable,
   schema: string,
   options: FieldHistoryOptions,
 ): Promise<FieldHistoryEntry[]> {
-  const given = checkOptions('fieldHistory', options, ['table', 'key', 'field']);
+  const given = checkOptions('fieldHistory', options, ['table', 'key', 'field', 'at']);
   const table = tableOption('fieldHistory', given.table);
   if (given.key === undefined)
     throw new HistoryInputError('auditrum: fieldHistory() needs the row\'s key (option "key")');
   const key = checked(() => rowKeyJson(given.key as RowKeyInput));
   const field = fieldOption('fieldHistory', given.field);
+  const at = given.at === undefined ? null : checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const { rows } = await historyQuery<FieldHistoryRow>(
     db,
     table,
-    `SELECT * FROM ${quoteIdentifier(schema)}.field_history($1::regclass, $2::jsonb, $3)`,
-    [table, key, field],
+    `SELECT * FROM ${quoteIdentifier(schema)}.field_history($1::regclass, $2::jsonb, $3)
+     WHERE $4::timestamptz IS NULL OR changed_at <= $4::timestamptz`,
+    [table, key, field, at],
   );
   return rows.map((row) => ({
     changeId: row.change_id,

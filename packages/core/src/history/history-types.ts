@@ -22,9 +22,18 @@ export type RowKeyInput = KeyValue | readonly KeyValue[] | Readonly<Record<strin
  *   was never recorded) or after the time asked for (it did not exist);
  * - `untracked_gap`: the table was not tracked for a while between the recorded value and the time asked for,
  *   so the column may have changed unseen;
+ * - `before_tracking`: the time asked for is before the table was first tracked: the row is known to have existed
+ *   when tracking began, its values before that were never recorded;
  * - `not_recorded`: the history holds no value for it (e.g. a state recorded before Auditrum kept column names).
  */
-export type UnknownReason = 'excluded' | 'masked' | 'oversized' | 'added_later' | 'untracked_gap' | 'not_recorded';
+export type UnknownReason =
+  | 'excluded'
+  | 'masked'
+  | 'oversized'
+  | 'added_later'
+  | 'untracked_gap'
+  | 'before_tracking'
+  | 'not_recorded';
 
 export const UNKNOWN_REASONS: readonly UnknownReason[] = [
   'excluded',
@@ -32,6 +41,7 @@ export const UNKNOWN_REASONS: readonly UnknownReason[] = [
   'oversized',
   'added_later',
   'untracked_gap',
+  'before_tracking',
   'not_recorded',
 ];
 

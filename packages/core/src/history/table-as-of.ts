@@ -53,9 +53,8 @@ async function* streamRows(
   // The COPY stream reports the failure.
   const ignore = () => undefined;
   client.on('error', ignore);
-  const rows = copyOutRows(client, sql);
+  const rows = copyOutRows(client, sql, { drain: !isPool(db) });
   let finished = false;
-  let failure: unknown;
   try {
     for await (const [rowKey, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of rows) {
       yield toRowState(
@@ -72,15 +71,11 @@ async function* streamRows(
     }
     finished = true;
   } catch (error) {
-    failure = error;
     throw tableError(error, table);
   } finally {
-    if (!finished && failure === undefined && !isPool(db)) {
-      // Stopped early on the caller's client: read the COPY to its end so that the client can run queries again.
-      for await (const _ of rows);
-    }
     client.off('error', ignore);
-    // Stopped early or failed on a pool: the connection may be mid-COPY; it is discarded, not reused.
+    // Stopped early or failed on a pool: the connection may be mid-COPY; it is discarded, not reused. (On the
+    // caller's client, stopping early has read the rest of the COPY: see copyOutRows.)
     if (isPool(db))
       (client as pg.PoolClient).release(finished ? undefined : new Error('auditrum: table as of stopped'));
   }

@@ -35,6 +35,7 @@ const REASONS: Record<UnknownReason, UnrestorableReason> = {
   oversized: 'oversized',
   added_later: 'added-since',
   untracked_gap: 'unknown',
+  before_tracking: 'unknown',
   not_recorded: 'unknown',
 };
 
@@ -44,6 +45,7 @@ const EXPLAINED: Record<UnknownReason, string> = {
   oversized: "its value was over the table's size limit: only its size and SHA-256 were recorded",
   added_later: 'the column did not exist then: it keeps its value (or gets its default)',
   untracked_gap: 'the table was not tracked for a while after then: the column may have changed unseen',
+  before_tracking: 'the time is before the table was tracked: its values then were never recorded',
   not_recorded: 'the history holds no value for it',
 };
 

@@ -1,0 +1,161 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { csvCell } from '../../admin/change-export.js';
+import { fieldHistory } from '../../history/field-history.js';
+import { HistoryInputError } from '../../history/history-input-error.js';
+import { trackedColumns } from '../../history/history-options.js';
+import type { FieldHistoryEntry, RowKeyInput, TableRowState } from '../../history/history-types.js';
+import { parseInstant } from '../../history/instant.js';
+import { rowAsOf } from '../../history/row-as-of.js';
+import { tableAsOf } from '../../history/table-as-of.js';
+import type { CliContext } from '../cli-context.js';
+import { withDatabase } from '../database.js';
+import { EXIT_NOT_FOUND } from '../exit-codes.js';
+import { globalOptions } from '../global-options.js';
+import { UsageError } from '../usage-error.js';
+
+const FORMATS = ['json', 'jsonl', 'csv'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface AsOfFlags {
+  key?: string;
+  field?: string;
+  format: Format;
+}
+
+export function addAsOfCommand(program: Command, cli: CliContext): void {
+  program
+    .command('as-of')
+    .description("a row, one field's history or a whole table (streamed) as it was at a time")
+    .argument('<table>', 'the table (schema.table)')
+    .argument('<time>', 'an ISO 8601 time with its zone: 2024-05-01T10:00:00Z or 2024-05-01T12:00:00+02:00')
+    .option(
+      '--key <key>',
+      'only the row with this key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})',
+    )
+    .option('--field <name>', 'with --key: the values this column (its name today) had up to the time, oldest first')
+    .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('json'))
+    .action(async (table: string, time: string, flags: AsOfFlags, command: Command) => {
+      const { url, schema } = globalOptions(command, cli.io);
+      let at: string;
+      try {
+        at = parseInstant(time, 'time');
+      } catch (error) {
+        throw new UsageError((error as Error).message.replace(/^auditrum: /, ''));
+      }
+      if (flags.field !== undefined && flags.key === undefined) {
+        throw new UsageError('--field needs --key: the history of one field is the history of one row');
+      }
+      const key = flags.key === undefined ? undefined : parseKey(flags.key);
+      await withDatabase(url, async (client) => {
+        if (key !== undefined && flags.field !== undefined) {
+          printFieldHistory(
+            cli,
+            await fieldHistory(client, schema, { table, key, field: flags.field, at }),
+            flags.format,
+          );
+        } else if (key !== undefined) {
+          const state = await rowAsOf(client, schema, { table, key, at });
+          if (!state.exists) {
+            cli.io.stderr(`auditrum: table ${table} had no row with key ${flags.key} at ${time}\n`);
+            cli.setExitCode(EXIT_NOT_FOUND);
+            return;
+          }
+          const { exists: _, ...row } = state;
+          await printRows(cli, [row], await trackedColumns(client, schema, table), flags.format);
+        } else {
+          const rows = await tableAsOf(client, schema, { table, at });
+          await printRows(cli, rows, rows.columns, flags.format);
+        }
+      }).catch((error: unknown) => {
+        if (error instanceof HistoryInputError) throw new UsageError(error.message.replace(/^auditrum: /, ''));
+        throw error;
+      });
+    });
+}
+
+/** A key argument: JSON when it is an array or an object (a composite key), the text itself otherwise. */
+function parseKey(text: string): RowKeyInput {
+  if (!/^\s*[[{]/.test(text)) return text;
+  try {
+    return JSON.parse(text) as RowKeyInput;
+  } catch (error) {
+    throw new UsageError(`the key ${text} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Prints rows as they come, never holding the table: json as one array (a row per line), jsonl a row per line,
+ * csv a header of today's columns and a last column naming the unknown values (`column:reason`, space separated),
+ * so that an empty cell is a NULL and never an unknown value.
+ */
+async function printRows(
+  cli: CliContext,
+  rows: Iterable<TableRowState> | AsyncIterable<TableRowState>,
+  columns: readonly string[],
+  format: Format,
+): Promise<void> {
+  if (format === 'csv') cli.print([...columns, 'unknown'].map(csvCell).join(','));
+  if (format === 'json') cli.io.stdout('[');
+  let first = true;
+  for await (const row of rows) {
+    if (format === 'csv') {
+      const unknown = row.unknown.map((entry) => `${entry.column}:${entry.reason}`).join(' ');
+      cli.print([...columns.map((column) => csvValue(row.values[column])), unknown].map(csvCell).join(','));
+    } else if (format === 'json') {
+      cli.io.stdout(`${first ? '\n' : ',\n'}${JSON.stringify(row)}`);
+    } else {
+      cli.print(JSON.stringify(row));
+    }
+    first = false;
+  }
+  if (format === 'json') cli.print(first ? ']' : '\n]');
+}
+
+// A CSV cell: text as it is, NULL (and an unknown value) empty, anything else as JSON.
+function csvValue(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function printFieldHistory(cli: CliContext, entries: FieldHistoryEntry[], format: Format): void {
+  if (format === 'json') {
+    cli.print(JSON.stringify(entries, null, 2));
+    return;
+  }
+  if (format === 'jsonl') {
+    for (const entry of entries) cli.print(JSON.stringify(entry));
+    return;
+  }
+  const header = [
+    'change_id',
+    'changed_at',
+    'operation',
+    'row_key',
+    'value',
+    'old_value',
+    'unknown',
+    'actor_id',
+    'request_id',
+    'reason',
+  ];
+  cli.print(header.map(csvCell).join(','));
+  for (const entry of entries) {
+    cli.print(
+      [
+        entry.changeId,
+        entry.changedAt.toISOString(),
+        entry.operation,
+        entry.rowKey,
+        csvValue(entry.value),
+        csvValue(entry.oldValue),
+        entry.unknown ?? '',
+        entry.actorId ?? '',
+        entry.requestId ?? '',
+        entry.reason ?? '',
+      ]
+        .map(csvCell)
+        .join(','),
+    );
+  }
+}
