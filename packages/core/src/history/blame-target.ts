@@ -21,12 +21,13 @@ export interface BlameTarget {
 
 /** Resolves the table and the row_key of the key; an unknown or untracked table or a bad key is refused. */
 export async function resolveTarget(db: Queryable, s: string, table: string, key: RowKeyInput): Promise<BlameTarget> {
-  if (typeof table !== 'string' || table.trim() === '') throw new HistoryInputError('auditrum: give a table name');
+  if (typeof table !== 'string' || table.trim() === '')
+    throw new HistoryInputError('auditrum: give a table name', { problem: 'table' });
   let keyJson: string;
   try {
     keyJson = rowKeyJson(key);
   } catch (error) {
-    throw new HistoryInputError((error as Error).message);
+    throw new HistoryInputError((error as Error).message, { problem: 'key' });
   }
   const { rows } = await db
     .query<{
@@ -54,16 +55,20 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
     .catch((error: { code?: string; message?: string }) => {
       // Before PostgreSQL 16, to_regclass() raises invalid_name on a name it cannot parse.
       if (error.code === '42602')
-        throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}: ${error.message}`);
-      if (error.code === '22023') throw new HistoryInputError(error.message as string);
+        throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}: ${error.message}`, {
+          problem: 'table',
+        });
+      if (error.code === '22023') throw new HistoryInputError(error.message as string, { problem: 'key' });
       throw error;
     });
   const found = rows[0];
   if (!found || found.relid === null || found.table === null) {
-    throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}`);
+    throw new HistoryInputError(`auditrum: no table ${JSON.stringify(table)}`, { problem: 'table' });
   }
   if (found.table_id === null || found.row_key === null) {
-    throw new HistoryInputError(`auditrum: table ${found.table} is not tracked: it has no history`);
+    throw new HistoryInputError(`auditrum: table ${found.table} is not tracked: it has no history`, {
+      problem: 'table',
+    });
   }
   return {
     tableId: found.table_id,
@@ -87,7 +92,9 @@ export async function recordedKey(db: Queryable, s: string, relid: number, keyJs
     ]);
     return rows[0]?.key as string;
   } catch (error) {
-    if ((error as { code?: string }).code === '22023') throw new HistoryInputError((error as Error).message);
+    if ((error as { code?: string }).code === '22023') {
+      throw new HistoryInputError((error as Error).message, { problem: 'key' });
+    }
     throw error;
   }
 }

@@ -63,14 +63,16 @@ const OPTIONS = new Set(['table', 'key', 'field']);
 
 async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise<RowBlame> {
   if (options === null || typeof options !== 'object') {
-    throw new HistoryInputError('auditrum: blame() takes { table, key, field? }');
+    throw new HistoryInputError('auditrum: blame() takes { table, key, field? }', { problem: 'options' });
   }
   const unknown = Object.keys(options).filter((name) => !OPTIONS.has(name));
   if (unknown.length > 0) {
-    throw new HistoryInputError(`auditrum: blame() has no option ${unknown.join(', ')} (it takes table, key, field)`);
+    throw new HistoryInputError(`auditrum: blame() has no option ${unknown.join(', ')} (it takes table, key, field)`, {
+      problem: 'options',
+    });
   }
   if (options.field !== undefined && typeof options.field !== 'string') {
-    throw new HistoryInputError('auditrum: the field to blame must be a column name (a string)');
+    throw new HistoryInputError('auditrum: the field to blame must be a column name (a string)', { problem: 'field' });
   }
   const target = await resolveTarget(db, s, options.table, options.key);
   const states = await readTableStates(db, s, target.tableId);
@@ -79,6 +81,7 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
   if (wanted.length === 0) {
     throw new HistoryInputError(
       `auditrum: table ${target.table} has no column ${JSON.stringify(options.field)} (its columns: ${today.map((c) => c.currentName).join(', ')})`,
+      { problem: 'field' },
     );
   }
 
@@ -94,6 +97,7 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
     if (hop === 0 && !walk.hasChanges && !(await liveRowExists(db, target))) {
       throw new HistoryInputError(
         `auditrum: table ${target.table} has no row with key ${rowKey}, now or in its history`,
+        { problem: 'no_row' },
       );
     }
     // The UPDATE that wrote the key columns, when the life has no INSERT: it may have changed the key.

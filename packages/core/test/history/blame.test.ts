@@ -366,25 +366,29 @@ describe("the original's defects", () => {
 
 describe('bad input', () => {
   it.each([
-    [{ table: 'nowhere', key: 1 }, 'no table "nowhere"'],
-    [{ table: 'people; DROP TABLE people', key: 1 }, 'no table "people; DROP TABLE people"'],
-    [{ table: '', key: 1 }, 'give a table name'],
-    [{ table: 'people', key: 'abc' }, '"abc" is not a valid integer for key column id of table public.people'],
-    [{ table: 'people', key: [1, 2] }, 'the key of table public.people is (id): give 1 value(s), not [1, 2]'],
-    [{ table: 'people', key: null }, 'is not a row key'],
-    [{ table: 'people', key: { id: { nested: 1 } } }, 'is not a row key'],
-    [{ table: 'people', key: "1'); DROP TABLE people; --" }, 'is not a valid integer'],
-    [{ table: 'stock', key: 'north' }, 'the key of table public.stock is (shop, sku): give 2 value(s)'],
+    [{ table: 'nowhere', key: 1 }, 'table', 'no table "nowhere"'],
+    [{ table: 'people; DROP TABLE people', key: 1 }, 'table', 'no table "people; DROP TABLE people"'],
+    [{ table: '', key: 1 }, 'table', 'give a table name'],
+    [{ table: 'people', key: 'abc' }, 'key', '"abc" is not a valid integer for key column id of table public.people'],
+    [{ table: 'people', key: [1, 2] }, 'key', 'the key of table public.people is (id): give 1 value(s), not [1, 2]'],
+    [{ table: 'people', key: null }, 'key', 'is not a row key'],
+    [{ table: 'people', key: { id: { nested: 1 } } }, 'key', 'is not a row key'],
+    [{ table: 'people', key: "1'); DROP TABLE people; --" }, 'key', 'is not a valid integer'],
+    [{ table: 'stock', key: 'north' }, 'key', 'the key of table public.stock is (shop, sku): give 2 value(s)'],
     [
       { table: 'people', key: 1, field: 'nope' },
+      'field',
       'table public.people has no column "nope" (its columns: id, name, email, note)',
     ],
-    [{ table: 'people', key: 1, field: 'name"; --' }, 'has no column "name\\"; --"'],
-    [{ table: 'people', id: 1 }, 'blame() has no option id (it takes table, key, field)'],
-    [{ table: 'people', key: 1, field: 7 }, 'the field to blame must be a column name'],
-    [null, 'blame() takes { table, key, field? }'],
-  ])('%j: %s', async (options, message) => {
-    await expect(blame(reader.pool, 'auditrum', options as never)).rejects.toThrow(message);
+    [{ table: 'people', key: 1, field: 'name"; --' }, 'field', 'has no column "name\\"; --"'],
+    [{ table: 'people', key: 1, field: 7 }, 'field', 'the field to blame must be a column name'],
+    [{ table: 'people', id: 1 }, 'options', 'blame() has no option id (it takes table, key, field)'],
+    [null, 'options', 'blame() takes { table, key, field? }'],
+    [{ table: 'people', key: 2 }, 'no_row', 'table public.people has no row with key 2, now or in its history'],
+  ])('%j: %s, %s', async (options, problem, message) => {
+    const refusal = blame(reader.pool, 'auditrum', options as never);
+    await expect(refusal).rejects.toThrow(message);
+    await expect(refusal).rejects.toMatchObject({ name: 'HistoryInputError', problem });
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM people');
     expect(rows[0]).toEqual({ n: 1 });
   });
@@ -392,8 +396,9 @@ describe('bad input', () => {
   it('refuses a table that is not tracked', async () => {
     await app.query('CREATE TABLE loose (id int PRIMARY KEY)');
     await app.query(`GRANT SELECT ON loose TO ${reader.name}`);
-    await expect(blame(reader.pool, 'auditrum', { table: 'loose', key: 1 })).rejects.toThrow(
-      'table public.loose is not tracked: it has no history',
-    );
+    await expect(blame(reader.pool, 'auditrum', { table: 'loose', key: 1 })).rejects.toMatchObject({
+      message: 'auditrum: table public.loose is not tracked: it has no history',
+      problem: 'table',
+    });
   });
 });
