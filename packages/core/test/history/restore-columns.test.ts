@@ -66,6 +66,20 @@ describe('generated and identity columns', () => {
   });
 });
 
+describe('hostile names', () => {
+  it('quotes a table and columns named like SQL', async () => {
+    const table = '"we""ird; DROP TABLE notes; --"';
+    await app.query(`CREATE TABLE ${table} ("id; --" int PRIMARY KEY, "v"")--" text)`);
+    await owner.track(`public.${table}`);
+    await app.query(`INSERT INTO ${table} VALUES (1, 'a')`);
+    await app.query(`UPDATE ${table} SET "v"")--" = 'b'`);
+    const update = await latestChange('we"ird; DROP TABLE notes; --', 'UPDATE');
+    await audit.revert(update, { table: `public.${table}`, key: 1, reason: 'r' });
+    expect(await rowsAsText(app, table, 'true', '1')).toEqual(['(1,a)']);
+    expect((await app.query(`SELECT to_regclass('notes') IS NOT NULL AS exists`)).rows).toEqual([{ exists: true }]);
+  });
+});
+
 describe('renamed and dropped columns', () => {
   it('reverts under the column names of today, and says a dropped column cannot be put back', async () => {
     await app.query(

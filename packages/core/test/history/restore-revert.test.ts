@@ -214,6 +214,21 @@ describe('revert', () => {
     expect((await app.query(`SELECT to_regclass('things') IS NOT NULL AS ok`)).rows).toEqual([{ ok: true }]);
   });
 
+  it('carries a hostile reason as data: it cannot end the context comment, and is capped', async () => {
+    await freshThing(10);
+    await app.query('UPDATE things SET n = 100 WHERE id = 10');
+    const update = await changeIdOf('UPDATE', '10');
+    const mark = await lastChangeId(db.pool);
+    const reason = `*/ DELETE FROM things; /* \u0000 ${'é'.repeat(5000)}`;
+    await audit.revert(update, { reason, actor: { id: '*/--', label: 'x'.repeat(1000) } });
+    const [written] = await changesAfter(db.pool, mark);
+    expect(written?.actor_id).toBe('*/--');
+    expect(written?.context.source).toBe('restore');
+    // NUL removed (jsonb cannot hold it), cut at 1,000 characters.
+    expect(written?.context.reason).toBe(`${reason.replace('\u0000', '').slice(0, 999)}…`);
+    expect((await app.query('SELECT count(*)::int AS n FROM things WHERE id = 10')).rows).toEqual([{ n: 1 }]);
+  });
+
   it('needs a reason and a well-formed actor to write, not for a dry run', async () => {
     await freshThing(8);
     const insert = await changeIdOf('INSERT', '8');

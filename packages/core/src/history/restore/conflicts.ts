@@ -112,7 +112,8 @@ async function logConflicts(db: Queryable, schema: string, plan: StepPlan): Prom
     const { rowKey, reverts } = step.statement;
     // A later change of the row is named once, even when it is in the way of several of the plan's statements.
     const id = `${step.table.id}:${rowKey}:${later.id}`;
-    if (seen.has(id)) continue;
+    // A row that must be absent is not harmed by a TRUNCATE.
+    if (seen.has(id) || (later.operation === 'TRUNCATE' && step.expects === 'absent')) continue;
     const columns =
       later.operation === 'UPDATE'
         ? (later.columns ?? []).filter((column) => step.watched === null || step.watched.includes(column))
