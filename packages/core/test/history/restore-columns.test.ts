@@ -140,6 +140,16 @@ describe('values that were not recorded', () => {
     expect(error.message).toContain('column password (change #');
     expect(error.message).toContain("its value was over the table's size limit");
     expect(await changesAfter(db.pool, mark)).toEqual([]);
+    const [binned] = (await audit.deletedRows({ table: 'secrets' })).rows;
+    expect(binned?.unknown).toEqual([
+      { column: 'big', reason: 'oversized' },
+      { column: 'password', reason: 'masked' },
+    ]);
+    expect(binned?.values).toMatchObject({
+      id: 1,
+      name: 'root',
+      password: expect.stringMatching(/^hmac:[0-9a-f]{32}$/),
+    });
 
     await audit.undelete({ table: 'secrets', key: 1 }, { reason: 'r', force: true });
     expect(await rowsAsText(app, 'secrets')).toEqual(['(1,root,,,)']);

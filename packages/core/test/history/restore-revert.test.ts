@@ -1,5 +1,5 @@
 import type { Auditrum } from '@auditrum/core';
-import { createAuditrum, RestoreError } from '@auditrum/core';
+import { createAuditrum, RestoreError, withAuditContext } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,6 +227,24 @@ describe('revert', () => {
     // NUL removed (jsonb cannot hold it), cut at 1,000 characters.
     expect(written?.context.reason).toBe(`${reason.replace('\u0000', '').slice(0, 999)}…`);
     expect((await app.query('SELECT count(*)::int AS n FROM things WHERE id = 10')).rows).toEqual([{ n: 1 }]);
+  });
+
+  it("takes the actor, request and route of the caller's audit context (an admin request), with source restore", async () => {
+    await freshThing(11);
+    const insert = await changeIdOf('INSERT', '11');
+    const mark = await lastChangeId(db.pool);
+    const result = await withAuditContext(
+      { actor: { id: 'admin-7' }, requestId: 'admin-req-1', route: '/audit/api/revert', source: 'http' },
+      () => audit.revert(insert, { reason: 'r' }),
+    );
+    expect(result.requestId).toBe('admin-req-1');
+    expect(await changesAfter(db.pool, mark)).toMatchObject([
+      {
+        actor_id: 'admin-7',
+        request_id: 'admin-req-1',
+        context: { source: 'restore', route: '/audit/api/revert', reverts: [insert] },
+      },
+    ]);
   });
 
   it('needs a reason and a well-formed actor to write, not for a dry run', async () => {
