@@ -185,6 +185,19 @@ describe('the JSON body of a write', () => {
     expect(await readJsonBody(request(json, stream(atLimit)))).toHaveProperty('reason');
   });
 
+  it('that breaks off (the client went away) is a 400 body, not an internal error', async () => {
+    const broken = (async function* () {
+      yield '{"change":';
+      throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    })();
+    const refused = await asyncRefusal(() => readJsonBody(request(json, broken)));
+    expect([refused.status, refused.parameter, refused.message]).toEqual([
+      400,
+      'body',
+      'body: could not be read (aborted)',
+    ]);
+  });
+
   it('must be a UTF-8 JSON object: 400 body otherwise', async () => {
     for (const [body, message] of [
       ['', 'body: is required: a JSON object'],

@@ -532,6 +532,33 @@ describe('the scope narrows writes', () => {
   });
 });
 
+describe('concurrent writes', () => {
+  it('on a pool of one: queued reads and writes all finish, and a row is undeleted once, the other refused', async () => {
+    await app.query('DELETE FROM orders WHERE id = 1');
+    const single = role.openPool({ max: 1 });
+    try {
+      const admin = createAdminRoutes<User>(options({ pool: single }));
+      const body = { table: 'public.orders', key: 1, reason: 'two admins at once' };
+      const [first, second, ...dryRuns] = await Promise.all([
+        post('/api/undelete', body, { handler: admin }),
+        post('/api/undelete', body, { handler: admin }),
+        post('/api/revert', { change: '1', dryRun: true }, { handler: admin }),
+        post('/api/undo', { request: 'req-pay', dryRun: true }, { handler: admin }),
+      ]);
+      expect([first?.status, second?.status].sort()).toEqual([200, 409]);
+      expect(dryRuns.map((reply) => reply.status)).toEqual([200, 200]);
+      const restored = await changeIds(
+        `table_name = 'orders' AND row_key = '1' AND operation = 'INSERT' AND context->>'source' = 'restore'`,
+      );
+      expect(restored).toHaveLength(1);
+      expect((await app.query('SELECT status FROM orders WHERE id = 1')).rows).toEqual([{ status: 'draft' }]);
+      expect(single.totalCount - single.idleCount).toBe(0);
+    } finally {
+      await single.end();
+    }
+  });
+});
+
 describe('the pool', () => {
   it('must be an application role: another role writes nothing, and the reason goes to onError', async () => {
     const name = `admin_${randomBytes(5).toString('hex')}`;
