@@ -45,6 +45,10 @@ export async function blame(db: Queryable, schema: string, options: BlameOptions
 async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
   if (!isPool(db)) return work(db);
   const client = await db.connect();
+  // A checked-out client has no 'error' listener: a connection broken between two of the queries (the server
+  // restarting, the backend terminated) would otherwise end the process. The next query reports the failure.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const result = await work(client);
@@ -55,6 +59,7 @@ async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    client.off('error', ignore);
     client.release();
   }
 }

@@ -328,6 +328,26 @@ describe('long histories, odd names, a busy pool', () => {
     expect((await blame(one, 'auditrum', { table: 'people', key: 1, field: 'note' })).fields).toHaveLength(1);
     await one.end();
   });
+
+  it('fails cleanly, without ending the process, when its connection is terminated mid-read', async () => {
+    const pool = db.openPool({ max: 2, user: undefined, connectionString: reader.url });
+    const expected = await blame(pool, 'auditrum', { table: 'meters', key: 1 });
+    const outcomes: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const outcome = blame(pool, 'auditrum', { table: 'meters', key: 1 }).then(
+        (result) => (JSON.stringify(result) === JSON.stringify(expected) ? 'answered' : 'WRONG ANSWER'),
+        (error: Error) => (/terminat|connection/i.test(error.message) ? 'failed' : `unexpected: ${error.message}`),
+      );
+      // Terminate the reader's backends while the call runs (after 0 to 2 of its queries).
+      for (let wait = 0; wait < round % 3; wait++) await new Promise((resolve) => setImmediate(resolve));
+      await db.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [reader.name]);
+      outcomes.push(await outcome);
+    }
+    expect(outcomes.filter((outcome) => outcome !== 'answered' && outcome !== 'failed')).toEqual([]);
+    // The pool recovers: the next call is answered.
+    expect(await blame(pool, 'auditrum', { table: 'meters', key: 1 })).toEqual(expected);
+    await pool.end();
+  });
 });
 
 describe("the original's defects", () => {
