@@ -131,7 +131,7 @@ describe('restore', () => {
     [{ table: 'docs', key: 1, at: '2024-05-01T10:00:00Z', beforeChange: 1 }, 'give either the time'],
     [{ table: 'docs', key: 1, beforeChange: 'x' }, 'is not a change id'],
     [{ table: 'docs', key: 1, beforeChange: 999999 }, 'there is no change #999999'],
-    [{ table: 'docs', key: 2, beforeChange: '1' }, 'change #1 is not a change of row 2 of public.docs'],
+    [{ table: 'docs', key: 2, beforeChange: '1' }, 'change #1 is a change of row 1 of public.docs, not of row 2'],
     [{ table: 'nope', key: 1, beforeChange: '1' }, 'no tracked table "nope"'],
     [{ table: 'docs; DROP TABLE docs', key: 1, beforeChange: '1' }, 'no tracked table'],
     [{ table: 'docs', key: { id: 1, other: 2 }, beforeChange: '1' }, 'the key of table public.docs is (id)'],

@@ -5,7 +5,8 @@ import type { LoggedChange } from './logged-change.js';
 import { loggedChanges } from './logged-change.js';
 import type { PlanStep, StepPlan } from './plan-step.js';
 import { RestoreError } from './restore-error.js';
-import { changeIdOf, recordedRowKey, rowKeyOfObject } from './restore-input.js';
+import { assertChangeOfRow, changeIdOf, recordedRowKey, rowKeyOfObject } from './restore-input.js';
+import type { RestoreTable } from './restore-table.js';
 import { tableByName, tablesById } from './restore-table.js';
 import type { RestoreOperation, RestoreOptions, RestoreResult, Unrestorable } from './restore-types.js';
 import { reversalOf } from './reversal.js';
@@ -37,7 +38,8 @@ async function reversalPlan(
   const steps: PlanStep[] = [];
   const unrestorable: Unrestorable[] = [];
   for (const change of [...changes].reverse()) {
-    const reversal = reversalOf(change, tables.get(change.tableId) as NonNullable<ReturnType<typeof tables.get>>);
+    // tablesById has every table asked for, or threw.
+    const reversal = reversalOf(change, tables.get(change.tableId) as RestoreTable);
     const step = reversal.step;
     if (step?.movedKey !== undefined) {
       step.movedRowKey = await rowKeyOfObject(db, schema, step.table, step.movedKey);
@@ -83,16 +85,7 @@ export async function revert(
 // The original's revert took a change and a row and never checked that one belonged to the other.
 async function checkChangeOfRow(db: Queryable, schema: string, change: LoggedChange, row: RowTarget): Promise<void> {
   const table = await tableByName(db, schema, row.table);
-  const rowKey = await recordedRowKey(db, schema, table, row.key);
-  if (change.tableId !== table.id) {
-    throw new RestoreError('invalid', `change #${change.id} is not a change of table ${table.name}`);
-  }
-  if (change.rowKey !== rowKey) {
-    throw new RestoreError(
-      'invalid',
-      `change #${change.id} is a change of row ${change.rowKey ?? '(a TRUNCATE, of no row)'} of ${table.name}, not of row ${rowKey}`,
-    );
-  }
+  assertChangeOfRow(change, table, await recordedRowKey(db, schema, table, row.key));
 }
 
 /** Brings back a deleted row: reverts the latest change of the row, which must be its DELETE. */

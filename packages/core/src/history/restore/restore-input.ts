@@ -2,6 +2,7 @@ import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import type { RowKeyInput } from '../history-types.js';
 import { rowKeyJson } from '../row-key-input.js';
+import type { LoggedChange } from './logged-change.js';
 import { RestoreError } from './restore-error.js';
 import type { RestoreTable } from './restore-table.js';
 import type { ChangeId } from './restore-types.js';
@@ -63,4 +64,17 @@ export async function rowKeyOfObject(
     [table.id, JSON.stringify(key)],
   );
   return rows[0]?.key ?? '';
+}
+
+/** Refuses a change that is not of the row `rowKey` of `table` (nothing is read or written after). */
+export function assertChangeOfRow(change: LoggedChange, table: RestoreTable, rowKey: string): void {
+  if (change.tableId !== table.id) {
+    throw new RestoreError('invalid', `change #${change.id} is not a change of table ${table.name}`);
+  }
+  if (change.rowKey !== rowKey) {
+    throw new RestoreError(
+      'invalid',
+      `change #${change.id} is a change of row ${change.rowKey ?? '(a TRUNCATE, of no row)'} of ${table.name}, not of row ${rowKey}`,
+    );
+  }
 }

@@ -7,7 +7,7 @@ import { loggedChanges } from './logged-change.js';
 import type { RowTarget } from './operations.js';
 import type { PlanStep, StepPlan } from './plan-step.js';
 import { RestoreError } from './restore-error.js';
-import { changeIdOf, recordedRowKey } from './restore-input.js';
+import { assertChangeOfRow, changeIdOf, recordedRowKey } from './restore-input.js';
 import type { RestoreTable } from './restore-table.js';
 import { keyObject, tableByName } from './restore-table.js';
 import type {
@@ -232,9 +232,7 @@ async function checkChangeOfRow(
 ): Promise<void> {
   const [change] = await loggedChanges(db, schema, { ids: [id] });
   if (change === undefined) throw new RestoreError('invalid', `there is no change #${id}`);
-  if (change.tableId !== table.id || change.rowKey !== rowKey) {
-    throw new RestoreError('invalid', `change #${id} is not a change of row ${rowKey} of ${table.name}`);
-  }
+  assertChangeOfRow(change, table, rowKey);
 }
 
 /** A row whose key changed after the position lives under another key now: restoring its old key would copy it. */

@@ -38,8 +38,8 @@ const BLOCKING: Record<UnrestorableReason, boolean> = {
 
 /**
  * What undoes `change`: an UPDATE's columns back to their old values; an INSERT's row deleted; a DELETE's row
- * inserted again. `excludedBlocks`: whether columns left out by the rules make it incomplete (they do for a row put
- * back whole; an UPDATE's revert only says they are not reverted).
+ * inserted again. Columns the rules left out block a row put back whole (their values are lost); for an UPDATE's
+ * revert they are only named (if the change altered them, the log does not know it).
  */
 export function reversalOf(change: LoggedChange, table: RestoreTable): Reversal {
   const unrestorable: Unrestorable[] = [];
