@@ -58,16 +58,16 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
         resolved.write !== undefined && (await resolved.write.authorize(request.raw)) === true;
       return route.handle({ api: await apiContext(scope), params: new QueryParams(request.query), segment, canWrite });
     }
-    return write(route, request, scope);
+    return writeRoute(route, request, scope);
   }
 
-  async function write(
+  async function writeRoute(
     route: Extract<ApiRoute, { method: 'POST' }>,
     request: AdminRequest<Req>,
     scope: AdminScope | undefined,
   ) {
     const { write } = resolved;
-    if (write === undefined) {
+    if (!write) {
       // On a read-only admin the write routes do not exist; a write is refused as every other one is.
       if (isRead(request.method)) throw notFound(`no API route ${route.path}`);
       throw methodNotAllowed(request.method, READ_METHODS, true);
