@@ -114,6 +114,23 @@ describe('undo', () => {
     ]);
   });
 
+  it('rolls every write back when a statement fails midway (a CHECK added since refuses an old value)', async () => {
+    await withAuditContext({ requestId: 'req-check' }, async () => {
+      for (const id of [71, 72, 73]) await app.query('UPDATE accounts SET balance = 7 WHERE id = $1', [id]);
+    });
+    await app.query('ALTER TABLE accounts ADD CONSTRAINT no_old_71 CHECK (id <> 71 OR balance = 7)');
+    try {
+      const mark = await lastChangeId(db.pool);
+      // Undone newest first: 73 and 72 are written, then 71 fails.
+      await expect(audit.undo({ requestId: 'req-check' }, { reason: 'r' })).rejects.toThrow('no_old_71');
+      const { rows } = await app.query('SELECT id, balance::text FROM accounts WHERE id IN (71, 72, 73) ORDER BY id');
+      expect(rows).toEqual([71, 72, 73].map((id) => ({ id, balance: '7' })));
+      expect(await changesAfter(db.pool, mark)).toEqual([]);
+    } finally {
+      await app.query('ALTER TABLE accounts DROP CONSTRAINT no_old_71');
+    }
+  });
+
   it('refuses, without overriding it, a write committed while it waited for the row lock (no lost update)', async () => {
     await withAuditContext({ requestId: 'req-race-1' }, () =>
       app.query('UPDATE accounts SET balance = 1 WHERE id = 20'),
