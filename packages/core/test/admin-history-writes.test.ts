@@ -437,6 +437,14 @@ describe('api/deleted and api/undelete', () => {
       [{ table: 'public.orders', key: { nope: 6 }, reason: 'x' }, 400, 'key'],
       [{ table: 'public.orders', key: 99, reason: 'x' }, 404, undefined],
       [{ table: 'public.orders', key: 6 }, 400, 'reason'],
+      // Hostile values: SQL in the table and the key, NUL, a key of the wrong kind, a huge key.
+      [{ table: 'public.orders; DROP TABLE orders', key: 6, reason: 'x' }, 400, 'table'],
+      [{ table: 'public.orders', key: "6'); DROP TABLE orders; --", reason: 'x' }, 400, 'key'],
+      [{ table: 'public.orders', key: 6, reason: 'a\u0000b' }, 400, 'reason'],
+      [{ table: 'public.orders', key: null, reason: 'x' }, 400, 'key'],
+      [{ table: 'public.orders', key: [[6]], reason: 'x' }, 400, 'key'],
+      [{ table: 'public.orders', key: '9'.repeat(5000), reason: 'x' }, 400, 'key'],
+      [{ table: ['public.orders'], key: 6, reason: 'x' }, 400, 'table'],
     ] as const) {
       const reply = await refusal('/api/undelete', body);
       expect([body, reply.status, reply.parameter]).toEqual([body, status, parameter]);
