@@ -1,7 +1,10 @@
 import type { RowKeyInput } from '../history/history-types.js';
 import { UsageError } from './usage-error.js';
 
-/** A row key on the command line: JSON when it is an array or an object (a composite key), the text itself otherwise. */
+/**
+ * A row key given on the command line: JSON when it is an array or an object (a composite key), the text itself
+ * otherwise (read as the key column's type by the database: `42`, `007`, `A-1`).
+ */
 export function keyArgument(text: string): RowKeyInput {
   if (!/^\s*[[{]/.test(text)) return text;
   try {

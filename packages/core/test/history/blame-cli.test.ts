@@ -161,13 +161,20 @@ describe('auditrum blame', () => {
     [['people', '[1,'], 'the key [1, is not valid JSON'],
     [['stock', 'north'], 'the key of table public.stock is (shop, sku): give 2 value(s)'],
     [['people', '1', 'nope'], 'table public.people has no column "nope" (its columns: id, name, email, note)'],
-    [['people', '2'], 'table public.people has no row with key 2, now or in its history'],
     [['pg_class', '1'], 'table pg_catalog.pg_class is not tracked: it has no history'],
     [['people'], "missing required argument 'key'"],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const out = await cli(args);
     expect(out).toMatchObject({ code: 2, stdout: '' });
     expect(out.stderr).toContain(message);
+  });
+
+  it('says there is no such row with exit code 4', async () => {
+    expect(await cli(['people', '2'])).toEqual({
+      code: 4,
+      stdout: '',
+      stderr: 'auditrum: table public.people has no row with key 2, now or in its history\n',
+    });
   });
 
   it('says so when the database cannot be reached (exit code 1)', async () => {

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
+import type { BlameOptions } from '../../history/blame.js';
 import { blame } from '../../history/blame.js';
 import type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from '../../history/blame-types.js';
 import { HistoryInputError } from '../../history/history-input-error.js';
-import type { RowKeyInput } from '../../history/history-types.js';
 import type { CliContext } from '../cli-context.js';
 import type { TextStyle } from '../colors.js';
 import { printable, textStyler } from '../colors.js';
 import { withDatabase } from '../database.js';
+import { EXIT_NOT_FOUND } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
+import { keyArgument } from '../key-argument.js';
 import { UsageError } from '../usage-error.js';
 
 const UNKNOWN_TEXT: Record<BlameUnknownReason, string> = {
@@ -35,33 +37,33 @@ export function addBlameCommand(program: Command, cli: CliContext): void {
     .argument('<key>', 'the row\'s key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})')
     .argument('[field]', 'only this column (its name today)')
     .option('--json', 'print the blame as JSON')
-    .action(
-      async (table: string, key: string, field: string | undefined, options: { json?: boolean }, command: Command) => {
-        const { url, schema } = globalOptions(command, cli.io);
-        const keyInput = parseKey(key);
-        const result = await withDatabase(url, (client) =>
-          blame(client, schema, { table, key: keyInput, ...(field === undefined ? {} : { field }) }),
-        ).catch((error: unknown) => {
-          if (error instanceof HistoryInputError) throw new UsageError(error.message.replace(/^auditrum: /, ''));
-          throw error;
-        });
-        if (options.json) {
-          cli.print(JSON.stringify(result, null, 2));
-          return;
-        }
-        cli.io.stdout(blameText(result, textStyler(cli.io.colors)));
-      },
+    .action((table: string, key: string, field: string | undefined, options: { json?: boolean }, command: Command) =>
+      printBlame(cli, command, { table, key: keyArgument(key), ...(field === undefined ? {} : { field }) }, options),
     );
 }
 
-/** A key argument: JSON when it is an array or an object (a composite key), the text itself otherwise. */
-function parseKey(text: string): RowKeyInput {
-  if (!/^\s*[[{]/.test(text)) return text;
+async function printBlame(
+  cli: CliContext,
+  command: Command,
+  request: BlameOptions,
+  options: { json?: boolean },
+): Promise<void> {
+  const { url, schema } = globalOptions(command, cli.io);
+  let result: RowBlame;
   try {
-    return JSON.parse(text) as RowKeyInput;
+    result = await withDatabase(url, (client) => blame(client, schema, request));
   } catch (error) {
-    throw new UsageError(`the key ${text} is not valid JSON: ${(error as Error).message}`);
+    if (!(error instanceof HistoryInputError)) throw error;
+    if (error.problem !== 'no_row') throw new UsageError(error.message.replace(/^auditrum: /, ''));
+    cli.io.stderr(`${error.message}\n`);
+    cli.setExitCode(EXIT_NOT_FOUND);
+    return;
   }
+  if (options.json) {
+    cli.print(JSON.stringify(result, null, 2));
+    return;
+  }
+  cli.io.stdout(blameText(result, textStyler(cli.io.colors)));
 }
 
 type Style = ReturnType<typeof textStyler>;
