@@ -598,3 +598,12 @@ describe('the pool', () => {
     }
   });
 });
+
+describe('every refusal above', () => {
+  it('was a 4xx but the two a host causes (an actor() without id, an untrusted pool): nothing else reached onError', () => {
+    expect(errors.map((error) => String(error))).toEqual([
+      expect.stringMatching(/actor\(\) must return/),
+      expect.stringMatching(/is not trusted/),
+    ]);
+  });
+});
