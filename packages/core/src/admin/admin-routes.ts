@@ -46,14 +46,10 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
 
   async function apiRoute(request: AdminRequest<Req>, scope: AdminScope | undefined, segments: string[]) {
     const match = findRoute(segments);
-    if (!match) {
-      if (!isRead(request.method) && resolved.write === undefined)
-        throw methodNotAllowed(request.method, READ_METHODS, true);
-      throw notFound(`no API route ${segments.join('/')}`);
-    }
+    if (!match) throw notFound(`no API route ${segments.join('/')}`);
     const { route, segment } = match;
     if (route.method === 'GET') {
-      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, resolved.write === undefined);
+      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, false);
       const canWrite = async () =>
         resolved.write !== undefined && (await resolved.write.authorize(request.raw)) === true;
       return route.handle({ api: await apiContext(scope), params: new QueryParams(request.query), segment, canWrite });
@@ -67,11 +63,8 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
     scope: AdminScope | undefined,
   ) {
     const { write } = resolved;
-    if (!write) {
-      // On a read-only admin the write routes do not exist; a write is refused as every other one is.
-      if (isRead(request.method)) throw notFound(`no API route ${route.path}`);
-      throw methodNotAllowed(request.method, READ_METHODS, true);
-    }
+    // On a read-only admin the write routes do not exist (a POST to one was refused with every other write).
+    if (!write) throw notFound(`no API route ${route.path}`);
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST', false);
     assertSameOrigin(request.headers);
     assertJsonBodyHeaders(request.headers);
@@ -84,11 +77,12 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   return async (request) => {
     try {
       decide(await resolved.authorize(request.raw), 'you may not see the audit log');
+      if (!isRead(request.method) && !resolved.write) throw methodNotAllowed(request.method, READ_METHODS, true);
       const segments = pathSegments(request.path);
       if (segments[0] === 'api') {
         return await apiRoute(request, checkScope(await resolved.scope?.(request.raw)), segments.slice(1));
       }
-      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, resolved.write === undefined);
+      if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, false);
       if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
       const scope = checkScope(await resolved.scope?.(request.raw));
       return await assets.index(request.basePath, scope?.requests !== false);
