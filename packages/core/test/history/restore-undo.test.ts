@@ -214,6 +214,26 @@ describe('undo', () => {
     expect(await rowsAsText(app, 'accounts', 'id IN (60, 6000)')).toEqual(before);
   });
 
+  it('two undos of the same rows at once lock them in one order: no deadlock, the later request wins', async () => {
+    const ids = [80, 81, 82, 83, 84, 85, 86, 87, 88, 89];
+    await withAuditContext({ requestId: 'req-up' }, async () => {
+      for (const id of ids) await app.query('UPDATE accounts SET owner = $2 WHERE id = $1', [id, `up ${id}`]);
+    });
+    const before = await rowsAsText(app, 'accounts', 'id BETWEEN 80 AND 89');
+    await withAuditContext({ requestId: 'req-down' }, async () => {
+      for (const id of [...ids].reverse())
+        await app.query('UPDATE accounts SET owner = $2 WHERE id = $1', [id, `down ${id}`]);
+    });
+    // Planned newest first, the two undos would write these rows in opposite orders.
+    const [up, down] = await Promise.allSettled([
+      audit.undo({ requestId: 'req-up' }, { reason: 'r' }),
+      audit.undo({ requestId: 'req-down' }, { reason: 'r' }),
+    ]);
+    expect(up).toMatchObject({ status: 'rejected', reason: { kind: 'conflict' } });
+    expect(down).toMatchObject({ status: 'fulfilled', value: { applied: true } });
+    expect(await rowsAsText(app, 'accounts', 'id BETWEEN 80 AND 89')).toEqual(before);
+  });
+
   it('undoes a transaction by its txid', async () => {
     const client = await app.connect();
     let txid: string;
