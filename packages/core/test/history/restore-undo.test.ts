@@ -214,7 +214,7 @@ describe('undo', () => {
     expect(await rowsAsText(app, 'accounts', 'id IN (60, 6000)')).toEqual(before);
   });
 
-  it('two undos of the same rows at once lock them in one order: no deadlock, the later request wins', async () => {
+  it('two undos of the same rows at once: the later request's undo is written, the other refused as a conflict', async () => {
     const ids = [80, 81, 82, 83, 84, 85, 86, 87, 88, 89];
     await withAuditContext({ requestId: 'req-up' }, async () => {
       for (const id of ids) await app.query('UPDATE accounts SET owner = $2 WHERE id = $1', [id, `up ${id}`]);
@@ -224,7 +224,7 @@ describe('undo', () => {
       for (const id of [...ids].reverse())
         await app.query('UPDATE accounts SET owner = $2 WHERE id = $1', [id, `down ${id}`]);
     });
-    // Planned newest first, the two undos would write these rows in opposite orders.
+    // Planned newest first, the two write these rows in opposite orders; both lock them in key order first.
     const [up, down] = await Promise.allSettled([
       audit.undo({ requestId: 'req-up' }, { reason: 'r' }),
       audit.undo({ requestId: 'req-down' }, { reason: 'r' }),
