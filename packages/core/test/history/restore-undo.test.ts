@@ -214,7 +214,7 @@ describe('undo', () => {
     expect(await rowsAsText(app, 'accounts', 'id IN (60, 6000)')).toEqual(before);
   });
 
-  it('two undos of the same rows at once: the later request's undo is written, the other refused as a conflict', async () => {
+  it("two undos of the same rows at once: the later request's undo is written, the other refused as a conflict", async () => {
     const ids = [80, 81, 82, 83, 84, 85, 86, 87, 88, 89];
     await withAuditContext({ requestId: 'req-up' }, async () => {
       for (const id of ids) await app.query('UPDATE accounts SET owner = $2 WHERE id = $1', [id, `up ${id}`]);
