@@ -114,6 +114,23 @@ describe('restore', () => {
     expect(written?.new_values).toEqual({ price: 0 });
   });
 
+  it('restores a row that existed before tracking, rebuilt backwards from the live row', async () => {
+    await app.query(`CREATE TABLE legacy (id int PRIMARY KEY, a text, b int)`);
+    await app.query(`INSERT INTO legacy VALUES (1, 'old a', 1)`);
+    const owner = createAuditrum({ pool: db.pool, partitions: false });
+    await owner.track('public.legacy');
+    await owner.close();
+    await app.query(`UPDATE legacy SET a = 'new a' WHERE id = 1`);
+    const first = await lastChangeId(db.pool);
+    await app.query('UPDATE legacy SET b = 2 WHERE id = 1');
+    const result = await audit.restore({ table: 'legacy', key: 1, beforeChange: first }, { reason: 'r' });
+    expect(result.plan.statements[0]?.diff).toEqual([
+      { column: 'a', from: 'new a', to: 'old a' },
+      { column: 'b', from: 2, to: 1 },
+    ]);
+    expect(await rowsAsText(app, 'legacy', 'id = 1')).toEqual(['(1,"old a",1)']);
+  });
+
   it('refuses to restore an old key whose row now has another key (it would copy the row)', async () => {
     await app.query(`INSERT INTO docs VALUES (5, 'five', NULL, NULL, NULL, NULL, NULL)`);
     const insert = await lastChangeId(db.pool);
