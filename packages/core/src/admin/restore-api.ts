@@ -56,7 +56,7 @@ export async function restoreRoute({ api, body, actor }: WriteCall): Promise<Wri
   }
   const beforeChange = body.value('beforeChange') === undefined ? undefined : changeId(body, 'beforeChange');
   if ((at === undefined) === (beforeChange === undefined)) {
-    throw badParameter('at', 'give either at (a time) or beforeChange (a change id of the row), not both');
+    throw badParameter('at', 'give one of at (a time with its zone) or beforeChange (a change id of the row)');
   }
   const options = writeOptions(body, actor);
   const position = at === undefined ? { beforeChange: beforeChange as string } : { at };
@@ -79,7 +79,7 @@ export async function undoRoute({ api, body, actor }: WriteCall): Promise<WriteR
   const request = body.text('request');
   const txid = body.value('txid') === undefined ? undefined : changeId(body, 'txid');
   if ((request === undefined) === (txid === undefined)) {
-    throw badParameter('request', 'give either request (a request id) or txid (a transaction id), not both');
+    throw badParameter('request', 'give one of request (a request id) or txid (a transaction id)');
   }
   const options = writeOptions(body, actor);
   if (api.scope?.tables !== undefined) await assertUndoInScope(api, request, txid);
