@@ -125,9 +125,11 @@ beforeAll(async () => {
     'CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), paid_at timestamptz)',
   );
   await app.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
+  await app.query('CREATE TABLE people (id int PRIMARY KEY, name text, ssn text)');
   const auditrum = createAuditrum({ pool: db.pool, partitions: false });
   await auditrum.track('public.orders');
   await auditrum.track('public.secrets');
+  await auditrum.track('public.people', { mask: ['ssn'] });
   createAuditrum({ pool: app, partitions: false });
   const alice = { id: 'u-alice', label: 'alice@example.com' };
   await withAuditContext({ actor: alice, source: 'http', requestId: 'req-create' }, () =>
@@ -140,6 +142,10 @@ beforeAll(async () => {
     await app.query(`UPDATE orders SET status = 'sent' WHERE id = 2`);
     await app.query(`INSERT INTO secrets VALUES (1, 'hidden')`);
   });
+  await app.query(`INSERT INTO people VALUES (1, 'Ann', '123-45-6789')`);
+  await withAuditContext({ actor: alice, source: 'http', requestId: 'req-people' }, () =>
+    app.query(`UPDATE people SET name = 'Anne', ssn = '987-65-4321' WHERE id = 1`),
+  );
   await withAuditContext({ actor: alice, source: 'http', requestId: 'req-delete' }, () =>
     app.query('DELETE FROM orders WHERE id IN (5, 6)'),
   );
@@ -340,6 +346,23 @@ describe('api/revert', () => {
     }
     expect(secret).toBeDefined();
     expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('what cannot be restored', () => {
+  it('is a 409 unrestorable naming the masked column, and force puts back the rest', async () => {
+    const [update] = await changeIds(`table_name = 'people' AND request_id = 'req-people'`);
+    const before = await snapshot();
+    const refused = await refusal('/api/revert', { change: update, reason: 'typo in the name' });
+    expect([refused.status, refused.code]).toEqual([409, 'unrestorable']);
+    expect(refused.plan?.unrestorable.map((item) => [item.column, item.reason, item.blocking])).toEqual([
+      ['ssn', 'masked', true],
+    ]);
+    expect(await snapshot()).toEqual(before);
+    await write('/api/revert', { change: update, reason: 'typo in the name', force: true });
+    expect((await app.query('SELECT name, ssn FROM people WHERE id = 1')).rows).toEqual([
+      { name: 'Ann', ssn: '987-65-4321' },
+    ]);
   });
 });
 
