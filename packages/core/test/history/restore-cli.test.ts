@@ -43,7 +43,7 @@ describe('auditrum revert', () => {
         '',
         `-- public.orders 1: UPDATE, reverts change(s) ${update}`,
         '--   status: "paid" → "new"',
-        'UPDATE "public"."orders" AS t SET "status" = v."status" FROM jsonb_populate_record(NULL::"public"."orders", $1::jsonb) AS v, jsonb_populate_record(NULL::"public"."orders", $2::jsonb) AS k WHERE t."id" = k."id";',
+        'UPDATE "public"."orders" AS t SET "status" = v."status" FROM jsonb_to_record($1::jsonb) AS v("status" text), jsonb_to_record($2::jsonb) AS k("id" integer) WHERE t."id" = k."id";',
         '--   $1 = {"status":"new"}',
         '--   $2 = {"id":"1"}',
         '-- nothing was changed',

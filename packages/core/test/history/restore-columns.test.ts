@@ -66,6 +66,21 @@ describe('generated and identity columns', () => {
   });
 });
 
+describe('domains', () => {
+  it('reverts and undeletes a row of a table with NOT NULL and CHECK domains, its key one of them', async () => {
+    await app.query("CREATE DOMAIN code_text AS text NOT NULL CHECK (VALUE <> '')");
+    await app.query('CREATE DOMAIN positive AS int NOT NULL CHECK (VALUE > 0)');
+    await app.query('CREATE TABLE coded (code code_text PRIMARY KEY, qty positive, label code_text, note text)');
+    await owner.track('public.coded');
+    await app.query(`INSERT INTO coded VALUES ('a', 1, 'first', NULL)`);
+    await app.query(`UPDATE coded SET note = 'changed' WHERE code = 'a'`);
+    await audit.revert(await latestChange('coded', 'UPDATE'), { reason: 'r' });
+    await app.query(`DELETE FROM coded WHERE code = 'a'`);
+    await audit.undelete({ table: 'coded', key: 'a' }, { reason: 'r' });
+    expect(await rowsAsText(app, 'coded', 'true', 'code')).toEqual(['(a,1,first,)']);
+  });
+});
+
 describe('hostile names', () => {
   it('quotes a table and columns named like SQL', async () => {
     const table = '"we""ird; DROP TABLE notes; --"';

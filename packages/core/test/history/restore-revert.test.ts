@@ -170,8 +170,8 @@ describe('revert', () => {
           rowKey: '7',
           operation: 'UPDATE',
           sql:
-            'UPDATE "public"."things" AS t SET "n" = v."n", "doc" = v."doc" FROM jsonb_populate_record(NULL::"public"."things", $1::jsonb) AS v, ' +
-            'jsonb_populate_record(NULL::"public"."things", $2::jsonb) AS k WHERE t."id" = k."id"',
+            'UPDATE "public"."things" AS t SET "n" = v."n", "doc" = v."doc" FROM jsonb_to_record($1::jsonb) AS v("n" integer, "doc" jsonb), ' +
+            'jsonb_to_record($2::jsonb) AS k("id" integer) WHERE t."id" = k."id"',
           params: ['{"n":7,"doc":{"a":[1,2],"b":null}}', '{"id":"7"}'],
           reverts: [update],
           diff: [

@@ -6,6 +6,8 @@ import { RestoreError } from './restore-error.js';
 /** A live column of a table a restore writes to. */
 export interface LiveColumn {
   name: string;
+  /** Its type as SQL (format_type): what its values are read as. */
+  type: string;
   /** A generated column: the database computes it, nothing writes it. */
   generated: boolean;
   /** An identity GENERATED ALWAYS: an INSERT of its value needs OVERRIDING SYSTEM VALUE, an UPDATE cannot set it. */
@@ -32,14 +34,15 @@ interface TableRow {
   table_name: string;
   tracking: boolean;
   key: string[] | null;
-  columns: { name: string; generated: boolean; identity_always: boolean }[] | null;
+  columns: { name: string; type: string; generated: boolean; identity_always: boolean }[] | null;
 }
 
 function tableQuery(schema: string, where: string): string {
   return `SELECT t.id, n.nspname AS schema_name, c.relname AS table_name, t.untracked_at IS NULL AS tracking,
       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
        JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped) AS key,
-      (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'generated', a.attgenerated <> '',
+      (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+         'generated', a.attgenerated <> '',
          'identity_always', a.attidentity = 'a') ORDER BY a.attnum)
        FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
     FROM ${quoteIdentifier(schema)}.tracked_tables t
@@ -97,7 +100,7 @@ function liveTable(row: TableRow): RestoreTable {
     columns: new Map(
       (row.columns ?? []).map((c) => [
         c.name,
-        { name: c.name, generated: c.generated, identityAlways: c.identity_always },
+        { name: c.name, type: c.type, generated: c.generated, identityAlways: c.identity_always },
       ]),
     ),
   };
@@ -105,7 +108,7 @@ function liveTable(row: TableRow): RestoreTable {
 
 /**
  * The key of a row as a JSON object under today's key column names, from the row_key the log records (the value's
- * text for a one-column key, a JSON array for several): jsonb_populate_record reads it as the key columns' types.
+ * text for a one-column key, a JSON array for several): jsonb_to_record reads it as the key columns' types.
  */
 export function keyObject(table: RestoreTable, rowKey: string): Record<string, unknown> {
   if (table.key.length === 1) return { [table.key[0] as string]: rowKey };

@@ -36,7 +36,7 @@ export interface PlannedStatement {
   operation: 'UPDATE' | 'INSERT' | 'DELETE';
   /** The exact SQL text (sent after the context comment that carries reason, actor and `reverts`). */
   sql: string;
-  /** Its parameters: JSON objects under today's column names, cast to the column types by jsonb_populate_record. */
+  /** Its parameters: JSON objects under today's column names, cast to the column types by jsonb_to_record. */
   params: string[];
   /** The ids of the changes this statement reverses (the `reverts` of the change it writes). */
   reverts: ChangeId[];
