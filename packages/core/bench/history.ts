@@ -191,6 +191,17 @@ async function undoTimings(db: pg.Pool): Promise<number[]> {
   for (let run = 0; run < UNDO_RUNS; run++) {
     const requestId = `bench-undo-${run}`;
     const first = 1 + run * UNDO_ROWS * 7;
+    const state = async () =>
+      JSON.stringify(
+        (
+          await db.query(
+            `SELECT sum(balance)::text AS balance, string_agg(status, ',' ORDER BY id) AS statuses
+             FROM accounts WHERE id BETWEEN $1 AND $2`,
+            [first, first + UNDO_ROWS - 1],
+          )
+        ).rows,
+      );
+    const before = await state();
     // Ten statements of a hundred rows, as a request's handler would write them.
     await withAuditContext({ actor: { id: 'bench' }, requestId, source: 'http' }, async () => {
       for (let part = 0; part < 10; part++) {
@@ -204,8 +215,8 @@ async function undoTimings(db: pg.Pool): Promise<number[]> {
     const started = performance.now();
     const result = await undo(db, 'auditrum', { requestId }, { reason: 'bench: undo a request' });
     times.push(performance.now() - started);
-    if (result.changeIds.length !== UNDO_ROWS) {
-      throw new Error(`undo of ${requestId} wrote ${result.changeIds.length} changes, not ${UNDO_ROWS}`);
+    if (result.changeIds.length !== UNDO_ROWS || (await state()) !== before) {
+      throw new Error(`undo of ${requestId} wrote ${result.changeIds.length} changes and did not bring the rows back`);
     }
   }
   return times;
