@@ -70,8 +70,11 @@ beforeAll(async () => {
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), note text)');
   await app.query('CREATE TABLE pairs (a text, b date, v int, PRIMARY KEY (a, b))');
   await app.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
+  await db.pool.query(`CREATE SCHEMA "Odd ""Schema"" " AUTHORIZATION ${pg.escapeIdentifier(role.name)}`);
+  await app.query(`CREATE TABLE "Odd ""Schema"" "."Mixed.Table" ("Id" int PRIMARY KEY, "a b" text)`);
   const auditrum = createAuditrum({ pool: db.pool, partitions: false });
   for (const table of ['orders', 'pairs', 'secrets']) await auditrum.track(`public.${table}`);
+  await auditrum.track('"Odd ""Schema"" "."Mixed.Table"');
   createAuditrum({ pool: app, partitions: false });
 
   const alice = { id: 'u-alice', label: 'alice@example.com' };
@@ -92,6 +95,9 @@ beforeAll(async () => {
   );
   await app.query(`INSERT INTO pairs VALUES ('x', '2024-01-02', 1)`);
   await app.query(`INSERT INTO secrets VALUES (1, 'hidden')`);
+  await withAuditContext({ actor: bob, requestId: 'req-odd' }, () =>
+    app.query(`INSERT INTO "Odd ""Schema"" "."Mixed.Table" VALUES (7, 'x')`),
+  );
   admin = createAdminRoutes({ pool: app, authorize: (req) => req.user === 'staff', onError: (e) => errors.push(e) });
 });
 
@@ -272,6 +278,21 @@ describe('api/field-history', () => {
       const answer = await refused('api/field-history', query);
       expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);
     }
+  });
+});
+
+describe('quoted names', () => {
+  it('reads a table whose schema and name need quoting, as api/tables names it', async () => {
+    const name = 'Odd "Schema" .Mixed.Table';
+    const blame = await json<BlameResponse>('api/blame', { table: name, key: '7' });
+    expect(blame.fields.map((f) => [f.field, f.newValue, f.change?.requestId])).toEqual([
+      ['Id', 7, 'req-odd'],
+      ['a b', 'x', 'req-odd'],
+    ]);
+    const row = await json<RowAsOfResponse>('api/row-as-of', { table: name, key: '7', at: await now() });
+    expect(row.values).toEqual({ Id: 7, 'a b': 'x' });
+    const page = await json<TableAsOfResponse>('api/table-as-of', { table: name, at: await now() });
+    expect(page.items.map((r) => r.rowKey)).toEqual(['7']);
   });
 });
 
