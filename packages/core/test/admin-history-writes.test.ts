@@ -330,6 +330,8 @@ describe('api/revert', () => {
       [{ change: pay, reason: 'x'.repeat(1001) }, 400, 'reason'],
       [{ change: pay, reason: 'x', dryrun: true }, 400, 'dryrun'],
       [{ change: pay, reason: 'x', force: 'yes' }, 400, 'force'],
+      [{ change: pay, reason: 'x', dryRun: 'true' }, 400, 'dryRun'],
+      [{ change: pay, reason: 'x', dryRun: 1 }, 400, 'dryRun'],
       [{ change: pay, reason: 'x', table: 'public.nope', key: 1 }, 400, 'table'],
       [{ change: pay, reason: 'x', table: 'public.orders' }, 400, 'key'],
       [{ change: pay, reason: 'x', key: 1 }, 400, 'key'],

@@ -240,10 +240,24 @@ describe('api/table-as-of', () => {
       [{ table: 'public.orders', at, limit: '201' }, 'limit'],
       [{ table: 'public.orders', at, cursor: 'nope' }, 'cursor'],
       [{ table: 'public.orders', at, cursor: Buffer.from('c:12').toString('base64url') }, 'cursor'],
+      [{ table: 'public.orders', at, key: 'a\u0000b' }, 'key'],
+      [{ table: 'public.orders', at, key: '1'.repeat(1001) }, 'key'],
     ] as const) {
       const answer = await refused('api/table-as-of', query);
       expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);
     }
+    const twice = await admin({
+      method: 'GET',
+      path: '/api/table-as-of',
+      query: new URLSearchParams(`table=public.orders&at=${encodeURIComponent(at)}&key=1&key=2`),
+      headers: {},
+      basePath: '',
+      raw: { user: 'staff' },
+    });
+    expect([twice.status, (JSON.parse(twice.body as string) as AdminErrorBody).error.message]).toEqual([
+      400,
+      'key: given more than once',
+    ]);
   });
 });
 
