@@ -17,6 +17,8 @@ export interface BlameTarget {
   keyJson: string;
   /** Today's key columns, in key order. */
   keyColumns: { attnum: number; name: string }[];
+  /** The table's `when` rule: changes it did not keep are not in the log. */
+  when: string | null;
 }
 
 /** Resolves the table and the row_key of the key; an unknown or untracked table or a bad key is refused. */
@@ -36,16 +38,17 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
       table_id: number | null;
       key_columns: { attnum: number; name: string }[] | null;
       row_key: string | null;
+      when_condition: string | null;
     }>(
       // row_key() runs only for a tracked table (CASE is evaluated lazily): it raises a clear error for a bad key.
       `SELECT c.oid::int AS relid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table,
-         t.id AS table_id, t.key_columns,
+         t.id AS table_id, t.key_columns, t.when_condition,
          CASE WHEN t.id IS NOT NULL THEN ${s}.row_key(c.oid::regclass, $2::jsonb) END AS row_key
        FROM (SELECT to_regclass($1) AS oid) r
        LEFT JOIN pg_class c ON c.oid = r.oid
        LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN LATERAL (
-         SELECT t.id, (SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname) ORDER BY k.ord)
+         SELECT t.id, t.when_condition, (SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname) ORDER BY k.ord)
              FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
              JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped) AS key_columns
          FROM ${s}.tracked_tables t WHERE t.relid = c.oid ORDER BY t.untracked_at NULLS FIRST LIMIT 1
@@ -77,6 +80,7 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
     rowKey: found.row_key,
     keyJson,
     keyColumns: found.key_columns ?? [],
+    when: found.when_condition,
   };
 }
 

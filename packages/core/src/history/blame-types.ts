@@ -64,4 +64,9 @@ export interface RowBlame {
   fields: FieldBlame[];
   /** The DELETE of the row (or TRUNCATE of the table) after its last recorded change: the row no longer exists. */
   deletedBy: BlameChange | null;
+  /**
+   * The table's `when` rule, if it has one: a change that did not match it was not recorded, so a field may have
+   * changed since the change named for it.
+   */
+  when: string | null;
 }

@@ -129,7 +129,13 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
 
   const endedAt = deletedBy === null ? undefined : BigInt(deletedBy.id);
   const fields = wanted.map((column) => fieldBlame(column, setters.get(column.attnum), states, endedAt, reasons));
-  return { table: target.table, rowKey: target.rowKey, fields, deletedBy: deletedBy && blameChange(deletedBy) };
+  return {
+    table: target.table,
+    rowKey: target.rowKey,
+    fields,
+    deletedBy: deletedBy && blameChange(deletedBy),
+    when: target.when,
+  };
 }
 
 function fieldBlame(

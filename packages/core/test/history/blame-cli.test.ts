@@ -106,6 +106,7 @@ describe('auditrum blame', () => {
       table: 'public.stock',
       rowKey: '["north", "A-1"]',
       deletedBy: null,
+      when: null,
       fields: [
         {
           field: 'qty',
@@ -167,6 +168,18 @@ describe('auditrum blame', () => {
     const out = await cli(args);
     expect(out).toMatchObject({ code: 2, stdout: '' });
     expect(out.stderr).toContain(message);
+  });
+
+  it("notes the table's when rule under the table", async () => {
+    await app.query('CREATE TABLE drafts (id int PRIMARY KEY, status text)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.drafts', { when: "NEW.status <> 'x'" });
+    await app.query(`GRANT SELECT ON drafts TO ${reader.name}`);
+    await app.query(`INSERT INTO drafts VALUES (1, 'a')`);
+    const out = await cli(['drafts', '1']);
+    expect(out.code).toBe(0);
+    expect(out.stdout.trimEnd().split('\n').at(-1)).toBe(
+      `changes that did not match the table's rule "when NEW.status <> 'x'" were not recorded`,
+    );
   });
 
   it('says there is no such row with exit code 4', async () => {

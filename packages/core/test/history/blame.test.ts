@@ -83,6 +83,7 @@ describe('blame', () => {
     expect(result.table).toBe('public.people');
     expect(result.rowKey).toBe('1');
     expect(result.deletedBy).toBeNull();
+    expect(result.when).toBeNull();
     expect(summary(result)).toEqual([
       ['id', insert?.id, 'INSERT', 'u1', 'req-1', null, null, 1, null],
       ['name', job?.id, 'UPDATE', null, null, 'nightly', 'Anne', 'Anne B', null],
@@ -290,6 +291,20 @@ describe('blame', () => {
     await auditrum.track('public.accounts', { exclude: ['secret'] });
     const balance = await blame(reader.pool, 'auditrum', { table: 'accounts', key: 1, field: 'balance' });
     expect(balance.fields[0]).toMatchObject({ change: { id: insert?.id }, newValue: 10, unknown: 'untracked_gap' });
+  });
+
+  it("names the table's when rule: changes it did not keep are not in the log", async () => {
+    await app.query('CREATE TABLE drafts (id int PRIMARY KEY, status text, body text)');
+    await track('public.drafts', { when: "NEW.status IS DISTINCT FROM 'draft'" });
+    await withAuditContext({ actor: { id: 'u1' } }, () => app.query(`INSERT INTO drafts VALUES (1, 'open', 'a')`));
+    // Not recorded: the rule keeps no change to a draft.
+    await withAuditContext({ actor: { id: 'u2' } }, () =>
+      app.query(`UPDATE drafts SET status = 'draft', body = 'b' WHERE id = 1`),
+    );
+    const [insert] = await recorded('drafts');
+    const result = await blame(reader.pool, 'auditrum', { table: 'drafts', key: 1, field: 'body' });
+    expect(result.when).toBe("NEW.status IS DISTINCT FROM 'draft'");
+    expect(result.fields[0]).toMatchObject({ change: { id: insert?.id, actorId: 'u1' }, newValue: 'a' });
   });
 
   it('marks an oversized value as such', async () => {

@@ -101,6 +101,14 @@ export function blameText(result: RowBlame, style: Style): string {
         `, by ${who(deleted)}${deleted.reason === null ? '' : `: ${printable(deleted.reason)}`}`,
     );
   }
+  if (result.when !== null) {
+    lines.push(
+      style(
+        'magenta',
+        `changes that did not match the table's rule "when ${printable(result.when)}" were not recorded`,
+      ),
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
