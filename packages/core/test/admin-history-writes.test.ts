@@ -244,7 +244,11 @@ describe('the guards before a write', () => {
     });
     expect((await refusal('/api/revert', body, { user: 'nobody' })).message).toBe('you may not see the audit log');
     const login = createAdminRoutes<User>(options({ authorizeWrite: async () => 'unauthenticated' as const }));
-    expect((await refusal('/api/revert', body, { handler: login })).status).toBe(401);
+    expect(await refusal('/api/revert', body, { handler: login })).toMatchObject({
+      status: 401,
+      code: 'unauthorized',
+      message: 'log in to change data through the audit admin',
+    });
     const truthy = createAdminRoutes<User>(options({ authorizeWrite: () => ({ id: 1 }) as unknown as boolean }));
     expect((await refusal('/api/revert', body, { handler: truthy })).status).toBe(403);
     const noActor = createAdminRoutes<User>(options({ actor: () => ({ id: '' }) }));

@@ -68,7 +68,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
     if (request.method !== 'POST') throw methodNotAllowed(request.method, 'POST', false);
     assertSameOrigin(request.headers);
     assertJsonBodyHeaders(request.headers);
-    decide(await write.authorize(request.raw), 'you may not change data through the audit admin');
+    decide(await write.authorize(request.raw), WRITE_REFUSALS);
     const actor = checkActor(await write.actor(request.raw));
     const body = new BodyParams(await readJsonBody(request));
     return route.handle({ api: await apiContext(scope), body, actor });
@@ -76,7 +76,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
 
   return async (request) => {
     try {
-      decide(await resolved.authorize(request.raw), 'you may not see the audit log');
+      decide(await resolved.authorize(request.raw), READ_REFUSALS);
       if (!isRead(request.method) && !resolved.write) throw methodNotAllowed(request.method, READ_METHODS, true);
       const segments = pathSegments(request.path);
       if (segments[0] === 'api') {
@@ -94,10 +94,16 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   };
 }
 
+const READ_REFUSALS = { unauthorized: 'log in to see the audit log', forbidden: 'you may not see the audit log' };
+const WRITE_REFUSALS = {
+  unauthorized: 'log in to change data through the audit admin',
+  forbidden: 'you may not change data through the audit admin',
+};
+
 /** `authorize` and `authorizeWrite` alike: only `true` lets a request through (a truthy user object denies). */
-function decide(decision: AuthorizeResult, forbidden: string): void {
-  if (decision === 'unauthenticated') throw new AdminError('unauthorized', 'log in to see the audit log');
-  if (decision !== true) throw new AdminError('forbidden', forbidden);
+function decide(decision: AuthorizeResult, messages: typeof READ_REFUSALS): void {
+  if (decision === 'unauthenticated') throw new AdminError('unauthorized', messages.unauthorized);
+  if (decision !== true) throw new AdminError('forbidden', messages.forbidden);
 }
 
 function isRead(method: string): boolean {
