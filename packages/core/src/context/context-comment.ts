@@ -50,23 +50,44 @@ export function contextRecord(context: AuditContext): Record<string, unknown> {
   return record;
 }
 
+/** What the capture trigger reads of a comment's JSON, in bytes: a longer comment is ignored whole (no context). */
+export const MAX_COMMENT_JSON_BYTES = 16384;
+
+// Applied in turn until the comment fits: the fields that can be long lose their length, never the ids of who
+// and which request, nor `reverts`. After the last step the comment is at most about 10 KB, whatever the values.
+const SHRINK_STEPS: ((record: Record<string, unknown>) => void)[] = [
+  (record) => {
+    if (record.meta !== undefined) record.meta = { truncated: true };
+  },
+  (record) => {
+    if (record.reason !== undefined) record.reason = cleanString(String(record.reason), 100);
+  },
+  (record) => {
+    for (const key of ['route', 'path', 'user_agent', 'actor_label']) {
+      if (record[key] !== undefined) record[key] = cleanString(String(record[key]), 100);
+    }
+  },
+];
+
 /**
  * The SQL comment that carries the context to the capture triggers. JSON with every "*" written as \u002a
  * (it can only occur inside strings), so the text can neither close the comment nor open a nested one
- * (PostgreSQL nests comments).
+ * (PostgreSQL nests comments). Kept within MAX_CONTEXT_JSON characters and MAX_COMMENT_JSON_BYTES bytes as sent:
+ * each "*" becomes six bytes and a character up to three, and the trigger drops a comment over its limit.
  */
 export function contextComment(context: AuditContext): string {
   const record = contextRecord(context);
-  let json = JSON.stringify(record);
-  if (json.length > MAX_CONTEXT_JSON && record.meta !== undefined) {
-    record.meta = { truncated: true };
-    json = JSON.stringify(record);
+  let json = encoded(record);
+  for (const shrink of SHRINK_STEPS) {
+    if (json.length <= MAX_CONTEXT_JSON && Buffer.byteLength(json) <= MAX_COMMENT_JSON_BYTES) break;
+    shrink(record);
+    json = encoded(record);
   }
-  if (json.length > MAX_CONTEXT_JSON) {
-    record.reason = cleanString(String(record.reason ?? ''), 100);
-    json = JSON.stringify(record);
-  }
-  return `${CONTEXT_COMMENT_PREFIX}${json.replaceAll('*', '\\u002a')}*/`;
+  return `${CONTEXT_COMMENT_PREFIX}${json}*/`;
+}
+
+function encoded(record: Record<string, unknown>): string {
+  return JSON.stringify(record).replaceAll('*', '\\u002a');
 }
 
 const cache = new WeakMap<AuditScope, { version: number; comment: string }>();

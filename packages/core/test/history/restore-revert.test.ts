@@ -229,6 +229,24 @@ describe('revert', () => {
     expect((await app.query('SELECT count(*)::int AS n FROM things WHERE id = 10')).rows).toEqual([{ n: 1 }]);
   });
 
+  it('is recorded with its context even when every long field is full of "*" (six bytes each as sent)', async () => {
+    await freshThing(12);
+    const insert = await changeIdOf('INSERT', '12');
+    const mark = await lastChangeId(db.pool);
+    const stars = (n: number) => '*'.repeat(n);
+    await withAuditContext(
+      { path: stars(1024), userAgent: stars(512), route: stars(512), requestId: 'req-stars' },
+      () => audit.revert(insert, { reason: stars(1000), actor: { id: 'ops', label: stars(256) } }),
+    );
+    expect(await changesAfter(db.pool, mark)).toMatchObject([
+      {
+        actor_id: 'ops',
+        request_id: 'req-stars',
+        context: { source: 'restore', reason: `${stars(99)}…`, reverts: [insert] },
+      },
+    ]);
+  });
+
   it("takes the actor, request and route of the caller's audit context (an admin request), with source restore", async () => {
     await freshThing(11);
     const insert = await changeIdOf('INSERT', '11');
