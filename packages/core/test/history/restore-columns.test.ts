@@ -78,6 +78,12 @@ describe('domains', () => {
     await app.query(`DELETE FROM coded WHERE code = 'a'`);
     await audit.undelete({ table: 'coded', key: 'a' }, { reason: 'r' });
     expect(await rowsAsText(app, 'coded', 'true', 'code')).toEqual(['(a,1,first,)']);
+    await app.query(`UPDATE coded SET qty = 5 WHERE code = 'a'`);
+    await audit.restore(
+      { table: 'coded', key: 'a', beforeChange: await latestChange('coded', 'UPDATE') },
+      { reason: 'r' },
+    );
+    expect(await rowsAsText(app, 'coded', 'true', 'code')).toEqual(['(a,1,first,)']);
   });
 });
 
