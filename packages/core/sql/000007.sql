@@ -110,13 +110,18 @@ $$;
 -- Whether a column's values can be JSON objects (json, jsonb or a domain over them): only those need the check
 -- for objects that look like markers.
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_holds_objects(typ oid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH RECURSIVE base(oid) AS (
-    SELECT typ
-    UNION ALL
-    SELECT t.typbasetype FROM pg_type t JOIN base ON t.oid = base.oid WHERE t.typtype = 'd'
-  )
-  SELECT EXISTS (SELECT FROM base WHERE oid IN ('json'::regtype, 'jsonb'::regtype))
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  base oid := typ;
+BEGIN
+  WHILE base IS NOT NULL AND base <> 0 LOOP
+    IF base IN ('json'::regtype, 'jsonb'::regtype) THEN
+      RETURN true;
+    END IF;
+    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype END INTO base FROM pg_type t WHERE t.oid = base;
+  END LOOP;
+  RETURN false;
+END;
 $$;
 
 -- The SQL of the live table's rows as history reads them: row_key exactly as capture spells it, and the image of
@@ -129,6 +134,7 @@ DECLARE
   key_parts text[];
   key_filter text[];
   pairs text[];
+  image text;
 BEGIN
   SELECT array_agg(coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('live.%I', a.attname)),
       format('live.%I', a.attname)) ORDER BY k.ord),
@@ -152,10 +158,23 @@ BEGIN
   FROM pg_attribute a
   WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
     AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums)) AND NOT (a.attnum = ANY (t.exclude_attnums));
+  -- Without masked columns, values of user-defined types or json columns, to_jsonb of the row gives the same
+  -- image several times faster (jsonb_build_object looks up how to convert each argument at every call).
+  IF cardinality(t.mask_attnums) = 0 AND NOT EXISTS (
+    SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+      AND (:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid) IS NOT NULL OR :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid)))
+  THEN
+    SELECT format('to_jsonb(live.*) - %L::text[]', coalesce(array_agg(a.attname::text), '{}')) INTO image
+    FROM pg_attribute a
+    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+      AND NOT ((t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums)) AND NOT (a.attnum = ANY (t.exclude_attnums)));
+  ELSE
+    image := coalesce(:AUDITRUM_SCHEMA._jsonb_object_sql(pairs), '''{}''::jsonb');
+  END IF;
   RETURN format('SELECT %s AS row_key, %s AS image FROM %I.%I AS live%s',
     CASE WHEN cardinality(key_parts) = 1 THEN format('(%s)::text', key_parts[1])
       ELSE format('jsonb_build_array(%s)::text', array_to_string(key_parts, ', ')) END,
-    coalesce(:AUDITRUM_SCHEMA._jsonb_object_sql(pairs), '''{}''::jsonb'),
+    image,
     t.schema_name, t.table_name,
     CASE WHEN one_key THEN ' WHERE ' || array_to_string(key_filter, ' AND ') ELSE '' END);
 END;
@@ -206,6 +225,7 @@ DECLARE
   last_before bigint;
   taken boolean;
   result jsonb;
+  step record;
 BEGIN
   IF cardinality(key_names) = 0 THEN
     RETURN '[]';
@@ -218,19 +238,32 @@ BEGIN
     WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names;
     RETURN result;
   END IF;
-  SELECT min(c.id) FILTER (WHERE NOT (c.changed_at <= at AND c.id < before_id)
-      AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| key_names)))
-  INTO entry_after
-  FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key = keys[1];
-  SELECT max(c.id) INTO last_before
-  FROM :AUDITRUM_SCHEMA.changes c
-  WHERE c.table_id = t.id AND c.row_key = keys[1] AND c.id < coalesce(entry_after, 9223372036854775807);
+  -- The key's changes newest first, down to the position: the first INSERT or key change into it after the
+  -- position, and its latest change (a row's changes come in time order, so the walk stops at the position).
+  -- Usually the latest change is in the past already: one row read through the key's index, newest first.
+  SELECT ch.id, ch.changed_at <= at AND ch.id < before_id AS past INTO step
+  FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.table_id = t.id AND ch.row_key = keys[1] ORDER BY ch.id DESC LIMIT 1;
+  last_before := step.id;
+  IF step.past IS FALSE THEN
+    FOR step IN
+      SELECT ch.id, ch.changed_at, ch.operation = 'INSERT' OR (ch.operation = 'UPDATE' AND ch.old_values ?| key_names) AS entry
+      FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.table_id = t.id AND ch.row_key = keys[1] ORDER BY ch.id DESC
+    LOOP
+      EXIT WHEN step.changed_at <= at AND step.id < before_id;
+      IF step.entry THEN
+        entry_after := step.id;
+      END IF;
+    END LOOP;
+  END IF;
   IF entry_after IS NULL THEN
     EXECUTE format('SELECT EXISTS (%s)', :AUDITRUM_SCHEMA._history_live_sql(t, true))
     INTO taken USING NULL::integer, NULL::timestamptz, NULL::bigint, keys;
     IF taken THEN
       RETURN '[]';
     END IF;
+  ELSE
+    SELECT max(ch.id) INTO last_before
+    FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.table_id = t.id AND ch.row_key = keys[1] AND ch.id < entry_after;
   END IF;
   SELECT coalesce(jsonb_agg(m ORDER BY m.id), '[]') INTO result FROM (
     SELECT c.id, c.changed_at, :AUDITRUM_SCHEMA._history_old_key(t, c.id) AS old_key
@@ -243,40 +276,47 @@ END;
 $$;
 
 /**
- * The state of rows of a tracked table at a position in its history: changes with changed_at <= `at` and an id
- * below `before_id` are in the past. `keys` NULL: every row of the table (also live rows never changed); else the
- * one row_key keys[1]. `backward_only`: rebuild from what comes after (a row's state just after a key change,
- * which must not be read forwards from the key change itself). Returns one row per key (the table: only rows
- * that existed) with `values` still holding unknown markers and `missing` the reasons for absent columns.
+ * The query that rebuilds rows of a tracked table at a position in its history: changes with changed_at <= `at`
+ * and an id below `before_id` are in the past. `keys` NULL: every row of the table (also live rows never changed);
+ * else the one row_key keys[1]. `backward_only`: rebuild from what comes after (a row's state just after a key
+ * change, which must not be read forwards from the key change itself). The query returns one row per key (the
+ * table: only rows that existed): row_key, exists, values (with unknown markers), missing (the reasons for absent
+ * columns), last_change_id, last_changed_at, rebuilt_from; with `finish`, only rows that existed, as row_key,
+ * values (known ones), unknown, last_change_id, last_changed_at, rebuilt_from. The values it needs come with it,
+ * as the parameters $1 to $16 of EXECUTE … USING (never spelled into the text, which holds column names).
  *
  * A row is rebuilt forwards from its last full image in the past (an INSERT, or a key change moving it in: the
  * state of the old key then plus the change) and the UPDATEs after it; or, when it has none, backwards from its
  * first full image in the future (a DELETE's old values, a key change moving it away, the live row), each column
  * taking the old value of the first UPDATE after the position that changed it. Markers of the table's states
- * (a gap, a column added or excluded) sit between change ids and take part in the same order.
+ * (a gap, a column added or excluded, and before every change the time before the table was tracked) sit
+ * between change ids and take part in the same order. For the whole table one window over the log sorted by key
+ * and id gives each change its key's summary; the merges read the changes in that order (no sort per key).
  */
-CREATE FUNCTION :AUDITRUM_SCHEMA._history_states(target regclass, at timestamptz, before_id bigint, keys text[],
-  backward_only boolean)
-RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, missing jsonb, last_change_id bigint,
-  last_changed_at timestamptz, rebuilt_from text)
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_plan(target regclass, at timestamptz, before_id bigint, keys text[],
+  backward_only boolean, finish boolean,
+  OUT query text, OUT table_id integer, OUT key_names text[], OUT thresholds bigint[], OUT plains boolean[],
+  OUT remaps jsonb[], OUT missings jsonb[], OUT markers_after jsonb, OUT moves jsonb, OUT truncates jsonb,
+  OUT markers jsonb, OUT live_dirty boolean)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
   audit text := quote_ident(:'AUDITRUM_SCHEMA');
-  thresholds bigint[];
-  plains boolean[];
-  remaps jsonb[];
-  missings jsonb[];
-  markers jsonb;
-  markers_after jsonb;
   before_tracking jsonb;
-  key_names text[] := :AUDITRUM_SCHEMA._history_key_names(t);
-  moves jsonb;
-  truncates jsonb;
   holds_objects boolean;
+  plain_test text;
   remapped text;
-  query text;
+  -- Per key: its last entry (INSERT or key change into it) and exit (DELETE or key change away) in the past, its
+  -- first ones in the future, its last change in the past and its first in the future.
+  summary constant text := $s$
+    max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('INSERT', 'MOVE_IN'))«over» AS in_le,
+    max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('DELETE', 'MOVE_OUT'))«over» AS out_le,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('INSERT', 'MOVE_IN'))«over» AS in_gt,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('DELETE', 'MOVE_OUT'))«over» AS out_gt,
+    max(ch.id) FILTER (WHERE ch.le AND ch.op <> 'MARKER')«over» AS last_le,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op <> 'MARKER')«over» AS first_gt$s$;
 BEGIN
+  key_names := :AUDITRUM_SCHEMA._history_key_names(t);
   SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx),
     array_agg(v.remap ORDER BY v.idx), array_agg(v.missing ORDER BY v.idx),
     coalesce(jsonb_agg(jsonb_build_object('a', v.after_change_id, 'recorded_at', v.recorded_at, 'm', v.markers)
@@ -302,14 +342,19 @@ BEGIN
   END IF;
   holds_objects := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0
     AND NOT a.attisdropped AND :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid));
+  -- The live image holds markers (masked columns, objects of json columns wrapped) or markers after the position
+  -- apply to it: such rows are sorted into known and unknown values one by one.
+  live_dirty := holds_objects OR cardinality(t.mask_attnums) > 0 OR markers_after <> '{}';
   moves := :AUDITRUM_SCHEMA._history_moves(t, keys, key_names, at, before_id);
   SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at)), '[]') INTO truncates
   FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE';
 
-  -- «x» a recorded values object of change «id»: as it is when its state is plain, else under today's names.
-  remapped := format($r$CASE WHEN $8[width_bucket(«id», $7)] AND NOT «x» ? ''%s THEN «x»
-    ELSE %s._history_remap(«x», $9[width_bucket(«id», $7)]) END$r$,
-    CASE WHEN holds_objects THEN $c$ AND NOT jsonb_path_exists(«x», '$.*."$auditrum"')$c$ ELSE '' END, audit);
+  -- «x» a recorded values object of change «id»: as it is when its state is plain (and it holds no oversized value
+  -- or object that looks like a marker), else under today's names.
+  plain_test := format($r$($8[width_bucket(«id», $7)] AND NOT «x» ? ''%s)$r$,
+    CASE WHEN holds_objects THEN $c$ AND NOT jsonb_path_exists(«x», '$.*."$auditrum"')$c$ ELSE '' END);
+  remapped := format('CASE WHEN %s THEN «x» ELSE %s._history_remap(«x», $9[width_bucket(«id», $7)]) END',
+    plain_test, audit);
 
   query := format($q$
     WITH tr AS (
@@ -323,52 +368,43 @@ BEGIN
         c.old_values, c.new_values, c.changed_at <= $2 AND c.id < $3 AS le
       FROM %1$s.changes c
       WHERE c.table_id = $1 AND c.row_key IS NOT NULL %2$s
-      UNION ALL
-      SELECT m.id, 0, m.changed_at, m.old_key, 'MOVE_OUT', NULL, NULL, m.changed_at <= $2 AND m.id < $3
-      FROM jsonb_to_recordset($12) AS m(id bigint, changed_at timestamptz, old_key text)
       %3$s
     ),
     ch AS (
       SELECT * FROM changed
       %4$s
     ),
-    w AS (
-      SELECT ch.*,
-        max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('INSERT', 'MOVE_IN')) OVER k AS in_le,
-        max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('DELETE', 'MOVE_OUT')) OVER k AS out_le,
-        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('INSERT', 'MOVE_IN')) OVER k AS in_gt,
-        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('DELETE', 'MOVE_OUT')) OVER k AS out_gt,
-        max(ch.id) FILTER (WHERE ch.le AND ch.op <> 'MARKER') OVER k AS last_le,
-        min(ch.id) FILTER (WHERE NOT ch.le AND ch.op <> 'MARKER') OVER k AS first_gt
-      FROM ch WINDOW k AS (PARTITION BY ch.row_key)
-    ),
+    w AS (%10$s),
     m AS (
-      SELECT w.*, b.fb, least(w.in_gt, w.out_gt, tr.tr_gt) AS bb, tr.tr_le
+      SELECT w.*, b.fb, b.bb, b.fb IS NOT NULL AND b.fb = w.in_le AND w.le AND w.id >= b.fb AS fwd,
+        b.fb IS NULL AND NOT w.le AND (b.bb IS NULL OR w.id < b.bb OR (w.id = b.bb AND w.op IN ('DELETE', 'MOVE_OUT'))) AS bwd
       FROM w CROSS JOIN tr
-      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb) b
+      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb,
+        least(w.in_gt, w.out_gt, tr.tr_gt) AS bb) b
     ),
     k AS (
-      SELECT m.row_key,
+      SELECT %11$s AS row_key,
         min(m.fb) AS fb, min(m.bb) AS bb, min(m.in_le) AS in_le, min(m.out_gt) AS out_gt,
         min(m.last_le) AS last_le, min(m.first_gt) AS first_gt,
         max(m.changed_at) FILTER (WHERE m.id = m.last_le AND m.op <> 'MARKER') AS last_at,
         %5$s._history_merge(CASE
             WHEN m.op = 'MARKER' THEN m.new_values
             WHEN m.op = 'MOVE_IN' AND m.id = m.fb THEN %5$s._history_moved_image($14, m.id, true)
-            ELSE %6$s END ORDER BY m.id, m.sub)
-          FILTER (WHERE m.fb IS NOT NULL AND m.fb = m.in_le AND m.le AND m.id >= m.fb) AS forward,
-        %5$s._history_merge(CASE
+            ELSE %6$s END ORDER BY m.id, m.sub) FILTER (WHERE m.fwd) AS forward,
+        -- Backwards the first change after the position wins: collected in the same order, merged newest first.
+        array_agg(CASE
             WHEN m.op = 'MARKER' THEN m.old_values
             WHEN m.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, m.id, false)
-            ELSE %7$s END ORDER BY m.id DESC, m.sub DESC)
-          FILTER (WHERE m.fb IS NULL AND NOT m.le AND (m.bb IS NULL OR m.id < m.bb
-            OR (m.id = m.bb AND m.op IN ('DELETE', 'MOVE_OUT')))) AS backward
-      FROM m GROUP BY m.row_key
+            ELSE %7$s END ORDER BY m.id, m.sub) FILTER (WHERE m.bwd) AS backward,
+        coalesce(bool_or(m.op NOT IN ('INSERT', 'UPDATE', 'DELETE') OR NOT (CASE WHEN m.fwd THEN %13$s ELSE %14$s END))
+          FILTER (WHERE m.fwd OR m.bwd), false) AS dirty
+      FROM m %12$s
     ),
     live AS (%8$s),
     s AS (
       SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
-        k.last_at, k.forward, k.backward, live.image,
+        k.last_at, k.forward, k.dirty, live.image,
+        (SELECT %5$s._history_merge(b.j ORDER BY b.i DESC) FROM unnest(k.backward) WITH ORDINALITY AS b(j, i)) AS backward,
         CASE
           WHEN k.row_key IS NULL THEN CASE WHEN $11 = '{}' THEN 'live' ELSE 'backward' END
           WHEN k.fb IS NOT NULL THEN CASE WHEN k.fb = k.in_le THEN 'forward' ELSE 'none' END
@@ -378,28 +414,35 @@ BEGIN
           ELSE 'backward'
         END AS rebuilt_from
       FROM k FULL JOIN live ON live.row_key = k.row_key
+    ),
+    states AS (
+      SELECT s.row_key, s.rebuilt_from <> 'none' AS "exists",
+        CASE
+          WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
+          WHEN s.fb IS NOT NULL THEN s.forward
+          WHEN s.fb IS NULL AND s.bb IS NULL AND s.image IS NOT NULL
+            THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
+          ELSE coalesce(s.backward, '{}')
+        END AS "values",
+        CASE
+          WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
+          WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN $10[width_bucket(s.bb, $7)]
+          WHEN s.bb IS NULL AND s.image IS NOT NULL THEN $10[cardinality($7)]
+          ELSE '{}'::jsonb
+        END AS missing,
+        s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
+        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.image IS NOT NULL AND $16) AS dirty
+      FROM s
+      %9$s
     )
-    SELECT s.row_key, s.rebuilt_from <> 'none',
-      CASE
-        WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
-        WHEN s.fb IS NOT NULL THEN s.forward
-        WHEN s.fb IS NULL AND s.bb IS NULL AND s.image IS NOT NULL
-          THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
-        ELSE coalesce(s.backward, '{}')
-      END,
-      CASE
-        WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
-        WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN $10[width_bucket(s.bb, $7)]
-        WHEN s.bb IS NULL AND s.image IS NOT NULL THEN $10[cardinality($7)]
-        ELSE '{}'::jsonb
-      END,
-      s.last_le, s.last_at, s.rebuilt_from
-    FROM s
-    %9$s
+    %15$s
   $q$,
     audit,
     CASE WHEN keys IS NULL THEN '' ELSE 'AND c.row_key = ANY ($4)' END,
-    CASE WHEN keys IS NULL THEN '' ELSE 'WHERE m.old_key = ANY ($4)' END,
+    CASE WHEN moves = '[]' THEN '' ELSE format($m$UNION ALL
+      SELECT m.id, 0, m.changed_at, m.old_key, 'MOVE_OUT', NULL, NULL, m.changed_at <= $2 AND m.id < $3
+      FROM jsonb_to_recordset($12) AS m(id bigint, changed_at timestamptz, old_key text) %s$m$,
+      CASE WHEN keys IS NULL THEN '' ELSE 'WHERE m.old_key = ANY ($4)' END) END,
     CASE WHEN markers = '[]' THEN '' ELSE $m$UNION ALL
       SELECT mk.a, 1, mk.recorded_at, r.row_key, 'MARKER', mk.m, mk.m, mk.recorded_at <= $2 AND mk.a < $3
       FROM (SELECT DISTINCT changed.row_key FROM changed) r
@@ -408,10 +451,40 @@ BEGIN
     replace(replace(remapped, '«x»', 'm.new_values'), '«id»', 'm.id'),
     replace(replace(remapped, '«x»', 'm.old_values'), '«id»', 'm.id'),
     :AUDITRUM_SCHEMA._history_live_sql(t, keys IS NOT NULL),
-    CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END);
-  RETURN QUERY EXECUTE query
-    USING t.id, at, before_id, keys, backward_only, key_names, thresholds, plains, remaps, missings,
-      markers_after, moves, truncates, target, markers;
+    CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END,
+    -- Each change with its key's summary: a window over the whole table, a plain aggregate for one key.
+    CASE WHEN keys IS NULL THEN format('SELECT ch.*, %s FROM ch WINDOW k AS (PARTITION BY ch.row_key ORDER BY ch.id, '
+        'ch.sub ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)', replace(summary, '«over»', ' OVER k'))
+      ELSE format('SELECT ch.*, s0.* FROM ch CROSS JOIN (SELECT %s FROM ch) s0', replace(summary, '«over»', '')) END,
+    CASE WHEN keys IS NULL THEN 'm.row_key' ELSE 'min(m.row_key)' END,
+    CASE WHEN keys IS NULL THEN 'GROUP BY m.row_key' ELSE 'HAVING count(*) > 0' END,
+    replace(replace(plain_test, '«x»', 'm.new_values'), '«id»', 'm.id'),
+    replace(replace(plain_test, '«x»', 'm.old_values'), '«id»', 'm.id'),
+    CASE WHEN finish THEN format($f$
+    SELECT st.row_key,
+      CASE WHEN f.clean THEN st."values" ELSE %1$s._history_known(st."values", %2$L::text[]) END,
+      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(st."values", st.missing, %2$L::text[]) END,
+      st.last_change_id, st.last_changed_at, st.rebuilt_from
+    FROM states st CROSS JOIN LATERAL (SELECT NOT st.dirty AND st."values" ?& %2$L::text[] AS clean) f$f$,
+      audit, :AUDITRUM_SCHEMA._history_columns(t))
+    ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from FROM states' END);
+  table_id := t.id;
+END;
+$$;
+
+-- The rows rebuilt by _history_plan's query (not finished: values with markers, missing reasons), for one key or
+-- every key; what row_as_of and the restore functions read.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_states(target regclass, at timestamptz, before_id bigint, keys text[],
+  backward_only boolean)
+RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, missing jsonb, last_change_id bigint,
+  last_changed_at timestamptz, rebuilt_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p record := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false);
+BEGIN
+  RETURN QUERY EXECUTE p.query
+    USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
+      p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty;
 END;
 $$;
 
@@ -503,19 +576,16 @@ RETURNS TABLE (row_key text, "values" jsonb, unknown jsonb, last_change_id bigin
   rebuilt_from text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  today text[] := :AUDITRUM_SCHEMA._history_columns(:AUDITRUM_SCHEMA._history_table(target));
+  p record;
 BEGIN
   IF at IS NULL OR NOT isfinite(at) THEN
     RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  RETURN QUERY
-  SELECT s.row_key,
-    CASE WHEN f.clean THEN s."values" ELSE :AUDITRUM_SCHEMA._history_known(s."values", today) END,
-    CASE WHEN f.clean THEN '[]'::jsonb ELSE :AUDITRUM_SCHEMA._history_unknown(s."values", s.missing, today) END,
-    s.last_change_id, s.last_changed_at, s.rebuilt_from
-  FROM :AUDITRUM_SCHEMA._history_states(target, at, 9223372036854775807, NULL, false) s
-  CROSS JOIN LATERAL (SELECT s."values" ?& today AND NOT jsonb_path_exists(s."values", '$.*."$auditrum"') AS clean) f;
+  p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, NULL, false, true);
+  RETURN QUERY EXECUTE p.query
+    USING p.table_id, at, 9223372036854775807::bigint, NULL::text[], false, p.key_names, p.thresholds, p.plains,
+      p.remaps, p.missings, p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty;
 END;
 $$;
 
