@@ -49,7 +49,8 @@ async function listDeleted(
   flags: { limit: string; before?: string; json?: boolean },
 ): Promise<void> {
   const { url, schema } = globalOptions(command, cli.io);
-  const limit = /^\d{1,4}$/.test(flags.limit) ? Number(flags.limit) : Number.NaN;
+  if (!/^\d{1,4}$/.test(flags.limit)) throw new UsageError('--limit expects a whole number from 1 to 1000');
+  const limit = Number(flags.limit);
   const query = { table, limit, ...(flags.before === undefined ? {} : { before: flags.before }) };
   const page = await withDatabase(url, (client) => deletedRows(client, schema, query)).catch((error: unknown) => {
     if (error instanceof RestoreError) throw new UsageError(error.message.replace(/^auditrum: /, ''));
