@@ -234,6 +234,24 @@ describe('undo', () => {
     expect(await rowsAsText(app, 'accounts', 'id BETWEEN 80 AND 89')).toEqual(before);
   });
 
+  it('refuses a request that changed a table dropped since, naming it, and changes nothing', async () => {
+    await app.query('CREATE TABLE scratch (id int PRIMARY KEY)');
+    const owner = createAuditrum({ pool: db.pool, partitions: false });
+    await owner.track('public.scratch');
+    await owner.close();
+    await withAuditContext({ requestId: 'req-dropped' }, async () => {
+      await app.query('INSERT INTO scratch VALUES (1)');
+      await app.query('UPDATE accounts SET balance = 3 WHERE id = 90');
+    });
+    await app.query('DROP TABLE scratch');
+    const mark = await lastChangeId(db.pool);
+    await expect(audit.undo({ requestId: 'req-dropped' }, { reason: 'r' })).rejects.toThrow(
+      'table public.scratch no longer exists: there is no row to restore into',
+    );
+    expect(await changesAfter(db.pool, mark)).toEqual([]);
+    expect((await app.query('SELECT balance::text FROM accounts WHERE id = 90')).rows).toEqual([{ balance: '3' }]);
+  });
+
   it('undoes a transaction by its txid', async () => {
     const client = await app.connect();
     let txid: string;
