@@ -3,6 +3,8 @@ import { quoteIdentifier } from '../schema/identifiers.js';
 import { HistoryInputError } from './history-input-error.js';
 import type { RowKeyInput } from './history-types.js';
 import { rowKeyJson } from './row-key-input.js';
+import type { ColumnNameRow, TableState } from './table-states.js';
+import { tableStates, tableStatesSql } from './table-states.js';
 
 /** The tracked table and row blame reads. */
 export interface BlameTarget {
@@ -19,9 +21,14 @@ export interface BlameTarget {
   keyColumns: { attnum: number; name: string }[];
   /** The table's `when` rule: changes it did not keep are not in the log. */
   when: string | null;
+  /** Every recorded state of its columns, oldest first. */
+  states: TableState[];
 }
 
-/** Resolves the table and the row_key of the key; an unknown or untracked table or a bad key is refused. */
+/**
+ * Resolves the table, the row_key of the key and the table's column states in one statement; an unknown or
+ * untracked table or a bad key is refused.
+ */
 export async function resolveTarget(db: Queryable, s: string, table: string, key: RowKeyInput): Promise<BlameTarget> {
   if (typeof table !== 'string' || table.trim() === '')
     throw new HistoryInputError('auditrum: give a table name', { problem: 'table' });
@@ -39,11 +46,13 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
       key_columns: { attnum: number; name: string }[] | null;
       row_key: string | null;
       when_condition: string | null;
+      states: ColumnNameRow[] | null;
     }>(
       // row_key() runs only for a tracked table (CASE is evaluated lazily): it raises a clear error for a bad key.
       `SELECT c.oid::int AS relid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table,
          t.id AS table_id, t.key_columns, t.when_condition,
-         CASE WHEN t.id IS NOT NULL THEN ${s}.row_key(c.oid::regclass, $2::jsonb) END AS row_key
+         CASE WHEN t.id IS NOT NULL THEN ${s}.row_key(c.oid::regclass, $2::jsonb) END AS row_key,
+         CASE WHEN t.id IS NOT NULL THEN ${tableStatesSql(s, 't.id')} END AS states
        FROM (SELECT to_regclass($1) AS oid) r
        LEFT JOIN pg_class c ON c.oid = r.oid
        LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -81,6 +90,7 @@ export async function resolveTarget(db: Queryable, s: string, table: string, key
     keyJson,
     keyColumns: found.key_columns ?? [],
     when: found.when_condition,
+    states: tableStates(found.states ?? []),
   };
 }
 

@@ -1,5 +1,4 @@
 import type { ChangeRow } from '../admin/change-rows.js';
-import { CHANGE_COLUMNS } from '../admin/change-rows.js';
 import type { Queryable } from '../db/queryable.js';
 import { isPool } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
@@ -10,7 +9,7 @@ import { HistoryInputError } from './history-input-error.js';
 import type { RowKeyInput } from './history-types.js';
 import { walkRowBack } from './row-walk.js';
 import type { ColumnState, TableState } from './table-states.js';
-import { columnsToday, readTableStates, stateOf } from './table-states.js';
+import { columnsToday, stateOf } from './table-states.js';
 
 export interface BlameOptions {
   /** The table, as `schema.table` or a name found on the search path. */
@@ -80,7 +79,7 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
     throw new HistoryInputError('auditrum: the field to blame must be a column name (a string)', { problem: 'field' });
   }
   const target = await resolveTarget(db, s, options.table, options.key);
-  const states = await readTableStates(db, s, target.tableId);
+  const states = target.states;
   const today = columnsToday(states);
   const wanted = options.field === undefined ? today : today.filter((column) => column.currentName === options.field);
   if (wanted.length === 0) {
@@ -107,8 +106,7 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
     }
     // The UPDATE that wrote the key columns, when the life has no INSERT: it may have changed the key.
     const keySetter = walk.insert === null && walk.unresolved.size > 0 ? (walk.keySetter ?? undefined) : undefined;
-    const ids = [...walk.setters.values(), walk.insert, hop === 0 ? walk.endedBy : null, keySetter];
-    const changes = await readChanges(db, s, target.tableId, ids);
+    const changes = walk.changes;
     for (const [attnum, id] of walk.setters) setters.set(attnum, changes.get(id) as ChangeRow);
     if (hop === 0 && walk.endedBy !== null) deletedBy = changes.get(walk.endedBy) ?? null;
 
@@ -169,22 +167,6 @@ function fieldBlame(
     oversized: isOversized(setter.new_values, stored) || isOversized(setter.old_values, stored),
     unknown: uncertaintyAfter(states, BigInt(setter.id), endedAt, column.attnum),
   };
-}
-
-/** The changes with these ids (nulls skipped), by id. */
-async function readChanges(
-  db: Queryable,
-  s: string,
-  tableId: number,
-  ids: readonly (string | null | undefined)[],
-): Promise<Map<string, ChangeRow>> {
-  const wanted = [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
-  if (wanted.length === 0) return new Map();
-  const { rows } = await db.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${s}.changes c WHERE c.table_id = $1 AND c.id = ANY($2::bigint[])`,
-    [tableId, wanted],
-  );
-  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /** Why the row's INSERT did not record the column: it did not exist yet, or the rules left it out. */

@@ -1,3 +1,5 @@
+import type { ChangeRow } from '../admin/change-rows.js';
+import { CHANGE_COLUMNS } from '../admin/change-rows.js';
 import type { Queryable } from '../db/queryable.js';
 import type { ColumnState, TableState } from './table-states.js';
 import { stateOf } from './table-states.js';
@@ -16,11 +18,11 @@ export interface RowWalk {
   insert: string | null;
   /** The DELETE of the row (or TRUNCATE of the table) after its last INSERT or UPDATE. */
   endedBy: string | null;
+  /** The changes named above, whole, by id (read by the walk itself: no second query). */
+  changes: Map<string, ChangeRow>;
 }
 
-interface WalkStep {
-  id: string;
-  operation: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+interface WalkStep extends ChangeRow {
   own: boolean;
   /** The stored names in its new values (INSERT, UPDATE). */
   names: string[] | null;
@@ -57,6 +59,7 @@ export async function walkRowBack(
     keySetter: null,
     insert: null,
     endedBy: null,
+    changes: new Map(),
   };
   let lastSet: string | null = null;
   let newestOwnDelete: string | null = null;
@@ -72,6 +75,7 @@ export async function walkRowBack(
       if (step.operation === 'DELETE' || step.operation === 'TRUNCATE') {
         if (lastSet !== null) return walk;
         walk.endedBy = step.id;
+        walk.changes.set(step.id, step);
         if (step.own && newestOwnDelete === null) newestOwnDelete = step.id;
         continue;
       }
@@ -79,11 +83,18 @@ export async function walkRowBack(
       const state = stateOf(states, BigInt(step.id));
       for (const name of step.names ?? []) {
         const column = state?.columns.get(name);
-        if (column && walk.unresolved.delete(column.attnum)) walk.setters.set(column.attnum, step.id);
-        if (column?.attnum === keyAttnum) walk.keySetter ??= step.id;
+        if (column && walk.unresolved.delete(column.attnum)) {
+          walk.setters.set(column.attnum, step.id);
+          walk.changes.set(step.id, step);
+        }
+        if (column?.attnum === keyAttnum && walk.keySetter === null) {
+          walk.keySetter = step.id;
+          walk.changes.set(step.id, step);
+        }
       }
       if (step.operation === 'INSERT') {
         walk.insert = step.id;
+        walk.changes.set(step.id, step);
         return walk;
       }
       if (walk.unresolved.size === 0) return walk;
@@ -123,20 +134,20 @@ async function readPage(
   filter: string[] | null,
   limit: number,
 ): Promise<WalkStep[]> {
+  // Whole rows: those the walk names are blame's answer, and only those the filter lets through are formatted.
   const { rows } = await db.query<WalkStep>(
-    `SELECT p.id::text AS id, p.operation, p.own,
-       CASE WHEN p.own THEN ARRAY(SELECT jsonb_object_keys(p.new_values)) END AS names
+    `SELECT p.*, CASE WHEN p.own THEN ARRAY(SELECT jsonb_object_keys(p.new_values)) END AS names
      FROM (
-       (SELECT c.id, c.operation, true AS own, c.new_values FROM ${s}.changes c
+       (SELECT ${CHANGE_COLUMNS}, true AS own, c.id AS position FROM ${s}.changes c
         WHERE c.table_id = $1 AND c.row_key = $2 AND c.id < $3::bigint
           AND ($4::text[] IS NULL OR c.operation <> 'UPDATE' OR c.new_values ?| $4::text[])
         ORDER BY c.id DESC LIMIT $5)
        UNION ALL
-       (SELECT c.id, c.operation, false, NULL FROM ${s}.changes c
+       (SELECT ${CHANGE_COLUMNS}, false, c.id FROM ${s}.changes c
         WHERE c.table_id = $1 AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.id < $3::bigint
         ORDER BY c.id DESC LIMIT $5)
      ) p
-     ORDER BY p.id DESC LIMIT $5`,
+     ORDER BY p.position DESC LIMIT $5`,
     [tableId, rowKey, before, filter, limit],
   );
   return rows;

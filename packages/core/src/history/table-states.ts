@@ -1,5 +1,3 @@
-import type { Queryable } from '../db/queryable.js';
-
 /** One column in one recorded state of a tracked table (a row of the view column_names). */
 export interface ColumnState {
   attnum: number;
@@ -23,23 +21,34 @@ export interface TableState {
   byAttnum: Map<number, ColumnState>;
 }
 
-/** Every recorded state of a table's columns, oldest first (the order that ranks the change ids they cover). */
-export async function readTableStates(db: Queryable, s: string, tableId: number): Promise<TableState[]> {
-  const { rows } = await db.query<{
-    version_id: string;
-    after_change_id: string;
-    tracking: boolean;
-    attnum: number;
-    stored_name: string;
-    current_name: string | null;
-    key: boolean;
-    captured: boolean;
-    masked: boolean;
-  }>(
-    `SELECT version_id::text, after_change_id::text, tracking, attnum, stored_name, current_name, key, captured, masked
-     FROM ${s}.column_names WHERE table_id = $1 ORDER BY after_change_id, version_id, attnum`,
-    [tableId],
-  );
+/** A row of the view column_names, as tableStatesSql() gives it. */
+export interface ColumnNameRow {
+  version_id: string;
+  after_change_id: string;
+  tracking: boolean;
+  attnum: number;
+  stored_name: string;
+  current_name: string | null;
+  key: boolean;
+  captured: boolean;
+  masked: boolean;
+}
+
+/**
+ * SQL for every recorded state of the table whose registry id is the SQL expression `tableId`: the view
+ * column_names' rows as one JSON array, oldest state first (the order that ranks the change ids they cover), for
+ * tableStates(). An expression, so that a caller reads them in the statement that finds the table.
+ */
+export function tableStatesSql(s: string, tableId: string): string {
+  return `(SELECT coalesce(jsonb_agg(jsonb_build_object('version_id', n.version_id::text,
+      'after_change_id', n.after_change_id::text, 'tracking', n.tracking, 'attnum', n.attnum,
+      'stored_name', n.stored_name, 'current_name', n.current_name, 'key', n.key, 'captured', n.captured,
+      'masked', n.masked) ORDER BY n.after_change_id, n.version_id, n.attnum), '[]'::jsonb)
+    FROM ${s}.column_names n WHERE n.table_id = ${tableId})`;
+}
+
+/** The states of tableStatesSql()'s rows, oldest first, each with its columns by stored name and by attnum. */
+export function tableStates(rows: readonly ColumnNameRow[]): TableState[] {
   const states: TableState[] = [];
   for (const row of rows) {
     let state = states.at(-1);
