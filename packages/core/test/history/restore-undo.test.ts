@@ -252,6 +252,25 @@ describe('undo', () => {
     expect((await app.query('SELECT balance::text FROM accounts WHERE id = 90')).rows).toEqual([{ balance: '3' }]);
   });
 
+  it('runs on a pool of one connection, with other work queued behind it', async () => {
+    const single = role.openPool({ max: 1 });
+    const small = createAuditrum({ pool: single, partitions: false });
+    try {
+      await withAuditContext({ requestId: 'req-single' }, () =>
+        single.query('UPDATE accounts SET balance = 4 WHERE id IN (95, 96)'),
+      );
+      const [dry, queued, done] = await Promise.all([
+        small.undo({ requestId: 'req-single' }, { dryRun: true }),
+        single.query<{ one: number }>('SELECT 1 AS one'),
+        small.undo({ requestId: 'req-single' }, { reason: 'r' }),
+      ]);
+      expect([dry.plan.statements.length, queued.rows, done.changeIds.length]).toEqual([2, [{ one: 1 }], 2]);
+    } finally {
+      await small.close();
+      await single.end();
+    }
+  });
+
   it('undoes a transaction by its txid', async () => {
     const client = await app.connect();
     let txid: string;
