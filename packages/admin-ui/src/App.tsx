@@ -4,9 +4,11 @@ import { Empty } from './components/states.tsx';
 import { ActorPage } from './pages/ActorPage.tsx';
 import { ChangePage } from './pages/ChangePage.tsx';
 import { ChangesPage } from './pages/ChangesPage.tsx';
+import { DeletedPage } from './pages/DeletedPage.tsx';
 import { HistoryPage } from './pages/HistoryPage.tsx';
 import { RequestPage } from './pages/RequestPage.tsx';
 import { RequestsPage } from './pages/RequestsPage.tsx';
+import { TablesPage } from './pages/TablesPage.tsx';
 import { Link } from './router/Link.tsx';
 import type { AppLocation } from './router/location.ts';
 import { useLocation } from './router/location.ts';
@@ -25,6 +27,8 @@ const TITLES: [RegExp, string][] = [
   [/^\/requests\/./, 'Request'],
   [/^\/requests/, 'Requests'],
   [/^\/actors\//, 'Actor'],
+  [/^\/tables/, 'Tables'],
+  [/^\/deleted/, 'Recycle bin'],
 ];
 
 /** The screen for a path relative to the base path. */
@@ -38,6 +42,8 @@ function Screen({ location }: { location: AppLocation }) {
   if (section === 'requests' && id === undefined) return <RequestsPage location={location} />;
   if (section === 'requests' && id !== undefined) return <RequestPage key={id} requestId={decode(id)} />;
   if (section === 'actors' && id !== undefined) return <ActorPage key={id} actorId={decode(id)} />;
+  if (section === 'tables' && id === undefined) return <TablesPage />;
+  if (section === 'deleted' && id === undefined) return <DeletedPage location={location} />;
   return <NotFound />;
 }
 

@@ -81,24 +81,28 @@ export function requestDetail(overrides: Partial<ApiRequestDetail> = {}): ApiReq
 }
 
 type Reply = { status: number; body: unknown };
-type Route = ((url: URL) => Reply | Promise<Reply>) | Record<string, unknown>;
+type Route = ((url: URL, body: unknown) => Reply | Promise<Reply>) | Record<string, unknown>;
 
 /**
  * Replaces window.fetch with canned JSON responses by exact path (the API itself is tested against PostgreSQL
- * in core); a function route sees the URL and picks the status. Records every URL asked for.
+ * in core); a function route sees the URL and a POST's parsed body, and picks the status. Records every URL asked
+ * for, and every POST with its body.
  */
 export function stubFetch(routes: Record<string, Route>) {
   const calls: string[] = [];
+  const posts: { path: string; body: unknown }[] = [];
   const original = window.fetch;
-  window.fetch = (async (input: RequestInfo | URL) => {
+  window.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = new URL(String(input), window.location.href);
     calls.push(url.pathname + url.search);
+    const body = init?.method === 'POST' ? JSON.parse(String(init.body)) : undefined;
+    if (init?.method === 'POST') posts.push({ path: url.pathname, body });
     const route = routes[url.pathname];
     const reply: Reply =
       route === undefined
         ? { status: 404, body: { error: { code: 'not_found', message: `Nothing at ${url.pathname}.` } } }
         : typeof route === 'function'
-          ? await (route as (url: URL) => Reply | Promise<Reply>)(url)
+          ? await (route as (url: URL, body: unknown) => Reply | Promise<Reply>)(url, body)
           : { status: 200, body: route };
     return new Response(JSON.stringify(reply.body), {
       status: reply.status,
@@ -107,6 +111,7 @@ export function stubFetch(routes: Record<string, Route>) {
   }) as typeof fetch;
   return {
     calls,
+    posts,
     restore: () => {
       window.fetch = original;
     },

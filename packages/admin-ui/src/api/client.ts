@@ -1,17 +1,20 @@
-import type { AdminErrorBody } from '@auditrum/core/admin';
+import type { AdminErrorBody, RestorePlan } from '@auditrum/core/admin';
 
 /** A failed API call, with the stable error body's code and message when the server sent one. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly parameter: string | undefined;
+  /** A refused write's plan (409 `conflict` / `unrestorable`): what stood in the way. */
+  readonly plan: RestorePlan | undefined;
 
-  constructor(status: number, code: string, message: string, parameter?: string) {
+  constructor(status: number, code: string, message: string, parameter?: string, plan?: RestorePlan) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.parameter = parameter;
+    this.plan = plan;
   }
 }
 
@@ -34,14 +37,30 @@ function isErrorBody(body: unknown): body is AdminErrorBody {
 }
 
 /** GETs a JSON route; rejects with an ApiError that says what went wrong. */
-export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return requestJson<T>(url, { headers: { accept: 'application/json' } }, signal);
+}
+
+/**
+ * POSTs a JSON body to a route (the admin's writes). The browser adds `Origin` and `Sec-Fetch-Site`, which the
+ * server checks: a write is only accepted from the admin's own pages.
+ */
+export function postJson<T>(url: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  return requestJson<T>(
+    url,
+    {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    },
+    signal,
+  );
+}
+
+async function requestJson<T>(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(url, {
-      headers: { accept: 'application/json' },
-      credentials: 'same-origin',
-      ...(signal ? { signal } : {}),
-    });
+    response = await fetch(url, { ...init, credentials: 'same-origin', ...(signal ? { signal } : {}) });
   } catch (error) {
     if (signal?.aborted) throw error;
     throw new ApiError(0, 'network', 'The server could not be reached. Check the connection and try again.');
@@ -55,8 +74,8 @@ export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> 
   }
   if (!response.ok) {
     if (isErrorBody(body)) {
-      const { code, message, parameter } = body.error;
-      throw new ApiError(response.status, code, message, parameter);
+      const { code, message, parameter, plan } = body.error;
+      throw new ApiError(response.status, code, message, parameter, plan);
     }
     throw new ApiError(
       response.status,

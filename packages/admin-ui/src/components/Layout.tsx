@@ -8,6 +8,12 @@ const SECTIONS = [
     label: 'Changes',
     matches: (path: string) => path === '/' || path.startsWith('/changes') || path.startsWith('/history'),
   },
+  {
+    to: '/tables',
+    label: 'Tables',
+    matches: (path: string) =>
+      path.startsWith('/tables') || path.startsWith('/deleted') || path.startsWith('/table-as-of'),
+  },
   { to: '/requests', label: 'Requests', matches: (path: string) => path.startsWith('/requests'), apiLog: true },
 ];
 

@@ -1,12 +1,14 @@
 import type { ChangeResponse, HistoryResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { useCanWrite } from '../api/use-can-write.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { ChangeActor, HistoryLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
 import { formatDuration } from '../components/RequestsTable.tsx';
 import { ErrorMessage, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
+import { WriteAction } from '../components/WriteAction.tsx';
 import { statesOfChange } from '../lib/change-states.ts';
 import { diffRecords } from '../lib/diff.ts';
 import { Link } from '../router/Link.tsx';
@@ -17,6 +19,7 @@ const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'r
 
 export function ChangePage({ id }: { id: string }) {
   const result = useApi<ChangeResponse>(apiUrl(`changes/${encodeURIComponent(id)}`));
+  const canWrite = useCanWrite();
   const change = result.status === 'ok' ? result.data.change : null;
   const history = useApi<HistoryResponse>(
     change?.rowKey != null
@@ -44,6 +47,20 @@ export function ChangePage({ id }: { id: string }) {
         <span className={`op op-${c.operation.toLowerCase()}`}>{c.operation}</span> {c.schema}.{c.table}
         {c.rowKey !== null && <> · key {c.rowKey}</>}
       </h1>
+      {canWrite && c.operation !== 'TRUNCATE' && c.rowKey !== null && (
+        <div className="actions">
+          <WriteAction
+            label="Revert this change"
+            title={`Revert change ${c.id} of ${c.schema}.${c.table}, key ${c.rowKey}`}
+            target={{ route: 'revert', body: { change: c.id } }}
+          />
+          <WriteAction
+            label="Undo its transaction"
+            title={`Undo every change of transaction ${c.txid}`}
+            target={{ route: 'undo', body: { txid: c.txid } }}
+          />
+        </div>
+      )}
       <div className="columns">
         <section aria-labelledby="diff-title" className="panel">
           <h2 id="diff-title">What changed</h2>

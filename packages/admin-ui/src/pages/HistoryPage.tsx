@@ -2,11 +2,14 @@ import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { useCanWrite } from '../api/use-can-write.ts';
+import type { WriteTarget } from '../api/write.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { ChangeActor, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
+import { WriteAction } from '../components/WriteAction.tsx';
 import { diffRecords } from '../lib/diff.ts';
 import { withTooLargeValues } from '../lib/oversized.ts';
 import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
@@ -34,6 +37,29 @@ function stateOf(version: RowVersion): Record<string, unknown> | null {
   return withTooLargeValues(version.state, version.oversized);
 }
 
+/**
+ * How to put the row back to a version: just before the next version's change when it is on this page (exact,
+ * whatever changes share a time), else as of the version's time; a DELETE that ended the row is undone by an
+ * undelete. None for the row's newest version other than a DELETE: the row is in that state now.
+ */
+function restoreTarget(
+  table: string,
+  key: string,
+  versions: RowVersion[],
+  index: number,
+  newestPage: boolean,
+): { label: string; target: WriteTarget } | null {
+  const version = versions[index] as RowVersion;
+  const next = versions[index + 1];
+  const newest = newestPage && next === undefined;
+  if (version.change.operation === 'DELETE') {
+    return newest ? { label: 'Restore this row', target: { route: 'undelete', body: { table, key } } } : null;
+  }
+  if (newest || version.change.operation === 'TRUNCATE') return null;
+  const position = next ? { beforeChange: next.change.id } : { at: version.change.changedAt };
+  return { label: 'Restore this version', target: { route: 'restore', body: { table, key, ...position } } };
+}
+
 export function HistoryPage({ location }: { location: AppLocation }) {
   const table = location.search.get('table') ?? '';
   const key = location.search.get('key') ?? '';
@@ -41,6 +67,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
   const cursor = location.search.get('cursor');
   const history = useApi<HistoryResponse>(table && key ? apiUrl('history', { table, key, at, cursor }) : null);
+  const canWrite = useCanWrite(Boolean(table && key));
   if (!table || !key) {
     return (
       <Empty>
@@ -98,40 +125,51 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                   </p>
                 )}
                 <ol className="versions" start={data.firstNumber}>
-                  {data.versions.map((version, index) => (
-                    <li key={version.change.id} className="panel version">
-                      <h2>
-                        Version {data.firstNumber + index}:{' '}
-                        <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                          {version.change.operation}
-                        </span>{' '}
-                        <Time iso={version.change.changedAt} />
-                      </h2>
-                      <p className="version-meta">
-                        by <ChangeActor change={version.change} />
-                        {version.change.reason && <> · reason: {version.change.reason}</>}
-                        {version.change.requestId && (
-                          <>
-                            {' '}
-                            · request <RequestLink requestId={version.change.requestId} />
-                          </>
-                        )}{' '}
-                        · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                        <Link
-                          to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                          aria-label={`The row after version ${data.firstNumber + index}`}
-                        >
-                          row after this
-                        </Link>
-                      </p>
-                      {!version.complete && (
-                        <p className="muted">
-                          The row existed before its table was tracked: only the columns changed since then are known.
+                  {data.versions.map((version, index) => {
+                    const restore = canWrite ? restoreTarget(table, key, data.versions, index, !cursor) : null;
+                    return (
+                      <li key={version.change.id} className="panel version">
+                        <h2>
+                          Version {data.firstNumber + index}:{' '}
+                          <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                            {version.change.operation}
+                          </span>{' '}
+                          <Time iso={version.change.changedAt} />
+                        </h2>
+                        <p className="version-meta">
+                          by <ChangeActor change={version.change} />
+                          {version.change.reason && <> · reason: {version.change.reason}</>}
+                          {version.change.requestId && (
+                            <>
+                              {' '}
+                              · request <RequestLink requestId={version.change.requestId} />
+                            </>
+                          )}{' '}
+                          · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                          <Link
+                            to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                            aria-label={`The row after version ${data.firstNumber + index}`}
+                          >
+                            row after this
+                          </Link>
                         </p>
-                      )}
-                      <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
-                    </li>
-                  ))}
+                        {!version.complete && (
+                          <p className="muted">
+                            The row existed before its table was tracked: only the columns changed since then are known.
+                          </p>
+                        )}
+                        <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
+                        {restore && (
+                          <WriteAction
+                            label={restore.label}
+                            title={`${restore.label}: ${table}, key ${key}, version ${data.firstNumber + index}`}
+                            target={restore.target}
+                            onWritten={history.retry}
+                          />
+                        )}
+                      </li>
+                    );
+                  })}
                 </ol>
                 {cursor && (
                   <p>

@@ -1,6 +1,7 @@
 import type { RequestResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { useCanWrite } from '../api/use-can-write.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { ActorLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -8,6 +9,7 @@ import { formatDuration, statusClass } from '../components/RequestsTable.tsx';
 import { Empty, ErrorMessage, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { ValueView } from '../components/ValueView.tsx';
+import { WriteAction } from '../components/WriteAction.tsx';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
@@ -18,12 +20,23 @@ function Body({ value }: { value: unknown }) {
 
 export function RequestPage({ requestId }: { requestId: string }) {
   const result = useApi<RequestResponse>(apiUrl(`requests/${encodeURIComponent(requestId)}`));
+  const canWrite = useCanWrite();
   if (result.status === 'loading') return <Loading what="the request" />;
   if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
   const { request, changes, changeCount } = result.data;
   const changesSection = (
     <section className="panel" aria-labelledby="changes-title">
       <h2 id="changes-title">Row changes it caused ({changeCount})</h2>
+      {canWrite && changeCount > 0 && (
+        <div className="actions">
+          <WriteAction
+            label={changeCount === 1 ? 'Undo its change' : `Undo all ${changeCount} changes`}
+            title={`Undo every change of request ${requestId}`}
+            target={{ route: 'undo', body: { request: requestId } }}
+            onWritten={result.retry}
+          />
+        </div>
+      )}
       {changes.length === 0 ? (
         <Empty>
           <p>This call changed no tracked row.</p>

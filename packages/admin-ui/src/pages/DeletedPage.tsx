@@ -1,0 +1,107 @@
+import type { DeletedRowItem, DeletedRowsResponse } from '@auditrum/core/admin';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { useCanWrite } from '../api/use-can-write.ts';
+import { RequestLink } from '../components/links.tsx';
+import { Pager } from '../components/Pager.tsx';
+import { RecordView } from '../components/RecordView.tsx';
+import { Empty, Loaded } from '../components/states.tsx';
+import { Time } from '../components/Time.tsx';
+import { WriteAction } from '../components/WriteAction.tsx';
+import { Link } from '../router/Link.tsx';
+import type { AppLocation } from '../router/location.ts';
+import { withQuery } from '../router/location.ts';
+
+/** A table's recycle bin: its rows whose last change is their DELETE, newest first, each with "Restore". */
+export function DeletedPage({ location }: { location: AppLocation }) {
+  const table = location.search.get('table') ?? '';
+  const cursor = location.search.get('cursor');
+  const deleted = useApi<DeletedRowsResponse>(table ? apiUrl('deleted', { table, cursor }) : null);
+  const canWrite = useCanWrite(table !== '');
+  if (!table) {
+    return (
+      <Empty>
+        <p>The recycle bin is per table: pick one.</p>
+        <Link to="/tables">The tables</Link>
+      </Empty>
+    );
+  }
+  return (
+    <>
+      <p className="crumbs">
+        <Link to="/tables">Tables</Link> / <span className="mono">{table}</span>
+      </p>
+      <h1>Recycle bin of {table}</h1>
+      <Loaded result={deleted} what="the deleted rows">
+        {(data) =>
+          data.items.length === 0 ? (
+            <Empty>
+              <p>{cursor ? 'No more deleted rows.' : 'No deleted row: every row deleted has come back since.'}</p>
+            </Empty>
+          ) : (
+            <>
+              <ol className="deleted-rows">
+                {data.items.map((item) => (
+                  <DeletedRow key={item.changeId} table={table} item={item} canWrite={canWrite} retry={deleted.retry} />
+                ))}
+              </ol>
+              <Pager path="/deleted" search={location.search} nextCursor={data.nextCursor} />
+            </>
+          )
+        }
+      </Loaded>
+    </>
+  );
+}
+
+function DeletedRow({
+  table,
+  item,
+  canWrite,
+  retry,
+}: {
+  table: string;
+  item: DeletedRowItem;
+  canWrite: boolean;
+  retry: () => void;
+}) {
+  const unknown = new Map(item.unknown.map((entry) => [entry.column, entry.reason]));
+  return (
+    <li className="panel deleted-row" data-row-key={item.rowKey}>
+      <h2>
+        Key <span className="mono">{item.rowKey}</span> · deleted <Time iso={item.deletedAt} />
+      </h2>
+      <p className="version-meta">
+        <Link to={`/changes/${item.changeId}`}>change {item.changeId}</Link>
+        {item.reason && <> · reason: {item.reason}</>}
+        {item.requestId && (
+          <>
+            {' '}
+            · request <RequestLink requestId={item.requestId} />
+          </>
+        )}{' '}
+        · <Link to={withQuery('/history', { table, key: item.rowKey })}>its history</Link>
+      </p>
+      <details>
+        <summary>Its values when deleted ({Object.keys(item.values).length})</summary>
+        <RecordView record={item.values} />
+        {unknown.size > 0 && (
+          <p className="muted">
+            Not restorable:{' '}
+            {[...unknown]
+              .map(([column, reason]) => `${column} (${reason === 'masked' ? 'masked' : 'too large'})`)
+              .join(', ')}
+          </p>
+        )}
+      </details>
+      {canWrite && (
+        <WriteAction
+          label="Restore"
+          title={`Restore the deleted row ${item.rowKey} of ${table}`}
+          target={{ route: 'undelete', body: { table, key: item.rowKey } }}
+          onWritten={retry}
+        />
+      )}
+    </li>
+  );
+}
