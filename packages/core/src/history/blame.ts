@@ -95,27 +95,34 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
   let pending: ColumnState[] = wanted;
   let rowKey = target.rowKey;
   let before = NO_LIMIT;
+  const keyAttnums = target.keyColumns.map((column) => column.attnum);
   for (let hop = 0; hop < MAX_KEY_HOPS && pending.length > 0; hop++) {
-    const keyAttnum = target.keyColumns[0]?.attnum ?? -1;
-    const walk = await walkRowBack(db, s, target.tableId, rowKey, before, states, pending, keyAttnum);
+    const walk = await walkRowBack(db, s, target.tableId, rowKey, before, states, pending, keyAttnums);
     if (hop === 0 && !walk.hasChanges && !(await liveRowExists(db, target))) {
       throw new HistoryInputError(
         `auditrum: table ${target.table} has no row with key ${rowKey}, now or in its history`,
         { problem: 'no_row' },
       );
     }
-    // The UPDATE that wrote the key columns, when the life has no INSERT: it may have changed the key.
+    // The oldest UPDATE of the life that wrote a key column, when the life has no INSERT: it may have changed the key.
     const keySetter = walk.insert === null && walk.unresolved.size > 0 ? (walk.keySetter ?? undefined) : undefined;
     const changes = walk.changes;
     for (const [attnum, id] of walk.setters) setters.set(attnum, changes.get(id) as ChangeRow);
     if (hop === 0 && walk.endedBy !== null) deletedBy = changes.get(walk.endedBy) ?? null;
 
     const keyChange = keySetter === undefined ? undefined : changes.get(keySetter);
-    const previousKey = keyChange && keyBefore(keyChange, states, target);
+    const previousKey = keyChange && keyBefore(keyChange, states, target, rowKey);
     pending = pending.filter((column) => walk.unresolved.has(column.attnum));
-    if (previousKey) {
-      rowKey = await recordedKey(db, s, target.relid, JSON.stringify(previousKey));
-      before = (keyChange as ChangeRow).id;
+    // An old key today's key columns cannot hold (a column retyped since) ends the search there.
+    const previousRowKey =
+      previousKey &&
+      (await recordedKey(db, s, target.relid, JSON.stringify(previousKey)).catch((error: unknown) => {
+        if (error instanceof HistoryInputError) return undefined;
+        throw error;
+      }));
+    if (keyChange && previousRowKey !== undefined) {
+      rowKey = previousRowKey;
+      before = keyChange.id;
       continue;
     }
     const insert = walk.insert === null ? undefined : changes.get(walk.insert);
@@ -194,14 +201,19 @@ function uncertaintyAfter(
 }
 
 /**
- * The row's key before `change`, when that UPDATE changed it: its old values hold the key columns it changed (under
- * their names then); the others keep the values of today's key.
+ * The row's key before `change`, when that UPDATE (recorded under `rowKey`) changed it: its old values hold the key
+ * columns it changed (under their names then); the others keep their values in `rowKey`.
  */
-function keyBefore(change: ChangeRow, states: readonly TableState[], target: BlameTarget): unknown[] | undefined {
+function keyBefore(
+  change: ChangeRow,
+  states: readonly TableState[],
+  target: BlameTarget,
+  rowKey: string,
+): unknown[] | undefined {
   if (change.operation !== 'UPDATE' || change.old_values === null) return undefined;
   const old = change.old_values;
   const state = stateOf(states, BigInt(change.id));
-  const values: unknown[] = target.keyColumns.length === 1 ? [target.rowKey] : JSON.parse(target.rowKey);
+  const values: unknown[] = target.keyColumns.length === 1 ? [rowKey] : JSON.parse(rowKey);
   let changed = false;
   target.keyColumns.forEach((key, i) => {
     const stored = state?.byAttnum.get(key.attnum)?.storedName ?? key.name;

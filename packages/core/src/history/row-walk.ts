@@ -12,7 +12,10 @@ export interface RowWalk {
   setters: Map<number, string>;
   /** The columns asked for that no change of the life wrote. */
   unresolved: Set<number>;
-  /** The change of the life that wrote the key columns, when they were watched and it was reached. */
+  /**
+   * The oldest change of the life reached that wrote a key column: when the life has no INSERT, the UPDATE that
+   * may have moved the row to this key.
+   */
   keySetter: string | null;
   /** The INSERT that began the row's current life, when it is recorded and was reached. */
   insert: string | null;
@@ -40,7 +43,7 @@ const PAGE = 500;
  * Walks back over one key's changes with ids below `before` (its own, and the table's TRUNCATEs, newest first) to
  * the start of the row's current life (its INSERT, or the DELETE or TRUNCATE before it), finding per column the
  * latest change that wrote it. Stops as soon as every column asked for is found; until then it also watches for
- * the change that wrote the key columns (`keyAttnum`: an UPDATE there may have changed the key).
+ * the changes that wrote a key column (`keyAttnums`: an UPDATE there may have changed the key).
  */
 export async function walkRowBack(
   db: Queryable,
@@ -50,8 +53,9 @@ export async function walkRowBack(
   before: string,
   states: readonly TableState[],
   columns: readonly ColumnState[],
-  keyAttnum: number,
+  keyAttnums: readonly number[],
 ): Promise<RowWalk> {
+  const keys = new Set(keyAttnums);
   const walk: RowWalk = {
     hasChanges: false,
     setters: new Map(),
@@ -67,8 +71,7 @@ export async function walkRowBack(
   let limit = FIRST_PAGE;
   for (;;) {
     // Until the row's last INSERT or UPDATE is found every change counts (what ended the row comes after it).
-    const watched = walk.keySetter === null ? new Set([...walk.unresolved, keyAttnum]) : walk.unresolved;
-    const filter = lastSet === null ? null : storedNames(states, watched);
+    const filter = lastSet === null ? null : storedNames(states, new Set([...walk.unresolved, ...keys]));
     const page = await readPage(db, s, tableId, rowKey, cursor, filter, limit);
     for (const step of page) {
       walk.hasChanges ||= step.own;
@@ -87,7 +90,7 @@ export async function walkRowBack(
           walk.setters.set(column.attnum, step.id);
           walk.changes.set(step.id, step);
         }
-        if (column?.attnum === keyAttnum && walk.keySetter === null) {
+        if (column && keys.has(column.attnum) && walk.keySetter !== step.id) {
           walk.keySetter = step.id;
           walk.changes.set(step.id, step);
         }

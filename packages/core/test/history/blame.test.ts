@@ -272,6 +272,24 @@ describe('blame', () => {
     expect(owner.fields[0]?.change?.id).toBe(insert?.id);
   });
 
+  it('follows a composite key changed one column at a time, across several UPDATEs', async () => {
+    await app.query('CREATE TABLE slots (room text, day date, who text, note text, PRIMARY KEY (room, day))');
+    await track('public.slots');
+    await withAuditContext({ actor: { id: 'u1' } }, () =>
+      app.query(`INSERT INTO slots VALUES ('r1', '2024-01-01', 'ann', 'n')`),
+    );
+    await withAuditContext({ actor: { id: 'u2' } }, () => app.query(`UPDATE slots SET room = 'r2'`));
+    await withAuditContext({ actor: { id: 'u3' } }, () => app.query(`UPDATE slots SET day = '2024-01-02'`));
+    await withAuditContext({ actor: { id: 'u4' } }, () => app.query(`UPDATE slots SET who = 'bob'`));
+    const [insert, room, day, who] = await recorded('slots');
+    expect(summary(await blame(reader.pool, 'auditrum', { table: 'slots', key: ['r2', '2024-01-02'] }))).toEqual([
+      ['room', room?.id, 'UPDATE', 'u2', null, null, 'r1', 'r2', null],
+      ['day', day?.id, 'UPDATE', 'u3', null, null, '2024-01-01', '2024-01-02', null],
+      ['who', who?.id, 'UPDATE', 'u4', null, null, 'ann', 'bob', null],
+      ['note', insert?.id, 'INSERT', 'u1', null, null, null, 'n', null],
+    ]);
+  });
+
   it('says why who set a field is unknown: excluded, added later, an untracked period', async () => {
     await app.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int, secret text)');
     await track('public.accounts', { exclude: ['secret'] });
