@@ -22,6 +22,7 @@ export { blame } from './history/blame.js';
 export type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './history/blame-types.js';
 export type { FieldHistoryOptions } from './history/field-history.js';
 export { fieldHistory } from './history/field-history.js';
+export type { HistoryInputProblem } from './history/history-input-error.js';
 export { HistoryInputError } from './history/history-input-error.js';
 export type {
   FieldHistoryEntry,
