@@ -252,6 +252,33 @@ describe('undo', () => {
     expect((await app.query('SELECT balance::text FROM accounts WHERE id = 90')).rows).toEqual([{ balance: '3' }]);
   });
 
+  it('writes nothing when its connection is killed midway, and the next undo works', async () => {
+    await withAuditContext({ requestId: 'req-killed' }, () =>
+      app.query('UPDATE accounts SET balance = 5 WHERE id IN (97, 98)'),
+    );
+    const holder = await writer.connect();
+    const mark = await lastChangeId(db.pool);
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM accounts WHERE id = 98 FOR UPDATE');
+      const undo = audit.undo({ requestId: 'req-killed' }, { reason: 'r' }).catch((e: unknown) => e);
+      await waitForLockWait();
+      await db.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      expect(await undo).toBeInstanceOf(Error);
+      await holder.query('ROLLBACK');
+    } finally {
+      holder.release();
+    }
+    expect(await changesAfter(db.pool, mark)).toEqual([]);
+    expect((await app.query('SELECT balance::text FROM accounts WHERE id IN (97, 98)')).rows).toEqual([
+      { balance: '5' },
+      { balance: '5' },
+    ]);
+    await expect(audit.undo({ requestId: 'req-killed' }, { reason: 'r' })).resolves.toMatchObject({ applied: true });
+  });
+
   it('runs on a pool of one connection, with other work queued behind it', async () => {
     const single = role.openPool({ max: 1 });
     const small = createAuditrum({ pool: single, partitions: false });
