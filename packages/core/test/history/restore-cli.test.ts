@@ -129,6 +129,17 @@ describe('auditrum restore, undelete and undo', () => {
     expect(await rowsAsText(app, 'orders', 'id = 2')).toEqual(['(2,new,20)']);
   });
 
+  it('restore --at takes a time with its zone', async () => {
+    const { rows } = await db.pool.query<{ at: string }>(
+      `SELECT to_json(max(changed_at)) #>> '{}' AS at FROM auditrum.changes`,
+    );
+    await app.query(`UPDATE orders SET total = 0 WHERE id = 1`);
+    const outcome = await cli(['restore', 'orders', '--key', '1', '--at', rows[0]?.at ?? '', '--reason', 'r']);
+    expect(outcome.code).toBe(0);
+    expect(outcome.stdout).toContain('--   total: 0 → 10');
+    expect(await rowsAsText(app, 'orders', 'id = 1')).toEqual(['(1,new,10)']);
+  });
+
   it('undelete --list shows the recycle bin; undelete --key brings a row back', async () => {
     await withAuditContext({ actor: { id: 'bob' }, reason: 'spam' }, () =>
       app.query('DELETE FROM orders WHERE id = 3'),
