@@ -2129,10 +2129,25 @@ BEGIN
 END;
 $$;
 
--- The key changes that moved a row away from one of \`keys\` (all of the table's when NULL), as
--- [{id, changed_at, old_key}]: they are recorded under the new key, so they are found by their old values. For
--- one key only where one can matter: after the key's last change before its next INSERT or move in (a row that
--- left the key recorded nothing under it since), and not when the key is still taken today with no such entry.
+-- The key changes that moved a row away, as [{id, changed_at, old_key}]: they are recorded under the new key, so
+-- they are found by their old values. \`key\` NULL: every one of the table's; else those away from \`key\` with an id
+-- between \`after_id\` and \`before_id\` (where one can matter: after the key's last change before its next INSERT or
+-- move in, since a row that left the key recorded nothing under it since).
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_moves_away(t :AUDITRUM_SCHEMA.tracked_tables, key text, key_names text[],
+  after_id bigint, before_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_agg(m ORDER BY m.id), '[]') FROM (
+    SELECT c.id, c.changed_at, :AUDITRUM_SCHEMA._history_old_key(t, c.id) AS old_key
+    FROM :AUDITRUM_SCHEMA.changes c
+    WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names
+      AND cardinality(key_names) > 0 AND c.id > after_id AND c.id < before_id
+  ) m WHERE key IS NULL OR m.old_key = key
+$$;
+
+-- The key changes that moved a row away from one of \`keys\` (all of the table's when NULL) that matter at a
+-- position, as [{id, changed_at, old_key}] (the restore functions ask it): for one key only after the key's last
+-- change before its next INSERT or move in after the position, and none when the key is still taken today with no
+-- such entry. (The rebuilding itself decides from its own pass over the key's changes: see _history_states.)
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_moves(t :AUDITRUM_SCHEMA.tracked_tables, keys text[], key_names text[],
   at timestamptz, before_id bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -2140,19 +2155,13 @@ DECLARE
   entry_after bigint;
   last_before bigint;
   taken boolean;
-  result jsonb;
   step record;
 BEGIN
   IF cardinality(key_names) = 0 THEN
     RETURN '[]';
   END IF;
   IF keys IS NULL THEN
-    SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
-        'old_key', :AUDITRUM_SCHEMA._history_old_key(t, c.id))), '[]')
-    INTO result
-    FROM :AUDITRUM_SCHEMA.changes c
-    WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names;
-    RETURN result;
+    RETURN :AUDITRUM_SCHEMA._history_moves_away(t, NULL, key_names, 0, 9223372036854775807);
   END IF;
   -- The key's changes newest first, down to the position: the first INSERT or key change into it after the
   -- position, and its latest change (a row's changes come in time order, so the walk stops at the position).
@@ -2181,13 +2190,8 @@ BEGIN
     SELECT max(ch.id) INTO last_before
     FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.table_id = t.id AND ch.row_key = keys[1] AND ch.id < entry_after;
   END IF;
-  SELECT coalesce(jsonb_agg(m ORDER BY m.id), '[]') INTO result FROM (
-    SELECT c.id, c.changed_at, :AUDITRUM_SCHEMA._history_old_key(t, c.id) AS old_key
-    FROM :AUDITRUM_SCHEMA.changes c
-    WHERE c.table_id = t.id AND c.operation = 'UPDATE' AND c.old_values ?| key_names
-      AND c.id > coalesce(last_before, 0) AND c.id < coalesce(entry_after, 9223372036854775807)
-  ) m WHERE m.old_key = keys[1];
-  RETURN result;
+  RETURN :AUDITRUM_SCHEMA._history_moves_away(t, keys[1], key_names, coalesce(last_before, 0),
+    coalesce(entry_after, 9223372036854775807));
 END;
 $$;
 
@@ -2210,7 +2214,7 @@ $$;
  * and id gives each change its key's summary; the merges read the changes in that order (no sort per key).
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_plan(target regclass, at timestamptz, before_id bigint, keys text[],
-  backward_only boolean, finish boolean,
+  backward_only boolean, finish boolean, key_moves jsonb,
   OUT query text, OUT table_id integer, OUT key_names text[], OUT thresholds bigint[], OUT plains boolean[],
   OUT remaps jsonb[], OUT missings jsonb[], OUT markers_after jsonb, OUT moves jsonb, OUT truncates jsonb,
   OUT markers jsonb, OUT live_dirty boolean)
@@ -2261,7 +2265,9 @@ BEGIN
   -- The live image holds markers (masked columns, objects of json columns wrapped) or markers after the position
   -- apply to it: such rows are sorted into known and unknown values one by one.
   live_dirty := holds_objects OR cardinality(t.mask_attnums) > 0 OR markers_after <> '{}';
-  moves := :AUDITRUM_SCHEMA._history_moves(t, keys, key_names, at, before_id);
+  -- The whole table: every key change. One key: those the caller found worth looking for (see _history_states).
+  moves := CASE WHEN keys IS NULL THEN :AUDITRUM_SCHEMA._history_moves_away(t, NULL, key_names, 0, 9223372036854775807)
+    ELSE coalesce(key_moves, '[]') END;
   SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at)), '[]') INTO truncates
   FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE';
 
@@ -2301,7 +2307,8 @@ BEGIN
     k AS (
       SELECT %11$s AS row_key,
         min(m.fb) AS fb, min(m.bb) AS bb, min(m.in_le) AS in_le, min(m.out_gt) AS out_gt,
-        min(m.last_le) AS last_le, min(m.first_gt) AS first_gt,
+        min(m.last_le) AS last_le, min(m.first_gt) AS first_gt, min(m.in_gt) AS in_gt,
+        max(m.id) FILTER (WHERE m.op <> 'MARKER' AND (m.in_gt IS NULL OR m.id < m.in_gt)) AS before_entry,
         max(m.changed_at) FILTER (WHERE m.id = m.last_le AND m.op <> 'MARKER') AS last_at,
         %5$s._history_merge(CASE
             WHEN m.op = 'MARKER' THEN m.new_values
@@ -2319,7 +2326,10 @@ BEGIN
     live AS (%8$s),
     s AS (
       SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
-        k.last_at, k.forward, k.dirty, live.image,
+        k.last_at, k.forward, k.dirty, live.image, k.in_gt, k.before_entry,
+        -- A key change may have moved the row away from the key after its last change: only when the key is
+        -- entered again later, or is empty today.
+        coalesce(k.in_gt IS NOT NULL, false) OR live.row_key IS NULL AS may_have_moved,
         (SELECT %5$s._history_merge(b.j ORDER BY b.i DESC) FROM unnest(k.backward) WITH ORDINALITY AS b(j, i)) AS backward,
         CASE
           WHEN k.row_key IS NULL THEN CASE WHEN $11 = '{}' THEN 'live' ELSE 'backward' END
@@ -2347,7 +2357,8 @@ BEGIN
           ELSE '{}'::jsonb
         END AS missing,
         s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
-        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.image IS NOT NULL AND $16) AS dirty
+        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.image IS NOT NULL AND $16) AS dirty,
+        s.may_have_moved, coalesce(s.before_entry, 0) AS search_after, coalesce(s.in_gt, 9223372036854775807) AS search_before
       FROM s
       %9$s
     )
@@ -2383,7 +2394,8 @@ BEGIN
       st.last_change_id, st.last_changed_at, st.rebuilt_from
     FROM states st CROSS JOIN LATERAL (SELECT NOT st.dirty AND st."values" ?& %2$L::text[] AS clean) f$f$,
       audit, :AUDITRUM_SCHEMA._history_columns(t))
-    ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from FROM states' END);
+    ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from, may_have_moved, '
+      'search_after, search_before FROM states' END);
   table_id := t.id;
 END;
 $$;
@@ -2396,11 +2408,47 @@ RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, missing jsonb, la
   last_changed_at timestamptz, rebuilt_from text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  p record := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false);
+  p record;
+  r record;
+  moves jsonb;
+  found_row boolean := false;
 BEGIN
-  RETURN QUERY EXECUTE p.query
+  p := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false, NULL);
+  FOR r IN EXECUTE p.query
     USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
-      p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty;
+      p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
+  LOOP
+    found_row := true;
+    EXIT WHEN keys IS NOT NULL;
+    row_key := r.row_key; "exists" := r."exists"; "values" := r."values"; missing := r.missing;
+    last_change_id := r.last_change_id; last_changed_at := r.last_changed_at; rebuilt_from := r.rebuilt_from;
+    RETURN NEXT;
+  END LOOP;
+  IF keys IS NULL THEN
+    RETURN;
+  END IF;
+  -- One key: a key change that moved the row away is recorded under the new key. It is looked for only where it
+  -- can be (usually nowhere: the key is still taken today and not entered again later), then the row rebuilt again
+  -- with what was found.
+  IF NOT found_row OR r.may_have_moved THEN
+    moves := :AUDITRUM_SCHEMA._history_moves_away(:AUDITRUM_SCHEMA._history_table(target), keys[1], p.key_names,
+      CASE WHEN found_row THEN r.search_after ELSE 0 END, CASE WHEN found_row THEN r.search_before ELSE 9223372036854775807 END);
+    IF moves <> '[]' THEN
+      p := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false, moves);
+      found_row := false;
+      FOR r IN EXECUTE p.query
+        USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
+          p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
+      LOOP
+        found_row := true;
+      END LOOP;
+    END IF;
+  END IF;
+  IF found_row THEN
+    row_key := r.row_key; "exists" := r."exists"; "values" := r."values"; missing := r.missing;
+    last_change_id := r.last_change_id; last_changed_at := r.last_changed_at; rebuilt_from := r.rebuilt_from;
+    RETURN NEXT;
+  END IF;
 END;
 $$;
 
@@ -2498,7 +2546,7 @@ BEGIN
     RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, NULL, false, true);
+  p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, NULL, false, true, NULL);
   RETURN QUERY EXECUTE p.query
     USING p.table_id, at, 9223372036854775807::bigint, NULL::text[], false, p.key_names, p.thresholds, p.plains,
       p.remaps, p.missings, p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty;
