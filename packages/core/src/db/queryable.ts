@@ -9,6 +9,25 @@ export function isPool(db: Queryable): db is pg.Pool {
 }
 
 /**
+ * Runs `work` on one connection of `db`: a pool's, checked out and released, or `db` itself when it is a client.
+ * A connection that dies midway (killed, a server restart) fails the query in flight and then emits 'error' as
+ * well: pg-pool listens only while a connection is idle, and an 'error' no one hears ends the process, so it is
+ * heard here until the connection goes back to the pool (which drops a broken one).
+ */
+export async function onOneConnection<T>(db: Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  if (!isPool(db)) return work(db);
+  const client = await db.connect();
+  const heard = (): void => undefined;
+  client.on('error', heard);
+  try {
+    return await work(client);
+  } finally {
+    client.removeListener('error', heard);
+    client.release();
+  }
+}
+
+/**
  * Runs `work` in a transaction on one connection, committing unless `rollback` is set or it throws. DDL of
  * Auditrum always goes through here, so a failure changes nothing.
  */
@@ -17,8 +36,7 @@ export async function inTransaction<T>(
   work: (client: pg.ClientBase) => Promise<T>,
   options: { rollback?: boolean } = {},
 ): Promise<T> {
-  const client = isPool(db) ? await db.connect() : db;
-  try {
+  return onOneConnection(db, async (client) => {
     await client.query('BEGIN');
     try {
       const result = await work(client);
@@ -29,7 +47,5 @@ export async function inTransaction<T>(
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-  } finally {
-    if (isPool(db)) (client as pg.PoolClient).release();
-  }
+  });
 }

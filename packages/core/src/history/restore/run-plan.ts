@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Queryable } from '../../db/queryable.js';
-import { inTransaction, isPool } from '../../db/queryable.js';
+import { inTransaction } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import { connectionTrust, untrustedRoleAdvice } from '../../tracking/application-roles.js';
 import { findConflicts } from './conflicts.js';
@@ -43,58 +43,38 @@ export async function planAndRun(
   }
   // Checked before anything is read, so that bad options cost nothing.
   restoreContext(options.reason, options.actor, []);
-  return onOneConnection(db, (connection) =>
-    inTransaction(connection, async (client) => {
-      const trust = await connectionTrust(client, schema);
-      if (!trust.trusted) {
-        throw new RestoreError(
-          'untrusted',
-          `the context of database role ${trust.role} is not trusted, so the restore would be recorded without its reason and actor; ${untrustedRoleAdvice(trust.role)}`,
-        );
-      }
-      const plan = await build(client);
-      const untracked = plan.steps.find((step) => !step.table.tracking);
-      if (untracked !== undefined) {
-        throw new RestoreError(
-          'invalid',
-          `table ${untracked.table.name} is not tracked now: a restore of it would not be recorded`,
-        );
-      }
-      const conflicts = await findConflicts(client, schema, plan, { lock: true });
-      const view = publicPlan(plan, conflicts);
-      const refused = conflicts.filter((conflict) => !conflict.forcible || options.force !== true);
-      if (refused.length > 0) throw conflictError(view, refused);
-      const blocking = plan.unrestorable.filter((item) => item.blocking);
-      if (blocking.length > 0 && options.force !== true) throw unrestorableError(view, blocking);
-      const overrode = [...new Set(conflicts.flatMap((conflict) => conflict.changeId ?? []))];
-      const context = restoreContext(options.reason, options.actor, overrode);
-      for (const step of plan.steps) await runStep(client, context, step);
-      return {
-        plan: view,
-        applied: true,
-        changeIds: await writtenChanges(client, schema, context),
-        requestId: context.requestId,
-      };
-    }),
-  );
-}
-
-/**
- * Runs `work` on one connection of `db`. A connection that dies midway (killed, a server restart) fails the query
- * in flight and then emits 'error' as well: pg-pool listens only while a connection is idle, and an 'error' no one
- * hears ends the process, so it is heard here until the connection goes back to the pool.
- */
-async function onOneConnection<T>(db: Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-  if (!isPool(db)) return work(db);
-  const client = await db.connect();
-  const heard = (): void => undefined;
-  client.on('error', heard);
-  try {
-    return await work(client);
-  } finally {
-    client.removeListener('error', heard);
-    client.release();
-  }
+  return inTransaction(db, async (client) => {
+    const trust = await connectionTrust(client, schema);
+    if (!trust.trusted) {
+      throw new RestoreError(
+        'untrusted',
+        `the context of database role ${trust.role} is not trusted, so the restore would be recorded without its reason and actor; ${untrustedRoleAdvice(trust.role)}`,
+      );
+    }
+    const plan = await build(client);
+    const untracked = plan.steps.find((step) => !step.table.tracking);
+    if (untracked !== undefined) {
+      throw new RestoreError(
+        'invalid',
+        `table ${untracked.table.name} is not tracked now: a restore of it would not be recorded`,
+      );
+    }
+    const conflicts = await findConflicts(client, schema, plan, { lock: true });
+    const view = publicPlan(plan, conflicts);
+    const refused = conflicts.filter((conflict) => !conflict.forcible || options.force !== true);
+    if (refused.length > 0) throw conflictError(view, refused);
+    const blocking = plan.unrestorable.filter((item) => item.blocking);
+    if (blocking.length > 0 && options.force !== true) throw unrestorableError(view, blocking);
+    const overrode = [...new Set(conflicts.flatMap((conflict) => conflict.changeId ?? []))];
+    const context = restoreContext(options.reason, options.actor, overrode);
+    for (const step of plan.steps) await runStep(client, context, step);
+    return {
+      plan: view,
+      applied: true,
+      changeIds: await writtenChanges(client, schema, context),
+      requestId: context.requestId,
+    };
+  });
 }
 
 async function runStep(client: pg.ClientBase, context: RestoreContext, step: StepPlan['steps'][number]): Promise<void> {
