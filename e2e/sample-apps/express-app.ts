@@ -8,7 +8,17 @@ import type { NextFunction, Request, Response } from 'express';
 import express from 'express';
 import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
-import { loginPage, ShopError, shop, USER_COOKIE, USER_HEADER, USERS, userOfRequest } from './shop.ts';
+import {
+  adminActor,
+  loginPage,
+  READ_ONLY_ADMIN_PATH,
+  ShopError,
+  shop,
+  USER_COOKIE,
+  USER_HEADER,
+  USERS,
+  userOfRequest,
+} from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
 
 declare global {
@@ -40,7 +50,18 @@ export function createExpressShop({ pool }: { pool: pg.Pool }): ShopApp {
     next();
   });
 
-  app.use('/audit-admin', auditAdmin({ pool, authorize: (req: Request) => req.user?.isStaff === true }));
+  // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
+  app.use(
+    '/audit-admin',
+    auditAdmin({
+      pool,
+      authorize: (req: Request) => req.user?.isStaff === true,
+      authorizeWrite: (req: Request) => req.user?.isStaff === true,
+      actor: (req: Request) => adminActor(req.user),
+    }),
+  );
+  // The same log, read-only: no write button, and every write refused.
+  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, authorize: (req: Request) => req.user?.isStaff === true }));
 
   app.get('/', (req, res) => {
     res.type('html').send(loginPage(req.user));

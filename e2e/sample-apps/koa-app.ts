@@ -8,7 +8,17 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
-import { loginPage, ShopError, shop, USER_COOKIE, USER_HEADER, USERS, userOfRequest } from './shop.ts';
+import {
+  adminActor,
+  loginPage,
+  READ_ONLY_ADMIN_PATH,
+  ShopError,
+  shop,
+  USER_COOKIE,
+  USER_HEADER,
+  USERS,
+  userOfRequest,
+} from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
 
 interface ShopState {
@@ -48,7 +58,18 @@ export function createKoaShop({ pool }: { pool: pg.Pool }): ShopApp {
     await next();
   });
   app.use(audit);
-  app.use(auditAdmin({ pool, basePath: '/audit-admin', authorize: (ctx) => ctx.state.user?.isStaff === true }));
+  // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
+  app.use(
+    auditAdmin({
+      pool,
+      basePath: '/audit-admin',
+      authorize: (ctx) => ctx.state.user?.isStaff === true,
+      authorizeWrite: (ctx) => ctx.state.user?.isStaff === true,
+      actor: (ctx) => adminActor(ctx.state.user),
+    }),
+  );
+  // The same log, read-only: no write button, and every write refused.
+  app.use(auditAdmin({ pool, basePath: READ_ONLY_ADMIN_PATH, authorize: (ctx) => ctx.state.user?.isStaff === true }));
   app.use(bodyParser());
   // Why a change is made, when the client says so.
   app.use(async (ctx, next) => {

@@ -1,7 +1,8 @@
 /**
  * The end-to-end tests' servers: one PostgreSQL, and the Express and the Koa sample shops each on its own
  * database, each with a write by an analyst's role that claims to be a shop user (analyst.ts). Prints
- * `READY {"express": url, "koa": url}` when both listen; stops everything (and removes the embedded server's
+ * `READY {"express": url, "koa": url, "express_db": url, "koa_db": url}` when both listen (the tests read each
+ * shop's database to check what the admin's writes did); stops everything (and removes the embedded server's
  * data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes its stdin.
  */
 import { analystRepricesWithClaim } from './analyst.ts';
@@ -11,6 +12,7 @@ import { startShop } from './start-shop.ts';
 
 const postgres = await startPostgres();
 const shops: RunningShop[] = [];
+const databases: Record<string, string> = {};
 let stopping: Promise<void> | undefined;
 
 /** Stops once, however many signals arrive: the apps (their API logs flushed), then PostgreSQL. */
@@ -30,11 +32,13 @@ process.stdin.resume();
 try {
   for (const framework of ['express', 'koa'] as const) {
     const databaseUrl = await postgres.createDatabase(`auditrum_e2e_${framework}`);
+    databases[`${framework}_db`] = databaseUrl;
     shops.push(await startShop(framework, databaseUrl));
     // A forged write from a role that is not the application's, for the tests to find as claimed context.
     await analystRepricesWithClaim(databaseUrl, await postgres.createRole('shop_analyst'));
   }
-  console.log(`READY ${JSON.stringify(Object.fromEntries(shops.map((shop) => [shop.framework, shop.url])))}`);
+  const urls = Object.fromEntries(shops.map((shop) => [shop.framework, shop.url]));
+  console.log(`READY ${JSON.stringify({ ...urls, ...databases })}`);
 } catch (error) {
   console.error(error);
   await stop(1);

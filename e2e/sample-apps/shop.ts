@@ -51,6 +51,19 @@ export function userOfRequest(
   return USERS.find((user) => user.id === id);
 }
 
+/** Where both apps also mount the admin without `authorizeWrite`: the same log, read-only. */
+export const READ_ONLY_ADMIN_PATH = '/audit-admin-readonly';
+
+/**
+ * Who a write through the admin is recorded under: the signed-in staff member (`authorizeWrite` let only staff
+ * through, so there is one).
+ */
+export function adminActor(user: ShopUser | undefined): { id: string; label: string } {
+  if (!user)
+    throw new Error('a write through the admin without a signed-in user: authorizeWrite should have refused it');
+  return { id: user.id, label: user.email };
+}
+
 /** A failure the API reports to its client, with its HTTP status. */
 export class ShopError extends Error {
   readonly status: number;
