@@ -1,6 +1,7 @@
 import type { ChangeRow } from '../admin/change-rows.js';
 import type { Queryable } from '../db/queryable.js';
 import { isPool } from '../db/queryable.js';
+import { inReadSnapshot } from '../db/read-snapshot.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { BlameTarget } from './blame-target.js';
 import { liveRowExists, recordedKey, resolveTarget } from './blame-target.js';
@@ -37,9 +38,8 @@ export async function blame(db: Queryable, schema: string, options: BlameOptions
 }
 
 /**
- * Runs `work` on a pool's connection in one read-only REPEATABLE READ transaction, so that the table's states, the
- * walk's pages and the changes read in full are one snapshot (an ALTER TABLE or a write committed in between is not
- * half seen). A client is used as it is: it may be inside the caller's own transaction.
+ * Runs `work` on a pool's connection in one read snapshot, so that the table's states and the walk's pages agree.
+ * A client is used as it is: it may be inside the caller's own transaction.
  */
 async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
   if (!isPool(db)) return work(db);
@@ -49,14 +49,7 @@ async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise
   const ignore = () => undefined;
   client.on('error', ignore);
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    // If the connection itself broke, ROLLBACK fails too; the caller needs the original error.
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    return await inReadSnapshot(client, work);
   } finally {
     client.off('error', ignore);
     client.release();

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { inReadSnapshot } from '../../db/read-snapshot.js';
 import type { BlameOptions } from '../../history/blame.js';
 import { blame } from '../../history/blame.js';
 import type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from '../../history/blame-types.js';
@@ -51,7 +52,9 @@ async function printBlame(
   const { url, schema } = globalOptions(command, cli.io);
   let result: RowBlame;
   try {
-    result = await withDatabase(url, (client) => blame(client, schema, request));
+    result = await withDatabase(url, (client) =>
+      inReadSnapshot(client, (snapshot) => blame(snapshot, schema, request)),
+    );
   } catch (error) {
     if (!(error instanceof HistoryInputError)) throw error;
     if (error.problem !== 'no_row') throw new UsageError(error.message.replace(/^auditrum: /, ''));
