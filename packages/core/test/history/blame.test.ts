@@ -388,7 +388,7 @@ describe('long histories, odd names, a busy pool', () => {
   });
 
   it('fails cleanly, without ending the process, when its connection is terminated mid-read', async () => {
-    const pool = db.openPool({ max: 2, user: undefined, connectionString: reader.url });
+    const pool = db.openPool({ max: 2, connectionString: reader.url });
     const expected = await blame(pool, 'auditrum', { table: 'meters', key: 1 });
     const outcomes: string[] = [];
     for (let round = 0; round < 20; round++) {
