@@ -2040,17 +2040,14 @@ BEGIN
 END;
 $$;
 
--- The SQL of the live table's rows as history reads them: row_key exactly as capture spells it, and the image of
--- the columns recorded today (masked ones as unknown markers, since the log's readers may not see them), values
--- rendered as capture renders them. With \`one_key\`, only the row whose key is $4[1] (found through the key's
--- index: the key text is read back as the key columns' types).
+-- The live table's rows as history finds them: row_key exactly as capture spells it, and the row's ctid (its image
+-- is built only for the rows rebuilt from it: see _history_live_image). With \`one_key\`, only the row whose key is
+-- $4[1] (found through the key's index: the key text is read back as the key columns' types).
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_live_sql(t :AUDITRUM_SCHEMA.tracked_tables, one_key boolean) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   key_parts text[];
   key_filter text[];
-  pairs text[];
-  image text;
 BEGIN
   SELECT array_agg(coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('live.%I', a.attname)),
       format('live.%I', a.attname)) ORDER BY k.ord),
@@ -2060,6 +2057,22 @@ BEGIN
   INTO key_parts, key_filter
   FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
   JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+  RETURN format('SELECT %s AS row_key, live.ctid AS tid FROM %I.%I AS live%s',
+    CASE WHEN cardinality(key_parts) = 1 THEN format('(%s)::text', key_parts[1])
+      ELSE format('jsonb_build_array(%s)::text', array_to_string(key_parts, ', ')) END,
+    t.schema_name, t.table_name,
+    CASE WHEN one_key THEN ' WHERE ' || array_to_string(key_filter, ' AND ') ELSE '' END);
+END;
+$$;
+
+-- The image of the live row at ctid «tid», as history reads it: the columns recorded today (masked ones as unknown
+-- markers, since the log's readers may not see them), values rendered as capture renders them.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_live_image(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pairs text[];
+  image text;
+BEGIN
   SELECT array_agg(format('%L, %s', a.attname, CASE
       WHEN a.attnum = ANY (t.mask_attnums)
         THEN format('CASE WHEN live.%I IS NULL THEN NULL ELSE %L::jsonb END', a.attname,
@@ -2087,15 +2100,9 @@ BEGIN
   ELSE
     image := coalesce(:AUDITRUM_SCHEMA._jsonb_object_sql(pairs), '''{}''::jsonb');
   END IF;
-  RETURN format('SELECT %s AS row_key, %s AS image FROM %I.%I AS live%s',
-    CASE WHEN cardinality(key_parts) = 1 THEN format('(%s)::text', key_parts[1])
-      ELSE format('jsonb_build_array(%s)::text', array_to_string(key_parts, ', ')) END,
-    image,
-    t.schema_name, t.table_name,
-    CASE WHEN one_key THEN ' WHERE ' || array_to_string(key_filter, ' AND ') ELSE '' END);
+  RETURN format('(SELECT %s FROM %I.%I AS live WHERE live.ctid = «tid»)', image, t.schema_name, t.table_name);
 END;
 $$;
-
 -- The stored names of a table's key columns in any recorded state: an UPDATE whose old values hold one changed
 -- the row's key (an UPDATE records only the columns it changed).
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_key_names(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text[]
@@ -2326,7 +2333,7 @@ BEGIN
     live AS (%8$s),
     s AS (
       SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
-        k.last_at, k.forward, k.dirty, live.image, k.in_gt, k.before_entry,
+        k.last_at, k.forward, k.dirty, live.tid, k.in_gt, k.before_entry,
         -- A key change may have moved the row away from the key after its last change: only when the key is
         -- entered again later, or is empty today.
         coalesce(k.in_gt IS NOT NULL, false) OR live.row_key IS NULL AS may_have_moved,
@@ -2346,18 +2353,18 @@ BEGIN
         CASE
           WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
           WHEN s.fb IS NOT NULL THEN s.forward
-          WHEN s.fb IS NULL AND s.bb IS NULL AND s.image IS NOT NULL
-            THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
+          WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL
+            THEN %16$s || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
           ELSE coalesce(s.backward, '{}')
         END AS "values",
         CASE
           WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
           WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN $10[width_bucket(s.bb, $7)]
-          WHEN s.bb IS NULL AND s.image IS NOT NULL THEN $10[cardinality($7)]
+          WHEN s.bb IS NULL AND s.tid IS NOT NULL THEN $10[cardinality($7)]
           ELSE '{}'::jsonb
         END AS missing,
         s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
-        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.image IS NOT NULL AND $16) AS dirty,
+        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.tid IS NOT NULL AND $16) AS dirty,
         s.may_have_moved, coalesce(s.before_entry, 0) AS search_after, coalesce(s.in_gt, 9223372036854775807) AS search_before
       FROM s
       %9$s
@@ -2395,7 +2402,8 @@ BEGIN
     FROM states st CROSS JOIN LATERAL (SELECT NOT st.dirty AND st."values" ?& %2$L::text[] AS clean) f$f$,
       audit, :AUDITRUM_SCHEMA._history_columns(t))
     ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from, may_have_moved, '
-      'search_after, search_before FROM states' END);
+      'search_after, search_before FROM states' END,
+    replace(:AUDITRUM_SCHEMA._history_live_image(t), '«tid»', 's.tid'));
   table_id := t.id;
 END;
 $$;
