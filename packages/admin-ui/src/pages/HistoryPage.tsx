@@ -5,8 +5,10 @@ import { useApi } from '../api/use-api.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import type { WriteTarget } from '../api/write.ts';
 import { DiffView } from '../components/DiffView.tsx';
+import { FieldHistoryPanel } from '../components/FieldHistoryPanel.tsx';
 import { ChangeActor, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
+import { RowBlamePanel } from '../components/RowBlamePanel.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
@@ -64,9 +66,12 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   const table = location.search.get('table') ?? '';
   const key = location.search.get('key') ?? '';
   const at = location.search.get('at') ?? '';
+  const field = location.search.get('field') ?? '';
   // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
   const cursor = location.search.get('cursor');
-  const history = useApi<HistoryResponse>(table && key ? apiUrl('history', { table, key, at, cursor }) : null);
+  const history = useApi<HistoryResponse>(
+    table && key && !field ? apiUrl('history', { table, key, at, cursor }) : null,
+  );
   const canWrite = useCanWrite(Boolean(table && key));
   if (!table || !key) {
     return (
@@ -89,98 +94,104 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       <h1>
         History of {table} · key {key}
       </h1>
-      <Loaded result={history} what="the history">
-        {(data) => (
-          <>
-            <section className="panel" aria-labelledby="at-title">
-              <h2 id="at-title">The row as it was at a chosen time</h2>
-              <form className="inline-form" onSubmit={onPickTime} key={at}>
-                <label>
-                  Time
-                  <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
-                </label>
-                <button type="submit">Show the row</button>
-              </form>
-              {at &&
-                (data.stateAt ? (
-                  <>
-                    <p className="muted">As it was at {absoluteTime(at)}:</p>
-                    <RecordView record={withTooLargeValues(data.stateAt, data.stateAtOversized)} />
-                  </>
-                ) : (
-                  <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
-                ))}
-            </section>
-            {data.versions.length === 0 ? (
-              <Empty>
-                <p>No recorded change of this row.</p>
-              </Empty>
-            ) : (
-              <>
-                {data.nextCursor && (
-                  <p>
-                    <Link to={withQuery('/history', { table, key, at, cursor: data.nextCursor })} rel="next">
-                      Show the {data.firstNumber - 1} earlier versions, a page at a time
-                    </Link>
-                  </p>
-                )}
-                <ol className="versions" start={data.firstNumber}>
-                  {data.versions.map((version, index) => {
-                    const restore = canWrite ? restoreTarget(table, key, data.versions, index, !cursor) : null;
-                    return (
-                      <li key={version.change.id} className="panel version">
-                        <h2>
-                          Version {data.firstNumber + index}:{' '}
-                          <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                            {version.change.operation}
-                          </span>{' '}
-                          <Time iso={version.change.changedAt} />
-                        </h2>
-                        <p className="version-meta">
-                          by <ChangeActor change={version.change} />
-                          {version.change.reason && <> · reason: {version.change.reason}</>}
-                          {version.change.requestId && (
-                            <>
-                              {' '}
-                              · request <RequestLink requestId={version.change.requestId} />
-                            </>
-                          )}{' '}
-                          · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                          <Link
-                            to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                            aria-label={`The row after version ${data.firstNumber + index}`}
-                          >
-                            row after this
-                          </Link>
-                        </p>
-                        {!version.complete && (
-                          <p className="muted">
-                            The row existed before its table was tracked: only the columns changed since then are known.
+      <RowBlamePanel table={table} rowKey={key} field={field} />
+      {field ? (
+        <FieldHistoryPanel table={table} rowKey={key} field={field} />
+      ) : (
+        <Loaded result={history} what="the history">
+          {(data) => (
+            <>
+              <section className="panel" aria-labelledby="at-title">
+                <h2 id="at-title">The row as it was at a chosen time</h2>
+                <form className="inline-form" onSubmit={onPickTime} key={at}>
+                  <label>
+                    Time
+                    <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
+                  </label>
+                  <button type="submit">Show the row</button>
+                </form>
+                {at &&
+                  (data.stateAt ? (
+                    <>
+                      <p className="muted">As it was at {absoluteTime(at)}:</p>
+                      <RecordView record={withTooLargeValues(data.stateAt, data.stateAtOversized)} />
+                    </>
+                  ) : (
+                    <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
+                  ))}
+              </section>
+              {data.versions.length === 0 ? (
+                <Empty>
+                  <p>No recorded change of this row.</p>
+                </Empty>
+              ) : (
+                <>
+                  {data.nextCursor && (
+                    <p>
+                      <Link to={withQuery('/history', { table, key, at, cursor: data.nextCursor })} rel="next">
+                        Show the {data.firstNumber - 1} earlier versions, a page at a time
+                      </Link>
+                    </p>
+                  )}
+                  <ol className="versions" start={data.firstNumber}>
+                    {data.versions.map((version, index) => {
+                      const restore = canWrite ? restoreTarget(table, key, data.versions, index, !cursor) : null;
+                      return (
+                        <li key={version.change.id} className="panel version">
+                          <h2>
+                            Version {data.firstNumber + index}:{' '}
+                            <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                              {version.change.operation}
+                            </span>{' '}
+                            <Time iso={version.change.changedAt} />
+                          </h2>
+                          <p className="version-meta">
+                            by <ChangeActor change={version.change} />
+                            {version.change.reason && <> · reason: {version.change.reason}</>}
+                            {version.change.requestId && (
+                              <>
+                                {' '}
+                                · request <RequestLink requestId={version.change.requestId} />
+                              </>
+                            )}{' '}
+                            · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                            <Link
+                              to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                              aria-label={`The row after version ${data.firstNumber + index}`}
+                            >
+                              row after this
+                            </Link>
                           </p>
-                        )}
-                        <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
-                        {restore && (
-                          <WriteAction
-                            label={restore.label}
-                            title={`${restore.label}: ${table}, key ${key}, version ${data.firstNumber + index}`}
-                            target={restore.target}
-                            onWritten={history.retry}
-                          />
-                        )}
-                      </li>
-                    );
-                  })}
-                </ol>
-                {cursor && (
-                  <p>
-                    <Link to={withQuery('/history', { table, key, at, cursor: null })}>↖ Newest versions</Link>
-                  </p>
-                )}
-              </>
-            )}
-          </>
-        )}
-      </Loaded>
+                          {!version.complete && (
+                            <p className="muted">
+                              The row existed before its table was tracked: only the columns changed since then are
+                              known.
+                            </p>
+                          )}
+                          <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
+                          {restore && (
+                            <WriteAction
+                              label={restore.label}
+                              title={`${restore.label}: ${table}, key ${key}, version ${data.firstNumber + index}`}
+                              target={restore.target}
+                              onWritten={history.retry}
+                            />
+                          )}
+                        </li>
+                      );
+                    })}
+                  </ol>
+                  {cursor && (
+                    <p>
+                      <Link to={withQuery('/history', { table, key, at, cursor: null })}>↖ Newest versions</Link>
+                    </p>
+                  )}
+                </>
+              )}
+            </>
+          )}
+        </Loaded>
+      )}
     </>
   );
 }
