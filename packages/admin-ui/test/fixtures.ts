@@ -81,7 +81,7 @@ export function requestDetail(overrides: Partial<ApiRequestDetail> = {}): ApiReq
 }
 
 type Reply = { status: number; body: unknown };
-type Route = ((url: URL, body: unknown) => Reply | Promise<Reply>) | Record<string, unknown>;
+type Route = ((url: URL, body: unknown) => Reply | Promise<Reply>) | object;
 
 /**
  * Replaces window.fetch with canned JSON responses by exact path (the API itself is tested against PostgreSQL
