@@ -15,6 +15,7 @@ import type { QueryParams } from './query-params.js';
 import { recycleBin } from './recycle-bin-api.js';
 import { getRequest, listRequests } from './requests-api.js';
 import { restoreRoute, revertRoute, undeleteRoute, undoRoute } from './restore-api.js';
+import { exportTableAsOf } from './table-as-of-export.js';
 
 /** What a read route is called with. */
 export interface ReadCall {
@@ -57,6 +58,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: 'history', handle: async ({ api, params }) => json(await rowHistory(api, params)) },
   { method: 'GET', path: 'row-as-of', handle: async ({ api, params }) => json(await rowAsOfRoute(api, params)) },
   { method: 'GET', path: 'table-as-of', handle: async ({ api, params }) => json(await tableAsOfRoute(api, params)) },
+  { method: 'GET', path: 'table-as-of/export', handle: ({ api, params }) => exportTableAsOf(api, params) },
   {
     method: 'GET',
     path: 'field-history',

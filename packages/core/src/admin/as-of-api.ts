@@ -95,7 +95,7 @@ function decodeKeyCursor(cursor: string): string {
   return text.slice(CURSOR_PREFIX.length);
 }
 
-function requiredInstant(params: QueryParams, name: string): string {
+export function requiredInstant(params: QueryParams, name: string): string {
   const value = params.instant(name);
   if (value === undefined) throw badParameter(name, 'is required: a time with its zone (2026-03-01T12:00:00Z)');
   return value;
@@ -108,7 +108,7 @@ const TABLE_ERRORS = [
 ];
 
 /** A history function's refusal of the input as a 400 naming the parameter it is about (the key, unless said). */
-async function asInput<T>(read: () => Promise<T>): Promise<T> {
+export async function asInput<T>(read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (error) {

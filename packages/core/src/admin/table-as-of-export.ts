@@ -1,0 +1,79 @@
+import type { TableRowState } from '../history/history-types.js';
+import { tableAsOf } from '../history/table-as-of.js';
+import type { AdminResponse } from './admin-http.js';
+import { withCommonHeaders } from './admin-http.js';
+import type { ApiContext } from './api-context.js';
+import type { ExportFormat, TableRowAsOf } from './api-types.js';
+import { asInput, requiredInstant } from './as-of-api.js';
+import { csvCell } from './change-export.js';
+import { badParameter } from './errors.js';
+import { historyTable, liveTableName } from './history-params.js';
+import type { QueryParams } from './query-params.js';
+
+const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
+
+/**
+ * `GET api/table-as-of/export?table&at&key&format=csv|ndjson`: every row that existed at `at` (with `key`, those
+ * whose key contains it), streamed from the database with COPY as the client reads it: memory does not grow with
+ * the table. Rows come in no particular order. CSV has today's columns, then `unknown` naming the values that
+ * cannot be known (`column:reason`, space separated), so that an empty cell is a NULL and never an unknown value;
+ * NDJSON has one `TableRowAsOf` per line. The first row is read before answering, so a failure is still an error
+ * status.
+ */
+export async function exportTableAsOf(api: ApiContext, params: QueryParams): Promise<AdminResponse> {
+  const format = params.oneOf('format', EXPORT_FORMATS);
+  if (format === undefined) throw badParameter('format', `is required: ${EXPORT_FORMATS.join(' or ')}`);
+  const table = historyTable(api, params.required('table', 300));
+  const at = requiredInstant(params, 'at');
+  const contains = params.text('key');
+  const name = await liveTableName(api, table);
+  const snapshot = await asInput(() => tableAsOf(api.pool, api.schema, { table: name, at }));
+  const lines = snapshotLines(snapshot, snapshot.columns, format, contains)[Symbol.asyncIterator]();
+  const first = await asInput(() => lines.next());
+  async function* body(): AsyncGenerator<string> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
+    } finally {
+      // A client that goes away stops the COPY (its connection is discarded, not reused mid-COPY).
+      await lines.return?.(undefined);
+    }
+  }
+  const stamp = at.replace(/[:.]/g, '-');
+  const fileName = `${table.schema}.${table.table}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return {
+    status: 200,
+    headers: withCommonHeaders({
+      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'content-disposition': `attachment; filename="${fileName}-as-of-${stamp}.${format}"`,
+      'cache-control': 'no-store',
+    }),
+    body: body(),
+  };
+}
+
+async function* snapshotLines(
+  rows: AsyncIterable<TableRowState>,
+  columns: readonly string[],
+  format: ExportFormat,
+  contains: string | undefined,
+): AsyncGenerator<string> {
+  if (format === 'csv') yield `${[...columns, 'unknown'].map(csvCell).join(',')}\n`;
+  for await (const row of rows) {
+    if (contains !== undefined && !row.rowKey.includes(contains)) continue;
+    if (format === 'ndjson') {
+      const line: TableRowAsOf = { ...row, lastChangedAt: row.lastChangedAt?.toISOString() ?? null };
+      yield `${JSON.stringify(line)}\n`;
+      continue;
+    }
+    const unknown = row.unknown.map((entry) => `${entry.column}:${entry.reason}`).join(' ');
+    yield `${[...columns.map((column) => csvValue(row.values[column])), unknown].map(csvCell).join(',')}\n`;
+  }
+}
+
+/** A CSV cell's text: text as it is, NULL (and an unknown value) empty, anything else as JSON. */
+function csvValue(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

@@ -1,0 +1,142 @@
+import { createAuditrum, withAuditContext } from '@auditrum/core';
+import type { AdminErrorBody, AdminHandler, AdminResponse, TableRowAsOf } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * `api/table-as-of/export`: a whole table as of a time, streamed as CSV or NDJSON, on a real database through the
+ * route table, as a non-superuser application role that owns its tables: the rows and values of that time (not
+ * today's), the key filter, an early stop that gives the connection back, the scope, and a 400 naming the parameter
+ * for each bad one (never a 500).
+ */
+
+const db = useTestDatabase();
+const role = useAppRole(db);
+let app: pg.Pool;
+let admin: AdminHandler<{ user: string }>;
+const errors: unknown[] = [];
+let beforeUpdate = '';
+
+function request(query: Record<string, string>, handler = admin): Promise<AdminResponse> {
+  return handler({
+    method: 'GET',
+    path: 'api/table-as-of/export',
+    query: new URLSearchParams(query),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: { user: 'staff' },
+  });
+}
+
+async function text(response: AdminResponse): Promise<string> {
+  if (typeof response.body === 'string' || Buffer.isBuffer(response.body)) return String(response.body);
+  let all = '';
+  for await (const chunk of response.body) all += String(chunk);
+  return all;
+}
+
+async function refused(query: Record<string, string>, handler = admin) {
+  const response = await request(query, handler);
+  const { error } = JSON.parse(await text(response)) as AdminErrorBody;
+  return { status: response.status, code: error.code, parameter: error.parameter };
+}
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  app.on('error', () => undefined);
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
+  );
+  await app.query('CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), tags jsonb)');
+  await app.query('CREATE TABLE hidden (id int PRIMARY KEY)');
+  const auditrum = createAuditrum({ pool: db.pool, partitions: false });
+  await auditrum.track('public.items');
+  await auditrum.track('public.hidden');
+  createAuditrum({ pool: app, partitions: false });
+  await withAuditContext({ actor: { id: 'u1' }, source: 'http' }, async () => {
+    await app.query(
+      `INSERT INTO items VALUES (1, 'mug', 12.50, '["a"]'), (2, '=cmd()', NULL, NULL), (12, 'cap', 3, '{}')`,
+    );
+  });
+  beforeUpdate = (
+    await app.query<{ t: string }>(
+      `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
+    )
+  ).rows[0]?.t as string;
+  await app.query(`UPDATE items SET name = 'big mug', price = 14 WHERE id = 1`);
+  await app.query('DELETE FROM items WHERE id = 12');
+  await app.query(`INSERT INTO items VALUES (3, 'new', 1, NULL)`);
+  admin = createAdminRoutes({
+    pool: app,
+    authorize: (req) => req.user === 'staff',
+    scope: () => ({ tables: ['public.items'] }),
+    onError: (e) => errors.push(e),
+  });
+});
+
+afterAll(async () => {
+  await app?.end();
+  expect(errors).toEqual([]);
+});
+
+describe('api/table-as-of/export', () => {
+  it('streams the table as it was, as CSV: header of today’s columns and unknown, values of that time', async () => {
+    const response = await request({ table: 'public.items', at: beforeUpdate, format: 'csv' });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(response.headers['content-disposition']).toMatch(/^attachment; filename="public\.items-as-of-.*\.csv"$/);
+    expect(typeof response.body).not.toBe('string');
+    const [header, ...rows] = (await text(response)).trimEnd().split('\n');
+    expect(header).toBe('id,name,price,tags,unknown');
+    // A formula-like text is defused; NULL is an empty cell; JSON as JSON.
+    expect(rows.sort()).toEqual(['1,mug,12.5,"[""a""]",', '12,cap,3,{},', `2,"'=cmd()",,,`]);
+  });
+
+  it('streams NDJSON rows in the API’s shape, and keeps only keys that contain `key`', async () => {
+    const response = await request({ table: 'public.items', at: beforeUpdate, format: 'ndjson', key: '1' });
+    expect(response.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
+    const rows = (await text(response))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as TableRowAsOf);
+    expect(rows.map((row) => [row.rowKey, row.values]).sort()).toEqual([
+      ['1', { id: 1, name: 'mug', price: 12.5, tags: ['a'] }],
+      ['12', { id: 12, name: 'cap', price: 3, tags: {} }],
+    ]);
+    expect(rows.every((row) => typeof row.lastChangedAt === 'string')).toBe(true);
+  });
+
+  it('gives its connection back when the client stops reading after the first line', async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await request({ table: 'public.items', at: beforeUpdate, format: 'csv' });
+      const lines = (response.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      expect((await lines.next()).value).toBe('id,name,price,tags,unknown\n');
+      await lines.return?.(undefined);
+    }
+    // A pool of two, three abandoned exports: a query still gets a connection.
+    expect((await app.query('SELECT count(*)::int AS n FROM items')).rows).toEqual([{ n: 3 }]);
+  });
+
+  it('refuses bad parameters with a 400 naming each, and a table outside the scope as unknown', async () => {
+    const at = beforeUpdate;
+    expect(await refused({ table: 'public.items', at })).toMatchObject({ status: 400, parameter: 'format' });
+    expect(await refused({ table: 'public.items', at, format: 'xml' })).toMatchObject({ parameter: 'format' });
+    expect(await refused({ table: 'public.items', format: 'csv' })).toMatchObject({ parameter: 'at' });
+    expect(await refused({ table: 'public.items', format: 'csv', at: '2026-01-01T10:00:00' })).toMatchObject({
+      status: 400,
+      parameter: 'at',
+    });
+    expect(await refused({ at, format: 'csv' })).toMatchObject({ parameter: 'table' });
+    expect(await refused({ table: 'public.hidden', at, format: 'csv' })).toMatchObject({
+      status: 400,
+      code: 'bad_parameter',
+      parameter: 'table',
+    });
+    expect(await refused({ table: 'public.items; DROP TABLE items', at, format: 'csv' })).toMatchObject({
+      parameter: 'table',
+    });
+    expect((await app.query('SELECT count(*)::int AS n FROM items')).rows).toEqual([{ n: 3 }]);
+  });
+});
