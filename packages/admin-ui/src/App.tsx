@@ -8,6 +8,7 @@ import { DeletedPage } from './pages/DeletedPage.tsx';
 import { HistoryPage } from './pages/HistoryPage.tsx';
 import { RequestPage } from './pages/RequestPage.tsx';
 import { RequestsPage } from './pages/RequestsPage.tsx';
+import { TableAsOfPage } from './pages/TableAsOfPage.tsx';
 import { TablesPage } from './pages/TablesPage.tsx';
 import { Link } from './router/Link.tsx';
 import type { AppLocation } from './router/location.ts';
@@ -29,6 +30,7 @@ const TITLES: [RegExp, string][] = [
   [/^\/actors\//, 'Actor'],
   [/^\/tables/, 'Tables'],
   [/^\/deleted/, 'Recycle bin'],
+  [/^\/table-as-of/, 'Table as of a time'],
 ];
 
 /** The screen for a path relative to the base path. */
@@ -44,6 +46,7 @@ function Screen({ location }: { location: AppLocation }) {
   if (section === 'actors' && id !== undefined) return <ActorPage key={id} actorId={decode(id)} />;
   if (section === 'tables' && id === undefined) return <TablesPage />;
   if (section === 'deleted' && id === undefined) return <DeletedPage location={location} />;
+  if (section === 'table-as-of' && id === undefined) return <TableAsOfPage location={location} />;
   return <NotFound />;
 }
 

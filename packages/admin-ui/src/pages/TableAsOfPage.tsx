@@ -1,0 +1,151 @@
+import type { TableAsOfResponse, TableRowAsOf } from '@auditrum/core/admin';
+import type { FormEvent } from 'react';
+import { apiUrl } from '../api/client.ts';
+import { useApi } from '../api/use-api.ts';
+import { Pager } from '../components/Pager.tsx';
+import { VALUE_UNKNOWN } from '../components/RowBlamePanel.tsx';
+import { Empty, Loaded } from '../components/states.tsx';
+import { ValueView } from '../components/ValueView.tsx';
+import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { Link } from '../router/Link.tsx';
+import type { AppLocation } from '../router/location.ts';
+import { navigate, withQuery } from '../router/location.ts';
+
+/**
+ * A table as it was at a chosen time: its rows a page at a time in key order, a filter by key, and the whole
+ * snapshot as a CSV or NDJSON download (streamed by the server). Values that cannot be known say why.
+ */
+export function TableAsOfPage({ location }: { location: AppLocation }) {
+  const table = location.search.get('table') ?? '';
+  const at = location.search.get('at') ?? '';
+  const key = location.search.get('key') ?? '';
+  const cursor = location.search.get('cursor');
+  const rows = useApi<TableAsOfResponse>(table && at ? apiUrl('table-as-of', { table, at, key, cursor }) : null);
+  if (!table) {
+    return (
+      <Empty>
+        <p>Pick a table to see its rows as they were at a time.</p>
+        <Link to="/tables">The tables</Link>
+      </Empty>
+    );
+  }
+  const onSubmit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const time = fromDateTimeLocal(String(form.get('at') ?? ''));
+    navigate(withQuery('/table-as-of', { table, at: time, key: String(form.get('key') ?? '').trim() }));
+  };
+  return (
+    <>
+      <p className="crumbs">
+        <Link to="/tables">Tables</Link> / <span className="mono">{table}</span>
+      </p>
+      <h1>
+        {table} {at ? `as of ${absoluteTime(at)}` : 'as of a time'}
+      </h1>
+      <form className="inline-form panel" onSubmit={onSubmit} key={location.key} aria-label="Time and key">
+        <label>
+          Time
+          <input
+            type="datetime-local"
+            step="1"
+            name="at"
+            required
+            defaultValue={toDateTimeLocal(at || new Date().toISOString())}
+          />
+        </label>
+        <label>
+          Key contains
+          <input name="key" defaultValue={key} autoComplete="off" />
+        </label>
+        <button type="submit">Show the rows</button>
+      </form>
+      {at && (
+        <p className="toolbar">
+          <span className="muted">Rows that existed then, in key order.</span>
+          <span className="exports">
+            Download the whole snapshot:{' '}
+            <a href={apiUrl('table-as-of/export', { table, at, key, format: 'csv' })} download>
+              CSV
+            </a>{' '}
+            ·{' '}
+            <a href={apiUrl('table-as-of/export', { table, at, key, format: 'ndjson' })} download>
+              NDJSON
+            </a>
+          </span>
+        </p>
+      )}
+      {at && (
+        <Loaded result={rows} what="the rows">
+          {(data) =>
+            data.items.length === 0 ? (
+              <Empty>
+                <p>{key || cursor ? 'No more rows match.' : 'The table had no rows at that time.'}</p>
+              </Empty>
+            ) : (
+              <>
+                <SnapshotTable table={table} at={at} columns={data.columns} rows={data.items} />
+                <Pager path="/table-as-of" search={location.search} nextCursor={data.nextCursor} />
+              </>
+            )
+          }
+        </Loaded>
+      )}
+    </>
+  );
+}
+
+function SnapshotTable({
+  table,
+  at,
+  columns,
+  rows,
+}: {
+  table: string;
+  at: string;
+  columns: string[];
+  rows: TableRowAsOf[];
+}) {
+  return (
+    <div className="table-scroll">
+      <table className="snapshot-table">
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            {columns.map((column) => (
+              <th key={column} scope="col">
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => {
+            const unknown = new Map(row.unknown.map((entry) => [entry.column, entry.reason]));
+            return (
+              <tr key={row.rowKey} data-row-key={row.rowKey}>
+                <th scope="row">
+                  <Link to={withQuery('/history', { table, key: row.rowKey, at })} title="the row's history">
+                    {row.rowKey}
+                  </Link>
+                </th>
+                {columns.map((column) => {
+                  const reason = unknown.get(column);
+                  return (
+                    <td key={column}>
+                      {reason ? (
+                        <span className="value value-marker">{VALUE_UNKNOWN[reason]}</span>
+                      ) : (
+                        <ValueView value={row.values[column]} />
+                      )}
+                    </td>
+                  );
+                })}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,96 @@
+import type { TableAsOfResponse } from '@auditrum/core/admin';
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { App } from '../src/App.tsx';
+import { stubFetch } from './fixtures.ts';
+
+const BASE = '/audit-admin';
+
+function openAt(path: string) {
+  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
+  const base = document.createElement('base');
+  base.href = `${BASE}/`;
+  document.head.replaceChildren(base);
+  window.history.replaceState(null, '', `${BASE}${path}`);
+  return render(<App />);
+}
+
+const page: TableAsOfResponse = {
+  columns: ['id', 'status', 'total', 'card'],
+  items: [
+    {
+      rowKey: '7',
+      values: { total: '12.50', id: 7, status: 'paid' },
+      unknown: [{ column: 'card', reason: 'masked' }],
+      lastChangeId: '41',
+      lastChangedAt: '2026-11-26T10:15:00.000Z',
+      rebuiltFrom: 'forward',
+    },
+  ],
+  nextCursor: 'azo3',
+};
+
+afterEach(() => {
+  cleanup();
+  delete window.__AUDITRUM_ADMIN__;
+});
+
+describe('a table as of a time', () => {
+  it('shows the rows of that time in the table’s column order, unknown values with their reason, and the exports', async () => {
+    const at = '2026-11-26T10:20:00.000Z';
+    const fetchStub = stubFetch({ [`${BASE}/api/table-as-of`]: page });
+    try {
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=7`);
+      const table = await screen.findByRole('table');
+      expect(
+        within(table)
+          .getAllByRole('columnheader')
+          .map((th) => th.textContent),
+      ).toEqual(['Key', 'id', 'status', 'total', 'card']);
+      const row = within(table).getAllByRole('row')[1] as HTMLElement;
+      expect([...row.children].map((cell) => cell.textContent)).toEqual([
+        '7',
+        '7',
+        'paid',
+        '"12.50"',
+        'masked when recorded',
+      ]);
+      expect(within(row).getByRole('link', { name: '7' }).getAttribute('href')).toBe(
+        `${BASE}/history?table=public.orders&key=7&at=${encodeURIComponent(at)}`,
+      );
+      expect(fetchStub.calls).toEqual([
+        `${BASE}/api/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=7`,
+      ]);
+      expect(screen.getByRole('link', { name: 'CSV' }).getAttribute('href')).toBe(
+        `${BASE}/api/table-as-of/export?table=public.orders&at=${encodeURIComponent(at)}&key=7&format=csv`,
+      );
+      expect(screen.getByRole('link', { name: 'NDJSON' }).getAttribute('href')).toContain('format=ndjson');
+      expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toContain('cursor=azo3');
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
+  it('asks for nothing until a time is picked, then puts the time (an instant) and the key in the URL', async () => {
+    const fetchStub = stubFetch({ [`${BASE}/api/table-as-of`]: { ...page, nextCursor: null } });
+    try {
+      openAt('/table-as-of?table=public.orders');
+      expect(screen.getByRole('heading', { name: 'public.orders as of a time' })).toBeTruthy();
+      expect(fetchStub.calls).toEqual([]);
+      fireEvent.change(screen.getByLabelText('Time'), { target: { value: '2026-11-26T11:00:00' } });
+      fireEvent.change(screen.getByLabelText('Key contains'), { target: { value: ' 7 ' } });
+      await act(async () => {
+        fireEvent.click(screen.getByRole('button', { name: 'Show the rows' }));
+      });
+      const expected = new Date('2026-11-26T11:00:00').toISOString();
+      expect(new URLSearchParams(window.location.search).get('at')).toBe(expected);
+      expect(new URLSearchParams(window.location.search).get('key')).toBe('7');
+      await screen.findByRole('table');
+      expect(fetchStub.calls).toEqual([
+        `${BASE}/api/table-as-of?table=public.orders&at=${encodeURIComponent(expected)}&key=7`,
+      ]);
+    } finally {
+      fetchStub.restore();
+    }
+  });
+});
