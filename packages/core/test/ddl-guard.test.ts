@@ -236,7 +236,14 @@ describe('capture guard (event triggers present)', () => {
     await app.query(`INSERT INTO notes VALUES (1, 'kept')`);
     expect((await audit.untrack('notes')).action).toBe('untracked');
     await app.query(`INSERT INTO notes VALUES (2, 'not recorded')`);
-    expect((await changesOf('notes')).map((c) => c.row_key)).toEqual(['1']);
+    // The untracking is the table's last change recorded: a DDL row with the statements that stopped capture.
+    const notes = await changesOf('notes');
+    expect(notes.map((c) => [c.operation, c.row_key])).toEqual([
+      ['INSERT', '1'],
+      ['DDL', null],
+    ]);
+    expect(notes[1]?.new_values).toMatchObject({ event: 'untracked' });
+    expect(notes[1]?.new_values?.ddl).toContain('DROP TRIGGER IF EXISTS auditrum_capture_insert ON public.notes;');
     // Untracking is not the table owner's to do.
     await audit.track('notes');
     await expect(app.query(`SELECT auditrum.untrack('notes')`)).rejects.toThrow('permission denied');
@@ -331,7 +338,15 @@ describe('without event triggers (migrated without a superuser)', () => {
     expect(await cli(['sync', '--check'])).toMatchObject({ code: 0, stderr: '' });
     await app.query(`UPDATE orders SET name = 'seen'`);
     await app.query('DELETE FROM orders');
-    expect((await changesOf('orders')).map((c) => c.operation)).toEqual(['UPDATE', 'DELETE']);
+    // The repair is in the log itself, before the changes recorded again: what was wrong and what sync ran.
+    const logged = await changesOf('orders');
+    expect(logged.map((c) => c.operation)).toEqual(['DDL', 'UPDATE', 'DELETE']);
+    expect(logged[0]?.old_values).toEqual({ problems: [...problems].sort() });
+    expect(logged[0]?.new_values).toMatchObject({ event: 'capture_repaired' });
+    expect(logged[0]?.new_values?.ddl).toMatch(
+      /^CREATE TRIGGER auditrum_capture_insert AFTER INSERT ON public\.orders/m,
+    );
+    expect(logged[0]?.new_values?.ddl).toContain('ENABLE TRIGGER auditrum_capture_update');
 
     // A rule is the application's: sync says so loudly and stays out of sync, and the owner drops it.
     await app.query('CREATE RULE keep AS ON DELETE TO orders DO INSTEAD NOTHING');
