@@ -112,6 +112,10 @@ export interface ChangeFilters {
   operation?: ChangeOperation;
   actor?: string;
   request?: string;
+  /** A database transaction (`Change.txid`): every change it made, whatever its source. */
+  txid?: string;
+  /** UPDATEs that changed this column (named as when the change was recorded). */
+  column?: string;
   key?: string;
   source?: ChangeSourceFilter;
   from?: string;

@@ -11,6 +11,9 @@ import { qualifiedName } from './tables.js';
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
 const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** A transaction id: a bigint, as digits (txid_current()). */
+const TXID = /^\d{1,19}$/;
+const BIGINT_MAX = 9223372036854775807n;
 /** A change's source as the admin shows it; the expression of the optional changes_source_idx (docs/admin.md). */
 const SOURCE_SQL = `coalesce(c.context ->> 'source', 'db')`;
 /** The sources the optional changes_source_idx leaves out, because they are most of the log. */
@@ -25,6 +28,10 @@ export interface ChangeCriteria {
   operation: ChangeOperation | undefined;
   actors: string[];
   request: string | undefined;
+  /** The database transaction: every change it made, whatever its source (HTTP, job, psql). */
+  txid: string | undefined;
+  /** UPDATEs that changed this column (as the column was named when the change was recorded). */
+  column: string | undefined;
   key: string | undefined;
   source: string | undefined;
   from: string | undefined;
@@ -70,12 +77,21 @@ export function parseChangeCriteria(
     operation: params.oneOf('operation', OPERATIONS),
     actors: [actor, scope?.actor].filter((value): value is string => value !== undefined),
     request: params.text('request'),
+    txid: transactionId(params),
+    column: params.text('column', 63),
     key,
     source,
     from,
     to,
     q: params.text('q', 200),
   };
+}
+
+/** The `txid` filter: digits within bigint (a larger number would fail the query's cast). */
+function transactionId(params: QueryParams): string | undefined {
+  const txid = params.matching('txid', TXID, 'a transaction id (digits)');
+  if (txid !== undefined && BigInt(txid) > BIGINT_MAX) throw badParameter('txid', 'is larger than any transaction id');
+  return txid;
 }
 
 /** The WHERE conditions on `changes c` for the criteria, except the search in values (searchConditions). */
@@ -96,6 +112,12 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   }
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
+  // No index on txid: the log is read newest first until the page is full (docs/admin.md).
+  if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid)}::bigint`);
+  // An UPDATE stores only the changed columns, so "changed status" is "has the key".
+  if (criteria.column !== undefined) {
+    conditions.push(`c.operation = 'UPDATE'`, `c.new_values ? ${sql.add(criteria.column)}`);
+  }
   if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
   // Writes with no application context carry {source: 'db', db_user, ...}; a context without a source counts as db.
   if (criteria.source !== undefined) {
