@@ -10,6 +10,7 @@ import { RequestPage } from './pages/RequestPage.tsx';
 import { RequestsPage } from './pages/RequestsPage.tsx';
 import { TableAsOfPage } from './pages/TableAsOfPage.tsx';
 import { TablesPage } from './pages/TablesPage.tsx';
+import { TransactionPage } from './pages/TransactionPage.tsx';
 import { Link } from './router/Link.tsx';
 import type { AppLocation } from './router/location.ts';
 import { useLocation } from './router/location.ts';
@@ -31,6 +32,7 @@ const TITLES: [RegExp, string][] = [
   [/^\/tables/, 'Tables'],
   [/^\/deleted/, 'Recycle bin'],
   [/^\/table-as-of/, 'Table as of a time'],
+  [/^\/transactions\//, 'Transaction'],
 ];
 
 /** The screen for a path relative to the base path. */
@@ -47,6 +49,7 @@ function Screen({ location }: { location: AppLocation }) {
   if (section === 'tables' && id === undefined) return <TablesPage />;
   if (section === 'deleted' && id === undefined) return <DeletedPage location={location} />;
   if (section === 'table-as-of' && id === undefined) return <TableAsOfPage location={location} />;
+  if (section === 'transactions' && id !== undefined) return <TransactionPage key={id} txid={decode(id)} />;
   return <NotFound />;
 }
 

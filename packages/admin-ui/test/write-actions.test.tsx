@@ -122,14 +122,17 @@ describe('writes from the admin', () => {
         forced = body.force;
         return { status: 200, body: { plan: revertPlan, applied: true, changeIds: ['58'] } };
       }),
+      [`${BASE}/api/changes`]: { items: [updateChange(), insertChange()], nextCursor: null },
       [`${BASE}/api/undo`]: writeRoute(
         { ...revertPlan, operation: 'undo', conflicts: [{ ...conflict, kind: 'row-missing', forcible: false }] },
         () => ({ status: 500, body: {} }),
       ),
     });
-    openAt('/changes/41');
-    fireEvent.click(await screen.findByRole('button', { name: 'Undo its transaction' }));
+    openAt('/transactions/7781');
+    fireEvent.click(await screen.findByRole('button', { name: 'Undo all 2 changes' }));
     let dialog = await screen.findByRole('dialog', { name: /transaction 7781/ });
+    expect(fetchStub.calls).toContain(`${BASE}/api/changes?txid=7781&limit=200`);
+    expect(fetchStub.posts.at(-1)?.body).toEqual({ txid: '7781', dryRun: true });
     expect((await within(dialog).findByText(/change 45 changed status since/)).textContent).toContain(
       'blocks the write',
     );
@@ -139,7 +142,12 @@ describe('writes from the admin', () => {
     fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     expect(screen.queryByRole('dialog')).toBeNull();
 
-    fireEvent.click(screen.getByRole('button', { name: 'Revert this change' }));
+    // The change's transaction links to this page.
+    await act(async () => {
+      fireEvent.click(screen.getAllByRole('link', { name: /Change 41/ })[0] as HTMLElement);
+    });
+    expect((await screen.findByRole('link', { name: '7781' })).getAttribute('href')).toBe(`${BASE}/transactions/7781`);
+    fireEvent.click(await screen.findByRole('button', { name: 'Revert this change' }));
     dialog = await screen.findByRole('dialog', { name: /Revert change 41/ });
     expect((await within(dialog).findByText(/change 45 changed status since/)).textContent).toContain(
       'can be overridden',

@@ -54,11 +54,6 @@ export function ChangePage({ id }: { id: string }) {
             title={`Revert change ${c.id} of ${c.schema}.${c.table}, key ${c.rowKey}`}
             target={{ route: 'revert', body: { change: c.id } }}
           />
-          <WriteAction
-            label="Undo its transaction"
-            title={`Undo every change of transaction ${c.txid}`}
-            target={{ route: 'undo', body: { txid: c.txid } }}
-          />
         </div>
       )}
       <div className="columns">
@@ -121,7 +116,11 @@ export function ChangePage({ id }: { id: string }) {
               </>
             )}
             <dt>Transaction</dt>
-            <dd className="mono">{c.txid}</dd>
+            <dd>
+              <Link to={`/transactions/${encodeURIComponent(c.txid)}`} className="mono" title="every change of it">
+                {c.txid}
+              </Link>
+            </dd>
           </dl>
           {Object.keys(extraContext).length > 0 && (
             <>
