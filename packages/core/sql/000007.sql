@@ -432,13 +432,20 @@ BEGIN
         END AS rebuilt_from
       FROM k FULL JOIN live ON live.row_key = k.row_key
     ),
+    -- The live image, built once and only for the rows rebuilt from it (OFFSET 0 keeps it from being inlined
+    -- into each use).
+    si AS (
+      SELECT s.*, li.image FROM s
+      CROSS JOIN LATERAL (SELECT CASE WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL THEN %16$s END AS image
+        OFFSET 0) li
+    ),
     states AS (
       SELECT s.row_key, s.rebuilt_from <> 'none' AS "exists",
         CASE
           WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
           WHEN s.fb IS NOT NULL THEN s.forward
           WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL
-            THEN %16$s || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
+            THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
           ELSE coalesce(s.backward, '{}')
         END AS "values",
         CASE
@@ -450,7 +457,7 @@ BEGIN
         s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
         coalesce(s.dirty, false) OR (s.fb IS NULL AND s.tid IS NOT NULL AND $16) AS dirty,
         s.may_have_moved, coalesce(s.before_entry, 0) AS search_after, coalesce(s.in_gt, 9223372036854775807) AS search_before
-      FROM s
+      FROM si AS s
       %9$s
     )
     %15$s
@@ -480,10 +487,11 @@ BEGIN
     replace(replace(plain_test, '«x»', 'm.old_values'), '«id»', 'm.id'),
     CASE WHEN finish THEN format($f$
     SELECT st.row_key,
-      CASE WHEN f.clean THEN st."values" ELSE %1$s._history_known(st."values", %2$L::text[]) END,
-      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(st."values", st.missing, %2$L::text[]) END,
+      CASE WHEN f.clean THEN f.v ELSE %1$s._history_known(f.v, %2$L::text[]) END,
+      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(f.v, st.missing, %2$L::text[]) END,
       st.last_change_id, st.last_changed_at, st.rebuilt_from
-    FROM states st CROSS JOIN LATERAL (SELECT NOT st.dirty AND st."values" ?& %2$L::text[] AS clean) f$f$,
+    FROM states st
+    CROSS JOIN LATERAL (SELECT st."values" AS v, NOT st.dirty AND st."values" ?& %2$L::text[] AS clean OFFSET 0) f$f$,
       audit, :AUDITRUM_SCHEMA._history_columns(t))
     ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from, may_have_moved, '
       'search_after, search_before FROM states' END,

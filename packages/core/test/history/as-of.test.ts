@@ -1,7 +1,7 @@
 import type { RowState } from '@auditrum/core';
 import { createAuditrum, fieldHistory, HistoryInputError, parseInstant, rowAsOf } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Rows and fields as of a time: tables owned and written by a non-superuser application role, tracked by the
@@ -325,6 +325,40 @@ describe('a row as of a time', () => {
     } finally {
       await elsewhere.end();
     }
+  });
+});
+
+describe('hostile names', () => {
+  it('reads a table and columns named like SQL, with quotes, percent signs and dollar numbers', async () => {
+    await db.pool.query(`CREATE SCHEMA "we""ird" AUTHORIZATION ${pg.escapeIdentifier(role.name)}`);
+    await app.query(
+      `CREATE TABLE "we""ird"."t; DROP TABLE x" ("k$1" int, "%s%I" text, "a""b" text, "$1" text, PRIMARY KEY ("k$1"))`,
+    );
+    await app.query(`INSERT INTO "we""ird"."t; DROP TABLE x" VALUES (1, 'before', 'q', 'd')`);
+    const table = `"we""ird"."t; DROP TABLE x"`;
+    await audit.track(table, { mask: ['$1'] });
+    const before = await now();
+    await app.query(`UPDATE "we""ird"."t; DROP TABLE x" SET "%s%I" = 'after', "a""b" = 'r' WHERE "k$1" = 1`);
+    await app.query(`ALTER TABLE "we""ird"."t; DROP TABLE x" RENAME COLUMN "a""b" TO "c'd"`);
+    await app.query(`INSERT INTO "we""ird"."t; DROP TABLE x" VALUES (2, 'two', 's', NULL)`);
+    const after = await now();
+
+    expect(seen(await as(table, { k$1: 1 }, before))).toEqual({
+      exists: true,
+      values: { k$1: 1, '%s%I': 'before', "c'd": 'q' },
+      unknown: [{ column: '$1', reason: 'masked' }],
+    });
+    expect(seen(await as(table, 1, after)).values).toEqual({ k$1: 1, '%s%I': 'after', "c'd": 'r' });
+    const rows = new Map<string, unknown>();
+    for await (const row of await audit.tableAsOf({ table, at: after })) rows.set(row.rowKey, row.values);
+    expect(rows).toEqual(
+      new Map<string, unknown>([
+        ['1', { k$1: 1, '%s%I': 'after', "c'd": 'r' }],
+        ['2', { k$1: 2, '%s%I': 'two', "c'd": 's', $1: null }],
+      ]),
+    );
+    const renamed = await audit.fieldHistory({ table, key: 1, field: "c'd" });
+    expect(renamed.map((entry) => entry.value)).toEqual(['r']);
   });
 });
 
