@@ -95,6 +95,29 @@ describe('DiffView', () => {
     expect(container.querySelectorAll('table')).toHaveLength(2);
   });
 
+  it('shows a nested JSON diff under the one header row, its strings quoted alike as JSON', () => {
+    const address = (city: string, zip: string) => ({ address: { city, zip, floor: 2 } });
+    render(<DiffView entries={diffRecords(address('Graz', '8010'), address('Linz', '4020'))} />);
+    expect(screen.getAllByRole('columnheader').map((th) => th.textContent)).toEqual(['Field', 'Before', 'After']);
+    const nested = within(screen.getByRole('rowheader', { name: /address/ }).closest('tr') as HTMLElement).getByRole(
+      'table',
+    );
+    const cells = (key: string) =>
+      [
+        ...(within(nested)
+          .getByRole('rowheader', { name: new RegExp(key) })
+          .closest('tr')
+          ?.querySelectorAll('td') ?? []),
+      ].map((td) => td.textContent);
+    expect(cells('city')).toEqual(['"Graz"', '"Linz"']);
+    expect(cells('zip')).toEqual(['"8010"', '"4020"']);
+    // A top-level text column keeps the plain reading: quoted only when it could be taken for another type.
+    cleanup();
+    render(<DiffView entries={diffRecords({ city: 'Graz', zip: '8010' }, { city: 'Linz', zip: '4020' })} />);
+    expect(screen.getByText('Graz')).toBeTruthy();
+    expect(screen.getByText('"8010"')).toBeTruthy();
+  });
+
   it('renders nested values as indented JSON and hostile values as text, never as markup', () => {
     const hostile = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned = true">';
     const { container } = render(

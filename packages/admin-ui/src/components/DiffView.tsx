@@ -15,37 +15,54 @@ const KIND_LABEL: Record<DiffKind, string> = {
  * object shows its own diff, so a change deep inside a JSON column is found where it happened. A whole row
  * added (INSERT) or removed (DELETE) has a single column of values.
  */
-export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?: string }) {
+export function DiffView({
+  entries,
+  caption,
+  nested = false,
+}: {
+  entries: DiffEntry[];
+  caption?: string;
+  /**
+   * Inside a changed JSON value: no header row of its own (the outer one names Before and After), and strings
+   * always quoted, as JSON writes them (`"8010"` and `"Graz"` alike).
+   */
+  nested?: boolean;
+}) {
   const [showUnchanged, setShowUnchanged] = useState(false);
   const bodyId = useId();
   const unchanged = entries.filter((entry) => entry.kind === 'unchanged').length;
   const shown = showUnchanged ? entries : entries.filter((entry) => entry.kind !== 'unchanged');
   if (entries.length === 0) return <p className="muted">No recorded values.</p>;
-  const whole = entries.every((entry) => entry.kind === 'added')
-    ? 'added'
-    : entries.every((entry) => entry.kind === 'removed')
-      ? 'removed'
-      : null;
+  // A whole row added or removed has one column of values; inside a JSON value, Before and After always line up.
+  const whole = nested
+    ? null
+    : entries.every((entry) => entry.kind === 'added')
+      ? 'added'
+      : entries.every((entry) => entry.kind === 'removed')
+        ? 'removed'
+        : null;
   return (
     <div className="diff">
       <table className="diff-table">
         {caption && <caption>{caption}</caption>}
-        <thead>
-          <tr>
-            <th scope="col">Field</th>
-            {whole === null ? (
-              <>
-                <th scope="col">Before</th>
-                <th scope="col">After</th>
-              </>
-            ) : (
-              <th scope="col">{whole === 'added' ? 'Value' : 'Value before deletion'}</th>
-            )}
-          </tr>
-        </thead>
+        {!nested && (
+          <thead>
+            <tr>
+              <th scope="col">Field</th>
+              {whole === null ? (
+                <>
+                  <th scope="col">Before</th>
+                  <th scope="col">After</th>
+                </>
+              ) : (
+                <th scope="col">{whole === 'added' ? 'Value' : 'Value before deletion'}</th>
+              )}
+            </tr>
+          </thead>
+        )}
         <tbody id={bodyId}>
           {shown.map((entry) => (
-            <DiffRow key={entry.key} entry={entry} whole={whole !== null} />
+            <DiffRow key={entry.key} entry={entry} whole={whole !== null} json={nested} />
           ))}
         </tbody>
       </table>
@@ -65,7 +82,8 @@ export function DiffView({ entries, caption }: { entries: DiffEntry[]; caption?:
   );
 }
 
-function DiffRow({ entry, whole }: { entry: DiffEntry; whole: boolean }) {
+function DiffRow({ entry, whole, json }: { entry: DiffEntry; whole: boolean; json: boolean }) {
+  const quote = json ? 'always' : true;
   return (
     <tr className={`diff-row diff-${entry.kind}`} data-kind={entry.kind}>
       <th scope="row" className="diff-key">
@@ -77,19 +95,27 @@ function DiffRow({ entry, whole }: { entry: DiffEntry; whole: boolean }) {
       </th>
       {whole ? (
         <td className={entry.kind === 'added' ? 'diff-after' : 'diff-before'}>
-          <ValueView value={entry.kind === 'added' ? entry.after : entry.before} />
+          <ValueView value={entry.kind === 'added' ? entry.after : entry.before} quoteStrings={quote} />
         </td>
       ) : entry.children ? (
         <td colSpan={2} className="diff-nested">
-          <DiffView entries={entry.children} />
+          <DiffView entries={entry.children} nested />
         </td>
       ) : (
         <>
           <td className="diff-before">
-            {entry.kind === 'added' ? <span className="muted">—</span> : <ValueView value={entry.before} />}
+            {entry.kind === 'added' ? (
+              <span className="muted">—</span>
+            ) : (
+              <ValueView value={entry.before} quoteStrings={quote} />
+            )}
           </td>
           <td className="diff-after">
-            {entry.kind === 'removed' ? <span className="muted">—</span> : <ValueView value={entry.after} />}
+            {entry.kind === 'removed' ? (
+              <span className="muted">—</span>
+            ) : (
+              <ValueView value={entry.after} quoteStrings={quote} />
+            )}
           </td>
         </>
       )}

@@ -6,7 +6,14 @@ import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
  * type (unless `quoteStrings` is off, e.g. for headers, which are all strings), objects and arrays as
  * indented JSON, body markers described in words.
  */
-export function ValueView({ value, quoteStrings = true }: { value: unknown; quoteStrings?: boolean }) {
+export function ValueView({
+  value,
+  quoteStrings = true,
+}: {
+  value: unknown;
+  /** `true`: quote a string only when it could be read as another type; `'always'`: as JSON (inside a JSON value). */
+  quoteStrings?: boolean | 'always';
+}) {
   if (value === undefined) return <span className="value value-absent">(absent)</span>;
   if (value === null) return <span className="value value-null">null</span>;
   if (value instanceof TooLargeValue) {
@@ -30,8 +37,9 @@ export function ValueView({ value, quoteStrings = true }: { value: unknown; quot
   }
   if (typeof value === 'string') {
     const looksLikeOther =
-      quoteStrings &&
-      (value.trim() !== value || ['', 'null', 'true', 'false'].includes(value) || !Number.isNaN(Number(value)));
+      quoteStrings === 'always' ||
+      (quoteStrings &&
+        (value.trim() !== value || ['', 'null', 'true', 'false'].includes(value) || !Number.isNaN(Number(value))));
     return <span className="value value-string">{looksLikeOther ? JSON.stringify(value) : value}</span>;
   }
   return <span className={`value value-${typeof value}`}>{String(value)}</span>;
