@@ -1,4 +1,10 @@
 import pg from 'pg';
+import type { DoctorOptions, DoctorReport } from './compliance/doctor.js';
+import { doctor } from './compliance/doctor.js';
+import type { HardenOptions, HardenResult } from './compliance/harden.js';
+import { harden } from './compliance/harden.js';
+import type { PurgeOptions, PurgeResult } from './compliance/purge.js';
+import { purge } from './compliance/purge.js';
 import {
   changeReason,
   getAuditContext,
@@ -89,6 +95,12 @@ export interface Auditrum {
   undelete(target: RowTarget, options?: RestoreOptions): Promise<RestoreResult>;
   /** Reverses every row change of a request or a transaction, newest first, all or nothing. */
   undo(target: UndoTarget, options?: RestoreOptions): Promise<RestoreResult>;
+  /** Makes the logs append-only for the application role; the admin role owns the schema (run as a superuser). */
+  harden(options: HardenOptions): Promise<HardenResult>;
+  /** Whether logging can have stopped unnoticed: capture triggers present and enabled, partitions ahead. */
+  doctor(options?: DoctorOptions): Promise<DoctorReport>;
+  /** Removes rows older than a retention period from the change log and the API-request log. */
+  purge(options: PurgeOptions): Promise<PurgeResult>;
   withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
   setReason: typeof setChangeReason;
@@ -150,6 +162,9 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     deletedRows: (query) => deletedRows(db, schema, query),
     undelete: (target, restoreOptions) => undelete(db, schema, target, restoreOptions),
     undo: (target, restoreOptions) => undo(db, schema, target, restoreOptions),
+    harden: (hardenOptions) => harden(db, schema, hardenOptions),
+    doctor: (doctorOptions) => doctor(db, schema, doctorOptions),
+    purge: (purgeOptions) => purge(db, schema, purgeOptions),
     withContext: withAuditContext,
     setActor: setAuditActor,
     setReason: setChangeReason,

@@ -5,6 +5,13 @@
  */
 export type { Auditrum, AuditrumOptions } from './auditrum.js';
 export { createAuditrum } from './auditrum.js';
+export { ComplianceInputError } from './compliance/compliance-input-error.js';
+export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorStatus } from './compliance/doctor.js';
+export { doctor } from './compliance/doctor.js';
+export type { HardenOptions, HardenResult } from './compliance/harden.js';
+export { harden } from './compliance/harden.js';
+export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
+export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { AuditActor, AuditContext, AuditContextInput, AuditSource } from './context/audit-context.js';
 export {
   changeReason,

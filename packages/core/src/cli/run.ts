@@ -4,8 +4,11 @@ import type { CliContext } from './cli-context.js';
 import { addAppRoleCommand } from './commands/app-role.js';
 import { addAsOfCommand } from './commands/as-of.js';
 import { addBlameCommand } from './commands/blame.js';
+import { addDoctorCommand } from './commands/doctor.js';
+import { addHardenCommand } from './commands/harden.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
+import { addPurgeCommand } from './commands/purge.js';
 import { addRestoreCommand } from './commands/restore.js';
 import { addRevertCommand } from './commands/revert.js';
 import { addStatusCommand } from './commands/status.js';
@@ -64,6 +67,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addUndeleteCommand(program, cli);
   addUndoCommand(program, cli);
   addAsOfCommand(program, cli);
+  addHardenCommand(program, cli);
+  addDoctorCommand(program, cli);
+  addPurgeCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import type { DoctorStatus } from '../../compliance/doctor.js';
+import { doctor } from '../../compliance/doctor.js';
+import type { CliContext } from '../cli-context.js';
+import { asUsageErrors } from '../compliance-errors.js';
+import { withDatabase } from '../database.js';
+import { EXIT_DRIFT } from '../exit-codes.js';
+import { globalOptions } from '../global-options.js';
+import { monthsAhead } from '../option-parsers.js';
+import { textTable } from '../text-table.js';
+
+const MARK: Record<DoctorStatus, string> = { ok: 'ok', problem: 'PROBLEM', not_enabled: 'not enabled' };
+
+export function addDoctorCommand(program: Command, cli: CliContext): void {
+  program
+    .command('doctor')
+    .description(
+      'check that logging cannot have stopped unnoticed: capture triggers present and enabled, partitions ahead; exit 3 listing what is wrong',
+    )
+    .option('--ahead <months>', 'months after this one whose partitions must exist, 0 to 120', monthsAhead, 1)
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { ahead: number; json?: boolean }, command: Command) => {
+      const { url, schema } = globalOptions(command, cli.io);
+      const report = await asUsageErrors(() =>
+        withDatabase(url, (client) => doctor(client, schema, { monthsAhead: flags.ahead })),
+      );
+      if (flags.json) cli.print(JSON.stringify(report, null, 2));
+      else {
+        const rows = report.checks.map((c) => [MARK[c.status], c.check, c.subject, c.detail]);
+        cli.io.stdout(textTable([['STATUS', 'CHECK', 'SUBJECT', 'DETAIL'], ...rows]));
+        const problems = report.checks.filter((c) => c.status === 'problem').length;
+        cli.print(problems === 0 ? 'no problems found' : `${problems} problem(s) found`);
+      }
+      if (!report.ok) cli.setExitCode(EXIT_DRIFT);
+    });
+}

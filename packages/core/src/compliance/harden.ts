@@ -1,0 +1,166 @@
+import type { Queryable } from '../db/queryable.js';
+import { inTransaction } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { ComplianceInputError } from './compliance-input-error.js';
+
+export interface HardenOptions {
+  /** The role the application logs in as: it may add history only through the capture triggers and the library. */
+  appRole: string;
+  /** The role that owns the Auditrum schema and runs migrations, retention and the CLI. */
+  adminRole: string;
+  /** Only return the statements; change nothing. */
+  dryRun?: boolean;
+}
+
+export interface HardenResult {
+  /** Every statement, in order; applied in one transaction unless `dryRun`. */
+  statements: string[];
+  applied: boolean;
+}
+
+// Tables that the application role may not even read: the keys of masked values and of the DDL guard's proof, and
+// the guard's scratch table.
+const UNREADABLE = new Set(['settings', '_guard_known']);
+
+// Functions the application runs with the owner's rights: its partition maintainer keeps partitions ahead, and the
+// partitions it creates are the owner's, never its own.
+const DEFINER_FUNCTIONS_FOR_APP = new Set(['ensure_partitions', 'ensure_api_request_partitions']);
+
+interface Role {
+  oid: number;
+  super: boolean;
+}
+
+/**
+ * The statements that make the change log and the API-request log append-only for the application role: the
+ * admin role owns the schema and everything in it; the application role and PUBLIC lose every privilege on its
+ * tables, partitions, sequences and functions, then the application role gets back only what it needs at run
+ * time (reading the logs and calling the readers, inserting API-log rows, keeping partitions ahead). Applied in one
+ * transaction; running it again changes nothing.
+ */
+export async function harden(db: Queryable, schema: string, options: HardenOptions): Promise<HardenResult> {
+  const { appRole, adminRole } = options;
+  const [app, admin] = [await findRole(db, appRole, '--app-role'), await findRole(db, adminRole, '--admin-role')];
+  if (app.oid === admin.oid) {
+    throw new ComplianceInputError('the application role and the admin role must be two different roles');
+  }
+  if (app.super) {
+    throw new ComplianceInputError(
+      `the application role ${JSON.stringify(appRole)} is a superuser: no privilege can be taken from it; give the application a role of its own`,
+    );
+  }
+  const membership = await db.query<{ member: boolean }>(`SELECT pg_has_role($1::oid, $2::oid, 'MEMBER') AS member`, [
+    app.oid,
+    admin.oid,
+  ]);
+  if (membership.rows[0]?.member) {
+    throw new ComplianceInputError(
+      `the application role ${JSON.stringify(appRole)} is a member of the admin role ${JSON.stringify(adminRole)}: it would keep every right of the admin role (REVOKE ${quoteIdentifier(adminRole)} FROM ${quoteIdentifier(appRole)} first)`,
+    );
+  }
+  const exists = await db.query('SELECT FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (exists.rowCount === 0) {
+    throw new ComplianceInputError(`schema ${JSON.stringify(schema)} does not exist (run "auditrum migrate" first)`);
+  }
+  const statements = await hardenStatements(db, schema, quoteIdentifier(appRole), quoteIdentifier(adminRole));
+  if (options.dryRun) return { statements, applied: false };
+  await inTransaction(db, async (client) => {
+    for (const statement of statements) await client.query(statement);
+  });
+  return { statements, applied: true };
+}
+
+async function findRole(db: Queryable, name: string, flag: string): Promise<Role> {
+  if (typeof name !== 'string' || name.trim() === '') throw new ComplianceInputError(`${flag}: give a role name`);
+  const { rows } = await db.query<{ oid: number; rolsuper: boolean }>(
+    'SELECT oid::int, rolsuper FROM pg_roles WHERE rolname = $1',
+    [name],
+  );
+  const role = rows[0];
+  if (!role) throw new ComplianceInputError(`${flag}: role ${JSON.stringify(name)} does not exist`);
+  return { oid: role.oid, super: role.rolsuper };
+}
+
+async function hardenStatements(db: Queryable, schema: string, app: string, admin: string): Promise<string[]> {
+  const s = quoteIdentifier(schema);
+  // Objects that belong to an extension (pg_trgm, when value search installed it here) are the extension's.
+  const notExtensionMember = (catalog: string, column: string) =>
+    `NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${column} AND d.deptype = 'e')`;
+  const relations = await db.query<{ name: string; kind: string; owned_by_admin: boolean; partition: boolean }>(
+    `SELECT c.relname AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner) = $2 AS owned_by_admin,
+       c.relispartition AS partition
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${notExtensionMember('pg_class', 'c.oid')}
+       -- A sequence of an identity or serial column follows its table.
+       AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                       AND d.deptype IN ('a', 'i') AND c.relkind = 'S')
+     ORDER BY c.relispartition, c.relname`,
+    [schema, unquoted(admin)],
+  );
+  const routines = await db.query<{
+    signature: string;
+    kind: string;
+    name: string;
+    owned_by_admin: boolean;
+    readonly: boolean;
+  }>(
+    `SELECT format('%s(%s)', quote_ident(p.proname), pg_get_function_identity_arguments(p.oid)) AS signature,
+       p.prokind::text AS kind, p.proname AS name, pg_get_userbyid(p.proowner) = $2 AS owned_by_admin,
+       -- Runs with the caller's rights, writes nothing, is not a trigger: a reader.
+       NOT p.prosecdef AND p.provolatile IN ('s', 'i')
+         AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype) AS readonly
+     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = $1 AND ${notExtensionMember('pg_proc', 'p.oid')}
+     ORDER BY p.proname, 1`,
+    [schema, unquoted(admin)],
+  );
+
+  const KEYWORD: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE' };
+  const ROUTINE: Record<string, string> = { f: 'FUNCTION', p: 'PROCEDURE', a: 'AGGREGATE', w: 'FUNCTION' };
+  const statements: string[] = [
+    '-- The admin role owns the schema and everything in it.',
+    `ALTER SCHEMA ${s} OWNER TO ${admin}`,
+  ];
+  for (const rel of relations.rows.filter((r) => !r.owned_by_admin)) {
+    statements.push(`ALTER ${KEYWORD[rel.kind]} ${s}.${quoteIdentifier(rel.name)} OWNER TO ${admin}`);
+  }
+  for (const fn of routines.rows.filter((r) => !r.owned_by_admin)) {
+    statements.push(`ALTER ${ROUTINE[fn.kind]} ${s}.${fn.signature} OWNER TO ${admin}`);
+  }
+  statements.push(
+    '-- Nobody but the admin role may create in the schema, or write, alter or drop what is in it.',
+    `REVOKE ALL ON SCHEMA ${s} FROM PUBLIC, ${app}`,
+    `REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM PUBLIC, ${app}`,
+    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM PUBLIC, ${app}`,
+  );
+  for (const fn of routines.rows) {
+    statements.push(
+      `REVOKE ALL ON ${ROUTINE[fn.kind] === 'PROCEDURE' ? 'PROCEDURE' : 'FUNCTION'} ${s}.${fn.signature} FROM PUBLIC, ${app}`,
+    );
+  }
+  statements.push(
+    '-- What the application needs at run time.',
+    `GRANT USAGE ON SCHEMA ${s} TO ${app}`,
+    // Any role may check whether it is trusted (as before).
+    `GRANT SELECT ON ${s}.application_roles TO PUBLIC`,
+  );
+  for (const rel of relations.rows) {
+    if (rel.partition || rel.kind === 'S' || UNREADABLE.has(rel.name)) continue;
+    statements.push(`GRANT SELECT ON ${s}.${quoteIdentifier(rel.name)} TO ${app}`);
+  }
+  statements.push(
+    `GRANT INSERT ON ${s}.api_requests TO ${app}`,
+    `GRANT USAGE ON SEQUENCE ${s}.api_requests_id_seq TO ${app}`,
+  );
+  for (const fn of routines.rows) {
+    if (fn.readonly || DEFINER_FUNCTIONS_FOR_APP.has(fn.name)) {
+      statements.push(`GRANT EXECUTE ON FUNCTION ${s}.${fn.signature} TO ${app}`);
+    }
+  }
+  return statements;
+}
+
+// The name a quoted identifier stands for (the role names are quoted once, from what the caller gave).
+function unquoted(identifier: string): string {
+  return identifier.slice(1, -1).replaceAll('""', '"');
+}

@@ -1,0 +1,191 @@
+import type pg from 'pg';
+import type { Queryable } from '../db/queryable.js';
+import { inTransaction, onOneConnection } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { ComplianceInputError } from './compliance-input-error.js';
+
+/** The two logs that purge keeps: the change log and the API-request log. */
+export type PurgedLog = 'changes' | 'api_requests';
+
+export const PURGED_LOGS: readonly PurgedLog[] = ['changes', 'api_requests'];
+
+export interface PurgeOptions {
+  /** The retention period, in PostgreSQL's interval syntax with a unit: '13 months', '1 year', '90 days'. */
+  olderThan: string;
+  /** Which logs; default both. */
+  logs?: readonly PurgedLog[];
+  /** Only count what would go; change nothing. */
+  dryRun?: boolean;
+  /** Rows deleted per statement (each its own transaction) from a partition the cut-off falls in; default 10,000. */
+  batchSize?: number;
+}
+
+/** One partition that holds rows older than the cut-off. */
+export interface PurgedPartition {
+  name: string;
+  /** `drop`: entirely older, detached then dropped; `delete`: only its older rows, deleted in batches. */
+  action: 'drop' | 'delete';
+  rows: number;
+}
+
+export interface PurgedLogResult {
+  log: PurgedLog;
+  partitions: PurgedPartition[];
+  rows: number;
+  /** The highest id purged (null when none): where an integrity check of what is left starts. */
+  maxPurgedId: string | null;
+}
+
+export interface PurgeResult {
+  olderThan: string;
+  /** Rows with a time before this instant go (now minus the period, computed in UTC). */
+  cutoff: Date;
+  logs: PurgedLogResult[];
+  applied: boolean;
+}
+
+const TIME_COLUMN: Record<PurgedLog, string> = { changes: 'changed_at', api_requests: 'requested_at' };
+const DEFAULT_BATCH_SIZE = 10_000;
+
+/**
+ * Removes rows older than a retention period from the change log and the API-request log: partitions entirely
+ * older than the cut-off are detached, then dropped (seconds whatever their size); in the partition the cut-off
+ * falls in and in the default partition, the older rows are deleted in batches, each its own transaction, so that
+ * no lock is held long. Each log's purge is recorded in `purges` (what went and the highest id purged). The dry run
+ * counts exactly what would go and changes nothing. Only one purge runs at a time.
+ */
+export async function purge(db: Queryable, schema: string, options: PurgeOptions): Promise<PurgeResult> {
+  const { olderThan, dryRun = false, batchSize = DEFAULT_BATCH_SIZE } = options;
+  const logs: readonly PurgedLog[] = options.logs ?? PURGED_LOGS;
+  if (typeof olderThan !== 'string') throw new ComplianceInputError('give the retention period, e.g. "13 months"');
+  if (
+    !Array.isArray(options.logs ?? PURGED_LOGS) ||
+    logs.length === 0 ||
+    !logs.every((log) => PURGED_LOGS.includes(log))
+  ) {
+    throw new ComplianceInputError(`logs must be a non-empty list of ${PURGED_LOGS.join(' and ')}`);
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
+    throw new ComplianceInputError(`the batch size must be a whole number from 1 to 1000000, not ${String(batchSize)}`);
+  }
+  const s = quoteIdentifier(schema);
+  return onOneConnection(db, async (client) => {
+    const cutoff = await retentionCutoff(client, s, olderThan);
+    // A session lock: the purge spans many transactions.
+    const lock = `auditrum.purge:${schema}`;
+    const { rows: locked } = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+      [lock],
+    );
+    if (!locked[0]?.locked) throw new Error('auditrum: another purge of this schema is running');
+    try {
+      const plan = await client.query<{
+        log: PurgedLog;
+        partition_name: string;
+        action: 'drop' | 'delete';
+        rows: string;
+        max_id: string | null;
+      }>(`SELECT log, partition_name, action, rows::text, max_id::text FROM ${s}.purge_plan($1, $2::text[])`, [
+        cutoff,
+        logs,
+      ]);
+      const results: PurgedLogResult[] = [];
+      for (const log of logs) {
+        const entries = plan.rows.filter((row) => row.log === log);
+        const result: PurgedLogResult = { log, partitions: [], rows: 0, maxPurgedId: null };
+        for (const entry of entries) {
+          const done = dryRun
+            ? { rows: Number(entry.rows), maxId: entry.max_id }
+            : entry.action === 'drop'
+              ? await dropPartition(client, s, log, entry.partition_name)
+              : await deleteOlderRows(client, s, entry.partition_name, TIME_COLUMN[log], cutoff, batchSize);
+          result.partitions.push({ name: entry.partition_name, action: entry.action, rows: done.rows });
+          result.rows += done.rows;
+          result.maxPurgedId = maxId(result.maxPurgedId, done.maxId);
+        }
+        if (!dryRun) {
+          await client.query(
+            `INSERT INTO ${s}.purges (log, older_than, cutoff, dropped_partitions, rows_purged, max_purged_id)
+             VALUES ($1, $2, $3, $4::text[], $5, $6::bigint)`,
+            [
+              log,
+              olderThan,
+              cutoff,
+              result.partitions.filter((p) => p.action === 'drop').map((p) => p.name),
+              result.rows,
+              result.maxPurgedId,
+            ],
+          );
+        }
+        results.push(result);
+      }
+      return { olderThan, cutoff, logs: results, applied: !dryRun };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lock]).catch(() => undefined);
+    }
+  });
+}
+
+/** Now minus the period, in UTC; a period without a unit, unparsable, zero or negative is a ComplianceInputError. */
+export async function retentionCutoff(db: Queryable, quotedSchema: string, olderThan: string): Promise<Date> {
+  try {
+    const { rows } = await db.query<{ cutoff: Date }>(`SELECT ${quotedSchema}.purge_cutoff($1) AS cutoff`, [olderThan]);
+    return rows[0]?.cutoff as Date;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === '22023') {
+      throw new ComplianceInputError((error as Error).message.replace(/^auditrum: /, ''), { cause: error });
+    }
+    throw error;
+  }
+}
+
+// Detaching first takes the partition out of every query on the log; the drop then touches nothing else.
+async function dropPartition(
+  client: pg.ClientBase,
+  s: string,
+  log: PurgedLog,
+  partition: string,
+): Promise<{ rows: number; maxId: string | null }> {
+  return inTransaction(client, async (tx) => {
+    const p = `${s}.${quoteIdentifier(partition)}`;
+    await tx.query(`ALTER TABLE ${s}.${quoteIdentifier(log)} DETACH PARTITION ${p}`);
+    // Counted under the drop's lock: exactly what went.
+    const { rows } = await tx.query<{ count: string; max: string | null }>(
+      `SELECT count(*)::text AS count, max(id)::text AS max FROM ${p}`,
+    );
+    await tx.query(`DROP TABLE ${p}`);
+    return { rows: Number(rows[0]?.count ?? 0), maxId: rows[0]?.max ?? null };
+  });
+}
+
+async function deleteOlderRows(
+  client: pg.ClientBase,
+  s: string,
+  partition: string,
+  timeColumn: string,
+  cutoff: Date,
+  batchSize: number,
+): Promise<{ rows: number; maxId: string | null }> {
+  const p = `${s}.${quoteIdentifier(partition)}`;
+  const column = quoteIdentifier(timeColumn);
+  let total = 0;
+  let max: string | null = null;
+  for (;;) {
+    const { rows } = await client.query<{ count: string; max: string | null }>(
+      `WITH gone AS (
+         DELETE FROM ${p} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${p} WHERE ${column} < $1 LIMIT $2)) RETURNING id)
+       SELECT count(*)::text AS count, max(id)::text AS max FROM gone`,
+      [cutoff, batchSize],
+    );
+    const count = Number(rows[0]?.count ?? 0);
+    if (count === 0) return { rows: total, maxId: max };
+    total += count;
+    max = maxId(max, rows[0]?.max ?? null);
+  }
+}
+
+function maxId(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return BigInt(a) >= BigInt(b) ? a : b;
+}
