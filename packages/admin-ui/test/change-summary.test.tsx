@@ -92,9 +92,11 @@ describe('ChangesTable', () => {
       '/audit-admin/history?table=public.orders&key=7',
     );
     expect(cells.getByRole('link', { name: 'bob@shop.test' }).getAttribute('href')).toBe('/audit-admin/actors/2');
-    expect(cells.getByRole('link', { name: '…0000b0b1' }).getAttribute('href')).toBe(
-      '/audit-admin/requests/019ac0de-0000-7000-8000-00000000b0b1',
-    );
+    // The request as its method and route (its id in the title), and the change's reason under its summary.
+    const request = cells.getByRole('link', { name: 'PATCH /orders/:id' });
+    expect(request.getAttribute('href')).toBe('/audit-admin/requests/019ac0de-0000-7000-8000-00000000b0b1');
+    expect(request.getAttribute('title')).toBe('request 019ac0de-0000-7000-8000-00000000b0b1');
+    expect(cells.getByText('“customer called”')).toBeTruthy();
     expect(cells.getByText('UPDATE')).toBeTruthy();
     const time = rows[1]?.querySelector('time');
     expect(time?.getAttribute('datetime')).toBe('2026-11-26T10:15:00.000Z');

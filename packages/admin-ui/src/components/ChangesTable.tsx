@@ -38,13 +38,16 @@ const columns = column.columns([
     id: 'summary',
     header: 'Change',
     cell: ({ row }) => (
-      <Link
-        to={`/changes/${row.original.id}`}
-        className="summary"
-        aria-label={`Change ${row.original.id}: ${changeSummary(row.original) || row.original.operation}`}
-      >
-        {changeSummary(row.original) || <span className="muted">{row.original.operation.toLowerCase()}</span>}
-      </Link>
+      <>
+        <Link
+          to={`/changes/${row.original.id}`}
+          className="summary"
+          aria-label={`Change ${row.original.id}: ${changeSummary(row.original) || row.original.operation}`}
+        >
+          {changeSummary(row.original) || <span className="muted">{row.original.operation.toLowerCase()}</span>}
+        </Link>
+        {row.original.reason && <span className="change-reason">“{row.original.reason}”</span>}
+      </>
     ),
   }),
   column.display({
@@ -55,9 +58,16 @@ const columns = column.columns([
   column.display({
     id: 'request',
     header: 'Request',
-    cell: ({ row }) => <RequestLink requestId={row.original.requestId} />,
+    cell: ({ row }) => <RequestLink requestId={row.original.requestId} label={requestLabel(row.original)} />,
   }),
 ]);
+
+/** The API call a change came from, as its method and route (or path) when the context has them. */
+function requestLabel(change: Change): string | undefined {
+  const method = change.context?.method;
+  const route = change.context?.route ?? change.context?.path;
+  return typeof method === 'string' && typeof route === 'string' ? `${method} ${route}` : undefined;
+}
 
 /** Row changes, one line each, with links to the change, the row's history, the actor and the request. */
 export function ChangesTable({ changes, caption }: { changes: Change[]; caption?: string }) {
