@@ -100,24 +100,21 @@ describe('changes list', () => {
     expect(await screen.findByRole('link', { name: 'carol@shop.test' })).toBeTruthy();
   });
 
-  it('shows the API error in words, naming a bad parameter, and retries on demand', async () => {
+  it('shows a server error in words and retries on demand (a refused filter: filter-errors.test.tsx)', async () => {
     let attempts = 0;
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tables,
       [`${BASE}/api/changes`]: () => {
         attempts += 1;
         return attempts === 1
-          ? {
-              status: 400,
-              body: { error: { code: 'bad_parameter', message: 'from must be an ISO 8601 time', parameter: 'from' } },
-            }
+          ? { status: 500, body: { error: { code: 'internal', message: 'internal error' } } }
           : { status: 200, body: { items: [insertChange()], nextCursor: null } };
       },
     });
-    openAt('/changes?from=yesterday');
+    openAt('/changes?from=2026-11-01');
     const alert = await screen.findByRole('alert');
-    expect(alert.textContent).toContain('Invalid value for "from"');
-    expect(alert.textContent).toContain('from must be an ISO 8601 time');
+    expect(alert.textContent).toContain('Something went wrong');
+    expect(alert.textContent).toContain('internal error');
     await act(async () => {
       fireEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
     });

@@ -1,17 +1,53 @@
+import type { FilterError } from '../lib/filter-error.ts';
+import { invalidField } from '../lib/filter-error.ts';
 import { toDateTimeLocal } from '../lib/time.ts';
+import { FieldError } from './FieldError.tsx';
 
-/** The `from` and `to` inputs of a filter form, in the browser's local time. */
-export function TimeRangeInputs({ from, to }: { from: string | undefined; to: string | undefined }) {
+/**
+ * The `from` and `to` inputs of a filter form, in the browser's local time. A value from the URL that is not a
+ * time (the server refuses it, naming it) stays as it was typed, in a text field, rather than emptied.
+ */
+export function TimeRangeInputs({
+  from,
+  to,
+  error,
+}: {
+  from: string | undefined;
+  to: string | undefined;
+  error?: FilterError | null;
+}) {
   return (
     <>
-      <label>
-        From
-        <input type="datetime-local" step="1" name="from" defaultValue={toDateTimeLocal(from)} />
-      </label>
-      <label>
-        To
-        <input type="datetime-local" step="1" name="to" defaultValue={toDateTimeLocal(to)} />
-      </label>
+      <TimeInput name="from" label="From" value={from} error={error} />
+      <TimeInput name="to" label="To" value={to} error={error} />
     </>
+  );
+}
+
+function TimeInput({
+  name,
+  label,
+  value,
+  error,
+}: {
+  name: string;
+  label: string;
+  value: string | undefined;
+  error: FilterError | null | undefined;
+}) {
+  const local = toDateTimeLocal(value);
+  const keepAsTyped = value !== undefined && value !== '' && local === '';
+  return (
+    <label>
+      {label}
+      <input
+        type={keepAsTyped ? 'text' : 'datetime-local'}
+        step="1"
+        name={name}
+        defaultValue={keepAsTyped ? value : local}
+        {...invalidField(name, error)}
+      />
+      <FieldError name={name} error={error} />
+    </label>
   );
 }

@@ -38,7 +38,7 @@ export function ChangeActor({ change }: { change: Change }) {
   );
 }
 
-export function RequestLink({ requestId, label }: { requestId: string | null; label?: string }) {
+export function RequestLink({ requestId, label }: { requestId: string | null; label?: string | undefined }) {
   if (!requestId) return <span className="muted">—</span>;
   // Outside the user's scope the API log's pages answer 403: the id is shown, not linked.
   if (!apiLogVisible()) {

@@ -33,6 +33,9 @@ export function ErrorMessage({ error, retry }: { error: Error; retry?: () => voi
       <p>{error.message}</p>
       {error instanceof ApiError && error.status === 404 ? (
         <Link to="/changes">Back to the changes</Link>
+      ) : error instanceof ApiError && error.status === 400 ? (
+        // The same request would get the same answer: no "Try again", the value has to change.
+        <p>Correct the value and apply again.</p>
       ) : (
         retry && (
           <button type="button" onClick={retry}>

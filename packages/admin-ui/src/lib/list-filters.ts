@@ -14,14 +14,15 @@ export function filtersFrom(search: URLSearchParams, names: readonly string[]): 
 
 /**
  * Submits a filter form by navigating to `path` with its fields in the URL (so the view can be shared): values
- * trimmed, the `from` and `to` date-time inputs turned into ISO instants.
+ * trimmed, the `from` and `to` date-time inputs turned into ISO instants (kept as typed when not a time).
  */
 export function submitFilters(event: FormEvent<HTMLFormElement>, names: readonly string[], path: string): void {
   event.preventDefault();
   const form = new FormData(event.currentTarget);
   const next: Record<string, string> = {};
   for (const name of names) next[name] = String(form.get(name) ?? '').trim();
-  if ('from' in next) next.from = fromDateTimeLocal(next.from ?? '');
-  if ('to' in next) next.to = fromDateTimeLocal(next.to ?? '');
+  // A value that is not a time is sent as typed: the server names it, and the form keeps it to be corrected.
+  if ('from' in next) next.from = fromDateTimeLocal(next.from ?? '') || (next.from ?? '');
+  if ('to' in next) next.to = fromDateTimeLocal(next.to ?? '') || (next.to ?? '');
   navigate(withQuery(path, next));
 }

@@ -1,11 +1,14 @@
 import type { ChangeFilters, ChangesResponse, TablesResponse } from '@auditrum/core/admin';
-import type { FormEvent } from 'react';
+import type { FormEvent, InputHTMLAttributes } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
+import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
 import { TimeRangeInputs } from '../components/TimeRangeInputs.tsx';
+import type { FilterError } from '../lib/filter-error.ts';
+import { filterError, invalidField } from '../lib/filter-error.ts';
 import { filtersFrom, submitFilters } from '../lib/list-filters.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
@@ -46,7 +49,7 @@ export function ChangesPage({ location }: { location: AppLocation }) {
     <>
       <h1>Changes</h1>
       <FiltersBox key={location.key} active={Object.keys(filters).length}>
-        <ChangeFiltersForm filters={filters} tableNames={tableNames} />
+        <ChangeFiltersForm filters={filters} tableNames={tableNames} error={filterError(changes, CHANGE_FILTERS)} />
       </FiltersBox>
       <div className="toolbar">
         <span className="muted">
@@ -78,66 +81,88 @@ export function ChangesPage({ location }: { location: AppLocation }) {
   );
 }
 
-function ChangeFiltersForm({ filters, tableNames }: { filters: Record<string, string>; tableNames: string[] }) {
+function ChangeFiltersForm({
+  filters,
+  tableNames,
+  error,
+}: {
+  filters: Record<string, string>;
+  tableNames: string[];
+  /** The filter the server refused: marked, with its reason, and kept as typed. */
+  error: FilterError | null;
+}) {
   const onSubmit = (event: FormEvent<HTMLFormElement>) => submitFilters(event, CHANGE_FILTERS, '/changes');
-  const options = filters.table && !tableNames.includes(filters.table) ? [filters.table, ...tableNames] : tableNames;
+  // A value from the URL that is not among the choices stays selected (and is named if refused), never dropped.
+  const withCurrent = (name: string, values: string[]) => {
+    const current = filters[name];
+    return current && !values.includes(current) ? [current, ...values] : values;
+  };
+  const text = (
+    name: (typeof CHANGE_FILTERS)[number],
+    label: string,
+    extra: InputHTMLAttributes<HTMLInputElement> = {},
+  ) => (
+    <label>
+      {label}
+      <input
+        name={name}
+        defaultValue={filters[name] ?? ''}
+        autoComplete="off"
+        {...extra}
+        {...invalidField(name, error)}
+      />
+      <FieldError name={name} error={error} />
+    </label>
+  );
   return (
     <form className="filters" onSubmit={onSubmit} aria-label="Filter changes">
       <label>
         Table
-        <select name="table" defaultValue={filters.table ?? ''}>
+        <select name="table" defaultValue={filters.table ?? ''} {...invalidField('table', error)}>
           <option value="">any</option>
-          {options.map((name) => (
+          {withCurrent('table', tableNames).map((name) => (
             <option key={name} value={name}>
               {name}
             </option>
           ))}
         </select>
+        <FieldError name="table" error={error} />
       </label>
       <label>
         Operation
-        <select name="operation" defaultValue={filters.operation ?? ''}>
+        <select name="operation" defaultValue={filters.operation ?? ''} {...invalidField('operation', error)}>
           <option value="">any</option>
-          {OPERATIONS.map((op) => (
+          {withCurrent('operation', OPERATIONS).map((op) => (
             <option key={op}>{op}</option>
           ))}
         </select>
+        <FieldError name="operation" error={error} />
       </label>
-      <label>
-        Actor id
-        <input name="actor" defaultValue={filters.actor ?? ''} autoComplete="off" />
-      </label>
-      <label>
-        Request id
-        <input name="request" defaultValue={filters.request ?? ''} autoComplete="off" />
-      </label>
-      <label>
-        Row key
-        <input name="key" defaultValue={filters.key ?? ''} autoComplete="off" />
-      </label>
-      <label>
-        Changed column
-        <input name="column" defaultValue={filters.column ?? ''} autoComplete="off" />
-      </label>
-      <label>
-        Transaction
-        <input name="txid" defaultValue={filters.txid ?? ''} autoComplete="off" inputMode="numeric" />
-      </label>
+      {text('actor', 'Actor id')}
+      {text('request', 'Request id')}
+      {text('key', 'Row key')}
+      {text('column', 'Changed column')}
+      {text('txid', 'Transaction', { inputMode: 'numeric' })}
       <label>
         Source
-        <select name="source" defaultValue={filters.source ?? ''}>
+        <select name="source" defaultValue={filters.source ?? ''} {...invalidField('source', error)}>
           <option value="">any</option>
-          {SOURCES.map(([value, label]) => (
+          {withCurrent(
+            'source',
+            SOURCES.map(([value]) => value),
+          ).map((value) => (
             <option key={value} value={value}>
-              {label}
+              {SOURCES.find(([known]) => known === value)?.[1] ?? value}
             </option>
           ))}
         </select>
+        <FieldError name="source" error={error} />
       </label>
-      <TimeRangeInputs from={filters.from} to={filters.to} />
+      <TimeRangeInputs from={filters.from} to={filters.to} error={error} />
       <label className="filter-search">
         Search in changed values
-        <input type="search" name="q" defaultValue={filters.q ?? ''} />
+        <input type="search" name="q" defaultValue={filters.q ?? ''} {...invalidField('q', error)} />
+        <FieldError name="q" error={error} />
       </label>
       <div className="filter-actions">
         <button type="submit">Apply filters</button>

@@ -2,10 +2,12 @@ import type { RequestsResponse } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
 import { TimeRangeInputs } from '../components/TimeRangeInputs.tsx';
+import { filterError, invalidField } from '../lib/filter-error.ts';
 import { filtersFrom, submitFilters } from '../lib/list-filters.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
@@ -17,6 +19,8 @@ export function RequestsPage({ location }: { location: AppLocation }) {
   const requests = useApi<RequestsResponse>(apiUrl('requests', { ...filters, cursor: location.search.get('cursor') }));
   const filtered = Object.keys(filters).length > 0;
   const onSubmit = (event: FormEvent<HTMLFormElement>) => submitFilters(event, REQUEST_FILTERS, '/requests');
+  const error = filterError(requests, REQUEST_FILTERS);
+  const marked = (name: (typeof REQUEST_FILTERS)[number]) => invalidField(name, error);
   return (
     <>
       <h1>Requests</h1>
@@ -24,7 +28,8 @@ export function RequestsPage({ location }: { location: AppLocation }) {
         <form className="filters" onSubmit={onSubmit} aria-label="Filter requests">
           <label>
             Actor id
-            <input name="actor" defaultValue={filters.actor ?? ''} autoComplete="off" />
+            <input name="actor" defaultValue={filters.actor ?? ''} {...marked('actor')} autoComplete="off" />
+            <FieldError name="actor" error={error} />
           </label>
           <label>
             Method
@@ -37,17 +42,26 @@ export function RequestsPage({ location }: { location: AppLocation }) {
           </label>
           <label>
             Status
-            <input name="status" defaultValue={filters.status ?? ''} placeholder="404 or 5xx" autoComplete="off" />
+            <input
+              name="status"
+              defaultValue={filters.status ?? ''}
+              {...marked('status')}
+              placeholder="404 or 5xx"
+              autoComplete="off"
+            />
+            <FieldError name="status" error={error} />
           </label>
           <label>
             Path
-            <input name="path" defaultValue={filters.path ?? ''} autoComplete="off" />
+            <input name="path" defaultValue={filters.path ?? ''} {...marked('path')} autoComplete="off" />
+            <FieldError name="path" error={error} />
           </label>
           <label>
             Request id
-            <input name="request" defaultValue={filters.request ?? ''} autoComplete="off" />
+            <input name="request" defaultValue={filters.request ?? ''} {...marked('request')} autoComplete="off" />
+            <FieldError name="request" error={error} />
           </label>
-          <TimeRangeInputs from={filters.from} to={filters.to} />
+          <TimeRangeInputs from={filters.from} to={filters.to} error={error} />
           <div className="filter-actions">
             <button type="submit">Apply filters</button>
             {filtered && <Link to="/requests">Clear</Link>}
