@@ -650,15 +650,23 @@ RETURNS TABLE (row_key text, "values" jsonb, unknown jsonb, last_change_id bigin
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   p record;
+  work_mem_before text;
 BEGIN
   IF at IS NULL OR NOT isfinite(at) THEN
     RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, NULL, false, true, NULL);
+  -- The join of the log's rows with the live table hashes a row per key: with the default 4 MB it spills to disk
+  -- in dozens of batches. At least 64 MB for this query only (a higher setting is kept), then back as it was.
+  work_mem_before := current_setting('work_mem');
+  IF pg_size_bytes(work_mem_before) < 64 * 1024 * 1024 THEN
+    PERFORM set_config('work_mem', '64MB', true);
+  END IF;
   RETURN QUERY EXECUTE p.query
     USING p.table_id, at, 9223372036854775807::bigint, NULL::text[], false, p.key_names, p.thresholds, p.plains,
       p.remaps, p.missings, p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty;
+  PERFORM set_config('work_mem', work_mem_before, true);
 END;
 $$;
 

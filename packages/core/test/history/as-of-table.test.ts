@@ -130,9 +130,12 @@ describe('a table as of a time', () => {
       expect((await client.query('SELECT count(*)::int AS n FROM tags')).rows).toEqual([{ n: 3000 }]);
       // Inside the caller's own transaction it reads that transaction's view.
       await client.query('BEGIN');
+      await client.query(`SET LOCAL work_mem = '5MB'`);
       await client.query(`DELETE FROM tags WHERE id > 10`);
       const inside = await all(await tableAsOf(client, 'auditrum', { table: 'tags', at: new Date() }));
       expect(inside.size).toBe(10);
+      // The larger work_mem the query takes is its own: the transaction's setting is as it was.
+      expect((await client.query('SHOW work_mem')).rows).toEqual([{ work_mem: '5MB' }]);
       await client.query('ROLLBACK');
     } finally {
       await client.end();
