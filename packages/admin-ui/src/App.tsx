@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import { Layout } from './components/Layout.tsx';
 import { Empty } from './components/states.tsx';
+import { useKeyboardShortcuts } from './lib/keyboard.ts';
 import { ActorPage } from './pages/ActorPage.tsx';
 import { ChangePage } from './pages/ChangePage.tsx';
 import { ChangesPage } from './pages/ChangesPage.tsx';
@@ -66,6 +67,7 @@ function NotFound() {
 
 export function App() {
   const location = useLocation();
+  useKeyboardShortcuts();
   const first = useRef(true);
   useEffect(() => {
     const title = TITLES.find(([pattern]) => pattern.test(location.path))?.[1] ?? 'Changes';

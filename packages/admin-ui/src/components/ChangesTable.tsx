@@ -42,6 +42,7 @@ const columns = column.columns([
         <Link
           to={`/changes/${row.original.id}`}
           className="summary"
+          data-primary
           aria-label={`Change ${row.original.id}: ${changeSummary(row.original) || row.original.operation}`}
         >
           {changeSummary(row.original) || <span className="muted">{row.original.operation.toLowerCase()}</span>}

@@ -1,9 +1,10 @@
 import type { ReactTable, RowData, TableFeatures } from '@tanstack/react-table';
+import { KEYBOARD_ROW } from '../lib/keyboard.ts';
 import { columnLabel } from './column-label.ts';
 
 /**
  * The admin's list markup for a TanStack table: header cells with scope, a class per column, and each cell labelled
- * by its column so that narrow screens can show rows as cards.
+ * by its column so that narrow screens can show rows as cards; rows are what `j` and `k` move between.
  */
 export function GridTable<TFeatures extends TableFeatures, TData extends RowData>({
   table,
@@ -33,7 +34,7 @@ export function GridTable<TFeatures extends TableFeatures, TData extends RowData
         </thead>
         <tbody>
           {table.getRowModel().rows.map((row) => (
-            <tr key={row.id} {...rowAttributes?.(row.original)}>
+            <tr key={row.id} {...{ [KEYBOARD_ROW]: '' }} {...rowAttributes?.(row.original)}>
               {row.getAllCells().map((cell) => (
                 <td
                   key={cell.id}
