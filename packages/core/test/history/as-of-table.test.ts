@@ -111,6 +111,30 @@ describe('a table as of a time', () => {
     await pool.end();
   });
 
+  it('fails, not hangs, when the server ends the connection mid-stream, and the pool carries on', async () => {
+    await app.query('CREATE TABLE logs (id int PRIMARY KEY, line text)');
+    await audit.track('logs');
+    await app.query(`INSERT INTO logs SELECT i, repeat(md5(i::text), 16) FROM generate_series(1, 30000) i`);
+    const pool = db.openPool({ max: 1 });
+    const rows = (await tableAsOf(pool, 'auditrum', { table: 'logs', at: await now() }))[Symbol.asyncIterator]();
+    expect((await rows.next()).done).toBe(false);
+    const { rows: ended } = await db.pool.query<{ ended: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+       WHERE query LIKE 'COPY (SELECT row_key%' AND pid <> pg_backend_pid()`,
+    );
+    expect(ended).toEqual([{ ended: true }]);
+    const failure = await (async () => {
+      for (let next = await rows.next(); !next.done; next = await rows.next());
+    })().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect((failure as { code?: string }).code).toBe('57P01');
+    expect(pool.totalCount).toBe(0);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await pool.end();
+  });
+
   it('needs no transaction: a client in autocommit stays out of one, and one stopped early is usable again', async () => {
     await app.query('CREATE TABLE tags (id int PRIMARY KEY, label text)');
     await audit.track('tags');
