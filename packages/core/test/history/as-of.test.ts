@@ -165,6 +165,16 @@ describe('a row as of a time', () => {
       holder: 'before tracking',
     });
     expect((await as('seats', ['west', 1], first)).exists).toBe(false);
+    // One field's history goes back through the key change, each value under the key it was recorded with.
+    const holders = await audit.fieldHistory({ table: 'seats', key: ['south', 5], field: 'holder' });
+    expect(holders.map((entry) => [entry.operation, entry.rowKey, entry.value])).toEqual([
+      ['INSERT', '["south", 4]', 'ann'],
+      ['UPDATE', '["south", 4]', 'bob'],
+      ['UPDATE', '["south", 5]', 'cy'],
+      ['UPDATE', '["south", 5]', 'dee'],
+    ]);
+    const untilMove = await audit.fieldHistory({ table: 'seats', key: ['south', 5], field: 'holder', at: moved });
+    expect(untilMove.map((entry) => entry.value)).toEqual(['ann', 'bob', 'cy']);
   });
 
   it("reads history under today's names: columns added, renamed, dropped and retyped over the row's life", async () => {
