@@ -35,11 +35,12 @@ export function fieldOption(what: string, field: unknown): string {
   return field;
 }
 
-// PostgreSQL's own words for a table that cannot be found say "relation"; ours name the table as given.
+// PostgreSQL's own words for a table that cannot be found say "relation"; ours name the table as given. (A schema
+// that does not exist is 3F000 before PostgreSQL 16, 42P01 since.)
 const TABLE_ERRORS: Record<string, string> = {
   '42P01': 'does not exist',
+  '3F000': 'does not exist',
   '42602': 'is not a valid table name',
-  '3F000': 'is in a schema that does not exist',
 };
 
 // What the history functions raise for bad input (an untracked table, a key of the wrong shape, an unknown column).
