@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
+import { TimeSettingsControl } from './TimeSettingsControl.tsx';
 
 const SECTIONS = [
   {
@@ -39,6 +40,7 @@ export function Layout({ path, children }: { path: string; children: ReactNode }
             ))}
           </ul>
         </nav>
+        <TimeSettingsControl />
       </header>
       <main id="main" tabIndex={-1}>
         {children}

@@ -14,7 +14,8 @@ import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
 import { diffRecords } from '../lib/diff.ts';
 import { withTooLargeValues } from '../lib/oversized.ts';
-import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
+import { useTimeSettings } from '../lib/time-settings.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { navigate, withQuery } from '../router/location.ts';
@@ -73,6 +74,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
     table && key && !field ? apiUrl('history', { table, key, at, cursor }) : null,
   );
   const canWrite = useCanWrite(Boolean(table && key));
+  const settings = useTimeSettings();
   if (!table || !key) {
     return (
       <Empty>
@@ -83,7 +85,8 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   }
   const onPickTime = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const value = fromDateTimeLocal(String(new FormData(event.currentTarget).get('at') ?? ''));
+    // The end of the picked second: "as of" the time a version is shown at finds that version.
+    const value = endOfPickedTime(String(new FormData(event.currentTarget).get('at') ?? ''), settings);
     navigate(withQuery('/history', { table, key, at: value, cursor }), { replace: true });
   };
   return (
@@ -105,19 +108,25 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                 <h2 id="at-title">The row as it was at a chosen time</h2>
                 <form className="inline-form" onSubmit={onPickTime} key={at}>
                   <label>
-                    Time
-                    <input type="datetime-local" step="1" name="at" defaultValue={toDateTimeLocal(at)} required />
+                    Time ({zoneLabel(new Date(), settings)})
+                    <input
+                      type="datetime-local"
+                      step={settings.ms ? '0.001' : '1'}
+                      name="at"
+                      defaultValue={toDateTimeLocal(at, settings)}
+                      required
+                    />
                   </label>
                   <button type="submit">Show the row</button>
                 </form>
                 {at &&
                   (data.stateAt ? (
                     <>
-                      <p className="muted">As it was at {absoluteTime(at)}:</p>
+                      <p className="muted">As it was at {absoluteTime(at, settings)}:</p>
                       <RecordView record={withTooLargeValues(data.stateAt, data.stateAtOversized)} />
                     </>
                   ) : (
-                    <p className="muted">The row did not exist at {absoluteTime(at)}.</p>
+                    <p className="muted">The row did not exist at {absoluteTime(at, settings)}.</p>
                   ))}
               </section>
               {data.versions.length === 0 ? (

@@ -6,7 +6,8 @@ import { Pager } from '../components/Pager.tsx';
 import { VALUE_UNKNOWN } from '../components/RowBlamePanel.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { ValueView } from '../components/ValueView.tsx';
-import { absoluteTime, fromDateTimeLocal, toDateTimeLocal } from '../lib/time.ts';
+import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
+import { useTimeSettings } from '../lib/time-settings.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { navigate, withQuery } from '../router/location.ts';
@@ -20,6 +21,7 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
   const at = location.search.get('at') ?? '';
   const key = location.search.get('key') ?? '';
   const cursor = location.search.get('cursor');
+  const settings = useTimeSettings();
   const rows = useApi<TableAsOfResponse>(table && at ? apiUrl('table-as-of', { table, at, key, cursor }) : null);
   if (!table) {
     return (
@@ -32,7 +34,8 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
   const onSubmit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    const time = fromDateTimeLocal(String(form.get('at') ?? ''));
+    // The end of the picked second: a row changed within the second shown is as it was after that change.
+    const time = endOfPickedTime(String(form.get('at') ?? ''), settings);
     navigate(withQuery('/table-as-of', { table, at: time, key: String(form.get('key') ?? '').trim() }));
   };
   return (
@@ -41,17 +44,17 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
         <Link to="/tables">Tables</Link> / <span className="mono">{table}</span>
       </p>
       <h1>
-        {table} {at ? `as of ${absoluteTime(at)}` : 'as of a time'}
+        {table} {at ? `as of ${absoluteTime(at, settings)}` : 'as of a time'}
       </h1>
       <form className="inline-form panel" onSubmit={onSubmit} key={location.key} aria-label="Time and key">
         <label>
-          Time
+          Time ({zoneLabel(new Date(), settings)})
           <input
             type="datetime-local"
-            step="1"
+            step={settings.ms ? '0.001' : '1'}
             name="at"
             required
-            defaultValue={toDateTimeLocal(at || new Date().toISOString())}
+            defaultValue={toDateTimeLocal(at || new Date().toISOString(), settings)}
           />
         </label>
         <label>
