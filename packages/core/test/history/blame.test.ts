@@ -372,6 +372,19 @@ describe('long histories, odd names, a busy pool', () => {
     expect(field).toMatchObject({ field: 'val;ue', oldValue: 1, newValue: 2, change: { actorId: 'u1' } });
   });
 
+  it("needs no rights on the table for a row with history; for one without, the table's own refusal", async () => {
+    await app.query('CREATE TABLE private_notes (id int PRIMARY KEY, body text)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.private_notes');
+    await app.query(`INSERT INTO private_notes VALUES (1, 'x')`);
+    const [field] = (await blame(reader.pool, 'auditrum', { table: 'private_notes', key: 1, field: 'body' })).fields;
+    expect(field).toMatchObject({ newValue: 'x', change: { operation: 'INSERT' } });
+    // Key 2 has no history: telling "before tracking" from "no such row" reads the table, as the reader.
+    await expect(blame(reader.pool, 'auditrum', { table: 'private_notes', key: 2 })).rejects.toMatchObject({
+      code: '42501',
+      message: 'permission denied for table private_notes',
+    });
+  });
+
   it('answers calls queued on a pool of one connection, each from one snapshot', async () => {
     const one = db.openPool({ max: 1 });
     const results = await Promise.all(
