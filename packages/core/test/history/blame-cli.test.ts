@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { RowBlame } from '@auditrum/core';
@@ -20,6 +20,33 @@ let changes: { id: string; txid: string; at: string }[];
 
 function cli(args: string[], colors = false): Promise<CliOutcome> {
   return runCli(['blame', ...args], { env: { DATABASE_URL: reader.url }, cwd: process.cwd(), colors });
+}
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const hooks = new URL('../../../../test/source-hooks.ts', import.meta.url).href;
+
+/** The CLI as its own process, from source: stdout a pipe, or (`terminal`) a terminal made by `script`. */
+async function realProcess(
+  args: string[],
+  env: Record<string, string>,
+  terminal = false,
+): Promise<{ code: number | null; stdout: string }> {
+  const node = [process.execPath, '--experimental-transform-types', '--no-warnings', '--import', hooks, main, ...args];
+  const { NO_COLOR: _no, FORCE_COLOR: _force, NODE_DISABLE_COLORS: _disable, ...inherited } = process.env;
+  const child = spawn(
+    terminal ? 'script' : (node[0] as string),
+    terminal ? ['-qec', node.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' '), '/dev/null'] : node.slice(1),
+    { env: { ...inherited, DATABASE_URL: reader.url, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  return { code, stdout };
 }
 
 beforeAll(async () => {
@@ -136,24 +163,24 @@ describe('auditrum blame', () => {
   });
 
   it('prints plain text when its output is a pipe, even with FORCE_COLOR', async () => {
-    const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-    const hooks = new URL('../../../../test/source-hooks.ts', import.meta.url).href;
-    const child = spawn(
-      process.execPath,
-      ['--experimental-transform-types', '--no-warnings', '--import', hooks, main, 'blame', 'people', '1'],
-      { env: { ...process.env, DATABASE_URL: reader.url, FORCE_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const code = await new Promise((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    });
-    expect(code).toBe(0);
-    expect(stdout).toBe((await cli(['public.people', '1'])).stdout);
+    const piped = await realProcess(['blame', 'people', '1'], { FORCE_COLOR: '1' });
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toBe((await cli(['public.people', '1'])).stdout);
   });
+
+  // util-linux `script` gives the process a terminal; where it is missing (not Linux) there is nothing to run.
+  it.runIf(spawnSync('script', ['--version']).status === 0)(
+    'colours on a terminal, and prints plain text there with NO_COLOR',
+    async () => {
+      const plain = (await cli(['public.people', '1'])).stdout;
+      const terminal = await realProcess(['blame', 'people', '1'], { TERM: 'xterm-256color' }, true);
+      expect(terminal.code).toBe(0);
+      expect(terminal.stdout).toContain('\u001b[33m');
+      expect(stripVTControlCharacters(terminal.stdout).replaceAll('\r\n', '\n')).toBe(plain);
+      const noColor = await realProcess(['blame', 'people', '1'], { TERM: 'xterm-256color', NO_COLOR: '1' }, true);
+      expect(noColor.stdout.replaceAll('\r\n', '\n')).toBe(plain);
+    },
+  );
 
   it.each([
     [['nowhere', '1'], 'no table "nowhere"'],
