@@ -319,5 +319,25 @@ describe('auditrum harden', () => {
     adminUrl.password = adminPassword;
     const doctor = await runCli(['doctor', '--url', adminUrl.toString()], { env: {}, cwd: process.cwd() });
     expect(doctor).toMatchObject({ code: 0, stderr: '' });
+    expect(doctor.stdout).toMatch(new RegExp(`ok +append_only +auditrum +only ${adminName} may change the logs`));
+  });
+
+  it('doctor names a grant made after harden and a function a later migration left open; harden again closes both', async () => {
+    await db.pool.query(`GRANT UPDATE ON auditrum.changes_p${month} TO ${pg.escapeIdentifier(role.name)}`);
+    // As a later migration would: a SECURITY DEFINER function, executable by PUBLIC by PostgreSQL's default.
+    await db.pool.query(
+      `CREATE FUNCTION auditrum._later_helper() RETURNS void LANGUAGE sql SECURITY DEFINER AS 'SELECT'`,
+    );
+    const found = await cli(['doctor', '--json']);
+    expect(found.code).toBe(3);
+    expect(JSON.parse(found.stdout).checks).toContainEqual({
+      check: 'append_only',
+      subject: 'auditrum',
+      status: 'problem',
+      detail: `PUBLIC may EXECUTE auditrum._later_helper(); ${role.name} may UPDATE auditrum.changes_p${month}`,
+    });
+    expect(await cli(['harden', '--app-role', role.name, '--admin-role', adminName])).toMatchObject({ code: 0 });
+    expect(await cli(['doctor'])).toMatchObject({ code: 0 });
+    await expect(app.query('SELECT auditrum._later_helper()')).rejects.toThrow(/permission denied/);
   });
 });

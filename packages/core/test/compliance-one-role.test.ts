@@ -57,8 +57,17 @@ describe('the one-role set-up, hardened', () => {
     );
     expect(rows[0]?.count).toBe(0);
     await app.query(`INSERT INTO accounts VALUES (1, 100)`);
-    // What harden takes away: the owner of the log may rewrite it.
+    // What harden takes away: the owner of the log may rewrite it. Doctor says so, without failing (it is the
+    // one-role set-up's design, not a fault).
     await app.query(`BEGIN; UPDATE auditrum.changes SET actor_id = 'someone else'; ROLLBACK`);
+    const doctor = await cli(['doctor', '--json']);
+    expect(doctor.code).toBe(0);
+    expect(JSON.parse(doctor.stdout).checks).toContainEqual({
+      check: 'append_only',
+      subject: 'auditrum',
+      status: 'not_enabled',
+      detail: `the application role ${appName} owns the logs and can change history (run "auditrum harden")`,
+    });
   });
 
   it('after harden, the application role cannot rewrite or remove history, nor silence triggers with replica mode', async () => {
@@ -83,6 +92,7 @@ describe('the one-role set-up, hardened', () => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toMatch(/ok +capture +public\.accounts +capture triggers present and enabled/);
     expect(result.stdout).toMatch(/ok +partitions +changes /);
+    expect(result.stdout).toMatch(new RegExp(`ok +append_only +auditrum +only ${adminName} may change the logs`));
     expect(result.stdout).toMatch(/not enabled +chain +chain +no tamper-evident chain/);
     expect(result.stdout).toContain('no problems found');
   });

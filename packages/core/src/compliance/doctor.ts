@@ -6,8 +6,11 @@ import { ComplianceInputError } from './compliance-input-error.js';
 export type DoctorStatus = 'ok' | 'problem' | 'not_enabled';
 
 export interface DoctorCheck {
-  /** `capture` (a tracked table's triggers), `partitions` (a log's months ahead), `chain` (sealing). */
-  check: 'capture' | 'partitions' | 'chain';
+  /**
+   * `capture` (a tracked table's triggers), `partitions` (a log's months ahead), `append_only` (who may change the
+   * logs), `chain` (sealing).
+   */
+  check: 'capture' | 'partitions' | 'append_only' | 'chain';
   /** What was checked: a table, a log, or the chain. */
   subject: string;
   status: DoctorStatus;
@@ -31,8 +34,9 @@ const LOGS = ['changes', 'api_requests'] as const;
 /**
  * Whether logging can have stopped unnoticed: every tracked table has its capture function and its four triggers,
  * present, enabled and unreplaced (and no rule or untracked parent that bypasses them); each log has its partitions
- * for this month and the months ahead (else rows pile up in the default partition); the chain is reported as not
- * enabled, because it does not exist yet. Reads only.
+ * for this month and the months ahead (else rows pile up in the default partition); no role but the schema's owner
+ * may change the logs (`not_enabled` when an application role owns them: the one-role set-up, before `harden`); the
+ * chain is reported as not enabled, because it does not exist yet. Reads only.
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
@@ -88,6 +92,7 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
     );
   }
 
+  checks.push(await appendOnlyCheck(db, schema));
   checks.push({
     check: 'chain',
     subject: 'chain',
@@ -95,4 +100,55 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
     detail: 'no tamper-evident chain in this version: nothing is sealed, so nothing can be checked',
   });
   return { ok: checks.every((c) => c.status !== 'problem'), checks };
+}
+
+// Privileges that let a role other than the owner change history: writing a log table or partition (but inserting
+// API-log rows, which the application does), a trigger on one, creating in the schema, or running a SECURITY DEFINER
+// function of the schema (but the partition functions, and triggers, which cannot be called). A grant made after
+// harden, or a function that a later migration created with PostgreSQL's default EXECUTE for PUBLIC, shows here.
+const LOOSE_PRIVILEGES_SQL = `
+  WITH grants AS (
+    SELECT a.grantee, a.privilege_type, format('%I.%I', n.nspname, c.relname) AS object
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(c.relacl) a
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.grantee <> c.relowner
+      AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER')
+      AND NOT (c.relname = 'api_requests' AND a.privilege_type = 'INSERT')
+    UNION ALL
+    SELECT a.grantee, a.privilege_type, format('schema %I', n.nspname)
+    FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
+    WHERE n.nspname = $1 AND a.grantee <> n.nspowner AND a.privilege_type = 'CREATE'
+    UNION ALL
+    SELECT a.grantee, a.privilege_type, p.oid::regprocedure::text
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+    WHERE n.nspname = $1 AND p.prosecdef AND a.grantee <> p.proowner AND a.privilege_type = 'EXECUTE'
+      AND p.proname NOT IN ('ensure_partitions', 'ensure_api_request_partitions')
+      AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+  )
+  SELECT format('%s may %s %s', CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END,
+    privilege_type, object) AS loose
+  FROM grants ORDER BY 1`;
+
+async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
+  const s = quoteIdentifier(schema);
+  const owners = await db.query<{ owner: string; app_owners: string[] }>(
+    `SELECT pg_get_userbyid(n.nspowner)::text AS owner,
+       ARRAY(SELECT r.rolname::text FROM ${s}.application_roles a JOIN pg_roles r ON r.oid = a.role_oid
+             WHERE NOT r.rolsuper AND pg_has_role(r.oid, n.nspowner, 'MEMBER') ORDER BY 1) AS app_owners
+     FROM pg_namespace n WHERE n.nspname = $1`,
+    [schema],
+  );
+  const { owner, app_owners: appOwners } = owners.rows[0] ?? { owner: '', app_owners: [] };
+  if (appOwners.length > 0) {
+    return {
+      check: 'append_only',
+      subject: schema,
+      status: 'not_enabled',
+      detail: `the application role ${appOwners.join(', ')} owns the logs and can change history (run "auditrum harden")`,
+    };
+  }
+  const { rows } = await db.query<{ loose: string }>(LOOSE_PRIVILEGES_SQL, [schema]);
+  return rows.length === 0
+    ? { check: 'append_only', subject: schema, status: 'ok', detail: `only ${owner} may change the logs` }
+    : { check: 'append_only', subject: schema, status: 'problem', detail: rows.map((r) => r.loose).join('; ') };
 }
