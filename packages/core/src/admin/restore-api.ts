@@ -1,6 +1,10 @@
-import { revert, undelete, undo } from '../history/restore/operations.js';
+import type { Queryable } from '../db/queryable.js';
+import { loggedChanges } from '../history/restore/logged-change.js';
+import { reversalPlan, revert, undelete, undo } from '../history/restore/operations.js';
+import type { StepPlan } from '../history/restore/plan-step.js';
 import { restoreRow } from '../history/restore/restore-row.js';
 import type { RestoreOptions } from '../history/restore/restore-types.js';
+import { planAndRun } from '../history/restore/run-plan.js';
 import type { ApiContext } from './api-context.js';
 import type { WriteCall } from './api-routes.js';
 import type { WriteResponse } from './api-types.js';
@@ -82,9 +86,37 @@ export async function undoRoute({ api, body, actor }: WriteCall): Promise<WriteR
     throw badParameter('request', 'give one of request (a request id) or txid (a transaction id)');
   }
   const options = writeOptions(body, actor);
-  if (api.scope?.tables !== undefined) await assertUndoInScope(api, request, txid);
+  const parameter = request === undefined ? 'txid' : 'request';
   const target = request === undefined ? { txid: txid as string } : { requestId: request };
-  return run(() => undo(api.pool, api.schema, target, options), request === undefined ? 'txid' : 'request');
+  if (api.scope?.tables === undefined) return run(() => undo(api.pool, api.schema, target, options), parameter);
+  return run(() => planAndRun(api.pool, api.schema, (db) => scopedUndoPlan(api, db, target), options), parameter);
+}
+
+/**
+ * undo's plan for a user whose scope narrows tables: the changes it reverses are checked against the scope in the
+ * plan's own transaction, as they are read, so that a change the request or transaction gains meanwhile cannot slip
+ * in. One that changed a table outside the scope cannot be undone by this user (403); one with no visible change is
+ * not found (404), as for any other user.
+ */
+async function scopedUndoPlan(
+  api: ApiContext,
+  db: Queryable,
+  filter: { requestId: string } | { txid: string },
+): Promise<StepPlan> {
+  const changes = await loggedChanges(db, api.schema, filter);
+  const visible = new Set(visibleTables(api.tables, api.scope).map((table) => table.id));
+  if (!changes.some((change) => visible.has(change.tableId))) {
+    throw notFound(
+      `no change of ${'txid' in filter ? `transaction ${filter.txid}` : `request ${filter.requestId}`} found`,
+    );
+  }
+  if (changes.some((change) => !visible.has(change.tableId))) {
+    throw new AdminError(
+      'forbidden',
+      'this request or transaction changed tables outside your scope: you may not undo it',
+    );
+  }
+  return reversalPlan(db, api.schema, 'undo', changes);
 }
 
 /** reason, dryRun and force, and the admin user as actor; the body's other fields are refused from here on. */
@@ -110,27 +142,6 @@ function changeId(body: BodyParams, name: string): string {
 
 function missing(name: string): never {
   throw badParameter(name, 'is required');
-}
-
-/**
- * A request or transaction that changed a table outside the scope cannot be undone by this user (403); one with no
- * change in it is not found (404), as for any other user.
- */
-async function assertUndoInScope(api: ApiContext, request: string | undefined, txid: string | undefined) {
-  const { rows } = await api.pool.query<{ table_id: number }>(
-    `SELECT DISTINCT c.table_id FROM ${api.schemaSql}.changes c WHERE ${request === undefined ? 'c.txid = $1::bigint' : 'c.request_id = $1'}`,
-    [request ?? txid],
-  );
-  const visible = new Set(visibleTables(api.tables, api.scope).map((table) => table.id));
-  if (rows.length > 0 && rows.every((row) => !visible.has(row.table_id))) {
-    throw notFound(`no change of ${request === undefined ? `transaction ${txid}` : `request ${request}`} found`);
-  }
-  if (rows.some((row) => !visible.has(row.table_id))) {
-    throw new AdminError(
-      'forbidden',
-      'this request or transaction changed tables outside your scope: you may not undo it',
-    );
-  }
 }
 
 async function run(write: () => Promise<WriteResponse>, parameter: string): Promise<WriteResponse> {

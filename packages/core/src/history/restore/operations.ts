@@ -28,7 +28,7 @@ export interface RevertOptions extends RestoreOptions {
 export type UndoTarget = { requestId: string } | { txid: string | number | bigint };
 
 /** The plan that reverses `changes` (newest first), each change by its own statement. */
-async function reversalPlan(
+export async function reversalPlan(
   db: Queryable,
   schema: string,
   operation: RestoreOperation,
