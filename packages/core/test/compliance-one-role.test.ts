@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { migrate } from '@auditrum/core';
+import { createAuditrum, migrate } from '@auditrum/core';
 import { useEmptyDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,18 @@ describe('the one-role set-up, hardened', () => {
         db_user: 'postgres',
       },
     ]);
+  });
+
+  it('a DDL row later in the log is no conflict for reverting a change of the table', async () => {
+    const { rows } = await db.pool.query<{ id: string }>(
+      `SELECT id::text FROM auditrum.changes WHERE operation = 'UPDATE' ORDER BY id DESC LIMIT 1`,
+    );
+    // As the application (the admin mounted in it), whose context is trusted and which may write its table.
+    const audit = createAuditrum({ pool: app, partitions: false });
+    const result = await audit.revert(rows[0]?.id as string, { reason: 'wrong balance' });
+    await audit.close();
+    expect(result).toMatchObject({ applied: true, plan: { conflicts: [] } });
+    expect((await db.pool.query('SELECT balance FROM accounts WHERE id = 1')).rows).toEqual([{ balance: 100 }]);
   });
 
   it('doctor reports a missing partition ahead, and --ahead bounds how far it looks', async () => {

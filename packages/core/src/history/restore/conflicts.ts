@@ -100,6 +100,8 @@ async function logConflicts(db: Queryable, schema: string, plan: StepPlan): Prom
      UNION ALL
      SELECT s.i, l.id, l.operation, NULL
      FROM s JOIN ${audit}.changes l ON l.table_id = s.table_id AND l.row_key IS NULL AND l.id > s.since
+       -- DDL rows (untrack, a capture repair) have no key either, and change no row.
+       AND l.operation = 'TRUNCATE'
      WHERE l.id <> ALL ($2::bigint[])
      ORDER BY 1, 2`,
     [JSON.stringify(steps), plan.reversed],
