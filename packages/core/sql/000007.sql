@@ -187,6 +187,7 @@ BEGIN
   RETURN format('(SELECT %s FROM %I.%I AS live WHERE live.ctid = «tid»)', image, t.schema_name, t.table_name);
 END;
 $$;
+
 -- The stored names of a table's key columns in any recorded state: an UPDATE whose old values hold one changed
 -- the row's key (an UPDATE records only the columns it changed).
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_key_names(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text[]
@@ -614,9 +615,9 @@ $$;
  * see row_key) as it was at `at`: every change with changed_at <= at is in the past. One row: `exists`; `values`,
  * its known values under today's column names; `unknown`, [{column, reason}] for today's columns whose value
  * then is not known (reasons: excluded, masked, oversized, added_later, untracked_gap, before_tracking,
- * not_recorded); the last
- * change of the row at or before `at`; `rebuilt_from`: forward (from an INSERT), backward (from a later DELETE or
- * the live row: the row existed before tracking), live (unchanged since), none (it did not exist).
+ * not_recorded); the last change of the row at or before `at`; `rebuilt_from`: forward (from an INSERT), backward
+ * (from a later DELETE or the live row: the row existed before tracking), live (unchanged since), none (it did not
+ * exist).
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.row_as_of(target regclass, key jsonb, at timestamptz)
 RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, unknown jsonb, last_change_id bigint,
@@ -670,24 +671,12 @@ BEGIN
 END;
 $$;
 
--- A recorded value under today's name from a values object recorded in a state: {value} when known, {unknown:
--- reason} when masked or oversized, NULL when the object does not hold the column.
-CREATE FUNCTION :AUDITRUM_SCHEMA._history_field(recorded jsonb, plain boolean, remap jsonb, field text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE
-    WHEN v IS NULL THEN NULL
-    WHEN v->>'$auditrum' = 'unknown' AND jsonb_typeof(v) = 'object' THEN jsonb_build_object('unknown', v->'reason')
-    WHEN v->>'$auditrum' = 'value' AND jsonb_typeof(v) = 'object' THEN jsonb_build_object('value', v->'value')
-    ELSE jsonb_build_object('value', v) END
-  FROM (SELECT CASE WHEN plain AND NOT recorded ? '' THEN recorded->field
-    ELSE :AUDITRUM_SCHEMA._history_remap(recorded, remap)->field END AS v) r
-$$;
-
 /**
  * Every recorded value of one column (today's name `field`) of the row with key `key`, oldest first: the INSERT's
  * value, each UPDATE that changed it, a DELETE (value NULL, the value it removed as old_value). A row whose key
  * changed keeps its history from before, under the old key (row_key says which). `unknown_reason` is set when the
- * value was recorded masked or oversized, or not at all (excluded). `reason` is the reason the change carried.
+ * value after the change is not known (masked, oversized; excluded or added_later for an INSERT that did not
+ * record it). `reason` is the reason the change carried.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.field_history(target regclass, key jsonb, field text)
 RETURNS TABLE (change_id bigint, changed_at timestamptz, operation text, row_key text, value jsonb, old_value jsonb,
@@ -705,6 +694,7 @@ DECLARE
   thresholds bigint[];
   plains boolean[];
   remaps jsonb[];
+  missings jsonb[];
 BEGIN
   IF field IS NULL OR NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = field
       AND a.attnum > 0 AND NOT a.attisdropped) THEN
@@ -729,24 +719,39 @@ BEGIN
       lineage := lineage || jsonb_build_object('key', current_key, 'from', coalesce(lower_id, 0), 'to', move_id);
     END LOOP;
   END LOOP;
-  SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx), array_agg(v.remap ORDER BY v.idx)
-  INTO thresholds, plains, remaps
+  SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx),
+    array_agg(v.remap ORDER BY v.idx), array_agg(v.missing ORDER BY v.idx)
+  INTO thresholds, plains, remaps, missings
   FROM :AUDITRUM_SCHEMA._history_versions(t) v;
   IF thresholds IS NULL THEN
-    thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}';
+    thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}'; missings := '{"{}"}';
   END IF;
+  -- Each change's new and old value of the column under today's name (read as recorded when its state is plain),
+  -- a marker when it is not known.
   RETURN QUERY
   SELECT c.id, c.changed_at, c.operation, c.row_key,
-    CASE WHEN c.operation = 'DELETE' THEN NULL ELSE n.f->'value' END,
-    o.f->'value',
-    CASE WHEN c.operation = 'DELETE' THEN NULL WHEN n.f IS NULL THEN 'excluded' ELSE n.f->>'unknown' END,
+    CASE WHEN c.operation = 'DELETE' OR n.marker = 'unknown' THEN NULL WHEN n.marker = 'value' THEN n.v->'value' ELSE n.v END,
+    CASE WHEN o.marker = 'unknown' THEN NULL WHEN o.marker = 'value' THEN o.v->'value' ELSE o.v END,
+    CASE
+      WHEN c.operation = 'DELETE' THEN NULL
+      WHEN n.v IS NULL THEN coalesce(missings[b.v]->>field, 'not_recorded')
+      WHEN n.marker = 'unknown' THEN n.v->>'reason'
+    END,
     c.actor_id, c.request_id, c.context->>'reason'
   FROM jsonb_to_recordset(lineage) AS l(key text, "from" bigint, "to" bigint)
   JOIN :AUDITRUM_SCHEMA.changes c ON c.table_id = t.id AND c.row_key = l.key AND c.id >= l."from" AND c.id < l."to"
   CROSS JOIN LATERAL (SELECT width_bucket(c.id, thresholds) AS v) b
-  CROSS JOIN LATERAL (SELECT :AUDITRUM_SCHEMA._history_field(c.new_values, plains[b.v], remaps[b.v], field) AS f) n
-  CROSS JOIN LATERAL (SELECT :AUDITRUM_SCHEMA._history_field(c.old_values, plains[b.v], remaps[b.v], field) AS f) o
-  WHERE c.operation IN ('INSERT', 'DELETE') OR n.f IS NOT NULL
+  CROSS JOIN LATERAL (SELECT x.v, CASE WHEN jsonb_typeof(x.v) = 'object' THEN x.v->>'$auditrum' END AS marker
+    FROM (SELECT CASE
+      WHEN plains[b.v] AND NOT c.new_values ? '' AND NOT jsonb_path_exists(c.new_values, '$.*."$auditrum"')
+        THEN c.new_values->field
+      ELSE :AUDITRUM_SCHEMA._history_remap(c.new_values, remaps[b.v])->field END AS v) x) n
+  CROSS JOIN LATERAL (SELECT x.v, CASE WHEN jsonb_typeof(x.v) = 'object' THEN x.v->>'$auditrum' END AS marker
+    FROM (SELECT CASE
+      WHEN plains[b.v] AND NOT c.old_values ? '' AND NOT jsonb_path_exists(c.old_values, '$.*."$auditrum"')
+        THEN c.old_values->field
+      ELSE :AUDITRUM_SCHEMA._history_remap(c.old_values, remaps[b.v])->field END AS v) x) o
+  WHERE c.operation IN ('INSERT', 'DELETE') OR n.v IS NOT NULL
   ORDER BY c.id;
 END;
 $$;
