@@ -372,6 +372,39 @@ describe('hostile names', () => {
   });
 });
 
+describe('hostile values', () => {
+  it("returns a json column's object shaped like an unknown marker as the value it is", async () => {
+    await app.query('CREATE TABLE docs (id int PRIMARY KEY, body jsonb, note json)');
+    const fake = { $auditrum: 'unknown', reason: 'masked' };
+    const wrapped = { $auditrum: 'value', value: 1 };
+    await app.query('INSERT INTO docs VALUES (1, $1, $2)', [fake, wrapped]);
+    await audit.track('docs');
+    const before = await now();
+    await app.query('UPDATE docs SET body = $1 WHERE id = 1', [wrapped]);
+    await app.query('INSERT INTO docs VALUES (2, $1, $2)', [fake, fake]);
+    const after = await now();
+
+    expect(seen(await as('docs', 1, before))).toEqual({
+      exists: true,
+      values: { id: 1, body: fake, note: wrapped },
+      unknown: [],
+    });
+    expect(seen(await as('docs', 1, after)).values).toEqual({ id: 1, body: wrapped, note: wrapped });
+    expect(seen(await as('docs', 2, after))).toEqual({
+      exists: true,
+      values: { id: 2, body: fake, note: fake },
+      unknown: [],
+    });
+    const rows = new Map<string, unknown>();
+    for await (const row of await audit.tableAsOf({ table: 'docs', at: after }))
+      rows.set(row.rowKey, [row.values, row.unknown]);
+    expect(rows.get('1')).toEqual([{ id: 1, body: wrapped, note: wrapped }, []]);
+    expect(rows.get('2')).toEqual([{ id: 2, body: fake, note: fake }, []]);
+    const bodies = await audit.fieldHistory({ table: 'docs', key: 1, field: 'body' });
+    expect(bodies.map((entry) => [entry.value, entry.oldValue, entry.unknown])).toEqual([[wrapped, fake, null]]);
+  });
+});
+
 describe('bad input', () => {
   beforeAll(async () => {
     await app.query('CREATE TABLE plain (id int PRIMARY KEY, v text)');
