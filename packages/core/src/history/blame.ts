@@ -6,6 +6,8 @@ import { quoteIdentifier } from '../schema/identifiers.js';
 import type { BlameTarget } from './blame-target.js';
 import { liveRowExists, recordedKey, resolveTarget } from './blame-target.js';
 import type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './blame-types.js';
+import type { ChangeValues, ValuesWanted } from './change-values.js';
+import { readChangeValues } from './change-values.js';
 import { HistoryInputError } from './history-input-error.js';
 import type { RowKeyInput } from './history-types.js';
 import { walkRowBack } from './row-walk.js';
@@ -104,7 +106,7 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
     if (hop === 0 && walk.endedBy !== null) deletedBy = changes.get(walk.endedBy) ?? null;
 
     const keyChange = keySetter === undefined ? undefined : changes.get(keySetter);
-    const previousKey = keyChange && keyBefore(keyChange, states, target, rowKey);
+    const previousKey = keyChange && (await keyBefore(db, s, keyChange, states, target, rowKey));
     pending = pending.filter((column) => walk.unresolved.has(column.attnum));
     // An old key today's key columns cannot hold (a column retyped since) ends the search there.
     const previousRowKey =
@@ -126,7 +128,11 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
   }
 
   const endedAt = deletedBy === null ? undefined : BigInt(deletedBy.id);
-  const fields = wanted.map((column) => fieldBlame(column, setters.get(column.attnum), states, endedAt, reasons));
+  const values = await readChangeValues(db, s, target.tableId, valuesWanted(setters, states));
+  const fields = wanted.map((column) => {
+    const setter = setters.get(column.attnum);
+    return fieldBlame(column, setter, setter && values.get(setter.id), states, endedAt, reasons);
+  });
   return {
     table: target.table,
     rowKey: target.rowKey,
@@ -136,9 +142,23 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
   };
 }
 
+/** For each change that set a field, the stored names of the fields it set. */
+function valuesWanted(setters: ReadonlyMap<number, ChangeRow>, states: readonly TableState[]): ValuesWanted {
+  const wanted = new Map<string, { changedAt: string; names: string[] }>();
+  for (const [attnum, change] of setters) {
+    const stored = stateOf(states, BigInt(change.id))?.byAttnum.get(attnum)?.storedName;
+    if (stored === undefined) continue;
+    const want = wanted.get(change.id) ?? { changedAt: change.changed_at, names: [] };
+    want.names.push(stored);
+    wanted.set(change.id, want);
+  }
+  return wanted;
+}
+
 function fieldBlame(
   column: ColumnState,
   setter: ChangeRow | undefined,
+  values: ChangeValues | undefined,
   states: readonly TableState[],
   endedAt: bigint | undefined,
   reasons: ReadonlyMap<number, BlameUnknownReason>,
@@ -161,10 +181,10 @@ function fieldBlame(
   return {
     field,
     change: blameChange(setter),
-    oldValue: setter.old_values?.[stored] ?? null,
-    newValue: setter.new_values?.[stored] ?? null,
+    oldValue: values?.old?.[stored] ?? null,
+    newValue: values?.new?.[stored] ?? null,
     masked: recorded.masked,
-    oversized: isOversized(setter.new_values, stored) || isOversized(setter.old_values, stored),
+    oversized: isOversized(values?.new ?? null, stored) || isOversized(values?.old ?? null, stored),
     unknown: uncertaintyAfter(states, BigInt(setter.id), endedAt, column.attnum),
   };
 }
@@ -197,19 +217,23 @@ function uncertaintyAfter(
  * The row's key before `change`, when that UPDATE (recorded under `rowKey`) changed it: its old values hold the key
  * columns it changed (under their names then); the others keep their values in `rowKey`.
  */
-function keyBefore(
+async function keyBefore(
+  db: Queryable,
+  s: string,
   change: ChangeRow,
   states: readonly TableState[],
   target: BlameTarget,
   rowKey: string,
-): unknown[] | undefined {
-  if (change.operation !== 'UPDATE' || change.old_values === null) return undefined;
-  const old = change.old_values;
+): Promise<unknown[] | undefined> {
+  if (change.operation !== 'UPDATE') return undefined;
   const state = stateOf(states, BigInt(change.id));
+  const names = target.keyColumns.map((key) => state?.byAttnum.get(key.attnum)?.storedName ?? key.name);
+  const wanted = new Map([[change.id, { changedAt: change.changed_at, names }]]);
+  const old = (await readChangeValues(db, s, target.tableId, wanted)).get(change.id)?.old;
+  if (!old) return undefined;
   const values: unknown[] = target.keyColumns.length === 1 ? [rowKey] : JSON.parse(rowKey);
   let changed = false;
-  target.keyColumns.forEach((key, i) => {
-    const stored = state?.byAttnum.get(key.attnum)?.storedName ?? key.name;
+  names.forEach((stored, i) => {
     if (Object.hasOwn(old, stored)) {
       values[i] = old[stored];
       changed = true;

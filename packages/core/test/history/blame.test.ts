@@ -372,6 +372,42 @@ describe('long histories, odd names, a busy pool', () => {
     expect(field).toMatchObject({ field: 'val;ue', oldValue: 1, newValue: 2, change: { actorId: 'u1' } });
   });
 
+  it('reads only the values it shows: a row of large values is not read whole', async () => {
+    await app.query('CREATE TABLE bulky (id int PRIMARY KEY, n int, body text)');
+    await track('public.bulky');
+    await withAuditContext({ actor: { id: 'u1' } }, () =>
+      app.query(`INSERT INTO bulky VALUES (1, 0, repeat('a', 100000))`),
+    );
+    // 70 versions of a 100 kB body, then n changed: the newest 64 changes are the walk's first page.
+    await withAuditContext({ actor: { id: 'writer' } }, () =>
+      app.query(
+        `DO $$ BEGIN FOR i IN 1..70 LOOP UPDATE bulky SET body = repeat(chr(65 + i % 26), 100000) WHERE id = 1; END LOOP; END $$`,
+      ),
+    );
+    await withAuditContext({ actor: { id: 'counter' } }, () => app.query('UPDATE bulky SET n = 1 WHERE id = 1'));
+    let bytes = 0;
+    const counting = {
+      query: async (text: string, values?: unknown[]) => {
+        const result = await reader.pool.query(text, values);
+        bytes += JSON.stringify(result.rows).length;
+        return result;
+      },
+    } as unknown as pg.Pool;
+    const n = await blame(counting, 'auditrum', { table: 'bulky', key: 1, field: 'n' });
+    expect(n.fields[0]).toMatchObject({ newValue: 1, change: { actorId: 'counter' } });
+    expect(bytes).toBeLessThan(20_000);
+    bytes = 0;
+    const whole = await blame(counting, 'auditrum', { table: 'bulky', key: 1 });
+    const body = whole.fields.find((f) => f.field === 'body');
+    expect([body?.change?.actorId, (body?.newValue as string).length, (body?.oldValue as string)[0]]).toEqual([
+      'writer',
+      100000,
+      'R',
+    ]);
+    // The body's old and new value once each, not the 64 versions of the first page.
+    expect(bytes).toBeLessThan(250_000);
+  });
+
   it("needs no rights on the table for a row with history; for one without, the table's own refusal", async () => {
     await app.query('CREATE TABLE private_notes (id int PRIMARY KEY, body text)');
     await createAuditrum({ pool: db.pool, partitions: false }).track('public.private_notes');
