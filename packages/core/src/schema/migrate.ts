@@ -58,14 +58,21 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
   try {
     // Before anything else, so that even the first CREATE SCHEMA of two racing callers is serialised.
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`auditrum.migrate:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${quotedSchema}.schema_migrations (
-        id integer PRIMARY KEY,
-        name text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`,
-    );
+    // Created only when missing: CREATE … IF NOT EXISTS checks the privilege to create first, which an application
+    // role of the two-role set-up does not have, and its start-up migrate() must find an installed schema up to date.
+    const installed = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
+      `${quotedSchema}.schema_migrations`,
+    ]);
+    if (!installed.rows[0]?.found) {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${quotedSchema}.schema_migrations (
+          id integer PRIMARY KEY,
+          name text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`,
+      );
+    }
     const { rows } = await client.query<{ version: number }>(
       `SELECT coalesce(max(id), 0) AS version FROM ${quotedSchema}.schema_migrations`,
     );
