@@ -155,8 +155,9 @@ for (const framework of ['express', 'koa'] as const) {
       await page.getByRole('link', { name: 'Every version of this row' }).click();
       await expect(page).toHaveURL(/\/audit-admin\/history\?table=public\.orders&key=\d+/);
       const versions = page.locator('ol.versions > li');
-      await expect(versions.first()).toContainText('INSERT');
-      await expect(versions.last()).toContainText('status');
+      // Newest first.
+      await expect(versions.last()).toContainText('INSERT');
+      await expect(versions.first()).toContainText('status');
       await page.getByRole('link', { name: 'The row after version 1' }).click();
       await expect(page.locator('dl.record')).toContainText('draft');
       await shot('07-row-history');
@@ -275,7 +276,7 @@ for (const framework of ['express', 'koa'] as const) {
       await expect(page.locator('main')).not.toContainText('A long product description.');
       await shot('15-too-large-value');
       await page.getByRole('link', { name: 'Every version of this row' }).click();
-      await expect(page.locator('ol.versions > li').last()).toContainText(tooLarge);
+      await expect(page.locator('ol.versions > li').first()).toContainText(tooLarge);
       await shot('16-too-large-in-history');
     });
   });

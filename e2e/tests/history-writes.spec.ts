@@ -159,7 +159,8 @@ for (const framework of ['express', 'koa'] as const) {
       await shopApi(base, BOB.id, 'PATCH', '/api/customers/3', { name: `Fay ${framework}` });
       await shopApi(base, BOB.id, 'PATCH', '/api/customers/3', { tier: 'gold' });
       await page.goto(`${base}/audit-admin/history?table=public.customers&key=3`);
-      const first = page.locator('ol.versions > li').first();
+      // Newest first: version 1 is the last.
+      const first = page.locator('ol.versions > li').last();
       await expect(first).toContainText('Version 1');
       const dialog = await confirmWrite(
         page,
@@ -177,7 +178,7 @@ for (const framework of ['express', 'koa'] as const) {
         ]);
       });
       await dialog.getByRole('button', { name: 'Close' }).click();
-      await expect(page.locator('ol.versions > li').last()).toContainText('back to the seed data');
+      await expect(page.locator('ol.versions > li').first()).toContainText('back to the seed data');
     });
 
     await test.step('bring a deleted row back from the recycle bin', async () => {

@@ -144,6 +144,7 @@ describe('one change', () => {
         versions: [{ change, state: { id: 7, status: 'paid', total: '10.00' }, complete: true }],
         firstNumber: 2,
         nextCursor: 'aDo0MA',
+        newer: null,
         stateAt: null,
       },
     });
@@ -231,6 +232,7 @@ describe('row history', () => {
           ],
           firstNumber: 1,
           nextCursor: null,
+          newer: null,
           stateAt: url.searchParams.get('at') ? { id: 7, status: 'draft', total: '10.00' } : null,
         },
       }),
@@ -239,7 +241,8 @@ describe('row history', () => {
     await screen.findByRole('heading', { name: /Version 2/ });
     const versions = [...document.querySelectorAll<HTMLElement>('ol.versions > li')];
     expect(versions).toHaveLength(2);
-    const [first, second] = versions as [HTMLElement, HTMLElement];
+    // Newest first.
+    const [second, first] = versions as [HTMLElement, HTMLElement];
     // A whole new row: one column of values, no "Before".
     expect(
       within(first)
@@ -277,8 +280,8 @@ describe('row history', () => {
       [`${BASE}/api/history`]: (url) => ({
         status: 200,
         body: url.searchParams.get('cursor')
-          ? { versions: versions.slice(0, 3), firstNumber: 1, nextCursor: null, stateAt: null }
-          : { versions: versions.slice(3), firstNumber: 4, nextCursor: 'aDoxMDM', stateAt: null },
+          ? { versions: versions.slice(0, 3), firstNumber: 1, nextCursor: null, newer: { cursor: null }, stateAt: null }
+          : { versions: versions.slice(3), firstNumber: 4, nextCursor: 'aDoxMDM', newer: null, stateAt: null },
       }),
     });
     openAt('/history?table=public.orders&key=7');
@@ -286,20 +289,26 @@ describe('row history', () => {
     expect(document.querySelectorAll('ol.versions > li')).toHaveLength(50);
     expect(screen.getByRole('heading', { name: /Version 4:/ })).toBeTruthy();
     expect(screen.queryByRole('heading', { name: /Version 3:/ })).toBeNull();
-    // The first version of a page still shows its own change against the state it replaced.
-    const first = document.querySelector<HTMLElement>('ol.versions > li') as HTMLElement;
+    // Newest first, numbered in the whole history.
+    expect(
+      [...document.querySelectorAll('ol.versions > li h2')].map((h) => h.textContent?.match(/Version \d+/)?.[0]),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => `Version ${53 - i}`));
+    // The oldest version of a page (at its bottom) still shows its own change against the state it replaced.
+    const first = [...document.querySelectorAll<HTMLElement>('ol.versions > li')].at(-1) as HTMLElement;
     expect(
       [...first.querySelectorAll('tr[data-kind="changed"]')].map((row) => row.querySelector('th')?.textContent),
     ).toEqual(['~qtychanged']);
     await act(async () => {
-      fireEvent.click(screen.getByRole('link', { name: 'Show the 3 earlier versions, a page at a time' }));
+      fireEvent.click(screen.getAllByRole('link', { name: 'Older versions (3) →' })[0] as HTMLElement);
     });
     expect(fetchStub.calls.at(-1)).toBe(`${BASE}/api/history?table=public.orders&key=7&cursor=aDoxMDM`);
     await screen.findByRole('heading', { name: /Version 1:/ });
     expect(document.querySelectorAll('ol.versions > li')).toHaveLength(3);
-    expect(screen.getByRole('link', { name: '↖ Newest versions' }).getAttribute('href')).toBe(
+    // Previous: the newer page, here the newest (no cursor).
+    expect(screen.getAllByRole('link', { name: '← Newer versions' })[0]?.getAttribute('href')).toBe(
       `${BASE}/history?table=public.orders&key=7`,
     );
+    expect(screen.getAllByText('No older versions')).toHaveLength(2);
   });
 
   it('asks for a table and a key when they are missing', () => {

@@ -101,6 +101,7 @@ const emptyHistory: HistoryResponse = {
   versions: [],
   firstNumber: 1,
   nextCursor: null,
+  newer: null,
   stateAt: null,
   stateAtOversized: [],
 };

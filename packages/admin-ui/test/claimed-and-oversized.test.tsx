@@ -38,7 +38,14 @@ describe('context claimed by a role that is not the application', () => {
     });
     fetchStub = stubFetch({
       [`${BASE}/api/changes/42`]: { change, request: null },
-      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+      [`${BASE}/api/history`]: {
+        versions: [],
+        firstNumber: 1,
+        nextCursor: null,
+        newer: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
     });
     openAt('/changes/42');
     const claimed = await screen.findByRole('region', { name: 'Claimed context (not trusted)' });
@@ -65,6 +72,7 @@ describe('context claimed by a role that is not the application', () => {
         versions: [{ change, state: change.newValues, oversized: [], complete: false }],
         firstNumber: 1,
         nextCursor: null,
+        newer: null,
         stateAt: null,
         stateAtOversized: [],
       },
@@ -119,6 +127,7 @@ describe('values too large to keep', () => {
         versions: [{ change, state: change.newValues, oversized: ['body'], complete: true }],
         firstNumber: 1,
         nextCursor: null,
+        newer: null,
         stateAt: null,
         stateAtOversized: [],
       },
@@ -139,6 +148,7 @@ describe('values too large to keep', () => {
         versions: [{ change, state: { id: 7, body: marker }, oversized: ['body'], complete: true }],
         firstNumber: 1,
         nextCursor: null,
+        newer: null,
         stateAt: { id: 7, body: marker },
         stateAtOversized: ['body'],
       },

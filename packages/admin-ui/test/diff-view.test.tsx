@@ -52,6 +52,7 @@ describe('statesOfChange', () => {
       ],
       firstNumber: 1,
       nextCursor: null,
+      newer: null,
       stateAt: null,
       stateAtOversized: [],
     };

@@ -83,6 +83,7 @@ describe('times', () => {
       ],
       firstNumber: 1,
       nextCursor: null,
+      newer: null,
       stateAt: null,
       stateAtOversized: [],
     };

@@ -57,7 +57,14 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(false),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+      [`${BASE}/api/history`]: {
+        versions: [],
+        firstNumber: 1,
+        nextCursor: null,
+        newer: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
     });
     openAt('/changes/41');
     expect(await screen.findByRole('heading', { name: /UPDATE public\.orders/ })).toBeTruthy();
@@ -72,7 +79,14 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+      [`${BASE}/api/history`]: {
+        versions: [],
+        firstNumber: 1,
+        nextCursor: null,
+        newer: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
       [`${BASE}/api/revert`]: writeRoute(revertPlan, () => ({
         status: 200,
         body: { plan: revertPlan, applied: true, changeIds: ['57'], requestId: 'r-restore-1' },
@@ -117,7 +131,14 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+      [`${BASE}/api/history`]: {
+        versions: [],
+        firstNumber: 1,
+        nextCursor: null,
+        newer: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
       [`${BASE}/api/revert`]: writeRoute({ ...revertPlan, conflicts: [{ ...conflict, forcible: true }] }, (body) => {
         forced = body.force;
         return { status: 200, body: { plan: revertPlan, applied: true, changeIds: ['58'] } };
@@ -167,7 +188,14 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, stateAt: null, stateAtOversized: [] },
+      [`${BASE}/api/history`]: {
+        versions: [],
+        firstNumber: 1,
+        nextCursor: null,
+        newer: null,
+        stateAt: null,
+        stateAtOversized: [],
+      },
       [`${BASE}/api/revert`]: writeRoute(revertPlan, () => ({
         status: 409,
         body: {
@@ -227,6 +255,7 @@ describe('writes from the admin', () => {
         ],
         firstNumber: 1,
         nextCursor: null,
+        newer: null,
         stateAt: null,
         stateAtOversized: [],
       },
@@ -236,7 +265,8 @@ describe('writes from the admin', () => {
     openAt('/history?table=public.orders&key=7');
     const restoreButtons = await screen.findAllByRole('button', { name: 'Restore this version' });
     expect(restoreButtons).toHaveLength(2);
-    fireEvent.click(restoreButtons[0] as HTMLElement);
+    // Newest first: the last button is version 1 (the INSERT), put back as it was just before version 2.
+    fireEvent.click(restoreButtons.at(-1) as HTMLElement);
     await within(await screen.findByRole('dialog')).findByText('SQL');
     expect(fetchStub.posts.at(-1)).toEqual({
       path: `${BASE}/api/restore`,

@@ -63,6 +63,49 @@ function restoreTarget(
   return { label: 'Restore this version', target: { route: 'restore', body: { table, key, ...position } } };
 }
 
+/** Each version with its index in the page (oldest first, as the API gives them), newest first. */
+function newestFirst(versions: RowVersion[]): [RowVersion, number][] {
+  return versions.map((version, index): [RowVersion, number] => [version, index]).reverse();
+}
+
+/** Previous (newer) and Next (older) pages of a row's versions, and back to the newest. */
+function VersionsPager({
+  table,
+  rowKey,
+  at,
+  data,
+}: {
+  table: string;
+  rowKey: string;
+  at: string;
+  data: HistoryResponse;
+}) {
+  const older = data.firstNumber - 1;
+  if (data.newer === null && data.nextCursor === null) return null;
+  const to = (cursor: string | null) => withQuery('/history', { table, key: rowKey, at, cursor });
+  return (
+    <nav className="pager" aria-label="Versions">
+      {data.newer ? (
+        <>
+          {data.newer.cursor !== null && <Link to={to(null)}>↖ Newest</Link>}
+          <Link to={to(data.newer.cursor)} rel="prev">
+            ← Newer versions
+          </Link>
+        </>
+      ) : (
+        <span className="muted">The newest versions</span>
+      )}
+      {data.nextCursor ? (
+        <Link to={to(data.nextCursor)} rel="next">
+          Older versions ({older}) →
+        </Link>
+      ) : (
+        <span className="muted">No older versions</span>
+      )}
+    </nav>
+  );
+}
+
 export function HistoryPage({ location }: { location: AppLocation }) {
   const table = location.search.get('table') ?? '';
   const key = location.search.get('key') ?? '';
@@ -135,16 +178,13 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                 </Empty>
               ) : (
                 <>
-                  {data.nextCursor && (
-                    <p>
-                      <Link to={withQuery('/history', { table, key, at, cursor: data.nextCursor })} rel="next">
-                        Show the {data.firstNumber - 1} earlier versions, a page at a time
-                      </Link>
-                    </p>
-                  )}
-                  <ol className="versions" start={data.firstNumber}>
-                    {data.versions.map((version, index) => {
-                      const restore = canWrite ? restoreTarget(table, key, data.versions, index, !cursor) : null;
+                  <VersionsPager table={table} rowKey={key} at={at} data={data} />
+                  {/* Newest first; each version keeps its number in the whole history. */}
+                  <ol className="versions" reversed start={data.firstNumber + data.versions.length - 1}>
+                    {newestFirst(data.versions).map(([version, index]) => {
+                      const restore = canWrite
+                        ? restoreTarget(table, key, data.versions, index, data.newer === null)
+                        : null;
                       return (
                         <li key={version.change.id} className="panel version">
                           <h2>
@@ -190,11 +230,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                       );
                     })}
                   </ol>
-                  {cursor && (
-                    <p>
-                      <Link to={withQuery('/history', { table, key, at, cursor: null })}>↖ Newest versions</Link>
-                    </p>
-                  )}
+                  <VersionsPager table={table} rowKey={key} at={at} data={data} />
                 </>
               )}
             </>

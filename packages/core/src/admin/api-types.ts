@@ -251,6 +251,11 @@ export interface HistoryResponse {
   firstNumber: number;
   /** The page of older versions, or null when this page starts with the first. */
   nextCursor: string | null;
+  /**
+   * The page of the next `limit` newer versions: its `cursor` (null when that page is the newest, asked for without a
+   * cursor); null when this page ends with the newest version.
+   */
+  newer: { cursor: string | null } | null;
   stateAt: Record<string, unknown> | null;
   /** The columns of `stateAt` whose value is an OversizedValue. */
   stateAtOversized: string[];

@@ -18,7 +18,8 @@ const BIGINT_MAX = 9223372036854775807n;
 /**
  * `GET api/history?table&key&at&limit&cursor|through`: one page of a row's versions, oldest first, each with the
  * row's state after it: the newest `limit`, or those before `cursor` (the previous page's `nextCursor`), or
- * those up to and including the change `through`. `stateAt` is the row at `at`, whatever the page.
+ * those up to and including the change `through`. `stateAt` is the row at `at`, whatever the page; `newer` leads to
+ * the page of the `limit` versions after this one.
  *
  * A version's state depends on every earlier change, so the row's changes are read from its first, in batches
  * on the (table_id, row_key, id) index, and folded; only the page is kept. The table's TRUNCATEs (stored without
@@ -38,6 +39,9 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
   let stateAt: Record<string, unknown> | null = null;
   let stateAtOversized: string[] = [];
   let pastAt = atMicros === undefined;
+  // The versions after the page (newer), counted up to one past a page of them: where the newer page ends.
+  let newerCount = 0;
+  let newerEnd: string | undefined;
   let afterId = '0';
   for (;;) {
     const sql = new SqlParams();
@@ -66,12 +70,15 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
         inRange += 1;
         page.push(version);
         if (page.length >= 2 * limit) page = page.slice(-limit);
+      } else {
+        newerCount += 1;
+        if (newerCount === limit + 1) newerEnd = version.change.id;
       }
     }
     const last = rows.at(-1);
     if (rows.length < BATCH || !last) break;
     afterId = last.id;
-    if (end !== undefined && BigInt(afterId) >= end && pastAt) break;
+    if (end !== undefined && BigInt(afterId) >= end && pastAt && newerEnd !== undefined) break;
   }
   page = page.slice(-limit);
   const first = page[0];
@@ -79,6 +86,7 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
     versions: page,
     firstNumber: inRange - page.length + 1,
     nextCursor: first && inRange > page.length ? encodeCursor('history', first.change.id) : null,
+    newer: newerCount === 0 ? null : { cursor: newerEnd === undefined ? null : encodeCursor('history', newerEnd) },
     stateAt,
     stateAtOversized,
   };
