@@ -95,6 +95,29 @@ describe('auditrum harden: bad input changes nothing', () => {
     }
   });
 
+  it('refuses an application role that could give itself the rights harden takes', async () => {
+    const app = pg.escapeIdentifier(role.name);
+    for (const [grant, revoke, message] of [
+      [`ALTER ROLE ${app} CREATEROLE`, `ALTER ROLE ${app} NOCREATEROLE`, 'has CREATEROLE'],
+      [
+        `GRANT SET ON PARAMETER session_replication_role TO ${app}`,
+        `REVOKE SET ON PARAMETER session_replication_role FROM ${app}`,
+        'may set session_replication_role, which silences every trigger',
+      ],
+    ] as const) {
+      const before = await privileges();
+      await db.pool.query(grant);
+      try {
+        const result = await cli(['harden', '--app-role', role.name, '--admin-role', adminName]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(message);
+        expect(await privileges()).toEqual(before);
+      } finally {
+        await db.pool.query(revoke);
+      }
+    }
+  });
+
   it('refuses a schema that does not exist', async () => {
     const result = await cli(['harden', '--schema', 'nowhere', '--app-role', role.name, '--admin-role', adminName]);
     expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('schema "nowhere" does not exist') });

@@ -29,6 +29,7 @@ const DEFINER_FUNCTIONS_FOR_APP = new Set(['ensure_partitions', 'ensure_api_requ
 interface Role {
   oid: number;
   super: boolean;
+  createRole: boolean;
 }
 
 /**
@@ -49,10 +50,29 @@ export async function harden(db: Queryable, schema: string, options: HardenOptio
       `the application role ${JSON.stringify(appRole)} is a superuser: no privilege can be taken from it; give the application a role of its own`,
     );
   }
-  const membership = await db.query<{ member: boolean }>(`SELECT pg_has_role($1::oid, $2::oid, 'MEMBER') AS member`, [
-    app.oid,
-    admin.oid,
-  ]);
+  if (app.createRole) {
+    throw new ComplianceInputError(
+      `the application role ${JSON.stringify(appRole)} has CREATEROLE: it could give itself the admin role's rights (ALTER ROLE ${quoteIdentifier(appRole)} NOCREATEROLE first)`,
+    );
+  }
+  const membership = await db.query<{ member: boolean; version: number }>(
+    `SELECT pg_has_role($1::oid, $2::oid, 'MEMBER') AS member, current_setting('server_version_num')::int AS version`,
+    [app.oid, admin.oid],
+  );
+  // GRANT SET ON PARAMETER (PostgreSQL 15 and later) lets a role that is not a superuser set it.
+  const replica =
+    (membership.rows[0]?.version ?? 0) >= 150000 &&
+    (
+      await db.query<{ replica: boolean }>(
+        `SELECT has_parameter_privilege($1::oid, 'session_replication_role', 'SET') AS replica`,
+        [app.oid],
+      )
+    ).rows[0]?.replica;
+  if (replica) {
+    throw new ComplianceInputError(
+      `the application role ${JSON.stringify(appRole)} may set session_replication_role, which silences every trigger, capture included (REVOKE SET ON PARAMETER session_replication_role FROM ${quoteIdentifier(appRole)} first)`,
+    );
+  }
   if (membership.rows[0]?.member) {
     throw new ComplianceInputError(
       `the application role ${JSON.stringify(appRole)} is a member of the admin role ${JSON.stringify(adminRole)}: it would keep every right of the admin role (REVOKE ${quoteIdentifier(adminRole)} FROM ${quoteIdentifier(appRole)} first)`,
@@ -72,13 +92,13 @@ export async function harden(db: Queryable, schema: string, options: HardenOptio
 
 async function findRole(db: Queryable, name: string, flag: string): Promise<Role> {
   if (typeof name !== 'string' || name.trim() === '') throw new ComplianceInputError(`${flag}: give a role name`);
-  const { rows } = await db.query<{ oid: number; rolsuper: boolean }>(
-    'SELECT oid::int, rolsuper FROM pg_roles WHERE rolname = $1',
+  const { rows } = await db.query<{ oid: number; rolsuper: boolean; rolcreaterole: boolean }>(
+    'SELECT oid::int, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = $1',
     [name],
   );
   const role = rows[0];
   if (!role) throw new ComplianceInputError(`${flag}: role ${JSON.stringify(name)} does not exist`);
-  return { oid: role.oid, super: role.rolsuper };
+  return { oid: role.oid, super: role.rolsuper, createRole: role.rolcreaterole };
 }
 
 async function hardenStatements(db: Queryable, schema: string, app: string, admin: string): Promise<string[]> {
