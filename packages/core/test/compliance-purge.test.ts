@@ -189,7 +189,9 @@ describe('auditrum purge --older-than 13 months', () => {
     const left = await db.pool.query('SELECT relname FROM pg_class WHERE relname = ANY ($1::text[])', [gone]);
     expect(left.rowCount).toBe(0);
     const recorded = await db.pool.query(
-      `SELECT log, older_than, dropped_partitions, rows_purged::int, max_purged_id::text, purged_by::text FROM auditrum.purges ORDER BY id`,
+      `SELECT log, older_than, dropped_partitions, rows_purged::int, max_purged_id::text, purged_by::text,
+         finished_at IS NOT NULL AS finished
+       FROM auditrum.purges ORDER BY id`,
     );
     expect(recorded.rows).toEqual([
       {
@@ -199,11 +201,57 @@ describe('auditrum purge --older-than 13 months', () => {
         rows_purged: 7,
         max_purged_id: result.logs[0]?.maxPurgedId,
         purged_by: 'postgres',
+        finished: true,
       },
-      expect.objectContaining({ log: 'api_requests', rows_purged: 5 }),
+      expect.objectContaining({ log: 'api_requests', rows_purged: 5, finished: true }),
     ]);
     // Nothing is left to purge.
     const again = await purge(db.pool, 'auditrum', { olderThan: '13 months', dryRun: true });
     expect(again.logs.map((l) => l.rows)).toEqual([0, 0]);
+  });
+
+  it('a run that stops midway has recorded exactly what it removed, and the rest stays attached', async () => {
+    const [older, younger] = [await partitionName('changes', 30), await partitionName('changes', 29)];
+    await db.pool.query(`DO $$
+      DECLARE
+        month_start timestamptz;
+      BEGIN
+        FOR i IN 29..30 LOOP
+          month_start := (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => i)) AT TIME ZONE 'UTC';
+          EXECUTE format('CREATE TABLE auditrum.%I PARTITION OF auditrum.changes FOR VALUES FROM (%L) TO (%L)',
+            'changes_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'), month_start,
+            (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => i - 1)) AT TIME ZONE 'UTC');
+          INSERT INTO auditrum.changes (changed_at, table_id, operation, row_key)
+          VALUES (month_start + interval '1 day', 1, 'INSERT', 'old-' || i);
+        END LOOP;
+      END $$`);
+    // A view on the younger partition: its DROP fails (other objects depend on it), after the older one went.
+    await db.pool.query(`CREATE VIEW keeps_it AS SELECT * FROM auditrum.${younger}`);
+    await expect(purge(db.pool, 'auditrum', { olderThan: '13 months', logs: ['changes'] })).rejects.toThrow(/depend/);
+    const { rows } = await db.pool.query(
+      `SELECT dropped_partitions, rows_purged::int, finished_at FROM auditrum.purges ORDER BY id DESC LIMIT 1`,
+    );
+    expect(rows).toEqual([{ dropped_partitions: [older], rows_purged: 1, finished_at: null }]);
+    const attached = await db.pool.query(
+      `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = 'auditrum.changes'::regclass AND c.relname = $1`,
+      [younger],
+    );
+    expect(attached.rowCount).toBe(1);
+    await db.pool.query('DROP VIEW keeps_it');
+    const rest = await purge(db.pool, 'auditrum', { olderThan: '13 months', logs: ['changes'] });
+    expect(rest.logs[0]?.partitions).toEqual([{ name: younger, action: 'drop', rows: 1 }]);
+  });
+
+  it('refuses to run beside another purge of the same schema', async () => {
+    const holder = await db.pool.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock(hashtextextended('auditrum.purge:auditrum', 0))`);
+      const result = await cli(['purge', '--older-than', '13 months']);
+      expect(result).toMatchObject({ code: 1, stderr: 'auditrum: another purge of this schema is running\n' });
+    } finally {
+      await holder.query(`SELECT pg_advisory_unlock(hashtextextended('auditrum.purge:auditrum', 0))`);
+      holder.release();
+    }
   });
 });

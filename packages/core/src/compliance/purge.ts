@@ -93,29 +93,28 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
       for (const log of logs) {
         const entries = plan.rows.filter((row) => row.log === log);
         const result: PurgedLogResult = { log, partitions: [], rows: 0, maxPurgedId: null };
+        // The run's record, brought up to date in the transaction of each step (see `purges`).
+        const record = dryRun
+          ? undefined
+          : (
+              await client.query<{ id: string }>(
+                `INSERT INTO ${s}.purges (log, older_than, cutoff) VALUES ($1, $2, $3) RETURNING id::text`,
+                [log, olderThan, cutoff],
+              )
+            ).rows[0]?.id;
         for (const entry of entries) {
-          const done = dryRun
-            ? { rows: Number(entry.rows), maxId: entry.max_id }
-            : entry.action === 'drop'
-              ? await dropPartition(client, s, log, entry.partition_name)
-              : await deleteOlderRows(client, s, entry.partition_name, TIME_COLUMN[log], cutoff, batchSize);
+          const done =
+            record === undefined
+              ? { rows: Number(entry.rows), maxId: entry.max_id }
+              : entry.action === 'drop'
+                ? await dropPartition(client, s, log, entry.partition_name, record)
+                : await deleteOlderRows(client, s, entry.partition_name, TIME_COLUMN[log], cutoff, batchSize, record);
           result.partitions.push({ name: entry.partition_name, action: entry.action, rows: done.rows });
           result.rows += done.rows;
           result.maxPurgedId = maxId(result.maxPurgedId, done.maxId);
         }
-        if (!dryRun) {
-          await client.query(
-            `INSERT INTO ${s}.purges (log, older_than, cutoff, dropped_partitions, rows_purged, max_purged_id)
-             VALUES ($1, $2, $3, $4::text[], $5, $6::bigint)`,
-            [
-              log,
-              olderThan,
-              cutoff,
-              result.partitions.filter((p) => p.action === 'drop').map((p) => p.name),
-              result.rows,
-              result.maxPurgedId,
-            ],
-          );
+        if (record !== undefined) {
+          await client.query(`UPDATE ${s}.purges SET finished_at = now() WHERE id = $1`, [record]);
         }
         results.push(result);
       }
@@ -139,12 +138,21 @@ export async function retentionCutoff(db: Queryable, quotedSchema: string, older
   }
 }
 
+// The purge's record gains what one step removed, in that step's transaction.
+function recordStep(s: string): string {
+  return `UPDATE ${s}.purges SET rows_purged = rows_purged + $1::bigint,
+    max_purged_id = greatest(max_purged_id, $2::bigint),
+    dropped_partitions = dropped_partitions || $3::text[]
+    WHERE id = $4::bigint`;
+}
+
 // Detaching first takes the partition out of every query on the log; the drop then touches nothing else.
 async function dropPartition(
   client: pg.ClientBase,
   s: string,
   log: PurgedLog,
   partition: string,
+  record: string,
 ): Promise<{ rows: number; maxId: string | null }> {
   return inTransaction(client, async (tx) => {
     const p = `${s}.${quoteIdentifier(partition)}`;
@@ -154,7 +162,9 @@ async function dropPartition(
       `SELECT count(*)::text AS count, max(id)::text AS max FROM ${p}`,
     );
     await tx.query(`DROP TABLE ${p}`);
-    return { rows: Number(rows[0]?.count ?? 0), maxId: rows[0]?.max ?? null };
+    const done = { rows: Number(rows[0]?.count ?? 0), maxId: rows[0]?.max ?? null };
+    await tx.query(recordStep(s), [done.rows, done.maxId, [partition], record]);
+    return done;
   });
 }
 
@@ -165,6 +175,7 @@ async function deleteOlderRows(
   timeColumn: string,
   cutoff: Date,
   batchSize: number,
+  record: string,
 ): Promise<{ rows: number; maxId: string | null }> {
   const p = `${s}.${quoteIdentifier(partition)}`;
   const column = quoteIdentifier(timeColumn);
@@ -173,9 +184,14 @@ async function deleteOlderRows(
   for (;;) {
     const { rows } = await client.query<{ count: string; max: string | null }>(
       `WITH gone AS (
-         DELETE FROM ${p} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${p} WHERE ${column} < $1 LIMIT $2)) RETURNING id)
-       SELECT count(*)::text AS count, max(id)::text AS max FROM gone`,
-      [cutoff, batchSize],
+         DELETE FROM ${p} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${p} WHERE ${column} < $1 LIMIT $2)) RETURNING id),
+       counted AS (SELECT count(*) AS count, max(id) AS max FROM gone),
+       recorded AS (
+         UPDATE ${s}.purges SET rows_purged = rows_purged + counted.count,
+           max_purged_id = greatest(max_purged_id, counted.max)
+         FROM counted WHERE purges.id = $3::bigint AND counted.count > 0)
+       SELECT count::text, max::text FROM counted`,
+      [cutoff, batchSize, record],
     );
     const count = Number(rows[0]?.count ?? 0);
     if (count === 0) return { rows: total, maxId: max };

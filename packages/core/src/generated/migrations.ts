@@ -2818,7 +2818,9 @@ END;
 $$;
 
 -- One row per log and purge run: what \`auditrum purge\` removed and up to where, kept after the rows are gone.
--- max_purged_id is the highest id removed: what a later integrity check starts from (an anchor).
+-- Written when the run starts and brought up to date in the transaction of each partition dropped and each batch
+-- deleted, so that it says exactly what went even when a run stops midway (finished_at NULL). max_purged_id is the
+-- highest id removed: what a later integrity check starts from (an anchor).
 CREATE TABLE :AUDITRUM_SCHEMA.purges (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   purged_at timestamptz NOT NULL DEFAULT now(),
@@ -2826,9 +2828,10 @@ CREATE TABLE :AUDITRUM_SCHEMA.purges (
   log text NOT NULL CHECK (log IN ('changes', 'api_requests')),
   older_than text NOT NULL,
   cutoff timestamptz NOT NULL,
-  dropped_partitions text[] NOT NULL,
-  rows_purged bigint NOT NULL,
-  max_purged_id bigint
+  dropped_partitions text[] NOT NULL DEFAULT '{}',
+  rows_purged bigint NOT NULL DEFAULT 0,
+  max_purged_id bigint,
+  finished_at timestamptz
 );
 
 -- The cut-off of a retention period: now minus \`older_than\`, computed in UTC (a month back from a time is not the
