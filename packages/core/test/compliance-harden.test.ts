@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createAuditrum } from '@auditrum/core';
+import { createAuditrum, purge } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -242,6 +242,14 @@ describe('auditrum harden', () => {
     it.each(forbidden)('cannot: %s', async (_what, sql, error) => {
       const statement = sql.replaceAll('{month}', month).replaceAll('{table}', String(tableId));
       await expect(app.query(statement)).rejects.toThrow(error);
+    });
+
+    it("cannot purge: retention is the admin role's", async () => {
+      const count = 'SELECT count(*)::int AS n FROM auditrum.changes';
+      const before = (await admin.query(count)).rows;
+      await expect(purge(app, 'auditrum', { olderThan: '1 day' })).rejects.toThrow(/permission denied/);
+      expect((await admin.query(count)).rows).toEqual(before);
+      await expect(purge(app, 'auditrum', { olderThan: '1 day', dryRun: true })).rejects.toThrow(/permission denied/);
     });
 
     it('cannot attach a capture function to a table of its own to forge change rows', async () => {
