@@ -322,6 +322,12 @@ describe('auditrum harden', () => {
       ).toEqual([{ method: 'POST', path: '/orders/1' }]);
       const state = await audit.rowAsOf({ table: 'orders', key: 1, at: new Date() });
       expect(state).toMatchObject({ exists: true, values: { id: 1, status: 'paid' } });
+      const status = await audit.status();
+      expect(status.tables.find((t) => t.table === 'public.orders')).toMatchObject({
+        enabledTriggers: 4,
+        problems: [],
+      });
+      expect(status.connection).toMatchObject({ role: role.name, trusted: true });
       await audit.close();
     });
 
