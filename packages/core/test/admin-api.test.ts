@@ -201,7 +201,7 @@ describe('authorization before any data or asset', () => {
       // The same route table lets an allowed request through to the database.
       const allowed = make(() => true);
       expect((await call('/api/tables', {}, allowed)).status).toBe(200);
-      expect(acquired).toBe(1);
+      expect(acquired).toBeGreaterThan(0);
     } finally {
       await counting.end();
     }

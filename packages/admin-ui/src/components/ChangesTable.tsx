@@ -1,5 +1,7 @@
 import type { Change } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
+import { useContext } from 'react';
+import { TableColumnsContext } from '../api/use-table-columns.ts';
 import { changeSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
 import { GridTable } from './GridTable.tsx';
@@ -37,19 +39,7 @@ const columns = column.columns([
   column.display({
     id: 'summary',
     header: 'Change',
-    cell: ({ row }) => (
-      <>
-        <Link
-          to={`/changes/${row.original.id}`}
-          className="summary"
-          data-primary
-          aria-label={`Change ${row.original.id}: ${changeSummary(row.original) || row.original.operation}`}
-        >
-          {changeSummary(row.original) || <span className="muted">{row.original.operation.toLowerCase()}</span>}
-        </Link>
-        {row.original.reason && <span className="change-reason">“{row.original.reason}”</span>}
-      </>
-    ),
+    cell: ({ row }) => <ChangeSummaryCell change={row.original} />,
   }),
   column.display({
     id: 'actor',
@@ -63,6 +53,24 @@ const columns = column.columns([
   }),
 ]);
 
+/** A change's one-line summary, linking to it, with its reason under it. */
+function ChangeSummaryCell({ change }: { change: Change }) {
+  const summary = changeSummary(change, useContext(TableColumnsContext)(`${change.schema}.${change.table}`));
+  return (
+    <>
+      <Link
+        to={`/changes/${change.id}`}
+        className="summary"
+        data-primary
+        aria-label={`Change ${change.id}: ${summary || change.operation}`}
+      >
+        {summary || <span className="muted">{change.operation.toLowerCase()}</span>}
+      </Link>
+      {change.reason && <span className="change-reason">“{change.reason}”</span>}
+    </>
+  );
+}
+
 /** The API call a change came from, as its method and route (or path) when the context has them. */
 function requestLabel(change: Change): string | undefined {
   const method = change.context?.method;
@@ -70,7 +78,7 @@ function requestLabel(change: Change): string | undefined {
   return typeof method === 'string' && typeof route === 'string' ? `${method} ${route}` : undefined;
 }
 
-/** Row changes, one line each, with links to the change, the row's history, the actor and the request. */
+/** Row changes, one line each (fields in table order when the page provides TableColumnsContext), with links to the change, the row's history, the actor and the request. */
 export function ChangesTable({ changes, caption }: { changes: Change[]; caption?: string }) {
   const table = useTable({ features, columns, data: changes, getRowId: (change) => change.id });
   return (

@@ -1,4 +1,5 @@
 import type { Change } from '@auditrum/core/admin';
+import { inColumnOrder } from './column-order.ts';
 import { diffRecords } from './diff.ts';
 import { TooLargeValue, withTooLargeValues } from './oversized.ts';
 import { formatValue, isPlainObject, truncate } from './values.ts';
@@ -25,23 +26,30 @@ function changedPaths(path: string, before: unknown, after: unknown): [string, u
 
 /**
  * One line that says what a change did: `status: draft → paid, address.city: Leeds → York` for an UPDATE,
- * the first fields of the row for an INSERT or DELETE.
+ * the first fields of the row for an INSERT or DELETE; fields in the table's `columns` order when given.
  */
-export function changeSummary(change: Change): string {
+export function changeSummary(change: Change, columns: readonly string[] = []): string {
   switch (change.operation) {
     case 'UPDATE': {
       const old = withTooLargeValues(change.oldValues, change.oversized?.old) ?? {};
       const next = withTooLargeValues(change.newValues, change.oversized?.new) ?? {};
-      const columns = change.changedColumns ?? [...new Set([...Object.keys(old), ...Object.keys(next)])];
-      const paths = columns.flatMap((column) => changedPaths(column, old[column], next[column]));
+      const changed = Object.keys(
+        inColumnOrder(
+          Object.fromEntries((change.changedColumns ?? [...Object.keys(old), ...Object.keys(next)]).map((c) => [c, 1])),
+          columns,
+        ),
+      );
+      const paths = changed.flatMap((column) => changedPaths(column, old[column], next[column]));
       return listFields(paths, ([path, before, after]) => `${path}: ${short(before)} → ${short(after)}`);
     }
     case 'INSERT':
     case 'DELETE': {
-      const row =
+      const row = inColumnOrder(
         (change.operation === 'INSERT'
           ? withTooLargeValues(change.newValues, change.oversized?.new)
-          : withTooLargeValues(change.oldValues, change.oversized?.old)) ?? {};
+          : withTooLargeValues(change.oldValues, change.oversized?.old)) ?? {},
+        columns,
+      );
       return listFields(Object.keys(row), (column) => `${column}: ${short(row[column])}`);
     }
     case 'TRUNCATE':

@@ -2,6 +2,7 @@ import type { ChangeResponse, HistoryResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
+import { useTableColumns } from '../api/use-table-columns.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { ChangeActor, HistoryLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -10,6 +11,7 @@ import { ErrorMessage, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
 import { statesOfChange } from '../lib/change-states.ts';
+import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
@@ -20,6 +22,7 @@ const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'r
 export function ChangePage({ id }: { id: string }) {
   const result = useApi<ChangeResponse>(apiUrl(`changes/${encodeURIComponent(id)}`));
   const canWrite = useCanWrite();
+  const columnsOf = useTableColumns();
   const change = result.status === 'ok' ? result.data.change : null;
   const history = useApi<HistoryResponse>(
     change?.rowKey != null
@@ -37,6 +40,7 @@ export function ChangePage({ id }: { id: string }) {
   const { change: c, request } = result.data;
   const historyReady = c.rowKey === null || history.status !== 'loading';
   const states = statesOfChange(c, history.status === 'ok' ? history.data : null);
+  const order = columnsOf(`${c.schema}.${c.table}`);
   const extraContext = Object.fromEntries(Object.entries(c.context ?? {}).filter(([key]) => !SHOWN_CONTEXT.has(key)));
   return (
     <>
@@ -64,7 +68,7 @@ export function ChangePage({ id }: { id: string }) {
           ) : !historyReady ? (
             <Loading what="the row" />
           ) : (
-            <DiffView entries={diffRecords(states.before, states.after)} />
+            <DiffView entries={diffRecords(inColumnOrder(states.before, order), inColumnOrder(states.after, order))} />
           )}
           {c.rowKey !== null && (
             <p>

@@ -2,6 +2,7 @@ import type { ChangeFilters, ChangesResponse, TablesResponse } from '@auditrum/c
 import type { FormEvent, InputHTMLAttributes } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
+import { TableColumnsContext, useColumnsOf } from '../api/use-table-columns.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
@@ -43,6 +44,7 @@ export function ChangesPage({ location }: { location: AppLocation }) {
   const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor: location.search.get('cursor') }));
   // Loaded once per visit, not per filter change (the form below is remounted on each navigation).
   const tables = useApi<TablesResponse>(apiUrl('tables'));
+  const columnsOf = useColumnsOf(tables);
   const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
   const filtered = Object.keys(filters).length > 0;
   return (
@@ -75,7 +77,11 @@ export function ChangesPage({ location }: { location: AppLocation }) {
         noMatch="No change matches these filters."
         none="No changes recorded yet."
       >
-        {(items) => <ChangesTable changes={items} caption="Changes" />}
+        {(items) => (
+          <TableColumnsContext.Provider value={columnsOf}>
+            <ChangesTable changes={items} caption="Changes" />
+          </TableColumnsContext.Provider>
+        )}
       </PagedList>
     </>
   );

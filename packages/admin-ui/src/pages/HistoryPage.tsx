@@ -3,6 +3,7 @@ import type { FormEvent } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
+import { useTableColumns } from '../api/use-table-columns.ts';
 import type { WriteTarget } from '../api/write.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { FieldHistoryPanel } from '../components/FieldHistoryPanel.tsx';
@@ -12,6 +13,7 @@ import { RowBlamePanel } from '../components/RowBlamePanel.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
+import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
 import { withTooLargeValues } from '../lib/oversized.ts';
 import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
@@ -118,6 +120,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   );
   const canWrite = useCanWrite(Boolean(table && key));
   const settings = useTimeSettings();
+  const order = useTableColumns(Boolean(table && key))(table);
   if (!table || !key) {
     return (
       <Empty>
@@ -217,7 +220,12 @@ export function HistoryPage({ location }: { location: AppLocation }) {
                               known.
                             </p>
                           )}
-                          <DiffView entries={diffRecords(stateBefore(data.versions, index), stateOf(version))} />
+                          <DiffView
+                            entries={diffRecords(
+                              inColumnOrder(stateBefore(data.versions, index), order),
+                              inColumnOrder(stateOf(version), order),
+                            )}
+                          />
                           {restore && (
                             <WriteAction
                               label={restore.label}

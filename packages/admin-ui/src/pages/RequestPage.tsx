@@ -2,6 +2,7 @@ import type { RequestResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
+import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { ActorLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -21,6 +22,7 @@ function Body({ value }: { value: unknown }) {
 export function RequestPage({ requestId }: { requestId: string }) {
   const result = useApi<RequestResponse>(apiUrl(`requests/${encodeURIComponent(requestId)}`));
   const canWrite = useCanWrite();
+  const columnsOf = useTableColumns();
   if (result.status === 'loading') return <Loading what="the request" />;
   if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
   const { request, changes, changeCount } = result.data;
@@ -43,7 +45,9 @@ export function RequestPage({ requestId }: { requestId: string }) {
         </Empty>
       ) : (
         <>
-          <ChangesTable changes={changes} caption="Row changes of this request" />
+          <TableColumnsContext.Provider value={columnsOf}>
+            <ChangesTable changes={changes} caption="Row changes of this request" />
+          </TableColumnsContext.Provider>
           <p>
             <Link to={withQuery('/changes', { request: requestId })}>
               {changeCount > changes.length

@@ -2,6 +2,7 @@ import type { ChangesResponse } from '@auditrum/core/admin';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
+import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
@@ -18,6 +19,7 @@ const SHOWN = 200;
 export function TransactionPage({ txid }: { txid: string }) {
   const changes = useApi<ChangesResponse>(apiUrl('changes', { txid, limit: String(SHOWN) }));
   const canWrite = useCanWrite();
+  const columnsOf = useTableColumns();
   return (
     <>
       <p className="crumbs">
@@ -56,7 +58,9 @@ export function TransactionPage({ txid }: { txid: string }) {
                   />
                 </div>
               )}
-              <ChangesTable changes={data.items} caption={`Row changes of transaction ${txid}`} />
+              <TableColumnsContext.Provider value={columnsOf}>
+                <ChangesTable changes={data.items} caption={`Row changes of transaction ${txid}`} />
+              </TableColumnsContext.Provider>
               {more && (
                 <p>
                   <Link to={withQuery('/changes', { txid })}>All its changes in the changes list</Link>

@@ -3,12 +3,10 @@ import type { AdminResponse } from './admin-http.js';
 import { jsonResponse } from './admin-http.js';
 import type { AdminActor } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
-import type { TablesResponse } from './api-types.js';
 import { fieldHistoryRoute, rowAsOfRoute, tableAsOfRoute } from './as-of-api.js';
 import { rowBlame } from './blame-api.js';
 import type { BodyParams } from './body-params.js';
 import { exportChanges } from './change-export.js';
-import { visibleTables } from './change-filters.js';
 import { getChange, listChanges } from './changes-api.js';
 import { rowHistory } from './history-api.js';
 import type { QueryParams } from './query-params.js';
@@ -16,6 +14,7 @@ import { recycleBin } from './recycle-bin-api.js';
 import { getRequest, listRequests } from './requests-api.js';
 import { restoreRoute, revertRoute, undeleteRoute, undoRoute } from './restore-api.js';
 import { exportTableAsOf } from './table-as-of-export.js';
+import { listTables } from './tables-api.js';
 
 /** What a read route is called with. */
 export interface ReadCall {
@@ -49,8 +48,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   {
     method: 'GET',
     path: 'tables',
-    handle: async ({ api, canWrite }) =>
-      json({ tables: visibleTables(api.tables, api.scope), canWrite: await canWrite() } satisfies TablesResponse),
+    handle: async ({ api, canWrite }) => json(await listTables(api, canWrite)),
   },
   { method: 'GET', path: 'changes', handle: async ({ api, params }) => json(await listChanges(api, params)) },
   { method: 'GET', path: 'changes/export', handle: ({ api, params }) => exportChanges(api, params) },

@@ -46,9 +46,14 @@ export interface TableRef {
   table: string;
 }
 
+/** A table as `GET api/tables` lists it: with its columns today, in table order (empty when dropped since). */
+export interface TableInfo extends TableRef {
+  columns: string[];
+}
+
 /** `GET api/tables` */
 export interface TablesResponse {
-  tables: TableRef[];
+  tables: TableInfo[];
   /**
    * Whether this user may write (revert, restore, undelete, undo) the listed tables: false on an admin mounted
    * without `authorizeWrite`, or when it does not answer `true` for this request.

@@ -51,6 +51,7 @@ export type {
   RowKeyParam,
   RowVersion,
   TableAsOfResponse,
+  TableInfo,
   TableRef,
   TableRowAsOf,
   TablesResponse,
