@@ -361,6 +361,19 @@ describe('auditrum harden', () => {
     expect(doctor.stdout).toMatch(new RegExp(`ok +append_only +auditrum +only ${adminName} may change the logs`));
   });
 
+  it('doctor says whether the guard refuses, and names a disabled guard trigger as a problem', async () => {
+    const ok = await cli(['doctor']);
+    expect(ok.stdout).toMatch(/ok +guard +auditrum +dropping, disabling or replacing a capture trigger is refused/);
+    await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard_drop DISABLE');
+    try {
+      const found = await cli(['doctor']);
+      expect(found.code).toBe(3);
+      expect(found.stdout).toMatch(/PROBLEM +guard +auditrum +event trigger auditrum_capture_guard_drop is disabled/);
+    } finally {
+      await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard_drop ENABLE');
+    }
+  });
+
   it('doctor names a grant made after harden and a function a later migration left open; harden again closes both', async () => {
     await db.pool.query(`GRANT UPDATE ON auditrum.changes_p${month} TO ${pg.escapeIdentifier(role.name)}`);
     // As a later migration would: a SECURITY DEFINER function, executable by PUBLIC by PostgreSQL's default.

@@ -93,6 +93,7 @@ describe('the one-role set-up, hardened', () => {
     expect(result.stdout).toMatch(/ok +capture +public\.accounts +capture triggers present and enabled/);
     expect(result.stdout).toMatch(/ok +partitions +changes /);
     expect(result.stdout).toMatch(new RegExp(`ok +append_only +auditrum +only ${adminName} may change the logs`));
+    expect(result.stdout).toMatch(/not enabled +guard +auditrum +no event triggers \(migrated without a superuser\)/);
     expect(result.stdout).toMatch(/not enabled +chain +chain +no tamper-evident chain/);
     expect(result.stdout).toContain('no problems found');
   });

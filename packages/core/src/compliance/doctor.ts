@@ -7,10 +7,10 @@ export type DoctorStatus = 'ok' | 'problem' | 'not_enabled';
 
 export interface DoctorCheck {
   /**
-   * `capture` (a tracked table's triggers), `partitions` (a log's months ahead), `append_only` (who may change the
-   * logs), `chain` (sealing).
+   * `capture` (a tracked table's triggers), `guard` (the event triggers that refuse stopping capture), `partitions`
+   * (a log's months ahead), `append_only` (who may change the logs), `chain` (sealing).
    */
-  check: 'capture' | 'partitions' | 'append_only' | 'chain';
+  check: 'capture' | 'guard' | 'partitions' | 'append_only' | 'chain';
   /** What was checked: a table, a log, or the chain. */
   subject: string;
   status: DoctorStatus;
@@ -60,6 +60,8 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
         : { check: 'capture', subject: table.name, status: 'problem', detail: table.problems.join('; ') },
     );
   }
+
+  checks.push(await guardCheck(db, schema));
 
   // Months in UTC, as the partitions' bounds are.
   const months = await db.query<{ log: string; missing: string[] }>(
@@ -151,4 +153,45 @@ async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorChe
   return rows.length === 0
     ? { check: 'append_only', subject: schema, status: 'ok', detail: `only ${owner} may change the logs` }
     : { check: 'append_only', subject: schema, status: 'problem', detail: rows.map((r) => r.loose).join('; ') };
+}
+
+// The guard's event triggers, by the functions they run (their names carry a prefix of the schema's name).
+const GUARD_FUNCTIONS = ['_guard_capture_start', '_guard_capture_ddl', '_guard_capture_drop'];
+
+async function guardCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
+  const { rows } = await db.query<{ name: string; enabled: boolean }>(
+    `SELECT e.evtname::text AS name, e.evtenabled <> 'D' AS enabled
+     FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = $1 AND p.proname = ANY ($2::text[])
+     ORDER BY 1`,
+    [schema, GUARD_FUNCTIONS],
+  );
+  if (rows.length === 0) {
+    return {
+      check: 'guard',
+      subject: schema,
+      status: 'not_enabled',
+      detail:
+        "no event triggers (migrated without a superuser): a table's owner can disable or drop its capture triggers, which this check detects but nothing refuses",
+    };
+  }
+  const disabled = rows.filter((r) => !r.enabled).map((r) => r.name);
+  if (disabled.length > 0 || rows.length < GUARD_FUNCTIONS.length) {
+    const missing = GUARD_FUNCTIONS.length - rows.length;
+    return {
+      check: 'guard',
+      subject: schema,
+      status: 'problem',
+      detail: [
+        ...disabled.map((name) => `event trigger ${name} is disabled`),
+        ...(missing > 0 ? [`${missing} of the guard's event triggers are missing`] : []),
+      ].join('; '),
+    };
+  }
+  return {
+    check: 'guard',
+    subject: schema,
+    status: 'ok',
+    detail: 'dropping, disabling or replacing a capture trigger is refused',
+  };
 }
