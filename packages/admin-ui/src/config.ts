@@ -21,3 +21,15 @@ export function basePath(): string {
 export function apiLogVisible(): boolean {
   return window.__AUDITRUM_ADMIN__?.apiLog !== false;
 }
+
+/**
+ * The host's sign-in page with the way back to `returnTo` (`?next=`), when the server was given `loginUrl`; a
+ * session that ends while the admin is open then gets a link instead of a dead end.
+ */
+export function signInUrl(returnTo: string): string | null {
+  const loginUrl = window.__AUDITRUM_ADMIN__?.loginUrl;
+  if (typeof loginUrl !== 'string' || loginUrl === '') return null;
+  const url = new URL(loginUrl, window.location.origin);
+  url.searchParams.set('next', returnTo);
+  return url.origin === window.location.origin ? url.pathname + url.search : url.toString();
+}

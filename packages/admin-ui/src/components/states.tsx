@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { ApiError } from '../api/client.ts';
 import type { ApiState } from '../api/use-api.ts';
+import { signInUrl } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 
 export function Loading({ what }: { what: string }) {
@@ -17,6 +18,7 @@ export function Empty({ children }: { children: ReactNode }) {
 
 /** What went wrong, in words, with a retry button (and the parameter at fault for a 400). */
 export function ErrorMessage({ error, retry }: { error: Error; retry?: () => void }) {
+  const signIn = signInUrl(window.location.pathname + window.location.search);
   let title = 'Something went wrong';
   if (error instanceof ApiError) {
     if (error.status === 401) title = 'You are not signed in';
@@ -31,7 +33,9 @@ export function ErrorMessage({ error, retry }: { error: Error; retry?: () => voi
     <div className="state state-error" role="alert">
       <p className="state-title">{title}</p>
       <p>{error.message}</p>
-      {error instanceof ApiError && error.status === 404 ? (
+      {error instanceof ApiError && error.status === 401 && signIn !== null ? (
+        <a href={signIn}>Sign in</a>
+      ) : error instanceof ApiError && error.status === 404 ? (
         <Link to="/changes">Back to the changes</Link>
       ) : error instanceof ApiError && error.status === 400 ? (
         // The same request would get the same answer: no "Try again", the value has to change.

@@ -39,6 +39,11 @@ export interface AdminOptions<Req = unknown> {
   actor?: (request: Req) => AdminActor | Promise<AdminActor>;
   /** The built admin UI (index.html and assets/); without it only the JSON API is served. */
   assetsDir?: string;
+  /**
+   * Optional: the host's sign-in page, a path on this site (`/login`) or an http(s) URL. A browser that `authorize`
+   * refuses gets a page saying so, with a link there (`?next=` the admin URL it asked for).
+   */
+  loginUrl?: string;
   /** Called with unexpected errors (answered with 500 `internal`); default console.error. */
   onError?: (error: unknown) => void;
 }
@@ -58,6 +63,7 @@ export interface ResolvedAdminOptions<Req> {
   /** Both set, or both undefined (a read-only admin). */
   write: AdminWriteOptions<Req> | undefined;
   assetsDir: string | undefined;
+  loginUrl: string | undefined;
   onError: (error: unknown) => void;
 }
 
@@ -87,6 +93,7 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
   if (options.assetsDir !== undefined && (typeof options.assetsDir !== 'string' || options.assetsDir === '')) {
     throw new TypeError('auditrum admin: `assetsDir` must be the path of the built admin UI directory');
   }
+  const loginUrl = checkLoginUrl(options.loginUrl);
   const write = resolveWriteOptions(options);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   if (typeof schema !== 'string') throw new TypeError('auditrum admin: `schema` must be a string');
@@ -98,8 +105,25 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
     scope: options.scope,
     write,
     assetsDir: options.assetsDir,
+    loginUrl,
     onError: options.onError ?? ((error) => console.error('auditrum admin:', error)),
   };
+}
+
+/** A path on this site (not `//host`, which is another site) or an absolute http(s) URL. */
+function checkLoginUrl(loginUrl: unknown): string | undefined {
+  if (loginUrl === undefined) return undefined;
+  const help = 'auditrum admin: `loginUrl` must be a path on this site such as /login, or an http(s) URL';
+  if (typeof loginUrl !== 'string' || loginUrl.length > 2000 || /[\s<>"'`\\]/.test(loginUrl)) throw new TypeError(help);
+  if (loginUrl.startsWith('/') && !loginUrl.startsWith('//')) return loginUrl;
+  let url: URL;
+  try {
+    url = new URL(loginUrl);
+  } catch {
+    throw new TypeError(help);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(help);
+  return loginUrl;
 }
 
 const AUTHORIZE_WRITE_HELP =

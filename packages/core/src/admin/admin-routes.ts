@@ -10,6 +10,7 @@ import type { AdminErrorBody } from './api-types.js';
 import { BodyParams } from './body-params.js';
 import { AdminError, notFound } from './errors.js';
 import { QueryParams } from './query-params.js';
+import { refusedPage, wantsRefusedPage } from './refused-page.js';
 import { assertJsonBodyHeaders, readJsonBody } from './request-body.js';
 import { assertSameOrigin } from './same-origin.js';
 import { loadTables } from './tables.js';
@@ -85,9 +86,16 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, false);
       if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
       const scope = checkScope(await resolved.scope?.(request.raw));
-      return await assets.index(request.basePath, scope?.requests !== false);
+      return await assets.index(request.basePath, scope?.requests !== false, resolved.loginUrl);
     } catch (error) {
-      if (error instanceof AdminError) return errorResponse(error);
+      if (error instanceof AdminError) {
+        if ((error.status === 401 || error.status === 403) && wantsRefusedPage(request, isApiPath(request.path))) {
+          const query = request.query.toString();
+          const returnTo = `${request.basePath}/${request.path.replace(/^\/+/, '')}${query ? `?${query}` : ''}`;
+          return refusedPage(error.status, error.message, resolved.loginUrl, returnTo);
+        }
+        return errorResponse(error);
+      }
       resolved.onError(error);
       return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } } satisfies AdminErrorBody);
     }
@@ -104,6 +112,11 @@ const WRITE_REFUSALS = {
 function decide(decision: AuthorizeResult, messages: typeof READ_REFUSALS): void {
   if (decision === 'unauthenticated') throw new AdminError('unauthorized', messages.unauthorized);
   if (decision !== true) throw new AdminError('forbidden', messages.forbidden);
+}
+
+/** Whether a path below the base is the JSON API's (scripts get JSON errors there, never a page). */
+function isApiPath(path: string): boolean {
+  return /^\/*api(\/|$|\?)/.test(path);
 }
 
 function isRead(method: string): boolean {

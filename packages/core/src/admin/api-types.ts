@@ -422,4 +422,6 @@ export interface AdminClientConfig {
   basePath: string;
   /** Whether the API-request log is in the user's scope (`scope().requests !== false`): the UI hides it if not. */
   apiLog: boolean;
+  /** The host's sign-in page (the `loginUrl` option), linked when the API answers 401 (a session that ended). */
+  loginUrl?: string;
 }

@@ -61,9 +61,10 @@ export function renderIndexHtml(
   template: string,
   basePath: string,
   apiLog = true,
+  loginUrl?: string,
 ): { html: string; scriptHash: string } {
   const base = normaliseBasePath(basePath);
-  const config: AdminClientConfig = { basePath: base, apiLog };
+  const config: AdminClientConfig = { basePath: base, apiLog, ...(loginUrl === undefined ? {} : { loginUrl }) };
   const script = `window.__AUDITRUM_ADMIN__ = ${scriptSafeJson(config)}`;
   const scriptHash = createHash('sha256').update(script, 'utf8').digest('base64');
   const injected = `<base href="${escapeAttribute(`${base}/`)}"><script>${script}</script>`;
@@ -85,8 +86,8 @@ export class UiAssets {
     this.#root = dir === undefined ? undefined : resolve(dir);
   }
 
-  /** index.html, with the base path and whether the user may see the API log (`apiLog`) injected. */
-  async index(basePath: string, apiLog: boolean): Promise<AdminResponse> {
+  /** index.html, with the base path, whether the user may see the API log (`apiLog`) and `loginUrl` injected. */
+  async index(basePath: string, apiLog: boolean, loginUrl?: string): Promise<AdminResponse> {
     const template = await this.#loadTemplate();
     if (template === undefined) {
       return {
@@ -95,7 +96,7 @@ export class UiAssets {
         body: 'The Auditrum admin UI is not built: run `pnpm --filter @auditrum/admin-ui build` (or give assetsDir). The JSON API is under api/.\n',
       };
     }
-    const { html, scriptHash } = renderIndexHtml(template, basePath, apiLog);
+    const { html, scriptHash } = renderIndexHtml(template, basePath, apiLog, loginUrl);
     return {
       status: 200,
       headers: withCommonHeaders({

@@ -1,0 +1,57 @@
+import { cleanup, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { App } from '../src/App.tsx';
+import { stubFetch } from './fixtures.ts';
+
+const BASE = '/audit-admin';
+
+afterEach(() => {
+  cleanup();
+  delete window.__AUDITRUM_ADMIN__;
+});
+
+function signedOut() {
+  return stubFetch({
+    [`${BASE}/api/tables`]: () => ({
+      status: 401,
+      body: { error: { code: 'unauthorized', message: 'log in to see the audit log' } },
+    }),
+    [`${BASE}/api/changes`]: () => ({
+      status: 401,
+      body: { error: { code: 'unauthorized', message: 'log in to see the audit log' } },
+    }),
+  });
+}
+
+describe('a session that ends while the admin is open', () => {
+  it('links to the host’s sign-in page with the way back, when the server gives loginUrl', async () => {
+    const fetchStub = signedOut();
+    try {
+      window.__AUDITRUM_ADMIN__ = { basePath: BASE, apiLog: true, loginUrl: '/login?app=shop' };
+      window.history.replaceState(null, '', `${BASE}/changes?actor=7`);
+      render(<App />);
+      const alert = await screen.findByRole('alert');
+      expect(alert.textContent).toContain('You are not signed in');
+      expect(screen.getByRole('link', { name: 'Sign in' }).getAttribute('href')).toBe(
+        `/login?app=shop&next=${encodeURIComponent(`${BASE}/changes?actor=7`)}`,
+      );
+      expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
+  it('offers to try again when there is no sign-in page to link', async () => {
+    const fetchStub = signedOut();
+    try {
+      window.__AUDITRUM_ADMIN__ = { basePath: BASE, apiLog: true };
+      window.history.replaceState(null, '', `${BASE}/changes`);
+      render(<App />);
+      await screen.findByRole('alert');
+      expect(screen.queryByRole('link', { name: 'Sign in' })).toBeNull();
+      expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
+    } finally {
+      fetchStub.restore();
+    }
+  });
+});
