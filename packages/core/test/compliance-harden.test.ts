@@ -118,6 +118,21 @@ describe('auditrum harden: bad input changes nothing', () => {
     }
   });
 
+  it('quotes a role name that needs it (quotes, a semicolon, SQL in it)', async () => {
+    const odd = `Odd "Role"; DROP TABLE orders; ${adminName.slice(-4)}`;
+    const quoted = pg.escapeIdentifier(odd);
+    await db.pool.query(`CREATE ROLE ${quoted}`);
+    try {
+      const before = await privileges();
+      const dry = await cli(['harden', '--app-role', odd, '--admin-role', adminName, '--dry-run']);
+      expect(dry).toMatchObject({ code: 0, stderr: '' });
+      expect(dry.stdout).toContain(`GRANT USAGE ON SCHEMA "auditrum" TO ${quoted};`);
+      expect(await privileges()).toEqual(before);
+    } finally {
+      await db.pool.query(`DROP ROLE ${quoted}`);
+    }
+  });
+
   it('refuses a schema that does not exist', async () => {
     const result = await cli(['harden', '--schema', 'nowhere', '--app-role', role.name, '--admin-role', adminName]);
     expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('schema "nowhere" does not exist') });
