@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createAuditrum, purge } from '@auditrum/core';
+import { ApiLogWriter } from '@auditrum/core/http';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -329,12 +330,36 @@ describe('auditrum harden', () => {
           request_id: 'req-7',
         },
       ]);
-      await app.query(
-        `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, duration_ms) VALUES (now(), 'req-7', 'POST', '/orders/1', 3)`,
+      // The middleware's own writer (COPY into the parent table).
+      const errors: unknown[] = [];
+      const writer = new ApiLogWriter(app, 'auditrum', {}, (error) => errors.push(error));
+      writer.push({
+        requestedAt: new Date(),
+        requestId: 'req-7',
+        method: 'POST',
+        path: '/orders/1',
+        route: '/orders/:id',
+        query: null,
+        status: 200,
+        durationMs: 3,
+        aborted: false,
+        actorId: 'u-7',
+        actorLabel: null,
+        ip: null,
+        userAgent: null,
+        requestHeaders: null,
+        responseHeaders: null,
+        requestBody: null,
+        responseBody: null,
+        error: null,
+      });
+      await writer.close();
+      expect(errors).toEqual([]);
+      expect(writer.stats()).toMatchObject({ written: 1, dropped: 0, failed: 0 });
+      const logged = await admin.query(
+        `SELECT method, path, actor_id FROM auditrum.api_requests WHERE request_id = 'req-7'`,
       );
-      expect(
-        (await admin.query(`SELECT method, path FROM auditrum.api_requests WHERE request_id = 'req-7'`)).rows,
-      ).toEqual([{ method: 'POST', path: '/orders/1' }]);
+      expect(logged.rows).toEqual([{ method: 'POST', path: '/orders/1', actor_id: 'u-7' }]);
       const state = await audit.rowAsOf({ table: 'orders', key: 1, at: new Date() });
       expect(state).toMatchObject({ exists: true, values: { id: 1, status: 'paid' } });
       const status = await audit.status();
