@@ -14,6 +14,7 @@ import {
   READ_ONLY_ADMIN_PATH,
   ShopError,
   shop,
+  staffOnly,
   USER_COOKIE,
   USER_HEADER,
   USERS,
@@ -55,13 +56,14 @@ export function createExpressShop({ pool }: { pool: pg.Pool }): ShopApp {
     '/audit-admin',
     auditAdmin({
       pool,
-      authorize: (req: Request) => req.user?.isStaff === true,
+      authorize: (req: Request) => staffOnly(req.user),
       authorizeWrite: (req: Request) => req.user?.isStaff === true,
       actor: (req: Request) => adminActor(req.user),
+      loginUrl: '/',
     }),
   );
   // The same log, read-only: no write button, and every write refused.
-  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, authorize: (req: Request) => req.user?.isStaff === true }));
+  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, authorize: (req: Request) => staffOnly(req.user), loginUrl: '/' }));
 
   app.get('/', (req, res) => {
     res.type('html').send(loginPage(req.user));

@@ -14,6 +14,7 @@ import {
   READ_ONLY_ADMIN_PATH,
   ShopError,
   shop,
+  staffOnly,
   USER_COOKIE,
   USER_HEADER,
   USERS,
@@ -63,13 +64,16 @@ export function createKoaShop({ pool }: { pool: pg.Pool }): ShopApp {
     auditAdmin({
       pool,
       basePath: '/audit-admin',
-      authorize: (ctx) => ctx.state.user?.isStaff === true,
+      authorize: (ctx) => staffOnly(ctx.state.user),
       authorizeWrite: (ctx) => ctx.state.user?.isStaff === true,
       actor: (ctx) => adminActor(ctx.state.user),
+      loginUrl: '/',
     }),
   );
   // The same log, read-only: no write button, and every write refused.
-  app.use(auditAdmin({ pool, basePath: READ_ONLY_ADMIN_PATH, authorize: (ctx) => ctx.state.user?.isStaff === true }));
+  app.use(
+    auditAdmin({ pool, basePath: READ_ONLY_ADMIN_PATH, authorize: (ctx) => staffOnly(ctx.state.user), loginUrl: '/' }),
+  );
   app.use(bodyParser());
   // Why a change is made, when the client says so.
   app.use(async (ctx, next) => {

@@ -54,6 +54,11 @@ export function userOfRequest(
 /** Where both apps also mount the admin without `authorizeWrite`: the same log, read-only. */
 export const READ_ONLY_ADMIN_PATH = '/audit-admin-readonly';
 
+/** Who may see the audit admin: staff; someone not signed in is asked to (the admin links the login page). */
+export function staffOnly(user: ShopUser | undefined): boolean | 'unauthenticated' {
+  return user ? user.isStaff : 'unauthenticated';
+}
+
 /**
  * Who a write through the admin is recorded under: the signed-in staff member (`authorizeWrite` let only staff
  * through, so there is one).

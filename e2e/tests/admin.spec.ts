@@ -90,7 +90,10 @@ for (const framework of ['express', 'koa'] as const) {
       const actors = await page.locator('table.changes-table td.col-actor').allInnerTexts();
       expect(actors.length).toBeGreaterThan(0);
       expect(new Set(actors)).toEqual(new Set([BOB.label]));
-      await expect(page.locator('td.col-summary', { hasText: `note: e2e ${framework}` })).toBeVisible();
+      // His order, its first fields in the table's column order.
+      await expect(
+        page.locator('td.col-summary a', { hasText: `id: ${order.id}, customer_id: 1, status: draft` }),
+      ).toBeVisible();
       await shot('02-changes-by-bob');
     });
 

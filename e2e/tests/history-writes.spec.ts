@@ -270,6 +270,23 @@ for (const framework of ['express', 'koa'] as const) {
       });
     });
 
+    await test.step('a browser not signed in gets a page that says so and links the sign-in page', async () => {
+      const anonymous = await page.context().browser()?.newPage();
+      if (!anonymous) throw new Error('no browser');
+      try {
+        await anonymous.goto(`${base}/audit-admin/changes?table=public.orders`);
+        await expect(anonymous.getByRole('heading', { name: 'Sign in to see the audit log' })).toBeVisible();
+        await expect(anonymous.locator('body')).not.toContainText('"error"');
+        await expect(anonymous.getByRole('link', { name: 'Sign in' })).toHaveAttribute(
+          'href',
+          `/?next=${encodeURIComponent('/audit-admin/changes?table=public.orders')}`,
+        );
+        await anonymous.screenshot({ path: `${screenshotDir}${framework}-writes-11-refused.png` });
+      } finally {
+        await anonymous.close();
+      }
+    });
+
     await test.step('a user who may read but not write: the writable mount refuses a non-staff write', async () => {
       const response = await fetch(`${base}/audit-admin/api/revert`, {
         method: 'POST',
