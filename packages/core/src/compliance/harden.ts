@@ -26,11 +26,31 @@ const UNREADABLE = new Set(['settings', '_guard_known']);
 // partitions it creates are the owner's, never its own.
 const DEFINER_FUNCTIONS_FOR_APP = new Set(['ensure_partitions', 'ensure_api_request_partitions']);
 
-interface Role {
-  oid: number;
-  super: boolean;
+/** What could let the application role take back what harden takes, each refused with what to do instead. */
+interface AppRoleRisks {
+  superuser: boolean;
   createRole: boolean;
+  memberOfAdmin: boolean;
+  setsReplicationRole: boolean;
 }
+
+const REFUSALS: readonly [keyof AppRoleRisks, (app: string, admin: string) => string][] = [
+  ['superuser', () => 'is a superuser: no privilege can be taken from it; give the application a role of its own'],
+  [
+    'createRole',
+    (app) => `has CREATEROLE: it could give itself the admin role's rights (ALTER ROLE ${app} NOCREATEROLE first)`,
+  ],
+  [
+    'memberOfAdmin',
+    (app, admin) =>
+      `is a member of the admin role ${admin}: it would keep every right of the admin role (REVOKE ${admin} FROM ${app} first)`,
+  ],
+  [
+    'setsReplicationRole',
+    (app) =>
+      `may set session_replication_role, which silences every trigger, capture included (REVOKE SET ON PARAMETER session_replication_role FROM ${app} first)`,
+  ],
+];
 
 /**
  * The statements that make the change log and the API-request log append-only for the application role: the
@@ -41,68 +61,65 @@ interface Role {
  */
 export async function harden(db: Queryable, schema: string, options: HardenOptions): Promise<HardenResult> {
   const { appRole, adminRole } = options;
-  const [app, admin] = [await findRole(db, appRole, '--app-role'), await findRole(db, adminRole, '--admin-role')];
-  if (app.oid === admin.oid) {
+  const app = await findRole(db, appRole, '--app-role');
+  const admin = await findRole(db, adminRole, '--admin-role');
+  if (app === admin) {
     throw new ComplianceInputError('the application role and the admin role must be two different roles');
   }
-  if (app.super) {
-    throw new ComplianceInputError(
-      `the application role ${JSON.stringify(appRole)} is a superuser: no privilege can be taken from it; give the application a role of its own`,
-    );
-  }
-  if (app.createRole) {
-    throw new ComplianceInputError(
-      `the application role ${JSON.stringify(appRole)} has CREATEROLE: it could give itself the admin role's rights (ALTER ROLE ${quoteIdentifier(appRole)} NOCREATEROLE first)`,
-    );
-  }
-  const membership = await db.query<{ member: boolean; version: number }>(
-    `SELECT pg_has_role($1::oid, $2::oid, 'MEMBER') AS member, current_setting('server_version_num')::int AS version`,
-    [app.oid, admin.oid],
-  );
-  // GRANT SET ON PARAMETER (PostgreSQL 15 and later) lets a role that is not a superuser set it.
-  const replica =
-    (membership.rows[0]?.version ?? 0) >= 150000 &&
-    (
-      await db.query<{ replica: boolean }>(
-        `SELECT has_parameter_privilege($1::oid, 'session_replication_role', 'SET') AS replica`,
-        [app.oid],
-      )
-    ).rows[0]?.replica;
-  if (replica) {
-    throw new ComplianceInputError(
-      `the application role ${JSON.stringify(appRole)} may set session_replication_role, which silences every trigger, capture included (REVOKE SET ON PARAMETER session_replication_role FROM ${quoteIdentifier(appRole)} first)`,
-    );
-  }
-  if (membership.rows[0]?.member) {
-    throw new ComplianceInputError(
-      `the application role ${JSON.stringify(appRole)} is a member of the admin role ${JSON.stringify(adminRole)}: it would keep every right of the admin role (REVOKE ${quoteIdentifier(adminRole)} FROM ${quoteIdentifier(appRole)} first)`,
-    );
+  const risks = await appRoleRisks(db, app, admin);
+  for (const [risk, message] of REFUSALS) {
+    if (risks[risk]) {
+      throw new ComplianceInputError(
+        `the application role ${JSON.stringify(appRole)} ${message(quoteIdentifier(appRole), quoteIdentifier(adminRole))}`,
+      );
+    }
   }
   const exists = await db.query('SELECT FROM pg_namespace WHERE nspname = $1', [schema]);
   if (exists.rowCount === 0) {
     throw new ComplianceInputError(`schema ${JSON.stringify(schema)} does not exist (run "auditrum migrate" first)`);
   }
-  const statements = await hardenStatements(db, schema, quoteIdentifier(appRole), quoteIdentifier(adminRole));
+  const statements = await hardenStatements(db, schema, appRole, adminRole);
   if (options.dryRun) return { statements, applied: false };
   await inTransaction(db, async (client) => {
-    for (const statement of statements) await client.query(statement);
+    for (const statement of statements.filter((line) => !line.startsWith('--'))) await client.query(statement);
   });
   return { statements, applied: true };
 }
 
-async function findRole(db: Queryable, name: string, flag: string): Promise<Role> {
+/** The role's oid; a name that is empty or names no role is a ComplianceInputError naming the flag. */
+async function findRole(db: Queryable, name: string, flag: string): Promise<number> {
   if (typeof name !== 'string' || name.trim() === '') throw new ComplianceInputError(`${flag}: give a role name`);
-  const { rows } = await db.query<{ oid: number; rolsuper: boolean; rolcreaterole: boolean }>(
-    'SELECT oid::int, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = $1',
-    [name],
-  );
+  const { rows } = await db.query<{ oid: number }>('SELECT oid::int FROM pg_roles WHERE rolname = $1', [name]);
   const role = rows[0];
   if (!role) throw new ComplianceInputError(`${flag}: role ${JSON.stringify(name)} does not exist`);
-  return { oid: role.oid, super: role.rolsuper, createRole: role.rolcreaterole };
+  return role.oid;
 }
 
-async function hardenStatements(db: Queryable, schema: string, app: string, admin: string): Promise<string[]> {
-  const s = quoteIdentifier(schema);
+async function appRoleRisks(db: Queryable, app: number, admin: number): Promise<AppRoleRisks> {
+  const { rows } = await db.query<AppRoleRisks & { version: number }>(
+    `SELECT r.rolsuper AS superuser, r.rolcreaterole AS "createRole",
+       pg_has_role($1::oid, $2::oid, 'MEMBER') AS "memberOfAdmin",
+       current_setting('server_version_num')::int AS version
+     FROM pg_roles r WHERE r.oid = $1::oid`,
+    [app, admin],
+  );
+  const { version, ...risks } = rows[0] as AppRoleRisks & { version: number };
+  // GRANT SET ON PARAMETER (PostgreSQL 15 and later) lets a role that is not a superuser set it.
+  if (version >= 150000) {
+    const replica = await db.query<{ sets: boolean }>(
+      `SELECT has_parameter_privilege($1::oid, 'session_replication_role', 'SET') AS sets`,
+      [app],
+    );
+    risks.setsReplicationRole = replica.rows[0]?.sets === true;
+  } else {
+    risks.setsReplicationRole = false;
+  }
+  return risks;
+}
+
+/** The statements, with comments (lines starting with `--`) saying what each group is for. */
+async function hardenStatements(db: Queryable, schema: string, appRole: string, adminRole: string): Promise<string[]> {
+  const [s, app, admin] = [schema, appRole, adminRole].map(quoteIdentifier) as [string, string, string];
   // Objects that belong to an extension (pg_trgm, when value search installed it here) are the extension's.
   const notExtensionMember = (catalog: string, column: string) =>
     `NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${column} AND d.deptype = 'e')`;
@@ -115,7 +132,7 @@ async function hardenStatements(db: Queryable, schema: string, app: string, admi
        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                        AND d.deptype IN ('a', 'i') AND c.relkind = 'S')
      ORDER BY c.relispartition, c.relname`,
-    [schema, unquoted(admin)],
+    [schema, adminRole],
   );
   const routines = await db.query<{
     signature: string;
@@ -132,7 +149,7 @@ async function hardenStatements(db: Queryable, schema: string, app: string, admi
      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = $1 AND ${notExtensionMember('pg_proc', 'p.oid')}
      ORDER BY p.proname, 1`,
-    [schema, unquoted(admin)],
+    [schema, adminRole],
   );
 
   const KEYWORD: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE' };
@@ -178,9 +195,4 @@ async function hardenStatements(db: Queryable, schema: string, app: string, admi
     }
   }
   return statements;
-}
-
-// The name a quoted identifier stands for (the role names are quoted once, from what the caller gave).
-function unquoted(identifier: string): string {
-  return identifier.slice(1, -1).replaceAll('""', '"');
 }
