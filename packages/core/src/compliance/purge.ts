@@ -51,18 +51,16 @@ const DEFAULT_BATCH_SIZE = 10_000;
  * Removes rows older than a retention period from the change log and the API-request log: partitions entirely
  * older than the cut-off are detached, then dropped (seconds whatever their size); in the partition the cut-off
  * falls in and in the default partition, the older rows are deleted in batches, each its own transaction, so that
- * no lock is held long. Each log's purge is recorded in `purges` (what went and the highest id purged). The dry run
- * counts exactly what would go and changes nothing. Only one purge runs at a time.
+ * no lock is held long. Each log's purge is recorded in `purges` (what went and the highest id purged), step by step
+ * in each step's transaction. The dry run
+ * counts exactly what would go and changes nothing. Only one purge of a schema runs at a time.
  */
 export async function purge(db: Queryable, schema: string, options: PurgeOptions): Promise<PurgeResult> {
   const { olderThan, dryRun = false, batchSize = DEFAULT_BATCH_SIZE } = options;
-  const logs: readonly PurgedLog[] = options.logs ?? PURGED_LOGS;
+  // Checked as it comes from JavaScript callers too, whatever its type says.
+  const logs: unknown = options.logs ?? PURGED_LOGS;
   if (typeof olderThan !== 'string') throw new ComplianceInputError('give the retention period, e.g. "13 months"');
-  if (
-    !Array.isArray(options.logs ?? PURGED_LOGS) ||
-    logs.length === 0 ||
-    !logs.every((log) => PURGED_LOGS.includes(log))
-  ) {
+  if (!isLogList(logs)) {
     throw new ComplianceInputError(`logs must be a non-empty list of ${PURGED_LOGS.join(' and ')}`);
   }
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
@@ -198,6 +196,10 @@ async function deleteOlderRows(
     total += count;
     max = maxId(max, rows[0]?.max ?? null);
   }
+}
+
+function isLogList(value: unknown): value is readonly PurgedLog[] {
+  return Array.isArray(value) && value.length > 0 && value.every((log) => PURGED_LOGS.includes(log));
 }
 
 function maxId(a: string | null, b: string | null): string | null {
