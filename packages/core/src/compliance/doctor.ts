@@ -33,19 +33,36 @@ const LOGS = ['changes', 'api_requests'] as const;
 
 /**
  * Whether logging can have stopped unnoticed: every tracked table has its capture function and its four triggers,
- * present, enabled and unreplaced (and no rule or untracked parent that bypasses them); each log has its partitions
- * for this month and the months ahead (else rows pile up in the default partition); no role but the schema's owner
- * may change the logs (`not_enabled` when an application role owns them: the one-role set-up, before `harden`); the
- * chain is reported as not enabled, because it does not exist yet. Reads only.
+ * present, enabled and unreplaced (and no rule or untracked parent that bypasses them); the guard's event triggers
+ * exist and are enabled; each log has its partitions for this month and the months ahead (else rows pile up in the
+ * default partition); no role but the schema's owner may change the logs (`not_enabled` when an application role
+ * owns them: the one-role set-up, before `harden`); the chain is reported as not enabled, because it does not exist
+ * yet. Reads only.
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
   if (!Number.isInteger(monthsAhead) || monthsAhead < 0 || monthsAhead > 120) {
     throw new ComplianceInputError(`months ahead must be a whole number from 0 to 120, not ${String(monthsAhead)}`);
   }
-  const s = quoteIdentifier(schema);
-  const checks: DoctorCheck[] = [];
+  const checks = [
+    ...(await captureChecks(db, schema)),
+    await guardCheck(db, schema),
+    ...(await partitionChecks(db, schema, monthsAhead)),
+    await appendOnlyCheck(db, schema),
+    CHAIN_CHECK,
+  ];
+  return { ok: checks.every((c) => c.status !== 'problem'), checks };
+}
 
+const CHAIN_CHECK: DoctorCheck = {
+  check: 'chain',
+  subject: 'chain',
+  status: 'not_enabled',
+  detail: 'no tamper-evident chain in this version: nothing is sealed, so nothing can be checked',
+};
+
+async function captureChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
+  const s = quoteIdentifier(schema);
   const tables = await db.query<{ name: string; problems: string[] }>(
     `SELECT format('%I.%I', t.schema_name, t.table_name) AS name,
        ARRAY(SELECT p.problem FROM ${s}._capture_problems(ARRAY[t.relid]) p) AS problems
@@ -53,16 +70,17 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
      WHERE t.untracked_at IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = t.relid)
      ORDER BY 1`,
   );
-  for (const table of tables.rows) {
-    checks.push(
-      table.problems.length === 0
-        ? { check: 'capture', subject: table.name, status: 'ok', detail: 'capture triggers present and enabled' }
-        : { check: 'capture', subject: table.name, status: 'problem', detail: table.problems.join('; ') },
-    );
+  if (tables.rows.length === 0) {
+    return [{ check: 'capture', subject: schema, status: 'not_enabled', detail: 'no table is tracked' }];
   }
+  return tables.rows.map(({ name, problems }) =>
+    problems.length === 0
+      ? { check: 'capture', subject: name, status: 'ok', detail: 'capture triggers present and enabled' }
+      : { check: 'capture', subject: name, status: 'problem', detail: problems.join('; ') },
+  );
+}
 
-  checks.push(await guardCheck(db, schema));
-
+async function partitionChecks(db: Queryable, schema: string, monthsAhead: number): Promise<DoctorCheck[]> {
   // Months in UTC, as the partitions' bounds are.
   const months = await db.query<{ log: string; missing: string[] }>(
     `SELECT l.log, ARRAY(
@@ -76,32 +94,21 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
      FROM unnest($3::text[]) AS l(log)`,
     [schema, monthsAhead, LOGS],
   );
-  for (const { log, missing } of months.rows) {
-    checks.push(
-      missing.length === 0
-        ? {
-            check: 'partitions',
-            subject: log,
-            status: 'ok',
-            detail: `partitions exist for this month and ${monthsAhead} ahead`,
-          }
-        : {
-            check: 'partitions',
-            subject: log,
-            status: 'problem',
-            detail: `missing ${missing.join(', ')}: rows go to the default partition (run "auditrum partitions")`,
-          },
-    );
-  }
-
-  checks.push(await appendOnlyCheck(db, schema));
-  checks.push({
-    check: 'chain',
-    subject: 'chain',
-    status: 'not_enabled',
-    detail: 'no tamper-evident chain in this version: nothing is sealed, so nothing can be checked',
-  });
-  return { ok: checks.every((c) => c.status !== 'problem'), checks };
+  return months.rows.map(({ log, missing }) =>
+    missing.length === 0
+      ? {
+          check: 'partitions',
+          subject: log,
+          status: 'ok',
+          detail: `partitions exist for this month and ${monthsAhead} ahead`,
+        }
+      : {
+          check: 'partitions',
+          subject: log,
+          status: 'problem',
+          detail: `missing ${missing.join(', ')}: rows go to the default partition (run "auditrum partitions")`,
+        },
+  );
 }
 
 // Privileges that let a role other than the owner change history: writing a log table or partition (but inserting
