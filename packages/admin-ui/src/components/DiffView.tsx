@@ -1,5 +1,9 @@
 import { useId, useState } from 'react';
 import type { DiffEntry, DiffKind } from '../lib/diff.ts';
+import type { LineChange } from '../lib/line-diff.ts';
+import { diffLines } from '../lib/line-diff.ts';
+import { isLongText } from './LongText.tsx';
+import { TextDiff } from './TextDiff.tsx';
 import { ValueView } from './ValueView.tsx';
 
 const KIND_LABEL: Record<DiffKind, string> = {
@@ -82,8 +86,16 @@ export function DiffView({
   );
 }
 
+/** Two texts, one of them long or on several lines: diffed line by line (null otherwise, or when too long). */
+function linesOfTextChange(before: unknown, after: unknown): LineChange[] | null {
+  if (typeof before !== 'string' || typeof after !== 'string') return null;
+  if (!before.includes('\n') && !after.includes('\n') && !isLongText(before) && !isLongText(after)) return null;
+  return diffLines(before, after);
+}
+
 function DiffRow({ entry, whole, json }: { entry: DiffEntry; whole: boolean; json: boolean }) {
   const quote = json ? 'always' : true;
+  const textLines = entry.kind === 'changed' && !whole ? linesOfTextChange(entry.before, entry.after) : null;
   return (
     <tr className={`diff-row diff-${entry.kind}`} data-kind={entry.kind}>
       <th scope="row" className="diff-key">
@@ -96,6 +108,10 @@ function DiffRow({ entry, whole, json }: { entry: DiffEntry; whole: boolean; jso
       {whole ? (
         <td className={entry.kind === 'added' ? 'diff-after' : 'diff-before'}>
           <ValueView value={entry.kind === 'added' ? entry.after : entry.before} quoteStrings={quote} />
+        </td>
+      ) : textLines ? (
+        <td colSpan={2} className="diff-text">
+          <TextDiff lines={textLines} />
         </td>
       ) : entry.children ? (
         <td colSpan={2} className="diff-nested">

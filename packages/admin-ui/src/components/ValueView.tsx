@@ -1,10 +1,12 @@
 import { TooLargeValue } from '../lib/oversized.ts';
 import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
+import { JsonTree } from './JsonTree.tsx';
+import { isLongText, LongText } from './LongText.tsx';
 
 /**
  * A stored value, always rendered as text: strings quoted only when they could be mistaken for another
  * type (unless `quoteStrings` is off, e.g. for headers, which are all strings), objects and arrays as
- * indented JSON, body markers described in words.
+ * indented JSON (large ones folded), long texts clipped with "Show all", body markers described in words.
  */
 export function ValueView({
   value,
@@ -32,10 +34,9 @@ export function ValueView({
       </div>
     );
   }
-  if (Array.isArray(value) || isPlainObject(value)) {
-    return <pre className="value json">{JSON.stringify(value, null, 2)}</pre>;
-  }
+  if (Array.isArray(value) || isPlainObject(value)) return <JsonTree value={value} />;
   if (typeof value === 'string') {
+    if (isLongText(value)) return <LongText text={value} />;
     const looksLikeOther =
       quoteStrings === 'always' ||
       (quoteStrings &&
