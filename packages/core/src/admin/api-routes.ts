@@ -1,3 +1,4 @@
+import { suggestActors } from './actor-suggestions.js';
 import { getActor } from './actors-api.js';
 import type { AdminResponse } from './admin-http.js';
 import { jsonResponse } from './admin-http.js';
@@ -74,6 +75,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: 'requests/:requestId',
     handle: async ({ api, segment }) => json(await getRequest(api, segment)),
   },
+  { method: 'GET', path: 'actors', handle: async ({ api, params }) => json(await suggestActors(api, params)) },
   { method: 'GET', path: 'actors/:actorId', handle: async ({ api, segment }) => json(await getActor(api, segment)) },
 ];
 

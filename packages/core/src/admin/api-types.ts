@@ -374,6 +374,14 @@ export type RowKeyParam =
  */
 export type WriteResponse = RestoreResult;
 
+/**
+ * `GET api/actors?q=`: up to ten actors of the recent changes whose id or latest label contains `q` (any case), the
+ * latest active first (suggestions for the actor filter, which takes an id).
+ */
+export interface ActorsResponse {
+  actors: ActorRef[];
+}
+
 /** `GET api/actors/:actorId`; times are null when the actor has no changes or requests. */
 export interface ActorResponse {
   actor: ActorRef;

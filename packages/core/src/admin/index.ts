@@ -8,6 +8,7 @@ export { createAdminRoutes } from './admin-routes.js';
 export type {
   ActorRef,
   ActorResponse,
+  ActorsResponse,
   AdminClientConfig,
   AdminErrorBody,
   AdminErrorCode,
