@@ -44,8 +44,10 @@ export async function fieldHistory(
   const given = checkOptions('fieldHistory', options, ['table', 'key', 'field', 'at']);
   const table = tableOption('fieldHistory', given.table);
   if (given.key === undefined)
-    throw new HistoryInputError('auditrum: fieldHistory() needs the row\'s key (option "key")');
-  const key = checked(() => rowKeyJson(given.key as RowKeyInput));
+    throw new HistoryInputError('auditrum: fieldHistory() needs the row\'s key (option "key")', {
+      problem: 'key',
+    });
+  const key = checked(() => rowKeyJson(given.key as RowKeyInput), 'key');
   const field = fieldOption('fieldHistory', given.field);
   const at = given.at === undefined ? null : checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const { rows } = await historyQuery<FieldHistoryRow>(

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import type { HistoryInputProblem } from './history-input-error.js';
 import { HistoryInputError } from './history-input-error.js';
 
 /**
@@ -8,12 +9,15 @@ import { HistoryInputError } from './history-input-error.js';
  */
 export function checkOptions(what: string, options: unknown, known: readonly string[]): Record<string, unknown> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new HistoryInputError(`auditrum: ${what}() takes an options object ({ ${known.join(', ')} })`);
+    throw new HistoryInputError(`auditrum: ${what}() takes an options object ({ ${known.join(', ')} })`, {
+      problem: 'options',
+    });
   }
   const unknown = Object.keys(options).filter((name) => !known.includes(name));
   if (unknown.length > 0) {
     throw new HistoryInputError(
       `auditrum: unknown option ${unknown.map((name) => `"${name}"`).join(', ')} of ${what}() (known: ${known.join(', ')})`,
+      { problem: 'options' },
     );
   }
   return options as Record<string, unknown>;
@@ -22,7 +26,12 @@ export function checkOptions(what: string, options: unknown, known: readonly str
 /** A table's name as a user gives it (`schema.table`, or found on the search_path; quote mixed case as in SQL). */
 export function tableOption(what: string, table: unknown): string {
   if (typeof table !== 'string' || table.trim() === '') {
-    throw new HistoryInputError(`auditrum: ${what}() needs the table's name (option "table"), such as "public.orders"`);
+    throw new HistoryInputError(
+      `auditrum: ${what}() needs the table's name (option "table"), such as "public.orders"`,
+      {
+        problem: 'table',
+      },
+    );
   }
   return table;
 }
@@ -30,7 +39,7 @@ export function tableOption(what: string, table: unknown): string {
 /** A column's name as it is today (option `field`). */
 export function fieldOption(what: string, field: unknown): string {
   if (typeof field !== 'string' || field === '') {
-    throw new HistoryInputError(`auditrum: ${what}() needs the column's name (option "field")`);
+    throw new HistoryInputError(`auditrum: ${what}() needs the column's name (option "field")`, { problem: 'field' });
   }
   return field;
 }
@@ -43,8 +52,16 @@ const TABLE_ERRORS: Record<string, string> = {
   '42602': 'is not a valid table name',
 };
 
-// What the history functions raise for bad input (an untracked table, a key of the wrong shape, an unknown column).
+// What the history functions raise for bad input: invalid_parameter_value (an untracked table, a key of the wrong
+// shape, a time that is not finite) and undefined_column (an unknown field).
 const INPUT_ERRORS = new Set(['22023', '42703']);
+
+function problemOf(code: string, message: string): HistoryInputProblem | undefined {
+  if (code === '42703') return 'field';
+  if (/is not tracked|give the table/.test(message)) return 'table';
+  if (/finite time/.test(message)) return undefined;
+  return 'key';
+}
 
 /** Runs a history query, turning "no such table" into an error that names the table as the user wrote it. */
 export async function historyQuery<R extends pg.QueryResultRow>(
@@ -65,17 +82,26 @@ export function tableError(error: unknown, table: string): unknown {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code !== 'string') return error;
   const problem = TABLE_ERRORS[code];
-  if (problem) return new HistoryInputError(`auditrum: table ${JSON.stringify(table)} ${problem}`, { cause: error });
-  if (INPUT_ERRORS.has(code) && typeof message === 'string') return new HistoryInputError(message, { cause: error });
+  if (problem) {
+    return new HistoryInputError(`auditrum: table ${JSON.stringify(table)} ${problem}`, {
+      cause: error,
+      problem: 'table',
+    });
+  }
+  if (INPUT_ERRORS.has(code) && typeof message === 'string') {
+    const about = problemOf(code, message);
+    return new HistoryInputError(message, { cause: error, ...(about === undefined ? {} : { problem: about }) });
+  }
   return error;
 }
 
-/** Runs a check of the input (a key, a time), reporting what it refuses as a HistoryInputError. */
-export function checked<T>(check: () => T): T {
+/** Runs a check of the input (a key, a time), reporting what it refuses as a HistoryInputError about `problem`. */
+export function checked<T>(check: () => T, problem?: HistoryInputProblem): T {
   try {
     return check();
   } catch (error) {
-    throw error instanceof HistoryInputError ? error : new HistoryInputError((error as Error).message);
+    if (error instanceof HistoryInputError) throw error;
+    throw new HistoryInputError((error as Error).message, problem === undefined ? {} : { problem });
   }
 }
 

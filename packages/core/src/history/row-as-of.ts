@@ -34,8 +34,11 @@ export interface RowStateRow {
 export async function rowAsOf(db: Queryable, schema: string, options: RowAsOfOptions): Promise<RowState> {
   const given = checkOptions('rowAsOf', options, ['table', 'key', 'at']);
   const table = tableOption('rowAsOf', given.table);
-  if (given.key === undefined) throw new HistoryInputError('auditrum: rowAsOf() needs the row\'s key (option "key")');
-  const key = checked(() => rowKeyJson(given.key as RowKeyInput));
+  if (given.key === undefined)
+    throw new HistoryInputError('auditrum: rowAsOf() needs the row\'s key (option "key")', {
+      problem: 'key',
+    });
+  const key = checked(() => rowKeyJson(given.key as RowKeyInput), 'key');
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const columns = await trackedColumns(db, schema, table);
   const { rows } = await historyQuery<RowStateRow & { exists: boolean }>(

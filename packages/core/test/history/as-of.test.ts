@@ -1,4 +1,4 @@
-import type { RowState } from '@auditrum/core';
+import type { HistoryInputProblem, RowState } from '@auditrum/core';
 import { createAuditrum, fieldHistory, HistoryInputError, parseInstant, rowAsOf } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
@@ -433,51 +433,90 @@ describe('bad input', () => {
 
   it('refuses an unknown or untracked table, a key of the wrong shape, an unknown field or option', async () => {
     const at = new Date();
-    const cases: [() => Promise<unknown>, string][] = [
-      [() => audit.rowAsOf({ table: 'nope', key: 1, at }), 'auditrum: table "nope" does not exist'],
-      [() => audit.rowAsOf({ table: 'nowhere.plain', key: 1, at }), 'auditrum: table "nowhere.plain" does not exist'],
-      [() => audit.rowAsOf({ table: '"bad', key: 1, at }), 'auditrum: table "\\"bad" is not a valid table name'],
-      [() => audit.rowAsOf({ table: 'untracked', key: 1, at }), 'auditrum: table public.untracked is not tracked'],
-      [() => audit.rowAsOf({ table: '', key: 1, at }), 'auditrum: rowAsOf() needs the table\'s name (option "table")'],
+    const cases: [() => Promise<unknown>, string, HistoryInputProblem][] = [
+      [() => audit.rowAsOf({ table: 'nope', key: 1, at }), 'auditrum: table "nope" does not exist', 'table'],
+      [
+        () => audit.rowAsOf({ table: 'nowhere.plain', key: 1, at }),
+        'auditrum: table "nowhere.plain" does not exist',
+        'table',
+      ],
+      [
+        () => audit.rowAsOf({ table: '"bad', key: 1, at }),
+        'auditrum: table "\\"bad" is not a valid table name',
+        'table',
+      ],
+      [
+        () => audit.rowAsOf({ table: 'untracked', key: 1, at }),
+        'auditrum: table public.untracked is not tracked',
+        'table',
+      ],
+      [
+        () => audit.rowAsOf({ table: '', key: 1, at }),
+        'auditrum: rowAsOf() needs the table\'s name (option "table")',
+        'table',
+      ],
       [
         () => audit.rowAsOf({ table: 'pairs', key: 1, at }),
         'auditrum: the key of table public.pairs is (a, b): give 2 value(s), not 1',
+        'key',
       ],
       [
         () => audit.rowAsOf({ table: 'plain', key: 'x', at }),
         'auditrum: "x" is not a valid integer for key column id of table public.plain',
+        'key',
       ],
       [
         () => audit.rowAsOf({ table: 'plain', key: { nope: 1 } as never, at }),
         'auditrum: the key of table public.plain is (id)',
+        'key',
       ],
-      [() => audit.rowAsOf({ table: 'plain', key: [] as never, at }), 'auditrum: the key [] is not a row key'],
-      [() => audit.rowAsOf({ table: 'plain', key: null as never, at }), 'auditrum: the key null is not a row key'],
-      [() => audit.rowAsOf({ table: 'plain', key: [{}] as never, at }), 'is not a row key'],
-      [() => audit.rowAsOf({ table: 'plain', at } as never), 'auditrum: rowAsOf() needs the row\'s key (option "key")'],
+      [() => audit.rowAsOf({ table: 'plain', key: [] as never, at }), 'auditrum: the key [] is not a row key', 'key'],
+      [
+        () => audit.rowAsOf({ table: 'plain', key: null as never, at }),
+        'auditrum: the key null is not a row key',
+        'key',
+      ],
+      [() => audit.rowAsOf({ table: 'plain', key: [{}] as never, at }), 'is not a row key', 'key'],
+      [
+        () => audit.rowAsOf({ table: 'plain', at } as never),
+        'auditrum: rowAsOf() needs the row\'s key (option "key")',
+        'key',
+      ],
       [
         () => audit.rowAsOf({ table: 'plain', key: 1, at, when: at } as never),
         'auditrum: unknown option "when" of rowAsOf()',
+        'options',
       ],
       [
         () => audit.fieldHistory({ table: 'plain', key: 1, field: 'nope' }),
         'auditrum: table public.plain has no column nope',
+        'field',
       ],
       [
         () => audit.fieldHistory({ table: 'plain', key: 1, field: '' }),
         "auditrum: fieldHistory() needs the column's name",
+        'field',
       ],
-      [() => fieldHistory(db.pool, 'auditrum', 'plain' as never), 'auditrum: fieldHistory() takes an options object'],
-      [() => audit.tableAsOf({ table: 'untracked', at }), 'auditrum: table public.untracked is not tracked'],
-      [() => audit.tableAsOf({ table: 'plain; DROP TABLE plain', at }), 'auditrum: table "plain; DROP TABLE plain"'],
+      [
+        () => fieldHistory(db.pool, 'auditrum', 'plain' as never),
+        'auditrum: fieldHistory() takes an options object',
+        'options',
+      ],
+      [() => audit.tableAsOf({ table: 'untracked', at }), 'auditrum: table public.untracked is not tracked', 'table'],
+      [
+        () => audit.tableAsOf({ table: 'plain; DROP TABLE plain', at }),
+        'auditrum: table "plain; DROP TABLE plain"',
+        'table',
+      ],
     ];
-    for (const [attempt, message] of cases) {
+    for (const [attempt, message, problem] of cases) {
       const error = await attempt().then(
         () => undefined,
         (caught: unknown) => caught,
       );
       expect(error, message).toBeInstanceOf(HistoryInputError);
       expect((error as Error).message, message).toContain(message);
+      expect((error as HistoryInputError).problem, message).toBe(problem);
     }
     // The identifiers were never run as SQL.
     expect((await db.pool.query(`SELECT to_regclass('plain') IS NOT NULL AS present`)).rows[0].present).toBe(true);
