@@ -399,7 +399,7 @@ describe('long histories, odd names, a busy pool', () => {
     bytes = 0;
     const whole = await blame(counting, 'auditrum', { table: 'bulky', key: 1 });
     const body = whole.fields.find((f) => f.field === 'body');
-    expect([body?.change?.actorId, (body?.newValue as string).length, (body?.oldValue as string)[0]]).toEqual([
+    expect([body?.change?.actorId, String(body?.newValue).length, String(body?.oldValue)[0]]).toEqual([
       'writer',
       100000,
       'R',
