@@ -2407,8 +2407,8 @@ BEGIN
     replace(replace(plain_test, '«x»', 'm.old_values'), '«id»', 'm.id'),
     CASE WHEN finish THEN format($f$
     SELECT st.row_key,
-      CASE WHEN f.clean THEN f.v ELSE %1$s._history_known(f.v, %2$L::text[]) END,
-      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(f.v, st.missing, %2$L::text[]) END,
+      CASE WHEN f.clean THEN f.v ELSE %1$s._history_known(f.v, %2$L::text[]) END AS "values",
+      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(f.v, st.missing, %2$L::text[]) END AS unknown,
       st.last_change_id, st.last_changed_at, st.rebuilt_from
     FROM states st
     CROSS JOIN LATERAL (SELECT st."values" AS v, NOT st.dirty AND st."values" ?& %2$L::text[] AS clean OFFSET 0) f$f$,
@@ -2669,6 +2669,39 @@ BEGIN
       ELSE :AUDITRUM_SCHEMA._history_remap(c.old_values, remaps[b.v])->field END AS v) x) o
   WHERE c.operation IN ('INSERT', 'DELETE') OR n.v IS NOT NULL
   ORDER BY c.id;
+END;
+$$;
+
+/**
+ * table_as_of's query as one statement, its values spelled in as literals, for a reader that streams it with
+ * \`COPY (…) TO STDOUT\` (COPY takes no parameters) without the result set that a function returning rows keeps
+ * whole: the reader starts on the first rows while the server still makes the last. Read it and run it in one
+ * REPEATABLE READ transaction, so that both see the same log.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_table_sql(target regclass, at timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p record;
+  literals text[];
+BEGIN
+  IF at IS NULL OR NOT isfinite(at) THEN
+    RAISE EXCEPTION 'auditrum: give a finite time to read table % as of, not %', target, coalesce(at::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, NULL, false, true, NULL);
+  -- Each in parentheses: a cast literal is then subscripted and compared like the parameter it stands for.
+  literals := ARRAY[
+    format('(%L::integer)', p.table_id), format('(%L::timestamptz)', at), '(9223372036854775807::bigint)',
+    '(NULL::text[])', '(false)', format('(%L::text[])', p.key_names), format('(%L::bigint[])', p.thresholds),
+    format('(%L::boolean[])', p.plains), format('(%L::jsonb[])', p.remaps), format('(%L::jsonb[])', p.missings),
+    format('(%L::jsonb)', p.markers_after), format('(%L::jsonb)', p.moves), format('(%L::jsonb)', p.truncates),
+    format('(%L::oid::regclass)', target::oid), format('(%L::jsonb)', p.markers), format('(%L::boolean)', p.live_dirty)];
+  -- One pass over the query's tokens: a quoted literal, a quoted identifier or a comment is kept as it is (column
+  -- names are spelled in those and may hold anything), a parameter $n becomes its literal.
+  RETURN string_agg(CASE WHEN t.token[1] ~ '^\\$[0-9]+$' THEN literals[substr(t.token[1], 2)::int] ELSE t.token[1] END,
+    '' ORDER BY t.n)
+  FROM regexp_matches(p.query, $re$('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\\n]*|\\$[0-9]+|[^'"$-]+|.)$re$, 'g')
+    WITH ORDINALITY AS t(token, n);
 END;
 $$;
 `,

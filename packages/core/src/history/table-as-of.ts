@@ -22,46 +22,84 @@ export interface TableAsOf extends AsyncIterable<TableRowState> {
 }
 
 /**
- * Every row of `table` that existed at `at`, as `rowAsOf` gives it, streamed with COPY: one statement in
- * autocommit (no transaction is opened or needed), read as fast as the consumer iterates, so memory stays flat for
- * any size of table. Rows come in no particular order. On a pool, a connection is taken for the iteration and
- * given back at its end (discarded if the iteration stops early, which ends the COPY); on a client the iteration
- * must run alone, and an early stop reads the rest of the COPY to keep the client usable.
+ * Every row of `table` that existed at `at`, as `rowAsOf` gives it, streamed with COPY, read as fast as the consumer
+ * iterates, so memory stays flat for any size of table. Rows come in no particular order. On a pool, a connection
+ * is taken for the iteration: the query is read and streamed in one read-only REPEATABLE READ transaction of its own
+ * (both see the same log; the server sends the first rows while it still makes the last), and the connection goes
+ * back at the end (discarded if the iteration stops early, which ends the COPY). On the caller's client nothing is
+ * opened: one `COPY` of `table_as_of()` in whatever the client is in (autocommit or the caller's transaction); the
+ * iteration must run alone, and an early stop reads the rest of the COPY to keep the client usable.
  */
 export async function tableAsOf(db: Queryable, schema: string, options: TableAsOfOptions): Promise<TableAsOf> {
   const given = checkOptions('tableAsOf', options, ['table', 'at']);
   const table = tableOption('tableAsOf', given.table);
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const columns = await trackedColumns(db, schema, table);
-  // COPY takes no parameters: the two values are quoted literals (the time is checked above, the name is cast).
-  const sql = `COPY (SELECT row_key, "values", unknown, last_change_id, to_json(last_changed_at) #>> '{}', rebuilt_from
-    FROM ${quoteIdentifier(schema)}.table_as_of(${pg.escapeLiteral(table)}::regclass, ${pg.escapeLiteral(at)}::timestamptz)) TO STDOUT`;
+  const stream = isPool(db) ? streamOnPool(db, schema, table, at) : streamOnClient(db, schema, table, at);
   return {
     columns,
-    [Symbol.asyncIterator]: () => streamRows(db, table, sql, columns),
+    [Symbol.asyncIterator]: () => rowStates(stream(), table, columns),
   };
 }
 
-async function* streamRows(
-  db: Queryable,
+// The columns every stream reads, from table_as_of() or from its query, the time as ISO text.
+const COLUMNS = `row_key, "values", unknown, last_change_id, to_json(last_changed_at) #>> '{}', rebuilt_from`;
+
+function streamOnClient(client: pg.ClientBase, schema: string, table: string, at: string) {
+  // COPY takes no parameters: the two values are quoted literals (the time is checked, the name is cast).
+  const sql = `COPY (SELECT ${COLUMNS} FROM ${quoteIdentifier(schema)}.table_as_of(${pg.escapeLiteral(table)}::regclass,
+    ${pg.escapeLiteral(at)}::timestamptz)) TO STDOUT`;
+  return async function* (): AsyncGenerator<(string | null)[]> {
+    // A client that breaks mid-COPY must not end the process with an unhandled 'error' event: the stream reports it.
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    try {
+      yield* copyOutRows(client, sql, { drain: true });
+    } finally {
+      client.off('error', ignore);
+    }
+  };
+}
+
+function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) {
+  return async function* (): AsyncGenerator<(string | null)[]> {
+    const client = await pool.connect();
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    let finished = false;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The query's join of the log with the live table hashes a row per key: at the default 4 MB it spills to disk.
+      await client.query(
+        `SELECT set_config('work_mem', '64MB', true) WHERE pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024`,
+      );
+      const { rows } = await client.query<{ sql: string }>(
+        `SELECT ${quoteIdentifier(schema)}._history_table_sql($1::regclass, $2::timestamptz) AS sql`,
+        [table, at],
+      );
+      yield* copyOutRows(client, `COPY (SELECT ${COLUMNS} FROM (${rows[0]?.sql}) s) TO STDOUT`, { drain: false });
+      await client.query('COMMIT');
+      finished = true;
+    } finally {
+      client.off('error', ignore);
+      // Stopped early or failed: the connection may be mid-COPY or in a failed transaction; it is discarded.
+      client.release(finished ? undefined : new Error('auditrum: table as of stopped'));
+    }
+  };
+}
+
+async function* rowStates(
+  rows: AsyncGenerator<(string | null)[]>,
   table: string,
-  sql: string,
   columns: readonly string[],
 ): AsyncGenerator<TableRowState> {
-  const client = isPool(db) ? await db.connect() : db;
-  // A checked-out client has no 'error' listener: a connection broken mid-COPY would otherwise end the process.
-  // The COPY stream reports the failure.
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  const rows = copyOutRows(client, sql, { drain: !isPool(db) });
-  let finished = false;
   try {
     for await (const [rowKey, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of rows) {
       yield toRowState(
         {
           row_key: rowKey ?? '',
           values: JSON.parse(values ?? '{}'),
-          unknown: JSON.parse(unknown ?? '[]'),
+          unknown: unknown === '[]' || unknown == null ? [] : JSON.parse(unknown),
           last_change_id: lastChangeId ?? null,
           last_changed_at: lastChangedAt ? new Date(lastChangedAt) : null,
           rebuilt_from: (rebuiltFrom ?? 'none') as RebuiltFrom,
@@ -69,14 +107,7 @@ async function* streamRows(
         columns,
       );
     }
-    finished = true;
   } catch (error) {
     throw tableError(error, table);
-  } finally {
-    client.off('error', ignore);
-    // Stopped early or failed on a pool: the connection may be mid-COPY; it is discarded, not reused. (On the
-    // caller's client, stopping early has read the rest of the COPY: see copyOutRows.)
-    if (isPool(db))
-      (client as pg.PoolClient).release(finished ? undefined : new Error('auditrum: table as of stopped'));
   }
 }

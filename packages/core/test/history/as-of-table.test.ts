@@ -65,6 +65,14 @@ describe('a table as of a time', () => {
     expect(then.get('1')?.unknown).toEqual([]);
 
     const later = await all(await audit.tableAsOf({ table: 'parts', at: second }));
+    // On a pool the query is read and streamed in a transaction of its own; on a client, table_as_of() is copied as
+    // it is: the same rows either way.
+    const client = await db.pool.connect();
+    try {
+      expect(await all(await tableAsOf(client, 'auditrum', { table: 'parts', at: second }))).toEqual(later);
+    } finally {
+      client.release();
+    }
     const expected = new Map<string, { id: number; name: string; qty: number }>();
     for (let i = 1; i <= 4500; i++) {
       if (i <= 4000 && i % 10 === 0) continue;
