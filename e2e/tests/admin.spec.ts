@@ -33,7 +33,7 @@ async function api(
 }
 
 async function applyActorFilter(page: Page, actorId: string) {
-  await page.getByLabel('Actor id').fill(actorId);
+  await page.getByRole('combobox', { name: /^Actor/ }).fill(actorId);
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await expect(page).toHaveURL(new RegExp(`[?&]actor=${actorId}(&|$)`));
   await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();

@@ -3,6 +3,7 @@ import type { FormEvent, InputHTMLAttributes } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { TableColumnsContext, useColumnsOf } from '../api/use-table-columns.ts';
+import { ActorFilterInput } from '../components/ActorFilterInput.tsx';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
@@ -144,7 +145,7 @@ function ChangeFiltersForm({
         </select>
         <FieldError name="operation" error={error} />
       </label>
-      {text('actor', 'Actor id')}
+      <ActorFilterInput value={filters.actor ?? ''} error={error} />
       {text('request', 'Request id')}
       {text('key', 'Row key')}
       {text('column', 'Changed column')}
