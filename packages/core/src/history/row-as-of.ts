@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import { HistoryInputError } from './history-input-error.js';
-import { checked, checkOptions, historyQuery, inColumnOrder, tableOption, trackedColumns } from './history-options.js';
+import { checked, checkOptions, historyQuery, inColumnOrder, tableOption } from './history-options.js';
 import type { RebuiltFrom, RowKeyInput, RowState, UnknownValue } from './history-types.js';
 import type { InstantInput } from './instant.js';
 import { parseInstant } from './instant.js';
@@ -40,16 +40,18 @@ export async function rowAsOf(db: Queryable, schema: string, options: RowAsOfOpt
     });
   const key = checked(() => rowKeyJson(given.key as RowKeyInput), 'key');
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
-  const columns = await trackedColumns(db, schema, table);
-  const { rows } = await historyQuery<RowStateRow & { exists: boolean }>(
+  const s = quoteIdentifier(schema);
+  // One round trip: the row, and today's columns for their order.
+  const { rows } = await historyQuery<RowStateRow & { exists: boolean; columns: string[] }>(
     db,
     table,
-    `SELECT * FROM ${quoteIdentifier(schema)}.row_as_of($1::regclass, $2::jsonb, $3::timestamptz)`,
+    `SELECT r.*, ${s}._history_columns(${s}._history_table($1::regclass)) AS columns
+     FROM ${s}.row_as_of($1::regclass, $2::jsonb, $3::timestamptz) r`,
     [table, key, at],
   );
   const row = rows[0];
   if (!row) throw new Error(`auditrum: row_as_of() returned nothing for ${table}`);
-  return { exists: row.exists, ...toRowState(row, columns) };
+  return { exists: row.exists, ...toRowState(row, row.columns) };
 }
 
 export function toRowState(row: RowStateRow, columns: readonly string[]): Omit<RowState, 'exists'> {
