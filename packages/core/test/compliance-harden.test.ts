@@ -372,7 +372,25 @@ describe('auditrum harden', () => {
     });
 
     it('keeps partitions ahead with the admin role owning them, with no grants of their own', async () => {
-      const { rows } = await app.query<{ created: string[] }>('SELECT auditrum.ensure_partitions(6) AS created');
+      // Default privileges of the admin role that would hand the application every new table of the schema.
+      const defaults = `FOR ROLE ${pg.escapeIdentifier(adminName)} IN SCHEMA auditrum`;
+      await db.pool.query(
+        `ALTER DEFAULT PRIVILEGES ${defaults} GRANT ALL ON TABLES TO ${pg.escapeIdentifier(role.name)}`,
+      );
+      // (They are in force: a table the admin role creates gets the grant.)
+      await admin.query('CREATE TABLE auditrum.probe (id int)');
+      const probe = await admin.query<{ acl: string }>(
+        `SELECT relacl::text AS acl FROM pg_class WHERE relname = 'probe'`,
+      );
+      await admin.query('DROP TABLE auditrum.probe');
+      expect(probe.rows[0]?.acl).toContain(role.name);
+      const { rows } = await app
+        .query<{ created: string[] }>('SELECT auditrum.ensure_partitions(6) AS created')
+        .finally(() =>
+          db.pool.query(
+            `ALTER DEFAULT PRIVILEGES ${defaults} REVOKE ALL ON TABLES FROM ${pg.escapeIdentifier(role.name)}`,
+          ),
+        );
       expect(rows[0]?.created.length).toBeGreaterThan(0);
       const created = rows[0]?.created ?? [];
       const owners = await db.pool.query<{ name: string; owner: string; acl: string | null }>(
@@ -381,7 +399,7 @@ describe('auditrum harden', () => {
         [created],
       );
       expect(owners.rows.map((r) => r.owner)).toEqual(created.map(() => adminName));
-      expect(owners.rows.every((r) => r.acl === null || !r.acl.includes(role.name))).toBe(true);
+      expect(owners.rows.map((r) => r.acl?.includes(role.name) ?? false)).toEqual(created.map(() => false));
       await expect(app.query(`DELETE FROM auditrum.${pg.escapeIdentifier(created.at(-1) as string)}`)).rejects.toThrow(
         /permission denied/,
       );
