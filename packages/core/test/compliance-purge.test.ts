@@ -95,6 +95,14 @@ describe('auditrum purge: bad input changes nothing', () => {
     expect(await rowCounts()).toEqual(before);
   });
 
+  it('a schema that is not installed: exit 1, saying so, nothing changed', async () => {
+    const before = await rowCounts();
+    const result = await cli(['purge', '--older-than', '1 year', '--schema', 'nowhere']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('is Auditrum installed in this schema? run "auditrum migrate"');
+    expect(await rowCounts()).toEqual(before);
+  });
+
   it('the API refuses a batch size that is not a whole number from 1 and logs it does not keep', async () => {
     await expect(purge(db.pool, 'auditrum', { olderThan: '1 year', batchSize: 0 })).rejects.toThrow(
       ComplianceInputError,
