@@ -125,6 +125,55 @@ BEGIN
 END;
 $$;
 
+-- After a DROP (the guard, see version 5), as before, and a tracked table that is dropped leaves a DDL row.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._guard_capture_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  capture_triggers text[] := ARRAY(SELECT left(:'AUDITRUM_SCHEMA', 40) || '_capture_' || op
+    FROM unnest(ARRAY['insert', 'update', 'delete', 'truncate']) op);
+  broken text;
+  first_table text;
+  gone integer;
+  gone_name text;
+BEGIN
+  -- DROP SCHEMA of Auditrum itself (CASCADE) takes the registry along: nothing left to guard.
+  IF to_regclass(format('%I.tracked_tables', :'AUDITRUM_SCHEMA')) IS NULL THEN
+    RETURN;
+  END IF;
+  FOR gone, gone_name IN
+    UPDATE :AUDITRUM_SCHEMA.tracked_tables SET untracked_at = now(), function_checksum = ''
+    WHERE untracked_at IS NULL AND relid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+      WHERE classid = 'pg_class'::regclass AND object_type = 'table')
+    RETURNING id, format('%I.%I', schema_name, table_name)
+  LOOP
+    -- Its rows go without a DELETE or TRUNCATE to record: the drop itself is the table's last row in the log.
+    PERFORM :AUDITRUM_SCHEMA._record_capture_ddl(gone, 'table_dropped', format('DROP TABLE %s;', gone_name), NULL);
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(true);
+    EXECUTE format('DROP FUNCTION IF EXISTS %I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || gone);
+    PERFORM :AUDITRUM_SCHEMA._allow_capture_ddl(false);
+  END LOOP;
+  IF current_setting('auditrum.capture_ddl', true) = :AUDITRUM_SCHEMA._ddl_mac('capture_ddl') THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%s (%s)', name, objects), '; '), min(name) INTO broken, first_table
+  FROM (
+    SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, string_agg(format('%s %s dropped', d.object_type,
+        CASE d.object_type WHEN 'trigger' THEN quote_ident(d.address_names[3]) ELSE d.object_identity END), ', ') AS objects
+    FROM pg_event_trigger_dropped_objects() d
+  JOIN :AUDITRUM_SCHEMA.tracked_tables tt ON tt.untracked_at IS NULL AND CASE d.object_type
+    WHEN 'trigger' THEN d.address_names[3] = ANY (capture_triggers)
+      AND tt.relid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
+    WHEN 'function' THEN d.address_names[1] = :'AUDITRUM_SCHEMA' AND d.address_names[2] = 'capture_' || tt.id
+      AND EXISTS (SELECT FROM pg_class WHERE oid = tt.relid)
+    ELSE false END
+    GROUP BY tt.schema_name, tt.table_name
+  ) per_table;
+  IF broken IS NOT NULL THEN
+    PERFORM :AUDITRUM_SCHEMA._refuse_capture_ddl(tg_tag, first_table, broken);
+  END IF;
+END;
+$$;
+
 -- Capture functions of tables tracked before version 8: executable by their owner alone.
 DO $$
 DECLARE

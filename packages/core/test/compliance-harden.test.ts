@@ -260,6 +260,26 @@ describe('auditrum harden', () => {
       await expect(app.query(statement)).rejects.toThrow(error);
     });
 
+    it("may drop a tracked table of its own, and the drop is the table's last row in the log", async () => {
+      await app.query('CREATE TABLE drop_me (id int PRIMARY KEY)');
+      await db.pool.query(`SELECT auditrum.track('drop_me')`);
+      await app.query('INSERT INTO drop_me VALUES (1)');
+      await app.query('DROP TABLE drop_me');
+      const { rows } = await admin.query(
+        `SELECT operation, row_key, new_values, context->>'db_user' AS db_user FROM auditrum.change_log
+         WHERE table_name = 'drop_me' ORDER BY id`,
+      );
+      expect(rows).toEqual([
+        { operation: 'INSERT', row_key: '1', new_values: { id: 1 }, db_user: role.name },
+        {
+          operation: 'DDL',
+          row_key: null,
+          new_values: { event: 'table_dropped', ddl: 'DROP TABLE public.drop_me;' },
+          db_user: role.name,
+        },
+      ]);
+    });
+
     it("cannot purge: retention is the admin role's", async () => {
       const count = 'SELECT count(*)::int AS n FROM auditrum.changes';
       const before = (await admin.query(count)).rows;
