@@ -41,7 +41,7 @@ async function databaseNow(url: string): Promise<string> {
 }
 
 for (const framework of ['express', 'koa'] as const) {
-  test(`${framework}: blame beside every value, a field's values, a table as of a time, a transaction`, async ({
+  test(`${framework}: blame, a field's values, a table as of a time, the actor filter by label, the keyboard, large values, a narrow screen, a transaction`, async ({
     page,
   }) => {
     const base = process.env[`E2E_${framework.toUpperCase()}_URL`];
@@ -106,6 +106,76 @@ for (const framework of ['express', 'koa'] as const) {
       expect(line).toContain(',draft,');
       // updated_at is left out by the table's rules: unknown, and said so, not an empty value.
       expect(line).toMatch(/,updated_at:excluded$/);
+    });
+
+    await test.step('the actor filter takes a label, suggested as one types', async () => {
+      await page.goto(`${base}/audit-admin/changes`);
+      const actor = page.getByRole('combobox', { name: /^Actor/ });
+      await actor.pressSequentially('alice@shop', { delay: 20 });
+      await expect(page.locator('datalist option[value="1"]')).toHaveText(ALICE.label);
+      await actor.fill(ALICE.label);
+      await expect(actor).toHaveValue(ALICE.id);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await expect(page).toHaveURL(new RegExp(`[?&]actor=${ALICE.id}(&|$)`));
+      const actors = await page.locator('table.changes-table td.col-actor').allInnerTexts();
+      expect(new Set(actors)).toEqual(new Set([ALICE.label]));
+    });
+
+    await test.step('the keyboard alone: / to search, j and k along the rows, Enter to open', async () => {
+      await page.goto(`${base}/audit-admin/changes?table=public.orders`);
+      await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
+      await page.keyboard.press('/');
+      await expect(page.getByLabel('Search in changed values')).toBeFocused();
+      await page.keyboard.type('paid');
+      await page.keyboard.press('Enter');
+      await expect(page).toHaveURL(/[?&]q=paid(&|$)/);
+      await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
+      await page.keyboard.press('j');
+      const first = page.locator('table.changes-table tbody tr').first().locator('a.summary');
+      await expect(first).toBeFocused();
+      await page.keyboard.press('j');
+      await page.keyboard.press('k');
+      await expect(first).toBeFocused();
+      const id = await page.locator('table.changes-table tbody tr').first().getAttribute('data-change-id');
+      await shot('05-keyboard');
+      await page.keyboard.press('Enter');
+      await expect(page).toHaveURL(new RegExp(`/audit-admin/changes/${id}$`));
+    });
+
+    await test.step('large values fold: a long note clipped, an 80-item JSON array folded', async () => {
+      const note = `${'Leave the parcel with the neighbour at number 12. '.repeat(9)}END`;
+      const items = Array.from({ length: 80 }, (_, i) => ({ sku: `SKU-${i}`, qty: (i % 3) + 1 }));
+      await shopApi(base, ALICE.id, 'PATCH', `/api/orders/${order.id}`, { note, shipping: { items } });
+      const response = await fetch(
+        `${base}/audit-admin/api/changes?table=public.orders&key=${order.id}&column=shipping`,
+        { headers: { 'x-shop-user': ALICE.id } },
+      );
+      const [changed] = ((await response.json()) as ChangesResponse).items;
+      if (!changed) throw new Error('the change was not recorded');
+      await page.goto(`${base}/audit-admin/changes/${changed.id}`);
+      await expect(page.getByRole('button', { name: `Show all ${note.length} characters` })).toBeVisible();
+      await expect(page.locator('main')).not.toContainText('END');
+      await expect(page.locator('summary', { hasText: '[ 80 items ]' }).first()).toBeVisible();
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      expect(height).toBeLessThan(2500);
+      await shot('06-large-values');
+      await page
+        .getByRole('button', { name: `Show all ${note.length} characters` })
+        .first()
+        .click();
+      await expect(page.locator('main')).toContainText('END');
+    });
+
+    await test.step('a narrow screen: dense change cards', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${base}/audit-admin/changes?table=public.orders`);
+      const cards = page.locator('table.changes-table tbody tr');
+      await expect(cards.first()).toBeVisible();
+      const heights = await cards.evaluateAll((rows) => rows.map((row) => row.getBoundingClientRect().height));
+      expect(Math.max(...heights)).toBeLessThan(130);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await shot('07-narrow');
+      await page.setViewportSize({ width: 1280, height: 900 });
     });
 
     await test.step("a transaction's page: every change the order's transaction made, over three tables", async () => {

@@ -54,4 +54,25 @@ describe('the actor filter', () => {
       fetchStub.restore();
     }
   });
+
+  it('resolves a label pasted whole once its suggestions come', async () => {
+    const fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: { tables: [], canWrite: false },
+      [`${BASE}/api/changes`]: { items: [], nextCursor: null },
+      [`${BASE}/api/actors`]: { actors: [{ id: '3', label: 'carol@shop.test' }] },
+    });
+    try {
+      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
+      window.history.replaceState(null, '', `${BASE}/changes`);
+      render(<App />);
+      await screen.findByText('No changes recorded yet.');
+      const input = screen.getByLabelText(/^Actor/) as HTMLInputElement;
+      fireEvent.change(input, { target: { value: 'carol@shop.test' } });
+      expect(input.value).toBe('carol@shop.test');
+      await waitFor(() => expect(input.value).toBe('3'));
+      expect(fetchStub.calls).toContain(`${BASE}/api/actors?q=carol%40shop.test`);
+    } finally {
+      fetchStub.restore();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import type { ActorRef, ActorsResponse } from '@auditrum/core/admin';
 import type { ChangeEvent } from 'react';
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { apiUrl } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import type { FilterError } from '../lib/filter-error.ts';
@@ -25,6 +25,7 @@ export function ActorFilterInput({ value, error }: { value: string; error: Filte
   const [typed, setTyped] = useState(value);
   const [asked, setAsked] = useState('');
   const [chosen, setChosen] = useState<ActorRef | null>(null);
+  const input = useRef<HTMLInputElement>(null);
   useEffect(() => {
     const timer = setTimeout(() => setAsked(typed.trim()), TYPING_PAUSE_MS);
     return () => clearTimeout(timer);
@@ -37,11 +38,21 @@ export function ActorFilterInput({ value, error }: { value: string; error: Filte
     setChosen(match ?? null);
     setTyped(event.target.value);
   };
+  // A label pasted or typed faster than the suggestions came: resolved when they come.
+  useEffect(() => {
+    const field = input.current;
+    const match = field ? byLabel(actors, field.value) : undefined;
+    if (!field || !match) return;
+    field.value = match.id;
+    setChosen(match);
+    setTyped(match.id);
+  }, [actors]);
   return (
     <label>
       Actor
       <input
         name="actor"
+        ref={input}
         defaultValue={value}
         autoComplete="off"
         list={listId}

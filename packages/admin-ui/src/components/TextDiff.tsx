@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import type { LineChange } from '../lib/line-diff.ts';
+import { isLongText, LongText } from './LongText.tsx';
 
 /** Unchanged lines kept around each change; longer unchanged runs are folded. */
 const CONTEXT = 2;
@@ -32,7 +33,7 @@ const MARK: Record<LineChange['kind'], string> = { same: ' ', removed: '−', ad
 
 /**
  * A long or multi-line text's change, line by line: removed and added lines marked (in words for screen readers, and
- * by sign, not only colour), unchanged runs away from a change folded behind a button each.
+ * by sign, not only colour), unchanged runs away from a change folded behind a button each, a long line clipped.
  */
 export function TextDiff({ lines }: { lines: LineChange[] }) {
   const [unfolded, setUnfolded] = useState<ReadonlySet<number>>(new Set());
@@ -54,7 +55,7 @@ export function TextDiff({ lines }: { lines: LineChange[] }) {
               {MARK[item.line.kind]}
             </span>
             {item.line.kind !== 'same' && <span className="visually-hidden">{item.line.kind}: </span>}
-            {item.line.text || ' '}
+            {isLongText(item.line.text) ? <LongText text={item.line.text} /> : item.line.text || ' '}
           </div>
         ),
       )}
