@@ -318,6 +318,7 @@ DECLARE
   holds_objects boolean;
   plain_test text;
   remapped text;
+  key_values text;
   -- Per key: its last entry (INSERT or key change into it) and exit (DELETE or key change away) in the past, its
   -- first ones in the future, its last change in the past and its first in the future.
   summary constant text := $s$
@@ -362,6 +363,18 @@ BEGIN
     ELSE coalesce(key_moves, '[]') END;
   SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at)), '[]') INTO truncates
   FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE';
+
+  -- The key columns' values from a row_key (s.row_key), as capture records them: a composite key's row_key is
+  -- their JSON array already; a one-column key's is its text, read back as the column's type.
+  SELECT CASE WHEN count(*) = 1
+      THEN format('jsonb_build_object(%L, %s)', min(a.attname), min(coalesce(
+        replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('(s.row_key)::%s', format_type(a.atttypid, a.atttypmod))),
+        format('to_jsonb((s.row_key)::%s)', format_type(a.atttypid, a.atttypmod)))))
+      ELSE format('jsonb_build_object(%s)', string_agg(format('%L, (s.row_key::jsonb)->%s', a.attname, k.ord - 1), ', ' ORDER BY k.ord))
+    END
+  INTO key_values
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
 
   -- «x» a recorded values object of change «id»: as it is when its state is plain (and it holds no oversized value
   -- or object that looks like a marker), else under today's names.
@@ -412,6 +425,10 @@ BEGIN
             WHEN m.op = 'MARKER' THEN m.old_values
             WHEN m.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, m.id, false)
             ELSE %7$s END%17$s) FILTER (WHERE m.bwd) AS backward,
+        -- With no full image in the past: what the UPDATEs before the position set (for a row that no full image
+        -- after the position gives either: removed by a TRUNCATE, or gone while the table was not tracked).
+        %5$s._history_merge(CASE WHEN m.op = 'MARKER' THEN m.new_values ELSE %6$s END%17$s)
+          FILTER (WHERE m.fb IS NULL AND m.le AND m.op IN ('UPDATE', 'MARKER')) AS before_values,
         coalesce(bool_or(m.op NOT IN ('INSERT', 'UPDATE', 'DELETE') OR NOT (CASE WHEN m.fwd THEN %13$s ELSE %14$s END))
           FILTER (WHERE m.fwd OR m.bwd), false) AS dirty
       FROM m %12$s
@@ -419,7 +436,7 @@ BEGIN
     live AS (%8$s),
     s AS (
       SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
-        k.last_at, k.forward, k.dirty, live.tid, k.in_gt, k.before_entry,
+        k.last_at, k.forward, k.dirty, live.tid, k.in_gt, k.before_entry, k.before_values,
         -- A key change may have moved the row away from the key after its last change: only when the key is
         -- entered again later, or is empty today.
         coalesce(k.in_gt IS NOT NULL, false) OR live.row_key IS NULL AS may_have_moved,
@@ -450,7 +467,9 @@ BEGIN
           WHEN s.fb IS NOT NULL THEN s.forward
           WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL
             THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
-          ELSE coalesce(s.backward, '{}')
+          WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN coalesce(s.backward, '{}')
+          -- No full image before or after: the key, what UPDATEs before the position set, what later ones undo.
+          ELSE %19$s || %1$s._history_fill(coalesce(s.backward, '{}'), coalesce(s.before_values, '{}'))
         END AS "values",
         CASE
           WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
@@ -459,7 +478,8 @@ BEGIN
           ELSE '{}'::jsonb
         END AS missing,
         s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
-        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.tid IS NOT NULL AND $16) AS dirty,
+        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.tid IS NOT NULL AND $16)
+          OR (s.fb IS NULL AND s.before_values IS NOT NULL) AS dirty,
         s.may_have_moved, coalesce(s.before_entry, 0) AS search_after, coalesce(s.in_gt, 9223372036854775807) AS search_before
       FROM si AS s
       %9$s
@@ -505,7 +525,8 @@ BEGIN
     -- would set up a sort per key: 13% of the time for a million keys).
     CASE WHEN keys IS NULL THEN '' ELSE ' ORDER BY m.id, m.sub' END,
     CASE WHEN keys IS NOT NULL THEN '' WHEN markers = '[]' THEN 'ORDER BY w.row_key, w.id'
-      ELSE 'ORDER BY w.row_key, w.id, w.sub' END);
+      ELSE 'ORDER BY w.row_key, w.id, w.sub' END,
+    key_values);
   table_id := t.id;
 END;
 $$;
@@ -591,6 +612,17 @@ BEGIN
     coalesce(v.remap, (SELECT jsonb_object_agg(n, jsonb_build_object('to', n, 'masked', false))
       FROM unnest(:AUDITRUM_SCHEMA._history_columns(t)) n)));
 END;
+$$;
+
+-- A row's values at a position from both sides when no full image gives them: what the first changes after it
+-- undo (`after`, merged newest first), and for the columns those leave unknown or untouched, what the changes
+-- before it set (`before`). A marker after the position says that later values cannot be trusted, not that an
+-- earlier recorded one is wrong.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_fill(after jsonb, before jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT after || coalesce(jsonb_object_agg(e.key, e.value), '{}')
+  FROM jsonb_each(before) e
+  WHERE NOT after ? e.key OR (jsonb_typeof(after->e.key) = 'object' AND after->e.key->>'$auditrum' = 'unknown')
 $$;
 
 -- The known values of a state (markers left out, wrapped objects unwrapped), under today's names.

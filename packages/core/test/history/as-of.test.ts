@@ -85,6 +85,55 @@ describe('a row as of a time', () => {
     expect(Object.keys((await as('notes', 1, reinserted)).values)).toEqual(['id', 'title', 'body']);
   });
 
+  it('knows a row removed by TRUNCATE is gone after it, and was there before it', async () => {
+    await app.query('CREATE TABLE queue (id int PRIMARY KEY, job text)');
+    await app.query(`INSERT INTO queue VALUES (1, 'before tracking')`);
+    await audit.track('queue');
+    await app.query(`INSERT INTO queue VALUES (2, 'tracked')`);
+    await app.query(`UPDATE queue SET job = 'changed' WHERE id = 1`);
+    const before = await now();
+    await app.query('TRUNCATE queue');
+    const after = await now();
+    await app.query(`INSERT INTO queue VALUES (2, 'again')`);
+
+    expect(seen(await as('queue', 2, before)).values).toEqual({ id: 2, job: 'tracked' });
+    expect(seen(await as('queue', 1, before)).values).toEqual({ id: 1, job: 'changed' });
+    expect((await as('queue', 1, after)).exists).toBe(false);
+    expect((await as('queue', 2, after)).exists).toBe(false);
+    const rows: string[] = [];
+    for await (const row of await audit.tableAsOf({ table: 'queue', at: after })) rows.push(row.rowKey);
+    expect(rows).toEqual([]);
+    expect(seen(await as('queue', 2, await now())).values).toEqual({ id: 2, job: 'again' });
+  });
+
+  it('keeps what was recorded before a time when the row was removed while the table was not tracked', async () => {
+    await app.query('CREATE TABLE lost (id int PRIMARY KEY, job text, note text)');
+    await app.query(`INSERT INTO lost VALUES (1, 'before tracking', 'n')`);
+    await audit.track('lost');
+    await app.query(`UPDATE lost SET job = 'recorded' WHERE id = 1`);
+    const recorded = await now();
+    await audit.untrack('lost');
+    await app.query('DELETE FROM lost WHERE id = 1');
+    await audit.track('lost');
+    const afterGap = await now();
+
+    expect(seen(await as('lost', 1, recorded))).toEqual({
+      exists: true,
+      values: { id: 1, job: 'recorded' },
+      // Never recorded, and the gap after the time hides what a later record would have told.
+      unknown: [{ column: 'note', reason: 'untracked_gap' }],
+    });
+    // After the gap the log cannot tell that the row is gone: it is as last recorded, its values unknown.
+    expect(seen(await as('lost', 1, afterGap))).toEqual({
+      exists: true,
+      values: { id: 1 },
+      unknown: [
+        { column: 'job', reason: 'untracked_gap' },
+        { column: 'note', reason: 'untracked_gap' },
+      ],
+    });
+  });
+
   it('rebuilds a row inserted before tracking backwards, from the live row or from a later DELETE', async () => {
     await app.query('CREATE TABLE stock (sku text PRIMARY KEY, qty int, place text)');
     await app.query(`INSERT INTO stock VALUES ('a-1', 5, 'shelf'), ('b-2', 7, 'yard'), ('c-3', 1, 'bin')`);
