@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createAuditrum, migrate } from '@auditrum/core';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { useEmptyDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +139,25 @@ describe('the one-role set-up, hardened', () => {
         event: 'capture_repaired',
         db_user: 'postgres',
       },
+    ]);
+  });
+
+  it('the admin API, mounted in the application, lists the repair as a DDL change', async () => {
+    const routes = createAdminRoutes({ pool: app, authorize: () => true });
+    const response = await routes({
+      method: 'GET',
+      path: 'api/changes',
+      query: new URLSearchParams({ table: 'public.accounts' }),
+      headers: {},
+      basePath: '/audit',
+      raw: {},
+    });
+    expect(response.status).toBe(200);
+    const page = JSON.parse(String(response.body)) as { items: { operation: string; rowKey: string | null }[] };
+    expect(page.items.map((c) => [c.operation, c.rowKey])).toEqual([
+      ['DDL', null],
+      ['UPDATE', '1'],
+      ['INSERT', '1'],
     ]);
   });
 
