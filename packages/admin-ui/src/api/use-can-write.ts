@@ -1,6 +1,4 @@
-import type { TablesResponse } from '@auditrum/core/admin';
-import { apiUrl } from './client.ts';
-import { useApi } from './use-api.ts';
+import { useRoute } from './routes.ts';
 
 /**
  * Whether this user may write through the admin (revert, restore, undelete, undo), as `api/tables` says: false
@@ -8,6 +6,6 @@ import { useApi } from './use-api.ts';
  * its own; this only hides the buttons.
  */
 export function useCanWrite(needed = true): boolean {
-  const tables = useApi<TablesResponse>(needed ? apiUrl('tables') : null);
+  const tables = useRoute('tables', needed ? {} : null);
   return tables.status === 'ok' && tables.data.canWrite === true;
 }

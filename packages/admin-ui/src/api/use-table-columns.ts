@@ -1,8 +1,7 @@
 import type { TablesResponse } from '@auditrum/core/admin';
 import { createContext, useCallback } from 'react';
-import { apiUrl } from './client.ts';
+import { useRoute } from './routes.ts';
 import type { ApiState } from './use-api.ts';
-import { useApi } from './use-api.ts';
 
 /** The columns of a table (`schema.table`) today, in table order; empty when not known (stored order is kept). */
 export type ColumnsOf = (table: string) => string[];
@@ -18,5 +17,5 @@ export function useColumnsOf(tables: ApiState<TablesResponse>): ColumnsOf {
 
 /** The columns of each table, as `api/tables` lists them: what a row's fields are shown in (not asked when not `needed`). */
 export function useTableColumns(needed = true): ColumnsOf {
-  return useColumnsOf(useApi<TablesResponse>(needed ? apiUrl('tables') : null));
+  return useColumnsOf(useRoute('tables', needed ? {} : null));
 }

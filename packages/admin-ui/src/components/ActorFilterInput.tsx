@@ -1,8 +1,7 @@
-import type { ActorRef, ActorsResponse } from '@auditrum/core/admin';
+import type { ActorRef } from '@auditrum/core/admin';
 import type { ChangeEvent } from 'react';
 import { useEffect, useId, useRef, useState } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import type { FilterError } from '../lib/filter-error.ts';
 import { invalidField } from '../lib/filter-error.ts';
 import { FieldError } from './FieldError.tsx';
@@ -30,7 +29,7 @@ export function ActorFilterInput({ value, error }: { value: string; error: Filte
     const timer = setTimeout(() => setAsked(typed.trim()), TYPING_PAUSE_MS);
     return () => clearTimeout(timer);
   }, [typed]);
-  const suggestions = useApi<ActorsResponse>(asked ? apiUrl('actors', { q: asked }) : null);
+  const suggestions = useRoute('actors', asked ? { q: asked } : null);
   const actors = suggestions.status === 'ok' ? suggestions.data.actors : [];
   const onChange = (event: ChangeEvent<HTMLInputElement>) => {
     const match = byLabel(actors, event.target.value);

@@ -1,6 +1,4 @@
-import type { FieldHistoryResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 import { RequestLink } from './links.tsx';
@@ -11,7 +9,7 @@ import { ValueView } from './ValueView.tsx';
 
 /** Every recorded value of one field of a row, newest first: the row's history filtered to that field. */
 export function FieldHistoryPanel({ table, rowKey, field }: { table: string; rowKey: string; field: string }) {
-  const history = useApi<FieldHistoryResponse>(apiUrl('field-history', { table, key: rowKey, field }));
+  const history = useRoute('field-history', { table, key: rowKey, field });
   return (
     <section className="panel" aria-labelledby="field-title">
       <h2 id="field-title">

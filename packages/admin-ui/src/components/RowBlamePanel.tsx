@@ -1,12 +1,5 @@
-import type {
-  BlameChange,
-  BlameResponse,
-  BlameUnknownReason,
-  RowAsOfResponse,
-  UnknownReason,
-} from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import type { BlameChange, BlameUnknownReason, UnknownReason } from '@auditrum/core/admin';
+import { useRoute } from '../api/routes.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 import { RequestLink } from './links.tsx';
@@ -44,8 +37,8 @@ const NOW = '9999-12-31T00:00:00Z';
  * which request and why (blame). Each field links to its own history.
  */
 export function RowBlamePanel({ table, rowKey, field }: { table: string; rowKey: string; field: string }) {
-  const blame = useApi<BlameResponse>(apiUrl('blame', { table, key: rowKey }));
-  const now = useApi<RowAsOfResponse>(apiUrl('row-as-of', { table, key: rowKey, at: NOW }));
+  const blame = useRoute('blame', { table, key: rowKey });
+  const now = useRoute('row-as-of', { table, key: rowKey, at: NOW });
   return (
     <section className="panel" aria-labelledby="now-title">
       <h2 id="now-title">The row now, and who set each field</h2>

@@ -1,7 +1,6 @@
-import type { ActorResponse, ChangesResponse, RequestsResponse } from '@auditrum/core/admin';
+import type { ChangesResponse, RequestsResponse } from '@auditrum/core/admin';
 import type { ReactNode } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
 import { Empty, ErrorMessage, Loaded, Loading } from '../components/states.tsx';
@@ -13,10 +12,10 @@ import { withQuery } from '../router/location.ts';
 const RECENT = '10';
 
 export function ActorPage({ actorId }: { actorId: string }) {
-  const actor = useApi<ActorResponse>(apiUrl(`actors/${encodeURIComponent(actorId)}`));
-  const changes = useApi<ChangesResponse>(apiUrl('changes', { actor: actorId, limit: RECENT }));
+  const actor = useRoute('actors/:actorId', { actorId });
+  const changes = useRoute('changes', { actor: actorId, limit: RECENT });
   const withApiLog = apiLogVisible();
-  const requests = useApi<RequestsResponse>(withApiLog ? apiUrl('requests', { actor: actorId, limit: RECENT }) : null);
+  const requests = useRoute('requests', withApiLog ? { actor: actorId, limit: RECENT } : null);
   if (actor.status === 'loading') return <Loading what="the actor" />;
   if (actor.status === 'error') return <ErrorMessage error={actor.error} retry={actor.retry} />;
   const { actor: who, changeCount, requestCount, firstSeen, lastSeen } = actor.data;

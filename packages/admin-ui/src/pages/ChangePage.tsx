@@ -1,6 +1,4 @@
-import type { ChangeResponse, HistoryResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { useTableColumns } from '../api/use-table-columns.ts';
 import { DiffView } from '../components/DiffView.tsx';
@@ -20,19 +18,15 @@ import { withQuery } from '../router/location.ts';
 const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id', 'claimed']);
 
 export function ChangePage({ id }: { id: string }) {
-  const result = useApi<ChangeResponse>(apiUrl(`changes/${encodeURIComponent(id)}`));
+  const result = useRoute('changes/:id', { id });
   const canWrite = useCanWrite();
   const columnsOf = useTableColumns();
   const change = result.status === 'ok' ? result.data.change : null;
-  const history = useApi<HistoryResponse>(
+  const history = useRoute(
+    'history',
     change?.rowKey != null
       ? // Only this change's version: its state completes the diff with the columns it did not change.
-        apiUrl('history', {
-          table: `${change.schema}.${change.table}`,
-          key: change.rowKey,
-          through: change.id,
-          limit: '1',
-        })
+        { table: `${change.schema}.${change.table}`, key: change.rowKey, through: change.id, limit: '1' }
       : null,
   );
   if (result.status === 'loading') return <Loading what="the change" />;

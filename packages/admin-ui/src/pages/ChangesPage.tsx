@@ -1,7 +1,6 @@
-import type { ChangeFilters, ChangesResponse, TablesResponse } from '@auditrum/core/admin';
+import type { ChangeFilters } from '@auditrum/core/admin';
 import type { FormEvent, InputHTMLAttributes } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { downloadUrl, useRoute } from '../api/routes.ts';
 import { TableColumnsContext, useColumnsOf } from '../api/use-table-columns.ts';
 import { ActorFilterInput } from '../components/ActorFilterInput.tsx';
 import { ChangesTable } from '../components/ChangesTable.tsx';
@@ -42,9 +41,9 @@ const SOURCES: [string, string][] = [
 
 export function ChangesPage({ location }: { location: AppLocation }) {
   const filters = filtersFrom(location.search, CHANGE_FILTERS);
-  const changes = useApi<ChangesResponse>(apiUrl('changes', { ...filters, cursor: location.search.get('cursor') }));
+  const changes = useRoute('changes', { ...filters, cursor: location.search.get('cursor') });
   // Loaded once per visit, not per filter change (the form below is remounted on each navigation).
-  const tables = useApi<TablesResponse>(apiUrl('tables'));
+  const tables = useRoute('tables', {});
   const columnsOf = useColumnsOf(tables);
   const tableNames = tables.status === 'ok' ? tables.data.tables.map((t) => `${t.schema}.${t.table}`) : [];
   const filtered = Object.keys(filters).length > 0;
@@ -60,11 +59,11 @@ export function ChangesPage({ location }: { location: AppLocation }) {
         </span>
         <span className="exports">
           Export this view:{' '}
-          <a href={apiUrl('changes/export', { ...filters, format: 'csv' })} download>
+          <a href={downloadUrl('changes/export', { ...filters, format: 'csv' })} download>
             CSV
           </a>{' '}
           ·{' '}
-          <a href={apiUrl('changes/export', { ...filters, format: 'ndjson' })} download>
+          <a href={downloadUrl('changes/export', { ...filters, format: 'ndjson' })} download>
             NDJSON
           </a>
         </span>

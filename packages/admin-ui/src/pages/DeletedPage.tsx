@@ -1,6 +1,5 @@
-import type { DeletedRowItem, DeletedRowsResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import type { DeletedRowItem } from '@auditrum/core/admin';
+import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { RequestLink } from '../components/links.tsx';
 import { Pager } from '../components/Pager.tsx';
@@ -16,7 +15,7 @@ import { withQuery } from '../router/location.ts';
 export function DeletedPage({ location }: { location: AppLocation }) {
   const table = location.search.get('table') ?? '';
   const cursor = location.search.get('cursor');
-  const deleted = useApi<DeletedRowsResponse>(table ? apiUrl('deleted', { table, cursor }) : null);
+  const deleted = useRoute('deleted', table ? { table, cursor } : null);
   const canWrite = useCanWrite(table !== '');
   if (!table) {
     return (

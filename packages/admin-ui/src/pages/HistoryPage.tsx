@@ -1,7 +1,6 @@
 import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { useTableColumns } from '../api/use-table-columns.ts';
 import type { WriteTarget } from '../api/write.ts';
@@ -115,9 +114,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   const field = location.search.get('field') ?? '';
   // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
   const cursor = location.search.get('cursor');
-  const history = useApi<HistoryResponse>(
-    table && key && !field ? apiUrl('history', { table, key, at, cursor }) : null,
-  );
+  const history = useRoute('history', table && key && !field ? { table, key, at, cursor } : null);
   const canWrite = useCanWrite(Boolean(table && key));
   const settings = useTimeSettings();
   const order = useTableColumns(Boolean(table && key))(table);

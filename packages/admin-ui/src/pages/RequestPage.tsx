@@ -1,6 +1,4 @@
-import type { RequestResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
@@ -20,7 +18,7 @@ function Body({ value }: { value: unknown }) {
 }
 
 export function RequestPage({ requestId }: { requestId: string }) {
-  const result = useApi<RequestResponse>(apiUrl(`requests/${encodeURIComponent(requestId)}`));
+  const result = useRoute('requests/:requestId', { requestId });
   const canWrite = useCanWrite();
   const columnsOf = useTableColumns();
   if (result.status === 'loading') return <Loading what="the request" />;

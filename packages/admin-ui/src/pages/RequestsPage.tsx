@@ -1,7 +1,5 @@
-import type { RequestsResponse } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
@@ -16,7 +14,7 @@ const REQUEST_FILTERS = ['actor', 'method', 'status', 'path', 'request', 'from',
 
 export function RequestsPage({ location }: { location: AppLocation }) {
   const filters = filtersFrom(location.search, REQUEST_FILTERS);
-  const requests = useApi<RequestsResponse>(apiUrl('requests', { ...filters, cursor: location.search.get('cursor') }));
+  const requests = useRoute('requests', { ...filters, cursor: location.search.get('cursor') });
   const filtered = Object.keys(filters).length > 0;
   const onSubmit = (event: FormEvent<HTMLFormElement>) => submitFilters(event, REQUEST_FILTERS, '/requests');
   const error = filterError(requests, REQUEST_FILTERS);

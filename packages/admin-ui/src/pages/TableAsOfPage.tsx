@@ -1,7 +1,6 @@
-import type { TableAsOfResponse, TableRowAsOf } from '@auditrum/core/admin';
+import type { TableRowAsOf } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { downloadUrl, useRoute } from '../api/routes.ts';
 import { Pager } from '../components/Pager.tsx';
 import { VALUE_UNKNOWN } from '../components/RowBlamePanel.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
@@ -22,7 +21,7 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
   const key = location.search.get('key') ?? '';
   const cursor = location.search.get('cursor');
   const settings = useTimeSettings();
-  const rows = useApi<TableAsOfResponse>(table && at ? apiUrl('table-as-of', { table, at, key, cursor }) : null);
+  const rows = useRoute('table-as-of', table && at ? { table, at, key, cursor } : null);
   if (!table) {
     return (
       <Empty>
@@ -68,11 +67,11 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
           <span className="muted">Rows that existed then, in key order.</span>
           <span className="exports">
             Download the whole snapshot:{' '}
-            <a href={apiUrl('table-as-of/export', { table, at, key, format: 'csv' })} download>
+            <a href={downloadUrl('table-as-of/export', { table, at, key, format: 'csv' })} download>
               CSV
             </a>{' '}
             ·{' '}
-            <a href={apiUrl('table-as-of/export', { table, at, key, format: 'ndjson' })} download>
+            <a href={downloadUrl('table-as-of/export', { table, at, key, format: 'ndjson' })} download>
               NDJSON
             </a>
           </span>

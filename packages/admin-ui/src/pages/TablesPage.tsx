@@ -1,13 +1,11 @@
-import type { TablesResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
 /** The tracked tables, each with its changes, its rows as of a time and its recycle bin. */
 export function TablesPage() {
-  const tables = useApi<TablesResponse>(apiUrl('tables'));
+  const tables = useRoute('tables', {});
   return (
     <>
       <h1>Tables</h1>

@@ -1,6 +1,4 @@
-import type { ChangesResponse } from '@auditrum/core/admin';
-import { apiUrl } from '../api/client.ts';
-import { useApi } from '../api/use-api.ts';
+import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
@@ -17,7 +15,7 @@ const SHOWN = 200;
  * "Undo all N changes" (all or nothing, newest first) for a user who may write.
  */
 export function TransactionPage({ txid }: { txid: string }) {
-  const changes = useApi<ChangesResponse>(apiUrl('changes', { txid, limit: String(SHOWN) }));
+  const changes = useRoute('changes', { txid, limit: String(SHOWN) });
   const canWrite = useCanWrite();
   const columnsOf = useTableColumns();
   return (

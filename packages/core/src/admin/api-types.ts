@@ -424,6 +424,21 @@ export interface AdminErrorBody {
   };
 }
 
+/**
+ * The query parameters of the read routes that have no filter type above, by name (values are text in the URL):
+ * one list for the server's routes and the admin's client, so that a renamed parameter fails the type check.
+ */
+export interface ReadRouteParams {
+  history: { table: string; key: string; at?: string; through?: string } & PageParams;
+  'row-as-of': { table: string; key: string; at: string };
+  'table-as-of': { table: string; at: string; key?: string } & PageParams;
+  'table-as-of/export': { table: string; at: string; key?: string; format: ExportFormat };
+  'field-history': { table: string; key: string; field: string; at?: string };
+  blame: { table: string; key: string; field?: string };
+  deleted: { table: string } & PageParams;
+  actors: { q?: string };
+}
+
 /** The configuration injected into index.html as `window.__AUDITRUM_ADMIN__`. */
 export interface AdminClientConfig {
   /** The base path the admin is served under, with a leading and no trailing slash, e.g. `/audit-admin`. */

@@ -38,6 +38,7 @@ export type {
   Page,
   PageParams,
   PlannedStatement,
+  ReadRouteParams,
   RebuiltFrom,
   RequestFilters,
   RequestResponse,
