@@ -87,6 +87,9 @@ describe('auditrum purge: bad input changes nothing', () => {
     [['--older-than', '0 days'], "retention period '0 days' must be longer than zero"],
     [['--older-than', '1 year', '--changes-only', '--api-log-only'], 'give --changes-only or --api-log-only, not both'],
     [[], "required option '--older-than <period>' not specified"],
+    [['--older-than', '1 year', '--lock-timeout', '0'], 'expected a whole number of milliseconds from 1 to 60000'],
+    [['--older-than', '1 year', '--lock-timeout', '60001'], 'expected a whole number of milliseconds from 1 to 60000'],
+    [['--older-than', '1 year', '--lock-timeout', '1s'], 'expected a whole number of milliseconds from 1 to 60000'],
   ])('purge %j: exit 2 saying so', async (args, message) => {
     const before = await rowCounts();
     const result = await cli(['purge', ...args]);
@@ -106,6 +109,9 @@ describe('auditrum purge: bad input changes nothing', () => {
   it('the API refuses a batch size that is not a whole number from 1 and logs it does not keep', async () => {
     await expect(purge(db.pool, 'auditrum', { olderThan: '1 year', batchSize: 0 })).rejects.toThrow(
       ComplianceInputError,
+    );
+    await expect(purge(db.pool, 'auditrum', { olderThan: '1 year', lockTimeoutMs: 2.5 })).rejects.toThrow(
+      'the lock timeout must be a whole number of milliseconds from 1 to 60000, not 2.5',
     );
     await expect(
       purge(db.pool, 'auditrum', { olderThan: '1 year', logs: ['changes', 'users' as 'changes'] }),
@@ -249,6 +255,36 @@ describe('auditrum purge --older-than 13 months', () => {
     await db.pool.query('DROP VIEW keeps_it');
     const rest = await purge(db.pool, 'auditrum', { olderThan: '13 months', logs: ['changes'] });
     expect(rest.logs[0]?.partitions).toEqual([{ name: younger, action: 'drop', rows: 1 }]);
+  });
+
+  it('gives up a partition, removing nothing of it, rather than hold up the log behind a long transaction', async () => {
+    const old = await partitionName('changes', 40);
+    await db.pool.query(`DO $$
+      DECLARE
+        month_start timestamptz := (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '40 months') AT TIME ZONE 'UTC';
+      BEGIN
+        EXECUTE format('CREATE TABLE auditrum.%I PARTITION OF auditrum.changes FOR VALUES FROM (%L) TO (%L)',
+          'changes_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'), month_start, month_start + interval '1 month');
+        INSERT INTO auditrum.changes (changed_at, table_id, operation, row_key)
+        VALUES (month_start + interval '1 day', 1, 'INSERT', 'old-40');
+      END $$`);
+    // A transaction that wrote to the log and stays open: DETACH would wait for it, and every capture behind DETACH.
+    const writer = await db.pool.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query(`INSERT INTO auditrum.changes (table_id, operation, row_key) VALUES (1, 'INSERT', 'open')`);
+      await expect(
+        purge(db.pool, 'auditrum', { olderThan: '13 months', logs: ['changes'], lockTimeoutMs: 5 }),
+      ).rejects.toThrow(
+        `purge could not take the lock on "auditrum"."changes" to detach ${old} in 10 tries of 5 ms: a long transaction that wrote to the log holds it; nothing of this partition was removed`,
+      );
+      expect((await db.pool.query(`SELECT row_key FROM auditrum.${old}`)).rows).toEqual([{ row_key: 'old-40' }]);
+    } finally {
+      await writer.query('ROLLBACK');
+      writer.release();
+    }
+    const done = await purge(db.pool, 'auditrum', { olderThan: '13 months', logs: ['changes'], lockTimeoutMs: 5 });
+    expect(done.logs[0]?.partitions).toEqual([{ name: old, action: 'drop', rows: 1 }]);
   });
 
   it('refuses to run beside another purge of the same schema', async () => {

@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
 import { inTransaction, onOneConnection } from '../db/queryable.js';
@@ -18,6 +19,12 @@ export interface PurgeOptions {
   dryRun?: boolean;
   /** Rows deleted per statement (each its own transaction) from a partition the cut-off falls in; default 10,000. */
   batchSize?: number;
+  /**
+   * How long one try to take the log's lock for detaching a partition may wait, in ms (default 1,000; 1 to 60,000).
+   * While it waits, every write to the log waits behind it: a long transaction that wrote to the log makes the try
+   * give up instead, and purge tries again, up to 10 times, then fails with nothing of that partition removed.
+   */
+  lockTimeoutMs?: number;
 }
 
 /** One partition that holds rows older than the cut-off. */
@@ -46,6 +53,8 @@ export interface PurgeResult {
 
 const TIME_COLUMN: Record<PurgedLog, string> = { changes: 'changed_at', api_requests: 'requested_at' };
 const DEFAULT_BATCH_SIZE = 10_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 1000;
+const LOCK_TRIES = 10;
 
 /**
  * Removes rows older than a retention period from the change log and the API-request log: partitions entirely
@@ -56,7 +65,12 @@ const DEFAULT_BATCH_SIZE = 10_000;
  * counts exactly what would go and changes nothing. Only one purge of a schema runs at a time.
  */
 export async function purge(db: Queryable, schema: string, options: PurgeOptions): Promise<PurgeResult> {
-  const { olderThan, dryRun = false, batchSize = DEFAULT_BATCH_SIZE } = options;
+  const {
+    olderThan,
+    dryRun = false,
+    batchSize = DEFAULT_BATCH_SIZE,
+    lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+  } = options;
   // Checked as it comes from JavaScript callers too, whatever its type says.
   const logs: unknown = options.logs ?? PURGED_LOGS;
   if (typeof olderThan !== 'string') throw new ComplianceInputError('give the retention period, e.g. "13 months"');
@@ -65,6 +79,11 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
   }
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
     throw new ComplianceInputError(`the batch size must be a whole number from 1 to 1000000, not ${String(batchSize)}`);
+  }
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 60_000) {
+    throw new ComplianceInputError(
+      `the lock timeout must be a whole number of milliseconds from 1 to 60000, not ${String(lockTimeoutMs)}`,
+    );
   }
   const s = quoteIdentifier(schema);
   return onOneConnection(db, async (client) => {
@@ -105,7 +124,7 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
             record === undefined
               ? { rows: Number(entry.rows), maxId: entry.max_id }
               : entry.action === 'drop'
-                ? await dropPartition(client, s, log, entry.partition_name, record)
+                ? await dropPartition(client, s, log, entry.partition_name, record, lockTimeoutMs)
                 : await deleteOlderRows(client, s, entry.partition_name, TIME_COLUMN[log], cutoff, batchSize, record);
           result.partitions.push({ name: entry.partition_name, action: entry.action, rows: done.rows });
           result.rows += done.rows;
@@ -144,26 +163,47 @@ function recordStep(s: string): string {
     WHERE id = $4::bigint`;
 }
 
-// Detaching first takes the partition out of every query on the log; the drop then touches nothing else.
+// Detaching first takes the partition out of every query on the log; the drop then touches nothing else. DETACH
+// holds the log's strongest lock until commit, and every capture waits behind it: so the partition is counted
+// before (no row can reach a month wholly older than the cut-off, and only purge deletes), checked under the lock by
+// its highest id (one index lookup; counted again if it changed), and the lock is waited for briefly, tried again.
 async function dropPartition(
   client: pg.ClientBase,
   s: string,
   log: PurgedLog,
   partition: string,
   record: string,
+  lockTimeoutMs: number,
 ): Promise<{ rows: number; maxId: string | null }> {
-  return inTransaction(client, async (tx) => {
-    const p = `${s}.${quoteIdentifier(partition)}`;
-    await tx.query(`ALTER TABLE ${s}.${quoteIdentifier(log)} DETACH PARTITION ${p}`);
-    // Counted under the drop's lock: exactly what went.
-    const { rows } = await tx.query<{ count: string; max: string | null }>(
-      `SELECT count(*)::text AS count, max(id)::text AS max FROM ${p}`,
-    );
-    await tx.query(`DROP TABLE ${p}`);
-    const done = { rows: Number(rows[0]?.count ?? 0), maxId: rows[0]?.max ?? null };
-    await tx.query(recordStep(s), [done.rows, done.maxId, [partition], record]);
-    return done;
-  });
+  const p = `${s}.${quoteIdentifier(partition)}`;
+  const count = `SELECT count(*)::text AS count, max(id)::text AS max FROM ${p}`;
+  const before = (await client.query<{ count: string; max: string | null }>(count)).rows[0];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(client, async (tx) => {
+        await tx.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+        await tx.query(`ALTER TABLE ${s}.${quoteIdentifier(log)} DETACH PARTITION ${p}`);
+        const latest = await tx.query<{ max: string | null }>(`SELECT max(id)::text AS max FROM ${p}`);
+        const counted =
+          latest.rows[0]?.max === before?.max
+            ? before
+            : (await tx.query<{ count: string; max: string | null }>(count)).rows[0];
+        await tx.query(`DROP TABLE ${p}`);
+        const done = { rows: Number(counted?.count ?? 0), maxId: counted?.max ?? null };
+        await tx.query(recordStep(s), [done.rows, done.maxId, [partition], record]);
+        return done;
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '55P03') throw error;
+      if (attempt === LOCK_TRIES) {
+        throw new Error(
+          `auditrum: purge could not take the lock on ${s}.${quoteIdentifier(log)} to detach ${partition} in ${LOCK_TRIES} tries of ${lockTimeoutMs} ms: a long transaction that wrote to the log holds it; nothing of this partition was removed (run purge again)`,
+          { cause: error },
+        );
+      }
+      await setTimeout(lockTimeoutMs);
+    }
+  }
 }
 
 async function deleteOlderRows(

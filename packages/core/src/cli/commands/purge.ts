@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import type { PurgedLog } from '../../compliance/purge.js';
 import { PURGED_LOGS, purge } from '../../compliance/purge.js';
 import type { CliContext } from '../cli-context.js';
@@ -14,6 +15,15 @@ interface PurgeFlags {
   apiLogOnly?: boolean;
   changesOnly?: boolean;
   json?: boolean;
+  lockTimeout: number;
+}
+
+/** A whole number of milliseconds from 1 to 60,000. */
+function lockTimeout(value: string): number {
+  const ms = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(ms >= 1 && ms <= 60_000))
+    throw new InvalidArgumentError('expected a whole number of milliseconds from 1 to 60000.');
+  return ms;
 }
 
 export function addPurgeCommand(program: Command, cli: CliContext): void {
@@ -26,6 +36,12 @@ export function addPurgeCommand(program: Command, cli: CliContext): void {
     .option('--dry-run', 'list the partitions and rows that would go, change nothing')
     .option('--changes-only', 'only the change log')
     .option('--api-log-only', 'only the API-request log')
+    .option(
+      '--lock-timeout <ms>',
+      "how long one try to take the log's lock for detaching a partition may hold up the log's writes (10 tries)",
+      lockTimeout,
+      1000,
+    )
     .option('--json', 'print the result as JSON')
     .action(async (flags: PurgeFlags, command: Command) => {
       const { url, schema } = globalOptions(command, cli.io);
@@ -38,7 +54,12 @@ export function addPurgeCommand(program: Command, cli: CliContext): void {
           : PURGED_LOGS;
       const result = await asUsageErrors(() =>
         withDatabase(url, (client) =>
-          purge(client, schema, { olderThan: flags.olderThan, logs, dryRun: flags.dryRun === true }),
+          purge(client, schema, {
+            olderThan: flags.olderThan,
+            logs,
+            dryRun: flags.dryRun === true,
+            lockTimeoutMs: flags.lockTimeout,
+          }),
         ),
       );
       if (flags.json) {
