@@ -417,7 +417,7 @@ describe('bad parameters get 400 naming the parameter', () => {
   });
 
   it('answers unknown API routes with 404', async () => {
-    for (const path of ['api/nope', 'api/changes/1/more', 'api', 'api/actors']) {
+    for (const path of ['api/nope', 'api/changes/1/more', 'api', 'api/actors/u-1/more']) {
       expect((await error(path)).body.error.code).toBe('not_found');
     }
   });
