@@ -1,5 +1,6 @@
 import type { FormEvent } from 'react';
 import { useRoute } from '../api/routes.ts';
+import { ActorFilterInput } from '../components/ActorFilterInput.tsx';
 import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
@@ -24,11 +25,7 @@ export function RequestsPage({ location }: { location: AppLocation }) {
       <h1>Requests</h1>
       <FiltersBox key={location.key} active={Object.keys(filters).length}>
         <form className="filters" onSubmit={onSubmit} aria-label="Filter requests">
-          <label>
-            Actor id
-            <input name="actor" defaultValue={filters.actor ?? ''} {...marked('actor')} autoComplete="off" />
-            <FieldError name="actor" error={error} />
-          </label>
+          <ActorFilterInput value={filters.actor ?? ''} error={error} />
           <label>
             Method
             <select name="method" defaultValue={filters.method ?? ''}>
