@@ -4,7 +4,7 @@ import { csvCell } from '../../admin/change-export.js';
 import { fieldHistory } from '../../history/field-history.js';
 import { HistoryInputError } from '../../history/history-input-error.js';
 import { trackedColumns } from '../../history/history-options.js';
-import type { FieldHistoryEntry, RowKeyInput, TableRowState } from '../../history/history-types.js';
+import type { FieldHistoryEntry, TableRowState } from '../../history/history-types.js';
 import { parseInstant } from '../../history/instant.js';
 import { rowAsOf } from '../../history/row-as-of.js';
 import { tableAsOf } from '../../history/table-as-of.js';
@@ -12,6 +12,7 @@ import type { CliContext } from '../cli-context.js';
 import { withDatabase } from '../database.js';
 import { EXIT_NOT_FOUND } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
+import { keyArgument } from '../key-argument.js';
 import { UsageError } from '../usage-error.js';
 
 const FORMATS = ['json', 'jsonl', 'csv'] as const;
@@ -46,7 +47,7 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
       if (flags.field !== undefined && flags.key === undefined) {
         throw new UsageError('--field needs --key: the history of one field is the history of one row');
       }
-      const key = flags.key === undefined ? undefined : parseKey(flags.key);
+      const key = flags.key === undefined ? undefined : keyArgument(flags.key);
       await withDatabase(url, async (client) => {
         if (key !== undefined && flags.field !== undefined) {
           printFieldHistory(
@@ -72,16 +73,6 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
         throw error;
       });
     });
-}
-
-/** A key argument: JSON when it is an array or an object (a composite key), the text itself otherwise. */
-function parseKey(text: string): RowKeyInput {
-  if (!/^\s*[[{]/.test(text)) return text;
-  try {
-    return JSON.parse(text) as RowKeyInput;
-  } catch (error) {
-    throw new UsageError(`the key ${text} is not valid JSON: ${(error as Error).message}`);
-  }
 }
 
 /**
