@@ -13,7 +13,9 @@ function openAt(path: string) {
   base.href = `${BASE}/`;
   document.head.replaceChildren(base);
   window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
+  // As index.html has it: the dialog makes the page behind inert.
+  const root = Object.assign(document.createElement('div'), { id: 'root' });
+  return render(<App />, { container: document.body.appendChild(root) });
 }
 
 const revertPlan: RestorePlan = {
@@ -95,6 +97,8 @@ describe('writes from the admin', () => {
     openAt('/changes/41');
     fireEvent.click(await screen.findByRole('button', { name: 'Revert this change' }));
     const dialog = await screen.findByRole('dialog', { name: /Revert change 41/ });
+    expect(document.getElementById('root')?.inert).toBe(true);
+    expect(document.activeElement).toBe(dialog);
     // The server's dry run: the exact target, nothing written, and its diff shown.
     await within(dialog).findByText('Update public.orders · key', { exact: false });
     expect(fetchStub.posts).toEqual([{ path: `${BASE}/api/revert`, body: { change: '41', dryRun: true } }]);
@@ -162,6 +166,8 @@ describe('writes from the admin', () => {
     expect(within(dialog).queryByLabelText(/Write anyway/)).toBeNull();
     fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.getElementById('root')?.inert).toBe(false);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Undo all 2 changes' }));
 
     // The change's transaction links to this page.
     await act(async () => {

@@ -1,6 +1,7 @@
 import type { WriteResponse } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
 import { useEffect, useId, useRef, useState } from 'react';
+import { createPortal } from 'react-dom';
 import { ApiError } from '../api/client.ts';
 import type { ApiState } from '../api/use-api.ts';
 import type { WriteTarget } from '../api/write.ts';
@@ -28,11 +29,16 @@ export function WriteAction({
 }) {
   const [open, setOpen] = useState(false);
   const button = useRef<HTMLButtonElement>(null);
+  const wasOpen = useRef(false);
   const close = (written: boolean) => {
     setOpen(false);
-    button.current?.focus();
     if (written) onWritten?.();
   };
+  // Back to the button once the dialog is gone (and the page no longer inert).
+  useEffect(() => {
+    if (open) wasOpen.current = true;
+    else if (wasOpen.current) button.current?.focus();
+  }, [open]);
   return (
     <>
       <button type="button" className="write-button" ref={button} onClick={() => setOpen(true)}>
@@ -88,8 +94,14 @@ function WriteDialog({
     return () => controller.abort();
   }, [targetJson, attempt]);
 
+  // Modal: the page behind cannot be reached with Tab or a screen reader while the dialog is open.
   useEffect(() => {
     dialog.current?.focus();
+    const page = document.getElementById('root');
+    if (page) page.inert = true;
+    return () => {
+      if (page) page.inert = false;
+    };
   }, []);
 
   const planned = plan.status === 'ok' ? plan.data.plan : undefined;
@@ -117,7 +129,7 @@ function WriteDialog({
     );
   };
 
-  return (
+  return createPortal(
     <div className="dialog-backdrop">
       <div
         className="dialog panel"
@@ -178,7 +190,8 @@ function WriteDialog({
           </div>
         )}
       </div>
-    </div>
+    </div>,
+    document.body,
   );
 }
 
