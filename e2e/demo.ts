@@ -5,7 +5,7 @@
  */
 import { makeHistory } from './sample-apps/make-history.ts';
 import { startPostgres } from './sample-apps/postgres.ts';
-import { USERS } from './sample-apps/shop.ts';
+import { READ_ONLY_ADMIN_PATH, USERS } from './sample-apps/shop.ts';
 import type { RunningShop } from './sample-apps/start-shop.ts';
 import { startShop } from './sample-apps/start-shop.ts';
 
@@ -49,11 +49,13 @@ try {
   console.log(`
 Auditrum demo is running.
 
-  Audit admin   ${shop.url}/audit-admin/
+  Audit admin   ${shop.url}/audit-admin/            (staff may revert, restore, undelete, undo)
+  Read-only     ${shop.url}${READ_ONLY_ADMIN_PATH}/
   Sample shop   ${shop.url}/
 
 Sign in on ${shop.url}/ as a staff user (${staff.join(' or ')}) to open the admin; the
-other user (not staff) gets 403. API clients can send the header "x-shop-user: 1" instead.
+other user (not staff) is refused, and someone not signed in gets a link to sign in. API clients can
+send the header "x-shop-user: 1" instead.
 The history: orders placed by Bob, paid by Alice (one with a reason), a customer and products
 changed by Carol (one description too large to keep), a bulk status change, a direct SQL write
 with no app context, and one by another database role (shop_analyst_…) that claims to be Alice.
