@@ -46,10 +46,16 @@ export function TransactionPage({ txid }: { txid: string }) {
               <p className="muted">
                 From {sources.join(', ')}. All of them were committed together, or none would be here.
               </p>
-              {canWrite && !more && (
+              {canWrite && (
                 <div className="actions">
                   <WriteAction
-                    label={count === 1 ? 'Undo its change' : `Undo all ${count} changes`}
+                    label={
+                      more
+                        ? `Undo all its changes (over ${SHOWN})`
+                        : count === 1
+                          ? 'Undo its change'
+                          : `Undo all ${count} changes`
+                    }
                     title={`Undo every change of transaction ${txid}`}
                     target={{ route: 'undo', body: { txid } }}
                     onWritten={changes.retry}
