@@ -158,6 +158,7 @@ describe('the row page: blame beside every value', () => {
           unknown: null,
           rowKey: '7',
           actorId: '2',
+          actorLabel: 'bob@shop.test',
           requestId: null,
           reason: null,
         },
@@ -169,7 +170,8 @@ describe('the row page: blame beside every value', () => {
           oldValue: 'draft',
           unknown: null,
           rowKey: '7',
-          actorId: '2',
+          actorId: '1',
+          actorLabel: null,
           requestId: null,
           reason: 'customer called',
         },
@@ -190,6 +192,17 @@ describe('the row page: blame beside every value', () => {
       const items = await within(field).findAllByRole('listitem');
       expect(items.map((item) => item.textContent?.match(/change \d+/)?.[0])).toEqual(['change 41', 'change 40']);
       expect(items[0]?.textContent).toContain('paid');
+      // Who, by the label the change recorded (the id when it recorded none).
+      expect(
+        within(items[1] as HTMLElement)
+          .getByRole('link', { name: 'bob@shop.test' })
+          .getAttribute('href'),
+      ).toBe(`${BASE}/actors/2`);
+      expect(
+        within(items[0] as HTMLElement)
+          .getByRole('link', { name: '1' })
+          .getAttribute('title'),
+      ).toBe('actor id 1');
       expect(fetchStub.calls).toContain(`${BASE}/api/field-history?table=public.orders&key=7&field=status`);
       // The versions list is not loaded while one field is shown.
       expect(fetchStub.calls.filter((url) => url.startsWith(`${BASE}/api/history`))).toHaveLength(1);

@@ -272,6 +272,8 @@ describe('api/field-history', () => {
       ['INSERT', null, 'draft', 'u-alice', null],
       ['UPDATE', 'draft', 'paid', 'u-bob', 'refund #981'],
     ]);
+    // The label each change recorded for its actor, for the admin to show.
+    expect(history.entries.map((e) => e.actorLabel)).toEqual(['alice@example.com', 'bob']);
     const upTo = await json<FieldHistoryResponse>('api/field-history', {
       table: 'public.orders',
       key: '1',

@@ -41,7 +41,10 @@ export function FieldHistoryPanel({ table, rowKey, field }: { table: string; row
                   {entry.actorId && (
                     <>
                       {' '}
-                      · by <Link to={`/actors/${encodeURIComponent(entry.actorId)}`}>actor {entry.actorId}</Link>
+                      · by{' '}
+                      <Link to={`/actors/${encodeURIComponent(entry.actorId)}`} title={`actor id ${entry.actorId}`}>
+                        {entry.actorLabel ?? entry.actorId}
+                      </Link>
                     </>
                   )}
                   {entry.requestId && (

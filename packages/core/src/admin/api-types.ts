@@ -284,8 +284,8 @@ export interface TableAsOfResponse extends Page<TableRowAsOf> {
   columns: string[];
 }
 
-/** One recorded value of a field, as `api/field-history` lists it. */
-export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & { changedAt: string };
+/** One recorded value of a field, as `api/field-history` lists it, with the label its actor had then. */
+export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & { changedAt: string; actorLabel: string | null };
 
 /**
  * `GET api/field-history?table&key&field&at`: every recorded value of the field (today's name), oldest first: the

@@ -40,7 +40,28 @@ export async function fieldHistoryRoute(api: ApiContext, params: QueryParams): P
       ...(at === undefined ? {} : { at }),
     }),
   );
-  return { entries: entries.map((entry) => ({ ...entry, changedAt: entry.changedAt.toISOString() })) };
+  const labels = await actorLabels(
+    api,
+    entries.map((entry) => entry.changeId),
+  );
+  return {
+    entries: entries.map((entry) => ({
+      ...entry,
+      changedAt: entry.changedAt.toISOString(),
+      actorLabel: labels.get(entry.changeId) ?? null,
+    })),
+  };
+}
+
+/** The actor label each change recorded (the admin shows `carol@shop.test`, not the id), by change id. */
+async function actorLabels(api: ApiContext, changeIds: readonly string[]): Promise<Map<string, string>> {
+  if (changeIds.length === 0) return new Map();
+  const { rows } = await api.pool.query<{ id: string; label: string }>(
+    `SELECT c.id::text AS id, c.context ->> 'actor_label' AS label FROM ${api.schemaSql}.changes c
+     WHERE c.id = ANY ($1::bigint[]) AND c.context ->> 'actor_label' IS NOT NULL`,
+    [changeIds],
+  );
+  return new Map(rows.map((row) => [row.id, row.label]));
 }
 
 /** A page cursor of api/table-as-of: the last row key of the page. */
