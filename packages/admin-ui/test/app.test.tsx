@@ -223,6 +223,19 @@ describe('row history', () => {
       changedColumns: ['status'],
     });
     fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: {
+        tables: [{ id: 1, schema: 'public', table: 'orders', columns: ['id', 'status', 'total', 'note'] }],
+        canWrite: false,
+      },
+      [`${BASE}/api/row-as-of`]: {
+        exists: true,
+        rowKey: '7',
+        values: { total: '10.00', id: 7, status: 'draft' },
+        unknown: [{ column: 'note', reason: 'before_tracking' }],
+        lastChangeId: '40',
+        lastChangedAt: inserted.changedAt,
+        rebuiltFrom: 'forward',
+      },
       [`${BASE}/api/history`]: (url) => ({
         status: 200,
         body: {
@@ -258,11 +271,16 @@ describe('row history', () => {
       fireEvent.click(within(first).getByRole('link', { name: 'The row after version 1' }));
     });
     expect(window.location.search).toBe(`?table=public.orders&key=7&at=${encodeURIComponent(inserted.changedAt)}`);
-    expect(fetchStub.calls.at(-1)).toBe(
-      `${BASE}/api/history?table=public.orders&key=7&at=${encodeURIComponent(inserted.changedAt)}`,
-    );
+    // The row as of that time comes from the row-as-of route (with what cannot be known, said so).
     await screen.findByText('The row as it was at a chosen time');
-    await waitFor(() => expect(document.querySelector('dl.record')?.textContent).toBe('id7statusdrafttotal"10.00"'));
+    await waitFor(() =>
+      expect(document.querySelector('dl.record')?.textContent).toBe(
+        'id7statusdrafttotal"10.00"noteunknown (before tracking began)',
+      ),
+    );
+    expect(fetchStub.calls).toContain(
+      `${BASE}/api/row-as-of?table=public.orders&key=7&at=${encodeURIComponent(inserted.changedAt)}`,
+    );
   });
 
   it('shows a row changed many times a page at a time, newest first, numbering versions in the whole history', async () => {

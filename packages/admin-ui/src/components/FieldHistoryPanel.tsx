@@ -1,8 +1,8 @@
 import { useRoute } from '../api/routes.ts';
+import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 import { RequestLink } from './links.tsx';
-import { VALUE_UNKNOWN } from './RowBlamePanel.tsx';
 import { Empty, Loaded } from './states.tsx';
 import { Time } from './Time.tsx';
 import { ValueView } from './ValueView.tsx';

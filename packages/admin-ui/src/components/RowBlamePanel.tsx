@@ -1,5 +1,6 @@
-import type { BlameChange, BlameUnknownReason, UnknownReason } from '@auditrum/core/admin';
+import type { BlameChange, BlameUnknownReason } from '@auditrum/core/admin';
 import { useRoute } from '../api/routes.ts';
+import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 import { RequestLink } from './links.tsx';
@@ -13,17 +14,6 @@ export const BLAME_UNKNOWN: Record<BlameUnknownReason, string> = {
   excluded: 'not recorded: the table’s rules leave this column out',
   untracked_gap: 'may have changed while the table was not tracked',
   added_later: 'came with the column when it was added',
-};
-
-/** Why a value as of a time is not known, in words. */
-export const VALUE_UNKNOWN: Record<UnknownReason, string> = {
-  excluded: 'not recorded (excluded by the table’s rules)',
-  masked: 'masked when recorded',
-  oversized: 'too large to keep',
-  added_later: 'not recorded (the column was added later)',
-  untracked_gap: 'unknown (the table was not tracked for a while)',
-  before_tracking: 'unknown (before tracking began)',
-  not_recorded: 'not recorded',
 };
 
 /**

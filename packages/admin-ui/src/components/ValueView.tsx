@@ -1,4 +1,5 @@
 import { TooLargeValue } from '../lib/oversized.ts';
+import { UnknownValue } from '../lib/unknown-value.ts';
 import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
 import { JsonTree } from './JsonTree.tsx';
 import { isLongText, LongText } from './LongText.tsx';
@@ -18,6 +19,7 @@ export function ValueView({
 }) {
   if (value === undefined) return <span className="value value-absent">(absent)</span>;
   if (value === null) return <span className="value value-null">null</span>;
+  if (value instanceof UnknownValue) return <span className="value value-marker">{String(value)}</span>;
   if (value instanceof TooLargeValue) {
     return (
       <span className="value value-marker" title={`SHA-256 ${value.sha256}`}>

@@ -1,5 +1,4 @@
 import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
-import type { FormEvent } from 'react';
 import { useRoute } from '../api/routes.ts';
 import { useCanWrite } from '../api/use-can-write.ts';
 import { useTableColumns } from '../api/use-table-columns.ts';
@@ -7,7 +6,7 @@ import type { WriteTarget } from '../api/write.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { FieldHistoryPanel } from '../components/FieldHistoryPanel.tsx';
 import { ChangeActor, RequestLink } from '../components/links.tsx';
-import { RecordView } from '../components/RecordView.tsx';
+import { RowAsOfPanel } from '../components/RowAsOfPanel.tsx';
 import { RowBlamePanel } from '../components/RowBlamePanel.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
@@ -15,11 +14,10 @@ import { WriteAction } from '../components/WriteAction.tsx';
 import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
 import { withTooLargeValues } from '../lib/oversized.ts';
-import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
 import { useTimeSettings } from '../lib/time-settings.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
-import { navigate, withQuery } from '../router/location.ts';
+import { withQuery } from '../router/location.ts';
 
 /**
  * The row before a version: the previous version's state, or (first of its page) what the change itself says it
@@ -114,9 +112,9 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   const field = location.search.get('field') ?? '';
   // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
   const cursor = location.search.get('cursor');
-  const history = useRoute('history', table && key && !field ? { table, key, at, cursor } : null);
+  const history = useRoute('history', table && key && !field ? { table, key, cursor } : null);
   const canWrite = useCanWrite(Boolean(table && key));
-  const settings = useTimeSettings();
+  const _settings = useTimeSettings();
   const order = useTableColumns(Boolean(table && key))(table);
   if (!table || !key) {
     return (
@@ -126,12 +124,6 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       </Empty>
     );
   }
-  const onPickTime = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    // The end of the picked second: "as of" the time a version is shown at finds that version.
-    const value = endOfPickedTime(String(new FormData(event.currentTarget).get('at') ?? ''), settings);
-    navigate(withQuery('/history', { table, key, at: value, cursor }), { replace: true });
-  };
   return (
     <>
       <p className="crumbs">
@@ -141,37 +133,13 @@ export function HistoryPage({ location }: { location: AppLocation }) {
         History of {table} · key {key}
       </h1>
       <RowBlamePanel table={table} rowKey={key} field={field} />
+      <RowAsOfPanel table={table} rowKey={key} at={at} columns={order} search={{ field: field || null, cursor }} />
       {field ? (
         <FieldHistoryPanel table={table} rowKey={key} field={field} />
       ) : (
         <Loaded result={history} what="the history">
           {(data) => (
             <>
-              <section className="panel" aria-labelledby="at-title">
-                <h2 id="at-title">The row as it was at a chosen time</h2>
-                <form className="inline-form" onSubmit={onPickTime} key={at}>
-                  <label>
-                    Time ({zoneLabel(new Date(), settings)})
-                    <input
-                      type="datetime-local"
-                      step={settings.ms ? '0.001' : '1'}
-                      name="at"
-                      defaultValue={toDateTimeLocal(at, settings)}
-                      required
-                    />
-                  </label>
-                  <button type="submit">Show the row</button>
-                </form>
-                {at &&
-                  (data.stateAt ? (
-                    <>
-                      <p className="muted">As it was at {absoluteTime(at, settings)}:</p>
-                      <RecordView record={withTooLargeValues(data.stateAt, data.stateAtOversized)} />
-                    </>
-                  ) : (
-                    <p className="muted">The row did not exist at {absoluteTime(at, settings)}.</p>
-                  ))}
-              </section>
               {data.versions.length === 0 ? (
                 <Empty>
                   <p>No recorded change of this row.</p>
