@@ -129,6 +129,7 @@ for (const framework of ['express', 'koa'] as const) {
       await expect(page).toHaveURL(new RegExp(`/audit-admin/changes/${ids[0]}$`));
       await expect(page.locator('dl.facts')).toContainText('taken by mistake');
       await expect(page.locator('dl.facts')).toContainText(CAROL.label);
+      await expect(page.locator('dl.facts').getByRole('link', { name: `change ${paid.id}` })).toBeVisible();
       await shot('04-revert-recorded');
     });
 

@@ -287,6 +287,32 @@ describe('writes from the admin', () => {
     });
   });
 
+  it('links a restore’s own change to the changes it reverses', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tablesResponse(false),
+      [`${BASE}/api/changes/57`]: {
+        change: updateChange({
+          id: '57',
+          source: 'restore',
+          reason: 'wrong status',
+          context: {
+            source: 'restore',
+            reason: 'wrong status',
+            reverts: ['41', '44'],
+            path: '/audit-admin/api/revert',
+          },
+        }),
+        request: null,
+      },
+      [`${BASE}/api/history`]: { versions: [], firstNumber: 1, nextCursor: null, newer: null, stateAt: null },
+    });
+    openAt('/changes/57');
+    const facts = (await screen.findByText('Reverses')).closest('dl') as HTMLElement;
+    expect(within(facts).getByRole('link', { name: 'change 41' }).getAttribute('href')).toBe(`${BASE}/changes/41`);
+    expect(within(facts).getByRole('link', { name: 'change 44' }).getAttribute('href')).toBe(`${BASE}/changes/44`);
+    expect(document.body.textContent).not.toContain('reverts');
+  });
+
   it("lists a table's recycle bin with a Restore per row", async () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),

@@ -15,7 +15,13 @@ import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
 /** Context keys shown in the summary; the rest of the stored context is listed below it. */
-const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id', 'claimed']);
+const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id', 'claimed', 'reverts']);
+
+/** The ids of the changes a restore's write reverses (its context's `reverts`), when it is one. */
+function revertedIds(context: Record<string, unknown> | null): string[] {
+  const reverts = context?.reverts;
+  return Array.isArray(reverts) ? reverts.filter((id): id is string => typeof id === 'string') : [];
+}
 
 export function ChangePage({ id }: { id: string }) {
   const result = useRoute('changes/:id', { id });
@@ -110,6 +116,19 @@ export function ChangePage({ id }: { id: string }) {
                 <dt>Same request</dt>
                 <dd>
                   <Link to={withQuery('/changes', { request: c.requestId })}>All changes of this request</Link>
+                </dd>
+              </>
+            )}
+            {revertedIds(c.context).length > 0 && (
+              <>
+                <dt>Reverses</dt>
+                <dd>
+                  {revertedIds(c.context).map((reverted, index) => (
+                    <span key={reverted}>
+                      {index > 0 && ', '}
+                      <Link to={`/changes/${encodeURIComponent(reverted)}`}>change {reverted}</Link>
+                    </span>
+                  ))}
                 </dd>
               </>
             )}
