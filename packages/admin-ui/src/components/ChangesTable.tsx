@@ -1,7 +1,7 @@
 import type { Change } from '@auditrum/core/admin';
 import { createColumnHelper, tableFeatures, useTable } from '@tanstack/react-table';
 import { useContext } from 'react';
-import { TableColumnsContext } from '../api/use-table-columns.ts';
+import { TableColumnsContext } from '../api/use-tables.ts';
 import { changeSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
 import { GridTable } from './GridTable.tsx';

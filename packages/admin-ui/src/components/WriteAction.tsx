@@ -13,7 +13,7 @@ import { ErrorMessage, Loading } from './states.tsx';
 
 /**
  * A button that opens the confirmation of one write (revert, restore, undelete, undo). Shown only when the page
- * knows the user may write (`useCanWrite`); the server checks again on every write.
+ * knows the user may write (`useTables`); the server checks again on every write.
  */
 export function WriteAction({
   label,

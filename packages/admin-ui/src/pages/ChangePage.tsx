@@ -1,6 +1,5 @@
 import { useRoute } from '../api/routes.ts';
-import { useCanWrite } from '../api/use-can-write.ts';
-import { useTableColumns } from '../api/use-table-columns.ts';
+import { useTables } from '../api/use-tables.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { ChangeActor, HistoryLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -25,8 +24,7 @@ function revertedIds(context: Record<string, unknown> | null): string[] {
 
 export function ChangePage({ id }: { id: string }) {
   const result = useRoute('changes/:id', { id });
-  const canWrite = useCanWrite();
-  const columnsOf = useTableColumns();
+  const { canWrite, columnsOf } = useTables();
   const change = result.status === 'ok' ? result.data.change : null;
   const history = useRoute(
     'history',

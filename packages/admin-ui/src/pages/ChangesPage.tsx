@@ -1,7 +1,7 @@
 import type { ChangeFilters } from '@auditrum/core/admin';
 import type { FormEvent, InputHTMLAttributes } from 'react';
 import { downloadUrl, useRoute } from '../api/routes.ts';
-import { TableColumnsContext, useColumnsOf } from '../api/use-table-columns.ts';
+import { TableColumnsContext, useColumnsOf } from '../api/use-tables.ts';
 import { ActorFilterInput } from '../components/ActorFilterInput.tsx';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FieldError } from '../components/FieldError.tsx';

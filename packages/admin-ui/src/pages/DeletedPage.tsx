@@ -1,6 +1,6 @@
 import type { DeletedRowItem } from '@auditrum/core/admin';
 import { useRoute } from '../api/routes.ts';
-import { useCanWrite } from '../api/use-can-write.ts';
+import { useTables } from '../api/use-tables.ts';
 import { RequestLink } from '../components/links.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -16,7 +16,7 @@ export function DeletedPage({ location }: { location: AppLocation }) {
   const table = location.search.get('table') ?? '';
   const cursor = location.search.get('cursor');
   const deleted = useRoute('deleted', table ? { table, cursor } : null);
-  const canWrite = useCanWrite(table !== '');
+  const { canWrite } = useTables(table !== '');
   if (!table) {
     return (
       <Empty>

@@ -1,7 +1,6 @@
 import type { HistoryResponse, RowVersion } from '@auditrum/core/admin';
 import { useRoute } from '../api/routes.ts';
-import { useCanWrite } from '../api/use-can-write.ts';
-import { useTableColumns } from '../api/use-table-columns.ts';
+import { useTables } from '../api/use-tables.ts';
 import type { WriteTarget } from '../api/write.ts';
 import { DiffView } from '../components/DiffView.tsx';
 import { FieldHistoryPanel } from '../components/FieldHistoryPanel.tsx';
@@ -113,9 +112,9 @@ export function HistoryPage({ location }: { location: AppLocation }) {
   // The newest versions come first; older ones a page at a time (a row changed thousands of times stays usable).
   const cursor = location.search.get('cursor');
   const history = useRoute('history', table && key && !field ? { table, key, cursor } : null);
-  const canWrite = useCanWrite(Boolean(table && key));
+  const { canWrite, columnsOf } = useTables(Boolean(table && key));
   const _settings = useTimeSettings();
-  const order = useTableColumns(Boolean(table && key))(table);
+  const order = columnsOf(table);
   if (!table || !key) {
     return (
       <Empty>

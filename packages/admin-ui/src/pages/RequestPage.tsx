@@ -1,6 +1,5 @@
 import { useRoute } from '../api/routes.ts';
-import { useCanWrite } from '../api/use-can-write.ts';
-import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
+import { TableColumnsContext, useTables } from '../api/use-tables.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { ActorLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
@@ -19,8 +18,7 @@ function Body({ value }: { value: unknown }) {
 
 export function RequestPage({ requestId }: { requestId: string }) {
   const result = useRoute('requests/:requestId', { requestId });
-  const canWrite = useCanWrite();
-  const columnsOf = useTableColumns();
+  const { canWrite, columnsOf } = useTables();
   if (result.status === 'loading') return <Loading what="the request" />;
   if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
   const { request, changes, changeCount } = result.data;

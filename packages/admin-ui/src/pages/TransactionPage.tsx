@@ -1,6 +1,5 @@
 import { useRoute } from '../api/routes.ts';
-import { useCanWrite } from '../api/use-can-write.ts';
-import { TableColumnsContext, useTableColumns } from '../api/use-table-columns.ts';
+import { TableColumnsContext, useTables } from '../api/use-tables.ts';
 import { ChangesTable } from '../components/ChangesTable.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
@@ -16,8 +15,7 @@ const SHOWN = 200;
  */
 export function TransactionPage({ txid }: { txid: string }) {
   const changes = useRoute('changes', { txid, limit: String(SHOWN) });
-  const canWrite = useCanWrite();
-  const columnsOf = useTableColumns();
+  const { canWrite, columnsOf } = useTables();
   return (
     <>
       <p className="crumbs">

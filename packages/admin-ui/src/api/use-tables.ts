@@ -15,7 +15,13 @@ export function useColumnsOf(tables: ApiState<TablesResponse>): ColumnsOf {
   return useCallback((table: string) => list?.find((t) => `${t.schema}.${t.table}` === table)?.columns ?? [], [list]);
 }
 
-/** The columns of each table, as `api/tables` lists them: what a row's fields are shown in (not asked when not `needed`). */
-export function useTableColumns(needed = true): ColumnsOf {
-  return useColumnsOf(useRoute('tables', needed ? {} : null));
+/**
+ * What `api/tables` tells a page, asked once: whether this user may write (revert, restore, undelete, undo; false
+ * until it answers and on a read-only mount: the server refuses writes on its own, this only hides the buttons) and
+ * each table's columns in table order (what a row's fields are shown in). Not asked when not `needed`.
+ */
+export function useTables(needed = true): { canWrite: boolean; columnsOf: ColumnsOf } {
+  const tables = useRoute('tables', needed ? {} : null);
+  const columnsOf = useColumnsOf(tables);
+  return { canWrite: tables.status === 'ok' && tables.data.canWrite === true, columnsOf };
 }
