@@ -1,6 +1,6 @@
 import type { AdminScope } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
-import type { ChangeOperation, TableRef } from './api-types.js';
+import type { ChangeFilters, ChangeOperation, TableRef } from './api-types.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange } from './query-params.js';
@@ -55,7 +55,8 @@ export function resolveTable(name: string, parameter: string, visible: readonly 
 }
 
 export function parseChangeCriteria(
-  params: QueryParams,
+  // Only the names of ChangeFilters: the UI builds its filters from the same type.
+  params: QueryParams<keyof ChangeFilters>,
   tables: readonly TableRef[],
   scope: AdminScope | undefined,
 ): ChangeCriteria {
@@ -88,7 +89,7 @@ export function parseChangeCriteria(
 }
 
 /** The `txid` filter: digits within bigint (a larger number would fail the query's cast). */
-function transactionId(params: QueryParams): string | undefined {
+function transactionId(params: QueryParams<keyof ChangeFilters>): string | undefined {
   const txid = params.matching('txid', TXID, 'a transaction id (digits)');
   if (txid !== undefined && BigInt(txid) > BIGINT_MAX) throw badParameter('txid', 'is larger than any transaction id');
   return txid;

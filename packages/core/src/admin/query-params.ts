@@ -7,9 +7,10 @@ const MAX_TEXT = 1000;
 /**
  * Reads a request's query parameters, each once, with a 400 that names the parameter for anything invalid.
  * An empty value counts as absent (HTML forms send empty fields); a repeated parameter is refused rather than
- * guessed at.
+ * guessed at. `Name` narrows the names a reader may ask for: a route's parser typed with the wire type's keys
+ * (`QueryParams<keyof ChangeFilters>`) fails the type check when a filter is renamed on one side only.
  */
-export class QueryParams {
+export class QueryParams<Name extends string = string> {
   readonly #query: URLSearchParams;
 
   constructor(query: URLSearchParams) {
@@ -17,7 +18,11 @@ export class QueryParams {
   }
 
   /** A text value: at most `maxLength` characters, no NUL (PostgreSQL text cannot hold it). */
-  text(name: string, maxLength = MAX_TEXT): string | undefined {
+  text(name: Name, maxLength = MAX_TEXT): string | undefined {
+    return this.#read(name, maxLength);
+  }
+
+  #read(name: string, maxLength: number): string | undefined {
     const values = this.#query.getAll(name);
     if (values.length > 1) throw badParameter(name, 'given more than once');
     const value = values[0];
@@ -27,14 +32,14 @@ export class QueryParams {
     return value;
   }
 
-  required(name: string, maxLength = MAX_TEXT): string {
+  required(name: Name, maxLength = MAX_TEXT): string {
     const value = this.text(name, maxLength);
     if (value === undefined) throw badParameter(name, 'is required');
     return value;
   }
 
   /** One of a fixed set of values, compared case-insensitively; returns the canonical spelling. */
-  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+  oneOf<T extends string>(name: Name, allowed: readonly T[]): T | undefined {
     const value = this.text(name, 64);
     if (value === undefined) return undefined;
     const found = allowed.find((candidate) => candidate.toLowerCase() === value.toLowerCase());
@@ -43,7 +48,7 @@ export class QueryParams {
   }
 
   /** A value matching `pattern` (described by `expected` in the error). */
-  matching(name: string, pattern: RegExp, expected: string): string | undefined {
+  matching(name: Name, pattern: RegExp, expected: string): string | undefined {
     const value = this.text(name, 256);
     if (value !== undefined && !pattern.test(value)) throw badParameter(name, `must be ${expected}`);
     return value;
@@ -51,7 +56,7 @@ export class QueryParams {
 
   /** The page size: 1..200, default 50. */
   limit(): number {
-    const value = this.text('limit', 16);
+    const value = this.#read('limit', 16);
     if (value === undefined) return DEFAULT_LIMIT;
     if (!/^\d+$/.test(value)) throw badParameter('limit', `must be a whole number from 1 to ${MAX_LIMIT}`);
     const limit = Number(value);
@@ -60,7 +65,7 @@ export class QueryParams {
   }
 
   /** A point in time, normalised to an ISO string with an explicit offset (see parseInstant). */
-  instant(name: string): string | undefined {
+  instant(name: Name): string | undefined {
     const value = this.text(name, 64);
     if (value === undefined) return undefined;
     const instant = parseInstant(value);

@@ -1,5 +1,12 @@
 import type { ApiContext } from './api-context.js';
-import type { ApiRequestDetail, ApiRequestSummary, RequestResponse, RequestsResponse } from './api-types.js';
+import type {
+  ApiRequestDetail,
+  ApiRequestSummary,
+  PageParams,
+  RequestFilters,
+  RequestResponse,
+  RequestsResponse,
+} from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
@@ -87,7 +94,11 @@ const METHOD = /^[A-Za-z]{1,16}$/;
 const STATUS = /^(?:[1-5]\d\d|[1-5]xx|aborted)$/i;
 
 /** `GET api/requests`: newest first, keyset-paginated on id. */
-export async function listRequests(api: ApiContext, params: QueryParams): Promise<RequestsResponse> {
+export async function listRequests(
+  api: ApiContext,
+  // Only the names of RequestFilters and PageParams: the UI builds its filters from the same types.
+  params: QueryParams<keyof RequestFilters | keyof PageParams>,
+): Promise<RequestsResponse> {
   requireRequestLog(api);
   const sql = new SqlParams();
   const conditions: string[] = [];
