@@ -1,5 +1,5 @@
 import type { ApiContext } from './api-context.js';
-import type { ActorsResponse } from './api-types.js';
+import type { ActorsResponse, ReadRouteParams } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import type { QueryParams } from './query-params.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -14,7 +14,10 @@ const SUGGESTIONS = 10;
  * from the newest changes only (an index scan that stops, however long the log); an actor not among them is still
  * found by its id in the filter.
  */
-export async function suggestActors(api: ApiContext, params: QueryParams): Promise<ActorsResponse> {
+export async function suggestActors(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['actors']>,
+): Promise<ActorsResponse> {
   const q = (params.text('q', 200) ?? '').toLowerCase();
   const sql = new SqlParams();
   const conditions = ['c.actor_id IS NOT NULL', ...scopeConditions(api, sql)];

@@ -4,7 +4,7 @@ import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { rowAsOf, toRowState } from '../history/row-as-of.js';
 import type { ApiContext } from './api-context.js';
-import type { FieldHistoryResponse, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
+import type { FieldHistoryResponse, ReadRouteParams, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
 import { badParameter } from './errors.js';
 import { historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
@@ -16,7 +16,10 @@ import type { QueryParams } from './query-params.js';
  */
 
 /** `GET api/row-as-of?table&key&at`: the row as it was at `at` (every change at or before it applied). */
-export async function rowAsOfRoute(api: ApiContext, params: QueryParams): Promise<RowAsOfResponse> {
+export async function rowAsOfRoute(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['row-as-of']>,
+): Promise<RowAsOfResponse> {
   const table = historyTable(api, params.required('table', 300));
   const key = parseRowKey(params.required('key'));
   const at = requiredInstant(params, 'at');
@@ -27,7 +30,10 @@ export async function rowAsOfRoute(api: ApiContext, params: QueryParams): Promis
 }
 
 /** `GET api/field-history?table&key&field&at`: the field's recorded values, oldest first (with `at`, up to it). */
-export async function fieldHistoryRoute(api: ApiContext, params: QueryParams): Promise<FieldHistoryResponse> {
+export async function fieldHistoryRoute(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['field-history']>,
+): Promise<FieldHistoryResponse> {
   const table = historyTable(api, params.required('table', 300));
   const key = parseRowKey(params.required('key'));
   const field = params.required('field', 63);
@@ -73,7 +79,10 @@ const CURSOR_PREFIX = 'k:';
  * that text. The table's state is rebuilt in the database for each page and only the page comes back: memory does
  * not grow with the table, while time does (the CLI and `tableAsOf` stream a whole table).
  */
-export async function tableAsOfRoute(api: ApiContext, params: QueryParams): Promise<TableAsOfResponse> {
+export async function tableAsOfRoute(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['table-as-of']>,
+): Promise<TableAsOfResponse> {
   const table = historyTable(api, params.required('table', 300));
   const at = requiredInstant(params, 'at');
   const contains = params.text('key');
@@ -116,7 +125,7 @@ function decodeKeyCursor(cursor: string): string {
   return text.slice(CURSOR_PREFIX.length);
 }
 
-export function requiredInstant(params: QueryParams, name: string): string {
+export function requiredInstant<Name extends string>(params: QueryParams<Name>, name: Name): string {
   const value = params.instant(name);
   if (value === undefined) throw badParameter(name, 'is required: a time with its zone (2026-03-01T12:00:00Z)');
   return value;

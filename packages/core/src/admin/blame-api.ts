@@ -1,7 +1,7 @@
 import { blame } from '../history/blame.js';
 import { HistoryInputError } from '../history/history-input-error.js';
 import type { ApiContext } from './api-context.js';
-import type { BlameResponse } from './api-types.js';
+import type { BlameResponse, ReadRouteParams } from './api-types.js';
 import { badParameter, notFound } from './errors.js';
 import { historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
@@ -10,7 +10,10 @@ import type { QueryParams } from './query-params.js';
  * `GET api/blame?table&key&field`: per field of the row (or the one `field`, by today's name), the change that set
  * its current value, with its actor, request, transaction and reason, or why that is not known.
  */
-export async function rowBlame(api: ApiContext, params: QueryParams): Promise<BlameResponse> {
+export async function rowBlame(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['blame']>,
+): Promise<BlameResponse> {
   const table = historyTable(api, params.required('table', 300));
   const key = parseRowKey(params.required('key'));
   const field = params.text('field', 63);

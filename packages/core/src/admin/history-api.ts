@@ -1,5 +1,5 @@
 import type { ApiContext } from './api-context.js';
-import type { HistoryResponse, RowVersion } from './api-types.js';
+import type { HistoryResponse, ReadRouteParams, RowVersion } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
 import type { ChangeRow } from './change-rows.js';
 import { CHANGE_COLUMNS, toChange } from './change-rows.js';
@@ -25,7 +25,10 @@ const BIGINT_MAX = 9223372036854775807n;
  * on the (table_id, row_key, id) index, and folded; only the page is kept. The table's TRUNCATEs (stored without
  * a key) end the row too.
  */
-export async function rowHistory(api: ApiContext, params: QueryParams): Promise<HistoryResponse> {
+export async function rowHistory(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['history']>,
+): Promise<HistoryResponse> {
   const table = resolveTable(params.required('table', 300), 'table', visibleTables(api.tables, api.scope));
   const key = params.required('key');
   const at = params.instant('at');
@@ -93,7 +96,7 @@ export async function rowHistory(api: ApiContext, params: QueryParams): Promise<
 }
 
 /** The change id the page ends before: from `cursor`, or one past `through`; neither means the newest. */
-function pageEnd(params: QueryParams): bigint | undefined {
+function pageEnd(params: QueryParams<keyof ReadRouteParams['history']>): bigint | undefined {
   const cursor = params.text('cursor', 64);
   const through = params.text('through', 32);
   if (cursor !== undefined && through !== undefined) {

@@ -3,7 +3,7 @@ import { tableAsOf } from '../history/table-as-of.js';
 import type { AdminResponse } from './admin-http.js';
 import { withCommonHeaders } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
-import type { ExportFormat, TableRowAsOf } from './api-types.js';
+import type { ExportFormat, ReadRouteParams, TableRowAsOf } from './api-types.js';
 import { asInput, requiredInstant } from './as-of-api.js';
 import { csvCell } from './change-export.js';
 import { badParameter } from './errors.js';
@@ -20,7 +20,10 @@ const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
  * NDJSON has one `TableRowAsOf` per line. The first row is read before answering, so a failure is still an error
  * status.
  */
-export async function exportTableAsOf(api: ApiContext, params: QueryParams): Promise<AdminResponse> {
+export async function exportTableAsOf(
+  api: ApiContext,
+  params: QueryParams<keyof ReadRouteParams['table-as-of/export']>,
+): Promise<AdminResponse> {
   const format = params.oneOf('format', EXPORT_FORMATS);
   if (format === undefined) throw badParameter('format', `is required: ${EXPORT_FORMATS.join(' or ')}`);
   const table = historyTable(api, params.required('table', 300));
