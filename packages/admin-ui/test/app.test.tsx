@@ -163,6 +163,28 @@ describe('one change', () => {
     expect(fetchStub.calls).toContain(`${BASE}/api/history?table=public.orders&key=7&through=41&limit=1`);
   });
 
+  it('shows a DDL row as what happened to capture, with the statement that repaired it', async () => {
+    const change = directWriteChange({
+      operation: 'DDL',
+      rowKey: null,
+      oldValues: { problems: ['trigger auditrum_capture_insert is disabled'] },
+      newValues: {
+        event: 'capture_repaired',
+        ddl: 'ALTER TABLE public.orders ENABLE TRIGGER auditrum_capture_insert;',
+      },
+      changedColumns: null,
+    });
+    fetchStub = stubFetch({ [`${BASE}/api/changes/41`]: { change, request: null } });
+    openAt('/changes/41');
+    expect(
+      await screen.findByText(
+        'Capture of this table: stopped capture repaired: trigger auditrum_capture_insert is disabled.',
+      ),
+    ).toBeTruthy();
+    expect(screen.getByText('ALTER TABLE public.orders ENABLE TRIGGER auditrum_capture_insert;')).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Revert this change' })).toBeNull();
+  });
+
   it('says when a change does not exist', async () => {
     fetchStub = stubFetch({});
     openAt('/changes/999');

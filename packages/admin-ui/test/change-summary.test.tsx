@@ -48,6 +48,16 @@ describe('changeSummary', () => {
     expect(changeSummary(truncated)).toBe('every row removed');
   });
 
+  it('says what a DDL row records happened to capture', () => {
+    const ddl = (newValues: Record<string, unknown>, oldValues: Record<string, unknown> | null = null) =>
+      changeSummary(updateChange({ operation: 'DDL', rowKey: null, oldValues, newValues, changedColumns: null }));
+    expect(ddl({ event: 'untracked', ddl: 'DROP TRIGGER …' })).toBe('auditing stopped (untracked)');
+    expect(ddl({ event: 'table_dropped' })).toBe('table dropped');
+    expect(ddl({ event: 'capture_repaired' }, { problems: ['a is disabled', 'b is missing'] })).toBe(
+      'stopped capture repaired: a is disabled; b is missing',
+    );
+  });
+
   it('names the changed keys inside a JSON column, not the whole objects', () => {
     const change = updateChange({
       oldValues: { address: { city: 'Leeds', zip: 'LS1 4DY', geo: { lat: 53.8 } }, tags: ['a'] },

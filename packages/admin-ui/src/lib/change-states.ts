@@ -23,6 +23,7 @@ export function statesOfChange(
     case 'DELETE':
       return { before: oldValues ?? {}, after: null };
     case 'TRUNCATE':
+    case 'DDL':
       return { before: null, after: null };
   }
 }

@@ -54,7 +54,23 @@ export function changeSummary(change: Change, columns: readonly string[] = []): 
     }
     case 'TRUNCATE':
       return 'every row removed';
+    case 'DDL':
+      return schemaEventSummary(change);
   }
+}
+
+/** What a DDL row says happened to capture: see docs/compliance.md (untracked, capture_repaired, table_dropped). */
+const SCHEMA_EVENTS: Record<string, string> = {
+  untracked: 'auditing stopped (untracked)',
+  capture_repaired: 'stopped capture repaired',
+  table_dropped: 'table dropped',
+};
+
+export function schemaEventSummary(change: Change): string {
+  const event = change.newValues?.event;
+  const problems = change.oldValues?.problems;
+  const what = typeof event === 'string' ? (SCHEMA_EVENTS[event] ?? event) : 'schema change';
+  return Array.isArray(problems) && problems.length > 0 ? `${what}: ${problems.map(String).join('; ')}` : what;
 }
 
 function listFields<T>(fields: T[], describe: (field: T) => string): string {

@@ -10,6 +10,7 @@ import { WriteAction } from '../components/WriteAction.tsx';
 import { statesOfChange } from '../lib/change-states.ts';
 import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
+import { schemaEventSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
@@ -63,6 +64,11 @@ export function ChangePage({ id }: { id: string }) {
           <h2 id="diff-title">What changed</h2>
           {c.operation === 'TRUNCATE' ? (
             <p>The table was truncated: every row was removed.</p>
+          ) : c.operation === 'DDL' ? (
+            <>
+              <p>Capture of this table: {schemaEventSummary(c)}.</p>
+              {typeof c.newValues?.ddl === 'string' && <pre className="ddl">{c.newValues.ddl}</pre>}
+            </>
           ) : !historyReady ? (
             <Loading what="the row" />
           ) : (

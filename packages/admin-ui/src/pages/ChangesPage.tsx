@@ -1,4 +1,4 @@
-import type { ChangeFilters } from '@auditrum/core/admin';
+import type { ChangeFilters, ChangeOperation } from '@auditrum/core/admin';
 import type { FormEvent, InputHTMLAttributes } from 'react';
 import { downloadUrl, useRoute } from '../api/routes.ts';
 import { TableColumnsContext, useColumnsOf } from '../api/use-tables.ts';
@@ -29,7 +29,11 @@ export const CHANGE_FILTERS = [
   'q',
 ] as const satisfies readonly (keyof ChangeFilters)[];
 
-const OPERATIONS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+// Every operation, checked against the API's type: one added there fails the type check here.
+const OPERATIONS = Object.keys({ INSERT: 1, UPDATE: 1, DELETE: 1, TRUNCATE: 1, DDL: 1 } satisfies Record<
+  ChangeOperation,
+  1
+>);
 const SOURCES: [string, string][] = [
   ['http', 'HTTP requests'],
   ['job', 'jobs'],

@@ -28,7 +28,7 @@ export type {
  */
 
 /** Operations a change row records. */
-export type ChangeOperation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+export type ChangeOperation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE' | 'DDL';
 
 /** The `source` filter's values; `db` selects direct database writes that carried no application context. */
 export type ChangeSourceFilter = 'http' | 'job' | 'cli' | 'migration' | 'app' | 'db';

@@ -8,7 +8,7 @@ import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
 import { qualifiedName } from './tables.js';
 
-export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
 const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** A transaction id: a bigint, as digits (txid_current()). */

@@ -256,7 +256,8 @@ function blameChange(row: ChangeRow): BlameChange {
     id: row.id,
     changedAt: row.changed_at,
     txid: row.txid,
-    operation: row.operation,
+    // A row's changes: DDL rows have no row key, so none is ever one.
+    operation: row.operation as BlameChange['operation'],
     actorId: row.actor_id,
     actorLabel: text(context.actor_label),
     requestId: row.request_id,
