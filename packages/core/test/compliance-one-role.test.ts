@@ -159,6 +159,17 @@ describe('the one-role set-up, hardened', () => {
       ['UPDATE', '1'],
       ['INSERT', '1'],
     ]);
+    // The operation filter takes DDL, in any table, and only DDL rows.
+    const filtered = await routes({
+      method: 'GET',
+      path: 'api/changes',
+      query: new URLSearchParams({ operation: 'ddl' }),
+      headers: {},
+      basePath: '/audit',
+      raw: {},
+    });
+    const ddlPage = JSON.parse(String(filtered.body)) as { items: { operation: string; table: string }[] };
+    expect(ddlPage.items.map((c) => [c.operation, c.table])).toEqual([['DDL', 'accounts']]);
   });
 
   it('a DDL row later in the log is no conflict for reverting a change of the table', async () => {

@@ -105,9 +105,9 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
     );
   }
   if (criteria.operation !== undefined) conditions.push(`c.operation = ${sql.add(criteria.operation)}`);
-  if (criteria.operation === 'TRUNCATE') {
-    // TRUNCATEs are rare, and the only rows stored without a key: (table_id, row_key IS NULL) probes of
-    // changes_row_idx find them without walking the log.
+  if (criteria.operation === 'TRUNCATE' || criteria.operation === 'DDL') {
+    // TRUNCATE and DDL rows are rare, and the only rows stored without a key: (table_id, row_key IS NULL) probes
+    // of changes_row_idx find them without walking the log.
     conditions.push('c.row_key IS NULL');
     if (tableIds === undefined) conditions.push(`c.table_id = ANY (${sql.add(criteria.allTableIds)}::int[])`);
   }
