@@ -1,3 +1,4 @@
+import type { ChangeOperation } from '../changes/change-row.js';
 import type { RowBlame } from '../history/blame-types.js';
 import type { FieldHistoryEntry, RowState, TableRowState } from '../history/history-types.js';
 import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
@@ -27,8 +28,7 @@ export type {
  * because they are bigint in PostgreSQL; times are ISO 8601 strings in UTC.
  */
 
-/** Operations a change row records. */
-export type ChangeOperation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE' | 'DDL';
+export type { ChangeOperation };
 
 /** The `source` filter's values; `db` selects direct database writes that carried no application context. */
 export type ChangeSourceFilter = 'http' | 'job' | 'cli' | 'migration' | 'app' | 'db';

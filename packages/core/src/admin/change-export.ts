@@ -1,11 +1,13 @@
+import type { ChangeRow } from '../changes/change-row.js';
+import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { csvCell } from '../changes/csv.js';
 import type { AdminResponse } from './admin-http.js';
 import { withCommonHeaders } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, parseChangeCriteria, searchConditions } from './change-filters.js';
-import type { ChangeRow } from './change-rows.js';
-import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { toChange } from './change-rows.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -129,13 +131,4 @@ function csvLine(change: Change): string {
   ]
     .map(csvCell)
     .join(',');
-}
-
-/**
- * RFC 4180 quoting, and spreadsheet formula injection defused: a text cell starting with = + - @ or a control
- * character gets a leading apostrophe (OWASP's advice), unless it is a plain number such as -5.
- */
-export function csvCell(value: string): string {
-  const defused = /^[=+\-@\t\r]/.test(value) && !/^[+-]?\d+(\.\d+)?$/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(defused) || defused !== value ? `"${defused.replaceAll('"', '""')}"` : defused;
 }

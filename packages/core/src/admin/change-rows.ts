@@ -1,24 +1,5 @@
-import type { Change, ChangeOperation, TableRef } from './api-types.js';
-
-/** The select list every change query uses; times as ISO strings with microseconds, bigints as text. */
-export const CHANGE_COLUMNS = `c.id::text AS id,
-  to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS changed_at,
-  c.txid::text AS txid, c.table_id, c.operation, c.row_key, c.old_values, c.new_values, c.actor_id, c.request_id,
-  c.context`;
-
-export interface ChangeRow {
-  id: string;
-  changed_at: string;
-  txid: string;
-  table_id: number;
-  operation: ChangeOperation;
-  row_key: string | null;
-  old_values: Record<string, unknown> | null;
-  new_values: Record<string, unknown> | null;
-  actor_id: string | null;
-  request_id: string | null;
-  context: Record<string, unknown> | null;
-}
+import type { ChangeRow } from '../changes/change-row.js';
+import type { Change, TableRef } from './api-types.js';
 
 /**
  * A stored change as the API shows it. The trigger lifts actor id and request id into columns and keeps the

@@ -1,8 +1,9 @@
+import type { ChangeRow } from '../changes/change-row.js';
+import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
 import { changeConditions, parseChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
-import type { ChangeRow } from './change-rows.js';
-import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';

@@ -1,3 +1,5 @@
+import type { ChangeRow } from '../changes/change-row.js';
+import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type {
   ApiRequestDetail,
@@ -8,8 +10,7 @@ import type {
   RequestsResponse,
 } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
-import type { ChangeRow } from './change-rows.js';
-import { CHANGE_COLUMNS, toChange } from './change-rows.js';
+import { toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';

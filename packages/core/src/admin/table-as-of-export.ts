@@ -1,3 +1,4 @@
+import { tableCsvHeader, tableCsvLine } from '../changes/csv.js';
 import type { TableRowState } from '../history/history-types.js';
 import { tableAsOf } from '../history/table-as-of.js';
 import type { AdminResponse } from './admin-http.js';
@@ -5,7 +6,6 @@ import { withCommonHeaders } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { ExportFormat, ReadRouteParams, TableRowAsOf } from './api-types.js';
 import { asInput, requiredInstant } from './as-of-api.js';
-import { csvCell } from './change-export.js';
 import { badParameter } from './errors.js';
 import { historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
@@ -62,7 +62,7 @@ async function* snapshotLines(
   format: ExportFormat,
   contains: string | undefined,
 ): AsyncGenerator<string> {
-  if (format === 'csv') yield `${[...columns, 'unknown'].map(csvCell).join(',')}\n`;
+  if (format === 'csv') yield `${tableCsvHeader(columns)}\n`;
   for await (const row of rows) {
     if (contains !== undefined && !row.rowKey.includes(contains)) continue;
     if (format === 'ndjson') {
@@ -70,13 +70,6 @@ async function* snapshotLines(
       yield `${JSON.stringify(line)}\n`;
       continue;
     }
-    const unknown = row.unknown.map((entry) => `${entry.column}:${entry.reason}`).join(' ');
-    yield `${[...columns.map((column) => csvValue(row.values[column])), unknown].map(csvCell).join(',')}\n`;
+    yield `${tableCsvLine(row, columns)}\n`;
   }
-}
-
-/** A CSV cell's text: text as it is, NULL (and an unknown value) empty, anything else as JSON. */
-function csvValue(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  return typeof value === 'string' ? value : JSON.stringify(value);
 }

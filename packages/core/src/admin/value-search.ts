@@ -1,8 +1,8 @@
+import type { ChangeRow } from '../changes/change-row.js';
+import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, searchConditions } from './change-filters.js';
-import type { ChangeRow } from './change-rows.js';
-import { CHANGE_COLUMNS } from './change-rows.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { ChangeRow } from '../admin/change-rows.js';
+import type { ChangeRow } from '../changes/change-row.js';
 import type { Queryable } from '../db/queryable.js';
 import { isPool } from '../db/queryable.js';
 import { inReadSnapshot } from '../db/read-snapshot.js';

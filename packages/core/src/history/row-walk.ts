@@ -1,5 +1,5 @@
-import type { ChangeRow } from '../admin/change-rows.js';
-import { CHANGE_COLUMNS } from '../admin/change-rows.js';
+import type { ChangeRow } from '../changes/change-row.js';
+import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { Queryable } from '../db/queryable.js';
 import type { ColumnState, TableState } from './table-states.js';
 import { stateOf } from './table-states.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { csvCell } from '../../admin/change-export.js';
+import { csvCell, csvText, tableCsvHeader, tableCsvLine } from '../../changes/csv.js';
 import { fieldHistory } from '../../history/field-history.js';
 import { HistoryInputError } from '../../history/history-input-error.js';
 import { trackedColumns } from '../../history/history-options.js';
@@ -86,13 +86,12 @@ async function printRows(
   columns: readonly string[],
   format: Format,
 ): Promise<void> {
-  if (format === 'csv') cli.print([...columns, 'unknown'].map(csvCell).join(','));
+  if (format === 'csv') cli.print(tableCsvHeader(columns));
   if (format === 'json') cli.io.stdout('[');
   let first = true;
   for await (const row of rows) {
     if (format === 'csv') {
-      const unknown = row.unknown.map((entry) => `${entry.column}:${entry.reason}`).join(' ');
-      cli.print([...columns.map((column) => csvValue(row.values[column])), unknown].map(csvCell).join(','));
+      cli.print(tableCsvLine(row, columns));
     } else if (format === 'json') {
       cli.io.stdout(`${first ? '\n' : ',\n'}${JSON.stringify(row)}`);
     } else {
@@ -101,12 +100,6 @@ async function printRows(
     first = false;
   }
   if (format === 'json') cli.print(first ? ']' : '\n]');
-}
-
-// A CSV cell: text as it is, NULL (and an unknown value) empty, anything else as JSON.
-function csvValue(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function printFieldHistory(cli: CliContext, entries: FieldHistoryEntry[], format: Format): void {
@@ -138,8 +131,8 @@ function printFieldHistory(cli: CliContext, entries: FieldHistoryEntry[], format
         entry.changedAt.toISOString(),
         entry.operation,
         entry.rowKey,
-        csvValue(entry.value),
-        csvValue(entry.oldValue),
+        csvText(entry.value),
+        csvText(entry.oldValue),
         entry.unknown ?? '',
         entry.actorId ?? '',
         entry.requestId ?? '',
