@@ -1,6 +1,7 @@
 import type { ChangeOperation } from '../changes/change-row.js';
 import type { RowBlame } from '../history/blame-types.js';
 import type { FieldHistoryEntry, RowState, TableRowState } from '../history/history-types.js';
+import type { DeletedRow } from '../history/restore/deleted-rows.js';
 import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
 
 export type {
@@ -307,18 +308,8 @@ export type BlameResponse = RowBlame;
  */
 export type DeletedRowsResponse = Page<DeletedRowItem>;
 
-/** A deleted row: its values when deleted (masked and oversized ones as their markers, listed in `unknown`). */
-export interface DeletedRowItem {
-  /** The DELETE's change id. */
-  changeId: string;
-  deletedAt: string;
-  rowKey: string;
-  values: Record<string, unknown>;
-  unknown: { column: string; reason: 'masked' | 'oversized' }[];
-  actorId: string | null;
-  requestId: string | null;
-  reason: string | null;
-}
+/** A deleted row (see DeletedRow), its time as an ISO string. */
+export type DeletedRowItem = Omit<DeletedRow, 'deletedAt'> & { deletedAt: string };
 
 /**
  * The fields every write (`POST api/revert`, `api/restore`, `api/undelete`, `api/undo`) takes besides its target:
