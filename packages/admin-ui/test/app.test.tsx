@@ -1,25 +1,14 @@
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { directWriteChange, insertChange, requestDetail, stubFetch, updateChange } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
 
-const BASE = '/audit-admin';
 const tables = {
   tables: [
     { id: 1, schema: 'public', table: 'orders' },
     { id: 2, schema: 'public', table: 'customers' },
   ],
 };
-
-/** Opens the admin at a path, as the server would serve it: base element and injected config. */
-function openAt(path: string, config: { apiLog?: boolean } = {}) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE, ...config };
-  const base = document.createElement('base');
-  base.href = `${BASE}/`;
-  document.head.replaceChildren(base);
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
-}
 
 let fetchStub: ReturnType<typeof stubFetch> | undefined;
 beforeEach(() => {

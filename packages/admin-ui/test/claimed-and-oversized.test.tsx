@@ -1,20 +1,10 @@
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { changeSummary } from '../src/lib/summary.ts';
 import { directWriteChange, insertChange, stubFetch } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
 
-const BASE = '/audit-admin';
 const SHA = 'c675a2e604b0cd1229c036e3ce0c87422980a245e295bbc605a507a2299752db';
-
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-  const base = document.createElement('base');
-  base.href = `${BASE}/`;
-  document.head.replaceChildren(base);
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
-}
 
 let fetchStub: ReturnType<typeof stubFetch> | undefined;
 afterEach(() => {

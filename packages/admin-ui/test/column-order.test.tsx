@@ -1,22 +1,14 @@
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { insertChange, stubFetch } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
 
-const BASE = '/audit-admin';
 // As jsonb stores them: shorter keys first.
 const stored = { id: 7, note: 'door', total: '10.00', status: 'draft', customer_id: 3 };
 const tables = {
   tables: [{ id: 1, schema: 'public', table: 'orders', columns: ['id', 'customer_id', 'status', 'total', 'note'] }],
   canWrite: false,
 };
-
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-  document.head.replaceChildren(Object.assign(document.createElement('base'), { href: `${BASE}/` }));
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
-}
 
 afterEach(() => {
   cleanup();

@@ -1,18 +1,7 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { stubFetch } from './fixtures.ts';
-
-const BASE = '/audit-admin';
-
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-  const base = document.createElement('base');
-  base.href = `${BASE}/`;
-  document.head.replaceChildren(base);
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
-}
+import { BASE, openAt } from './open-admin.tsx';
 
 /** The changes route refusing one parameter, as the server does (400 bad_parameter naming it). */
 function refusing(parameter: string, message: string) {

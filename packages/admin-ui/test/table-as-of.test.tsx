@@ -1,19 +1,8 @@
 import type { TableAsOfResponse } from '@auditrum/core/admin';
-import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { stubFetch } from './fixtures.ts';
-
-const BASE = '/audit-admin';
-
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-  const base = document.createElement('base');
-  base.href = `${BASE}/`;
-  document.head.replaceChildren(base);
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  return render(<App />);
-}
+import { BASE, openAt } from './open-admin.tsx';
 
 const page: TableAsOfResponse = {
   columns: ['id', 'status', 'total', 'card'],

@@ -1,22 +1,10 @@
 import type { RestorePlan, WriteResponse } from '@auditrum/core/admin';
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { insertChange, stubFetch, updateChange } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
 
-const BASE = '/audit-admin';
 const tablesResponse = (canWrite: boolean) => ({ tables: [{ id: 1, schema: 'public', table: 'orders' }], canWrite });
-
-function openAt(path: string) {
-  window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-  const base = document.createElement('base');
-  base.href = `${BASE}/`;
-  document.head.replaceChildren(base);
-  window.history.replaceState(null, '', `${BASE}${path}`);
-  // As index.html has it: the dialog makes the page behind inert.
-  const root = Object.assign(document.createElement('div'), { id: 'root' });
-  return render(<App />, { container: document.body.appendChild(root) });
-}
 
 const revertPlan: RestorePlan = {
   operation: 'revert',
