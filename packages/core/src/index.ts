@@ -5,6 +5,8 @@
  */
 export type { Auditrum, AuditrumOptions } from './auditrum.js';
 export { createAuditrum } from './auditrum.js';
+export type { Checkpoint } from './compliance/checkpoint.js';
+export { ed25519PrivateKey, ed25519PublicKey, parseCheckpoints } from './compliance/checkpoint.js';
 export { ComplianceInputError } from './compliance/compliance-input-error.js';
 export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorStatus } from './compliance/doctor.js';
 export { doctor } from './compliance/doctor.js';
@@ -12,6 +14,16 @@ export type { HardenOptions, HardenResult } from './compliance/harden.js';
 export { harden } from './compliance/harden.js';
 export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
 export { PURGED_LOGS, purge } from './compliance/purge.js';
+export type { SealOptions, SealResult } from './compliance/seal.js';
+export { seal } from './compliance/seal.js';
+export type {
+  ChainProblem,
+  ChainProblemKind,
+  CheckpointProblem,
+  VerifyOptions,
+  VerifyResult,
+} from './compliance/verify.js';
+export { verify } from './compliance/verify.js';
 export type { AuditActor, AuditContext, AuditContextInput, AuditSource } from './context/audit-context.js';
 export {
   changeReason,

@@ -37,7 +37,7 @@ describe('doctor', () => {
           check: 'chain',
           subject: 'chain',
           status: 'not_enabled',
-          detail: 'no tamper-evident chain in this version: nothing is sealed, so nothing can be checked',
+          detail: 'never sealed (0 row(s) to seal): run auditrum seal on a schedule',
         },
       ],
     });

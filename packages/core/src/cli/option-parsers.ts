@@ -18,6 +18,14 @@ export function monthsAhead(value: string): number {
   return months;
 }
 
+/** A whole number of hours from 1 to 8,760 (a year). */
+export function hours(value: string): number {
+  const count = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(count >= 1 && count <= 8760))
+    throw new InvalidArgumentError('expected a whole number of hours from 1 to 8760.');
+  return count;
+}
+
 /** A whole number of bytes from 1 to MAX_VALUE_BYTES_LIMIT (the maxValueBytes rule). */
 export function maxValueBytes(value: string): number {
   const bytes = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;

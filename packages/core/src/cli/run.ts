@@ -11,12 +11,14 @@ import { addPartitionsCommand } from './commands/partitions.js';
 import { addPurgeCommand } from './commands/purge.js';
 import { addRestoreCommand } from './commands/restore.js';
 import { addRevertCommand } from './commands/revert.js';
+import { addSealCommand } from './commands/seal.js';
 import { addStatusCommand } from './commands/status.js';
 import { addSyncCommand } from './commands/sync.js';
 import { addTrackCommand } from './commands/track.js';
 import { addUndeleteCommand } from './commands/undelete.js';
 import { addUndoCommand } from './commands/undo.js';
 import { addUntrackCommand } from './commands/untrack.js';
+import { addVerifyCommand } from './commands/verify.js';
 import { errorMessage } from './database.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -70,6 +72,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addHardenCommand(program, cli);
   addDoctorCommand(program, cli);
   addPurgeCommand(program, cli);
+  addSealCommand(program, cli);
+  addVerifyCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { chainCheck } from './chain-check.js';
 import { ComplianceInputError } from './compliance-input-error.js';
 
 /** What a check found: `problem` makes the doctor fail; `not_enabled` is a feature that is not set up. */
@@ -27,6 +28,8 @@ export interface DoctorReport {
 export interface DoctorOptions {
   /** Months after the current one (UTC) whose partitions must exist; default 1, at most 120. */
   monthsAhead?: number;
+  /** Hours after which the chain's last seal is too old (a problem); default 24, at most 8,760. */
+  maxSealAgeHours?: number;
 }
 
 const LOGS = ['changes', 'api_requests'] as const;
@@ -36,30 +39,29 @@ const LOGS = ['changes', 'api_requests'] as const;
  * present, enabled and unreplaced (and no rule or untracked parent that bypasses them); the guard's event triggers
  * exist and are enabled; each log has its partitions for this month and the months ahead (else rows pile up in the
  * default partition); no role but the schema's owner may change the logs (`not_enabled` when an application role
- * owns them: the one-role set-up, before `harden`); the chain is reported as not enabled, because it does not exist
- * yet. Reads only.
+ * owns them: the one-role set-up, before `harden`); the chain was sealed within `maxSealAgeHours` (not enabled while
+ * never sealed), with the rows waiting for a seal. Reads only.
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
+  const maxSealAgeHours = options.maxSealAgeHours ?? 24;
   if (!Number.isInteger(monthsAhead) || monthsAhead < 0 || monthsAhead > 120) {
     throw new ComplianceInputError(`months ahead must be a whole number from 0 to 120, not ${String(monthsAhead)}`);
+  }
+  if (!Number.isInteger(maxSealAgeHours) || maxSealAgeHours < 1 || maxSealAgeHours > 8760) {
+    throw new ComplianceInputError(
+      `the seal's maximum age must be a whole number of hours from 1 to 8760, not ${String(maxSealAgeHours)}`,
+    );
   }
   const checks = [
     ...(await captureChecks(db, schema)),
     await guardCheck(db, schema),
     ...(await partitionChecks(db, schema, monthsAhead)),
     await appendOnlyCheck(db, schema),
-    CHAIN_CHECK,
+    await chainCheck(db, schema, maxSealAgeHours),
   ];
   return { ok: checks.every((c) => c.status !== 'problem'), checks };
 }
-
-const CHAIN_CHECK: DoctorCheck = {
-  check: 'chain',
-  subject: 'chain',
-  status: 'not_enabled',
-  detail: 'no tamper-evident chain in this version: nothing is sealed, so nothing can be checked',
-};
 
 async function captureChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
   const s = quoteIdentifier(schema);

@@ -6,7 +6,7 @@ import { asUsageErrors } from '../compliance-errors.js';
 import { withDatabase } from '../database.js';
 import { EXIT_DRIFT } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
-import { monthsAhead } from '../option-parsers.js';
+import { hours, monthsAhead } from '../option-parsers.js';
 import { textTable } from '../text-table.js';
 
 const MARK: Record<DoctorStatus, string> = { ok: 'ok', problem: 'PROBLEM', not_enabled: 'not enabled' };
@@ -18,11 +18,14 @@ export function addDoctorCommand(program: Command, cli: CliContext): void {
       'check that logging cannot have stopped unnoticed: capture triggers present and enabled, partitions ahead; exit 3 listing what is wrong',
     )
     .option('--ahead <months>', 'months after this one whose partitions must exist, 0 to 120', monthsAhead, 1)
+    .option('--seal-max-age <hours>', "hours after which the chain's last seal is a problem, 1 to 8760", hours, 24)
     .option('--json', 'print the report as JSON')
-    .action(async (flags: { ahead: number; json?: boolean }, command: Command) => {
+    .action(async (flags: { ahead: number; sealMaxAge: number; json?: boolean }, command: Command) => {
       const { url, schema } = globalOptions(command, cli.io);
       const report = await asUsageErrors(() =>
-        withDatabase(url, (client) => doctor(client, schema, { monthsAhead: flags.ahead })),
+        withDatabase(url, (client) =>
+          doctor(client, schema, { monthsAhead: flags.ahead, maxSealAgeHours: flags.sealMaxAge }),
+        ),
       );
       if (flags.json) cli.print(JSON.stringify(report, null, 2));
       else {
