@@ -2225,10 +2225,14 @@ CREATE FUNCTION :AUDITRUM_SCHEMA._history_plan(target regclass, at timestamptz, 
   backward_only boolean, finish boolean, key_moves jsonb,
   OUT query text, OUT table_id integer, OUT key_names text[], OUT thresholds bigint[], OUT plains boolean[],
   OUT remaps jsonb[], OUT missings jsonb[], OUT markers_after jsonb, OUT moves jsonb, OUT truncates jsonb,
-  OUT markers jsonb, OUT live_dirty boolean)
+  OUT markers jsonb, OUT live_dirty boolean, OUT past_query text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
+  variants text[];
+  live_sql text;
+  live_image text;
+  today text[];
   audit text := quote_ident(:'AUDITRUM_SCHEMA');
   before_tracking jsonb;
   holds_objects boolean;
@@ -2299,7 +2303,12 @@ BEGIN
   remapped := format('CASE WHEN %s THEN «x» ELSE %s._history_remap(«x», $9[width_bucket(«id», $7)]) END',
     plain_test, audit);
 
-  query := format($q$
+  -- One key: also the query over the changes in the past only (see _history_states), built by the same format
+  -- (its arguments are worked out once, above or here: the format runs once per query built).
+  live_sql := :AUDITRUM_SCHEMA._history_live_sql(t, keys IS NOT NULL);
+  live_image := replace(:AUDITRUM_SCHEMA._history_live_image(t), '«tid»', 's.tid');
+  today := :AUDITRUM_SCHEMA._history_columns(t);
+  SELECT array_agg(format($q$
     WITH tr AS (
       SELECT max(x.id) FILTER (WHERE x.changed_at <= $2 AND x.id < $3) AS tr_le,
         min(x.id) FILTER (WHERE NOT (x.changed_at <= $2 AND x.id < $3)) AS tr_gt
@@ -2310,7 +2319,7 @@ BEGIN
         CASE WHEN c.operation = 'UPDATE' AND c.old_values ?| $6 THEN 'MOVE_IN' ELSE c.operation END AS op,
         c.old_values, c.new_values, c.changed_at <= $2 AND c.id < $3 AS le
       FROM %1$s.changes c
-      WHERE c.table_id = $1 AND c.row_key IS NOT NULL %2$s
+      WHERE c.table_id = $1 AND c.row_key IS NOT NULL %2$s%20$s
       %3$s
     ),
     ch AS (
@@ -2415,7 +2424,7 @@ BEGIN
     audit,
     replace(replace(remapped, '«x»', 'm.new_values'), '«id»', 'm.id'),
     replace(replace(remapped, '«x»', 'm.old_values'), '«id»', 'm.id'),
-    :AUDITRUM_SCHEMA._history_live_sql(t, keys IS NOT NULL),
+    live_sql,
     CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END,
     -- Each change with its key's summary: a window over the whole table, a plain aggregate for one key.
     CASE WHEN keys IS NULL THEN format('SELECT ch.*, %s FROM ch WINDOW k AS (PARTITION BY ch.row_key ORDER BY ch.id, '
@@ -2432,17 +2441,22 @@ BEGIN
       st.last_change_id, st.last_changed_at, st.rebuilt_from
     FROM states st
     CROSS JOIN LATERAL (SELECT st."values" AS v, NOT st.dirty AND st."values" ?& %2$L::text[] AS clean OFFSET 0) f$f$,
-      audit, :AUDITRUM_SCHEMA._history_columns(t))
+      audit, today)
     ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from, may_have_moved, '
       'search_after, search_before FROM states' END,
-    replace(:AUDITRUM_SCHEMA._history_live_image(t), '«tid»', 's.tid'),
+    live_image,
     -- The merges take a key's changes in id order: for one key they sort them; for the whole table the window has
     -- sorted them already (by key, id) and the aggregate reads them in that order (an ORDER BY in each aggregate
     -- would set up a sort per key: 13% of the time for a million keys).
     CASE WHEN keys IS NULL THEN '' ELSE ' ORDER BY m.id, m.sub' END,
     CASE WHEN keys IS NOT NULL THEN '' WHEN markers = '[]' THEN 'ORDER BY w.row_key, w.id'
       ELSE 'ORDER BY w.row_key, w.id, w.sub' END,
-    key_values);
+    key_values, f.past_filter) ORDER BY f.n)
+  INTO variants
+  FROM (VALUES (1, ''), (2, ' AND c.changed_at <= $2 AND c.id < $3')) AS f(n, past_filter)
+  WHERE f.n = 1 OR keys IS NOT NULL;
+  query := variants[1];
+  past_query := variants[2];
   table_id := t.id;
 END;
 $$;
@@ -2459,18 +2473,43 @@ DECLARE
   r record;
   moves jsonb;
   found_row boolean := false;
+  entry_after bigint;
+  before_entry bigint;
 BEGIN
   p := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false, NULL);
-  FOR r IN EXECUTE p.query
-    USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
-      p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
-  LOOP
-    found_row := true;
-    EXIT WHEN keys IS NOT NULL;
-    row_key := r.row_key; "exists" := r."exists"; "values" := r."values"; missing := r.missing;
-    last_change_id := r.last_change_id; last_changed_at := r.last_changed_at; rebuilt_from := r.rebuilt_from;
-    RETURN NEXT;
-  END LOOP;
+  -- One key: a row rebuilt forwards needs nothing after the position but where its key is next entered (for the
+  -- key changes below), so its changes in the past are rebuilt first; those after it are only read through when
+  -- no full image before the position gives the row (a row of 10,000 versions halfway: half the changes merged).
+  IF keys IS NOT NULL AND NOT backward_only THEN
+    FOR r IN EXECUTE p.past_query
+      USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
+        p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
+    LOOP
+      found_row := r.rebuilt_from = 'forward';
+    END LOOP;
+    IF found_row THEN
+      SELECT min(ch.id) INTO entry_after FROM :AUDITRUM_SCHEMA.changes ch
+      WHERE ch.table_id = p.table_id AND ch.row_key = keys[1] AND NOT (ch.changed_at <= at AND ch.id < before_id)
+        AND (ch.operation = 'INSERT' OR (ch.operation = 'UPDATE' AND ch.old_values ?| p.key_names));
+      SELECT max(ch.id) INTO before_entry FROM :AUDITRUM_SCHEMA.changes ch
+      WHERE ch.table_id = p.table_id AND ch.row_key = keys[1] AND ch.id < coalesce(entry_after, 9223372036854775807);
+      r.may_have_moved := r.may_have_moved OR entry_after IS NOT NULL;
+      r.search_after := coalesce(before_entry, 0);
+      r.search_before := coalesce(entry_after, 9223372036854775807);
+    END IF;
+  END IF;
+  IF NOT found_row THEN
+    FOR r IN EXECUTE p.query
+      USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
+        p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
+    LOOP
+      found_row := true;
+      EXIT WHEN keys IS NOT NULL;
+      row_key := r.row_key; "exists" := r."exists"; "values" := r."values"; missing := r.missing;
+      last_change_id := r.last_change_id; last_changed_at := r.last_changed_at; rebuilt_from := r.rebuilt_from;
+      RETURN NEXT;
+    END LOOP;
+  END IF;
   IF keys IS NULL THEN
     RETURN;
   END IF;
