@@ -559,12 +559,21 @@ DECLARE
   found_row boolean := false;
   entry_after bigint;
   before_entry bigint;
+  entered_first boolean;
 BEGIN
   p := :AUDITRUM_SCHEMA._history_plan(target, at, before_id, keys, backward_only, false, NULL);
   -- One key: a row rebuilt forwards needs nothing after the position but where its key is next entered (for the
   -- key changes below), so its changes in the past are rebuilt first; those after it are only read through when
   -- no full image before the position gives the row (a row of 10,000 versions halfway: half the changes merged).
+  -- Tried when the key's first change, in the past, brought a row in (else, as for a row from before tracking,
+  -- a forward rebuild is unlikely and the first pass would be wasted).
   IF keys IS NOT NULL AND NOT backward_only THEN
+    SELECT ch.changed_at <= at AND ch.id < before_id
+        AND (ch.operation = 'INSERT' OR (ch.operation = 'UPDATE' AND ch.old_values ?| p.key_names))
+    INTO entered_first
+    FROM :AUDITRUM_SCHEMA.changes ch WHERE ch.table_id = p.table_id AND ch.row_key = keys[1] ORDER BY ch.id LIMIT 1;
+  END IF;
+  IF entered_first THEN
     FOR r IN EXECUTE p.past_query
       USING p.table_id, at, before_id, keys, backward_only, p.key_names, p.thresholds, p.plains, p.remaps, p.missings,
         p.markers_after, p.moves, p.truncates, target, p.markers, p.live_dirty
