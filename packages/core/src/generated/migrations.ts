@@ -3132,62 +3132,91 @@ CREATE TRIGGER seals_append_only BEFORE UPDATE OR DELETE ON :AUDITRUM_SCHEMA.sea
 CREATE TRIGGER seals_no_truncate BEFORE TRUNCATE ON :AUDITRUM_SCHEMA.seals
   FOR EACH STATEMENT EXECUTE FUNCTION :AUDITRUM_SCHEMA._chain_append_only();
 
--- The hash of one stored value: SHA-256 of the field's name, a zero byte, then 0 for NULL or 1 and the value's text.
--- Every value is hashed on its own so that a later erasure (a person's value replaced with a marker) can keep the
--- old value's hash, not the value, and a verifier can tell an erased value from a changed one.
+-- The row hash's building blocks. They have no SET search_path, so that PostgreSQL inlines them into seal() and
+-- verify_chain() (which run with search_path = pg_catalog, pg_temp) and does not save and restore a setting on each
+-- of the millions of calls; every name in them is qualified.
+
+-- The hash of one stored value that may be personal: SHA-256 of the field's name, a zero byte, then 0 for NULL or 1
+-- and the value's text. Such values are hashed one by one so that a later erasure (a person's value replaced with a
+-- marker) can keep the old value's hash instead of the value, and a verifier can tell an erased value from a changed
+-- one.
 CREATE FUNCTION :AUDITRUM_SCHEMA._chain_value_hash(field text, value text) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT sha256(convert_to(field, 'UTF8') || '\\x00'::bytea
-    || CASE WHEN value IS NULL THEN '\\x00'::bytea ELSE '\\x01'::bytea || convert_to(value, 'UTF8') END)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.sha256(pg_catalog.convert_to(field, 'UTF8') OPERATOR(pg_catalog.||) '\\x00'::bytea
+    OPERATOR(pg_catalog.||) CASE WHEN value IS NULL THEN '\\x00'::bytea
+      ELSE '\\x01'::bytea OPERATOR(pg_catalog.||) pg_catalog.convert_to(value, 'UTF8') END)
 $$;
 
--- The value hashes of a jsonb column: the column's type, then one hash per top-level key of an object (named
--- column.key, keys in byte order). jsonb's text is canonical (keys sorted, one spelling per value) and does not
--- depend on any setting.
-CREATE FUNCTION :AUDITRUM_SCHEMA._chain_jsonb_hashes(field text, value jsonb) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE
-    WHEN value IS NULL THEN :AUDITRUM_SCHEMA._chain_value_hash(field, NULL)
-    WHEN jsonb_typeof(value) <> 'object' THEN :AUDITRUM_SCHEMA._chain_value_hash(field, value::text)
-    ELSE :AUDITRUM_SCHEMA._chain_value_hash(field, '{}') || coalesce((
-      SELECT string_agg(:AUDITRUM_SCHEMA._chain_value_hash(field || '.' || e.key, e.value::text), ''::bytea
-        ORDER BY e.key COLLATE "C")
-      FROM jsonb_each(value) e), ''::bytea)
-  END
+-- A value that is not personal (times, ids, the operation, the request id), taken as it is: its length (-1 for NULL)
+-- as 4 bytes, then its text, so that no two sequences of values give the same bytes.
+CREATE FUNCTION :AUDITRUM_SCHEMA._chain_raw(value text) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN value IS NULL THEN pg_catalog.int4send(-1)
+    ELSE pg_catalog.int4send(pg_catalog.octet_length(value)) OPERATOR(pg_catalog.||) pg_catalog.convert_to(value, 'UTF8') END
 $$;
 
--- A change row's digest: SHA-256 over the hashes of every stored column, in a fixed order, with the time as seconds
--- since the epoch in UTC (not its text, which follows the session's TimeZone and DateStyle: the original's verify
--- failed every row hashed in another zone). A column added to \`changes\` must be added here (a test checks).
-CREATE FUNCTION :AUDITRUM_SCHEMA._chain_digest(c :AUDITRUM_SCHEMA.changes) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT sha256(
-    :AUDITRUM_SCHEMA._chain_value_hash('id', c.id::text)
-    || :AUDITRUM_SCHEMA._chain_value_hash('changed_at', extract(epoch FROM c.changed_at)::text)
-    || :AUDITRUM_SCHEMA._chain_value_hash('txid', c.txid::text)
-    || :AUDITRUM_SCHEMA._chain_value_hash('table_id', c.table_id::text)
-    || :AUDITRUM_SCHEMA._chain_value_hash('operation', c.operation)
-    || :AUDITRUM_SCHEMA._chain_value_hash('row_key', c.row_key)
-    || :AUDITRUM_SCHEMA._chain_jsonb_hashes('old_values', c.old_values)
-    || :AUDITRUM_SCHEMA._chain_jsonb_hashes('new_values', c.new_values)
-    || :AUDITRUM_SCHEMA._chain_value_hash('actor_id', c.actor_id)
-    || :AUDITRUM_SCHEMA._chain_value_hash('request_id', c.request_id)
-    || :AUDITRUM_SCHEMA._chain_jsonb_hashes('context', c.context))
+-- A change row's digest: SHA-256 over, in this order, its id, txid and table id (8, 8 and 4 bytes), its time as
+-- seconds since the epoch in UTC (not its text, which follows the session's TimeZone and DateStyle: the original's
+-- verify failed every row hashed in another zone), its operation and request id (_chain_raw), the hashes of its row
+-- key and actor (_chain_value_hash), and for old_values, new_values and context: a byte 0 (NULL), 1 and the value's
+-- hash (not an object), or 2 and one hash per top-level key, named column.key, in jsonb's own key order (shorter keys
+-- first, then byte order). jsonb's text is canonical and depends on no setting. A column added to \`changes\` must be
+-- added here (a test changes each column and expects verify to name it). A function of one row, used as
+-- \`CROSS JOIN LATERAL _chain_digest(c.id, …)\`: PostgreSQL inlines such a function into the query (a scalar SQL
+-- function with subqueries it would run as a query of its own per row, five times slower).
+CREATE FUNCTION :AUDITRUM_SCHEMA._chain_digest(id bigint, changed_at timestamptz, txid bigint, table_id integer,
+  operation text, row_key text, old_values jsonb, new_values jsonb, actor_id text, request_id text, context jsonb)
+RETURNS TABLE (digest bytea)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 1 AS $$
+  SELECT pg_catalog.sha256(
+    pg_catalog.int8send(id) OPERATOR(pg_catalog.||) pg_catalog.int8send(txid)
+    OPERATOR(pg_catalog.||) pg_catalog.int4send(table_id)
+    OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_raw(EXTRACT(epoch FROM changed_at)::text)
+    OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_raw(operation)
+    OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_raw(request_id)
+    OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_value_hash('row_key', row_key)
+    OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_value_hash('actor_id', actor_id)
+    OPERATOR(pg_catalog.||) CASE
+      WHEN old_values IS NULL THEN '\\x00'::bytea
+      WHEN pg_catalog.jsonb_typeof(old_values) OPERATOR(pg_catalog.<>) 'object'
+        THEN '\\x01'::bytea OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_value_hash('old_values', old_values::text)
+      ELSE '\\x02'::bytea OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(
+        :AUDITRUM_SCHEMA._chain_value_hash('old_values.' OPERATOR(pg_catalog.||) e.key, e.value::text), ''::bytea)
+        FROM pg_catalog.jsonb_each(old_values) e), ''::bytea) END
+    OPERATOR(pg_catalog.||) CASE
+      WHEN new_values IS NULL THEN '\\x00'::bytea
+      WHEN pg_catalog.jsonb_typeof(new_values) OPERATOR(pg_catalog.<>) 'object'
+        THEN '\\x01'::bytea OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_value_hash('new_values', new_values::text)
+      ELSE '\\x02'::bytea OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(
+        :AUDITRUM_SCHEMA._chain_value_hash('new_values.' OPERATOR(pg_catalog.||) e.key, e.value::text), ''::bytea)
+        FROM pg_catalog.jsonb_each(new_values) e), ''::bytea) END
+    OPERATOR(pg_catalog.||) CASE
+      WHEN context IS NULL THEN '\\x00'::bytea
+      WHEN pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object'
+        THEN '\\x01'::bytea OPERATOR(pg_catalog.||) :AUDITRUM_SCHEMA._chain_value_hash('context', context::text)
+      ELSE '\\x02'::bytea OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(
+        :AUDITRUM_SCHEMA._chain_value_hash('context.' OPERATOR(pg_catalog.||) e.key, e.value::text), ''::bytea)
+        FROM pg_catalog.jsonb_each(context) e), ''::bytea) END)
 $$;
 
 -- A link's hash: SHA-256 of the previous link's hash (32 zero bytes before the first), the seq as 8 bytes, and the
 -- row's digest.
 CREATE FUNCTION :AUDITRUM_SCHEMA._chain_link_hash(prev bytea, seq bigint, digest bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT sha256(coalesce(prev, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-    || int8send(seq) || digest)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.sha256(coalesce(prev, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(seq) OPERATOR(pg_catalog.||) digest)
 $$;
 
 -- The running hash of the links in seq order, as a window aggregate: the state starts at \`start\` (the last sealed
--- hash) and each row folds in its seq and digest, so a seal hashes a whole batch in one set-based INSERT.
+-- hash) and each row folds in its seq and digest, so that a seal hashes a whole batch in one set-based INSERT. In
+-- PL/pgSQL: an aggregate's step is called, never inlined, and PL/pgSQL evaluates one expression faster than SQL runs
+-- a query.
 CREATE FUNCTION :AUDITRUM_SCHEMA._chain_fold(state bytea, start bytea, seq bigint, digest bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT :AUDITRUM_SCHEMA._chain_link_hash(CASE WHEN state IS NULL THEN start ELSE state END, seq, digest)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  RETURN pg_catalog.sha256(coalesce(state, start, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(seq) OPERATOR(pg_catalog.||) digest);
+END;
 $$;
 CREATE AGGREGATE :AUDITRUM_SCHEMA._chain_running_hash(bytea, bigint, bytea) (
   SFUNC = :AUDITRUM_SCHEMA._chain_fold,
@@ -3234,9 +3263,10 @@ BEGIN
   start_hash := prev.last_hash;
   start_seq := coalesce(prev.last_seq, 0);
   WITH batch AS (
-    SELECT c.id, c.changed_at, :AUDITRUM_SCHEMA._chain_digest(c) AS digest,
-      start_seq + row_number() OVER (ORDER BY c.id) AS seq
+    SELECT c.id, c.changed_at, d.digest, start_seq + row_number() OVER (ORDER BY c.id) AS seq
     FROM :AUDITRUM_SCHEMA.changes c
+      CROSS JOIN LATERAL :AUDITRUM_SCHEMA._chain_digest(c.id, c.changed_at, c.txid, c.table_id, c.operation, c.row_key,
+        c.old_values, c.new_values, c.actor_id, c.request_id, c.context) d
     WHERE c.id > floor_id AND c.id <= after_ids AND c.txid >= coalesce(prev.xid_horizon, 0) AND c.txid < horizon
   )
   INSERT INTO :AUDITRUM_SCHEMA.chain (seq, change_id, changed_at, digest, hash)
@@ -3294,8 +3324,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   ),
   pairs AS (
     SELECT l.seq, l.change_id, l.changed_at, l.digest, l.hash, l.prev_seq, l.prev_hash, c.id AS row_id, c.txid,
-      c AS stored, CASE WHEN c.id IS NOT NULL THEN :AUDITRUM_SCHEMA._chain_digest(c) END AS actual
-    FROM links l FULL JOIN :AUDITRUM_SCHEMA.changes c ON c.id = l.change_id
+      c.digest AS actual
+    FROM links l FULL JOIN (
+      SELECT c.id, c.txid, d.digest FROM :AUDITRUM_SCHEMA.changes c
+        CROSS JOIN LATERAL :AUDITRUM_SCHEMA._chain_digest(c.id, c.changed_at, c.txid, c.table_id, c.operation,
+          c.row_key, c.old_values, c.new_values, c.actor_id, c.request_id, c.context) d
+    ) c ON c.id = l.change_id
   ),
   broken AS MATERIALIZED (
     SELECT p.*,
@@ -3324,9 +3358,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM changed f JOIN :AUDITRUM_SCHEMA.chain ch ON ch.digest = f.actual AND ch.seq <> f.seq
     UNION ALL
     SELECT f.seq, g.seq, g.change_id
-    FROM (SELECT * FROM changed ORDER BY seq LIMIT 1000) f JOIN (SELECT * FROM changed ORDER BY seq LIMIT 1000) g
-      ON g.seq <> f.seq
-    WHERE :AUDITRUM_SCHEMA._chain_digest(jsonb_populate_record(f.stored, jsonb_build_object('id', g.change_id))) = g.digest
+    FROM (SELECT * FROM changed ORDER BY seq LIMIT 1000) f
+      JOIN :AUDITRUM_SCHEMA.changes c ON c.id = f.row_id
+      JOIN (SELECT * FROM changed ORDER BY seq LIMIT 1000) g ON g.seq <> f.seq
+      CROSS JOIN LATERAL :AUDITRUM_SCHEMA._chain_digest(g.change_id, c.changed_at, c.txid, c.table_id, c.operation,
+        c.row_key, c.old_values, c.new_values, c.actor_id, c.request_id, c.context) d
+    WHERE d.digest = g.digest
   )
   SELECT 'missing links', f.seq, NULL::bigint,
     format('links %s to %s are missing', coalesce(f.prev_seq, 0) + 1, f.seq - 1)
