@@ -145,6 +145,9 @@ CREATE AGGREGATE :AUDITRUM_SCHEMA._chain_running_hash(bytea, bigint, bytea) (
   STYPE = bytea
 );
 
+-- seal() and verify_chain() run with JIT off: their cost is in hashing calls that JIT does not speed up, and its
+-- compiling took seconds per call on small logs whose size the planner overestimates.
+
 /**
  * Seals the change rows whose transactions have ended: appends a link for each to `chain` and records the run in
  * `seals`. Writers are never waited for: a row is taken only once its transaction is below the snapshot's xmin
@@ -154,7 +157,7 @@ CREATE AGGREGATE :AUDITRUM_SCHEMA._chain_running_hash(bytea, bigint, bytea) (
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.seal()
 RETURNS TABLE (seal_id bigint, rows bigint, last_seq bigint, last_hash bytea, sealed_at timestamptz)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   prev :AUDITRUM_SCHEMA.seals;
@@ -236,7 +239,7 @@ $$;
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.verify_chain()
 RETURNS TABLE (problem text, seq bigint, change_id bigint, detail text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
   WITH last_seal AS (SELECT * FROM :AUDITRUM_SCHEMA.seals ORDER BY id DESC LIMIT 1),
   purged AS (SELECT max(cutoff) AS before FROM :AUDITRUM_SCHEMA.purges WHERE log = 'changes'),
   links AS (
