@@ -5,6 +5,10 @@ import type { HardenOptions, HardenResult } from './compliance/harden.js';
 import { harden } from './compliance/harden.js';
 import type { PurgeOptions, PurgeResult } from './compliance/purge.js';
 import { purge } from './compliance/purge.js';
+import type { SealOptions, SealResult } from './compliance/seal.js';
+import { seal } from './compliance/seal.js';
+import type { VerifyOptions, VerifyResult } from './compliance/verify.js';
+import { verify } from './compliance/verify.js';
 import {
   changeReason,
   getAuditContext,
@@ -101,6 +105,13 @@ export interface Auditrum {
   doctor(options?: DoctorOptions): Promise<DoctorReport>;
   /** Removes rows older than a retention period from the change log and the API-request log. */
   purge(options: PurgeOptions): Promise<PurgeResult>;
+  /**
+   * Seals the change rows whose transactions have ended into the tamper-evident chain (run as the admin role, e.g. on
+   * a timer in the admin's own process: the application role may not seal after `harden`).
+   */
+  seal(options?: SealOptions): Promise<SealResult>;
+  /** Checks the chain in the server and the checkpoints given, naming every break. */
+  verify(options?: VerifyOptions): Promise<VerifyResult>;
   withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
   setReason: typeof setChangeReason;
@@ -165,6 +176,8 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     harden: (hardenOptions) => harden(db, schema, hardenOptions),
     doctor: (doctorOptions) => doctor(db, schema, doctorOptions),
     purge: (purgeOptions) => purge(db, schema, purgeOptions),
+    seal: (sealOptions) => seal(db, schema, sealOptions),
+    verify: (verifyOptions) => verify(db, schema, verifyOptions),
     withContext: withAuditContext,
     setActor: setAuditActor,
     setReason: setChangeReason,

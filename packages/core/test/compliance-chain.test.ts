@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SealResult, VerifyResult } from '@auditrum/core';
 import {
+  createAuditrum,
   doctor,
   ed25519PrivateKey,
   ed25519PublicKey,
@@ -107,6 +108,17 @@ describe('seal and verify', () => {
     expect(await verified()).toMatchObject({ ok: true, links: '5', unsealed: 0, problems: [] });
     // A second seal with nothing new adds nothing and keeps the end.
     expect(await seal(admin, 'auditrum')).toMatchObject({ rows: 0, lastSeq: '5', lastHash: sealed.lastHash });
+  });
+
+  it('an Auditrum instance seals and verifies on its pool', async () => {
+    const audit = createAuditrum({ pool: admin, partitions: false });
+    try {
+      await app.query(`INSERT INTO orders VALUES (4, 'new', NULL)`);
+      expect(await audit.seal()).toMatchObject({ rows: 1, lastSeq: '6' });
+      expect(await audit.verify()).toMatchObject({ ok: true, links: '6' });
+    } finally {
+      await audit.close();
+    }
   });
 
   it('the application role cannot write the chain or the seals, nor seal', async () => {
