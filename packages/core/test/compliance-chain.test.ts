@@ -286,7 +286,8 @@ describe('seal takes only rows whose transactions can no longer commit behind th
     const early = await app.connect();
     let first: SealResult;
     try {
-      // Began (and has its transaction id) before the later writes, commits after them.
+      // Began (and has its transaction id) before the later writes, commits after them. The later write does not
+      // wait for it: no chain lock (the original's per-table lock held to commit would block it here).
       await early.query('BEGIN');
       await early.query(`INSERT INTO orders VALUES (10, 'early', NULL)`);
       await app.query(`INSERT INTO orders VALUES (11, 'later', NULL)`);
