@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SealResult, VerifyResult } from '@auditrum/core';
+import type { Checkpoint, SealResult, VerifyResult } from '@auditrum/core';
 import {
   createAuditrum,
   doctor,
@@ -377,6 +377,23 @@ describe('signed checkpoints', () => {
     // Without --checkpoints, the line goes to stdout.
     const printed = await cli(['seal', '--sign-key', 'seal.pem']);
     expect(parseCheckpoints(printed.stdout.split('\n')[1] as string, 'stdout')).toHaveLength(1);
+  });
+
+  it('names a checkpoint whose signature does not hold (edited after signing) among good ones', async () => {
+    const [good] = parseCheckpoints(await readFile(join(dir, 'checkpoints.jsonl'), 'utf8'), 'file');
+    const edited = { ...(good as Checkpoint), hash: 'f'.repeat(64) };
+    const result = await verify(admin, 'auditrum', {
+      checkpoints: [good as Checkpoint, edited],
+      publicKey: ed25519PublicKey(publicPem, 'key'),
+    });
+    expect(result.ok).toBe(false);
+    expect(result.checkpoints).toEqual({
+      checked: 1,
+      problems: [{ seq: good?.seq, detail: `checkpoint ${good?.seq} of ${good?.time}: its signature does not hold` }],
+    });
+    await expect(verify(admin, 'auditrum', { checkpoints: [good as Checkpoint] })).rejects.toThrow(
+      'give the public key that checks the checkpoints',
+    );
   });
 
   it('finds a chain cut short at its end only with a checkpoint', async () => {
