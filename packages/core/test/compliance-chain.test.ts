@@ -294,19 +294,24 @@ describe('seal takes only rows whose transactions can no longer commit behind th
       first = await seal(admin, 'auditrum');
       expect(first.rows).toBe(0);
       expect((await verified()).unsealed).toBe(1);
+      // Seals run while it stays open take nothing either, however many.
+      await app.query(`INSERT INTO orders VALUES (13, 'later still', NULL)`);
+      expect((await seal(admin, 'auditrum')).rows).toBe(0);
       await early.query(`INSERT INTO orders VALUES (12, 'early again', NULL)`);
+      expect((await seal(admin, 'auditrum')).rows).toBe(0);
+      expect((await verified()).unsealed).toBe(2);
       await early.query('COMMIT');
     } finally {
       early.release();
     }
     const second = await seal(admin, 'auditrum');
-    expect(second.rows).toBe(3);
+    expect(second.rows).toBe(4);
     const { rows } = await db.pool.query<{ id: string }>(
       `SELECT c.new_values->>'id' AS id FROM auditrum.chain l JOIN auditrum.changes c ON c.id = l.change_id
        WHERE l.seq > $1 ORDER BY l.seq`,
       [first.lastSeq],
     );
-    expect(rows.map((r) => r.id)).toEqual(['10', '11', '12']);
+    expect(rows.map((r) => r.id)).toEqual(['10', '11', '13', '12']);
     expect(await verified()).toMatchObject({ ok: true, unsealed: 0 });
   });
 
