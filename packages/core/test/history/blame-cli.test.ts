@@ -32,7 +32,8 @@ async function realProcess(
   terminal = false,
 ): Promise<{ code: number | null; stdout: string }> {
   const node = [process.execPath, '--experimental-transform-types', '--no-warnings', '--import', hooks, main, ...args];
-  const { NO_COLOR: _no, FORCE_COLOR: _force, NODE_DISABLE_COLORS: _disable, ...inherited } = process.env;
+  // Node takes colour hints from these, and from CI (a terminal under an unnamed CI gets none): the test sets them.
+  const { NO_COLOR: _no, FORCE_COLOR: _force, NODE_DISABLE_COLORS: _disable, CI: _ci, ...inherited } = process.env;
   const child = spawn(
     terminal ? 'script' : (node[0] as string),
     terminal ? ['-qec', node.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' '), '/dev/null'] : node.slice(1),
