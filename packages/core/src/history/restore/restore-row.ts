@@ -19,7 +19,7 @@ import type {
   UnrestorableReason,
 } from './restore-types.js';
 import type { HistoryPosition } from './row-state-at.js';
-import { rowStateAt } from './row-state-at.js';
+import { positionBounds, rowStateAt } from './row-state-at.js';
 import { planAndRun } from './run-plan.js';
 import { deleteSql, insertSql, updateSql } from './statement-sql.js';
 
@@ -208,15 +208,10 @@ async function changesAfter(
   rowKey: string,
   position: HistoryPosition,
 ) {
-  const [at, before] =
-    position === 'now'
-      ? ['infinity', null]
-      : 'at' in position
-        ? [position.at, null]
-        : ['infinity', position.beforeChange];
+  const [at, before] = positionBounds(position);
   const { rows } = await db.query<{ id: string }>(
     `SELECT c.id::text AS id FROM ${quoteIdentifier(schema)}.changes c
-     WHERE c.table_id = $1 AND c.row_key = $2 AND NOT (c.changed_at <= $3::timestamptz AND c.id < coalesce($4::bigint, 9223372036854775807))
+     WHERE c.table_id = $1 AND c.row_key = $2 AND NOT (c.changed_at <= $3::timestamptz AND c.id < $4::bigint)
      ORDER BY c.id`,
     [table.id, rowKey, at, before],
   );
@@ -244,18 +239,13 @@ async function refuseMovedAway(
   position: HistoryPosition,
 ): Promise<void> {
   const audit = quoteIdentifier(schema);
-  const [at, before] =
-    position === 'now'
-      ? ['infinity', null]
-      : 'at' in position
-        ? [position.at, null]
-        : ['infinity', position.beforeChange];
+  const [at, before] = positionBounds(position);
   const { rows } = await db.query<{ id: string; new_key: string }>(
     `SELECT m->>'id' AS id, c.row_key AS new_key
      FROM ${audit}.tracked_tables t,
        jsonb_array_elements(${audit}._history_moves(t, ARRAY[$2::text], ${audit}._history_key_names(t), 'infinity', 9223372036854775807)) m
        JOIN ${audit}.changes c ON c.id = (m->>'id')::bigint AND c.table_id = $1
-     WHERE t.id = $1 AND NOT (c.changed_at <= $3::timestamptz AND c.id < coalesce($4::bigint, 9223372036854775807))
+     WHERE t.id = $1 AND NOT (c.changed_at <= $3::timestamptz AND c.id < $4::bigint)
      ORDER BY c.id DESC LIMIT 1`,
     [table.id, rowKey, at, before],
   );

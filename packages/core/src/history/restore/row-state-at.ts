@@ -22,6 +22,12 @@ export type HistoryPosition = { at: string } | { beforeChange: ChangeId } | 'now
 
 const MAX_ID = '9223372036854775807';
 
+/** A position as the (time, change id) pair the history SQL takes: changes at or before the time and below the id. */
+export function positionBounds(position: HistoryPosition): [at: string, beforeId: string] {
+  if (position === 'now') return ['infinity', MAX_ID];
+  return 'at' in position ? [position.at, MAX_ID] : ['infinity', position.beforeChange];
+}
+
 /**
  * The state of the row recorded under `rowKey` at a position. The same rebuilding as auditrum.row_as_of (forwards
  * from an INSERT, or backwards from a later DELETE or the live row), reached through the function under it so that
@@ -35,12 +41,7 @@ export async function rowStateAt(
   position: HistoryPosition,
 ): Promise<RowStateAt> {
   const audit = quoteIdentifier(schema);
-  const [at, beforeId] =
-    position === 'now'
-      ? ['infinity', MAX_ID]
-      : 'at' in position
-        ? [position.at, MAX_ID]
-        : ['infinity', position.beforeChange];
+  const [at, beforeId] = positionBounds(position);
   const { rows } = await db.query<{
     exists: boolean;
     values: string;
