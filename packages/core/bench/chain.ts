@@ -16,8 +16,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, seal, verify } from '@auditrum/core';
-import pg from 'pg';
-import { databaseUrl, fmt, log, positiveInt, startBenchServer, textTable } from '../../test-kit/src/bench-support.ts';
+import type pg from 'pg';
+import { fmt, log, positiveInt, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 1_000_000, 1000);
@@ -45,16 +45,7 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startBenchServer(REPO_ROOT);
-  const dbName = `auditrum_bench_chain_${process.pid}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  let pool: pg.Pool | undefined;
-  try {
-    admin.on('error', () => undefined);
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    pool = new pg.Pool({ connectionString: databaseUrl(server.adminUrl, dbName), max: 2 });
-    pool.on('error', () => undefined);
+  await withBenchDatabase(REPO_ROOT, 'auditrum_bench_chain', 2, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:chain: ${server.description}, ${ROWS} change rows`);
     log(
@@ -62,16 +53,16 @@ async function main(): Promise<void> {
     );
     await audit.migrate();
     await createPastPartitions(pool, DAYS, [{ table: 'changes', column: 'changed_at' }]);
-    const [, seedS] = await timed(() => seed(pool as pg.Pool, 1, ROWS));
+    const [, seedS] = await timed(() => seed(pool, 1, ROWS));
     await pool.query('VACUUM ANALYZE auditrum.changes');
     log(`seeded ${ROWS} rows in ${fmt(seedS, 1)} s`);
 
-    const [sealed, sealS] = await timed(() => seal(pool as pg.Pool, 'auditrum'));
+    const [sealed, sealS] = await timed(() => seal(pool, 'auditrum'));
     await pool.query('VACUUM ANALYZE auditrum.chain');
-    const [checked, verifyS] = await timed(() => verify(pool as pg.Pool, 'auditrum'));
+    const [checked, verifyS] = await timed(() => verify(pool, 'auditrum'));
     if (!checked.ok || sealed.rows !== ROWS) throw new Error(`bench: sealed ${sealed.rows}, verify ok ${checked.ok}`);
     await seed(pool, ROWS + 1, ROWS + TOP_UP);
-    const [topped, topUpS] = await timed(() => seal(pool as pg.Pool, 'auditrum'));
+    const [topped, topUpS] = await timed(() => seal(pool, 'auditrum'));
     log();
     log(
       textTable(
@@ -90,12 +81,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
     await audit.close();
-  } finally {
-    await pool?.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 await main();

@@ -17,8 +17,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, purge } from '@auditrum/core';
-import pg from 'pg';
-import { databaseUrl, fmt, log, positiveInt, startBenchServer, textTable } from '../../test-kit/src/bench-support.ts';
+import type pg from 'pg';
+import { fmt, log, positiveInt, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 10_000_000, 1000);
@@ -42,16 +42,7 @@ async function seed(pool: pg.Pool): Promise<void> {
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startBenchServer(REPO_ROOT);
-  const dbName = `auditrum_bench_purge_${process.pid}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  let pool: pg.Pool | undefined;
-  try {
-    admin.on('error', () => undefined);
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    pool = new pg.Pool({ connectionString: databaseUrl(server.adminUrl, dbName), max: 2 });
-    pool.on('error', () => undefined);
+  await withBenchDatabase(REPO_ROOT, 'auditrum_bench_purge', 2, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:purge: ${server.description}, ${ROWS} change rows over ${DAYS} days`);
     log(
@@ -103,12 +94,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
     await audit.close();
-  } finally {
-    await pool?.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 await main();

@@ -1,3 +1,5 @@
+import pg from 'pg';
+import { ignoreIdleErrors } from './idle-errors.js';
 import type { PostgresServer } from './postgres-server.js';
 import { startEmbeddedPostgres } from './sources/embedded-postgres.js';
 
@@ -68,4 +70,33 @@ export async function startBenchServer(rootDir: string, sharedBuffers = '512MB')
     'max_wal_size=4GB',
     'checkpoint_timeout=15min',
   ]);
+}
+
+/**
+ * Runs `work` with a pool of at most `poolMax` connections on a fresh database `<name>_<pid>` of the benchmarks'
+ * server, then drops the database and stops the server, whether `work` succeeded or not.
+ */
+export async function withBenchDatabase(
+  rootDir: string,
+  name: string,
+  poolMax: number,
+  work: (pool: pg.Pool, server: PostgresServer) => Promise<void>,
+): Promise<void> {
+  const server = await startBenchServer(rootDir);
+  const dbName = pg.escapeIdentifier(`${name}_${process.pid}`);
+  const admin = ignoreIdleErrors(new pg.Client({ connectionString: server.adminUrl }));
+  let pool: pg.Pool | undefined;
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    pool = ignoreIdleErrors(
+      new pg.Pool({ connectionString: databaseUrl(server.adminUrl, `${name}_${process.pid}`), max: poolMax }),
+    );
+    await work(pool, server);
+  } finally {
+    await pool?.end().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end().catch(() => undefined);
+    await server.stop();
+  }
 }
