@@ -2,13 +2,12 @@ import type { ChangeRow } from '../changes/change-row.js';
 import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import { csvCell } from '../changes/csv.js';
 import type { AdminResponse } from './admin-http.js';
-import { withCommonHeaders } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, parseChangeCriteria, searchConditions } from './change-filters.js';
 import { toChange } from './change-rows.js';
-import { badParameter } from './errors.js';
+import { exportResponse, requiredExportFormat } from './export-response.js';
 import type { QueryParams } from './query-params.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 import { hasValueSearchIndex, searchAll } from './value-search.js';
@@ -16,38 +15,17 @@ import { hasValueSearchIndex, searchAll } from './value-search.js';
 /** Rows per query of the export's keyset loop: bounded memory, and each query is a short index range. */
 export const EXPORT_BATCH = 1000;
 
-const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
-
 /**
  * `GET api/changes/export`: the filtered changes as a streamed attachment; the first batch is read before
  * answering, so errors are still a 500.
  */
 export async function exportChanges(api: ApiContext, params: QueryParams): Promise<AdminResponse> {
-  const format = params.oneOf('format', EXPORT_FORMATS);
-  if (format === undefined) throw badParameter('format', `is required: ${EXPORT_FORMATS.join(' or ')}`);
+  const format = requiredExportFormat(params);
   const criteria = parseChangeCriteria(params, api.tables, api.scope);
   const lines = exportFile(exportedChanges(api, criteria), format)[Symbol.asyncIterator]();
   const first = await lines.next();
-  async function* body(): AsyncGenerator<string> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
-    } finally {
-      // A consumer that stops early (the client went away) closes the keyset loop too.
-      await lines.return?.(undefined);
-    }
-  }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return {
-    status: 200,
-    headers: withCommonHeaders({
-      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-      'content-disposition': `attachment; filename="auditrum-changes-${stamp}.${format}"`,
-      'cache-control': 'no-store',
-    }),
-    body: body(),
-  };
+  return exportResponse(format, `auditrum-changes-${stamp}`, first, lines);
 }
 
 export const CSV_COLUMNS = [

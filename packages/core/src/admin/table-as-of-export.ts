@@ -2,15 +2,12 @@ import { tableCsvHeader, tableCsvLine } from '../changes/csv.js';
 import type { TableRowState } from '../history/history-types.js';
 import { tableAsOf } from '../history/table-as-of.js';
 import type { AdminResponse } from './admin-http.js';
-import { withCommonHeaders } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { ExportFormat, ReadRouteParams, TableRowAsOf } from './api-types.js';
 import { asInput, requiredInstant } from './as-of-api.js';
-import { badParameter } from './errors.js';
+import { exportResponse, requiredExportFormat } from './export-response.js';
 import { historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
-
-const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
 
 /**
  * `GET api/table-as-of/export?table&at&key&format=csv|ndjson`: every row that existed at `at` (with `key`, those
@@ -24,8 +21,7 @@ export async function exportTableAsOf(
   api: ApiContext,
   params: QueryParams<keyof ReadRouteParams['table-as-of/export']>,
 ): Promise<AdminResponse> {
-  const format = params.oneOf('format', EXPORT_FORMATS);
-  if (format === undefined) throw badParameter('format', `is required: ${EXPORT_FORMATS.join(' or ')}`);
+  const format = requiredExportFormat(params);
   const table = historyTable(api, params.required('table', 300));
   const at = requiredInstant(params, 'at');
   const contains = params.text('key');
@@ -33,27 +29,9 @@ export async function exportTableAsOf(
   const snapshot = await asInput(() => tableAsOf(api.pool, api.schema, { table: name, at }));
   const lines = snapshotLines(snapshot, snapshot.columns, format, contains)[Symbol.asyncIterator]();
   const first = await asInput(() => lines.next());
-  async function* body(): AsyncGenerator<string> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
-    } finally {
-      // A client that goes away stops the COPY (its connection is discarded, not reused mid-COPY).
-      await lines.return?.(undefined);
-    }
-  }
   const stamp = at.replace(/[:.]/g, '-');
   const fileName = `${table.schema}.${table.table}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return {
-    status: 200,
-    headers: withCommonHeaders({
-      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-      'content-disposition': `attachment; filename="${fileName}-as-of-${stamp}.${format}"`,
-      'cache-control': 'no-store',
-    }),
-    body: body(),
-  };
+  return exportResponse(format, `${fileName}-as-of-${stamp}`, first, lines);
 }
 
 async function* snapshotLines(
