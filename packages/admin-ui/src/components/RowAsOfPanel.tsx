@@ -1,10 +1,11 @@
 import type { FormEvent } from 'react';
 import { useRoute } from '../api/routes.ts';
 import { inColumnOrder } from '../lib/column-order.ts';
-import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
+import { absoluteTime, endOfPickedTime } from '../lib/time.ts';
 import { useTimeSettings } from '../lib/time-settings.ts';
 import { UnknownValue } from '../lib/unknown-value.ts';
 import { navigate, withQuery } from '../router/location.ts';
+import { AtTimeInput } from './AtTimeInput.tsx';
 import { RecordView } from './RecordView.tsx';
 import { Loaded } from './states.tsx';
 
@@ -39,16 +40,7 @@ export function RowAsOfPanel({
     <section className="panel" aria-labelledby="at-title">
       <h2 id="at-title">The row as it was at a chosen time</h2>
       <form className="inline-form" onSubmit={onPickTime} key={at}>
-        <label>
-          Time ({zoneLabel(new Date(), settings)})
-          <input
-            type="datetime-local"
-            step={settings.ms ? '0.001' : '1'}
-            name="at"
-            defaultValue={toDateTimeLocal(at, settings)}
-            required
-          />
-        </label>
+        <AtTimeInput value={at} />
         <button type="submit">Show the row</button>
       </form>
       {at && (

@@ -1,10 +1,11 @@
 import type { TableRowAsOf } from '@auditrum/core/admin';
 import type { FormEvent } from 'react';
 import { downloadUrl, useRoute } from '../api/routes.ts';
+import { AtTimeInput } from '../components/AtTimeInput.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { ValueView } from '../components/ValueView.tsx';
-import { absoluteTime, endOfPickedTime, toDateTimeLocal, zoneLabel } from '../lib/time.ts';
+import { absoluteTime, endOfPickedTime } from '../lib/time.ts';
 import { useTimeSettings } from '../lib/time-settings.ts';
 import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
@@ -46,16 +47,7 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
         {table} {at ? `as of ${absoluteTime(at, settings)}` : 'as of a time'}
       </h1>
       <form className="inline-form panel" onSubmit={onSubmit} key={location.key} aria-label="Time and key">
-        <label>
-          Time ({zoneLabel(new Date(), settings)})
-          <input
-            type="datetime-local"
-            step={settings.ms ? '0.001' : '1'}
-            name="at"
-            required
-            defaultValue={toDateTimeLocal(at || new Date().toISOString(), settings)}
-          />
-        </label>
+        <AtTimeInput value={at || new Date().toISOString()} />
         <label>
           Key contains
           <input name="key" defaultValue={key} autoComplete="off" />
