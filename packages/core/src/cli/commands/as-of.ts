@@ -12,7 +12,7 @@ import type { CliContext } from '../cli-context.js';
 import { withDatabase } from '../database.js';
 import { EXIT_NOT_FOUND } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
-import { keyArgument } from '../key-argument.js';
+import { KEY_HELP, keyArgument } from '../key-argument.js';
 import { UsageError } from '../usage-error.js';
 
 const FORMATS = ['json', 'jsonl', 'csv'] as const;
@@ -30,10 +30,7 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
     .description("a row, one field's history or a whole table (streamed) as it was at a time")
     .argument('<table>', 'the table (schema.table)')
     .argument('<time>', 'an ISO 8601 time with its zone: 2024-05-01T10:00:00Z or 2024-05-01T12:00:00+02:00')
-    .option(
-      '--key <key>',
-      'only the row with this key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})',
-    )
+    .option('--key <key>', `only the row with this key: ${KEY_HELP}`)
     .option('--field <name>', 'with --key: the values this column (its name today) had up to the time, oldest first')
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('json'))
     .action(async (table: string, time: string, flags: AsOfFlags, command: Command) => {

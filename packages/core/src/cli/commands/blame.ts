@@ -10,7 +10,7 @@ import { printable, textStyler } from '../colors.js';
 import { withDatabase } from '../database.js';
 import { EXIT_NOT_FOUND } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
-import { keyArgument } from '../key-argument.js';
+import { KEY_HELP, keyArgument } from '../key-argument.js';
 import { UsageError } from '../usage-error.js';
 
 const UNKNOWN_TEXT: Record<BlameUnknownReason, string> = {
@@ -35,7 +35,7 @@ export function addBlameCommand(program: Command, cli: CliContext): void {
     .command('blame')
     .description('per field of a row, who set its current value: the change, when, who, request, transaction, why')
     .argument('<table>', 'the table (schema.table)')
-    .argument('<key>', 'the row\'s key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})')
+    .argument('<key>', `the row's key: ${KEY_HELP}`)
     .argument('[field]', 'only this column (its name today)')
     .option('--json', 'print the blame as JSON')
     .action((table: string, key: string, field: string | undefined, options: { json?: boolean }, command: Command) =>

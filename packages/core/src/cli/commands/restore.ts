@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { restoreRow } from '../../history/restore/restore-row.js';
 import type { CliContext } from '../cli-context.js';
-import { keyArgument } from '../key-argument.js';
+import { KEY_HELP, keyArgument } from '../key-argument.js';
 import type { RestoreFlags } from '../restore-flags.js';
 import { runRestoreCommand, withRestoreFlags } from '../restore-flags.js';
 import { UsageError } from '../usage-error.js';
@@ -12,10 +12,7 @@ export function addRestoreCommand(program: Command, cli: CliContext): void {
       .command('restore')
       .description('put a row back to its state at a time, or just before one of its changes')
       .argument('<table>', 'the table (schema.table)')
-      .requiredOption(
-        '--key <key>',
-        'the row\'s key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})',
-      )
+      .requiredOption('--key <key>', `the row's key: ${KEY_HELP}`)
       .option('--at <time>', 'the time, ISO 8601 with its zone (2024-05-01T10:00:00Z or …+02:00)')
       .option('--before <change-id>', 'the row as it was just before this change of it'),
   ).action(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { revert } from '../../history/restore/operations.js';
 import type { CliContext } from '../cli-context.js';
-import { keyArgument } from '../key-argument.js';
+import { KEY_HELP, keyArgument } from '../key-argument.js';
 import type { RestoreFlags } from '../restore-flags.js';
 import { runRestoreCommand, withRestoreFlags } from '../restore-flags.js';
 import { UsageError } from '../usage-error.js';
@@ -13,7 +13,7 @@ export function addRevertCommand(program: Command, cli: CliContext): void {
       .description("revert one change: an UPDATE's columns back, an INSERT's row deleted, a DELETE's row inserted back")
       .argument('<change-id>', 'the change (its id in the log)')
       .option('--table <table>', 'with --key: refuse unless the change is of this row')
-      .option('--key <key>', 'the row\'s key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})'),
+      .option('--key <key>', `the row's key: ${KEY_HELP}`),
   ).action(async (changeId: string, flags: RestoreFlags & { table?: string; key?: string }, command: Command) => {
     if ((flags.table === undefined) !== (flags.key === undefined))
       throw new UsageError('give --table and --key together');

@@ -6,7 +6,7 @@ import type { CliContext } from '../cli-context.js';
 import { printable } from '../colors.js';
 import { withDatabase } from '../database.js';
 import { globalOptions } from '../global-options.js';
-import { keyArgument } from '../key-argument.js';
+import { KEY_HELP, keyArgument } from '../key-argument.js';
 import type { RestoreFlags } from '../restore-flags.js';
 import { runRestoreCommand, withRestoreFlags } from '../restore-flags.js';
 import { textTable } from '../text-table.js';
@@ -21,7 +21,7 @@ export function addUndeleteCommand(program: Command, cli: CliContext): void {
       .command('undelete')
       .description("bring a deleted row back (--key), or list the table's deleted rows (--list: the recycle bin)")
       .argument('<table>', 'the table (schema.table)')
-      .option('--key <key>', 'the row\'s key: a value, or JSON for a composite key (["a",1] or {"shop":"a","sku":1})')
+      .option('--key <key>', `the row's key: ${KEY_HELP}`)
       .option('--list', 'list deleted rows not back since, newest first')
       .option('--limit <n>', 'with --list: at most this many rows (1 to 1000)', '50')
       .option('--before <change-id>', 'with --list: rows deleted before this change (the next page)'),
