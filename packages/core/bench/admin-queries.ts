@@ -20,16 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import pg from 'pg';
-import {
-  databaseUrl,
-  fmt,
-  log,
-  positiveInt,
-  quantile,
-  startBenchServer,
-  textTable,
-} from '../../test-kit/src/bench-support.ts';
+import type pg from 'pg';
+import { fmt, log, positiveInt, quantile, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
@@ -441,16 +433,7 @@ async function writeCost(db: pg.Pool): Promise<{ bulkMs: number; singleUs: numbe
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startBenchServer(REPO_ROOT);
-  const dbName = `auditrum_bench_admin_${process.pid}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  let pool: pg.Pool | undefined;
-  try {
-    admin.on('error', () => undefined);
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    pool = new pg.Pool({ connectionString: databaseUrl(server.adminUrl, dbName), max: 4 });
-    pool.on('error', () => undefined);
+  await withBenchDatabase(REPO_ROOT, 'auditrum_bench_admin', 4, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:admin: ${server.description}, ${CHANGES} changes, ${REQUESTS} API requests, ${RUNS} runs`);
     log(
@@ -515,12 +498,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}`,
     );
-  } finally {
-    await pool?.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 await main();

@@ -20,16 +20,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { blame, createAuditrum, rowAsOf, tableAsOf, undo, withAuditContext } from '@auditrum/core';
-import pg from 'pg';
-import {
-  databaseUrl,
-  fmt,
-  log,
-  positiveInt,
-  quantile,
-  startBenchServer,
-  textTable,
-} from '../../test-kit/src/bench-support.ts';
+import type pg from 'pg';
+import { fmt, log, positiveInt, quantile, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000, 1000);
@@ -227,16 +219,7 @@ async function undoTimings(db: pg.Pool): Promise<number[]> {
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const server = await startBenchServer(REPO_ROOT);
-  const dbName = `auditrum_bench_history_${process.pid}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  let pool: pg.Pool | undefined;
-  try {
-    admin.on('error', () => undefined);
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    pool = new pg.Pool({ connectionString: databaseUrl(server.adminUrl, dbName), max: 4 });
-    pool.on('error', () => undefined);
+  await withBenchDatabase(REPO_ROOT, 'auditrum_bench_history', 4, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:history: ${server.description}, ${CHANGES} changes, ${RUNS} runs`);
     log(
@@ -300,12 +283,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}`,
     );
-  } finally {
-    await pool?.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 await main();
