@@ -1,6 +1,6 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import type { Queryable } from '../db/queryable.js';
-import { isPool } from '../db/queryable.js';
+import { isPool, onOneConnection } from '../db/queryable.js';
 import { inReadSnapshot } from '../db/read-snapshot.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { BlameTarget } from './blame-target.js';
@@ -44,18 +44,7 @@ export async function blame(db: Queryable, schema: string, options: BlameOptions
  * A client is used as it is: it may be inside the caller's own transaction.
  */
 async function inSnapshot<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
-  if (!isPool(db)) return work(db);
-  const client = await db.connect();
-  // A checked-out client has no 'error' listener: a connection broken between two of the queries (the server
-  // restarting, the backend terminated) would otherwise end the process. The next query reports the failure.
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  try {
-    return await inReadSnapshot(client, work);
-  } finally {
-    client.off('error', ignore);
-    client.release();
-  }
+  return isPool(db) ? onOneConnection(db, (client) => inReadSnapshot(client, work)) : work(db);
 }
 
 const OPTIONS = new Set(['table', 'key', 'field']);
