@@ -26,6 +26,14 @@ export function hours(value: string): number {
   return count;
 }
 
+/** A whole number of milliseconds from 1 to 60,000. */
+export function milliseconds(value: string): number {
+  const ms = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(ms >= 1 && ms <= 60_000))
+    throw new InvalidArgumentError('expected a whole number of milliseconds from 1 to 60000.');
+  return ms;
+}
+
 /** A whole number of bytes from 1 to MAX_VALUE_BYTES_LIMIT (the maxValueBytes rule). */
 export function maxValueBytes(value: string): number {
   const bytes = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import type { PurgedLog } from '../../compliance/purge.js';
 import { PURGED_LOGS, purge } from '../../compliance/purge.js';
 import type { CliContext } from '../cli-context.js';
 import { asUsageErrors } from '../compliance-errors.js';
 import { withDatabase } from '../database.js';
 import { globalOptions } from '../global-options.js';
+import { milliseconds } from '../option-parsers.js';
 import { textTable } from '../text-table.js';
 import { UsageError } from '../usage-error.js';
 
@@ -16,14 +16,6 @@ interface PurgeFlags {
   changesOnly?: boolean;
   json?: boolean;
   lockTimeout: number;
-}
-
-/** A whole number of milliseconds from 1 to 60,000. */
-function lockTimeout(value: string): number {
-  const ms = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(ms >= 1 && ms <= 60_000))
-    throw new InvalidArgumentError('expected a whole number of milliseconds from 1 to 60000.');
-  return ms;
 }
 
 export function addPurgeCommand(program: Command, cli: CliContext): void {
@@ -39,7 +31,7 @@ export function addPurgeCommand(program: Command, cli: CliContext): void {
     .option(
       '--lock-timeout <ms>',
       "how long one try to take the log's lock for detaching a partition may hold up the log's writes (10 tries)",
-      lockTimeout,
+      milliseconds,
       1000,
     )
     .option('--json', 'print the result as JSON')
