@@ -1,12 +1,11 @@
 import { fieldHistory } from '../history/field-history.js';
-import { HistoryInputError } from '../history/history-input-error.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { rowAsOf, toRowState } from '../history/row-as-of.js';
 import type { ApiContext } from './api-context.js';
 import type { FieldHistoryResponse, ReadRouteParams, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
 import { badParameter } from './errors.js';
-import { historyTable, liveTableName, parseRowKey } from './history-params.js';
+import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 
 /**
@@ -129,23 +128,4 @@ export function requiredInstant<Name extends string>(params: QueryParams<Name>, 
   const value = params.instant(name);
   if (value === undefined) throw badParameter(name, 'is required: a time with its zone (2026-03-01T12:00:00Z)');
   return value;
-}
-
-/** What the history functions say about a table (the admin resolved it, so these mean it is gone or untracked). */
-const TABLE_ERRORS = [
-  /^table .* (is not tracked|does not exist|is not a valid table name|is in a schema)/,
-  /^give the table/,
-];
-
-/** A history function's refusal of the input as a 400 naming the parameter it is about (the key, unless said). */
-export async function asInput<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (!(error instanceof HistoryInputError)) throw error;
-    const message = error.message.replace(/^auditrum: /, '');
-    if (/ has no column /.test(message)) throw badParameter('field', message);
-    if (TABLE_ERRORS.some((pattern) => pattern.test(message))) throw badParameter('table', message);
-    throw badParameter('key', message);
-  }
 }

@@ -1,9 +1,7 @@
 import { blame } from '../history/blame.js';
-import { HistoryInputError } from '../history/history-input-error.js';
 import type { ApiContext } from './api-context.js';
 import type { BlameResponse, ReadRouteParams } from './api-types.js';
-import { badParameter, notFound } from './errors.js';
-import { historyTable, liveTableName, parseRowKey } from './history-params.js';
+import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 
 /**
@@ -17,16 +15,11 @@ export async function rowBlame(
   const table = historyTable(api, params.required('table', 300));
   const key = parseRowKey(params.required('key'));
   const field = params.text('field', 63);
-  try {
-    return await blame(api.pool, api.schema, {
+  return await asInput(async () =>
+    blame(api.pool, api.schema, {
       table: await liveTableName(api, table),
       key,
       ...(field === undefined ? {} : { field }),
-    });
-  } catch (error) {
-    if (!(error instanceof HistoryInputError)) throw error;
-    const message = error.message.replace(/^auditrum: /, '');
-    if (/ has no row with key /.test(message)) throw notFound(message);
-    throw badParameter(/ has no column /.test(message) ? 'field' : 'key', message);
-  }
+    }),
+  );
 }

@@ -1,3 +1,5 @@
+import type { HistoryInputProblem } from '../history/history-input-error.js';
+import { HistoryInputError } from '../history/history-input-error.js';
 import type { RowKeyInput } from '../history/history-types.js';
 import { rowKeyJson } from '../history/row-key-input.js';
 import type { ApiContext } from './api-context.js';
@@ -69,4 +71,22 @@ export async function liveTableName(api: ApiContext, table: TableRef): Promise<s
     throw notFound(`table ${table.schema}.${table.table} no longer exists: its history has no live table to read`);
   }
   return name;
+}
+
+/** The parameter a refused history input is about, by its problem; anything else (a key, a time) is the key's. */
+const PARAMETER_OF: Partial<Record<HistoryInputProblem, string>> = { table: 'table', field: 'field' };
+
+/**
+ * A history function's refusal of the input as a 404 (the row it names has no history) or a 400 naming the
+ * parameter it is about; any other error is rethrown.
+ */
+export async function asInput<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof HistoryInputError)) throw error;
+    const message = error.message.replace(/^auditrum: /, '');
+    if (error.problem === 'no_row') throw notFound(message);
+    throw badParameter((error.problem && PARAMETER_OF[error.problem]) ?? 'key', message);
+  }
 }

@@ -4,9 +4,9 @@ import { tableAsOf } from '../history/table-as-of.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { ExportFormat, ReadRouteParams, TableRowAsOf } from './api-types.js';
-import { asInput, requiredInstant } from './as-of-api.js';
+import { requiredInstant } from './as-of-api.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
-import { historyTable, liveTableName } from './history-params.js';
+import { asInput, historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 
 /**
