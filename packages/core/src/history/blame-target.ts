@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import { HistoryInputError } from './history-input-error.js';
+import { checked } from './history-options.js';
 import type { RowKeyInput } from './history-types.js';
 import { rowKeyJson } from './row-key-input.js';
 import type { ColumnNameRow, TableState } from './table-states.js';
@@ -32,12 +33,7 @@ export interface BlameTarget {
 export async function resolveTarget(db: Queryable, s: string, table: string, key: RowKeyInput): Promise<BlameTarget> {
   if (typeof table !== 'string' || table.trim() === '')
     throw new HistoryInputError('auditrum: give a table name', { problem: 'table' });
-  let keyJson: string;
-  try {
-    keyJson = rowKeyJson(key);
-  } catch (error) {
-    throw new HistoryInputError((error as Error).message, { problem: 'key' });
-  }
+  const keyJson = checked(() => rowKeyJson(key), 'key');
   const { rows } = await db
     .query<{
       relid: number | null;
