@@ -1,7 +1,7 @@
-import type { BlameResponse, FieldHistoryResponse, HistoryResponse, RowAsOfResponse } from '@auditrum/core/admin';
+import type { BlameResponse, FieldHistoryResponse, RowAsOfResponse } from '@auditrum/core/admin';
 import { cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stubFetch } from './fixtures.ts';
+import { historyResponse, stubFetch } from './fixtures.ts';
 import { BASE, openAt } from './open-admin.tsx';
 
 const change = {
@@ -86,15 +86,6 @@ const rowNow: RowAsOfResponse = {
   rebuiltFrom: 'live',
 };
 
-const emptyHistory: HistoryResponse = {
-  versions: [],
-  firstNumber: 1,
-  nextCursor: null,
-  newer: null,
-  stateAt: null,
-  stateAtOversized: [],
-};
-
 afterEach(() => {
   cleanup();
   delete window.__AUDITRUM_ADMIN__;
@@ -105,7 +96,7 @@ describe('the row page: blame beside every value', () => {
     const fetchStub = stubFetch({
       [`${BASE}/api/blame`]: blame,
       [`${BASE}/api/row-as-of`]: rowNow,
-      [`${BASE}/api/history`]: emptyHistory,
+      [`${BASE}/api/history`]: historyResponse(),
     });
     try {
       openAt('/history?table=public.orders&key=7');
@@ -169,7 +160,7 @@ describe('the row page: blame beside every value', () => {
     const fetchStub = stubFetch({
       [`${BASE}/api/blame`]: blame,
       [`${BASE}/api/row-as-of`]: rowNow,
-      [`${BASE}/api/history`]: emptyHistory,
+      [`${BASE}/api/history`]: historyResponse(),
       [`${BASE}/api/field-history`]: values,
     });
     try {

@@ -1,7 +1,7 @@
 import { cleanup, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeSummary } from '../src/lib/summary.ts';
-import { directWriteChange, insertChange, stubFetch } from './fixtures.ts';
+import { directWriteChange, historyResponse, insertChange, stubFetch } from './fixtures.ts';
 import { BASE, openAt } from './open-admin.tsx';
 
 const SHA = 'c675a2e604b0cd1229c036e3ce0c87422980a245e295bbc605a507a2299752db';
@@ -28,14 +28,7 @@ describe('context claimed by a role that is not the application', () => {
     });
     fetchStub = stubFetch({
       [`${BASE}/api/changes/42`]: { change, request: null },
-      [`${BASE}/api/history`]: {
-        versions: [],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse(),
     });
     openAt('/changes/42');
     const claimed = await screen.findByRole('region', { name: 'Claimed context (not trusted)' });
@@ -58,14 +51,7 @@ describe('context claimed by a role that is not the application', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders' }] },
       [`${BASE}/api/changes`]: { items: [change], nextCursor: null },
-      [`${BASE}/api/history`]: {
-        versions: [{ change, state: change.newValues, oversized: [], complete: false }],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse([{ change, state: change.newValues, oversized: [], complete: false }]),
     });
     openAt('/changes');
     await screen.findByRole('link', { name: /status: paid → refunded/ });
@@ -113,14 +99,9 @@ describe('values too large to keep', () => {
     });
     fetchStub = stubFetch({
       [`${BASE}/api/changes/40`]: { change, request: null },
-      [`${BASE}/api/history`]: {
-        versions: [{ change, state: change.newValues, oversized: ['body'], complete: true }],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse([
+        { change, state: change.newValues, oversized: ['body'], complete: true },
+      ]),
     });
     openAt('/changes/40');
     const body = await screen.findByText('too large to keep (157,286,400 bytes): cannot be shown or restored');

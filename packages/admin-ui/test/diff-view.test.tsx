@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DiffView } from '../src/components/DiffView.tsx';
 import { statesOfChange } from '../src/lib/change-states.ts';
 import { diffRecords } from '../src/lib/diff.ts';
-import { insertChange, updateChange } from './fixtures.ts';
+import { historyResponse, insertChange, updateChange } from './fixtures.ts';
 
 afterEach(cleanup);
 
@@ -45,17 +45,10 @@ describe('statesOfChange', () => {
       newValues: { status: 'paid' },
       changedColumns: ['status'],
     });
-    const history = {
-      versions: [
-        { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, oversized: [], complete: true },
-        { change, state: { id: 7, status: 'paid', total: '10.00' }, oversized: [], complete: true },
-      ],
-      firstNumber: 1,
-      nextCursor: null,
-      newer: null,
-      stateAt: null,
-      stateAtOversized: [],
-    };
+    const history = historyResponse([
+      { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, oversized: [], complete: true },
+      { change, state: { id: 7, status: 'paid', total: '10.00' }, oversized: [], complete: true },
+    ]);
     expect(statesOfChange(change, history)).toEqual({
       before: { id: 7, status: 'draft', total: '10.00' },
       after: { id: 7, status: 'paid', total: '10.00' },

@@ -1,4 +1,4 @@
-import type { ApiRequestDetail, Change } from '@auditrum/core/admin';
+import type { ApiRequestDetail, Change, HistoryResponse } from '@auditrum/core/admin';
 
 /** Change rows shaped as the API returns them for a small shop. */
 export function updateChange(overrides: Partial<Change> = {}): Change {
@@ -82,6 +82,11 @@ export function requestDetail(overrides: Partial<ApiRequestDetail> = {}): ApiReq
 
 type Reply = { status: number; body: unknown };
 type Route = ((url: URL, body: unknown) => Reply | Promise<Reply>) | object;
+
+/** An api/history answer: these versions (none by default) on one page, no state asked for. */
+export function historyResponse(versions: HistoryResponse['versions'] = []): HistoryResponse {
+  return { versions, firstNumber: 1, nextCursor: null, newer: null, stateAt: null, stateAtOversized: [] };
+}
 
 /**
  * Replaces window.fetch with canned JSON responses by exact path (the API itself is tested against PostgreSQL

@@ -1,10 +1,9 @@
-import type { HistoryResponse } from '@auditrum/core/admin';
 import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../src/App.tsx';
 import { absoluteTime, endOfPickedTime, fromDateTimeLocal, toDateTimeLocal } from '../src/lib/time.ts';
 import { setTimeSettings } from '../src/lib/time-settings.ts';
-import { insertChange, stubFetch, updateChange } from './fixtures.ts';
+import { historyResponse, insertChange, stubFetch, updateChange } from './fixtures.ts';
 
 const BASE = '/audit-admin';
 const LOCAL = { utc: false, ms: false };
@@ -76,17 +75,10 @@ describe('times', () => {
 
   it("asking for the row as of a version's shown time finds that version (recorded within the shown second)", async () => {
     const changedAt = '2026-11-26T10:15:00.456789Z';
-    const history: HistoryResponse = {
-      versions: [
-        { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
-        { change: updateChange({ changedAt }), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
-      ],
-      firstNumber: 1,
-      nextCursor: null,
-      newer: null,
-      stateAt: null,
-      stateAtOversized: [],
-    };
+    const history = historyResponse([
+      { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
+      { change: updateChange({ changedAt }), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
+    ]);
     const fetchStub = stubFetch({ [`${BASE}/api/history`]: history });
     try {
       window.__AUDITRUM_ADMIN__ = { basePath: BASE };

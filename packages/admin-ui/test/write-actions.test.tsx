@@ -1,7 +1,7 @@
 import type { RestorePlan, WriteResponse } from '@auditrum/core/admin';
 import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { insertChange, stubFetch, updateChange } from './fixtures.ts';
+import { historyResponse, insertChange, stubFetch, updateChange } from './fixtures.ts';
 import { BASE, openAt } from './open-admin.tsx';
 
 const tablesResponse = (canWrite: boolean) => ({ tables: [{ id: 1, schema: 'public', table: 'orders' }], canWrite });
@@ -47,14 +47,7 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(false),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: {
-        versions: [],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse(),
     });
     openAt('/changes/41');
     expect(await screen.findByRole('heading', { name: /UPDATE public\.orders/ })).toBeTruthy();
@@ -69,14 +62,7 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: {
-        versions: [],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse(),
       [`${BASE}/api/revert`]: writeRoute(revertPlan, () => ({
         status: 200,
         body: { plan: revertPlan, applied: true, changeIds: ['57'], requestId: 'r-restore-1' },
@@ -123,14 +109,7 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: {
-        versions: [],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse(),
       [`${BASE}/api/revert`]: writeRoute({ ...revertPlan, conflicts: [{ ...conflict, forcible: true }] }, (body) => {
         forced = body.force;
         return { status: 200, body: { plan: revertPlan, applied: true, changeIds: ['58'] } };
@@ -182,14 +161,7 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/changes/41`]: { change: updateChange(), request: null },
-      [`${BASE}/api/history`]: {
-        versions: [],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse(),
       [`${BASE}/api/revert`]: writeRoute(revertPlan, () => ({
         status: 409,
         body: {
@@ -241,18 +213,11 @@ describe('writes from the admin', () => {
     });
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
-      [`${BASE}/api/history`]: {
-        versions: [
-          { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
-          { change: updateChange(), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
-          { change: deleted, state: null, oversized: [], complete: true },
-        ],
-        firstNumber: 1,
-        nextCursor: null,
-        newer: null,
-        stateAt: null,
-        stateAtOversized: [],
-      },
+      [`${BASE}/api/history`]: historyResponse([
+        { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
+        { change: updateChange(), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
+        { change: deleted, state: null, oversized: [], complete: true },
+      ]),
       [`${BASE}/api/restore`]: writeRoute({ ...revertPlan, operation: 'restore' }, () => ({ status: 500, body: {} })),
       [`${BASE}/api/undelete`]: writeRoute({ ...revertPlan, operation: 'undelete' }, () => ({ status: 500, body: {} })),
     });
