@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Queryable } from '../db/queryable.js';
-import { onOneConnection } from '../db/queryable.js';
+import { inTransaction } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { Checkpoint } from './checkpoint.js';
 import { signCheckpoint } from './checkpoint.js';
@@ -30,24 +30,18 @@ export interface SealResult {
 export async function seal(db: Queryable, schema: string, options: SealOptions = {}): Promise<SealResult> {
   const s = quoteIdentifier(schema);
   // seal() reads each statement's snapshot, so it needs READ COMMITTED whatever the session's default.
-  const row = await onOneConnection(db, async (client) => {
-    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-    try {
-      const { rows } = await client.query<{
-        seal_id: string;
-        rows: string;
-        last_seq: string;
-        last_hash: string | null;
-        sealed_at: Date;
-      }>(
-        `SELECT seal_id::text, rows::text, last_seq::text, encode(last_hash, 'hex') AS last_hash, sealed_at FROM ${s}.seal()`,
-      );
-      await client.query('COMMIT');
-      return rows[0];
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+  const row = await inTransaction(db, async (client) => {
+    await client.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    const { rows } = await client.query<{
+      seal_id: string;
+      rows: string;
+      last_seq: string;
+      last_hash: string | null;
+      sealed_at: Date;
+    }>(
+      `SELECT seal_id::text, rows::text, last_seq::text, encode(last_hash, 'hex') AS last_hash, sealed_at FROM ${s}.seal()`,
+    );
+    return rows[0];
   });
   if (row === undefined) throw new Error('auditrum: seal() returned nothing');
   const result: SealResult = {
