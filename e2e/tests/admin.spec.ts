@@ -2,6 +2,7 @@ import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import { ANALYST_CLAIM, ANALYST_PRODUCT } from '../sample-apps/analyst.ts';
 import { PRODUCT_TEXT_LIMIT } from '../sample-apps/shop.ts';
+import { shopApi } from '../support/shop-api.ts';
 
 /**
  * The admin against each sample app, on a real PostgreSQL: changes made over HTTP as two users, then, in the
@@ -13,24 +14,6 @@ const BOB = { id: '2', name: 'Bob Buyer', label: 'bob@shop.test' };
 const HOSTILE_NAME = '<img src=x onerror="window.__xss = 1">Dana';
 
 const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
-
-async function api(
-  base: string,
-  userId: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'x-shop-user': userId, 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text}`).toBeLessThan(300);
-  return JSON.parse(text) as Record<string, unknown>;
-}
 
 async function applyActorFilter(page: Page, actorId: string) {
   await page.getByRole('combobox', { name: /^Actor/ }).fill(actorId);
@@ -50,12 +33,12 @@ for (const framework of ['express', 'koa'] as const) {
       target.screenshot({ path: `${screenshotDir}${framework}-${name}.png`, fullPage: true });
 
     const order = await test.step('Bob orders and Alice takes the payment, with a reason, over HTTP', async () => {
-      const created = await api(base, BOB.id, 'POST', '/api/orders', {
+      const created = await shopApi(base, BOB.id, 'POST', '/api/orders', {
         customerId: 1,
         items: [{ productId: 1, qty: 2 }],
         note: `e2e ${framework}`,
       });
-      await api(
+      await shopApi(
         base,
         ALICE.id,
         'PATCH',
@@ -66,7 +49,7 @@ for (const framework of ['express', 'koa'] as const) {
           authorization: 'Bearer e2e-secret-token',
         },
       );
-      await api(base, BOB.id, 'PATCH', '/api/customers/1', { name: HOSTILE_NAME });
+      await shopApi(base, BOB.id, 'PATCH', '/api/customers/1', { name: HOSTILE_NAME });
       return created as { id: number };
     });
 
@@ -267,7 +250,7 @@ for (const framework of ['express', 'koa'] as const) {
       const description = `${framework}: ${'A long product description. '.repeat(Math.ceil(PRODUCT_TEXT_LIMIT / 28))}`;
       const bytes = Buffer.byteLength(description);
       expect(bytes).toBeGreaterThan(PRODUCT_TEXT_LIMIT);
-      await api(base, ALICE.id, 'PATCH', '/api/products/4', { description });
+      await shopApi(base, ALICE.id, 'PATCH', '/api/products/4', { description });
       await page.goto(`${base}/audit-admin/changes?actor=${ALICE.id}&table=public.products`);
       const summary = page.locator('td.col-summary a', { hasText: 'description:' }).first();
       await expect(summary).toBeVisible();

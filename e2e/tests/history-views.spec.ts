@@ -1,6 +1,7 @@
 import type { ChangesResponse } from '@auditrum/core/admin';
 import { expect, test } from '@playwright/test';
 import pg from 'pg';
+import { shopApi } from '../support/shop-api.ts';
 
 /**
  * Reading history in the admin, against each sample app: who set each field of a row (blame) and one field's
@@ -9,21 +10,6 @@ import pg from 'pg';
 const ALICE = { id: '1', label: 'alice@shop.test' };
 const BOB = { id: '2', label: 'bob@shop.test' };
 const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
-
-async function shopApi(base: string, userId: string, method: string, path: string, body: unknown, reason?: string) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      'x-shop-user': userId,
-      'content-type': 'application/json',
-      ...(reason ? { 'x-change-reason': reason } : {}),
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text}`).toBeLessThan(300);
-  return JSON.parse(text) as { id: number };
-}
 
 /** The database's clock, as an instant with its zone: "as of" a time between two changes. */
 async function databaseNow(url: string): Promise<string> {
@@ -55,7 +41,14 @@ for (const framework of ['express', 'koa'] as const) {
       note: `views ${framework}`,
     });
     const beforePayment = await databaseNow(databaseUrl);
-    await shopApi(base, ALICE.id, 'PATCH', `/api/orders/${order.id}`, { status: 'paid' }, 'paid by card');
+    await shopApi(
+      base,
+      ALICE.id,
+      'PATCH',
+      `/api/orders/${order.id}`,
+      { status: 'paid' },
+      { 'x-change-reason': 'paid by card' },
+    );
     await page.context().addCookies([{ name: 'shop_user', value: ALICE.id, url: base }]);
 
     await test.step('the row now: each field with who set it, when and why; a field opens its values', async () => {

@@ -3,6 +3,7 @@ import type { Locator, Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import pg from 'pg';
 import { READ_ONLY_ADMIN_PATH } from '../sample-apps/shop.ts';
+import { shopApi } from '../support/shop-api.ts';
 
 /**
  * Acting on history from the admin, against each sample app on a real PostgreSQL: revert a change, restore a
@@ -14,18 +15,6 @@ import { READ_ONLY_ADMIN_PATH } from '../sample-apps/shop.ts';
 const BOB = { id: '2' };
 const CAROL = { id: '3', label: 'carol@shop.test' };
 const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
-
-/** One call to the shop's JSON API as a user; fails the test on an error status. */
-async function shopApi(base: string, userId: string, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'x-shop-user': userId, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text}`).toBeLessThan(300);
-  return JSON.parse(text) as Record<string, unknown> & { id: number };
-}
 
 /** The changes the admin API lists for a filter (as Carol), newest first. */
 async function changesOf(base: string, filters: Record<string, string>): Promise<Change[]> {
