@@ -1,11 +1,9 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
-import { HistoryInputError } from './history-input-error.js';
-import { checked, checkOptions, fieldOption, historyQuery, tableOption } from './history-options.js';
+import { checked, checkOptions, fieldOption, historyQuery, keyOption, tableOption } from './history-options.js';
 import type { FieldHistoryEntry, RowKeyInput, UnknownReason } from './history-types.js';
 import type { InstantInput } from './instant.js';
 import { parseInstant } from './instant.js';
-import { rowKeyJson } from './row-key-input.js';
 
 export interface FieldHistoryOptions {
   /** The table (`schema.table`, or found on the search_path). */
@@ -43,11 +41,7 @@ export async function fieldHistory(
 ): Promise<FieldHistoryEntry[]> {
   const given = checkOptions('fieldHistory', options, ['table', 'key', 'field', 'at']);
   const table = tableOption('fieldHistory', given.table);
-  if (given.key === undefined)
-    throw new HistoryInputError('auditrum: fieldHistory() needs the row\'s key (option "key")', {
-      problem: 'key',
-    });
-  const key = checked(() => rowKeyJson(given.key as RowKeyInput), 'key');
+  const key = keyOption('fieldHistory', given.key);
   const field = fieldOption('fieldHistory', given.field);
   const at = given.at === undefined ? null : checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const { rows } = await historyQuery<FieldHistoryRow>(

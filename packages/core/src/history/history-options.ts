@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { HistoryInputProblem } from './history-input-error.js';
 import { HistoryInputError } from './history-input-error.js';
+import type { RowKeyInput } from './history-types.js';
+import { rowKeyJson } from './row-key-input.js';
 
 /**
  * Checks that `options` is an object with only the `known` keys, naming `what` (the function) in the error: a
@@ -34,6 +36,14 @@ export function tableOption(what: string, table: unknown): string {
     );
   }
   return table;
+}
+
+/** A row's key (option `key`), checked, as JSON for `auditrum.row_key`. */
+export function keyOption(what: string, key: unknown): string {
+  if (key === undefined) {
+    throw new HistoryInputError(`auditrum: ${what}() needs the row's key (option "key")`, { problem: 'key' });
+  }
+  return checked(() => rowKeyJson(key as RowKeyInput), 'key');
 }
 
 /** A column's name as it is today (option `field`). */

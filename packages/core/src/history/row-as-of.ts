@@ -1,11 +1,9 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
-import { HistoryInputError } from './history-input-error.js';
-import { checked, checkOptions, historyQuery, inColumnOrder, tableOption } from './history-options.js';
+import { checked, checkOptions, historyQuery, inColumnOrder, keyOption, tableOption } from './history-options.js';
 import type { RebuiltFrom, RowKeyInput, RowState, UnknownValue } from './history-types.js';
 import type { InstantInput } from './instant.js';
 import { parseInstant } from './instant.js';
-import { rowKeyJson } from './row-key-input.js';
 
 export interface RowAsOfOptions {
   /** The table (`schema.table`, or found on the search_path). */
@@ -34,11 +32,7 @@ export interface RowStateRow {
 export async function rowAsOf(db: Queryable, schema: string, options: RowAsOfOptions): Promise<RowState> {
   const given = checkOptions('rowAsOf', options, ['table', 'key', 'at']);
   const table = tableOption('rowAsOf', given.table);
-  if (given.key === undefined)
-    throw new HistoryInputError('auditrum: rowAsOf() needs the row\'s key (option "key")', {
-      problem: 'key',
-    });
-  const key = checked(() => rowKeyJson(given.key as RowKeyInput), 'key');
+  const key = keyOption('rowAsOf', given.key);
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const s = quoteIdentifier(schema);
   // One round trip: the row, and today's columns for their order.
