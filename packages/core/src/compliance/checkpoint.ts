@@ -41,10 +41,7 @@ export function ed25519PrivateKey(pem: string | Buffer, source: string): KeyObje
       },
     );
   }
-  if (key.asymmetricKeyType !== 'ed25519') {
-    throw new ComplianceInputError(`${source} is an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
-  }
-  return key;
+  return ed25519Only(key, source);
 }
 
 /** An Ed25519 public key from PEM (SPKI, as `openssl pkey -pubout` writes); `source` names it. */
@@ -57,6 +54,10 @@ export function ed25519PublicKey(pem: string | Buffer, source: string): KeyObjec
       cause: error,
     });
   }
+  return ed25519Only(key, source);
+}
+
+function ed25519Only(key: KeyObject, source: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new ComplianceInputError(`${source} is an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
   }
