@@ -57,6 +57,7 @@ describe('deletedRows', () => {
     [{ table: 'items', limit: 1001 }, 'not 1001'],
     [{ table: 'items', limit: 'ten' }, 'not "ten"'],
     [{ table: 'items', before: 'abc' }, 'the before "abc" is not a change id'],
+    [null, 'deletedRows() takes { table, limit?, before? }'],
   ])('refuses %j with a clear error', async (query, message) => {
     await expect(audit.deletedRows(query as { table: string })).rejects.toThrow(message);
   });

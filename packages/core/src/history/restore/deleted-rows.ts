@@ -45,7 +45,10 @@ const MAX_LIMIT = 1000;
  * changed to theirs), newest first. Rows removed by TRUNCATE are not in it: a TRUNCATE records no rows.
  */
 export async function deletedRows(db: Queryable, schema: string, query: DeletedRowsQuery): Promise<DeletedRowsPage> {
-  const limit = query?.limit ?? DEFAULT_LIMIT;
+  if (query === null || typeof query !== 'object') {
+    throw new RestoreError('invalid', 'deletedRows() takes { table, limit?, before? }');
+  }
+  const limit = query.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
     throw new RestoreError(
       'invalid',
