@@ -2,6 +2,7 @@ import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import { chainCheck } from './chain-check.js';
 import { ComplianceInputError } from './compliance-input-error.js';
+import { DEFINER_FUNCTIONS_FOR_APP } from './harden.js';
 
 /** What a check found: `problem` makes the doctor fail; `not_enabled` is a feature that is not set up. */
 export type DoctorStatus = 'ok' | 'problem' | 'not_enabled';
@@ -115,8 +116,9 @@ async function partitionChecks(db: Queryable, schema: string, monthsAhead: numbe
 
 // Privileges that let a role other than the owner change history: writing a log table or partition (but inserting
 // API-log rows, which the application does), a trigger on one, creating in the schema, or running a SECURITY DEFINER
-// function of the schema (but the partition functions, and triggers, which cannot be called). A grant made after
-// harden, or a function that a later migration created with PostgreSQL's default EXECUTE for PUBLIC, shows here.
+// function of the schema (but the partition functions harden grants the application, $2, and triggers, which cannot
+// be called). A grant made after harden, or a function that a later migration created with PostgreSQL's default
+// EXECUTE for PUBLIC, shows here.
 const LOOSE_PRIVILEGES_SQL = `
   WITH grants AS (
     SELECT a.grantee, a.privilege_type, format('%I.%I', n.nspname, c.relname) AS object
@@ -133,7 +135,7 @@ const LOOSE_PRIVILEGES_SQL = `
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
     WHERE n.nspname = $1 AND p.prosecdef AND a.grantee <> p.proowner AND a.privilege_type = 'EXECUTE'
-      AND p.proname NOT IN ('ensure_partitions', 'ensure_api_request_partitions')
+      AND p.proname <> ALL ($2::text[])
       AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
   )
   SELECT format('%s may %s %s', CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END,
@@ -158,7 +160,7 @@ async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorChe
       detail: `the application role ${appOwners.join(', ')} owns the logs and can change history (run "auditrum harden")`,
     };
   }
-  const { rows } = await db.query<{ loose: string }>(LOOSE_PRIVILEGES_SQL, [schema]);
+  const { rows } = await db.query<{ loose: string }>(LOOSE_PRIVILEGES_SQL, [schema, DEFINER_FUNCTIONS_FOR_APP]);
   return rows.length === 0
     ? { check: 'append_only', subject: schema, status: 'ok', detail: `only ${owner} may change the logs` }
     : { check: 'append_only', subject: schema, status: 'problem', detail: rows.map((r) => r.loose).join('; ') };

@@ -24,7 +24,7 @@ const UNREADABLE = new Set(['settings', '_guard_known']);
 
 // Functions the application runs with the owner's rights: its partition maintainer keeps partitions ahead, and the
 // partitions it creates are the owner's, never its own.
-const DEFINER_FUNCTIONS_FOR_APP = new Set(['ensure_partitions', 'ensure_api_request_partitions']);
+export const DEFINER_FUNCTIONS_FOR_APP: readonly string[] = ['ensure_partitions', 'ensure_api_request_partitions'];
 
 /** What could let the application role take back what harden takes, each refused with what to do instead. */
 interface AppRoleRisks {
@@ -190,7 +190,7 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     `GRANT USAGE ON SEQUENCE ${s}.api_requests_id_seq TO ${app}`,
   );
   for (const fn of routines.rows) {
-    if (fn.readonly || DEFINER_FUNCTIONS_FOR_APP.has(fn.name)) {
+    if (fn.readonly || DEFINER_FUNCTIONS_FOR_APP.includes(fn.name)) {
       statements.push(`GRANT EXECUTE ON FUNCTION ${s}.${fn.signature} TO ${app}`);
     }
   }
