@@ -1,9 +1,7 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { stubFetch } from './fixtures.ts';
-
-const BASE = '/audit-admin';
+import { BASE, openAt } from './open-admin.tsx';
 
 afterEach(() => {
   cleanup();
@@ -26,9 +24,7 @@ describe('the actor filter', () => {
       }),
     });
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-      window.history.replaceState(null, '', `${BASE}/changes`);
-      render(<App />);
+      openAt('/changes');
       await screen.findByText('No changes recorded yet.');
       const input = screen.getByLabelText(/^Actor/) as HTMLInputElement;
       fireEvent.change(input, { target: { value: 'car' } });
@@ -62,9 +58,7 @@ describe('the actor filter', () => {
       [`${BASE}/api/actors`]: { actors: [{ id: '3', label: 'carol@shop.test' }] },
     });
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-      window.history.replaceState(null, '', `${BASE}/changes`);
-      render(<App />);
+      openAt('/changes');
       await screen.findByText('No changes recorded yet.');
       const input = screen.getByLabelText(/^Actor/) as HTMLInputElement;
       fireEvent.change(input, { target: { value: 'carol@shop.test' } });

@@ -1,9 +1,7 @@
-import { cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { cleanup, fireEvent, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { insertChange, stubFetch, updateChange } from './fixtures.ts';
-
-const BASE = '/audit-admin';
+import { BASE, openAt } from './open-admin.tsx';
 
 afterEach(() => {
   cleanup();
@@ -17,10 +15,7 @@ describe('keyboard', () => {
       [`${BASE}/api/changes`]: { items: [updateChange(), insertChange()], nextCursor: null },
     });
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-      document.head.replaceChildren(Object.assign(document.createElement('base'), { href: `${BASE}/` }));
-      window.history.replaceState(null, '', `${BASE}/changes`);
-      render(<App />);
+      openAt('/changes');
       const first = await screen.findByRole('link', { name: /^Change 41:/ });
       const second = screen.getByRole('link', { name: /^Change 40:/ });
 

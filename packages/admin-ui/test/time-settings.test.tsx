@@ -1,11 +1,10 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { absoluteTime, endOfPickedTime, fromDateTimeLocal, toDateTimeLocal } from '../src/lib/time.ts';
 import { setTimeSettings } from '../src/lib/time-settings.ts';
 import { historyResponse, insertChange, stubFetch, updateChange } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
 
-const BASE = '/audit-admin';
 const LOCAL = { utc: false, ms: false };
 const originalZone = process.env.TZ;
 
@@ -52,9 +51,7 @@ describe('times', () => {
       },
     });
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-      window.history.replaceState(null, '', `${BASE}/changes`);
-      render(<App />);
+      openAt('/changes');
       const time = () => document.querySelector('td.col-changedAt .time-absolute')?.textContent;
       await screen.findByRole('link', { name: /^Change 41/ });
       expect(time()).toBe('2026-11-26 11:15:00 UTC+1');
@@ -81,9 +78,7 @@ describe('times', () => {
     ]);
     const fetchStub = stubFetch({ [`${BASE}/api/history`]: history });
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE };
-      window.history.replaceState(null, '', `${BASE}/history?table=public.orders&key=7`);
-      render(<App />);
+      openAt('/history?table=public.orders&key=7');
       await screen.findByText('Version 2:', { exact: false });
       const shown = [...document.querySelectorAll('ol.versions .time-absolute')].map((el) => el.textContent);
       expect(shown).toContain('2026-11-26 11:15:00 UTC+1');
