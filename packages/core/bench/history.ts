@@ -16,12 +16,20 @@
  * BENCH_CHANGES (1000000; the table has as many rows), BENCH_RUNS (40 timed calls after 5 warm-ups),
  * BENCH_UNDO_RUNS (5).
  */
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { blame, createAuditrum, rowAsOf, tableAsOf, undo, withAuditContext } from '@auditrum/core';
 import type pg from 'pg';
-import { fmt, log, positiveInt, quantile, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
+import {
+  fmt,
+  loadAverage,
+  log,
+  machineLine,
+  positiveInt,
+  quantile,
+  textTable,
+  withBenchDatabase,
+} from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000, 1000);
@@ -222,9 +230,7 @@ async function main(): Promise<void> {
   await withBenchDatabase(REPO_ROOT, 'auditrum_bench_history', 4, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:history: ${server.description}, ${CHANGES} changes, ${RUNS} runs`);
-    log(
-      `node ${process.version}, ${os.cpus().length} cores, ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
-    );
+    log(await machineLine(pool));
     await audit.migrate();
     await createPastPartitions(pool, DAYS, [{ table: 'changes', column: 'changed_at' }]);
     let phase = performance.now();
@@ -278,10 +284,7 @@ async function main(): Promise<void> {
     );
     log();
     log(
-      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; peak RSS ${fmt(process.resourceUsage().maxRSS / 1024)} MiB; load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
+      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; peak RSS ${fmt(process.resourceUsage().maxRSS / 1024)} MiB; load average ${loadAverage()}`,
     );
   });
 }

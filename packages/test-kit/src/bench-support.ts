@@ -1,3 +1,4 @@
+import os from 'node:os';
 import pg from 'pg';
 import { ignoreIdleErrors } from './idle-errors.js';
 import type { PostgresServer } from './postgres-server.js';
@@ -43,6 +44,20 @@ export function textTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The machine and server a run measured: Node's version, the cores and PostgreSQL's version. */
+export async function machineLine(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
+  return `node ${process.version}, ${os.cpus().length} cores, ${rows[0]?.server_version}`;
+}
+
+/** The load averages over 1, 5 and 15 minutes, for the last line of a run (other work on the machine skews it). */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
 
 export function log(message = ''): void {
