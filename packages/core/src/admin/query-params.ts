@@ -70,14 +70,15 @@ export class QueryParams<Name extends string = string> {
     if (value === undefined) return undefined;
     const instant = parseInstant(value);
     if (instant === undefined) {
-      throw badParameter(
-        name,
-        'must be an ISO 8601 date (2026-03-01, midnight UTC) or date-time with a time zone (2026-03-01T12:00:00Z, 2026-03-01T13:00:00+01:00)',
-      );
+      throw badParameter(name, INSTANT_REFUSED);
     }
     return instant;
   }
 }
+
+/** What a time parameter that parseInstant refuses is told, in a query string or a write's body. */
+export const INSTANT_REFUSED =
+  'must be an ISO 8601 date (2026-03-01, midnight UTC) or date-time with a time zone (2026-03-01T12:00:00Z, 2026-03-01T13:00:00+01:00)';
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i;

@@ -12,7 +12,7 @@ import type { BodyParams } from './body-params.js';
 import { scopeConditions, visibleTables } from './change-filters.js';
 import { AdminError, badParameter, notFound } from './errors.js';
 import { assertWholeRows, historyTable, liveTableName, parseRowKey } from './history-params.js';
-import { parseInstant } from './query-params.js';
+import { INSTANT_REFUSED, parseInstant } from './query-params.js';
 import { restoreFailure } from './restore-errors.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
@@ -52,12 +52,7 @@ export async function restoreRoute({ api, body, actor }: WriteCall): Promise<Wri
   const key = parseRowKey(body.value('key') ?? missing('key'));
   const atText = body.text('at', 64);
   const at = atText === undefined ? undefined : parseInstant(atText);
-  if (atText !== undefined && at === undefined) {
-    throw badParameter(
-      'at',
-      'must be an ISO 8601 date (midnight UTC) or date-time with a time zone (2026-03-01T12:00:00Z)',
-    );
-  }
+  if (atText !== undefined && at === undefined) throw badParameter('at', INSTANT_REFUSED);
   const beforeChange = body.value('beforeChange') === undefined ? undefined : changeId(body, 'beforeChange');
   if ((at === undefined) === (beforeChange === undefined)) {
     throw badParameter('at', 'give one of at (a time with its zone) or beforeChange (a change id of the row)');
