@@ -1,9 +1,7 @@
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../src/App.tsx';
 import { stubFetch } from './fixtures.ts';
-
-const BASE = '/audit-admin';
+import { BASE, openAt } from './open-admin.tsx';
 
 afterEach(() => {
   cleanup();
@@ -27,9 +25,7 @@ describe('a session that ends while the admin is open', () => {
   it('links to the host’s sign-in page with the way back, when the server gives loginUrl', async () => {
     const fetchStub = signedOut();
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE, apiLog: true, loginUrl: '/login?app=shop' };
-      window.history.replaceState(null, '', `${BASE}/changes?actor=7`);
-      render(<App />);
+      openAt('/changes?actor=7', { apiLog: true, loginUrl: '/login?app=shop' });
       const alert = await screen.findByRole('alert');
       expect(alert.textContent).toContain('You are not signed in');
       expect(screen.getByRole('link', { name: 'Sign in' }).getAttribute('href')).toBe(
@@ -44,9 +40,7 @@ describe('a session that ends while the admin is open', () => {
   it('offers to try again when there is no sign-in page to link', async () => {
     const fetchStub = signedOut();
     try {
-      window.__AUDITRUM_ADMIN__ = { basePath: BASE, apiLog: true };
-      window.history.replaceState(null, '', `${BASE}/changes`);
-      render(<App />);
+      openAt('/changes', { apiLog: true });
       await screen.findByRole('alert');
       expect(screen.queryByRole('link', { name: 'Sign in' })).toBeNull();
       expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
