@@ -31,14 +31,12 @@ export function addSealCommand(program: Command, cli: CliContext): void {
         throw new UsageError('--checkpoints needs --sign-key: checkpoints are signed');
       }
       // The key is read and checked, and the checkpoints file opened, before anything is sealed.
+      const { signKey } = flags;
       const signingKey =
-        flags.signKey === undefined
+        signKey === undefined
           ? undefined
           : await asUsageErrors(async () =>
-              ed25519PrivateKey(
-                await readOperatorFile('--sign-key', flags.signKey as string, cli.io.cwd),
-                flags.signKey as string,
-              ),
+              ed25519PrivateKey(await readOperatorFile('--sign-key', signKey, cli.io.cwd), signKey),
             );
       const checkpointFile =
         flags.checkpoints === undefined
