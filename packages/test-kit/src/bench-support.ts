@@ -1,5 +1,6 @@
 import os from 'node:os';
 import pg from 'pg';
+import { databaseUrl } from './databases.js';
 import { ignoreIdleErrors } from './idle-errors.js';
 import type { PostgresServer } from './postgres-server.js';
 import { startEmbeddedPostgres } from './sources/embedded-postgres.js';
@@ -64,12 +65,8 @@ export function log(message = ''): void {
   process.stdout.write(`${message}\n`);
 }
 
-/** The same server URL with another database. */
-export function databaseUrl(adminUrl: string, name: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+// The tests' helper: the same server URL with another database.
+export { databaseUrl } from './databases.js';
 
 /**
  * The benchmarks' server: DATABASE_URL (a role that may create databases) if set, else embedded-postgres with
