@@ -1,7 +1,7 @@
 import type { ChangesResponse } from '@auditrum/core/admin';
 import { expect, test } from '@playwright/test';
-import pg from 'pg';
 import { shopApi } from '../support/shop-api.ts';
+import { withDatabase } from '../support/with-database.ts';
 
 /**
  * Reading history in the admin, against each sample app: who set each field of a row (blame) and one field's
@@ -13,17 +13,12 @@ const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
 
 /** The database's clock, as an instant with its zone: "as of" a time between two changes. */
 async function databaseNow(url: string): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ t: string }>(
+  const { rows } = await withDatabase(url, (client) =>
+    client.query<{ t: string }>(
       `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
-    );
-    return rows[0]?.t as string;
-  } finally {
-    await client.end();
-  }
+    ),
+  );
+  return rows[0]?.t as string;
 }
 
 for (const framework of ['express', 'koa'] as const) {

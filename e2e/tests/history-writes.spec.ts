@@ -1,9 +1,10 @@
 import type { Change, ChangesResponse, TablesResponse } from '@auditrum/core/admin';
 import type { Locator, Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
-import pg from 'pg';
+import type pg from 'pg';
 import { READ_ONLY_ADMIN_PATH } from '../sample-apps/shop.ts';
 import { shopApi } from '../support/shop-api.ts';
+import { withDatabase } from '../support/with-database.ts';
 
 /**
  * Acting on history from the admin, against each sample app on a real PostgreSQL: revert a change, restore a
@@ -23,20 +24,6 @@ async function changesOf(base: string, filters: Record<string, string>): Promise
   });
   expect(response.status).toBe(200);
   return ((await response.json()) as ChangesResponse).items;
-}
-
-/** Reads the shop's database directly: what the tests check after each write. */
-async function withDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {
-    // The servers stop after the tests; an idle connection's end is expected then.
-  });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Opens a write's confirmation, waits for the server's dry run, gives the reason and confirms; returns the dialog. */
