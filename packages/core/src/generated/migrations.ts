@@ -3390,4 +3390,28 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 $$;
 `,
   },
+  {
+    id: 10,
+    name: '000010.sql',
+    sql: `-- Auditrum schema, version 10: history read speed (placeholder; filled this session).
+`,
+  },
+  {
+    id: 11,
+    name: '000011.sql',
+    sql: `-- Auditrum schema, version 11: admin read speed (placeholder; filled this session).
+`,
+  },
+  {
+    id: 12,
+    name: '000012.sql',
+    sql: `-- Auditrum schema, version 12: chain speed and erasure (placeholder; filled this session).
+`,
+  },
+  {
+    id: 13,
+    name: '000013.sql',
+    sql: `-- Auditrum schema, version 13: capture cost (placeholder; filled this session).
+`,
+  },
 ];

@@ -1,0 +1,1 @@
+-- Auditrum schema, version 10: history read speed (placeholder; filled this session).

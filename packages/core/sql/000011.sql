@@ -1,0 +1,1 @@
+-- Auditrum schema, version 11: admin read speed (placeholder; filled this session).

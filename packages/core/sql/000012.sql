@@ -1,0 +1,1 @@
+-- Auditrum schema, version 12: chain speed and erasure (placeholder; filled this session).

@@ -1,0 +1,1 @@
+-- Auditrum schema, version 13: capture cost (placeholder; filled this session).
