@@ -88,7 +88,7 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const requestId = audit.requestId(req.headers['x-request-id']);
       const facts = { requestId, method: req.method ?? 'GET', url: req.url ?? '/', ip: undefined, userAgent: 'load' };
-      audit.log(req, res, req, facts, { route: () => '/load/:n', error: () => undefined });
+      audit.log({ req, res, hostReq: req, facts, outcome: { route: () => '/load/:n', error: () => undefined } });
       res.setHeader('content-type', 'application/json');
       res.end('{"ok":true}');
     });

@@ -4,10 +4,11 @@ import { ApiLogWriter, HttpAudit } from '@auditrum/core/http';
 import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { JsonText, recordValues } from '../src/http/api-request-record.js';
-import { copyLine } from '../src/http/copy-text.js';
-import { RETRY_MAX_DELAY_MS, retryDelay } from '../src/http/retry-delay.js';
-import { writeFailure } from '../src/http/write-failure.js';
+import { JsonText } from '../src/bodies/stored-json.js';
+import { recordValues } from '../src/request-log/api-request-record.js';
+import { copyLine } from '../src/request-log/copy-text.js';
+import { RETRY_MAX_DELAY_MS, retryDelay } from '../src/request-log/retry-delay.js';
+import { writeFailure } from '../src/request-log/write-failure.js';
 
 const db = useTestDatabase();
 const pgBouncer = await findPgBouncer();

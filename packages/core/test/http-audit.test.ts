@@ -27,7 +27,14 @@ async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base
       userAgent: undefined,
     };
     audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
-      audit.log(req, res, req, facts, { route: () => '/things/:id', error: () => undefined }, scope);
+      audit.log({
+        req,
+        res,
+        hostReq: req,
+        facts,
+        outcome: { route: () => '/things/:id', error: () => undefined },
+        scope,
+      });
       req.user = { id: 'u1', username: 'uma' };
       req.resume();
       req.on('end', () => res.end('{"ok":true}'));
@@ -119,7 +126,7 @@ describe('HttpAudit options', () => {
     const server = createServer((req: Req, res: ServerResponse) => {
       const facts = { requestId: 'stuck-1', method: 'GET', url: '/stuck', ip: undefined, userAgent: undefined };
       audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
-        audit.log(req, res, req, facts, { route: () => '/stuck', error: () => undefined }, scope);
+        audit.log({ req, res, hostReq: req, facts, outcome: { route: () => '/stuck', error: () => undefined }, scope });
         // The app goes on after the abort (auth finishing late) and never answers.
         res.on('close', () => {
           req.user = { id: 'late', username: 'after the abort' };
@@ -220,7 +227,13 @@ describe('HttpAudit options', () => {
       const raw = Buffer.concat(chunks);
       const body: unknown = req.headers['x-raw'] ? raw : JSON.parse(raw.toString());
       const facts = { requestId: 'pre-parsed', method: 'POST', url: '/early', ip: undefined, userAgent: undefined };
-      audit.log(req, res, req, facts, { route: () => undefined, error: () => undefined, parsedBody: () => body });
+      audit.log({
+        req,
+        res,
+        hostReq: req,
+        facts,
+        outcome: { route: () => undefined, error: () => undefined, parsedBody: () => body },
+      });
       res.end();
     });
     servers.push(server);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinePages } from '../src/http/line-pages.js';
+import { LinePages } from '../src/request-log/line-pages.js';
 
 describe('LinePages', () => {
   it('keeps every line intact as UTF-8 across page boundaries, and lines longer than a page too', () => {

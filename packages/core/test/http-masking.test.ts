@@ -1,10 +1,10 @@
 import { bodyValue, DEFAULT_SENSITIVE_KEYS, Masker, maskJsonPreview } from '@auditrum/core/http';
 import { describe, expect, it } from 'vitest';
-import { JsonText } from '../src/http/api-request-record.js';
-import { BodyCapture } from '../src/http/body-tap.js';
-import { storedBody } from '../src/http/body-value.js';
-import { keyWords, SensitiveKeyMatcher } from '../src/http/sensitive-keys.js';
-import { isVerbatimJson } from '../src/http/verbatim-json.js';
+import { BodyCapture } from '../src/bodies/body-tap.js';
+import { storedBody } from '../src/bodies/body-value.js';
+import { keyWords, SensitiveKeyMatcher } from '../src/bodies/sensitive-keys.js';
+import { JsonText } from '../src/bodies/stored-json.js';
+import { isVerbatimJson } from '../src/bodies/verbatim-json.js';
 
 const masker = new Masker();
 

@@ -20,7 +20,14 @@ export function apiLogger(options?: AuditOptions): ApiLoggerMiddleware {
   const middleware: RequestHandler = function auditrumApiLogger(req, res, next) {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
     const route = followRoute(req);
-    audit.log(req, res, req, facts, { route, error: () => res.err, parsedBody: () => req.body }, rememberedScope(req));
+    audit.log({
+      req,
+      res,
+      hostReq: req,
+      facts,
+      outcome: { route, error: () => res.err, parsedBody: () => req.body },
+      scope: rememberedScope(req),
+    });
     next();
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });

@@ -18,7 +18,14 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
     audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
       const route = followRoute(req, scope.setRoute);
-      audit.log(req, res, req, facts, { route, error: () => res.err, parsedBody: () => req.body }, scope);
+      audit.log({
+        req,
+        res,
+        hostReq: req,
+        facts,
+        outcome: { route, error: () => res.err, parsedBody: () => req.body },
+        scope,
+      });
       next();
     });
   };

@@ -52,14 +52,18 @@ export async function logAndRun(
   next: Next,
 ): Promise<void> {
   let failure: unknown;
-  const logged = audit.log(
-    ctx.req,
-    ctx.res,
-    ctx,
+  const logged = audit.log({
+    req: ctx.req,
+    res: ctx.res,
+    hostReq: ctx,
     facts,
-    { route: () => routeOf(ctx), error: () => failure, parsedBody: () => (ctx.request as { body?: unknown }).body },
+    outcome: {
+      route: () => routeOf(ctx),
+      error: () => failure,
+      parsedBody: () => (ctx.request as { body?: unknown }).body,
+    },
     scope,
-  );
+  });
   try {
     await next();
   } catch (error) {

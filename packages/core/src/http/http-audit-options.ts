@@ -1,11 +1,11 @@
 import pg from 'pg';
+import type { MaskOptions } from '../bodies/masker.js';
+import { Masker } from '../bodies/masker.js';
 import type { AuditActor } from '../context/audit-context.js';
 import { defaultAuditrum } from '../default-instance.js';
+import type { ApiLogQueueOptions } from '../request-log/api-log-writer.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA } from '../schema/identifiers.js';
 import { actorFromUser } from './actor-from-user.js';
-import type { ApiLogQueueOptions } from './api-log-writer.js';
-import type { MaskOptions } from './masker.js';
-import { Masker } from './masker.js';
 import type { RequestIdOptions } from './request-id.js';
 import { RequestIds } from './request-id.js';
 

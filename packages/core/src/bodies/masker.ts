@@ -5,6 +5,7 @@ import {
   DEFAULT_SENSITIVE_KEYS,
   SensitiveKeyMatcher,
 } from './sensitive-keys.js';
+import type { JsonValue } from './stored-json.js';
 import { maskPairs, maskUrl, mayHoldUrlSecret } from './url-secrets.js';
 
 export interface MaskOptions {
@@ -39,8 +40,6 @@ interface HeaderName {
   jsonKey: string;
   masked: boolean;
 }
-
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /**
  * Masks sensitive values in headers, query strings and JSON or form bodies, and makes them storable (no NUL, no

@@ -1,9 +1,9 @@
-import type { StoredJson } from './api-request-record.js';
-import { JsonText } from './api-request-record.js';
 import type { BodyCapture } from './body-tap.js';
 import { cleanText } from './clean-text.js';
 import { maskJsonPreview } from './mask-json-preview.js';
-import type { JsonValue, Masker } from './masker.js';
+import type { Masker } from './masker.js';
+import type { JsonValue, StoredJson } from './stored-json.js';
+import { JsonText } from './stored-json.js';
 import { isVerbatimJson } from './verbatim-json.js';
 
 /** Characters of an unparsable JSON body kept in its `invalid-json` marker. */

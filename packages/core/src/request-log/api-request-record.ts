@@ -1,12 +1,5 @@
-import type { JsonValue } from './masker.js';
-
-/** A jsonb value already written as JSON text (a body stored as it came): queued without serialising it again. */
-export class JsonText {
-  constructor(readonly text: string) {}
-}
-
-/** A jsonb column's value: a JSON value, or its text. */
-export type StoredJson = JsonValue | JsonText;
+import type { JsonValue, StoredJson } from '../bodies/stored-json.js';
+import { JsonText } from '../bodies/stored-json.js';
 
 /** One row of `api_requests`, masked and cleaned, ready to queue. */
 export interface ApiRequestRecord {
