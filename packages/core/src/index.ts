@@ -10,12 +10,21 @@ export { ed25519PrivateKey, ed25519PublicKey, parseCheckpoints } from './complia
 export { ComplianceInputError } from './compliance/compliance-input-error.js';
 export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorStatus } from './compliance/doctor.js';
 export { doctor } from './compliance/doctor.js';
+export type {
+  ErasedBody,
+  ErasedChangeRow,
+  ErasureRow,
+  ErasureSubject,
+  SealRow,
+  VerificationRow,
+} from './compliance/erasure-records.js';
+export { ERASED_VALUE, erasedActorId, erasedBody, erasureOfActorId } from './compliance/erasure-records.js';
 export type { HardenOptions, HardenResult } from './compliance/harden.js';
 export { harden } from './compliance/harden.js';
 export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
 export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { SealOptions, SealResult } from './compliance/seal.js';
-export { seal } from './compliance/seal.js';
+export { keyFingerprint, seal } from './compliance/seal.js';
 export type {
   ChainProblem,
   ChainProblemKind,

@@ -2,6 +2,15 @@
  * @module @auditrum/core/admin: the admin's JSON API as a framework-free route table, and its wire types.
  */
 
+export type {
+  ErasedBody,
+  ErasedChangeRow,
+  ErasureRow,
+  ErasureSubject,
+  SealRow,
+  VerificationRow,
+} from '../compliance/erasure-records.js';
+export { ERASED_VALUE, erasedActorId, erasedBody, erasureOfActorId } from '../compliance/erasure-records.js';
 export type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
 export type { AdminActor, AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
 export { createAdminRoutes } from './admin-routes.js';

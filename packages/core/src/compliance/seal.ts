@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { Queryable } from '../db/queryable.js';
 import { inTransaction } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
@@ -32,6 +33,7 @@ export async function seal(db: Queryable, schema: string, options: SealOptions =
   // seal() reads each statement's snapshot, so it needs READ COMMITTED whatever the session's default.
   const row = await inTransaction(db, async (client) => {
     await client.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    const fingerprint = options.signingKey === undefined ? null : keyFingerprint(options.signingKey);
     const { rows } = await client.query<{
       seal_id: string;
       rows: string;
@@ -39,7 +41,8 @@ export async function seal(db: Queryable, schema: string, options: SealOptions =
       last_hash: string | null;
       sealed_at: Date;
     }>(
-      `SELECT seal_id::text, rows::text, last_seq::text, encode(last_hash, 'hex') AS last_hash, sealed_at FROM ${s}.seal()`,
+      `SELECT seal_id::text, rows::text, last_seq::text, encode(last_hash, 'hex') AS last_hash, sealed_at FROM ${s}.seal($1)`,
+      [fingerprint],
     );
     return rows[0];
   });
@@ -55,4 +58,15 @@ export async function seal(db: Queryable, schema: string, options: SealOptions =
     result.checkpoint = signCheckpoint(row.last_seq, row.last_hash, row.sealed_at, options.signingKey);
   }
   return result;
+}
+
+/**
+ * The SHA-256 (hex) of a key's public half as DER SubjectPublicKeyInfo: what `seals.checkpoint_key` records of the
+ * key that signed a seal's checkpoint (`openssl pkey -pubin -outform DER | sha256sum` gives the same).
+ */
+export function keyFingerprint(key: KeyObject): string {
+  const publicKey = key.type === 'private' ? createPublicKey(key) : key;
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
