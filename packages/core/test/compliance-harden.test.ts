@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createAuditrum, purge } from '@auditrum/core';
-import { ApiLogWriter } from '@auditrum/core/http';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
 

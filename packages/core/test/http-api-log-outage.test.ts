@@ -5,13 +5,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ApiRequestRecord } from '@auditrum/core/http';
-import { ApiLogWriter, HttpAudit } from '@auditrum/core/http';
+import { HttpAudit } from '@auditrum/core/http';
 import type { Cluster } from '@auditrum/test-kit';
 import { startCluster } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/index.js';
+import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
+import type { ApiRequestRecord } from '../src/request-log/api-request-record.js';
 
 // A cluster of its own, stopped and started by the tests: Debian's PostgreSQL binaries, or PG_BINDIR.
 const debianRoot = '/usr/lib/postgresql';

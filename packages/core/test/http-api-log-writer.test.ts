@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { ApiRequestRecord } from '@auditrum/core/http';
-import { ApiLogWriter, HttpAudit } from '@auditrum/core/http';
+import { HttpAudit } from '@auditrum/core/http';
 import { findPgBouncer, startPgBouncer, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { JsonText } from '../src/bodies/stored-json.js';
+import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
+import type { ApiRequestRecord } from '../src/request-log/api-request-record.js';
 import { recordValues } from '../src/request-log/api-request-record.js';
 import { copyLine } from '../src/request-log/copy-text.js';
 import { RETRY_MAX_DELAY_MS, retryDelay } from '../src/request-log/retry-delay.js';

@@ -1,8 +1,9 @@
-import { bodyValue, DEFAULT_SENSITIVE_KEYS, Masker, maskJsonPreview } from '@auditrum/core/http';
 import { describe, expect, it } from 'vitest';
 import { BodyCapture } from '../src/bodies/body-tap.js';
-import { storedBody } from '../src/bodies/body-value.js';
-import { keyWords, SensitiveKeyMatcher } from '../src/bodies/sensitive-keys.js';
+import { bodyValue, storedBody } from '../src/bodies/body-value.js';
+import { maskJsonPreview } from '../src/bodies/mask-json-preview.js';
+import { Masker } from '../src/bodies/masker.js';
+import { DEFAULT_SENSITIVE_KEYS, keyWords, SensitiveKeyMatcher } from '../src/bodies/sensitive-keys.js';
 import { JsonText } from '../src/bodies/stored-json.js';
 import { isVerbatimJson } from '../src/bodies/verbatim-json.js';
 

@@ -1,5 +1,5 @@
-import { RequestIds } from '@auditrum/core/http';
 import { describe, expect, it } from 'vitest';
+import { RequestIds } from '../src/http/request-id.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
