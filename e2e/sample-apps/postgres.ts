@@ -45,8 +45,8 @@ export async function startPostgres(): Promise<ShopPostgres> {
     stopServer = async () => {};
   } else {
     const signalsBefore = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]));
-    // By path: the test kit's package entry also loads Vitest.
-    const { startEmbeddedPostgres } = await import('../../packages/test-kit/src/sources/embedded-postgres.ts');
+    // Loaded only when no DATABASE_URL is given (the test kit's /postgres entry, which does not load Vitest).
+    const { startEmbeddedPostgres } = await import('@auditrum/test-kit/postgres');
     // embedded-postgres installs signal handlers that stop its servers and exit at once, before the caller's
     // own shutdown has run (the app's pool, the API log's last batch, the data directory's parent). The
     // callers here stop the server themselves on those signals, so its handlers go; its exit hook stays.
