@@ -26,10 +26,10 @@ import { createServer } from 'node:http';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type * as Core from '@auditrum/core';
+import { log, median, positiveInt, startBenchServer, textTable } from '@auditrum/test-kit/bench';
 import autocannon from 'autocannon';
 import type { Request } from 'express';
 import pg from 'pg';
-import { log, median, positiveInt, startBenchServer, textTable } from '../../test-kit/src/bench-support.ts';
 import type * as Adapter from '../src/index.js';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
