@@ -33,7 +33,7 @@ export type {
   VerifyResult,
 } from './compliance/verify.js';
 export { verify } from './compliance/verify.js';
-export type { AuditActor, AuditContext, AuditContextInput, AuditSource } from './context/audit-context.js';
+export type { AuditActor, AuditContext, AuditContextInput, AuditJob, AuditSource } from './context/audit-context.js';
 export {
   changeReason,
   getAuditContext,
@@ -42,6 +42,8 @@ export {
   withAuditContext,
   withChangeReason,
 } from './context/audit-context.js';
+export type { CapturedAuditContext } from './context/captured-context.js';
+export { CapturedContextError, captureAuditContext, withCapturedAuditContext } from './context/captured-context.js';
 export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
 export type { Queryable } from './db/queryable.js';

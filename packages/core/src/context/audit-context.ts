@@ -32,6 +32,20 @@ export interface AuditContextInput {
   meta?: Record<string, unknown>;
   /** The ids of the changes a write reverses: set by revert, restore, undelete and undo for each of their writes. */
   reverts?: readonly string[];
+  /** The job whose run made the changes (source `job`): see withCapturedAuditContext(). */
+  job?: AuditJob;
+}
+
+/** A queued job or scheduled task, as its changes record it. */
+export interface AuditJob {
+  /** The queue or scheduler, e.g. `mail` or `node-cron`. */
+  queue?: string;
+  /** The job's name or kind, e.g. `send-receipt`. */
+  name?: string;
+  /** The job's id in its queue. */
+  id?: string;
+  /** Which attempt this run is, from 1 (retries count up). */
+  attempt?: number;
 }
 
 /** The context of the current scope, as stored with each change. */

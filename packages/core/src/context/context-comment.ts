@@ -15,6 +15,9 @@ const FIELD_LIMITS = {
   path: 1024,
   ip: 64,
   user_agent: 512,
+  job_queue: 256,
+  job_name: 256,
+  job_id: 256,
 } as const;
 export const MAX_CONTEXT_JSON = 8192;
 /** Change ids kept in `reverts` (a restore of a row can reverse thousands); `reverts_total` counts them all. */
@@ -35,12 +38,17 @@ export function contextRecord(context: AuditContext): Record<string, unknown> {
     path: context.path,
     ip: context.ip,
     user_agent: context.userAgent,
+    job_queue: context.job?.queue,
+    job_name: context.job?.name,
+    job_id: context.job?.id,
   };
   const record: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields) as [Field, unknown][]) {
     if (value === undefined || value === null) continue;
     record[key] = cleanString(String(value), FIELD_LIMITS[key]);
   }
+  const attempt = context.job?.attempt;
+  if (Number.isSafeInteger(attempt)) record.job_attempt = attempt;
   if (context.meta !== undefined) record.meta = cleanJson(context.meta, 0);
   if (context.reverts !== undefined && context.reverts.length > 0) {
     // At most 100 ids of at most 20 characters: 2.3 KB, well inside MAX_CONTEXT_JSON beside a full reason.
