@@ -3535,4 +3535,10 @@ REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.seal(text) FROM PUBLIC;
     sql: `-- Auditrum schema, version 13: capture cost (placeholder; filled this session).
 `,
   },
+  {
+    id: 14,
+    name: '000014.sql',
+    sql: `-- Auditrum schema, version 14: live export (placeholder; filled this session).
+`,
+  },
 ];

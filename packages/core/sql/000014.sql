@@ -1,0 +1,1 @@
+-- Auditrum schema, version 14: live export (placeholder; filled this session).
