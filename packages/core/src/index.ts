@@ -10,6 +10,7 @@ export { ed25519PrivateKey, ed25519PublicKey, parseCheckpoints } from './complia
 export { ComplianceInputError } from './compliance/compliance-input-error.js';
 export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorStatus } from './compliance/doctor.js';
 export { doctor } from './compliance/doctor.js';
+export type { ErasureEvent, ErasurePage } from './compliance/erasure-events.js';
 export type {
   ErasedBody,
   ErasedChangeRow,
@@ -21,6 +22,17 @@ export type {
 export { ERASED_VALUE, erasedActorId, erasedBody, erasureOfActorId } from './compliance/erasure-records.js';
 export type { HardenOptions, HardenResult } from './compliance/harden.js';
 export { harden } from './compliance/harden.js';
+export type {
+  IntegrityReadable,
+  IntegrityStatus,
+  IntegrityStatusOptions,
+  IntegrityUnreadable,
+  PurgeEvent,
+  PurgeEvents,
+  SealEvent,
+  VerificationEvent,
+} from './compliance/integrity-status.js';
+export { integrityStatus } from './compliance/integrity-status.js';
 export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
 export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { SealOptions, SealResult } from './compliance/seal.js';

@@ -10,6 +10,7 @@ import type { BodyParams } from './body-params.js';
 import { exportChanges } from './change-export.js';
 import { getChange, listChanges } from './changes-api.js';
 import { rowHistory } from './history-api.js';
+import { changeErasuresRoute, integrityRoute } from './integrity-api.js';
 import type { QueryParams } from './query-params.js';
 import { recycleBin } from './recycle-bin-api.js';
 import { getRequest, listRequests } from './requests-api.js';
@@ -77,6 +78,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   { method: 'GET', path: 'actors', handle: async ({ api, params }) => json(await suggestActors(api, params)) },
   { method: 'GET', path: 'actors/:actorId', handle: async ({ api, segment }) => json(await getActor(api, segment)) },
+  { method: 'GET', path: 'integrity', handle: async ({ api, params }) => json(await integrityRoute(api, params)) },
+  { method: 'GET', path: 'erasures', handle: async ({ api, params }) => json(await changeErasuresRoute(api, params)) },
 ];
 
 /** The route a path below `api/` names, with the segment its `:name` matched; undefined for none. */

@@ -1,9 +1,20 @@
 import type { ChangeOperation } from '../changes/change-row.js';
+import type { ErasureEvent } from '../compliance/erasure-events.js';
+import type { IntegrityReadable, IntegrityUnreadable } from '../compliance/integrity-status.js';
 import type { RowBlame } from '../history/blame-types.js';
 import type { FieldHistoryEntry, RowState, TableRowState } from '../history/history-types.js';
 import type { DeletedRow } from '../history/restore/deleted-rows.js';
 import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
 
+export type { ErasureEvent } from '../compliance/erasure-events.js';
+export type {
+  IntegrityReadable,
+  IntegrityUnreadable,
+  PurgeEvent,
+  PurgeEvents,
+  SealEvent,
+  VerificationEvent,
+} from '../compliance/integrity-status.js';
 export type {
   BlameChange,
   BlameUnknownReason,
@@ -428,6 +439,9 @@ export interface ReadRouteParams {
   blame: { table: string; key: string; field?: string };
   deleted: { table: string } & PageParams;
   actors: { q?: string };
+  /** `limit` and `cursor` page the erasures. */
+  integrity: PageParams;
+  erasures: { change: string };
 }
 
 /** The configuration injected into index.html as `window.__AUDITRUM_ADMIN__`. */
@@ -438,4 +452,18 @@ export interface AdminClientConfig {
   apiLog: boolean;
   /** The host's sign-in page (the `loginUrl` option), linked when the API answers 401 (a session that ended). */
   loginUrl?: string;
+}
+
+/**
+ * `GET api/integrity`: the chain's last seal and verify, rows not yet sealed, checkpoint ages, purges, and a page of
+ * erasures (newest first; `nextCursor` for the next). `readable: false` when the admin's database role may not read
+ * what it is made of (`missing` names it).
+ */
+export type IntegrityResponse =
+  | IntegrityUnreadable
+  | (Omit<IntegrityReadable, 'erasures'> & { erasures: Page<ErasureEvent> & { total: number } });
+
+/** `GET api/erasures?change=ID`: the erasures that touched a change row, oldest first (empty for most rows). */
+export interface ChangeErasuresResponse {
+  erasures: ErasureEvent[];
 }

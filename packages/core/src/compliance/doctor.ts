@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
-import { chainCheck } from './chain-check.js';
+import { chainCheck, DEFAULT_MAX_SEAL_AGE_HOURS } from './chain-check.js';
 import { ComplianceInputError } from './compliance-input-error.js';
 import { DEFINER_FUNCTIONS_FOR_APP } from './harden.js';
 
@@ -45,7 +45,7 @@ const LOGS = ['changes', 'api_requests'] as const;
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
-  const maxSealAgeHours = options.maxSealAgeHours ?? 24;
+  const maxSealAgeHours = options.maxSealAgeHours ?? DEFAULT_MAX_SEAL_AGE_HOURS;
   if (!Number.isInteger(monthsAhead) || monthsAhead < 0 || monthsAhead > 120) {
     throw new ComplianceInputError(`months ahead must be a whole number from 0 to 120, not ${String(monthsAhead)}`);
   }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULT_MAX_SEAL_AGE_HOURS } from '../../compliance/chain-check.js';
 import type { DoctorStatus } from '../../compliance/doctor.js';
 import { doctor } from '../../compliance/doctor.js';
 import type { CliContext } from '../cli-context.js';
@@ -18,7 +19,12 @@ export function addDoctorCommand(program: Command, cli: CliContext): void {
       'check that logging cannot have stopped unnoticed: capture triggers present and enabled, partitions ahead; exit 3 listing what is wrong',
     )
     .option('--ahead <months>', 'months after this one whose partitions must exist, 0 to 120', monthsAhead, 1)
-    .option('--seal-max-age <hours>', "hours after which the chain's last seal is a problem, 1 to 8760", hours, 24)
+    .option(
+      '--seal-max-age <hours>',
+      "hours after which the chain's last seal is a problem, 1 to 8760",
+      hours,
+      DEFAULT_MAX_SEAL_AGE_HOURS,
+    )
     .option('--json', 'print the report as JSON')
     .action(async (flags: { ahead: number; sealMaxAge: number; json?: boolean }, command: Command) => {
       const { url, schema } = globalOptions(command, cli.io);

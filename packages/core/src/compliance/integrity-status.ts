@@ -1,0 +1,289 @@
+import type { Queryable } from '../db/queryable.js';
+import { inTransaction } from '../db/queryable.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { DEFAULT_MAX_SEAL_AGE_HOURS, sealTooOld } from './chain-check.js';
+import type { ErasurePage } from './erasure-events.js';
+import { listErasures } from './erasure-events.js';
+import { isoUtc } from './iso-utc.js';
+import { unreadable } from './read-access.js';
+
+/**
+ * What the admin's integrity panel shows: the chain's last seal and last verify, the rows waiting for a seal, how old
+ * the newest signed checkpoint is, the purges and the erasures recorded. Times are ISO 8601 in UTC with microseconds;
+ * ids and seqs (bigints) are text, counts numbers.
+ */
+export type IntegrityStatus = IntegrityUnreadable | IntegrityReadable;
+
+/** The role may not read some of what the status is made of (an admin pool granted only the change log, say). */
+export interface IntegrityUnreadable {
+  readable: false;
+  /** The database role asking. */
+  role: string;
+  /** What it may not read: `schema.table` for a table, `schema.chain_status()` for the function. */
+  missing: string[];
+}
+
+export interface IntegrityReadable {
+  readable: true;
+  /** The database's clock when the status was read: ages are counted from it, not from the browser's clock. */
+  checkedAt: string;
+  /** The age after which the last seal is too old, as doctor's `--seal-max-age` defaults to. */
+  maxSealAgeHours: number;
+  chain: {
+    /** Links in the chain (its last seq; '0' while nothing was sealed). */
+    links: string;
+    /** Rows of transactions a seal has not taken yet. */
+    unsealed: number;
+    /** Seal runs recorded. */
+    seals: number;
+  };
+  /**
+   * `never`: nothing was ever sealed; `stale`: the last seal is older than `maxSealAgeHours` (doctor's problem);
+   * `recent` otherwise.
+   */
+  sealState: 'never' | 'stale' | 'recent';
+  lastSeal: SealEvent | null;
+  /** The last seal that emitted a signed checkpoint (null when none ever did). */
+  lastSignedSeal: SealEvent | null;
+  /** The last `auditrum verify` run recorded (null: never verified). */
+  lastVerification: VerificationEvent | null;
+  /** The last verify run given a checkpoint file (null when none was). */
+  lastCheckpointVerification: VerificationEvent | null;
+  purges: PurgeEvents;
+  erasures: ErasurePage;
+}
+
+export interface SealEvent {
+  id: string;
+  sealedAt: string;
+  sealedBy: string;
+  /** Rows this run sealed. */
+  rows: number;
+  /** The chain's last seq after it. */
+  lastSeq: string;
+  /** Whether it emitted a signed checkpoint. */
+  signed: boolean;
+  /** SHA-256 fingerprint (hex) of the signing key's public half; null when it signed none. */
+  checkpointKey: string | null;
+  /** Hours between it and `checkedAt`. */
+  ageHours: number;
+}
+
+export interface VerificationEvent {
+  id: string;
+  verifiedAt: string;
+  verifiedBy: string;
+  /** Links checked. */
+  links: string;
+  /** Breaks found: 0 means the chain verified. */
+  problems: number;
+  /** Rows reported as erased, not as breaks. */
+  erased: number;
+  /** Checkpoints checked; null for a run without a checkpoint file. */
+  checkpoints: number | null;
+  checkpointFailures: number | null;
+  /** The newest checkpoint the file held; null without one. */
+  newestCheckpointAt: string | null;
+  /** Hours between it and `checkedAt`. */
+  ageHours: number;
+}
+
+export interface PurgeEvent {
+  id: string;
+  purgedAt: string;
+  purgedBy: string;
+  log: 'changes' | 'api_requests';
+  /** The retention period asked for, as given (`13 months`). */
+  olderThan: string;
+  cutoff: string;
+  droppedPartitions: string[];
+  rows: number;
+  /** Null for a run that stopped midway: run it again to finish. */
+  finishedAt: string | null;
+}
+
+export interface PurgeEvents {
+  /** Purge runs recorded, in all (one row per log per run). */
+  total: number;
+  /** The newest ones, newest first. */
+  recent: PurgeEvent[];
+}
+
+export interface IntegrityStatusOptions {
+  /** Erasures on the page: 1 to 200, default 50. */
+  erasuresLimit?: number;
+  /** The page of erasures with ids below this one (an id as text, from `erasures.nextBefore`). */
+  erasuresBefore?: string | undefined;
+}
+
+/** How many purge runs the status lists (purges are rare: a scheduled run adds one row per log). */
+export const RECENT_PURGES = 20;
+const MAX_ERASURES_LIMIT = 200;
+const BIGINT_ID = /^[1-9]\d{0,18}$/;
+
+/** The tables the status reads (and chain_status()), in the order `missing` names them. */
+const READ_TABLES = ['seals', 'verifications', 'erasures', 'purges', 'changes'] as const;
+
+const hoursSince = (column: string) => `extract(epoch FROM now() - ${column})::float8 / 3600`;
+
+/**
+ * The integrity panel's status, read in one REPEATABLE READ, READ ONLY transaction (one snapshot: the rows not yet
+ * sealed and the last seal agree). Reads only; a role that may not read a table it needs gets `readable: false`
+ * with the names, not an error.
+ */
+export async function integrityStatus(
+  db: Queryable,
+  schema: string,
+  options: IntegrityStatusOptions = {},
+): Promise<IntegrityStatus> {
+  const limit = options.erasuresLimit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ERASURES_LIMIT) {
+    throw new RangeError(`auditrum: erasuresLimit must be a whole number from 1 to 200, not ${String(limit)}`);
+  }
+  const before = options.erasuresBefore;
+  if (before !== undefined && (!BIGINT_ID.test(before) || BigInt(before) > 9223372036854775807n)) {
+    throw new RangeError(`auditrum: erasuresBefore must be an erasure id (digits), not ${JSON.stringify(before)}`);
+  }
+  const s = quoteIdentifier(schema);
+  return inTransaction(
+    db,
+    async (client) => {
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const { rows: now } = await client.query<{ role: string; checked_at: string }>(
+        `SELECT current_user::text AS role, ${isoUtc('now()')} AS checked_at`,
+      );
+      const { role, checked_at: checkedAt } = now[0] as { role: string; checked_at: string };
+      const missing = await unreadable(client, schema, READ_TABLES, ['chain_status()']);
+      if (missing.length > 0) return { readable: false, role, missing };
+
+      const { rows: chain } = await client.query<{ last_seq: string; unsealed: string; seals: string }>(
+        `SELECT last_seq::text, unsealed::text, seals::text FROM ${s}.chain_status()`,
+      );
+      const lastSeal = await sealEvent(client, s, '');
+      const lastSignedSeal = lastSeal?.signed
+        ? lastSeal
+        : await sealEvent(client, s, 'WHERE checkpoint_key IS NOT NULL');
+      const lastVerification = await verificationEvent(client, s, '');
+      const lastCheckpointVerification =
+        lastVerification === null || lastVerification.checkpoints !== null
+          ? lastVerification
+          : await verificationEvent(client, s, 'WHERE checkpoints IS NOT NULL');
+      const maxSealAgeHours = DEFAULT_MAX_SEAL_AGE_HOURS;
+      return {
+        readable: true,
+        checkedAt,
+        maxSealAgeHours,
+        chain: {
+          links: chain[0]?.last_seq ?? '0',
+          unsealed: Number(chain[0]?.unsealed ?? 0),
+          seals: Number(chain[0]?.seals ?? 0),
+        },
+        sealState: lastSeal === null ? 'never' : sealTooOld(lastSeal.ageHours, maxSealAgeHours) ? 'stale' : 'recent',
+        lastSeal,
+        lastSignedSeal,
+        lastVerification,
+        lastCheckpointVerification,
+        purges: await purgeEvents(client, s),
+        erasures: await listErasures(client, schema, { limit, before }),
+      };
+    },
+    // Reads only: nothing to commit.
+    { rollback: true },
+  );
+}
+
+async function sealEvent(db: Queryable, s: string, where: string): Promise<SealEvent | null> {
+  const { rows } = await db.query<{
+    id: string;
+    sealed_at: string;
+    sealed_by: string;
+    rows: string;
+    last_seq: string;
+    checkpoint_key: string | null;
+    age_hours: number;
+  }>(
+    `SELECT id::text, ${isoUtc('sealed_at')} AS sealed_at, sealed_by::text, rows::text, last_seq::text, checkpoint_key,
+       ${hoursSince('sealed_at')} AS age_hours
+     FROM ${s}.seals ${where} ORDER BY id DESC LIMIT 1`,
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  return {
+    id: row.id,
+    sealedAt: row.sealed_at,
+    sealedBy: row.sealed_by,
+    rows: Number(row.rows),
+    lastSeq: row.last_seq,
+    signed: row.checkpoint_key !== null,
+    checkpointKey: row.checkpoint_key,
+    ageHours: row.age_hours,
+  };
+}
+
+async function verificationEvent(db: Queryable, s: string, where: string): Promise<VerificationEvent | null> {
+  const { rows } = await db.query<{
+    id: string;
+    verified_at: string;
+    verified_by: string;
+    links: string;
+    problems: string;
+    erased: string;
+    checkpoints: number | null;
+    checkpoint_failures: number | null;
+    newest_checkpoint_at: string | null;
+    age_hours: number;
+  }>(
+    `SELECT id::text, ${isoUtc('verified_at')} AS verified_at, verified_by::text, links::text, problems::text,
+       erased::text, checkpoints, checkpoint_failures, ${isoUtc('newest_checkpoint_at')} AS newest_checkpoint_at,
+       ${hoursSince('verified_at')} AS age_hours
+     FROM ${s}.verifications ${where} ORDER BY id DESC LIMIT 1`,
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  return {
+    id: row.id,
+    verifiedAt: row.verified_at,
+    verifiedBy: row.verified_by,
+    links: row.links,
+    problems: Number(row.problems),
+    erased: Number(row.erased),
+    checkpoints: row.checkpoints,
+    checkpointFailures: row.checkpoint_failures,
+    newestCheckpointAt: row.newest_checkpoint_at,
+    ageHours: row.age_hours,
+  };
+}
+
+async function purgeEvents(db: Queryable, s: string): Promise<PurgeEvents> {
+  const { rows } = await db.query<{
+    id: string;
+    purged_at: string;
+    purged_by: string;
+    log: 'changes' | 'api_requests';
+    older_than: string;
+    cutoff: string;
+    dropped_partitions: string[];
+    rows_purged: string;
+    finished_at: string | null;
+    total: string;
+  }>(
+    `SELECT id::text, ${isoUtc('purged_at')} AS purged_at, purged_by::text, log, older_than, ${isoUtc('cutoff')} AS cutoff,
+       dropped_partitions, rows_purged::text, ${isoUtc('finished_at')} AS finished_at,
+       (SELECT count(*) FROM ${s}.purges)::text AS total
+     FROM ${s}.purges ORDER BY id DESC LIMIT ${RECENT_PURGES}`,
+  );
+  return {
+    total: Number(rows[0]?.total ?? 0),
+    recent: rows.map((row) => ({
+      id: row.id,
+      purgedAt: row.purged_at,
+      purgedBy: row.purged_by,
+      log: row.log,
+      olderThan: row.older_than,
+      cutoff: row.cutoff,
+      droppedPartitions: row.dropped_partitions,
+      rows: Number(row.rows_purged),
+      finishedAt: row.finished_at,
+    })),
+  };
+}
