@@ -445,10 +445,9 @@ describe('signed checkpoints', () => {
       );
       // Recompute every digest and hash, as someone who knows the algorithm would.
       await client.query(
-        `UPDATE auditrum.chain l SET digest = d.digest FROM auditrum.changes c
-           CROSS JOIN LATERAL auditrum._chain_digest(c.id, c.changed_at, c.txid, c.table_id, c.operation, c.row_key,
-             c.old_values, c.new_values, c.actor_id, c.request_id, c.context) d
-         WHERE c.id = l.change_id`,
+        `UPDATE auditrum.chain l SET digest = auditrum._chain_salted_digest(l.salt, c.id, c.changed_at, c.txid,
+           c.table_id, c.operation, c.row_key, c.old_values, c.new_values, c.actor_id, c.request_id, c.context)
+         FROM auditrum.changes c WHERE c.id = l.change_id`,
       );
       await client.query(
         `UPDATE auditrum.chain l SET hash = r.hash FROM (
