@@ -131,6 +131,42 @@ describe('undo', () => {
     }
   });
 
+  it('reports the statement that failed among many sent at once, not the aborted ones after it; the connection is reusable', async () => {
+    const single = role.openPool({ max: 1 });
+    const small = createAuditrum({ pool: single, partitions: false });
+    await withAuditContext({ requestId: 'req-pipelined' }, () =>
+      single.query('UPDATE accounts SET balance = 8 WHERE id BETWEEN 231 AND 280'),
+    );
+    await app.query('ALTER TABLE accounts ADD CONSTRAINT no_old_250 CHECK (id <> 250 OR balance = 8)');
+    try {
+      const mark = await lastChangeId(db.pool);
+      // Fifty statements; the one for row 250 fails and the transaction is aborted for those after it.
+      const error = await small.undo({ requestId: 'req-pipelined' }, { reason: 'r' }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: '23514', constraint: 'no_old_250' });
+      expect(await changesAfter(db.pool, mark)).toEqual([]);
+      const { rows } = await app.query<{ balance: string }>(
+        'SELECT DISTINCT balance::text AS balance FROM accounts WHERE id BETWEEN 231 AND 280',
+      );
+      expect(rows).toEqual([{ balance: '8' }]);
+      // The pool's one connection answers queries one by one again, outside any transaction.
+      const client = await single.connect();
+      try {
+        expect((client as unknown as { pipeline?: boolean }).pipeline).not.toBe(true);
+        const [first, second] = await Promise.all([
+          client.query<{ n: number }>('SELECT 1 AS n'),
+          client.query<{ status: string }>(`SELECT CASE WHEN now() = statement_timestamp() THEN 'idle' END AS status`),
+        ]);
+        expect([first.rows, second.rows]).toEqual([[{ n: 1 }], [{ status: 'idle' }]]);
+      } finally {
+        client.release();
+      }
+    } finally {
+      await app.query('ALTER TABLE accounts DROP CONSTRAINT no_old_250');
+      await small.close();
+      await single.end();
+    }
+  });
+
   it('refuses, without overriding it, a write committed while it waited for the row lock (no lost update)', async () => {
     await withAuditContext({ requestId: 'req-race-1' }, () =>
       app.query('UPDATE accounts SET balance = 1 WHERE id = 20'),
