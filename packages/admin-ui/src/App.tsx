@@ -7,6 +7,7 @@ import { ChangePage } from './pages/ChangePage.tsx';
 import { ChangesPage } from './pages/ChangesPage.tsx';
 import { DeletedPage } from './pages/DeletedPage.tsx';
 import { HistoryPage } from './pages/HistoryPage.tsx';
+import { IntegrityPage } from './pages/IntegrityPage.tsx';
 import { RequestPage } from './pages/RequestPage.tsx';
 import { RequestsPage } from './pages/RequestsPage.tsx';
 import { TableAsOfPage } from './pages/TableAsOfPage.tsx';
@@ -34,6 +35,7 @@ const TITLES: [RegExp, string][] = [
   [/^\/deleted/, 'Recycle bin'],
   [/^\/table-as-of/, 'Table as of a time'],
   [/^\/transactions\//, 'Transaction'],
+  [/^\/integrity/, 'Integrity'],
 ];
 
 /** The screen for a path relative to the base path. */
@@ -51,6 +53,7 @@ function Screen({ location }: { location: AppLocation }) {
   if (section === 'deleted' && id === undefined) return <DeletedPage location={location} />;
   if (section === 'table-as-of' && id === undefined) return <TableAsOfPage location={location} />;
   if (section === 'transactions' && id !== undefined) return <TransactionPage key={id} txid={decode(id)} />;
+  if (section === 'integrity' && id === undefined) return <IntegrityPage location={location} />;
   return <NotFound />;
 }
 

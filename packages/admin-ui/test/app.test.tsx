@@ -395,7 +395,7 @@ describe('actor', () => {
       within(sections)
         .getAllByRole('link')
         .map((link) => link.textContent),
-    ).toEqual(['Changes', 'Tables']);
+    ).toEqual(['Changes', 'Tables', 'Integrity']);
     expect(screen.queryByRole('heading', { name: 'Latest requests' })).toBeNull();
     expect(screen.queryByText('Requests')).toBeNull();
     expect(fetchStub.calls.some((url) => url.includes('/api/requests'))).toBe(false);

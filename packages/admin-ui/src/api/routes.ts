@@ -2,6 +2,7 @@ import type {
   ActorResponse,
   ActorsResponse,
   BlameResponse,
+  ChangeErasuresResponse,
   ChangeFilters,
   ChangeResponse,
   ChangesResponse,
@@ -9,6 +10,7 @@ import type {
   ExportFormat,
   FieldHistoryResponse,
   HistoryResponse,
+  IntegrityResponse,
   PageParams,
   ReadRouteParams,
   RequestFilters,
@@ -44,6 +46,8 @@ export interface ReadRoutes {
   'actors/:actorId': { params: { actorId: string }; answer: ActorResponse };
   requests: { params: AsText<RequestFilters & PageParams>; answer: RequestsResponse };
   'requests/:requestId': { params: { requestId: string }; answer: RequestResponse };
+  integrity: { params: AsText<ReadRouteParams['integrity']>; answer: IntegrityResponse };
+  erasures: { params: AsText<ReadRouteParams['erasures']>; answer: ChangeErasuresResponse };
 }
 
 /** The download routes (links, not fetched by the admin): their parameters. */

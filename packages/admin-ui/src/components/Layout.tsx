@@ -16,6 +16,7 @@ const SECTIONS = [
       path.startsWith('/tables') || path.startsWith('/deleted') || path.startsWith('/table-as-of'),
   },
   { to: '/requests', label: 'Requests', matches: (path: string) => path.startsWith('/requests'), apiLog: true },
+  { to: '/integrity', label: 'Integrity', matches: (path: string) => path.startsWith('/integrity') },
 ];
 
 /** The page frame: a skip link, the header with the sections, and the page's main region. */

@@ -1,6 +1,8 @@
+import { ErasedValue } from '../lib/erased.ts';
 import { TooLargeValue } from '../lib/oversized.ts';
 import { UnknownValue } from '../lib/unknown-value.ts';
 import { describeMarker, isBodyMarker, isPlainObject } from '../lib/values.ts';
+import { ErasedValueView } from './ErasedValueView.tsx';
 import { JsonTree } from './JsonTree.tsx';
 import { isLongText, LongText } from './LongText.tsx';
 
@@ -20,6 +22,7 @@ export function ValueView({
   if (value === undefined) return <span className="value value-absent">(absent)</span>;
   if (value === null) return <span className="value value-null">null</span>;
   if (value instanceof UnknownValue) return <span className="value value-marker">{String(value)}</span>;
+  if (value instanceof ErasedValue) return <ErasedValueView erasures={value.erasures} />;
   if (value instanceof TooLargeValue) {
     return (
       <span className="value value-marker" title={`SHA-256 ${value.sha256}`}>

@@ -1,7 +1,10 @@
 import type { BodyMarker } from '@auditrum/core/admin';
 
+/** A JSON object: not an array, nor an instance of a class (the UI's own markers, TooLargeValue, ErasedValue…). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** A stored value as one line of text: strings as they are, everything else as JSON. */

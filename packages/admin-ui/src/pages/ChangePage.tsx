@@ -1,6 +1,8 @@
 import { useRoute } from '../api/routes.ts';
 import { useTables } from '../api/use-tables.ts';
 import { DiffView } from '../components/DiffView.tsx';
+import { ErasedNotice } from '../components/ErasedNotice.tsx';
+import { ErasedValueView } from '../components/ErasedValueView.tsx';
 import { ChangeActor, HistoryLink, RequestLink } from '../components/links.tsx';
 import { RecordView } from '../components/RecordView.tsx';
 import { formatDuration } from '../components/RequestsTable.tsx';
@@ -10,6 +12,7 @@ import { WriteAction } from '../components/WriteAction.tsx';
 import { statesOfChange } from '../lib/change-states.ts';
 import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
+import { isErased, withErasedValues } from '../lib/erased.ts';
 import { schemaEventSummary } from '../lib/summary.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
@@ -25,6 +28,7 @@ function revertedIds(context: Record<string, unknown> | null): string[] {
 
 export function ChangePage({ id }: { id: string }) {
   const result = useRoute('changes/:id', { id });
+  const erasures = useRoute('erasures', { change: id });
   const { canWrite, columnsOf } = useTables();
   const change = result.status === 'ok' ? result.data.change : null;
   const history = useRoute(
@@ -37,10 +41,17 @@ export function ChangePage({ id }: { id: string }) {
   if (result.status === 'loading') return <Loading what="the change" />;
   if (result.status === 'error') return <ErrorMessage error={result.error} retry={result.retry} />;
   const { change: c, request } = result.data;
-  const historyReady = c.rowKey === null || history.status !== 'loading';
-  const states = statesOfChange(c, history.status === 'ok' ? history.data : null);
+  // Erasures are told apart only once known; a role that may not read them sees the values as stored.
+  const erasure = erasures.status === 'ok' && erasures.data.erasures.length > 0 ? erasures.data : null;
+  const keyErased = isErased(c.rowKey, erasure);
+  const historyReady = c.rowKey === null || keyErased || history.status !== 'loading';
+  const valuesReady = historyReady && erasures.status !== 'loading';
+  const states = statesOfChange(c, history.status === 'ok' && !keyErased ? history.data : null, erasure);
   const order = columnsOf(`${c.schema}.${c.table}`);
-  const extraContext = Object.fromEntries(Object.entries(c.context ?? {}).filter(([key]) => !SHOWN_CONTEXT.has(key)));
+  const extraContext = withErasedValues(
+    Object.fromEntries(Object.entries(c.context ?? {}).filter(([key]) => !SHOWN_CONTEXT.has(key))),
+    erasure,
+  );
   return (
     <>
       <p className="crumbs">
@@ -48,8 +59,9 @@ export function ChangePage({ id }: { id: string }) {
       </p>
       <h1>
         <span className={`op op-${c.operation.toLowerCase()}`}>{c.operation}</span> {c.schema}.{c.table}
-        {c.rowKey !== null && <> · key {c.rowKey}</>}
+        {c.rowKey !== null && <> · key {keyErased ? 'erased' : c.rowKey}</>}
       </h1>
+      {erasure && <ErasedNotice erasures={erasure.erasures} />}
       {canWrite && c.operation !== 'TRUNCATE' && c.rowKey !== null && (
         <div className="actions">
           <WriteAction
@@ -69,12 +81,12 @@ export function ChangePage({ id }: { id: string }) {
               <p>Capture of this table: {schemaEventSummary(c)}.</p>
               {typeof c.newValues?.ddl === 'string' && <pre className="ddl">{c.newValues.ddl}</pre>}
             </>
-          ) : !historyReady ? (
+          ) : !valuesReady ? (
             <Loading what="the row" />
           ) : (
             <DiffView entries={diffRecords(inColumnOrder(states.before, order), inColumnOrder(states.after, order))} />
           )}
-          {c.rowKey !== null && (
+          {c.rowKey !== null && !keyErased && (
             <p>
               <HistoryLink schema={c.schema} table={c.table} rowKey={c.rowKey} label="Every version of this row" />
             </p>
@@ -89,10 +101,22 @@ export function ChangePage({ id }: { id: string }) {
             </dd>
             <dt>Actor</dt>
             <dd>
-              <ChangeActor change={c} />
+              {erasure?.actorErasure ? (
+                <span className="erased-actor" title={`the pseudonym ${c.actor?.id ?? ''} an erasure gave the actor`}>
+                  erased actor (erasure #{erasure.actorErasure})
+                </span>
+              ) : (
+                <ChangeActor change={c} />
+              )}
             </dd>
             <dt>Reason</dt>
-            <dd>{c.reason ?? <span className="muted">none given</span>}</dd>
+            <dd>
+              {erasure && isErased(c.reason, erasure) ? (
+                <ErasedValueView erasures={erasure.erasures} />
+              ) : (
+                (c.reason ?? <span className="muted">none given</span>)
+              )}
+            </dd>
             <dt>Source</dt>
             <dd>
               {c.source === 'db'
@@ -143,7 +167,7 @@ export function ChangePage({ id }: { id: string }) {
               </Link>
             </dd>
           </dl>
-          {Object.keys(extraContext).length > 0 && (
+          {extraContext && Object.keys(extraContext).length > 0 && (
             <>
               <h3>More context</h3>
               <RecordView record={extraContext} />

@@ -466,4 +466,11 @@ export type IntegrityResponse =
 /** `GET api/erasures?change=ID`: the erasures that touched a change row, oldest first (empty for most rows). */
 export interface ChangeErasuresResponse {
   erasures: ErasureEvent[];
+  /**
+   * What an erased value holds (in the change's values, context and key): such a value of a change that `erasures`
+   * touched is shown as erased, never as a value. The same text in a change no erasure touched is a real value.
+   */
+  marker: string;
+  /** The erasure whose pseudonym (`erased:<id>`) the change's actor id is, when it is one of `erasures`; else null. */
+  actorErasure: string | null;
 }

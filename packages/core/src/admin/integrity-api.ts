@@ -1,4 +1,5 @@
 import { erasuresOfChange } from '../compliance/erasure-events.js';
+import { ERASED_VALUE, erasureOfActorId } from '../compliance/erasure-records.js';
 import { integrityStatus } from '../compliance/integrity-status.js';
 import { unreadable } from '../compliance/read-access.js';
 import type { ApiContext } from './api-context.js';
@@ -40,7 +41,8 @@ export async function integrityRoute(
 
 /**
  * `GET api/erasures?change=ID`: the erasures that touched a change the request may see (404 otherwise, as
- * `api/changes/:id`), so that its page shows an erased value as erased, with the erasure's reason and time.
+ * `api/changes/:id`), with the marker erased values hold and whether its actor id is an erasure's pseudonym, so that
+ * its page shows an erased value as erased, with the erasure's reason and time.
  */
 export async function changeErasuresRoute(
   api: ApiContext,
@@ -56,10 +58,17 @@ export async function changeErasuresRoute(
   }
   const sql = new SqlParams();
   const conditions = [`c.id = ${sql.add(change)}::bigint`, ...scopeConditions(api, sql)];
-  const { rows } = await api.pool.query(
-    `SELECT 1 FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
+  const { rows } = await api.pool.query<{ actor_id: string | null }>(
+    `SELECT c.actor_id FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
     sql.values,
   );
   if (rows.length === 0) throw notFound(`change ${change} not found`);
-  return { erasures: await erasuresOfChange(api.pool, api.schema, change) };
+  const erasures = await erasuresOfChange(api.pool, api.schema, change);
+  const pseudonymOf = rows[0]?.actor_id == null ? null : erasureOfActorId(rows[0].actor_id);
+  return {
+    erasures,
+    marker: ERASED_VALUE,
+    // Only an erasure that touched this change makes its actor id a pseudonym: an application may name an actor so.
+    actorErasure: erasures.some((erasure) => erasure.id === pseudonymOf) ? pseudonymOf : null,
+  };
 }

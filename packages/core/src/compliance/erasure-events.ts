@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { ErasureSubject } from './erasure-records.js';
+import { erasedActorId } from './erasure-records.js';
 import { isoUtc } from './iso-utc.js';
 
 /** An erasure as the admin shows it: an event of the log, with who asked, why, and what it touched. */
@@ -16,6 +17,8 @@ export interface ErasureEvent {
   reason: string;
   /** Whose values: one actor's, or columns of one row of a table. */
   subject: ErasureSubject;
+  /** The actor id an erased actor's changes carry now (erasedActorId), for an actor's erasure; null for a row's. */
+  actorPseudonym: string | null;
   /** Change rows whose values it erased. */
   changes: number;
   /** API-log rows whose bodies it masked. */
@@ -46,6 +49,7 @@ function toEvent(row: ErasureDbRow): ErasureEvent {
     actor: row.actor,
     reason: row.reason,
     subject: row.subject,
+    actorPseudonym: 'actor_id' in row.subject ? erasedActorId(row.id) : null,
     changes: Number(row.changes),
     apiRequests: Number(row.api_requests),
   };

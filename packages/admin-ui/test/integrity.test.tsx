@@ -1,0 +1,333 @@
+import type { ErasureEvent, IntegrityResponse } from '@auditrum/core/admin';
+import { cleanup, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { absoluteTime } from '../src/lib/time.ts';
+import { timeSettings } from '../src/lib/time-settings.ts';
+import { historyResponse, insertChange, stubFetch, updateChange } from './fixtures.ts';
+import { BASE, openAt } from './open-admin.tsx';
+
+let fetchStub: ReturnType<typeof stubFetch> | undefined;
+afterEach(() => {
+  cleanup();
+  fetchStub?.restore();
+  fetchStub = undefined;
+  delete window.__AUDITRUM_ADMIN__;
+});
+
+const KEY = 'a3f1c9e07b5d4e21a3f1c9e07b5d4e21a3f1c9e07b5d4e21a3f1c9e07b5d4e21';
+
+const actorErasure: ErasureEvent = {
+  id: '3',
+  erasedAt: '2026-12-06T09:00:00.000000Z',
+  erasedBy: 'auditrum_admin',
+  actor: 'dpo@shop.test',
+  reason: 'GDPR request 118',
+  subject: { actor_id: 'u-42' },
+  actorPseudonym: 'erased:3',
+  changes: 17,
+  apiRequests: 4,
+};
+
+const rowErasure: ErasureEvent = {
+  id: '2',
+  erasedAt: '2026-12-01T08:00:00.000000Z',
+  erasedBy: 'auditrum_admin',
+  actor: null,
+  reason: 'customer left',
+  subject: { table: 'public.customers', key: '9', columns: ['email', 'phone'] },
+  actorPseudonym: null,
+  changes: 2,
+  apiRequests: 0,
+};
+
+/** A status after a signed seal, a verify with a checkpoint file, a purge and two erasures. */
+function readable(overrides: Partial<Extract<IntegrityResponse, { readable: true }>> = {}): IntegrityResponse {
+  const seal = {
+    id: '12',
+    sealedAt: '2026-12-07T10:00:00.000000Z',
+    sealedBy: 'auditrum_admin',
+    rows: 340,
+    lastSeq: '12040',
+    signed: true,
+    checkpointKey: KEY,
+    ageHours: 0.25,
+  };
+  const verification = {
+    id: '5',
+    verifiedAt: '2026-12-07T03:00:00.000000Z',
+    verifiedBy: 'auditrum_admin',
+    links: '11700',
+    problems: 0,
+    erased: 19,
+    checkpoints: 30,
+    checkpointFailures: 0,
+    newestCheckpointAt: '2026-12-07T02:00:00.000000Z',
+    ageHours: 7.25,
+  };
+  return {
+    readable: true,
+    checkedAt: '2026-12-07T10:15:00.000000Z',
+    maxSealAgeHours: 24,
+    chain: { links: '12040', unsealed: 8, seals: 12 },
+    sealState: 'recent',
+    lastSeal: seal,
+    lastSignedSeal: seal,
+    lastVerification: verification,
+    lastCheckpointVerification: verification,
+    purges: {
+      total: 2,
+      recent: [
+        {
+          id: '4',
+          purgedAt: '2026-12-01T01:00:00.000000Z',
+          purgedBy: 'auditrum_admin',
+          log: 'changes',
+          olderThan: '13 months',
+          cutoff: '2025-11-01T01:00:00.000000Z',
+          droppedPartitions: ['changes_p2025_09', 'changes_p2025_10'],
+          rows: 120000,
+          finishedAt: '2026-12-01T01:00:03.000000Z',
+        },
+        {
+          id: '3',
+          purgedAt: '2026-11-01T01:00:00.000000Z',
+          purgedBy: 'auditrum_admin',
+          log: 'api_requests',
+          olderThan: '90 days',
+          cutoff: '2026-08-03T01:00:00.000000Z',
+          droppedPartitions: [],
+          rows: 5000,
+          finishedAt: null,
+        },
+      ],
+    },
+    erasures: { total: 2, items: [actorErasure, rowErasure], nextCursor: null },
+    ...overrides,
+  };
+}
+
+function openIntegrity(status: IntegrityResponse | ((url: URL) => IntegrityResponse), path = '/integrity') {
+  fetchStub = stubFetch({
+    [`${BASE}/api/integrity`]:
+      typeof status === 'function' ? (url: URL) => ({ status: 200, body: status(url) }) : status,
+  });
+  openAt(path);
+}
+
+const section = (name: string) => screen.findByRole('region', { name: new RegExp(`^${name}`) });
+
+describe('the integrity panel', () => {
+  it('is a section of the header, and its page has the title Integrity', async () => {
+    openIntegrity(readable());
+    const nav = screen.getByRole('navigation', { name: 'Sections' });
+    const link = within(nav).getByRole('link', { name: 'Integrity' });
+    expect(link.getAttribute('aria-current')).toBe('page');
+    await section('Sealing');
+    expect(document.title).toBe('Integrity · Auditrum');
+  });
+
+  it('shows the last seal, the rows waiting, the last verify and the newest checkpoint', async () => {
+    openIntegrity(readable());
+    const sealing = await section('Sealing');
+    expect(within(sealing).getByText('ok')).toBeTruthy();
+    expect(sealing.textContent).toContain('Sealed 15 min ago; 8 rows not sealed yet.');
+    expect(sealing.textContent).toContain('Chain length12,040 links');
+    expect(sealing.textContent).toContain('Rows it sealed340 (up to link 12040)');
+    expect(sealing.textContent).toContain(`Signed checkpointemitted, key ${KEY.slice(0, 16)}…`);
+    const verify = await section('Verification');
+    expect(verify.textContent).toContain('Verified: 11,700 links hold (19 erased rows, not breaks), 7.3 h ago.');
+    expect(verify.textContent).toContain('Checkpoints30 checked, 0 failed');
+    const checkpoints = await section('Signed checkpoints');
+    expect(checkpoints.textContent).toContain('(8.3 h old, in the file of verify #5)');
+    expect(checkpoints.textContent).toContain('Last signed seal#12');
+  });
+
+  it('lists the purges, a run that stopped midway flagged, and the erasures as events', async () => {
+    openIntegrity(readable());
+    const purges = await section('Purges');
+    const rows = within(purges).getAllByRole('row');
+    expect(rows).toHaveLength(3);
+    expect(rows[1]?.textContent).toContain('changes13 months');
+    expect(rows[1]?.textContent).toContain('120,000changes_p2025_09, changes_p2025_10auditrum_admin');
+    expect(within(rows[2] as HTMLElement).getByText('stopped midway')).toBeTruthy();
+    const erasures = await section('Erasures');
+    const items = within(erasures).getAllByRole('listitem');
+    expect(items.map((item) => item.querySelector('.erasure-head strong')?.textContent)).toEqual([
+      'Erasure #3',
+      'Erasure #2',
+    ]);
+    expect(items[0]?.textContent).toContain('ReasonGDPR request 118Subjectactor u-42Asked bydpo@shop.test');
+    expect(items[0]?.textContent).toContain('Erased17 changes (the erased actor’s changes), 4 API calls masked');
+    expect(
+      within(items[0] as HTMLElement)
+        .getByRole('link', { name: 'the erased actor’s changes' })
+        .getAttribute('href'),
+    ).toBe(`${BASE}/changes?actor=erased%3A3`);
+    expect(items[1]?.textContent).toContain('Subjectpublic.customers key 9: email, phoneAsked bynot given');
+    expect(
+      within(items[1] as HTMLElement)
+        .getByRole('link', { name: 'the row’s history' })
+        .getAttribute('href'),
+    ).toBe(`${BASE}/history?table=public.customers&key=9`);
+  });
+
+  it('says plainly when nothing was ever sealed, verified, signed, purged or erased', async () => {
+    openIntegrity(
+      readable({
+        chain: { links: '0', unsealed: 5, seals: 0 },
+        sealState: 'never',
+        lastSeal: null,
+        lastSignedSeal: null,
+        lastVerification: null,
+        lastCheckpointVerification: null,
+        purges: { total: 0, recent: [] },
+        erasures: { total: 0, items: [], nextCursor: null },
+      }),
+    );
+    const sealing = await section('Sealing');
+    expect(within(sealing).getByText('not set up')).toBeTruthy();
+    expect(sealing.textContent).toContain('Never sealed: 5 rows not sealed yet. Run auditrum seal on a schedule');
+    expect(sealing.textContent).not.toContain('Last seal');
+    expect((await section('Verification')).textContent).toContain('Never verified. Run auditrum verify');
+    expect((await section('Signed checkpoints')).textContent).toContain('No signed checkpoint yet');
+    expect((await section('Purges')).textContent).toContain('Nothing was purged.');
+    expect((await section('Erasures')).textContent).toContain('No erasure (GDPR art. 17) was recorded.');
+  });
+
+  it('flags a seal older than doctor’s limit and a verify that found problems', async () => {
+    const status = readable() as Extract<IntegrityResponse, { readable: true }>;
+    openIntegrity({
+      ...status,
+      sealState: 'stale',
+      lastSeal: { ...(status.lastSeal as NonNullable<typeof status.lastSeal>), ageHours: 30, signed: false },
+      lastVerification: { ...(status.lastVerification as NonNullable<typeof status.lastVerification>), problems: 3 },
+    });
+    const sealing = await section('Sealing');
+    expect(within(sealing).getByText('attention')).toBeTruthy();
+    expect(sealing.textContent).toContain(
+      "Last sealed 30.0 h ago, longer than 24 hours (doctor's limit): rows written since are not tamper-evident yet.",
+    );
+    expect(sealing.textContent).toContain('Signed checkpointnone (sealed without --sign-key)');
+    const verify = await section('Verification');
+    expect(within(verify).getByText('attention')).toBeTruthy();
+    expect(verify.textContent).toContain('3 problems found in 11,700 links (19 erased rows, not breaks)');
+  });
+
+  it('tells an admin whose role may not read the chain what to grant', async () => {
+    openIntegrity({
+      readable: false,
+      role: 'shop_app',
+      missing: ['auditrum.seals', 'auditrum.verifications', 'auditrum.chain_status()'],
+    });
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('The admin cannot read the chain');
+    expect(alert.textContent).toContain('may not read auditrum.seals, auditrum.verifications, auditrum.chain_status()');
+    expect(alert.querySelector('pre')?.textContent).toBe(
+      'GRANT SELECT ON auditrum.seals, auditrum.verifications TO shop_app;\nGRANT EXECUTE ON FUNCTION auditrum.chain_status() TO shop_app;',
+    );
+    expect(screen.queryByRole('region', { name: /^Sealing/ })).toBeNull();
+  });
+
+  it('pages the erasures with the server’s cursor', async () => {
+    openIntegrity((url) =>
+      url.searchParams.get('cursor') === 'ZTo5'
+        ? readable({ erasures: { total: 2, items: [rowErasure], nextCursor: null } })
+        : readable({ erasures: { total: 2, items: [actorErasure], nextCursor: 'ZTo5' } }),
+    );
+    const next = await screen.findByRole('link', { name: 'Next page →' });
+    expect(next.getAttribute('href')).toBe(`${BASE}/integrity?cursor=ZTo5`);
+    next.click();
+    expect(await screen.findByText('Erasure #2')).toBeTruthy();
+    expect(screen.queryByText('Erasure #3')).toBeNull();
+    expect(fetchStub?.calls).toContain(`${BASE}/api/integrity?cursor=ZTo5`);
+  });
+});
+
+/** The diff's row of a field (its header cell holds a marker, the name and a badge). */
+function diffRow(field: string): HTMLElement {
+  const row = [...document.querySelectorAll<HTMLElement>('tr.diff-row')].find(
+    (tr) => tr.querySelector('th')?.childNodes[1]?.textContent === field,
+  );
+  if (!row) throw new Error(`no diff row ${field}`);
+  return row;
+}
+
+/** The erased values shown in an element, as their text. */
+function erasedTexts(element: HTMLElement): (string | null)[] {
+  return [...element.querySelectorAll('.value-erased')].map((value) => value.textContent);
+}
+
+describe('a change an erasure touched', () => {
+  const erased = (overrides = {}) =>
+    updateChange({
+      oldValues: { status: 'draft', email: '[erased]' },
+      newValues: { status: 'paid', email: '[erased]' },
+      changedColumns: ['status', 'email'],
+      actor: { id: 'erased:3', label: null },
+      reason: '[erased]',
+      context: { source: 'http', ip: '[erased]', route: '/orders/:id' },
+      ...overrides,
+    });
+
+  function openChange(change: ReturnType<typeof updateChange>, erasures: ErasureEvent[], actorErasure: string | null) {
+    fetchStub = stubFetch({
+      [`${BASE}/api/changes/41`]: { change, request: null },
+      [`${BASE}/api/erasures`]: { erasures, marker: '[erased]', actorErasure },
+      [`${BASE}/api/history`]: historyResponse([
+        {
+          change,
+          state: { id: 7, status: 'paid', email: '[erased]', city: '[erased]' },
+          oversized: [],
+          complete: true,
+        },
+      ]),
+    });
+    openAt('/changes/41');
+  }
+
+  it('shows erased values as erased, with the erasure, never as the marker', async () => {
+    openChange(erased(), [actorErasure], '3');
+    const when = absoluteTime(actorErasure.erasedAt, timeSettings());
+    const text = `erased (erasure #3: GDPR request 118, ${when})`;
+    await screen.findByRole('region', { name: 'Values erased' });
+    const email = await waitFor(() => diffRow('email'));
+    // Erased on both sides of a changed column: still a change, not folded as unchanged.
+    expect(email.getAttribute('data-kind')).toBe('changed');
+    expect(erasedTexts(email)).toEqual([text, text]);
+    expect(document.body.textContent).not.toContain('[erased]');
+    // The unchanged column from the row's state, erased as well, stays folded as unchanged.
+    screen.getByRole('button', { name: /Show 2 unchanged fields/ }).click();
+    const city = await waitFor(() => diffRow('city'));
+    expect(city.getAttribute('data-kind')).toBe('unchanged');
+    // The actor, the reason and the context.
+    const facts = document.querySelector('dl.facts') as HTMLElement;
+    expect(facts.textContent).toContain('Actorerased actor (erasure #3)');
+    expect(facts.textContent).toContain(`Reason${text}`);
+    expect(erasedTexts(document.querySelector('dl.record') as HTMLElement)).toEqual([text]);
+    const notice = screen.getByRole('region', { name: 'Values erased' });
+    expect(notice.textContent).toContain('Erasure #3,');
+    expect(notice.textContent).toContain('run by auditrum_admin at the request of dpo@shop.test: GDPR request 118');
+  });
+
+  it('shows the marker’s text as the value it is when no erasure touched the change', async () => {
+    const change = insertChange({
+      id: '41',
+      newValues: { id: 7, note: '[erased]' },
+      actor: { id: 'erased:3', label: null },
+    });
+    openChange(change, [], null);
+    // The INSERT's row (from its history): two columns hold the text, shown as it is.
+    expect(await screen.findAllByText('[erased]')).toHaveLength(2);
+    expect(screen.queryByRole('region', { name: 'Values erased' })).toBeNull();
+    expect((document.querySelector('dl.facts') as HTMLElement).textContent).toContain('Actorerased:3');
+  });
+
+  it('says key erased and does not link a history of the marker when the row key was erased', async () => {
+    openChange(erased({ rowKey: '[erased]' }), [rowErasure], null);
+    expect((await screen.findByRole('heading', { level: 1 })).textContent).toContain('· key erased');
+    await screen.findByRole('region', { name: 'Values erased' });
+    expect(screen.queryByRole('link', { name: 'Every version of this row' })).toBeNull();
+    // Without the actor's erasure, the pseudonym-looking actor id is shown as the id it is.
+    expect((document.querySelector('dl.facts') as HTMLElement).textContent).toContain('Actorerased:3');
+  });
+});
