@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { DoctorOptions, DoctorReport } from './compliance/doctor.js';
 import { doctor } from './compliance/doctor.js';
+import type { EraseOptions, EraseResult } from './compliance/erase.js';
+import { erase } from './compliance/erase.js';
 import type { HardenOptions, HardenResult } from './compliance/harden.js';
 import { harden } from './compliance/harden.js';
 import type { PurgeOptions, PurgeResult } from './compliance/purge.js';
@@ -18,6 +20,8 @@ import {
   withChangeReason,
 } from './context/audit-context.js';
 import { instrumentPg } from './context/instrument-pg.js';
+import type { ExportOptions, LogExport } from './export/live-export.js';
+import { exportLogs } from './export/live-export.js';
 import type { Queryable } from './db/queryable.js';
 import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
 import type { BlameOptions } from './history/blame.js';
@@ -112,6 +116,10 @@ export interface Auditrum {
   seal(options?: SealOptions): Promise<SealResult>;
   /** Checks the chain in the server and the checkpoints given, naming every break. */
   verify(options?: VerifyOptions): Promise<VerifyResult>;
+  /** Erases one person's values from history (GDPR art. 17), recorded as an erasure; `dryRun` only counts. */
+  erase(options: EraseOptions): Promise<EraseResult>;
+  /** Streams both logs from a cursor, each row once (see docs/export.md); run as a role that may read the sequences. */
+  export(options?: ExportOptions): LogExport;
   withContext: typeof withAuditContext;
   setActor: typeof setAuditActor;
   setReason: typeof setChangeReason;
@@ -178,6 +186,8 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     purge: (purgeOptions) => purge(db, schema, purgeOptions),
     seal: (sealOptions) => seal(db, schema, sealOptions),
     verify: (verifyOptions) => verify(db, schema, verifyOptions),
+    erase: (eraseOptions) => erase(db, schema, eraseOptions),
+    export: (exportOptions) => exportLogs(pool, schema, exportOptions),
     withContext: withAuditContext,
     setActor: setAuditActor,
     setReason: setChangeReason,

@@ -10,6 +10,8 @@ export { ed25519PrivateKey, ed25519PublicKey, parseCheckpoints } from './complia
 export { ComplianceInputError } from './compliance/compliance-input-error.js';
 export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorStatus } from './compliance/doctor.js';
 export { doctor } from './compliance/doctor.js';
+export type { EraseOptions, EraseResult, EraseSubject } from './compliance/erase.js';
+export { erase } from './compliance/erase.js';
 export type { ErasureEvent, ErasurePage } from './compliance/erasure-events.js';
 export type {
   ErasedBody,
@@ -36,11 +38,17 @@ export { integrityStatus } from './compliance/integrity-status.js';
 export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
 export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { SealOptions, SealResult } from './compliance/seal.js';
+export type { DatabaseIdentity, ExportCursor, ExportLog, ExportMark, LogIds } from './export/export-cursor.js';
+export { EXPORT_LOGS, ExportInputError, parseCursor } from './export/export-cursor.js';
+export type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export/export-record.js';
+export type { ExportOptions, LogExport } from './export/live-export.js';
+export { exportLogs } from './export/live-export.js';
 export { keyFingerprint, seal } from './compliance/seal.js';
 export type {
   ChainProblem,
   ChainProblemKind,
   CheckpointProblem,
+  ErasedLink,
   VerifyOptions,
   VerifyResult,
 } from './compliance/verify.js';

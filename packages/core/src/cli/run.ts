@@ -5,6 +5,8 @@ import { addAppRoleCommand } from './commands/app-role.js';
 import { addAsOfCommand } from './commands/as-of.js';
 import { addBlameCommand } from './commands/blame.js';
 import { addDoctorCommand } from './commands/doctor.js';
+import { addExportCommand } from './commands/export.js';
+import { addEraseCommand } from './commands/erase.js';
 import { addHardenCommand } from './commands/harden.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addPartitionsCommand } from './commands/partitions.js';
@@ -74,6 +76,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addPurgeCommand(program, cli);
   addSealCommand(program, cli);
   addVerifyCommand(program, cli);
+  addExportCommand(program, cli);
+  addEraseCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

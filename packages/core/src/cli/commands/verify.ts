@@ -51,6 +51,10 @@ export function addVerifyCommand(program: Command, cli: CliContext): void {
           cli.io.stdout(textTable([['PROBLEM', 'LINK', 'ROW', 'DETAIL'], ...rows]));
         }
         for (const p of result.checkpoints.problems) cli.print(`checkpoint ${p.seq}: ${p.detail}`);
+        const erasures = new Set(result.erased.map((e) => e.erasureId));
+        if (erasures.size > 0) {
+          cli.print(`${result.erased.length} row(s) erased, as erasure(s) ${[...erasures].join(', ')} left them`);
+        }
         cli.print(
           `${result.links} link(s), ${result.unsealed} row(s) not sealed yet, ${result.checkpoints.checked} checkpoint(s) checked: ${
             result.ok ? 'the chain holds' : 'the chain is BROKEN'
