@@ -1,6 +1,8 @@
 /** Where the CLI reads its environment and writes its output; main.ts binds it to the process, tests capture it. */
 export interface CliIo {
   stdout(text: string): void;
+  /** Resolves once what stdout was given has been handed on (a slow reader slows a long export); absent: at once. */
+  stdoutDrained?(): Promise<void>;
   stderr(text: string): void;
   /** The environment (for `DATABASE_URL`). */
   env: Readonly<Record<string, string | undefined>>;

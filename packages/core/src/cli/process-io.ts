@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import process from 'node:process';
 import type { CliIo } from './io.js';
 
@@ -10,6 +11,9 @@ export function processIo(): CliIo {
   return {
     stdout: writerTo(process.stdout),
     stderr: writerTo(process.stderr),
+    stdoutDrained: async () => {
+      if (process.stdout.writableNeedDrain && !process.stdout.destroyed) await once(process.stdout, 'drain');
+    },
     env: process.env,
     cwd: process.cwd(),
     // hasColors() exists on a terminal only, and honours NO_COLOR, NODE_DISABLE_COLORS, FORCE_COLOR and TERM=dumb.

@@ -1,0 +1,122 @@
+import { isIP } from 'node:net';
+import type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export-record.js';
+
+/**
+ * ArcSight Common Event Format (CEF) 0: `CEF:0|Vendor|Product|Version|Signature ID|Name|Severity|Extension`, one
+ * event per line. In the header a backslash and a pipe are escaped with a backslash (a newline, not allowed there,
+ * becomes a space); in the extension (`key=value` pairs separated by spaces) a backslash and an equals sign are
+ * escaped, and a newline or carriage return is written `\n` or `\r`, so that one event is always one line.
+ */
+export const CEF_HEADER_START = 'CEF:0|Auditrum|Auditrum|1|';
+
+export function cefHeaderValue(value: string): string {
+  return value.replace(/[\\|]/g, '\\$&').replace(/\r\n|[\r\n]/g, ' ');
+}
+
+export function cefExtensionValue(value: string): string {
+  return value.replace(/[\\=]/g, '\\$&').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+}
+
+// Severity 0–10: writes that destroy rows or change capture rank above plain writes; server errors above client ones.
+const CHANGE_SEVERITY: Record<ChangeExportRecord['operation'], number> = {
+  INSERT: 3,
+  UPDATE: 3,
+  DELETE: 5,
+  TRUNCATE: 7,
+  DDL: 8,
+};
+
+function requestSeverity(record: RequestExportRecord): number {
+  if (record.status !== null && record.status >= 500) return 6;
+  if (record.aborted || (record.status !== null && record.status >= 400)) return 4;
+  return 2;
+}
+
+type Extension = [key: string, value: string | number | null | undefined];
+
+/** One record as a line of CEF (see docs/export.md for the mapping of each field to CEF's keys). */
+export function cefLine(record: ExportRecord): string {
+  const [signature, name, severity, extension] = record.log === 'changes' ? changeEvent(record) : requestEvent(record);
+  const pairs = extension
+    .filter((pair): pair is [string, string | number] => pair[1] !== null && pair[1] !== undefined && pair[1] !== '')
+    .map(([key, value]) => `${key}=${cefExtensionValue(String(value))}`)
+    .join(' ');
+  return `${CEF_HEADER_START}${cefHeaderValue(signature)}|${cefHeaderValue(name)}|${severity}|${pairs}\n`;
+}
+
+function changeEvent(record: ChangeExportRecord): [string, string, number, Extension[]] {
+  const table = record.table === null ? `table ${record.table_id}` : `${record.schema}.${record.table}`;
+  const context = record.context ?? {};
+  const reason = typeof context.reason === 'string' ? context.reason : undefined;
+  const ip = typeof context.ip === 'string' && isIP(context.ip) !== 0 ? context.ip : undefined;
+  const values =
+    record.old_values === null && record.new_values === null
+      ? undefined
+      : JSON.stringify({ old_values: record.old_values, new_values: record.new_values });
+  return [
+    `change:${record.operation}`,
+    `${record.operation} ${table}`,
+    CHANGE_SEVERITY[record.operation] ?? 3,
+    [
+      ['rt', Date.parse(record.time)],
+      ['act', record.operation],
+      ['suser', record.actor_id],
+      ['src', ip],
+      ['externalId', record.id],
+      ['cs1Label', 'table'],
+      ['cs1', table],
+      ['cs2Label', 'rowKey'],
+      ['cs2', record.row_key],
+      ['cs3Label', 'requestId'],
+      ['cs3', record.request_id],
+      ['cs4Label', 'reason'],
+      ['cs4', reason],
+      ['cs5Label', 'position'],
+      ['cs5', record.position],
+      ['cs6Label', 'context'],
+      ['cs6', record.context === null ? undefined : JSON.stringify(record.context)],
+      ['msg', values],
+    ],
+  ];
+}
+
+function requestEvent(record: RequestExportRecord): [string, string, number, Extension[]] {
+  return [
+    `request:${record.method}`,
+    `${record.method} ${record.route ?? record.path}`,
+    requestSeverity(record),
+    [
+      ['rt', Date.parse(record.time)],
+      ['act', record.method],
+      ['requestMethod', record.method],
+      ['request', record.path],
+      ['suser', record.actor_id],
+      ['src', record.ip !== null && isIP(record.ip) !== 0 ? record.ip : undefined],
+      ['requestClientApplication', record.user_agent],
+      ['externalId', record.id],
+      ['outcome', record.aborted ? 'aborted' : record.status === null ? undefined : String(record.status)],
+      ['cn1Label', 'status'],
+      ['cn1', record.status],
+      ['cn2Label', 'durationMs'],
+      ['cn2', Math.round(record.duration_ms)],
+      ['cs1Label', 'route'],
+      ['cs1', record.route],
+      ['cs2Label', 'actorLabel'],
+      ['cs2', record.actor_label],
+      ['cs3Label', 'requestId'],
+      ['cs3', record.request_id],
+      ['cs5Label', 'position'],
+      ['cs5', record.position],
+      ['msg', record.error],
+    ],
+  ];
+}
+
+/**
+ * The position in a CEF line written by cefLine (its cs5), or undefined when the line is not one. The last match:
+ * a header value may hold ` cs5=` (the header does not escape `=`), an extension value never does.
+ */
+export function cefPosition(line: string): string | undefined {
+  if (!line.startsWith(CEF_HEADER_START)) return undefined;
+  return [...line.matchAll(/ cs5=(\d+:\d+)(?= |$)/g)].at(-1)?.[1];
+}

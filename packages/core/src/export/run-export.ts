@@ -1,0 +1,92 @@
+import type { Queryable } from '../db/queryable.js';
+import { readCursorFile, writeCursorFile } from './cursor-file.js';
+import type { ExportCursor, ExportLog } from './export-cursor.js';
+import type { ExportFormat } from './export-format.js';
+import type { ExportSink } from './export-sink.js';
+import { exportLogs } from './live-export.js';
+
+export interface RunExportOptions {
+  /** Where the cursor is stored: read at the start (absent: a new cursor), written after each batch delivered. */
+  cursorFile?: string | undefined;
+  since?: string | undefined;
+  logs?: ExportLog[] | undefined;
+  follow?: boolean | undefined;
+  pollIntervalMs?: number | undefined;
+  format: ExportFormat;
+  sink: ExportSink;
+  /** Records per batch delivered (and cursor stored). Default 1,000. */
+  batchRows?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface RunExportResult {
+  /** Records delivered by this run. */
+  records: number;
+  cursor: ExportCursor | undefined;
+}
+
+/**
+ * Runs an export into a sink: records are formatted into batches; each batch is delivered, then the cursor stored,
+ * and each step's cursor is stored before its first record is delivered (see exportLogs). Nothing is written, the
+ * cursor file included, before the cursor and the database are checked.
+ */
+export async function runExport(db: Queryable, schema: string, options: RunExportOptions): Promise<RunExportResult> {
+  const { cursorFile, format, sink } = options;
+  const batchRows = options.batchRows ?? 1000;
+  const stored = cursorFile === undefined ? undefined : await readCursorFile(cursorFile);
+  const deliveredThrough = await sink.deliveredThrough();
+  let text = '';
+  let count = 0;
+  let first = '';
+  let last = '';
+  let records = 0;
+  let sinkFailed = false;
+  const run = exportLogs(db, schema, {
+    cursor: stored,
+    since: options.since,
+    logs: options.logs,
+    follow: options.follow,
+    pollIntervalMs: options.pollIntervalMs,
+    deliveredThrough,
+    signal: options.signal,
+    checkpoint: async (cursor) => {
+      await flush(cursor.id);
+      if (cursorFile !== undefined) await writeCursorFile(cursorFile, cursor);
+    },
+  });
+  async function flush(cursorId: string): Promise<void> {
+    if (count === 0) return;
+    const batch = { text, count, first, last, key: `${cursorId}:${first}:${count}` };
+    try {
+      await sink.deliver(batch);
+    } catch (error) {
+      sinkFailed = true;
+      throw error;
+    }
+    records += count;
+    text = '';
+    count = 0;
+  }
+  async function flushAndStore(): Promise<void> {
+    const cursor = run.cursor;
+    if (cursor === undefined) return;
+    await flush(cursor.id);
+    if (cursorFile !== undefined) await writeCursorFile(cursorFile, cursor);
+  }
+  try {
+    for await (const record of run) {
+      text += format.line(record);
+      if (count === 0) first = record.position;
+      last = record.position;
+      count += 1;
+      if (count >= batchRows) await flushAndStore();
+    }
+  } catch (error) {
+    // The records read before a database failure are still delivered, and the cursor stored after them.
+    if (!sinkFailed) await flushAndStore().catch(() => undefined);
+    throw error;
+  } finally {
+    await sink.close();
+  }
+  return { records, cursor: run.cursor };
+}
