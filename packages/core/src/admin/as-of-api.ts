@@ -1,9 +1,11 @@
 import { fieldHistory } from '../history/field-history.js';
+import { HistoryInputError } from '../history/history-input-error.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { rowAsOf, toRowState } from '../history/row-as-of.js';
 import type { ApiContext } from './api-context.js';
 import type { FieldHistoryResponse, ReadRouteParams, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
+import type { AdminError } from './errors.js';
 import { badParameter } from './errors.js';
 import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
@@ -73,10 +75,12 @@ async function actorLabels(api: ApiContext, changeIds: readonly string[]): Promi
 const CURSOR_PREFIX = 'k:';
 
 /**
- * `GET api/table-as-of?table&at&key&limit&cursor`: one page of the rows that existed at `at`, in key order (shorter
- * keys first, then byte order: whole-number keys come in numeric order), `key` keeping only rows whose key contains
- * that text. The table's state is rebuilt in the database for each page and only the page comes back: memory does
- * not grow with the table, while time does (the CLI and `tableAsOf` stream a whole table).
+ * `GET api/table-as-of?table&at&key&limit&cursor`: one page of the rows that existed at `at`, in the order of the
+ * table's primary key (its columns' types: whole numbers in numeric order, texts as the key's index sorts them),
+ * `key` keeping only rows whose key contains that text. Only the page's rows are rebuilt (table_as_of_page, migration
+ * 11): the live table's next keys through its primary key, merged with the keys of rows gone since `at` (read from
+ * the log after `at`), so a page costs the log after `at`, not the whole table (the CLI and `tableAsOf` stream a
+ * whole table).
  */
 export async function tableAsOfRoute(
   api: ApiContext,
@@ -96,12 +100,12 @@ export async function tableAsOfRoute(
       name,
       `SELECT s.row_key, s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
          s.rebuilt_from
-       FROM ${api.schemaSql}.table_as_of($1::regclass, $2::timestamptz) s
-       WHERE ($3::text IS NULL OR strpos(s.row_key, $3) > 0)
-         AND ($4::text IS NULL OR (length(s.row_key), s.row_key COLLATE "C") > (length($4), $4::text COLLATE "C"))
-       ORDER BY length(s.row_key), s.row_key COLLATE "C" LIMIT $5`,
-      [name, at, contains ?? null, after, limit + 1],
-    );
+       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5) s`,
+      [name, at, after, contains ?? null, limit + 1],
+    ).catch((error: unknown) => {
+      if (error instanceof HistoryInputError && /the cursor/.test(error.message)) throw notACursor();
+      throw error;
+    });
     return { columns: today, rows: result.rows };
   });
   const items = rows.slice(0, limit).map((row) => {
@@ -116,12 +120,18 @@ export async function tableAsOfRoute(
   };
 }
 
+/**
+ * A cursor of api/table-as-of: the last row key of the page. A row_key that is not the table's key (a forged
+ * cursor) fails its cast in table_as_of_page and is answered as a bad cursor.
+ */
 function decodeKeyCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!text.startsWith(CURSOR_PREFIX) || Buffer.from(text).toString('base64url') !== cursor) {
-    throw badParameter('cursor', 'not a cursor of this list; pass nextCursor of the previous page as is');
-  }
+  if (!text.startsWith(CURSOR_PREFIX) || Buffer.from(text).toString('base64url') !== cursor) throw notACursor();
   return text.slice(CURSOR_PREFIX.length);
+}
+
+function notACursor(): AdminError {
+  return badParameter('cursor', 'not a cursor of this list; pass nextCursor of the previous page as is');
 }
 
 export function requiredInstant<Name extends string>(params: QueryParams<Name>, name: Name): string {
