@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint, SealResult, VerifyResult } from '@auditrum/core';
@@ -8,6 +8,7 @@ import {
   ed25519PrivateKey,
   ed25519PublicKey,
   harden,
+  keyFingerprint,
   parseCheckpoints,
   purge,
   seal,
@@ -556,5 +557,87 @@ describe('bad input gives a clear error and changes nothing', () => {
   it('the TypeScript API checks its keys too', () => {
     expect(() => ed25519PrivateKey(publicPem, 'public.pem')).toThrow('public.pem is not a PEM private key');
     expect(() => parseCheckpoints('', 'empty.jsonl')).toThrow('empty.jsonl holds no checkpoints');
+  });
+});
+
+// After the checkpoint tests: these seal rows past the checkpoints those tests cut the chain short of.
+describe('what seal and verify record', () => {
+  it("records in seals the fingerprint of the key that signed a seal's checkpoint, and none for a seal unsigned", async () => {
+    const fingerprint = createHash('sha256')
+      .update(keys.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
+    expect(keyFingerprint(ed25519PrivateKey(privatePem, 'key'))).toBe(fingerprint);
+    await app.query(`INSERT INTO orders VALUES (31, 'new', NULL)`);
+    const signed = await seal(admin, 'auditrum', { signingKey: ed25519PrivateKey(privatePem, 'key') });
+    await app.query(`INSERT INTO orders VALUES (32, 'new', NULL)`);
+    const unsigned = await seal(admin, 'auditrum');
+    const { rows } = await db.pool.query<{ id: string; checkpoint_key: string | null }>(
+      'SELECT id::text, checkpoint_key FROM auditrum.seals WHERE id = ANY ($1::bigint[]) ORDER BY id',
+      [[signed.sealId, unsigned.sealId]],
+    );
+    expect(rows).toEqual([
+      { id: signed.sealId, checkpoint_key: fingerprint },
+      { id: unsigned.sealId, checkpoint_key: null },
+    ]);
+    await expect(db.pool.query(`SELECT * FROM auditrum.seal('not a fingerprint')`)).rejects.toThrow(
+      "checkpoint_key must be a SHA-256 fingerprint in lower-case hex, not 'not a fingerprint'",
+    );
+  });
+
+  it('verify records each run in verifications: what it checked and found; a role that may not insert still verifies', async () => {
+    const [checkpoint] = parseCheckpoints(await readFile(join(dir, 'checkpoints.jsonl'), 'utf8'), 'file');
+    const checked = await verify(admin, 'auditrum', {
+      checkpoints: [checkpoint as Checkpoint],
+      publicKey: ed25519PublicKey(publicPem, 'key'),
+    });
+    const plain = await verify(admin, 'auditrum');
+    const { rows } = await db.pool.query(
+      `SELECT id::text, verified_by, links::text, problems::int, erased::int, checkpoints, checkpoint_failures,
+         newest_checkpoint_at FROM auditrum.verifications WHERE id = ANY ($1::bigint[]) ORDER BY id`,
+      [[checked.verificationId, plain.verificationId]],
+    );
+    expect(rows).toEqual([
+      {
+        id: checked.verificationId,
+        verified_by: adminName,
+        links: checked.links,
+        problems: 0,
+        erased: 0,
+        checkpoints: 1,
+        checkpoint_failures: 0,
+        newest_checkpoint_at: new Date(checkpoint?.time as string),
+      },
+      {
+        id: plain.verificationId,
+        verified_by: adminName,
+        links: plain.links,
+        problems: 0,
+        erased: 0,
+        checkpoints: null,
+        checkpoint_failures: null,
+        newest_checkpoint_at: null,
+      },
+    ]);
+    // A break is recorded as such.
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `UPDATE auditrum.changes SET request_id = 'x' WHERE id = (SELECT min(id) FROM auditrum.changes)`,
+      );
+      const broken = await verify(client, 'auditrum');
+      const recorded = await client.query('SELECT problems::int FROM auditrum.verifications WHERE id = $1', [
+        broken.verificationId,
+      ]);
+      expect(recorded.rows).toEqual([{ problems: 1 }]);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    // The application role reads the runs but records none of its own.
+    const count = async () => (await app.query('SELECT count(*)::int AS n FROM auditrum.verifications')).rows[0].n;
+    const before = await count();
+    expect(await verify(app, 'auditrum')).toMatchObject({ ok: true, verificationId: null });
+    expect(await count()).toBe(before);
   });
 });
