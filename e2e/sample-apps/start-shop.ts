@@ -8,10 +8,18 @@ import type { AddressInfo } from 'node:net';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import pg from 'pg';
 import { createExpressShop } from './express-app.ts';
+import { createFastifyShop } from './fastify-app.ts';
 import { createKoaShop } from './koa-app.ts';
 import { createShopSchema, SHOP_TABLES, seedShop } from './shop.ts';
+import type { ShopApp } from './shop-app.ts';
 
-export type Framework = 'express' | 'koa';
+export type Framework = 'express' | 'koa' | 'fastify';
+
+const SHOPS: Record<Framework, (options: { pool: pg.Pool }) => ShopApp | Promise<ShopApp>> = {
+  express: createExpressShop,
+  koa: createKoaShop,
+  fastify: createFastifyShop,
+};
 
 export interface RunningShop {
   framework: Framework;
@@ -35,7 +43,7 @@ export async function startShop(framework: Framework, databaseUrl: string, port 
   for (const [table, rules] of Object.entries(SHOP_TABLES)) await audit.track(table, rules);
   await withAuditContext({ source: 'migration', reason: 'seed data of the sample shop' }, () => seedShop(pool));
 
-  const app = framework === 'express' ? createExpressShop({ pool }) : createKoaShop({ pool });
+  const app = await SHOPS[framework]({ pool });
   const server = http.createServer(app.callback);
   try {
     server.listen(port, '127.0.0.1');
