@@ -22,8 +22,9 @@ const actorErasure: ErasureEvent = {
   erasedBy: 'auditrum_admin',
   actor: 'dpo@shop.test',
   reason: 'GDPR request 118',
-  subject: { actor_id: 'u-42' },
+  subject: { actor_id: '[erased]' },
   actorPseudonym: 'erased:3',
+  keyPseudonym: null,
   changes: 17,
   apiRequests: 4,
 };
@@ -36,6 +37,7 @@ const rowErasure: ErasureEvent = {
   reason: 'customer left',
   subject: { table: 'public.customers', key: '9', columns: ['email', 'phone'] },
   actorPseudonym: null,
+  keyPseudonym: null,
   changes: 2,
   apiRequests: 0,
 };
@@ -156,19 +158,38 @@ describe('the integrity panel', () => {
       'Erasure #3',
       'Erasure #2',
     ]);
-    expect(items[0]?.textContent).toContain('ReasonGDPR request 118Subjectactor u-42Asked bydpo@shop.test');
-    expect(items[0]?.textContent).toContain('Erased17 changes (the erased actor’s changes), 4 API calls masked');
+    expect(items[0]?.textContent).toContain(
+      'ReasonGDPR request 118Subjectone actor’s changes and API callsAsked bydpo@shop.test',
+    );
+    expect(items[0]?.textContent).toContain('Erased17 changes (as erased:3), 4 API calls masked');
     expect(
       within(items[0] as HTMLElement)
-        .getByRole('link', { name: 'the erased actor’s changes' })
+        .getByRole('link', { name: 'as erased:3' })
         .getAttribute('href'),
     ).toBe(`${BASE}/changes?actor=erased%3A3`);
+    expect(document.body.textContent).not.toContain('[erased]');
     expect(items[1]?.textContent).toContain('Subjectpublic.customers key 9: email, phoneAsked bynot given');
     expect(
       within(items[1] as HTMLElement)
         .getByRole('link', { name: 'the row’s history' })
         .getAttribute('href'),
     ).toBe(`${BASE}/history?table=public.customers&key=9`);
+  });
+
+  it('an erasure that took a row’s key shows neither the key nor the marker, and links the changes under the pseudonym', async () => {
+    const keyErasure: ErasureEvent = {
+      ...rowErasure,
+      id: '7',
+      subject: { table: 'public.customers', key: '[erased]', columns: ['email', 'id'] },
+      keyPseudonym: 'erased:7',
+    };
+    openIntegrity(readable({ erasures: { total: 1, items: [keyErasure], nextCursor: null } }));
+    const item = within(await section('Erasures')).getByRole('listitem');
+    expect(item.textContent).toContain('Subjectpublic.customers, one row (its key erased too): email, id');
+    expect(within(item).getByRole('link', { name: 'as key erased:7' }).getAttribute('href')).toBe(
+      `${BASE}/changes?table=public.customers&key=erased%3A7`,
+    );
+    expect(item.textContent).not.toContain('[erased]');
   });
 
   it('says plainly when nothing was ever sealed, verified, signed, purged or erased', async () => {
@@ -269,10 +290,15 @@ describe('a change an erasure touched', () => {
       ...overrides,
     });
 
-  function openChange(change: ReturnType<typeof updateChange>, erasures: ErasureEvent[], actorErasure: string | null) {
+  function openChange(
+    change: ReturnType<typeof updateChange>,
+    erasures: ErasureEvent[],
+    actorErasure: string | null,
+    keyErasure: string | null = null,
+  ) {
     fetchStub = stubFetch({
       [`${BASE}/api/changes/41`]: { change, request: null },
-      [`${BASE}/api/erasures`]: { erasures, marker: '[erased]', actorErasure },
+      [`${BASE}/api/erasures`]: { erasures, marker: '[erased]', actorErasure, keyErasure },
       [`${BASE}/api/history`]: historyResponse([
         {
           change,
@@ -323,8 +349,8 @@ describe('a change an erasure touched', () => {
   });
 
   it('says key erased and does not link a history of the marker when the row key was erased', async () => {
-    openChange(erased({ rowKey: '[erased]' }), [rowErasure], null);
-    expect((await screen.findByRole('heading', { level: 1 })).textContent).toContain('· key erased');
+    openChange(erased({ rowKey: 'erased:2' }), [rowErasure], null, '2');
+    expect((await screen.findByRole('heading', { level: 1 })).textContent).toContain('· key erased (erasure #2)');
     await screen.findByRole('region', { name: 'Values erased' });
     expect(screen.queryByRole('link', { name: 'Every version of this row' })).toBeNull();
     // Without the actor's erasure, the pseudonym-looking actor id is shown as the id it is.

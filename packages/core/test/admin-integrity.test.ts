@@ -1,5 +1,15 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { ed25519PrivateKey, harden, integrityStatus, keyFingerprint, purge, seal } from '@auditrum/core';
+import {
+  createAuditrum,
+  ed25519PrivateKey,
+  erase,
+  harden,
+  integrityStatus,
+  keyFingerprint,
+  purge,
+  seal,
+  withAuditContext,
+} from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, AdminScope, IntegrityResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
@@ -69,6 +79,8 @@ beforeAll(async () => {
     await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(name)} LOGIN PASSWORD '${password}'`);
   }
   app = role.openPool({ max: 2 });
+  // Instruments the pool, so that its statements carry the audit context.
+  createAuditrum({ pool: app, partitions: false });
   owner = db.openPool({ connectionString: roleUrl(adminName), max: 2 });
   reader = db.openPool({ connectionString: roleUrl(readerName), max: 1 });
   await app.query('CREATE TABLE customers (id int PRIMARY KEY, name text, email text)');
@@ -207,6 +219,109 @@ describe('the integrity status', () => {
   });
 });
 
+describe('verify runs and erasures', () => {
+  it('shows the last verify run and the last one given a checkpoint file', async () => {
+    // Two runs as verify records them: one with a checkpoint file, then one without.
+    await owner.query(
+      `INSERT INTO auditrum.verifications (verified_at, links, problems, erased, checkpoints, checkpoint_failures,
+         newest_checkpoint_at)
+       VALUES (now() - interval '3 hours', 5, 0, 0, 2, 0, now() - interval '5 hours'),
+              (now() - interval '1 hour', 5, 2, 1, NULL, NULL, NULL)`,
+    );
+    const body = await status();
+    expect(body.lastVerification).toEqual({
+      id: '2',
+      verifiedAt: expect.stringMatching(/Z$/),
+      verifiedBy: adminName,
+      links: '5',
+      problems: 2,
+      erased: 1,
+      checkpoints: null,
+      checkpointFailures: null,
+      newestCheckpointAt: null,
+      ageHours: expect.any(Number),
+    });
+    expect(body.lastVerification?.ageHours).toBeCloseTo(1, 1);
+    expect(body.lastCheckpointVerification).toMatchObject({ id: '1', checkpoints: 2, checkpointFailures: 0 });
+    const checked = body.lastCheckpointVerification;
+    expect(Date.parse(checked?.verifiedAt ?? '') - Date.parse(checked?.newestCheckpointAt ?? '')).toBe(2 * 3600_000);
+  });
+
+  it('lists erasures newest first, a page at a time, each with who, why, whose values and what it touched', async () => {
+    await withAuditContext({ actor: { id: 'u-9', label: 'dee@example.com' }, requestId: 'req-dee' }, () =>
+      app.query(`INSERT INTO customers VALUES (4, 'Dee', 'dee@example.com')`),
+    );
+    const byActor = await erase(owner, 'auditrum', {
+      subject: { actorId: 'u-9' },
+      reason: 'GDPR request 118',
+      requestedBy: 'dpo@shop.test',
+    });
+    const byRow = await erase(owner, 'auditrum', {
+      subject: { table: 'public.customers', key: '2', columns: ['id', 'email'] },
+      reason: 'customer left',
+    });
+    expect([byActor.changes, byRow.changes]).toEqual([1, 1]);
+    const event = (id: string | null, fields: object) => ({
+      id,
+      erasedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
+      erasedBy: adminName,
+      changes: 1,
+      apiRequests: 0,
+      ...fields,
+    });
+    const rowEvent = event(byRow.erasureId, {
+      actor: null,
+      reason: 'customer left',
+      // The key is not kept once a key column is erased; the columns in name order.
+      subject: { table: 'public.customers', key: '[erased]', columns: ['email', 'id'] },
+      actorPseudonym: null,
+      keyPseudonym: `erased:${byRow.erasureId}`,
+    });
+    const actorEvent = event(byActor.erasureId, {
+      actor: 'dpo@shop.test',
+      reason: 'GDPR request 118',
+      // Not the actor id: with it, the pseudonym would lead back to the person.
+      subject: { actor_id: '[erased]' },
+      actorPseudonym: `erased:${byActor.erasureId}`,
+      keyPseudonym: null,
+    });
+    const first = await status({ limit: '1' });
+    expect(first.erasures).toEqual({ total: 2, items: [rowEvent], nextCursor: expect.any(String) });
+    const second = await status({ limit: '1', cursor: first.erasures.nextCursor as string });
+    expect(second.erasures).toEqual({ total: 2, items: [actorEvent], nextCursor: null });
+    expect((await status()).erasures.items).toEqual([rowEvent, actorEvent]);
+  });
+
+  it('names the erasures of a change, and which of them gave its actor or its key a pseudonym', async () => {
+    const { rows } = await db.pool.query<{ id: string; actor_id: string | null; row_key: string }>(
+      `SELECT c.id::text, c.actor_id, c.row_key FROM auditrum.changes c
+       WHERE c.id IN (SELECT change_id FROM auditrum.erased_changes) ORDER BY c.id`,
+    );
+    const [erasedRow, erasedActor] = rows.map((row) => ({ ...row }));
+    const [rowErasure, actorErasure] = ['2', '1'];
+    expect(erasedRow?.row_key).toBe(`erased:${rowErasure}`);
+    expect(erasedActor?.actor_id).toBe(`erased:${actorErasure}`);
+    const ofRow = (await call('api/erasures', { change: erasedRow?.id as string })).body;
+    expect(ofRow).toMatchObject({ marker: '[erased]', actorErasure: null, keyErasure: rowErasure });
+    expect((ofRow as { erasures: { id: string }[] }).erasures.map((e) => e.id)).toEqual([rowErasure]);
+    const ofActor = (await call('api/erasures', { change: erasedActor?.id as string })).body;
+    expect(ofActor).toMatchObject({ marker: '[erased]', actorErasure, keyErasure: null });
+    // A change an application made under an actor id that looks like a pseudonym is not an erased one.
+    await withAuditContext({ actor: { id: 'erased:1' } }, () =>
+      app.query(`UPDATE customers SET name = 'Cy2' WHERE id = 3`),
+    );
+    const { rows: named } = await db.pool.query<{ id: string }>(
+      `SELECT max(id)::text AS id FROM auditrum.changes WHERE actor_id = 'erased:1'`,
+    );
+    expect((await call('api/erasures', { change: named[0]?.id as string })).body).toEqual({
+      erasures: [],
+      marker: '[erased]',
+      actorErasure: null,
+      keyErasure: null,
+    });
+  });
+});
+
 describe('who may see it', () => {
   it('a role that may not read the chain’s tables gets readable: false naming each, not an error', async () => {
     const response = await call('api/integrity', {}, undefined, readerAdmin);
@@ -256,7 +371,7 @@ describe('who may see it', () => {
     const id = rows[0]?.id as string;
     expect(await call('api/erasures', { change: id })).toEqual({
       status: 200,
-      body: { erasures: [], marker: '[erased]', actorErasure: null },
+      body: { erasures: [], marker: '[erased]', actorErasure: null, keyErasure: null },
     });
     expect((await refused('api/erasures', { change: id }, { tables: ['public.other'] })).status).toBe(404);
     expect((await refused('api/erasures', { change: '999999' })).error).toEqual({

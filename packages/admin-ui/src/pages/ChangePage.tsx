@@ -43,7 +43,7 @@ export function ChangePage({ id }: { id: string }) {
   const { change: c, request } = result.data;
   // Erasures are told apart only once known; a role that may not read them sees the values as stored.
   const erasure = erasures.status === 'ok' && erasures.data.erasures.length > 0 ? erasures.data : null;
-  const keyErased = isErased(c.rowKey, erasure);
+  const keyErased = erasure?.keyErasure != null;
   const historyReady = c.rowKey === null || keyErased || history.status !== 'loading';
   const valuesReady = historyReady && erasures.status !== 'loading';
   const states = statesOfChange(c, history.status === 'ok' && !keyErased ? history.data : null, erasure);
@@ -59,7 +59,7 @@ export function ChangePage({ id }: { id: string }) {
       </p>
       <h1>
         <span className={`op op-${c.operation.toLowerCase()}`}>{c.operation}</span> {c.schema}.{c.table}
-        {c.rowKey !== null && <> · key {keyErased ? 'erased' : c.rowKey}</>}
+        {c.rowKey !== null && <> · key {keyErased ? `erased (erasure #${erasure?.keyErasure})` : c.rowKey}</>}
       </h1>
       {erasure && <ErasedNotice erasures={erasure.erasures} />}
       {canWrite && c.operation !== 'TRUNCATE' && c.rowKey !== null && (

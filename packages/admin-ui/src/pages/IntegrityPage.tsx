@@ -390,7 +390,7 @@ function ErasureItem({ erasure }: { erasure: ErasureEvent }) {
         <dt>Reason</dt>
         <dd>{erasure.reason}</dd>
         <dt>Subject</dt>
-        <dd>{subjectText(erasure.subject)}</dd>
+        <dd>{subjectText(erasure)}</dd>
         <dt>Asked by</dt>
         <dd>{erasure.actor ?? <span className="muted">not given</span>}</dd>
         <dt>Run by</dt>
@@ -405,25 +405,32 @@ function ErasureItem({ erasure }: { erasure: ErasureEvent }) {
   );
 }
 
-/** Whose values: "actor u-42" or "public.users key 42: email, name". */
-function subjectText(subject: ErasureEvent['subject']): string {
-  if ('actor_id' in subject) return `actor ${subject.actor_id}`;
-  return `${subject.table} key ${keyText(subject.key)}: ${subject.columns.join(', ')}`;
+/**
+ * Whose values, without the marker: an actor's (their id is not kept), or columns of one row, whose key is not kept
+ * either when a key column was erased.
+ */
+function subjectText(erasure: ErasureEvent): string {
+  const { subject, keyPseudonym } = erasure;
+  if ('actor_id' in subject) return 'one actor’s changes and API calls';
+  const columns = subject.columns.join(', ');
+  if (keyPseudonym !== null) return `${subject.table}, one row (its key erased too): ${columns}`;
+  return `${subject.table} key ${keyText(subject.key)}: ${columns}`;
 }
 
 function keyText(key: string | Record<string, unknown>): string {
   return typeof key === 'string' ? key : JSON.stringify(key);
 }
 
-/**
- * Where the erased changes are now: an erased actor's under its pseudonym (one per erasure), a row's in its history.
- */
+/** Where the erased changes are now: under the pseudonym the erasure gave the actor or the key, or the row's history. */
 function subjectLink(erasure: ErasureEvent): ReactNode {
-  const { subject, actorPseudonym } = erasure;
+  const { subject, actorPseudonym, keyPseudonym } = erasure;
   if (actorPseudonym !== null) {
-    return <Link to={withQuery('/changes', { actor: actorPseudonym })}>the erased actor’s changes</Link>;
+    return <Link to={withQuery('/changes', { actor: actorPseudonym })}>as {actorPseudonym}</Link>;
   }
   if ('actor_id' in subject) return null;
+  if (keyPseudonym !== null) {
+    return <Link to={withQuery('/changes', { table: subject.table, key: keyPseudonym })}>as key {keyPseudonym}</Link>;
+  }
   return <Link to={withQuery('/history', { table: subject.table, key: keyText(subject.key) })}>the row’s history</Link>;
 }
 

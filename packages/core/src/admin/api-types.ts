@@ -473,4 +473,6 @@ export interface ChangeErasuresResponse {
   marker: string;
   /** The erasure whose pseudonym (`erased:<id>`) the change's actor id is, when it is one of `erasures`; else null. */
   actorErasure: string | null;
+  /** The erasure whose pseudonym the change's row key is (a key column erased), when one of `erasures`; else null. */
+  keyErasure: string | null;
 }

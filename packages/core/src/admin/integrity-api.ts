@@ -58,17 +58,22 @@ export async function changeErasuresRoute(
   }
   const sql = new SqlParams();
   const conditions = [`c.id = ${sql.add(change)}::bigint`, ...scopeConditions(api, sql)];
-  const { rows } = await api.pool.query<{ actor_id: string | null }>(
-    `SELECT c.actor_id FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
+  const { rows } = await api.pool.query<{ actor_id: string | null; row_key: string | null }>(
+    `SELECT c.actor_id, c.row_key FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
     sql.values,
   );
-  if (rows.length === 0) throw notFound(`change ${change} not found`);
+  const row = rows[0];
+  if (row === undefined) throw notFound(`change ${change} not found`);
   const erasures = await erasuresOfChange(api.pool, api.schema, change);
-  const pseudonymOf = rows[0]?.actor_id == null ? null : erasureOfActorId(rows[0].actor_id);
+  // Only an erasure that touched this change makes a value its pseudonym: an application may name an actor so.
+  const erasureNamed = (value: string | null) => {
+    const id = value === null ? null : erasureOfActorId(value);
+    return erasures.some((erasure) => erasure.id === id) ? id : null;
+  };
   return {
     erasures,
     marker: ERASED_VALUE,
-    // Only an erasure that touched this change makes its actor id a pseudonym: an application may name an actor so.
-    actorErasure: erasures.some((erasure) => erasure.id === pseudonymOf) ? pseudonymOf : null,
+    actorErasure: erasureNamed(row.actor_id),
+    keyErasure: erasureNamed(row.row_key),
   };
 }

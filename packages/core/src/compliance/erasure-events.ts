@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { ErasureSubject } from './erasure-records.js';
-import { erasedActorId } from './erasure-records.js';
+import { ERASED_VALUE, erasedActorId } from './erasure-records.js';
 import { isoUtc } from './iso-utc.js';
 
 /** An erasure as the admin shows it: an event of the log, with who asked, why, and what it touched. */
@@ -15,10 +15,15 @@ export interface ErasureEvent {
   /** Who asked for it (the CLI's --actor, the admin's user); null when not given. */
   actor: string | null;
   reason: string;
-  /** Whose values: one actor's, or columns of one row of a table. */
+  /**
+   * Whose values: `{ actor_id }` (the id itself is not kept: with it, the pseudonym would lead back to the person, so
+   * it holds the marker) or `{ table, key, columns }` (the key the marker when a key column was erased).
+   */
   subject: ErasureSubject;
   /** The actor id an erased actor's changes carry now (erasedActorId), for an actor's erasure; null for a row's. */
   actorPseudonym: string | null;
+  /** The row key the row's changes carry now, when the erasure took a key column (the same pseudonym); else null. */
+  keyPseudonym: string | null;
   /** Change rows whose values it erased. */
   changes: number;
   /** API-log rows whose bodies it masked. */
@@ -50,6 +55,7 @@ function toEvent(row: ErasureDbRow): ErasureEvent {
     reason: row.reason,
     subject: row.subject,
     actorPseudonym: 'actor_id' in row.subject ? erasedActorId(row.id) : null,
+    keyPseudonym: 'key' in row.subject && row.subject.key === ERASED_VALUE ? erasedActorId(row.id) : null,
     changes: Number(row.changes),
     apiRequests: Number(row.api_requests),
   };
