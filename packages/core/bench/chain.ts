@@ -1,7 +1,7 @@
 /**
  * Chain benchmark: how fast `seal` and `verify` go on a 1,000,000-row change log (targets: seal 50,000 rows/s, verify
- * 100,000 rows/s). Prints rows/s of one seal of the whole log, of a verify of it, and of a seal of 10,000 new rows on
- * top (the steady state of a seal run on a schedule).
+ * 100,000 rows/s). Prints rows/s of one seal of the whole log, of a verify of it, of a seal of 10,000 new rows on
+ * top (the steady state of a seal run on a schedule), and the time of one erasure by actor (200 sealed rows) in it.
  *
  * The log is seeded straight into auditrum.changes with INSERT ... SELECT generate_series, in the shape the capture
  * triggers write (two-key old and new values, an actor, a request id, a context of two keys), over the last 30
@@ -14,7 +14,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createAuditrum, seal, verify } from '@auditrum/core';
+import { createAuditrum, erase, seal, verify } from '@auditrum/core';
 import type pg from 'pg';
 import {
   fmt,
@@ -68,6 +68,9 @@ async function main(): Promise<void> {
     if (!checked.ok || sealed.rows !== ROWS) throw new Error(`bench: sealed ${sealed.rows}, verify ok ${checked.ok}`);
     await seed(pool, ROWS + 1, ROWS + TOP_UP);
     const [topped, topUpS] = await timed(() => seal(pool, 'auditrum'));
+    const [erased, eraseS] = await timed(() =>
+      erase(pool, 'auditrum', { subject: { actorId: 'user-42' }, reason: 'bench' }),
+    );
     log();
     log(
       textTable(
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
           ['seal (the whole log)', String(sealed.rows), fmt(sealS, 2), fmt(sealed.rows / sealS)],
           ['verify (the whole log)', checked.links, fmt(verifyS, 2), fmt(Number(checked.links) / verifyS)],
           [`seal (${TOP_UP} new rows on top)`, String(topped.rows), fmt(topUpS, 2), fmt(topped.rows / topUpS)],
+          ['erase (one actor)', String(erased.changes), fmt(eraseS, 2), fmt(erased.changes / eraseS)],
         ],
       ),
     );

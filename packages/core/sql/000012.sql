@@ -143,21 +143,25 @@ BEGIN
   SELECT coalesce(max(s.ids_before), 0) INTO floor_id FROM :AUDITRUM_SCHEMA.seals s WHERE s.xid_next <= coalesce(prev.xid_horizon, 0);
   start_hash := prev.last_hash;
   start_seq := coalesce(prev.last_seq, 0);
-  WITH salted AS (
-    SELECT c.*, :AUDITRUM_SCHEMA._chain_new_salt() AS salt
-    FROM :AUDITRUM_SCHEMA.changes c
-    WHERE c.id > floor_id AND c.id <= after_ids AND c.txid >= coalesce(prev.xid_horizon, 0) AND c.txid < horizon
-  ),
-  batch AS (
-    SELECT c.id, c.changed_at, c.salt, start_seq + row_number() OVER (ORDER BY c.id) AS seq,
-      :AUDITRUM_SCHEMA._chain_salted_digest(c.salt, c.id, c.changed_at, c.txid, c.table_id, c.operation, c.row_key,
-        c.old_values, c.new_values, c.actor_id, c.request_id, c.context) AS digest
-    FROM salted c
-  )
+  -- Innermost, each row gets its salt (a volatile call keeps this subquery from being merged into the next, so the
+  -- salt is drawn once a row); then its digest (OFFSET 0: computed before the sort, so that what is sorted is
+  -- narrow); the seqs and the running hash follow one order, id, so PostgreSQL sorts once.
   INSERT INTO :AUDITRUM_SCHEMA.chain (seq, change_id, changed_at, digest, hash, format, salt)
-  SELECT b.seq, b.id, b.changed_at, b.digest,
-    :AUDITRUM_SCHEMA._chain_running_hash(start_hash, b.seq, b.digest) OVER (ORDER BY b.seq), 2, b.salt
-  FROM batch b;
+  SELECT start_seq + b.n, b.id, b.changed_at, b.digest,
+    :AUDITRUM_SCHEMA._chain_running_hash(start_hash, start_seq + b.n, b.digest) OVER (ORDER BY b.id), 2, b.salt
+  FROM (
+    SELECT d.id, d.changed_at, d.salt, d.digest, row_number() OVER (ORDER BY d.id) AS n
+    FROM (
+      SELECT c.id, c.changed_at, c.salt, :AUDITRUM_SCHEMA._chain_salted_digest(c.salt, c.id, c.changed_at, c.txid,
+        c.table_id, c.operation, c.row_key, c.old_values, c.new_values, c.actor_id, c.request_id, c.context) AS digest
+      FROM (
+        SELECT c.*, :AUDITRUM_SCHEMA._chain_new_salt() AS salt
+        FROM :AUDITRUM_SCHEMA.changes c
+        WHERE c.id > floor_id AND c.id <= after_ids AND c.txid >= coalesce(prev.xid_horizon, 0) AND c.txid < horizon
+      ) c
+      OFFSET 0
+    ) d
+  ) b;
   GET DIAGNOSTICS sealed = ROW_COUNT;
   IF sealed > 0 THEN
     SELECT ch.hash INTO start_hash FROM :AUDITRUM_SCHEMA.chain ch WHERE ch.seq = start_seq + sealed;
@@ -258,7 +262,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
       JOIN (SELECT * FROM changed ORDER BY seq LIMIT 1000) g ON g.seq <> f.seq
       JOIN :AUDITRUM_SCHEMA.chain ch ON ch.seq = g.seq
   ),
-  moved AS (
+  -- Computed once (the chain scanned once for every changed row), then looked up per changed row.
+  moved AS MATERIALIZED (
     SELECT m.at_seq, m.seq, m.change_id
     FROM candidates m
     WHERE m.digest = CASE WHEN m.format = 2
@@ -291,8 +296,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
         ELSE format('row %s, sealed at link %s, was changed', f.change_id, f.seq) END
     END,
     f.erasure_id
-  FROM row_problems f LEFT JOIN LATERAL (SELECT * FROM moved WHERE moved.at_seq = f.seq LIMIT 1) m
-    ON f.problem = 'changed'
+  FROM row_problems f
+    LEFT JOIN LATERAL (SELECT * FROM moved WHERE f.problem = 'changed' AND moved.at_seq = f.seq LIMIT 1) m ON true
 $$;
 
 -- Links may have their salt replaced, and nothing else: an erasure replaces a sealed row's salt (see erase()). A

@@ -106,6 +106,12 @@ describe('seal and verify', () => {
       'SELECT change_id::text FROM auditrum.chain ORDER BY seq',
     );
     expect(rows.map((r) => r.change_id)).toEqual(await changeIds());
+    // Each link has a salt of its own (format 2): 16 bytes drawn for it alone.
+    const salts = await db.pool.query<{ links: number; salts: number; sizes: number[] }>(
+      `SELECT count(*)::int AS links, count(DISTINCT salt)::int AS salts, array_agg(DISTINCT length(salt)) AS sizes
+       FROM auditrum.chain WHERE format = 2`,
+    );
+    expect(salts.rows).toEqual([{ links: 5, salts: 5, sizes: [16] }]);
     expect(await verified()).toMatchObject({ ok: true, links: '5', unsealed: 0, problems: [] });
     // A second seal with nothing new adds nothing and keeps the end.
     expect(await seal(admin, 'auditrum')).toMatchObject({ rows: 0, lastSeq: '5', lastHash: sealed.lastHash });
