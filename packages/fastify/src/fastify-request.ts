@@ -65,8 +65,12 @@ export function noteFailure(request: FastifyRequest, error: unknown): void {
   (request as { [FAILURE]?: unknown })[FAILURE] = error;
 }
 
-export function failureOf(request: FastifyRequest): unknown {
-  return (request as { [FAILURE]?: unknown })[FAILURE];
+/**
+ * The error a request failed with: the one Fastify's onError hook saw, else `reply.raw.err` (pino-http's convention,
+ * as in Express), for an error a framework on top answers itself (a NestJS exception filter) before Fastify sees it.
+ */
+export function failureOf(request: FastifyRequest, reply: FastifyReply): unknown {
+  return (request as { [FAILURE]?: unknown })[FAILURE] ?? (reply.raw as { err?: unknown }).err;
 }
 
 // request.ip follows the trustProxy option (X-Forwarded-For only when the app trusts its proxy); a closed socket

@@ -23,7 +23,7 @@ export function logRequest(
     facts,
     outcome: {
       route: () => routeOf(request),
-      error: () => failureOf(request),
+      error: () => failureOf(request, reply),
       // A body a hook read before this plugin could tap it: what Fastify's parser made of it.
       parsedBody: () => request.body,
     },
