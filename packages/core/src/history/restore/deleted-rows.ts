@@ -57,15 +57,7 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
   }
   const before = query.before === undefined ? null : changeIdOf(query.before, 'before');
   const table = await tableByName(db, schema, query.table);
-  const audit = quoteIdentifier(schema);
-  // Newest DELETEs first; each must be the latest change of its key (index changes_row_idx answers both).
-  const { rows } = await db.query<{ id: string; reason: string | null }>(
-    `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
-     WHERE c.table_id = $1 AND c.operation = 'DELETE' AND ($2::bigint IS NULL OR c.id < $2)
-       AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = c.table_id AND l.row_key = c.row_key AND l.id > c.id)
-     ORDER BY c.id DESC LIMIT $3`,
-    [table.id, before, limit + 1],
-  );
+  const rows = await newestDeletes(db, quoteIdentifier(schema), table.id, before, limit + 1);
   const page = rows.slice(0, limit);
   const reasons = new Map(page.map((row) => [row.id, row.reason]));
   const changes = await loggedChanges(db, schema, { ids: page.map((row) => row.id) });
@@ -88,4 +80,47 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
     };
   });
   return { rows: deleted, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
+}
+
+/**
+ * How far back the newest DELETEs are looked for, widening: the walk of the log's primary key merges one backward
+ * scan per monthly partition, and each must find its first match before any row comes out, so every partition
+ * without a DELETE of the table (the older months, usually) would be read whole for the first page.
+ */
+const WINDOWS = ['1 day', '7 days', '31 days', '1 year', null] as const;
+
+/**
+ * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers both).
+ * A page found within a window is the page when no DELETE of the bin older than the window has a larger id than the
+ * page's last (a statement that began before the window and was logged after; a probe of the ids above it).
+ */
+async function newestDeletes(
+  db: Queryable,
+  audit: string,
+  tableId: number,
+  before: string | null,
+  count: number,
+): Promise<{ id: string; reason: string | null }[]> {
+  const inBin = (alias: string) =>
+    `${alias}.table_id = $1 AND ${alias}.operation = 'DELETE' AND ($2::bigint IS NULL OR ${alias}.id < $2)
+     AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = ${alias}.table_id AND l.row_key = ${alias}.row_key
+       AND l.id > ${alias}.id)`;
+  const { rows: clock } = await db.query<{ now: string }>('SELECT now()::text AS now');
+  for (const window of WINDOWS) {
+    const { rows } = await db.query<{ id: string; reason: string | null }>(
+      `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
+       WHERE ${inBin('c')} AND ($4::interval IS NULL OR c.changed_at >= $5::timestamptz - $4::interval)
+       ORDER BY c.id DESC LIMIT $3`,
+      [tableId, before, count, window, clock[0]?.now],
+    );
+    if (window === null) return rows;
+    if (rows.length < count) continue;
+    const { rows: older } = await db.query<{ found: boolean }>(
+      `SELECT EXISTS (SELECT FROM ${audit}.changes o
+         WHERE ${inBin('o')} AND o.id > $3::bigint AND o.changed_at < $5::timestamptz - $4::interval) AS found`,
+      [tableId, before, rows.at(-1)?.id, window, clock[0]?.now],
+    );
+    if (older[0]?.found !== true) return rows;
+  }
+  return [];
 }
