@@ -3,6 +3,7 @@ import type { EraseOptions } from '@auditrum/core';
 import {
   ComplianceInputError,
   contextComment,
+  createAuditrum,
   ERASED_VALUE,
   erase,
   erasedActorId,
@@ -354,6 +355,28 @@ describe('erasure by row', () => {
     expect(recorded).toEqual([{ subject: { table: 'public.accounts', key: ERASED_VALUE, columns: ['email'] } }]);
     expect(await everythingStored()).not.toContain('dave@');
     expect((await verify(admin, 'auditrum')).problems).toEqual([]);
+  });
+
+  it('erases again a row an earlier erasure touched: verify checks it against the latest', async () => {
+    const audit = createAuditrum({ pool: admin, partitions: false });
+    try {
+      const subject = { table: 'public.people', key: 1, columns: ['email'] };
+      expect(await audit.erase({ subject, reason: 'GDPR request #21', dryRun: true })).toMatchObject({
+        changes: 3,
+        applied: false,
+      });
+      const result = await audit.erase({ subject, reason: 'GDPR request #21' });
+      const rows = await changesWhere(`row_key = '1'`);
+      expect(rows[0]?.new_values).toMatchObject({ email: ERASED_VALUE, name: 'Alice' });
+      expect(rows[0]?.actor_id).toMatch(/^erased:\d+$/);
+      const verified = await audit.verify();
+      expect(verified.problems).toEqual([]);
+      expect(verified.erased.filter((e) => rows.some((r) => r.id === e.changeId)).map((e) => e.erasureId)).toEqual(
+        Array(3).fill(result.erasureId),
+      );
+    } finally {
+      await audit.close();
+    }
   });
 
   it('a row changed before its erasure stays named changed: an erasure never hides a change', async () => {
