@@ -297,6 +297,7 @@ describe('a change an erasure touched', () => {
     keyErasure: string | null = null,
   ) {
     fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders', columns: [] }], canWrite: true },
       [`${BASE}/api/changes/41`]: { change, request: null },
       [`${BASE}/api/erasures`]: { erasures, marker: '[erased]', actorErasure, keyErasure },
       [`${BASE}/api/history`]: historyResponse([
@@ -330,8 +331,10 @@ describe('a change an erasure touched', () => {
     expect(facts.textContent).toContain('Actorerased actor (erasure #3)');
     expect(facts.textContent).toContain(`Reason${text}`);
     expect(erasedTexts(document.querySelector('dl.record') as HTMLElement)).toEqual([text]);
+    // Its values are markers: reverting it would write them into the table, so a writer is not offered it.
+    expect(screen.queryByRole('button', { name: 'Revert this change' })).toBeNull();
     const notice = screen.getByRole('region', { name: 'Values erased' });
-    expect(notice.textContent).toContain('Erasure #3,');
+    expect(notice.textContent).toContain(`Erasure #3 of ${when}, run by auditrum_admin`);
     expect(notice.textContent).toContain('run by auditrum_admin at the request of dpo@shop.test: GDPR request 118');
   });
 
@@ -345,6 +348,7 @@ describe('a change an erasure touched', () => {
     // The INSERT's row (from its history): two columns hold the text, shown as it is.
     expect(await screen.findAllByText('[erased]')).toHaveLength(2);
     expect(screen.queryByRole('region', { name: 'Values erased' })).toBeNull();
+    expect(await screen.findByRole('button', { name: 'Revert this change' })).toBeTruthy();
     expect((document.querySelector('dl.facts') as HTMLElement).textContent).toContain('Actorerased:3');
   });
 

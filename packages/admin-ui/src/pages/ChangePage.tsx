@@ -62,7 +62,8 @@ export function ChangePage({ id }: { id: string }) {
         {c.rowKey !== null && <> · key {keyErased ? `erased (erasure #${erasure?.keyErasure})` : c.rowKey}</>}
       </h1>
       {erasure && <ErasedNotice erasures={erasure.erasures} />}
-      {canWrite && c.operation !== 'TRUNCATE' && c.rowKey !== null && (
+      {/* An erased change's values are markers: reverting it would write them into the table. */}
+      {canWrite && c.operation !== 'TRUNCATE' && c.rowKey !== null && erasures.status !== 'loading' && !erasure && (
         <div className="actions">
           <WriteAction
             label="Revert this change"

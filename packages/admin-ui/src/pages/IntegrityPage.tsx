@@ -440,7 +440,8 @@ function count(n: number, noun: string): string {
 
 /** An age in words: minutes under an hour, hours under two days, then days. */
 function hours(h: number): string {
-  if (h < 1) return `${Math.max(0, Math.round(h * 60))} min`;
+  if (h * 60 < 1) return 'less than a minute';
+  if (h < 1) return `${Math.round(h * 60)} min`;
   if (h < 48) return `${h.toFixed(1)} h`;
   return `${Math.floor(h / 24)} days`;
 }
