@@ -56,7 +56,10 @@ BEGIN
         '«x»', format('live.%I', a.attname)), format('live.%I', a.attname)), ', ' ORDER BY k.ord)) END,
     format('(%s)', string_agg(CASE WHEN cardinality(t.key_attnums) = 1
       THEN format('(«k»)::%s', format_type(a.atttypid, a.atttypmod))
-      ELSE format('((«k»)::jsonb->>%s)::%s', k.ord - 1, format_type(a.atttypid, a.atttypmod)) END, ', ' ORDER BY k.ord))
+      ELSE format('((«k»)::jsonb->>%s)::%s', k.ord - 1, format_type(a.atttypid, a.atttypmod)) END
+      -- Sorted as the key column sorts: with its collation (a cast gives the type's default).
+      || coalesce((SELECT format(' COLLATE %I.%I', n.nspname, co.collname) FROM pg_collation co
+        JOIN pg_namespace n ON n.oid = co.collnamespace WHERE co.oid = a.attcollation), ''), ', ' ORDER BY k.ord))
   INTO live_columns, live_key, typed
   FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
   JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;

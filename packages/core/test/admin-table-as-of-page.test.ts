@@ -78,10 +78,11 @@ beforeAll(async () => {
   await app.query('CREATE TABLE items (id int PRIMARY KEY, v text)');
   await app.query('CREATE TABLE pairs (a text, b int, v text, PRIMARY KEY (a, b))');
   await app.query('CREATE TABLE bins (id bigint PRIMARY KEY, v text)');
+  await app.query('CREATE TABLE tags (name text COLLATE "C" PRIMARY KEY)');
   // Rows from before tracking: nothing is logged of them until they change.
   await app.query(`INSERT INTO items SELECT g, 'old ' || g FROM generate_series(1, 6) g`);
   const auditrum = createAuditrum({ pool: db.pool, partitions: false });
-  for (const table of ['items', 'pairs', 'bins']) await auditrum.track(`public.${table}`);
+  for (const table of ['items', 'pairs', 'bins', 'tags']) await auditrum.track(`public.${table}`);
   createAuditrum({ pool: app, partitions: false });
   times.before = await now();
   await withAuditContext({ actor: { id: 'u-1' }, source: 'http' }, async () => {
@@ -89,6 +90,7 @@ beforeAll(async () => {
     await app.query(`UPDATE items SET v = 'two, changed' WHERE id = 2`);
     await app.query(`INSERT INTO pairs VALUES ('a', 2, 'a2'), ('a', 10, 'a10'), ('b', 1, 'b1'), ('c', 3, 'c3')`);
     await app.query(`INSERT INTO bins VALUES (1, 'x'), (2, 'y'), (3, 'z')`);
+    await app.query(`INSERT INTO tags VALUES ('b'), ('a'), ('B'), ('A')`);
   });
   times.at = await now();
   await withAuditContext({ actor: { id: 'u-2' }, source: 'http' }, async () => {
@@ -103,6 +105,7 @@ beforeAll(async () => {
     await app.query(`INSERT INTO pairs VALUES ('a', 5, 'a5')`);
     await app.query('TRUNCATE bins');
     await app.query(`INSERT INTO bins VALUES (4, 'w')`);
+    await app.query(`DELETE FROM tags WHERE name = 'A'`);
   });
   times.truncated = await now();
   admin = createAdminRoutes({ pool: app, authorize: () => true, onError: (e) => errors.push(e) });
@@ -160,6 +163,11 @@ describe('api/table-as-of, one page rebuilt at a time', () => {
     );
     const today = await allPages({ table: 'public.pairs', at: await now(), limit: '3' });
     expect(today.rows.map((row) => row.rowKey)).toEqual(['["a", 2]', '["a", 5]', '["b", 1]', '["c", 3]']);
+  });
+
+  it("orders a text key by its column's collation, the gone keys among the live ones", async () => {
+    const { rows } = await allPages({ table: 'public.tags', at: times.at, limit: '1' });
+    expect(rows.map((row) => row.rowKey)).toEqual(['A', 'B', 'a', 'b']);
   });
 
   it('finds the rows a TRUNCATE removed since (they are named nowhere after it)', async () => {
