@@ -9,11 +9,17 @@ import type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './ex
  */
 export const CEF_HEADER_START = 'CEF:0|Auditrum|Auditrum|1|';
 
+// Most values need no escaping: one test first, the replacements only when it finds something.
+const HEADER_SPECIAL = /[\\|\r\n]/;
+const EXTENSION_SPECIAL = /[\\=\r\n]/;
+
 export function cefHeaderValue(value: string): string {
+  if (!HEADER_SPECIAL.test(value)) return value;
   return value.replace(/[\\|]/g, '\\$&').replace(/\r\n|[\r\n]/g, ' ');
 }
 
 export function cefExtensionValue(value: string): string {
+  if (!EXTENSION_SPECIAL.test(value)) return value;
   return value.replace(/[\\=]/g, '\\$&').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
 }
 
@@ -37,10 +43,11 @@ type Extension = [key: string, value: string | number | null | undefined];
 /** One record as a line of CEF (see docs/export.md for the mapping of each field to CEF's keys). */
 export function cefLine(record: ExportRecord): string {
   const [signature, name, severity, extension] = record.log === 'changes' ? changeEvent(record) : requestEvent(record);
-  const pairs = extension
-    .filter((pair): pair is [string, string | number] => pair[1] !== null && pair[1] !== undefined && pair[1] !== '')
-    .map(([key, value]) => `${key}=${cefExtensionValue(String(value))}`)
-    .join(' ');
+  let pairs = '';
+  for (const [key, value] of extension) {
+    if (value === null || value === undefined || value === '') continue;
+    pairs += `${pairs === '' ? '' : ' '}${key}=${cefExtensionValue(String(value))}`;
+  }
   return `${CEF_HEADER_START}${cefHeaderValue(signature)}|${cefHeaderValue(name)}|${severity}|${pairs}\n`;
 }
 

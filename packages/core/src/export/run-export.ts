@@ -14,7 +14,7 @@ export interface RunExportOptions {
   pollIntervalMs?: number | undefined;
   format: ExportFormat;
   sink: ExportSink;
-  /** Records per batch delivered (and cursor stored). Default 1,000. */
+  /** Records per batch delivered (and cursor stored). Default 10,000 (a step's last batch may be smaller). */
   batchRows?: number | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -32,7 +32,7 @@ export interface RunExportResult {
  */
 export async function runExport(db: Queryable, schema: string, options: RunExportOptions): Promise<RunExportResult> {
   const { cursorFile, format, sink } = options;
-  const batchRows = options.batchRows ?? 1000;
+  const batchRows = options.batchRows ?? 10_000;
   const stored = cursorFile === undefined ? undefined : await readCursorFile(cursorFile);
   const deliveredThrough = await sink.deliveredThrough();
   let text = '';

@@ -83,7 +83,7 @@ export function addExportCommand(program: Command, cli: CliContext): void {
     .addOption(new Option('--format <format>', 'output format').choices(Object.keys(EXPORT_FORMATS)).default('ndjson'))
     .option('--follow', 'keep going: wait for new rows until stopped (SIGINT or SIGTERM)')
     .option('--poll <ms>', 'with --follow, the wait between polls in milliseconds', wholeNumber(10, 60_000), 250)
-    .option('--batch <rows>', 'records per batch delivered (and cursor stored)', wholeNumber(1, 100_000), 1000)
+    .option('--batch <rows>', 'records per batch delivered (and cursor stored)', wholeNumber(1, 100_000), 10_000)
     .option('--file <path>', 'write to files <path>.<number>.<time>.<format>, rotated (default: stdout)')
     .option(
       '--rotate-size <bytes>',
