@@ -67,8 +67,13 @@ interface RunResult {
    * cores are all busy, whatever else runs on it.
    */
   cpuUsPerTx: number;
+  /** The same, by where it was spent: the writers' backends, the sealer's, the server's other processes, this one. */
+  cpuSplit: Record<CpuPart, number>;
   errors: string[];
 }
+
+const CPU_PARTS = ['writers', 'sealer', 'server other', 'client'] as const;
+type CpuPart = (typeof CPU_PARTS)[number];
 
 /** CPU seconds (user + system) a process has used, from /proc; NaN when it cannot be read (a remote server). */
 function processCpuSeconds(pid: number): number {
@@ -174,6 +179,9 @@ async function run(
 ): Promise<RunResult> {
   await seal(sealer, 'auditrum');
   const clients = await Promise.all(Array.from({ length: writers }, () => pool.connect()));
+  const writerPids = await Promise.all(
+    clients.map(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid),
+  );
   const errors: string[] = [];
   let transactions = 0;
   const stop = { stopped: false };
@@ -222,8 +230,18 @@ async function run(
   const sealed = await sealing;
   const ticksAfter = machineTicks();
   const client = process.cpuUsage(clientBefore);
-  const usedCpu = serverCpuBetween(serverBefore, serverCpu(postmasterPid)) + (client.user + client.system) / 1e6;
+  const serverAfter = serverCpu(postmasterPid);
   const cpu = processCpuSeconds(sealerPid) - cpuBefore;
+  const used = (pids: readonly (number | undefined)[]) =>
+    pids.reduce<number>((sum, pid) => sum + (serverAfter.get(pid ?? -1) ?? 0) - (serverBefore.get(pid ?? -1) ?? 0), 0);
+  const server = serverCpuBetween(serverBefore, serverAfter);
+  const split: Record<CpuPart, number> = {
+    writers: used(writerPids),
+    sealer: used([sealerPid]),
+    'server other': server - used(writerPids) - used([sealerPid]),
+    client: (client.user + client.system) / 1e6,
+  };
+  const perTx = (seconds: number) => (seconds * 1e6) / transactions;
   return {
     tps: transactions / seconds,
     transactions,
@@ -232,7 +250,8 @@ async function run(
     sealed: sealed.rows,
     idle: (ticksAfter.idle - ticksBefore.idle) / (ticksAfter.total - ticksBefore.total),
     lockWaits: await lockWaits,
-    cpuUsPerTx: (usedCpu * 1e6) / transactions,
+    cpuUsPerTx: perTx(server + split.client),
+    cpuSplit: Object.fromEntries(CPU_PARTS.map((part) => [part, perTx(split[part])])) as Record<CpuPart, number>,
     errors,
   };
 }
@@ -340,6 +359,24 @@ async function main(): Promise<void> {
     );
     log(
       `chain after the run: ${checked.links} links for ${total[0]?.n} rows, ${checked.unsealed} unsealed, verify ${checked.ok ? 'ok' : `found ${checked.problems.length} problems`}; ${errors.length} write errors${errors.length ? ` (first: ${errors[0]})` : ''}`,
+    );
+    log();
+    log('CPU per transaction by where it was spent, µs (medians; off / on)');
+    log(
+      textTable(
+        ['writers', ...CPU_PARTS],
+        WRITERS.map((writers) => {
+          const off = results[`${writers}/off`] ?? [];
+          const on = results[`${writers}/on`] ?? [];
+          return [
+            String(writers),
+            ...CPU_PARTS.map(
+              (part) =>
+                `${fmt(median(off.map((x) => x.cpuSplit[part])), 1)} / ${fmt(median(on.map((x) => x.cpuSplit[part])), 1)}`,
+            ),
+          ];
+        }),
+      ),
     );
     for (const problem of checked.problems.slice(0, 5)) log(`  ${problem.problem}: ${problem.detail}`);
     log(
