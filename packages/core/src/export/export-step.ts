@@ -40,6 +40,17 @@ export async function readHorizon(client: pg.ClientBase, schema: string): Promis
 }
 
 /**
+ * The snapshot's horizon alone, one cheap read-only statement: while it has not moved past a cursor's `to`, no step
+ * can take anything, and readHorizon() (which takes a transaction id, a commit record) is not needed.
+ */
+export async function peekHorizon(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ horizon: string }>(
+    'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon',
+  );
+  return rows[0]?.horizon as string;
+}
+
+/**
  * The cursor of the step after `cursor`'s, up to `horizon`, with none of it delivered; undefined when no transaction
  * has ended since (the horizon has not moved). The step's floor for each log is the ids of the latest mark whose
  * `next` is at most the step's `from`: every transaction of the step (ids from `from` on) got its id after that

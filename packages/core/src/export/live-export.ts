@@ -8,7 +8,7 @@ import type { ExportCursor, ExportLog } from './export-cursor.js';
 import { checkCursorDatabase, databaseIdentity, EXPORT_LOGS, ExportInputError, newCursor } from './export-cursor.js';
 import type { ExportRecord } from './export-record.js';
 import { parsePosition } from './export-record.js';
-import { nextStep, readHorizon } from './export-step.js';
+import { nextStep, peekHorizon, readHorizon } from './export-step.js';
 import { stepRecords } from './step-rows.js';
 
 export interface ExportOptions {
@@ -91,7 +91,8 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
         for (let first = true; !checked.signal?.aborted; first = false) {
           if (!first && checked.follow && rows < BUSY_STEP_ROWS) await pause(checked.pollIntervalMs, checked.signal);
           if (checked.signal?.aborted) break;
-          const step = nextStep(cursor, await readHorizon(client, schema));
+          const moved = BigInt(await peekHorizon(client)) > BigInt(cursor.to);
+          const step = moved ? nextStep(cursor, await readHorizon(client, schema)) : undefined;
           if (step === undefined) {
             if (!checked.follow) break;
             rows = 0;

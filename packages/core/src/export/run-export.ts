@@ -51,7 +51,7 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
     signal: options.signal,
     checkpoint: async (cursor) => {
       await flush(cursor.id);
-      if (cursorFile !== undefined) await writeCursorFile(cursorFile, cursor);
+      await store(cursor);
     },
   });
   async function flush(cursorId: string): Promise<void> {
@@ -71,7 +71,15 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
     const cursor = run.cursor;
     if (cursor === undefined) return;
     await flush(cursor.id);
-    if (cursorFile !== undefined) await writeCursorFile(cursorFile, cursor);
+    await store(cursor);
+  }
+  // A follower that is caught up checkpoints at every poll: the file is written only when the cursor changed.
+  let lastStored = stored === undefined ? '' : JSON.stringify(stored);
+  async function store(cursor: ExportCursor): Promise<void> {
+    const text = JSON.stringify(cursor);
+    if (cursorFile === undefined || text === lastStored) return;
+    await writeCursorFile(cursorFile, cursor);
+    lastStored = text;
   }
   try {
     for await (const record of run) {
