@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { erase, seal } from '@auditrum/core';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { erase, seal, verify } from '@auditrum/core';
 import { expect, test } from '@playwright/test';
 import { shopApi } from '../support/shop-api.ts';
 import { withDatabase } from '../support/with-database.ts';
@@ -7,8 +7,9 @@ import { withDatabase } from '../support/with-database.ts';
 /**
  * The admin's Integrity page and an erased change, against each sample app on a real PostgreSQL: a customer's
  * change made over HTTP, the chain sealed with a signing key, that customer's name and address erased (GDPR art. 17)
- * as the schema's owner would; then in the browser the panel shows the signed seal, the rows not sealed, and the
- * erasure as an event, and the change's page shows the erased values as erased, with the erasure, never as the marker.
+ * and the chain verified with the checkpoint, as the schema's owner would; then in the browser the panel shows the
+ * signed seal, the verify run (its erased rows apart from breaks), the checkpoint and the erasure as an event, and the
+ * change's page shows the erased values as erased, with the erasure, never as the marker.
  */
 const CAROL = { id: '3' };
 const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
@@ -48,6 +49,15 @@ for (const framework of ['express', 'koa'] as const) {
         reason,
         requestedBy: 'dpo@shop.test',
       });
+      const checkpoint = result.checkpoint;
+      if (!checkpoint) throw new Error('the seal signed no checkpoint');
+      // verify records its run; the rows sealed before the erasure are reported erased, not tampered.
+      const checked = await verify(db, 'auditrum', {
+        checkpoints: [checkpoint],
+        publicKey: createPublicKey(signingKey),
+      });
+      expect(checked).toMatchObject({ ok: true, problems: [] });
+      expect(checked.erased).toHaveLength(2);
       return { changeId: rows[0]?.id as string, sealed: result, erasureId: erased.erasureId as string };
     });
     expect(sealed.checkpoint?.seq).toBe(sealed.lastSeq);
@@ -61,7 +71,13 @@ for (const framework of ['express', 'koa'] as const) {
       await expect(sealing).toContainText(/Sealed (less than a minute|\d+ min) ago; \d+ rows? not sealed yet\./);
       await expect(sealing).toContainText(`up to link ${sealed.lastSeq}`);
       await expect(sealing).toContainText('Signed checkpointemitted, key');
-      await expect(page.getByRole('region', { name: /^Signed checkpoints/ })).toContainText(`#${sealed.sealId}`);
+      const verification = page.getByRole('region', { name: /^Verification/ });
+      await expect(verification).toContainText(/Verified: [\d,]+ links hold \(2 erased rows, not breaks\)/);
+      await expect(verification).toContainText('Checkpoints1 checked, 0 failed');
+      const checkpoints = page.getByRole('region', { name: /^Signed checkpoints/ });
+      await expect(checkpoints).toContainText(`#${sealed.sealId}`);
+      await expect(checkpoints).toContainText('Newest checkpoint verified');
+      await expect(checkpoints).not.toContainText('no verify was given a checkpoint file');
       const event = page.getByRole('listitem').filter({ hasText: `Erasure #${erasureId}` });
       await expect(event).toContainText(`Reason${reason}`);
       await expect(event).toContainText(`Subjectpublic.customers key ${customerId}: address, name`);
