@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { useTestDatabase } from '@auditrum/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookRetryDelay } from '../src/export/webhook-sink.js';
+import { waitForHorizon } from './export-horizon.js';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
 
@@ -12,7 +13,9 @@ const db = useTestDatabase();
 const other = useTestDatabase();
 let dir: string;
 
-function cli(args: string[], url = db.url): Promise<CliOutcome> {
+/** Runs the CLI once what ended so far is below the horizon, so that an export step takes it all. */
+async function cli(args: string[], url = db.url): Promise<CliOutcome> {
+  await waitForHorizon(db.pool);
   return runCli(args, { env: { DATABASE_URL: url }, cwd: dir });
 }
 

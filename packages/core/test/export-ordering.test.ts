@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
 import type { ApiRequestRecord } from '../src/request-log/api-request-record.js';
+import { waitForHorizon } from './export-horizon.js';
 
 // The two-role set-up of harden: the application role writes a tracked table and the API log; the export runs as
 // the admin role, which owns the schema (and may read the id sequences).
@@ -39,8 +40,15 @@ function request(requestId: string): ApiRequestRecord {
   };
 }
 
-/** Runs one export (not following) from `cursor`, storing the cursor at each checkpoint; returns records and cursor. */
-async function exportOnce(cursor?: ExportCursor): Promise<{ records: ExportRecord[]; cursor: ExportCursor }> {
+/**
+ * Runs one export (not following) from `cursor`, storing the cursor at each checkpoint; returns records and cursor.
+ * Unless `now` is false, first waits for what ended so far to be below the horizon (see waitForHorizon).
+ */
+async function exportOnce(
+  cursor?: ExportCursor,
+  { now = false }: { now?: boolean } = {},
+): Promise<{ records: ExportRecord[]; cursor: ExportCursor }> {
+  if (!now) await waitForHorizon(db.pool);
   let stored = cursor;
   const records: ExportRecord[] = [];
   const run = exportLogs(admin, 'auditrum', {
@@ -120,7 +128,7 @@ describe('export order', () => {
       );
       // The open transaction holds the horizon: nothing committed behind it is exported yet (else the early rows,
       // with smaller ids, would come after a cursor that had passed them).
-      const held = await exportOnce(cursor);
+      const held = await exportOnce(cursor, { now: true });
       expect(held.records).toEqual([]);
       cursor = held.cursor;
       await early.query('COMMIT');
@@ -142,7 +150,7 @@ describe('export order', () => {
       for (let i = 21; i < 24; i++) {
         // Another transaction ends between steps, so the steps' marks move on while the early one is open.
         await app.query(`INSERT INTO orders VALUES ($1, 'between')`, [i]);
-        const step = await exportOnce(cursor);
+        const step = await exportOnce(cursor, { now: true });
         seen.push(...keys(step.records));
         cursor = step.cursor;
       }
@@ -158,6 +166,35 @@ describe('export order', () => {
       cursor = step.cursor;
     }
     expect(seen.sort()).toEqual(['20', '21', '22', '23', '24', '25'].map((id) => `INSERT ${id}`).sort());
+  });
+
+  it('a step that runs while a younger transaction is still open leaves its rows, with smaller ids, to a later step', async () => {
+    const older = await app.connect();
+    const younger = await app.connect();
+    const seen: string[] = [];
+    try {
+      await older.query('BEGIN');
+      await older.query(`INSERT INTO orders VALUES (60, 'older')`);
+      await younger.query('BEGIN');
+      await younger.query(`INSERT INTO orders VALUES (61, 'younger')`);
+      await older.query('COMMIT');
+      // The horizon moves up to the younger transaction: this step takes the older one's row, and its mark is taken
+      // while the younger one, whose row has a smaller id than that mark's, is still open.
+      await app.query(`INSERT INTO orders VALUES (62, 'after both began')`);
+      const step = await exportOnce(cursor, { now: true });
+      seen.push(...keys(step.records));
+      cursor = step.cursor;
+      await younger.query('COMMIT');
+    } finally {
+      older.release();
+      younger.release();
+    }
+    for (let i = 0; i < 2; i++) {
+      const step = await exportOnce(cursor);
+      seen.push(...keys(step.records));
+      cursor = step.cursor;
+    }
+    expect(seen.sort()).toEqual(['INSERT 60', 'INSERT 61', 'INSERT 62']);
   });
 
   it('rolled-back rows are never exported', async () => {
@@ -177,6 +214,7 @@ describe('export order', () => {
 
   it('resumes a step midway: the same rows at the same positions, the delivered ones skipped', async () => {
     await app.query(`INSERT INTO orders VALUES (40, 'a'), (41, 'b'), (42, 'c')`);
+    await waitForHorizon(db.pool);
     const records: ExportRecord[] = [];
     let atStep: ExportCursor | undefined;
     const run = exportLogs(admin, 'auditrum', {
