@@ -444,7 +444,7 @@ BEGIN
     key_erased := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (t.key_attnums)
       AND a.attname = ANY (columns_erased));
     recorded := jsonb_build_object('table', format('%I.%I', t.schema_name, t.table_name),
-      'key', CASE WHEN key_erased THEN marker ELSE subject->'key' END, 'columns', to_jsonb(columns_erased));
+      'key', CASE WHEN key_erased THEN marker ELSE to_jsonb(key_text) END, 'columns', to_jsonb(columns_erased));
   ELSE
     RAISE EXCEPTION 'auditrum: the subject of an erasure is {"actor_id": ...} or {"table": ..., "key": ..., "columns": [...]}, not %',
       subject USING ERRCODE = 'invalid_parameter_value';

@@ -328,7 +328,7 @@ describe('erasure by row', () => {
     const { rows: recorded } = await db.pool.query(`SELECT subject FROM auditrum.erasures WHERE id = $1`, [
       result.erasureId,
     ]);
-    expect(recorded).toEqual([{ subject: { table: 'public.people', key: 10, columns: ['email', 'name'] } }]);
+    expect(recorded).toEqual([{ subject: { table: 'public.people', key: '10', columns: ['email', 'name'] } }]);
     expect(await everythingStored()).not.toContain('carol@');
     const verified = await verify(admin, 'auditrum');
     expect(verified.problems).toEqual([]);

@@ -11,7 +11,8 @@ const ERASED_ACTOR_PREFIX = 'erased:';
 
 /**
  * What an erased actor id becomes: a pseudonym per erasure, so that the history still shows that these changes were
- * made by one person, without saying who.
+ * made by one person, without saying who. An erasure of a row whose key column it erases gives the row key of every
+ * version the same pseudonym.
  */
 export function erasedActorId(erasureId: string): string {
   return `${ERASED_ACTOR_PREFIX}${erasureId}`;
@@ -33,7 +34,12 @@ export function erasedBody(erasureId: string): ErasedBody {
   return { $auditrum: 'erased', erasure: erasureId };
 }
 
-/** Whose values an erasure removed: one actor's, or some columns of one row of a tracked table. */
+/**
+ * Whose values an erasure removed, as `erasures.subject` records it: one actor's (the actor id itself is not kept:
+ * with it, the pseudonym would lead back to the person, so it reads ERASED_VALUE), or some columns of one row of a
+ * tracked table (`schema.table`; the key as the log's `row_key` holds it, or ERASED_VALUE when a key column was
+ * erased).
+ */
 export type ErasureSubject =
   | { actor_id: string }
   | { table: string; key: Record<string, unknown> | string; columns: string[] };
