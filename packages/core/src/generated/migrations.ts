@@ -3878,7 +3878,6 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
   SELECT pg_catalog.uuid_send(pg_catalog.gen_random_uuid())
 $$;
 
-
 -- seal() takes that fingerprint: the caller signs the checkpoint of the link this seal returns, in the same
 -- transaction (a new signature; the version 9 one is dropped, so that a call without an argument is not ambiguous).
 DROP FUNCTION :AUDITRUM_SCHEMA.seal();
