@@ -1,6 +1,6 @@
 /**
- * The end-to-end tests' servers: one PostgreSQL, and the Express, Koa and Fastify sample shops each on its own
- * database, each with a write by an analyst's role that claims to be a shop user (analyst.ts). Prints
+ * The end-to-end tests' servers: one PostgreSQL, and the Express, Koa, Fastify and NestJS sample shops each on its
+ * own database, each with a write by an analyst's role that claims to be a shop user (analyst.ts). Prints
  * `READY {"express": url, "koa": url, "fastify": url, "express_db": url, …}` when all listen (the tests read each
  * shop's database to check what the admin's writes did); stops everything (and removes the embedded server's
  * data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes its stdin.
@@ -30,7 +30,7 @@ process.stdin.on('end', () => void stop(0));
 process.stdin.resume();
 
 try {
-  for (const framework of ['express', 'koa', 'fastify'] as const) {
+  for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
     const databaseUrl = await postgres.createDatabase(`auditrum_e2e_${framework}`);
     databases[`${framework}_db`] = databaseUrl;
     shops.push(await startShop(framework, databaseUrl));

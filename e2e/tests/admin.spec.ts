@@ -22,7 +22,7 @@ async function applyActorFilter(page: Page, actorId: string) {
   await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
 }
 
-for (const framework of ['express', 'koa', 'fastify'] as const) {
+for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
   test(`${framework}: changes by two users, followed from the list to the diff, the API call and the row history`, async ({
     page,
     browser,
@@ -200,7 +200,7 @@ for (const framework of ['express', 'koa', 'fastify'] as const) {
   });
 }
 
-for (const framework of ['express', 'koa', 'fastify'] as const) {
+for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
   test(`${framework}: a write by another database role shows its claimed context as claimed; a value too large to keep shows its size`, async ({
     page,
   }) => {

@@ -21,7 +21,7 @@ async function databaseNow(url: string): Promise<string> {
   return rows[0]?.t as string;
 }
 
-for (const framework of ['express', 'koa', 'fastify'] as const) {
+for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
   test(`${framework}: blame, a field's values, a table as of a time, the actor filter by label, the keyboard, large values, a narrow screen, a transaction`, async ({
     page,
   }) => {

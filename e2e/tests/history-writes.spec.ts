@@ -54,7 +54,7 @@ async function recorded(db: pg.Client, ids: string[]) {
   return rows;
 }
 
-for (const framework of ['express', 'koa', 'fastify'] as const) {
+for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
   test(`${framework}: revert, restore, undelete and undo from the admin, checked in the database; a conflict; a read-only mount`, async ({
     page,
   }) => {
