@@ -15,8 +15,10 @@ const sourceHooks = new URL('../../../test/source-hooks.ts', import.meta.url).hr
 const db = useTestDatabase();
 let dir: string;
 
-function startExport(follow: boolean): { child: ChildProcess; exited: Promise<number | null> } {
-  const args = ['export', '--cursor', 'crash.cursor', '--file', 'out/audit', '--rotate-size', '64K', '--batch', '40'];
+function startExport(
+  follow: boolean,
+  args = ['export', '--cursor', 'crash.cursor', '--file', 'out/audit', '--rotate-size', '64K', '--batch', '40'],
+): { child: ChildProcess; exited: Promise<number | null> } {
   const child = spawn(
     process.execPath,
     [
@@ -112,4 +114,29 @@ it('kill -9 during an export, again and again while rows are written: nothing lo
   expect(new Set(ids).size).toBe(ids.length);
   expect([...ids].sort()).toEqual(rows.map((r) => r.id).sort());
   expect(ids.length).toBeGreaterThan(4000);
+});
+
+it('--follow stops on SIGTERM after delivering what it holds, with the cursor stored after the last record', async () => {
+  const args = ['export', '--cursor', 'term.cursor', '--file', 'term/audit', '--logs', 'changes'];
+  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM auditrum.changes');
+  const total = (rows[0]?.n ?? 0) + 3;
+  const { child, exited } = startExport(true, args);
+  await db.pool.query(`INSERT INTO events VALUES (-10, 'a'), (-11, 'b'), (-12, 'c')`);
+  const lines = async () =>
+    (await readdir(join(dir, 'term')).catch(() => [] as string[])).length === 0
+      ? 0
+      : (await Promise.all((await readdir(join(dir, 'term'))).map((n) => readFile(join(dir, 'term', n), 'utf8'))))
+          .join('')
+          .split('\n')
+          .filter(Boolean).length;
+  while ((await lines()) < total) await sleep(20);
+  child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  const cursor = JSON.parse(await readFile(join(dir, 'term.cursor'), 'utf8'));
+  expect(await lines()).toBe(total);
+  // Resumed, nothing comes again.
+  await waitForHorizon(db.pool);
+  await startExport(false, args).exited;
+  expect(await lines()).toBe(total);
+  expect(cursor.logs).toEqual(['changes']);
 });
