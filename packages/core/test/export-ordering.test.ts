@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { ExportCursor, ExportRecord } from '@auditrum/core';
+import type { ChangeExportRecord, ExportCursor, ExportRecord } from '@auditrum/core';
 import { createAuditrum, ExportInputError, exportLogs, harden } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cefLine } from '../src/export/cef.js';
+import { ndjsonLine } from '../src/export/ndjson.js';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
 import type { ApiRequestRecord } from '../src/request-log/api-request-record.js';
 import { waitForHorizon } from './export-horizon.js';
@@ -105,6 +107,19 @@ describe('export order', () => {
     });
     expect(first.records[2]).toMatchObject({ log: 'requests', method: 'POST', status: 201, actor_id: 'alice' });
     expect(first.records[2]?.txid).toMatch(/^\d+$/);
+    // Records copy their JSON columns' text into NDJSON unparsed: the same line as from the parsed record, and CEF too.
+    for (const record of first.records) {
+      const plain = JSON.parse(JSON.stringify(record));
+      expect(Object.keys(plain)).toContain(record.log === 'changes' ? 'new_values' : 'request_headers');
+      expect(JSON.parse(ndjsonLine(record))).toEqual(plain);
+      expect(cefLine(record)).toBe(cefLine(plain));
+    }
+    // A value changed in place (masked by the consumer) is what gets written.
+    const update = first.records[1] as ChangeExportRecord;
+    (update.new_values as Record<string, unknown>).status = '[masked]';
+    expect(JSON.parse(ndjsonLine(update)).new_values).toEqual({ status: '[masked]' });
+    update.old_values = null;
+    expect(JSON.parse(ndjsonLine(update)).old_values).toBeNull();
     cursor = first.cursor;
     expect(cursor).toMatchObject({ step: 1, delivered: 4 });
     // Nothing new: nothing again.

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { CopiedChange } from './copied-records.js';
 import type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export-record.js';
 
 /**
@@ -56,10 +57,11 @@ function changeEvent(record: ChangeExportRecord): [string, string, number, Exten
   const context = record.context ?? {};
   const reason = typeof context.reason === 'string' ? context.reason : undefined;
   const ip = typeof context.ip === 'string' && isIP(context.ip) !== 0 ? context.ip : undefined;
+  const json = (column: 'old_values' | 'new_values' | 'context') =>
+    record instanceof CopiedChange ? record.jsonText(column) : (JSON.stringify(record[column]) ?? 'null');
+  const [oldValues, newValues] = [json('old_values'), json('new_values')];
   const values =
-    record.old_values === null && record.new_values === null
-      ? undefined
-      : JSON.stringify({ old_values: record.old_values, new_values: record.new_values });
+    oldValues === 'null' && newValues === 'null' ? undefined : `{"old_values":${oldValues},"new_values":${newValues}}`;
   return [
     `change:${record.operation}`,
     `${record.operation} ${table}`,
@@ -81,7 +83,7 @@ function changeEvent(record: ChangeExportRecord): [string, string, number, Exten
       ['cs5Label', 'position'],
       ['cs5', record.position],
       ['cs6Label', 'context'],
-      ['cs6', record.context === null ? undefined : JSON.stringify(record.context)],
+      ['cs6', record.context === null ? undefined : json('context')],
       ['msg', values],
     ],
   ];

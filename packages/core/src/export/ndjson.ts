@@ -1,7 +1,12 @@
+import { CopiedChange, CopiedRequest } from './copied-records.js';
 import type { ExportRecord } from './export-record.js';
 
-/** One record as a line of NDJSON (newline-delimited JSON): JSON escapes every newline inside a value. */
+/**
+ * One record as a line of NDJSON (newline-delimited JSON): JSON escapes every newline inside a value. A record read
+ * from the database writes its JSON columns' text as PostgreSQL sent it.
+ */
 export function ndjsonLine(record: ExportRecord): string {
+  if (record instanceof CopiedChange || record instanceof CopiedRequest) return `${record.jsonLine()}\n`;
   return `${JSON.stringify(record)}\n`;
 }
 

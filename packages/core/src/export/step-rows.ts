@@ -1,8 +1,10 @@
 import pg from 'pg';
+import type { ChangeOperation } from '../changes/change-row.js';
 import { copyOutRows } from '../history/copy-out-rows.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { CopiedChange, CopiedRequest } from './copied-records.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
-import type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export-record.js';
+import type { ExportRecord } from './export-record.js';
 
 const UTC_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -16,23 +18,21 @@ const LOG_QUERIES: Record<
     time: 'changed_at',
     columns: `x.id, ${UTC_TIME('x.changed_at')}, x.txid, t.schema_name, t.table_name, x.table_id, x.operation, x.row_key,
       x.old_values, x.new_values, x.actor_id, x.request_id, x.context`,
-    toRecord: (f, position): ChangeExportRecord => ({
-      position,
-      log: 'changes',
-      id: f[0] as string,
-      time: f[1] as string,
-      txid: f[2] as string,
-      schema: f[3] ?? null,
-      table: f[4] ?? null,
-      table_id: Number(f[5]),
-      operation: f[6] as ChangeExportRecord['operation'],
-      row_key: f[7] ?? null,
-      old_values: json(f[8]) as ChangeExportRecord['old_values'],
-      new_values: json(f[9]) as ChangeExportRecord['new_values'],
-      actor_id: f[10] ?? null,
-      request_id: f[11] ?? null,
-      context: json(f[12]) as ChangeExportRecord['context'],
-    }),
+    toRecord: (f, position) =>
+      new CopiedChange(
+        position,
+        f[0] as string,
+        f[1] as string,
+        f[2] as string,
+        f[3] ?? null,
+        f[4] ?? null,
+        Number(f[5]),
+        f[6] as ChangeOperation,
+        f[7] ?? null,
+        [f[8] ?? null, f[9] ?? null, f[12] ?? null],
+        f[10] ?? null,
+        f[11] ?? null,
+      ),
   },
   requests: {
     table: 'api_requests',
@@ -40,36 +40,28 @@ const LOG_QUERIES: Record<
     columns: `x.id, ${UTC_TIME('x.requested_at')}, x.txid, x.request_id, x.method, x.path, x.route, x.query, x.status,
       x.duration_ms, x.aborted, x.actor_id, x.actor_label, x.ip, x.user_agent, x.request_headers, x.response_headers,
       x.request_body, x.response_body, x.error`,
-    toRecord: (f, position): RequestExportRecord => ({
-      position,
-      log: 'requests',
-      id: f[0] as string,
-      time: f[1] as string,
-      txid: f[2] ?? null,
-      request_id: f[3] as string,
-      method: f[4] as string,
-      path: f[5] as string,
-      route: f[6] ?? null,
-      query: json(f[7]),
-      status: f[8] === null ? null : Number(f[8]),
-      duration_ms: Number(f[9]),
-      aborted: f[10] === 't',
-      actor_id: f[11] ?? null,
-      actor_label: f[12] ?? null,
-      ip: f[13] ?? null,
-      user_agent: f[14] ?? null,
-      request_headers: json(f[15]),
-      response_headers: json(f[16]),
-      request_body: json(f[17]),
-      response_body: json(f[18]),
-      error: f[19] ?? null,
-    }),
+    toRecord: (f, position) =>
+      new CopiedRequest(
+        position,
+        f[0] as string,
+        f[1] as string,
+        f[2] ?? null,
+        f[3] as string,
+        f[4] as string,
+        f[5] as string,
+        f[6] ?? null,
+        f[8] === null ? null : Number(f[8]),
+        Number(f[9]),
+        f[10] === 't',
+        f[11] ?? null,
+        f[12] ?? null,
+        f[13] ?? null,
+        f[14] ?? null,
+        f[19] ?? null,
+        [f[7] ?? null, f[15] ?? null, f[16] ?? null, f[17] ?? null, f[18] ?? null],
+      ),
   },
 };
-
-function json(text: string | null | undefined): unknown {
-  return text === null || text === undefined ? null : JSON.parse(text);
-}
 
 /**
  * The step's rows, log after log in the cursor's order, each by id, as records numbered from 0: the rows whose
