@@ -247,6 +247,13 @@ describe('the integrity panel', () => {
       'GRANT SELECT ON auditrum.seals, auditrum.verifications TO shop_app;\nGRANT EXECUTE ON FUNCTION auditrum.chain_status() TO shop_app;',
     );
     expect(screen.queryByRole('region', { name: /^Sealing/ })).toBeNull();
+    cleanup();
+    // A role whose name SQL must quote is quoted in the statement to run.
+    fetchStub?.restore();
+    openIntegrity({ readable: false, role: 'Shop "App"', missing: ['auditrum.purges'] });
+    expect((await screen.findByRole('alert')).querySelector('pre')?.textContent).toBe(
+      'GRANT SELECT ON auditrum.purges TO "Shop ""App""";',
+    );
   });
 
   it('pages the erasures with the server’s cursor', async () => {

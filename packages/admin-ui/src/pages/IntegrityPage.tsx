@@ -36,9 +36,15 @@ export function IntegrityPage({ location }: { location: AppLocation }) {
   );
 }
 
+/** A role's name as SQL writes it: quoted unless it is a plain lower-case identifier (the names in `missing` are). */
+function sqlIdentifier(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
 function Unreadable({ status }: { status: IntegrityUnreadable }) {
   const tables = status.missing.filter((name) => !name.endsWith(')'));
   const functions = status.missing.filter((name) => name.endsWith(')'));
+  const role = sqlIdentifier(status.role);
   return (
     <div className="panel integrity-state integrity-problem" role="alert">
       <p className="state-title">The admin cannot read the chain</p>
@@ -48,8 +54,8 @@ function Unreadable({ status }: { status: IntegrityUnreadable }) {
       </p>
       <pre className="ddl">
         {[
-          ...(tables.length > 0 ? [`GRANT SELECT ON ${tables.join(', ')} TO ${status.role};`] : []),
-          ...functions.map((fn) => `GRANT EXECUTE ON FUNCTION ${fn} TO ${status.role};`),
+          ...(tables.length > 0 ? [`GRANT SELECT ON ${tables.join(', ')} TO ${role};`] : []),
+          ...functions.map((fn) => `GRANT EXECUTE ON FUNCTION ${fn} TO ${role};`),
         ].join('\n')}
       </pre>
     </div>
