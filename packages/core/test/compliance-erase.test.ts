@@ -403,6 +403,49 @@ describe('erasure by row', () => {
   });
 });
 
+describe('erasure and sealing at the same time', () => {
+  it('an erasure waits for a seal under way, then sees its links: the rows that seal took are reported erased', async () => {
+    await asApp(
+      { actor: { id: 'carl-3' }, ip: '192.0.2.33', source: 'http' },
+      `INSERT INTO people VALUES (30, 'c', 'Carl', 'Ely')`,
+    );
+    const sealing = await db.pool.connect();
+    try {
+      await sealing.query('BEGIN');
+      const { rows } = await sealing.query<{ rows: string }>('SELECT rows::text FROM auditrum.seal()');
+      expect(Number(rows[0]?.rows)).toBeGreaterThanOrEqual(1);
+      const erasing = erase(admin, 'auditrum', { subject: { actorId: 'carl-3' }, reason: 'GDPR request #22' });
+      let erased = false;
+      void erasing.then(
+        () => {
+          erased = true;
+        },
+        () => undefined,
+      );
+      // The erasure waits on the seal's lock (not a timed wait: until PostgreSQL says it waits on a lock); one that
+      // ends first did not wait, and would not see the seal's links.
+      for (;;) {
+        const waiting = await db.pool.query(
+          `SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%.erase(%'`,
+        );
+        if (waiting.rowCount === 1) break;
+        expect(erased, 'the erasure ended without waiting for the seal').toBe(false);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await sealing.query('COMMIT');
+      expect(await erasing).toMatchObject({ changes: 1, sealed: 1, unmatched: 0 });
+    } finally {
+      await sealing.query('ROLLBACK').catch(() => undefined);
+      sealing.release();
+    }
+    const verified = await verify(admin, 'auditrum');
+    const [carl] = await changesWhere(`row_key = '30'`);
+    // (The row an earlier test changed before erasing it is still named; Carl's is not.)
+    expect(verified.problems.map((p) => p.changeId)).not.toContain(carl?.id);
+    expect(verified.erased.map((e) => e.changeId)).toContain(carl?.id);
+  });
+});
+
 describe('what erasure records is append-only', () => {
   it('refuses the owner changing an erasure, its rows or a verification, and any column of a link but its salt', async () => {
     for (const table of ['erasures', 'erased_changes', 'verifications']) {
