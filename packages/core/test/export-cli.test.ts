@@ -221,6 +221,17 @@ describe('auditrum export: bad input is refused with a clear message, and nothin
     );
   });
 
+  it('files of another export with a new cursor (they would be skipped or repeated)', async () => {
+    const before = await readFile(join(dir, 'out', (await readdir(join(dir, 'out'))).sort().at(-1) as string), 'utf8');
+    await refused(
+      ['export', '--cursor', 'fresh.cursor', '--file', 'out/audit'],
+      'the output already holds records of another export (the last at position 1:7); a new cursor needs new files',
+    );
+    await refused(['export', '--file', 'out/audit'], 'the output already holds records of another export');
+    const names = (await readdir(join(dir, 'out'))).sort();
+    expect(await readFile(join(dir, 'out', names.at(-1) as string), 'utf8')).toBe(before);
+  });
+
   it('a cursor from another database, or another schema', async () => {
     const before = await readFile(join(dir, 'stdout.cursor'), 'utf8');
     await refused(

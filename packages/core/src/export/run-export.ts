@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { readCursorFile, writeCursorFile } from './cursor-file.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
+import { ExportInputError } from './export-cursor.js';
 import type { ExportFormat } from './export-format.js';
 import type { ExportSink } from './export-sink.js';
 import { exportLogs } from './live-export.js';
@@ -35,6 +36,12 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
   const batchRows = options.batchRows ?? 10_000;
   const stored = cursorFile === undefined ? undefined : await readCursorFile(cursorFile);
   const deliveredThrough = await sink.deliveredThrough();
+  // A sink's position means something only to the cursor that wrote it: a new cursor would skip (or repeat) records.
+  if (stored === undefined && deliveredThrough !== undefined) {
+    throw new ExportInputError(
+      `auditrum: the output already holds records of another export (the last at position ${deliveredThrough}); a new cursor needs new files, or give the cursor that wrote them`,
+    );
+  }
   let text = '';
   let count = 0;
   let first = '';
