@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { useTestDatabase } from '@auditrum/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { webhookRetryDelay } from '../src/export/webhook-sink.js';
+import { EXPORT_FORMATS } from '../src/export/export-format.js';
+import { webhookRetryDelay, webhookSink } from '../src/export/webhook-sink.js';
 import { waitForHorizon } from './export-horizon.js';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
@@ -140,6 +141,37 @@ describe('auditrum export', () => {
       }
     } finally {
       await hook.close();
+    }
+  });
+
+  it('the webhook sink retries a dropped connection and a 429, gives up after its tries, and sends each try alike', async () => {
+    let calls = 0;
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      calls += 1;
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        bodies.push(`${req.headers['idempotency-key']} ${body}`);
+        if (calls === 1) req.socket.destroy();
+        else if (calls === 2) res.writeHead(429, { 'retry-after': '0' }).end();
+        else res.writeHead(calls === 3 ? 204 : 503).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const batch = { text: '{"a":1}\n', count: 1, first: '1:0', last: '1:0', key: 'cursor:1:0:1' };
+    try {
+      await webhookSink(url, EXPORT_FORMATS.ndjson, { baseDelayMs: 1 }).deliver(batch);
+      expect(calls).toBe(3);
+      expect(new Set(bodies)).toEqual(new Set(['cursor:1:0:1 {"a":1}\n']));
+      await expect(
+        webhookSink(url, EXPORT_FORMATS.ndjson, { baseDelayMs: 1, maxAttempts: 2 }).deliver(batch),
+      ).rejects.toThrow('auditrum: the webhook did not take a batch after 2 tries (last: HTTP 503)');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
