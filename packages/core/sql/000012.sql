@@ -131,11 +131,16 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('auditrum.seal:' || :'AUDITRUM_SCHEMA', 0));
   SELECT * INTO prev FROM :AUDITRUM_SCHEMA.seals s ORDER BY s.id DESC LIMIT 1;
-  -- Three statements, three snapshots, in this order (see the seals table).
+  -- In this order (see the seals table): the sequence; then this seal's own transaction id, assigned now, as
+  -- xid_next: a transaction with a later id got it after the sequence was read, so its rows have larger ids (version
+  -- 9 recorded the snapshot's xmax, which is the newest ended transaction id plus one: a transaction still open, with
+  -- an id at or above it and rows drawn before, had its rows skipped by later seals); then the snapshot and the
+  -- sequence again.
   SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO before_ids FROM :AUDITRUM_SCHEMA.changes_id_seq q;
-  SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint,
+  next_xid := pg_current_xact_id()::text::bigint;
+  SELECT pg_snapshot_xmin(s)::text::bigint,
     (SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END FROM :AUDITRUM_SCHEMA.changes_id_seq q)
-  INTO horizon, next_xid, after_ids
+  INTO horizon, after_ids
   FROM pg_current_snapshot() s;
   -- Rows not sealed yet are those of transactions from the previous xmin on; such a transaction began after the
   -- snapshot of the latest seal whose xmax is at most that xmin, so its ids are above that seal's ids_before.

@@ -322,6 +322,23 @@ describe('seal takes only rows whose transactions can no longer commit behind th
     expect(await verified()).toMatchObject({ ok: true, unsealed: 0 });
   });
 
+  it('seals the rows of a transaction open across a seal when the last to take its id, after it ends', async () => {
+    // The open transaction's id is the newest: no later one has ended, so the seal's snapshot's xmax is that very id
+    // (xmax is the newest ended id plus one), and its row's id was drawn before the seal read the sequence. A seal
+    // that recorded that xmax as the first id of transactions that began after it skipped the row for good.
+    const open = await app.connect();
+    try {
+      await open.query('BEGIN');
+      await open.query(`INSERT INTO orders VALUES (22, 'open across a seal', NULL)`);
+      expect((await seal(admin, 'auditrum')).rows).toBe(0);
+      await open.query('COMMIT');
+    } finally {
+      open.release();
+    }
+    expect((await seal(admin, 'auditrum')).rows).toBe(1);
+    expect(await verified()).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+  });
+
   it('a rolled-back transaction leaves nothing to seal and no gap reported', async () => {
     const client = await app.connect();
     try {

@@ -3394,8 +3394,269 @@ $$;
     id: 10,
     name: '000010.sql',
     sql: `-- Auditrum schema, version 10: history read speed. A row as of a time rebuilt forwards merges only the changes
--- that decide it (its last full image and the newest UPDATE of each column since), and looks after the time only
--- at the key's next change; the functions and their results are those of version 7.
+-- that decide it (its last INSERT and the newest UPDATE of each column since) in a statement whose plan the session
+-- keeps, and looks after the time only at the key's next change; the whole-table query's merges say the order they
+-- read the changes in. The functions' signatures and results are those of version 7.
+
+/**
+ * The query that rebuilds rows of a tracked table at a position in its history: changes with changed_at <= \`at\`
+ * and an id below \`before_id\` are in the past. \`keys\` NULL: every row of the table (also live rows never changed);
+ * else the one row_key keys[1]. \`backward_only\`: rebuild from what comes after (a row's state just after a key
+ * change, which must not be read forwards from the key change itself). The query returns one row per key (the
+ * table: only rows that existed): row_key, exists, values (with unknown markers), missing (the reasons for absent
+ * columns), last_change_id, last_changed_at, rebuilt_from; with \`finish\`, only rows that existed, as row_key,
+ * values (known ones), unknown, last_change_id, last_changed_at, rebuilt_from. The values it needs come with it,
+ * as the parameters $1 to $16 of EXECUTE … USING (never spelled into the text, which holds column names).
+ *
+ * A row is rebuilt forwards from its last full image in the past (an INSERT, or a key change moving it in: the
+ * state of the old key then plus the change) and the UPDATEs after it; or, when it has none, backwards from its
+ * first full image in the future (a DELETE's old values, a key change moving it away, the live row), each column
+ * taking the old value of the first UPDATE after the position that changed it. Markers of the table's states
+ * (a gap, a column added or excluded, and before every change the time before the table was tracked) sit
+ * between change ids and take part in the same order. For the whole table one window over the log sorted by key
+ * and id gives each change its key's summary; the merges read the changes in that order.
+ */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._history_plan(target regclass, at timestamptz, before_id bigint, keys text[],
+  backward_only boolean, finish boolean, key_moves jsonb,
+  OUT query text, OUT table_id integer, OUT key_names text[], OUT thresholds bigint[], OUT plains boolean[],
+  OUT remaps jsonb[], OUT missings jsonb[], OUT markers_after jsonb, OUT moves jsonb, OUT truncates jsonb,
+  OUT markers jsonb, OUT live_dirty boolean, OUT past_query text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
+  variants text[];
+  live_sql text;
+  live_image text;
+  today text[];
+  audit text := quote_ident(:'AUDITRUM_SCHEMA');
+  before_tracking jsonb;
+  holds_objects boolean;
+  plain_test text;
+  remapped text;
+  key_values text;
+  -- Per key: its last entry (INSERT or key change into it) and exit (DELETE or key change away) in the past, its
+  -- first ones in the future, its last change in the past and its first in the future.
+  summary constant text := $s$
+    max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('INSERT', 'MOVE_IN'))«over» AS in_le,
+    max(ch.id) FILTER (WHERE ch.le AND ch.op IN ('DELETE', 'MOVE_OUT'))«over» AS out_le,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('INSERT', 'MOVE_IN'))«over» AS in_gt,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op IN ('DELETE', 'MOVE_OUT'))«over» AS out_gt,
+    max(ch.id) FILTER (WHERE ch.le AND ch.op <> 'MARKER')«over» AS last_le,
+    min(ch.id) FILTER (WHERE NOT ch.le AND ch.op <> 'MARKER')«over» AS first_gt$s$;
+BEGIN
+  key_names := :AUDITRUM_SCHEMA._history_key_names(t);
+  SELECT array_agg(v.after_change_id + 1 ORDER BY v.idx), array_agg(v.plain ORDER BY v.idx),
+    array_agg(v.remap ORDER BY v.idx), array_agg(v.missing ORDER BY v.idx),
+    coalesce(jsonb_agg(jsonb_build_object('a', v.after_change_id, 'recorded_at', v.recorded_at, 'm', v.markers)
+      ORDER BY v.idx) FILTER (WHERE v.markers <> '{}'), '[]'),
+    coalesce(:AUDITRUM_SCHEMA._history_merge(v.markers ORDER BY v.idx DESC)
+      FILTER (WHERE NOT (v.recorded_at <= at AND v.after_change_id < before_id)), '{}')
+  INTO thresholds, plains, remaps, missings, markers, markers_after
+  FROM :AUDITRUM_SCHEMA._history_versions(t) v;
+  IF thresholds IS NULL THEN
+    -- A table tracked before its states were recorded and never changed since: one state, today's.
+    thresholds := '{1}'; plains := '{true}'; remaps := '{"{}"}'; missings := '{"{}"}';
+    markers := '[]'; markers_after := '{}';
+  END IF;
+  -- Before the table was first tracked nothing was recorded: for a time before then, a marker before every change,
+  -- so that a row rebuilt backwards to that time has only its key known.
+  SELECT coalesce(jsonb_object_agg(a.attname, :AUDITRUM_SCHEMA._history_unknown_marker('before_tracking')), '{}')
+  INTO before_tracking
+  FROM pg_attribute a
+  WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND NOT (a.attnum = ANY (t.key_attnums));
+  IF NOT (t.tracked_at <= at) THEN
+    markers := jsonb_build_array(jsonb_build_object('a', 0, 'recorded_at', t.tracked_at, 'm', before_tracking)) || markers;
+    markers_after := markers_after || before_tracking;
+  END IF;
+  holds_objects := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0
+    AND NOT a.attisdropped AND :AUDITRUM_SCHEMA._history_holds_objects(a.atttypid));
+  -- The live image holds markers (masked columns, objects of json columns wrapped) or markers after the position
+  -- apply to it: such rows are sorted into known and unknown values one by one.
+  live_dirty := holds_objects OR cardinality(t.mask_attnums) > 0 OR markers_after <> '{}';
+  -- The whole table: every key change. One key: those the caller found worth looking for (see _history_states).
+  moves := CASE WHEN keys IS NULL THEN :AUDITRUM_SCHEMA._history_moves_away(t, NULL, key_names, 0, 9223372036854775807)
+    ELSE coalesce(key_moves, '[]') END;
+  SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at)), '[]') INTO truncates
+  FROM :AUDITRUM_SCHEMA.changes c WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE';
+
+  -- The key columns' values from a row_key (s.row_key), as capture records them: a composite key's row_key is
+  -- their JSON array already; a one-column key's is its text, read back as the column's type.
+  SELECT CASE WHEN count(*) = 1
+      THEN format('jsonb_build_object(%L, %s)', min(a.attname), min(coalesce(
+        replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('(s.row_key)::%s', format_type(a.atttypid, a.atttypmod))),
+        format('to_jsonb((s.row_key)::%s)', format_type(a.atttypid, a.atttypmod)))))
+      ELSE format('jsonb_build_object(%s)', string_agg(format('%L, (s.row_key::jsonb)->%s', a.attname, k.ord - 1), ', ' ORDER BY k.ord))
+    END
+  INTO key_values
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped;
+
+  -- «x» a recorded values object of change «id»: as it is when its state is plain (and it holds no oversized value
+  -- or object that looks like a marker), else under today's names.
+  plain_test := format($r$($8[width_bucket(«id», $7)] AND NOT «x» ? ''%s)$r$,
+    CASE WHEN holds_objects THEN $c$ AND NOT jsonb_path_exists(«x», '$.*."$auditrum"')$c$ ELSE '' END);
+  remapped := format('CASE WHEN %s THEN «x» ELSE %s._history_remap(«x», $9[width_bucket(«id», $7)]) END',
+    plain_test, audit);
+
+  -- One key: also the query over the changes in the past only (see _history_states), built by the same format
+  -- (its arguments are worked out once, above or here: the format runs once per query built).
+  live_sql := :AUDITRUM_SCHEMA._history_live_sql(t, keys IS NOT NULL);
+  live_image := replace(:AUDITRUM_SCHEMA._history_live_image(t), '«tid»', 's.tid');
+  today := :AUDITRUM_SCHEMA._history_columns(t);
+  SELECT array_agg(format($q$
+    WITH tr AS (
+      SELECT max(x.id) FILTER (WHERE x.changed_at <= $2 AND x.id < $3) AS tr_le,
+        min(x.id) FILTER (WHERE NOT (x.changed_at <= $2 AND x.id < $3)) AS tr_gt
+      FROM jsonb_to_recordset($13) AS x(id bigint, changed_at timestamptz)
+    ),
+    changed AS (
+      SELECT c.id, 0 AS sub, c.changed_at, c.row_key,
+        CASE WHEN c.operation = 'UPDATE' AND c.old_values ?| $6 THEN 'MOVE_IN' ELSE c.operation END AS op,
+        c.old_values, c.new_values, c.changed_at <= $2 AND c.id < $3 AS le
+      FROM %1$s.changes c
+      WHERE c.table_id = $1 AND c.row_key IS NOT NULL %2$s%20$s
+      %3$s
+    ),
+    ch AS (
+      SELECT * FROM changed
+      %4$s
+    ),
+    w AS (%10$s),
+    m AS (
+      SELECT w.*, b.fb, b.bb, b.fb IS NOT NULL AND b.fb = w.in_le AND w.le AND w.id >= b.fb AS fwd,
+        b.fb IS NULL AND NOT w.le AND (b.bb IS NULL OR w.id < b.bb OR (w.id = b.bb AND w.op IN ('DELETE', 'MOVE_OUT'))) AS bwd
+      FROM w CROSS JOIN tr
+      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb,
+        least(w.in_gt, w.out_gt, tr.tr_gt) AS bb) b
+      %18$s
+    ),
+    k AS (
+      SELECT %11$s AS row_key,
+        min(m.fb) AS fb, min(m.bb) AS bb, min(m.in_le) AS in_le, min(m.out_gt) AS out_gt,
+        min(m.last_le) AS last_le, min(m.first_gt) AS first_gt, min(m.in_gt) AS in_gt,
+        max(m.id) FILTER (WHERE m.op <> 'MARKER' AND (m.in_gt IS NULL OR m.id < m.in_gt)) AS before_entry,
+        max(m.changed_at) FILTER (WHERE m.id = m.last_le AND m.op <> 'MARKER') AS last_at,
+        %5$s._history_merge(CASE
+            WHEN m.op = 'MARKER' THEN m.new_values
+            WHEN m.op = 'MOVE_IN' AND m.id = m.fb THEN %5$s._history_moved_image($14, m.id, true)
+            ELSE %6$s END%17$s) FILTER (WHERE m.fwd) AS forward,
+        -- Backwards the first change after the position wins: collected in the same order, merged newest first.
+        array_agg(CASE
+            WHEN m.op = 'MARKER' THEN m.old_values
+            WHEN m.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, m.id, false)
+            ELSE %7$s END%17$s) FILTER (WHERE m.bwd) AS backward,
+        -- With no full image in the past: what the UPDATEs before the position set (for a row that no full image
+        -- after the position gives either: removed by a TRUNCATE, or gone while the table was not tracked).
+        %5$s._history_merge(CASE WHEN m.op = 'MARKER' THEN m.new_values ELSE %6$s END%17$s)
+          FILTER (WHERE m.fb IS NULL AND m.le AND m.op IN ('UPDATE', 'MARKER')) AS before_values,
+        coalesce(bool_or(m.op NOT IN ('INSERT', 'UPDATE', 'DELETE') OR NOT (CASE WHEN m.fwd THEN %13$s ELSE %14$s END))
+          FILTER (WHERE m.fwd OR m.bwd), false) AS dirty
+      FROM m %12$s
+    ),
+    live AS (%8$s),
+    s AS (
+      SELECT coalesce(k.row_key, live.row_key) AS row_key, k.fb, k.bb, k.in_le, k.out_gt, k.last_le, k.first_gt,
+        k.last_at, k.forward, k.dirty, live.tid, k.in_gt, k.before_entry, k.before_values,
+        -- A key change may have moved the row away from the key after its last change: only when the key is
+        -- entered again later, or is empty today.
+        coalesce(k.in_gt IS NOT NULL, false) OR live.row_key IS NULL AS may_have_moved,
+        k.backward AS backward_changes,
+        CASE
+          WHEN k.row_key IS NULL THEN CASE WHEN $11 = '{}' THEN 'live' ELSE 'backward' END
+          WHEN k.fb IS NOT NULL THEN CASE WHEN k.fb = k.in_le THEN 'forward' ELSE 'none' END
+          WHEN k.bb IS NOT NULL AND k.bb = k.out_gt THEN 'backward'
+          WHEN k.bb IS NOT NULL THEN CASE WHEN k.first_gt < k.bb OR k.last_le IS NOT NULL THEN 'backward' ELSE 'none' END
+          WHEN live.row_key IS NOT NULL THEN CASE WHEN k.backward IS NULL THEN 'live' ELSE 'backward' END
+          ELSE 'backward'
+        END AS rebuilt_from
+      FROM k FULL JOIN live ON live.row_key = k.row_key
+    ),
+    -- Built once per row and only for the rows that need them (OFFSET 0 keeps them from being inlined into each
+    -- use): the live image, and the changes after the position merged newest first (the first one wins).
+    si AS (
+      SELECT s.*, li.image, li.backward FROM s
+      CROSS JOIN LATERAL (SELECT CASE WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL THEN %16$s END AS image,
+        CASE WHEN s.backward_changes IS NOT NULL THEN (SELECT %5$s._history_merge(b.j ORDER BY b.i DESC)
+          FROM unnest(s.backward_changes) WITH ORDINALITY AS b(j, i)) END AS backward
+        OFFSET 0) li
+    ),
+    states AS (
+      SELECT s.row_key, s.rebuilt_from <> 'none' AS "exists",
+        CASE
+          WHEN s.rebuilt_from = 'none' THEN '{}'::jsonb
+          WHEN s.fb IS NOT NULL THEN s.forward
+          WHEN s.fb IS NULL AND s.bb IS NULL AND s.tid IS NOT NULL
+            THEN s.image || CASE WHEN s.last_le IS NULL AND s.first_gt IS NULL THEN $11 ELSE coalesce(s.backward, '{}') END
+          WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN coalesce(s.backward, '{}')
+          -- No full image before or after: the key, what UPDATEs before the position set, what later ones undo.
+          ELSE %19$s || %1$s._history_fill(coalesce(s.backward, '{}'), coalesce(s.before_values, '{}'))
+        END AS "values",
+        CASE
+          WHEN s.fb IS NOT NULL THEN $10[width_bucket(s.fb, $7)]
+          WHEN s.bb IS NOT NULL AND s.bb = s.out_gt THEN $10[width_bucket(s.bb, $7)]
+          WHEN s.bb IS NULL AND s.tid IS NOT NULL THEN $10[cardinality($7)]
+          ELSE '{}'::jsonb
+        END AS missing,
+        s.last_le AS last_change_id, s.last_at AS last_changed_at, s.rebuilt_from,
+        coalesce(s.dirty, false) OR (s.fb IS NULL AND s.tid IS NOT NULL AND $16)
+          OR (s.fb IS NULL AND s.before_values IS NOT NULL) AS dirty,
+        s.may_have_moved, coalesce(s.before_entry, 0) AS search_after, coalesce(s.in_gt, 9223372036854775807) AS search_before
+      FROM si AS s
+      %9$s
+    )
+    %15$s
+  $q$,
+    audit,
+    CASE WHEN keys IS NULL THEN '' ELSE 'AND c.row_key = ANY ($4)' END,
+    CASE WHEN moves = '[]' THEN '' ELSE format($m$UNION ALL
+      SELECT m.id, 0, m.changed_at, m.old_key, 'MOVE_OUT', NULL, NULL, m.changed_at <= $2 AND m.id < $3
+      FROM jsonb_to_recordset($12) AS m(id bigint, changed_at timestamptz, old_key text) %s$m$,
+      CASE WHEN keys IS NULL THEN '' ELSE 'WHERE m.old_key = ANY ($4)' END) END,
+    CASE WHEN markers = '[]' THEN '' ELSE $m$UNION ALL
+      SELECT mk.a, 1, mk.recorded_at, r.row_key, 'MARKER', mk.m, mk.m, mk.recorded_at <= $2 AND mk.a < $3
+      FROM (SELECT DISTINCT changed.row_key FROM changed) r
+      CROSS JOIN jsonb_to_recordset($15) AS mk(a bigint, recorded_at timestamptz, m jsonb)$m$ END,
+    audit,
+    replace(replace(remapped, '«x»', 'm.new_values'), '«id»', 'm.id'),
+    replace(replace(remapped, '«x»', 'm.old_values'), '«id»', 'm.id'),
+    live_sql,
+    CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END,
+    -- Each change with its key's summary: a window over the whole table, a plain aggregate for one key.
+    CASE WHEN keys IS NULL THEN format('SELECT ch.*, %s FROM ch WINDOW k AS (PARTITION BY ch.row_key ORDER BY ch.id, '
+        'ch.sub ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)', replace(summary, '«over»', ' OVER k'))
+      ELSE format('SELECT ch.*, s0.* FROM ch CROSS JOIN (SELECT %s FROM ch) s0', replace(summary, '«over»', '')) END,
+    CASE WHEN keys IS NULL THEN 'm.row_key' ELSE 'min(m.row_key)' END,
+    CASE WHEN keys IS NULL THEN 'GROUP BY m.row_key' ELSE 'HAVING count(*) > 0' END,
+    replace(replace(plain_test, '«x»', 'm.new_values'), '«id»', 'm.id'),
+    replace(replace(plain_test, '«x»', 'm.old_values'), '«id»', 'm.id'),
+    CASE WHEN finish THEN format($f$
+    SELECT st.row_key,
+      CASE WHEN f.clean THEN f.v ELSE %1$s._history_known(f.v, %2$L::text[]) END AS "values",
+      CASE WHEN f.clean THEN '[]'::jsonb ELSE %1$s._history_unknown(f.v, st.missing, %2$L::text[]) END AS unknown,
+      st.last_change_id, st.last_changed_at, st.rebuilt_from
+    FROM states st
+    CROSS JOIN LATERAL (SELECT st."values" AS v, NOT st.dirty AND st."values" ?& %2$L::text[] AS clean OFFSET 0) f$f$,
+      audit, today)
+    ELSE 'SELECT row_key, "exists", "values", missing, last_change_id, last_changed_at, rebuilt_from, may_have_moved, '
+      'search_after, search_before FROM states' END,
+    live_image,
+    -- The merges take a key's changes in id order, said in each aggregate (an aggregate's input order is not
+    -- guaranteed otherwise). For the whole table the rows come sorted already (by key, id, and sub when there are
+    -- markers), in the order the aggregates ask for: PostgreSQL 16 and later see that and sort nothing (asked for
+    -- an order the input does not visibly have, such as sub where it is always 0, they sort each key's changes
+    -- again: 16% more time); before 16 each key's changes are sorted again.
+    CASE WHEN keys IS NOT NULL OR markers <> '[]' THEN ' ORDER BY m.id, m.sub' ELSE ' ORDER BY m.id' END,
+    CASE WHEN keys IS NOT NULL THEN '' WHEN markers = '[]' THEN 'ORDER BY w.row_key, w.id'
+      ELSE 'ORDER BY w.row_key, w.id, w.sub' END,
+    key_values, f.past_filter) ORDER BY f.n)
+  INTO variants
+  FROM (VALUES (1, ''), (2, ' AND c.changed_at <= $2 AND c.id < $3')) AS f(n, past_filter)
+  WHERE f.n = 1 OR keys IS NOT NULL;
+  query := variants[1];
+  past_query := variants[2];
+  table_id := t.id;
+END;
+$$;
 
 /**
  * The changes of one key in the past (changed_at <= \`at\`, id below \`before_id\`) that rebuilding it forwards needs,
@@ -3621,6 +3882,41 @@ BEGIN
   IF found_row THEN
     RETURN NEXT;
   END IF;
+END;
+$$;
+
+/**
+ * One page of blame's walk back over a row's changes, newest first (ids below \`below\`, at most \`page\`): the key's
+ * changes (with \`written\`, only INSERT, DELETE and the UPDATEs that wrote one of those stored names) merged with the
+ * table's TRUNCATEs, each change's facts without its values (a value may be a megabyte) and, for the key's own, the
+ * stored names its new values hold. A function so that the session keeps its plan: planned at every call, the
+ * statement over every partition of the log cost more than reading the page.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_walk_page(of_table integer, of_key text, below bigint, written text[],
+  page integer)
+RETURNS TABLE (id text, changed_at text, txid text, table_id integer, operation text, row_key text, actor_id text,
+  request_id text, context jsonb, own boolean, names text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY
+  SELECT p.id::text, to_char(p.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), p.txid::text,
+    p.table_id, p.operation, p.row_key, p.actor_id, p.request_id, p.context, p.own,
+    CASE WHEN p.own THEN ARRAY(SELECT jsonb_object_keys(p.new_values)) END
+  FROM (
+    (SELECT c.id, c.changed_at, c.txid, c.table_id, c.operation, c.row_key, c.new_values, c.actor_id, c.request_id,
+       c.context, true AS own
+     FROM :AUDITRUM_SCHEMA.changes c
+     WHERE c.table_id = of_table AND c.row_key = of_key AND c.id < below
+       AND (written IS NULL OR c.operation <> 'UPDATE' OR c.new_values ?| written)
+     ORDER BY c.id DESC LIMIT page)
+    UNION ALL
+    (SELECT c.id, c.changed_at, c.txid, c.table_id, c.operation, c.row_key, NULL, c.actor_id, c.request_id,
+       c.context, false
+     FROM :AUDITRUM_SCHEMA.changes c
+     WHERE c.table_id = of_table AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.id < below
+     ORDER BY c.id DESC LIMIT page)
+  ) p
+  ORDER BY p.id DESC LIMIT page;
 END;
 $$;
 `,
@@ -3915,11 +4211,16 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('auditrum.seal:' || :'AUDITRUM_SCHEMA', 0));
   SELECT * INTO prev FROM :AUDITRUM_SCHEMA.seals s ORDER BY s.id DESC LIMIT 1;
-  -- Three statements, three snapshots, in this order (see the seals table).
+  -- In this order (see the seals table): the sequence; then this seal's own transaction id, assigned now, as
+  -- xid_next: a transaction with a later id got it after the sequence was read, so its rows have larger ids (version
+  -- 9 recorded the snapshot's xmax, which is the newest ended transaction id plus one: a transaction still open, with
+  -- an id at or above it and rows drawn before, had its rows skipped by later seals); then the snapshot and the
+  -- sequence again.
   SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO before_ids FROM :AUDITRUM_SCHEMA.changes_id_seq q;
-  SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint,
+  next_xid := pg_current_xact_id()::text::bigint;
+  SELECT pg_snapshot_xmin(s)::text::bigint,
     (SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END FROM :AUDITRUM_SCHEMA.changes_id_seq q)
-  INTO horizon, next_xid, after_ids
+  INTO horizon, after_ids
   FROM pg_current_snapshot() s;
   -- Rows not sealed yet are those of transactions from the previous xmin on; such a transaction began after the
   -- snapshot of the latest seal whose xmax is at most that xmin, so its ids are above that seal's ids_before.
@@ -4303,7 +4604,347 @@ REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.erase(jsonb, text, text) FROM PUBLIC
   {
     id: 13,
     name: '000013.sql',
-    sql: `-- Auditrum schema, version 13: capture cost (placeholder; filled this session).
+    sql: `-- Auditrum schema, version 13: capture cost. A single-row UPDATE compares its old and new values in PL/pgSQL
+-- instead of in one INSERT … SELECT over the transition tables.
+--
+-- PostgreSQL sets up every expression of a statement at each execution, so the INSERT … SELECT that built an
+-- UPDATE's changed-column objects (three comparisons, a CASE and a jsonb_build_object() per column) paid for that
+-- set-up at every statement: about 210,000 instructions of the 388,000 that a single-row UPDATE's capture cost.
+-- PL/pgSQL keeps the state of a plain expression (no table, no subquery) from one call to the next within a
+-- transaction. The capture function now reads the one old and one new row into record variables and builds the
+-- objects in such expressions, then inserts them with INSERT … VALUES; UPDATEs of several rows keep the statement
+-- planned for their row count. What is stored does not change (see docs/benchmarks.md, "Session 6").
+
+-- Whether column \`attname\` differs between two rows, as SQL over the row aliases \`old_alias\` and \`new_alias\`:
+-- \`=\` for the types whose equal values print the same, the rendered value for a user-defined type, the text
+-- otherwise (see _compares_by_equality). \`val\` is the column's value template over «v».
+CREATE FUNCTION :AUDITRUM_SCHEMA._changed_sql(val text, attname name, by_equality boolean, old_alias text,
+  new_alias text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+    WHEN by_equality THEN format('%2$s.%1$I IS DISTINCT FROM %3$s.%1$I', attname, old_alias, new_alias)
+    WHEN val <> format('«v».%I', attname)
+      THEN format('%s IS DISTINCT FROM %s', replace(val, '«v»', old_alias), replace(val, '«v»', new_alias))
+    ELSE format('%2$s.%1$I::text IS DISTINCT FROM %3$s.%1$I::text', attname, old_alias, new_alias) END
+$$;
+
+-- The capture function of one tracked table, as a CREATE OR REPLACE statement. Generated per table, with the
+-- column list spelled out, because set-based SQL over known columns is what keeps the per-row cost low; it is
+-- regenerated on ALTER TABLE by the event trigger, and when the application roles change.
+--
+-- Context comments are believed only from the application roles (session_user among their names, spelled into the
+-- function); another role's comment is kept as \`claimed\` beside the real database user. Values over the table's
+-- size limit are recorded as {"$auditrum": "oversized", "bytes": n, "sha256": "…"}, listed under the values
+-- object's key "". The usual statements leave out rows with such a value (one greatest() of the variable-length
+-- columns' sizes per row) and raise a flag; only then does a second statement record them with markers. Every
+-- statement's expressions are set up at each execution, so the markers' expressions are kept out of the
+-- statements that run every time.
+--
+-- INSERT and DELETE images are to_jsonb() of the row when every column is recorded as it is (version 6): no
+-- only/exclude rule (a left-out column could be too large for jsonb even though it is not recorded), no mask, no
+-- value of a user-defined type (rendered by its output function instead, see _rendered_value_sql) and no virtual
+-- generated column. jsonb_build_object() works out how to convert each argument at every call, the constant keys
+-- included; to_jsonb() of a row takes the keys from the row type. \`new.*\` (not \`new\`) so that a column named "new"
+-- cannot be taken for the row.
+--
+-- Version 13: a single-row UPDATE (the common case) reads its old and new row into the record variables old_row
+-- and new_row and builds the changed-column objects in PL/pgSQL expressions, whose set-up PL/pgSQL keeps for the
+-- rest of the transaction; the row is then inserted with INSERT … VALUES. The \`when\` condition is tested in SQL
+-- over the transition tables, as for every other statement, so that it means the same everywhere.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+  audit text := quote_ident(:'AUDITRUM_SCHEMA');
+  rel text := format('%I.%I', t.schema_name, t.table_name);
+  max_bytes integer := coalesce(t.max_value_bytes, :AUDITRUM_SCHEMA._default_max_value_bytes());
+  whole_row boolean := t.only_attnums IS NULL AND cardinality(t.exclude_attnums) = 0 AND cardinality(t.mask_attnums) = 0
+    AND NOT EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+                      AND (a.attgenerated NOT IN ('', 's') OR :AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid) IS NOT NULL));
+  trusted text;
+  col record;
+  image_new text[] := '{}';
+  image_old text[] := '{}';
+  diff_old text[] := '{}';
+  diff_new text[] := '{}';
+  row_diff_old text[] := '{}';
+  row_diff_new text[] := '{}';
+  slow_image_new text[] := '{}';
+  slow_image_old text[] := '{}';
+  slow_diff_old text[] := '{}';
+  slow_diff_new text[] := '{}';
+  sizes_new text[] := '{}';
+  sizes_old text[] := '{}';
+  row_sizes text[] := '{}';
+  marked_image_new text[] := '{}';
+  marked_image_old text[] := '{}';
+  marked_diff_new text[] := '{}';
+  marked_diff_old text[] := '{}';
+  changed text[] := '{}';
+  key_new text;
+  key_old text;
+  key_row text;
+  key_parts_new text[] := '{}';
+  key_parts_old text[] := '{}';
+  key_parts_row text[] := '{}';
+  has_mask boolean := cardinality(t.mask_attnums) > 0;
+  cond text := coalesce('(' || t.when_condition || ')', 'true');
+  null_old text := '';
+  null_new text := '';
+  columns_list text := 'changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context';
+  ins_sql text; del_sql text; upd_row_sql text; upd_many_sql text; upd_fetch_sql text;
+  fits_new text := 'true'; fits_old text := 'true'; fits_both text := 'true';
+  over_new text; over_old text; over_both text;
+  -- The marker statements, run only when a row was left out; empty without measured columns.
+  marked_ins text := ''; marked_del text := ''; marked_upd_row text := ''; marked_upd_many text := '';
+  -- The single-row UPDATE's changed-column objects and its insert, guarded by the size test when there is one.
+  upd_row text;
+BEGIN
+  SELECT coalesce(string_agg(quote_literal(r.rolname), ', ' ORDER BY r.rolname), '')
+  INTO trusted
+  FROM :AUDITRUM_SCHEMA.application_roles a JOIN pg_roles r ON r.oid = a.role_oid;
+  trusted := CASE WHEN trusted = '' THEN 'false' ELSE format('session_user IN (%s)', trusted) END;
+
+  FOR col IN
+    SELECT a.attnum, a.attname, a.atttypid, a.atttypmod,
+      (a.attnum = ANY (t.mask_attnums)) AS masked,
+      :AUDITRUM_SCHEMA._compares_by_equality(a.atttypid) AS by_equality,
+      coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('«v».%I', a.attname)),
+        format('«v».%I', a.attname)) AS val
+    FROM pg_attribute a
+    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+      AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums))
+      AND NOT (a.attnum = ANY (t.exclude_attnums))
+    ORDER BY a.attnum
+  LOOP
+    -- «v» stands for the row alias (old or new, old_row or new_row); masked values become a keyed hash or a marker.
+    DECLARE
+      v text := CASE
+        WHEN NOT col.masked THEN col.val
+        WHEN t.mask_mode = 'marker' THEN format('CASE WHEN «v».%I IS NULL THEN NULL ELSE ''[masked]'' END', col.attname)
+        ELSE format('CASE WHEN «v».%I IS NULL THEN NULL ELSE ''hmac:'' || left(encode(sha256(«okey» || sha256(«ikey» || convert_to((%s)::text, ''UTF8''))), ''hex''), 32) END', col.attname, col.val)
+      END;
+      value_size text;
+      value_hash text;
+      pair_new text := format('%L, %s', col.attname, replace(v, '«v»', 'new'));
+      pair_old text := format('%L, %s', col.attname, replace(v, '«v»', 'old'));
+      chg text := :AUDITRUM_SCHEMA._changed_sql(col.val, col.attname, col.by_equality, 'old', 'new');
+      row_chg text := :AUDITRUM_SCHEMA._changed_sql(col.val, col.attname, col.by_equality, 'old_row', 'new_row');
+      over_v text;
+      slow_pair_v text;
+      slow_pair_new text := pair_new;
+      slow_pair_old text := pair_old;
+    BEGIN
+      -- A masked value is stored small whatever its size.
+      IF NOT col.masked THEN
+        SELECT s.size_sql, s.hash_sql INTO value_size, value_hash
+        FROM :AUDITRUM_SCHEMA._value_size_sql(col.atttypid, col.atttypmod, max_bytes) s;
+      END IF;
+      image_new := image_new || pair_new;
+      image_old := image_old || pair_old;
+      changed := changed || chg;
+      diff_old := diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_old);
+      diff_new := diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_new);
+      row_diff_old := row_diff_old || format('CASE WHEN %s THEN jsonb_build_object(%L, %s) ELSE ''{}''::jsonb END',
+        row_chg, col.attname, replace(v, '«v»', 'old_row'));
+      row_diff_new := row_diff_new || format('CASE WHEN %s THEN jsonb_build_object(%L, %s) ELSE ''{}''::jsonb END',
+        row_chg, col.attname, replace(v, '«v»', 'new_row'));
+      IF value_size IS NOT NULL THEN
+        value_size := replace(value_size, '«x»', format('«v».%I', col.attname));
+        over_v := format('%s > %s', value_size, max_bytes);
+        slow_pair_v := format(
+          '%L, CASE WHEN %s THEN jsonb_build_object(''$auditrum'', ''oversized'', ''bytes'', %s, ''sha256'', encode(%s, ''hex'')) ELSE to_jsonb(%s) END',
+          col.attname, over_v, value_size, replace(value_hash, '«x»', col.val), col.val);
+        slow_pair_new := replace(slow_pair_v, '«v»', 'new');
+        slow_pair_old := replace(slow_pair_v, '«v»', 'old');
+        sizes_new := sizes_new || replace(value_size, '«v»', 'new');
+        sizes_old := sizes_old || replace(value_size, '«v»', 'old');
+        row_sizes := row_sizes || replace(value_size, '«v»', 'old_row') || replace(value_size, '«v»', 'new_row');
+        marked_image_new := marked_image_new || format('CASE WHEN %s THEN %L END', replace(over_v, '«v»', 'new'), col.attname);
+        marked_image_old := marked_image_old || format('CASE WHEN %s THEN %L END', replace(over_v, '«v»', 'old'), col.attname);
+        marked_diff_new := marked_diff_new || format('CASE WHEN %s AND %s THEN %L END', chg, replace(over_v, '«v»', 'new'), col.attname);
+        marked_diff_old := marked_diff_old || format('CASE WHEN %s AND %s THEN %L END', chg, replace(over_v, '«v»', 'old'), col.attname);
+      END IF;
+      slow_image_new := slow_image_new || slow_pair_new;
+      slow_image_old := slow_image_old || slow_pair_old;
+      slow_diff_old := slow_diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, slow_pair_old);
+      slow_diff_new := slow_diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, slow_pair_new);
+    END;
+  END LOOP;
+  IF cardinality(changed) = 0 THEN
+    RAISE EXCEPTION 'auditrum: no column of table % is left to track', rel USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+
+  SELECT array_agg(replace(r.val, '«v»', 'new') ORDER BY k.ord), array_agg(replace(r.val, '«v»', 'old') ORDER BY k.ord),
+    array_agg(replace(r.val, '«v»', 'new_row') ORDER BY k.ord)
+  INTO key_parts_new, key_parts_old, key_parts_row
+  FROM unnest(t.key_attnums) WITH ORDINALITY AS k(num, ord)
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num AND NOT a.attisdropped
+  CROSS JOIN LATERAL (SELECT coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('«v».%I', a.attname)),
+    format('«v».%I', a.attname)) AS val) r;
+  IF coalesce(cardinality(key_parts_new), 0) <> cardinality(t.key_attnums) THEN
+    RAISE EXCEPTION 'auditrum: a key column of table % no longer exists; untrack the table or give other key columns', rel
+      USING ERRCODE = 'invalid_table_definition';
+  END IF;
+  IF cardinality(key_parts_new) = 1 THEN
+    key_new := '(' || key_parts_new[1] || ')::text';
+    key_old := '(' || key_parts_old[1] || ')::text';
+    key_row := '(' || key_parts_row[1] || ')::text';
+  ELSE
+    key_new := format('jsonb_build_array(%s)::text', array_to_string(key_parts_new, ', '));
+    key_old := format('jsonb_build_array(%s)::text', array_to_string(key_parts_old, ', '));
+    key_row := format('jsonb_build_array(%s)::text', array_to_string(key_parts_row, ', '));
+  END IF;
+
+  IF t.when_condition IS NOT NULL THEN
+    null_old := format(', (SELECT (NULL::%s).*) AS old', rel);
+    null_new := format(', (SELECT (NULL::%s).*) AS new', rel);
+  END IF;
+
+  -- A row fits when its largest measured value is within the limit (greatest() skips NULLs; the 0 keeps it from
+  -- being NULL); a row that does not is left out, and the flag says that the oversized statement has work.
+  IF cardinality(sizes_new) > 0 THEN
+    over_new := format('greatest(0, %s) > %s', array_to_string(sizes_new, ', '), max_bytes);
+    over_old := format('greatest(0, %s) > %s', array_to_string(sizes_old, ', '), max_bytes);
+    over_both := format('greatest(0, %s, %s) > %s', array_to_string(sizes_old, ', '), array_to_string(sizes_new, ', '), max_bytes);
+    fits_new := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_new);
+    fits_old := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_old);
+    fits_both := format('(NOT %s OR set_config(''auditrum.oversized'', ''on'', true) IS NULL)', over_both);
+  END IF;
+
+  -- «…» stand for the statement's parameters: plpgsql variables in the cached statements, $n in the bulk
+  -- UPDATE that is planned afresh with the transition tables' real size.
+  ins_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+    audit, columns_list, t.id, key_new, CASE WHEN whole_row THEN 'to_jsonb(new.*)' ELSE :AUDITRUM_SCHEMA._jsonb_object_sql(image_new) END,
+    null_old, cond, fits_new);
+  del_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+    audit, columns_list, t.id, key_old, CASE WHEN whole_row THEN 'to_jsonb(old.*)' ELSE :AUDITRUM_SCHEMA._jsonb_object_sql(image_old) END,
+    null_new, cond, fits_old);
+  -- The single-row UPDATE: the new row is read only when the \`when\` condition holds for the pair.
+  upd_fetch_sql := CASE WHEN t.when_condition IS NULL THEN 'SELECT * INTO new_row FROM new_rows'
+    ELSE format('SELECT new.* INTO new_row FROM old_rows AS old, new_rows AS new WHERE %s', cond) END;
+  upd_row_sql := format(E'old_diff := %s;\\n        IF old_diff <> ''{}''::jsonb THEN\\n          new_diff := %s;\\n          INSERT INTO %s.changes (%s) VALUES («ts», «xid», %s, ''UPDATE'', %s, old_diff, new_diff, «actor», «request», «ctx»);\\n        END IF',
+    array_to_string(row_diff_old, ' || '), array_to_string(row_diff_new, ' || '), audit, columns_list, t.id, key_row);
+  -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
+  -- ordinal pairs them even when the statement changed the key.
+  upd_many_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
+    audit, columns_list, t.id, key_new, array_to_string(diff_old, ' || '), array_to_string(diff_new, ' || '),
+    array_to_string(changed, ' OR '), cond, fits_both);
+
+  -- Rows with a value over the size limit were left out above: these statements record them, each such value as
+  -- a marker with its size and SHA-256. They run only then (after the flag, or when the single row is over the
+  -- limit), so their expressions are not set up at every statement.
+  upd_row := :AUDITRUM_SCHEMA._bind_cached(upd_row_sql);
+  IF cardinality(sizes_new) > 0 THEN
+    marked_ins := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''INSERT'', %s, NULL, %s || %s, «actor», «request», «ctx» FROM new_rows AS new%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_new, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_new),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_new), null_old, cond, over_new);
+    marked_del := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
+      audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
+      :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old);
+    marked_upd_row := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s',
+      audit, columns_list, t.id, key_new,
+      array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
+      array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
+      array_to_string(changed, ' OR '), cond);
+    marked_upd_many := replace(marked_upd_row || ' AND ' || over_both, 'FROM old_rows AS old, new_rows AS new',
+      'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+    marked_ins := format(E'\\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n      %s;\\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_ins));
+    marked_del := format(E'\\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n      %s;\\n    END IF;',
+      :AUDITRUM_SCHEMA._bind_cached(marked_del));
+    -- The single row over the limit is recorded by the marker statement (its values are not read into objects).
+    upd_row := format(E'IF greatest(0, %s) > %s THEN\\n          %s;\\n        ELSE\\n          %s;\\n        END IF',
+      array_to_string(row_sizes, ', '), max_bytes, :AUDITRUM_SCHEMA._bind_cached(marked_upd_row),
+      replace(upd_row, E'\\n', E'\\n  '));
+    marked_upd_many := format(E'\\n      IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\\n        PERFORM set_config(''auditrum.oversized'', ''off'', true);\\n        EXECUTE %L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;\\n      END IF;',
+      :AUDITRUM_SCHEMA._bind(marked_upd_many, true));
+  END IF;
+
+  RETURN format($f$CREATE OR REPLACE FUNCTION %1$s.%2$I() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $auditrum$
+-- Generated by Auditrum for %3$s; regenerated by auditrum.track(), on ALTER TABLE and when the application
+-- roles change. Do not edit.
+#variable_conflict use_column
+<<auditrum_capture>>
+DECLARE
+  head text := split_part(current_query(), '*/', 1);
+  ctx jsonb;
+  actor text;
+  request text;
+  mask_ikey bytea;
+  mask_okey bytea;
+  many boolean;
+  old_row record;
+  new_row record;
+  old_diff jsonb;
+  new_diff jsonb;
+BEGIN
+  -- The context arrives as a comment that Auditrum's pg instrumentation puts first in the statement: no
+  -- extra round trip and no session state, so it works behind PgBouncer and pinning proxies. One parse in
+  -- a subtransaction costs less than pg_input_is_valid() and a second parse; a bad comment never fails
+  -- the write (OTHERS leaves out query cancellation).
+  -- (16,395 bytes of head: the 11 of the prefix and at most 16,384 of JSON.)
+  IF starts_with(head, '/*auditrum:') AND octet_length(head) <= 16395 THEN
+    BEGIN
+      ctx := substr(head, 12)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      ctx := NULL;
+    END;
+  END IF;
+  IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
+    ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      current_setting('application_name'), 'client_addr', inet_client_addr());
+  -- Only the application's roles are believed: the login role (SET ROLE cannot change it) is compared with
+  -- their names. Anyone else's comment is kept as what it claims, beside who really wrote.
+  ELSIF %11$s THEN
+    actor := ctx->>'actor_id';
+    request := ctx->>'request_id';
+    ctx := ctx - '{actor_id,request_id}'::text[];
+  ELSE
+    ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
+  END IF;%4$s
+  -- An UPDATE of one row (the common case, counted first: at most two rows are read) compares its old and new
+  -- row in PL/pgSQL expressions, set up once per transaction; one of several rows goes through a statement
+  -- planned for the real row count. Rows with a value over the size limit are recorded apart, with markers.
+  IF TG_OP = 'UPDATE' THEN
+    FOR old_row IN SELECT * FROM old_rows LOOP
+      many := many IS NOT NULL;
+      EXIT WHEN many;
+    END LOOP;
+    IF NOT many THEN
+      %9$s;
+      IF FOUND THEN
+        %10$s;
+      END IF;
+    ELSIF many THEN
+      EXECUTE %14$L USING statement_timestamp(), txid_current(), actor, request, ctx, mask_ikey, mask_okey;%15$s
+    END IF;
+  -- INSERT and DELETE read one transition table: the same cached plan fits one row or a million.
+  ELSIF TG_OP = 'INSERT' THEN
+    %7$s;%12$s
+  ELSIF TG_OP = 'DELETE' THEN
+    %8$s;%13$s
+  ELSE
+    INSERT INTO %1$s.changes (%5$s) VALUES (statement_timestamp(), txid_current(), %6$s, 'TRUNCATE', NULL, NULL, NULL, actor, request, ctx);
+  END IF;
+  RETURN NULL;
+END;
+$auditrum$$f$,
+    audit, 'capture_' || t.id, rel,
+    CASE WHEN has_mask THEN format(E'\\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
+    columns_list, t.id,
+    :AUDITRUM_SCHEMA._bind_cached(ins_sql), :AUDITRUM_SCHEMA._bind_cached(del_sql), upd_fetch_sql, upd_row,
+    trusted, marked_ins, marked_del, :AUDITRUM_SCHEMA._bind(upd_many_sql, true), marked_upd_many);
+END;
+$gen$;
+
+-- The generator of versions 4 to 12, which the one above replaces whole.
+DROP FUNCTION :AUDITRUM_SCHEMA._base_capture_function_sql(:AUDITRUM_SCHEMA.tracked_tables);
+
+-- Tables tracked before this version get the new capture function.
+SELECT :AUDITRUM_SCHEMA._reinstall_all();
 `,
   },
   {
