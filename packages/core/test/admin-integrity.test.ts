@@ -331,6 +331,24 @@ describe('verify runs and erasures', () => {
       keyErasure: null,
     });
   });
+  it('takes the newest of ten and more runs by their id as a number (10 after 9)', async () => {
+    for (let i = 0; i < 9; i++) await seal(owner, 'auditrum');
+    for (let i = 0; i < 9; i++) await verify(owner, 'auditrum');
+    for (let i = 0; i < 5; i++) await purge(owner, 'auditrum', { olderThan: '13 months' });
+    const { rows } = await db.pool.query<{ seal: string; verification: string; purges: string[] }>(
+      `SELECT (SELECT max(id)::text FROM auditrum.seals) AS seal,
+         (SELECT max(id)::text FROM auditrum.verifications) AS verification,
+         ARRAY(SELECT p.id::text FROM auditrum.purges p ORDER BY p.id DESC) AS purges`,
+    );
+    const newest = rows[0] as { seal: string; verification: string; purges: string[] };
+    expect(Number(newest.seal)).toBeGreaterThanOrEqual(10);
+    expect(Number(newest.verification)).toBeGreaterThanOrEqual(10);
+    const body = await status();
+    expect(body.lastSeal?.id).toBe(newest.seal);
+    expect(body.lastVerification?.id).toBe(newest.verification);
+    expect(body.purges).toMatchObject({ total: 12 });
+    expect(body.purges.recent.map((p) => p.id)).toEqual(newest.purges);
+  });
 });
 
 describe('who may see it', () => {

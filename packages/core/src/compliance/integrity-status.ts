@@ -124,6 +124,8 @@ const BIGINT_ID = /^[1-9]\d{0,18}$/;
 /** The tables the status reads (and chain_status()), in the order `missing` names them. */
 const READ_TABLES = ['seals', 'verifications', 'erasures', 'purges', 'changes'] as const;
 
+// Columns are qualified in ORDER BY: a bare `id` there would name the output column `id::text` and sort ids as text
+// (9 after 10), and by a sort of the whole table instead of the primary key read backwards.
 const hoursSince = (column: string) => `extract(epoch FROM now() - ${column})::float8 / 3600`;
 
 /**
@@ -162,12 +164,12 @@ export async function integrityStatus(
       const lastSeal = await sealEvent(client, s, '');
       const lastSignedSeal = lastSeal?.signed
         ? lastSeal
-        : await sealEvent(client, s, 'WHERE checkpoint_key IS NOT NULL');
+        : await sealEvent(client, s, 'WHERE s.checkpoint_key IS NOT NULL');
       const lastVerification = await verificationEvent(client, s, '');
       const lastCheckpointVerification =
         lastVerification === null || lastVerification.checkpoints !== null
           ? lastVerification
-          : await verificationEvent(client, s, 'WHERE checkpoints IS NOT NULL');
+          : await verificationEvent(client, s, 'WHERE v.checkpoints IS NOT NULL');
       const maxSealAgeHours = DEFAULT_MAX_SEAL_AGE_HOURS;
       return {
         readable: true,
@@ -192,7 +194,7 @@ export async function integrityStatus(
   );
 }
 
-async function sealEvent(db: Queryable, s: string, where: string): Promise<SealEvent | null> {
+async function sealEvent(db: Queryable, schemaSql: string, where: string): Promise<SealEvent | null> {
   const { rows } = await db.query<{
     id: string;
     sealed_at: string;
@@ -202,9 +204,9 @@ async function sealEvent(db: Queryable, s: string, where: string): Promise<SealE
     checkpoint_key: string | null;
     age_hours: number;
   }>(
-    `SELECT id::text, ${isoUtc('sealed_at')} AS sealed_at, sealed_by::text, rows::text, last_seq::text, checkpoint_key,
-       ${hoursSince('sealed_at')} AS age_hours
-     FROM ${s}.seals ${where} ORDER BY id DESC LIMIT 1`,
+    `SELECT s.id::text, ${isoUtc('s.sealed_at')} AS sealed_at, s.sealed_by::text, s.rows::text, s.last_seq::text,
+       s.checkpoint_key, ${hoursSince('s.sealed_at')} AS age_hours
+     FROM ${schemaSql}.seals s ${where} ORDER BY s.id DESC LIMIT 1`,
   );
   const row = rows[0];
   if (row === undefined) return null;
@@ -220,7 +222,7 @@ async function sealEvent(db: Queryable, s: string, where: string): Promise<SealE
   };
 }
 
-async function verificationEvent(db: Queryable, s: string, where: string): Promise<VerificationEvent | null> {
+async function verificationEvent(db: Queryable, schemaSql: string, where: string): Promise<VerificationEvent | null> {
   const { rows } = await db.query<{
     id: string;
     verified_at: string;
@@ -233,10 +235,10 @@ async function verificationEvent(db: Queryable, s: string, where: string): Promi
     newest_checkpoint_at: string | null;
     age_hours: number;
   }>(
-    `SELECT id::text, ${isoUtc('verified_at')} AS verified_at, verified_by::text, links::text, problems::text,
-       erased::text, checkpoints, checkpoint_failures, ${isoUtc('newest_checkpoint_at')} AS newest_checkpoint_at,
-       ${hoursSince('verified_at')} AS age_hours
-     FROM ${s}.verifications ${where} ORDER BY id DESC LIMIT 1`,
+    `SELECT v.id::text, ${isoUtc('v.verified_at')} AS verified_at, v.verified_by::text, v.links::text,
+       v.problems::text, v.erased::text, v.checkpoints, v.checkpoint_failures,
+       ${isoUtc('v.newest_checkpoint_at')} AS newest_checkpoint_at, ${hoursSince('v.verified_at')} AS age_hours
+     FROM ${schemaSql}.verifications v ${where} ORDER BY v.id DESC LIMIT 1`,
   );
   const row = rows[0];
   if (row === undefined) return null;
@@ -254,7 +256,7 @@ async function verificationEvent(db: Queryable, s: string, where: string): Promi
   };
 }
 
-async function purgeEvents(db: Queryable, s: string): Promise<PurgeEvents> {
+async function purgeEvents(db: Queryable, schemaSql: string): Promise<PurgeEvents> {
   const { rows } = await db.query<{
     id: string;
     purged_at: string;
@@ -267,10 +269,10 @@ async function purgeEvents(db: Queryable, s: string): Promise<PurgeEvents> {
     finished_at: string | null;
     total: string;
   }>(
-    `SELECT id::text, ${isoUtc('purged_at')} AS purged_at, purged_by::text, log, older_than, ${isoUtc('cutoff')} AS cutoff,
-       dropped_partitions, rows_purged::text, ${isoUtc('finished_at')} AS finished_at,
-       (SELECT count(*) FROM ${s}.purges)::text AS total
-     FROM ${s}.purges ORDER BY id DESC LIMIT ${RECENT_PURGES}`,
+    `SELECT p.id::text, ${isoUtc('p.purged_at')} AS purged_at, p.purged_by::text, p.log, p.older_than,
+       ${isoUtc('p.cutoff')} AS cutoff, p.dropped_partitions, p.rows_purged::text, ${isoUtc('p.finished_at')} AS finished_at,
+       (SELECT count(*) FROM ${schemaSql}.purges)::text AS total
+     FROM ${schemaSql}.purges p ORDER BY p.id DESC LIMIT ${RECENT_PURGES}`,
   );
   return {
     total: Number(rows[0]?.total ?? 0),
