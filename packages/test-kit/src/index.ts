@@ -12,5 +12,7 @@ export { createGlobalSetup } from './global-setup.js';
 export { ignoreIdleErrors } from './idle-errors.js';
 export type { PgBouncer, PgBouncerOptions } from './pgbouncer.js';
 export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
+export type { RedisServer } from './redis.js';
+export { findRedisServer, startRedisServer } from './redis.js';
 export type { TestDatabase } from './test-database.js';
 export { useEmptyDatabase, useTestDatabase } from './test-database.js';
