@@ -50,8 +50,8 @@ const BUSY_STEP_ROWS = 10_000;
  * `seal` does), so a transaction that began before and committed after a later row is never skipped. See
  * docs/export.md for the design and its guarantees. On a pool, one connection is taken for the export's life; on a
  * client, the client is used, in autocommit (not in a transaction: its own transaction id would hold the horizon;
- * discard it if the iteration stops early: it may be mid-COPY). Run it as a role that
- * may read both logs, `tracked_tables` and their id sequences (the schema's owner, the admin role of harden).
+ * discard it if the iteration stops early: it may be mid-COPY). Run it as a role that may read both logs,
+ * `tracked_tables` and their id sequences (the schema's owner, the admin role of harden).
  */
 export function exportLogs(db: Queryable, schema: string, options: ExportOptions = {}): LogExport {
   const checked = checkExportOptions(options);

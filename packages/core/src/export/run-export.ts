@@ -83,10 +83,10 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
   // A follower that is caught up checkpoints at every poll: the file is written only when the cursor changed.
   let lastStored = stored === undefined ? '' : JSON.stringify(stored);
   async function store(cursor: ExportCursor): Promise<void> {
-    const text = JSON.stringify(cursor);
-    if (cursorFile === undefined || text === lastStored) return;
+    const json = JSON.stringify(cursor);
+    if (cursorFile === undefined || json === lastStored) return;
     await writeCursorFile(cursorFile, cursor);
-    lastStored = text;
+    lastStored = json;
   }
   try {
     for await (const record of run) {
