@@ -1,5 +1,4 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { Queryable } from '../db/queryable.js';
 import type { ColumnState, TableState } from './table-states.js';
 import { stateOf } from './table-states.js';
@@ -126,7 +125,8 @@ function storedNames(states: readonly TableState[], attnums: ReadonlySet<number>
 
 /**
  * One page of the walk, newest first: the key's changes (with `filter`, only INSERT, DELETE and the UPDATEs that
- * wrote one of those stored names) merged with the table's TRUNCATEs, from the (table_id, row_key, id) index.
+ * wrote one of those stored names) merged with the table's TRUNCATEs, from the (table_id, row_key, id) index, read
+ * by the schema's _history_walk_page (whose plan the session keeps).
  */
 async function readPage(
   db: Queryable,
@@ -139,20 +139,8 @@ async function readPage(
 ): Promise<WalkStep[]> {
   // Each change's facts without its values (a value may be a megabyte; blame.ts reads those it shows, apart).
   const { rows } = await db.query<WalkStep>(
-    `SELECT p.id, p.changed_at, p.txid, p.table_id, p.operation, p.row_key, NULL AS old_values, NULL AS new_values,
-       p.actor_id, p.request_id, p.context, p.own,
-       CASE WHEN p.own THEN ARRAY(SELECT jsonb_object_keys(p.new_values)) END AS names
-     FROM (
-       (SELECT ${CHANGE_COLUMNS}, true AS own, c.id AS position FROM ${s}.changes c
-        WHERE c.table_id = $1 AND c.row_key = $2 AND c.id < $3::bigint
-          AND ($4::text[] IS NULL OR c.operation <> 'UPDATE' OR c.new_values ?| $4::text[])
-        ORDER BY c.id DESC LIMIT $5)
-       UNION ALL
-       (SELECT ${CHANGE_COLUMNS}, false, c.id FROM ${s}.changes c
-        WHERE c.table_id = $1 AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.id < $3::bigint
-        ORDER BY c.id DESC LIMIT $5)
-     ) p
-     ORDER BY p.position DESC LIMIT $5`,
+    `SELECT w.*, NULL AS old_values, NULL AS new_values
+     FROM ${s}._history_walk_page($1::integer, $2::text, $3::bigint, $4::text[], $5::integer) w`,
     [tableId, rowKey, before, filter, limit],
   );
   return rows;
