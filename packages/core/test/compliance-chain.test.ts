@@ -339,6 +339,39 @@ describe('seal takes only rows whose transactions can no longer commit behind th
     expect(await verified()).toMatchObject({ ok: true, unsealed: 0, problems: [] });
   });
 
+  it('seals every row written by concurrent writers while seals run back to back', async () => {
+    const writers = role.openPool({ max: 6 });
+    try {
+      let writing = true;
+      const sealer = (async () => {
+        let seals = 0;
+        while (writing || seals === 0) {
+          await seal(admin, 'auditrum');
+          seals++;
+        }
+        return seals;
+      })();
+      await Promise.all(
+        Array.from({ length: 6 }, async (_, writer) => {
+          for (let i = 0; i < 40; i++) {
+            await writers.query(`INSERT INTO orders VALUES ($1, 'concurrent', NULL)`, [1000 + writer * 100 + i]);
+          }
+        }),
+      );
+      writing = false;
+      expect(await sealer).toBeGreaterThan(0);
+    } finally {
+      await writers.end();
+    }
+    await seal(admin, 'auditrum');
+    expect(await verified()).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM auditrum.changes c JOIN auditrum.chain l ON l.change_id = c.id
+       WHERE c.new_values->>'status' = 'concurrent'`,
+    );
+    expect(rows).toEqual([{ n: 240 }]);
+  });
+
   it('a rolled-back transaction leaves nothing to seal and no gap reported', async () => {
     const client = await app.connect();
     try {
