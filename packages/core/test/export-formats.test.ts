@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cefExtensionValue, cefHeaderValue, cefLine, cefPosition } from '../src/export/cef.js';
+import { cefDelivered, cefExtensionValue, cefHeaderValue, cefLine } from '../src/export/cef.js';
 import { EXPORT_FORMATS } from '../src/export/export-format.js';
 import type { ChangeExportRecord, RequestExportRecord } from '../src/export/export-record.js';
 import { fileSink } from '../src/export/file-sink.js';
@@ -69,8 +69,8 @@ describe('CEF', () => {
         'msg={"old_values":{"note":"x\\=1"},"new_values":{"note":"line\\\\nbreak"}}\n',
     );
     expect(line.split('\n')).toHaveLength(2);
-    // The position is read back from the extension, not from a value that mimics it.
-    expect(cefPosition(line.trimEnd())).toBe('7:3');
+    // The record is read back from the extension, not from a value that mimics it.
+    expect(cefDelivered(line.trimEnd())).toEqual({ position: '7:3', log: 'changes', id: '42' });
   });
 
   it('maps a request: status, duration, method; an address that is not an IP is left out of src', () => {
@@ -81,15 +81,17 @@ describe('CEF', () => {
         'requestClientApplication=curl\\=8\\\\ externalId=5 outcome=503 cn1Label=status cn1=503 cn2Label=durationMs ' +
         'cn2=13 cs1Label=route cs2Label=actorLabel cs3Label=requestId cs3=r-1 cs5Label=position cs5=7:4 msg=boom\\r\\n\n',
     );
-    expect(cefPosition(line.trimEnd())).toBe('7:4');
+    expect(cefDelivered(line.trimEnd())).toEqual({ position: '7:4', log: 'requests', id: '5' });
+    expect(cefDelivered('CEF:0|Other|Thing|1|x|y|1|cs5=1:2 externalId=3')).toBeUndefined();
   });
 
   it('NDJSON is one line per record that parses back to the record', () => {
     const line = ndjsonLine(change);
     expect(line.endsWith('\n') && !line.slice(0, -1).includes('\n')).toBe(true);
     expect(JSON.parse(line)).toEqual(change);
-    expect(EXPORT_FORMATS.ndjson.position(line.trimEnd())).toBe('7:3');
-    expect(EXPORT_FORMATS.ndjson.position('{"no": "position"}')).toBeUndefined();
+    expect(EXPORT_FORMATS.ndjson.delivered(line.trimEnd())).toEqual({ position: '7:3', log: 'changes', id: '42' });
+    expect(EXPORT_FORMATS.ndjson.delivered('{"no": "position"}')).toBeUndefined();
+    expect(EXPORT_FORMATS.ndjson.delivered('{"position": "1:2", "log": "changes", "id": "1; DROP"}')).toBeUndefined();
   });
 });
 
@@ -117,7 +119,11 @@ describe('the file sink', () => {
     expect(lines.filter(Boolean).map((line) => JSON.parse(line).position)).toEqual(
       Array.from({ length: 30 }, (_, i) => `1:${i}`),
     );
-    expect(await fileSink(join(dir, 'audit'), EXPORT_FORMATS.ndjson).deliveredThrough()).toBe('1:29');
+    expect(await fileSink(join(dir, 'audit'), EXPORT_FORMATS.ndjson).deliveredThrough()).toEqual({
+      position: '1:29',
+      log: 'changes',
+      id: '42',
+    });
   });
 
   it('rotates by age (the time in the name), and numbers on from the newest file after a restart', async () => {
@@ -147,7 +153,7 @@ describe('the file sink', () => {
     const whole = batch(0, 2).text;
     await writeFile(name, `${whole}{"position":"1:2","log":"chan`);
     const sink = fileSink(join(dir, 'audit'), EXPORT_FORMATS.ndjson);
-    expect(await sink.deliveredThrough()).toBe('1:1');
+    expect(await sink.deliveredThrough()).toEqual({ position: '1:1', log: 'changes', id: '42' });
     expect(await readFile(name, 'utf8')).toBe(whole);
     await sink.deliver(batch(2, 3));
     await sink.close();

@@ -227,29 +227,40 @@ describe('export order', () => {
     cursor = step.cursor;
   });
 
-  it('resumes a step midway: the same rows at the same positions, the delivered ones skipped', async () => {
+  it('resumes a step midway, in either log: the same rows at the same positions, after the last one delivered', async () => {
     await app.query(`INSERT INTO orders VALUES (40, 'a'), (41, 'b'), (42, 'c')`);
+    const writer = new ApiLogWriter(app, 'auditrum', { batchSize: 10, flushIntervalMs: 60_000 }, () => undefined);
+    for (const id of ['req-40', 'req-41', 'req-42']) writer.push(request(id));
+    await writer.close();
     await waitForHorizon(db.pool);
-    const records: ExportRecord[] = [];
     let atStep: ExportCursor | undefined;
-    const run = exportLogs(admin, 'auditrum', {
-      cursor,
-      checkpoint: async (c) => {
-        atStep ??= c;
-      },
-    });
-    let taken: ExportCursor | undefined;
-    for await (const record of run) {
-      records.push(record);
-      taken = run.cursor;
-      break;
-    }
-    expect(keys(records)).toEqual(['INSERT 40']);
-    expect(taken).toMatchObject({ step: (atStep as ExportCursor).step, delivered: 1 });
-    const rest = await exportOnce(taken);
-    expect(keys(rest.records)).toEqual(['INSERT 41', 'INSERT 42']);
+    /** Takes `count` records from `from` and stops, as a crash would; returns them and the cursor after them. */
+    const take = async (from: ExportCursor, count: number) => {
+      const records: ExportRecord[] = [];
+      const run = exportLogs(admin, 'auditrum', {
+        cursor: from,
+        checkpoint: async (c) => {
+          atStep ??= c;
+        },
+      });
+      for await (const record of run) {
+        records.push(record);
+        if (records.length === count) break;
+      }
+      return { records, cursor: run.cursor as ExportCursor };
+    };
+    const first = await take(cursor, 2);
+    expect(keys(first.records)).toEqual(['INSERT 40', 'INSERT 41']);
+    expect(first.cursor).toMatchObject({ step: atStep?.step, delivered: 2, last: { log: 'changes' } });
+    const second = await take(first.cursor, 2);
+    expect(keys(second.records)).toEqual(['INSERT 42', 'request req-40']);
+    expect(second.cursor).toMatchObject({ delivered: 4, last: { log: 'requests', id: second.records[1]?.id } });
+    const rest = await exportOnce(second.cursor);
+    expect(keys(rest.records)).toEqual(['request req-41', 'request req-42']);
     const step = (atStep as ExportCursor).step;
-    expect([...records, ...rest.records].map((r) => r.position)).toEqual([`${step}:0`, `${step}:1`, `${step}:2`]);
+    expect([...first.records, ...second.records, ...rest.records].map((r) => r.position)).toEqual(
+      [0, 1, 2, 3, 4, 5].map((i) => `${step}:${i}`),
+    );
     cursor = rest.cursor;
   });
 

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { CopiedChange } from './copied-records.js';
-import type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export-record.js';
+import type { ChangeExportRecord, DeliveredRecord, ExportRecord, RequestExportRecord } from './export-record.js';
+import { deliveredRecord } from './export-record.js';
 
 /**
  * ArcSight Common Event Format (CEF) 0: `CEF:0|Vendor|Product|Version|Signature ID|Name|Severity|Extension`, one
@@ -122,10 +123,14 @@ function requestEvent(record: RequestExportRecord): [string, string, number, Ext
 }
 
 /**
- * The position in a CEF line written by cefLine (its cs5), or undefined when the line is not one. The last match:
- * a header value may hold ` cs5=` (the header does not escape `=`), an extension value never does.
+ * Which record a CEF line written by cefLine is (its signature's log, its externalId and its cs5 position), or
+ * undefined when the line is not one. The last match of each key: a header value may hold ` cs5=` (the header does
+ * not escape `=`), an extension value never does.
  */
-export function cefPosition(line: string): string | undefined {
+export function cefDelivered(line: string): DeliveredRecord | undefined {
   if (!line.startsWith(CEF_HEADER_START)) return undefined;
-  return [...line.matchAll(/ cs5=(\d+:\d+)(?= |$)/g)].at(-1)?.[1];
+  const signature = line.slice(CEF_HEADER_START.length).split(':', 1)[0];
+  const log = signature === 'change' ? 'changes' : signature === 'request' ? 'requests' : undefined;
+  const last = (key: string) => [...line.matchAll(new RegExp(` ${key}=(\\d+(?::\\d+)?)(?= |$)`, 'g'))].at(-1)?.[1];
+  return deliveredRecord(last('cs5'), log, last('externalId'));
 }

@@ -32,7 +32,7 @@ export interface DatabaseIdentity {
  * rows whose transaction ids are in [from, to) (every such transaction had ended when the step began, and no other
  * can ever commit in that range) with ids in (floor, after], in a fixed order (changes then requests, each by id),
  * so that running a step again yields the same rows in the same order. `delivered` counts the step's records
- * delivered: a resumed export runs the step again and skips them.
+ * delivered and `last` is the last of them: a resumed export runs the step again from the row after it.
  */
 export interface ExportCursor {
   format: 'auditrum-export-cursor';
@@ -49,6 +49,7 @@ export interface ExportCursor {
   floor: LogIds;
   after: LogIds;
   delivered: number;
+  last: { log: ExportLog; id: string } | null;
   marks: ExportMark[];
 }
 
@@ -74,6 +75,7 @@ export function newCursor(identity: DatabaseIdentity, logs: ExportLog[], since: 
     floor: ZERO_IDS,
     after: ZERO_IDS,
     delivered: 0,
+    last: null,
     marks: [],
   };
 }
@@ -159,6 +161,14 @@ function cursorProblem(value: unknown): string | undefined {
     [isBigint(c.from) && isBigint(c.to) && BigInt(c.from as string) <= BigInt(c.to as string), 'from/to'],
     [isLogIds(c.floor) && isLogIds(c.after), 'floor/after'],
     [Number.isSafeInteger(c.delivered) && (c.delivered as number) >= 0, 'delivered'],
+    [
+      c.last === null ||
+        (typeof c.last === 'object' &&
+          (EXPORT_LOGS as readonly unknown[]).includes((c.last as { log?: unknown }).log) &&
+          (c.logs as unknown[]).includes((c.last as { log?: unknown }).log) &&
+          isBigint((c.last as { id?: unknown }).id)),
+      'last',
+    ],
     [
       Array.isArray(c.marks) &&
         c.marks.every(

@@ -55,6 +55,24 @@ export interface RequestExportRecord extends ExportRecordBase {
 
 export type ExportRecord = ChangeExportRecord | RequestExportRecord;
 
+/** A delivered record's place: its position and its row (a resumed step starts after that row). */
+export interface DeliveredRecord {
+  position: string;
+  log: ExportLog;
+  id: string;
+}
+
+/** A DeliveredRecord from values read back from a sink, or undefined when they are not one. */
+export function deliveredRecord(position: unknown, log: unknown, id: unknown): DeliveredRecord | undefined {
+  const ok =
+    typeof position === 'string' &&
+    parsePosition(position) !== undefined &&
+    (log === 'changes' || log === 'requests') &&
+    typeof id === 'string' &&
+    /^\d{1,19}$/.test(id);
+  return ok ? { position, log, id } : undefined;
+}
+
 /** A position's step and index. */
 export function parsePosition(position: string): { step: number; index: number } | undefined {
   const match = /^(\d{1,15}):(\d{1,15})$/.exec(position);

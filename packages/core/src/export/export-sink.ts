@@ -1,3 +1,5 @@
+import type { DeliveredRecord } from './export-record.js';
+
 /** Records ready to deliver: their lines (each ended by a newline), how many, and the first and last positions. */
 export interface ExportBatch {
   text: string;
@@ -10,8 +12,8 @@ export interface ExportBatch {
 
 /** Where an export delivers: stdout, rotated files, a webhook. */
 export interface ExportSink {
-  /** The last position the sink already holds, when it can tell (a file sink reads it from its newest file). */
-  deliveredThrough(): Promise<string | undefined>;
+  /** The last record the sink already holds, when it can tell (a file sink reads it from its newest file). */
+  deliveredThrough(): Promise<DeliveredRecord | undefined>;
   /** Delivers a batch for good (written and synced, or acknowledged); rejects when it cannot. */
   deliver(batch: ExportBatch): Promise<void>;
   close(): Promise<void>;

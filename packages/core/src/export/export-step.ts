@@ -73,6 +73,7 @@ export function nextStep(cursor: ExportCursor, { mark, horizon, after }: Horizon
     floor: floorMark?.ids ?? { changes: '0', requests: '0' },
     after,
     delivered: 0,
+    last: null,
     marks: pruned,
   };
 }

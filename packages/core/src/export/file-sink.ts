@@ -92,9 +92,9 @@ export function fileSink(path: string, format: ExportFormat, options: FileSinkOp
       if (last === undefined) return undefined;
       const line = await lastWholeLine(join(directory, last.name));
       if (line === undefined) return undefined;
-      const position = format.position(line);
-      if (position === undefined) throw new Error(`auditrum: the last line of ${last.name} is not an export record`);
-      return position;
+      const delivered = format.delivered(line);
+      if (delivered === undefined) throw new Error(`auditrum: the last line of ${last.name} is not an export record`);
+      return delivered;
     },
     async deliver(batch: ExportBatch) {
       const file = await fileFor();

@@ -6,7 +6,7 @@ import type { InstantInput } from '../history/instant.js';
 import { parseInstant } from '../history/instant.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
 import { checkCursorDatabase, databaseIdentity, EXPORT_LOGS, ExportInputError, newCursor } from './export-cursor.js';
-import type { ExportRecord } from './export-record.js';
+import type { DeliveredRecord, ExportRecord } from './export-record.js';
 import { parsePosition } from './export-record.js';
 import { nextStep, peekHorizon, readHorizon } from './export-step.js';
 import { stepRecords } from './step-rows.js';
@@ -22,8 +22,8 @@ export interface ExportOptions {
   follow?: boolean | undefined;
   /** With `follow`, the wait between polls. Default 250 ms; 10 to 60,000. */
   pollIntervalMs?: number | undefined;
-  /** A position the sink already holds (a file sink reads it from its file): the step in progress resumes after it. */
-  deliveredThrough?: string | undefined;
+  /** The last record the sink holds (a file sink reads it from its file): the step in progress resumes after it. */
+  deliveredThrough?: DeliveredRecord | undefined;
   /**
    * Called with the cursor before the first record of each step (the step must be stored before any of its records
    * is delivered, so that a resumed export runs the same step), when following and caught up, and at the end:
@@ -71,15 +71,17 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
         if (checked.cursor !== undefined) checkCursorDatabase(checked.cursor, identity);
         const cursor = structuredClone(checked.cursor) ?? newCursor(identity, checked.logs, checked.since);
         const through = checked.deliveredThrough;
-        if (through !== undefined && through.step === cursor.step) {
-          cursor.delivered = Math.max(cursor.delivered, through.index + 1);
+        if (through !== undefined && through.step === cursor.step && through.index + 1 > cursor.delivered) {
+          cursor.delivered = through.index + 1;
+          cursor.last = { log: through.log, id: through.id };
         }
         state = cursor;
         const checkpoint = async () => checked.checkpoint?.(structuredClone(cursor));
         const runStep = async function* (): AsyncGenerator<ExportRecord> {
           reusable = false;
-          for await (const record of stepRecords(client, schema, cursor, cursor.delivered)) {
+          for await (const record of stepRecords(client, schema, cursor)) {
             cursor.delivered += 1;
+            cursor.last = { log: record.log, id: record.id };
             yield record;
             if (checked.signal?.aborted) return;
           }
@@ -129,7 +131,7 @@ interface CheckedOptions {
   since: string | null;
   follow: boolean;
   pollIntervalMs: number;
-  deliveredThrough: { step: number; index: number } | undefined;
+  deliveredThrough: { step: number; index: number; log: ExportLog; id: string } | undefined;
   checkpoint: ((cursor: ExportCursor) => Promise<void>) | undefined;
   signal: AbortSignal | undefined;
 }
@@ -162,9 +164,15 @@ function checkExportOptions(options: ExportOptions): CheckedOptions {
     fail('"pollIntervalMs" must be a whole number from 10 to 60000');
   if (follow !== undefined && typeof follow !== 'boolean') fail('"follow" must be a boolean');
   if (checkpoint !== undefined && typeof checkpoint !== 'function') fail('"checkpoint" must be a function');
-  const position = deliveredThrough === undefined ? undefined : parsePosition(deliveredThrough);
-  if (deliveredThrough !== undefined && position === undefined)
-    fail('"deliveredThrough" must be a position (step:index)');
+  const position = deliveredThrough === undefined ? undefined : parsePosition(deliveredThrough.position);
+  if (
+    deliveredThrough !== undefined &&
+    (position === undefined ||
+      !(EXPORT_LOGS as readonly unknown[]).includes(deliveredThrough.log) ||
+      !/^\d{1,19}$/.test(deliveredThrough.id))
+  ) {
+    fail('"deliveredThrough" must be a delivered record: { position: "step:index", log, id }');
+  }
   let start: string | null = null;
   if (since !== undefined) {
     try {
@@ -179,7 +187,10 @@ function checkExportOptions(options: ExportOptions): CheckedOptions {
     since: start,
     follow: follow ?? false,
     pollIntervalMs: poll,
-    deliveredThrough: position,
+    deliveredThrough:
+      position === undefined || deliveredThrough === undefined
+        ? undefined
+        : { ...position, log: deliveredThrough.log, id: deliveredThrough.id },
     checkpoint,
     signal,
   };

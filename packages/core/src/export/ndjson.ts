@@ -1,5 +1,6 @@
 import { CopiedChange, CopiedRequest } from './copied-records.js';
-import type { ExportRecord } from './export-record.js';
+import type { DeliveredRecord, ExportRecord } from './export-record.js';
+import { deliveredRecord } from './export-record.js';
 
 /**
  * One record as a line of NDJSON (newline-delimited JSON): JSON escapes every newline inside a value. A record read
@@ -10,11 +11,11 @@ export function ndjsonLine(record: ExportRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 
-/** The position in an NDJSON line written by ndjsonLine, or undefined when the line is not one. */
-export function ndjsonPosition(line: string): string | undefined {
+/** Which record an NDJSON line written by ndjsonLine is, or undefined when the line is not one. */
+export function ndjsonDelivered(line: string): DeliveredRecord | undefined {
   try {
-    const position = (JSON.parse(line) as { position?: unknown }).position;
-    return typeof position === 'string' ? position : undefined;
+    const { position, log, id } = JSON.parse(line) as Record<string, unknown>;
+    return deliveredRecord(position, log, id);
   } catch {
     return undefined;
   }

@@ -39,7 +39,7 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
   // A sink's position means something only to the cursor that wrote it: a new cursor would skip (or repeat) records.
   if (stored === undefined && deliveredThrough !== undefined) {
     throw new ExportInputError(
-      `auditrum: the output already holds records of another export (the last at position ${deliveredThrough}); a new cursor needs new files, or give the cursor that wrote them`,
+      `auditrum: the output already holds records of another export (the last at position ${deliveredThrough.position}); a new cursor needs new files, or give the cursor that wrote them`,
     );
   }
   let text = '';

@@ -66,17 +66,19 @@ const LOG_QUERIES: Record<
 /**
  * The step's rows, log after log in the cursor's order, each by id, as records numbered from 0: the rows whose
  * transaction ids are in [from, to) (an API-log row from before schema 14 has none and counts as 0) with ids in
- * (floor, after], at or after `since`. Streamed with COPY (flat memory for any backlog), the first `skip` dropped.
- * On a client of its own: a consumer that stops early leaves it mid-COPY, for the caller to discard.
+ * (floor, after], at or after `since`. Streamed with COPY (flat memory for any backlog), from the row after the
+ * cursor's `last` (numbered from `delivered`): a resumed step reads only what is left. On a client of its own: a
+ * consumer that stops early leaves it mid-COPY, for the caller to discard.
  */
 export async function* stepRecords(
   client: pg.ClientBase,
   schema: string,
   cursor: ExportCursor,
-  skip: number,
 ): AsyncGenerator<ExportRecord> {
-  let index = 0;
-  for (const log of cursor.logs) {
+  let index = cursor.delivered;
+  const { last } = cursor;
+  const logs = last === null ? cursor.logs : cursor.logs.slice(cursor.logs.indexOf(last.log));
+  for (const log of logs) {
     const query = LOG_QUERIES[log];
     const s = quoteIdentifier(schema);
     const txid = log === 'requests' ? 'coalesce(x.txid, 0)' : 'x.txid';
@@ -84,11 +86,11 @@ export async function* stepRecords(
     const since = cursor.since === null ? '' : `AND x.${query.time} >= ${pg.escapeLiteral(cursor.since)}::timestamptz`;
     const join = log === 'changes' ? `LEFT JOIN ${s}.tracked_tables t ON t.id = x.table_id` : '';
     const sql = `COPY (SELECT ${query.columns} FROM ${s}.${query.table} x ${join}
-      WHERE x.id > ${cursor.floor[log]} AND x.id <= ${cursor.after[log]}
+      WHERE x.id > ${last?.log === log ? last.id : cursor.floor[log]} AND x.id <= ${cursor.after[log]}
         AND ${txid} >= ${cursor.from} AND ${txid} < ${cursor.to} ${since}
       ORDER BY x.id) TO STDOUT`;
     for await (const fields of copyOutRows(client, sql, { drain: false })) {
-      if (index >= skip) yield query.toRecord(fields, `${cursor.step}:${index}`);
+      yield query.toRecord(fields, `${cursor.step}:${index}`);
       index += 1;
     }
   }
