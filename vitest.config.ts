@@ -4,10 +4,13 @@ import { defineConfig } from 'vitest/config';
 // Workspace packages are imported from their TypeScript source (the "@auditrum/source" export
 // condition), so tests never need a build. Node tests go through the SSR transform, hence both.
 const sourceCondition = '@auditrum/source';
+// Vitest also hands these conditions to Node for the dependencies it does not transform. `module` points
+// packages such as @opentelemetry/api at bundler-only builds (extensionless imports) that Node cannot load.
+const serverConditions = defaultServerConditions.filter((condition) => condition !== 'module');
 
 export default defineConfig({
   resolve: { conditions: [sourceCondition, ...defaultClientConditions] },
-  ssr: { resolve: { conditions: [sourceCondition, ...defaultServerConditions] } },
+  ssr: { resolve: { conditions: [sourceCondition, ...serverConditions] } },
   test: {
     // The database tests do real work (100,000-row statements, servers started) on shared 2-core machines:
     // generous limits, so that a busy neighbour makes a run slower, not red.

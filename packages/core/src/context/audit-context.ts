@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { TraceIds } from '../telemetry/open-telemetry.js';
 import { checkInstrumentedClient } from './instrumented-clients.js';
 
 /** Who made a change: an application user, service account or job. */
@@ -52,6 +53,8 @@ export interface AuditJob {
 export interface AuditContext extends Omit<AuditContextInput, 'actor' | 'route'> {
   actor?: AuditActor;
   route?: string;
+  /** The OpenTelemetry trace and span the statement was sent in, when the host uses OpenTelemetry. */
+  trace?: TraceIds;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { activeTraceIds } from '../telemetry/open-telemetry.js';
 import type { AuditContext, AuditScope } from './audit-context.js';
 
 /** The marker the capture triggers look for at the very start of the statement text. */
@@ -18,6 +19,8 @@ const FIELD_LIMITS = {
   job_queue: 256,
   job_name: 256,
   job_id: 256,
+  trace_id: 32,
+  span_id: 16,
 } as const;
 export const MAX_CONTEXT_JSON = 8192;
 /** Change ids kept in `reverts` (a restore of a row can reverse thousands); `reverts_total` counts them all. */
@@ -41,6 +44,8 @@ export function contextRecord(context: AuditContext): Record<string, unknown> {
     job_queue: context.job?.queue,
     job_name: context.job?.name,
     job_id: context.job?.id,
+    trace_id: context.trace?.traceId,
+    span_id: context.trace?.spanId,
   };
   const record: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields) as [Field, unknown][]) {
@@ -98,16 +103,17 @@ function encoded(record: Record<string, unknown>): string {
   return JSON.stringify(record).replaceAll('*', '\\u002a');
 }
 
-const cache = new WeakMap<AuditScope, { version: number; comment: string }>();
+const cache = new WeakMap<AuditScope, { version: number; spanId: string | undefined; comment: string }>();
 
-/** contextComment() of a scope, computed once per state of the scope. */
+/** contextComment() of a scope (with the active OpenTelemetry span, if any), once per state of the scope and span. */
 export function scopeComment(scope: AuditScope): string {
   // Read first: asking the scope for its context is what notices a getter's new answer (and bumps the version).
   const context = scope.context;
+  const trace = activeTraceIds();
   const cached = cache.get(scope);
-  if (cached && cached.version === scope.version) return cached.comment;
-  const comment = contextComment(context);
-  cache.set(scope, { version: scope.version, comment });
+  if (cached && cached.version === scope.version && cached.spanId === trace?.spanId) return cached.comment;
+  const comment = contextComment(trace === undefined ? context : { ...context, trace });
+  cache.set(scope, { version: scope.version, spanId: trace?.spanId, comment });
   return comment;
 }
 

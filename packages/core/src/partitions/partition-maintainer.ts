@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/queryable.js';
+import { traced } from '../telemetry/open-telemetry.js';
 import { ensurePartitions } from './ensure-partitions.js';
 
 export interface PartitionMaintenanceOptions {
@@ -27,7 +28,10 @@ export function startPartitionMaintenance(
   }
   const onError =
     options.onError ?? ((error: unknown) => console.error('auditrum: partition maintenance failed', error));
-  const run = () => ensurePartitions(db, schema, monthsAhead).then(() => undefined, onError);
+  const run = () =>
+    traced('auditrum.partitions.ensure', { 'auditrum.months_ahead': monthsAhead }, () =>
+      ensurePartitions(db, schema, monthsAhead),
+    ).then(() => undefined, onError);
   const ready = run();
   const timer = setInterval(run, intervalMs);
   timer.unref();

@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import type pg from 'pg';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { traced } from '../telemetry/open-telemetry.js';
 import type { ApiRequestRecord } from './api-request-record.js';
 import { API_REQUEST_COLUMNS, recordValues } from './api-request-record.js';
 import { copyIn } from './copy-in.js';
@@ -273,7 +274,9 @@ export class ApiLogWriter {
     const rows = this.#queue.slice(0, count);
     let failure: unknown;
     try {
-      await copyIn(this.#pool, this.#sql, Buffer.concat(rows));
+      await traced('auditrum.api_log.write', { 'auditrum.rows': count }, () =>
+        copyIn(this.#pool, this.#sql, Buffer.concat(rows)),
+      );
     } catch (error) {
       failure = error;
     }
