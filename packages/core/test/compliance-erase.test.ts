@@ -357,6 +357,33 @@ describe('erasure by row', () => {
     expect((await verify(admin, 'auditrum')).problems).toEqual([]);
   });
 
+  it('the CLI dry run prints exact counts as JSON and changes nothing', async () => {
+    const before = await snapshot();
+    const result = await cli([
+      'erase',
+      '--table',
+      'people',
+      '--key',
+      '2',
+      '--columns',
+      'city',
+      '--reason',
+      'GDPR request #23',
+      '--dry-run',
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      erasureId: null,
+      changes: 1,
+      apiRequests: 0,
+      sealed: 1,
+      unmatched: 0,
+      applied: false,
+    });
+    expect(await snapshot()).toBe(before);
+  });
+
   it('erases again a row an earlier erasure touched: verify checks it against the latest', async () => {
     const audit = createAuditrum({ pool: admin, partitions: false });
     try {
