@@ -413,7 +413,7 @@ BEGIN
     END IF;
     BEGIN
       target := to_regclass(subject->>'table');
-    EXCEPTION WHEN invalid_name OR syntax_error THEN
+    EXCEPTION WHEN invalid_name OR syntax_error OR feature_not_supported THEN
       target := NULL;
     END;
     SELECT * INTO t FROM :AUDITRUM_SCHEMA.tracked_tables tt WHERE tt.relid = target

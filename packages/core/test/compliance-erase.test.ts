@@ -526,6 +526,16 @@ describe('bad input gives a clear error and changes nothing', () => {
     ],
     ['no columns', { subject: { table: 'people', key: 1, columns: [] }, reason: 'r' }, 'columns must be a list'],
     [
+      'a table name that is not a name',
+      { subject: { table: 'a.b.c.d', key: 1, columns: ['email'] }, reason: 'r' },
+      '"a.b.c.d" is not a tracked table',
+    ],
+    [
+      'a table of another database',
+      { subject: { table: 'other.public.people', key: 1, columns: ['email'] }, reason: 'r' },
+      '"other.public.people" is not a tracked table',
+    ],
+    [
       'a row without history',
       { subject: { table: 'people', key: 999, columns: ['email'] }, reason: 'r' },
       'row 999 of table public.people has no history: nothing erased',

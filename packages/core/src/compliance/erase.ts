@@ -45,6 +45,8 @@ export interface EraseResult {
 
 // What erase() in SQL raises for a subject, a reason or a column it cannot take: a ComplianceInputError.
 const INPUT_ERRORS = new Set(['22023', 'P0002', '42703']);
+// What to_regclass() raises for a table name it cannot even parse.
+const UNREADABLE_NAME = new Set(['42601', '42602', '0A000']);
 
 /**
  * Erases one person's values from history (GDPR art. 17) in one transaction (`erase()` in SQL): by actor, the
@@ -115,10 +117,8 @@ async function qualifiedTable(db: Queryable, subject: Record<string, unknown>): 
       [subject.table],
     )
     .catch((error: unknown) => {
-      // A name that is not even a name ("a.b.c.d", quotes left open): the table the SQL side names not tracked.
-      if ((error as { code?: unknown }).code === '42602' || (error as { code?: unknown }).code === '42601') {
-        return { rows: [{ name: null }] };
-      }
+      // A name that is not even a name ("a.b.c.d", "db.s.t", quotes left open): the SQL side says it is not tracked.
+      if (UNREADABLE_NAME.has((error as { code?: unknown }).code as string)) return { rows: [{ name: null }] };
       throw error;
     });
   return { ...subject, table: rows[0]?.name ?? subject.table };

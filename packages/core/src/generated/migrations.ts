@@ -4493,7 +4493,7 @@ BEGIN
     END IF;
     BEGIN
       target := to_regclass(subject->>'table');
-    EXCEPTION WHEN invalid_name OR syntax_error THEN
+    EXCEPTION WHEN invalid_name OR syntax_error OR feature_not_supported THEN
       target := NULL;
     END;
     SELECT * INTO t FROM :AUDITRUM_SCHEMA.tracked_tables tt WHERE tt.relid = target
@@ -4667,8 +4667,8 @@ DECLARE
   image_old text[] := '{}';
   diff_old text[] := '{}';
   diff_new text[] := '{}';
-  row_diff_old text[] := '{}';
-  row_diff_new text[] := '{}';
+  -- One IF per column for the single-row UPDATE: a column that did not change costs its comparison only.
+  row_diff text := '';
   slow_image_new text[] := '{}';
   slow_image_old text[] := '{}';
   slow_diff_old text[] := '{}';
@@ -4745,10 +4745,9 @@ BEGIN
       changed := changed || chg;
       diff_old := diff_old || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_old);
       diff_new := diff_new || format('CASE WHEN %s THEN jsonb_build_object(%s) ELSE ''{}''::jsonb END', chg, pair_new);
-      row_diff_old := row_diff_old || format('CASE WHEN %s THEN jsonb_build_object(%L, %s) ELSE ''{}''::jsonb END',
-        row_chg, col.attname, replace(v, '«v»', 'old_row'));
-      row_diff_new := row_diff_new || format('CASE WHEN %s THEN jsonb_build_object(%L, %s) ELSE ''{}''::jsonb END',
-        row_chg, col.attname, replace(v, '«v»', 'new_row'));
+      row_diff := row_diff || format(
+        E'        IF (%s) THEN\\n          old_diff := old_diff || jsonb_build_object(%L, %s);\\n          new_diff := new_diff || jsonb_build_object(%L, %s);\\n        END IF;\\n',
+        row_chg, col.attname, replace(v, '«v»', 'old_row'), col.attname, replace(v, '«v»', 'new_row'));
       IF value_size IS NOT NULL THEN
         value_size := replace(value_size, '«x»', format('«v».%I', col.attname));
         over_v := format('%s > %s', value_size, max_bytes);
@@ -4823,8 +4822,8 @@ BEGIN
   -- The single-row UPDATE: the new row is read only when the \`when\` condition holds for the pair.
   upd_fetch_sql := CASE WHEN t.when_condition IS NULL THEN 'SELECT * INTO new_row FROM new_rows'
     ELSE format('SELECT new.* INTO new_row FROM old_rows AS old, new_rows AS new WHERE %s', cond) END;
-  upd_row_sql := format(E'old_diff := %s;\\n        IF old_diff <> ''{}''::jsonb THEN\\n          new_diff := %s;\\n          INSERT INTO %s.changes (%s) VALUES («ts», «xid», %s, ''UPDATE'', %s, old_diff, new_diff, «actor», «request», «ctx»);\\n        END IF',
-    array_to_string(row_diff_old, ' || '), array_to_string(row_diff_new, ' || '), audit, columns_list, t.id, key_row);
+  upd_row_sql := format(E'old_diff := ''{}'';\\n        new_diff := ''{}'';\\n%s        IF old_diff <> ''{}''::jsonb THEN\\n          INSERT INTO %s.changes (%s) VALUES («ts», «xid», %s, ''UPDATE'', %s, old_diff, new_diff, «actor», «request», «ctx»);\\n        END IF',
+    row_diff, audit, columns_list, t.id, key_row);
   -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
   -- ordinal pairs them even when the statement changed the key.
   upd_many_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
