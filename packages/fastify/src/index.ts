@@ -9,5 +9,6 @@ export { apiLogger } from './api-logger.js';
 export { auditContext } from './audit-context.js';
 export type { ApiLoggerPlugin } from './audit-plugin.js';
 export { auditPlugin } from './audit-plugin.js';
+export { auditMetrics } from './metrics.js';
 export type { AuditOptions } from './options.js';
 export { requestId } from './request-id.js';

@@ -10,5 +10,6 @@ export type { ApiLoggerMiddleware } from './api-logger.js';
 export { apiLogger } from './api-logger.js';
 export { auditContext } from './audit-context.js';
 export { auditMiddleware } from './audit-middleware.js';
+export { auditMetrics } from './metrics.js';
 export type { AuditOptions } from './options.js';
 export { requestId } from './request-id.js';

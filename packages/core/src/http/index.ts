@@ -10,6 +10,8 @@ export type { ApiLogQueueOptions, ApiLogStats } from '../request-log/api-log-wri
 export type { HttpAuditParts } from './http-audit.js';
 export { HttpAudit, rememberedScope, rememberScope } from './http-audit.js';
 export type { BodyOptions, HttpAuditOptions } from './http-audit-options.js';
+export type { MetricsResponse } from './metrics-endpoint.js';
+export { metricsEndpoint } from './metrics-endpoint.js';
 export type { RequestIdOptions } from './request-id.js';
 export type { LogRequest } from './request-logger.js';
 export type { LoggedRequest, RequestFacts, RequestGetters, RequestOutcome, RequestScope } from './request-types.js';

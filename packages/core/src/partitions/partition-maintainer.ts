@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/queryable.js';
+import { countPartitionCheck } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/open-telemetry.js';
 import { ensurePartitions } from './ensure-partitions.js';
 
@@ -31,7 +32,13 @@ export function startPartitionMaintenance(
   const run = () =>
     traced('auditrum.partitions.ensure', { 'auditrum.months_ahead': monthsAhead }, () =>
       ensurePartitions(db, schema, monthsAhead),
-    ).then(() => undefined, onError);
+    ).then(
+      () => countPartitionCheck(true),
+      (error: unknown) => {
+        countPartitionCheck(false);
+        onError(error);
+      },
+    );
   const ready = run();
   const timer = setInterval(run, intervalMs);
   timer.unref();

@@ -1,6 +1,8 @@
 import { AsyncResource } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { observeApiLogWrite, watchApiLogWriter } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/open-telemetry.js';
 import type { ApiRequestRecord } from './api-request-record.js';
 import { API_REQUEST_COLUMNS, recordValues } from './api-request-record.js';
@@ -117,6 +119,7 @@ export class ApiLogWriter {
     this.#onError = onError;
     const columns = API_REQUEST_COLUMNS.map(([name]) => quoteIdentifier(name)).join(', ');
     this.#sql = `COPY ${quoteIdentifier(schema)}.api_requests (${columns}) FROM STDIN`;
+    watchApiLogWriter(this);
   }
 
   /** Queues one row; drops it (counted, reported once per interval) when the queue is full or closed. */
@@ -273,6 +276,7 @@ export class ApiLogWriter {
   async #writeFront(count: number): Promise<boolean> {
     const rows = this.#queue.slice(0, count);
     let failure: unknown;
+    const started = performance.now();
     try {
       await traced('auditrum.api_log.write', { 'auditrum.rows': count }, () =>
         copyIn(this.#pool, this.#sql, Buffer.concat(rows)),
@@ -280,6 +284,7 @@ export class ApiLogWriter {
     } catch (error) {
       failure = error;
     }
+    observeApiLogWrite((performance.now() - started) / 1000, failure === undefined);
     if (this.#abandoned) {
       // close() counted these dropped meanwhile; they were written after all.
       if (failure === undefined) {

@@ -1,20 +1,11 @@
-import { createRequire } from 'node:module';
 import type * as OpenTelemetry from '@opentelemetry/api';
+import { optionalPeer } from './optional-peer.js';
 
 /**
  * @opentelemetry/api when the host has it installed (an optional peer dependency), else undefined: then nothing
- * is loaded and every function here costs one comparison. The API keeps its tracer provider and context manager
- * on a global, so this copy (loaded with require) sees the spans of the host's copy (loaded with import).
+ * is loaded and every function here costs one comparison.
  */
-const api: typeof OpenTelemetry | undefined = loadOptional();
-
-function loadOptional(): typeof OpenTelemetry | undefined {
-  try {
-    return createRequire(import.meta.url)('@opentelemetry/api') as typeof OpenTelemetry;
-  } catch {
-    return undefined;
-  }
-}
+const api = optionalPeer<typeof OpenTelemetry>('@opentelemetry/api');
 
 /** The trace and span a change was made in, as hex ids. */
 export interface TraceIds {
