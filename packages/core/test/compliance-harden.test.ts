@@ -4,6 +4,7 @@ import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
+import { apiRequestRecord } from './api-request-fixture.js';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
 
@@ -353,26 +354,15 @@ describe('auditrum harden', () => {
       // The middleware's own writer (COPY into the parent table).
       const errors: unknown[] = [];
       const writer = new ApiLogWriter(app, 'auditrum', {}, (error) => errors.push(error));
-      writer.push({
-        requestedAt: new Date(),
-        requestId: 'req-7',
-        method: 'POST',
-        path: '/orders/1',
-        route: '/orders/:id',
-        query: null,
-        status: 200,
-        durationMs: 3,
-        aborted: false,
-        actorId: 'u-7',
-        actorLabel: null,
-        ip: null,
-        userAgent: null,
-        requestHeaders: null,
-        responseHeaders: null,
-        requestBody: null,
-        responseBody: null,
-        error: null,
-      });
+      writer.push(
+        apiRequestRecord('req-7', {
+          method: 'POST',
+          path: '/orders/1',
+          route: '/orders/:id',
+          durationMs: 3,
+          actorId: 'u-7',
+        }),
+      );
       await writer.close();
       expect(errors).toEqual([]);
       expect(writer.stats()).toMatchObject({ written: 1, dropped: 0, failed: 0 });

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPartitionMaintenance } from '../src/partitions/partition-maintainer.js';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
+import { apiRequestRecord } from './api-request-fixture.js';
 
 const db = useTestDatabase();
 const app = useAppRole(db);
@@ -78,26 +79,7 @@ describe('OpenTelemetry, when the host uses it', () => {
   it('makes a span of each API-log write and each partition check, failed ones marked as errors', async () => {
     exporter.reset();
     const writer = new ApiLogWriter(db.pool, 'auditrum', { flushIntervalMs: 10 }, () => {});
-    writer.push({
-      requestedAt: new Date(),
-      requestId: 'req-otel',
-      method: 'GET',
-      path: '/carts/1',
-      route: '/carts/:id',
-      query: null,
-      status: 200,
-      durationMs: 3,
-      aborted: false,
-      actorId: null,
-      actorLabel: null,
-      ip: null,
-      userAgent: null,
-      requestHeaders: null,
-      responseHeaders: null,
-      requestBody: null,
-      responseBody: null,
-      error: null,
-    });
+    writer.push(apiRequestRecord('req-otel'));
     await writer.close();
     const maintenance = startPartitionMaintenance(db.pool, 'auditrum', { onError: () => {} });
     await maintenance.ready;

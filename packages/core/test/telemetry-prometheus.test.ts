@@ -4,32 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { metricsEndpoint } from '../src/http/metrics-endpoint.js';
 import { startPartitionMaintenance } from '../src/partitions/partition-maintainer.js';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
-import type { ApiRequestRecord } from '../src/request-log/api-request-record.js';
+import { apiRequestRecord } from './api-request-fixture.js';
 
 const db = useTestDatabase();
-
-function record(requestId: string): ApiRequestRecord {
-  return {
-    requestedAt: new Date(),
-    requestId,
-    method: 'GET',
-    path: '/metrics-test',
-    route: null,
-    query: null,
-    status: 200,
-    durationMs: 1,
-    aborted: false,
-    actorId: null,
-    actorLabel: null,
-    ip: null,
-    userAgent: null,
-    requestHeaders: null,
-    responseHeaders: null,
-    requestBody: null,
-    responseBody: null,
-    error: null,
-  };
-}
 
 /** Each labelled value of a metric, as a scrape reads it (the registry is the process's: compare before and after). */
 async function values(name: string): Promise<Record<string, number>> {
@@ -55,11 +32,11 @@ describe('Prometheus metrics through prom-client', () => {
     const checksBefore = await values('auditrum_partition_checks_total');
 
     const writer = new ApiLogWriter(db.pool, 'auditrum', { flushIntervalMs: 60_000 }, () => {});
-    writer.push(record('m-1'));
-    writer.push(record('m-2'));
+    writer.push(apiRequestRecord('m-1'));
+    writer.push(apiRequestRecord('m-2'));
     expect(await values('auditrum_api_log_queued_rows')).toMatchObject({ 'auditrum_api_log_queued_rows{}': 2 });
     await writer.close();
-    writer.push(record('m-3')); // closed: dropped
+    writer.push(apiRequestRecord('m-3')); // closed: dropped
     const ok = startPartitionMaintenance(db.pool, 'auditrum', { onError: () => {} });
     await ok.ready;
     ok.stop();
