@@ -1,13 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { findExecutable } from './find-executable.js';
 import { freePort } from './free-port.js';
 import { systemUser } from './system-user.js';
 import { waitForPort } from './wait-for-port.js';
-
-const run = promisify(execFile);
 
 export interface PgBouncerOptions {
   /** The database PgBouncer forwards to (host, port, database and user are taken from it). */
@@ -28,13 +26,7 @@ export interface PgBouncer {
 
 /** The pgbouncer executable, or undefined when the machine has none (install the Debian package `pgbouncer`). */
 export async function findPgBouncer(): Promise<string | undefined> {
-  for (const candidate of ['pgbouncer', '/usr/sbin/pgbouncer']) {
-    try {
-      await run(candidate, ['--version']);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
+  return findExecutable(['pgbouncer', '/usr/sbin/pgbouncer']);
 }
 
 /**

@@ -1,12 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { findExecutable } from './find-executable.js';
 import { freePort } from './free-port.js';
 import { waitForPort } from './wait-for-port.js';
-
-const run = promisify(execFile);
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>`. */
@@ -17,13 +15,7 @@ export interface RedisServer {
 
 /** The redis-server executable, or undefined when the machine has none (install the Debian package `redis-server`). */
 export async function findRedisServer(): Promise<string | undefined> {
-  for (const candidate of ['redis-server', '/usr/bin/redis-server']) {
-    try {
-      await run(candidate, ['--version']);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
+  return findExecutable(['redis-server', '/usr/bin/redis-server']);
 }
 
 /**
