@@ -29,6 +29,8 @@ DECLARE
   rebuild text;
   everything boolean;
   moves jsonb;
+  recent boolean;
+  settings_before text[];
   gone text[];
   live_keys text[];
   batch_keys text[];
@@ -80,7 +82,15 @@ BEGIN
     OR EXISTS (SELECT FROM :AUDITRUM_SCHEMA._history_versions(t) v WHERE v.recorded_at > at
       AND jsonb_path_exists(v.markers, '$.*.reason ? (@ == "untracked_gap")'))
     OR NOT (t.tracked_at <= at);
-  -- (Planned with the time itself, so that only the partitions after it are read.)
+  -- (Planned with the time itself, so that only the partitions after it are read.) For a time in the last week, the
+  -- changes after it are read through the primary key, whose second column changed_at is tested in the index: only
+  -- the rows after the time are fetched, where the planner's choice reads every row of the table in the month's
+  -- partition (20 against 8 ms for a day of the benchmark's log); settings for this query only, then as they were.
+  recent := at > now() - interval '7 days';
+  IF recent THEN
+    settings_before := ARRAY[current_setting('enable_seqscan'), current_setting('enable_bitmapscan')];
+    PERFORM set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
+  END IF;
   EXECUTE format($s$
     SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
         'old_key', %1$s._history_old_key($1, c.id)) ORDER BY c.id) FILTER (WHERE c.operation = 'UPDATE'), '[]'),
@@ -90,6 +100,9 @@ BEGIN
       AND ((c.operation = 'DELETE' AND c.row_key IS NOT NULL) OR (c.operation = 'UPDATE' AND c.old_values ?| $2))$s$,
     quote_ident(:'AUDITRUM_SCHEMA'), t.id, CASE WHEN everything THEN '' ELSE format(' AND c.changed_at > %L', at) END)
   INTO moves, gone USING t, key_names;
+  IF recent THEN
+    PERFORM set_config('enable_seqscan', settings_before[1], true), set_config('enable_bitmapscan', settings_before[2], true);
+  END IF;
   -- History's query for one row (keys[1], its parameter $4), run for each key of a batch, with the key changes above.
   p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, ARRAY[''], false, false, moves);
   rebuild := format('SELECT k.key, k.ord, s.* FROM unnest($17::text[]) WITH ORDINALITY AS k(key, ord) '

@@ -194,6 +194,24 @@ describe('api/table-as-of, one page rebuilt at a time', () => {
     }
   });
 
+  it('leaves the planner settings it changes for its scan of the recent log as they were', async () => {
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL enable_bitmapscan = off`);
+      const page = await client.query(`SELECT * FROM auditrum.table_as_of_page('items', $1, NULL, NULL, 3)`, [
+        times.at,
+      ]);
+      const { rows } = await client.query<{ seq: string; bitmap: string }>(
+        `SELECT current_setting('enable_seqscan') AS seq, current_setting('enable_bitmapscan') AS bitmap`,
+      );
+      expect([page.rowCount, rows]).toEqual([3, [{ seq: 'on', bitmap: 'off' }]]);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+  });
+
   it('table_as_of_page refuses a bad page size or time, in SQL, with a clear error', async () => {
     for (const [size, at, message] of [
       [0, times.at, /holds 1 to 1001 rows, not 0/],
