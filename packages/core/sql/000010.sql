@@ -127,12 +127,27 @@ BEGIN
       %4$s
     ),
     w AS (%10$s),
+    -- Each change's part in the merges is worked out here, so that the aggregates below take plain columns: an
+    -- aggregate with a FILTER and an ORDER BY reads presorted input only when its arguments are columns.
     m AS (
-      SELECT w.*, b.fb, b.bb, b.fb IS NOT NULL AND b.fb = w.in_le AND w.le AND w.id >= b.fb AS fwd,
-        b.fb IS NULL AND NOT w.le AND (b.bb IS NULL OR w.id < b.bb OR (w.id = b.bb AND w.op IN ('DELETE', 'MOVE_OUT'))) AS bwd
-      FROM w CROSS JOIN tr
-      CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb,
-        least(w.in_gt, w.out_gt, tr.tr_gt) AS bb) b
+      SELECT x.*,
+        CASE WHEN x.fwd THEN CASE
+            WHEN x.op = 'MARKER' THEN x.new_values
+            WHEN x.op = 'MOVE_IN' AND x.id = x.fb THEN %5$s._history_moved_image($14, x.id, true)
+            ELSE %6$s END END AS fwd_values,
+        CASE WHEN x.bwd THEN CASE
+            WHEN x.op = 'MARKER' THEN x.old_values
+            WHEN x.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, x.id, false)
+            ELSE %7$s END END AS bwd_values,
+        CASE WHEN x.fb IS NULL AND x.le AND x.op IN ('UPDATE', 'MARKER') THEN CASE
+            WHEN x.op = 'MARKER' THEN x.new_values ELSE %6$s END END AS before_values
+      FROM (
+        SELECT w.*, b.fb, b.bb, b.fb IS NOT NULL AND b.fb = w.in_le AND w.le AND w.id >= b.fb AS fwd,
+          b.fb IS NULL AND NOT w.le AND (b.bb IS NULL OR w.id < b.bb OR (w.id = b.bb AND w.op IN ('DELETE', 'MOVE_OUT'))) AS bwd
+        FROM w CROSS JOIN tr
+        CROSS JOIN LATERAL (SELECT CASE WHEN $5 THEN NULL ELSE greatest(w.in_le, w.out_le, tr.tr_le) END AS fb,
+          least(w.in_gt, w.out_gt, tr.tr_gt) AS bb) b
+      ) x
       %18$s
     ),
     k AS (
@@ -141,18 +156,12 @@ BEGIN
         min(m.last_le) AS last_le, min(m.first_gt) AS first_gt, min(m.in_gt) AS in_gt,
         max(m.id) FILTER (WHERE m.op <> 'MARKER' AND (m.in_gt IS NULL OR m.id < m.in_gt)) AS before_entry,
         max(m.changed_at) FILTER (WHERE m.id = m.last_le AND m.op <> 'MARKER') AS last_at,
-        %5$s._history_merge(CASE
-            WHEN m.op = 'MARKER' THEN m.new_values
-            WHEN m.op = 'MOVE_IN' AND m.id = m.fb THEN %5$s._history_moved_image($14, m.id, true)
-            ELSE %6$s END%17$s) FILTER (WHERE m.fwd) AS forward,
+        %5$s._history_merge(m.fwd_values%17$s) FILTER (WHERE m.fwd) AS forward,
         -- Backwards the first change after the position wins: collected in the same order, merged newest first.
-        array_agg(CASE
-            WHEN m.op = 'MARKER' THEN m.old_values
-            WHEN m.op = 'MOVE_OUT' THEN %5$s._history_moved_image($14, m.id, false)
-            ELSE %7$s END%17$s) FILTER (WHERE m.bwd) AS backward,
+        array_agg(m.bwd_values%17$s) FILTER (WHERE m.bwd) AS backward,
         -- With no full image in the past: what the UPDATEs before the position set (for a row that no full image
         -- after the position gives either: removed by a TRUNCATE, or gone while the table was not tracked).
-        %5$s._history_merge(CASE WHEN m.op = 'MARKER' THEN m.new_values ELSE %6$s END%17$s)
+        %5$s._history_merge(m.before_values%17$s)
           FILTER (WHERE m.fb IS NULL AND m.le AND m.op IN ('UPDATE', 'MARKER')) AS before_values,
         coalesce(bool_or(m.op NOT IN ('INSERT', 'UPDATE', 'DELETE') OR NOT (CASE WHEN m.fwd THEN %13$s ELSE %14$s END))
           FILTER (WHERE m.fwd OR m.bwd), false) AS dirty
@@ -222,8 +231,8 @@ BEGIN
       FROM (SELECT DISTINCT changed.row_key FROM changed) r
       CROSS JOIN jsonb_to_recordset($15) AS mk(a bigint, recorded_at timestamptz, m jsonb)$m$ END,
     audit,
-    replace(replace(remapped, '«x»', 'm.new_values'), '«id»', 'm.id'),
-    replace(replace(remapped, '«x»', 'm.old_values'), '«id»', 'm.id'),
+    replace(replace(remapped, '«x»', 'x.new_values'), '«id»', 'x.id'),
+    replace(replace(remapped, '«x»', 'x.old_values'), '«id»', 'x.id'),
     live_sql,
     CASE WHEN keys IS NULL THEN $w$WHERE s.rebuilt_from <> 'none'$w$ ELSE '' END,
     -- Each change with its key's summary: a window over the whole table, a plain aggregate for one key.
@@ -251,8 +260,8 @@ BEGIN
     -- an order the input does not visibly have, such as sub where it is always 0, they sort each key's changes
     -- again: 16% more time); before 16 each key's changes are sorted again.
     CASE WHEN keys IS NOT NULL OR markers <> '[]' THEN ' ORDER BY m.id, m.sub' ELSE ' ORDER BY m.id' END,
-    CASE WHEN keys IS NOT NULL THEN '' WHEN markers = '[]' THEN 'ORDER BY w.row_key, w.id'
-      ELSE 'ORDER BY w.row_key, w.id, w.sub' END,
+    CASE WHEN keys IS NOT NULL THEN '' WHEN markers = '[]' THEN 'ORDER BY x.row_key, x.id'
+      ELSE 'ORDER BY x.row_key, x.id, x.sub' END,
     key_values, f.past_filter) ORDER BY f.n)
   INTO variants
   FROM (VALUES (1, ''), (2, ' AND c.changed_at <= $2 AND c.id < $3')) AS f(n, past_filter)
