@@ -38,11 +38,6 @@ export { integrityStatus } from './compliance/integrity-status.js';
 export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeResult } from './compliance/purge.js';
 export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { SealOptions, SealResult } from './compliance/seal.js';
-export type { DatabaseIdentity, ExportCursor, ExportLog, ExportMark, LogIds } from './export/export-cursor.js';
-export { EXPORT_LOGS, ExportInputError, parseCursor } from './export/export-cursor.js';
-export type { ChangeExportRecord, ExportRecord, RequestExportRecord } from './export/export-record.js';
-export type { ExportOptions, LogExport } from './export/live-export.js';
-export { exportLogs } from './export/live-export.js';
 export { keyFingerprint, seal } from './compliance/seal.js';
 export type {
   ChainProblem,
@@ -67,6 +62,16 @@ export { CapturedContextError, captureAuditContext, withCapturedAuditContext } f
 export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
 export type { Queryable } from './db/queryable.js';
+export type { DatabaseIdentity, ExportCursor, ExportLog, ExportMark, LogIds } from './export/export-cursor.js';
+export { EXPORT_LOGS, ExportInputError, parseCursor } from './export/export-cursor.js';
+export type {
+  ChangeExportRecord,
+  DeliveredRecord,
+  ExportRecord,
+  RequestExportRecord,
+} from './export/export-record.js';
+export type { ExportOptions, LogExport } from './export/live-export.js';
+export { exportLogs } from './export/live-export.js';
 export type { BlameOptions } from './history/blame.js';
 export { blame } from './history/blame.js';
 export type { BlameChange, BlameUnknownReason, FieldBlame, RowBlame } from './history/blame-types.js';
