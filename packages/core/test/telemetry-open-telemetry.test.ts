@@ -5,9 +5,12 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_FORMATS } from '../src/export/export-format.js';
+import { runExport } from '../src/export/run-export.js';
 import { startPartitionMaintenance } from '../src/partitions/partition-maintainer.js';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
 import { apiRequestRecord } from './api-request-fixture.js';
+import { waitForHorizon } from './export-horizon.js';
 
 const db = useTestDatabase();
 const app = useAppRole(db);
@@ -97,5 +100,17 @@ describe('OpenTelemetry, when the host uses it', () => {
       { name: 'auditrum.partitions.ensure', attributes: { 'auditrum.months_ahead': 3 }, status: 0 },
       { name: 'auditrum.partitions.ensure', attributes: { 'auditrum.months_ahead': 3 }, status: 2 },
     ]);
+  });
+
+  it('makes a span of each batch the live export delivers', async () => {
+    await waitForHorizon(db.pool);
+    exporter.reset();
+    await runExport(db.pool, 'auditrum', {
+      logs: ['changes'],
+      format: EXPORT_FORMATS.ndjson,
+      sink: { deliveredThrough: async () => undefined, deliver: async () => {}, close: async () => {} },
+    });
+    const delivered = exporter.getFinishedSpans().filter((span) => span.name === 'auditrum.export.deliver');
+    expect(delivered.map((span) => span.attributes)).toEqual([{ 'auditrum.records': 4 }]);
   });
 });

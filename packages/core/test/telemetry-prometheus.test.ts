@@ -1,10 +1,14 @@
+import { createAuditrum } from '@auditrum/core';
 import { useTestDatabase } from '@auditrum/test-kit';
 import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { EXPORT_FORMATS } from '../src/export/export-format.js';
+import { runExport } from '../src/export/run-export.js';
 import { metricsEndpoint } from '../src/http/metrics-endpoint.js';
 import { startPartitionMaintenance } from '../src/partitions/partition-maintainer.js';
 import { ApiLogWriter } from '../src/request-log/api-log-writer.js';
 import { apiRequestRecord } from './api-request-fixture.js';
+import { waitForHorizon } from './export-horizon.js';
 
 const db = useTestDatabase();
 
@@ -53,6 +57,33 @@ describe('Prometheus metrics through prom-client', () => {
     const checks = await values('auditrum_partition_checks_total');
     expect(delta(checks, checksBefore, 'auditrum_partition_checks_total{"outcome":"ok"}')).toBe(1);
     expect(delta(checks, checksBefore, 'auditrum_partition_checks_total{"outcome":"failed"}')).toBe(1);
+  });
+
+  it('counts the records the live export delivered and how old the newest was', async () => {
+    await db.pool.query('CREATE TABLE coupons (id int PRIMARY KEY, code text NOT NULL)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('coupons');
+    await db.pool.query("INSERT INTO coupons VALUES (1, 'A'), (2, 'B'), (3, 'C')");
+    await waitForHorizon(db.pool);
+    const before = await values('auditrum_export_records_total');
+    const delivered: number[] = [];
+    await runExport(db.pool, 'auditrum', {
+      logs: ['changes'],
+      format: EXPORT_FORMATS.ndjson,
+      batchRows: 2,
+      sink: {
+        deliveredThrough: async () => undefined,
+        deliver: async (batch) => {
+          delivered.push(batch.count);
+        },
+        close: async () => {},
+      },
+    });
+    expect(delivered).toEqual([2, 1]);
+    const after = await values('auditrum_export_records_total');
+    expect(delta(after, before, 'auditrum_export_records_total{}')).toBe(3);
+    const lag = (await values('auditrum_export_lag_seconds'))['auditrum_export_lag_seconds{}'];
+    expect(lag).toBeGreaterThanOrEqual(0);
+    expect(lag).toBeLessThan(600);
   });
 
   it("serves the default registry in Prometheus' text format, the host's metrics beside Auditrum's", async () => {

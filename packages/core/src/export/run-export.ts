@@ -1,4 +1,6 @@
 import type { Queryable } from '../db/queryable.js';
+import { observeExportDelivered } from '../telemetry/metrics.js';
+import { traced } from '../telemetry/open-telemetry.js';
 import { readCursorFile, writeCursorFile } from './cursor-file.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
 import { ExportInputError } from './export-cursor.js';
@@ -46,6 +48,7 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
   let count = 0;
   let first = '';
   let last = '';
+  let lastTime = '';
   let records = 0;
   let sinkFailed = false;
   const run = exportLogs(db, schema, {
@@ -65,11 +68,12 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
     if (count === 0) return;
     const batch = { text, count, first, last, key: `${cursorId}:${first}:${count}` };
     try {
-      await sink.deliver(batch);
+      await traced('auditrum.export.deliver', { 'auditrum.records': count }, () => sink.deliver(batch));
     } catch (error) {
       sinkFailed = true;
       throw error;
     }
+    observeExportDelivered(count, Date.parse(lastTime));
     records += count;
     text = '';
     count = 0;
@@ -93,6 +97,7 @@ export async function runExport(db: Queryable, schema: string, options: RunExpor
       text += format.line(record);
       if (count === 0) first = record.position;
       last = record.position;
+      lastTime = record.time;
       count += 1;
       if (count >= batchRows) await flushAndStore();
     }

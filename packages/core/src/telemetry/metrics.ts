@@ -85,6 +85,29 @@ const partitionChecks = metric(
     }),
 );
 
+const exportRecords = metric(
+  'auditrum_export_records_total',
+  (prom) =>
+    new prom.Counter({
+      name: 'auditrum_export_records_total',
+      help: 'Records the live export delivered to its sink',
+    }),
+);
+const exportLag = metric(
+  'auditrum_export_lag_seconds',
+  (prom) =>
+    new prom.Gauge({
+      name: 'auditrum_export_lag_seconds',
+      help: 'Age of the newest record the live export delivered, when it was delivered',
+    }),
+);
+
+/** A batch the live export delivered, and the time of its newest record (ms since the epoch). */
+export function observeExportDelivered(records: number, newestRecordMs: number): void {
+  exportRecords?.inc(records);
+  if (Number.isFinite(newestRecordMs)) exportLag?.set(Math.max(0, (Date.now() - newestRecordMs) / 1000));
+}
+
 /** Makes a writer's counts part of the metrics (queue depth, rows written, dropped and failed). */
 export function watchApiLogWriter(writer: { stats(): ApiLogStats }): void {
   if (apiLogQueue !== undefined && apiLogRows !== undefined) writers.add(new WeakRef(writer));
