@@ -33,3 +33,15 @@ export function signInUrl(returnTo: string): string | null {
   url.searchParams.set('next', returnTo);
   return url.origin === window.location.origin ? url.pathname + url.search : url.toString();
 }
+
+/**
+ * The host's trace viewer for a trace (the server's `traceUrl` option with `{traceId}` and `{spanId}` filled in),
+ * or null when the host gave none.
+ */
+export function traceLink(traceId: string, spanId: string | undefined): string | null {
+  const template = window.__AUDITRUM_ADMIN__?.traceUrl;
+  if (typeof template !== 'string' || template === '') return null;
+  return template
+    .replaceAll('{traceId}', encodeURIComponent(traceId))
+    .replaceAll('{spanId}', encodeURIComponent(spanId ?? ''));
+}

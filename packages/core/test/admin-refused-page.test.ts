@@ -74,10 +74,10 @@ describe('the refused page', () => {
 
   it('gives the admin page loginUrl, for a session that ends while it is open', () => {
     const template = '<!doctype html><html><head><title>x</title></head><body></body></html>';
-    expect(renderIndexHtml(template, '/audit-admin', true, '/login').html).toContain(
+    expect(renderIndexHtml(template, '/audit-admin', { apiLog: true, loginUrl: '/login' }).html).toContain(
       'window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin","apiLog":true,"loginUrl":"/login"}',
     );
-    expect(renderIndexHtml(template, '/audit-admin', true).html).toContain(
+    expect(renderIndexHtml(template, '/audit-admin', { apiLog: true }).html).toContain(
       'window.__AUDITRUM_ADMIN__ = {"basePath":"/audit-admin","apiLog":true}',
     );
   });

@@ -9,6 +9,7 @@ import { formatDuration } from '../components/RequestsTable.tsx';
 import { ErrorMessage, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
+import { traceLink } from '../config.ts';
 import { statesOfChange } from '../lib/change-states.ts';
 import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
@@ -18,7 +19,17 @@ import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
 /** Context keys shown in the summary; the rest of the stored context is listed below it. */
-const SHOWN_CONTEXT = new Set(['actor_id', 'actor_label', 'reason', 'source', 'request_id', 'claimed', 'reverts']);
+const SHOWN_CONTEXT = new Set([
+  'actor_id',
+  'actor_label',
+  'reason',
+  'source',
+  'request_id',
+  'claimed',
+  'reverts',
+  'trace_id',
+  'span_id',
+]);
 
 /** The ids of the changes a restore's write reverses (its context's `reverts`), when it is one. */
 function revertedIds(context: Record<string, unknown> | null): string[] {
@@ -161,6 +172,14 @@ export function ChangePage({ id }: { id: string }) {
                 </dd>
               </>
             )}
+            {typeof c.context?.trace_id === 'string' && (
+              <>
+                <dt>Trace</dt>
+                <dd>
+                  <TraceLink traceId={c.context.trace_id} spanId={stringOrUndefined(c.context.span_id)} />
+                </dd>
+              </>
+            )}
             <dt>Transaction</dt>
             <dd>
               <Link to={`/transactions/${encodeURIComponent(c.txid)}`} className="mono" title="every change of it">
@@ -189,4 +208,26 @@ export function ChangePage({ id }: { id: string }) {
       </div>
     </>
   );
+}
+
+/** The change's OpenTelemetry trace: a link into the host's trace viewer (the `traceUrl` option), else its id. */
+function TraceLink({ traceId, spanId }: { traceId: string; spanId: string | undefined }) {
+  const href = traceLink(traceId, spanId);
+  const text = <span className="mono">{traceId}</span>;
+  return href === null ? (
+    text
+  ) : (
+    <a
+      href={href}
+      target="_blank"
+      rel="noopener noreferrer"
+      title={spanId === undefined ? undefined : `span ${spanId}`}
+    >
+      {text}
+    </a>
+  );
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }

@@ -44,6 +44,11 @@ export interface AdminOptions<Req = unknown> {
    * refuses gets a page saying so, with a link there (`?next=` the admin URL it asked for).
    */
   loginUrl?: string;
+  /**
+   * Optional: where the host's traces are, as an http(s) URL template with `{traceId}` (and optionally `{spanId}`),
+   * e.g. `https://jaeger.internal/trace/{traceId}`. A change made in an OpenTelemetry span then links to its trace.
+   */
+  traceUrl?: string;
   /** Called with unexpected errors (answered with 500 `internal`); default console.error. */
   onError?: (error: unknown) => void;
 }
@@ -64,6 +69,7 @@ export interface ResolvedAdminOptions<Req> {
   write: AdminWriteOptions<Req> | undefined;
   assetsDir: string | undefined;
   loginUrl: string | undefined;
+  traceUrl: string | undefined;
   onError: (error: unknown) => void;
 }
 
@@ -94,6 +100,7 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
     throw new TypeError('auditrum admin: `assetsDir` must be the path of the built admin UI directory');
   }
   const loginUrl = checkLoginUrl(options.loginUrl);
+  const traceUrl = checkTraceUrl(options.traceUrl);
   const write = resolveWriteOptions(options);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   if (typeof schema !== 'string') throw new TypeError('auditrum admin: `schema` must be a string');
@@ -106,6 +113,7 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
     write,
     assetsDir: options.assetsDir,
     loginUrl,
+    traceUrl,
     onError: options.onError ?? ((error) => console.error('auditrum admin:', error)),
   };
 }
@@ -114,16 +122,33 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req> | undefined)
 function checkLoginUrl(loginUrl: unknown): string | undefined {
   if (loginUrl === undefined) return undefined;
   const help = 'auditrum admin: `loginUrl` must be a path on this site such as /login, or an http(s) URL';
-  if (typeof loginUrl !== 'string' || loginUrl.length > 2000 || /[\s<>"'`\\]/.test(loginUrl)) throw new TypeError(help);
-  if (loginUrl.startsWith('/') && !loginUrl.startsWith('//')) return loginUrl;
-  let url: URL;
+  if (!isPlainUrlText(loginUrl)) throw new TypeError(help);
+  if ((loginUrl.startsWith('/') && !loginUrl.startsWith('//')) || isHttpUrl(loginUrl)) return loginUrl;
+  throw new TypeError(help);
+}
+
+/** An absolute http(s) URL template with `{traceId}`: each placeholder filled, it must be a URL. */
+function checkTraceUrl(traceUrl: unknown): string | undefined {
+  if (traceUrl === undefined) return undefined;
+  const help =
+    'auditrum admin: `traceUrl` must be an http(s) URL template with {traceId} (and optionally {spanId}), e.g. https://jaeger.internal/trace/{traceId}';
+  if (!isPlainUrlText(traceUrl) || !traceUrl.includes('{traceId}')) throw new TypeError(help);
+  if (!isHttpUrl(traceUrl.replaceAll('{traceId}', '0').replaceAll('{spanId}', '0'))) throw new TypeError(help);
+  return traceUrl;
+}
+
+/** A string that can go into a link and the page's injected configuration as it is. */
+function isPlainUrlText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 2000 && !/[\s<>"'`\\]/.test(value);
+}
+
+function isHttpUrl(text: string): boolean {
   try {
-    url = new URL(loginUrl);
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
   } catch {
-    throw new TypeError(help);
+    return false;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(help);
-  return loginUrl;
 }
 
 const AUTHORIZE_WRITE_HELP =

@@ -86,7 +86,11 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       if (!isRead(request.method)) throw methodNotAllowed(request.method, READ_METHODS, false);
       if (segments[0] === 'assets') return await assets.asset(segments.slice(1), acceptsGzip(request.headers));
       const scope = checkScope(await resolved.scope?.(request.raw));
-      return await assets.index(request.basePath, scope?.requests !== false, resolved.loginUrl);
+      return await assets.index(request.basePath, {
+        apiLog: scope?.requests !== false,
+        ...(resolved.loginUrl === undefined ? {} : { loginUrl: resolved.loginUrl }),
+        ...(resolved.traceUrl === undefined ? {} : { traceUrl: resolved.traceUrl }),
+      });
     } catch (error) {
       if (error instanceof AdminError) {
         if ((error.status === 401 || error.status === 403) && wantsRefusedPage(request, isApiPath(request.path))) {

@@ -452,6 +452,8 @@ export interface AdminClientConfig {
   apiLog: boolean;
   /** The host's sign-in page (the `loginUrl` option), linked when the API answers 401 (a session that ended). */
   loginUrl?: string;
+  /** The host's trace viewer, a URL template with `{traceId}` and `{spanId}` (the `traceUrl` option). */
+  traceUrl?: string;
 }
 
 /**

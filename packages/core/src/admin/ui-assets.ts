@@ -60,11 +60,10 @@ export function normaliseBasePath(basePath: string): string {
 export function renderIndexHtml(
   template: string,
   basePath: string,
-  apiLog = true,
-  loginUrl?: string,
+  client: Omit<AdminClientConfig, 'basePath'> = { apiLog: true },
 ): { html: string; scriptHash: string } {
   const base = normaliseBasePath(basePath);
-  const config: AdminClientConfig = { basePath: base, apiLog, ...(loginUrl === undefined ? {} : { loginUrl }) };
+  const config: AdminClientConfig = { basePath: base, ...client };
   const script = `window.__AUDITRUM_ADMIN__ = ${scriptSafeJson(config)}`;
   const scriptHash = createHash('sha256').update(script, 'utf8').digest('base64');
   const injected = `<base href="${escapeAttribute(`${base}/`)}"><script>${script}</script>`;
@@ -86,8 +85,8 @@ export class UiAssets {
     this.#root = dir === undefined ? undefined : resolve(dir);
   }
 
-  /** index.html, with the base path, whether the user may see the API log (`apiLog`) and `loginUrl` injected. */
-  async index(basePath: string, apiLog: boolean, loginUrl?: string): Promise<AdminResponse> {
+  /** index.html, with the base path and the rest of the client's configuration injected. */
+  async index(basePath: string, client: Omit<AdminClientConfig, 'basePath'>): Promise<AdminResponse> {
     const template = await this.#loadTemplate();
     if (template === undefined) {
       return {
@@ -96,7 +95,7 @@ export class UiAssets {
         body: 'The Auditrum admin UI is not built: run `pnpm --filter @auditrum/admin-ui build` (or give assetsDir). The JSON API is under api/.\n',
       };
     }
-    const { html, scriptHash } = renderIndexHtml(template, basePath, apiLog, loginUrl);
+    const { html, scriptHash } = renderIndexHtml(template, basePath, client);
     return {
       status: 200,
       headers: withCommonHeaders({
