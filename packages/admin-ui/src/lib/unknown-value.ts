@@ -9,6 +9,7 @@ export const VALUE_UNKNOWN: Record<UnknownReason, string> = {
   untracked_gap: 'unknown (the table was not tracked for a while)',
   before_tracking: 'unknown (before tracking began)',
   not_recorded: 'not recorded',
+  erased: 'erased on request',
 };
 
 /** A value the history cannot know (as of a time), with why: shown in words, never as a value. */

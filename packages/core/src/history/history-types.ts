@@ -33,7 +33,9 @@ export type UnknownReason =
   | 'added_later'
   | 'untracked_gap'
   | 'before_tracking'
-  | 'not_recorded';
+  | 'not_recorded'
+  /** Replaced by an erasure (`auditrum erase`): the value is gone from the log for good. */
+  | 'erased';
 
 export const UNKNOWN_REASONS: readonly UnknownReason[] = [
   'excluded',
@@ -43,6 +45,7 @@ export const UNKNOWN_REASONS: readonly UnknownReason[] = [
   'untracked_gap',
   'before_tracking',
   'not_recorded',
+  'erased',
 ];
 
 /** A column whose value is not known, and why. */

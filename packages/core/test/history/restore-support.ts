@@ -40,6 +40,6 @@ export async function rowsAsText(db: pg.Pool, table: string, where = 'true', ord
 /** Grants the role what a restore reads: the change log and the table registry with its column history. */
 export async function grantRestoreReader(superuser: pg.Pool, role: string): Promise<void> {
   await superuser.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.table_versions, auditrum.column_names, auditrum.change_log TO "${role}"`,
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.table_versions, auditrum.column_names, auditrum.change_log, auditrum.erased_changes TO "${role}"`,
   );
 }

@@ -24,8 +24,8 @@ export interface DeletedRow {
   rowKey: string;
   /** Its values when deleted, under today's column names, as recorded (masked and oversized ones as their markers). */
   values: Record<string, unknown>;
-  /** Columns whose value was not recorded as it was: masked or oversized. */
-  unknown: { column: string; reason: 'masked' | 'oversized' }[];
+  /** Columns whose value the log does not hold as it was: masked, oversized or erased. */
+  unknown: { column: string; reason: 'masked' | 'oversized' | 'erased' }[];
   actorId: string | null;
   requestId: string | null;
   reason: string | null;

@@ -1,3 +1,4 @@
+import { ERASED_VALUE } from '../../compliance/erasure-records.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import { parseExact } from './exact-json.js';
@@ -9,7 +10,7 @@ export interface LoggedValue {
   value: unknown;
   /** The same with every number's digits kept (parseExact): what a statement writes. */
   exact: unknown;
-  problem?: 'masked' | 'oversized';
+  problem?: 'masked' | 'oversized' | 'erased';
 }
 
 /** A change row read for a restore: its values under today's column names. */
@@ -88,10 +89,27 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
      ORDER BY c.id`,
     [value],
   );
-  return rows.map(toLoggedChange);
+  const erased = await erasedAmong(db, audit, rows);
+  return rows.map((row) => toLoggedChange(row, erased.has(row.id)));
 }
 
-function toLoggedChange(row: ChangeRow): LoggedChange {
+/**
+ * The changes among `rows` an erasure touched, looked up only for those holding the erasure's marker: a role that
+ * restores reads `erased_changes` only when there is one (and is refused, restoring nothing, if it may not).
+ */
+async function erasedAmong(db: Queryable, audit: string, rows: readonly ChangeRow[]): Promise<Set<string>> {
+  const marked = rows
+    .filter((row) => `${row.old_values}${row.new_values}`.includes(JSON.stringify(ERASED_VALUE)))
+    .map((row) => row.id);
+  if (marked.length === 0) return new Set();
+  const { rows: erased } = await db.query<{ id: string }>(
+    `SELECT DISTINCT change_id::text AS id FROM ${audit}.erased_changes WHERE change_id = ANY ($1::bigint[])`,
+    [marked],
+  );
+  return new Set(erased.map((row) => row.id));
+}
+
+function toLoggedChange(row: ChangeRow, erased: boolean): LoggedChange {
   const state = row.state ?? [];
   const byStored = new Map(state.map((column) => [column.stored, column]));
   const dropped = new Set<string>();
@@ -116,7 +134,9 @@ function toLoggedChange(row: ChangeRow): LoggedChange {
         ? 'oversized'
         : column?.masked && value !== null // a masked NULL is recorded as NULL: it is known
           ? 'masked'
-          : undefined;
+          : erased && value === ERASED_VALUE
+            ? 'erased'
+            : undefined;
       const logged: LoggedValue = { value, exact: exactValues[stored] };
       result.set(current, problem === undefined ? logged : { ...logged, problem });
     }

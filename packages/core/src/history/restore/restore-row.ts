@@ -37,6 +37,7 @@ const REASONS: Record<UnknownReason, UnrestorableReason> = {
   untracked_gap: 'unknown',
   before_tracking: 'unknown',
   not_recorded: 'unknown',
+  erased: 'erased',
 };
 
 const EXPLAINED: Record<UnknownReason, string> = {
@@ -47,6 +48,7 @@ const EXPLAINED: Record<UnknownReason, string> = {
   untracked_gap: 'the table was not tracked for a while after then: the column may have changed unseen',
   before_tracking: 'the time is before the table was tracked: its values then were never recorded',
   not_recorded: 'the history holds no value for it',
+  erased: 'its value was erased on request (auditrum erase): the log no longer holds it',
 };
 
 /**

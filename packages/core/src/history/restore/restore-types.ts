@@ -77,6 +77,8 @@ export type UnrestorableReason =
   | 'truncate'
   /** Recorded as a keyed hash or a marker. */
   | 'masked'
+  /** Replaced by an erasure (`auditrum erase`): writing it back would put the marker in the table. */
+  | 'erased'
   /** Over the table's size limit when captured: only its size and SHA-256 were kept. */
   | 'oversized'
   /** Left out of the recorded values by the table's only/exclude rules. */

@@ -14,6 +14,7 @@ export interface Reversal {
 const EXPLAINED: Record<UnrestorableReason, string> = {
   truncate: 'a TRUNCATE records no rows, so there is nothing to put back',
   masked: 'its value was recorded masked (a keyed hash or a marker), not the value itself',
+  erased: 'its value was erased on request (auditrum erase): the log no longer holds it',
   oversized: "its value was over the table's size limit: only its size and SHA-256 were recorded",
   excluded: "the table's only/exclude rules left it out of the recorded values",
   generated: 'a generated column: the database computes it from the other columns',
@@ -27,6 +28,7 @@ const EXPLAINED: Record<UnrestorableReason, string> = {
 const BLOCKING: Record<UnrestorableReason, boolean> = {
   truncate: true,
   masked: true,
+  erased: true,
   oversized: true,
   excluded: true,
   generated: false,

@@ -1,3 +1,4 @@
+import { ERASED_VALUE } from '../../compliance/erasure-records.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import type { UnknownValue } from '../history-types.js';
@@ -57,11 +58,45 @@ export async function rowStateAt(
     [table.id, table.sql, at, beforeId, rowKey],
   );
   const row = rows[0];
-  return {
+  const state: RowStateAt = {
     exists: row?.exists ?? false,
     values: JSON.parse(row?.values ?? '{}') as Record<string, unknown>,
     exact: parseExact(row?.values ?? '{}') as Record<string, unknown>,
     unknown: row?.unknown ?? [],
     lastChangeId: row?.last_change_id ?? null,
   };
+  return (await wasErased(db, audit, table, rowKey, state)) ? withErasedUnknown(state) : state;
+}
+
+/** Whether the state holds an erasure's marker, and an erasure touched the row's changes (so it is one). */
+async function wasErased(
+  db: Queryable,
+  audit: string,
+  table: RestoreTable,
+  rowKey: string,
+  state: RowStateAt,
+): Promise<boolean> {
+  if (!Object.values(state.values).includes(ERASED_VALUE)) return false;
+  const { rows } = await db.query<{ erased: boolean }>(
+    `SELECT EXISTS (SELECT FROM ${audit}.erased_changes e JOIN ${audit}.changes c ON c.id = e.change_id
+       WHERE c.table_id = $1 AND c.row_key = $2) AS erased`,
+    [table.id, rowKey],
+  );
+  return rows[0]?.erased === true;
+}
+
+/** The state with each erased value moved to the unknown ones: a restore must never write the marker back. */
+function withErasedUnknown(state: RowStateAt): RowStateAt {
+  const values: Record<string, unknown> = {};
+  const exact: Record<string, unknown> = {};
+  const unknown = [...state.unknown];
+  for (const [column, value] of Object.entries(state.values)) {
+    if (value === ERASED_VALUE) {
+      unknown.push({ column, reason: 'erased' });
+      continue;
+    }
+    values[column] = value;
+    exact[column] = state.exact[column];
+  }
+  return { ...state, values, exact, unknown };
 }
