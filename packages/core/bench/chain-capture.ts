@@ -25,7 +25,6 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, seal, verify, withAuditContext } from '@auditrum/core';
-import type pg from 'pg';
 import {
   fmt,
   loadAverage,
@@ -35,7 +34,8 @@ import {
   positiveInt,
   textTable,
   withBenchDatabase,
-} from '../../test-kit/src/bench-support.ts';
+} from '@auditrum/test-kit/bench';
+import type pg from 'pg';
 import { BENCH_COLUMNS, createBenchTable } from './bench-schema.ts';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 9);

@@ -17,7 +17,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, erase, seal, verify } from '@auditrum/core';
-import type pg from 'pg';
 import {
   fmt,
   loadAverage,
@@ -26,7 +25,8 @@ import {
   positiveInt,
   textTable,
   withBenchDatabase,
-} from '../../test-kit/src/bench-support.ts';
+} from '@auditrum/test-kit/bench';
+import type pg from 'pg';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 1_000_000, 1000);

@@ -19,7 +19,6 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { blame, createAuditrum, rowAsOf, tableAsOf, undo, withAuditContext } from '@auditrum/core';
-import type pg from 'pg';
 import {
   fmt,
   loadAverage,
@@ -29,7 +28,8 @@ import {
   quantile,
   textTable,
   withBenchDatabase,
-} from '../../test-kit/src/bench-support.ts';
+} from '@auditrum/test-kit/bench';
+import type pg from 'pg';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000, 1000);

@@ -16,7 +16,6 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAuditrum, purge } from '@auditrum/core';
-import type pg from 'pg';
 import {
   fmt,
   loadAverage,
@@ -25,7 +24,8 @@ import {
   positiveInt,
   textTable,
   withBenchDatabase,
-} from '../../test-kit/src/bench-support.ts';
+} from '@auditrum/test-kit/bench';
+import type pg from 'pg';
 import { createPastPartitions } from './past-partitions.ts';
 
 const ROWS = positiveInt('BENCH_ROWS', 10_000_000, 1000);
