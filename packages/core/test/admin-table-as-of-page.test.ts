@@ -223,5 +223,9 @@ describe('api/table-as-of, one page rebuilt at a time', () => {
         app.query('SELECT * FROM auditrum.table_as_of_page($1::regclass, $2, NULL, NULL, $3)', ['items', at, size]),
       ).rejects.toThrow(message);
     }
+    await app.query('CREATE TABLE untracked (id int PRIMARY KEY)');
+    await expect(
+      app.query('SELECT * FROM auditrum.table_as_of_page($1::regclass, $2, NULL, NULL, 5)', ['untracked', times.at]),
+    ).rejects.toThrow(/not tracked/);
   });
 });
