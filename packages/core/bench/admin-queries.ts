@@ -295,6 +295,9 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/table-as-of',
       query: { ...items, at: from, key: '4242' },
     },
+    // The integrity panel (its checks and seals) and one change's erasures.
+    { name: 'integrity: panel', path: 'api/integrity' },
+    { name: 'integrity: erasures of a change', path: 'api/erasures', query: { change: recentChange } },
     {
       name: 'table as of: export first chunk',
       path: 'api/table-as-of/export',
