@@ -6,6 +6,7 @@
  * data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes its stdin.
  */
 import { analystRepricesWithClaim } from './analyst.ts';
+import { FRAMEWORKS } from './frameworks.ts';
 import { startPostgres } from './postgres.ts';
 import type { RunningShop } from './start-shop.ts';
 import { startShop } from './start-shop.ts';
@@ -30,7 +31,7 @@ process.stdin.on('end', () => void stop(0));
 process.stdin.resume();
 
 try {
-  for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
+  for (const framework of FRAMEWORKS) {
     const databaseUrl = await postgres.createDatabase(`auditrum_e2e_${framework}`);
     databases[`${framework}_db`] = databaseUrl;
     shops.push(await startShop(framework, databaseUrl));

@@ -9,12 +9,11 @@ import { createAuditrum, withAuditContext } from '@auditrum/core';
 import pg from 'pg';
 import { createExpressShop } from './express-app.ts';
 import { createFastifyShop } from './fastify-app.ts';
+import type { Framework } from './frameworks.ts';
 import { createKoaShop } from './koa-app.ts';
 import { createNestShop } from './nest-app.ts';
 import { createShopSchema, SHOP_TABLES, seedShop } from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
-
-export type Framework = 'express' | 'koa' | 'fastify' | 'nest';
 
 const SHOPS: Record<Framework, (options: { pool: pg.Pool }) => ShopApp | Promise<ShopApp>> = {
   express: createExpressShop,

@@ -1,6 +1,7 @@
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import { ANALYST_CLAIM, ANALYST_PRODUCT } from '../sample-apps/analyst.ts';
+import { FRAMEWORKS } from '../sample-apps/frameworks.ts';
 import { PRODUCT_TEXT_LIMIT } from '../sample-apps/shop.ts';
 import { shopApi } from '../support/shop-api.ts';
 
@@ -22,7 +23,7 @@ async function applyActorFilter(page: Page, actorId: string) {
   await expect(page.locator('table.changes-table tbody tr').first()).toBeVisible();
 }
 
-for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
+for (const framework of FRAMEWORKS) {
   test(`${framework}: changes by two users, followed from the list to the diff, the API call and the row history`, async ({
     page,
     browser,
@@ -200,7 +201,7 @@ for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
   });
 }
 
-for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
+for (const framework of FRAMEWORKS) {
   test(`${framework}: a write by another database role shows its claimed context as claimed; a value too large to keep shows its size`, async ({
     page,
   }) => {

@@ -1,5 +1,6 @@
 import type { ChangesResponse } from '@auditrum/core/admin';
 import { expect, test } from '@playwright/test';
+import { FRAMEWORKS } from '../sample-apps/frameworks.ts';
 import { shopApi } from '../support/shop-api.ts';
 import { withDatabase } from '../support/with-database.ts';
 
@@ -21,7 +22,7 @@ async function databaseNow(url: string): Promise<string> {
   return rows[0]?.t as string;
 }
 
-for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
+for (const framework of FRAMEWORKS) {
   test(`${framework}: blame, a field's values, a table as of a time, the actor filter by label, the keyboard, large values, a narrow screen, a transaction`, async ({
     page,
   }) => {

@@ -2,6 +2,7 @@ import type { Change, ChangesResponse, TablesResponse } from '@auditrum/core/adm
 import type { Locator, Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import type pg from 'pg';
+import { FRAMEWORKS } from '../sample-apps/frameworks.ts';
 import { READ_ONLY_ADMIN_PATH } from '../sample-apps/shop.ts';
 import { shopApi } from '../support/shop-api.ts';
 import { withDatabase } from '../support/with-database.ts';
@@ -54,7 +55,7 @@ async function recorded(db: pg.Client, ids: string[]) {
   return rows;
 }
 
-for (const framework of ['express', 'koa', 'fastify', 'nest'] as const) {
+for (const framework of FRAMEWORKS) {
   test(`${framework}: revert, restore, undelete and undo from the admin, checked in the database; a conflict; a read-only mount`, async ({
     page,
   }) => {

@@ -1,6 +1,7 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { erase, seal, verify } from '@auditrum/core';
 import { expect, test } from '@playwright/test';
+import { FRAMEWORKS } from '../sample-apps/frameworks.ts';
 import { shopApi } from '../support/shop-api.ts';
 import { withDatabase } from '../support/with-database.ts';
 
@@ -15,7 +16,7 @@ const CAROL = { id: '3' };
 const screenshotDir = new URL('../screenshots/', import.meta.url).pathname;
 const signingKey = generateKeyPairSync('ed25519').privateKey;
 
-for (const framework of ['express', 'koa'] as const) {
+for (const framework of FRAMEWORKS) {
   test(`${framework}: the Integrity page after a signed seal and an erasure; the erased change`, async ({ page }) => {
     const base = process.env[`E2E_${framework.toUpperCase()}_URL`];
     const databaseUrl = process.env[`E2E_${framework.toUpperCase()}_DB_URL`];
