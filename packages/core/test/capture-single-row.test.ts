@@ -1,6 +1,6 @@
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // A single-row UPDATE is compared in PL/pgSQL (its rows read into the capture function's variables old_row and
@@ -48,6 +48,15 @@ async function updates(table: string): Promise<Change[]> {
   return rows;
 }
 
+async function captureFunction(table: string): Promise<string> {
+  const { rows } = await db.pool.query<{ def: string }>(
+    `SELECT pg_get_functiondef(format('auditrum.capture_%s', id)::regproc) AS def
+     FROM auditrum.tracked_tables WHERE table_name = $1`,
+    [table],
+  );
+  return rows[0]?.def ?? '';
+}
+
 beforeAll(async () => {
   app = role.openPool({ max: 1 });
   createAuditrum({ pool: app, partitions: false });
@@ -70,12 +79,9 @@ afterAll(() => app.end());
 
 describe('a single-row UPDATE', () => {
   it('is compared in PL/pgSQL variables, an UPDATE of several rows by a statement', async () => {
-    const { rows } = await db.pool.query<{ def: string }>(
-      `SELECT pg_get_functiondef(format('auditrum.capture_%s', id)::regproc) AS def
-       FROM auditrum.tracked_tables WHERE table_name = 'one_at_a_time'`,
-    );
-    expect(rows[0]?.def).toContain('FOR old_row IN SELECT * FROM old_rows LOOP');
-    expect(rows[0]?.def).toContain('USING ("auditrum ordinal")');
+    const def = await captureFunction('one_at_a_time');
+    expect(def).toContain('FOR old_row IN SELECT * FROM old_rows LOOP');
+    expect(def).toContain('USING ("auditrum ordinal")');
   });
 
   it('records exactly what an UPDATE of several rows records', async () => {
@@ -129,6 +135,38 @@ describe('a single-row UPDATE', () => {
       actor: 'b',
       'Weird Col': 'v',
     });
+  });
+
+  it('is recorded after a column changed type in the same session (the function is regenerated)', async () => {
+    await app.query('UPDATE one_at_a_time SET new_row = 3 WHERE id = 1');
+    const before = await captureFunction('one_at_a_time');
+    await app.query('ALTER TABLE one_at_a_time ALTER COLUMN new_row TYPE bigint');
+    // The same SQL but for the type, which the function's text names (as a hash) so that ALTER TABLE replaces it.
+    expect(await captureFunction('one_at_a_time')).not.toEqual(before);
+    await app.query('UPDATE one_at_a_time SET new_row = 4 WHERE id = 1');
+    expect((await updates('one_at_a_time')).filter((c) => c.row_key === '1').slice(-2)).toMatchObject([
+      { old_values: { new_row: 1 }, new_values: { new_row: 3 } },
+      { old_values: { new_row: 3 }, new_values: { new_row: 4 } },
+    ]);
+  });
+
+  it('is recorded after a column changed type without event triggers to regenerate the function', async () => {
+    // PL/pgSQL keeps the old type in this session's plans: the statement over the transition tables takes over.
+    const { rows } = await db.pool.query<{ evtname: string }>('SELECT evtname FROM pg_event_trigger');
+    const switchAll = (to: string) =>
+      Promise.all(rows.map((r) => db.pool.query(`ALTER EVENT TRIGGER ${pg.escapeIdentifier(r.evtname)} ${to}`)));
+    await app.query('UPDATE all_at_once SET new_row = 5 WHERE id = 2');
+    await switchAll('DISABLE');
+    try {
+      await app.query('ALTER TABLE all_at_once ALTER COLUMN new_row TYPE numeric');
+      await app.query('UPDATE all_at_once SET new_row = 6 WHERE id = 2');
+    } finally {
+      await switchAll('ENABLE');
+    }
+    expect((await updates('all_at_once')).filter((c) => c.row_key === '2').slice(-2)).toMatchObject([
+      { old_values: { new_row: 1 }, new_values: { new_row: 5 } },
+      { old_values: { new_row: 5 }, new_values: { new_row: 6 } },
+    ]);
   });
 
   it('that matches no row records nothing', async () => {
