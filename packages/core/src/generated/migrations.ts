@@ -4633,7 +4633,7 @@ REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.erase(jsonb, text, text) FROM PUBLIC
 -- PL/pgSQL sets up a plain expression (no table, no subquery) once per transaction, and only when it runs. The
 -- capture function now reads the one old and one new row into record variables, compares them with one IF per
 -- column (a column that did not change costs its comparison only) and inserts the objects with INSERT … VALUES:
--- 31% less per statement, 11% less for a transaction of one statement. UPDATEs of several rows keep the statement
+-- 29% less per statement, 9% less for a transaction of one statement. UPDATEs of several rows keep the statement
 -- planned for their row count. What is stored does not change (see docs/benchmarks.md, "Session 6").
 --
 -- PL/pgSQL keeps a record field's type in its plans for the session, so the function's text now names the
