@@ -20,10 +20,10 @@ import {
   withChangeReason,
 } from './context/audit-context.js';
 import { instrumentPg } from './context/instrument-pg.js';
-import type { ExportOptions, LogExport } from './export/live-export.js';
-import { exportLogs } from './export/live-export.js';
 import type { Queryable } from './db/queryable.js';
 import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
+import type { ExportOptions, LogExport } from './export/live-export.js';
+import { exportLogs } from './export/live-export.js';
 import type { BlameOptions } from './history/blame.js';
 import { blame } from './history/blame.js';
 import type { RowBlame } from './history/blame-types.js';
