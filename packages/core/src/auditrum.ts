@@ -9,6 +9,8 @@ import type { PurgeOptions, PurgeResult } from './compliance/purge.js';
 import { purge } from './compliance/purge.js';
 import type { SealOptions, SealResult } from './compliance/seal.js';
 import { seal } from './compliance/seal.js';
+import type { SealMaintenanceOptions } from './compliance/seal-maintenance.js';
+import { startSealMaintenance } from './compliance/seal-maintenance.js';
 import type { VerifyOptions, VerifyResult } from './compliance/verify.js';
 import { verify } from './compliance/verify.js';
 import {
@@ -65,6 +67,11 @@ export interface AuditrumOptions {
   schema?: string;
   /** Keep partitions created ahead while the app runs (default on); `false` leaves it to the CLI. */
   partitions?: PartitionMaintenanceOptions | false;
+  /**
+   * Seal the tamper-evident chain while the process runs (default off): in a process whose role owns the schema
+   * (after `harden`, not the application's), instead of a cron job running `auditrum seal`.
+   */
+  seal?: SealMaintenanceOptions;
 }
 
 export interface Auditrum {
@@ -126,7 +133,7 @@ export interface Auditrum {
   withReason: typeof withChangeReason;
   reason: typeof changeReason;
   context: typeof getAuditContext;
-  /** Stops partition maintenance and, if Auditrum created the pool, ends it. */
+  /** Stops partition and seal maintenance and, if Auditrum created the pool, ends it. */
   close(): Promise<void>;
 }
 
@@ -144,6 +151,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
 
   let maintenance: ReturnType<typeof startPartitionMaintenance> | undefined;
   const db: Queryable = pool;
+  const sealing = options.seal === undefined ? undefined : startSealMaintenance(db, schema, options.seal);
   const trustWarning = untrustedRoleWarning(db, schema);
   const instance: Auditrum = {
     pool,
@@ -197,6 +205,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     async close() {
       unregisterDefaultAuditrum(instance);
       maintenance?.stop();
+      sealing?.stop();
       if (ownsPool) await pool.end();
     },
   };

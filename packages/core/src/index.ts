@@ -39,6 +39,8 @@ export type { PurgedLog, PurgedLogResult, PurgedPartition, PurgeOptions, PurgeRe
 export { PURGED_LOGS, purge } from './compliance/purge.js';
 export type { SealOptions, SealResult } from './compliance/seal.js';
 export { keyFingerprint, seal } from './compliance/seal.js';
+export type { SealMaintenanceOptions } from './compliance/seal-maintenance.js';
+export { startSealMaintenance } from './compliance/seal-maintenance.js';
 export type {
   ChainProblem,
   ChainProblemKind,

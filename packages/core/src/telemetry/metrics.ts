@@ -108,6 +108,30 @@ export function observeExportDelivered(records: number, newestRecordMs: number):
   if (Number.isFinite(newestRecordMs)) exportLag?.set(Math.max(0, (Date.now() - newestRecordMs) / 1000));
 }
 
+const sealRuns = metric(
+  'auditrum_seal_runs_total',
+  (prom) =>
+    new prom.Counter({
+      name: 'auditrum_seal_runs_total',
+      help: "The library's seal runs, by outcome (ok or failed)",
+      labelNames: ['outcome'] as const,
+    }),
+);
+const sealedRows = metric(
+  'auditrum_sealed_rows_total',
+  (prom) =>
+    new prom.Counter({
+      name: 'auditrum_sealed_rows_total',
+      help: "Change rows the library's seal runs appended to the chain",
+    }),
+);
+
+/** One seal run of the library's maintenance, and the rows it sealed. */
+export function countSealRun(ok: boolean, rows: number): void {
+  sealRuns?.inc({ outcome: ok ? 'ok' : 'failed' });
+  if (rows > 0) sealedRows?.inc(rows);
+}
+
 /** Makes a writer's counts part of the metrics (queue depth, rows written, dropped and failed). */
 export function watchApiLogWriter(writer: { stats(): ApiLogStats }): void {
   if (apiLogQueue !== undefined && apiLogRows !== undefined) writers.add(new WeakRef(writer));
