@@ -12,8 +12,11 @@ const client = optionalPeer<typeof PromClient>('prom-client');
 // The API-log writers alive in this process, read at each scrape (their counts are kept by the writers anyway).
 const writers = new Set<WeakRef<{ stats(): ApiLogStats }>>();
 
-function totals(): ApiLogStats & { writers: number } {
-  const sum = { queued: 0, queuedBytes: 0, written: 0, dropped: 0, failed: 0, retries: 0, writers: 0 };
+/** What the metrics read of the API log: its writers' counts, summed. */
+type ApiLogTotals = Pick<ApiLogStats, 'queued' | 'written' | 'dropped' | 'failed'>;
+
+function totals(): ApiLogTotals {
+  const sum: ApiLogTotals = { queued: 0, written: 0, dropped: 0, failed: 0 };
   for (const ref of writers) {
     const writer = ref.deref();
     if (writer === undefined) {
@@ -21,15 +24,9 @@ function totals(): ApiLogStats & { writers: number } {
       continue;
     }
     const stats = writer.stats();
-    sum.writers += 1;
-    sum.queued += stats.queued;
-    sum.queuedBytes += stats.queuedBytes;
-    sum.written += stats.written;
-    sum.dropped += stats.dropped;
-    sum.failed += stats.failed;
-    sum.retries += stats.retries;
+    for (const key of Object.keys(sum) as (keyof ApiLogTotals)[]) sum[key] += stats[key];
   }
-  return sum as ApiLogStats & { writers: number };
+  return sum;
 }
 
 /** One metric of the registry, made once per process (a second copy of the library finds it registered). */
