@@ -6,6 +6,7 @@ import type { ErasurePage } from './erasure-events.js';
 import { listErasures } from './erasure-events.js';
 import { isoUtc } from './iso-utc.js';
 import { unreadable } from './read-access.js';
+import type { VerificationRecord } from './verify.js';
 
 /**
  * What the admin's integrity panel shows: the chain's last seal and last verify, the rows waiting for a seal, how old
@@ -69,22 +70,12 @@ export interface SealEvent {
   ageHours: number;
 }
 
-export interface VerificationEvent {
+/** A recorded verify run (links checked, breaks and erased rows found, checkpoints checked), with who and when. */
+export interface VerificationEvent extends VerificationRecord {
   id: string;
   verifiedAt: string;
   verifiedBy: string;
-  /** Links checked. */
-  links: string;
-  /** Breaks found: 0 means the chain verified. */
-  problems: number;
-  /** Rows reported as erased, not as breaks. */
-  erased: number;
-  /** Checkpoints checked; null for a run without a checkpoint file. */
-  checkpoints: number | null;
-  checkpointFailures: number | null;
-  /** The newest checkpoint the file held; null without one. */
-  newestCheckpointAt: string | null;
-  /** Hours between it and `checkedAt`. */
+  /** Hours between the newest checkpoint and `checkedAt`. */
   ageHours: number;
 }
 

@@ -162,12 +162,18 @@ function checkpointProblemsOf(
   return problems;
 }
 
-interface VerificationRecord {
+/** What a verify run records in `verifications` (and the integrity panel shows of it). */
+export interface VerificationRecord {
+  /** Links checked. */
   links: string;
+  /** Breaks found: 0 means the chain verified. */
   problems: number;
+  /** Rows reported as erased, not as breaks. */
   erased: number;
+  /** Checkpoints checked; null for a run without a checkpoint file. */
   checkpoints: number | null;
   checkpointFailures: number | null;
+  /** The newest checkpoint the file held; null without one. */
   newestCheckpointAt: string | null;
 }
 

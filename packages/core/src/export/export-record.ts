@@ -1,4 +1,4 @@
-import type { ChangeOperation } from '../changes/change-row.js';
+import type { ChangeRow } from '../changes/change-row.js';
 import type { ExportLog } from './export-cursor.js';
 
 /**
@@ -14,20 +14,12 @@ interface ExportRecordBase {
   time: string;
 }
 
-export interface ChangeExportRecord extends ExportRecordBase {
+/** A change row as the admin reads it (ChangeRow), its time as `time`, with the table's name beside its id. */
+export interface ChangeExportRecord extends ExportRecordBase, Omit<ChangeRow, 'id' | 'changed_at'> {
   log: 'changes';
-  txid: string;
   /** The table's schema and name when the change was made (null only for a table missing from the registry). */
   schema: string | null;
   table: string | null;
-  table_id: number;
-  operation: ChangeOperation;
-  row_key: string | null;
-  old_values: Record<string, unknown> | null;
-  new_values: Record<string, unknown> | null;
-  actor_id: string | null;
-  request_id: string | null;
-  context: Record<string, unknown> | null;
 }
 
 export interface RequestExportRecord extends ExportRecordBase {
