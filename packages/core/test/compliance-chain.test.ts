@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint, SealResult, VerifyResult } from '@auditrum/core';
@@ -14,7 +14,7 @@ import {
   seal,
   verify,
 } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliOutcome } from './run-cli.js';
@@ -24,9 +24,7 @@ import { runCli } from './run-cli.js';
 // admin role owns the schema and seals and verifies. The superuser pool plays the attacker who can write anything.
 const db = useTestDatabase();
 const role = useAppRole(db);
-const adminName = `admin_${randomBytes(5).toString('hex')}`;
-const adminPassword = randomBytes(9).toString('hex');
-let adminUrl: string;
+const adminRole = useAdminRole(db);
 let app: pg.Pool;
 let admin: pg.Pool;
 let dir: string;
@@ -35,7 +33,7 @@ const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toSt
 const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 function cli(args: string[]): Promise<CliOutcome> {
-  return runCli(args, { env: { DATABASE_URL: adminUrl }, cwd: dir });
+  return runCli(args, { env: { DATABASE_URL: adminRole.url }, cwd: dir });
 }
 
 async function verified(): Promise<VerifyResult> {
@@ -75,16 +73,11 @@ async function sealCount(): Promise<number> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(process.env.TMPDIR ?? '/tmp', 'chain-'));
-  await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(adminName)} LOGIN PASSWORD '${adminPassword}'`);
-  const url = new URL(db.url);
-  url.username = adminName;
-  url.password = adminPassword;
-  adminUrl = url.toString();
   app = role.openPool({ max: 3 });
-  admin = db.openPool({ connectionString: adminUrl, max: 2 });
+  admin = adminRole.openPool({ max: 2 });
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text, note jsonb)');
   await db.pool.query(`SELECT auditrum.track('orders')`);
-  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminName });
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
   await app.query(`INSERT INTO orders VALUES (1, 'new', '{"a": 1}'), (2, 'new', NULL), (3, 'new', '[1, 2]')`);
   await app.query(`UPDATE orders SET status = 'paid' WHERE id = 1`);
   await app.query('DELETE FROM orders WHERE id = 3');
@@ -92,8 +85,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([app, admin].map((pool) => pool.end()));
-  const name = pg.escapeIdentifier(adminName);
-  await db.pool.query(`REASSIGN OWNED BY ${name} TO postgres; DROP OWNED BY ${name}; DROP ROLE ${name}`);
 });
 
 describe('seal and verify', () => {
@@ -655,7 +646,7 @@ describe('what seal and verify record', () => {
     expect(rows).toEqual([
       {
         id: checked.verificationId,
-        verified_by: adminName,
+        verified_by: adminRole.name,
         links: checked.links,
         problems: 0,
         erased: 0,
@@ -665,7 +656,7 @@ describe('what seal and verify record', () => {
       },
       {
         id: plain.verificationId,
-        verified_by: adminName,
+        verified_by: adminRole.name,
         links: plain.links,
         problems: 0,
         erased: 0,

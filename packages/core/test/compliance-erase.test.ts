@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { EraseOptions } from '@auditrum/core';
 import {
   ComplianceInputError,
@@ -12,8 +11,8 @@ import {
   seal,
   verify,
 } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CliOutcome } from './run-cli.js';
 import { runCli } from './run-cli.js';
@@ -22,9 +21,7 @@ import { runCli } from './run-cli.js';
 // a person's context, a non-superuser admin role owns the schema (harden) and erases; the superuser pool reads.
 const db = useTestDatabase();
 const role = useAppRole(db);
-const adminName = `admin_${randomBytes(5).toString('hex')}`;
-const adminPassword = randomBytes(9).toString('hex');
-let adminUrl: string;
+const adminRole = useAdminRole(db);
 let app: pg.Pool;
 let admin: pg.Pool;
 
@@ -41,7 +38,7 @@ const ALICE = {
 const BOB = { actor: { id: 'bob-1', label: 'Bob' }, ip: '198.51.100.1', source: 'http', requestId: 'req-bob-1' };
 
 function cli(args: string[]): Promise<CliOutcome> {
-  return runCli(args, { env: { DATABASE_URL: adminUrl }, cwd: process.cwd() });
+  return runCli(args, { env: { DATABASE_URL: adminRole.url }, cwd: process.cwd() });
 }
 
 /** A statement of the application, with the context comment its instrumentation would put first. */
@@ -103,23 +100,16 @@ async function insertApiRequest(requestId: string, actorId: string, who: { label
 }
 
 beforeAll(async () => {
-  await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(adminName)} LOGIN PASSWORD '${adminPassword}'`);
-  const url = new URL(db.url);
-  url.username = adminName;
-  url.password = adminPassword;
-  adminUrl = url.toString();
   app = role.openPool({ max: 2 });
-  admin = db.openPool({ connectionString: adminUrl, max: 2 });
+  admin = adminRole.openPool({ max: 2 });
   await app.query('CREATE TABLE people (id int PRIMARY KEY, email text, name text, city text)');
   await app.query('CREATE TABLE accounts (email text PRIMARY KEY, plan text)');
   await db.pool.query(`SELECT auditrum.track('people'), auditrum.track('accounts')`);
-  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminName });
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
 });
 
 afterAll(async () => {
   await Promise.all([app, admin].map((pool) => pool.end()));
-  const name = pg.escapeIdentifier(adminName);
-  await db.pool.query(`REASSIGN OWNED BY ${name} TO postgres; DROP OWNED BY ${name}; DROP ROLE ${name}`);
 });
 
 describe('erasure by actor', () => {
@@ -225,7 +215,7 @@ describe('erasure by actor', () => {
     expect(rows).toEqual([
       {
         id: erasureId,
-        erased_by: adminName,
+        erased_by: adminRole.name,
         actor: 'dpo',
         reason: 'GDPR request #17',
         subject: { actor_id: ERASED_VALUE },

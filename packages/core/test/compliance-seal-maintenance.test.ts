@@ -1,37 +1,27 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Checkpoint } from '@auditrum/core';
 import { ComplianceInputError, createAuditrum, harden, startSealMaintenance, verify } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { checkpointSignatureHolds } from '../src/compliance/checkpoint.js';
 
 // The library's own sealing (startSealMaintenance, createAuditrum({ seal })) in the two-role set-up: the application's
 // role writes, a non-superuser admin role owns the schema after harden and seals from its own process.
 const db = useTestDatabase();
 const role = useAppRole(db);
-const adminName = `admin_${randomBytes(5).toString('hex')}`;
-const adminPassword = randomBytes(9).toString('hex');
+const adminRole = useAdminRole(db);
 let app: pg.Pool;
 let admin: pg.Pool;
 const keys = generateKeyPairSync('ed25519');
 
 beforeAll(async () => {
-  await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(adminName)} LOGIN PASSWORD '${adminPassword}'`);
-  const url = new URL(db.url);
-  url.username = adminName;
-  url.password = adminPassword;
   app = role.openPool({ max: 2 });
-  admin = db.openPool({ connectionString: url.toString(), max: 2 });
+  admin = adminRole.openPool({ max: 2 });
   await app.query('CREATE TABLE tickets (id int PRIMARY KEY, state text)');
   await db.pool.query(`SELECT auditrum.track('tickets')`);
-  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminName });
-});
-afterAll(async () => {
-  await Promise.all([app, admin].map((pool) => pool.end()));
-  const name = pg.escapeIdentifier(adminName);
-  await db.pool.query(`REASSIGN OWNED BY ${name} TO postgres; DROP OWNED BY ${name}; DROP ROLE ${name}`);
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
 });
 
 async function unsealed(): Promise<number> {

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { ChangeExportRecord, ExportCursor, ExportRecord } from '@auditrum/core';
 import { createAuditrum, ExportInputError, exportLogs, harden } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cefLine } from '../src/export/cef.js';
 import { ndjsonLine } from '../src/export/ndjson.js';
@@ -14,8 +13,7 @@ import { waitForHorizon } from './export-horizon.js';
 // the admin role, which owns the schema (and may read the id sequences).
 const db = useTestDatabase();
 const role = useAppRole(db);
-const adminName = `admin_${randomBytes(5).toString('hex')}`;
-const adminPassword = randomBytes(9).toString('hex');
+const adminRole = useAdminRole(db);
 let app: pg.Pool;
 let admin: pg.Pool;
 
@@ -67,21 +65,15 @@ const keys = (records: ExportRecord[]) =>
   records.map((r) => (r.log === 'changes' ? `${r.operation} ${r.row_key}` : `request ${r.request_id}`));
 
 beforeAll(async () => {
-  await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(adminName)} LOGIN PASSWORD '${adminPassword}'`);
-  const url = new URL(db.url);
-  url.username = adminName;
-  url.password = adminPassword;
   app = role.openPool({ max: 4 });
-  admin = db.openPool({ connectionString: url.toString(), max: 2 });
+  admin = adminRole.openPool({ max: 2 });
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text)');
   await db.pool.query(`SELECT auditrum.track('orders')`);
-  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminName });
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
 });
 
 afterAll(async () => {
   await Promise.all([app, admin].map((pool) => pool.end()));
-  const name = pg.escapeIdentifier(adminName);
-  await db.pool.query(`REASSIGN OWNED BY ${name} TO postgres; DROP OWNED BY ${name}; DROP ROLE ${name}`);
 });
 
 describe('export order', () => {

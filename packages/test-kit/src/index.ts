@@ -2,8 +2,8 @@ export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './adapte
 export { runAdapterContract } from './adapter-contract/index.js';
 export type { AdminAdapterUnderTest, AdminAppOptions } from './admin-contract.js';
 export { runAdminAdapterContract } from './admin-contract.js';
-export type { AppRole } from './app-role.js';
-export { useAppRole } from './app-role.js';
+export type { AppRole, LoginRole } from './app-role.js';
+export { useAdminRole, useAppRole } from './app-role.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';
