@@ -5029,4 +5029,34 @@ END;
 $$;
 `,
   },
+  {
+    id: 15,
+    name: '000015.sql',
+    sql: `-- Placeholder (session 7): filled by a helper this session.
+`,
+  },
+  {
+    id: 16,
+    name: '000016.sql',
+    sql: `-- Placeholder (session 7): filled by a helper this session.
+`,
+  },
+  {
+    id: 17,
+    name: '000017.sql',
+    sql: `-- Placeholder (session 7): filled by a helper this session.
+`,
+  },
+  {
+    id: 18,
+    name: '000018.sql',
+    sql: `-- Placeholder (session 7): filled by a helper this session.
+`,
+  },
+  {
+    id: 19,
+    name: '000019.sql',
+    sql: `-- Placeholder (session 7): filled by a helper this session.
+`,
+  },
 ];

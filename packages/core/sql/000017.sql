@@ -1,0 +1,1 @@
+-- Placeholder (session 7): filled by a helper this session.
