@@ -70,7 +70,7 @@ function readable(overrides: Partial<Extract<IntegrityResponse, { readable: true
     readable: true,
     checkedAt: '2026-12-07T10:15:00.000000Z',
     maxSealAgeHours: 24,
-    chain: { links: '12040', unsealed: 8, seals: 12 },
+    chain: { links: '12040', unsealed: 8, unsealedEstimated: false, seals: 12 },
     sealState: 'recent',
     lastSeal: seal,
     lastSignedSeal: seal,
@@ -195,7 +195,7 @@ describe('the integrity panel', () => {
   it('says plainly when nothing was ever sealed, verified, signed, purged or erased', async () => {
     openIntegrity(
       readable({
-        chain: { links: '0', unsealed: 5, seals: 0 },
+        chain: { links: '0', unsealed: 5, unsealedEstimated: false, seals: 0 },
         sealState: 'never',
         lastSeal: null,
         lastSignedSeal: null,
@@ -213,6 +213,14 @@ describe('the integrity panel', () => {
     expect((await section('Signed checkpoints')).textContent).toContain('No signed checkpoint yet');
     expect((await section('Purges')).textContent).toContain('Nothing was purged.');
     expect((await section('Erasures')).textContent).toContain('No erasure (GDPR art. 17) was recorded.');
+  });
+
+  it('shows an estimated count of rows waiting as an estimate, rounded, never as an exact figure', async () => {
+    openIntegrity(readable({ chain: { links: '0', unsealed: 1_000_017, unsealedEstimated: true, seals: 0 } }));
+    const sealing = await section('Sealing');
+    expect(sealing.textContent).toContain('about 1,000,000 rows not sealed yet');
+    expect(sealing.textContent).toContain('Rows not sealed yetabout 1,000,000 (estimated: too many to count quickly)');
+    expect(sealing.textContent).not.toContain('1,000,017');
   });
 
   it('flags a seal older than doctor’s limit and a verify that found problems', async () => {

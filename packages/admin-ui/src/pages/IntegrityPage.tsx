@@ -105,7 +105,7 @@ const HEALTH_LABEL: Record<Health, string> = { ok: 'ok', problem: 'attention', n
 
 function SealSection({ status }: { status: Readable }) {
   const { lastSeal, chain, sealState, maxSealAgeHours } = status;
-  const waiting = `${count(chain.unsealed, 'row')} not sealed yet`;
+  const waiting = `${unsealedRows(chain)} not sealed yet`;
   const summary =
     sealState === 'never' ? (
       <>
@@ -132,7 +132,11 @@ function SealSection({ status }: { status: Readable }) {
         <dt>Chain length</dt>
         <dd>{count(Number(chain.links), 'link')}</dd>
         <dt>Rows not sealed yet</dt>
-        <dd>{chain.unsealed.toLocaleString('en')}</dd>
+        <dd>
+          {chain.unsealedEstimated
+            ? `about ${roughly(chain.unsealed).toLocaleString('en')} (estimated: too many to count quickly)`
+            : chain.unsealed.toLocaleString('en')}
+        </dd>
         <dt>Seal runs</dt>
         <dd>{chain.seals.toLocaleString('en')}</dd>
         {lastSeal && <SealFacts seal={lastSeal} />}
@@ -438,6 +442,17 @@ function subjectLink(erasure: ErasureEvent): ReactNode {
     return <Link to={withQuery('/changes', { table: subject.table, key: keyPseudonym })}>as key {keyPseudonym}</Link>;
   }
   return <Link to={withQuery('/history', { table: subject.table, key: keyText(subject.key) })}>the row’s history</Link>;
+}
+
+/** The rows waiting for a seal: an estimate (the server counts only so many) says so and keeps two digits. */
+function unsealedRows(chain: Readable['chain']): string {
+  return chain.unsealedEstimated ? `about ${count(roughly(chain.unsealed), 'row')}` : count(chain.unsealed, 'row');
+}
+
+/** Two significant digits: 1,234,567 is about 1,200,000 (the estimate's last digits mean nothing). */
+function roughly(n: number): number {
+  const unit = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(n, 1))) - 1);
+  return Math.round(n / unit) * unit;
 }
 
 function count(n: number, noun: string): string {

@@ -33,8 +33,14 @@ export interface IntegrityReadable {
   chain: {
     /** Links in the chain (its last seq; '0' while nothing was sealed). */
     links: string;
-    /** Rows of transactions a seal has not taken yet. */
+    /**
+     * Rows of transactions a seal has not taken yet: counted up to `exactCountUpTo`, estimated above it (then
+     * `unsealedEstimated` is true and the figure is the span of the log's ids since the last seal's floor: gaps in the
+     * sequence and rows of transactions already sealed make it a little high, never zero).
+     */
     unsealed: number;
+    /** Whether `unsealed` is an estimate (more rows wait than `exactCountUpTo`: counting them all would be slow). */
+    unsealedEstimated: boolean;
     /** Seal runs recorded. */
     seals: number;
   };
@@ -105,14 +111,22 @@ export interface IntegrityStatusOptions {
   erasuresLimit?: number;
   /** The page of erasures with ids below this one (an id as text, from `erasures.nextBefore`). */
   erasuresBefore?: string | undefined;
+  /**
+   * Up to how many unsealed rows are counted exactly (1 to 1,000,000, default 10,000); above it the number is an
+   * estimate. A never-sealed log of millions of rows took 120 ms and more to count (docs/benchmarks.md).
+   */
+  exactCountUpTo?: number;
 }
 
 /** How many purge runs the status lists (purges are rare: a scheduled run adds one row per log). */
 export const RECENT_PURGES = 20;
 const MAX_ERASURES_LIMIT = 200;
+/** Counting 10,000 rows takes a few ms; the panel must answer in well under 50 ms. */
+export const EXACT_UNSEALED_COUNT = 10_000;
+const MAX_EXACT_COUNT = 1_000_000;
 const BIGINT_ID = /^[1-9]\d{0,18}$/;
 
-/** The tables the status reads (and chain_status()), in the order `missing` names them. */
+/** The tables the status reads, in the order `missing` names them. */
 const READ_TABLES = ['seals', 'verifications', 'erasures', 'purges', 'changes'] as const;
 
 // Columns are qualified in ORDER BY: a bare `id` there would name the output column `id::text` and sort ids as text
@@ -137,6 +151,10 @@ export async function integrityStatus(
   if (before !== undefined && (!BIGINT_ID.test(before) || BigInt(before) > 9223372036854775807n)) {
     throw new RangeError(`auditrum: erasuresBefore must be an erasure id (digits), not ${JSON.stringify(before)}`);
   }
+  const exactUpTo = options.exactCountUpTo ?? EXACT_UNSEALED_COUNT;
+  if (!Number.isInteger(exactUpTo) || exactUpTo < 1 || exactUpTo > MAX_EXACT_COUNT) {
+    throw new RangeError(`auditrum: exactCountUpTo must be a whole number from 1 to 1000000, not ${String(exactUpTo)}`);
+  }
   const s = quoteIdentifier(schema);
   return inTransaction(
     db,
@@ -146,12 +164,10 @@ export async function integrityStatus(
         `SELECT current_user::text AS role, ${isoUtc('now()')} AS checked_at`,
       );
       const { role, checked_at: checkedAt } = now[0] as { role: string; checked_at: string };
-      const missing = await unreadable(client, schema, READ_TABLES, ['chain_status()']);
+      const missing = await unreadable(client, schema, READ_TABLES);
       if (missing.length > 0) return { readable: false, role, missing };
 
-      const { rows: chain } = await client.query<{ last_seq: string; unsealed: string; seals: string }>(
-        `SELECT last_seq::text, unsealed::text, seals::text FROM ${s}.chain_status()`,
-      );
+      const chain = await chainState(client, s, exactUpTo);
       const lastSeal = await sealEvent(client, s, '');
       const lastSignedSeal = lastSeal?.signed
         ? lastSeal
@@ -166,11 +182,7 @@ export async function integrityStatus(
         readable: true,
         checkedAt,
         maxSealAgeHours,
-        chain: {
-          links: chain[0]?.last_seq ?? '0',
-          unsealed: Number(chain[0]?.unsealed ?? 0),
-          seals: Number(chain[0]?.seals ?? 0),
-        },
+        chain,
         sealState: lastSeal === null ? 'never' : sealTooOld(lastSeal.ageHours, maxSealAgeHours) ? 'stale' : 'recent',
         lastSeal,
         lastSignedSeal,
@@ -183,6 +195,38 @@ export async function integrityStatus(
     // Reads only: nothing to commit.
     { rollback: true },
   );
+}
+
+/**
+ * The chain's length, its seal runs and the rows waiting for a seal: the rows chain_status() (migration 9) counts,
+ * those above the id floor of the last seal's transaction horizon whose transactions are not below it. They are
+ * counted up to `exactUpTo` (a LIMIT stops the count there); beyond, the figure is the span of ids above the floor
+ * (the newest id and the oldest above the floor, each one probe of the primary key), which counts every waiting
+ * row and errs only upwards: never "all sealed" while a row waits.
+ */
+async function chainState(db: Queryable, schemaSql: string, exactUpTo: number): Promise<IntegrityReadable['chain']> {
+  const { rows } = await db.query<{ links: string; seals: string; counted: number; span: string | null }>(
+    `WITH last_seal AS (SELECT s.last_seq, s.xid_horizon FROM ${schemaSql}.seals s ORDER BY s.id DESC LIMIT 1),
+     horizon AS (SELECT coalesce((SELECT xid_horizon FROM last_seal), 0) AS xid),
+     floor_id AS (
+       SELECT coalesce(max(s.ids_before), 0) AS id FROM ${schemaSql}.seals s WHERE s.xid_next <= (SELECT xid FROM horizon))
+     SELECT coalesce((SELECT last_seq FROM last_seal), 0)::text AS links,
+       (SELECT count(*) FROM ${schemaSql}.seals)::text AS seals,
+       (SELECT count(*)::int FROM (
+          SELECT FROM ${schemaSql}.changes c
+          WHERE c.id > (SELECT id FROM floor_id) AND c.txid >= (SELECT xid FROM horizon) LIMIT $1) waiting) AS counted,
+       ((SELECT max(c.id) FROM ${schemaSql}.changes c)
+         - (SELECT min(c.id) FROM ${schemaSql}.changes c WHERE c.id > (SELECT id FROM floor_id)) + 1)::text AS span`,
+    [exactUpTo + 1],
+  );
+  const row = rows[0] as { links: string; seals: string; counted: number; span: string | null };
+  const estimated = row.counted > exactUpTo;
+  return {
+    links: row.links,
+    unsealed: estimated ? Math.max(Number(row.span ?? 0), row.counted) : row.counted,
+    unsealedEstimated: estimated,
+    seals: Number(row.seals),
+  };
 }
 
 async function sealEvent(db: Queryable, schemaSql: string, where: string): Promise<SealEvent | null> {
