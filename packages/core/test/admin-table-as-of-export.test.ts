@@ -1,4 +1,4 @@
-import { createAuditrum, withAuditContext } from '@auditrum/core';
+import { createAuditrum, tableAsOf, withAuditContext } from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, AdminResponse, TableRowAsOf } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
@@ -138,5 +138,92 @@ describe('api/table-as-of/export', () => {
       parameter: 'table',
     });
     expect((await app.query('SELECT count(*)::int AS n FROM items')).rows).toEqual([{ n: 3 }]);
+  });
+});
+
+/**
+ * A table larger than the first page: the export sends the first rows in key order from the admin's page, then the
+ * others from the whole table's rebuild, in one snapshot. Every row of that time exactly once, with its values then.
+ */
+describe('api/table-as-of/export of a table larger than its first page', () => {
+  let wide: AdminHandler<{ user: string }>;
+  let small: pg.Pool;
+  let at = '';
+
+  beforeAll(async () => {
+    await app.query('CREATE TABLE bulk (id int PRIMARY KEY, code text)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.bulk');
+    await app.query(`INSERT INTO bulk SELECT g, 'c' || g FROM generate_series(1, 300) g`);
+    at = (
+      await app.query<{ t: string }>(
+        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
+      )
+    ).rows[0]?.t as string;
+    // After `at`: rows deleted (inside and after the first page), a key changed, values changed, rows added.
+    await app.query('DELETE FROM bulk WHERE id BETWEEN 10 AND 19 OR id = 77');
+    await app.query(`UPDATE bulk SET id = 1030 WHERE id = 30`);
+    await app.query(`UPDATE bulk SET code = 'later' WHERE id IN (5, 60)`);
+    await app.query(`INSERT INTO bulk SELECT g, 'new' FROM generate_series(400, 410) g`);
+    small = role.openPool({ max: 2 });
+    wide = createAdminRoutes({ pool: small, authorize: (req) => req.user === 'staff', onError: (e) => errors.push(e) });
+  });
+
+  afterAll(async () => {
+    await small?.end();
+  });
+
+  const ndjson = async (query: Record<string, string>) =>
+    (await text(await request({ table: 'public.bulk', at, format: 'ndjson', ...query }, wide)))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as TableRowAsOf);
+
+  it('sends every row of that time once, the first page in key order, with the values of that time', async () => {
+    const rows = await ndjson({});
+    expect(rows.map((row) => row.rowKey).slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
+    expect(rows.map((row) => Number(row.rowKey)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 300 }, (_, i) => i + 1),
+    );
+    const byKey = new Map(rows.map((row) => [row.rowKey, row.values]));
+    for (const key of ['5', '15', '30', '60', '77', '300'])
+      expect(byKey.get(key)).toEqual({ id: Number(key), code: `c${key}` });
+    // The same rows as the library's whole-table read.
+    const whole: string[] = [];
+    for await (const row of await tableAsOf(app, 'auditrum', { table: 'public.bulk', at })) {
+      whole.push(JSON.stringify([row.rowKey, row.values, row.lastChangeId]));
+    }
+    expect(rows.map((row) => JSON.stringify([row.rowKey, row.values, row.lastChangeId])).sort()).toEqual(whole.sort());
+  });
+
+  it('keeps only keys that contain `key`, on both sides of the first page', async () => {
+    const rows = await ndjson({ key: '1' });
+    const expected = Array.from({ length: 300 }, (_, i) => String(i + 1)).filter((key) => key.includes('1'));
+    expect(expected.length).toBeGreaterThan(50);
+    expect(rows.map((row) => row.rowKey).slice(0, 50)).toEqual(expected.slice(0, 50));
+    expect(rows.map((row) => row.rowKey).sort()).toEqual([...expected].sort());
+  });
+
+  it('writes CSV with a header and one line per row', async () => {
+    const [header, ...lines] = (await text(await request({ table: 'public.bulk', at, format: 'csv' }, wide)))
+      .trimEnd()
+      .split('\n');
+    expect(header).toBe('id,code,unknown');
+    expect(lines).toHaveLength(300);
+    expect(new Set(lines).size).toBe(300);
+    expect(lines).toContain('77,c77,');
+  });
+
+  it('gives its connection back when the client stops reading in the middle of the whole table', async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await request({ table: 'public.bulk', at, format: 'ndjson' }, wide);
+      const lines = (response.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      for (let n = 0; n < 60; n++) expect((await lines.next()).done).toBe(false);
+      await lines.return?.(undefined);
+    }
+    // A pool of two, three exports abandoned past their first page: both connections are free again.
+    const [a, b] = await Promise.all([small.connect(), small.connect()]);
+    a.release();
+    b.release();
+    expect((await small.query('SELECT count(*)::int AS n FROM bulk')).rows).toEqual([{ n: 300 }]);
   });
 });
