@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { Checkpoint } from '@auditrum/core';
 import {
   createAuditrum,
@@ -14,9 +14,9 @@ import {
 } from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, AdminScope, IntegrityResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../src/admin/cursor.js';
 
 // The two-role set-up: the application's non-superuser role owns and writes a tracked table and is the admin UI's
@@ -25,10 +25,9 @@ import { encodeCursor } from '../src/admin/cursor.js';
 // chain's tables.
 const db = useTestDatabase();
 const role = useAppRole(db);
-const suffix = randomBytes(5).toString('hex');
-const adminName = `admin_${suffix}`;
-const readerName = `reader_${suffix}`;
-const password = randomBytes(9).toString('hex');
+const adminRole = useAdminRole(db);
+// A plain login role as well (useAdminRole's: nothing granted until the tests grant it).
+const readerRole = useAdminRole(db);
 let app: pg.Pool;
 let owner: pg.Pool;
 let reader: pg.Pool;
@@ -39,13 +38,6 @@ const signingKey = ed25519PrivateKey(
   generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
   'test key',
 );
-
-function roleUrl(name: string): string {
-  const url = new URL(db.url);
-  url.username = name;
-  url.password = password;
-  return url.toString();
-}
 
 async function call(path: string, query: Record<string, string> = {}, scope?: AdminScope, handler = admin) {
   const response = await handler({
@@ -78,21 +70,18 @@ async function changeCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  for (const name of [adminName, readerName]) {
-    await db.pool.query(`CREATE ROLE ${pg.escapeIdentifier(name)} LOGIN PASSWORD '${password}'`);
-  }
   app = role.openPool({ max: 2 });
   // Instruments the pool, so that its statements carry the audit context.
   createAuditrum({ pool: app, partitions: false });
-  owner = db.openPool({ connectionString: roleUrl(adminName), max: 2 });
-  reader = db.openPool({ connectionString: roleUrl(readerName), max: 1 });
+  owner = adminRole.openPool({ max: 2 });
+  reader = readerRole.openPool({ max: 1 });
   await app.query('CREATE TABLE customers (id int PRIMARY KEY, name text, email text)');
   await db.pool.query(`SELECT auditrum.track('customers')`);
-  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminName });
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
   // What docs/admin.md asks for the change screens, and no more.
   await db.pool.query(
-    `GRANT USAGE ON SCHEMA auditrum TO ${readerName};
-     GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests TO ${readerName}`,
+    `GRANT USAGE ON SCHEMA auditrum TO ${readerRole.name};
+     GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests TO ${readerRole.name}`,
   );
   const authorize = () => true;
   const scope = (request: { scope?: AdminScope }) => request.scope;
@@ -104,14 +93,6 @@ beforeAll(async () => {
   await db.pool.query(
     `INSERT INTO auditrum.changes (changed_at, table_id, operation, row_key) VALUES (now() - interval '14 months', 1, 'INSERT', '99')`,
   );
-});
-
-afterAll(async () => {
-  await Promise.all([app, owner, reader].map((pool) => pool.end()));
-  for (const name of [adminName, readerName]) {
-    const quoted = pg.escapeIdentifier(name);
-    await db.pool.query(`REASSIGN OWNED BY ${quoted} TO postgres; DROP OWNED BY ${quoted}; DROP ROLE ${quoted}`);
-  }
 });
 
 describe('the integrity status', () => {
@@ -144,7 +125,7 @@ describe('the integrity status', () => {
     expect(body.lastSeal).toEqual({
       id: '1',
       sealedAt: expect.any(String),
-      sealedBy: adminName,
+      sealedBy: adminRole.name,
       rows: 0,
       lastSeq: '0',
       signed: false,
@@ -166,7 +147,7 @@ describe('the integrity status', () => {
     expect(body.lastSeal).toEqual({
       id: sealed.sealId,
       sealedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
-      sealedBy: adminName,
+      sealedBy: adminRole.name,
       rows: 4,
       lastSeq: '4',
       signed: true,
@@ -206,7 +187,7 @@ describe('the integrity status', () => {
     const run = (log: string, rows: number) => ({
       id: expect.stringMatching(/^\d+$/),
       purgedAt: expect.stringMatching(/Z$/),
-      purgedBy: adminName,
+      purgedBy: adminRole.name,
       log,
       olderThan: '13 months',
       cutoff: result.cutoff.toISOString().replace(/Z$/, ''),
@@ -233,7 +214,7 @@ describe('verify runs and erasures', () => {
     const run = (id: string | null, fields: object) => ({
       id,
       verifiedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
-      verifiedBy: adminName,
+      verifiedBy: adminRole.name,
       links: '5',
       problems: 0,
       erased: 0,
@@ -271,7 +252,7 @@ describe('verify runs and erasures', () => {
     const event = (id: string | null, fields: object) => ({
       id,
       erasedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
-      erasedBy: adminName,
+      erasedBy: adminRole.name,
       changes: 1,
       apiRequests: 0,
       ...fields,
@@ -358,7 +339,7 @@ describe('who may see it', () => {
       status: 200,
       body: {
         readable: false,
-        role: readerName,
+        role: readerRole.name,
         missing: ['auditrum.seals', 'auditrum.verifications', 'auditrum.erasures', 'auditrum.purges'],
       },
     });
