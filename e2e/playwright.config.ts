@@ -10,7 +10,7 @@ if (!existsSync(chromium)) {
 
 /**
  * Playwright with Debian's Chromium (never a downloaded browser: `apt-get install -y chromium`), against
- * the Express and the Koa sample shops started by the global setup on a real PostgreSQL.
+ * the sample shops (one per framework, sample-apps/frameworks.ts) started by the global setup on a real PostgreSQL.
  */
 export default defineConfig({
   testDir: './tests',

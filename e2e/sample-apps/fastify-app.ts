@@ -10,12 +10,13 @@ import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
 import {
   adminActor,
+  LOGOUT_COOKIE,
+  loginCookie,
   loginPage,
   READ_ONLY_ADMIN_PATH,
   ShopError,
   shop,
   staffOnly,
-  USER_COOKIE,
   USER_HEADER,
   USERS,
   userOfRequest,
@@ -94,11 +95,11 @@ export async function createFastifyShop({ pool }: { pool: pg.Pool }): Promise<Sh
     const id = (request.body as { user?: unknown } | undefined)?.user;
     const user = USERS.find((candidate) => candidate.id === id);
     if (!user) throw new ShopError(400, 'unknown user');
-    reply.header('set-cookie', `${USER_COOKIE}=${user.id}; Path=/; HttpOnly; SameSite=Lax`);
+    reply.header('set-cookie', loginCookie(user));
     return reply.redirect(user.isStaff ? '/audit-admin/' : '/', 303);
   });
   app.post('/logout', async (_request, reply) => {
-    reply.header('set-cookie', `${USER_COOKIE}=; Path=/; Max-Age=0`);
+    reply.header('set-cookie', LOGOUT_COOKIE);
     return reply.redirect('/', 303);
   });
 

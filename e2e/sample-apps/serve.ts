@@ -1,9 +1,10 @@
 /**
- * The end-to-end tests' servers: one PostgreSQL, and the Express, Koa, Fastify and NestJS sample shops each on its
- * own database, each with a write by an analyst's role that claims to be a shop user (analyst.ts). Prints
- * `READY {"express": url, "koa": url, "fastify": url, "express_db": url, …}` when all listen (the tests read each
- * shop's database to check what the admin's writes did); stops everything (and removes the embedded server's
- * data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes its stdin.
+ * The end-to-end tests' servers: one PostgreSQL, and the Express, Koa, Fastify and NestJS (on its Express and on its
+ * Fastify platform) sample shops each on its own database, each with a write by an analyst's role that claims to be
+ * a shop user (analyst.ts). Prints `READY {"express": url, "koa": url, …, "express_db": url, …}` when all listen
+ * (the tests read each shop's database to check what the admin's writes did); stops everything (and removes the
+ * embedded server's data, or the databases and roles on DATABASE_URL) on SIGTERM, SIGINT, or when its parent closes
+ * its stdin.
  */
 import { analystRepricesWithClaim } from './analyst.ts';
 import { FRAMEWORKS } from './frameworks.ts';

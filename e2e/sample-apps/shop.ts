@@ -1,5 +1,5 @@
 /**
- * The sample shop behind both sample apps (Express and Koa): its tables, its fake users and what its HTTP
+ * The sample shop behind every sample app (sample-apps/frameworks.ts): its tables, its fake users and what its HTTP
  * API does, independent of the framework. Used by `pnpm demo` and by the end-to-end tests.
  */
 import type { TableRules } from '@auditrum/core';
@@ -36,6 +36,14 @@ export const USERS: readonly ShopUser[] = [
 /** The cookie the login page sets, and the header API clients (the demo, the tests) may send instead. */
 export const USER_COOKIE = 'shop_user';
 export const USER_HEADER = 'x-shop-user';
+
+/** The `set-cookie` value that signs `user` in, for the apps whose framework has no cookie helper. */
+export function loginCookie(user: ShopUser): string {
+  return `${USER_COOKIE}=${user.id}; Path=/; HttpOnly; SameSite=Lax`;
+}
+
+/** The `set-cookie` value that signs out. */
+export const LOGOUT_COOKIE = `${USER_COOKIE}=; Path=/; Max-Age=0`;
 
 /** The user of a request: the `x-shop-user` header (a user id) or else the login cookie. */
 export function userOfRequest(

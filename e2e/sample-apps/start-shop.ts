@@ -12,6 +12,7 @@ import { createFastifyShop } from './fastify-app.ts';
 import type { Framework } from './frameworks.ts';
 import { createKoaShop } from './koa-app.ts';
 import { createNestShop } from './nest-app.ts';
+import { createNestFastifyShop } from './nest-fastify-app.ts';
 import { createShopSchema, SHOP_TABLES, seedShop } from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
 
@@ -20,6 +21,7 @@ const SHOPS: Record<Framework, (options: { pool: pg.Pool }) => ShopApp | Promise
   koa: createKoaShop,
   fastify: createFastifyShop,
   nest: createNestShop,
+  'nest-fastify': createNestFastifyShop,
 };
 
 export interface RunningShop {
