@@ -8,6 +8,7 @@ const page: TableAsOfResponse = {
   columns: ['id', 'status', 'total', 'card'],
   items: [
     {
+      exists: true,
       rowKey: '7',
       values: { total: '12.50', id: 7, status: 'paid' },
       unknown: [{ column: 'card', reason: 'masked' }],

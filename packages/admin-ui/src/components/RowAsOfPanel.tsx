@@ -46,9 +46,16 @@ export function RowAsOfPanel({
       {at && (
         <Loaded result={row} what="the row at that time">
           {(state) =>
-            state.exists ? (
+            state.exists !== false ? (
               <>
-                <p className="muted">As it was at {absoluteTime(at, settings)}:</p>
+                {state.exists ? (
+                  <p className="muted">As it was at {absoluteTime(at, settings)}:</p>
+                ) : (
+                  <p className="value-marker" role="note">
+                    The row may not have existed at {absoluteTime(at, settings)}: the table was not tracked for a while
+                    after its last recorded change, and it may have been deleted then, unseen. As last recorded:
+                  </p>
+                )}
                 <RecordView
                   record={inColumnOrder(
                     {

@@ -12,6 +12,10 @@ import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { navigate, withQuery } from '../router/location.ts';
 
+/** Why a row of unknown existence is marked: the log cannot tell whether it still existed then. */
+const MAY_NOT_EXIST =
+  'the table was not tracked for a while after this row was last recorded, and the row may have been deleted then, unseen';
+
 /**
  * A table as it was at a chosen time: its rows a page at a time in key order, a filter by key, and the whole
  * snapshot as a CSV or NDJSON download (streamed by the server). Values that cannot be known say why.
@@ -56,7 +60,7 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
       </form>
       {at && (
         <p className="toolbar">
-          <span className="muted">Rows that existed then, in key order.</span>
+          <span className="muted">Rows that existed then, and those that may have (marked), in key order.</span>
           <span className="exports">
             Download the whole snapshot:{' '}
             <a href={downloadUrl('table-as-of/export', { table, at, key, format: 'csv' })} download>
@@ -117,11 +121,18 @@ function SnapshotTable({
           {rows.map((row) => {
             const unknown = new Map(row.unknown.map((entry) => [entry.column, entry.reason]));
             return (
-              <tr key={row.rowKey} data-row-key={row.rowKey}>
+              <tr key={row.rowKey} data-row-key={row.rowKey} data-exists={row.exists ? 'true' : 'unknown'}>
                 <th scope="row">
                   <Link to={withQuery('/history', { table, key: row.rowKey, at })} title="the row's history">
                     {row.rowKey}
                   </Link>
+                  {row.exists === null && (
+                    // Listed, not hidden: it may have been deleted unseen while the table was not tracked.
+                    <span className="value value-marker" title={MAY_NOT_EXIST}>
+                      {' '}
+                      may not have existed
+                    </span>
+                  )}
                 </th>
                 {columns.map((column) => {
                   const reason = unknown.get(column);

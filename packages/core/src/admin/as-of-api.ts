@@ -95,10 +95,10 @@ export async function tableAsOfRoute(
   const name = await liveTableName(api, table);
   const { columns, rows } = await asInput(async () => {
     const today = await trackedColumns(api.pool, api.schema, name);
-    const result = await historyQuery<RowStateRow>(
+    const result = await historyQuery<RowStateRow & { exists: boolean | null }>(
       api.pool,
       name,
-      `SELECT s.row_key, s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
+      `SELECT s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
          s.rebuilt_from
        FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5) s`,
       [name, at, after, contains ?? null, limit + 1],
@@ -109,7 +109,8 @@ export async function tableAsOfRoute(
     return { columns: today, rows: result.rows };
   });
   const items = rows.slice(0, limit).map((row) => {
-    const state = toRowState(row, columns);
+    // Listed rows existed (true) or may have (null: perhaps deleted unseen while the table was not tracked).
+    const state = { exists: row.exists ? (true as const) : null, ...toRowState(row, columns) };
     return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
   });
   const last = items.at(-1);

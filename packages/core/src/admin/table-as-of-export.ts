@@ -63,15 +63,15 @@ async function* snapshotRows(
   let finished = false;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const page = await historyQuery<RowStateRow>(
+    const page = await historyQuery<RowStateRow & { exists: boolean | null }>(
       client,
       table,
-      `SELECT s.row_key, s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
+      `SELECT s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
          s.rebuilt_from
        FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, NULL, $3, $4) s`,
       [table, at, contains ?? null, FIRST_PAGE_ROWS],
     );
-    for (const row of page.rows) yield toRowState(row, columns);
+    for (const row of page.rows) yield { exists: row.exists ? true : null, ...toRowState(row, columns) };
     if (page.rows.length === FIRST_PAGE_ROWS) {
       const sent = new Set(page.rows.map((row) => row.row_key));
       for await (const row of await tableAsOf(client, api.schema, { table, at })) {

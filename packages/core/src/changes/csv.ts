@@ -18,7 +18,11 @@ export function tableCsvHeader(columns: readonly string[]): string {
  * One row of a table as of a time in CSV: its values (csvText), then the unknown values as `column:reason`, space separated (so an empty cell is a NULL, never an unknown value).
  */
 export function tableCsvLine(row: TableRowState, columns: readonly string[]): string {
-  const unknown = row.unknown.map((entry) => `${entry.column}:${entry.reason}`).join(' ');
+  // A row that may have been deleted unseen (exists null) is named first, as `exists:unknown` (no reason is "unknown").
+  const unknown = [
+    ...(row.exists === null ? ['exists:unknown'] : []),
+    ...row.unknown.map((entry) => `${entry.column}:${entry.reason}`),
+  ].join(' ');
   return [...columns.map((column) => csvText(row.values[column])), unknown].map(csvCell).join(',');
 }
 

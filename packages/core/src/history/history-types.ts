@@ -65,8 +65,13 @@ export type RebuiltFrom = 'forward' | 'backward' | 'live' | 'none';
 
 /** One row as of a time. */
 export interface RowState {
-  /** Whether the row existed at that time (under this key). */
-  exists: boolean;
+  /**
+   * Whether the row existed at that time (under this key); null when that is not known: the time is within a period
+   * when the table was not tracked, after the row's last recorded change, and the row may have been deleted unseen
+   * then (it is absent now, or its key was inserted again, with no recorded change proving it was still there).
+   * Such a row is given as last recorded, its values unknown.
+   */
+  exists: boolean | null;
   /** The row's key as the log records it (`row_key`): the value as text, or a JSON array for several columns. */
   rowKey: string;
   /** Its known values, by today's column names, as JSON (what `to_jsonb` gives for the column's type). */
@@ -80,8 +85,11 @@ export interface RowState {
   rebuiltFrom: RebuiltFrom;
 }
 
-/** One row of a whole table as of a time: only rows that existed then are listed. */
-export type TableRowState = Omit<RowState, 'exists'>;
+/**
+ * One row of a whole table as of a time: the rows that existed then (`exists: true`) and those that may have
+ * (`exists: null`, see RowState); rows that did not exist are not listed.
+ */
+export type TableRowState = Omit<RowState, 'exists'> & { exists: true | null };
 
 /** One recorded value of a field. */
 export interface FieldHistoryEntry {

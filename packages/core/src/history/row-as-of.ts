@@ -36,7 +36,7 @@ export async function rowAsOf(db: Queryable, schema: string, options: RowAsOfOpt
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const s = quoteIdentifier(schema);
   // One round trip: the row, and today's columns for their order.
-  const { rows } = await historyQuery<RowStateRow & { exists: boolean; columns: string[] }>(
+  const { rows } = await historyQuery<RowStateRow & { exists: boolean | null; columns: string[] }>(
     db,
     table,
     `SELECT r.*, ${s}._history_columns(${s}._history_table($1::regclass)) AS columns

@@ -43,7 +43,7 @@ export async function tableAsOf(db: Queryable, schema: string, options: TableAsO
 }
 
 // The columns every stream reads, from table_as_of() or from its query, the time as ISO text.
-const COLUMNS = `row_key, "values", unknown, last_change_id, to_json(last_changed_at) #>> '{}', rebuilt_from`;
+const COLUMNS = `row_key, "exists", "values", unknown, last_change_id, to_json(last_changed_at) #>> '{}', rebuilt_from`;
 
 function streamOnClient(client: pg.ClientBase, schema: string, table: string, at: string) {
   // COPY takes no parameters: the two values are quoted literals (the time is checked, the name is cast).
@@ -94,8 +94,9 @@ async function* rowStates(
   columns: readonly string[],
 ): AsyncGenerator<TableRowState> {
   try {
-    for await (const [rowKey, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of rows) {
-      yield toRowState(
+    for await (const [rowKey, exists, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of rows) {
+      // Only rows that existed or may have are listed: `exists` is t or NULL.
+      const state = toRowState(
         {
           row_key: rowKey ?? '',
           values: JSON.parse(values ?? '{}'),
@@ -106,6 +107,7 @@ async function* rowStates(
         },
         columns,
       );
+      yield { exists: exists === 't' ? true : null, ...state };
     }
   } catch (error) {
     throw tableError(error, table);

@@ -95,6 +95,7 @@ describe('auditrum as-of', () => {
     expect(row.code).toBe(0);
     expect(JSON.parse(row.stdout)).toEqual([
       {
+        exists: true,
         rowKey: '["a", 1]',
         values: { shop: 'a', sku: 1, title: 'Lamp', price: 12 },
         unknown: [{ column: 'secret', reason: 'excluded' }],

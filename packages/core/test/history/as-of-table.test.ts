@@ -85,9 +85,8 @@ describe('a table as of a time', () => {
     // The same rebuilding as one row at a time, for rows of every kind.
     for (const key of ['1', '3', '2001', '2003', '4001', '10101', '10109', '99', '21', '693']) {
       const single = await rowAsOf(db.pool, 'auditrum', { table: 'parts', key, at: second });
-      const { exists, ...state } = single;
-      expect(exists, key).toBe(true);
-      expect(later.get(key), key).toEqual(state);
+      expect(single.exists, key).toBe(true);
+      expect(later.get(key), key).toEqual(single);
     }
   });
 

@@ -54,12 +54,13 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
           );
         } else if (key !== undefined) {
           const state = await rowAsOf(client, schema, { table, key, at });
-          if (!state.exists) {
+          if (state.exists === false) {
             cli.io.stderr(`auditrum: table ${table} had no row with key ${flags.key} at ${time}\n`);
             cli.setExitCode(EXIT_NOT_FOUND);
             return;
           }
-          const { exists: _, ...row } = state;
+          // Printed as a table's row is: `exists` true, or null when the row may have been deleted unseen.
+          const row: TableRowState = { ...state, exists: state.exists ? true : null };
           await printRows(cli, [row], await trackedColumns(client, schema, table), flags.format);
         } else {
           const rows = await tableAsOf(client, schema, { table, at });
@@ -74,8 +75,10 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
 
 /**
  * Prints rows as they come, never holding the table: json as one array (a row per line), jsonl a row per line,
- * csv a header of today's columns and a last column naming the unknown values (`column:reason`, space separated),
- * so that an empty cell is a NULL and never an unknown value.
+ * each with `exists` (true, or null when the row may have been deleted unseen while the table was not tracked);
+ * csv a header of today's columns and a last column naming the unknown values (`column:reason`, space separated,
+ * and `exists:unknown` first for a row that may have been deleted unseen), so that an empty cell is a NULL and never
+ * an unknown value.
  */
 async function printRows(
   cli: CliContext,

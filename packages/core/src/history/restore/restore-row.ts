@@ -95,12 +95,23 @@ async function restorePlan(
   const now = await rowStateAt(db, schema, table, rowKey, 'now');
   const later = await changesAfter(db, schema, table, rowKey, position);
   const plan: StepPlan = { operation: 'restore', steps: [], unrestorable: [], reversed: later.map((c) => c.id) };
-  if (!then.exists && !now.exists) return plan;
+  // Whether it existed then is not known: refused unless forced, which takes the row as last recorded.
+  if (then.exists === null) {
+    plan.unrestorable.push({
+      table: table.name,
+      rowKey,
+      reason: 'unknown-existence',
+      blocking: true,
+      message: `${table.name} ${rowKey}: the row may have been deleted while the table was not tracked: whether it existed then is not known`,
+    });
+  }
+  const existed = then.exists !== false;
+  if (!existed && !now.exists) return plan;
   const key = keyObject(table, rowKey);
   const statement = { table: table.name, rowKey, reverts: plan.reversed };
   // Changes after the plan was made are conflicts: the row must still be as the plan found it.
   const base = { table, key, since: later.at(-1)?.id ?? then.lastChangeId ?? '0', watched: null };
-  if (!then.exists) {
+  if (!existed) {
     const diff = [...table.columns.keys()]
       .filter((column) => column in now.values)
       .map((column): FieldChange => ({ column, from: now.values[column] }));

@@ -92,7 +92,12 @@ export type UnrestorableReason =
   /** The column did not exist when the values were recorded: it gets its default. */
   | 'added-since'
   /** The value is not known for another reason (an untracked period). */
-  | 'unknown';
+  | 'unknown'
+  /**
+   * Whether the row existed at that point is not known: it may have been deleted while the table was not tracked
+   * (a restore forced past it puts the row back as last recorded).
+   */
+  | 'unknown-existence';
 
 /** A value the plan cannot put back. `blocking` ones are refused unless `force` (then the column stays as it is). */
 export interface Unrestorable {

@@ -8,7 +8,8 @@ import type { ChangeId } from './restore-types.js';
 
 /** A row's state at a position in its history, as the as-of functions of schema 7 rebuild it. */
 export interface RowStateAt {
-  exists: boolean;
+  /** Null: not known (the row may have been deleted unseen while the table was not tracked). */
+  exists: boolean | null;
   /** Known values under today's column names. */
   values: Record<string, unknown>;
   /** The same with every number's digits kept (parseExact): what a statement writes. */
@@ -44,14 +45,16 @@ export async function rowStateAt(
   const audit = quoteIdentifier(schema);
   const [at, beforeId] = positionBounds(position);
   const { rows } = await db.query<{
-    exists: boolean;
+    exists: boolean | null;
     values: string;
     unknown: UnknownValue[];
     last_change_id: string | null;
   }>(
-    `SELECT coalesce(s."exists", false) AS "exists",
-       CASE WHEN s."exists" THEN ${audit}._history_known(s."values", x.today) ELSE '{}'::jsonb END::text AS "values",
-       CASE WHEN s."exists" THEN ${audit}._history_unknown(s."values", s.missing, x.today) ELSE '[]'::jsonb END AS unknown,
+    `SELECT CASE WHEN s.row_key IS NULL THEN false ELSE s."exists" END AS "exists",
+       CASE WHEN s."exists" IS NOT FALSE AND s.row_key IS NOT NULL
+         THEN ${audit}._history_known(s."values", x.today) ELSE '{}'::jsonb END::text AS "values",
+       CASE WHEN s."exists" IS NOT FALSE AND s.row_key IS NOT NULL
+         THEN ${audit}._history_unknown(s."values", s.missing, x.today) ELSE '[]'::jsonb END AS unknown,
        s.last_change_id::text AS last_change_id
      FROM (SELECT ${audit}._history_columns(t) AS today FROM ${audit}.tracked_tables t WHERE t.id = $1) x
      LEFT JOIN ${audit}._history_states($2::regclass, $3::timestamptz, $4::bigint, ARRAY[$5::text], false) s ON true`,
@@ -59,7 +62,7 @@ export async function rowStateAt(
   );
   const row = rows[0];
   const state: RowStateAt = {
-    exists: row?.exists ?? false,
+    exists: row ? row.exists : false,
     values: JSON.parse(row?.values ?? '{}') as Record<string, unknown>,
     exact: parseExact(row?.values ?? '{}') as Record<string, unknown>,
     unknown: row?.unknown ?? [],
