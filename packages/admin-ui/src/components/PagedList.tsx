@@ -16,6 +16,7 @@ export function PagedList<T extends { items: unknown[]; nextCursor: string | nul
   filtered,
   noMatch,
   none,
+  notice,
   children,
 }: {
   result: ApiState<T> & { retry: () => void };
@@ -27,23 +28,33 @@ export function PagedList<T extends { items: unknown[]; nextCursor: string | nul
   noMatch: string;
   /** Shown when nothing was recorded at all. */
   none: string;
+  /**
+   * What to say about a page the server stopped reading before it was full (a search without its index): shown
+   * above the page, and with the pager in place of "no match" when the page is empty, since older pages may match.
+   */
+  notice?: (data: T) => ReactNode;
   children: (items: T['items']) => ReactNode;
 }) {
   return (
     <Loaded result={result} what={what}>
-      {(data) =>
-        data.items.length === 0 ? (
-          <Empty>
-            <p>{filtered || search.get('cursor') ? noMatch : none}</p>
-            {filtered && <Link to={path}>Clear the filters</Link>}
-          </Empty>
-        ) : (
+      {(data) => {
+        const note = notice?.(data);
+        if (data.items.length === 0 && !note) {
+          return (
+            <Empty>
+              <p>{filtered || search.get('cursor') ? noMatch : none}</p>
+              {filtered && <Link to={path}>Clear the filters</Link>}
+            </Empty>
+          );
+        }
+        return (
           <>
-            {children(data.items)}
+            {note}
+            {data.items.length > 0 && children(data.items)}
             <Pager path={path} search={search} nextCursor={data.nextCursor} />
           </>
-        )
-      }
+        );
+      }}
     </Loaded>
   );
 }

@@ -146,18 +146,21 @@ export interface PageParams {
   limit?: number;
 }
 
-/**
- * A page, newest first; `nextCursor` is null on the last page. A search in values (`q`) without the trigram index
- * stops after 100,000 rows once it has found something, so its page may hold fewer than `limit` items while
- * `nextCursor` is set: the next request goes on from where this one stopped. An empty page is always the last.
- */
+/** A page, newest first; `nextCursor` is null on the last page. */
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
 
-/** `GET api/changes` */
-export type ChangesResponse = Page<Change>;
+/**
+ * `GET api/changes`. A search in values (`q`) without the trigram index reads a bounded number of rows per page
+ * (5,000 for the first, 100,000 for each later one); when they run out before the page is full, the page holds
+ * fewer than `limit` items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
+ */
+export interface ChangesResponse extends Page<Change> {
+  /** The time of the oldest change this page's search read (ISO 8601, UTC): only older changes are left to search. */
+  searchedTo?: string;
+}
 
 /**
  * `GET api/changes/export?format=csv|ndjson&<ChangeFilters>`: a streamed attachment, newest first. Also the formats of
@@ -280,12 +283,16 @@ export interface HistoryResponse {
 
 /**
  * `GET api/row-as-of?table=schema.table&key=<row key>&at=<time>`: the row as it was at `at`, under today's column
- * names; `exists` false when it did not exist then. Values that cannot be known are in `unknown`, with the reason
+ * names; `exists` false when it did not exist then, null when that is not known (it may have been deleted unseen
+ * while the table was not tracked). Values that cannot be known are in `unknown`, with the reason
  * (excluded, masked, oversized, added later, an untracked gap, not recorded), never guessed.
  */
 export type RowAsOfResponse = Omit<RowState, 'lastChangedAt'> & { lastChangedAt: string | null };
 
-/** One row of `api/table-as-of`: as `RowAsOfResponse`, for a row that existed then. */
+/**
+ * One row of `api/table-as-of`: as `RowAsOfResponse`, for a row that existed then (`exists: true`) or may have
+ * (`exists: null`: it may have been deleted unseen while the table was not tracked).
+ */
 export type TableRowAsOf = Omit<TableRowState, 'lastChangedAt'> & { lastChangedAt: string | null };
 
 /**

@@ -20,12 +20,13 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
   const cursor = params.text('cursor', 64);
   const before = cursor === undefined ? undefined : decodeCursor('changes', cursor);
   if (criteria.q !== undefined && !(await hasValueSearchIndex(api))) {
-    // Without the trigram index, a search reads the log in bounded batches; a page may come back short, with a
-    // cursor to go on, when the budget of rows ran out first.
-    const { rows, resumeAfter } = await searchPage(api, criteria, limit, before);
+    // Without the trigram index, a search reads the log in bounded batches; a page may come back short (or empty),
+    // with a cursor to go on and the time it searched back to, when its budget of rows ran out first.
+    const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, limit, before);
     return {
       items: rows.map((row) => toChange(row, api.tablesById)),
       nextCursor: resumeAfter === null ? null : encodeCursor('changes', resumeAfter),
+      ...(searchedTo === null ? {} : { searchedTo }),
     };
   }
   const sql = new SqlParams();
