@@ -22,6 +22,8 @@ import {
   withChangeReason,
 } from './context/audit-context.js';
 import { instrumentPg } from './context/instrument-pg.js';
+import type { PreparedStatementContext } from './context/prepared-statement-context.js';
+import { setPreparedStatementContext } from './context/prepared-statement-context.js';
 import type { Queryable } from './db/queryable.js';
 import { registerDefaultAuditrum, unregisterDefaultAuditrum } from './default-instance.js';
 import type { ExportOptions, LogExport } from './export/live-export.js';
@@ -72,6 +74,12 @@ export interface AuditrumOptions {
    * (after `harden`, not the application's), instead of a cron job running `auditrum seal`.
    */
   seal?: SealMaintenanceOptions;
+  /**
+   * How a named (prepared) statement carries the context, for the whole process: `reparse` (default) parses it at
+   * every execution, `setting` keeps it prepared and sends the context as a transaction-local setting in the same
+   * round trip (schema version 15 or later; see docs/context.md, "Costs and limits").
+   */
+  preparedStatements?: PreparedStatementContext;
 }
 
 export interface Auditrum {
@@ -145,6 +153,7 @@ export function createAuditrum(options: AuditrumOptions = {}): Auditrum {
     throw new Error('auditrum: give createAuditrum() a pool or a connectionString, or set DATABASE_URL');
   }
   const ownsPool = !options.pool;
+  if (options.preparedStatements !== undefined) setPreparedStatementContext(options.preparedStatements);
   const pool = options.pool ?? ownPool(connectionString);
   instrumentPg(pool);
   instrumentPg();

@@ -63,6 +63,8 @@ export type { CapturedAuditContext } from './context/captured-context.js';
 export { CapturedContextError, captureAuditContext, withCapturedAuditContext } from './context/captured-context.js';
 export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
+export type { PreparedStatementContext } from './context/prepared-statement-context.js';
+export { setPreparedStatementContext } from './context/prepared-statement-context.js';
 export type { Queryable } from './db/queryable.js';
 export type { DatabaseIdentity, ExportCursor, ExportLog, ExportMark, LogIds } from './export/export-cursor.js';
 export { EXPORT_LOGS, ExportInputError, parseCursor } from './export/export-cursor.js';

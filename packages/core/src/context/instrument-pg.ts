@@ -3,6 +3,8 @@ import { bindToAuditScope, currentAuditScope, outsideAuditScope } from './audit-
 import { CONTEXT_COMMENT_PREFIX, scopeComment } from './context-comment.js';
 import { noteInstrumentedClient } from './instrumented-clients.js';
 import { instrumentEveryLoadedPg } from './pg-copies.js';
+import { keepsStatementNames } from './prepared-statement-context.js';
+import { SettingContextQuery } from './setting-context-query.js';
 
 const INSTRUMENTED = Symbol.for('auditrum.pg-instrumented');
 
@@ -98,7 +100,13 @@ function patchQuery(proto: Instrumentable): void {
   proto.query = function auditedQuery(this: unknown, config: unknown, ...rest: unknown[]) {
     const last = rest.length - 1;
     if (typeof rest[last] === 'function') rest[last] = bindToAuditScope(rest[last] as Method);
+    // Pool.query hands the query it built to the connection's query(): already carrying its context.
+    if (config instanceof SettingContextQuery) return original.call(this, config, ...rest);
     const scope = currentAuditScope();
+    if (scope && keepsStatementNames() && isNamedStatement(config)) {
+      const comment = scopeComment(scope);
+      return sendWithSetting(original, this, config, rest, comment.slice(CONTEXT_COMMENT_PREFIX.length, -'*/'.length));
+    }
     return original.call(this, scope ? withComment(config, scopeComment(scope)) : withBoundCallback(config), ...rest);
   };
 }
@@ -108,6 +116,8 @@ interface QueryConfigLike {
   name?: unknown;
   submit?: unknown;
   callback?: unknown;
+  values?: unknown;
+  rows?: unknown;
 }
 
 // Transaction control never fires a trigger: sending it unchanged spares the client the string work.
@@ -115,6 +125,50 @@ const TRANSACTION_CONTROL = /^\s*(?:BEGIN|COMMIT|ROLLBACK|END|START\s|SAVEPOINT|
 
 function needsComment(text: string): boolean {
   return !text.startsWith(CONTEXT_COMMENT_PREFIX) && !TRANSACTION_CONTROL.test(text);
+}
+
+/** A statement prepared under a name, with its text, read whole (not a page at a time through a portal). */
+function isNamedStatement(config: unknown): config is QueryConfigLike & { name: string; text: string } {
+  if (config === null || typeof config !== 'object') return false;
+  const query = config as QueryConfigLike;
+  return (
+    typeof query.name === 'string' &&
+    query.name !== '' &&
+    typeof query.text === 'string' &&
+    query.text.trim() !== '' &&
+    needsComment(query.text) &&
+    query.submit === undefined &&
+    query.rows === undefined
+  );
+}
+
+/**
+ * Sends a named statement with its context as a setting (see SettingContextQuery), answering as query() does: a
+ * promise of the result, or the result to the callback (the last argument or the config's own).
+ */
+function sendWithSetting(
+  original: Method,
+  target: unknown,
+  config: QueryConfigLike & { name: string; text: string },
+  rest: unknown[],
+  context: string,
+): unknown {
+  const last = rest.at(-1);
+  const callback =
+    typeof last === 'function'
+      ? last
+      : typeof config.callback === 'function'
+        ? bindToAuditScope(config.callback as Method)
+        : undefined;
+  const values = Array.isArray(rest[0]) ? rest[0] : config.values;
+  const query = new SettingContextQuery({ ...config, values, callback: undefined } as pg.QueryConfig, context);
+  if (callback) {
+    original.call(target, query, callback);
+    return undefined;
+  }
+  return new Promise((resolve, reject) => {
+    original.call(target, query, (error: Error | null, result: unknown) => (error ? reject(error) : resolve(result)));
+  });
 }
 
 /** A query config whose own `callback` (pg's `{ text, callback }` form) runs in the caller's scope. */
@@ -138,7 +192,8 @@ function withComment(config: unknown, comment: string): unknown {
     return config;
   }
   // A named statement is prepared once per connection with its first text; the comment changes with the
-  // context, so the statement goes unnamed (parsed each time) rather than fail or lose its context.
+  // context, so the statement goes unnamed (parsed each time) rather than fail or lose its context; with
+  // preparedStatements: 'setting' it keeps its name and the context goes as a setting (sendWithSetting).
   const { name: _name, ...unnamed } = withBoundCallback(query) as QueryConfigLike & Record<string, unknown>;
   return { ...unnamed, text: comment + query.text };
 }

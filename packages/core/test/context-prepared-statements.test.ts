@@ -1,0 +1,260 @@
+import { createAuditrum, setPreparedStatementContext, withAuditContext } from '@auditrum/core';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Named statements with preparedStatements: 'setting': the statement stays prepared, its context travels as the
+// transaction-local setting auditrum.context, and no context reaches a statement it was not sent with.
+const db = useTestDatabase();
+const app = useAppRole(db);
+// A login role whose context is not trusted (not an application role), allowed to write the table.
+const outsiderRole = useAdminRole(db);
+
+interface Logged {
+  note: string;
+  actor_id: string | null;
+  request_id: string | null;
+  source: string | null;
+  reason: string | null;
+  claimed_actor: string | null;
+}
+
+async function logged(notes: string[]): Promise<Logged[]> {
+  const { rows } = await db.pool.query<Logged>(
+    `SELECT new_values ->> 'note' AS note, actor_id, request_id, context ->> 'source' AS source,
+       context ->> 'reason' AS reason, context -> 'claimed' ->> 'actor_id' AS claimed_actor
+     FROM auditrum.change_log WHERE table_name = 'items' AND new_values ->> 'note' = ANY($1) ORDER BY id`,
+    [notes],
+  );
+  return rows;
+}
+
+const row = (note: string, actor: string | null, source: string | null, request: string | null = null) => ({
+  note,
+  actor_id: actor,
+  request_id: request,
+  source,
+  reason: null,
+  claimed_actor: null,
+});
+
+const named = (name: string, note: string, n = 1) => ({
+  name,
+  text: 'INSERT INTO items (note, n) VALUES ($1, $2) RETURNING id',
+  values: [note, n],
+});
+const PLAIN = 'INSERT INTO items (note) VALUES ($1)';
+
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  const owner = app.openPool({ max: 1 });
+  await owner.query('CREATE TABLE items (id serial PRIMARY KEY, note text NOT NULL, n int CHECK (n > 0))');
+  await createAuditrum({ pool: db.pool, partitions: false }).track('items');
+  await owner.query(
+    `GRANT INSERT, SELECT ON items TO ${outsiderRole.name}; GRANT USAGE ON SEQUENCE items_id_seq TO ${outsiderRole.name}`,
+  );
+  pool = app.openPool({ max: 1 });
+  createAuditrum({ pool, partitions: false, preparedStatements: 'setting' });
+});
+
+afterAll(() => setPreparedStatementContext('reparse'));
+
+describe('a named statement keeps its name and its context', () => {
+  it('is prepared once per connection and every execution records its own actor and request', async () => {
+    const client = await pool.connect();
+    try {
+      for (const [actor, request] of [
+        ['alice', 'req-a'],
+        ['bob', 'req-b'],
+        ['carol', 'req-c'],
+      ] as const) {
+        const result = await withAuditContext({ actor: { id: actor }, requestId: request }, () =>
+          client.query(named('insert_item', `by ${actor}`)),
+        );
+        expect(result.rowCount).toBe(1);
+        expect(result.rows[0]).toEqual({ id: expect.any(Number) });
+      }
+      // One plan kept under the name, its text without a comment, executed three times.
+      const { rows } = await client.query(
+        `SELECT statement, generic_plans + custom_plans AS executions FROM pg_prepared_statements
+         WHERE name = 'insert_item'`,
+      );
+      expect(rows).toEqual([{ statement: named('x', '').text, executions: '3' }]);
+    } finally {
+      client.release();
+    }
+    expect(await logged(['by alice', 'by bob', 'by carol'])).toEqual([
+      row('by alice', 'alice', 'app', 'req-a'),
+      row('by bob', 'bob', 'app', 'req-b'),
+      row('by carol', 'carol', 'app', 'req-c'),
+    ]);
+  });
+
+  it('works through pool.query, with promises and with callbacks, and returns the rows', async () => {
+    const viaPromise = await withAuditContext({ actor: { id: 'dora' }, reason: 'promised' }, () =>
+      pool.query(named('insert_item', 'pool promise')),
+    );
+    expect(viaPromise.rows).toEqual([{ id: expect.any(Number) }]);
+    const viaCallback = await withAuditContext(
+      { actor: { id: 'eve' } },
+      () =>
+        new Promise<pg.QueryResult>((resolve, reject) => {
+          const q = named('insert_item', 'pool callback');
+          pool.query(q, (error: Error | undefined, result: pg.QueryResult) =>
+            error ? reject(error) : resolve(result),
+          );
+        }),
+    );
+    expect(viaCallback.rowCount).toBe(1);
+    const logs = await logged(['pool promise', 'pool callback']);
+    expect(logs).toEqual([
+      { ...row('pool promise', 'dora', 'app'), reason: 'promised' },
+      row('pool callback', 'eve', 'app'),
+    ]);
+  });
+
+  it('on a pool of 1, queued named statements of two contexts and one of none each record their own', async () => {
+    const writes = [
+      withAuditContext({ actor: { id: 'first' } }, async () => {
+        await pool.query('SELECT pg_sleep(0.05)');
+        await pool.query(named('insert_item', 'queued first'));
+      }),
+      withAuditContext({ actor: { id: 'second' } }, () => pool.query(named('insert_item', 'queued second'))),
+      pool.query(named('insert_item', 'queued none')),
+      withAuditContext({ actor: { id: 'third' } }, () => pool.query(named('other_insert', 'queued third'))),
+    ];
+    await Promise.all(writes);
+    const logs = await logged(['queued first', 'queued second', 'queued none', 'queued third']);
+    expect(logs.sort((a, b) => a.note.localeCompare(b.note))).toEqual([
+      row('queued first', 'first', 'app'),
+      row('queued none', null, 'db'),
+      row('queued second', 'second', 'app'),
+      row('queued third', 'third', 'app'),
+    ]);
+  });
+});
+
+describe('the context reaches no other statement', () => {
+  it('a later statement of the same transaction without a context, and the next transaction, record none', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await withAuditContext({ actor: { id: 'mallory-free' } }, () =>
+        client.query(named('insert_item', 'in tx named')),
+      );
+      await client.query(PLAIN, ['in tx after']);
+      await client.query('COMMIT');
+      await client.query(PLAIN, ['next tx']);
+      const { rows } = await client.query("SELECT current_setting('auditrum.context', true) AS value");
+      expect(rows).toEqual([{ value: '' }]);
+    } finally {
+      client.release();
+    }
+    expect(await logged(['in tx named', 'in tx after', 'next tx'])).toEqual([
+      row('in tx named', 'mallory-free', 'app'),
+      row('in tx after', null, 'db'),
+      row('next tx', null, 'db'),
+    ]);
+  });
+
+  it("a connection's own context (SET auditrum.context, as auditrum exec gives) is back after the statement", async () => {
+    const client = await pool.connect();
+    try {
+      await client.query(`SET auditrum.context = '{"actor_id":"script","source":"cli"}'`);
+      await client.query('BEGIN');
+      await withAuditContext({ actor: { id: 'request-user' } }, () =>
+        client.query(named('insert_item', 'over session')),
+      );
+      await client.query(PLAIN, ['session again']);
+      await client.query('COMMIT');
+      await client.query(PLAIN, ['session after commit']);
+      await client.query('RESET auditrum.context');
+    } finally {
+      client.release();
+    }
+    expect(await logged(['over session', 'session again', 'session after commit'])).toEqual([
+      row('over session', 'request-user', 'app'),
+      row('session again', 'script', 'cli'),
+      row('session after commit', 'script', 'cli'),
+    ]);
+  });
+
+  it('a named statement that fails leaves the connection usable and its context nowhere', async () => {
+    const client = await pool.connect();
+    try {
+      // Rejected by the table (n > 0): the error reaches the caller, the name still works afterwards.
+      await expect(
+        withAuditContext({ actor: { id: 'failing' } }, () => client.query(named('insert_item', 'refused', -1))),
+      ).rejects.toMatchObject({ code: '23514' });
+      // A statement that does not parse, under a new name: the name can be used again once fixed.
+      await expect(
+        withAuditContext({ actor: { id: 'failing' } }, () =>
+          client.query({ name: 'broken', text: 'INSERT INTO items (note VALUES ($1)', values: ['x'] }),
+        ),
+      ).rejects.toMatchObject({ code: '42601' });
+      // Values pg cannot send fail before the server runs the statement, inside a transaction that goes on.
+      await client.query('BEGIN');
+      const unsendable = {
+        toPostgres() {
+          throw new Error('cannot send this value');
+        },
+      };
+      await expect(
+        withAuditContext({ actor: { id: 'failing' } }, () =>
+          client.query({ name: 'insert_item', text: named('x', '').text, values: [unsendable, 1] }),
+        ),
+      ).rejects.toThrow('cannot send this value');
+      await client.query(PLAIN, ['after unsendable']);
+      await client.query('COMMIT');
+      await withAuditContext({ actor: { id: 'recovered' } }, () => client.query(named('insert_item', 'after errors')));
+    } finally {
+      client.release();
+    }
+    expect(await logged(['refused', 'after unsendable', 'after errors'])).toEqual([
+      row('after unsendable', null, 'db'),
+      row('after errors', 'recovered', 'app'),
+    ]);
+  });
+});
+
+describe('trust and input', () => {
+  it('a role that is not an application role has its context kept only as claimed', async () => {
+    const outsider = outsiderRole.openPool({ max: 1 });
+    await withAuditContext({ actor: { id: 'claimer' } }, () => outsider.query(named('insert_item', 'from outsider')));
+    const [logs] = await logged(['from outsider']);
+    expect(logs).toMatchObject({ note: 'from outsider', actor_id: null, source: 'db', claimed_actor: 'claimer' });
+  });
+
+  it('refuses an unknown mode, keeping the one in force', async () => {
+    expect(() => setPreparedStatementContext('always' as never)).toThrow(
+      'auditrum: preparedStatements must be one of reparse, setting; got "always"',
+    );
+    expect(() => createAuditrum({ pool, partitions: false, preparedStatements: '' as never })).toThrow(TypeError);
+    await withAuditContext({ actor: { id: 'still-setting' } }, () => pool.query(named('insert_item', 'mode kept')));
+    expect(await logged(['mode kept'])).toEqual([row('mode kept', 'still-setting', 'app')]);
+    const { rows } = await pool.query(
+      "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'insert_item'",
+    );
+    expect(rows).toEqual([{ n: 1 }]);
+  });
+
+  it('with reparse (the default) the name is dropped and the comment carries the context', async () => {
+    setPreparedStatementContext('reparse');
+    try {
+      const client = await pool.connect();
+      try {
+        await withAuditContext({ actor: { id: 'commented' } }, () => client.query(named('comment_item', 'by comment')));
+        const { rows } = await client.query(
+          "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'comment_item'",
+        );
+        expect(rows).toEqual([{ n: 0 }]);
+      } finally {
+        client.release();
+      }
+    } finally {
+      setPreparedStatementContext('setting');
+    }
+    expect(await logged(['by comment'])).toEqual([row('by comment', 'commented', 'app')]);
+  });
+});
