@@ -9,12 +9,12 @@ import express from 'express';
 import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
 import {
-  adminActor,
+  adminAccess,
   loginPage,
   READ_ONLY_ADMIN_PATH,
+  readOnlyAdminAccess,
   ShopError,
   shop,
-  staffOnly,
   USER_COOKIE,
   USER_HEADER,
   USERS,
@@ -52,18 +52,10 @@ export function createExpressShop({ pool }: { pool: pg.Pool }): ShopApp {
   });
 
   // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
-  app.use(
-    '/audit-admin',
-    auditAdmin({
-      pool,
-      authorize: (req: Request) => staffOnly(req.user),
-      authorizeWrite: (req: Request) => req.user?.isStaff === true,
-      actor: (req: Request) => adminActor(req.user),
-      loginUrl: '/',
-    }),
-  );
+  const userOf = (req: Request) => req.user;
+  app.use('/audit-admin', auditAdmin({ pool, ...adminAccess(userOf) }));
   // The same log, read-only: no write button, and every write refused.
-  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, authorize: (req: Request) => staffOnly(req.user), loginUrl: '/' }));
+  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, ...readOnlyAdminAccess(userOf) }));
 
   app.get('/', (req, res) => {
     res.type('html').send(loginPage(req.user));

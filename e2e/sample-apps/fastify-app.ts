@@ -9,14 +9,14 @@ import Fastify from 'fastify';
 import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
 import {
-  adminActor,
+  adminAccess,
   LOGOUT_COOKIE,
   loginCookie,
   loginPage,
   READ_ONLY_ADMIN_PATH,
+  readOnlyAdminAccess,
   ShopError,
   shop,
-  staffOnly,
   USER_HEADER,
   USERS,
   userOfRequest,
@@ -74,21 +74,10 @@ export async function createFastifyShop({ pool }: { pool: pg.Pool }): Promise<Sh
   });
 
   // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
-  await app.register(
-    auditAdmin({
-      pool,
-      authorize: (request: FastifyRequest) => staffOnly(request.user),
-      authorizeWrite: (request: FastifyRequest) => request.user?.isStaff === true,
-      actor: (request: FastifyRequest) => adminActor(request.user),
-      loginUrl: '/',
-    }),
-    { prefix: '/audit-admin' },
-  );
+  const userOf = (request: FastifyRequest) => request.user;
+  await app.register(auditAdmin({ pool, ...adminAccess(userOf) }), { prefix: '/audit-admin' });
   // The same log, read-only: no write button, and every write refused.
-  await app.register(
-    auditAdmin({ pool, authorize: (request: FastifyRequest) => staffOnly(request.user), loginUrl: '/' }),
-    { prefix: READ_ONLY_ADMIN_PATH },
-  );
+  await app.register(auditAdmin({ pool, ...readOnlyAdminAccess(userOf) }), { prefix: READ_ONLY_ADMIN_PATH });
 
   app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').send(loginPage(request.user)));
   app.post('/login', async (request, reply) => {

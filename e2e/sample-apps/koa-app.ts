@@ -5,16 +5,17 @@ import { setChangeReason } from '@auditrum/core';
 import { auditAdmin, auditMiddleware } from '@auditrum/koa';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import Koa from 'koa';
 import type pg from 'pg';
 import type { ShopUser } from './shop.ts';
 import {
-  adminActor,
+  adminAccess,
   loginPage,
   READ_ONLY_ADMIN_PATH,
+  readOnlyAdminAccess,
   ShopError,
   shop,
-  staffOnly,
   USER_COOKIE,
   USER_HEADER,
   USERS,
@@ -60,20 +61,10 @@ export function createKoaShop({ pool }: { pool: pg.Pool }): ShopApp {
   });
   app.use(audit);
   // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
-  app.use(
-    auditAdmin({
-      pool,
-      basePath: '/audit-admin',
-      authorize: (ctx) => staffOnly(ctx.state.user),
-      authorizeWrite: (ctx) => ctx.state.user?.isStaff === true,
-      actor: (ctx) => adminActor(ctx.state.user),
-      loginUrl: '/',
-    }),
-  );
+  const userOf = (ctx: Context): ShopUser | undefined => ctx.state.user;
+  app.use(auditAdmin({ pool, basePath: '/audit-admin', ...adminAccess(userOf) }));
   // The same log, read-only: no write button, and every write refused.
-  app.use(
-    auditAdmin({ pool, basePath: READ_ONLY_ADMIN_PATH, authorize: (ctx) => staffOnly(ctx.state.user), loginUrl: '/' }),
-  );
+  app.use(auditAdmin({ pool, basePath: READ_ONLY_ADMIN_PATH, ...readOnlyAdminAccess(userOf) }));
   app.use(bodyParser());
   // Why a change is made, when the client says so.
   app.use(async (ctx, next) => {

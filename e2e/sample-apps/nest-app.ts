@@ -12,7 +12,7 @@ import type { Request, Response } from 'express';
 import type pg from 'pg';
 import { ShopErrorFilter, shopModule } from './nest-shop.ts';
 import type { ShopUser } from './shop.ts';
-import { adminActor, READ_ONLY_ADMIN_PATH, staffOnly, USER_HEADER, userOfRequest } from './shop.ts';
+import { adminAccess, READ_ONLY_ADMIN_PATH, readOnlyAdminAccess, USER_HEADER, userOfRequest } from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
 
 type ShopRequest = Request & { user?: ShopUser };
@@ -30,21 +30,10 @@ export async function createNestShop({ pool }: { pool: pg.Pool }): Promise<ShopA
   // Before Nest's body parsers, guards and handlers.
   app.use(audit);
   // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
-  app.use(
-    '/audit-admin',
-    auditAdmin({
-      pool,
-      authorize: (req: ShopRequest) => staffOnly(req.user),
-      authorizeWrite: (req: ShopRequest) => req.user?.isStaff === true,
-      actor: (req: ShopRequest) => adminActor(req.user),
-      loginUrl: '/',
-    }),
-  );
+  const userOf = (req: ShopRequest) => req.user;
+  app.use('/audit-admin', auditAdmin({ pool, ...adminAccess(userOf) }));
   // The same log, read-only: no write button, and every write refused.
-  app.use(
-    READ_ONLY_ADMIN_PATH,
-    auditAdmin({ pool, authorize: (req: ShopRequest) => staffOnly(req.user), loginUrl: '/' }),
-  );
+  app.use(READ_ONLY_ADMIN_PATH, auditAdmin({ pool, ...readOnlyAdminAccess(userOf) }));
   app.useGlobalFilters(new ShopErrorFilter(app.getHttpAdapter()));
   await app.init();
   return {

@@ -13,7 +13,7 @@ import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { ShopErrorFilter, shopModule } from './nest-shop.ts';
 import type { ShopUser } from './shop.ts';
-import { adminActor, READ_ONLY_ADMIN_PATH, staffOnly, USER_HEADER, userOfRequest } from './shop.ts';
+import { adminAccess, READ_ONLY_ADMIN_PATH, readOnlyAdminAccess, USER_HEADER, userOfRequest } from './shop.ts';
 import type { ShopApp } from './shop-app.ts';
 
 type ShopRequest = FastifyRequest & { user?: ShopUser };
@@ -42,23 +42,10 @@ export async function createNestFastifyShop({ pool }: { pool: pg.Pool }): Promis
     }
   });
   // Staff may also put data back (revert, restore, undelete, undo), recorded under their own name.
-  await app.register(
-    auditAdmin({
-      pool,
-      authorize: (request: ShopRequest) => staffOnly(request.user),
-      authorizeWrite: (request: ShopRequest) => request.user?.isStaff === true,
-      actor: (request: ShopRequest) => adminActor(request.user),
-      loginUrl: '/',
-    }),
-    { prefix: '/audit-admin' },
-  );
+  const userOf = (request: ShopRequest) => request.user;
+  await app.register(auditAdmin({ pool, ...adminAccess(userOf) }), { prefix: '/audit-admin' });
   // The same log, read-only: no write button, and every write refused.
-  await app.register(
-    auditAdmin({ pool, authorize: (request: ShopRequest) => staffOnly(request.user), loginUrl: '/' }),
-    {
-      prefix: READ_ONLY_ADMIN_PATH,
-    },
-  );
+  await app.register(auditAdmin({ pool, ...readOnlyAdminAccess(userOf) }), { prefix: READ_ONLY_ADMIN_PATH });
   app.useGlobalFilters(new ShopErrorFilter(app.getHttpAdapter()));
   await app.init();
   await fastify.ready();

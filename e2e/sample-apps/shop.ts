@@ -59,11 +59,11 @@ export function userOfRequest(
   return USERS.find((user) => user.id === id);
 }
 
-/** Where both apps also mount the admin without `authorizeWrite`: the same log, read-only. */
+/** Where every app also mounts the admin without `authorizeWrite`: the same log, read-only. */
 export const READ_ONLY_ADMIN_PATH = '/audit-admin-readonly';
 
 /** Who may see the audit admin: staff; someone not signed in is asked to (the admin links the login page). */
-export function staffOnly(user: ShopUser | undefined): boolean | 'unauthenticated' {
+function staffOnly(user: ShopUser | undefined): boolean | 'unauthenticated' {
   return user ? user.isStaff : 'unauthenticated';
 }
 
@@ -71,10 +71,30 @@ export function staffOnly(user: ShopUser | undefined): boolean | 'unauthenticate
  * Who a write through the admin is recorded under: the signed-in staff member (`authorizeWrite` let only staff
  * through, so there is one).
  */
-export function adminActor(user: ShopUser | undefined): { id: string; label: string } {
+function adminActor(user: ShopUser | undefined): { id: string; label: string } {
   if (!user)
     throw new Error('a write through the admin without a signed-in user: authorizeWrite should have refused it');
   return { id: user.id, label: user.email };
+}
+
+/**
+ * The read-only admin's options beside its pool, in any framework: `userOf` finds the signed-in user on the
+ * framework's request (the admin's `R`).
+ */
+export function readOnlyAdminAccess<R>(userOf: (request: R) => ShopUser | undefined) {
+  return { authorize: (request: R) => staffOnly(userOf(request)), loginUrl: '/' };
+}
+
+/**
+ * The admin's options beside its pool: staff may also put data back (revert, restore, undelete, undo), recorded under
+ * their own name.
+ */
+export function adminAccess<R>(userOf: (request: R) => ShopUser | undefined) {
+  return {
+    ...readOnlyAdminAccess(userOf),
+    authorizeWrite: (request: R) => userOf(request)?.isStaff === true,
+    actor: (request: R) => adminActor(userOf(request)),
+  };
 }
 
 /** A failure the API reports to its client, with its HTTP status. */
