@@ -126,35 +126,27 @@ describe.skipIf(!binary)('BullMQ: a job whose database stops mid-job, retried on
 
       // No connection kept a job's context: a write outside any job is a direct write by the role, nobody's.
       await pool.query(`UPDATE parcels SET state = 'counted' WHERE id = 3`);
-      const context = {
-        actor_label: 'carol@shop.test',
-        reason: 'order #7',
-        source: 'job',
-        job_queue: name,
-        job_name: 'ship',
-        job_id: job.id,
-      };
-      const original = { actor_id: '42', request_id: 'req-ship-7' };
+      // A change the job made: under who enqueued it, with the request that enqueued it, and the job's attempt.
+      const byTheJob = (rowKey: string, state: string, attempt: number) => ({
+        row_key: rowKey,
+        new_values: { state },
+        actor_id: '42',
+        request_id: 'req-ship-7',
+        context: {
+          actor_label: 'carol@shop.test',
+          reason: 'order #7',
+          source: 'job',
+          job_queue: name,
+          job_name: 'ship',
+          job_id: job.id,
+          job_attempt: attempt,
+        },
+      });
       expect(await changes()).toEqual([
         // Attempt 1's first write committed before the stop; its transaction did not, and left no change.
-        {
-          row_key: '1',
-          new_values: { state: 'picked by attempt 1' },
-          ...original,
-          context: { ...context, job_attempt: 1 },
-        },
-        {
-          row_key: '1',
-          new_values: { state: 'picked by attempt 2' },
-          ...original,
-          context: { ...context, job_attempt: 2 },
-        },
-        {
-          row_key: '2',
-          new_values: { state: 'packed by attempt 2' },
-          ...original,
-          context: { ...context, job_attempt: 2 },
-        },
+        byTheJob('1', 'picked by attempt 1', 1),
+        byTheJob('1', 'picked by attempt 2', 2),
+        byTheJob('2', 'packed by attempt 2', 2),
         {
           row_key: '3',
           new_values: { state: 'counted' },
