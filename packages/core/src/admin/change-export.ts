@@ -5,7 +5,7 @@ import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import type { ChangeCriteria } from './change-filters.js';
-import { changeConditions, parseChangeCriteria, searchConditions } from './change-filters.js';
+import { changeConditions, resolveChangeCriteria, searchConditions } from './change-filters.js';
 import { toChange } from './change-rows.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
 import type { QueryParams } from './query-params.js';
@@ -21,7 +21,7 @@ export const EXPORT_BATCH = 1000;
  */
 export async function exportChanges(api: ApiContext, params: QueryParams): Promise<AdminResponse> {
   const format = requiredExportFormat(params);
-  const criteria = parseChangeCriteria(params, api.tables, api.scope);
+  const criteria = await resolveChangeCriteria(api, params);
   const lines = exportFile(exportedChanges(api, criteria), format)[Symbol.asyncIterator]();
   const first = await lines.next();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -7,6 +7,8 @@ import { assertRange } from './query-params.js';
 import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
 import { qualifiedName } from './tables.js';
+import type { TransactionIds } from './transaction-ids.js';
+import { transactionIds } from './transaction-ids.js';
 
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
@@ -30,6 +32,8 @@ export interface ChangeCriteria {
   request: string | undefined;
   /** The database transaction: every change it made, whatever its source (HTTP, job, psql). */
   txid: string | undefined;
+  /** The ids that transaction's changes can have (resolveChangeCriteria: from the seals around it). */
+  txidIds?: TransactionIds | undefined;
   /** UPDATEs that changed this column (as the column was named when the change was recorded). */
   column: string | undefined;
   key: string | undefined;
@@ -88,6 +92,16 @@ export function parseChangeCriteria(
   };
 }
 
+/** parseChangeCriteria, and for a transaction the ids its changes can have (one or two small queries). */
+export async function resolveChangeCriteria(
+  api: ApiContext,
+  params: QueryParams<keyof ChangeFilters>,
+): Promise<ChangeCriteria> {
+  const criteria = parseChangeCriteria(params, api.tables, api.scope);
+  if (criteria.txid === undefined) return criteria;
+  return { ...criteria, txidIds: await transactionIds(api, criteria.txid) };
+}
+
 /** The `txid` filter: digits within bigint (a larger number would fail the query's cast). */
 function transactionId(params: QueryParams<keyof ChangeFilters>): string | undefined {
   const txid = params.matching('txid', TXID, 'a transaction id (digits)');
@@ -113,8 +127,11 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   }
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
-  // No index on txid: the log is read newest first until the page is full (docs/admin.md).
+  // No index on txid: the log is read newest first until the page is full, within the ids the seals around the
+  // transaction allow (migration 18; the whole log when none does).
   if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid)}::bigint`);
+  if (criteria.txidIds?.after != null) conditions.push(`c.id > ${sql.add(criteria.txidIds.after)}::bigint`);
+  if (criteria.txidIds?.upTo != null) conditions.push(`c.id <= ${sql.add(criteria.txidIds.upTo)}::bigint`);
   // An UPDATE stores only the changed columns, so "changed status" is "has the key".
   if (criteria.column !== undefined) {
     conditions.push(`c.operation = 'UPDATE'`, `c.new_values ? ${sql.add(criteria.column)}`);

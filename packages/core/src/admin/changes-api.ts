@@ -2,7 +2,7 @@ import type { ChangeRow } from '../changes/change-row.js';
 import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
-import { changeConditions, parseChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
+import { changeConditions, resolveChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
 import { toChange } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter, notFound } from './errors.js';
@@ -15,7 +15,7 @@ const BIGINT_ID = /^\d{1,19}$/;
 
 /** `GET api/changes`: newest first, keyset-paginated on id. */
 export async function listChanges(api: ApiContext, params: QueryParams): Promise<ChangesResponse> {
-  const criteria = parseChangeCriteria(params, api.tables, api.scope);
+  const criteria = await resolveChangeCriteria(api, params);
   const limit = params.limit();
   const cursor = params.text('cursor', 64);
   const before = cursor === undefined ? undefined : decodeCursor('changes', cursor);
