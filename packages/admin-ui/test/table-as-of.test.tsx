@@ -61,6 +61,37 @@ describe('a table as of a time', () => {
     }
   });
 
+  it('lists a row of unknown existence (deleted unseen, perhaps, while untracked) marked, not hidden nor plain', async () => {
+    const at = '2026-11-26T10:20:00.000Z';
+    const unseen = {
+      exists: null,
+      rowKey: '8',
+      values: { id: 8 },
+      unknown: ['status', 'total', 'card'].map((column) => ({ column, reason: 'untracked_gap' as const })),
+      lastChangeId: '40',
+      lastChangedAt: '2026-11-26T09:00:00.000Z',
+      rebuiltFrom: 'forward' as const,
+    };
+    const fetchStub = stubFetch({
+      [`${BASE}/api/table-as-of`]: { ...page, items: [...page.items, unseen], nextCursor: null },
+    });
+    try {
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}`);
+      const table = await screen.findByRole('table');
+      const [, known, marked] = within(table).getAllByRole('row') as HTMLElement[];
+      expect(known?.dataset.exists).toBe('true');
+      expect(known?.textContent).not.toContain('may not have existed');
+      expect(marked?.dataset.exists).toBe('unknown');
+      const key = within(marked as HTMLElement).getByRole('rowheader');
+      expect(key.textContent).toBe('8 may not have existed');
+      expect(within(key).getByText('may not have existed').getAttribute('title')).toMatch(
+        /may have been deleted then, unseen/,
+      );
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
   it('asks for nothing until a time is picked, then puts the time (an instant) and the key in the URL', async () => {
     const fetchStub = stubFetch({ [`${BASE}/api/table-as-of`]: { ...page, nextCursor: null } });
     try {
