@@ -122,8 +122,11 @@ export class SettingContextQuery extends BaseQuery {
   // statement it may just have parsed): the round trip's answers, ParseComplete included, came after that report,
   // so the name is forgotten again here, and the Sync's answer must not report a success.
   override handleReadyForQuery(connection: Connection): void {
-    if (!this.#failed) return super.handleReadyForQuery(connection);
-    delete connection.parsedStatements[this.name as string];
+    if (this.#failed) {
+      delete connection.parsedStatements[this.name as string];
+      return;
+    }
+    super.handleReadyForQuery(connection);
   }
 }
 
