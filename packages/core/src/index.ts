@@ -65,6 +65,7 @@ export { contextComment } from './context/context-comment.js';
 export { instrumentPg } from './context/instrument-pg.js';
 export type { PreparedStatementContext } from './context/prepared-statement-context.js';
 export { setPreparedStatementContext } from './context/prepared-statement-context.js';
+export { BAD_CONTEXT_ENV_WARNING, CONTEXT_ENV } from './context/process-context.js';
 export type { Queryable } from './db/queryable.js';
 export type { DatabaseIdentity, ExportCursor, ExportLog, ExportMark, LogIds } from './export/export-cursor.js';
 export { EXPORT_LOGS, ExportInputError, parseCursor } from './export/export-cursor.js';

@@ -1,4 +1,3 @@
-import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { Queryable } from '../db/queryable.js';
 import { RestoreError } from '../history/restore/restore-error.js';
@@ -7,6 +6,7 @@ import type { CliContext } from './cli-context.js';
 import { withDatabase } from './database.js';
 import { EXIT_FAILURE } from './exit-codes.js';
 import { globalOptions } from './global-options.js';
+import { osUser } from './os-user.js';
 import { printRestore } from './restore-output.js';
 import { UsageError } from './usage-error.js';
 
@@ -59,15 +59,5 @@ export async function runRestoreCommand(
       printRestore(cli, { plan: error.plan, applied: false, changeIds: [] }, flags.json === true);
     cli.io.stderr(`${error.message}\n`);
     cli.setExitCode(EXIT_FAILURE);
-  }
-}
-
-function osUser(cli: CliContext): string {
-  const fromEnv = cli.io.env.USER ?? cli.io.env.LOGNAME ?? cli.io.env.USERNAME;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  try {
-    return userInfo().username;
-  } catch {
-    throw new UsageError('cannot tell who you are: give --actor');
   }
 }

@@ -6,6 +6,7 @@ import { addAsOfCommand } from './commands/as-of.js';
 import { addBlameCommand } from './commands/blame.js';
 import { addDoctorCommand } from './commands/doctor.js';
 import { addEraseCommand } from './commands/erase.js';
+import { addExecCommand } from './commands/exec.js';
 import { addExportCommand } from './commands/export.js';
 import { addHardenCommand } from './commands/harden.js';
 import { addMigrateCommand } from './commands/migrate.js';
@@ -78,6 +79,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addVerifyCommand(program, cli);
   addExportCommand(program, cli);
   addEraseCommand(program, cli);
+  addExecCommand(program, cli);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -5,7 +5,7 @@ import type { AuditContext, AuditScope } from './audit-context.js';
 export const CONTEXT_COMMENT_PREFIX = '/*auditrum:';
 
 /** Caps per field, in characters; the whole comment is capped at MAX_CONTEXT_JSON (the trigger ignores more). */
-const FIELD_LIMITS = {
+export const FIELD_LIMITS = {
   actor_id: 256,
   actor_label: 256,
   reason: 1000,

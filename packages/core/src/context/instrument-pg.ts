@@ -4,6 +4,7 @@ import { CONTEXT_COMMENT_PREFIX, scopeComment } from './context-comment.js';
 import { noteInstrumentedClient } from './instrumented-clients.js';
 import { instrumentEveryLoadedPg } from './pg-copies.js';
 import { keepsStatementNames } from './prepared-statement-context.js';
+import { processContextComment } from './process-context.js';
 import { SettingContextQuery } from './setting-context-query.js';
 
 const INSTRUMENTED = Symbol.for('auditrum.pg-instrumented');
@@ -103,11 +104,16 @@ function patchQuery(proto: Instrumentable): void {
     // Pool.query hands the query it built to the connection's query(): already carrying its context.
     if (config instanceof SettingContextQuery) return original.call(this, config, ...rest);
     const scope = currentAuditScope();
-    if (scope && keepsStatementNames() && isNamedStatement(config)) {
-      const comment = scopeComment(scope);
+    // Outside any scope, the process's own context (AUDITRUM_CONTEXT, which `auditrum exec` sets), if it has one.
+    const comment = scope ? scopeComment(scope) : processContextComment();
+    if (comment !== undefined && keepsStatementNames() && isNamedStatement(config)) {
       return sendWithSetting(original, this, config, rest, comment.slice(CONTEXT_COMMENT_PREFIX.length, -'*/'.length));
     }
-    return original.call(this, scope ? withComment(config, scopeComment(scope)) : withBoundCallback(config), ...rest);
+    return original.call(
+      this,
+      comment === undefined ? withBoundCallback(config) : withComment(config, comment),
+      ...rest,
+    );
   };
 }
 
