@@ -15,5 +15,6 @@ export type { PgBouncer, PgBouncerOptions } from './pgbouncer.js';
 export { findPgBouncer, startPgBouncer } from './pgbouncer.js';
 export type { RedisServer } from './redis.js';
 export { findRedisServer, startRedisServer } from './redis.js';
+export { SOURCE_NODE_ARGS } from './source-node.js';
 export type { TestDatabase } from './test-database.js';
 export { useEmptyDatabase, useTestDatabase } from './test-database.js';

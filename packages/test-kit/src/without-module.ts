@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { SOURCE_NODE_ARGS } from './source-node.js';
 
 const run = promisify(execFile);
-const SOURCE_HOOKS = fileURLToPath(new URL('../../../test/source-hooks.ts', import.meta.url));
 
 /**
  * Runs `script` (an ES module's source) in a child Node process, from the workspace's TypeScript sources, in which the
@@ -29,11 +28,7 @@ export async function runWithoutModule(hidden: string, script: string, cwd: stri
   const { stdout } = await run(
     process.execPath,
     [
-      '--experimental-transform-types',
-      '--no-warnings',
-      '--conditions=@auditrum/source',
-      '--import',
-      SOURCE_HOOKS,
+      ...SOURCE_NODE_ARGS,
       '--import',
       `data:text/javascript,${encodeURIComponent(hideModule)}`,
       '--input-type=module',
