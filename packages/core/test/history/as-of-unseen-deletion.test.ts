@@ -1,8 +1,10 @@
 import type { RowState, TableRowState } from '@auditrum/core';
 import { createAuditrum, RestoreError } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../run-cli.js';
+import { useHistoryReader } from './blame-reader.js';
 import { grantRestoreReader, rowsAsText } from './restore-support.js';
 
 // A row deleted while its table was not tracked: its existence is unknown within the gap and false after it, unless a
@@ -10,6 +12,7 @@ import { grantRestoreReader, rowsAsText } from './restore-support.js';
 // application role, tracked by the schema owner.
 const db = useTestDatabase();
 const role = useAppRole(db);
+const reader = useHistoryReader(db);
 let app: pg.Pool;
 let owner: ReturnType<typeof createAuditrum>;
 let restorer: ReturnType<typeof createAuditrum>;
@@ -126,6 +129,45 @@ describe('a row deleted while its table was not tracked', () => {
       { row_key: '4', exists: true },
       { row_key: '6', exists: true },
     ]);
+  });
+
+  it('is printed by the CLI with exists null, in CSV named exists:unknown, and as no row after the gap', async () => {
+    await app.query(`GRANT SELECT ON jobs TO ${pg.escapeIdentifier(reader.name)}`);
+    const cli = (args: string[]) =>
+      runCli(['as-of', 'jobs', ...args], { env: { DATABASE_URL: reader.url }, cwd: process.cwd() });
+    const one = await cli([at.inGap, '--key', '1']);
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toEqual([
+      {
+        exists: null,
+        rowKey: '1',
+        values: { id: 1 },
+        unknown: GAP,
+        lastChangeId: expect.any(String),
+        lastChangedAt: expect.any(String),
+        rebuiltFrom: 'forward',
+      },
+    ]);
+    const csv = await cli([at.inGap, '--format', 'csv']);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines[0]).toBe('id,job,unknown');
+    // (Row 6, inserted unseen during the gap, left out as above.)
+    expect(
+      lines
+        .slice(1)
+        .filter((line) => !line.startsWith('6,'))
+        .sort(),
+    ).toEqual([
+      '1,,exists:unknown job:untracked_gap',
+      '2,,exists:unknown job:untracked_gap',
+      '3,,exists:unknown job:untracked_gap',
+      '4,,job:untracked_gap',
+      '5,,exists:unknown job:untracked_gap',
+    ]);
+    const gone = await cli([at.afterGap, '--key', '1']);
+    expect(gone.code).toBe(4);
+    expect(gone.stderr).toContain('had no row with key 1');
   });
 
   it('is not restored to a state of unknown existence unless forced, and the refusal names why', async () => {
