@@ -133,7 +133,9 @@ export function ChangePage({ id }: { id: string }) {
             <dd>
               {c.source === 'db'
                 ? `direct database write (${c.claimed ? 'context only claimed' : 'no app context'})`
-                : c.source}
+                : c.source === 'gateway' && typeof c.context?.gateway === 'string'
+                  ? `gateway (${c.context.gateway})`
+                  : c.source}
             </dd>
             <dt>Request</dt>
             <dd>

@@ -41,6 +41,7 @@ const SOURCES: [string, string][] = [
   ['cli', 'CLI'],
   ['migration', 'migrations'],
   ['app', 'other app code'],
+  ['gateway', 'gateways (PostgREST, Supabase, Hasura)'],
   ['db', 'direct database writes (no app context)'],
 ];
 

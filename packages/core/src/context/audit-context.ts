@@ -8,8 +8,11 @@ export interface AuditActor {
   label?: string;
 }
 
-/** Where a change came from. `http`, `job`, `cli` and `migration` are the usual ones; writes with no context get `db`. */
-export type AuditSource = 'http' | 'job' | 'cli' | 'migration' | 'app' | (string & {});
+/**
+ * Where a change came from. `http`, `job`, `cli` and `migration` are the usual ones; writes with no context get `db`,
+ * and writes through PostgREST, Supabase or Hasura (their user in the transaction's settings) get `gateway`.
+ */
+export type AuditSource = 'http' | 'job' | 'cli' | 'migration' | 'app' | 'gateway' | (string & {});
 
 /** What is known about the code that is changing data; every field is optional. */
 export interface AuditContextInput {
