@@ -172,3 +172,61 @@ describe('a table renamed away while untracked, and another given its name', () 
     expect((await owner.rowAsOf({ table: 'boxes', key: 1, at: inserted })).exists).toBe(false);
   });
 });
+
+describe('a tracked name whose table was dropped or renamed while Auditrum did not follow it', () => {
+  it('ends the dropped table’s history with a drop, follows the renamed one, and gives the new table its own', async () => {
+    await app.query('CREATE TABLE crates (id int PRIMARY KEY, label text)');
+    await app.query('CREATE TABLE bins (id int PRIMARY KEY, label text)');
+    const crates = Number((await owner.track('crates')).tableId);
+    const bins = Number((await owner.track('bins')).tableId);
+    await app.query(`INSERT INTO crates VALUES (1, 'old crate')`);
+    // Without the event triggers (none can be created without a superuser) the drop and the rename go unseen.
+    await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard_drop DISABLE');
+    await db.pool.query('ALTER EVENT TRIGGER auditrum_follow_ddl DISABLE');
+    try {
+      await app.query('DROP TABLE crates');
+      await app.query('ALTER TABLE bins RENAME TO bins_old');
+    } finally {
+      await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard_drop ENABLE');
+      await db.pool.query('ALTER EVENT TRIGGER auditrum_follow_ddl ENABLE');
+    }
+    await app.query('CREATE TABLE crates (id int PRIMARY KEY, label text)');
+    await app.query('CREATE TABLE bins (id int PRIMARY KEY, label text)');
+    const newCrates = Number((await owner.track('crates')).tableId);
+    const newBins = Number((await owner.track('bins')).tableId);
+    expect([newCrates, newBins]).not.toContain(crates);
+    expect(newBins).not.toBe(bins);
+    const { rows } = await db.pool.query(
+      `SELECT id, table_name, untracked_at IS NULL AS tracked FROM auditrum.tracked_tables WHERE id = ANY ($1) ORDER BY id`,
+      [[crates, bins, newCrates, newBins]],
+    );
+    expect(rows).toEqual(
+      [
+        { id: crates, table_name: 'crates', tracked: false },
+        { id: bins, table_name: 'bins_old', tracked: true },
+        { id: newCrates, table_name: 'crates', tracked: true },
+        { id: newBins, table_name: 'bins', tracked: true },
+      ].sort((a, b) => a.id - b.id),
+    );
+    const { rows: drops } = await db.pool.query(
+      `SELECT new_values->>'ddl' AS ddl FROM auditrum.changes
+       WHERE table_id = $1 AND operation = 'DDL' AND new_values->>'event' = 'table_dropped'`,
+      [crates],
+    );
+    expect(drops).toEqual([{ ddl: 'DROP TABLE public.crates;' }]);
+    expect((await owner.rowAsOf({ table: 'crates', key: 1, at: await now() })).exists).toBe(false);
+  });
+
+  it('never takes a dropped table’s registry row for a new table that got its oid', async () => {
+    await app.query('CREATE TABLE jars (id int PRIMARY KEY)');
+    const old = Number((await owner.track('jars')).tableId);
+    await app.query('INSERT INTO jars VALUES (1)');
+    await app.query('DROP TABLE jars');
+    await app.query('CREATE TABLE pots (id int PRIMARY KEY)');
+    // PostgreSQL may give a new table the oid of a dropped one (oids wrap around): as if it had.
+    await db.pool.query(`UPDATE auditrum.tracked_tables SET relid = 'pots'::regclass WHERE id = $1`, [old]);
+    const pots = Number((await owner.track('pots')).tableId);
+    expect(pots).not.toBe(old);
+    expect((await owner.rowAsOf({ table: 'pots', key: 1, at: await now() })).exists).toBe(false);
+  });
+});
