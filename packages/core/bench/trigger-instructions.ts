@@ -4,7 +4,9 @@
  * about 0.5% whatever else runs, so this is the figure to compare two versions of the capture function with.
  *
  * The same three variants as `pnpm bench:triggers` (limit: no trigger; common: row-level to_jsonb(OLD)/
- * to_jsonb(NEW) trigger with set_config() context; auditrum: tracked, context comment), on a throwaway cluster
+ * to_jsonb(NEW) trigger with set_config() context; auditrum: tracked, context comment), and two more of Auditrum's
+ * (nocomment: tracked, no context at all, as psql's writes; gateway: tracked, no comment, the context in
+ * PostgREST's `request.jwt.claims` set per transaction), on a throwaway cluster
  * whose server runs in single-user mode under `valgrind --tool=callgrind`. Each measurement runs a workload at
  * two sizes and divides the difference by the difference in size, which cancels start-up and shutdown:
  * single-row statements in a DO loop (per statement), the same statements each in a transaction of its own (per
@@ -39,8 +41,10 @@ const ROWS = Math.max(BULK, LOOP, TX + Math.floor(TX / 3)) + 1000;
 const DATABASE = 'bench';
 const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
 
-type VariantName = 'limit' | 'common' | 'auditrum';
-const VARIANTS: VariantName[] = ['limit', 'common', 'auditrum'];
+type VariantName = 'limit' | 'common' | 'auditrum' | 'nocomment' | 'gateway';
+const VARIANTS: VariantName[] = ['limit', 'common', 'auditrum', 'nocomment', 'gateway'];
+/** The variants whose table Auditrum tracks. */
+const TRACKED: VariantName[] = ['auditrum', 'nocomment', 'gateway'];
 type Operation = 'UPDATE' | 'INSERT' | 'DELETE';
 const OPERATIONS: Operation[] = ['UPDATE', 'INSERT', 'DELETE'];
 
@@ -52,6 +56,8 @@ function tableOf(variant: VariantName): string {
 function contextPrefix(variant: VariantName): string {
   if (variant === 'common')
     return "SELECT set_config('app.actor', 'user-42', true), set_config('app.request_id', 'r', true);\n\n";
+  if (variant === 'gateway')
+    return `SELECT set_config('request.jwt.claims', '{"sub":"user-42","role":"authenticated"}', true);\n\n`;
   return '';
 }
 
@@ -201,7 +207,7 @@ async function createSchema(url: string): Promise<void> {
     await createCommonDesign(pool, tableOf('common'));
     const audit = createAuditrum({ pool, partitions: false });
     await audit.migrate();
-    await audit.track(`public.${tableOf('auditrum')}`);
+    for (const variant of TRACKED) await audit.track(`public.${tableOf(variant)}`);
     await pool.query('VACUUM ANALYZE');
   } finally {
     await pool.end();
@@ -251,13 +257,25 @@ async function main(): Promise<void> {
           fmt(common),
           fmt(auditrum),
           (auditrum / common).toFixed(2),
+          fmt(counts.nocomment - counts.limit),
+          fmt(counts.gateway - counts.limit),
         ]);
         process.stdout.write(`  ${rows.at(-1)?.join('  ')}\n`);
       }
     }
     process.stdout.write(
       `\nInstructions (callgrind), per statement, row or transaction; capture = variant − limit\n${textTable(
-        ['workload', 'limit', 'common', 'auditrum', 'common capture', 'auditrum capture', 'auditrum / common'],
+        [
+          'workload',
+          'limit',
+          'common',
+          'auditrum',
+          'common capture',
+          'auditrum capture',
+          'auditrum / common',
+          'no-comment capture',
+          'gateway capture',
+        ],
         rows,
       )}\n\nFinished in ${Math.round((Date.now() - started) / 1000)} s\n`,
     );
