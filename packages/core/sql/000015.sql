@@ -11,6 +11,14 @@
 -- only when the statement has no valid comment, so the usual write costs what it did; with no setting either, one
 -- test of four settings is all that is added (docs/benchmarks.md, "Session 7").
 
+-- An actor or request id from a connection's settings, at most `max_chars` characters (longer: cut, with "…"). They
+-- go into indexed columns, where an entry over 2,704 bytes would fail the write; Auditrum's client never sends more
+-- than 256 (actor) and 128 (request) characters.
+CREATE FUNCTION :AUDITRUM_SCHEMA._id_capped(id text, max_chars integer) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN length(id) > max_chars THEN left(id, max_chars - 1) || '…' ELSE id END
+$$;
+
 /**
  * The context of a write that came without a context comment, from the settings of its connection: Auditrum's own
  * `auditrum.context` (set by `auditrum exec` through PGOPTIONS, or by SET), else what a gateway sets in the
@@ -66,16 +74,20 @@ BEGIN
     END IF;
   END IF;
   IF setting = 'auditrum.context' THEN
-    RETURN CASE WHEN trusted THEN parsed ELSE facts || jsonb_build_object('claimed', parsed) END;
+    IF NOT trusted THEN
+      RETURN facts || jsonb_build_object('claimed', parsed);
+    END IF;
+    RETURN parsed || jsonb_strip_nulls(jsonb_build_object('actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'actor_id', 256),
+      'request_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'request_id', 128)));
   END IF;
   -- A gateway's actor and role, as fields of Auditrum's context; PostgREST also says which request.
   ctx := jsonb_strip_nulls(CASE setting
     WHEN 'request.jwt.claims' THEN jsonb_build_object('source', 'gateway', 'gateway', 'postgrest',
-      'actor_id', parsed->>'sub', 'role', parsed->>'role', 'email', parsed->>'email',
+      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'sub', 256), 'role', parsed->>'role', 'email', parsed->>'email',
       'method', left(nullif(current_setting('request.method', true), ''), 16),
       'path', left(nullif(current_setting('request.path', true), ''), 1024))
     ELSE jsonb_build_object('source', 'gateway', 'gateway', 'hasura',
-      'actor_id', parsed->>'x-hasura-user-id', 'role', parsed->>'x-hasura-role')
+      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'x-hasura-user-id', 256), 'role', parsed->>'x-hasura-role')
   END);
   -- Believed, it keeps the database facts beside it (the login role, which the gateway's settings do not name).
   RETURN CASE WHEN trusted THEN facts || ctx ELSE facts || jsonb_build_object('claimed', ctx) END;

@@ -204,6 +204,24 @@ describe('auditrum.context: a context the connection carries', () => {
     });
   });
 
+  it('cuts an actor or request id too long for its index instead of failing the write', async () => {
+    // Random, so that the index cannot compress it under its 2,704-byte limit.
+    const actor = randomBytes(2400).toString('base64');
+    const request = randomBytes(2400).toString('base64');
+    const client = await connect(app.url);
+    expect(
+      await writeIn(client, local('auditrum.context', JSON.stringify({ actor_id: actor, request_id: request }))),
+    ).toEqual({
+      operation: 'UPDATE',
+      actor_id: `${actor.slice(0, 255)}…`,
+      request_id: `${request.slice(0, 127)}…`,
+      context: {},
+    });
+    const gateway = await connect(urlAs(hasura));
+    const user = JSON.stringify({ 'x-hasura-role': 'user', 'x-hasura-user-id': actor });
+    expect(await writeIn(gateway, local('hasura.user', user))).toMatchObject({ actor_id: `${actor.slice(0, 255)}…` });
+  });
+
   it('does not carry a transaction-local setting into the next transaction on the same connection', async () => {
     const client = await connect(app.url);
     expect(await writeIn(client, local('auditrum.context', JSON.stringify(EXEC_CONTEXT)))).toMatchObject({
