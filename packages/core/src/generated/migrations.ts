@@ -6230,7 +6230,18 @@ $$;
 
 -- A table's registry row is its relation's: the names of tables no longer tracked (dropped, or dropped and made
 -- again) may repeat.
-ALTER TABLE :AUDITRUM_SCHEMA.tracked_tables DROP CONSTRAINT tracked_tables_schema_name_table_name_key;
+DO $$
+DECLARE
+  unique_name name;
+BEGIN
+  -- The UNIQUE (schema_name, table_name) of version 1, found by its columns rather than its generated name.
+  SELECT con.conname INTO unique_name FROM pg_constraint con
+  WHERE con.conrelid = format('%I.tracked_tables', :'AUDITRUM_SCHEMA')::regclass AND con.contype = 'u'
+    AND (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY AS k(num, ord)
+      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num) = ARRAY['schema_name', 'table_name'];
+  EXECUTE format('ALTER TABLE %I.tracked_tables DROP CONSTRAINT %I', :'AUDITRUM_SCHEMA', unique_name);
+END;
+$$;
 CREATE UNIQUE INDEX tracked_tables_name_idx ON :AUDITRUM_SCHEMA.tracked_tables (schema_name, table_name)
   WHERE untracked_at IS NULL;
 
