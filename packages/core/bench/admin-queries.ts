@@ -307,6 +307,11 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/table-as-of/export',
       query: { ...items, at: from, format: 'ndjson' },
     },
+    {
+      name: 'table as of: export first chunk (1 day ago)',
+      path: 'api/table-as-of/export',
+      query: { ...items, at: day, format: 'ndjson' },
+    },
   ];
 }
 

@@ -684,6 +684,17 @@ describe('export and composite keys', () => {
       resumeAfter: oldestRead.id,
       searchedTo: oldestRead.at,
     });
+    // A first page's budget smaller than a batch: one query of that many rows.
+    const { rows: fifty } = await pool.query<{ at: string }>(
+      `SELECT to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at FROM auditrum.changes
+       WHERE id = $1::bigint`,
+      [every[49]],
+    );
+    expect(await searchPage(api, nowhere, 10, undefined, { ...limits, first: 50 })).toEqual({
+      rows: [],
+      resumeAfter: every[49],
+      searchedTo: fifty[0]?.at,
+    });
     let older: string | null = oldestRead.id;
     let pages = 1;
     while (older !== null) {

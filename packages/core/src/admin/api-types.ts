@@ -154,7 +154,7 @@ export interface Page<T> {
 
 /**
  * `GET api/changes`. A search in values (`q`) without the trigram index reads a bounded number of rows per page
- * (5,000 for the first, 100,000 for each later one); when they run out before the page is full, the page holds
+ * (2,500 for the first, 100,000 for each later one); when they run out before the page is full, the page holds
  * fewer than `limit` items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
  */
 export interface ChangesResponse extends Page<Change> {

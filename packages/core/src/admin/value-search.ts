@@ -7,7 +7,8 @@ import { SqlParams, whereClause } from './sql-builder.js';
 
 /**
  * How the search in changed values (q) reads the log when there is no trigram index: in batches of the other
- * filters' rows, newest first, `batch` rows per query. A page stops after `first` rows (the first page: it must
+ * filters' rows, newest first, `batch` rows per query (fewer when the page's budget is smaller). A page stops
+ * after `first` rows (the first page: it must
  * answer as fast as any other list) or `budget` rows (a page asked for with a cursor: "search older"), and answers
  * with what it found, possibly nothing, the time it searched back to and a cursor to go on from there.
  */
@@ -17,8 +18,9 @@ export interface SearchLimits {
   budget: number;
 }
 
-// One batch of 5,000 rows took 10 ms on a quiet machine and 30 ms at a load of 9 (docs/benchmarks.md).
-export const SEARCH_LIMITS: SearchLimits = { batch: 5000, first: 5000, budget: 100_000 };
+// A batch of 5,000 rows took 10 ms on a quiet machine, 30–55 ms at a load of 9 to 13 (docs/benchmarks.md): the
+// first page reads half of one.
+export const SEARCH_LIMITS: SearchLimits = { batch: 5000, first: 2500, budget: 100_000 };
 
 /** Whether enable_value_search() made the trigram index: then the search is one query that the index serves. */
 export async function hasValueSearchIndex(api: ApiContext): Promise<boolean> {
@@ -103,16 +105,17 @@ export async function searchPage(
   limits: SearchLimits = SEARCH_LIMITS,
 ): Promise<SearchPage> {
   const budget = before === undefined ? limits.first : limits.budget;
+  const batch = Math.min(limits.batch, budget);
   const found: ChangeRow[] = [];
   let next = before;
   let read = 0;
   for (;;) {
-    const step = await searchStep(api, criteria, next, limit + 1 - found.length, limits.batch);
+    const step = await searchStep(api, criteria, next, limit + 1 - found.length, batch);
     found.push(...step.matches);
     if (found.length > limit) {
       return { rows: found.slice(0, limit), resumeAfter: found[limit - 1]?.id ?? null, searchedTo: null };
     }
-    if (step.size < limits.batch || step.lastId === null) return { rows: found, resumeAfter: null, searchedTo: null };
+    if (step.size < batch || step.lastId === null) return { rows: found, resumeAfter: null, searchedTo: null };
     read += step.size;
     next = step.lastId;
     if (read >= budget) return { rows: found, resumeAfter: next, searchedTo: step.lastAt };
