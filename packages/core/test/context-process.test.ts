@@ -92,6 +92,30 @@ describe('AUDITRUM_CONTEXT: a default context for statements outside any scope',
     expect(await insert(5)).toEqual({ actor_id: null, request_id: null, context: direct() });
   });
 
+  it('gives each statement queued on a pool of one the context it was sent with, scoped or not', async () => {
+    process.env[CONTEXT_ENV] = '{"actor_id":"os:deploy","source":"cli"}';
+    // Sent together: all but the first wait for the one connection, and are handed it from another's release().
+    const sent = [20, 21, 22, 23, 24, 25].map((id) =>
+      id % 2 === 0
+        ? pool.query(`INSERT INTO public.notes VALUES (${id})`)
+        : withAuditContext({ actor: { id: `user-${id}` }, source: 'http' }, () =>
+            pool.query(`INSERT INTO public.notes VALUES (${id})`),
+          ),
+    );
+    await Promise.all(sent);
+    const { rows } = await db.pool.query<{ row_key: string; actor_id: string; source: string }>(
+      "SELECT row_key, actor_id, context->>'source' AS source FROM auditrum.changes WHERE row_key IN ('20', '21', '22', '23', '24', '25') ORDER BY row_key",
+    );
+    expect(rows).toEqual([
+      { row_key: '20', actor_id: 'os:deploy', source: 'cli' },
+      { row_key: '21', actor_id: 'user-21', source: 'http' },
+      { row_key: '22', actor_id: 'os:deploy', source: 'cli' },
+      { row_key: '23', actor_id: 'user-23', source: 'http' },
+      { row_key: '24', actor_id: 'os:deploy', source: 'cli' },
+      { row_key: '25', actor_id: 'user-25', source: 'http' },
+    ]);
+  });
+
   const BAD: [string, string, string][] = [
     ['not JSON', '{actor_id: x}', 'is not JSON'],
     ['an array', '["os:root"]', 'is not a JSON object'],
