@@ -69,10 +69,8 @@ function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) 
     let finished = false;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      // The query's join of the log with the live table hashes a row per key: at the default 4 MB it spills to disk.
-      await client.query(
-        `SELECT set_config('work_mem', '64MB', true) WHERE pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024`,
-      );
+      // The query, backward from the live table when the table's history allows; reading it also sets, for this
+      // transaction, the memory and plan settings it needs.
       const { rows } = await client.query<{ sql: string }>(
         `SELECT ${quoteIdentifier(schema)}._history_table_sql($1::regclass, $2::timestamptz) AS sql`,
         [table, at],
