@@ -213,13 +213,48 @@ describe('api/table-as-of/export of a table larger than its first page', () => {
     expect(lines).toContain('77,c77,');
   });
 
+  it('keeps its connection, idle, when the client stops reading during the first page', async () => {
+    let removed = 0;
+    const count = () => removed++;
+    small.on('remove', count);
+    try {
+      const connections = small.totalCount;
+      expect(connections).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) {
+        const response = await request({ table: 'public.bulk', at, format: 'ndjson' }, wide);
+        const lines = (response.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+        expect(JSON.parse(String((await lines.next()).value)).rowKey).toBe('1');
+        await lines.return?.(undefined);
+        // A discarded connection leaves the pool's count at once: it must not have.
+        expect(small.totalCount).toBe(connections);
+      }
+      // Rolled back and returned: no transaction left open on it, and the pool did not have to reconnect.
+      expect(removed).toBe(0);
+      const { rows } = await small.query<{ open: number }>(
+        `SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database()
+           AND usename = current_user AND state LIKE 'idle in transaction%'`,
+      );
+      expect(rows).toEqual([{ open: 0 }]);
+    } finally {
+      small.off('remove', count);
+    }
+  });
+
   it('gives its connection back when the client stops reading in the middle of the whole table', async () => {
+    let removed = 0;
+    const count = () => removed++;
+    small.on('remove', count);
     for (let i = 0; i < 3; i++) {
       const response = await request({ table: 'public.bulk', at, format: 'ndjson' }, wide);
       const lines = (response.body as AsyncIterable<string>)[Symbol.asyncIterator]();
       for (let n = 0; n < 60; n++) expect((await lines.next()).done).toBe(false);
       await lines.return?.(undefined);
     }
+    // Stopped mid-COPY, each connection was discarded (it could not be reused; the pool reports a removal once the
+    // connection has ended), and the pool of two still serves.
+    for (let wait = 0; removed < 3 && wait < 200; wait++) await new Promise((resolve) => setTimeout(resolve, 10));
+    small.off('remove', count);
+    expect(removed).toBe(3);
     // A pool of two, three exports abandoned past their first page: both connections are free again.
     const [a, b] = await Promise.all([small.connect(), small.connect()]);
     a.release();

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { tableCsvHeader, tableCsvLine } from '../changes/csv.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { TableRowState } from '../history/history-types.js';
@@ -47,7 +48,7 @@ export async function exportTableAsOf(
  * The rows as of `at`, read in one REPEATABLE READ, READ ONLY transaction on a connection of their own, so that the
  * first page and the whole table's rebuild see the same log: the rebuild's rows are the page's and the others, and
  * the page's keys (at most FIRST_PAGE_ROWS) are skipped there. A table that fits in the first page is read once.
- * An export stopped early discards its connection (it may be mid-COPY).
+ * An export stopped during the first page keeps its connection; one stopped in the middle of the COPY discards it.
  */
 async function* snapshotRows(
   api: ApiContext,
@@ -60,7 +61,7 @@ async function* snapshotRows(
   const ignore = () => undefined;
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
   client.on('error', ignore);
-  let finished = false;
+  let state: 'page' | 'copy' | 'done' = 'page';
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const page = await historyQuery<RowStateRow & { exists: boolean | null }>(
@@ -73,17 +74,35 @@ async function* snapshotRows(
     );
     for (const row of page.rows) yield { exists: row.exists ? true : null, ...toRowState(row, columns) };
     if (page.rows.length === FIRST_PAGE_ROWS) {
+      state = 'copy';
       const sent = new Set(page.rows.map((row) => row.row_key));
       for await (const row of await tableAsOf(client, api.schema, { table, at })) {
         if (!sent.has(row.rowKey)) yield row;
       }
     }
     await client.query('COMMIT');
-    finished = true;
+    state = 'done';
   } finally {
     client.off('error', ignore);
-    client.release(finished ? undefined : new Error('auditrum: table as of export stopped'));
+    await release(client, state);
   }
+}
+
+/**
+ * Gives the export's connection back: as it is when the export finished; after a ROLLBACK when it stopped during
+ * the first page (the connection is idle between queries: kept, with its caches warm for the next export);
+ * discarded when it stopped in the middle of the COPY or the ROLLBACK failed.
+ */
+async function release(client: pg.PoolClient, state: 'page' | 'copy' | 'done'): Promise<void> {
+  const reusable =
+    state === 'done' ||
+    (state === 'page' &&
+      (await client.query('ROLLBACK').then(
+        () => true,
+        // A broken connection: discarded.
+        () => false,
+      )));
+  client.release(reusable ? undefined : new Error('auditrum: table as of export stopped'));
 }
 
 async function* snapshotLines(
