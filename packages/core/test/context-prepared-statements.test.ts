@@ -218,6 +218,61 @@ describe('the context reaches no other statement', () => {
   });
 });
 
+describe("the capture function reads an application role's setting itself, as _settings_context() would", () => {
+  // Each value as auditrum.context on a write without a comment: the stored actor, request and context must be
+  // what migration 15's _settings_context() makes of it, whether the capture function reads it itself (a JSON
+  // object within the limit) or leaves it to that function.
+  const values = {
+    object: '{"actor_id":"ann","request_id":"r-1","source":"app","reason":"why"}',
+    'long ids': JSON.stringify({ actor_id: 'a'.repeat(300), request_id: 'r'.repeat(200) }),
+    'number actor': '{"actor_id":42}',
+    'empty object': '{}',
+    'not JSON': '{"actor_id": "ann"',
+    array: '[1,2]',
+    'leading space': ' {"actor_id":"spaced"}',
+    'over the limit': JSON.stringify({ actor_id: 'big', pad: 'x'.repeat(16400) }),
+  };
+
+  for (const [label, value] of Object.entries(values)) {
+    it(label, async () => {
+      const client = await pool.connect();
+      let expected: unknown;
+      try {
+        await client.query('BEGIN');
+        await client.query("SELECT set_config('auditrum.context', $1, true)", [value]);
+        await client.query(PLAIN, [`setting ${label}`]);
+        ({
+          rows: [expected],
+        } = await client.query(
+          `SELECT auditrum._id_capped(c->>'actor_id', 256) AS actor_id, auditrum._id_capped(c->>'request_id', 128) AS request_id,
+             c - '{actor_id,request_id}'::text[] AS context
+           FROM (SELECT auditrum._settings_context(true) AS c) s`,
+        ));
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const { rows } = await db.pool.query(
+        `SELECT actor_id, request_id, context FROM auditrum.change_log
+         WHERE table_name = 'items' AND new_values ->> 'note' = $1`,
+        [`setting ${label}`],
+      );
+      expect(rows).toEqual([expected]);
+    });
+  }
+
+  it('the object case keeps its fields and lifts the ids (what the named statements rely on)', async () => {
+    const { rows } = await db.pool.query(
+      `SELECT actor_id, request_id, context FROM auditrum.change_log
+       WHERE table_name = 'items' AND new_values ->> 'note' IN ('setting object', 'setting long ids') ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { actor_id: 'ann', request_id: 'r-1', context: { source: 'app', reason: 'why' } },
+      { actor_id: `${'a'.repeat(255)}…`, request_id: `${'r'.repeat(127)}…`, context: {} },
+    ]);
+  });
+});
+
 describe('trust and input', () => {
   it('a role that is not an application role has its context kept only as claimed', async () => {
     const outsider = outsiderRole.openPool({ max: 1 });
