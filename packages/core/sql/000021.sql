@@ -1,0 +1,1 @@
+-- Placeholder (session 7): reserved for the HTTP log's storage (api_requests), filled only if that work needs it.

@@ -1,0 +1,187 @@
+import type { Auditrum, TableRowState } from '@auditrum/core';
+import { contextComment, createAuditrum, ERASED_VALUE } from '@auditrum/core';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliOutcome } from '../run-cli.js';
+import { runCli } from '../run-cli.js';
+import { useHistoryReader } from './blame-reader.js';
+
+// An erasure replaces a person's values in the log with a marker. Every history reader must report such a value as
+// unknown (reason erased), never as a value that reads '[erased]', and tell it from a real value with the same text
+// by erased_changes. The application's non-superuser role owns and writes the table; a non-superuser reader of the
+// log reads it; the schema's owner tracks it and erases.
+const db = useTestDatabase();
+const role = useAppRole(db);
+const reader = useHistoryReader(db);
+let owner: Auditrum;
+let audit: Auditrum;
+/** After the rows were inserted, before any update. */
+let inserted: string;
+/** After the updates, before row 4 was deleted. */
+let updated: string;
+
+const ERASED = { column: 'email', reason: 'erased' };
+
+async function now(): Promise<string> {
+  const { rows } = await db.pool.query<{ at: string }>(`SELECT to_json(clock_timestamp()) #>> '{}' AS at`);
+  return rows[0]?.at as string;
+}
+
+function cli(args: string[]): Promise<CliOutcome> {
+  return runCli(['as-of', ...args], { env: { DATABASE_URL: reader.url }, cwd: process.cwd() });
+}
+
+async function eraseEmail(key: number): Promise<void> {
+  await owner.erase({ subject: { table: 'public.people', key, columns: ['email'] }, reason: `GDPR request ${key}` });
+}
+
+beforeAll(async () => {
+  const app = role.openPool({ max: 1 });
+  app.on('error', () => undefined);
+  owner = createAuditrum({ pool: db.pool, partitions: false });
+  audit = createAuditrum({ pool: reader.pool, partitions: false });
+  await app.query('CREATE TABLE people (id int PRIMARY KEY, email text, city text)');
+  // Row 3 was there before tracking began: its state before its update is rebuilt backwards.
+  await app.query(`INSERT INTO people VALUES (3, 'carol@old.example', 'Wien')`);
+  await owner.track('public.people');
+  await app.query(`INSERT INTO people VALUES (1, 'alice@old.example', 'Graz'), (4, 'dave@example', 'Bern')`);
+  // A real value that reads like the marker: no erasure touched it.
+  await app.query('INSERT INTO people VALUES (2, $1, $2)', [ERASED_VALUE, ERASED_VALUE]);
+  // Bob's row: an erasure of its actor replaces who wrote it, never its values.
+  await app.query(
+    `${contextComment({ actor: { id: 'bob-1' }, source: 'http' })} INSERT INTO people VALUES (5, 'bob@example', 'Linz')`,
+  );
+  inserted = await now();
+  await app.query(`UPDATE people SET email = 'alice@new.example', city = 'Linz' WHERE id = 1`);
+  await app.query(`UPDATE people SET email = 'carol@new.example' WHERE id = 3`);
+  updated = await now();
+  await app.query('DELETE FROM people WHERE id = 4');
+  await app.query(`GRANT SELECT ON people TO ${pg.escapeIdentifier(reader.name)}`);
+  await app.end();
+  for (const key of [1, 3, 4]) await eraseEmail(key);
+  await owner.erase({ subject: { actorId: 'bob-1' }, reason: 'GDPR request 5' });
+});
+afterAll(async () => {
+  await audit.close();
+  await owner.close();
+});
+
+/** Rows 1 to 5 as they were just after the inserts, as every table reader must give them. */
+const ROWS_INSERTED = [
+  { rowKey: '1', exists: true, values: { id: 1, city: 'Graz' }, unknown: [ERASED], rebuiltFrom: 'forward' },
+  {
+    rowKey: '2',
+    exists: true,
+    values: { id: 2, email: ERASED_VALUE, city: ERASED_VALUE },
+    unknown: [],
+    rebuiltFrom: 'forward',
+  },
+  { rowKey: '3', exists: true, values: { id: 3, city: 'Wien' }, unknown: [ERASED], rebuiltFrom: 'backward' },
+  { rowKey: '4', exists: true, values: { id: 4, city: 'Bern' }, unknown: [ERASED], rebuiltFrom: 'forward' },
+  {
+    rowKey: '5',
+    exists: true,
+    values: { id: 5, email: 'bob@example', city: 'Linz' },
+    unknown: [],
+    rebuiltFrom: 'forward',
+  },
+];
+
+function byKey<T extends { rowKey: string }>(rows: T[]): T[] {
+  return [...rows].sort((a, b) => a.rowKey.localeCompare(b.rowKey));
+}
+
+describe('erased values read as unknown (reason erased)', () => {
+  it('rowAsOf: forwards, backwards and now; a lookalike value and an erased actor’s values stay values', async () => {
+    const state = (key: number, at: string) => audit.rowAsOf({ table: 'people', key, at });
+    const rows = await Promise.all([1, 2, 3, 4, 5].map((key) => state(key, inserted)));
+    expect(rows.map(({ lastChangeId, lastChangedAt, ...row }) => row)).toEqual(ROWS_INSERTED);
+    expect(await state(1, await now())).toMatchObject({
+      values: { id: 1, city: 'Linz' },
+      unknown: [ERASED],
+      rebuiltFrom: 'forward',
+    });
+    // Carol's row now: the live row (the log's erasure does not reach the table itself).
+    expect(await state(3, await now())).toMatchObject({
+      values: { id: 3, email: 'carol@new.example', city: 'Wien' },
+      unknown: [],
+    });
+  });
+
+  it('tableAsOf (streamed), table_as_of_page and both whole-table queries give the same rows', async () => {
+    const streamed: TableRowState[] = [];
+    for await (const row of await audit.tableAsOf({ table: 'people', at: inserted })) streamed.push(row);
+    expect(byKey(streamed).map(({ lastChangeId, lastChangedAt, ...row }) => row)).toEqual(ROWS_INSERTED);
+
+    const page = await reader.pool.query(
+      `SELECT row_key AS "rowKey", "exists", "values", unknown, rebuilt_from AS "rebuiltFrom"
+       FROM auditrum.table_as_of_page('people', $1, NULL, NULL, 10)`,
+      [inserted],
+    );
+    expect(page.rows).toEqual(ROWS_INSERTED);
+
+    // The backward rebuild (live rows and the changes after the time) and history's general query.
+    for (const builder of ['_history_table_backward_sql', '_history_table_general_sql']) {
+      const client = await reader.pool.connect();
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        const { rows: sql } = await client.query<{ q: string }>(`SELECT auditrum.${builder}('people', $1) AS q`, [
+          inserted,
+        ]);
+        const { rows } = await client.query(
+          `SELECT row_key AS "rowKey", "exists", "values"::jsonb, unknown, rebuilt_from AS "rebuiltFrom"
+           FROM (${sql[0]?.q}) s`,
+        );
+        await client.query('COMMIT');
+        expect({ builder, rows: byKey(rows) }).toEqual({ builder, rows: ROWS_INSERTED });
+      } finally {
+        client.release();
+      }
+    }
+  });
+
+  it('fieldHistory: an erased value is null with unknown erased; who changed it and when stay known', async () => {
+    const history = await audit.fieldHistory({ table: 'people', key: 1, field: 'email' });
+    expect(history.map(({ changedAt, changeId, requestId, ...entry }) => entry)).toEqual([
+      { operation: 'INSERT', value: null, oldValue: null, unknown: 'erased', rowKey: '1', actorId: null, reason: null },
+      { operation: 'UPDATE', value: null, oldValue: null, unknown: 'erased', rowKey: '1', actorId: null, reason: null },
+    ]);
+    const city = await audit.fieldHistory({ table: 'people', key: 1, field: 'city' });
+    expect(city.map((entry) => [entry.value, entry.oldValue, entry.unknown])).toEqual([
+      ['Graz', null, null],
+      ['Linz', 'Graz', null],
+    ]);
+    const lookalike = await audit.fieldHistory({ table: 'people', key: 2, field: 'email' });
+    expect(lookalike.map((entry) => [entry.value, entry.unknown])).toEqual([[ERASED_VALUE, null]]);
+  });
+
+  it('auditrum as-of prints an erased value as unknown in JSON and CSV, a lookalike as its value', async () => {
+    const json = await cli(['people', inserted, '--key', '1']);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(json.stdout)).toMatchObject([{ values: { id: 1, city: 'Graz' }, unknown: [ERASED] }]);
+    const csv = await cli(['people', inserted, '--format', 'csv']);
+    expect(csv).toMatchObject({ code: 0, stderr: '' });
+    expect(csv.stdout.split('\n').sort()).toEqual(
+      [
+        '',
+        'id,email,city,unknown',
+        '1,,Graz,email:erased',
+        `2,${ERASED_VALUE},${ERASED_VALUE},`,
+        '3,,Wien,email:erased',
+        '4,,Bern,email:erased',
+        '5,bob@example,Linz,',
+      ].sort(),
+    );
+    const field = await cli(['people', updated, '--key', '1', '--field', 'email', '--format', 'csv']);
+    expect(
+      field.stdout
+        .split('\n')
+        .slice(1, 3)
+        .map((line) => line.split(',').slice(2, 7)),
+    ).toEqual([
+      ['INSERT', '1', '', '', 'erased'],
+      ['UPDATE', '1', '', '', 'erased'],
+    ]);
+  });
+});
