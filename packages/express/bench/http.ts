@@ -49,15 +49,24 @@ const VARIANTS = {
   full: { tracked: true, installs: 'auditMiddleware({ bodies: true })' },
 } as const;
 type Variant = keyof typeof VARIANTS;
-const RUN_VARIANTS: Variant[] = process.env.BENCH_PARTS ? (Object.keys(VARIANTS) as Variant[]) : ['bare', 'full'];
 type Route = 'update' | 'read';
 const ALL_PAIRS: [Variant, Route][] = (['update', 'read'] as const).flatMap((route) =>
-  RUN_VARIANTS.map((variant): [Variant, Route] => [variant, route]),
+  (process.env.BENCH_PARTS ? (Object.keys(VARIANTS) as Variant[]) : (['bare', 'full'] as const)).map(
+    (variant): [Variant, Route] => [variant, route],
+  ),
 );
-// BENCH_ONLY="full update" runs one pair (for profiling); the ratios then need the other runs.
-const PAIRS = process.env.BENCH_ONLY
-  ? ALL_PAIRS.filter((pair) => pair.join(' ') === process.env.BENCH_ONLY)
+// BENCH_ONLY="full update" runs one pair (for profiling), "bare read,api-log read" several (any variant): the
+// other pairs' ratios and parts then need other runs.
+const ONLY = process.env.BENCH_ONLY?.split(',').map((pair) => pair.trim().split(/\s+/).join(' '));
+const PAIRS: [Variant, Route][] = ONLY
+  ? (['update', 'read'] as const).flatMap((route) =>
+      (Object.keys(VARIANTS) as Variant[])
+        .filter((variant) => ONLY.includes(`${variant} ${route}`))
+        .map((variant): [Variant, Route] => [variant, route]),
+    )
   : ALL_PAIRS;
+// The variants served: those of the pairs run (in VARIANTS order).
+const RUN_VARIANTS = (Object.keys(VARIANTS) as Variant[]).filter((variant) => PAIRS.some(([v]) => v === variant));
 
 /** Messages between this process and the app server it forks. */
 type ToServer = { type: 'close' };
@@ -161,8 +170,11 @@ interface Measure {
   p50: number;
   errors: number;
   non2xx: number;
-  /** CPU time per request, in µs: the app server, PostgreSQL (all its processes), the load generator. */
-  cpu: { app: number; db: number; load: number };
+  /**
+   * CPU time per request, in µs: the app server, PostgreSQL (all its processes; `dbBackground` those that serve no
+   * client: WAL writer, checkpointer, I/O workers, autovacuum), the load generator.
+   */
+  cpu: { app: number; db: number; dbBackground: number; load: number };
 }
 
 /** CPU seconds (user + system) of each process: one pid, or a pid and its children (`tree`); Linux only. */
@@ -181,11 +193,23 @@ function cpuSeconds(pid: number, tree = false): Map<string, number> {
   return seconds;
 }
 
-/** CPU seconds used between two readings by the processes alive at the second (an exited one is not counted). */
-function cpuUsed(before: Map<string, number>, after: Map<string, number>): number {
+/**
+ * CPU seconds used between two readings by the processes alive at the second (an exited one is not counted), or
+ * by those of them `only` selects.
+ */
+function cpuUsed(before: Map<string, number>, after: Map<string, number>, only?: (pid: string) => boolean): number {
   let total = 0;
-  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  for (const [pid, seconds] of after) if (!only || only(pid)) total += seconds - (before.get(pid) ?? 0);
   return total;
+}
+
+/** Whether a PostgreSQL process serves no client: a client backend's title names its database (`postgres: user db …`). */
+function isBackgroundProcess(pid: string, database: string): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `);
+  } catch {
+    return true;
+  }
 }
 
 function childrenOf(pid: number): string[] {
@@ -213,7 +237,12 @@ async function postmasterPid(db: pg.Pool): Promise<number | undefined> {
   }
 }
 
-async function load(port: number, route: Route, seconds: number, pids: { app: number; db: number }): Promise<Measure> {
+async function load(
+  port: number,
+  route: Route,
+  seconds: number,
+  pids: { app: number; db: number; database: string },
+): Promise<Measure> {
   let counter = 0;
   const before = { app: cpuSeconds(pids.app), db: cpuSeconds(pids.db, true), load: process.cpuUsage() };
   const result = await autocannon({
@@ -241,6 +270,7 @@ async function load(port: number, route: Route, seconds: number, pids: { app: nu
     ],
   });
   const loadUsage = process.cpuUsage(before.load);
+  const dbAfter = cpuSeconds(pids.db, true);
   const requests = Math.max(1, result.requests.total);
   return {
     rps: result.requests.average,
@@ -250,7 +280,8 @@ async function load(port: number, route: Route, seconds: number, pids: { app: nu
     non2xx: result.non2xx,
     cpu: {
       app: (cpuUsed(before.app, cpuSeconds(pids.app)) * 1e6) / requests,
-      db: (cpuUsed(before.db, cpuSeconds(pids.db, true)) * 1e6) / requests,
+      db: (cpuUsed(before.db, dbAfter) * 1e6) / requests,
+      dbBackground: (cpuUsed(before.db, dbAfter, (pid) => isBackgroundProcess(pid, pids.database)) * 1e6) / requests,
       load: (loadUsage.user + loadUsage.system) / requests,
     },
   };
@@ -304,7 +335,7 @@ async function main(): Promise<void> {
     const listening = await messages.next('listening');
     const ports = listening.type === 'listening' ? listening.ports : ({} as Record<Variant, number>);
 
-    const pids = { app: child.pid as number, db: (await postmasterPid(db)) ?? 0 };
+    const pids = { app: child.pid as number, db: (await postmasterPid(db)) ?? 0, database: dbName };
     for (const [variant, route] of PAIRS) await load(ports[variant], route, WARMUP_SECONDS, pids);
 
     const results: Record<string, Measure[]> = {};
@@ -318,7 +349,7 @@ async function main(): Promise<void> {
         results[`${variant} ${route}`] = series;
         const { cpu } = measure;
         parts.push(
-          `${variant} ${route} ${measure.rps.toFixed(0)} req/s p99 ${measure.p99} ms (CPU µs/req app ${cpu.app.toFixed(0)}, db ${cpu.db.toFixed(0)}, load ${cpu.load.toFixed(0)})`,
+          `${variant} ${route} ${measure.rps.toFixed(0)} req/s p99 ${measure.p99} ms (CPU µs/req app ${cpu.app.toFixed(0)}, db ${cpu.db.toFixed(0)} of which background ${cpu.dbBackground.toFixed(0)}, load ${cpu.load.toFixed(0)})`,
         );
         if (measure.errors + measure.non2xx > 0) parts.push(`(${measure.errors} errors, ${measure.non2xx} non-2xx)`);
       }
@@ -336,6 +367,7 @@ async function main(): Promise<void> {
     for (const route of ['update', 'read'] as const) {
       const bare = results[`bare ${route}`] ?? [];
       const full = results[`full ${route}`] ?? [];
+      if (bare.length === 0 || full.length === 0) continue;
       const ratios = full.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN));
       const p99Ratios = full.map((m, i) => m.p99 / (bare[i]?.p99 ?? Number.NaN));
       const target = route === 'update' ? 0.9 : 0.85;
@@ -349,7 +381,7 @@ async function main(): Promise<void> {
       ]);
     }
     log(textTable(['route', 'bare req/s', 'full req/s', 'throughput ratio', 'p99 ms bare / full', 'p99 ratio'], lines));
-    if (RUN_VARIANTS.length > 2) {
+    if (RUN_VARIANTS.some((variant) => variant !== 'bare' && variant !== 'full')) {
       log();
       log('Where the cost goes (medians; CPU µs per request of the app server, PostgreSQL and autocannon):');
       log(partsTable(results));
@@ -381,6 +413,7 @@ function partsTable(results: Record<string, Measure[]>): string {
     const bareCpu = (part: keyof Measure['cpu']) => median(bare.map((m) => m.cpu[part]));
     for (const variant of RUN_VARIANTS) {
       const runs = results[`${variant} ${route}`] ?? [];
+      if (runs.length === 0) continue;
       const cpu = (part: keyof Measure['cpu']) => median(runs.map((m) => m.cpu[part]));
       const delta = (part: keyof Measure['cpu']) =>
         variant === 'bare' ? '' : ` (${signed(cpu(part) - bareCpu(part))})`;
@@ -391,11 +424,15 @@ function partsTable(results: Record<string, Measure[]>): string {
         median(runs.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN))).toFixed(3),
         `${cpu('app').toFixed(0)}${delta('app')}`,
         `${cpu('db').toFixed(0)}${delta('db')}`,
+        `${cpu('dbBackground').toFixed(0)}${delta('dbBackground')}`,
         `${cpu('load').toFixed(0)}${delta('load')}`,
       ]);
     }
   }
-  return textTable(['route', 'variant', 'req/s', 'of bare', 'app µs', 'PostgreSQL µs', 'autocannon µs'], lines);
+  return textTable(
+    ['route', 'variant', 'req/s', 'of bare', 'app µs', 'PostgreSQL µs', 'of which background', 'autocannon µs'],
+    lines,
+  );
 }
 
 function signed(value: number): string {
