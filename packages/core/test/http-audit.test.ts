@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuditrum } from '@auditrum/core';
-import type { HttpAuditOptions } from '@auditrum/core/http';
-import { HttpAudit } from '@auditrum/core/http';
+import type { HttpAuditOptions, RequestScope } from '@auditrum/core/http';
+import { HttpAudit, rememberedScope, rememberScope } from '@auditrum/core/http';
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -312,5 +312,18 @@ describe('HttpAudit options', () => {
     } finally {
       if (saved !== undefined) process.env.DATABASE_URL = saved;
     }
+  });
+});
+
+describe('rememberScope', () => {
+  it('keeps the scope of a request for apiLogger() installed apart, adding no property to the request', () => {
+    const req = { method: 'GET' };
+    const other = { method: 'GET' };
+    const scope = { lastActor: { id: 'u1' } } as unknown as RequestScope;
+    expect(rememberedScope(req)).toBeUndefined();
+    rememberScope(req, scope);
+    expect(rememberedScope(req)).toBe(scope);
+    expect(rememberedScope(other)).toBeUndefined();
+    expect(Reflect.ownKeys(req)).toEqual(['method']);
   });
 });

@@ -18,6 +18,9 @@ describe('watchAssignment', () => {
       ['b', { id: 1 }],
     ]);
     expect(Object.keys(req)).toEqual(['user']);
+    // No hidden slot either: the state is kept outside the object (each property added to an Express request costs
+    // it a new hidden class).
+    expect(Reflect.ownKeys(req)).toEqual(['user']);
     expect(JSON.stringify(req)).toBe('{"user":{"id":1}}');
     delete req.user;
     expect(req.user).toBeUndefined();
@@ -39,5 +42,23 @@ describe('watchAssignment', () => {
       ['one', '/a'],
       ['two', '/b'],
     ]);
+  });
+
+  it('reads through an object that inherits the watched property; an assignment there makes its own, unwatched', () => {
+    const req: Record<string, unknown> = {};
+    const seen: unknown[] = [];
+    watchAssignment(req, 'route', (value) => seen.push(value));
+    req.route = '/parent';
+    const child = Object.create(req) as Record<string, unknown>;
+    expect(child.route).toBe('/parent');
+    child.route = '/child';
+    expect([child.route, req.route]).toEqual(['/child', '/parent']);
+    expect(Object.getOwnPropertyDescriptor(child, 'route')).toEqual({
+      value: '/child',
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+    expect(seen).toEqual(['/parent']);
   });
 });

@@ -17,7 +17,13 @@ export interface HttpAuditParts {
   log: boolean;
 }
 
-const CONTEXT_SCOPE = Symbol.for('auditrum.http-scope');
+// The scopes opened by auditContext(), by request, for apiLogger() installed separately: in a WeakMap rather than a
+// property of the request (Express changes each request's prototype, after which V8 gives every property added to
+// it a new hidden class), shared through the global symbol registry by every copy of this module in the process.
+const SCOPES_KEY = Symbol.for('auditrum.http-scopes');
+const registry = globalThis as { [SCOPES_KEY]?: WeakMap<object, RequestScope> };
+registry[SCOPES_KEY] ??= new WeakMap();
+const scopes = registry[SCOPES_KEY];
 
 /**
  * The framework-free half of the middleware: request ids and the per-request audit context, and the API log
@@ -98,9 +104,9 @@ export class HttpAudit<Req> {
 
 /** The scope a request's audit context opened, kept on the request for apiLogger() installed separately. */
 export function rememberScope(target: object, scope: RequestScope): void {
-  Object.defineProperty(target, CONTEXT_SCOPE, { value: scope, configurable: true });
+  scopes.set(target, scope);
 }
 
 export function rememberedScope(target: object): RequestScope | undefined {
-  return (target as { [CONTEXT_SCOPE]?: RequestScope })[CONTEXT_SCOPE];
+  return scopes.get(target);
 }

@@ -7,30 +7,42 @@ interface Slot {
 }
 
 interface SharedAccessor {
-  slot: symbol;
+  slots: WeakMap<object, Slot>;
   descriptor: PropertyDescriptor;
 }
 
 // One getter and setter per watched key, shared by every object: objects watched alike keep sharing one hidden
 // class, so the framework's own code that reads the request stays fast (closures made per request would give each
-// request a shape of its own). Per-object state is one symbol-keyed data property.
+// request a shape of its own). Per-object state is kept in a WeakMap, not in a property of the object: Express
+// changes the prototype of every request and response, and V8 then builds a new hidden class (a copy of the
+// object's property descriptors, about 1 KB) for every property added to that object, about 1 µs each.
 const accessors = new Map<string, SharedAccessor>();
 
 function accessorFor(key: string): SharedAccessor {
   let accessor = accessors.get(key);
   if (!accessor) {
-    const slot = Symbol(`auditrum.${key}`);
-    type Slotted = Record<symbol, Slot>;
+    const slots = new WeakMap<object, Slot>();
     accessor = {
-      slot,
+      slots,
       descriptor: {
         configurable: true,
         enumerable: true,
-        get(this: Slotted) {
-          return this[slot]?.value;
+        get(this: object) {
+          // Read through an object that inherits it, as an inherited data property would be.
+          for (let owner: object | null = this; owner !== null; owner = Object.getPrototypeOf(owner)) {
+            const state = slots.get(owner);
+            if (state) return state.value;
+          }
+          return undefined;
         },
-        set(this: Slotted, next: unknown) {
-          const state = this[slot] as Slot;
+        set(this: object, next: unknown) {
+          const state = slots.get(this);
+          if (!state) {
+            // An object that inherits the property from a watched one and has no state of its own: it gets its own
+            // value, as an inherited data property would give it, and tells no watcher.
+            Object.defineProperty(this, key, { value: next, writable: true, enumerable: true, configurable: true });
+            return;
+          }
           state.value = next;
           for (const listener of state.listeners) {
             try {
@@ -56,8 +68,7 @@ function accessorFor(key: string): SharedAccessor {
  */
 export function watchAssignment(target: object, key: string, onAssign: Listener): void {
   const accessor = accessorFor(key);
-  const slots = target as Record<symbol, Slot | undefined>;
-  const existing = slots[accessor.slot];
+  const existing = accessor.slots.get(target);
   if (existing) {
     existing.listeners.push(onAssign);
     return;
@@ -68,6 +79,6 @@ export function watchAssignment(target: object, key: string, onAssign: Listener)
     if (!descriptor.configurable || descriptor.get || descriptor.set) return;
     value = descriptor.value;
   }
-  slots[accessor.slot] = { value, listeners: [onAssign] };
+  accessor.slots.set(target, { value, listeners: [onAssign] });
   Object.defineProperty(target, key, accessor.descriptor);
 }
