@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
 import { isPool } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
-import { copyOutRows } from './copy-out-rows.js';
+import { copyOutRowBatches } from './copy-out-rows.js';
 import { checked, checkOptions, tableError, tableOption, trackedColumns } from './history-options.js';
 import type { RebuiltFrom, TableRowState } from './history-types.js';
 import type { InstantInput } from './instant.js';
@@ -49,12 +49,12 @@ function streamOnClient(client: pg.ClientBase, schema: string, table: string, at
   // COPY takes no parameters: the two values are quoted literals (the time is checked, the name is cast).
   const sql = `COPY (SELECT ${COLUMNS} FROM ${quoteIdentifier(schema)}.table_as_of(${pg.escapeLiteral(table)}::regclass,
     ${pg.escapeLiteral(at)}::timestamptz)) TO STDOUT`;
-  return async function* (): AsyncGenerator<(string | null)[]> {
+  return async function* (): AsyncGenerator<(string | null)[][]> {
     // A client that breaks mid-COPY must not end the process with an unhandled 'error' event: the stream reports it.
     const ignore = () => undefined;
     client.on('error', ignore);
     try {
-      yield* copyOutRows(client, sql, { drain: true });
+      yield* copyOutRowBatches(client, sql, { drain: true });
     } finally {
       client.off('error', ignore);
     }
@@ -62,7 +62,7 @@ function streamOnClient(client: pg.ClientBase, schema: string, table: string, at
 }
 
 function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) {
-  return async function* (): AsyncGenerator<(string | null)[]> {
+  return async function* (): AsyncGenerator<(string | null)[][]> {
     const client = await pool.connect();
     const ignore = () => undefined;
     client.on('error', ignore);
@@ -75,7 +75,9 @@ function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) 
         `SELECT ${quoteIdentifier(schema)}._history_table_sql($1::regclass, $2::timestamptz) AS sql`,
         [table, at],
       );
-      yield* copyOutRows(client, `COPY (SELECT ${COLUMNS} FROM (${rows[0]?.sql}) s) TO STDOUT`, { drain: false });
+      yield* copyOutRowBatches(client, `COPY (SELECT ${COLUMNS} FROM (${rows[0]?.sql}) s) TO STDOUT`, {
+        drain: false,
+      });
       await client.query('COMMIT');
       finished = true;
     } finally {
@@ -87,25 +89,27 @@ function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) 
 }
 
 async function* rowStates(
-  rows: AsyncGenerator<(string | null)[]>,
+  batches: AsyncGenerator<(string | null)[][]>,
   table: string,
   columns: readonly string[],
 ): AsyncGenerator<TableRowState> {
   try {
-    for await (const [rowKey, exists, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of rows) {
-      // Only rows that existed or may have are listed: `exists` is t or NULL.
-      const state = toRowState(
-        {
-          row_key: rowKey ?? '',
-          values: JSON.parse(values ?? '{}'),
-          unknown: unknown === '[]' || unknown == null ? [] : JSON.parse(unknown),
-          last_change_id: lastChangeId ?? null,
-          last_changed_at: lastChangedAt ? new Date(lastChangedAt) : null,
-          rebuilt_from: (rebuiltFrom ?? 'none') as RebuiltFrom,
-        },
-        columns,
-      );
-      yield { exists: exists === 't' ? true : null, ...state };
+    for await (const batch of batches) {
+      for (const [rowKey, exists, values, unknown, lastChangeId, lastChangedAt, rebuiltFrom] of batch) {
+        // Only rows that existed or may have are listed: `exists` is t or NULL.
+        const state = toRowState(
+          {
+            row_key: rowKey ?? '',
+            values: JSON.parse(values ?? '{}'),
+            unknown: unknown === '[]' || unknown == null ? [] : JSON.parse(unknown),
+            last_change_id: lastChangeId ?? null,
+            last_changed_at: lastChangedAt ? new Date(lastChangedAt) : null,
+            rebuilt_from: (rebuiltFrom ?? 'none') as RebuiltFrom,
+          },
+          columns,
+        );
+        yield { exists: exists === 't' ? true : null, ...state };
+      }
     }
   } catch (error) {
     throw tableError(error, table);
