@@ -25,6 +25,7 @@ const blame: BlameResponse = {
       newValue: 7,
       masked: false,
       oversized: false,
+      erased: false,
       unknown: null,
     },
     {
@@ -40,6 +41,7 @@ const blame: BlameResponse = {
       newValue: 'paid',
       masked: false,
       oversized: false,
+      erased: false,
       unknown: null,
     },
     {
@@ -49,6 +51,7 @@ const blame: BlameResponse = {
       newValue: null,
       masked: false,
       oversized: false,
+      erased: false,
       unknown: 'before_tracking',
     },
     {
@@ -68,6 +71,7 @@ const blame: BlameResponse = {
       newValue: 'hmac:00',
       masked: true,
       oversized: false,
+      erased: false,
       unknown: null,
     },
   ],

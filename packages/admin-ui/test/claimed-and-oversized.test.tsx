@@ -51,7 +51,9 @@ describe('context claimed by a role that is not the application', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders' }] },
       [`${BASE}/api/changes`]: { items: [change], nextCursor: null },
-      [`${BASE}/api/history`]: historyResponse([{ change, state: change.newValues, oversized: [], complete: false }]),
+      [`${BASE}/api/history`]: historyResponse([
+        { change, state: change.newValues, oversized: [], erased: [], complete: false },
+      ]),
     });
     openAt('/changes');
     await screen.findByRole('link', { name: /status: paid → refunded/ });
@@ -100,7 +102,7 @@ describe('values too large to keep', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/changes/40`]: { change, request: null },
       [`${BASE}/api/history`]: historyResponse([
-        { change, state: change.newValues, oversized: ['body'], complete: true },
+        { change, state: change.newValues, oversized: ['body'], erased: [], complete: true },
       ]),
     });
     openAt('/changes/40');
@@ -116,7 +118,7 @@ describe('values too large to keep', () => {
     const change = insertChange({ newValues: { id: 7, body: marker }, oversized: { old: [], new: ['body'] } });
     fetchStub = stubFetch({
       [`${BASE}/api/history`]: {
-        versions: [{ change, state: { id: 7, body: marker }, oversized: ['body'], complete: true }],
+        versions: [{ change, state: { id: 7, body: marker }, oversized: ['body'], erased: [], complete: true }],
         firstNumber: 1,
         nextCursor: null,
         newer: null,

@@ -46,8 +46,14 @@ describe('statesOfChange', () => {
       changedColumns: ['status'],
     });
     const history = historyResponse([
-      { change: insertChange(), state: { id: 7, status: 'draft', total: '10.00' }, oversized: [], complete: true },
-      { change, state: { id: 7, status: 'paid', total: '10.00' }, oversized: [], complete: true },
+      {
+        change: insertChange(),
+        state: { id: 7, status: 'draft', total: '10.00' },
+        oversized: [],
+        erased: [],
+        complete: true,
+      },
+      { change, state: { id: 7, status: 'paid', total: '10.00' }, oversized: [], erased: [], complete: true },
     ]);
     expect(statesOfChange(change, history)).toEqual({
       before: { id: 7, status: 'draft', total: '10.00' },

@@ -20,6 +20,7 @@ export function updateChange(overrides: Partial<Change> = {}): Change {
     context: { source: 'http', method: 'PATCH', route: '/orders/:id', path: '/orders/7', ip: '127.0.0.1' },
     claimed: null,
     oversized: null,
+    erased: null,
     ...overrides,
   };
 }
@@ -85,7 +86,15 @@ type Route = ((url: URL, body: unknown) => Reply | Promise<Reply>) | object;
 
 /** An api/history answer: these versions (none by default) on one page, no state asked for. */
 export function historyResponse(versions: HistoryResponse['versions'] = []): HistoryResponse {
-  return { versions, firstNumber: 1, nextCursor: null, newer: null, stateAt: null, stateAtOversized: [] };
+  return {
+    versions,
+    firstNumber: 1,
+    nextCursor: null,
+    newer: null,
+    stateAt: null,
+    stateAtOversized: [],
+    stateAtErased: [],
+  };
 }
 
 /**

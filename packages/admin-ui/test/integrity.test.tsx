@@ -296,8 +296,10 @@ function erasedTexts(element: HTMLElement): (string | null)[] {
 describe('a change an erasure touched', () => {
   const erased = (overrides = {}) =>
     updateChange({
-      oldValues: { status: 'draft', email: '[erased]' },
-      newValues: { status: 'paid', email: '[erased]' },
+      // As the API gives an erased value: null, listed as erased (never the marker).
+      oldValues: { status: 'draft', email: null },
+      newValues: { status: 'paid', email: null },
+      erased: { old: ['email'], new: ['email'] },
       changedColumns: ['status', 'email'],
       actor: { id: 'erased:3', label: null },
       reason: '[erased]',
@@ -310,18 +312,18 @@ describe('a change an erasure touched', () => {
     erasures: ErasureEvent[],
     actorErasure: string | null,
     keyErasure: string | null = null,
+    // The row's state after the change, as the API gives it: erased values null and listed.
+    after: { state: Record<string, unknown>; erased: string[] } = {
+      state: { id: 7, status: 'paid', email: null, city: null },
+      erased: ['city', 'email'],
+    },
   ) {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders', columns: [] }], canWrite: true },
       [`${BASE}/api/changes/41`]: { change, request: null },
       [`${BASE}/api/erasures`]: { erasures, marker: '[erased]', actorErasure, keyErasure },
       [`${BASE}/api/history`]: historyResponse([
-        {
-          change,
-          state: { id: 7, status: 'paid', email: '[erased]', city: '[erased]' },
-          oversized: [],
-          complete: true,
-        },
+        { change, state: after.state, oversized: [], erased: after.erased, complete: true },
       ]),
     });
     openAt('/changes/41');
@@ -359,7 +361,10 @@ describe('a change an erasure touched', () => {
       newValues: { id: 7, note: '[erased]' },
       actor: { id: 'erased:3', label: null },
     });
-    openChange(change, [], null);
+    openChange(change, [], null, null, {
+      state: { id: 7, status: 'paid', email: '[erased]', city: '[erased]' },
+      erased: [],
+    });
     // The INSERT's row (from its history): two columns hold the text, shown as it is.
     expect(await screen.findAllByText('[erased]')).toHaveLength(2);
     expect(screen.queryByRole('region', { name: 'Values erased' })).toBeNull();

@@ -73,8 +73,14 @@ describe('times', () => {
   it("asking for the row as of a version's shown time finds that version (recorded within the shown second)", async () => {
     const changedAt = '2026-11-26T10:15:00.456789Z';
     const history = historyResponse([
-      { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
-      { change: updateChange({ changedAt }), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
+      { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], erased: [], complete: true },
+      {
+        change: updateChange({ changedAt }),
+        state: { id: 7, status: 'paid' },
+        oversized: [],
+        erased: [],
+        complete: true,
+      },
     ]);
     const fetchStub = stubFetch({ [`${BASE}/api/history`]: history });
     try {

@@ -214,9 +214,9 @@ describe('writes from the admin', () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tablesResponse(true),
       [`${BASE}/api/history`]: historyResponse([
-        { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], complete: true },
-        { change: updateChange(), state: { id: 7, status: 'paid' }, oversized: [], complete: true },
-        { change: deleted, state: null, oversized: [], complete: true },
+        { change: insertChange(), state: { id: 7, status: 'draft' }, oversized: [], erased: [], complete: true },
+        { change: updateChange(), state: { id: 7, status: 'paid' }, oversized: [], erased: [], complete: true },
+        { change: deleted, state: null, oversized: [], erased: [], complete: true },
       ]),
       [`${BASE}/api/restore`]: writeRoute({ ...revertPlan, operation: 'restore' }, () => ({ status: 500, body: {} })),
       [`${BASE}/api/undelete`]: writeRoute({ ...revertPlan, operation: 'undelete' }, () => ({ status: 500, body: {} })),

@@ -251,6 +251,7 @@ describe('api/tables and api/changes', () => {
       context: { actor_label: 'bob', reason: 'refund #981', source: 'http' },
       claimed: null,
       oversized: null,
+      erased: null,
     });
     // The direct write keeps the database's own context.
     expect(page.items[1]?.context).toMatchObject({ source: 'db', application_name: 'admin-test' });

@@ -72,6 +72,9 @@ export function RowBlamePanel({ table, rowKey, field }: { table: string; rowKey:
                                 <span className="value value-marker">{VALUE_UNKNOWN[unknown.reason]}</span>
                               ) : blamed.masked ? (
                                 <span className="value value-marker">masked</span>
+                              ) : blamed.erased && !row.exists ? (
+                                // A deleted row's last value, erased from the log since: never the marker's text.
+                                <span className="value value-marker">{VALUE_UNKNOWN.erased}</span>
                               ) : (
                                 <ValueView value={value} />
                               )}

@@ -17,7 +17,25 @@ export function isErased(value: unknown, erasure: ChangeErasure | null): boolean
   return erasure !== null && erasure.erasures.length > 0 && value === erasure.marker;
 }
 
-/** `values` with each top-level value that holds the marker turned into one ErasedValue (one per record). */
+/**
+ * `values` with the columns the API lists as erased (Change.erased, RowVersion.erased: null in the values, never the
+ * marker) as one ErasedValue, with the erasures that touched the change when they are known.
+ */
+export function withErasedColumns(
+  values: Record<string, unknown> | null,
+  columns: readonly string[] | undefined,
+  erasure: ChangeErasure | null,
+): Record<string, unknown> | null {
+  if (values === null || !columns || columns.length === 0) return values;
+  // One instance per record, as below.
+  const erased = new ErasedValue(erasure?.erasures ?? []);
+  return { ...values, ...Object.fromEntries(columns.map((column) => [column, erased])) };
+}
+
+/**
+ * `values` (a change's context) with each top-level value that holds the marker turned into one ErasedValue (one
+ * per record).
+ */
 export function withErasedValues(
   values: Record<string, unknown> | null,
   erasure: ChangeErasure | null,

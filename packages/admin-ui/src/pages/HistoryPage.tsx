@@ -12,6 +12,7 @@ import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
 import { inColumnOrder } from '../lib/column-order.ts';
 import { diffRecords } from '../lib/diff.ts';
+import { ErasedValue, withErasedColumns } from '../lib/erased.ts';
 import { withTooLargeValues } from '../lib/oversized.ts';
 import { useTimeSettings } from '../lib/time-settings.ts';
 import { Link } from '../router/Link.tsx';
@@ -22,20 +23,45 @@ import { withQuery } from '../router/location.ts';
  * The row before a version: the previous version's state, or (first of its page) what the change itself says it
  * replaced.
  */
-function stateBefore(versions: RowVersion[], index: number): Record<string, unknown> | null {
-  const previous = versions[index - 1];
-  if (previous) return stateOf(previous);
-  const version = versions[index] as RowVersion;
-  const { change } = version;
-  const oldValues = withTooLargeValues(change.oldValues, change.oversized?.old);
-  if (change.operation === 'UPDATE') return { ...stateOf(version), ...oldValues };
+function stateBefore(
+  versions: RowVersion[],
+  states: (Record<string, unknown> | null)[],
+  index: number,
+): Record<string, unknown> | null {
+  if (index > 0) return states[index - 1] ?? null;
+  const { change } = versions[index] as RowVersion;
+  const oldValues = withErasedColumns(
+    withTooLargeValues(change.oldValues, change.oversized?.old),
+    change.erased?.old,
+    null,
+  );
+  if (change.operation === 'UPDATE') return { ...states[index], ...oldValues };
   if (change.operation === 'DELETE') return oldValues;
   return null;
 }
 
-/** A version's state, values too large to keep shown as such. */
-function stateOf(version: RowVersion): Record<string, unknown> | null {
-  return withTooLargeValues(version.state, version.oversized);
+/**
+ * Each version's state, values too large to keep and erased ones shown as such. An erased column keeps the previous
+ * version's ErasedValue unless the version's change wrote it: the diff compares them by identity, so a value erased
+ * in both versions reads unchanged, and one the change replaced reads changed.
+ */
+function versionStates(versions: RowVersion[]): (Record<string, unknown> | null)[] {
+  let previous: Record<string, unknown> | null = null;
+  return versions.map((version) => {
+    const shown = withTooLargeValues(version.state, version.oversized);
+    const erased: readonly string[] = version.erased ?? [];
+    const state = shown && erased.length > 0 ? { ...shown } : shown;
+    if (state !== null && erased.length > 0) {
+      const written = new Set(Object.keys(version.change.newValues ?? {}));
+      const fresh = new ErasedValue([]);
+      for (const column of erased) {
+        const before = previous?.[column];
+        state[column] = before instanceof ErasedValue && !written.has(column) ? before : fresh;
+      }
+    }
+    previous = state;
+    return state;
+  });
 }
 
 /**
@@ -137,76 +163,79 @@ export function HistoryPage({ location }: { location: AppLocation }) {
         <FieldHistoryPanel table={table} rowKey={key} field={field} />
       ) : (
         <Loaded result={history} what="the history">
-          {(data) => (
-            <>
-              {data.versions.length === 0 ? (
-                <Empty>
-                  <p>No recorded change of this row.</p>
-                </Empty>
-              ) : (
-                <>
-                  <VersionsPager table={table} rowKey={key} at={at} data={data} />
-                  {/* Newest first; each version keeps its number in the whole history. */}
-                  <ol className="versions" reversed start={data.firstNumber + data.versions.length - 1}>
-                    {newestFirst(data.versions).map(([version, index]) => {
-                      const restore = canWrite
-                        ? restoreTarget(table, key, data.versions, index, data.newer === null)
-                        : null;
-                      return (
-                        <li key={version.change.id} className="panel version">
-                          <h2>
-                            Version {data.firstNumber + index}:{' '}
-                            <span className={`op op-${version.change.operation.toLowerCase()}`}>
-                              {version.change.operation}
-                            </span>{' '}
-                            <Time iso={version.change.changedAt} />
-                          </h2>
-                          <p className="version-meta">
-                            by <ChangeActor change={version.change} />
-                            {version.change.reason && <> · reason: {version.change.reason}</>}
-                            {version.change.requestId && (
-                              <>
-                                {' '}
-                                · request <RequestLink requestId={version.change.requestId} />
-                              </>
-                            )}{' '}
-                            · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
-                            <Link
-                              to={withQuery('/history', { table, key, at: version.change.changedAt })}
-                              aria-label={`The row after version ${data.firstNumber + index}`}
-                            >
-                              row after this
-                            </Link>
-                          </p>
-                          {!version.complete && (
-                            <p className="muted">
-                              The row existed before its table was tracked: only the columns changed since then are
-                              known.
+          {(data) => {
+            const states = versionStates(data.versions);
+            return (
+              <>
+                {data.versions.length === 0 ? (
+                  <Empty>
+                    <p>No recorded change of this row.</p>
+                  </Empty>
+                ) : (
+                  <>
+                    <VersionsPager table={table} rowKey={key} at={at} data={data} />
+                    {/* Newest first; each version keeps its number in the whole history. */}
+                    <ol className="versions" reversed start={data.firstNumber + data.versions.length - 1}>
+                      {newestFirst(data.versions).map(([version, index]) => {
+                        const restore = canWrite
+                          ? restoreTarget(table, key, data.versions, index, data.newer === null)
+                          : null;
+                        return (
+                          <li key={version.change.id} className="panel version">
+                            <h2>
+                              Version {data.firstNumber + index}:{' '}
+                              <span className={`op op-${version.change.operation.toLowerCase()}`}>
+                                {version.change.operation}
+                              </span>{' '}
+                              <Time iso={version.change.changedAt} />
+                            </h2>
+                            <p className="version-meta">
+                              by <ChangeActor change={version.change} />
+                              {version.change.reason && <> · reason: {version.change.reason}</>}
+                              {version.change.requestId && (
+                                <>
+                                  {' '}
+                                  · request <RequestLink requestId={version.change.requestId} />
+                                </>
+                              )}{' '}
+                              · <Link to={`/changes/${version.change.id}`}>change {version.change.id}</Link> ·{' '}
+                              <Link
+                                to={withQuery('/history', { table, key, at: version.change.changedAt })}
+                                aria-label={`The row after version ${data.firstNumber + index}`}
+                              >
+                                row after this
+                              </Link>
                             </p>
-                          )}
-                          <DiffView
-                            entries={diffRecords(
-                              inColumnOrder(stateBefore(data.versions, index), order),
-                              inColumnOrder(stateOf(version), order),
+                            {!version.complete && (
+                              <p className="muted">
+                                The row existed before its table was tracked: only the columns changed since then are
+                                known.
+                              </p>
                             )}
-                          />
-                          {restore && (
-                            <WriteAction
-                              label={restore.label}
-                              title={`${restore.label}: ${table}, key ${key}, version ${data.firstNumber + index}`}
-                              target={restore.target}
-                              onWritten={history.retry}
+                            <DiffView
+                              entries={diffRecords(
+                                inColumnOrder(stateBefore(data.versions, states, index), order),
+                                inColumnOrder(states[index] ?? null, order),
+                              )}
                             />
-                          )}
-                        </li>
-                      );
-                    })}
-                  </ol>
-                  <VersionsPager table={table} rowKey={key} at={at} data={data} />
-                </>
-              )}
-            </>
-          )}
+                            {restore && (
+                              <WriteAction
+                                label={restore.label}
+                                title={`${restore.label}: ${table}, key ${key}, version ${data.firstNumber + index}`}
+                                target={restore.target}
+                                onWritten={history.retry}
+                              />
+                            )}
+                          </li>
+                        );
+                      })}
+                    </ol>
+                    <VersionsPager table={table} rowKey={key} at={at} data={data} />
+                  </>
+                )}
+              </>
+            );
+          }}
         </Loaded>
       )}
     </>

@@ -106,6 +106,11 @@ export interface Change {
   claimed: Record<string, unknown> | null;
   /** The columns whose value in `oldValues` / `newValues` is an OversizedValue; null when none. */
   oversized: { old: string[]; new: string[] } | null;
+  /**
+   * The columns whose value in `oldValues` / `newValues` an erasure replaced (`auditrum erase`): null there, never
+   * the erasure's marker, and not known; null when none. A value that only reads like the marker is a value.
+   */
+  erased: { old: string[]; new: string[] } | null;
 }
 
 /**
@@ -252,6 +257,8 @@ export interface RowVersion {
   state: Record<string, unknown> | null;
   /** The columns of `state` whose value is an OversizedValue (too large to keep: it cannot be restored). */
   oversized: string[];
+  /** The columns of `state` whose value an erasure replaced: null there, and not known (see Change.erased). */
+  erased: string[];
   /**
    * False when the history starts with an UPDATE (the table was tracked after the row existed): `state` then
    * holds only the columns seen so far. True from the first INSERT on.
@@ -279,6 +286,8 @@ export interface HistoryResponse {
   stateAt: Record<string, unknown> | null;
   /** The columns of `stateAt` whose value is an OversizedValue. */
   stateAtOversized: string[];
+  /** The columns of `stateAt` whose value an erasure replaced (null there, not known). */
+  stateAtErased: string[];
 }
 
 /**

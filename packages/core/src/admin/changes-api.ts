@@ -3,7 +3,7 @@ import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
 import { changeConditions, resolveChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
-import { toChange } from './change-rows.js';
+import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
@@ -24,7 +24,7 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
     // with a cursor to go on and the time it searched back to, when its budget of rows ran out first.
     const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, limit, before);
     return {
-      items: rows.map((row) => toChange(row, api.tablesById)),
+      items: await toChanges(api, rows),
       nextCursor: resumeAfter === null ? null : encodeCursor('changes', resumeAfter),
       ...(searchedTo === null ? {} : { searchedTo }),
     };
@@ -38,7 +38,7 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
      ORDER BY c.id DESC LIMIT ${sql.add(limit + 1)}`,
     sql.values,
   );
-  const items = rows.slice(0, limit).map((row) => toChange(row, api.tablesById));
+  const items = await toChanges(api, rows.slice(0, limit));
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor('changes', last.id) : null };
 }
@@ -61,5 +61,5 @@ async function findChange(api: ApiContext, id: string): Promise<Change | undefin
     `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
     sql.values,
   );
-  return rows[0] && toChange(rows[0], api.tablesById);
+  return (await toChanges(api, rows))[0];
 }

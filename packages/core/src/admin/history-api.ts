@@ -3,7 +3,7 @@ import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { HistoryResponse, ReadRouteParams, RowVersion } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
-import { toChange } from './change-rows.js';
+import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
@@ -42,6 +42,7 @@ export async function rowHistory(
   let inRange = 0;
   let stateAt: Record<string, unknown> | null = null;
   let stateAtOversized: string[] = [];
+  let stateAtErased: string[] = [];
   let pastAt = atMicros === undefined;
   // The versions after the page (newer), counted up to one past a page of them: where the newer page ends.
   let newerCount = 0;
@@ -60,14 +61,15 @@ export async function rowHistory(
        ORDER BY c.id LIMIT ${BATCH}`,
       sql.values,
     );
-    for (const row of rows) {
-      const version = fold.add(toChange(row, api.tablesById));
+    for (const change of await toChanges(api, rows)) {
+      const version = fold.add(change);
       if (!version) continue;
       if (!pastAt) {
         if (epochMicros(version.change.changedAt) > (atMicros as number)) pastAt = true;
         else {
           stateAt = version.state;
           stateAtOversized = version.oversized;
+          stateAtErased = version.erased;
         }
       }
       if (end === undefined || BigInt(version.change.id) < end) {
@@ -93,6 +95,7 @@ export async function rowHistory(
     newer: newerCount === 0 ? null : { cursor: newerEnd === undefined ? null : encodeCursor('history', newerEnd) },
     stateAt,
     stateAtOversized,
+    stateAtErased,
   };
 }
 

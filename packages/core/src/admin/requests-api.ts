@@ -10,7 +10,7 @@ import type {
   RequestsResponse,
 } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
-import { toChange } from './change-rows.js';
+import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
@@ -181,7 +181,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   if (!row && changeCount === 0) throw notFound(`request ${requestId} not found`);
   return {
     request: row ? { ...toDetail(row), changeCount } : null,
-    changes: changeRows.rows.map((change) => toChange(change, api.tablesById)),
+    changes: await toChanges(api, changeRows.rows),
     changeCount,
   };
 }

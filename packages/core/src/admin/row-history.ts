@@ -12,6 +12,8 @@ export class RowHistoryFold {
   #state: Record<string, unknown> | null = null;
   /** The columns of the state that hold an oversized marker. */
   #oversized = new Set<string>();
+  /** The columns of the state whose value an erasure replaced (null in it). */
+  #erased = new Set<string>();
   #complete = false;
   #exists = false;
 
@@ -21,6 +23,7 @@ export class RowHistoryFold {
       case 'INSERT':
         this.#state = { ...(change.newValues ?? {}) };
         this.#oversized = new Set(change.oversized?.new);
+        this.#erased = new Set(change.erased?.new);
         this.#complete = true;
         break;
       case 'UPDATE':
@@ -29,11 +32,14 @@ export class RowHistoryFold {
           for (const column of Object.keys(change.oldValues ?? {})) {
             if (this.#state && Object.hasOwn(this.#state, column)) continue;
             if (change.oversized?.old.includes(column)) this.#oversized.add(column);
+            if (change.erased?.old.includes(column)) this.#erased.add(column);
           }
         }
         for (const column of Object.keys(change.newValues ?? {})) {
           if (change.oversized?.new.includes(column)) this.#oversized.add(column);
           else this.#oversized.delete(column);
+          if (change.erased?.new.includes(column)) this.#erased.add(column);
+          else this.#erased.delete(column);
         }
         this.#state = {
           ...(this.#complete ? {} : (change.oldValues ?? {})),
@@ -46,10 +52,17 @@ export class RowHistoryFold {
         if (change.operation === 'TRUNCATE' && !this.#exists) return undefined;
         this.#state = null;
         this.#oversized = new Set();
+        this.#erased = new Set();
         this.#complete = true;
         break;
     }
     this.#exists = change.operation === 'INSERT' || change.operation === 'UPDATE';
-    return { change, state: this.#state, oversized: [...this.#oversized].sort(), complete: this.#complete };
+    return {
+      change,
+      state: this.#state,
+      oversized: [...this.#oversized].sort(),
+      erased: [...this.#erased].sort(),
+      complete: this.#complete,
+    };
   }
 }

@@ -51,6 +51,11 @@ export interface FieldBlame {
   masked: boolean;
   /** `newValue` (or `oldValue`) is an oversized marker {"$auditrum":"oversized",...}: too large to keep. */
   oversized: boolean;
+  /**
+   * The field's value in `change` was erased on request (`auditrum erase`): `newValue` (and `oldValue`, erased with
+   * it) is null, never the erasure's marker; who set it and when (`change`) stay known.
+   */
+  erased: boolean;
   /** Why who set the current value is not known (null when `change` set it). */
   unknown: BlameUnknownReason | null;
 }

@@ -162,18 +162,23 @@ function fieldBlame(
       newValue: null,
       masked: column.masked,
       oversized: false,
+      erased: false,
       // A column the rules leave out today: not knowing who set it is the rules' doing.
       unknown: column.captured ? (reasons.get(column.attnum) ?? 'before_tracking') : 'excluded',
     };
   }
   const stored = recorded.storedName;
+  const erasedOld = isListed(values?.old ?? null, 'erased', stored);
+  const erasedNew = isListed(values?.new ?? null, 'erased', stored);
   return {
     field,
     change: blameChange(setter),
-    oldValue: values?.old?.[stored] ?? null,
-    newValue: values?.new?.[stored] ?? null,
+    // An erased value is gone from the log: never its marker's text.
+    oldValue: erasedOld ? null : (values?.old?.[stored] ?? null),
+    newValue: erasedNew ? null : (values?.new?.[stored] ?? null),
     masked: recorded.masked,
-    oversized: isOversized(values?.new ?? null, stored) || isOversized(values?.old ?? null, stored),
+    oversized: isListed(values?.new ?? null, 'oversized', stored) || isListed(values?.old ?? null, 'oversized', stored),
+    erased: erasedOld || erasedNew,
     unknown: uncertaintyAfter(states, BigInt(setter.id), endedAt, column.attnum),
   };
 }
@@ -221,6 +226,8 @@ async function keyBefore(
   const old = (await readChangeValues(db, s, target.tableId, wanted)).get(change.id)?.old;
   if (!old) return undefined;
   const values: unknown[] = target.keyColumns.length === 1 ? [rowKey] : JSON.parse(rowKey);
+  // An erased key column's old value is not known: the key before the change cannot be followed.
+  if (names.some((stored) => isListed(old, 'erased', stored))) return undefined;
   let changed = false;
   names.forEach((stored, i) => {
     if (Object.hasOwn(old, stored)) {
@@ -231,10 +238,13 @@ async function keyBefore(
   return changed ? values : undefined;
 }
 
-/** Whether the stored values list the column as oversized (under the key "", which no column can have). */
-function isOversized(values: Record<string, unknown> | null, stored: string): boolean {
-  const listing = values?.[''] as { oversized?: unknown } | undefined;
-  return Array.isArray(listing?.oversized) && listing.oversized.includes(stored);
+/**
+ * Whether the stored values list the column as oversized or erased (under the key "", which no column can have: see
+ * readChangeValues).
+ */
+function isListed(values: Record<string, unknown> | null, listing: 'oversized' | 'erased', stored: string): boolean {
+  const listed = (values?.[''] as Record<string, unknown> | undefined)?.[listing];
+  return Array.isArray(listed) && listed.includes(stored);
 }
 
 function blameChange(row: ChangeRow): BlameChange {

@@ -155,6 +155,7 @@ describe('auditrum blame', () => {
           newValue: 5,
           masked: false,
           oversized: false,
+          erased: false,
           unknown: null,
         },
       ],

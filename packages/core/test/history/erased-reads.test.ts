@@ -1,5 +1,16 @@
 import type { Auditrum, TableRowState } from '@auditrum/core';
 import { contextComment, createAuditrum, ERASED_VALUE } from '@auditrum/core';
+import type {
+  AdminHandler,
+  BlameResponse,
+  ChangeResponse,
+  ChangesResponse,
+  FieldHistoryResponse,
+  HistoryResponse,
+  RowAsOfResponse,
+  TableAsOfResponse,
+} from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +27,8 @@ const role = useAppRole(db);
 const reader = useHistoryReader(db);
 let owner: Auditrum;
 let audit: Auditrum;
+let admin: AdminHandler<unknown>;
+const adminErrors: unknown[] = [];
 /** After the rows were inserted, before any update. */
 let inserted: string;
 /** After the updates, before row 4 was deleted. */
@@ -61,8 +74,10 @@ beforeAll(async () => {
   await app.end();
   for (const key of [1, 3, 4]) await eraseEmail(key);
   await owner.erase({ subject: { actorId: 'bob-1' }, reason: 'GDPR request 5' });
+  admin = createAdminRoutes({ pool: reader.pool, authorize: () => true, onError: (error) => adminErrors.push(error) });
 });
 afterAll(async () => {
+  expect(adminErrors).toEqual([]);
   await audit.close();
   await owner.close();
 });
@@ -183,5 +198,92 @@ describe('erased values read as unknown (reason erased)', () => {
       ['INSERT', '1', '', '', 'erased'],
       ['UPDATE', '1', '', '', 'erased'],
     ]);
+  });
+
+  it('blame: who set an erased field and when stay known, its value is not (null, erased)', async () => {
+    const blame = await audit.blame({ table: 'people', key: 1 });
+    expect(
+      blame.fields.map(({ field, change, oldValue, newValue, erased, unknown }) => ({
+        field,
+        operation: change?.operation,
+        oldValue,
+        newValue,
+        erased,
+        unknown,
+      })),
+    ).toEqual([
+      { field: 'id', operation: 'INSERT', oldValue: null, newValue: 1, erased: false, unknown: null },
+      { field: 'email', operation: 'UPDATE', oldValue: null, newValue: null, erased: true, unknown: null },
+      { field: 'city', operation: 'UPDATE', oldValue: 'Graz', newValue: 'Linz', erased: false, unknown: null },
+    ]);
+    const lookalike = await audit.blame({ table: 'people', key: 2, field: 'email' });
+    expect(lookalike.fields).toMatchObject([{ newValue: ERASED_VALUE, erased: false }]);
+  });
+});
+
+describe('the admin API: erased values are null and listed, or unknown with reason erased', () => {
+  async function json<T>(path: string, query: Record<string, string> = {}): Promise<T> {
+    const response = await admin({
+      method: 'GET',
+      path,
+      query: new URLSearchParams(query),
+      headers: {},
+      basePath: '/audit-admin',
+      raw: {},
+    });
+    if (response.status !== 200) throw new Error(`${path}: ${response.status} ${String(response.body)}`);
+    return JSON.parse(response.body as string) as T;
+  }
+
+  it('api/changes, api/changes/:id and api/history: null and listed in erased; the lookalike as its value', async () => {
+    const { items } = await json<ChangesResponse>('api/changes', { table: 'public.people' });
+    const update = items.find((change) => change.rowKey === '1' && change.operation === 'UPDATE');
+    expect(update).toMatchObject({
+      oldValues: { email: null, city: 'Graz' },
+      newValues: { email: null, city: 'Linz' },
+      changedColumns: ['city', 'email'],
+      erased: { old: ['email'], new: ['email'] },
+    });
+    expect((await json<ChangeResponse>(`api/changes/${update?.id}`)).change).toEqual(update);
+    const lookalike = items.find((change) => change.rowKey === '2');
+    expect(lookalike).toMatchObject({ newValues: { email: ERASED_VALUE, city: ERASED_VALUE }, erased: null });
+    // Bob's change: his actor id erased, his row's values not.
+    expect(items.find((change) => change.rowKey === '5')).toMatchObject({
+      actor: { id: expect.stringMatching(/^erased:\d+$/) },
+      newValues: { email: 'bob@example' },
+      erased: null,
+    });
+
+    const history = await json<HistoryResponse>('api/history', { table: 'public.people', key: '4', at: updated });
+    expect(history.versions.map((version) => [version.change.operation, version.state, version.erased])).toEqual([
+      ['INSERT', { id: 4, email: null, city: 'Bern' }, ['email']],
+      ['DELETE', null, []],
+    ]);
+    expect(history.versions[1]?.change.oldValues).toEqual({ id: 4, email: null, city: 'Bern' });
+    expect([history.stateAt, history.stateAtErased]).toEqual([{ id: 4, email: null, city: 'Bern' }, ['email']]);
+  });
+
+  it('api/row-as-of, api/table-as-of, api/field-history and api/blame', async () => {
+    expect(
+      await json<RowAsOfResponse>('api/row-as-of', { table: 'public.people', key: '4', at: inserted }),
+    ).toMatchObject({ exists: true, values: { id: 4, city: 'Bern' }, unknown: [ERASED] });
+    const table = await json<TableAsOfResponse>('api/table-as-of', { table: 'public.people', at: inserted });
+    expect(table.items.map(({ rowKey, values, unknown }) => ({ rowKey, values, unknown }))).toEqual(
+      ROWS_INSERTED.map(({ rowKey, values, unknown }) => ({ rowKey, values, unknown })),
+    );
+    const field = await json<FieldHistoryResponse>('api/field-history', {
+      table: 'public.people',
+      key: '4',
+      field: 'email',
+    });
+    expect(field.entries.map((entry) => [entry.operation, entry.value, entry.oldValue, entry.unknown])).toEqual([
+      ['INSERT', null, null, 'erased'],
+      ['DELETE', null, null, null],
+    ]);
+    const blame = await json<BlameResponse>('api/blame', { table: 'public.people', key: '4', field: 'email' });
+    expect(blame).toMatchObject({
+      fields: [{ field: 'email', change: { operation: 'INSERT' }, newValue: null, erased: true }],
+      deletedBy: { operation: 'DELETE' },
+    });
   });
 });

@@ -148,6 +148,7 @@ function fieldCells(field: FieldBlame): Cell[] {
 function valueText(field: FieldBlame): string {
   if (field.masked) return '(masked: changed, value not kept)';
   if (field.oversized) return '(too large to keep)';
+  if (field.erased) return '(erased on request: value not kept)';
   const shown = (value: unknown): string => {
     const json = printable(JSON.stringify(value) ?? 'null');
     return json.length > VALUE_CHARS ? `${json.slice(0, VALUE_CHARS - 1)}…` : json;
