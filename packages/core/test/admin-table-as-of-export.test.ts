@@ -4,6 +4,7 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIRST_PAGE_ROWS } from '../src/admin/table-as-of-export.js';
 
 /**
  * `api/table-as-of/export`: a whole table as of a time, streamed as CSV or NDJSON, on a real database through the
@@ -180,7 +181,9 @@ describe('api/table-as-of/export of a table larger than its first page', () => {
 
   it('sends every row of that time once, the first page in key order, with the values of that time', async () => {
     const rows = await ndjson({});
-    expect(rows.map((row) => row.rowKey).slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
+    expect(rows.map((row) => row.rowKey).slice(0, FIRST_PAGE_ROWS)).toEqual(
+      Array.from({ length: FIRST_PAGE_ROWS }, (_, i) => String(i + 1)),
+    );
     expect(rows.map((row) => Number(row.rowKey)).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 300 }, (_, i) => i + 1),
     );
@@ -198,8 +201,8 @@ describe('api/table-as-of/export of a table larger than its first page', () => {
   it('keeps only keys that contain `key`, on both sides of the first page', async () => {
     const rows = await ndjson({ key: '1' });
     const expected = Array.from({ length: 300 }, (_, i) => String(i + 1)).filter((key) => key.includes('1'));
-    expect(expected.length).toBeGreaterThan(50);
-    expect(rows.map((row) => row.rowKey).slice(0, 50)).toEqual(expected.slice(0, 50));
+    expect(expected.length).toBeGreaterThan(FIRST_PAGE_ROWS);
+    expect(rows.map((row) => row.rowKey).slice(0, FIRST_PAGE_ROWS)).toEqual(expected.slice(0, FIRST_PAGE_ROWS));
     expect(rows.map((row) => row.rowKey).sort()).toEqual([...expected].sort());
   });
 

@@ -170,7 +170,7 @@ export interface ChangesResponse extends Page<Change> {
 /**
  * `GET api/changes/export?format=csv|ndjson&<ChangeFilters>`: a streamed attachment, newest first. Also the formats of
  * `GET api/table-as-of/export?table&at&key&format`: the whole table as of `at` (rows whose key contains `key`), the first
- * 50 in the order of the table's key, the others in no particular order: CSV with today's columns then `unknown` (`column:reason`, space separated), or one `TableRowAsOf`
+ * 10 in the order of the table's key, the others in no particular order: CSV with today's columns then `unknown` (`column:reason`, space separated), or one `TableRowAsOf`
  * per NDJSON line.
  */
 export type ExportFormat = 'csv' | 'ndjson';

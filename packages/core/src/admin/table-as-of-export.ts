@@ -13,8 +13,11 @@ import { exportResponse, requiredExportFormat } from './export-response.js';
 import { asInput, historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 
-/** Rows of the first page, in key order: enough to start the download while the whole table's query starts. */
-export const FIRST_PAGE_ROWS = 50;
+/**
+ * Rows of the first page, in key order: enough to start the download while the whole table's query starts, and few,
+ * since the page rebuilds each (50 made the first chunk 10–20 ms slower than the admin's own page a day back).
+ */
+export const FIRST_PAGE_ROWS = 10;
 
 /**
  * `GET api/table-as-of/export?table&at&key&format=csv|ndjson`: every row that existed at `at` (with `key`, those
