@@ -203,6 +203,37 @@ describe('a table as of a time, rebuilt backwards from the live table', () => {
     expect(rows.find((row) => row.row_key === '2')?.unknown).toEqual([{ column: 'body', reason: 'oversized' }]);
   });
 
+  it('spells a timestamptz as the reader’s session does, the same instant the writer’s session recorded', async () => {
+    await app.query('CREATE TABLE visits (id int PRIMARY KEY, at timestamptz, note text)');
+    await audit.track('visits');
+    await db.pool.query(`GRANT SELECT ON visits TO ${reader.name}`);
+    const writer = await app.connect();
+    try {
+      await writer.query(`SET TimeZone = 'Asia/Kolkata'`);
+      await writer.query(
+        `INSERT INTO visits VALUES (1, '2026-03-01T10:00:00Z', 'a'), (2, '2026-03-02T10:00:00Z', 'b')`,
+      );
+    } finally {
+      await writer.query('RESET TimeZone');
+      writer.release();
+    }
+    const at = await now();
+    await app.query(`UPDATE visits SET note = 'later' WHERE id = 2`);
+    const { backward, general } = await bothWays('visits', at);
+    // The general query gives the rows rebuilt forwards as the log recorded them (+05:30), the backward one as the
+    // reader's session spells the live value (the test database's zone); every other field is the same.
+    const { rows: zone } = await reader.pool.query<{ offset: string }>(
+      `SELECT to_json(timestamptz '2026-03-01T10:00:00Z') #>> '{}' AS offset`,
+    );
+    expect(general.map((row) => row.values.at)).toEqual(['2026-03-01T15:30:00+05:30', '2026-03-02T15:30:00+05:30']);
+    expect(backward?.map((row) => row.values.at)).toEqual([zone[0]?.offset, expect.any(String)]);
+    expect(backward?.map((row) => Date.parse(row.values.at as string))).toEqual(
+      general.map((row) => Date.parse(row.values.at as string)),
+    );
+    const withoutTime = (rows: StateRow[]) => rows.map((row) => ({ ...row, values: { ...row.values, at: null } }));
+    expect(withoutTime(backward ?? [])).toEqual(withoutTime(general));
+  });
+
   it('declines, and the general query answers, for masked, excluded, renamed, added, dropped and retyped columns, a WHEN condition, a TRUNCATE, an untracked period and a json column', async () => {
     const cases: { name: string; track?: Record<string, unknown>; columns?: string; after: string[] }[] = [
       { name: 'masked', track: { mask: ['b'] }, after: [] },
