@@ -24,10 +24,18 @@ BEGIN
   THEN
     RETURN '{}';
   END IF;
-  SELECT coalesce(array_agg(DISTINCT e.change_id), '{}') INTO ids
+  -- The erased changes first, then which of them are the table's, found by their ids through the log's primary key
+  -- (OFFSET 0: not through the index on the table's rows, which would read every change of the table). A join could
+  -- be answered by reading the whole log: the planner does not know that erased_changes is small, usually empty.
+  SELECT array_agg(DISTINCT e.change_id) INTO ids
   FROM :AUDITRUM_SCHEMA.erased_changes e
-  JOIN :AUDITRUM_SCHEMA.erasures s ON s.id = e.erasure_id AND s.subject ? 'columns'
-  JOIN :AUDITRUM_SCHEMA.changes c ON c.id = e.change_id AND c.table_id = _history_erased_ids.table_id;
+  JOIN :AUDITRUM_SCHEMA.erasures s ON s.id = e.erasure_id AND s.subject ? 'columns';
+  IF ids IS NULL THEN
+    RETURN '{}';
+  END IF;
+  SELECT coalesce(array_agg(c.id), '{}') INTO ids
+  FROM (SELECT c.id, c.table_id FROM :AUDITRUM_SCHEMA.changes c WHERE c.id = ANY (ids) OFFSET 0) c
+  WHERE c.table_id = _history_erased_ids.table_id;
   RETURN ids;
 END;
 $$;

@@ -221,6 +221,19 @@ describe('erased values read as unknown (reason erased)', () => {
   });
 });
 
+describe('a reader that may not read erasures', () => {
+  const limited = useHistoryReader(db);
+
+  it('still reads history: the marker as stored, as before erasures were told apart (docs name the grants)', async () => {
+    await db.pool.query(`REVOKE SELECT ON auditrum.erasures FROM ${pg.escapeIdentifier(limited.name)}`);
+    await db.pool.query(`GRANT SELECT ON people TO ${pg.escapeIdentifier(limited.name)}`);
+    const { rows } = await limited.pool.query(`SELECT "values", unknown FROM auditrum.row_as_of('people', '1', $1)`, [
+      inserted,
+    ]);
+    expect(rows).toEqual([{ values: { id: 1, email: ERASED_VALUE, city: 'Graz' }, unknown: [] }]);
+  });
+});
+
 describe('the admin API: erased values are null and listed, or unknown with reason erased', () => {
   async function json<T>(path: string, query: Record<string, string> = {}): Promise<T> {
     const response = await admin({
