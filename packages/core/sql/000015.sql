@@ -1,7 +1,7 @@
 -- Auditrum schema, version 15: a write that carries no context comment takes its context from its connection's
 -- settings: Auditrum's own `auditrum.context` (a JSON object of the comment's shape, which `auditrum exec` sets for
 -- the commands it runs through PGOPTIONS), else what a gateway sets in each transaction: PostgREST's and Supabase's
--- `request.jwt.claims` (`request.jwt.claim.sub` before PostgREST 10), Hasura's `hasura.user`. A gateway's write is
+-- `request.jwt.claims` (PostgREST 10 and later), Hasura's `hasura.user`. A gateway's write is
 -- recorded with its user as the actor and `source: gateway` (see docs/context.md, "Gateways").
 --
 -- The setting is believed as a comment is: only from a session whose login role is an application role (a gateway
@@ -9,58 +9,65 @@
 -- compared); anyone else's is kept as `claimed` beside the database facts. A comment still wins over the setting
 -- (a request of an exec'd script that runs Auditrum's middleware keeps its own context). The settings are read
 -- only when the statement has no valid comment, so the usual write costs what it did; with no setting either, one
--- test of four settings is all that is added (docs/benchmarks.md, "Session 7").
+-- test of three settings is all that is added (docs/benchmarks.md, "Session 7: context from settings and gateways").
 
--- An actor or request id from a connection's settings, at most `max_chars` characters (longer: cut, with "…"). They
--- go into indexed columns, where an entry over 2,704 bytes would fail the write; Auditrum's client never sends more
--- than 256 (actor) and 128 (request) characters.
+-- An actor or request id read from a setting, at most `max_chars` characters (longer: cut, ending in "…"). They go
+-- into indexed columns, where an entry over 2,704 bytes would fail the write; Auditrum's client never sends more
+-- than 256 (actor) and 128 (request) characters. No SET search_path, so that PostgreSQL inlines it into the calling
+-- expression (a call of an SQL function that is not inlined sets up its statement at every transaction); the
+-- capture functions, which call it, have theirs (pg_catalog, then pg_temp).
 CREATE FUNCTION :AUDITRUM_SCHEMA._id_capped(id text, max_chars integer) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN length(id) > max_chars THEN left(id, max_chars - 1) || '…' ELSE id END
 $$;
 
 /**
  * The context of a write that came without a context comment, from the settings of its connection: Auditrum's own
  * `auditrum.context` (set by `auditrum exec` through PGOPTIONS, or by SET), else what a gateway sets in the
- * transaction: PostgREST's and Supabase's `request.jwt.claims` (`request.jwt.claim.sub` before PostgREST 10) or
- * Hasura's `hasura.user`. Called by the capture functions only when one of these is set (they test that first).
+ * transaction: PostgREST's and Supabase's `request.jwt.claims` (PostgREST 10 and later) or Hasura's `hasura.user`.
+ * Called by the capture functions only when one of these is set (they test that first). PostgREST before version 10
+ * set one setting per claim (`request.jwt.claim.sub`): reading it too would cost every write without a context a
+ * fourth look-up (about 3,000 instructions per transaction), for versions out of support since 2022.
  *
  * `trusted` says whether the session's login role is an application role: only then is what the settings say
  * believed (the context as it stands, `actor_id` and `request_id` still in it for the caller to lift into their
  * columns); anyone else's is kept under `claimed` beside the database facts, like a comment. A value over the
  * comment's limit (16,384 bytes) or that is not a JSON object never fails the write: it is kept under `claimed`
- * as a marker (its size and SHA-256) or as what it is.
+ * as a marker (its size and SHA-256) or as what it is. An actor id over 256 characters or a request id over 128
+ * (more than Auditrum's client sends) is cut, ending in "…": they go into indexed columns, where an entry over
+ * 2,704 bytes would fail the write.
+ *
+ * No SET search_path (it costs a save and a restore of the setting at each call): the capture functions call it
+ * with theirs (pg_catalog, then pg_temp), and as SECURITY INVOKER it runs with no rights but its caller's.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._settings_context(trusted boolean) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  facts jsonb := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
-    current_setting('application_name'), 'client_addr', inet_client_addr());
-  setting text;
-  value text;
+  setting text := 'auditrum.context';
+  value text := nullif(pg_catalog.current_setting('auditrum.context', true), '');
   parsed jsonb;
   ctx jsonb;
+  -- Whether ctx is a marker of a value that could not be read: kept as claimed, whoever set it.
+  unreadable boolean := false;
 BEGIN
   -- The first one set speaks; '' is one that an ended transaction had set with set_config(…, true).
-  setting := 'auditrum.context';
-  value := nullif(current_setting(setting, true), '');
   IF value IS NULL THEN
     setting := 'request.jwt.claims';
-    value := nullif(current_setting(setting, true), '');
+    value := nullif(pg_catalog.current_setting(setting, true), '');
   END IF;
   IF value IS NULL THEN
     setting := 'hasura.user';
-    value := nullif(current_setting(setting, true), '');
+    value := nullif(pg_catalog.current_setting(setting, true), '');
   END IF;
   IF value IS NULL THEN
-    -- PostgREST before version 10: one setting per claim.
-    setting := 'request.jwt.claims';
-    parsed := jsonb_build_object('sub', nullif(current_setting('request.jwt.claim.sub', true), ''),
-      'role', nullif(current_setting('request.jwt.claim.role', true), ''),
-      'email', nullif(current_setting('request.jwt.claim.email', true), ''));
-  ELSIF octet_length(value) > 16384 THEN
-    RETURN facts || jsonb_build_object('claimed', jsonb_build_object('$auditrum', 'oversized', 'setting', setting,
-      'bytes', octet_length(value), 'sha256', encode(sha256(convert_to(value, 'UTF8')), 'hex')));
+    -- None is set (the capture functions saw only settings left '' by ended transactions): a direct write.
+    RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr());
+  END IF;
+  IF octet_length(value) > 16384 THEN
+    ctx := jsonb_build_object('$auditrum', 'oversized', 'setting', setting, 'bytes', octet_length(value),
+      'sha256', encode(sha256(convert_to(value, 'UTF8')), 'hex'));
+    unreadable := true;
   ELSE
     -- One parse in a subtransaction, as for a comment (OTHERS leaves out query cancellation).
     BEGIN
@@ -69,28 +76,37 @@ BEGIN
       parsed := to_jsonb(value);
     END;
     IF jsonb_typeof(parsed) <> 'object' THEN
-      RETURN facts || jsonb_build_object('claimed', jsonb_build_object('$auditrum', 'invalid', 'setting', setting,
-        'value', parsed));
+      ctx := jsonb_build_object('$auditrum', 'invalid', 'setting', setting, 'value', parsed);
+      unreadable := true;
     END IF;
   END IF;
-  IF setting = 'auditrum.context' THEN
-    IF NOT trusted THEN
-      RETURN facts || jsonb_build_object('claimed', parsed);
-    END IF;
-    RETURN parsed || jsonb_strip_nulls(jsonb_build_object('actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'actor_id', 256),
-      'request_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'request_id', 128)));
+  IF NOT unreadable THEN
+    -- A gateway's actor and role as fields of Auditrum's context; PostgREST also says which request.
+    ctx := CASE setting
+      WHEN 'auditrum.context' THEN parsed
+      WHEN 'request.jwt.claims' THEN jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'postgrest',
+        'actor_id', parsed->>'sub', 'role', parsed->>'role', 'email', parsed->>'email',
+        'method', left(nullif(pg_catalog.current_setting('request.method', true), ''), 16),
+        'path', left(nullif(pg_catalog.current_setting('request.path', true), ''), 1024)))
+      ELSE jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'hasura',
+        'actor_id', parsed->>'x-hasura-user-id', 'role', parsed->>'x-hasura-role'))
+    END;
   END IF;
-  -- A gateway's actor and role, as fields of Auditrum's context; PostgREST also says which request.
-  ctx := jsonb_strip_nulls(CASE setting
-    WHEN 'request.jwt.claims' THEN jsonb_build_object('source', 'gateway', 'gateway', 'postgrest',
-      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'sub', 256), 'role', parsed->>'role', 'email', parsed->>'email',
-      'method', left(nullif(current_setting('request.method', true), ''), 16),
-      'path', left(nullif(current_setting('request.path', true), ''), 1024))
-    ELSE jsonb_build_object('source', 'gateway', 'gateway', 'hasura',
-      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'x-hasura-user-id', 256), 'role', parsed->>'x-hasura-role')
-  END);
-  -- Believed, it keeps the database facts beside it (the login role, which the gateway's settings do not name).
-  RETURN CASE WHEN trusted THEN facts || ctx ELSE facts || jsonb_build_object('claimed', ctx) END;
+  IF trusted AND NOT unreadable THEN
+    IF length(ctx->>'actor_id') > 256 OR length(ctx->>'request_id') > 128 THEN
+      ctx := ctx || jsonb_strip_nulls(jsonb_build_object('actor_id', :AUDITRUM_SCHEMA._id_capped(ctx->>'actor_id', 256),
+        'request_id', :AUDITRUM_SCHEMA._id_capped(ctx->>'request_id', 128)));
+    END IF;
+    -- Auditrum's own context stands alone, as a comment's does.
+    IF setting = 'auditrum.context' THEN
+      RETURN ctx;
+    END IF;
+  END IF;
+  -- The database facts of a direct write: beside a gateway's context (its login role, which the gateway's settings
+  -- do not name), or beside what was only claimed.
+  RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+      pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr())
+    || CASE WHEN trusted AND NOT unreadable THEN ctx ELSE jsonb_build_object('claimed', ctx) END;
 END;
 $$;
 
@@ -350,7 +366,7 @@ BEGIN
     -- %1$s._settings_context() reads with the same limit and trust. concat() skips a setting never set, so
     -- with none set this one test is all that it costs.
     IF concat(current_setting('auditrum.context', true), current_setting('request.jwt.claims', true),
-        current_setting('request.jwt.claim.sub', true), current_setting('hasura.user', true)) = '' THEN
+        current_setting('hasura.user', true)) = '' THEN
       ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
         current_setting('application_name'), 'client_addr', inet_client_addr());
     ELSE

@@ -267,7 +267,7 @@ BEGIN
     -- %1$s._settings_context() reads with the same limit and trust. concat() skips a setting never set, so
     -- with none set this one test is all that it costs.
     IF concat(current_setting('auditrum.context', true), current_setting('request.jwt.claims', true),
-        current_setting('request.jwt.claim.sub', true), current_setting('hasura.user', true)) = '' THEN
+        current_setting('hasura.user', true)) = '' THEN
       ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
         current_setting('application_name'), 'client_addr', inet_client_addr());
     ELSE

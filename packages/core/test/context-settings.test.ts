@@ -287,8 +287,10 @@ describe('gateways: PostgREST, Supabase and Hasura', () => {
     });
   });
 
-  it('reads PostgREST before version 10 (one setting per claim) and a subject that is a number', async () => {
+  it('reads a subject that is a number, and not the one setting per claim of PostgREST before version 10', async () => {
     const client = await connect(urlAs(authenticator));
+    // Not read (docs/context.md): a fourth look-up would cost every write without a context, for versions out of
+    // support. Such a write is a direct write.
     expect(
       await writeIn(
         client,
@@ -296,12 +298,7 @@ describe('gateways: PostgREST, Supabase and Hasura', () => {
         local('request.jwt.claim.sub', 'u-old'),
         local('request.jwt.claim.role', 'authenticated'),
       ),
-    ).toEqual({
-      operation: 'UPDATE',
-      actor_id: 'u-old',
-      request_id: null,
-      context: { ...facts(authenticator), source: 'gateway', gateway: 'postgrest', role: 'authenticated' },
-    });
+    ).toEqual({ operation: 'UPDATE', actor_id: null, request_id: null, context: facts(authenticator) });
     expect(
       await writeIn(
         client,
