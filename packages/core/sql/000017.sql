@@ -4,9 +4,11 @@
 -- with each column set back to the old value of the first later change that wrote it (or the image a later DELETE
 -- recorded), so the query reads the live table once and merges only the changes after the time; the changes up to
 -- it are read once per key for the row's last change and whether it was inserted while tracked, never merged.
--- Otherwise, or for a key whose changes hold oversized values or whose change ids and times disagree around the
--- time, history's general query (version 16) answers as before. _history_table_sql and table_as_of choose; their
--- signatures and results are those of version 16.
+-- A key whose changes hold oversized values, or whose change ids and times disagree around the time, is rebuilt by
+-- history's one-row query; any other history by the general query (version 16), as before. _history_table_sql and
+-- table_as_of choose; their signatures and rows are those of version 16 (a timestamptz, interval or money value is
+-- spelled as the reader's session spells it, as a live row's always was). Added: _history_table_backward_sql,
+-- _history_table_general_sql (version 7's _history_table_sql), _history_row_finished and its row type.
 
 -- One row as of a time, finished as row_as_of finishes it (known values, unknown ones, existence), for a key the
 -- backward rebuild hands back to history's one-row query.
