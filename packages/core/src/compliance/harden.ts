@@ -127,7 +127,7 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     `SELECT c.relname AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner) = $2 AS owned_by_admin,
        c.relispartition AS partition
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${notExtensionMember('pg_class', 'c.oid')}
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ${notExtensionMember('pg_class', 'c.oid')}
        -- A sequence of an identity or serial column follows its table.
        AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                        AND d.deptype IN ('a', 'i') AND c.relkind = 'S')
@@ -152,7 +152,16 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     [schema, adminRole],
   );
 
-  const KEYWORD: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE' };
+  // A composite type (c) of the history readers' results is owned like the rest; only what holds rows is granted.
+  const KEYWORD: Record<string, string> = {
+    r: 'TABLE',
+    p: 'TABLE',
+    v: 'VIEW',
+    m: 'MATERIALIZED VIEW',
+    S: 'SEQUENCE',
+    c: 'TYPE',
+  };
+  const READABLE = new Set(['r', 'p', 'v', 'm']);
   const ROUTINE: Record<string, string> = { f: 'FUNCTION', p: 'PROCEDURE', a: 'AGGREGATE', w: 'FUNCTION' };
   const statements: string[] = [
     '-- The admin role owns the schema and everything in it.',
@@ -182,7 +191,7 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     `GRANT SELECT ON ${s}.application_roles TO PUBLIC`,
   );
   for (const rel of relations.rows) {
-    if (rel.partition || rel.kind === 'S' || UNREADABLE.has(rel.name)) continue;
+    if (rel.partition || !READABLE.has(rel.kind) || UNREADABLE.has(rel.name)) continue;
     statements.push(`GRANT SELECT ON ${s}.${quoteIdentifier(rel.name)} TO ${app}`);
   }
   statements.push(
