@@ -173,12 +173,13 @@ describe('a table as of a time, rebuilt backwards from the live table', () => {
       const { rows: pid } = await waiter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const waiting = waiter.query('UPDATE notes SET n = n + 1000 WHERE id = 5');
       // Wait until the waiter's statement has begun and waits for the lock.
-      for (;;) {
+      for (let polls = 0; ; polls++) {
         const { rows } = await db.pool.query(
           `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`,
           [pid[0]?.pid],
         );
         if (rows.length > 0) break;
+        if (polls === 10_000) throw new Error('the second UPDATE never waited for the row lock');
       }
       between = await now();
       await holder.query('UPDATE notes SET n = 200 WHERE id = 5');
