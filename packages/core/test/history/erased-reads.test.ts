@@ -218,6 +218,13 @@ describe('erased values read as unknown (reason erased)', () => {
     ]);
     const lookalike = await audit.blame({ table: 'people', key: 2, field: 'email' });
     expect(lookalike.fields).toMatchObject([{ newValue: ERASED_VALUE, erased: false }]);
+    const printed = await runCli(['blame', 'people', '1', 'email'], {
+      env: { DATABASE_URL: reader.url },
+      cwd: process.cwd(),
+    });
+    expect(printed).toMatchObject({ code: 0, stderr: '' });
+    expect(printed.stdout).toMatch(/^email +\d+ UPDATE .*\(erased on request: value not kept\)$/m);
+    expect(printed.stdout).not.toContain(ERASED_VALUE);
   });
 });
 
