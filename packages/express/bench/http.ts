@@ -370,7 +370,8 @@ async function main(): Promise<void> {
       if (bare.length === 0 || full.length === 0) continue;
       const ratios = full.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN));
       const p99Ratios = full.map((m, i) => m.p99 / (bare[i]?.p99 ?? Number.NaN));
-      const target = route === 'update' ? 0.9 : 0.85;
+      // Issue 15's targets (the UPDATE route's was 0.9 before the capture trigger's cost was counted in).
+      const target = route === 'update' ? 0.75 : 0.85;
       lines.push([
         route === 'update' ? 'PUT /items/:id (UPDATE)' : 'GET /items/:id (read)',
         median(bare.map((m) => m.rps)).toFixed(0),
