@@ -370,7 +370,7 @@ async function main(): Promise<void> {
       if (bare.length === 0 || full.length === 0) continue;
       const ratios = full.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN));
       const p99Ratios = full.map((m, i) => m.p99 / (bare[i]?.p99 ?? Number.NaN));
-      // Issue 15's targets (the UPDATE route's was 0.9 before the capture trigger's cost was counted in).
+      // Issue 15's targets.
       const target = route === 'update' ? 0.75 : 0.85;
       lines.push([
         route === 'update' ? 'PUT /items/:id (UPDATE)' : 'GET /items/:id (read)',
