@@ -7675,10 +7675,12 @@ $$;
 
 -- table_as_of's query rebuilt backwards from the live table (version 17's, kept as it is under another name) reads
 -- a change's values as recorded: a key with a change an erasure touched must go to history's one-row query, which
--- reads its erased values as unknown, as a key whose changes hold oversized values does. The query names that test
--- three times; each becomes "or the change is one an erasure touched". Should the text not hold it three times
--- (version 17 changed), the table is not rebuilt backwards at all: history's general query answers, as for any
--- table the backward rebuild does not apply to.
+-- reads its erased values as unknown, as a key whose changes hold oversized values does; and so must a key a key
+-- change moved a row into (its image comes from the old key's changes, which may be erased). The query names that
+-- test three times; each becomes "or the change is one an erasure touched, or a key change" (key changes are rare:
+-- few keys more for the one-row query). Should the text not hold it three times (version 17 changed), the table is
+-- not rebuilt backwards at all: history's general query answers, as for any table the backward rebuild does not
+-- apply to. A table nothing of which was erased gets version 17's query as it is.
 ALTER FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(regclass, timestamptz)
   RENAME TO _history_table_backward_unerased_sql;
 
@@ -7686,20 +7688,24 @@ CREATE FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(target regclass, at
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   statement text := :AUDITRUM_SCHEMA._history_table_backward_unerased_sql(target, at);
+  t :AUDITRUM_SCHEMA.tracked_tables;
   erased_ids bigint[];
   oversized constant text := $o$coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)$o$;
 BEGIN
   IF statement IS NULL THEN
     RETURN NULL;
   END IF;
-  erased_ids := :AUDITRUM_SCHEMA._history_erased_ids((:AUDITRUM_SCHEMA._history_table(target)).id);
+  t := :AUDITRUM_SCHEMA._history_table(target);
+  erased_ids := :AUDITRUM_SCHEMA._history_erased_ids(t.id);
   IF cardinality(erased_ids) = 0 THEN
     RETURN statement;
   END IF;
   IF (length(statement) - length(replace(statement, oversized, ''))) / length(oversized) <> 3 THEN
     RETURN NULL;
   END IF;
-  RETURN replace(statement, oversized, format('%s OR c.id = ANY (%L::bigint[])', oversized, erased_ids));
+  RETURN replace(statement, oversized,
+    format('%s OR c.id = ANY (%L::bigint[]) OR (c.operation = %L AND c.old_values ?| %L::text[])', oversized,
+      erased_ids, 'UPDATE', :AUDITRUM_SCHEMA._history_key_names(t)));
 END;
 $$;
 `,

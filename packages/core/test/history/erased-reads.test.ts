@@ -156,6 +156,36 @@ describe('erased values read as unknown (reason erased)', () => {
     }
   });
 
+  it('a row whose key changed after the erasure keeps its erased value unknown under its new key', async () => {
+    const app = role.openPool({ max: 1 });
+    app.on('error', () => undefined);
+    try {
+      await app.query(`CREATE TABLE movers (id int PRIMARY KEY, email text, city text)`);
+      await owner.track('public.movers');
+      await app.query(`INSERT INTO movers VALUES (6, 'erin@example', 'Graz')`);
+      await owner.erase({ subject: { table: 'public.movers', key: 6, columns: ['email'] }, reason: 'GDPR request 6' });
+      await app.query('UPDATE movers SET id = 16 WHERE id = 6');
+      await app.query(`UPDATE movers SET city = 'Wien' WHERE id = 16`);
+      await app.query(`GRANT SELECT ON movers TO ${pg.escapeIdentifier(reader.name)}`);
+    } finally {
+      await app.end();
+    }
+    const at = await now();
+    const expected = { rowKey: '16', values: { id: 16, city: 'Wien' }, unknown: [ERASED], rebuiltFrom: 'forward' };
+    expect(await audit.rowAsOf({ table: 'movers', key: 16, at })).toMatchObject(expected);
+    const rows: TableRowState[] = [];
+    for await (const row of await audit.tableAsOf({ table: 'movers', at })) rows.push(row);
+    expect(rows).toMatchObject([expected]);
+    const general = await reader.pool.query<{ q: string }>(
+      `SELECT auditrum._history_table_general_sql('movers', $1) AS q`,
+      [at],
+    );
+    const { rows: generalRows } = await reader.pool.query(
+      `SELECT row_key AS "rowKey", "values"::jsonb, unknown, rebuilt_from AS "rebuiltFrom" FROM (${general.rows[0]?.q}) s`,
+    );
+    expect(generalRows).toEqual([expected]);
+  });
+
   it('fieldHistory: an erased value is null with unknown erased; who changed it and when stay known', async () => {
     const history = await audit.fieldHistory({ table: 'people', key: 1, field: 'email' });
     expect(history.map(({ changedAt, changeId, requestId, ...entry }) => entry)).toEqual([
