@@ -6,7 +6,7 @@ import type { HttpAuditOptions, RequestScope } from '@auditrum/core/http';
 import { HttpAudit, rememberedScope, rememberScope } from '@auditrum/core/http';
 import { useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const db = useTestDatabase();
 
@@ -325,5 +325,30 @@ describe('rememberScope', () => {
     expect(rememberedScope(req)).toBe(scope);
     expect(rememberedScope(other)).toBeUndefined();
     expect(Reflect.ownKeys(req)).toEqual(['method']);
+  });
+
+  it('shares its registry with another copy of the module, and keeps its own when the key holds something else', async () => {
+    const key = Symbol.for('auditrum.http-scopes');
+    const global = globalThis as { [key]?: unknown };
+    const req = {};
+    const scope = { lastActor: undefined } as unknown as RequestScope;
+    rememberScope(req, scope);
+    vi.resetModules();
+    const copy = await import('../src/http/http-audit.js');
+    expect(copy.rememberedScope(req)).toBe(scope);
+
+    const registry = global[key];
+    global[key] = 'not a WeakMap';
+    try {
+      vi.resetModules();
+      const isolated = await import('../src/http/http-audit.js');
+      const other = {};
+      isolated.rememberScope(other, scope);
+      expect(isolated.rememberedScope(other)).toBe(scope);
+      expect(rememberedScope(other)).toBeUndefined();
+      expect(global[key]).toBe('not a WeakMap');
+    } finally {
+      global[key] = registry;
+    }
   });
 });

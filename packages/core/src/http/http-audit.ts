@@ -21,9 +21,11 @@ export interface HttpAuditParts {
 // property of the request (Express changes each request's prototype, after which V8 gives every property added to
 // it a new hidden class), shared through the global symbol registry by every copy of this module in the process.
 const SCOPES_KEY = Symbol.for('auditrum.http-scopes');
-const registry = globalThis as { [SCOPES_KEY]?: WeakMap<object, RequestScope> };
+const registry = globalThis as { [SCOPES_KEY]?: unknown };
 registry[SCOPES_KEY] ??= new WeakMap();
-const scopes = registry[SCOPES_KEY];
+const shared = registry[SCOPES_KEY];
+// Anything else found under the key (put there by other code) is left alone, and this copy keeps its own.
+const scopes: WeakMap<object, RequestScope> = shared instanceof WeakMap ? shared : new WeakMap();
 
 /**
  * The framework-free half of the middleware: request ids and the per-request audit context, and the API log
