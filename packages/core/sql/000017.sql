@@ -8,7 +8,8 @@
 -- history's one-row query; any other history by the general query (version 16), as before. _history_table_sql and
 -- table_as_of choose; their signatures and rows are those of version 16 (a timestamptz, interval or money value is
 -- spelled as the reader's session spells it, as a live row's always was). Added: _history_table_backward_sql,
--- _history_table_general_sql (version 7's _history_table_sql), _history_row_finished and its row type.
+-- _history_table_general_sql (version 7's _history_table_sql), _history_row_finished and its row type,
+-- _history_backward_handover.
 
 -- One row as of a time, finished as row_as_of finishes it (known values, unknown ones, existence), for a key the
 -- backward rebuild hands back to history's one-row query.
@@ -27,6 +28,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     CASE WHEN s."exists" IS FALSE THEN 'none' ELSE coalesce(s.rebuilt_from, 'none') END
   FROM (SELECT :AUDITRUM_SCHEMA._history_columns(:AUDITRUM_SCHEMA._history_table(target)) AS today) c
   LEFT JOIN :AUDITRUM_SCHEMA._history_states(target, at, 9223372036854775807, ARRAY[key], false) s ON true
+$$;
+
+-- Which of a table's changes hand their key to history's one-row query, as a condition on a change `c` in the
+-- backward rebuild's statement: one holding oversized values (recorded as markers). Later versions add to it.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_backward_handover(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT $c$(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false))$c$
 $$;
 
 /**
@@ -88,7 +96,7 @@ BEGIN
   RETURN format($q$
     WITH gt AS (
       SELECT c.row_key, c.id, c.operation, c.old_values,
-        coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false) AS oversized,
+        %10$s AS oversized,
         min(c.id) FILTER (WHERE c.operation <> 'UPDATE') OVER (PARTITION BY c.row_key) AS bound
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND NOT (c.changed_at <= %3$L::timestamptz)
@@ -107,7 +115,7 @@ BEGIN
     le AS (
       SELECT c.row_key, max(ARRAY[c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint]) AS last,
         bool_or(c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| %4$L::text[])) AS entered,
-        bool_or(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)) AS oversized
+        bool_or(%10$s) AS oversized
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND c.changed_at <= %3$L::timestamptz
       GROUP BY c.row_key
@@ -148,7 +156,7 @@ BEGIN
     CROSS JOIN LATERAL (
       SELECT max(ARRAY[c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint]) AS last,
         bool_or(c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| %4$L::text[])) AS entered,
-        bool_or(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)) AS oversized
+        bool_or(%10$s) AS oversized
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key = back.row_key AND c.changed_at <= %3$L::timestamptz
     ) p
@@ -157,7 +165,7 @@ BEGIN
       THEN %1$s._history_row_finished(%5$L::oid::regclass, %3$L::timestamptz, back.row_key) END AS one OFFSET 0) o
     WHERE back.deleted AND NOT EXISTS (%9$s) AND (NOT d.odd OR (one)."exists" IS NOT FALSE)
   $q$, audit, t.id, at, key_names, target::oid, live_sql, replace(last_at, '«last»', 'r.last'),
-    replace(last_at, '«last»', 'p.last'), live_one);
+    replace(last_at, '«last»', 'p.last'), live_one, :AUDITRUM_SCHEMA._history_backward_handover(t));
 END;
 $$;
 

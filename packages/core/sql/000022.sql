@@ -8,7 +8,7 @@
 -- the image of a key change carry them as any other unknown value. While nothing of a table was erased the readers
 -- pay one lookup in erased_changes per call (none per row). Replaced, with that change only: _history_remap,
 -- _history_plan and _history_states (version 16's), _history_moved_image and field_history (version 7's); version
--- 17's _history_table_backward_sql is wrapped so that a key with an erased change goes to the one-row query.
+-- 17's _history_backward_handover sends a key with an erased change to the one-row query.
 
 -- The ids of a table's changes whose values an erasure replaced (an erasure of some columns of a row; an actor's
 -- erasure replaces who and from where, never a value): '{}' while there are none, read in one probe per call. A role
@@ -641,38 +641,21 @@ BEGIN
 END;
 $$;
 
--- table_as_of's query rebuilt backwards from the live table (version 17's, kept as it is under another name) reads
--- a change's values as recorded: a key with a change an erasure touched must go to history's one-row query, which
--- reads its erased values as unknown, as a key whose changes hold oversized values does; and so must a key a key
--- change moved a row into (its image comes from the old key's changes, which may be erased). The query names that
--- test three times; each becomes "or the change is one an erasure touched, or a key change" (key changes are rare:
--- few keys more for the one-row query). Should the text not hold it three times (version 17 changed), the table is
--- not rebuilt backwards at all: history's general query answers, as for any table the backward rebuild does not
--- apply to. A table nothing of which was erased gets version 17's query as it is.
-ALTER FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(regclass, timestamptz)
-  RENAME TO _history_table_backward_unerased_sql;
-
-CREATE FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(target regclass, at timestamptz) RETURNS text
+-- The backward rebuild (version 17) reads a change's values as recorded: a key with a change an erasure touched
+-- goes to history's one-row query, which reads its erased values as unknown, as a key whose changes hold oversized
+-- values does; and so does a key a key change moved a row into (its image comes from the old key's changes, which
+-- may be erased; key changes are rare: few keys more for the one-row query). A table nothing of which was erased
+-- keeps version 17's condition.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._history_backward_handover(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  statement text := :AUDITRUM_SCHEMA._history_table_backward_unerased_sql(target, at);
-  t :AUDITRUM_SCHEMA.tracked_tables;
-  erased_ids bigint[];
-  oversized constant text := $o$coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)$o$;
+  oversized constant text := $c$(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false))$c$;
+  erased_ids bigint[] := :AUDITRUM_SCHEMA._history_erased_ids(t.id);
 BEGIN
-  IF statement IS NULL THEN
-    RETURN NULL;
-  END IF;
-  t := :AUDITRUM_SCHEMA._history_table(target);
-  erased_ids := :AUDITRUM_SCHEMA._history_erased_ids(t.id);
   IF cardinality(erased_ids) = 0 THEN
-    RETURN statement;
+    RETURN oversized;
   END IF;
-  IF (length(statement) - length(replace(statement, oversized, ''))) / length(oversized) <> 3 THEN
-    RETURN NULL;
-  END IF;
-  RETURN replace(statement, oversized,
-    format('%s OR c.id = ANY (%L::bigint[]) OR (c.operation = %L AND c.old_values ?| %L::text[])', oversized,
-      erased_ids, 'UPDATE', :AUDITRUM_SCHEMA._history_key_names(t)));
+  RETURN format('(%s OR c.id = ANY (%L::bigint[]) OR (c.operation = %L AND c.old_values ?| %L::text[]))', oversized,
+    erased_ids, 'UPDATE', :AUDITRUM_SCHEMA._history_key_names(t));
 END;
 $$;

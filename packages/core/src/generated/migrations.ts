@@ -6390,7 +6390,8 @@ $$;
 -- history's one-row query; any other history by the general query (version 16), as before. _history_table_sql and
 -- table_as_of choose; their signatures and rows are those of version 16 (a timestamptz, interval or money value is
 -- spelled as the reader's session spells it, as a live row's always was). Added: _history_table_backward_sql,
--- _history_table_general_sql (version 7's _history_table_sql), _history_row_finished and its row type.
+-- _history_table_general_sql (version 7's _history_table_sql), _history_row_finished and its row type,
+-- _history_backward_handover.
 
 -- One row as of a time, finished as row_as_of finishes it (known values, unknown ones, existence), for a key the
 -- backward rebuild hands back to history's one-row query.
@@ -6409,6 +6410,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     CASE WHEN s."exists" IS FALSE THEN 'none' ELSE coalesce(s.rebuilt_from, 'none') END
   FROM (SELECT :AUDITRUM_SCHEMA._history_columns(:AUDITRUM_SCHEMA._history_table(target)) AS today) c
   LEFT JOIN :AUDITRUM_SCHEMA._history_states(target, at, 9223372036854775807, ARRAY[key], false) s ON true
+$$;
+
+-- Which of a table's changes hand their key to history's one-row query, as a condition on a change \`c\` in the
+-- backward rebuild's statement: one holding oversized values (recorded as markers). Later versions add to it.
+CREATE FUNCTION :AUDITRUM_SCHEMA._history_backward_handover(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT $c$(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false))$c$
 $$;
 
 /**
@@ -6470,7 +6478,7 @@ BEGIN
   RETURN format($q$
     WITH gt AS (
       SELECT c.row_key, c.id, c.operation, c.old_values,
-        coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false) AS oversized,
+        %10$s AS oversized,
         min(c.id) FILTER (WHERE c.operation <> 'UPDATE') OVER (PARTITION BY c.row_key) AS bound
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND NOT (c.changed_at <= %3$L::timestamptz)
@@ -6489,7 +6497,7 @@ BEGIN
     le AS (
       SELECT c.row_key, max(ARRAY[c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint]) AS last,
         bool_or(c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| %4$L::text[])) AS entered,
-        bool_or(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)) AS oversized
+        bool_or(%10$s) AS oversized
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND c.changed_at <= %3$L::timestamptz
       GROUP BY c.row_key
@@ -6530,7 +6538,7 @@ BEGIN
     CROSS JOIN LATERAL (
       SELECT max(ARRAY[c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint]) AS last,
         bool_or(c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| %4$L::text[])) AS entered,
-        bool_or(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)) AS oversized
+        bool_or(%10$s) AS oversized
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.row_key = back.row_key AND c.changed_at <= %3$L::timestamptz
     ) p
@@ -6539,7 +6547,7 @@ BEGIN
       THEN %1$s._history_row_finished(%5$L::oid::regclass, %3$L::timestamptz, back.row_key) END AS one OFFSET 0) o
     WHERE back.deleted AND NOT EXISTS (%9$s) AND (NOT d.odd OR (one)."exists" IS NOT FALSE)
   $q$, audit, t.id, at, key_names, target::oid, live_sql, replace(last_at, '«last»', 'r.last'),
-    replace(last_at, '«last»', 'p.last'), live_one);
+    replace(last_at, '«last»', 'p.last'), live_one, :AUDITRUM_SCHEMA._history_backward_handover(t));
 END;
 $$;
 
@@ -7040,7 +7048,7 @@ $$;
 -- the image of a key change carry them as any other unknown value. While nothing of a table was erased the readers
 -- pay one lookup in erased_changes per call (none per row). Replaced, with that change only: _history_remap,
 -- _history_plan and _history_states (version 16's), _history_moved_image and field_history (version 7's); version
--- 17's _history_table_backward_sql is wrapped so that a key with an erased change goes to the one-row query.
+-- 17's _history_backward_handover sends a key with an erased change to the one-row query.
 
 -- The ids of a table's changes whose values an erasure replaced (an erasure of some columns of a row; an actor's
 -- erasure replaces who and from where, never a value): '{}' while there are none, read in one probe per call. A role
@@ -7673,39 +7681,22 @@ BEGIN
 END;
 $$;
 
--- table_as_of's query rebuilt backwards from the live table (version 17's, kept as it is under another name) reads
--- a change's values as recorded: a key with a change an erasure touched must go to history's one-row query, which
--- reads its erased values as unknown, as a key whose changes hold oversized values does; and so must a key a key
--- change moved a row into (its image comes from the old key's changes, which may be erased). The query names that
--- test three times; each becomes "or the change is one an erasure touched, or a key change" (key changes are rare:
--- few keys more for the one-row query). Should the text not hold it three times (version 17 changed), the table is
--- not rebuilt backwards at all: history's general query answers, as for any table the backward rebuild does not
--- apply to. A table nothing of which was erased gets version 17's query as it is.
-ALTER FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(regclass, timestamptz)
-  RENAME TO _history_table_backward_unerased_sql;
-
-CREATE FUNCTION :AUDITRUM_SCHEMA._history_table_backward_sql(target regclass, at timestamptz) RETURNS text
+-- The backward rebuild (version 17) reads a change's values as recorded: a key with a change an erasure touched
+-- goes to history's one-row query, which reads its erased values as unknown, as a key whose changes hold oversized
+-- values does; and so does a key a key change moved a row into (its image comes from the old key's changes, which
+-- may be erased; key changes are rare: few keys more for the one-row query). A table nothing of which was erased
+-- keeps version 17's condition.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._history_backward_handover(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  statement text := :AUDITRUM_SCHEMA._history_table_backward_unerased_sql(target, at);
-  t :AUDITRUM_SCHEMA.tracked_tables;
-  erased_ids bigint[];
-  oversized constant text := $o$coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false)$o$;
+  oversized constant text := $c$(coalesce(c.new_values ? '', false) OR coalesce(c.old_values ? '', false))$c$;
+  erased_ids bigint[] := :AUDITRUM_SCHEMA._history_erased_ids(t.id);
 BEGIN
-  IF statement IS NULL THEN
-    RETURN NULL;
-  END IF;
-  t := :AUDITRUM_SCHEMA._history_table(target);
-  erased_ids := :AUDITRUM_SCHEMA._history_erased_ids(t.id);
   IF cardinality(erased_ids) = 0 THEN
-    RETURN statement;
+    RETURN oversized;
   END IF;
-  IF (length(statement) - length(replace(statement, oversized, ''))) / length(oversized) <> 3 THEN
-    RETURN NULL;
-  END IF;
-  RETURN replace(statement, oversized,
-    format('%s OR c.id = ANY (%L::bigint[]) OR (c.operation = %L AND c.old_values ?| %L::text[])', oversized,
-      erased_ids, 'UPDATE', :AUDITRUM_SCHEMA._history_key_names(t)));
+  RETURN format('(%s OR c.id = ANY (%L::bigint[]) OR (c.operation = %L AND c.old_values ?| %L::text[]))', oversized,
+    erased_ids, 'UPDATE', :AUDITRUM_SCHEMA._history_key_names(t));
 END;
 $$;
 `,
