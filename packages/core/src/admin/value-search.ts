@@ -7,10 +7,10 @@ import { SqlParams, whereClause } from './sql-builder.js';
 
 /**
  * How the search in changed values (q) reads the log when there is no trigram index: in batches of the other
- * filters' rows, newest first, `batch` rows per query (fewer when the page's budget is smaller). A page stops
- * after `first` rows (the first page: it must
- * answer as fast as any other list) or `budget` rows (a page asked for with a cursor: "search older"), and answers
- * with what it found, possibly nothing, the time it searched back to and a cursor to go on from there.
+ * filters' rows, newest first, `batch` rows per query (fewer when the page's budget is smaller). A page stops after
+ * `first` rows (the first page: it must answer as fast as any other list) or `budget` rows (a page asked for with a
+ * cursor: "search older"), and answers with what it found, possibly nothing, the time it searched back to and a
+ * cursor to go on from there.
  */
 export interface SearchLimits {
   batch: number;
