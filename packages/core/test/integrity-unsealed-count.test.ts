@@ -1,4 +1,5 @@
 import { createAuditrum, harden, integrityStatus, seal } from '@auditrum/core';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +76,27 @@ describe('rows not sealed yet', () => {
     await seal(owner, 'auditrum');
     expect(await chainStatusUnsealed()).toBe(0);
     expect(await unsealed(1)).toEqual({ unsealed: 0, estimated: false });
+  });
+
+  it('by default counts up to 1,000: the admin route marks a larger number as an estimate', async () => {
+    await app.query(`INSERT INTO items SELECT g, 'bulk' FROM generate_series(1000, 2199) g`);
+    expect(await chainStatusUnsealed()).toBe(1200);
+    const admin = createAdminRoutes({ pool: app, authorize: () => true });
+    const response = await admin({
+      method: 'GET',
+      path: 'api/integrity',
+      query: new URLSearchParams(),
+      headers: {},
+      basePath: '/audit-admin',
+      raw: null,
+    });
+    expect(response.status).toBe(200);
+    const { chain } = JSON.parse(String(response.body)) as { chain: { unsealed: number; unsealedEstimated: boolean } };
+    expect(chain.unsealedEstimated).toBe(true);
+    // The span since the last seal's floor: the 1,200 waiting rows and at most the 45 written before them.
+    expect(chain.unsealed).toBeGreaterThanOrEqual(1200);
+    expect(chain.unsealed).toBeLessThanOrEqual(1245);
+    expect(await unsealed(1200)).toEqual({ unsealed: 1200, estimated: false });
   });
 
   it('refuses a limit that is not a whole number from 1 to 1,000,000', async () => {
