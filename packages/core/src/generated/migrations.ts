@@ -7032,13 +7032,7 @@ $$;
   {
     id: 21,
     name: '000021.sql',
-    sql: `-- Placeholder (session 7): reserved for the HTTP log's storage (api_requests), filled only if that work needs it.
-`,
-  },
-  {
-    id: 22,
-    name: '000022.sql',
-    sql: `-- Auditrum schema, version 22: an erased value reads as unknown (reason \`erased\`), never as the erasure's marker.
+    sql: `-- Auditrum schema, version 21: an erased value reads as unknown (reason \`erased\`), never as the erasure's marker.
 --
 -- erase() (version 12) replaces a person's values in the log with the text '[erased]'; history read that text as
 -- the value. A value is erased when an erasure of its change (erased_changes) named its column and it holds the
@@ -7053,7 +7047,7 @@ $$;
 -- The ids of a table's changes whose values an erasure replaced (an erasure of some columns of a row; an actor's
 -- erasure replaces who and from where, never a value): '{}' while there are none, read in one probe per call. A role
 -- that may not read erased_changes and erasures cannot tell an erased value from a real one: it reads the marker as
--- a value, as before version 22, rather than every reader failing (docs/history.md names the grants).
+-- a value, as before version 21, rather than every reader failing (docs/history.md names the grants).
 CREATE FUNCTION :AUDITRUM_SCHEMA._history_erased_ids(table_id integer) RETURNS bigint[]
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
