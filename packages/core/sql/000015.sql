@@ -43,70 +43,72 @@ $$;
 CREATE FUNCTION :AUDITRUM_SCHEMA._settings_context(trusted boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  setting text := 'auditrum.context';
-  value text := nullif(pg_catalog.current_setting('auditrum.context', true), '');
+  setting text;
+  value text;
   parsed jsonb;
   ctx jsonb;
-  -- Whether ctx is a marker of a value that could not be read: kept as claimed, whoever set it.
-  unreadable boolean := false;
 BEGIN
-  -- The first one set speaks; '' is one that an ended transaction had set with set_config(…, true).
-  IF value IS NULL THEN
-    setting := 'request.jwt.claims';
-    value := nullif(pg_catalog.current_setting(setting, true), '');
-  END IF;
-  IF value IS NULL THEN
-    setting := 'hasura.user';
-    value := nullif(pg_catalog.current_setting(setting, true), '');
-  END IF;
-  IF value IS NULL THEN
-    -- None is set (the capture functions saw only settings left '' by ended transactions): a direct write.
-    RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
-      pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr());
+  -- PL/pgSQL sets up each expression it evaluates once per transaction, and a gateway's write is often a
+  -- transaction of its own: the usual way through (a gateway's setting, believed) evaluates as few as it can, and
+  -- what is rare (a bad value, another role) has statements of its own, set up only when it happens.
+  -- The first setting set speaks ('' is one that an ended transaction had set with set_config(…, true)).
+  value := pg_catalog.current_setting('auditrum.context', true);
+  IF value <> '' THEN
+    setting := 'auditrum.context';
+  ELSE
+    value := pg_catalog.current_setting('request.jwt.claims', true);
+    IF value <> '' THEN
+      setting := 'request.jwt.claims';
+    ELSE
+      value := pg_catalog.current_setting('hasura.user', true);
+      IF value <> '' THEN
+        setting := 'hasura.user';
+      ELSE
+        -- The capture functions saw only settings left '' by ended transactions: a direct write.
+        RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+          pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr());
+      END IF;
+    END IF;
   END IF;
   IF octet_length(value) > 16384 THEN
-    ctx := jsonb_build_object('$auditrum', 'oversized', 'setting', setting, 'bytes', octet_length(value),
-      'sha256', encode(sha256(convert_to(value, 'UTF8')), 'hex'));
-    unreadable := true;
+    RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+        pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr(),
+      'claimed', jsonb_build_object('$auditrum', 'oversized', 'setting', setting, 'bytes', octet_length(value),
+        'sha256', encode(sha256(convert_to(value, 'UTF8')), 'hex')));
+  END IF;
+  -- One parse in a subtransaction, as for a comment (OTHERS leaves out query cancellation).
+  BEGIN
+    parsed := value::jsonb;
+  EXCEPTION WHEN OTHERS THEN
+    parsed := to_jsonb(value);
+  END;
+  IF jsonb_typeof(parsed) <> 'object' THEN
+    RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+        pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr(),
+      'claimed', jsonb_build_object('$auditrum', 'invalid', 'setting', setting, 'value', parsed));
+  END IF;
+  IF setting = 'auditrum.context' THEN
+    -- Believed, Auditrum's own context stands alone, as a comment's does, its ids cut to what their indexes take.
+    IF trusted THEN
+      RETURN parsed || jsonb_strip_nulls(jsonb_build_object('actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'actor_id', 256),
+        'request_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'request_id', 128)));
+    END IF;
+    ctx := parsed;
+  -- A gateway's actor and role as fields of Auditrum's context; PostgREST also says which request.
+  ELSIF setting = 'request.jwt.claims' THEN
+    ctx := jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'postgrest',
+      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'sub', 256), 'role', parsed->>'role', 'email', parsed->>'email',
+      'method', left(nullif(pg_catalog.current_setting('request.method', true), ''), 16),
+      'path', left(nullif(pg_catalog.current_setting('request.path', true), ''), 1024)));
   ELSE
-    -- One parse in a subtransaction, as for a comment (OTHERS leaves out query cancellation).
-    BEGIN
-      parsed := value::jsonb;
-    EXCEPTION WHEN OTHERS THEN
-      parsed := to_jsonb(value);
-    END;
-    IF jsonb_typeof(parsed) <> 'object' THEN
-      ctx := jsonb_build_object('$auditrum', 'invalid', 'setting', setting, 'value', parsed);
-      unreadable := true;
-    END IF;
+    ctx := jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'hasura',
+      'actor_id', :AUDITRUM_SCHEMA._id_capped(parsed->>'x-hasura-user-id', 256), 'role', parsed->>'x-hasura-role'));
   END IF;
-  IF NOT unreadable THEN
-    -- A gateway's actor and role as fields of Auditrum's context; PostgREST also says which request.
-    ctx := CASE setting
-      WHEN 'auditrum.context' THEN parsed
-      WHEN 'request.jwt.claims' THEN jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'postgrest',
-        'actor_id', parsed->>'sub', 'role', parsed->>'role', 'email', parsed->>'email',
-        'method', left(nullif(pg_catalog.current_setting('request.method', true), ''), 16),
-        'path', left(nullif(pg_catalog.current_setting('request.path', true), ''), 1024)))
-      ELSE jsonb_strip_nulls(jsonb_build_object('source', 'gateway', 'gateway', 'hasura',
-        'actor_id', parsed->>'x-hasura-user-id', 'role', parsed->>'x-hasura-role'))
-    END;
-  END IF;
-  IF trusted AND NOT unreadable THEN
-    IF length(ctx->>'actor_id') > 256 OR length(ctx->>'request_id') > 128 THEN
-      ctx := ctx || jsonb_strip_nulls(jsonb_build_object('actor_id', :AUDITRUM_SCHEMA._id_capped(ctx->>'actor_id', 256),
-        'request_id', :AUDITRUM_SCHEMA._id_capped(ctx->>'request_id', 128)));
-    END IF;
-    -- Auditrum's own context stands alone, as a comment's does.
-    IF setting = 'auditrum.context' THEN
-      RETURN ctx;
-    END IF;
-  END IF;
-  -- The database facts of a direct write: beside a gateway's context (its login role, which the gateway's settings
-  -- do not name), or beside what was only claimed.
+  -- The database facts of a direct write: beside a gateway's context believed (its login role, which the gateway's
+  -- settings do not name), or beside what was only claimed.
   RETURN jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
       pg_catalog.current_setting('application_name'), 'client_addr', inet_client_addr())
-    || CASE WHEN trusted AND NOT unreadable THEN ctx ELSE jsonb_build_object('claimed', ctx) END;
+    || CASE WHEN trusted AND setting <> 'auditrum.context' THEN ctx ELSE jsonb_build_object('claimed', ctx) END;
 END;
 $$;
 
