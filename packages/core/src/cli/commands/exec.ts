@@ -35,17 +35,18 @@ export function addExecCommand(program: Command, cli: CliContext): void {
     .option('--actor <id>', 'who, recorded as the actor (default: os:<operating-system user>)')
     .argument('[command...]', 'the command and its arguments, after --')
     .action(async (words: string[], flags: ExecFlags, command: Command) => {
-      const [program, ...args] = afterDoubleDash(command, words);
+      const [executable, ...args] = afterDoubleDash(command, words);
       checkField('--reason', flags.reason, FIELD_LIMITS.reason);
       checkField('--actor', flags.actor, FIELD_LIMITS.actor_id);
+      const user = osUser(cli);
       const context = JSON.stringify({
-        actor_id: flags.actor ?? `os:${osUser(cli)}`,
+        actor_id: flags.actor ?? `os:${user}`,
         source: 'cli',
         reason: flags.reason,
-        os_user: osUser(cli),
+        os_user: user,
         hostname: hostname(),
         // The program only: arguments may hold secrets (a password, a token), and the audit log keeps them for years.
-        command: program,
+        command: executable,
         pid: process.pid,
       });
       const options = optionsWithContext(cli.io.env.PGOPTIONS, context);
@@ -54,7 +55,7 @@ export function addExecCommand(program: Command, cli: CliContext): void {
           `the context does not fit in PGOPTIONS (${Buffer.byteLength(options)} bytes, at most ${MAX_PGOPTIONS_BYTES}): shorten --reason or PGOPTIONS`,
         );
       }
-      const outcome = await runChild(program as string, args, {
+      const outcome = await runChild(executable, args, {
         env: { ...cli.io.env, PGOPTIONS: options, [CONTEXT_ENV]: context },
         cwd: cli.io.cwd,
       });
@@ -74,7 +75,7 @@ function checkField(flag: string, value: string | undefined, limit: number): voi
  * The command's words, which must all come after `--`: without it, a flag meant for the command (`node -e …`)
  * would be read as exec's own, or refused.
  */
-function afterDoubleDash(command: Command, words: string[]): string[] {
+function afterDoubleDash(command: Command, words: string[]): [string, ...string[]] {
   let root = command;
   while (root.parent) root = root.parent;
   // The arguments as given (Commander keeps them, but its types do not say so): only they show where -- was.
@@ -83,6 +84,7 @@ function afterDoubleDash(command: Command, words: string[]): string[] {
   if (dashes === -1 || raw.length - dashes - 1 !== words.length) {
     throw new UsageError(`put -- before the command: ${USAGE}`);
   }
-  if (words.length === 0) throw new UsageError(`give the command to run after --: ${USAGE}`);
-  return words;
+  const [executable, ...args] = words;
+  if (executable === undefined) throw new UsageError(`give the command to run after --: ${USAGE}`);
+  return [executable, ...args];
 }
