@@ -135,6 +135,32 @@ describe('a named statement keeps its name and its context', () => {
   });
 });
 
+describe('on another copy of pg (pg-promise pins its own)', () => {
+  it('a named statement keeps its name and each execution its context', async () => {
+    const { default: pgPromise } = await import('pg-promise');
+    const pgp = pgPromise();
+    const database = pgp({ connectionString: app.url, max: 1 });
+    try {
+      for (const actor of ['copy-a', 'copy-b']) {
+        await withAuditContext({ actor: { id: actor } }, () =>
+          database.none(new pgp.PreparedStatement({ name: 'copy_insert', text: PLAIN, values: [`by ${actor}`] })),
+        );
+      }
+      const prepared = await database.one(
+        "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'copy_insert' AND statement = $1",
+        [PLAIN],
+      );
+      expect(prepared).toEqual({ n: 1 });
+    } finally {
+      await pgp.end();
+    }
+    expect(await logged(['by copy-a', 'by copy-b'])).toEqual([
+      row('by copy-a', 'copy-a', 'app'),
+      row('by copy-b', 'copy-b', 'app'),
+    ]);
+  });
+});
+
 describe('the context reaches no other statement', () => {
   it('a later statement of the same transaction without a context, and the next transaction, record none', async () => {
     const client = await pool.connect();

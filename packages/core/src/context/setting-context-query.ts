@@ -12,6 +12,7 @@ import pg from 'pg';
 /** The part of node-postgres' Connection this query drives (the extended-protocol messages). */
 interface Connection {
   parsedStatements: Record<string, string>;
+  submittedNamedStatements?: Record<string, string>;
   parse(query: { name: string; text: string }): void;
   bind(config: { statement: string; values: unknown[] }): void;
   execute(config: { portal: string }): void;
@@ -62,6 +63,9 @@ export class SettingContextQuery extends BaseQuery {
   }
 
   override prepare(connection: Connection): void {
+    // This class is core's pg's Query; the connection may be another copy's (pg-promise pins its own), and older pg
+    // versions kept no record of statements sent but not yet parsed, which core's Query writes to.
+    connection.submittedNamedStatements ??= {};
     prepareOnce(connection, ENTER);
     connection.bind({ statement: ENTER.name, values: [this.#context] });
     connection.execute({ portal: '' });
