@@ -3,7 +3,7 @@ import { useTestDatabase } from '@auditrum/test-kit';
 import { sql as drizzleSql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const db = useTestDatabase();
@@ -220,6 +220,33 @@ describe('context from AsyncLocalStorage to the trigger', () => {
     }
     const rows = (await changesOf('accounts')).filter((row) => row.request_id === 'prepared');
     expect(rows.map((row) => row.actor_id)).toEqual(['p1', 'p2']);
+  });
+
+  it('runs a named pg.Query object in a second context on the same connection (as an unnamed statement)', async () => {
+    const client = await pool.connect();
+    try {
+      for (const actor of ['q1', 'q2']) {
+        await withAuditContext({ actor: { id: actor }, requestId: 'prepared-query' }, () => {
+          const query = new pg.Query({
+            name: 'credit-19',
+            text: 'UPDATE accounts SET balance = balance + 1 WHERE id = $1',
+            values: [19],
+          });
+          return new Promise<void>((resolve, reject) => {
+            query.on('end', () => resolve());
+            query.on('error', reject);
+            client.query(query);
+          });
+        });
+      }
+    } finally {
+      client.release();
+    }
+    const rows = (await changesOf('accounts')).filter((row) => row.request_id === 'prepared-query');
+    expect(rows.map((row) => [row.row_key, row.actor_id])).toEqual([
+      ['19', 'q1'],
+      ['19', 'q2'],
+    ]);
   });
 
   it('reaches the triggers through Kysely and Drizzle without changing their queries', async () => {

@@ -193,8 +193,10 @@ function withComment(config: unknown, comment: string): unknown {
   const query = config as QueryConfigLike;
   if (typeof query.text !== 'string' || !needsComment(query.text)) return withBoundCallback(config);
   if (typeof query.submit === 'function') {
-    // A Submittable (pg.Query, pg-cursor, pg-query-stream) is used as it is: change it in place.
+    // A Submittable (pg.Query, pg-cursor, pg-query-stream) is used as it is: change it in place, and unname it for
+    // the reason below (a pg.Query given a name would otherwise fail in the next context on its connection).
     query.text = comment + query.text;
+    if (typeof query.name === 'string') query.name = undefined;
     return config;
   }
   // A named statement is prepared once per connection with its first text; the comment changes with the
