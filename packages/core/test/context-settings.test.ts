@@ -222,6 +222,20 @@ describe('auditrum.context: a context the connection carries', () => {
     expect(await writeIn(gateway, local('hasura.user', user))).toMatchObject({ actor_id: `${actor.slice(0, 255)}…` });
   });
 
+  it('cuts the ids of a hand-written comment too long for their index instead of failing the write', async () => {
+    const actor = randomBytes(2400).toString('base64');
+    const request = randomBytes(2400).toString('base64');
+    const client = await connect(app.url);
+    const comment = `/*auditrum:${JSON.stringify({ actor_id: actor, request_id: request, source: 'cli' })}*/`;
+    await client.query(`${comment}UPDATE public.${table} SET amount = amount + 1 WHERE id = 2`);
+    expect(await lastChange()).toEqual({
+      operation: 'UPDATE',
+      actor_id: `${actor.slice(0, 255)}…`,
+      request_id: `${request.slice(0, 127)}…`,
+      context: { source: 'cli' },
+    });
+  });
+
   it('does not carry a transaction-local setting into the next transaction on the same connection', async () => {
     const client = await connect(app.url);
     expect(await writeIn(client, local('auditrum.context', JSON.stringify(EXEC_CONTEXT)))).toMatchObject({

@@ -6949,6 +6949,12 @@ BEGIN
   ELSIF %11$s THEN
     actor := ctx->>'actor_id';
     request := ctx->>'request_id';
+    -- An id over its index's limit (about 2,700 bytes) would fail the write; the library cuts them at 256/128, so
+    -- only a hand-written comment long enough to hold one has its ids cut, as a setting's are.
+    IF octet_length(head) > 2048 THEN
+      actor := CASE WHEN length(actor) > 256 THEN %1$s._id_capped(actor, 256) ELSE actor END;
+      request := CASE WHEN length(request) > 128 THEN %1$s._id_capped(request, 128) ELSE request END;
+    END IF;
     ctx := ctx - '{actor_id,request_id}'::text[];
   ELSE
     ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
