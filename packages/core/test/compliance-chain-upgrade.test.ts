@@ -1,39 +1,12 @@
 import { erase, migrate, seal, verify } from '@auditrum/core';
 import { useEmptyDatabase } from '@auditrum/test-kit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../src/generated/migrations.js';
+import { migrateUpTo } from './migrate-up-to.js';
 
 // A log sealed by schema version 9's seal() (link format 1: one hash per value), then upgraded: its links must still
 // verify, name a change, and take an erasure. Version 12 is the first with format 2.
 const db = useEmptyDatabase();
 const FORMAT_2 = 12;
-
-async function migrateUpTo(last: number): Promise<void> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(
-      'CREATE SCHEMA auditrum; CREATE TABLE auditrum.schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
-    for (const migration of migrations.filter((m) => m.id < last)) {
-      await client.query(
-        migration.sql
-          .replace(/:'AUDITRUM_SCHEMA'/g, () => "'auditrum'")
-          .replace(/:AUDITRUM_SCHEMA\b/g, () => 'auditrum'),
-      );
-      await client.query('INSERT INTO auditrum.schema_migrations (id, name) VALUES ($1, $2)', [
-        migration.id,
-        migration.name,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 /** Change rows `from`..`to` in the shape capture writes, by actors user-<n>. */
 async function insertChanges(from: number, to: number): Promise<void> {
@@ -55,7 +28,7 @@ async function formats(): Promise<[string, number][]> {
 }
 
 beforeAll(async () => {
-  await migrateUpTo(FORMAT_2);
+  await migrateUpTo(db.pool, FORMAT_2);
   // Version 9's seal(), with its own transaction in READ COMMITTED.
   await insertChanges(1, 3);
   await db.pool.query('SELECT * FROM auditrum.seal()');

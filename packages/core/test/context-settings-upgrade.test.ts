@@ -1,40 +1,13 @@
 import { migrate } from '@auditrum/core';
 import { useEmptyDatabase } from '@auditrum/test-kit';
 import { beforeAll, expect, it } from 'vitest';
-import { migrations } from '../src/generated/migrations.js';
+import { migrateUpTo } from './migrate-up-to.js';
 
 // A table tracked under schema version 14, before the capture function read the connection's settings: the upgrade
 // regenerates its capture function (migration 15 ends with _reinstall_all()), so a gateway's write is attributed
 // from then on without tracking the table again.
 const db = useEmptyDatabase();
 const SETTINGS_CONTEXT = 15;
-
-async function migrateUpTo(last: number): Promise<void> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(
-      'CREATE SCHEMA auditrum; CREATE TABLE auditrum.schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
-    for (const migration of migrations.filter((m) => m.id < last)) {
-      await client.query(
-        migration.sql
-          .replace(/:'AUDITRUM_SCHEMA'/g, () => "'auditrum'")
-          .replace(/:AUDITRUM_SCHEMA\b/g, () => 'auditrum'),
-      );
-      await client.query('INSERT INTO auditrum.schema_migrations (id, name) VALUES ($1, $2)', [
-        migration.id,
-        migration.name,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 /** One UPDATE in a transaction where PostgREST's claims are set, and the actor and source it recorded. */
 async function gatewayWrite(amount: number): Promise<{ actor_id: string | null; source: unknown }> {
@@ -54,7 +27,7 @@ async function gatewayWrite(amount: number): Promise<{ actor_id: string | null; 
 }
 
 beforeAll(async () => {
-  await migrateUpTo(SETTINGS_CONTEXT);
+  await migrateUpTo(db.pool, SETTINGS_CONTEXT);
   await db.pool.query('CREATE TABLE public.wallets (id int PRIMARY KEY, amount int NOT NULL)');
   await db.pool.query('INSERT INTO public.wallets VALUES (1, 0)');
   await db.pool.query("SELECT auditrum.track('public.wallets')");

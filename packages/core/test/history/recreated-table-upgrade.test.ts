@@ -2,7 +2,7 @@ import { createAuditrum, migrate } from '@auditrum/core';
 import { useEmptyDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../../src/generated/migrations.js';
+import { migrateUpTo } from '../migrate-up-to.js';
 
 // Schema 16 on a log of schema 15, where track() gave a table made under a dropped one's name the dropped one's
 // registry row: the upgrade keeps every registry row and change as it is, and from then on a new table gets its own.
@@ -12,33 +12,6 @@ const RECREATED_TABLES = 16;
 let app: pg.Pool;
 let appRole: string;
 
-async function migrateUpTo(last: number): Promise<void> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(
-      'CREATE SCHEMA auditrum; CREATE TABLE auditrum.schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
-    for (const migration of migrations.filter((m) => m.id < last)) {
-      await client.query(
-        migration.sql
-          .replace(/:'AUDITRUM_SCHEMA'/g, () => "'auditrum'")
-          .replace(/:AUDITRUM_SCHEMA\b/g, () => 'auditrum'),
-      );
-      await client.query('INSERT INTO auditrum.schema_migrations (id, name) VALUES ($1, $2)', [
-        migration.id,
-        migration.name,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 async function registry() {
   const { rows } = await db.pool.query<{ id: number; table_name: string; tracked: boolean }>(
     `SELECT id, table_name, untracked_at IS NULL AS tracked FROM auditrum.tracked_tables ORDER BY id`,
@@ -47,7 +20,7 @@ async function registry() {
 }
 
 beforeAll(async () => {
-  await migrateUpTo(RECREATED_TABLES);
+  await migrateUpTo(db.pool, RECREATED_TABLES);
   appRole = `app_${db.name}`;
   await db.pool.query(`CREATE ROLE ${appRole} LOGIN PASSWORD 'app-password'`);
   await db.pool.query(`GRANT CREATE ON SCHEMA public TO ${appRole}`);
