@@ -211,6 +211,16 @@ async function createSchema(url: string): Promise<void> {
     const audit = createAuditrum({ pool, partitions: false });
     await audit.migrate();
     for (const variant of TRACKED) await audit.track(`public.${tableOf(variant)}`);
+    // The gateway variant is PostgREST's set-up, whose settings are read once the host turns that on; that
+    // regenerates every capture function, so the no-comment table's is made again as a host without gateways has it.
+    await pool.query('SELECT auditrum.read_gateway_settings(true)');
+    await pool.query(
+      `CREATE OR REPLACE FUNCTION auditrum._reads_gateway_settings() RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT false'`,
+    );
+    await pool.query(
+      'SELECT auditrum._install(t.id) FROM auditrum.tracked_tables t WHERE t.table_name = $1 AND t.untracked_at IS NULL',
+      [tableOf('nocomment')],
+    );
     await pool.query('VACUUM ANALYZE');
   } finally {
     await pool.end();

@@ -10,6 +10,36 @@
 -- comment, and leaves everything else (another role's setting, a value that is not a JSON object or is over the
 -- limit, the gateways' settings) to _settings_context() as before. A write with a comment, and one with no comment
 -- and no setting, run the same code as in version 15. See docs/benchmarks.md, "Session 7: capture cost".
+--
+-- The gateways' settings (PostgREST's request.jwt.claims, Hasura's hasura.user) are read only once the host says it
+-- runs such a gateway (read_gateway_settings(true)): until then a write with no context tests auditrum.context
+-- alone, so that the gateways cost nothing where there are none.
+
+-- Whether capture functions read the gateways' settings: a constant that read_gateway_settings() replaces, so that
+-- the generator can read it whoever runs it (an ALTER TABLE by the application role regenerates the function).
+CREATE FUNCTION :AUDITRUM_SCHEMA._reads_gateway_settings() RETURNS boolean
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT false $$;
+
+/**
+ * Turns the reading of the gateways' settings on (true) or off (false) and regenerates every tracked table's capture
+ * function. Returns what it set. With it on, a write with no Auditrum context through PostgREST, Supabase or Hasura
+ * is attributed to the gateway's user (see docs/context.md, "Gateways"); every write with no context then pays the
+ * test of two settings more.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.read_gateway_settings(enabled boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF enabled IS NULL THEN
+    RAISE EXCEPTION 'auditrum: read_gateway_settings() takes true or false, not NULL'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  EXECUTE format('CREATE OR REPLACE FUNCTION %I._reads_gateway_settings() RETURNS boolean LANGUAGE sql IMMUTABLE '
+    'SET search_path = pg_catalog, pg_temp AS %L', :'AUDITRUM_SCHEMA', CASE WHEN enabled THEN 'SELECT true' ELSE 'SELECT false' END);
+  PERFORM :AUDITRUM_SCHEMA._reinstall_all();
+  RETURN enabled;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA.read_gateway_settings(boolean) FROM PUBLIC;
 
 -- The capture function's generator of version 15 (see 000013.sql for what it does and 000015.sql for the settings),
 -- with one change: the block after "A statement prepared under a name" in the function's text.
@@ -24,6 +54,11 @@ DECLARE
                     WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
                       AND (a.attgenerated NOT IN ('', 's') OR :AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid) IS NOT NULL));
   trusted text;
+  -- The test that no setting carries a context: concat() skips a setting never set.
+  no_setting text := CASE WHEN :AUDITRUM_SCHEMA._reads_gateway_settings()
+    THEN $t$concat(current_setting('auditrum.context', true), current_setting('request.jwt.claims', true),
+        current_setting('hasura.user', true)) = ''$t$
+    ELSE $t$coalesce(current_setting('auditrum.context', true), '') = ''$t$ END;
   col record;
   image_new text[] := '{}';
   image_old text[] := '{}';
@@ -264,10 +299,9 @@ BEGIN
   END IF;
   IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
     -- No comment (psql, a script, a gateway): the connection's settings may carry a context, which
-    -- %1$s._settings_context() reads with the same limit and trust. concat() skips a setting never set, so
-    -- with none set this one test is all that it costs.
-    IF concat(current_setting('auditrum.context', true), current_setting('request.jwt.claims', true),
-        current_setting('hasura.user', true)) = '' THEN
+    -- %1$s._settings_context() reads with the same limit and trust; with none set this one test is all that it
+    -- costs (the gateways' settings are in it only once read_gateway_settings(true) was called).
+    IF %17$s THEN
       ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
         current_setting('application_name'), 'client_addr', inet_client_addr());
     ELSE
@@ -348,7 +382,8 @@ $auditrum$$f$,
     CASE WHEN has_mask THEN format(E'\n  SELECT s.mask_ikey, s.mask_okey INTO mask_ikey, mask_okey FROM %s.settings s;', audit) ELSE '' END,
     columns_list, t.id,
     :AUDITRUM_SCHEMA._bind_cached(ins_sql), :AUDITRUM_SCHEMA._bind_cached(del_sql), upd_fetch_sql, upd_row,
-    trusted, marked_ins, marked_del, :AUDITRUM_SCHEMA._bind(upd_many_sql, true), marked_upd_many, column_types);
+    trusted, marked_ins, marked_del, :AUDITRUM_SCHEMA._bind(upd_many_sql, true), marked_upd_many, column_types,
+    no_setting);
   -- Names of tables and columns are in the body (quoted); the body's dollar quote must be a tag none of them
   -- contains, or a name could end the body and add SQL to the statement that creates the function.
   body := substr(function_sql, strpos(function_sql, '$auditrum$') + 10);

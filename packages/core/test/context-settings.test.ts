@@ -88,6 +88,8 @@ beforeAll(async () => {
   await owner.query(`INSERT INTO public.${table} VALUES (1, 0), (2, 0)`);
   await owner.query(`GRANT SELECT, INSERT, UPDATE ON public.${table} TO ${web}, ${hasura}, ${outsider}`);
   await createAuditrum({ pool: db.pool, partitions: false }).track(`public.${table}`);
+  // As a host behind PostgREST or Hasura sets it up (off by default: see the first gateway test).
+  await db.pool.query('SELECT auditrum.read_gateway_settings(true)');
 });
 
 afterAll(async () => {
@@ -260,6 +262,24 @@ describe('auditrum.context: a context the connection carries', () => {
 });
 
 describe('gateways: PostgREST, Supabase and Hasura', () => {
+  it('reads no gateway setting while the host has it off, and reads them once turned on', async () => {
+    const client = await connect(urlAs(authenticator));
+    const claims = local('request.jwt.claims', CLAIMS);
+    const asUser: [string] = [`SET LOCAL ROLE ${web}`];
+    expect((await db.pool.query('SELECT auditrum.read_gateway_settings(false) AS on')).rows).toEqual([{ on: false }]);
+    expect(await writeIn(client, asUser, claims)).toMatchObject({ actor_id: null, context: facts(authenticator) });
+    await expect(db.pool.query('SELECT auditrum.read_gateway_settings(NULL)')).rejects.toThrow(
+      'auditrum: read_gateway_settings() takes true or false, not NULL',
+    );
+    expect((await db.pool.query('SELECT auditrum.read_gateway_settings(true) AS on')).rows).toEqual([{ on: true }]);
+    expect(await writeIn(client, asUser, claims)).toMatchObject({ actor_id: 'u-1', context: { source: 'gateway' } });
+    // The application role may not turn it on.
+    await expect((await connect(app.url)).query('SELECT auditrum.read_gateway_settings(true)')).rejects.toMatchObject({
+      code: '42501',
+    });
+    await db.pool.query('SELECT auditrum.read_gateway_settings(true)');
+  });
+
   const postgrest = {
     source: 'gateway',
     gateway: 'postgrest',
