@@ -99,7 +99,8 @@ export function contextComment(context: AuditContext): string {
   return `${CONTEXT_COMMENT_PREFIX}${json}*/`;
 }
 
-function encoded(record: Record<string, unknown>): string {
+/** A context record as a comment's JSON: every "*" written as \u002a, so that no value can close the comment. */
+export function encoded(record: Record<string, unknown>): string {
   return JSON.stringify(record).replaceAll('*', '\\u002a');
 }
 

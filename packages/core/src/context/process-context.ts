@@ -1,5 +1,5 @@
 import process from 'node:process';
-import { CONTEXT_COMMENT_PREFIX, MAX_COMMENT_JSON_BYTES } from './context-comment.js';
+import { CONTEXT_COMMENT_PREFIX, encoded, MAX_COMMENT_JSON_BYTES } from './context-comment.js';
 
 /**
  * The environment variable that gives a whole process its audit context: a JSON object of the stored shape
@@ -31,8 +31,7 @@ function commentOf(raw: string): string | undefined {
     return rejected('is not JSON');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return rejected('is not a JSON object');
-  // Every "*" escaped, as in a scope's comment, so that no value can close the comment.
-  const json = JSON.stringify(value).replaceAll('*', '\\u002a');
+  const json = encoded(value as Record<string, unknown>);
   if (Buffer.byteLength(json) > MAX_COMMENT_JSON_BYTES) {
     return rejected(`is over ${MAX_COMMENT_JSON_BYTES} bytes as JSON`);
   }
