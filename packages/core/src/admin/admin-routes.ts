@@ -14,6 +14,7 @@ import { refusedPage, wantsRefusedPage } from './refused-page.js';
 import { assertJsonBodyHeaders, readJsonBody } from './request-body.js';
 import { assertSameOrigin } from './same-origin.js';
 import { loadTables } from './tables.js';
+import { TransactionBlocks } from './transaction-blocks.js';
 import { UiAssets } from './ui-assets.js';
 
 const READ_METHODS = 'GET, HEAD';
@@ -32,6 +33,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   const resolved = resolveAdminOptions(options);
   const schemaSql = quoteIdentifier(resolved.schema);
   const assets = new UiAssets(resolved.assetsDir);
+  const transactionBlocks = new TransactionBlocks(resolved.pool, schemaSql);
 
   async function apiContext(scope: AdminScope | undefined): Promise<ApiContext> {
     const tables = await loadTables(resolved.pool, schemaSql);
@@ -42,6 +44,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       tables,
       tablesById: new Map(tables.map((t) => [t.id, t])),
       scope,
+      transactionBlocks,
     };
   }
 

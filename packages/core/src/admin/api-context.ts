@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { AdminScope } from './admin-options.js';
 import type { TableRef } from './api-types.js';
+import type { TransactionBlocks } from './transaction-blocks.js';
 
 /** What every API handler of one request works with. */
 export interface ApiContext {
@@ -13,4 +14,6 @@ export interface ApiContext {
   tables: TableRef[];
   tablesById: Map<number, TableRef>;
   scope: AdminScope | undefined;
+  /** The admin mount's summary of which transactions wrote which ids (the transaction page's bounds). */
+  transactionBlocks?: TransactionBlocks;
 }

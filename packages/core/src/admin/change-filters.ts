@@ -32,7 +32,7 @@ export interface ChangeCriteria {
   request: string | undefined;
   /** The database transaction: every change it made, whatever its source (HTTP, job, psql). */
   txid: string | undefined;
-  /** The ids that transaction's changes can have (resolveChangeCriteria: from the seals around it). */
+  /** The ids that transaction's changes can have (resolveChangeCriteria: the seals around it, the admin's blocks). */
   txidIds?: TransactionIds | undefined;
   /** UPDATEs that changed this column (as the column was named when the change was recorded). */
   column: string | undefined;
@@ -127,11 +127,17 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   }
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
-  // No index on txid: the log is read newest first until the page is full, within the ids the seals around the
-  // transaction allow (migration 18; the whole log when none does).
+  // No index on txid: the transaction's changes are read within the ids the seals around it allow (migration 18)
+  // and the blocks of ids the admin's summary of transactions names (transaction-blocks.ts), each range a probe of
+  // the primary key; the whole log when neither bounds it.
   if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid)}::bigint`);
   if (criteria.txidIds?.after != null) conditions.push(`c.id > ${sql.add(criteria.txidIds.after)}::bigint`);
   if (criteria.txidIds?.upTo != null) conditions.push(`c.id <= ${sql.add(criteria.txidIds.upTo)}::bigint`);
+  const blocks = criteria.txidIds?.blocks;
+  if (blocks !== undefined) {
+    const ranges = blocks.ranges.map((r) => `c.id > ${sql.add(r.from)}::bigint AND c.id <= ${sql.add(r.to)}::bigint`);
+    conditions.push(`(${[...ranges, `c.id > ${sql.add(blocks.after)}::bigint`].join(' OR ')})`);
+  }
   // An UPDATE stores only the changed columns, so "changed status" is "has the key".
   if (criteria.column !== undefined) {
     conditions.push(`c.operation = 'UPDATE'`, `c.new_values ? ${sql.add(criteria.column)}`);

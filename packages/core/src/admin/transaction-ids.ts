@@ -1,9 +1,14 @@
 import type { ApiContext } from './api-context.js';
+import type { TransactionRanges } from './transaction-blocks.js';
 
-/** The ids a transaction's changes can have: above `after` and up to `upTo` (null: unbounded on that side). */
+/**
+ * The ids a transaction's changes can have: above `after` and up to `upTo` (null: unbounded on that side), and within
+ * `blocks` when the admin keeps its summary of transactions (transaction-blocks.ts).
+ */
 export interface TransactionIds {
   after: string | null;
   upTo: string | null;
+  blocks?: TransactionRanges;
 }
 
 /**
@@ -16,12 +21,17 @@ export interface TransactionIds {
  * role may not read `seals`, that side is unbounded (the whole log is read, as before).
  */
 export async function transactionIds(api: ApiContext, txid: string): Promise<TransactionIds> {
+  const blocks = await api.transactionBlocks?.rangesOf(txid);
+  return { ...(await sealBounds(api, txid)), ...(blocks === undefined ? {} : { blocks }) };
+}
+
+async function sealBounds(api: ApiContext, txid: string): Promise<Omit<TransactionIds, 'blocks'>> {
   const { rows: access } = await api.pool.query<{ readable: boolean }>(
     `SELECT has_table_privilege(format('%I.seals', $1::text), 'SELECT') AS readable`,
     [api.schema],
   );
   if (access[0]?.readable !== true) return { after: null, upTo: null };
-  const { rows } = await api.pool.query<TransactionIds>(
+  const { rows } = await api.pool.query<Omit<TransactionIds, 'blocks'>>(
     `SELECT
        (SELECT s.ids_before FROM ${api.schemaSql}.seals s WHERE s.xid_next <= $1::bigint
         ORDER BY s.xid_next DESC LIMIT 1)::text AS after,

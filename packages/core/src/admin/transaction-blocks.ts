@@ -1,0 +1,137 @@
+import type pg from 'pg';
+
+/** Change ids per block: a transaction of a few changes falls in one or two blocks of this many ids. */
+const DEFAULT_BLOCK_IDS = 1024n;
+/** At most this many id ranges in one query (the nearest ones are merged: a wider range reads more, never less). */
+const MAX_RANGES = 64;
+
+/** The ids a transaction's changes can have: in one of `ranges` (above `from`, up to `to`), or above `after`. */
+export interface TransactionRanges {
+  ranges: { from: string; to: string }[];
+  after: string;
+}
+
+/** What one snapshot saw: the newest change id it could see, and the first transaction id it had not. */
+interface Observation {
+  maxId: bigint;
+  xidNext: bigint;
+}
+
+/**
+ * The admin's own summary of which transactions wrote which ids, so that a transaction's page reads a few blocks of
+ * ids instead of the whole log, at no cost to capture (an index on `txid` costs every captured change; see
+ * docs/admin.md). For each block of 1,024 change ids it keeps the smallest and largest `txid` among its rows, but
+ * only for ids whose transactions have all ended ("final"), since a transaction still open may yet add rows to any id
+ * it drew. Finality comes from snapshots, as for the seals (migration 9): a transaction gets its id before its
+ * changes draw theirs and ids are drawn in increasing order, so every id up to the newest one a snapshot sees was
+ * drawn by a transaction below that snapshot's `xmax`; once a later snapshot's `xmin` reaches that `xmax`, they have
+ * all committed or rolled back, and no row can appear at those ids any more. Ids above the final ones are read as
+ * they are (the few written since the last look).
+ *
+ * Kept in memory, one per admin mount: the first transaction page reads the log's (id, txid) once (about 0.3 s per
+ * million changes), each later one only the changes written since. Nothing is written to the database.
+ */
+export class TransactionBlocks {
+  /** Ids up to this one are summarized. */
+  private final = 0n;
+  private readonly blocks = new Map<bigint, { min: bigint; max: bigint }>();
+  /** Snapshots whose ids are not final yet, oldest first. */
+  private pending: Observation[] = [];
+  private updating: Promise<void> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schemaSql: string,
+    private readonly blockIds = DEFAULT_BLOCK_IDS,
+  ) {}
+
+  /** The id ranges transaction `txid`'s changes can lie in: every block whose txids span it, and the ids not final. */
+  async rangesOf(txid: string): Promise<TransactionRanges> {
+    await this.update();
+    const wanted = BigInt(txid);
+    const ranges: { from: bigint; to: bigint }[] = [];
+    // The map holds the blocks in increasing order (each summary adds the ones above the last).
+    for (const [block, span] of this.blocks) {
+      if (wanted < span.min || wanted > span.max) continue;
+      const from = block * this.blockIds;
+      const last = ranges.at(-1);
+      if (last !== undefined && last.to === from) last.to = from + this.blockIds;
+      else ranges.push({ from, to: from + this.blockIds });
+    }
+    return {
+      ranges: mergeNearest(ranges, MAX_RANGES).map((r) => ({ from: String(r.from), to: String(r.to) })),
+      after: String(this.final),
+    };
+  }
+
+  /** One update at a time; callers that arrive during one wait for it. */
+  private update(): Promise<void> {
+    this.updating ??= this.observe().finally(() => {
+      this.updating = undefined;
+    });
+    return this.updating;
+  }
+
+  private async observe(): Promise<void> {
+    const now = await this.snapshot();
+    if (now.maxId < this.final) this.reset(); // the log was emptied and its ids drawn again
+    this.pending.push({ maxId: now.maxId, xidNext: now.xidNext });
+    // Transactions are short: the ones open at this snapshot have usually ended a moment later.
+    if (now.horizon < now.xidNext) now.horizon = (await this.snapshot()).horizon;
+    let upTo = this.final;
+    for (const seen of this.pending) if (seen.xidNext <= now.horizon && seen.maxId > upTo) upTo = seen.maxId;
+    this.pending = this.pending.filter((seen) => seen.xidNext > now.horizon);
+    if (upTo > this.final) await this.summarize(upTo);
+  }
+
+  private async snapshot(): Promise<Observation & { horizon: bigint }> {
+    // One statement, one snapshot: the newest id it sees and its xmin and xmax.
+    const { rows } = await this.pool.query<{ max_id: string | null; horizon: string; next: string }>(
+      `SELECT (SELECT max(c.id) FROM ${this.schemaSql}.changes c)::text AS max_id,
+         pg_snapshot_xmin(s)::text AS horizon, pg_snapshot_xmax(s)::text AS next
+       FROM pg_current_snapshot() s`,
+    );
+    const row = rows[0] as { max_id: string | null; horizon: string; next: string };
+    return { maxId: BigInt(row.max_id ?? 0), horizon: BigInt(row.horizon), xidNext: BigInt(row.next) };
+  }
+
+  /** Adds the final ids above the summarized ones, up to `upTo`, block by block. */
+  private async summarize(upTo: bigint): Promise<void> {
+    const { rows } = await this.pool.query<{ block: string; min: string; max: string }>(
+      `SELECT ((c.id - 1) / ${this.blockIds}) AS block, min(c.txid)::text AS min, max(c.txid)::text AS max
+       FROM ${this.schemaSql}.changes c WHERE c.id > $1::bigint AND c.id <= $2::bigint GROUP BY 1 ORDER BY 1`,
+      [String(this.final), String(upTo)],
+    );
+    for (const row of rows) {
+      const block = BigInt(row.block);
+      const [min, max] = [BigInt(row.min), BigInt(row.max)];
+      const known = this.blocks.get(block);
+      this.blocks.set(
+        block,
+        known ? { min: min < known.min ? min : known.min, max: max > known.max ? max : known.max } : { min, max },
+      );
+    }
+    this.final = upTo;
+  }
+
+  private reset(): void {
+    this.final = 0n;
+    this.blocks.clear();
+    this.pending = [];
+  }
+}
+
+/** Ranges merged across their smallest gaps until at most `most` remain (each still covers what it covered). */
+function mergeNearest<T extends { from: bigint; to: bigint }>(ranges: T[], most: number): T[] {
+  const merged = [...ranges];
+  while (merged.length > most) {
+    let nearest = 0;
+    for (let i = 1; i < merged.length - 1; i++) {
+      const gap = (merged[i + 1] as T).from - (merged[i] as T).to;
+      if (gap < (merged[nearest + 1] as T).from - (merged[nearest] as T).to) nearest = i;
+    }
+    (merged[nearest] as T).to = (merged[nearest + 1] as T).to;
+    merged.splice(nearest + 1, 1);
+  }
+  return merged;
+}
