@@ -6,8 +6,9 @@ import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transactionIds } from '../src/admin/transaction-ids.js';
+import { loggedChanges } from '../src/history/restore/logged-change.js';
 
-// The transaction page (api/changes?txid) reads only the ids the seals around the transaction allow (migration 18).
+// The transaction page (api/changes?txid) and undo read only the ids the seals around the transaction allow (migration 18).
 // Transactions interleave with each other and with the seals here, one of them open across a seal; every page must
 // still hold every change of its transaction and nothing else. Two-role set-up: the application's non-superuser role
 // owns the tracked table, writes, and is the admin's pool (after harden it may read seals); the admin role seals. A
@@ -152,6 +153,13 @@ describe('a transaction’s changes within the ids the seals allow', () => {
       [between.after, between.upTo],
     );
     expect(rows[0]?.n).toBeLessThan((await db.pool.query('SELECT id FROM auditrum.changes')).rowCount as number);
+  });
+
+  it('undo reads a transaction’s changes within the same bounds, every one of them', async () => {
+    for (const txid of Object.values(txids)) {
+      const ids = (await loggedChanges(app, 'auditrum', { txid })).map((change) => change.id);
+      expect({ txid, ids }).toEqual({ txid, ids: (await idsOf(txid)).reverse() });
+    }
   });
 
   it('a role that may not read the seals gets no bounds (and the whole log is read)', async () => {

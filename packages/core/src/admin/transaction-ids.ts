@@ -1,43 +1,19 @@
+import type { SealBounds } from '../changes/seal-bounds.js';
+import { sealBounds } from '../changes/seal-bounds.js';
 import type { ApiContext } from './api-context.js';
 import type { TransactionRanges } from './transaction-blocks.js';
 
 /**
- * The ids a transaction's changes can have: above `after` and up to `upTo` (null: unbounded on that side), and within
- * `blocks` when the admin keeps its summary of transactions (transaction-blocks.ts).
+ * The ids a transaction's changes can have: above `after` and up to `upTo` by the seals around it (null: unbounded
+ * on that side), and within `blocks` when the admin keeps its summary of transactions (transaction-blocks.ts).
  */
-export interface TransactionIds {
-  after: string | null;
-  upTo: string | null;
+export interface TransactionIds extends SealBounds {
   blocks?: TransactionRanges;
 }
 
-/**
- * Bounds on the ids of transaction `txid`'s changes, from the seals on either side of it (migration 9): a seal read
- * the change-log sequence before its snapshot (`ids_before`) and after it (`ids_after`), and a transaction gets its
- * id before its changes draw theirs (the capture runs after the tracked write). So a transaction from a seal's
- * `xid_next` on (it began after that snapshot) has only ids above that seal's `ids_before`, and one below a seal's
- * `xid_horizon` (it had ended before that snapshot) only ids up to that seal's `ids_after`. Any such seal bounds it;
- * the nearest on each side (one probe of migration 18's indexes) bounds it most. With no seal on a side, or when the
- * role may not read `seals`, that side is unbounded (the whole log is read, as before).
- */
+/** The bounds on transaction `txid`'s change ids that the seals and the admin's summary give. */
 export async function transactionIds(api: ApiContext, txid: string): Promise<TransactionIds> {
   const blocks = await api.transactionBlocks?.rangesOf(txid);
-  return { ...(await sealBounds(api, txid)), ...(blocks === undefined ? {} : { blocks }) };
-}
-
-async function sealBounds(api: ApiContext, txid: string): Promise<Omit<TransactionIds, 'blocks'>> {
-  const { rows: access } = await api.pool.query<{ readable: boolean }>(
-    `SELECT has_table_privilege(format('%I.seals', $1::text), 'SELECT') AS readable`,
-    [api.schema],
-  );
-  if (access[0]?.readable !== true) return { after: null, upTo: null };
-  const { rows } = await api.pool.query<Omit<TransactionIds, 'blocks'>>(
-    `SELECT
-       (SELECT s.ids_before FROM ${api.schemaSql}.seals s WHERE s.xid_next <= $1::bigint
-        ORDER BY s.xid_next DESC LIMIT 1)::text AS after,
-       (SELECT s.ids_after FROM ${api.schemaSql}.seals s WHERE s.xid_horizon > $1::bigint
-        ORDER BY s.xid_horizon LIMIT 1)::text AS "upTo"`,
-    [txid],
-  );
-  return rows[0] ?? { after: null, upTo: null };
+  const bounds = await sealBounds(api.pool, api.schemaSql, api.schema, txid);
+  return blocks === undefined ? bounds : { ...bounds, blocks };
 }

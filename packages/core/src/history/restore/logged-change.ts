@@ -1,3 +1,4 @@
+import { sealBounds } from '../../changes/seal-bounds.js';
 import { ERASED_VALUE } from '../../compliance/erasure-records.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
@@ -60,14 +61,16 @@ export type ChangeFilter = { ids: readonly ChangeId[] } | { requestId: string } 
 const FILTERS: Record<string, string> = {
   ids: 'c.id = ANY($1::bigint[])',
   requestId: 'c.request_id = $1',
-  // No index on txid (it would slow every capture): a transaction is found by scanning.
-  txid: 'c.txid = $1::bigint',
+  // No index on txid (it would slow every capture): a transaction is read within the ids the seals around it allow
+  // ($2, $3: seal-bounds.ts), the whole log when none does.
+  txid: 'c.txid = $1::bigint AND ($2::bigint IS NULL OR c.id > $2::bigint) AND ($3::bigint IS NULL OR c.id <= $3::bigint)',
 };
 
 /** The change rows that match, oldest first, each with its values under today's column names. */
 export async function loggedChanges(db: Queryable, schema: string, filter: ChangeFilter): Promise<LoggedChange[]> {
   const audit = quoteIdentifier(schema);
   const [name, value] = Object.entries(filter)[0] as [string, unknown];
+  const bounds = 'txid' in filter ? await sealBounds(db, audit, schema, filter.txid) : undefined;
   // The state of the table's columns each change was captured in (after_change_id < id <= until_change_id), each
   // state read once: a request's thousand changes share one or two.
   const { rows } = await db.query<ChangeRow>(
@@ -87,7 +90,7 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
        c.changed_at, c.old_values::text AS old_values, c.new_values::text AS new_values, s.state
      FROM c LEFT JOIN s ON s.table_id = c.table_id AND s.after_change_id < c.id AND c.id <= s.until_change_id
      ORDER BY c.id`,
-    [value],
+    bounds === undefined ? [value] : [value, bounds.after, bounds.upTo],
   );
   const erased = await erasedAmong(db, audit, rows);
   return rows.map((row) => toLoggedChange(row, erased.has(row.id)));
