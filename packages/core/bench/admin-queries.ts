@@ -272,7 +272,7 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     { name: 'actors: busiest actor summary', path: `api/actors/${busyActor}` },
     { name: 'export: first chunk (ndjson)', path: 'api/changes/export', query: { format: 'ndjson' } },
     // The admin's history screens (issue 13): the tables with their columns, actor suggestions, a transaction's
-    // changes (no index on txid: a walk of the log), the changes to one column.
+    // changes (no index on txid: the blocks of ids the admin's summary of transactions names), the changes to one column.
     { name: 'tables with their columns', path: 'api/tables' },
     { name: 'actors: suggestions by label', path: 'api/actors', query: { q: 'user-1' } },
     { name: 'changes: txid (recent transaction)', path: 'api/changes', query: { txid: recentTxid } },
@@ -513,6 +513,51 @@ async function sealedTransactions(db: pg.Pool, routes: AdminHandler<null>, affec
   );
 }
 
+/**
+ * What the admin's summary of transactions (transaction-blocks.ts) costs when it is not warm: the first transaction
+ * page of a new admin mount reads the whole log's (id, txid) to build it, and the first page after changes were
+ * written reads those (the timed rows above are warm). Five new mounts, then 10,000 and 100,000 changes written in
+ * one committed transaction each (copies of the newest rows under new transaction ids); run last, as it grows the log.
+ */
+async function transactionSummaryCost(db: pg.Pool, routes: AdminHandler<null>, affected: Case[]): Promise<void> {
+  const benchCase = affected[0] as Case;
+  log(`The transaction page when the admin's summary of transactions is not warm (${benchCase.name})`);
+  const rows: string[][] = [];
+  const firstCalls: number[] = [];
+  for (let mount = 0; mount < 5; mount++) {
+    firstCalls.push(await once(createAdminRoutes<null>({ pool: db, authorize: () => true }), benchCase));
+  }
+  rows.push(['first call of a new mount (5 mounts)', firstCalls.map((ms) => fmt(ms, 1)).join(' / ')]);
+  await once(routes, benchCase);
+  for (const count of [10_000, 100_000]) {
+    await db.query(
+      `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
+         request_id, context)
+       SELECT now(), txid + 10000000, table_id, operation, row_key, old_values, new_values, actor_id, request_id, context
+       FROM (SELECT * FROM auditrum.changes ORDER BY id DESC LIMIT ${count}) newest ORDER BY id`,
+    );
+    const first = await once(routes, benchCase);
+    const next = await once(routes, benchCase);
+    rows.push([`after ${count} new changes: first call, next call`, `${fmt(first, 1)} / ${fmt(next, 1)}`]);
+  }
+  log(textTable(['call', 'ms'], rows));
+}
+
+/** One call of the case, in ms. */
+async function once(handler: AdminHandler<null>, benchCase: Case): Promise<number> {
+  const started = performance.now();
+  const response = await handler({
+    method: 'GET',
+    path: benchCase.path,
+    query: new URLSearchParams(benchCase.query ?? {}),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  if (response.status !== 200) throw new Error(`${benchCase.name}: ${response.status}`);
+  return performance.now() - started;
+}
+
 async function writeCost(db: pg.Pool): Promise<{ bulkMs: number; singleUs: number }> {
   const client = await db.connect();
   try {
@@ -623,6 +668,8 @@ async function main(): Promise<void> {
     if (transactions.length > 0) {
       log();
       await sealedTransactions(pool, routes, transactions);
+      log();
+      await transactionSummaryCost(pool, routes, transactions);
     }
     log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
   });

