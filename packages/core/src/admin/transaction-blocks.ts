@@ -99,17 +99,18 @@ export class TransactionBlocks {
   private async summarize(upTo: bigint): Promise<void> {
     const { rows } = await this.pool.query<{ block: string; min: string; max: string }>(
       `SELECT ((c.id - 1) / ${this.blockIds}) AS block, min(c.txid)::text AS min, max(c.txid)::text AS max
-       FROM ${this.schemaSql}.changes c WHERE c.id > $1::bigint AND c.id <= $2::bigint GROUP BY 1 ORDER BY 1`,
+       FROM ${this.schemaSql}.changes c WHERE c.id > $1::bigint AND c.id <= $2::bigint GROUP BY 1`,
       [String(this.final), String(upTo)],
     );
-    for (const row of rows) {
-      const block = BigInt(row.block);
-      const [min, max] = [BigInt(row.min), BigInt(row.max)];
-      const known = this.blocks.get(block);
-      this.blocks.set(
-        block,
-        known ? { min: min < known.min ? min : known.min, max: max > known.max ? max : known.max } : { min, max },
-      );
+    // Sorted here, not in SQL: ORDER BY made the planner sort every row (the group count is estimated as the ids')
+    // where a hash of the thousand blocks is read at once.
+    const spans = rows.map((row) => ({ block: BigInt(row.block), min: BigInt(row.min), max: BigInt(row.max) }));
+    spans.sort((a, b) => (a.block < b.block ? -1 : a.block > b.block ? 1 : 0));
+    for (const { block, min, max } of spans) {
+      const span = this.blocks.get(block) ?? { min, max };
+      if (min < span.min) span.min = min;
+      if (max > span.max) span.max = max;
+      this.blocks.set(block, span);
     }
     this.final = upTo;
   }
