@@ -42,8 +42,9 @@ export async function tableAsOf(db: Queryable, schema: string, options: TableAsO
   };
 }
 
-// The columns every stream reads, from table_as_of() or from its query, the time as ISO text.
-const COLUMNS = `row_key, "exists", "values", unknown, last_change_id, to_json(last_changed_at) #>> '{}', rebuilt_from`;
+// The columns every stream reads, from table_as_of() or from its query, the time as its JSON string (ISO text in
+// quotes, which rowStates drops: `#>> '{}'` would parse that JSON again on the server, 0.2 s of CPU a million rows).
+const COLUMNS = `row_key, "exists", "values", unknown, last_change_id, to_json(last_changed_at), rebuilt_from`;
 
 function streamOnClient(client: pg.ClientBase, schema: string, table: string, at: string) {
   // COPY takes no parameters: the two values are quoted literals (the time is checked, the name is cast).
@@ -103,7 +104,7 @@ async function* rowStates(
             values: JSON.parse(values ?? '{}'),
             unknown: unknown === '[]' || unknown == null ? [] : JSON.parse(unknown),
             last_change_id: lastChangeId ?? null,
-            last_changed_at: lastChangedAt ? new Date(lastChangedAt) : null,
+            last_changed_at: lastChangedAt ? new Date(lastChangedAt.slice(1, -1)) : null,
             rebuilt_from: (rebuiltFrom ?? 'none') as RebuiltFrom,
           },
           columns,
