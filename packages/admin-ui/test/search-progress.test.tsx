@@ -3,8 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stubFetch, updateChange } from './fixtures.ts';
 import { BASE, openAt } from './open-admin.tsx';
 
-// A search in values without the trigram index reads a bounded part of the log per page and says how far back it
-// searched (`searchedTo`): the list must not present a short or empty page as "nothing matches".
+// A search in values without the trigram index, and the API log's path filter, read a bounded part of the log per
+// page and say how far back they searched (`searchedTo`): the list must not present a short or empty page as
+// "nothing matches".
 const tables = { tables: [{ id: 1, schema: 'public', table: 'orders' }] };
 const SEARCHED_TO = '2026-11-20T08:30:00.000000Z';
 
@@ -57,5 +58,20 @@ describe('a search page that stopped before it was full', () => {
     openAt('/changes?q=nowhere');
     expect(await screen.findByText('No change matches these filters.')).toBeTruthy();
     expect(screen.queryByText(/in the changes back to/)).toBeNull();
+  });
+
+  it('the API log by path: says how far back it searched the requests, and offers the next page', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/requests`]: { items: [], nextCursor: 'r7', searchedTo: SEARCHED_TO },
+    });
+    openAt('/requests?path=%2Forders%2F77');
+    const note = await screen.findByText(/No match yet in the requests back to/);
+    expect(note.textContent).toContain('Older requests are not searched yet: Next page searches further back.');
+    expect(note.querySelector('time')?.getAttribute('datetime')).toBe(SEARCHED_TO);
+    expect(screen.queryByText('No request matches these filters.')).toBeNull();
+    expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
+      `${BASE}/requests?path=%2Forders%2F77&cursor=r7`,
+    );
   });
 });

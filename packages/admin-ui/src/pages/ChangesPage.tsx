@@ -1,4 +1,4 @@
-import type { ChangeFilters, ChangeOperation, ChangesResponse } from '@auditrum/core/admin';
+import type { ChangeFilters, ChangeOperation } from '@auditrum/core/admin';
 import type { FormEvent, InputHTMLAttributes } from 'react';
 import { downloadUrl, useRoute } from '../api/routes.ts';
 import { TableColumnsContext, useColumnsOf } from '../api/use-tables.ts';
@@ -7,7 +7,7 @@ import { ChangesTable } from '../components/ChangesTable.tsx';
 import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
-import { Time } from '../components/Time.tsx';
+import { searchProgress } from '../components/SearchProgress.tsx';
 import { TimeRangeInputs } from '../components/TimeRangeInputs.tsx';
 import type { FilterError } from '../lib/filter-error.ts';
 import { filterError, invalidField } from '../lib/filter-error.ts';
@@ -82,7 +82,7 @@ export function ChangesPage({ location }: { location: AppLocation }) {
         filtered={filtered}
         noMatch="No change matches these filters."
         none="No changes recorded yet."
-        notice={searchProgress}
+        notice={searchProgress('changes')}
       >
         {(items) => (
           <TableColumnsContext.Provider value={columnsOf}>
@@ -91,21 +91,6 @@ export function ChangesPage({ location }: { location: AppLocation }) {
         )}
       </PagedList>
     </>
-  );
-}
-
-/**
- * A search in values without its index reads a bounded part of the log per page (docs/admin.md): say how far back
- * this page searched, so that a short or empty page is not taken for "nothing older matches".
- */
-function searchProgress(data: ChangesResponse) {
-  if (data.searchedTo === undefined) return null;
-  return (
-    <p role="status">
-      {data.items.length === 0 ? 'No match yet' : `${data.items.length} found`} in the changes back to{' '}
-      <Time iso={data.searchedTo} />. Older changes are not searched yet: <strong>Next page</strong> searches further
-      back.
-    </p>
   );
 }
 

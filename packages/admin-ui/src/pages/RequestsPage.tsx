@@ -5,6 +5,7 @@ import { FieldError } from '../components/FieldError.tsx';
 import { FiltersBox } from '../components/FiltersBox.tsx';
 import { PagedList } from '../components/PagedList.tsx';
 import { RequestsTable } from '../components/RequestsTable.tsx';
+import { searchProgress } from '../components/SearchProgress.tsx';
 import { TimeRangeInputs } from '../components/TimeRangeInputs.tsx';
 import { filterError, invalidField } from '../lib/filter-error.ts';
 import { filtersFrom, submitFilters } from '../lib/list-filters.ts';
@@ -71,6 +72,7 @@ export function RequestsPage({ location }: { location: AppLocation }) {
         filtered={filtered}
         noMatch="No request matches these filters."
         none="No API request logged yet."
+        notice={searchProgress('requests')}
       >
         {(items) => <RequestsTable requests={items} />}
       </PagedList>

@@ -231,7 +231,15 @@ export interface RequestFilters {
 }
 
 /** `GET api/requests` */
-export type RequestsResponse = Page<ApiRequestSummary>;
+/**
+ * `GET api/requests`. A `path` prefix (no index serves it) reads a bounded number of calls per page (20,000 for the
+ * first, 200,000 for each later one); when they run out before the page is full, the page holds fewer than `limit`
+ * items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
+ */
+export interface RequestsResponse extends Page<ApiRequestSummary> {
+  /** The time of the oldest call this page read (ISO 8601, UTC): only older calls are left to search. */
+  searchedTo?: string;
+}
 
 /**
  * `GET api/requests/:requestId`: the call (the latest logged one with that id) and the changes it caused, oldest

@@ -1,0 +1,102 @@
+import type { RequestsResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATH_LIMITS } from '../src/admin/requests-api.js';
+
+// The API log's `path` filter has no index: a page reads at most PATH_LIMITS.first calls (a later one
+// PATH_LIMITS.budget) and says how far back it searched when that ran out before the page was full. The log here:
+// 25,000 calls, three to /orders/77 among the oldest 5,000, two among the newest 20,000, one to /orders/770 in
+// between. Read as a non-superuser role that may read the API log.
+const db = useTestDatabase();
+const role = useAppRole(db);
+let app: pg.Pool;
+const TOTAL = 25_000;
+
+async function page(query: Record<string, string>): Promise<RequestsResponse> {
+  const admin = createAdminRoutes({ pool: app, authorize: () => true });
+  const response = await admin({
+    method: 'GET',
+    path: 'api/requests',
+    query: new URLSearchParams(query),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  if (response.status !== 200) throw new Error(String(response.body));
+  return JSON.parse(String(response.body)) as RequestsResponse;
+}
+
+const requestIds = (response: RequestsResponse) => response.items.map((item) => item.requestId);
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests TO ${pg.escapeIdentifier(role.name)}`,
+  );
+  // Call n is made n ms after the first; the paths named by call number.
+  await db.pool.query(
+    `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, status, duration_ms)
+     SELECT now() - interval '1 hour' + g * interval '1 millisecond', 'call-' || g, 'GET',
+       CASE WHEN g IN (10, 2000, 4000, 21000, 24000) THEN '/orders/77'
+            WHEN g = 12000 THEN '/orders/770' ELSE '/health' END, 200, 1
+     FROM generate_series(1, $1::int) g ORDER BY g`,
+    [TOTAL],
+  );
+  expect(PATH_LIMITS.first).toBeLessThan(TOTAL);
+  expect(PATH_LIMITS.budget).toBeGreaterThan(TOTAL);
+});
+
+afterAll(async () => {
+  await app.end();
+});
+
+describe('api/requests?path, without an index', () => {
+  it('reads the newest calls only for the first page, says how far back, and goes on with its cursor', async () => {
+    const first = await page({ path: '/orders/77' });
+    expect(requestIds(first)).toEqual(['call-24000', 'call-21000', 'call-12000']);
+    const oldestRead = TOTAL - PATH_LIMITS.first + 1;
+    const { rows } = await db.pool.query<{ at: string }>(
+      `SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+       FROM auditrum.api_requests WHERE request_id = $1`,
+      [`call-${oldestRead}`],
+    );
+    expect(first.searchedTo).toBe(rows[0]?.at);
+    expect(first.nextCursor).not.toBeNull();
+    const second = await page({ path: '/orders/77', cursor: first.nextCursor as string });
+    expect(requestIds(second)).toEqual(['call-4000', 'call-2000', 'call-10']);
+    expect(second.searchedTo).toBeUndefined();
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it('pages as usual when the page fills within what it read', async () => {
+    const first = await page({ path: '/orders/77', limit: '2' });
+    expect(requestIds(first)).toEqual(['call-24000', 'call-21000']);
+    expect(first.searchedTo).toBeUndefined();
+    // A page with a cursor reads up to PATH_LIMITS.budget calls: here the rest of the log.
+    const second = await page({ path: '/orders/77', limit: '2', cursor: first.nextCursor as string });
+    expect(requestIds(second)).toEqual(['call-12000', 'call-4000']);
+    expect(second.searchedTo).toBeUndefined();
+    const last = await page({ path: '/orders/77', limit: '2', cursor: second.nextCursor as string });
+    expect(requestIds(last)).toEqual(['call-2000', 'call-10']);
+    expect(last.nextCursor).toBeNull();
+  });
+
+  it('a prefix found nowhere: an empty first page that says so, then the end; the other filters unchanged', async () => {
+    const first = await page({ path: '/nowhere' });
+    expect(first.items).toEqual([]);
+    expect(first.searchedTo).toBeDefined();
+    const second = await page({ path: '/nowhere', cursor: first.nextCursor as string });
+    expect(second).toEqual({ items: [], nextCursor: null });
+    const plain = await page({ limit: '3' });
+    expect(requestIds(plain)).toEqual(['call-25000', 'call-24999', 'call-24998']);
+    expect(plain.searchedTo).toBeUndefined();
+    expect(requestIds(await page({ path: '/orders/77', status: '200', from: afterEveryCall() }))).toEqual([]);
+  });
+});
+
+/** A time after every call: the from filter then leaves nothing to read. */
+function afterEveryCall(): string {
+  return new Date(Date.now() + 3_600_000).toISOString();
+}
