@@ -7,6 +7,15 @@
 -- largest id and time, and the log is read for the time only where a key inserted more than once ends with an
 -- INSERT. The live table's key is spelled once per row (the planner spelled it again for each join). Replaced:
 -- _history_table_backward_sql (same rows).
+--
+-- The live table is scanned and each row made JSON by parallel workers: the query could not run in parallel at all
+-- (_history_row_finished and _history_merge were parallel unsafe, the default), and the planner, which does not
+-- count the cost of to_json, judged the workers not worth their tuples. The reading process's own CPU for a million
+-- rows fell by a fifth (the workers take what it gave up, the total is the same), so the stream is no longer bound
+-- by one process's CPU. _history_row_finished is marked parallel restricted (it runs in the reading process only),
+-- _history_merge parallel safe (jsonb_concat is); _history_table_sql sets parallel_tuple_cost for the backward
+-- rebuild as it sets its other settings, and table_as_of puts it back. Replaced: _history_merge, _history_table_sql,
+-- table_as_of.
 
 /**
  * table_as_of's query rebuilt backwards from the live table, as one statement with its values spelled in as
@@ -159,3 +168,56 @@ BEGIN
 END;
 $$;
 
+
+-- A key handed to the one-row query is rebuilt by the reading process, never by a parallel worker.
+ALTER FUNCTION :AUDITRUM_SCHEMA._history_row_finished(regclass, timestamptz, text) PARALLEL RESTRICTED;
+CREATE OR REPLACE AGGREGATE :AUDITRUM_SCHEMA._history_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, PARALLEL = SAFE);
+
+/**
+ * table_as_of's query as one statement, its values spelled in as literals, for a reader that streams it with
+ * `COPY (…) TO STDOUT` (COPY takes no parameters) without the result set that a function returning rows keeps
+ * whole. The backward rebuild when it applies, else the general query. It also sets, for the rest of the caller's
+ * transaction, what the query needs: work_mem of at least 64 MB (its joins hash a row per key: at the default 4 MB
+ * they spill to disk), and for the backward rebuild no merge join and no hashed grouping (the planner, misjudging
+ * the keys per change, sorts a million live rows to disk for a merge join, or hashes 900,000 groups past work_mem,
+ * where a hash join reading the log in its row index's order keeps to memory), no JIT (compiling it cost 0.8 of
+ * 6.1 s of CPU for a million rows on PostgreSQL 15, and won nothing back), and a parallel_tuple_cost of 0.001 (the
+ * planner does not count to_json's cost: at the default 0.1 it keeps the live table's scan in one process, where
+ * workers take a fifth of the reading process's CPU; a table under min_parallel_table_scan_size stays in one). Read
+ * it and run it in one REPEATABLE READ transaction, so that both see the same log.
+ */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._history_table_sql(target regclass, at timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  statement text := :AUDITRUM_SCHEMA._history_table_backward_sql(target, at);
+BEGIN
+  IF pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024 THEN
+    PERFORM set_config('work_mem', '64MB', true);
+  END IF;
+  IF statement IS NOT NULL THEN
+    PERFORM set_config('enable_mergejoin', 'off', true), set_config('enable_hashagg', 'off', true),
+      set_config('jit', 'off', true), set_config('parallel_tuple_cost', '0.001', true);
+    RETURN statement;
+  END IF;
+  RETURN :AUDITRUM_SCHEMA._history_table_general_sql(target, at);
+END;
+$$;
+
+/**
+ * Every row of tracked table `target` that existed at `at`, or may have (`exists` NULL: see row_as_of), as
+ * row_as_of returns them, in no particular order: _history_table_sql's query (backward from the live table when it
+ * applies), its settings for this query only, then as they were. Stream it with COPY or a cursor.
+ */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA.table_as_of(target regclass, at timestamptz)
+RETURNS TABLE (row_key text, "exists" boolean, "values" jsonb, unknown jsonb, last_change_id bigint,
+  last_changed_at timestamptz, rebuilt_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  settings constant text[] := ARRAY['work_mem', 'enable_mergejoin', 'enable_hashagg', 'jit', 'parallel_tuple_cost'];
+  before text[] := ARRAY(SELECT current_setting(s) FROM unnest(settings) s);
+BEGIN
+  RETURN QUERY EXECUTE format('SELECT s.row_key, s."exists", s."values"::jsonb, s.unknown, s.last_change_id, '
+    's.last_changed_at, s.rebuilt_from FROM (%s) s', :AUDITRUM_SCHEMA._history_table_sql(target, at));
+  PERFORM set_config(s.name, s.value, true) FROM unnest(settings, before) AS s(name, value);
+END;
+$$;
