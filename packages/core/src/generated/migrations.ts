@@ -7741,17 +7741,21 @@ $$;
   {
     id: 22,
     name: '000022.sql',
-    sql: `-- Auditrum schema, version 22: an optional index of the changes that take a key away (DELETEs and key changes), for
--- a table as of a time months back.
+    sql: `-- Auditrum schema, version 22: an index of the changes that take a key away (DELETEs and key changes) on every month
+-- of the change log that has ended, for a table as of a time months back.
 --
 -- table_as_of_page (versions 11 and 16) finds the rows gone since the time from the DELETEs and key changes after
--- it; without an index that holds them it reads every change of the table since (500,000 rows of the benchmark's log
--- for 2 months, 50–130 ms of server CPU). enable_table_as_of_index() creates a partial index holding only those rows,
--- (table_id, changed_at) INCLUDE (operation, row_key), on every partition and on those made later. It is not created by default:
--- an index on the log costs every captured change, a partial one too (PostgreSQL opens it and tests its predicate for
--- every row written: about +9k instructions for a single-row UPDATE or INSERT, +17k for a DELETE; docs/benchmarks.md,
--- "Session 8"). Replaced: table_as_of_page (version 16's), which reads the index when it holds the table's key
--- changes, and otherwise as before.
+-- it; without an index that holds them it reads every change of the table since (150,000 of the 500,000 changes of
+-- the benchmark's log for 2 months: 50–70 ms of server CPU). An index on the log costs every captured change, a partial
+-- one too: PostgreSQL opens it and tests its predicate for every row written (docs/benchmarks.md, "Session 8": +15k
+-- instructions for a single-row UPDATE or INSERT, +26k for a DELETE). But capture writes only into the current
+-- month's partition: an index made on a month once it has ended costs capture nothing. So ensure_partitions() (at
+-- migrate(), on the partition maintainer's timer, \`auditrum partitions\`) now also makes, on each ended month's
+-- partition, the departures index: its DELETEs and the UPDATEs whose old values hold the key column name of a tracked
+-- table, (table_id, operation, changed_at) INCLUDE (row_key). table_as_of_page reads the DELETEs from it alone, and
+-- the current month as before. enable_table_as_of_index() makes the same index on every partition, the current month's
+-- too (then capture pays for it). Replaced: ensure_partitions (version 2's, owner's rights as version 8 made it) and
+-- table_as_of_page (version 16's).
 
 -- The names of the key columns of every tracked table, in any recorded state: an UPDATE whose old values hold one of
 -- them may have changed a key (for the table whose key it is; for another table it was an ordinary column).
@@ -7763,52 +7767,122 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WHERE col.key
 $$;
 
--- The predicate of the departures index (changes_departures_idx, valid, on the change log) when the index holds
--- every DELETE and every UPDATE whose old values hold one of \`key_names\`; NULL otherwise (no such index, or one made
--- before a table with another key column name was tracked). Tested on a sample row per name, so that what is asked
--- is what the index holds.
+-- The departures index's predicate for these key column names: the DELETEs, and the UPDATEs whose old values hold one
+-- of them (an INSERT has none). A reader repeats it word for word, so that the planner may use the index.
 CREATE FUNCTION :AUDITRUM_SCHEMA._departures_predicate(key_names text[]) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('(operation = ''DELETE'' OR old_values ?| %L::text[])', key_names)
+$$;
+
+-- What a departures index made for these names says in its comment: an index is current when it says what the
+-- names now give (a table tracked since with a key column of another name makes the older ones stale: not read).
+CREATE FUNCTION :AUDITRUM_SCHEMA._departures_tag(key_names text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT 'auditrum departures ' || key_names::text
+$$;
+
+-- Makes the departures index on each partition of the change log whose month has ended and that has no current one;
+-- returns the partitions indexed. Capture no longer writes there, so it pays nothing for them (a statement that began
+-- before the month's end and writes meanwhile waits for the build). Nothing while the host keeps the index on every
+-- partition (enable_table_as_of_index()). The caller holds the partitions lock (_lock_partitions).
+CREATE FUNCTION :AUDITRUM_SCHEMA._index_ended_partitions() RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  predicate text;
-  holds boolean;
+  key_names text[] := :AUDITRUM_SCHEMA._all_key_names();
+  tag text := :AUDITRUM_SCHEMA._departures_tag(key_names);
+  part name;
+  made text[] := '{}';
 BEGIN
-  SELECT pg_get_expr(i.indpred, i.indrelid) INTO predicate
-  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-  WHERE i.indrelid = format('%I.changes', :'AUDITRUM_SCHEMA')::regclass AND ic.relname = 'changes_departures_idx'
-    AND i.indisvalid;
-  IF predicate IS NULL THEN
-    RETURN NULL;
+  IF to_regclass(format('%I.changes_departures_idx', :'AUDITRUM_SCHEMA')) IS NOT NULL THEN
+    RETURN made;
   END IF;
-  EXECUTE format($q$SELECT bool_and(%s) FROM (SELECT 'DELETE'::text AS operation, NULL::jsonb AS old_values
-      UNION ALL SELECT 'UPDATE', jsonb_build_object(k.name, NULL) FROM unnest($1::text[]) AS k(name)) s$q$, predicate)
-  INTO holds USING key_names;
-  RETURN CASE WHEN holds THEN predicate END;
+  FOR part IN
+    SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+    WHERE h.inhparent = format('%I.changes', :'AUDITRUM_SCHEMA')::regclass AND c.relname ~ '^changes_p[0-9]{4}_[0-9]{2}$'
+      AND ((to_date(substr(c.relname, 10), 'YYYY_MM') + interval '1 month')::timestamp AT TIME ZONE 'UTC') <= now()
+      AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisvalid
+        AND obj_description(i.indexrelid, 'pg_class') = tag)
+    ORDER BY c.relname
+  LOOP
+    IF to_regclass(format('%I.%I', :'AUDITRUM_SCHEMA', part || '_departures_idx')) IS NOT NULL THEN
+      EXECUTE format('DROP INDEX %I.%I', :'AUDITRUM_SCHEMA', part || '_departures_idx');
+    END IF;
+    EXECUTE format('CREATE INDEX %I ON %I.%I (table_id, operation, changed_at) INCLUDE (row_key) WHERE %s',
+      part || '_departures_idx', :'AUDITRUM_SCHEMA', part, :AUDITRUM_SCHEMA._departures_predicate(key_names));
+    EXECUTE format('COMMENT ON INDEX %I.%I IS %L', :'AUDITRUM_SCHEMA', part || '_departures_idx', tag);
+    made := made || part::text;
+  END LOOP;
+  RETURN made;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._index_ended_partitions() FROM PUBLIC;
+
+/**
+ * Creates the monthly partitions of the change log and of the API-request log from the current month (UTC) to
+ * \`months_ahead\` months ahead, and indexes the change log's ended months for a table as of a time (the departures
+ * index, version 22). Returns the change-log partitions it created, as in version 1 (the API-request log's are named
+ * api_requests_pYYYY_MM). Rows that already landed in a default partition for such a month are moved into the new
+ * partition, so a late call never fails. Runs with its owner's rights (version 8).
+ */
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA.ensure_partitions(months_ahead integer DEFAULT 3) RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  created text[];
+BEGIN
+  PERFORM :AUDITRUM_SCHEMA._lock_partitions(months_ahead);
+  created := :AUDITRUM_SCHEMA._ensure_monthly_partitions('changes', 'changed_at', months_ahead);
+  PERFORM :AUDITRUM_SCHEMA._ensure_monthly_partitions('api_requests', 'requested_at', months_ahead);
+  PERFORM :AUDITRUM_SCHEMA._index_ended_partitions();
+  RETURN created;
 END;
 $$;
 
 /**
- * Opt-in: creates the departures index, changes_departures_idx: the change log's DELETEs and the UPDATEs whose old
- * values hold a key column of a tracked table (the key changes), by table and time, with their row key. A table as of
- * a time (table_as_of_page: the admin's page, the first rows of its export) then finds the rows gone since that time
- * in it instead of reading every change of the table since. Every captured change pays for it (see above). A table
- * tracked later whose key column has a name no other table's has is not covered (its pages read the log as before)
- * until this is run again, which then makes the index anew. Builds on every partition, holding a lock that makes
- * writes to the log wait meanwhile. Idempotent; returns the index's name.
+ * Opt-in: makes the departures index (version 22) on every partition of the change log, the current month's and those
+ * made later too, so that a table as of a time within this month is read from it as well. Every captured change then
+ * pays for it (docs/admin.md). It replaces the ended months' own; run it again after tracking a table whose key column
+ * has a name no other table's has (until then the months are read without it). Builds on every partition, holding a
+ * lock that makes writes to the log wait meanwhile. Idempotent; returns the index's name.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.enable_table_as_of_index() RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   key_names text[] := :AUDITRUM_SCHEMA._all_key_names();
+  tag text := :AUDITRUM_SCHEMA._departures_tag(key_names);
+  part name;
 BEGIN
-  IF :AUDITRUM_SCHEMA._departures_predicate(key_names) IS NULL THEN
-    EXECUTE format('DROP INDEX IF EXISTS %I.changes_departures_idx', :'AUDITRUM_SCHEMA');
-    EXECUTE format($i$CREATE INDEX changes_departures_idx ON %I.changes (table_id, changed_at) INCLUDE (operation, row_key)
-      WHERE operation = 'DELETE' OR (operation = 'UPDATE' AND old_values ?| %L::text[])$i$,
-      :'AUDITRUM_SCHEMA', key_names);
+  IF obj_description(to_regclass(format('%I.changes_departures_idx', :'AUDITRUM_SCHEMA')), 'pg_class') IS DISTINCT FROM tag THEN
+    IF to_regclass(format('%I.changes_departures_idx', :'AUDITRUM_SCHEMA')) IS NOT NULL THEN
+      EXECUTE format('DROP INDEX %I.changes_departures_idx', :'AUDITRUM_SCHEMA');
+    END IF;
+    -- The ended months' own ones: the parent's covers them (and would take one of them as its partition's).
+    FOR part IN
+      SELECT ic.relname FROM pg_inherits h JOIN pg_index i ON i.indrelid = h.inhrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE h.inhparent = format('%I.changes', :'AUDITRUM_SCHEMA')::regclass AND ic.relname ~ '^changes_p[0-9]{4}_[0-9]{2}_departures_idx$'
+    LOOP
+      EXECUTE format('DROP INDEX %I.%I', :'AUDITRUM_SCHEMA', part);
+    END LOOP;
+    EXECUTE format('CREATE INDEX changes_departures_idx ON %I.changes (table_id, operation, changed_at) INCLUDE (row_key) WHERE %s',
+      :'AUDITRUM_SCHEMA', :AUDITRUM_SCHEMA._departures_predicate(key_names));
+    EXECUTE format('COMMENT ON INDEX %I.changes_departures_idx IS %L', :'AUDITRUM_SCHEMA', tag);
   END IF;
   RETURN 'changes_departures_idx';
 END;
+$$;
+
+-- Up to when a current departures index holds the change log after \`at\`: the end of the last month after \`at\` that
+-- has one, 'infinity' with the parent one (enable_table_as_of_index()), NULL when none does.
+CREATE FUNCTION :AUDITRUM_SCHEMA._departures_indexed_until(at timestamptz, tag text) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN obj_description(to_regclass(format('%I.changes_departures_idx', :'AUDITRUM_SCHEMA')), 'pg_class') = tag
+    THEN 'infinity'::timestamptz
+    ELSE (SELECT max(m.month_end) FROM pg_class ic
+      JOIN pg_index i ON i.indexrelid = ic.oid AND i.indisvalid
+      CROSS JOIN LATERAL (SELECT (to_date(substr(ic.relname, 10, 7), 'YYYY_MM') + interval '1 month')::timestamp
+        AT TIME ZONE 'UTC' AS month_end) m
+      WHERE ic.relnamespace = quote_ident(:'AUDITRUM_SCHEMA')::regnamespace AND ic.relkind = 'i'
+        AND ic.relname ~ '^changes_p[0-9]{4}_[0-9]{2}_departures_idx$' AND m.month_end > at
+        AND obj_description(ic.oid, 'pg_class') = tag) END
 $$;
 
 /**
@@ -7816,7 +7890,7 @@ $$;
  * row_as_of), as table_as_of returns them, in the order of the table's key (its columns' types, as its primary key
  * sorts them), after the row whose row_key is \`after_key\` (NULL: from the first), and with \`key_contains\` only
  * those whose row_key contains that text. See version 11 for how the page's rows are found; the rows gone since
- * \`at\` are read from the departures index when there is one that holds this table's key changes (version 22).
+ * \`at\` are read from the departures index in the months that have it (version 22).
  */
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA.table_as_of_page(target regclass, at timestamptz, after_key text, key_contains text,
   page_size integer)
@@ -7835,7 +7909,8 @@ DECLARE
   everything boolean;
   moves jsonb;
   recent boolean;
-  departures text := :AUDITRUM_SCHEMA._departures_predicate(key_names);
+  all_key_names text[] := :AUDITRUM_SCHEMA._all_key_names();
+  indexed_until timestamptz;
   settings_before text[];
   gone text[];
   next_gone integer := 1;
@@ -7895,23 +7970,34 @@ BEGIN
     -- Within an untracked period a row last recorded may have gone unseen: listed, of unknown existence.
     OR EXISTS (SELECT FROM jsonb_to_recordset(gaps) AS g(start_at timestamptz, end_at timestamptz)
       WHERE g.start_at <= at AND (g.end_at IS NULL OR g.end_at > at));
-  IF departures IS NOT NULL AND NOT everything THEN
-    -- The optional departures index (enable_table_as_of_index()) holds the DELETEs and key changes: both read from
-    -- it, each query repeating its predicate so that the planner may use it (the DELETEs' keys from the index alone).
+  -- The months after \`at\` that a departures index holds (up to indexed_until): their key changes, and their DELETEs'
+  -- keys from the index alone, each query repeating the index's predicate so that the planner uses it (the names of
+  -- every table's key columns include this table's: it leaves none of its key changes out).
+  IF NOT everything THEN
+    indexed_until := :AUDITRUM_SCHEMA._departures_indexed_until(at, :AUDITRUM_SCHEMA._departures_tag(all_key_names));
+  END IF;
+  IF indexed_until IS NOT NULL THEN
     EXECUTE format($s$
       SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
           'old_key', %1$s._history_old_key($1, c.id)) ORDER BY c.id), '[]')
       FROM %1$s.changes c
-      WHERE c.table_id = %2$s AND c.changed_at > %3$L AND (%4$s) AND c.operation = 'UPDATE' AND c.old_values ?| $2$s$,
-      quote_ident(:'AUDITRUM_SCHEMA'), t.id, at, departures)
+      WHERE c.table_id = %2$s AND c.changed_at > %3$L AND c.changed_at < %4$L AND %5$s AND c.operation = 'UPDATE'
+        AND c.old_values ?| $2$s$,
+      quote_ident(:'AUDITRUM_SCHEMA'), t.id, at, indexed_until, :AUDITRUM_SCHEMA._departures_predicate(all_key_names))
     INTO moves USING t, key_names;
     EXECUTE format($s$
       SELECT coalesce(array_agg(c.row_key), '{}')
       FROM %1$s.changes c
-      WHERE c.table_id = %2$s AND c.changed_at > %3$L AND (%4$s) AND c.operation = 'DELETE' AND c.row_key IS NOT NULL$s$,
-      quote_ident(:'AUDITRUM_SCHEMA'), t.id, at, departures)
+      WHERE c.table_id = %2$s AND c.changed_at > %3$L AND c.changed_at < %4$L AND c.operation = 'DELETE'
+        AND c.row_key IS NOT NULL$s$,
+      quote_ident(:'AUDITRUM_SCHEMA'), t.id, at, indexed_until)
     INTO gone;
   ELSE
+    moves := '[]';
+    gone := '{}';
+  END IF;
+  -- The rest (everything when the log after \`at\` does not tell which rows left: see below) in one pass.
+  IF indexed_until IS DISTINCT FROM 'infinity' THEN
     -- (Planned with the time itself, so that only the partitions after it are read.) For a time in the last week, the
     -- changes after it are read through the primary key, whose second column changed_at is tested in the index: only
     -- the rows after the time are fetched, where the planner's choice reads every row of the table in the month's
@@ -7922,17 +8008,22 @@ BEGIN
       PERFORM set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true);
     END IF;
     EXECUTE format($s$
-      SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
+      SELECT $3 || coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
           'old_key', %1$s._history_old_key($1, c.id)) ORDER BY c.id) FILTER (WHERE c.operation = 'UPDATE'), '[]'),
-        coalesce(array_agg(DISTINCT c.row_key) FILTER (WHERE c.operation <> 'UPDATE'), '{}')
+        $4 || coalesce(array_agg(DISTINCT c.row_key) FILTER (WHERE c.operation <> 'UPDATE'), '{}')
       FROM %1$s.changes c
       WHERE c.table_id = %2$s%3$s
         AND ((c.operation = 'DELETE' AND c.row_key IS NOT NULL) OR (c.operation = 'UPDATE' AND c.old_values ?| $2))$s$,
-      quote_ident(:'AUDITRUM_SCHEMA'), t.id, CASE WHEN everything THEN '' ELSE format(' AND c.changed_at > %L', at) END)
-    INTO moves, gone USING t, key_names;
+      quote_ident(:'AUDITRUM_SCHEMA'), t.id, CASE WHEN everything THEN '' WHEN indexed_until IS NULL
+        THEN format(' AND c.changed_at > %L', at) ELSE format(' AND c.changed_at >= %L', indexed_until) END)
+    INTO moves, gone USING t, key_names, moves, gone;
     IF recent THEN
       PERFORM set_config('enable_seqscan', settings_before[1], true), set_config('enable_bitmapscan', settings_before[2], true);
     END IF;
+  END IF;
+  -- The key changes in id order, as history reads them (those of the two parts may interleave).
+  IF indexed_until IS NOT NULL THEN
+    moves := (SELECT coalesce(jsonb_agg(m ORDER BY (m->>'id')::bigint), '[]') FROM jsonb_array_elements(moves) AS m);
   END IF;
   -- History's query for one row (keys[1], its parameter $4), run for each key of a batch, with the key changes above.
   p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, ARRAY[''], false, false, moves);
@@ -7944,13 +8035,14 @@ BEGIN
     SELECT array_agg(DISTINCT c.row_key) INTO gone FROM :AUDITRUM_SCHEMA.changes c
     WHERE c.table_id = t.id AND c.row_key IS NOT NULL;
   END IF;
-  -- With the old keys of the key changes: after the cursor and containing the text, each once, in key order, sorted
-  -- once here (sorting all of them at every batch cost more than the rest of a page months back); each batch takes
-  -- the next slice. A key that is a row again today is also a live one: the batch takes it once.
+  -- With the old keys of the key changes: after the cursor and containing the text, each once (sorted by the text
+  -- after the key's order, so that equal texts meet), in key order, sorted once here (sorting all of them at every
+  -- batch cost more than the rest of a page months back); each batch takes the next slice. A key that is a row again
+  -- today is also a live one: the batch takes it once.
   gone := gone || ARRAY(SELECT m.old_key FROM jsonb_to_recordset(moves) AS m(old_key text));
-  EXECUTE format($g$SELECT ARRAY(SELECT d.k FROM (SELECT DISTINCT g.k FROM unnest($1::text[]) AS g(k)
-      WHERE ($2::text IS NULL OR %1$s > %2$s) AND ($3::text IS NULL OR strpos(g.k, $3) > 0)) d ORDER BY %3$s)$g$,
-    replace(typed, '«k»', 'g.k'), replace(typed, '«k»', '$2'), replace(typed, '«k»', 'd.k'))
+  EXECUTE format($g$SELECT ARRAY(SELECT DISTINCT ON (%1$s, g.k) g.k FROM unnest($1::text[]) AS g(k)
+      WHERE ($2::text IS NULL OR %1$s > %2$s) AND ($3::text IS NULL OR strpos(g.k, $3) > 0) ORDER BY %1$s, g.k)$g$,
+    replace(typed, '«k»', 'g.k'), replace(typed, '«k»', '$2'))
   INTO gone USING gone, after_key, key_contains;
 
   LOOP
@@ -8002,6 +8094,9 @@ BEGIN
   END LOOP;
 END;
 $$;
+
+-- The change log's months that have ended get their departures index now.
+SELECT :AUDITRUM_SCHEMA._index_ended_partitions();
 `,
   },
   {
