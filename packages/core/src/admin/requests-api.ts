@@ -178,17 +178,19 @@ async function pathPage(
     SummaryRow & { read_count: number; read_last_id: string | null; read_last_at: string | null }
   >(
     `WITH read AS MATERIALIZED (
-       SELECT ${SUMMARY_COLUMNS}, r.id AS sort_id FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
+       SELECT r.id, r.requested_at, r.path FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
        ORDER BY r.id DESC LIMIT ${sql.add(budget)}
      ),
-     last AS (SELECT x.id, x.requested_at FROM read x ORDER BY x.sort_id LIMIT 1)
-     SELECT (SELECT count(*)::int FROM read) AS read_count, (SELECT id FROM last) AS read_last_id,
-       (SELECT requested_at FROM last) AS read_last_at, m.*
+     last AS (SELECT x.id, x.requested_at FROM read x ORDER BY x.id LIMIT 1)
+     SELECT (SELECT count(*)::int FROM read) AS read_count, (SELECT id::text FROM last) AS read_last_id,
+       (SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM last) AS read_last_at,
+       m.*
      FROM (SELECT 1) AS one
      LEFT JOIN LATERAL (
-       SELECT r.*, ${changeCountSql(api, sql)}
-       FROM (SELECT x.* FROM read x WHERE x.path LIKE ${sql.add(`${escapeLike(path)}%`)}
-             ORDER BY x.sort_id DESC LIMIT ${sql.add(limit + 1)}) r
+       SELECT ${SUMMARY_COLUMNS}, r.id AS sort_id, ${changeCountSql(api, sql)}
+       FROM (SELECT x.id, x.requested_at FROM read x WHERE x.path LIKE ${sql.add(`${escapeLike(path)}%`)}
+             ORDER BY x.id DESC LIMIT ${sql.add(limit + 1)}) x
+       JOIN ${api.schemaSql}.api_requests r ON r.id = x.id AND r.requested_at = x.requested_at
      ) m ON true
      ORDER BY m.sort_id DESC`,
     sql.values,
