@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiContext } from '../src/admin/api-context.js';
 import { listChanges } from '../src/admin/changes-api.js';
 import { QueryParams } from '../src/admin/query-params.js';
-import { TransactionBlocks } from '../src/admin/transaction-blocks.js';
+import { mergeNearest, TransactionBlocks } from '../src/admin/transaction-blocks.js';
 
 // The transaction page's bounds from the admin's summary of transactions (transaction-blocks.ts), on a log never
 // sealed: blocks of 4 ids here, so that a few dozen changes span many blocks. Transactions interleave; one stays open
@@ -167,5 +167,26 @@ describe('the transaction page within the blocks of the admin’s summary', () =
         expect({ txid, id, inside }).toEqual({ txid, id, inside: true });
       }
     }
+  });
+});
+
+describe('the id ranges of one query', () => {
+  const range = (from: number, to: number) => ({ from: BigInt(from), to: BigInt(to) });
+
+  it('merges the nearest ranges first, down to the most allowed, each id still covered', () => {
+    const ranges = [range(0, 4), range(8, 12), range(100, 104), range(105, 110), range(400, 404)];
+    expect(mergeNearest(ranges, 5)).toEqual(ranges);
+    expect(mergeNearest(ranges, 4)).toEqual([range(0, 4), range(8, 12), range(100, 110), range(400, 404)]);
+    expect(mergeNearest(ranges, 3)).toEqual([range(0, 12), range(100, 110), range(400, 404)]);
+    expect(mergeNearest(ranges, 1)).toEqual([range(0, 404)]);
+    expect(ranges[0]).toEqual(range(0, 4));
+  });
+
+  it('stays within the most allowed for many ranges with equal gaps', () => {
+    const ranges = Array.from({ length: 5000 }, (_, i) => range(i * 10, i * 10 + 4));
+    const merged = mergeNearest(ranges, 64);
+    expect(merged.length).toBeLessThanOrEqual(64);
+    expect(merged[0]?.from).toBe(0n);
+    expect(merged.at(-1)?.to).toBe(49994n);
   });
 });
