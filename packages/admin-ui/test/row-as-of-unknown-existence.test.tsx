@@ -41,7 +41,7 @@ describe('the row as of a time, of unknown existence', () => {
       openAt(`/history?table=public.orders&key=7&at=${encodeURIComponent(at)}`);
       const note = await screen.findByRole('note');
       expect(note.textContent).toMatch(/^The row may not have existed at .*: the table was not tracked for a while/);
-      expect(note.textContent).toMatch(/it may have been deleted then, unseen\. As last recorded:$/);
+      expect(note.textContent).toMatch(/it may have been inserted or deleted then, unseen\. As last recorded:$/);
       expect(screen.queryByText(/did not exist at/)).toBeNull();
       const gap = 'unknown (the table was not tracked for a while)';
       await waitFor(() => expect(document.querySelector('dl.record')?.textContent).toBe(`id7status${gap}total${gap}`));

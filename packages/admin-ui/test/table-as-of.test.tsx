@@ -85,7 +85,7 @@ describe('a table as of a time', () => {
       const key = within(marked as HTMLElement).getByRole('rowheader');
       expect(key.textContent).toBe('8 may not have existed');
       expect(within(key).getByText('may not have existed').getAttribute('title')).toMatch(
-        /may have been deleted then, unseen/,
+        /may have been inserted or deleted then, unseen/,
       );
     } finally {
       fetchStub.restore();

@@ -53,7 +53,8 @@ export function RowAsOfPanel({
                 ) : (
                   <p className="value-marker" role="note">
                     The row may not have existed at {absoluteTime(at, settings)}: the table was not tracked for a while
-                    after its last recorded change, and it may have been deleted then, unseen. As last recorded:
+                    between then and what the log records of the row, and it may have been inserted or deleted then,
+                    unseen. As last recorded:
                   </p>
                 )}
                 <RecordView

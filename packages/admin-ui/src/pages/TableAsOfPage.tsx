@@ -12,9 +12,9 @@ import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { navigate, withQuery } from '../router/location.ts';
 
-/** Why a row of unknown existence is marked: the log cannot tell whether it still existed then. */
+/** Why a row of unknown existence is marked: the log cannot tell whether it existed then. */
 const MAY_NOT_EXIST =
-  'the table was not tracked for a while after this row was last recorded, and the row may have been deleted then, unseen';
+  'the table was not tracked for a while between then and what the log records of this row, and the row may have been inserted or deleted then, unseen';
 
 /**
  * A table as it was at a chosen time: its rows a page at a time in key order, a filter by key, and the whole
@@ -127,7 +127,7 @@ function SnapshotTable({
                     {row.rowKey}
                   </Link>
                   {row.exists === null && (
-                    // Listed, not hidden: it may have been deleted unseen while the table was not tracked.
+                    // Listed, not hidden: it may have been inserted or deleted unseen while the table was not tracked.
                     <span className="value value-marker" title={MAY_NOT_EXIST}>
                       {' '}
                       may not have existed

@@ -97,8 +97,7 @@ describe('a row deleted while its table was not tracked', () => {
       }
       return rows.sort(([a], [b]) => Number(a) - Number(b));
     };
-    // (Row 6, inserted unseen during the gap, is the other side of a gap: a live row with no recorded INSERT is read as
-    // one from before, as for a row from before tracking; not asserted here.)
+    // (Row 6, inserted unseen during the gap, is of unknown existence within it too: as-of-unseen-insert.test.ts.)
     expect((await table(at.inGap)).filter(([key]) => key !== '6')).toEqual([
       ['1', null, { id: 1 }],
       ['2', null, { id: 2 }],
@@ -182,7 +181,7 @@ describe('a row deleted while its table was not tracked', () => {
       reason: 'unknown-existence',
       blocking: true,
       message:
-        'public.jobs 3: the row may have been deleted while the table was not tracked: whether it existed then is not known',
+        'public.jobs 3: the row may have been inserted or deleted while the table was not tracked: whether it existed then is not known',
     });
     expect(await rowsAsText(app, 'jobs', 'id = 3')).toEqual([]);
     // Forced: the row as last recorded (its job unknown then, so only its key).

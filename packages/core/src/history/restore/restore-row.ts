@@ -102,7 +102,7 @@ async function restorePlan(
       rowKey,
       reason: 'unknown-existence',
       blocking: true,
-      message: `${table.name} ${rowKey}: the row may have been deleted while the table was not tracked: whether it existed then is not known`,
+      message: `${table.name} ${rowKey}: the row may have been inserted or deleted while the table was not tracked: whether it existed then is not known`,
     });
   }
   const existed = then.exists !== false;

@@ -94,8 +94,8 @@ export type UnrestorableReason =
   /** The value is not known for another reason (an untracked period). */
   | 'unknown'
   /**
-   * Whether the row existed at that point is not known: it may have been deleted while the table was not tracked
-   * (a restore forced past it puts the row back as last recorded).
+   * Whether the row existed at that point is not known: it may have been inserted or deleted while the table was not
+   * tracked (a restore forced past it puts the row back as last recorded).
    */
   | 'unknown-existence';
 

@@ -22,7 +22,7 @@ const EXPLAINED: Record<UnrestorableReason, string> = {
   dropped: 'the column was dropped since',
   'added-since': 'the column did not exist then: it gets its default',
   unknown: 'its value was not recorded',
-  'unknown-existence': 'the row may have been deleted while the table was not tracked',
+  'unknown-existence': 'the row may have been inserted or deleted while the table was not tracked',
 };
 
 // Blocking: the value is lost, writing the rest would leave the row half-restored. The others lose nothing.
