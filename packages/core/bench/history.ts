@@ -156,21 +156,26 @@ async function rowTimings(db: pg.Pool): Promise<Timing[]> {
 }
 
 /**
- * CPU seconds the server's processes have used so far (every backend and worker pg_stat_activity lists, read from
- * /proc): on a shared machine the wall clock says more about the other work than about the query. NaN when the
- * server is not on this machine (/proc does not have its processes).
+ * CPU seconds the server's processes have used so far: every backend and worker pg_stat_activity lists, and the
+ * processes that ended (the parallel workers of a query: their time is added to the postmaster's children's time
+ * when it reaps them), read from /proc: on a shared machine the wall clock says more about the other work than about
+ * the query. NaN when the server is not on this machine (/proc does not have its processes).
  */
 async function serverCpuSeconds(db: pg.Pool): Promise<number> {
   const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity');
+  // utime, stime, cutime and cstime, fields 14 to 17, after the command name in parentheses (which may hold spaces);
+  // the parent, field 4, of a backend is the postmaster.
+  const stat = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   let ticks = 0;
-  for (const { pid } of rows) {
-    try {
-      // utime and stime, fields 14 and 15, after the command name in parentheses (which may hold spaces).
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  try {
+    for (const { pid } of rows) {
+      const fields = stat(pid);
       ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return Number.NaN;
     }
+    const postmaster = stat(stat(rows[0]?.pid ?? 0)[1] ?? 0);
+    ticks += Number(postmaster[13]) + Number(postmaster[14]);
+  } catch {
+    return Number.NaN;
   }
   // Linux counts in USER_HZ, 100 a second.
   return ticks / 100;
