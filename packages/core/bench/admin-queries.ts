@@ -323,8 +323,9 @@ interface Timing {
   items: number;
 }
 
-async function time(handler: AdminHandler<null>, benchCase: Case): Promise<Timing> {
-  const request: AdminRequest<null> = {
+/** The admin request of a case, as an adapter would pass it. */
+function requestOf(benchCase: Case): AdminRequest<null> {
+  return {
     method: 'GET',
     path: benchCase.path,
     query: new URLSearchParams(benchCase.query ?? {}),
@@ -332,6 +333,10 @@ async function time(handler: AdminHandler<null>, benchCase: Case): Promise<Timin
     basePath: '/audit-admin',
     raw: null,
   };
+}
+
+async function time(handler: AdminHandler<null>, benchCase: Case): Promise<Timing> {
+  const request = requestOf(benchCase);
   const samples: number[] = [];
   let items = 0;
   for (let run = 0; run < WARMUP + RUNS; run++) {
@@ -593,14 +598,7 @@ async function transactionSummaryCost(db: pg.Pool, routes: AdminHandler<null>, a
 /** One call of the case, in ms. */
 async function once(handler: AdminHandler<null>, benchCase: Case): Promise<number> {
   const started = performance.now();
-  const response = await handler({
-    method: 'GET',
-    path: benchCase.path,
-    query: new URLSearchParams(benchCase.query ?? {}),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
+  const response = await handler(requestOf(benchCase));
   if (response.status !== 200) throw new Error(`${benchCase.name}: ${response.status}`);
   return performance.now() - started;
 }
