@@ -9,7 +9,7 @@
  * PostgREST's `request.jwt.claims` set per transaction), on a throwaway cluster
  * whose server runs in single-user mode under `valgrind --tool=callgrind`. Each measurement runs a workload at
  * two sizes and divides the difference by the difference in size, which cancels start-up and shutdown:
- * single-row statements in a DO loop (per statement), two-row UPDATEs in the same loop (per statement: below 9 rows
+ * single-row statements in a DO loop (per statement), two-row UPDATEs in the same loop (per statement: up to 16 rows
  * an UPDATE is compared in PL/pgSQL, above it by a statement planned for its size), the same single-row statements
  * each in a transaction of its own (per transaction: PL/pgSQL sets up a function's plain expressions once per
  * transaction, so a loop inside one transaction does not show what an OLTP transaction of one statement pays) and
@@ -100,7 +100,7 @@ function bulkStatement(operation: Operation, table: string, rows: number): strin
 }
 
 /** A script for `postgres --single -j`: each command ends with a semicolon and an empty line. */
-/** An UPDATE of two rows, `i` and `i + LOOP`: below 9 rows the capture compares them in PL/pgSQL, as one row. */
+/** An UPDATE of two rows, `i` and `i + LOOP`: up to 16 rows the capture compares them in PL/pgSQL, as one row. */
 function twoRowLoopScript(variant: VariantName, count: number): string {
   const body = loopBody('UPDATE', tableOf(variant)).replace('WHERE id = i', `WHERE id IN (i, i + ${LOOP})`);
   return `BEGIN;\n\n${contextPrefix(variant)}${comment(variant)}DO $$ BEGIN FOR i IN 1..${count} LOOP ${body} END LOOP; END $$;\n\nROLLBACK;\n\n`;

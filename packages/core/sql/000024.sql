@@ -1,21 +1,22 @@
 -- Auditrum schema, version 24: capture cost. An UPDATE of a few rows is compared in PL/pgSQL, as one of one row is.
 --
--- An UPDATE of several rows went through one INSERT … SELECT over the transition tables, run by EXECUTE so that it
--- is planned for the statement's real row count: parsing, analysing and planning that statement (a CASE, a
--- comparison and a jsonb_build_object() per column, twice) costs about 2,400,000 instructions whatever the row
--- count, so an UPDATE of two rows cost the capture 2.6 million instructions, ten times one of one row (see
--- docs/benchmarks.md, "Session 8: capture cost"). The capture function now counts an UPDATE's rows up to 8 and
--- records an UPDATE of 2 to 8 rows as it records one of one row: it reads both transition tables in step (they hold
--- each pair of old and new rows at the same place, as the statement over them relies on), compares each pair with
--- one IF per column and inserts its changed-column objects with INSERT … VALUES. An UPDATE of 2 rows costs 80% less;
--- one of 9 rows or more, and one whose table has a `when` condition (compared in SQL over both rows), keep the
--- statement planned for their row count, and so does the few rows' UPDATE in which a value is over the size limit
--- (recorded with markers) or a column changed type since the session compiled the function (see 000013.sql): the
--- rows recorded so far are rolled back with the block and the statement records them all. A single-row UPDATE and
--- every other operation run the same code as in version 19. What is stored does not change.
+-- An UPDATE of several rows went through one INSERT … SELECT over the transition tables, run by EXECUTE so that it is
+-- planned for the statement's real row count: parsing, analysing and planning that statement (a CASE, a comparison
+-- and a jsonb_build_object() per column, twice) costs about 2,400,000 instructions whatever the row count, so an
+-- UPDATE of two rows cost the capture 2.6 million instructions, ten times one of one row (see docs/benchmarks.md,
+-- "Session 8: capture cost"). The capture function now counts an UPDATE's rows up to 16 and records an UPDATE of 2 to
+-- 16 rows as it records one of one row: it reads both transition tables in step (they hold each pair of old and new
+-- rows at the same place, as the statement over them relies on), compares each pair with one IF per column and
+-- inserts its changed-column objects with INSERT … VALUES. An UPDATE of 2 rows costs 80% less, one of 16 rows 25%
+-- less (each pair costs about 174,000 instructions, the two meet near 30 rows); one of 17 rows or more, and one whose
+-- table has a `when` condition (compared in SQL over both rows), keep the statement planned for their row count, and
+-- so does the few rows' UPDATE in which a value is over the size limit (recorded with markers) or a column changed
+-- type since the session compiled the function (see 000013.sql): the rows recorded so far are rolled back with the
+-- block and the statement records them all. A single-row UPDATE and every other operation run the same code as in
+-- version 19. What is stored does not change.
 
 -- The capture function's generator of version 19 (see 000013.sql for what it does, 000015.sql for the settings and
--- 000019.sql for named statements), with one change: the block after "An UPDATE of 2 to 8 rows" in the function's text.
+-- 000019.sql for named statements), with one change: the block after "An UPDATE of 2 to 16 rows" in the function's text.
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -69,7 +70,7 @@ DECLARE
   marked_ins text := ''; marked_del text := ''; marked_upd_row text := ''; marked_upd_many text := '';
   -- The single-row UPDATE's changed-column objects and its insert, guarded by the size test when there is one.
   upd_row text;
-  -- The same for each pair of an UPDATE of 2 to 8 rows ('' when the table has a `when` condition): a pair with a value
+  -- The same for each pair of an UPDATE of 2 to 16 rows ('' when the table has a `when` condition): a pair with a value
   -- over the size limit sends the whole statement to the statement over the transition tables.
   upd_few text := '';
   -- PL/pgSQL keeps the types of old_row's and new_row's fields in its plans for the life of a session: the
@@ -222,7 +223,7 @@ BEGIN
         array_to_string(row_sizes, ', '), max_bytes, 'AU001', upd_few);
     END IF;
     upd_few := format($few$
-    -- An UPDATE of 2 to 8 rows is compared pair by pair as one of one row (the statement below costs about 2.4
+    -- An UPDATE of 2 to 16 rows is compared pair by pair as one of one row (the statement below costs about 2.4
     -- million instructions to parse and plan, whatever its row count): both transition tables are read in step, since
     -- they hold each pair at the same place. A value over the size limit (AU001) or a column whose type changed
     -- since this session compiled the function sends the statement to the statement below, which records every row.
@@ -230,9 +231,9 @@ BEGIN
       rows_counted := 0;
       FOR old_row IN SELECT * FROM old_rows LOOP
         rows_counted := rows_counted + 1;
-        EXIT WHEN rows_counted > 8;
+        EXIT WHEN rows_counted > 16;
       END LOOP;
-      IF rows_counted <= 8 THEN
+      IF rows_counted <= 16 THEN
         BEGIN
           OPEN new_rows_read FOR SELECT * FROM new_rows;
           FOR old_row IN SELECT * FROM old_rows LOOP
