@@ -127,9 +127,10 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   }
   for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
-  // No index on txid: the transaction's changes are read within the ids the seals around it allow (migration 18)
-  // and the blocks of ids the admin's summary of transactions names (transaction-blocks.ts), each range a probe of
-  // the primary key; the whole log when neither bounds it.
+  // No index on txid in the current month: the transaction's changes are read within the ids the seals around it
+  // allow (migration 18) and the ranges the admin's summary of transactions names (transaction-blocks.ts: its blocks,
+  // and the first to last id in each month that has ended, from their txid index), each range a probe of the primary
+  // key; the whole log when neither bounds it.
   if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid)}::bigint`);
   if (criteria.txidIds?.after != null) conditions.push(`c.id > ${sql.add(criteria.txidIds.after)}::bigint`);
   if (criteria.txidIds?.upTo != null) conditions.push(`c.id <= ${sql.add(criteria.txidIds.upTo)}::bigint`);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { SqlParams } from './sql-builder.js';
 
 /** Change ids per block: a transaction of a few changes falls in one or two blocks of this many ids. */
 const DEFAULT_BLOCK_IDS = 1024n;
@@ -14,6 +15,12 @@ const MAX_PENDING = 64;
 export interface TransactionRanges {
   ranges: { from: string; to: string }[];
   after: string;
+}
+
+/** A month of the change log indexed by txid: from `start` to `end` (timestamptz, as the database spells them). */
+interface IndexedMonth {
+  start: string;
+  end: string;
 }
 
 /** What one snapshot saw: the newest change id it could see, and the first transaction id it had not. */
@@ -33,14 +40,22 @@ interface Observation {
  * all committed or rolled back, and no row can appear at those ids any more. Ids above the final ones are read as
  * they are (the few written since the last look).
  *
- * Kept in memory, one per admin mount: the first transaction page reads the log's (id, txid) once (0.2–0.5 s per
- * million changes in the benchmark), each later one only the changes written since. Nothing is written to the
- * database.
+ * The months that have ended have an index on `txid` (migration 26, made once capture no longer writes there): the
+ * summary leaves their rows out, and a page asks their indexes for the transaction's smallest and largest id in each
+ * instead. So the summary holds the current month, the default partition and the months ahead.
+ *
+ * Kept in memory, one per admin mount: the first transaction page reads the (id, txid) of the months without the index
+ * once, each later one only the changes written since. Nothing is written to the database.
  */
 export class TransactionBlocks {
   /** Ids up to this one are summarized. */
   private final = 0n;
   private readonly blocks = new Map<bigint, { min: bigint; max: bigint }>();
+  /**
+   * The indexed months (their start, as the database spells it) whose rows the summary left out: a page reads them by
+   * their indexes. Bounded by time, through the log's parent, so they are read the same if an index is dropped.
+   */
+  private readonly skipped = new Map<string, IndexedMonth>();
   /** Snapshots whose ids are not final yet, oldest first. */
   private pending: Observation[] = [];
   private updating: Promise<void> | undefined;
@@ -51,11 +66,15 @@ export class TransactionBlocks {
     private readonly blockIds = DEFAULT_BLOCK_IDS,
   ) {}
 
-  /** The id ranges transaction `txid`'s changes can lie in: every block whose txids span it, and the ids not final. */
+  /**
+   * The id ranges transaction `txid`'s changes can lie in: every block whose txids span it, its first to last id in
+   * each indexed month the summary left out, and the ids not final.
+   */
   async rangesOf(txid: string): Promise<TransactionRanges> {
     await this.update();
     const wanted = BigInt(txid);
     const ranges: { from: bigint; to: bigint }[] = [];
+    const spans = await this.indexedSpans(txid);
     // The map holds the blocks in increasing order (each summary adds the ones above the last).
     for (const [block, span] of this.blocks) {
       if (wanted < span.min || wanted > span.max) continue;
@@ -64,8 +83,10 @@ export class TransactionBlocks {
       if (last !== undefined && last.to === from) last.to = from + this.blockIds;
       else ranges.push({ from, to: from + this.blockIds });
     }
+    ranges.push(...spans);
+    ranges.sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
     return {
-      ranges: mergeNearest(ranges, MAX_RANGES).map((r) => ({ from: String(r.from), to: String(r.to) })),
+      ranges: mergeNearest(overlapsJoined(ranges), MAX_RANGES).map((r) => ({ from: String(r.from), to: String(r.to) })),
       after: String(this.final),
     };
   }
@@ -102,12 +123,51 @@ export class TransactionBlocks {
     return { maxId: BigInt(row.max_id ?? 0), horizon: BigInt(row.horizon), xidNext: BigInt(row.next) };
   }
 
-  /** Adds the final ids above the summarized ones, up to `upTo`, block by block. */
+  /**
+   * Transaction `txid`'s first and last id in each month the summary left out (an index probe each; the ranges are
+   * as the page reads them: above `from`, up to `to`).
+   */
+  private async indexedSpans(txid: string): Promise<{ from: bigint; to: bigint }[]> {
+    if (this.skipped.size === 0) return [];
+    // One arm per month, bounded by its times: each reads that month's partition alone (OFFSET 0 keeps the planner
+    // from finding min(id) by walking the primary key instead of the txid index).
+    const sql = new SqlParams();
+    const txidParam = sql.add(txid);
+    const arms = [...this.skipped.values()].map(
+      (month) => `SELECT min(s.id) AS first, max(s.id) AS last FROM (SELECT c.id FROM ${this.schemaSql}.changes c
+        WHERE c.txid = ${txidParam}::bigint AND c.changed_at >= ${sql.add(month.start)}::timestamptz
+          AND c.changed_at < ${sql.add(month.end)}::timestamptz OFFSET 0) s`,
+    );
+    const { rows } = await this.pool.query<{ first: string | null; last: string | null }>(
+      `SELECT a.first::text AS first, a.last::text AS last FROM (${arms.join(' UNION ALL ')}) a WHERE a.first IS NOT NULL`,
+      sql.values,
+    );
+    return rows.map((row) => ({ from: BigInt(row.first as string) - 1n, to: BigInt(row.last as string) }));
+  }
+
+  /**
+   * Adds the final ids above the summarized ones, up to `upTo`, block by block, leaving out the rows of the months
+   * indexed by txid now (kept in `skipped`).
+   */
   private async summarize(upTo: bigint): Promise<void> {
+    const { rows: months } = await this.pool.query<IndexedMonth>(
+      `SELECT m.month_start::text AS start, m.month_end::text AS "end" FROM ${this.schemaSql}._txid_indexed_months() m`,
+    );
+    for (const month of months) this.skipped.set(month.start, month);
+    // The other times: before, between and after the skipped months (the partitions holding them and the default one).
+    const sql = new SqlParams();
+    const after = sql.add(String(this.final));
+    const upToParam = sql.add(String(upTo));
+    const outside = [...this.skipped.values()].map(
+      (month) =>
+        `NOT (c.changed_at >= ${sql.add(month.start)}::timestamptz AND c.changed_at < ${sql.add(month.end)}::timestamptz)`,
+    );
     const { rows } = await this.pool.query<{ block: string; min: string; max: string }>(
       `SELECT ((c.id - 1) / ${this.blockIds}) AS block, min(c.txid)::text AS min, max(c.txid)::text AS max
-       FROM ${this.schemaSql}.changes c WHERE c.id > $1::bigint AND c.id <= $2::bigint GROUP BY 1`,
-      [String(this.final), String(upTo)],
+       FROM ${this.schemaSql}.changes c WHERE c.id > ${after}::bigint AND c.id <= ${upToParam}::bigint
+         ${outside.map((condition) => `AND ${condition}`).join(' ')}
+       GROUP BY 1`,
+      sql.values,
     );
     // Sorted here, not in SQL: ORDER BY made the planner sort every row (the group count is estimated as the ids')
     // where a hash of the thousand blocks is read at once.
@@ -125,8 +185,21 @@ export class TransactionBlocks {
   private reset(): void {
     this.final = 0n;
     this.blocks.clear();
+    this.skipped.clear();
     this.pending = [];
   }
+}
+
+/** Ranges sorted by their start, those that overlap or touch joined into one: ranges apart, as mergeNearest takes. */
+export function overlapsJoined<T extends { from: bigint; to: bigint }>(sorted: readonly T[]): T[] {
+  const joined: T[] = [];
+  for (const range of sorted) {
+    const last = joined.at(-1);
+    if (last !== undefined && range.from <= last.to) {
+      if (range.to > last.to) last.to = range.to;
+    } else joined.push({ ...range });
+  }
+  return joined;
 }
 
 /**
