@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiContext } from '../src/admin/api-context.js';
 import { listChanges } from '../src/admin/changes-api.js';
 import { QueryParams } from '../src/admin/query-params.js';
-import { mergeNearest, TransactionBlocks } from '../src/admin/transaction-blocks.js';
+import { consecutiveJoined, mergeNearest, overlapsJoined, TransactionBlocks } from '../src/admin/transaction-blocks.js';
 
 // The transaction page's bounds from the admin's summary of transactions (transaction-blocks.ts), on a log never
 // sealed: blocks of 4 ids here, so that a few dozen changes span many blocks. Transactions interleave; one stays open
@@ -188,5 +188,27 @@ describe('the id ranges of one query', () => {
     expect(merged.length).toBeLessThanOrEqual(64);
     expect(merged[0]?.from).toBe(0n);
     expect(merged.at(-1)?.to).toBe(49994n);
+  });
+});
+
+describe('the indexed months the summary leaves out', () => {
+  const month = (start: string, end: string) => ({ start: `${start}-01T00:00:00Z`, end: `${end}-01T00:00:00Z` });
+
+  it('joins consecutive months into one run, in time order, and keeps a gap apart', () => {
+    const months = [month('2026-10', '2026-11'), month('2026-07', '2026-08'), month('2026-09', '2026-10')];
+    expect(consecutiveJoined(months)).toEqual([month('2026-07', '2026-08'), month('2026-09', '2026-11')]);
+    expect(months[0]).toEqual(month('2026-10', '2026-11'));
+    expect(consecutiveJoined([])).toEqual([]);
+  });
+});
+
+describe('ranges that overlap', () => {
+  const range = (from: number, to: number) => ({ from: BigInt(from), to: BigInt(to) });
+
+  it('are joined, one inside another kept whole, ranges apart left apart', () => {
+    expect(overlapsJoined([range(0, 8), range(2, 4), range(8, 12), range(20, 24), range(22, 30)])).toEqual([
+      range(0, 12),
+      range(20, 30),
+    ]);
   });
 });

@@ -17,8 +17,8 @@ export interface TransactionRanges {
   after: string;
 }
 
-/** A month of the change log indexed by txid: from `start` to `end` (timestamptz, as the database spells them). */
-interface IndexedMonth {
+/** A month of the change log indexed by txid: from `start` to `end` (ISO 8601 in UTC, as any session reads them). */
+export interface IndexedMonth {
   start: string;
   end: string;
 }
@@ -151,14 +151,17 @@ export class TransactionBlocks {
    */
   private async summarize(upTo: bigint): Promise<void> {
     const { rows: months } = await this.pool.query<IndexedMonth>(
-      `SELECT m.month_start::text AS start, m.month_end::text AS "end" FROM ${this.schemaSql}._txid_indexed_months() m`,
+      `SELECT to_char(m.month_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS start,
+         to_char(m.month_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "end"
+       FROM ${this.schemaSql}._txid_indexed_months() m`,
     );
     for (const month of months) this.skipped.set(month.start, month);
-    // The other times: before, between and after the skipped months (the partitions holding them and the default one).
+    // The other times: before, between and after the skipped months (the partitions holding them and the default one),
+    // one test per run of consecutive months.
     const sql = new SqlParams();
     const after = sql.add(String(this.final));
     const upToParam = sql.add(String(upTo));
-    const outside = [...this.skipped.values()].map(
+    const outside = consecutiveJoined([...this.skipped.values()]).map(
       (month) =>
         `NOT (c.changed_at >= ${sql.add(month.start)}::timestamptz AND c.changed_at < ${sql.add(month.end)}::timestamptz)`,
     );
@@ -188,6 +191,18 @@ export class TransactionBlocks {
     this.skipped.clear();
     this.pending = [];
   }
+}
+
+/** Months (in any order) joined into runs of consecutive ones, oldest first. */
+export function consecutiveJoined(months: readonly IndexedMonth[]): IndexedMonth[] {
+  const runs: IndexedMonth[] = [];
+  // ISO 8601 in UTC: their text sorts as their times.
+  for (const month of [...months].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))) {
+    const last = runs.at(-1);
+    if (last?.end === month.start) last.end = month.end;
+    else runs.push({ ...month });
+  }
+  return runs;
 }
 
 /** Ranges sorted by their start, those that overlap or touch joined into one: ranges apart, as mergeNearest takes. */
