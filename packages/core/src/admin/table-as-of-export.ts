@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { tableCsvHeader, tableCsvLine } from '../changes/csv.js';
+import { checkOut, ignoreConnectionError } from '../db/queryable.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { TableRowState } from '../history/history-types.js';
 import type { RowStateRow } from '../history/row-as-of.js';
@@ -60,10 +61,8 @@ async function* snapshotRows(
   at: string,
   contains: string | undefined,
 ): AsyncGenerator<TableRowState> {
-  const client = await api.pool.connect();
-  const ignore = () => undefined;
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
-  client.on('error', ignore);
+  const client = await checkOut(api.pool);
   let state: 'page' | 'copy' | 'done' = 'page';
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -86,7 +85,7 @@ async function* snapshotRows(
     await client.query('COMMIT');
     state = 'done';
   } finally {
-    client.off('error', ignore);
+    client.off('error', ignoreConnectionError);
     await release(client, state);
   }
 }

@@ -8,21 +8,41 @@ export function isPool(db: Queryable): db is pg.Pool {
   return 'totalCount' in db;
 }
 
+/** Hears a checked-out connection's 'error' event; the query in flight, if any, gets the error itself. */
+export const ignoreConnectionError = (): void => undefined;
+
 /**
- * Runs `work` on one connection of `db`: a pool's, checked out and released, or `db` itself when it is a client.
- * A connection that dies midway (killed, a server restart) fails the query in flight and then emits 'error' as
- * well: pg-pool listens only while a connection is idle, and an 'error' no one hears ends the process, so it is
- * heard here until the connection goes back to the pool (which drops a broken one).
+ * Checks a connection out of `pool` with `ignoreConnectionError` already listening. A connection that dies while
+ * checked out (killed, a server restart) emits 'error', and an 'error' no one hears ends the process: pg-pool
+ * listens only while a connection is idle. The listener is added in pg-pool's callback, not after `await
+ * pool.connect()`: pg-pool hands a new connection over from within its parse of the server's ReadyForQuery, and when
+ * the same TCP chunk also holds a FATAL (a backend terminated just as it became ready), pg emits 'error' before any
+ * awaiting code runs.
+ */
+export function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error || client === undefined) {
+        reject(error ?? new Error('auditrum: the pool gave no connection'));
+        return;
+      }
+      client.on('error', ignoreConnectionError);
+      resolve(client);
+    });
+  });
+}
+
+/**
+ * Runs `work` on one connection of `db`: a pool's, checked out (see `checkOut`) and released, or `db` itself when it
+ * is a client. A broken connection goes back to the pool, which drops it.
  */
 export async function onOneConnection<T>(db: Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!isPool(db)) return work(db);
-  const client = await db.connect();
-  const heard = (): void => undefined;
-  client.on('error', heard);
+  const client = await checkOut(db);
   try {
     return await work(client);
   } finally {
-    client.removeListener('error', heard);
+    client.removeListener('error', ignoreConnectionError);
     client.release();
   }
 }

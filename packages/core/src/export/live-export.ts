@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
-import { isPool } from '../db/queryable.js';
+import { checkOut, ignoreConnectionError, isPool } from '../db/queryable.js';
 import type { InstantInput } from '../history/instant.js';
 import { parseInstant } from '../history/instant.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
@@ -61,9 +61,8 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
       return state === undefined ? undefined : structuredClone(state);
     },
     async *[Symbol.asyncIterator]() {
-      const client = isPool(db) ? await db.connect() : db;
-      const ignore = () => undefined;
-      client.on('error', ignore);
+      const client = isPool(db) ? await checkOut(db) : db;
+      if (client === db) client.on('error', ignoreConnectionError);
       // Whether the connection can go back to the pool: not while a COPY is cut off midway.
       let reusable = true;
       try {
@@ -113,7 +112,7 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
         reusable = false;
         throw error;
       } finally {
-        client.off('error', ignore);
+        client.off('error', ignoreConnectionError);
         // Stopped mid-step (the consumer broke off, or a failure): the connection may be mid-COPY, so it is discarded.
         if (isPool(db)) (client as pg.PoolClient).release(reusable ? undefined : new Error('auditrum: export stopped'));
       }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
-import { isPool } from '../db/queryable.js';
+import { checkOut, ignoreConnectionError, isPool } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import { copyOutRowBatches } from './copy-out-rows.js';
 import { checked, checkOptions, tableError, tableOption, trackedColumns } from './history-options.js';
@@ -52,21 +52,18 @@ function streamOnClient(client: pg.ClientBase, schema: string, table: string, at
     ${pg.escapeLiteral(at)}::timestamptz)) TO STDOUT`;
   return async function* (): AsyncGenerator<(string | null)[][]> {
     // A client that breaks mid-COPY must not end the process with an unhandled 'error' event: the stream reports it.
-    const ignore = () => undefined;
-    client.on('error', ignore);
+    client.on('error', ignoreConnectionError);
     try {
       yield* copyOutRowBatches(client, sql, { drain: true });
     } finally {
-      client.off('error', ignore);
+      client.off('error', ignoreConnectionError);
     }
   };
 }
 
 function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) {
   return async function* (): AsyncGenerator<(string | null)[][]> {
-    const client = await pool.connect();
-    const ignore = () => undefined;
-    client.on('error', ignore);
+    const client = await checkOut(pool);
     let finished = false;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -82,7 +79,7 @@ function streamOnPool(pool: pg.Pool, schema: string, table: string, at: string) 
       await client.query('COMMIT');
       finished = true;
     } finally {
-      client.off('error', ignore);
+      client.off('error', ignoreConnectionError);
       // Stopped early or failed: the connection may be mid-COPY or in a failed transaction; it is discarded.
       client.release(finished ? undefined : new Error('auditrum: table as of stopped'));
     }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { onOneConnection } from '../db/queryable.js';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
@@ -34,21 +35,7 @@ const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
 export async function migrate(db: pg.Pool | pg.Client, options: MigrateOptions = {}): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertValidSchemaName(schema);
-  if (isPool(db)) {
-    const client = await db.connect();
-    try {
-      return await migrateInTransaction(client, schema);
-    } finally {
-      client.release();
-    }
-  }
-  return migrateInTransaction(db, schema);
-}
-
-// Not `instanceof pg.Pool`: the caller's pool may come from another copy of pg, and treating a
-// pool as a client would spread the transaction's statements over several connections.
-function isPool(db: pg.Pool | pg.Client): db is pg.Pool {
-  return 'totalCount' in db;
+  return onOneConnection(db, (client) => migrateInTransaction(client, schema));
 }
 
 async function migrateInTransaction(client: pg.ClientBase, schema: string): Promise<MigrateResult> {
