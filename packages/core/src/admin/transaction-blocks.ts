@@ -150,10 +150,19 @@ export class TransactionBlocks {
    * indexed by txid now (kept in `skipped`).
    */
   private async summarize(upTo: bigint): Promise<void> {
+    // The partitions changes_pYYYY_MM ([month, next month) in UTC) with a usable index led by txid (valid, ready, not
+    // partial), as _txid_indexed() of migration 26 tests it, from the catalog (a role that may read the log need not
+    // be granted that function). Every row with a changed_at in such a month is in that partition (a partition's range
+    // is never also the default partition's), so bounding a query by these times reads these partitions alone.
     const { rows: months } = await this.pool.query<IndexedMonth>(
-      `SELECT to_char(m.month_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS start,
-         to_char(m.month_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "end"
-       FROM ${this.schemaSql}._txid_indexed_months() m`,
+      `SELECT to_char(m.start, 'YYYY-MM-DD"T00:00:00Z"') AS start,
+         to_char(m.start + interval '1 month', 'YYYY-MM-DD"T00:00:00Z"') AS "end"
+       FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+       CROSS JOIN LATERAL (SELECT to_date(substr(c.relname, 10), 'YYYY_MM') AS start) m
+       WHERE h.inhparent = to_regclass($1) AND c.relname ~ '^changes_p[0-9]{4}_[0-9]{2}$'
+         AND EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+           WHERE i.indrelid = c.oid AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND a.attname = 'txid')`,
+      [`${this.schemaSql}.changes`],
     );
     for (const month of months) this.skipped.set(month.start, month);
     // The other times: before, between and after the skipped months (the partitions holding them and the default one),

@@ -8867,29 +8867,18 @@ $$;
 -- at migrate(), on the partition maintainer's timer, \`auditrum partitions\`) now also makes \`changes_pYYYY_MM_txid_idx\`
 -- (txid) on each ended month, unless an index led by txid is there already (the optional changes_txid_idx of
 -- docs/admin.md, attached to every partition). The admin's summary then covers only the months without one (the
--- current month, the default partition, months ahead), and the months with one are read by it
--- (_txid_indexed_months()); undoing a transaction reads them by it too (the planner picks it per partition).
+-- current month, the default partition, months ahead), and the months with one are read by it (the admin finds them
+-- with a catalog query of its own, which needs no grant); undoing a transaction reads them by it too (the planner
+-- picks it per partition).
 -- Replaced: _index_ended_partitions (version 22's).
 
--- Whether relation \`rel\` has a usable index led by txid (valid, ready, not partial: it holds every row).
+-- Whether relation \`rel\` has a usable index led by txid (valid, ready, not partial: it holds every row). The admin's
+-- summary of transactions (transaction-blocks.ts) tests the same in its own query: a role that may read the log need
+-- not be granted this function.
 CREATE FUNCTION :AUDITRUM_SCHEMA._txid_indexed(rel regclass) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
     WHERE i.indrelid = rel AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND a.attname = 'txid')
-$$;
-
--- The months of the change log whose partition (changes_pYYYY_MM, [month_start, month_end) in UTC) has an index led by
--- txid, oldest first. Every row of the log with a changed_at in one of them is in that partition (a partition's range
--- is never also the default partition's), so a reader bounds a query by these times to read these partitions alone,
--- through the parent (a role granted the log may read it without grants on each partition).
-CREATE FUNCTION :AUDITRUM_SCHEMA._txid_indexed_months() RETURNS TABLE (month_start timestamptz, month_end timestamptz)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT m.month_start, m.month_start + interval '1 month' AS month_end
-  FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
-  CROSS JOIN LATERAL (SELECT (to_date(substr(c.relname, 10), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC') AS month_start) m
-  WHERE h.inhparent = format('%I.changes', :'AUDITRUM_SCHEMA')::regclass AND c.relname ~ '^changes_p[0-9]{4}_[0-9]{2}$'
-    AND :AUDITRUM_SCHEMA._txid_indexed(c.oid)
-  ORDER BY m.month_start
 $$;
 
 -- Makes, on each partition of the change log whose month has ended, the departures index (version 22; not while the
