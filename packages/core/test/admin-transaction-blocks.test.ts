@@ -1,13 +1,9 @@
 import { createAuditrum } from '@auditrum/core';
-import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiContext } from '../src/admin/api-context.js';
-import { listChanges } from '../src/admin/changes-api.js';
-import { QueryParams } from '../src/admin/query-params.js';
 import { consecutiveJoined, mergeNearest, overlapsJoined, TransactionBlocks } from '../src/admin/transaction-blocks.js';
+import { committed, loggedIds, mountedPageIds, summaryPageIds } from './transaction-pages.js';
 
 // The transaction page's bounds from the admin's summary of transactions (transaction-blocks.ts), on a log never
 // sealed: blocks of 4 ids here, so that a few dozen changes span many blocks. Transactions interleave; one stays open
@@ -29,56 +25,9 @@ const txids: Record<'first' | 'open' | 'during' | 'epoch' | 'later', string> = {
 /** Transactions committed while `open` was open, in order. */
 const between: string[] = [];
 
-async function committed(statements: string[]): Promise<string> {
-  const client = await app.connect();
-  try {
-    await client.query('BEGIN');
-    for (const statement of statements) await client.query(statement);
-    const { rows } = await client.query<{ txid: string }>('SELECT txid_current()::text AS txid');
-    await client.query('COMMIT');
-    return rows[0]?.txid as string;
-  } finally {
-    client.release();
-  }
-}
-
-/** The transaction's change ids, newest first, straight from the log. */
-async function idsOf(txid: string): Promise<string[]> {
-  const { rows } = await db.pool.query<{ id: string }>(
-    'SELECT c.id::text AS id FROM auditrum.changes c WHERE c.txid = $1::bigint ORDER BY c.id DESC',
-    [txid],
-  );
-  return rows.map((row) => row.id);
-}
-
 /** The transaction page's ids, with the summary of 4-id blocks. */
-async function pageIds(txid: string): Promise<string[]> {
-  const api: ApiContext = {
-    pool: app,
-    schema: 'auditrum',
-    schemaSql: '"auditrum"',
-    tables: [],
-    tablesById: new Map(),
-    scope: undefined,
-    transactionBlocks: blocks,
-  };
-  const page = await listChanges(api, new QueryParams(new URLSearchParams({ txid, limit: '200' })));
-  return page.items.map((change) => change.id);
-}
-
-/** The same page through a mounted admin (its own summary, of 1,024-id blocks). */
-async function mountedPageIds(txid: string): Promise<string[]> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams({ txid, limit: '200' }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  expect(response.status).toBe(200);
-  return (JSON.parse(String(response.body)) as ChangesResponse).items.map((change) => change.id);
+function pageIds(txid: string): Promise<string[]> {
+  return summaryPageIds(app, blocks, txid);
 }
 
 beforeAll(async () => {
@@ -91,7 +40,7 @@ beforeAll(async () => {
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.items');
   createAuditrum({ pool: app, partitions: false });
   blocks = new TransactionBlocks(app, '"auditrum"', 4n);
-  txids.first = await committed([`INSERT INTO items SELECT g, 'n' FROM generate_series(1, 6) g`]);
+  txids.first = await committed(app, [`INSERT INTO items SELECT g, 'n' FROM generate_series(1, 6) g`]);
 });
 
 afterAll(async () => {
@@ -110,26 +59,26 @@ describe('the transaction page within the blocks of the admin’s summary', () =
       txids.open = rows[0]?.txid as string;
       const firstOpenId = BigInt(rows[0]?.id as string);
       for (let i = 2; i <= 6; i++) {
-        between.push(await committed([`UPDATE items SET note = 'between ${i}' WHERE id = ${i}`]));
+        between.push(await committed(app, [`UPDATE items SET note = 'between ${i}' WHERE id = ${i}`]));
         // Pages read while the transaction is open: the summary grows, but not over its ids.
-        expect(await pageIds(between.at(-1) as string)).toEqual(await idsOf(between.at(-1) as string));
+        expect(await pageIds(between.at(-1) as string)).toEqual(await loggedIds(db.pool, between.at(-1) as string));
       }
       // Its change is not visible yet, and the ids from its first on are not summarized.
       expect(await pageIds(txids.open)).toEqual([]);
       expect(BigInt((await blocks.rangesOf(txids.open)).after)).toBeLessThan(firstOpenId);
       // It writes again, blocks later, while others commit.
       await open.query(`UPDATE items SET note = 'open 2' WHERE id IN (3, 5)`);
-      txids.during = await committed([`DELETE FROM items WHERE id = 6`, `INSERT INTO items VALUES (7, 'n')`]);
-      expect(await pageIds(txids.during)).toEqual(await idsOf(txids.during));
+      txids.during = await committed(app, [`DELETE FROM items WHERE id = 6`, `INSERT INTO items VALUES (7, 'n')`]);
+      expect(await pageIds(txids.during)).toEqual(await loggedIds(db.pool, txids.during));
       await open.query('COMMIT');
     } finally {
       open.release();
     }
-    txids.later = await committed([`UPDATE items SET note = 'later'`]);
-    const openIds = await idsOf(txids.open);
+    txids.later = await committed(app, [`UPDATE items SET note = 'later'`]);
+    const openIds = await loggedIds(db.pool, txids.open);
     expect(openIds.length).toBe(3);
     expect(await pageIds(txids.open)).toEqual(openIds);
-    expect(await mountedPageIds(txids.open)).toEqual(openIds);
+    expect(await mountedPageIds(app, txids.open)).toEqual(openIds);
   });
 
   it('lists every change of each transaction and nothing else, the summary now over every id', async () => {
@@ -144,12 +93,12 @@ describe('the transaction page within the blocks of the admin’s summary', () =
       [txids.epoch, items[0]?.id],
     );
     for (const txid of [...Object.values(txids), ...between]) {
-      const expected = await idsOf(txid);
+      const expected = await loggedIds(db.pool, txid);
       expect(expected.length).toBeGreaterThan(0);
       expect({ txid, ids: await pageIds(txid) }).toEqual({ txid, ids: expected });
-      expect({ txid, ids: await mountedPageIds(txid) }).toEqual({ txid, ids: expected });
+      expect({ txid, ids: await mountedPageIds(app, txid) }).toEqual({ txid, ids: expected });
     }
-    expect((await idsOf(txids.epoch)).length).toBe(2);
+    expect((await loggedIds(db.pool, txids.epoch)).length).toBe(2);
     expect(await pageIds('9223372036854775807')).toEqual([]);
   });
 
@@ -162,7 +111,7 @@ describe('the transaction page within the blocks of the admin’s summary', () =
       expect(BigInt(after)).toBe(last);
       const width = ranges.reduce((sum, r) => sum + (BigInt(r.to) - BigInt(r.from)), 0n);
       expect(width).toBeLessThan(last);
-      for (const id of await idsOf(txid)) {
+      for (const id of await loggedIds(db.pool, txid)) {
         const inside = ranges.some((r) => BigInt(id) > BigInt(r.from) && BigInt(id) <= BigInt(r.to));
         expect({ txid, id, inside }).toEqual({ txid, id, inside: true });
       }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createAuditrum, harden, seal } from '@auditrum/core';
-import type { ChangesResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transactionIds } from '../src/admin/transaction-ids.js';
 import { loggedChanges } from '../src/history/restore/logged-change.js';
+import { loggedIds, mountedPageIds } from './transaction-pages.js';
 
 // The transaction page (api/changes?txid) and undo read only the ids the seals around the transaction allow (migration 18).
 // Transactions interleave with each other and with the seals here, one of them open across a seal; every page must
@@ -35,28 +35,6 @@ async function inTransaction(client: pg.PoolClient, statements: string[]): Promi
   const { rows } = await client.query<{ txid: string }>('SELECT txid_current()::text AS txid');
   await client.query('COMMIT');
   return rows[0]?.txid as string;
-}
-
-async function idsOf(txid: string): Promise<string[]> {
-  const { rows } = await db.pool.query<{ id: string }>(
-    'SELECT c.id::text AS id FROM auditrum.changes c WHERE c.txid = $1::bigint ORDER BY c.id DESC',
-    [txid],
-  );
-  return rows.map((row) => row.id);
-}
-
-async function pageIds(pool: pg.Pool, txid: string): Promise<string[]> {
-  const admin = createAdminRoutes({ pool, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams({ txid, limit: '200' }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  expect(response.status).toBe(200);
-  return (JSON.parse(String(response.body)) as ChangesResponse).items.map((change) => change.id);
 }
 
 function apiOf(pool: pg.Pool) {
@@ -112,12 +90,12 @@ afterAll(async () => {
 describe('a transaction’s changes within the ids the seals allow', () => {
   it('lists every change of each transaction and nothing else, whether or not the role may read the seals', async () => {
     for (const txid of Object.values(txids)) {
-      const expected = await idsOf(txid);
+      const expected = await loggedIds(db.pool, txid);
       expect(expected.length).toBeGreaterThan(0);
-      expect(await pageIds(app, txid)).toEqual(expected);
-      expect(await pageIds(reader, txid)).toEqual(expected);
+      expect(await mountedPageIds(app, txid)).toEqual(expected);
+      expect(await mountedPageIds(reader, txid)).toEqual(expected);
     }
-    expect((await idsOf(txids.acrossSeal)).length).toBe(3);
+    expect((await loggedIds(db.pool, txids.acrossSeal)).length).toBe(3);
   });
 
   it('bounds each transaction by the nearest seal on each side, and every change lies within', async () => {
@@ -141,7 +119,7 @@ describe('a transaction’s changes within the ids the seals allow', () => {
     for (const [name, txid] of Object.entries(txids)) {
       const range = await transactionIds(apiOf(app), txid);
       expect({ name, ...range }).toEqual({ name, ...expected[name as keyof typeof expected] });
-      for (const id of await idsOf(txid)) {
+      for (const id of await loggedIds(db.pool, txid)) {
         if (range.after !== null) expect(BigInt(id)).toBeGreaterThan(BigInt(range.after));
         if (range.upTo !== null) expect(BigInt(id)).toBeLessThanOrEqual(BigInt(range.upTo));
       }
@@ -158,7 +136,7 @@ describe('a transaction’s changes within the ids the seals allow', () => {
   it('undo reads a transaction’s changes within the same bounds, every one of them', async () => {
     for (const txid of Object.values(txids)) {
       const ids = (await loggedChanges(app, 'auditrum', { txid })).map((change) => change.id);
-      expect({ txid, ids }).toEqual({ txid, ids: (await idsOf(txid)).reverse() });
+      expect({ txid, ids }).toEqual({ txid, ids: (await loggedIds(db.pool, txid)).reverse() });
     }
   });
 
@@ -167,8 +145,8 @@ describe('a transaction’s changes within the ids the seals allow', () => {
   });
 
   it('a transaction id no seal knows of, and bad ones refused with a 400 naming txid', async () => {
-    expect(await pageIds(app, '9223372036854775807')).toEqual([]);
-    expect(await pageIds(app, '0')).toEqual([]);
+    expect(await mountedPageIds(app, '9223372036854775807')).toEqual([]);
+    expect(await mountedPageIds(app, '0')).toEqual([]);
     const admin = createAdminRoutes({ pool: app, authorize: () => true });
     for (const bad of ['abc', '-1', '1.5', '9223372036854775808', '1 OR 1=1']) {
       const response = await admin({

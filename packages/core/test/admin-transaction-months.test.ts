@@ -1,13 +1,9 @@
 import { createAuditrum } from '@auditrum/core';
-import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiContext } from '../src/admin/api-context.js';
-import { listChanges } from '../src/admin/changes-api.js';
-import { QueryParams } from '../src/admin/query-params.js';
 import { TransactionBlocks } from '../src/admin/transaction-blocks.js';
+import { committed, loggedIds, mountedPageIds, summaryPageIds } from './transaction-pages.js';
 
 // The txid index on the change log's ended months (migration 26): ensure_partitions() makes it on each month that has
 // ended, the admin's summary of transactions (transaction-blocks.ts) then leaves those months out and a page reads
@@ -30,28 +26,6 @@ const txids: Record<'ended' | 'straddling' | 'defaulted' | 'everywhere' | 'curre
   current: '',
 };
 
-async function committed(statements: string[]): Promise<string> {
-  const client = await app.connect();
-  try {
-    await client.query('BEGIN');
-    for (const statement of statements) await client.query(statement);
-    const { rows } = await client.query<{ txid: string }>('SELECT txid_current()::text AS txid');
-    await client.query('COMMIT');
-    return rows[0]?.txid as string;
-  } finally {
-    client.release();
-  }
-}
-
-/** The transaction's change ids, newest first, straight from the log. */
-async function idsOf(txid: string): Promise<string[]> {
-  const { rows } = await db.pool.query<{ id: string }>(
-    'SELECT c.id::text AS id FROM auditrum.changes c WHERE c.txid = $1::bigint ORDER BY c.id DESC',
-    [txid],
-  );
-  return rows.map((row) => row.id);
-}
-
 /** The partition each of the transaction's changes is in, oldest first. */
 async function partitionsOf(txid: string): Promise<string[]> {
   const { rows } = await db.pool.query<{ part: string }>(
@@ -61,44 +35,14 @@ async function partitionsOf(txid: string): Promise<string[]> {
   return rows.map((row) => row.part);
 }
 
-/** The transaction page's ids with summary `blocks`. */
-async function pageIds(blocks: TransactionBlocks, txid: string): Promise<string[]> {
-  const api: ApiContext = {
-    pool: app,
-    schema: 'auditrum',
-    schemaSql: '"auditrum"',
-    tables: [],
-    tablesById: new Map(),
-    scope: undefined,
-    transactionBlocks: blocks,
-  };
-  const page = await listChanges(api, new QueryParams(new URLSearchParams({ txid, limit: '200' })));
-  return page.items.map((change) => change.id);
-}
-
-/** The same page through a newly mounted admin (its own summary, of 1,024-id blocks, built by this page). */
-async function newMountPageIds(txid: string): Promise<string[]> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams({ txid, limit: '200' }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  expect(response.status).toBe(200);
-  return (JSON.parse(String(response.body)) as ChangesResponse).items.map((change) => change.id);
-}
-
 /** Every page of every transaction of the log, from summary `blocks` and from a new mount, is its changes exactly. */
 async function expectEveryPageExact(blocks: TransactionBlocks): Promise<void> {
   const { rows } = await db.pool.query<{ txid: string }>('SELECT DISTINCT txid::text AS txid FROM auditrum.changes');
   expect(rows.length).toBeGreaterThanOrEqual(5);
   for (const { txid } of rows) {
-    const expected = await idsOf(txid);
-    expect({ txid, ids: await pageIds(blocks, txid) }).toEqual({ txid, ids: expected });
-    expect({ txid, ids: await newMountPageIds(txid) }).toEqual({ txid, ids: expected });
+    const expected = await loggedIds(db.pool, txid);
+    expect({ txid, ids: await summaryPageIds(app, blocks, txid) }).toEqual({ txid, ids: expected });
+    expect({ txid, ids: await mountedPageIds(app, txid) }).toEqual({ txid, ids: expected });
   }
 }
 
@@ -151,21 +95,28 @@ beforeAll(async () => {
   before = new TransactionBlocks(app, '"auditrum"', 4n);
   // Wholly in the month that ended; across its end (the first statement before midnight, the next after); wholly in
   // the default partition; in all three; and in the current month, interleaved with each other.
-  txids.ended = await committed([`INSERT INTO items SELECT g, 'n' FROM generate_series(1, 3) g`]);
-  txids.straddling = await committed([
+  txids.ended = await committed(app, [`INSERT INTO items SELECT g, 'n' FROM generate_series(1, 3) g`]);
+  txids.straddling = await committed(app, [
     `UPDATE items SET note = 'before midnight' WHERE id = 1`,
     `UPDATE items SET note = 'after midnight' WHERE id IN (2, 3)`,
   ]);
-  txids.defaulted = await committed([`INSERT INTO items SELECT g, 'd' FROM generate_series(10, 14) g`]);
-  txids.current = await committed([`UPDATE items SET note = 'now' WHERE id BETWEEN 10 AND 12`]);
-  txids.everywhere = await committed([
+  txids.defaulted = await committed(app, [`INSERT INTO items SELECT g, 'd' FROM generate_series(10, 14) g`]);
+  txids.current = await committed(app, [`UPDATE items SET note = 'now' WHERE id BETWEEN 10 AND 12`]);
+  txids.everywhere = await committed(app, [
     `UPDATE items SET note = 'e1' WHERE id = 13`,
     `UPDATE items SET note = 'e2' WHERE id = 14`,
     `UPDATE items SET note = 'e3' WHERE id = 1`,
   ]);
-  const [straddling, everywhere] = [await idsOf(txids.straddling), await idsOf(txids.everywhere)];
-  await moveTo('ended', [...(await idsOf(txids.ended)), straddling.at(-1) as string, everywhere.at(-1) as string]);
-  await moveTo('default', [...(await idsOf(txids.defaulted)), everywhere[1] as string]);
+  const [straddling, everywhere] = [
+    await loggedIds(db.pool, txids.straddling),
+    await loggedIds(db.pool, txids.everywhere),
+  ];
+  await moveTo('ended', [
+    ...(await loggedIds(db.pool, txids.ended)),
+    straddling.at(-1) as string,
+    everywhere.at(-1) as string,
+  ]);
+  await moveTo('default', [...(await loggedIds(db.pool, txids.defaulted)), everywhere[1] as string]);
 });
 
 afterAll(async () => {
@@ -201,7 +152,7 @@ describe('the transaction page with the ended months indexed by txid', () => {
     const after = new TransactionBlocks(app, '"auditrum"', 4n);
     await expectEveryPageExact(after);
     // A transaction wholly in the indexed month is read in its own first to last id, not in blocks of the summary.
-    const endedIds = (await idsOf(txids.ended)).map(BigInt);
+    const endedIds = (await loggedIds(db.pool, txids.ended)).map(BigInt);
     const fresh = new TransactionBlocks(app, '"auditrum"', 4n);
     const { ranges } = await fresh.rangesOf(txids.ended);
     expect(ranges).toEqual([{ from: String((endedIds.at(-1) as bigint) - 1n), to: String(endedIds[0]) }]);
@@ -216,20 +167,20 @@ describe('the transaction page with the ended months indexed by txid', () => {
       await open.query(`UPDATE items SET note = 'open 1' WHERE id = 2`);
       const openTxid = (await open.query<{ txid: string }>('SELECT txid_current()::text AS txid')).rows[0]
         ?.txid as string;
-      const beside = await committed([`UPDATE items SET note = 'beside' WHERE id = 3`]);
-      expect(await pageIds(before, beside)).toEqual(await idsOf(beside));
+      const beside = await committed(app, [`UPDATE items SET note = 'beside' WHERE id = 3`]);
+      expect(await summaryPageIds(app, before, beside)).toEqual(await loggedIds(db.pool, beside));
       // The build waits for the open transaction's lock on the partition, which goes on writing there.
       const building = builder.query(
         `CREATE INDEX ${current.partition}_txid_idx ON auditrum.${current.partition} (txid)`,
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
       await open.query(`UPDATE items SET note = 'open 2' WHERE id IN (1, 12)`);
-      expect(await pageIds(before, openTxid)).toEqual([]);
+      expect(await summaryPageIds(app, before, openTxid)).toEqual([]);
       await open.query('COMMIT');
       await building;
-      const openIds = await idsOf(openTxid);
+      const openIds = await loggedIds(db.pool, openTxid);
       expect(openIds.length).toBe(3);
-      expect(await pageIds(before, openTxid)).toEqual(openIds);
+      expect(await summaryPageIds(app, before, openTxid)).toEqual(openIds);
       expect(await txidIndexed()).toEqual([(await month(1)).partition, current.partition]);
       await expectEveryPageExact(before);
       await expectEveryPageExact(new TransactionBlocks(app, '"auditrum"', 4n));
