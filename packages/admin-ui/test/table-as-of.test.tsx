@@ -115,4 +115,51 @@ describe('a table as of a time', () => {
       fetchStub.restore();
     }
   });
+
+  it('a search by key that stopped at its bound says up to which key it searched, and offers the next page', async () => {
+    const at = '2026-11-26T10:20:00.000Z';
+    const fetchStub = stubFetch({
+      [`${BASE}/api/table-as-of`]: { ...page, items: [], nextCursor: 'azoyMDAwMQ', searchedTo: '20001' },
+    });
+    try {
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=4242`);
+      const note = await screen.findByText(/No match yet in the keys up to/);
+      expect(note.textContent).toBe(
+        'No match yet in the keys up to 20001. Later keys are not searched yet: Next page searches further.',
+      );
+      expect(screen.queryByRole('table')).toBeNull();
+      expect(screen.queryByText('No more rows match.')).toBeNull();
+      expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
+        `${BASE}/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=4242&cursor=azoyMDAwMQ`,
+      );
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
+  it('a short page of a search by key shows its rows, then how far it searched', async () => {
+    const at = '2026-11-26T10:20:00.000Z';
+    const fetchStub = stubFetch({
+      [`${BASE}/api/table-as-of`]: { ...page, nextCursor: 'azoyMDAwMQ', searchedTo: '20001' },
+    });
+    try {
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=7`);
+      const table = await screen.findByRole('table');
+      expect(within(table).getAllByRole('row')).toHaveLength(2);
+      expect(screen.getByRole('status').textContent).toMatch(/^1 found in the keys up to 20001\. /);
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
+  it('a complete page of a search by key says nothing of the kind', async () => {
+    const fetchStub = stubFetch({ [`${BASE}/api/table-as-of`]: page });
+    try {
+      openAt('/table-as-of?table=public.orders&at=2026-11-26T10%3A20%3A00.000Z&key=7');
+      await screen.findByRole('table');
+      expect(screen.queryByText(/in the keys up to/)).toBeNull();
+    } finally {
+      fetchStub.restore();
+    }
+  });
 });

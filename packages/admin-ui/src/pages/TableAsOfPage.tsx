@@ -76,13 +76,18 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
       {at && (
         <Loaded result={rows} what="the rows">
           {(data) =>
-            data.items.length === 0 ? (
+            data.items.length === 0 && data.searchedTo === undefined ? (
               <Empty>
                 <p>{key || cursor ? 'No more rows match.' : 'The table had no rows at that time.'}</p>
               </Empty>
             ) : (
               <>
-                <SnapshotTable table={table} at={at} columns={data.columns} rows={data.items} />
+                {data.items.length > 0 && (
+                  <SnapshotTable table={table} at={at} columns={data.columns} rows={data.items} />
+                )}
+                {data.searchedTo !== undefined && (
+                  <KeySearchProgress found={data.items.length} searchedTo={data.searchedTo} />
+                )}
                 <Pager path="/table-as-of" search={location.search} nextCursor={data.nextCursor} />
               </>
             )
@@ -90,6 +95,19 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
         </Loaded>
       )}
     </>
+  );
+}
+
+/**
+ * A search by key reads a bounded part of the table per page (docs/admin.md): the notice says up to which key it
+ * searched, so that a short or empty page is not taken for "no more rows match".
+ */
+function KeySearchProgress({ found, searchedTo }: { found: number; searchedTo: string }) {
+  return (
+    <p role="status">
+      {found === 0 ? 'No match yet' : `${found} found`} in the keys up to <span className="mono">{searchedTo}</span>.
+      Later keys are not searched yet: <strong>Next page</strong> searches further.
+    </p>
   );
 }
 

@@ -314,10 +314,15 @@ export type TableRowAsOf = Omit<TableRowState, 'lastChangedAt'> & { lastChangedA
 
 /**
  * `GET api/table-as-of?table&at&key&limit&cursor`: a page of the rows that existed at `at`, in key order; `key`
- * keeps rows whose key (as text) contains it. `columns` are today's columns, in table order.
+ * keeps rows whose key (as text) contains it. `columns` are today's columns, in table order. A page filtered by `key`
+ * reads a bounded number of the table's keys (20,000 for the first page, 100,000 for each later one); when they run
+ * out before the page is full, the page holds fewer than `limit` items, none even, `searchedTo` is set and
+ * `nextCursor` goes on after it.
  */
 export interface TableAsOfResponse extends Page<TableRowAsOf> {
   columns: string[];
+  /** The last key (a row key, as `rowKey`) this page's search by key read: only the keys after it are left to search. */
+  searchedTo?: string;
 }
 
 /** One recorded value of a field, as `api/field-history` lists it, with the label its actor had then. */

@@ -71,8 +71,15 @@ async function actorLabels(api: ApiContext, changeIds: readonly string[]): Promi
   return new Map(rows.map((row) => [row.id, row.label]));
 }
 
-/** A page cursor of api/table-as-of: the last row key of the page. */
+/** A page cursor of api/table-as-of: the last row key of the page, or the last key a search by key read. */
 const CURSOR_PREFIX = 'k:';
+
+/**
+ * How many of the live table's keys a page filtered by key reads at most (docs/admin.md): the first page, each later
+ * one. Keys that contain a text are found by reading the table in key order, which no index serves; a page that
+ * reached its bound before it was full says so (`searchedTo`) and the next one goes on from there.
+ */
+const KEYS_READ = { first: 20_000, later: 100_000 };
 
 /**
  * `GET api/table-as-of?table&at&key&limit&cursor`: one page of the rows that existed at `at`, in the order of the
@@ -80,7 +87,7 @@ const CURSOR_PREFIX = 'k:';
  * `key` keeping only rows whose key contains that text. Only the page's rows are rebuilt (table_as_of_page, migration
  * 11): the live table's next keys through its primary key, merged with the keys of rows gone since `at` (read from
  * the log after `at`), so a page costs the log after `at`, not the whole table (the CLI and `tableAsOf` stream a
- * whole table).
+ * whole table). With `key`, a page reads the keys up to table_as_of_bound's (migration 26) only.
  */
 export async function tableAsOfRoute(
   api: ApiContext,
@@ -92,33 +99,44 @@ export async function tableAsOfRoute(
   const limit = params.limit();
   const cursor = params.text('cursor', 2800);
   const after = cursor === undefined ? null : decodeKeyCursor(cursor);
+  const keysRead = contains === undefined ? null : after === null ? KEYS_READ.first : KEYS_READ.later;
   const name = await liveTableName(api, table);
   const { columns, rows } = await asInput(async () => {
     const today = await trackedColumns(api.pool, api.schema, name);
-    const result = await historyQuery<RowStateRow & { exists: boolean | null }>(
+    // One row at least (LEFT JOIN): the bound, with the page's rows if any.
+    const result = await historyQuery<RowStateRow & { exists: boolean | null; until_key: string | null }>(
       api.pool,
       name,
-      `SELECT s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
-         s.rebuilt_from
-       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5) s`,
-      [name, at, after, contains ?? null, limit + 1],
+      `SELECT b.until_key, s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id,
+         s.last_changed_at, s.rebuilt_from
+       FROM (SELECT CASE WHEN $6::integer IS NOT NULL
+         THEN ${api.schemaSql}.table_as_of_bound($1::regclass, $3, $6) END AS until_key) b
+       LEFT JOIN LATERAL ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5, b.until_key) s
+         ON true`,
+      [name, at, after, contains ?? null, limit + 1, keysRead],
     ).catch((error: unknown) => {
       if (error instanceof HistoryInputError && /the cursor/.test(error.message)) throw notACursor();
       throw error;
     });
     return { columns: today, rows: result.rows };
   });
-  const items = rows.slice(0, limit).map((row) => {
+  const found = rows.filter((row) => row.row_key !== null);
+  const items = found.slice(0, limit).map((row) => {
     // Listed rows existed (true) or may have (null: perhaps deleted unseen while the table was not tracked).
     const state = { exists: row.exists ? (true as const) : null, ...toRowState(row, columns) };
     return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
   });
   const last = items.at(-1);
-  return {
-    columns,
-    items,
-    nextCursor: rows.length > limit && last ? Buffer.from(CURSOR_PREFIX + last.rowKey).toString('base64url') : null,
-  };
+  if (found.length > limit && last) return { columns, items, nextCursor: encodeKeyCursor(last.rowKey) };
+  // Not full: the search read every key up to its bound, and goes on after it.
+  const searchedTo = rows[0]?.until_key ?? null;
+  return searchedTo === null
+    ? { columns, items, nextCursor: null }
+    : { columns, items, nextCursor: encodeKeyCursor(searchedTo), searchedTo };
+}
+
+function encodeKeyCursor(rowKey: string): string {
+  return Buffer.from(CURSOR_PREFIX + rowKey).toString('base64url');
 }
 
 /**
