@@ -1,4 +1,4 @@
-import type { TableAsOfResponse } from '@auditrum/core/admin';
+import type { TableAsOfResponse, TableRowAsOf } from '@auditrum/core/admin';
 import { act, cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stubFetch } from './fixtures.ts';
@@ -158,6 +158,34 @@ describe('a table as of a time', () => {
       openAt('/table-as-of?table=public.orders&at=2026-11-26T10%3A20%3A00.000Z&key=7');
       await screen.findByRole('table');
       expect(screen.queryByText(/in the keys up to/)).toBeNull();
+    } finally {
+      fetchStub.restore();
+    }
+  });
+
+  it('shows the row of the exact key typed above a page that has not reached it, and not twice', async () => {
+    const at = '2026-11-26T10:20:00.000Z';
+    const exact = { ...page.items[0], rowKey: '150000', values: { id: 150000, status: 'paid' } } as TableRowAsOf;
+    const fetchStub = stubFetch({
+      [`${BASE}/api/table-as-of`]: { ...page, items: [], nextCursor: 'azoyMDAwMQ', searchedTo: '20001', exact },
+    });
+    try {
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=150000`);
+      const section = await screen.findByRole('region', { name: 'The row with this key' });
+      expect(section.querySelector('p')?.textContent).toBe('The row whose key is 150000:');
+      expect(
+        within(section)
+          .getAllByRole('row')
+          .map((row) => row.getAttribute('data-row-key')),
+      ).toEqual([null, '150000']);
+      expect(screen.getByText(/No match yet in the keys up to/)).toBeTruthy();
+      cleanup();
+      fetchStub.restore();
+      const within7 = stubFetch({ [`${BASE}/api/table-as-of`]: { ...page, exact: page.items[0] } });
+      openAt(`/table-as-of?table=public.orders&at=${encodeURIComponent(at)}&key=7`);
+      await screen.findByRole('table');
+      expect(screen.queryByRole('region', { name: 'The row with this key' })).toBeNull();
+      within7.restore();
     } finally {
       fetchStub.restore();
     }

@@ -129,6 +129,31 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
     ]);
   });
 
+  it('answers an exact key on the first page through the primary key, beyond the bound too, and only there', async () => {
+    const exact = async (table: string, key: string, cursor?: string) => {
+      const page = (await call({ table, at, key, ...(cursor === undefined ? {} : { cursor }) }))
+        .body as TableAsOfResponse;
+      return page.exact === undefined ? undefined : [page.exact.rowKey, page.exact.values, page.exact.exists];
+    };
+    expect(await exact('public.many', '129999')).toEqual(['129999', { id: 129999, v: 'v129999' }, true]);
+    // Deleted since: it existed then.
+    expect(await exact('public.many', '123451')).toEqual(['123451', { id: 123451, v: 'v123451' }, true]);
+    expect(await exact('public.codes', 'c025000')).toEqual(['c025000', { code: 'c025000' }, true]);
+    expect(await exact('public.grid', '[250, 7]')).toEqual(['[250, 7]', { a: 250, b: 7 }, true]);
+    // No such row then, no key of the table (not a whole number; not JSON for a composite key), a later page: none.
+    for (const [table, key] of [
+      ['public.many', '130001'],
+      ['public.many', '12.5'],
+      ['public.many', 'abc'],
+      ['public.grid', '[250, 7'],
+      ['public.grid', '250'],
+    ] as const) {
+      expect(await exact(table, key)).toBeUndefined();
+    }
+    const first = (await call({ table: 'public.many', at, key: '129999' })).body as TableAsOfResponse;
+    expect(await exact('public.many', '129999', first.nextCursor as string)).toBeUndefined();
+  });
+
   it('refuses a cursor that names no key of the table with a 400 naming the cursor', async () => {
     for (const cursor of [Buffer.from('k:abc').toString('base64url'), Buffer.from('k:').toString('base64url')]) {
       const response = await call({ table: 'public.many', at, key: '1', cursor });

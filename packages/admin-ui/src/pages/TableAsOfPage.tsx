@@ -82,6 +82,13 @@ export function TableAsOfPage({ location }: { location: AppLocation }) {
               </Empty>
             ) : (
               <>
+                {data.exact && !data.items.some((row) => row.rowKey === data.exact?.rowKey) && (
+                  // The row of that very key, found through the primary key beyond what this page searched.
+                  <section aria-label="The row with this key">
+                    <p className="muted">The row whose key is {data.exact.rowKey}:</p>
+                    <SnapshotTable table={table} at={at} columns={data.columns} rows={[data.exact]} />
+                  </section>
+                )}
                 {data.items.length > 0 && (
                   <SnapshotTable table={table} at={at} columns={data.columns} rows={data.items} />
                 )}

@@ -323,6 +323,11 @@ export interface TableAsOfResponse extends Page<TableRowAsOf> {
   columns: string[];
   /** The last key (a row key, as `rowKey`) this page's search by key read: only the keys after it are left to search. */
   searchedTo?: string;
+  /**
+   * On the first page of a search by key: the row whose key is the `key` text itself (`4242` on an integer key), read
+   * through the primary key whatever part of the table the page searched; absent when no such row existed then.
+   */
+  exact?: TableRowAsOf;
 }
 
 /** One recorded value of a field, as `api/field-history` lists it, with the label its actor had then. */

@@ -4,9 +4,14 @@ import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { rowAsOf, toRowState } from '../history/row-as-of.js';
 import type { ApiContext } from './api-context.js';
-import type { FieldHistoryResponse, ReadRouteParams, RowAsOfResponse, TableAsOfResponse } from './api-types.js';
-import type { AdminError } from './errors.js';
-import { badParameter } from './errors.js';
+import type {
+  FieldHistoryResponse,
+  ReadRouteParams,
+  RowAsOfResponse,
+  TableAsOfResponse,
+  TableRowAsOf,
+} from './api-types.js';
+import { AdminError, badParameter } from './errors.js';
 import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 
@@ -120,6 +125,8 @@ export async function tableAsOfRoute(
     });
     return { columns: today, rows: result.rows };
   });
+  // On the first page, the row whose key is the text itself, through the primary key.
+  const exact = contains === undefined || after !== null ? null : await exactRow(api, name, contains, at);
   const found = rows.filter((row) => row.row_key !== null);
   const items = found.slice(0, limit).map((row) => {
     // Listed rows existed (true) or may have (null: perhaps deleted unseen while the table was not tracked).
@@ -127,12 +134,30 @@ export async function tableAsOfRoute(
     return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
   });
   const last = items.at(-1);
-  if (found.length > limit && last) return { columns, items, nextCursor: encodeKeyCursor(last.rowKey) };
+  const page = { columns, items, ...(exact === null ? {} : { exact }) };
+  if (found.length > limit && last) return { ...page, nextCursor: encodeKeyCursor(last.rowKey) };
   // Not full: the search read every key up to its bound, and goes on after it.
   const searchedTo = rows[0]?.until_key ?? null;
   return searchedTo === null
-    ? { columns, items, nextCursor: null }
-    : { columns, items, nextCursor: encodeKeyCursor(searchedTo), searchedTo };
+    ? { ...page, nextCursor: null }
+    : { ...page, nextCursor: encodeKeyCursor(searchedTo), searchedTo };
+}
+
+/**
+ * The row whose key is `text` itself (`4242` on an integer key, `[1, "a"]` on a composite one) as it was at `at`,
+ * read through the primary key (row_as_of), so found whatever part of the table a page's search read; null when the
+ * text is no key of the table or the row did not exist then.
+ */
+async function exactRow(api: ApiContext, table: string, text: string, at: string): Promise<TableRowAsOf | null> {
+  try {
+    const state = await rowAsOf(api.pool, api.schema, { table, key: parseRowKey(text), at });
+    if (state.exists === false) return null;
+    return { ...state, exists: state.exists, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
+  } catch (error) {
+    // Not a key of this table: a text that is not JSON where JSON is needed (AdminError), or of the wrong type.
+    if (error instanceof HistoryInputError || error instanceof AdminError) return null;
+    throw error;
+  }
 }
 
 function encodeKeyCursor(rowKey: string): string {
