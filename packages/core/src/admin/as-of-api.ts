@@ -106,7 +106,10 @@ export async function tableAsOfRoute(
   const after = cursor === undefined ? null : decodeKeyCursor(cursor);
   const keysRead = contains === undefined ? null : after === null ? KEYS_READ.first : KEYS_READ.later;
   const name = await liveTableName(api, table);
-  const { columns, rows } = await asInput(async () => {
+  // On the first page of a search, the row whose key is the text itself, through the primary key (alongside the page,
+  // on another connection).
+  const exactLookup = contains === undefined || after !== null ? null : exactRow(api, name, contains, at);
+  const page = asInput(async () => {
     const today = await trackedColumns(api.pool, api.schema, name);
     // One row at least (LEFT JOIN): the bound, with the page's rows if any.
     const result = await historyQuery<RowStateRow & { exists: boolean | null; until_key: string | null }>(
@@ -125,8 +128,7 @@ export async function tableAsOfRoute(
     });
     return { columns: today, rows: result.rows };
   });
-  // On the first page, the row whose key is the text itself, through the primary key.
-  const exact = contains === undefined || after !== null ? null : await exactRow(api, name, contains, at);
+  const [{ columns, rows }, exact] = await Promise.all([page, exactLookup]);
   const found = rows.filter((row) => row.row_key !== null);
   const items = found.slice(0, limit).map((row) => {
     // Listed rows existed (true) or may have (null: perhaps deleted unseen while the table was not tracked).
@@ -134,13 +136,13 @@ export async function tableAsOfRoute(
     return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
   });
   const last = items.at(-1);
-  const page = { columns, items, ...(exact === null ? {} : { exact }) };
-  if (found.length > limit && last) return { ...page, nextCursor: encodeKeyCursor(last.rowKey) };
+  const response = { columns, items, ...(exact === null ? {} : { exact }) };
+  if (found.length > limit && last) return { ...response, nextCursor: encodeKeyCursor(last.rowKey) };
   // Not full: the search read every key up to its bound, and goes on after it.
   const searchedTo = rows[0]?.until_key ?? null;
   return searchedTo === null
-    ? { ...page, nextCursor: null }
-    : { ...page, nextCursor: encodeKeyCursor(searchedTo), searchedTo };
+    ? { ...response, nextCursor: null }
+    : { ...response, nextCursor: encodeKeyCursor(searchedTo), searchedTo };
 }
 
 /**
