@@ -80,20 +80,20 @@ afterAll(async () => {
 describe('api/table-as-of with a key filter, a bounded part of the table per page', () => {
   it('stops at its bound, says how far it searched, and goes on from there to the last match', async () => {
     expect(await pages({ table: 'public.many', at, key: '12345' })).toEqual([
-      // The first 20,000 live keys (up to 20001: 12345 is gone), with the gone ones up to there: 12345 existed then.
-      [['12345'], '20001', true],
-      // The next 100,000.
-      [['112345'], '120001', true],
-      // The last 10,000: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
+      // The first 10,000 live keys: none contains it.
+      [[], '10000', true],
+      // The next 100,000 live keys (up to 110001: 12345 is gone), with the gone ones up to there: 12345 existed then.
+      [['12345'], '110001', true],
+      // The last 20,000: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
       [
-        ['123450', '123451', '123452', '123453', '123454', '123455', '123456', '123457', '123458', '123459'],
+        ['112345', '123450', '123451', '123452', '123453', '123454', '123455', '123456', '123457', '123458', '123459'],
         undefined,
         false,
       ],
     ]);
     // None within the bound: an empty page that says so, and the next one goes on.
     const empty = (await call({ table: 'public.many', at, key: '129999' })).body as TableAsOfResponse;
-    expect([empty.items, empty.searchedTo, typeof empty.nextCursor]).toEqual([[], '20001', 'string']);
+    expect([empty.items, empty.searchedTo, typeof empty.nextCursor]).toEqual([[], '10000', 'string']);
   });
 
   it('gives a full page without searchedTo when the matches fill it before the bound', async () => {
@@ -118,13 +118,13 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
 
   it('bounds a text key and a composite key in their key order', async () => {
     expect(await pages({ table: 'public.codes', at, key: '25000' })).toEqual([
-      [[], 'c020000', true],
+      [[], 'c010000', true],
       // Deleted since.
       [['c025000'], undefined, false],
     ]);
-    // 300 × 100 keys, in (a, b) order: the first page reads up to [200, 100].
+    // 300 × 100 keys, in (a, b) order: the first page reads up to [100, 100].
     expect(await pages({ table: 'public.grid', at, key: '[250, 7]' })).toEqual([
-      [[], '[200, 100]', true],
+      [[], '[100, 100]', true],
       [['[250, 7]'], undefined, false],
     ]);
   });

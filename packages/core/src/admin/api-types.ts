@@ -315,7 +315,7 @@ export type TableRowAsOf = Omit<TableRowState, 'lastChangedAt'> & { lastChangedA
 /**
  * `GET api/table-as-of?table&at&key&limit&cursor`: a page of the rows that existed at `at`, in key order; `key`
  * keeps rows whose key (as text) contains it. `columns` are today's columns, in table order. A page filtered by `key`
- * reads a bounded number of the table's keys (20,000 for the first page, 100,000 for each later one); when they run
+ * reads a bounded number of the table's keys (10,000 for the first page, 100,000 for each later one); when they run
  * out before the page is full, the page holds fewer than `limit` items, none even, `searchedTo` is set and
  * `nextCursor` goes on after it.
  */
