@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 /**
  * `api/table-as-of?key=` finds the rows whose key contains a text by reading the table's keys in key order, which no
  * index serves: a page reads at most 20,000 of the live table's keys (the first page) or 100,000 (each later one),
- * with the keys of rows gone since up to the same key (migration 26). A page that reached its bound before it was full
+ * with the keys of rows gone since up to the same key (migration 27). A page that reached its bound before it was full
  * says how far it searched (`searchedTo`, the last key it read) and its cursor goes on after it; every row is found
  * once, in key order, the gone ones too. On a real database, as a non-superuser application role that owns its tables.
  */

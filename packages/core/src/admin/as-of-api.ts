@@ -92,7 +92,7 @@ const KEYS_READ = { first: 10_000, later: 100_000 };
  * `key` keeping only rows whose key contains that text. Only the page's rows are rebuilt (table_as_of_page, migration
  * 11): the live table's next keys through its primary key, merged with the keys of rows gone since `at` (read from
  * the log after `at`), so a page costs the log after `at`, not the whole table (the CLI and `tableAsOf` stream a
- * whole table). With `key`, a page reads the keys up to table_as_of_bound's (migration 26) only.
+ * whole table). With `key`, a page reads the keys up to table_as_of_bound's (migration 27) only.
  */
 export async function tableAsOfRoute(
   api: ApiContext,
