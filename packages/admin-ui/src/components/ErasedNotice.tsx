@@ -9,7 +9,7 @@ export function ErasedNotice({ erasures }: { erasures: readonly ErasureEvent[] }
   return (
     <section className="erased-notice" aria-labelledby="erased-title">
       <h2 id="erased-title">Values erased</h2>
-      <ul>
+      <ul className="erasures">
         {erasures.map((erasure) => (
           <li key={erasure.id}>
             Erasure #{erasure.id} of{' '}
