@@ -51,6 +51,8 @@ describe('a connection terminated as the pool hands it over', () => {
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
       }
     };
+    // Terminations back to back: some land as a connection becomes ready (calls that do get through between them
+    // are few, fewer on a loaded machine, and not counted on).
     const terminator = async () => {
       while (Date.now() < until) {
         await db.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [reader.name]);
@@ -59,8 +61,12 @@ describe('a connection terminated as the pool hands it over', () => {
     await Promise.all([caller(), caller(), caller(), terminator()]);
     expect(uncaught).toEqual([]);
     expect([...outcomes.keys()].filter((outcome) => outcome !== 'answered' && outcome !== 'failed')).toEqual([]);
-    // Both happened: calls were answered between the terminations, and some met one.
-    expect(outcomes.get('answered')).toBeGreaterThan(0);
     expect(outcomes.get('failed')).toBeGreaterThan(0);
+    // The pool recovers: a connection killed by the last termination may fail one more call, then calls are answered.
+    let answer: Awaited<ReturnType<typeof blame>> | undefined;
+    for (let attempt = 0; attempt < 3 && answer === undefined; attempt++) {
+      answer = await blame(pool, 'auditrum', { table: 'meters', key: 1 }).catch(() => undefined);
+    }
+    expect(answer?.fields.map((field) => field.field)).toEqual(['id', 'reading']);
   });
 });
