@@ -110,6 +110,28 @@ describe('changes list', () => {
     expect(await screen.findByRole('link', { name: /id: 7, customer_id: 3/ })).toBeTruthy();
   });
 
+  it('names an unreachable database as such, with the server’s words and a retry', async () => {
+    let attempts = 0;
+    const message = 'the audit log’s database cannot be reached at the moment; try again shortly';
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/changes`]: () => {
+        attempts += 1;
+        return attempts === 1
+          ? { status: 503, body: { error: { code: 'unavailable', message } } }
+          : { status: 200, body: { items: [insertChange()], nextCursor: null } };
+      },
+    });
+    openAt('/changes');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('The audit database is unavailable');
+    expect(alert.textContent).toContain(message);
+    await act(async () => {
+      fireEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
+    });
+    expect(await screen.findByRole('link', { name: /id: 7, customer_id: 3/ })).toBeTruthy();
+  });
+
   it('says so when the server denies access', async () => {
     fetchStub = stubFetch({
       [`${BASE}/api/tables`]: tables,

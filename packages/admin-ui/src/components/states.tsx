@@ -27,6 +27,7 @@ export function ErrorMessage({ error, retry }: { error: Error; retry?: () => voi
     else if (error.status === 400)
       title = error.parameter ? `Invalid value for "${error.parameter}"` : 'Invalid request';
     else if (error.status === 409) title = 'Not written';
+    else if (error.code === 'unavailable') title = 'The audit database is unavailable';
     else if (error.code === 'network') title = 'No connection';
   }
   return (

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
 import { jsonResponse } from './admin-http.js';
@@ -104,10 +105,19 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
         return errorResponse(error);
       }
       resolved.onError(error);
+      if (isDatabaseUnavailable(error)) return errorResponse(DATABASE_UNAVAILABLE);
       return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } } satisfies AdminErrorBody);
     }
   };
 }
+
+/** The database down or the connection cut: the same request may succeed in a moment, so the client may retry. */
+const DATABASE_UNAVAILABLE = new AdminError(
+  'unavailable',
+  'the audit log’s database cannot be reached at the moment; try again shortly',
+  undefined,
+  { headers: { 'retry-after': '5' } },
+);
 
 const READ_REFUSALS = { unauthorized: 'log in to see the audit log', forbidden: 'you may not see the audit log' };
 const WRITE_REFUSALS = {

@@ -445,7 +445,8 @@ export type AdminErrorCode =
   | 'unrestorable'
   | 'payload_too_large'
   | 'unsupported_media_type'
-  | 'internal';
+  | 'internal'
+  | 'unavailable';
 
 /**
  * Every error response's body. `parameter` names the bad query or path parameter (or body field) for

@@ -12,6 +12,7 @@ const STATUS: Record<AdminErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,
+  unavailable: 503,
 };
 
 /** An error the route table answers with its stable body; anything else thrown becomes a 500 `internal`. */
