@@ -14,6 +14,7 @@ import { QueryParams } from './query-params.js';
 import { refusedPage, wantsRefusedPage } from './refused-page.js';
 import { assertJsonBodyHeaders, readJsonBody } from './request-body.js';
 import { assertSameOrigin } from './same-origin.js';
+import { TableDepartures } from './table-departures.js';
 import { loadTables } from './tables.js';
 import { TransactionBlocks } from './transaction-blocks.js';
 import { UiAssets } from './ui-assets.js';
@@ -35,6 +36,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   const schemaSql = quoteIdentifier(resolved.schema);
   const assets = new UiAssets(resolved.assetsDir);
   const transactionBlocks = new TransactionBlocks(resolved.pool, schemaSql);
+  const tableDepartures = new TableDepartures(resolved.pool, schemaSql);
 
   async function apiContext(scope: AdminScope | undefined): Promise<ApiContext> {
     const tables = await loadTables(resolved.pool, schemaSql);
@@ -46,6 +48,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       tablesById: new Map(tables.map((t) => [t.id, t])),
       scope,
       transactionBlocks,
+      tableDepartures,
     };
   }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { AdminScope } from './admin-options.js';
 import type { TableRef } from './api-types.js';
+import type { TableDepartures } from './table-departures.js';
 import type { TransactionBlocks } from './transaction-blocks.js';
 
 /** What every API handler of one request works with. */
@@ -16,4 +17,6 @@ export interface ApiContext {
   scope: AdminScope | undefined;
   /** The admin mount's summary of which transactions wrote which ids (the transaction page's bounds). */
   transactionBlocks?: TransactionBlocks;
+  /** The admin mount's summary of the tables' departures in the months without their index (a table as of a time). */
+  tableDepartures?: TableDepartures;
 }

@@ -14,6 +14,7 @@ import type {
 import { AdminError, badParameter } from './errors.js';
 import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
+import { departuresSql, pageDepartures } from './table-departures.js';
 
 /**
  * The routes that read rows as they were: one row at a time, a page of a whole table, one field's recorded values.
@@ -110,7 +111,11 @@ export async function tableAsOfRoute(
   // on another connection).
   const exactLookup = contains === undefined || after !== null ? null : exactRow(api, name, contains, at);
   const page = asInput(async () => {
-    const today = await trackedColumns(api.pool, api.schema, name);
+    const [today, summary] = await Promise.all([
+      trackedColumns(api.pool, api.schema, name),
+      pageDepartures(api.tableDepartures, name),
+    ]);
+    const departures = departuresSql(api.schemaSql, 7, summary);
     // One row at least (LEFT JOIN): the bound, with the page's rows if any.
     const result = await historyQuery<RowStateRow & { exists: boolean | null; until_key: string | null }>(
       api.pool,
@@ -119,9 +124,9 @@ export async function tableAsOfRoute(
          s.last_changed_at, s.rebuilt_from
        FROM (SELECT CASE WHEN $6::integer IS NOT NULL
          THEN ${api.schemaSql}.table_as_of_bound($1::regclass, $3, $6) END AS until_key) b
-       LEFT JOIN LATERAL ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5, b.until_key) s
-         ON true`,
-      [name, at, after, contains ?? null, limit + 1, keysRead],
+       LEFT JOIN LATERAL ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5, b.until_key,
+         ${departures.sql}) s ON true`,
+      [name, at, after, contains ?? null, limit + 1, keysRead, ...departures.values],
     ).catch((error: unknown) => {
       if (error instanceof HistoryInputError && /the cursor/.test(error.message)) throw notACursor();
       throw error;

@@ -13,6 +13,7 @@ import { requiredInstant } from './as-of-api.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
 import { asInput, historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
+import { departuresSql, pageDepartures } from './table-departures.js';
 
 /**
  * Rows of the first page, in key order: enough to start the download while the whole table's query starts, and few,
@@ -61,6 +62,8 @@ async function* snapshotRows(
   at: string,
   contains: string | undefined,
 ): AsyncGenerator<TableRowState> {
+  // The summary of departures is read before the transaction begins: its snapshot sees every row the summary holds.
+  const departures = departuresSql(api.schemaSql, 5, await pageDepartures(api.tableDepartures, table));
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
   const client = await checkOut(api.pool);
   let state: 'page' | 'copy' | 'done' = 'page';
@@ -71,8 +74,8 @@ async function* snapshotRows(
       table,
       `SELECT s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
          s.rebuilt_from
-       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, NULL, $3, $4) s`,
-      [table, at, contains ?? null, FIRST_PAGE_ROWS],
+       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, NULL, $3, $4, NULL, ${departures.sql}) s`,
+      [table, at, contains ?? null, FIRST_PAGE_ROWS, ...departures.values],
     );
     for (const row of page.rows) yield { exists: row.exists ? true : null, ...toRowState(row, columns) };
     if (page.rows.length === FIRST_PAGE_ROWS) {

@@ -1,15 +1,11 @@
 import type pg from 'pg';
+import { FinalIds } from './final-ids.js';
 import { SqlParams } from './sql-builder.js';
 
 /** Change ids per block: a transaction of a few changes falls in one or two blocks of this many ids. */
 const DEFAULT_BLOCK_IDS = 1024n;
 /** At most this many id ranges in one query (the nearest ones are merged: a wider range reads more, never less). */
 const MAX_RANGES = 64;
-/**
- * At most this many snapshots wait to become final (the oldest are dropped: a later one, once final, covers their
- * ids too). They pile up only while a transaction stays open across many pages.
- */
-const MAX_PENDING = 64;
 
 /** The ids a transaction's changes can have: in one of `ranges` (above `from`, up to `to`), or above `after`. */
 export interface TransactionRanges {
@@ -23,30 +19,12 @@ export interface IndexedMonth {
   end: string;
 }
 
-/** A change as the summary last saw it. */
-interface Anchor {
-  id: bigint;
-  /** ISO 8601 in UTC. */
-  changedAt: string;
-  txid: bigint;
-}
-
-/** What one snapshot saw: the newest change id it could see, and the first transaction id it had not. */
-interface Observation {
-  maxId: bigint;
-  xidNext: bigint;
-}
-
 /**
  * The admin's own summary of which transactions wrote which ids, so that a transaction's page reads a few blocks of
  * ids instead of the whole log, at no cost to capture (an index on `txid` costs every captured change; see
  * docs/admin.md). For each block of 1,024 change ids it keeps the smallest and largest `txid` among its rows, but
- * only for ids whose transactions have all ended ("final"), since a transaction still open may yet add rows to any id
- * it drew. Finality comes from snapshots, as for the seals (migration 9): a transaction gets its id before its
- * changes draw theirs and ids are drawn in increasing order, so every id up to the newest one a snapshot sees was
- * drawn by a transaction below that snapshot's `xmax`; once a later snapshot's `xmin` reaches that `xmax`, they have
- * all committed or rolled back, and no row can appear at those ids any more. Ids above the final ones are read as
- * they are (the few written since the last look).
+ * only for ids whose transactions have all ended ("final", final-ids.ts), since a transaction still open may yet add
+ * rows to any id it drew. Ids above the final ones are read as they are (the few written since the last look).
  *
  * The months that have ended have an index on `txid` (migration 26, made once capture no longer writes there): the
  * summary leaves their rows out, and a page asks their indexes for the transaction's smallest and largest id in each
@@ -64,17 +42,18 @@ export class TransactionBlocks {
    * their indexes. Bounded by time, through the log's parent, so they are read the same if an index is dropped.
    */
   private readonly skipped = new Map<string, IndexedMonth>();
-  /** Snapshots whose ids are not final yet, oldest first. */
-  private pending: Observation[] = [];
-  /** The newest change at or below `final` when it was summarized: while it is there as it was, so is the rest. */
-  private anchor: Anchor | undefined;
+  /** The resets of the final ids (the log emptied, or gone back in time) seen when the summary began. */
+  private resets = 0;
+  private readonly finalIds: FinalIds;
   private updating: Promise<void> | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly schemaSql: string,
     private readonly blockIds = DEFAULT_BLOCK_IDS,
-  ) {}
+  ) {
+    this.finalIds = new FinalIds(pool, schemaSql);
+  }
 
   /**
    * The id ranges transaction `txid`'s changes can lie in: every block whose txids span it, its first to last id in
@@ -110,43 +89,9 @@ export class TransactionBlocks {
   }
 
   private async observe(): Promise<void> {
-    const now = await this.snapshot();
-    // The log emptied, or the database gone back in time (a failover to a standby that had not received the last
-    // commits, a restore): ids the summary holds may be drawn again by other transactions. The newest id alone cannot
-    // tell once the log has grown past it again; its row can.
-    if (now.maxId < this.final || !now.anchored) this.reset();
-    this.pending.push({ maxId: now.maxId, xidNext: now.xidNext });
-    if (this.pending.length > MAX_PENDING) this.pending.shift();
-    // Transactions are short: the ones open at this snapshot have usually ended a moment later.
-    if (now.horizon < now.xidNext) now.horizon = (await this.snapshot()).horizon;
-    let upTo = this.final;
-    for (const seen of this.pending) if (seen.xidNext <= now.horizon && seen.maxId > upTo) upTo = seen.maxId;
-    this.pending = this.pending.filter((seen) => seen.xidNext > now.horizon);
+    const { upTo, resets } = await this.finalIds.observe();
+    if (resets !== this.resets) this.reset(resets);
     if (upTo > this.final) await this.summarize(upTo);
-  }
-
-  private async snapshot(): Promise<Observation & { horizon: bigint; anchored: boolean }> {
-    // One statement, one snapshot: the newest id it sees, its xmin and xmax, and whether the anchor is still there.
-    const anchor = this.anchor;
-    const { rows } = await this.pool.query<{ max_id: string | null; horizon: string; next: string; anchored: boolean }>(
-      `SELECT (SELECT max(c.id) FROM ${this.schemaSql}.changes c)::text AS max_id,
-         pg_snapshot_xmin(s)::text AS horizon, pg_snapshot_xmax(s)::text AS next,
-         ${
-           anchor === undefined
-             ? 'true'
-             : `EXISTS (SELECT FROM ${this.schemaSql}.changes c
-                 WHERE c.id = $1::bigint AND c.changed_at = $2::timestamptz AND c.txid = $3::bigint)`
-         } AS anchored
-       FROM pg_current_snapshot() s`,
-      anchor === undefined ? [] : [String(anchor.id), anchor.changedAt, String(anchor.txid)],
-    );
-    const row = rows[0] as { max_id: string | null; horizon: string; next: string; anchored: boolean };
-    return {
-      maxId: BigInt(row.max_id ?? 0),
-      horizon: BigInt(row.horizon),
-      xidNext: BigInt(row.next),
-      anchored: row.anchored,
-    };
   }
 
   /**
@@ -217,24 +162,14 @@ export class TransactionBlocks {
       if (max > span.max) span.max = max;
       this.blocks.set(block, span);
     }
-    // Its changed_at as text in UTC, so that the probe finds its partition by the time whatever the session's zone.
-    const { rows: newest } = await this.pool.query<{ id: string; changed_at: string; txid: string }>(
-      `SELECT c.id::text AS id, to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS changed_at,
-         c.txid::text AS txid
-       FROM ${this.schemaSql}.changes c WHERE c.id <= $1::bigint ORDER BY c.id DESC LIMIT 1`,
-      [String(upTo)],
-    );
-    const row = newest[0];
-    this.anchor = row && { id: BigInt(row.id), changedAt: row.changed_at, txid: BigInt(row.txid) };
     this.final = upTo;
   }
 
-  private reset(): void {
+  private reset(resets: number): void {
     this.final = 0n;
     this.blocks.clear();
     this.skipped.clear();
-    this.pending = [];
-    this.anchor = undefined;
+    this.resets = resets;
   }
 }
 

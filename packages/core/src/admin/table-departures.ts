@@ -1,0 +1,153 @@
+import type pg from 'pg';
+import { FinalIds } from './final-ids.js';
+
+/**
+ * At most this many departures kept per table (about 100 bytes each here, 10 MB): a table with more in the months
+ * without a departures index is read from the log, as without a summary (docs/admin.md).
+ */
+const DEFAULT_MAX_DEPARTURES = 100_000;
+/** At most this many tables summarized at once: the one read least recently is dropped. */
+const MAX_TABLES = 8;
+
+/** A summary as table_as_of_page takes it (`departures`, the type table_departures of migration 28). */
+export interface DeparturesArgument {
+  since: string;
+  upTo: string;
+  state: string;
+  goneKeys: string[];
+  goneTimes: string[];
+  /** The key changes as JSON texts {id, changed_at, old_key}, in id order. */
+  moves: string[];
+}
+
+interface Summary extends Omit<DeparturesArgument, 'upTo'> {
+  /** Ids up to this one are summarized. */
+  final: bigint;
+  /** The resets of the final ids seen when the summary began (final-ids.ts). */
+  resets: number;
+  /** More departures than the bound: not kept until `since` or `state` change. */
+  overflowed: boolean;
+}
+
+/**
+ * The admin's own summary of each table's departures (its DELETEs and key changes) in the months the departures
+ * index does not hold (the current month, the default partition, months ahead: capture writes there, and an index
+ * costs every captured change; docs/admin.md), so that a page of a table as of a time months back reads none of those
+ * months' changes: table_as_of_page reads the ids above the summary only. Like the summary of transactions
+ * (transaction-blocks.ts) it holds only final ids (final-ids.ts: a transaction still open may yet write below the
+ * newest id), is brought up to date at each call by reading the ids written since, and costs capture nothing.
+ * A summary is read under the log's state (table_departures_state: purges, erasures, the table's key) and from the
+ * end of the indexed months (table_departures_since); when either has moved it is read again, and the page checks
+ * both in its own snapshot (it reads the log itself when the summary no longer holds).
+ *
+ * Kept in memory, one per admin mount: the first page of a table reads its departures in those months once.
+ */
+export class TableDepartures {
+  private readonly finalIds: FinalIds;
+  /** By table, the one read most recently last. */
+  private readonly tables = new Map<string, Summary>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schemaSql: string,
+    private readonly maxDepartures = DEFAULT_MAX_DEPARTURES,
+  ) {
+    this.finalIds = new FinalIds(pool, schemaSql);
+  }
+
+  /**
+   * The departures of `table` (a table's name, as table_as_of_page takes it) up to the final ids, brought up to date;
+   * null when there is nothing to summarize (the departures index holds every month) or too much (the bound).
+   */
+  of(table: string): Promise<DeparturesArgument | null> {
+    // One update at a time: they share the final ids.
+    const next = this.queue.then(() => this.update(table));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async update(table: string): Promise<DeparturesArgument | null> {
+    const { rows } = await this.pool.query<{ since: string; state: string }>(
+      `SELECT ${this.schemaSql}.table_departures_since()::text AS since,
+         ${this.schemaSql}.table_departures_state($1::regclass) AS state`,
+      [table],
+    );
+    const { since, state } = rows[0] as { since: string; state: string };
+    const { upTo, resets } = await this.finalIds.observe();
+    let summary = this.tables.get(table);
+    this.tables.delete(table);
+    if (since === 'infinity') return null;
+    if (summary === undefined || summary.since !== since || summary.state !== state || summary.resets !== resets) {
+      summary = { since, state, resets, final: 0n, goneKeys: [], goneTimes: [], moves: [], overflowed: false };
+    }
+    this.tables.set(table, summary);
+    if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string);
+    if (summary.overflowed) return null;
+    if (upTo > summary.final) await this.extend(table, summary, upTo);
+    return summary.overflowed ? null : argument(summary);
+  }
+
+  /** Adds the table's departures with ids above the summary's, up to `upTo` (one more than the bound at most). */
+  private async extend(table: string, summary: Summary, upTo: bigint): Promise<void> {
+    const room = this.maxDepartures - summary.goneKeys.length - summary.moves.length;
+    const { rows } = await this.pool.query<{ gone_key: string | null; gone_time: string | null; move: string | null }>(
+      `SELECT d.gone_key, d.gone_time::text AS gone_time, d.move::text AS move
+       FROM ${this.schemaSql}.table_departures($1::regclass, $2::bigint, $3::bigint, $4::timestamptz) d LIMIT $5`,
+      [table, String(summary.final), String(upTo), summary.since, room + 1],
+    );
+    if (rows.length > room) {
+      Object.assign(summary, { overflowed: true, goneKeys: [], goneTimes: [], moves: [] });
+      return;
+    }
+    for (const row of rows) {
+      if (row.move !== null) summary.moves.push(row.move);
+      else {
+        summary.goneKeys.push(row.gone_key as string);
+        summary.goneTimes.push(row.gone_time as string);
+      }
+    }
+    summary.final = upTo;
+  }
+}
+
+function argument(summary: Summary): DeparturesArgument {
+  const { since, final, state, goneKeys, goneTimes, moves } = summary;
+  return { since, upTo: String(final), state, goneKeys, goneTimes, moves };
+}
+
+/**
+ * table_as_of_page's `departures` argument as SQL, its values as parameters numbered from `first` on (NULL without a
+ * summary: the page reads the log).
+ */
+export function departuresSql(
+  schemaSql: string,
+  first: number,
+  departures: DeparturesArgument | null,
+): { sql: string; values: unknown[] } {
+  if (departures === null) return { sql: `NULL::${schemaSql}.table_departures`, values: [] };
+  const n = (i: number) => `$${first + i}`;
+  return {
+    sql: `ROW(${n(0)}::timestamptz, ${n(1)}::bigint, ${n(2)}::text, ${n(3)}::text[], ${n(4)}::bigint[],
+      ${n(5)}::jsonb)::${schemaSql}.table_departures`,
+    values: [
+      departures.since,
+      departures.upTo,
+      departures.state,
+      departures.goneKeys,
+      departures.goneTimes,
+      `[${departures.moves.join(',')}]`,
+    ],
+  };
+}
+
+/**
+ * The summary for a page of `table` from the admin mount's, or null. A failure to read it leaves the page to read
+ * the log, and to answer for what is wrong with the table itself (not tracked, say) as it does without one.
+ */
+export async function pageDepartures(
+  summaries: TableDepartures | undefined,
+  table: string,
+): Promise<DeparturesArgument | null> {
+  return summaries === undefined ? null : summaries.of(table).catch(() => null);
+}
