@@ -213,6 +213,38 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
       await expect.poll(() => pool.totalCount - pool.idleCount).toBe(0);
     });
 
+    it('gives the table as of a time export’s connection back on HEAD and when the client leaves before reading', async () => {
+      const at = encodeURIComponent(new Date().toISOString());
+      const path = `/audit-admin/api/table-as-of/export?format=ndjson&table=public.items&at=${at}`;
+      // The export's first row is read before answering: its connection is checked out, in a transaction.
+      for (let i = 0; i < 3; i++) {
+        const head = await get(port, path, STAFF, 'HEAD');
+        expect([head.status, head.body, head.headers['content-type']]).toEqual([
+          200,
+          '',
+          'application/x-ndjson; charset=utf-8',
+        ]);
+      }
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path, headers: STAFF }, () => {
+            req.destroy();
+            resolve();
+          });
+          req.on('error', () => undefined);
+          req.end();
+          setTimeout(() => reject(new Error('no response')), 5000);
+        });
+      }
+      // A pool of two, six exports not read: the pool has them back, and none is left open in PostgreSQL.
+      await expect.poll(() => pool.totalCount - pool.idleCount).toBe(0);
+      const open = await pool.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in%'`,
+      );
+      expect(open.rows).toEqual([{ n: 0 }]);
+      expect((await get(port, '/audit-admin/api/tables', STAFF)).status).toBe(200);
+    });
+
     it('serves index.html with the mount path injected, for the root and deep links', async () => {
       for (const path of [
         '/audit-admin',

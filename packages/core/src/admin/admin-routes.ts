@@ -82,7 +82,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
     return route.handle({ api: await apiContext(scope), body, actor });
   }
 
-  return async (request) => {
+  async function answer(request: AdminRequest<Req>): Promise<AdminResponse> {
     try {
       decide(await resolved.authorize(request.raw), READ_REFUSALS);
       if (!isRead(request.method) && !resolved.write) throw methodNotAllowed(request.method, READ_METHODS, true);
@@ -111,6 +111,19 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       if (isDatabaseUnavailable(error)) return errorResponse(DATABASE_UNAVAILABLE);
       return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } } satisfies AdminErrorBody);
     }
+  }
+
+  return async (request) => {
+    const response = await answer(request);
+    if (request.method !== 'HEAD' || typeof response.body === 'string' || Buffer.isBuffer(response.body)) {
+      return response;
+    }
+    // A HEAD of an export: the adapters send no body, so the stream is closed here, which gives back the connection
+    // its first line was read on (a failure there is the host's to hear; the answer stands).
+    await response.body[Symbol.asyncIterator]()
+      .return?.(undefined)
+      .catch((error: unknown) => resolved.onError(error));
+    return { ...response, body: '' };
   };
 }
 

@@ -23,16 +23,6 @@ export function exportResponse(
   first: IteratorResult<string>,
   lines: AsyncIterator<string>,
 ): AdminResponse {
-  async function* body(): AsyncGenerator<string> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await lines.next(); !next.done; next = await lines.next()) yield next.value;
-    } finally {
-      // A client that goes away stops the source too (the keyset loop, or the COPY, whose connection is discarded).
-      await lines.return?.(undefined);
-    }
-  }
   return {
     status: 200,
     headers: withCommonHeaders({
@@ -40,6 +30,35 @@ export function exportResponse(
       'content-disposition': `attachment; filename="${fileName}.${format}"`,
       'cache-control': 'no-store',
     }),
-    body: body(),
+    body: afterFirst(first, lines),
   };
+}
+
+/**
+ * `first`, then the rest of `lines`. Its `return()` stops `lines` whenever it comes, even before the first read: a
+ * client that leaves before the body is read (its stream is destroyed unread) and a HEAD request (the route table
+ * closes the body) must give the source's connection back too, and a generator's `return()` before its first
+ * `next()` runs no `finally`.
+ */
+function afterFirst(first: IteratorResult<string>, lines: AsyncIterator<string>): AsyncIterableIterator<string> {
+  let pending: IteratorResult<string> | undefined = first;
+  const body: AsyncIterableIterator<string> = {
+    [Symbol.asyncIterator]: () => body,
+    async next() {
+      if (pending !== undefined) {
+        const next = pending;
+        if (!next.done) pending = undefined;
+        return next;
+      }
+      return lines.next();
+    },
+    async return() {
+      const done: IteratorResult<string> = { done: true, value: undefined };
+      pending = done;
+      // A client that goes away stops the source too (the keyset loop, or the COPY, whose connection is discarded).
+      await lines.return?.(undefined);
+      return done;
+    },
+  };
+  return body;
 }
