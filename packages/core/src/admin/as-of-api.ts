@@ -92,8 +92,9 @@ const KEYS_READ = { first: 10_000, later: 100_000 };
  * table's primary key (its columns' types: whole numbers in numeric order, texts as the key's index sorts them),
  * `key` keeping only rows whose key contains that text. Only the page's rows are rebuilt (table_as_of_page, migration
  * 11): the live table's next keys through its primary key, merged with the keys of rows gone since `at` (read from
- * the log after `at`), so a page costs the log after `at`, not the whole table (the CLI and `tableAsOf` stream a
- * whole table). With `key`, a page reads the keys up to table_as_of_bound's (migration 27) only.
+ * the log after `at`: the ended months' departures index, the admin's summary of the other months, table-departures.ts,
+ * and the ids above it), so a page costs the rows gone since `at`, not the whole table (the CLI and `tableAsOf`
+ * stream a whole table). With `key`, a page reads the keys up to table_as_of_bound's (migration 27) only.
  */
 export async function tableAsOfRoute(
   api: ApiContext,
