@@ -3,10 +3,10 @@ import type { AdminHandler } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DeparturesArgument } from '../src/admin/table-departures.js';
 import { departuresSql, TableDepartures } from '../src/admin/table-departures.js';
-import { expectEveryPageAsRebuilt as everyPageAsRebuilt, wholeTable } from './table-as-of-pages.js';
+import { allPages, expectEveryPageAsRebuilt as everyPageAsRebuilt, wholeTable } from './table-as-of-pages.js';
 
 /**
  * The admin's summary of departures (table-departures.ts, migration 28): the DELETEs and key changes of the months
@@ -16,8 +16,9 @@ import { expectEveryPageAsRebuilt as everyPageAsRebuilt, wholeTable } from './ta
  * (its rows are read from the log above the summary until they are final, then summarized: seen once either way); the
  * page must rest on it (a summary missing a departure loses that row: the page did not read the log below it), must
  * not when it is stale (another state) or does not cover the time, and every page of the admin's route must equal the
- * whole-table rebuild at every time, a TRUNCATE after the time included. A table with more departures than the bound
- * gets no summary (the page reads the log). As the application's non-superuser role, which owns its tables.
+ * whole-table rebuild at every time, a TRUNCATE after the time included; the page route and the export are each given
+ * the mount's summary. A table with more departures than the bound gets no summary (the page reads the log). As the
+ * application's non-superuser role, which owns its tables.
  */
 
 const db = useTestDatabase();
@@ -167,6 +168,40 @@ describe('the admin’s summary of departures in the months without their index'
     // Read under another state of the log, or from a later time than the page's: the log is read instead.
     expect(await pageKeys('public.items', at, { ...without, state: `${departures.state} ` })).toEqual(whole);
     expect(await pageKeys('public.items', at, { ...without, since: times[2] as string })).toEqual(whole);
+  });
+
+  it('is read by the admin’s page and its export, for the table asked for', async () => {
+    const of = vi.spyOn(TableDepartures.prototype, 'of');
+    try {
+      const at = times[1] as string;
+      const keys = await wholeKeys('public.items', at);
+      expect((await allPages(admin, 'public.items', at, 3)).map((row) => row.rowKey)).toEqual(keys);
+      const pages = of.mock.calls.length;
+      expect(pages).toBeGreaterThan(0);
+      const response = await admin({
+        method: 'GET',
+        path: 'api/table-as-of/export',
+        query: new URLSearchParams({ table: 'public.items', at, format: 'ndjson' }),
+        headers: {},
+        basePath: '/audit-admin',
+        raw: null,
+      });
+      let body = '';
+      for await (const chunk of response.body as AsyncIterable<string>) body += chunk;
+      const exported = body
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { rowKey: string }).rowKey);
+      expect(exported.sort((a, b) => Number(a) - Number(b))).toEqual(keys);
+      expect(of.mock.calls.map(([table]) => table)).toEqual(Array(of.mock.calls.length).fill('items'));
+      // One for each page, one for the export, each given the summary.
+      expect(of.mock.calls.length).toBe(pages + 1);
+      for (const result of of.mock.results) {
+        expect(((await result.value) as DeparturesArgument | null)?.goneKeys).toContain('100');
+      }
+    } finally {
+      of.mockRestore();
+    }
   });
 
   it('never holds an open transaction’s rows, which the page reads from the log until they are final', async () => {
