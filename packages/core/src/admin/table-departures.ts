@@ -111,9 +111,13 @@ export class TableDepartures {
   }
 }
 
+/**
+ * The summary as it is now, its lists copied: a query waiting for a connection sends its values later, when the
+ * summary may hold ids above `upTo` (the page would read them twice).
+ */
 function argument(summary: Summary): DeparturesArgument {
   const { since, final, state, goneKeys, goneTimes, moves } = summary;
-  return { since, upTo: String(final), state, goneKeys, goneTimes, moves };
+  return { since, upTo: String(final), state, goneKeys: [...goneKeys], goneTimes: [...goneTimes], moves: [...moves] };
 }
 
 /**
