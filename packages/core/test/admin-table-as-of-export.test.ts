@@ -113,7 +113,8 @@ describe('api/table-as-of/export', () => {
     for (let i = 0; i < 3; i++) {
       const response = await request({ table: 'public.items', at: beforeUpdate, format: 'csv' });
       const lines = (response.body as AsyncIterable<string>)[Symbol.asyncIterator]();
-      expect((await lines.next()).value).toBe('id,name,price,tags,unknown\n');
+      // The header leaves with the first row, read before answering.
+      expect((await lines.next()).value).toBe('id,name,price,tags,unknown\n1,mug,12.5,"[""a""]",\n');
       await lines.return?.(undefined);
     }
     // A pool of two, three abandoned exports: a query still gets a connection.

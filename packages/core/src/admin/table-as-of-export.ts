@@ -110,13 +110,17 @@ async function release(client: pg.PoolClient, state: 'page' | 'copy' | 'done'): 
   client.release(reusable ? undefined : new Error('auditrum: table as of export stopped'));
 }
 
+/**
+ * The export's lines. A CSV's header leaves with its first row (or alone, for no rows): the route reads the first
+ * line before answering, and that line must have read a row, so that a failure there is still an error status.
+ */
 async function* snapshotLines(
   rows: AsyncIterable<TableRowState>,
   columns: readonly string[],
   format: ExportFormat,
   contains: string | undefined,
 ): AsyncGenerator<string> {
-  if (format === 'csv') yield `${tableCsvHeader(columns)}\n`;
+  let header = format === 'csv' ? `${tableCsvHeader(columns)}\n` : '';
   for await (const row of rows) {
     if (contains !== undefined && !row.rowKey.includes(contains)) continue;
     if (format === 'ndjson') {
@@ -124,6 +128,8 @@ async function* snapshotLines(
       yield `${JSON.stringify(line)}\n`;
       continue;
     }
-    yield `${tableCsvLine(row, columns)}\n`;
+    yield `${header}${tableCsvLine(row, columns)}\n`;
+    header = '';
   }
+  if (header !== '') yield header;
 }
