@@ -174,11 +174,13 @@ function encodeKeyCursor(rowKey: string): string {
 
 /**
  * A cursor of api/table-as-of: the last row key of the page. A row_key that is not the table's key (a forged
- * cursor) fails its cast in table_as_of_page and is answered as a bad cursor.
+ * cursor) fails its cast in table_as_of_page and is answered as a bad cursor; one with a NUL, which no row_key holds
+ * (PostgreSQL text cannot), is refused here, since the server refuses the parameter itself.
  */
 function decodeKeyCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!text.startsWith(CURSOR_PREFIX) || Buffer.from(text).toString('base64url') !== cursor) throw notACursor();
+  const forged = !text.startsWith(CURSOR_PREFIX) || text.includes('\u0000');
+  if (forged || Buffer.from(text).toString('base64url') !== cursor) throw notACursor();
   return text.slice(CURSOR_PREFIX.length);
 }
 
