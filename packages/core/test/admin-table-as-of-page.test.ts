@@ -185,8 +185,16 @@ describe('api/table-as-of, one page rebuilt at a time', () => {
   it('refuses a cursor that names no key of the table with a 400 naming the cursor', async () => {
     // A NUL (which no text in PostgreSQL holds) was sent as is: 500, "invalid byte sequence for encoding".
     const cursors = ['k:abc', 'k:["a"', 'k:1\u0000', 'k:\u0000'].map((text) => Buffer.from(text).toString('base64url'));
-    for (const [cursor, key] of cursors.flatMap((cursor) => [[cursor], [cursor, '1']])) {
-      const response = await call({ table: 'public.items', at: times.at, cursor, ...(key ? { key } : {}) });
+    for (const [cursor, key] of cursors.flatMap((cursor) => [
+      [cursor, ''],
+      [cursor, '1'],
+    ])) {
+      const response = await call({
+        table: 'public.items',
+        at: times.at,
+        cursor: cursor as string,
+        key: key as string,
+      });
       const { error } = response.body as AdminErrorBody;
       expect([response.status, error.parameter, error.message]).toEqual([
         400,
