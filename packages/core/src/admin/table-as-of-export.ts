@@ -5,7 +5,7 @@ import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { TableRowState } from '../history/history-types.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { toRowState } from '../history/row-as-of.js';
-import { tableAsOf } from '../history/table-as-of.js';
+import { tableAsOfToDiscard } from '../history/table-as-of.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { ExportFormat, ReadRouteParams, TableRowAsOf } from './api-types.js';
@@ -81,7 +81,7 @@ async function* snapshotRows(
     if (page.rows.length === FIRST_PAGE_ROWS) {
       state = 'copy';
       const sent = new Set(page.rows.map((row) => row.row_key));
-      for await (const row of await tableAsOf(client, api.schema, { table, at })) {
+      for await (const row of await tableAsOfToDiscard(client, api.schema, { table, at })) {
         if (!sent.has(row.rowKey)) yield row;
       }
     }

@@ -30,12 +30,34 @@ export interface TableAsOf extends AsyncIterable<TableRowState> {
  * opened: one `COPY` of `table_as_of()` in whatever the client is in (autocommit or the caller's transaction); the
  * iteration must run alone, and an early stop reads the rest of the COPY to keep the client usable.
  */
-export async function tableAsOf(db: Queryable, schema: string, options: TableAsOfOptions): Promise<TableAsOf> {
+export function tableAsOf(db: Queryable, schema: string, options: TableAsOfOptions): Promise<TableAsOf> {
+  return readTableAsOf(db, schema, options, { drain: true });
+}
+
+/**
+ * tableAsOf on `client`, for a caller that discards the client when the iteration stops early (the admin's export,
+ * in a transaction of its own): the COPY is then cut off where it is, not read to its end (the rest of the whole
+ * table's rebuild, read and dropped before the connection could go).
+ */
+export function tableAsOfToDiscard(
+  client: pg.ClientBase,
+  schema: string,
+  options: TableAsOfOptions,
+): Promise<TableAsOf> {
+  return readTableAsOf(client, schema, options, { drain: false });
+}
+
+async function readTableAsOf(
+  db: Queryable,
+  schema: string,
+  options: TableAsOfOptions,
+  { drain }: { drain: boolean },
+): Promise<TableAsOf> {
   const given = checkOptions('tableAsOf', options, ['table', 'at']);
   const table = tableOption('tableAsOf', given.table);
   const at = checked(() => parseInstant(given.at as InstantInput, 'time "at"'));
   const columns = await trackedColumns(db, schema, table);
-  const stream = isPool(db) ? streamOnPool(db, schema, table, at) : streamOnClient(db, schema, table, at);
+  const stream = isPool(db) ? streamOnPool(db, schema, table, at) : streamOnClient(db, schema, table, at, drain);
   return {
     columns,
     [Symbol.asyncIterator]: () => rowStates(stream(), table, columns),
@@ -46,7 +68,7 @@ export async function tableAsOf(db: Queryable, schema: string, options: TableAsO
 // quotes, which rowStates drops: `#>> '{}'` would parse that JSON again on the server, 0.2 s of CPU a million rows).
 const COLUMNS = `row_key, "exists", "values", unknown, last_change_id, to_json(last_changed_at), rebuilt_from`;
 
-function streamOnClient(client: pg.ClientBase, schema: string, table: string, at: string) {
+function streamOnClient(client: pg.ClientBase, schema: string, table: string, at: string, drain: boolean) {
   // COPY takes no parameters: the two values are quoted literals (the time is checked, the name is cast).
   const sql = `COPY (SELECT ${COLUMNS} FROM ${quoteIdentifier(schema)}.table_as_of(${pg.escapeLiteral(table)}::regclass,
     ${pg.escapeLiteral(at)}::timestamptz)) TO STDOUT`;
@@ -54,7 +76,7 @@ function streamOnClient(client: pg.ClientBase, schema: string, table: string, at
     // A client that breaks mid-COPY must not end the process with an unhandled 'error' event: the stream reports it.
     client.on('error', ignoreConnectionError);
     try {
-      yield* copyOutRowBatches(client, sql, { drain: true });
+      yield* copyOutRowBatches(client, sql, { drain });
     } finally {
       client.off('error', ignoreConnectionError);
     }
