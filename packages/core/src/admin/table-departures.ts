@@ -68,13 +68,16 @@ export class TableDepartures {
   }
 
   private async update(table: string): Promise<DeparturesArgument | null> {
-    const { rows } = await this.pool.query<{ since: string; state: string }>(
-      `SELECT ${this.schemaSql}.table_departures_since()::text AS since,
-         ${this.schemaSql}.table_departures_state($1::regclass) AS state`,
-      [table],
-    );
+    // Two connections at once: the log's state and the final ids do not depend on each other.
+    const [{ rows }, { upTo, resets }] = await Promise.all([
+      this.pool.query<{ since: string; state: string }>(
+        `SELECT ${this.schemaSql}.table_departures_since()::text AS since,
+           ${this.schemaSql}.table_departures_state($1::regclass) AS state`,
+        [table],
+      ),
+      this.finalIds.observe(),
+    ]);
     const { since, state } = rows[0] as { since: string; state: string };
-    const { upTo, resets } = await this.finalIds.observe();
     let summary = this.tables.get(table);
     this.tables.delete(table);
     if (since === 'infinity') return null;
