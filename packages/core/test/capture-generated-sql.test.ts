@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createAuditrum } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
@@ -49,5 +49,72 @@ describe('names in the generated capture function', () => {
     await app.query(`INSERT INTO dollars VALUES (1, 'a', 'b')`);
     await app.query(`UPDATE dollars SET "$auditrum$" = 'c' WHERE id = 1`);
     expect(await newValues('dollars')).toEqual([{ id: 1, $auditrum$: 'a', $auditrum_$: 'b' }, { $auditrum$: 'c' }]);
+  });
+
+  // The generator writes «v», «x», «actor»… where a row alias, a value or a variable goes, and replaces them in the
+  // whole text: a name holding one was rewritten with them (new."new" read for column "«v»", a field
+  // "auditrum_capture.actor" for "«actor»"), and the table's writes failed or recorded another column's value.
+  it.each([
+    ['every path', {}],
+    ['a when condition and the size limit', { when: `coalesce(new."«x»", '«v»') LIKE '«%'`, maxValueBytes: 16 }],
+  ] as const)('named like the generator placeholders are recorded as named (%s)', async (label, extra) => {
+    const table = `«actor» «v» ${label.length}`;
+    const quoted = pg.escapeIdentifier(table);
+    const columns = ['«x»', '«actor»', '«request»', '«ctx»', '«ts»', '«xid»', '«ikey»', '«v».new'];
+    const names = columns.map((c) => pg.escapeIdentifier(c));
+    await app.query(`CREATE TABLE ${quoted} ("«v»" int PRIMARY KEY, new text, "«okey»" text,
+      ${names.map((c) => `${c} text`).join(', ')})`);
+    await createAuditrum({ pool: db.pool, partitions: false }).track(`public.${quoted}`, {
+      mask: ['«okey»'],
+      ...extra,
+    });
+    const set = names.map((c) => `${c} = ${c} || '+'`).join(', ');
+    const as = (actor: string) => `/*auditrum:{"actor_id":"${actor}","request_id":"r-${actor}"}*/ `;
+    await app.query(`${as('ins')}INSERT INTO ${quoted} ("«v»", new, ${names.join(', ')})
+      SELECT g, 'n', ${columns.map((c) => pg.escapeLiteral(c)).join(', ')} FROM generate_series(1, 20) g`);
+    await app.query(`${as('one')}UPDATE ${quoted} SET ${set}, "«okey»" = 'k' WHERE "«v»" = 1`);
+    await app.query(`${as('few')}UPDATE ${quoted} SET ${set} WHERE "«v»" IN (2, 3)`);
+    await app.query(`${as('all')}UPDATE ${quoted} SET ${set}, "«v»" = "«v»" + 100 WHERE "«v»" > 3`);
+    await app.query(`${as('big')}UPDATE ${quoted} SET "«x»" = repeat('«x»', 10) WHERE "«v»" IN (1, 2)`);
+    await app.query(`${as('del')}DELETE FROM ${quoted} WHERE "«v»" = 1`);
+
+    const { rows } = await db.pool.query(
+      `SELECT operation, row_key, old_values, new_values, actor_id FROM auditrum.change_log
+       WHERE table_name = $1 ORDER BY id`,
+      [table],
+    );
+    const initial = Object.fromEntries(columns.map((c) => [c, c]));
+    const plus = Object.fromEntries(columns.map((c) => [c, `${c}+`]));
+    const big = '«x»'.repeat(10);
+    const bigValues =
+      'maxValueBytes' in extra
+        ? {
+            '': { oversized: ['«x»'] },
+            '«x»': {
+              $auditrum: 'oversized',
+              bytes: Buffer.byteLength(big),
+              sha256: createHash('sha256').update(big).digest('hex'),
+            },
+          }
+        : { '«x»': big };
+    const hmac = expect.stringMatching(/^hmac:/);
+    const change = (operation: string, key: number, oldValues: unknown, newValues: unknown, actor: string) => ({
+      operation,
+      row_key: String(key),
+      old_values: oldValues,
+      new_values: newValues,
+      actor_id: actor,
+    });
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(rows).toEqual([
+      ...range(1, 20).map((k) => change('INSERT', k, null, { '«v»': k, new: 'n', '«okey»': null, ...initial }, 'ins')),
+      change('UPDATE', 1, { ...initial, '«okey»': null }, { ...plus, '«okey»': hmac }, 'one'),
+      ...[2, 3].map((k) => change('UPDATE', k, initial, plus, 'few')),
+      ...range(4, 20).map((k) =>
+        change('UPDATE', k + 100, { '«v»': k, ...initial }, { '«v»': k + 100, ...plus }, 'all'),
+      ),
+      ...[1, 2].map((k) => change('UPDATE', k, { '«x»': '«x»+' }, bigValues, 'big')),
+      change('DELETE', 1, { '«v»': 1, new: 'n', '«okey»': hmac, ...plus, ...bigValues }, null, 'del'),
+    ]);
   });
 });
