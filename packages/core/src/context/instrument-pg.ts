@@ -126,8 +126,9 @@ interface QueryConfigLike {
   rows?: unknown;
 }
 
-// Transaction control never fires a trigger: sending it unchanged spares the client the string work.
-const TRANSACTION_CONTROL = /^\s*(?:BEGIN|COMMIT|ROLLBACK|END|START\s|SAVEPOINT|RELEASE)\b/i;
+// Transaction control that never fires a trigger: sending it unchanged spares the client the string work. COMMIT
+// and END are not in it: deferred constraint triggers run at COMMIT, and their writes are the transaction's.
+const TRANSACTION_CONTROL = /^\s*(?:BEGIN|ROLLBACK|START\s|SAVEPOINT|RELEASE)\b/i;
 
 function needsComment(text: string): boolean {
   return !text.startsWith(CONTEXT_COMMENT_PREFIX) && !TRANSACTION_CONTROL.test(text);
