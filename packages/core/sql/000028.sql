@@ -36,8 +36,9 @@ $$;
 /**
  * What a summary of tracked table `target`'s departures rests on besides the rows it read: the log's first id and its
  * newest purge (a purge deletes rows), its newest erasure (an erasure rewrites keys and old values), and the table's
- * key columns (which changes are key changes, and how an old key is spelled). A summary read under another state is
- * stale. An erasure or purge the role may not read is left out (the first id still moves with a purge).
+ * key columns, their names and types (which changes are key changes, and how an old key is spelled). A summary read
+ * under another state is stale. NULL when the role may not read the erasures (no summary then: one could not tell
+ * it stale); a purge it may not read is left out (the log's first id still moves with a purge).
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.table_departures_state(target regclass) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -48,13 +49,16 @@ DECLARE
   purge bigint;
 BEGIN
   SELECT min(c.id) INTO first_id FROM :AUDITRUM_SCHEMA.changes c;
-  IF has_table_privilege(format('%I.erasures', :'AUDITRUM_SCHEMA'), 'SELECT') THEN
-    SELECT max(e.id) INTO erasure FROM :AUDITRUM_SCHEMA.erasures e;
+  IF NOT has_table_privilege(format('%I.erasures', :'AUDITRUM_SCHEMA'), 'SELECT') THEN
+    RETURN NULL;
   END IF;
+  SELECT max(e.id) INTO erasure FROM :AUDITRUM_SCHEMA.erasures e;
   IF has_table_privilege(format('%I.purges', :'AUDITRUM_SCHEMA'), 'SELECT') THEN
     SELECT max(p.id) INTO purge FROM :AUDITRUM_SCHEMA.purges p;
   END IF;
-  RETURN jsonb_build_array(t.id, first_id, erasure, purge, t.key_attnums, :AUDITRUM_SCHEMA._history_key_names(t))::text;
+  RETURN jsonb_build_array(t.id, first_id, erasure, purge, t.key_attnums, :AUDITRUM_SCHEMA._history_key_names(t),
+    (SELECT jsonb_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord) FROM unnest(t.key_attnums) WITH ORDINALITY
+      AS k(num, ord) JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.num))::text;
 END;
 $$;
 

@@ -17,8 +17,9 @@ import { allPages, expectEveryPageAsRebuilt as everyPageAsRebuilt, wholeTable } 
  * page must rest on it (a summary missing a departure loses that row: the page did not read the log below it), must
  * not when it is stale (another state) or does not cover the time, and every page of the admin's route must equal the
  * whole-table rebuild at every time, a TRUNCATE after the time included; the page route and the export are each given
- * the mount's summary. A table with more departures than the bound gets no summary (the page reads the log). As the
- * application's non-superuser role, which owns its tables.
+ * the mount's summary. An erasure makes a summary stale; a role that may not read the erasures, or a table with more
+ * departures than the bound, gets none (the page reads the log). As the application's non-superuser role, which owns
+ * its tables.
  */
 
 const db = useTestDatabase();
@@ -99,7 +100,7 @@ beforeAll(async () => {
   app = role.openPool({ max: 3 });
   app.on('error', (error) => errors.push(error));
   await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions, auditrum.erasures TO ${pg.escapeIdentifier(role.name)}`,
   );
   await app.query('CREATE TABLE items (id int PRIMARY KEY, v text)');
   await app.query('CREATE TABLE pairs (a text COLLATE "C", b int, v text, PRIMARY KEY (a, b))');
@@ -240,6 +241,33 @@ describe('the admin’s summary of departures in the months without their index'
     const keys = await pageKeys('public.items', at, after);
     expect(keys.filter((key) => key === '12')).toEqual(['12']);
     await expectEveryPageAsRebuilt([3]);
+  });
+
+  it('is stale after an erasure, and not kept for a role that may not read the erasures', async () => {
+    const summaries = new TableDepartures(app, '"auditrum"');
+    const before = (await summaries.of('public.items')) as DeparturesArgument;
+    const at = times[1] as string;
+    const index = before.goneKeys.indexOf('100');
+    const without = {
+      ...before,
+      goneKeys: before.goneKeys.filter((_, i) => i !== index),
+      goneTimes: before.goneTimes.filter((_, i) => i !== index),
+    };
+    expect(await pageKeys('public.items', at, without)).not.toContain('100');
+    await db.pool.query(
+      `SELECT * FROM auditrum.erase('{"table": "public.items", "key": 100, "columns": ["v"]}', 'test')`,
+    );
+    // Read before the erasure: the page reads the log instead, and the next call reads the summary again.
+    expect(await pageKeys('public.items', at, without)).toEqual(await wholeKeys('public.items', at));
+    const after = (await summaries.of('public.items')) as DeparturesArgument;
+    expect(after.state).not.toBe(before.state);
+    expect(summarized(after)).toEqual(await loggedDepartures('public.items'));
+    await db.pool.query(`REVOKE SELECT ON auditrum.erasures FROM ${pg.escapeIdentifier(role.name)}`);
+    try {
+      expect(await summaries.of('public.items')).toBeNull();
+    } finally {
+      await db.pool.query(`GRANT SELECT ON auditrum.erasures TO ${pg.escapeIdentifier(role.name)}`);
+    }
   });
 
   it('leaves a table with more departures than its bound to the log', async () => {

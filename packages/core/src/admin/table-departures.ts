@@ -70,17 +70,18 @@ export class TableDepartures {
   private async update(table: string): Promise<DeparturesArgument | null> {
     // Two connections at once: the log's state and the final ids do not depend on each other.
     const [{ rows }, { upTo, resets }] = await Promise.all([
-      this.pool.query<{ since: string; state: string }>(
+      this.pool.query<{ since: string; state: string | null }>(
         `SELECT ${this.schemaSql}.table_departures_since()::text AS since,
            ${this.schemaSql}.table_departures_state($1::regclass) AS state`,
         [table],
       ),
       this.finalIds.observe(),
     ]);
-    const { since, state } = rows[0] as { since: string; state: string };
+    const { since, state } = rows[0] as { since: string; state: string | null };
     let summary = this.tables.get(table);
     this.tables.delete(table);
-    if (since === 'infinity') return null;
+    // Nothing to summarize (every month indexed), or a summary that could not be told stale (the erasures unreadable).
+    if (since === 'infinity' || state === null) return null;
     if (summary === undefined || summary.since !== since || summary.state !== state || summary.resets !== resets) {
       summary = { since, state, resets, final: 0n, goneKeys: [], goneTimes: [], moves: [], overflowed: false };
     }
