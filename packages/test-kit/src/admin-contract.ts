@@ -254,7 +254,30 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
           setTimeout(() => reject(new Error('no rows')), 5000);
         });
       }
-      // A pool of two, nine exports not read to the end: the pool has them back, and none is left open in PostgreSQL.
+      // And two that leave before the answer: their first page waits on a lock of the table (one at a time: the pool
+      // has two connections, and the check takes one), which is released once they left; the answer then goes to a
+      // closed connection.
+      const locker = db.openPool({ max: 1 });
+      try {
+        for (let i = 0; i < 2; i++) {
+          const lock = await locker.connect();
+          await lock.query('BEGIN');
+          await lock.query('LOCK TABLE items IN ACCESS EXCLUSIVE MODE');
+          const req = httpRequest({ host: '127.0.0.1', port, path, headers: STAFF });
+          req.on('error', () => undefined);
+          req.end();
+          const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+          await expect.poll(async () => (await pool.query<{ n: number }>(waiting)).rows).toEqual([{ n: 1 }]);
+          req.destroy();
+          await lock.query('COMMIT');
+          lock.release();
+          await expect.poll(() => pool.totalCount - pool.idleCount).toBe(0);
+        }
+      } finally {
+        await locker.end();
+      }
+      // A pool of two, eleven exports not read to the end: the pool has them back, and none is left open in PostgreSQL.
       await expect.poll(() => pool.totalCount - pool.idleCount).toBe(0);
       const open = () =>
         pool.query<{ n: number }>(
