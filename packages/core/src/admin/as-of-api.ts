@@ -79,6 +79,12 @@ async function actorLabels(api: ApiContext, changeIds: readonly string[]): Promi
 
 /** A page cursor of api/table-as-of: the last row key of the page, or the last key a search by key read. */
 const CURSOR_PREFIX = 'k:';
+/**
+ * The longest cursor taken: any a page gives, whose key may be as long as a primary key's index holds (2.7 kB, more
+ * when it compresses, and longer still as a composite key's JSON), so bounded only by the longest URL a server takes
+ * (Node's 16 KB of headers). A bound of 2,800 characters refused the cursor after a key of 2,100 bytes.
+ */
+const MAX_CURSOR = 16_384;
 
 /**
  * How many of the live table's keys a page filtered by key reads at most (docs/admin.md): the first page, each later
@@ -104,7 +110,7 @@ export async function tableAsOfRoute(
   const at = requiredInstant(params, 'at');
   const contains = params.text('key');
   const limit = params.limit();
-  const cursor = params.text('cursor', 2800);
+  const cursor = params.text('cursor', MAX_CURSOR);
   const after = cursor === undefined ? null : decodeKeyCursor(cursor);
   const keysRead = contains === undefined ? null : after === null ? KEYS_READ.first : KEYS_READ.later;
   const name = await liveTableName(api, table);

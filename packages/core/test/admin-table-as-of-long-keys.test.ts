@@ -1,0 +1,57 @@
+import { createAuditrum } from '@auditrum/core';
+import type { AdminHandler } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allPages, shaped, wholeTable } from './table-as-of-pages.js';
+
+/**
+ * A table as of a time whose text keys are as long as a primary key's index takes (2,560 characters here; 2.7 kB
+ * and more when they compress), paged one row at a time: each page's cursor carries the last key, and the route
+ * refused the cursors it had given itself (`cursor: longer than 2800 characters`), so no page after the first could
+ * be read. As a non-superuser application role that owns the table.
+ */
+
+const db = useTestDatabase();
+const role = useAppRole(db);
+let app: pg.Pool;
+let admin: AdminHandler<null>;
+let at = '';
+const table = { name: 'public.urls', order: 'row_key COLLATE "C"' };
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
+       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
+  );
+  await app.query('CREATE TABLE urls (url text COLLATE "C" PRIMARY KEY, v text)');
+  await createAuditrum({ pool: db.pool, partitions: false }).track('public.urls');
+  createAuditrum({ pool: app, partitions: false });
+  // Keys of hex digits, which compress little.
+  await app.query(
+    `INSERT INTO urls SELECT string_agg(md5(g::text || i::text), '' ORDER BY g), 'v' || i
+     FROM generate_series(1, 3) i, generate_series(1, 80) g GROUP BY i`,
+  );
+  at = new Date().toISOString();
+  await app.query(`DELETE FROM urls WHERE v = 'v2'`);
+  admin = createAdminRoutes({ pool: app, authorize: () => true });
+});
+
+afterAll(async () => {
+  await app?.end();
+});
+
+describe('a table as of a time with long keys', () => {
+  it('pages through every key one row at a time, with and without a key filter', async () => {
+    const rows = await allPages(admin, 'public.urls', at, 1);
+    expect(rows.map((row) => [row.rowKey.length, row.values.v])).toEqual([
+      [2560, 'v1'],
+      [2560, 'v2'],
+      [2560, 'v3'],
+    ]);
+    expect(shaped(rows)).toEqual(await wholeTable(app, table, at));
+    expect(shaped(await allPages(admin, 'public.urls', at, 1, 'a'))).toEqual(await wholeTable(app, table, at, 'a'));
+  });
+});
