@@ -241,7 +241,7 @@ describe('api/table-as-of', () => {
       [{ table: 'public.orders', at, cursor: 'nope' }, 'cursor'],
       [{ table: 'public.orders', at, cursor: Buffer.from('c:12').toString('base64url') }, 'cursor'],
       [{ table: 'public.orders', at, key: 'a\u0000b' }, 'key'],
-      [{ table: 'public.orders', at, key: '1'.repeat(1001) }, 'key'],
+      [{ table: 'public.orders', at, key: '1'.repeat(16_385) }, 'key'],
     ] as const) {
       const answer = await refused('api/table-as-of', query);
       expect([query, answer.status, answer.parameter]).toEqual([query, 400, parameter]);

@@ -43,6 +43,18 @@ afterAll(async () => {
   await app?.end();
 });
 
+async function get(path: string, query: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  const response = await admin({
+    method: 'GET',
+    path,
+    query: new URLSearchParams(query),
+    headers: {},
+    basePath: '',
+    raw: null,
+  });
+  return { status: response.status, body: JSON.parse(String(response.body)) };
+}
+
 describe('a table as of a time with long keys', () => {
   it('pages through every key one row at a time, with and without a key filter', async () => {
     const rows = await allPages(admin, 'public.urls', at, 1);
@@ -53,5 +65,34 @@ describe('a table as of a time with long keys', () => {
     ]);
     expect(shaped(rows)).toEqual(await wholeTable(app, table, at));
     expect(shaped(await allPages(admin, 'public.urls', at, 1, 'a'))).toEqual(await wholeTable(app, table, at, 'a'));
+  });
+
+  it('reads a long key’s row as of a time, its history, a field’s history, its blame and its changes', async () => {
+    const { rows } = await app.query<{ url: string }>(`SELECT url FROM urls WHERE v = 'v1'`);
+    const key = rows[0]?.url as string;
+    const query = { table: 'public.urls', key };
+    const answers = [
+      await get('api/row-as-of', { ...query, at }),
+      await get('api/history', query),
+      await get('api/field-history', { ...query, field: 'v' }),
+      await get('api/blame', query),
+      await get('api/changes', query),
+      await get('api/table-as-of', { table: 'public.urls', at, key }),
+    ];
+    // Keys longer than 1,000 characters were refused: 400 `key: longer than 1000 characters`.
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(answers.map((answer) => answer.body)).toMatchObject([
+      { exists: true, values: { v: 'v1' } },
+      { versions: [{ change: { newValues: { v: 'v1' } } }] },
+      { entries: [{ value: 'v1' }] },
+      {
+        fields: [
+          { field: 'url', newValue: key },
+          { field: 'v', newValue: 'v1' },
+        ],
+      },
+      { items: [{ rowKey: key }] },
+      { exact: { values: { v: 'v1' } } },
+    ]);
   });
 });

@@ -14,6 +14,7 @@ import type {
 import { AdminError, badParameter } from './errors.js';
 import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
+import { MAX_KEY_TEXT } from './query-params.js';
 import { departuresSql, pageDepartures } from './table-departures.js';
 
 /**
@@ -28,7 +29,7 @@ export async function rowAsOfRoute(
   params: QueryParams<keyof ReadRouteParams['row-as-of']>,
 ): Promise<RowAsOfResponse> {
   const table = historyTable(api, params.required('table', 300));
-  const key = parseRowKey(params.required('key'));
+  const key = parseRowKey(params.required('key', MAX_KEY_TEXT));
   const at = requiredInstant(params, 'at');
   const state = await asInput(async () =>
     rowAsOf(api.pool, api.schema, { table: await liveTableName(api, table), key, at }),
@@ -42,7 +43,7 @@ export async function fieldHistoryRoute(
   params: QueryParams<keyof ReadRouteParams['field-history']>,
 ): Promise<FieldHistoryResponse> {
   const table = historyTable(api, params.required('table', 300));
-  const key = parseRowKey(params.required('key'));
+  const key = parseRowKey(params.required('key', MAX_KEY_TEXT));
   const field = params.required('field', 63);
   const at = params.instant('at');
   const entries = await asInput(async () =>
@@ -79,12 +80,6 @@ async function actorLabels(api: ApiContext, changeIds: readonly string[]): Promi
 
 /** A page cursor of api/table-as-of: the last row key of the page, or the last key a search by key read. */
 const CURSOR_PREFIX = 'k:';
-/**
- * The longest cursor taken: any a page gives, whose key may be as long as a primary key's index holds (2.7 kB, more
- * when it compresses, and longer still as a composite key's JSON), so bounded only by the longest URL a server takes
- * (Node's 16 KB of headers). A bound of 2,800 characters refused the cursor after a key of 2,100 bytes.
- */
-const MAX_CURSOR = 16_384;
 
 /**
  * How many of the live table's keys a page filtered by key reads at most (docs/admin.md): the first page, each later
@@ -108,9 +103,9 @@ export async function tableAsOfRoute(
 ): Promise<TableAsOfResponse> {
   const table = historyTable(api, params.required('table', 300));
   const at = requiredInstant(params, 'at');
-  const contains = params.text('key');
+  const contains = params.text('key', MAX_KEY_TEXT);
   const limit = params.limit();
-  const cursor = params.text('cursor', MAX_CURSOR);
+  const cursor = params.text('cursor', MAX_KEY_TEXT);
   const after = cursor === undefined ? null : decodeKeyCursor(cursor);
   const keysRead = contains === undefined ? null : after === null ? KEYS_READ.first : KEYS_READ.later;
   const name = await liveTableName(api, table);

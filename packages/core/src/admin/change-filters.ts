@@ -3,7 +3,7 @@ import type { ApiContext } from './api-context.js';
 import type { ChangeFilters, ChangeOperation, TableRef } from './api-types.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
-import { assertRange } from './query-params.js';
+import { assertRange, MAX_KEY_TEXT } from './query-params.js';
 import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
 import { qualifiedName } from './tables.js';
@@ -66,7 +66,7 @@ export function parseChangeCriteria(
 ): ChangeCriteria {
   const visible = visibleTables(tables, scope);
   const tableName = params.text('table', 300);
-  const key = params.text('key');
+  const key = params.text('key', MAX_KEY_TEXT);
   let tableIds: number[] | undefined;
   if (tableName !== undefined) tableIds = [resolveTable(tableName, 'table', visible).id];
   // A key alone still uses the (table_id, row_key, id) index: one probe per table instead of a scan.

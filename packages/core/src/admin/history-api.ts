@@ -7,7 +7,7 @@ import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
-import { epochMicros } from './query-params.js';
+import { epochMicros, MAX_KEY_TEXT } from './query-params.js';
 import { RowHistoryFold } from './row-history.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
@@ -31,7 +31,7 @@ export async function rowHistory(
   params: QueryParams<keyof ReadRouteParams['history']>,
 ): Promise<HistoryResponse> {
   const table = resolveTable(params.required('table', 300), 'table', visibleTables(api.tables, api.scope));
-  const key = params.required('key');
+  const key = params.required('key', MAX_KEY_TEXT);
   const at = params.instant('at');
   const limit = params.limit();
   const end = pageEnd(params);

@@ -3,6 +3,12 @@ import { badParameter } from './errors.js';
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 const MAX_TEXT = 1000;
+/**
+ * The longest value taken where a row key goes (a key, a cursor carrying one): as long as a URL that reaches the
+ * server can be (Node's 16 KB of headers), since a primary key's index takes keys of 2.7 kB, longer when they
+ * compress, and a composite key's JSON is longer still. At MAX_TEXT, a row with a longer key could not be read.
+ */
+export const MAX_KEY_TEXT = 16_384;
 
 /**
  * Reads a request's query parameters, each once, with a 400 that names the parameter for anything invalid.

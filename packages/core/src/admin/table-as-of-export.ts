@@ -13,6 +13,7 @@ import { requiredInstant } from './as-of-api.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
 import { asInput, historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
+import { MAX_KEY_TEXT } from './query-params.js';
 import { departuresSql, pageDepartures } from './table-departures.js';
 
 /**
@@ -38,7 +39,7 @@ export async function exportTableAsOf(
   const format = requiredExportFormat(params);
   const table = historyTable(api, params.required('table', 300));
   const at = requiredInstant(params, 'at');
-  const contains = params.text('key');
+  const contains = params.text('key', MAX_KEY_TEXT);
   const name = await liveTableName(api, table);
   const columns = await asInput(() => trackedColumns(api.pool, api.schema, name));
   const rows = snapshotRows(api, name, columns, at, contains);
