@@ -1,4 +1,4 @@
-import { createAuditrum, withAuditContext } from '@auditrum/core';
+import { createAuditrum, tableAsOf, withAuditContext } from '@auditrum/core';
 import type { AdminHandler, AdminResponse, TableAsOfResponse, TableRowAsOf } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
@@ -176,6 +176,12 @@ async function expectAsRebuilt(): Promise<void> {
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as TableRowAsOf);
       expect(shaped(lines).sort(byKey)).toEqual((await wholeTable(app, table, at)).sort(byKey));
+      // The library's stream on a pool (the query _history_table_sql writes, backward from the live table).
+      const streamed: TableRowAsOf[] = [];
+      for await (const row of await tableAsOf(app, 'auditrum', { table: table.name, at })) {
+        streamed.push({ ...row, lastChangedAt: null });
+      }
+      expect(shaped(streamed).sort(byKey)).toEqual((await wholeTable(app, table, at)).sort(byKey));
     }
   }
 }
