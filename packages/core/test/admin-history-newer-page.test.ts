@@ -1,8 +1,8 @@
 import { createAuditrum } from '@auditrum/core';
 import type { HistoryResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -34,9 +34,7 @@ const texts = (history: HistoryResponse) => history.versions.map((version) => ve
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', () => undefined);
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.notes');
   await app.query(`INSERT INTO notes VALUES (1, 'v1')`);

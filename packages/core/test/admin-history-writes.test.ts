@@ -10,7 +10,7 @@ import type {
   WriteResponse,
 } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { ignoreIdleErrors, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import { grantLogReads, ignoreIdleErrors, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '../src/admin/api-routes.js';
@@ -117,10 +117,7 @@ async function changeIds(where: string, params: unknown[] = []): Promise<string[
 
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query(
     'CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), paid_at timestamptz)',
   );

@@ -8,7 +8,7 @@ import type {
   TableAsOfResponse,
 } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -64,9 +64,7 @@ async function now(): Promise<string> {
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   // What docs/admin.md asks of the admin's pool: reading the Auditrum schema.
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL, total numeric(10,2), note text)');
   await app.query('CREATE TABLE pairs (a text, b date, v int, PRIMARY KEY (a, b))');
   await app.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');

@@ -1,8 +1,8 @@
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, DeletedRowsResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -28,9 +28,7 @@ async function page(cursor?: string): Promise<DeletedRowsResponse> {
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', (error) => errors.push(error));
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE bin (id int PRIMARY KEY, v text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.bin');
   createAuditrum({ pool: app, partitions: false });

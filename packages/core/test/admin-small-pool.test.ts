@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type { AdminHandler, AdminResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -108,10 +108,7 @@ const WRITES: [string, () => unknown][] = [
 
 beforeAll(async () => {
   setUp = role.openPool({ max: 1 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await setUp.query('CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.orders');
   createAuditrum({ pool: setUp, partitions: false });

@@ -1,8 +1,8 @@
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type { AdminHandler } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEveryPageAsRebuilt as everyPageAsRebuilt } from './table-as-of-pages.js';
 
@@ -83,9 +83,7 @@ async function pastMonth(): Promise<{ partition: string; start: string; end: str
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', (error) => errors.push(error));
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE items (id int PRIMARY KEY, v text)');
   await app.query('CREATE TABLE pairs (a text COLLATE "C", b int, v text, PRIMARY KEY (a, b))');
   await app.query('CREATE TABLE tags (name text COLLATE "C" PRIMARY KEY, v text)');

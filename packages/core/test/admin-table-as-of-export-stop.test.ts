@@ -1,8 +1,8 @@
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler, AdminResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -43,10 +43,7 @@ function nextConnectionBytes(): Promise<() => number> {
 
 beforeAll(async () => {
   const setUp = role.openPool({ max: 1 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await setUp.query('CREATE TABLE wide (id int PRIMARY KEY, body text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.wide');
   createAuditrum({ pool: setUp, partitions: false });

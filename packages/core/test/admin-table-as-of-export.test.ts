@@ -1,8 +1,8 @@
 import { createAuditrum, tableAsOf, withAuditContext } from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, AdminResponse, TableRowAsOf } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIRST_PAGE_ROWS } from '../src/admin/table-as-of-export.js';
 
@@ -47,9 +47,7 @@ async function refused(query: Record<string, string>, handler = admin) {
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', () => undefined);
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), tags jsonb)');
   await app.query('CREATE TABLE hidden (id int PRIMARY KEY)');
   const auditrum = createAuditrum({ pool: db.pool, partitions: false });

@@ -1,8 +1,8 @@
 import { createAuditrum } from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, TableAsOfResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -49,9 +49,7 @@ async function pages(query: Record<string, string>): Promise<[string[], string |
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', (error) => errors.push(error));
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   // Rows from before tracking (nothing logged of them until they change): more keys than one page reads.
   await app.query('CREATE TABLE many (id int PRIMARY KEY, v text)');
   await app.query(`INSERT INTO many SELECT g, 'v' || g FROM generate_series(1, 130000) g`);

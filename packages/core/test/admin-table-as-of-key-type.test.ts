@@ -1,8 +1,8 @@
 import { createAuditrum, tableAsOf } from '@auditrum/core';
 import type { AdminHandler, AdminResponse, TableAsOfResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -27,10 +27,7 @@ function get(path: string, query: Record<string, string>): Promise<AdminResponse
 
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE codes (id text PRIMARY KEY, v text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.codes');
   createAuditrum({ pool: app, partitions: false });

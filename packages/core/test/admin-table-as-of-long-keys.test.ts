@@ -1,8 +1,8 @@
 import { createAuditrum } from '@auditrum/core';
 import type { AdminHandler } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allPages, shaped, wholeTable } from './table-as-of-pages.js';
 
@@ -22,10 +22,7 @@ const table = { name: 'public.urls', order: 'row_key COLLATE "C"' };
 
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE urls (url text COLLATE "C" PRIMARY KEY, v text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.urls');
   createAuditrum({ pool: app, partitions: false });

@@ -1,6 +1,6 @@
 import { createAuditrum } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransactionBlocks } from '../src/admin/transaction-blocks.js';
 import { committed, loggedIds, summaryPageIds } from './transaction-pages.js';
@@ -18,10 +18,7 @@ let blocks: TransactionBlocks;
 
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE parcels (id int PRIMARY KEY, state text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.parcels');
   createAuditrum({ pool: app, partitions: false });

@@ -1,6 +1,6 @@
 import { createAuditrum } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consecutiveJoined, mergeNearest, overlapsJoined, TransactionBlocks } from '../src/admin/transaction-blocks.js';
 import { committed, loggedIds, mountedPageIds, summaryPageIds } from './transaction-pages.js';
@@ -32,10 +32,7 @@ function pageIds(txid: string): Promise<string[]> {
 
 beforeAll(async () => {
   app = role.openPool({ max: 3 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.items');
   createAuditrum({ pool: app, partitions: false });

@@ -1,8 +1,8 @@
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type { AdminErrorBody, AdminHandler, ChangesResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -39,9 +39,7 @@ async function list(query: Record<string, string>, handler = admin): Promise<Cha
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   app.on('error', () => undefined);
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names, auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE orders (id int PRIMARY KEY, status text, note text)');
   await app.query('CREATE TABLE stock (id int PRIMARY KEY, qty int)');
   const auditrum = createAuditrum({ pool: db.pool, partitions: false });

@@ -1,6 +1,6 @@
 import { createAuditrum } from '@auditrum/core';
-import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
-import pg from 'pg';
+import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransactionBlocks } from '../src/admin/transaction-blocks.js';
 import { committed, loggedIds, mountedPageIds, summaryPageIds } from './transaction-pages.js';
@@ -76,10 +76,7 @@ async function moveTo(where: 'ended' | 'default', ids: string[]): Promise<void> 
 
 beforeAll(async () => {
   app = role.openPool({ max: 3 });
-  await db.pool.query(
-    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
-  );
+  await grantLogReads(db, role);
   await app.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
   audit = createAuditrum({ pool: db.pool, partitions: false });
   await audit.track('public.items');

@@ -85,3 +85,15 @@ function useLoginRole(
     },
   };
 }
+
+/**
+ * Lets `role` read what the admin's read routes read of the log (docs/admin.md, the `pool` option), as a test that
+ * mounts the admin on the application's pool grants it; the erasure tables are left out, so a test that needs them
+ * grants them itself.
+ */
+export async function grantLogReads(db: TestDatabase, role: LoginRole): Promise<void> {
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
+       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
+  );
+}

@@ -4,7 +4,7 @@ export { mountAuditMetricsWithoutPromClient } from './adapter-contract/metrics-w
 export type { AdminAdapterUnderTest, AdminAppOptions } from './admin-contract.js';
 export { runAdminAdapterContract } from './admin-contract.js';
 export type { AppRole, LoginRole } from './app-role.js';
-export { useAdminRole, useAppRole } from './app-role.js';
+export { grantLogReads, useAdminRole, useAppRole } from './app-role.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startCluster } from './cluster.js';
 export { withClient } from './databases.js';
