@@ -97,39 +97,6 @@ describe('context from AsyncLocalStorage to the trigger', () => {
     ]);
   });
 
-  // A deferred constraint trigger runs at COMMIT (or at SET CONSTRAINTS … IMMEDIATE): its writes belong to the
-  // transaction's context, and COMMIT went without the comment, so they were recorded as the database role's.
-  it('reaches writes of deferred triggers, made at COMMIT and at SET CONSTRAINTS', async () => {
-    await pool.query(`CREATE TABLE payouts (id int PRIMARY KEY, account int NOT NULL)`);
-    await pool.query(`CREATE FUNCTION pay_out() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN UPDATE accounts SET balance = balance - 1 WHERE id = NEW.account; RETURN NULL; END $$`);
-    await pool.query(`CREATE CONSTRAINT TRIGGER pay_out AFTER INSERT ON payouts DEFERRABLE INITIALLY DEFERRED
-      FOR EACH ROW EXECUTE FUNCTION pay_out()`);
-    const pay = (account: number, end: 'COMMIT' | 'commit' | 'END' | 'SET CONSTRAINTS ALL IMMEDIATE') =>
-      withAuditContext({ actor: { id: `deferred-${account}` }, requestId: `req-d${account}` }, async () => {
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          await client.query('INSERT INTO payouts VALUES ($1, $1)', [account]);
-          await client.query(end);
-          if (end.startsWith('SET')) await client.query('COMMIT');
-        } finally {
-          client.release();
-        }
-      });
-    await pay(20, 'COMMIT');
-    await pay(21, 'commit');
-    await pay(22, 'END');
-    await pay(23, 'SET CONSTRAINTS ALL IMMEDIATE');
-    const rows = (await changesOf('accounts')).filter((row) => ['20', '21', '22', '23'].includes(row.row_key));
-    expect(rows.map((row) => [row.row_key, row.actor_id, row.request_id])).toEqual([
-      ['20', 'deferred-20', 'req-d20'],
-      ['21', 'deferred-21', 'req-d21'],
-      ['22', 'deferred-22', 'req-d22'],
-      ['23', 'deferred-23', 'req-d23'],
-    ]);
-  });
-
   it('logs writes without app context with the database role, application_name and client address', async () => {
     await pool.query('UPDATE accounts SET balance = 99 WHERE id = 7');
     const [row] = (await changesOf('accounts')).filter((change) => change.row_key === '7');

@@ -9513,7 +9513,8 @@ $$;
   {
     id: 29,
     name: '000029.sql',
-    sql: `-- Auditrum schema, version 29: a table or column whose name holds «v», «x», «actor»… is recorded as named.
+    sql: `-- Auditrum schema, version 29: a table or column whose name holds «v», «x», «actor»… is recorded as named, and the
+-- writes of a deferred trigger at an extended-protocol statement's commit get its context.
 --
 -- The capture function's generator writes «v» where a row alias goes (old, new, old_row, new_row), «x» where a value
 -- goes, «actor», «request», «ctx», «ts», «xid», «ikey» and «okey» where a variable goes, and replaces them in the
@@ -9521,10 +9522,28 @@ $$;
 -- or every write refused when the table has no column "new"), one named "«actor»" as the field
 -- "auditrum_capture.actor" (every INSERT refused), and the same for a table's name (with a \`when\` condition) and a
 -- \`when\` condition's text. The generator now writes each « of those names as a character that none of them holds
--- and puts it back once the text is whole. For every other table the function's text is unchanged.
+-- and puts it back once the text is whole (for a table without such names, only the change below).
+--
+-- A deferred constraint trigger runs when its transaction commits. For a statement sent alone through the extended
+-- protocol (every statement with parameters, from pg and so from every ORM), that is at the Sync after it, when
+-- PostgreSQL has no current query: current_query() is NULL, and the trigger's writes were recorded without the
+-- statement's context (as the database role's, with no actor). The session's activity (pg_stat_activity) still holds
+-- the statement's text then; the capture function reads it when current_query() is NULL, and only then. Its owner
+-- sees the text when it is a superuser, the application role or a member of pg_read_all_stats; otherwise, and past
+-- track_activity_query_size (1,024 bytes by default), the writes are recorded without context as before.
+
+/**
+ * The text of this session's current or last statement, as pg_stat_activity shows it to the caller. Open to every
+ * role, as pg_stat_activity is (whoever owns the capture functions can call it), and qualified instead of SET
+ * search_path, as _settings_context() is.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._session_activity() RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT a.query FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a
+$$;
 
 -- The capture function's generator of version 24 (see 000013.sql for what it does, 000015.sql for the settings,
--- 000019.sql for named statements and 000024.sql for the few rows' UPDATE), with \`mark\` added.
+-- 000019.sql for named statements and 000024.sql for the few rows' UPDATE), with \`mark\` and the activity's text.
 CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._capture_function_sql(t :AUDITRUM_SCHEMA.tracked_tables) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -9823,60 +9842,71 @@ BEGIN
   -- a subtransaction costs less than pg_input_is_valid() and a second parse; a bad comment never fails
   -- the write (OTHERS leaves out query cancellation).
   -- (16,395 bytes of head: the 11 of the prefix and at most 16,384 of JSON.)
-  IF starts_with(head, '/*auditrum:') AND octet_length(head) <= 16395 THEN
-    BEGIN
-      ctx := substr(head, 12)::jsonb;
-    EXCEPTION WHEN OTHERS THEN
-      ctx := NULL;
-    END;
-  END IF;
-  IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
-    -- No comment (psql, a script, a gateway): the connection's settings may carry a context, which
-    -- %1$s._settings_context() reads with the same limit and trust; with none set this one test is all that it
-    -- costs (the gateways' settings are in it only once read_gateway_settings(true) was called).
-    IF %17$s THEN
-      ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
-        current_setting('application_name'), 'client_addr', inet_client_addr());
-    ELSE
-      -- A statement prepared under a name (createAuditrum({ preparedStatements: 'setting' })) has its context in
-      -- auditrum.context, set for it alone: from an application role, a JSON object within the comment's limit
-      -- is read here as a comment is, one parse in a subtransaction, without calling %1$s._settings_context()
-      -- (a function call and its own expressions, which cost more than the parse and plan that the named
-      -- statement saves); anything else, and every other role's setting, is left to it. Either way the ids are
-      -- cut as it cuts them.
-      context_setting := CASE WHEN %11$s THEN current_setting('auditrum.context', true) END;
-      IF starts_with(context_setting, '{') AND octet_length(context_setting) <= 16384 THEN
-        BEGIN
-          ctx := context_setting::jsonb;
-        EXCEPTION WHEN OTHERS THEN
-          ctx := NULL;
-        END;
+  -- (A loop run once, or twice for the session's activity below.)
+  LOOP
+    IF starts_with(head, '/*auditrum:') AND octet_length(head) <= 16395 THEN
+      BEGIN
+        ctx := substr(head, 12)::jsonb;
+      EXCEPTION WHEN OTHERS THEN
+        ctx := NULL;
+      END;
+    END IF;
+    IF ctx IS NULL OR jsonb_typeof(ctx) <> 'object' THEN
+      -- A deferred trigger run as an extended-protocol statement's implicit transaction commits (at the Sync) has
+      -- no current query: the session's activity is still that statement's text, read as the comment once (''
+      -- when there is none). Only here, so that a statement with a comment pays no expression for it.
+      IF head IS NULL THEN
+        head := coalesce(split_part(%1$s._session_activity(), '*/', 1), '');
+        CONTINUE;
       END IF;
-      IF jsonb_typeof(ctx) IS DISTINCT FROM 'object' THEN
-        ctx := %1$s._settings_context(%11$s);
+      -- No comment (psql, a script, a gateway): the connection's settings may carry a context, which
+      -- %1$s._settings_context() reads with the same limit and trust; with none set this one test is all that it
+      -- costs (the gateways' settings are in it only once read_gateway_settings(true) was called).
+      IF %17$s THEN
+        ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+          current_setting('application_name'), 'client_addr', inet_client_addr());
+      ELSE
+        -- A statement prepared under a name (createAuditrum({ preparedStatements: 'setting' })) has its context in
+        -- auditrum.context, set for it alone: from an application role, a JSON object within the comment's limit
+        -- is read here as a comment is, one parse in a subtransaction, without calling %1$s._settings_context()
+        -- (a function call and its own expressions, which cost more than the parse and plan that the named
+        -- statement saves); anything else, and every other role's setting, is left to it. Either way the ids are
+        -- cut as it cuts them.
+        context_setting := CASE WHEN %11$s THEN current_setting('auditrum.context', true) END;
+        IF starts_with(context_setting, '{') AND octet_length(context_setting) <= 16384 THEN
+          BEGIN
+            ctx := context_setting::jsonb;
+          EXCEPTION WHEN OTHERS THEN
+            ctx := NULL;
+          END;
+        END IF;
+        IF jsonb_typeof(ctx) IS DISTINCT FROM 'object' THEN
+          ctx := %1$s._settings_context(%11$s);
+        END IF;
+        -- (%1$s._id_capped() is called only for an id over its limit: a call costs more than the test.)
+        actor := CASE WHEN length(ctx->>'actor_id') > 256 THEN %1$s._id_capped(ctx->>'actor_id', 256) ELSE ctx->>'actor_id' END;
+        request := CASE WHEN length(ctx->>'request_id') > 128 THEN %1$s._id_capped(ctx->>'request_id', 128)
+          ELSE ctx->>'request_id' END;
+        ctx := ctx - '{actor_id,request_id}'::text[];
       END IF;
-      -- (%1$s._id_capped() is called only for an id over its limit: a call costs more than the test.)
-      actor := CASE WHEN length(ctx->>'actor_id') > 256 THEN %1$s._id_capped(ctx->>'actor_id', 256) ELSE ctx->>'actor_id' END;
-      request := CASE WHEN length(ctx->>'request_id') > 128 THEN %1$s._id_capped(ctx->>'request_id', 128)
-        ELSE ctx->>'request_id' END;
+    -- Only the application's roles are believed: the login role (SET ROLE cannot change it) is compared with
+    -- their names. Anyone else's comment is kept as what it claims, beside who really wrote.
+    ELSIF %11$s THEN
+      actor := ctx->>'actor_id';
+      request := ctx->>'request_id';
+      -- An id over its index's limit (about 2,700 bytes) would fail the write; the library cuts them at 256/128, so
+      -- only a hand-written comment long enough to hold one has its ids cut, as a setting's are.
+      IF octet_length(head) > 2048 THEN
+        actor := CASE WHEN length(actor) > 256 THEN %1$s._id_capped(actor, 256) ELSE actor END;
+        request := CASE WHEN length(request) > 128 THEN %1$s._id_capped(request, 128) ELSE request END;
+      END IF;
       ctx := ctx - '{actor_id,request_id}'::text[];
+    ELSE
+      ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
+        current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
     END IF;
-  -- Only the application's roles are believed: the login role (SET ROLE cannot change it) is compared with
-  -- their names. Anyone else's comment is kept as what it claims, beside who really wrote.
-  ELSIF %11$s THEN
-    actor := ctx->>'actor_id';
-    request := ctx->>'request_id';
-    -- An id over its index's limit (about 2,700 bytes) would fail the write; the library cuts them at 256/128, so
-    -- only a hand-written comment long enough to hold one has its ids cut, as a setting's are.
-    IF octet_length(head) > 2048 THEN
-      actor := CASE WHEN length(actor) > 256 THEN %1$s._id_capped(actor, 256) ELSE actor END;
-      request := CASE WHEN length(request) > 128 THEN %1$s._id_capped(request, 128) ELSE request END;
-    END IF;
-    ctx := ctx - '{actor_id,request_id}'::text[];
-  ELSE
-    ctx := jsonb_build_object('source', 'db', 'db_user', session_user, 'application_name',
-      current_setting('application_name'), 'client_addr', inet_client_addr(), 'claimed', ctx);
-  END IF;%4$s
+    EXIT;
+  END LOOP;%4$s
   -- An UPDATE of one row (the common case, counted first: at most two rows are read) compares its old and new
   -- row in PL/pgSQL expressions, set up once per transaction; one of several rows goes through a statement
   -- planned for the real row count. Rows with a value over the size limit are recorded apart, with markers.
