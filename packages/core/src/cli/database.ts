@@ -24,6 +24,34 @@ export async function withDatabase<T>(url: string, work: (client: pg.Client) => 
   }
 }
 
+/**
+ * Runs `work` on a pool of one connection to `url`, ended afterwards, for a reader that streams in a transaction of
+ * its own (a table as of a time: the pool's stream stops the server's query when the reader stops early, where one
+ * on a plain client reads a result made whole first); a failure to connect says so, as withDatabase's.
+ */
+export async function withOneConnectionPool<T>(url: string, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'auditrum-cli',
+    max: 1,
+  });
+  pool.on('error', () => undefined);
+  try {
+    try {
+      await pool.query('SELECT 1');
+    } catch (error) {
+      const { host, port } = pool.options as { host?: string; port?: number };
+      throw new Error(
+        `cannot connect to the database at ${host ?? 'localhost'}:${port ?? 5432}: ${errorMessage(error)}`,
+      );
+    }
+    return await work(pool);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
+
 /** An error's message, also for the AggregateError (empty message) of a refused connection to several addresses. */
 export function errorMessage(error: unknown): string {
   if (error instanceof AggregateError && error.message === '') {

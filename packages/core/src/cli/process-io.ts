@@ -5,12 +5,15 @@ import type { CliIo } from './io.js';
 /**
  * The CLI's io bound to the process. A reader that goes away early (`auditrum sync --dry-run | head`) is no
  * failure: the rest of the output is dropped quietly, as Unix tools do, and the command still ends with its own
- * exit code (so `sync --check | head` keeps its verdict).
+ * exit code (so `sync --check | head` keeps its verdict). A command that streams (`as-of`, `export`) asks
+ * `stdoutClosed()` and stops reading the database.
  */
 export function processIo(): CliIo {
+  const stdout = writerTo(process.stdout);
   return {
-    stdout: writerTo(process.stdout),
-    stderr: writerTo(process.stderr),
+    stdout: stdout.write,
+    stdoutClosed: stdout.closed,
+    stderr: writerTo(process.stderr).write,
     stdoutDrained: async () => {
       if (process.stdout.writableNeedDrain && !process.stdout.destroyed) await once(process.stdout, 'drain');
     },
@@ -21,13 +24,16 @@ export function processIo(): CliIo {
   };
 }
 
-function writerTo(stream: NodeJS.WriteStream): (text: string) => void {
+function writerTo(stream: NodeJS.WriteStream): { write: (text: string) => void; closed: () => boolean } {
   let readerGone = false;
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
     readerGone = true;
   });
-  return (text) => {
-    if (!readerGone) stream.write(text);
+  return {
+    write: (text) => {
+      if (!readerGone) stream.write(text);
+    },
+    closed: () => readerGone,
   };
 }

@@ -9,7 +9,7 @@ import { parseInstant } from '../../history/instant.js';
 import { rowAsOf } from '../../history/row-as-of.js';
 import { tableAsOf } from '../../history/table-as-of.js';
 import type { CliContext } from '../cli-context.js';
-import { withDatabase } from '../database.js';
+import { withDatabase, withOneConnectionPool } from '../database.js';
 import { EXIT_NOT_FOUND } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
 import { KEY_HELP, keyArgument } from '../key-argument.js';
@@ -45,28 +45,33 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
         throw new UsageError('--field needs --key: the history of one field is the history of one row');
       }
       const key = flags.key === undefined ? undefined : keyArgument(flags.key);
-      await withDatabase(url, async (client) => {
-        if (key !== undefined && flags.field !== undefined) {
-          printFieldHistory(
-            cli,
-            await fieldHistory(client, schema, { table, key, field: flags.field, at }),
-            flags.format,
-          );
-        } else if (key !== undefined) {
-          const state = await rowAsOf(client, schema, { table, key, at });
-          if (state.exists === false) {
-            cli.io.stderr(`auditrum: table ${table} had no row with key ${flags.key} at ${time}\n`);
-            cli.setExitCode(EXIT_NOT_FOUND);
-            return;
-          }
-          // Printed as a table's row is: `exists` true, or null when the row may have been deleted unseen.
-          const row: TableRowState = { ...state, exists: state.exists ? true : null };
-          await printRows(cli, [row], await trackedColumns(client, schema, table), flags.format);
-        } else {
-          const rows = await tableAsOf(client, schema, { table, at });
-          await printRows(cli, rows, rows.columns, flags.format);
-        }
-      }).catch((error: unknown) => {
+      const read =
+        key === undefined
+          ? withOneConnectionPool(url, async (pool) => {
+              // Streamed in a transaction of its own: when the reader goes away, the server's query stops too.
+              const rows = await tableAsOf(pool, schema, { table, at });
+              await printRows(cli, rows, rows.columns, flags.format);
+            })
+          : withDatabase(url, async (client) => {
+              if (flags.field !== undefined) {
+                printFieldHistory(
+                  cli,
+                  await fieldHistory(client, schema, { table, key, field: flags.field, at }),
+                  flags.format,
+                );
+                return;
+              }
+              const state = await rowAsOf(client, schema, { table, key, at });
+              if (state.exists === false) {
+                cli.io.stderr(`auditrum: table ${table} had no row with key ${flags.key} at ${time}\n`);
+                cli.setExitCode(EXIT_NOT_FOUND);
+                return;
+              }
+              // Printed as a table's row is: `exists` true, or null when the row may have been deleted unseen.
+              const row: TableRowState = { ...state, exists: state.exists ? true : null };
+              await printRows(cli, [row], await trackedColumns(client, schema, table), flags.format);
+            });
+      await read.catch((error: unknown) => {
         if (error instanceof HistoryInputError) throw new UsageError(error.message.replace(/^auditrum: /, ''));
         throw error;
       });
@@ -90,6 +95,9 @@ async function printRows(
   if (format === 'json') cli.io.stdout('[');
   let first = true;
   for await (const row of rows) {
+    // A slow reader slows the read instead of filling memory; one that went away (`as-of … | head`) ends it.
+    await cli.io.stdoutDrained?.();
+    if (cli.io.stdoutClosed?.()) return;
     if (format === 'csv') {
       cli.print(tableCsvLine(row, columns));
     } else if (format === 'json') {

@@ -188,5 +188,9 @@ function openSink(
     );
     return webhookSink(flags.webhook, format, { maxAttempts: flags.webhookAttempts, headers, signal });
   }
-  return stdoutSink(cli.io.stdout, cli.io.stdoutDrained ?? (async () => undefined));
+  return stdoutSink(
+    cli.io.stdout,
+    cli.io.stdoutDrained ?? (async () => undefined),
+    cli.io.stdoutClosed ?? (() => false),
+  );
 }
