@@ -7,7 +7,11 @@
 -- or every write refused when the table has no column "new"), one named "«actor»" as the field
 -- "auditrum_capture.actor" (every INSERT refused), and the same for a table's name (with a `when` condition) and a
 -- `when` condition's text. The generator now writes each « of those names as a character that none of them holds
--- and puts it back once the text is whole (for a table without such names, only the change below).
+-- and puts it back once the text is whole. Likewise the column that pairs the transition tables' rows in the
+-- statement over them (an UPDATE of 17 rows or more, or of fewer with a value over the size limit) was always named
+-- "auditrum ordinal": a table with a column of that name had every such UPDATE refused ("common column name …
+-- appears more than once"); it now takes a name no column has. For a table without such names, the function's text
+-- changes only as below.
 --
 -- A deferred constraint trigger runs when its transaction commits. For a statement sent alone through the extended
 -- protocol (every statement with parameters, from pg and so from every ORM), that is at the Sync after it, when
@@ -39,6 +43,9 @@ DECLARE
   -- character that no name, condition or role name holds, and put back once the function's text is whole.
   mark text;
   rel_sql text;
+  -- The column that pairs the transition tables' rows in the statement over them ("auditrum ordinal"): a name that
+  -- no column of the table has, or USING would find two.
+  ordinal text := 'auditrum ordinal';
   max_bytes integer := coalesce(t.max_value_bytes, :AUDITRUM_SCHEMA._default_max_value_bytes());
   whole_row boolean := t.only_attnums IS NULL AND cardinality(t.exclude_attnums) = 0 AND cardinality(t.mask_attnums) = 0
     AND NOT EXISTS (SELECT FROM pg_attribute a
@@ -112,6 +119,9 @@ BEGIN
   LIMIT 1;
   rel_sql := format('%I.%I', replace(t.schema_name, '«', mark), replace(t.table_name, '«', mark));
   cond := coalesce('(' || replace(t.when_condition, '«', mark) || ')', 'true');
+  WHILE EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND a.attname = ordinal) LOOP
+    ordinal := ordinal || '_';
+  END LOOP;
 
   FOR col IN
     SELECT a.attnum, n.attname, a.atttypid, a.atttypmod,
@@ -235,9 +245,10 @@ BEGIN
     row_diff, audit, columns_list, t.id, key_row);
   -- Transition tables hold old and new rows in the same order (PostgreSQL appends each pair together), so the
   -- ordinal pairs them even when the statement changed the key.
-  upd_many_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal") WHERE (%s) AND %s AND %s',
+  upd_many_sql := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s, %s, «actor», «request», «ctx» FROM (SELECT row_number() OVER () AS «ordinal», * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS «ordinal», * FROM new_rows) AS new USING («ordinal») WHERE (%s) AND %s AND %s',
     audit, columns_list, t.id, key_new, array_to_string(diff_old, ' || '), array_to_string(diff_new, ' || '),
     array_to_string(changed, ' OR '), cond, fits_both);
+  upd_many_sql := replace(upd_many_sql, '«ordinal»', quote_ident(ordinal));
 
   -- Rows with a value over the size limit were left out above: these statements record them, each such value as
   -- a marker with its size and SHA-256. They run only then (after the flag, or when the single row is over the
@@ -281,13 +292,14 @@ BEGIN
     marked_del := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''DELETE'', %s, %s || %s, NULL, «actor», «request», «ctx» FROM old_rows AS old%s WHERE %s AND %s',
       audit, columns_list, t.id, key_old, :AUDITRUM_SCHEMA._jsonb_object_sql(slow_image_old),
       :AUDITRUM_SCHEMA._oversized_list_sql(marked_image_old), null_new, cond, over_old);
-    marked_upd_row := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM old_rows AS old, new_rows AS new WHERE (%s) AND %s',
+    marked_upd_row := format('INSERT INTO %s.changes (%s) SELECT «ts», «xid», %s, ''UPDATE'', %s, %s || %s, %s || %s, «actor», «request», «ctx» FROM «pairs» WHERE (%s) AND %s',
       audit, columns_list, t.id, key_new,
       array_to_string(slow_diff_old, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_old),
       array_to_string(slow_diff_new, ' || '), :AUDITRUM_SCHEMA._oversized_list_sql(marked_diff_new),
       array_to_string(changed, ' OR '), cond);
-    marked_upd_many := replace(marked_upd_row || ' AND ' || over_both, 'FROM old_rows AS old, new_rows AS new',
-      'FROM (SELECT row_number() OVER () AS "auditrum ordinal", * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS "auditrum ordinal", * FROM new_rows) AS new USING ("auditrum ordinal")');
+    marked_upd_many := replace(marked_upd_row || ' AND ' || over_both, '«pairs»',
+      format('(SELECT row_number() OVER () AS %1$I, * FROM old_rows) AS old JOIN (SELECT row_number() OVER () AS %1$I, * FROM new_rows) AS new USING (%1$I)', ordinal));
+    marked_upd_row := replace(marked_upd_row, '«pairs»', 'old_rows AS old, new_rows AS new');
     marked_ins := format(E'\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\n      %s;\n    END IF;',
       :AUDITRUM_SCHEMA._bind_cached(marked_ins));
     marked_del := format(E'\n    IF current_setting(''auditrum.oversized'', true) = ''on'' THEN\n      PERFORM set_config(''auditrum.oversized'', ''off'', true);\n      %s;\n    END IF;',

@@ -51,6 +51,38 @@ describe('names in the generated capture function', () => {
     expect(await newValues('dollars')).toEqual([{ id: 1, $auditrum$: 'a', $auditrum_$: 'b' }, { $auditrum$: 'c' }]);
   });
 
+  // An UPDATE of 17 rows or more (and one of fewer with a value over the size limit) pairs the transition tables' rows
+  // by an ordinal column of the generator's, "auditrum ordinal": a table with a column of that name had every such
+  // UPDATE refused ("common column name … appears more than once").
+  it('a column named like the ordinal that pairs the rows of a large UPDATE is recorded', async () => {
+    await app.query(`CREATE TABLE ordinals (id int PRIMARY KEY, "auditrum ordinal" text, "auditrum ordinal_" text)`);
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.ordinals', { maxValueBytes: 8 });
+    await app.query(`INSERT INTO ordinals SELECT g, 'a', 'b' FROM generate_series(1, 20) g`);
+    await app.query(`UPDATE ordinals SET "auditrum ordinal" = 'c' || id, id = id + 100`);
+    await app.query(`UPDATE ordinals SET "auditrum ordinal_" = repeat('d', 9) WHERE id IN (101, 102)`);
+    const { rows } = await db.pool.query(
+      `SELECT row_key, old_values, new_values FROM auditrum.change_log
+       WHERE table_name = 'ordinals' AND operation = 'UPDATE' ORDER BY id`,
+    );
+    const marker = {
+      $auditrum: 'oversized',
+      bytes: 9,
+      sha256: createHash('sha256').update('d'.repeat(9)).digest('hex'),
+    };
+    expect(rows).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => ({
+        row_key: String(i + 101),
+        old_values: { id: i + 1, 'auditrum ordinal': 'a' },
+        new_values: { id: i + 101, 'auditrum ordinal': `c${i + 1}` },
+      })),
+      ...[101, 102].map((key) => ({
+        row_key: String(key),
+        old_values: { 'auditrum ordinal_': 'b' },
+        new_values: { '': { oversized: ['auditrum ordinal_'] }, 'auditrum ordinal_': marker },
+      })),
+    ]);
+  });
+
   // The generator writes «v», «x», «actor»… where a row alias, a value or a variable goes, and replaces them in the
   // whole text: a name holding one was rewritten with them (new."new" read for column "«v»", a field
   // "auditrum_capture.actor" for "«actor»"), and the table's writes failed or recorded another column's value.
