@@ -13,6 +13,10 @@
 -- appears more than once"); it now takes a name no column has. For a table without such names, the function's text
 -- changes only as below.
 --
+-- On PostgreSQL 18, a table with a virtual generated column had every write refused ("unexpected virtual generated
+-- column reference"): such a column is not stored, the transition tables hold no value for it, and the capture
+-- function named it. It is now left out of what is recorded, as the columns it is computed from are recorded.
+--
 -- A deferred constraint trigger runs when its transaction commits. For a statement sent alone through the extended
 -- protocol (every statement with parameters, from pg and so from every ORM), that is at the Sync after it, when
 -- PostgreSQL has no current query: current_query() is NULL, and the trigger's writes were recorded without the
@@ -130,7 +134,9 @@ BEGIN
       coalesce(replace(:AUDITRUM_SCHEMA._rendered_value_sql(a.atttypid), '«x»', format('«v».%I', n.attname)),
         format('«v».%I', n.attname)) AS val
     FROM pg_attribute a CROSS JOIN LATERAL (SELECT replace(a.attname, '«', mark) AS attname) n
-    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+    -- A virtual generated column (PostgreSQL 18) is not stored, and the transition tables hold no value for it:
+    -- naming one fails the statement over them. The columns it is computed from are recorded.
+    WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> 'v'
       AND (t.only_attnums IS NULL OR a.attnum = ANY (t.only_attnums))
       AND NOT (a.attnum = ANY (t.exclude_attnums))
     ORDER BY a.attnum
