@@ -6,7 +6,7 @@ import type { QueryParams } from './query-params.js';
 import { assertRange, MAX_KEY_TEXT } from './query-params.js';
 import type { SqlParams } from './sql-builder.js';
 import { escapeLike } from './sql-builder.js';
-import { qualifiedName } from './tables.js';
+import { isAmbiguous, qualifiedName, tablesNamed } from './tables.js';
 import type { TransactionIds } from './transaction-ids.js';
 import { transactionIds } from './transaction-ids.js';
 
@@ -43,16 +43,31 @@ export interface ChangeCriteria {
   q: string | undefined;
 }
 
-/** The tables a scope lets the user see; undefined when it does not narrow tables. */
+/**
+ * The tables a scope lets the user see; undefined when it does not narrow tables. An entry that names more than one
+ * table without quotes (`a.b.c`: `"a"."b.c"` and `"a.b"."c"`) lets neither be seen: a scope is a permission.
+ */
 export function visibleTables(tables: readonly TableRef[], scope: AdminScope | undefined): TableRef[] {
   if (scope?.tables === undefined) return [...tables];
-  const allowed = new Set(scope.tables);
-  return tables.filter((table) => allowed.has(qualifiedName(table)));
+  const allowed = new Set<TableRef>();
+  for (const entry of scope.tables) {
+    const named = tablesNamed(entry, tables);
+    if (!isAmbiguous(named)) for (const table of named) allowed.add(table);
+  }
+  return tables.filter((table) => allowed.has(table));
 }
 
 /** A `schema.table` parameter resolved among the visible tables; out-of-scope tables are as unknown as missing ones. */
 export function resolveTable(name: string, parameter: string, visible: readonly TableRef[]): TableRef {
-  const table = visible.find((candidate) => qualifiedName(candidate) === name);
+  const named = tablesNamed(name, visible);
+  if (isAmbiguous(named)) {
+    throw badParameter(
+      parameter,
+      `"${name}" names more than one table (${named.map(qualifiedName).join(', ')}); quote the part that holds the dot`,
+    );
+  }
+  // The first is the tracked one, then the newest (loadTables' order).
+  const table = named[0];
   if (!table)
     throw badParameter(parameter, `unknown table "${name}"; give schema.table of a tracked table (see api/tables)`);
   return table;

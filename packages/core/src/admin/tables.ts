@@ -14,7 +14,30 @@ export async function loadTables(pool: pg.Pool, schemaSql: string): Promise<Tabl
   return rows.map((row) => ({ id: row.id, schema: row.schema_name, table: row.table_name }));
 }
 
-/** The `schema.table` name the API uses for a table. */
+/**
+ * The `schema.table` name the API uses for a table: each part as it is, or in double quotes (a quote doubled) when it
+ * holds a dot or a quote, so that no two tables share a name: `"a"."b.c"` is `a."b.c"`, `"a.b"."c"` is `"a.b".c`.
+ */
 export function qualifiedName(table: TableRef): string {
-  return `${table.schema}.${table.table}`;
+  return `${namePart(table.schema)}.${namePart(table.table)}`;
+}
+
+function namePart(part: string): string {
+  return /[."]/.test(part) ? `"${part.replaceAll('"', '""')}"` : part;
+}
+
+/**
+ * The tables a `schema.table` name (a parameter, a scope's entry) names: the one whose qualifiedName it is; else, for
+ * a name written without quotes, the tables whose schema and name joined by a dot give it. More than one table (not
+ * versions of one: a dropped table and its successor share a name) means the name is ambiguous.
+ */
+export function tablesNamed(name: string, tables: readonly TableRef[]): TableRef[] {
+  const exact = tables.filter((table) => qualifiedName(table) === name);
+  if (exact.length > 0) return exact;
+  return tables.filter((table) => `${table.schema}.${table.table}` === name);
+}
+
+/** Whether `named` holds more than one table (a schema and name), not several versions of one. */
+export function isAmbiguous(named: readonly TableRef[]): boolean {
+  return new Set(named.map(qualifiedName)).size > 1;
 }
