@@ -15,7 +15,8 @@
 --
 -- On PostgreSQL 18, a table with a virtual generated column had every write refused ("unexpected virtual generated
 -- column reference"): such a column is not stored, the transition tables hold no value for it, and the capture
--- function named it. It is now left out of what is recorded, as the columns it is computed from are recorded.
+-- function named it. It is now left out of what is recorded, as the columns it is computed from are recorded, and a
+-- `when` condition that names one (which failed every write the same way) is refused by track() (_check_when).
 --
 -- A deferred constraint trigger runs when its transaction commits. For a statement sent alone through the extended
 -- protocol (every statement with parameters, from pg and so from every ORM), that is at the Sync after it, when
@@ -461,6 +462,37 @@ $auditrum$$f$,
   RETURN format('%s$%s$%s$%s$', left(function_sql, strpos(function_sql, '$auditrum$') - 1), tag, body, tag);
 END;
 $gen$;
+
+-- A `when` condition is checked against the table's columns as the capture function's statements see them: a
+-- virtual generated column (PostgreSQL 18) is not among them (the transition tables hold no value for it), so a
+-- condition that names one, which failed every write, is refused by track() and names the column. _check_when of
+-- version 1 with the columns of a table that has one listed.
+CREATE OR REPLACE FUNCTION :AUDITRUM_SCHEMA._check_when(target regclass, condition text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rows_seen text := target::text;
+BEGIN
+  IF condition IS NULL THEN
+    RETURN;
+  END IF;
+  IF position(';' IN condition) > 0 OR position('$auditrum$' IN condition) > 0 THEN
+    RAISE EXCEPTION 'auditrum: invalid "when" condition for table %: it must be one SQL expression, without ";"', target
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+             AND a.attgenerated = 'v') THEN
+    SELECT format('(SELECT %s FROM %s)', string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), target)
+    INTO rows_seen
+    FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> 'v';
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT 1 FROM %1$s AS new, %1$s AS old WHERE (%2$s) LIMIT 0', rows_seen, condition);
+  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION 'auditrum: invalid "when" condition for table %: %', target, SQLERRM
+      USING ERRCODE = 'invalid_parameter_value';
+  END;
+END;
+$$;
 
 -- Tables tracked before this version get the new capture function (the same text unless a name holds «).
 SELECT :AUDITRUM_SCHEMA._reinstall_all();

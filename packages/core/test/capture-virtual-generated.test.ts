@@ -58,4 +58,20 @@ describe('a virtual generated column', () => {
       { operation: 'DELETE', row_key: '1', old_values: { id: 1, n: 100, thrice: 300 }, new_values: null },
     ]);
   });
+
+  it('in a when condition is refused by track(), naming it, and the table keeps being written', async ({ skip }) => {
+    if (serverVersion < 180000) skip();
+    await app.query(`CREATE TABLE dials (id int PRIMARY KEY, n int, twice int GENERATED ALWAYS AS (n * 2) VIRTUAL)`);
+    const audit = createAuditrum({ pool: db.pool, partitions: false });
+    await expect(audit.track('public.dials', { when: 'new.twice > 10' })).rejects.toThrow(
+      'invalid "when" condition for table public.dials: column new.twice does not exist',
+    );
+    await app.query('INSERT INTO dials (id, n) VALUES (1, 1)');
+    await audit.track('public.dials', { when: 'new.n * 2 > 10' });
+    await app.query('INSERT INTO dials (id, n) VALUES (2, 2), (6, 6)');
+    const { rows } = await db.pool.query(
+      `SELECT row_key, new_values FROM auditrum.change_log WHERE table_name = 'dials' ORDER BY id`,
+    );
+    expect(rows).toEqual([{ row_key: '6', new_values: { id: 6, n: 6 } }]);
+  });
 });
