@@ -5,7 +5,7 @@ import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DeparturesArgument } from '../src/admin/table-departures.js';
-import { departuresSql, TableDepartures } from '../src/admin/table-departures.js';
+import { departuresAsOf, departuresSql, TableDepartures } from '../src/admin/table-departures.js';
 import { allPages, expectEveryPageAsRebuilt as everyPageAsRebuilt, wholeTable } from './table-as-of-pages.js';
 
 /**
@@ -163,12 +163,23 @@ describe('the admin’s summary of departures in the months without their index'
     const without = {
       ...departures,
       goneKeys: departures.goneKeys.filter((_, i) => i !== index),
-      goneTimes: departures.goneTimes.filter((_, i) => i !== index),
+      goneTimes: (departures.goneTimes as string[]).filter((_, i) => i !== index),
     };
     expect(await pageKeys('public.items', at, without)).toEqual(whole.filter((key) => key !== '100'));
     // Read under another state of the log, or from a later time than the page's: the log is read instead.
     expect(await pageKeys('public.items', at, { ...without, state: `${departures.state} ` })).toEqual(whole);
     expect(await pageKeys('public.items', at, { ...without, since: times[2] as string })).toEqual(whole);
+    // Without the times, which a page whose time is within the summarized months needs: the log is read instead.
+    expect(await pageKeys('public.items', at, { ...without, goneTimes: null })).toEqual(whole);
+    // As the admin hands it to a page: the DELETEs from the page's time on, each page as rebuilt.
+    expect(departuresAsOf(departures, times[0] as string).goneKeys).toEqual(departures.goneKeys);
+    // (A millisecond's margin: a departure that close to the time is kept, and the page filters it.)
+    const later = new Date(Date.parse(times.at(-1) as string) + 1000).toISOString();
+    expect(departuresAsOf(departures, later).goneKeys).toEqual([]);
+    for (const time of times) {
+      const asOf = departuresAsOf(departures, time);
+      expect(await pageKeys('public.items', time, asOf)).toEqual(await wholeKeys('public.items', time));
+    }
   });
 
   it('is read by the admin’s page and its export, for the table asked for', async () => {
@@ -251,7 +262,7 @@ describe('the admin’s summary of departures in the months without their index'
     const without = {
       ...before,
       goneKeys: before.goneKeys.filter((_, i) => i !== index),
-      goneTimes: before.goneTimes.filter((_, i) => i !== index),
+      goneTimes: (before.goneTimes as string[]).filter((_, i) => i !== index),
     };
     expect(await pageKeys('public.items', at, without)).not.toContain('100');
     await db.pool.query(

@@ -115,7 +115,7 @@ export async function tableAsOfRoute(
   const page = asInput(async () => {
     const [today, summary] = await Promise.all([
       trackedColumns(api.pool, api.schema, name),
-      pageDepartures(api.tableDepartures, name),
+      pageDepartures(api.tableDepartures, name, at),
     ]);
     const departures = departuresSql(api.schemaSql, 7, summary);
     // One row at least (LEFT JOIN): the bound, with the page's rows if any.

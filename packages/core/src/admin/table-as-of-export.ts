@@ -64,7 +64,7 @@ async function* snapshotRows(
   contains: string | undefined,
 ): AsyncGenerator<TableRowState> {
   // The summary of departures is read before the transaction begins: its snapshot sees every row the summary holds.
-  const departures = departuresSql(api.schemaSql, 5, await pageDepartures(api.tableDepartures, table));
+  const departures = departuresSql(api.schemaSql, 5, await pageDepartures(api.tableDepartures, table, at));
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
   const client = await checkOut(api.pool);
   let state: 'page' | 'copy' | 'done' = 'page';

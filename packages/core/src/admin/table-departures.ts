@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { FinalIds } from './final-ids.js';
+import { epochMicros } from './query-params.js';
 
 /**
  * At most this many departures kept per table (about 75 bytes of memory each with a short key: 7.5 MB): a table with
@@ -12,15 +13,21 @@ const MAX_TABLES = 8;
 /** A summary as table_as_of_page takes it (`departures`, the type table_departures of migration 28). */
 export interface DeparturesArgument {
   since: string;
+  /** `since` in microseconds since 1970 (±Infinity for ±infinity). */
+  sinceMicros: number;
   upTo: string;
   state: string;
   goneKeys: string[];
-  goneTimes: string[];
+  /** Null when the page's time is before every departure (departuresAsOf): the page takes them all, unfiltered. */
+  goneTimes: string[] | null;
+  /** The same times as numbers, for departuresAsOf (not sent). */
+  goneMicros: number[];
   /** The key changes as JSON texts {id, changed_at, old_key}, in id order. */
   moves: string[];
 }
 
-interface Summary extends Omit<DeparturesArgument, 'upTo'> {
+interface Summary extends Omit<DeparturesArgument, 'upTo' | 'goneTimes'> {
+  goneTimes: string[];
   /** Ids up to this one are summarized. */
   final: bigint;
   /** The resets of the final ids seen when the summary began (final-ids.ts). */
@@ -70,20 +77,32 @@ export class TableDepartures {
   private async update(table: string): Promise<DeparturesArgument | null> {
     // Two connections at once: the log's state and the final ids do not depend on each other.
     const [{ rows }, { upTo, resets }] = await Promise.all([
-      this.pool.query<{ since: string; state: string | null }>(
-        `SELECT ${this.schemaSql}.table_departures_since()::text AS since,
-           ${this.schemaSql}.table_departures_state($1::regclass) AS state`,
+      this.pool.query<{ since: string; since_micros: string; state: string | null }>(
+        `SELECT s.since::text AS since, (extract(epoch FROM s.since) * 1000000)::text AS since_micros,
+           ${this.schemaSql}.table_departures_state($1::regclass) AS state
+         FROM (SELECT ${this.schemaSql}.table_departures_since() AS since) s`,
         [table],
       ),
       this.finalIds.observe(),
     ]);
-    const { since, state } = rows[0] as { since: string; state: string | null };
+    const { since, since_micros, state } = rows[0] as { since: string; since_micros: string; state: string | null };
     let summary = this.tables.get(table);
     this.tables.delete(table);
     // Nothing to summarize (every month indexed), or a summary that could not be told stale (the erasures unreadable).
     if (since === 'infinity' || state === null) return null;
     if (summary === undefined || summary.since !== since || summary.state !== state || summary.resets !== resets) {
-      summary = { since, state, resets, final: 0n, goneKeys: [], goneTimes: [], moves: [], overflowed: false };
+      summary = {
+        since,
+        sinceMicros: Number(since_micros),
+        state,
+        resets,
+        final: 0n,
+        goneKeys: [],
+        goneTimes: [],
+        goneMicros: [],
+        moves: [],
+        overflowed: false,
+      };
     }
     this.tables.set(table, summary);
     if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string);
@@ -101,7 +120,7 @@ export class TableDepartures {
       [table, String(summary.final), String(upTo), summary.since, room + 1],
     );
     if (rows.length > room) {
-      Object.assign(summary, { overflowed: true, goneKeys: [], goneTimes: [], moves: [] });
+      Object.assign(summary, { overflowed: true, goneKeys: [], goneTimes: [], goneMicros: [], moves: [] });
       return;
     }
     for (const row of rows) {
@@ -109,6 +128,7 @@ export class TableDepartures {
       else {
         summary.goneKeys.push(row.gone_key as string);
         summary.goneTimes.push(row.gone_time as string);
+        summary.goneMicros.push(Number(row.gone_time));
       }
     }
     summary.final = upTo;
@@ -120,8 +140,41 @@ export class TableDepartures {
  * summary may hold ids above `upTo` (the page would read them twice).
  */
 function argument(summary: Summary): DeparturesArgument {
-  const { since, final, state, goneKeys, goneTimes, moves } = summary;
-  return { since, upTo: String(final), state, goneKeys: [...goneKeys], goneTimes: [...goneTimes], moves: [...moves] };
+  const { since, sinceMicros, final, state, goneKeys, goneTimes, goneMicros, moves } = summary;
+  return {
+    since,
+    sinceMicros,
+    upTo: String(final),
+    state,
+    goneKeys: [...goneKeys],
+    goneTimes: [...goneTimes],
+    goneMicros: [...goneMicros],
+    moves: [...moves],
+  };
+}
+
+/**
+ * The summary as a page as of `at` (an ISO time, microseconds kept) needs it: the DELETEs from `at` on only, or none of
+ * their times when `at` is before `since` (every departure is after it: the page takes them all, unfiltered). Parsing
+ * and filtering 60,000 departures' times cost a page about 14 ms of server CPU at a month's end (docs/benchmarks.md);
+ * the page still filters what it is given by its own time (and reads the log when the times it needs are missing).
+ */
+export function departuresAsOf(departures: DeparturesArgument, at: string): DeparturesArgument {
+  const atMicros = epochMicros(at);
+  if (Number.isNaN(atMicros)) return departures;
+  if (atMicros < departures.sinceMicros) return { ...departures, goneTimes: null };
+  const { goneKeys, goneTimes, goneMicros } = departures;
+  if (goneTimes === null) return departures;
+  const kept = { keys: [] as string[], times: [] as string[], micros: [] as number[] };
+  for (let i = 0; i < goneKeys.length; i++) {
+    // A millisecond's margin: a number rounds microseconds after the year 2255; the page filters again, exactly.
+    if ((goneMicros[i] as number) >= atMicros - 1000) {
+      kept.keys.push(goneKeys[i] as string);
+      kept.times.push(goneTimes[i] as string);
+      kept.micros.push(goneMicros[i] as number);
+    }
+  }
+  return { ...departures, goneKeys: kept.keys, goneTimes: kept.times, goneMicros: kept.micros };
 }
 
 /**
@@ -150,12 +203,14 @@ export function departuresSql(
 }
 
 /**
- * The summary for a page of `table` from the admin mount's, or null. A failure to read it leaves the page to read
+ * The summary for a page of `table` as of `at` from the admin mount's, or null. A failure to read it leaves the page to read
  * the log, and to answer for what is wrong with the table itself (not tracked, say) as it does without one.
  */
 export async function pageDepartures(
   summaries: TableDepartures | undefined,
   table: string,
+  at: string,
 ): Promise<DeparturesArgument | null> {
-  return summaries === undefined ? null : summaries.of(table).catch(() => null);
+  const departures = await summaries?.of(table).catch(() => null);
+  return departures ? departuresAsOf(departures, at) : null;
 }

@@ -9227,7 +9227,8 @@ $$;
  * \`up_to\` and a changed_at from \`since\` on, as the admin summarizes them for table_as_of_page: \`since\` is where the
  * months a departures index holds end; \`state\` is table_departures_state's when the summary was read; \`gone_keys\` the
  * DELETEs' row_keys, \`gone_times\` their changed_at in microseconds since 1970 (compared with the page's time without
- * parsing a time per key); \`moves\` the key changes as [{id, changed_at, old_key}] in id order.
+ * parsing a time per key; NULL when the page's time is before \`since\`); \`moves\` the key changes as [{id, changed_at,
+ * old_key}] in id order. For a page, the admin may hand over only the DELETEs from the page's time on.
  */
 CREATE TYPE :AUDITRUM_SCHEMA.table_departures AS (since timestamptz, up_to bigint, state text, gone_keys text[],
   gone_times bigint[], moves jsonb);
@@ -9395,7 +9396,10 @@ BEGIN
   IF indexed_until IS DISTINCT FROM 'infinity' THEN
     -- The summary's departures after the time (or the indexed months), when it covers them and nothing it rests on
     -- changed since it was read; the query below then reads only the ids above it.
+    -- (The admin leaves the times out when the page's time is before every departure: a summary without them that
+    -- would need filtering is not used.)
     summarized := NOT everything AND departures.up_to IS NOT NULL AND coalesce(indexed_until, at) >= departures.since
+      AND (departures.gone_times IS NOT NULL OR indexed_until = departures.since)
       AND departures.state = :AUDITRUM_SCHEMA.table_departures_state(target);
     IF summarized AND indexed_until = departures.since THEN
       -- The time is before the summarized months (a page months back): every departure in the summary is after it
