@@ -14,7 +14,8 @@
  * BENCH_CHANGES (1000000), BENCH_REQUESTS (100000), BENCH_RUNS (40 timed calls per query, after 5 warm-ups),
  * BENCH_ONLY (time only the queries whose name contains it, or one of its |-separated parts, and not the optional
  * indexes but the departures index when a table as of a time is timed), BENCH_HOLD_SECONDS
- * (wait that long after seeding, printing the database's name, to profile it with psql).
+ * (wait that long after seeding, printing the database's name, to profile it with psql), BENCH_DEPARTURES_FACTOR
+ * (1; the current month's DELETEs of order_items that many times over, 4 for a month's end: multiplyDepartures).
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
@@ -46,6 +47,8 @@ const RUNS = positiveInt('BENCH_RUNS', 40);
 const ONLY = process.env.BENCH_ONLY?.split('|');
 /** Seconds to wait after seeding, the database's name printed (to profile it with psql meanwhile). */
 const HOLD_SECONDS = positiveInt('BENCH_HOLD_SECONDS', 0, 0);
+/** The current month's DELETEs of order_items this many times over (multiplyDepartures). */
+const DEPARTURES_FACTOR = positiveInt('BENCH_DEPARTURES_FACTOR', 1);
 const WARMUP = 5;
 const DAYS = 120;
 const TARGET_P95_MS = 50;
@@ -167,6 +170,29 @@ async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<
        WINDOW w AS (PARTITION BY table_id, row_key ORDER BY g)
      ) final
      ORDER BY g`,
+  );
+}
+
+/**
+ * A month's end for the table read as of a time: the seed's current month is its first days (the log ends now), so
+ * the months without a departures index (the admin's summary of departures holds them) hold a week's DELETEs, about
+ * 15,000 of order_items at 10,000,000 changes. With DEPARTURES_FACTOR n, each is copied n - 1 times at the same time
+ * under other keys (other rows, shifted by rows / n), as many departures as n weeks hold, in a week.
+ */
+async function multiplyDepartures(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
+  if (DEPARTURES_FACTOR === 1) return;
+  const rows = TABLES.find((t) => t.name === 'order_items')?.rows as number;
+  await db.query(
+    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, actor_id, request_id,
+       context)
+     SELECT c.changed_at, c.txid, c.table_id, 'DELETE', k.key::text, c.old_values || jsonb_build_object('id', k.key),
+       c.actor_id, c.request_id, c.context
+     FROM auditrum.changes c CROSS JOIN generate_series(1, $2 - 1) j
+       CROSS JOIN LATERAL (SELECT (c.row_key::int - 1 + j * ($3 / $2)) % $3 + 1 AS key) k
+     WHERE c.table_id = $1 AND c.operation = 'DELETE'
+       AND c.changed_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+     ORDER BY c.id, j`,
+    [tableIds.get('order_items'), DEPARTURES_FACTOR, rows],
   );
 }
 
@@ -662,6 +688,7 @@ async function main(): Promise<void> {
     let phase = performance.now();
     const tableIds = new Map(registry.map((row) => [row.table_name, row.id]));
     await seedChanges(pool, tableIds);
+    await multiplyDepartures(pool, tableIds);
     await seedRequests(pool);
     await fillLiveTables(pool, tableIds);
     log(`seeded in ${fmt((performance.now() - phase) / 1000, 1)} s`);

@@ -163,6 +163,7 @@ describe('the admin’s summary of departures in the months without their index'
     const without = {
       ...departures,
       goneKeys: departures.goneKeys.filter((_, i) => i !== index),
+      goneKeysLiteral: null,
       goneTimes: (departures.goneTimes as string[]).filter((_, i) => i !== index),
     };
     expect(await pageKeys('public.items', at, without)).toEqual(whole.filter((key) => key !== '100'));
@@ -262,6 +263,7 @@ describe('the admin’s summary of departures in the months without their index'
     const without = {
       ...before,
       goneKeys: before.goneKeys.filter((_, i) => i !== index),
+      goneKeysLiteral: null,
       goneTimes: (before.goneTimes as string[]).filter((_, i) => i !== index),
     };
     expect(await pageKeys('public.items', at, without)).not.toContain('100');
@@ -285,6 +287,18 @@ describe('the admin’s summary of departures in the months without their index'
     const summaries = new TableDepartures(app, '"auditrum"', 4);
     expect(await summaries.of('public.items')).toBeNull();
     expect(summarized(await summaries.of('public.pairs'))).toEqual(await loggedDepartures('public.pairs'));
+  });
+
+  it('sends its keys as the array pg would, quotes, backslashes, commas and braces in them', async () => {
+    const keys = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', ' h ', ''];
+    await app.query('CREATE TABLE quotes (k text PRIMARY KEY)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.quotes');
+    await app.query('INSERT INTO quotes SELECT unnest($1::text[])', [keys]);
+    await app.query('DELETE FROM quotes');
+    const departures = (await new TableDepartures(app, '"auditrum"').of('public.quotes')) as DeparturesArgument;
+    expect([...departures.goneKeys].sort()).toEqual([...keys].sort());
+    const { rows } = await app.query<{ keys: string[] }>('SELECT $1::text[] AS keys', [departures.goneKeysLiteral]);
+    expect(rows[0]?.keys).toEqual(departures.goneKeys);
   });
 
   it('gives every page as rebuilt after a TRUNCATE after the time (every key of the log a candidate)', async () => {
