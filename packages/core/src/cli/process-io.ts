@@ -15,7 +15,10 @@ export function processIo(): CliIo {
     stdoutClosed: stdout.closed,
     stderr: writerTo(process.stderr).write,
     stdoutDrained: async () => {
-      if (process.stdout.writableNeedDrain && !process.stdout.destroyed) await once(process.stdout, 'drain');
+      // once() rejects on 'error': a reader that goes away while the output waits is stdoutClosed(), not a failure.
+      if (process.stdout.writableNeedDrain && !process.stdout.destroyed) {
+        await once(process.stdout, 'drain').catch(() => undefined);
+      }
     },
     env: process.env,
     cwd: process.cwd(),
