@@ -3,7 +3,7 @@ import { FinalIds } from './final-ids.js';
 import { epochMicros } from './query-params.js';
 
 /**
- * At most this many departures kept per table (about 75 bytes of memory each with a short key: 7.5 MB): a table with
+ * At most this many departures kept per table (about 95 bytes of memory each with a short key: 9.5 MB): a table with
  * more in the months without a departures index is read from the log, as without a summary (docs/admin.md).
  */
 const DEFAULT_MAX_DEPARTURES = 100_000;
