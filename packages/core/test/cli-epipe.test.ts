@@ -21,15 +21,24 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function cliIntoClosedPipe(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(
+/** The CLI as a process of its own, its stdout and stderr piped to this one. */
+function spawnCli(args: string[], stderr: 'pipe' | 'inherit') {
+  return spawn(
     process.execPath,
     ['--experimental-transform-types', '--no-warnings', '--import', sourceHooks, main, ...args],
-    { cwd: dir, env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: dir,
+      env: { ...process.env, DATABASE_URL: db.url },
+      stdio: ['ignore', 'pipe', stderr],
+    },
   );
-  child.stdout.destroy();
+}
+
+function cliIntoClosedPipe(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawnCli(args, 'pipe');
+  child.stdout?.destroy();
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   return new Promise((resolve, reject) => {
@@ -73,13 +82,9 @@ async function rowsReadSoFar(): Promise<number> {
 
 /** The CLI with its whole output read; its exit code and how many lines it wrote. */
 function cliRead(args: string[]): Promise<{ code: number | null; lines: number }> {
-  const child = spawn(
-    process.execPath,
-    ['--experimental-transform-types', '--no-warnings', '--import', sourceHooks, main, ...args],
-    { cwd: dir, env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawnCli(args, 'inherit');
   let lines = 0;
-  child.stdout.on('data', (chunk: Buffer) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
     for (const byte of chunk) if (byte === 10) lines++;
   });
   return new Promise((resolve, reject) => {

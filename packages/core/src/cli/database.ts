@@ -4,18 +4,14 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Runs `work` on a fresh connection to `url`, always closed afterwards; a failure to connect says so. */
 export async function withDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    application_name: 'auditrum-cli',
-  });
+  const client = new pg.Client(cliConnection(url));
   // An idle connection that breaks must not crash the process with an unhandled 'error' event.
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
-    throw new Error(`cannot connect to the database at ${client.host}:${client.port}: ${errorMessage(error)}`);
+    throw cannotConnect(client, error);
   }
   try {
     return await work(client);
@@ -30,26 +26,28 @@ export async function withDatabase<T>(url: string, work: (client: pg.Client) => 
  * on a plain client reads a result made whole first); a failure to connect says so, as withDatabase's.
  */
 export async function withOneConnectionPool<T>(url: string, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    application_name: 'auditrum-cli',
-    max: 1,
-  });
+  const config = cliConnection(url);
+  const pool = new pg.Pool({ ...config, max: 1 });
   pool.on('error', () => undefined);
   try {
     try {
       await pool.query('SELECT 1');
     } catch (error) {
-      const { host, port } = pool.options as { host?: string; port?: number };
-      throw new Error(
-        `cannot connect to the database at ${host ?? 'localhost'}:${port ?? 5432}: ${errorMessage(error)}`,
-      );
+      // The host and port as pg reads them from the URL (and the PG* variables); a client made, not connected.
+      throw cannotConnect(new pg.Client(config), error);
     }
     return await work(pool);
   } finally {
     await pool.end().catch(() => undefined);
   }
+}
+
+function cliConnection(url: string): pg.ClientConfig {
+  return { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'auditrum-cli' };
+}
+
+function cannotConnect(client: pg.Client, error: unknown): Error {
+  return new Error(`cannot connect to the database at ${client.host}:${client.port}: ${errorMessage(error)}`);
 }
 
 /** An error's message, also for the AggregateError (empty message) of a refused connection to several addresses. */

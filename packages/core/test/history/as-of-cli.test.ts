@@ -132,6 +132,20 @@ describe('auditrum as-of', () => {
     expect(csv.stdout.split('\n')[1]).toMatch(/^\d+,[^,]+,INSERT,"\[""a"", 2\]",,,,,,$/);
   });
 
+  it('says so when the database cannot be reached, for a whole table as for one row (exit code 1)', async () => {
+    for (const args of [
+      ['goods', end],
+      ['goods', end, '--key', '["a",1]'],
+    ]) {
+      const out = await runCli(['as-of', ...args], {
+        env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+        cwd: process.cwd(),
+      });
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain('cannot connect to the database at 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1');
+    }
+  });
+
   it('refuses bad input with exit code 2 and a clear message', async () => {
     const cases: [string[], string][] = [
       [['nope', end], 'auditrum: table "nope" does not exist'],
