@@ -98,19 +98,7 @@ export class TableDepartures {
     // Nothing to summarize (every month indexed), or a summary that could not be told stale (the erasures unreadable).
     if (since === 'infinity' || state === null) return null;
     if (summary === undefined || summary.since !== since || summary.state !== state || summary.resets !== resets) {
-      summary = {
-        since,
-        sinceMicros: Number(since_micros),
-        state,
-        resets,
-        final: 0n,
-        goneKeys: [],
-        goneKeysElements: '',
-        goneTimes: [],
-        goneMicros: [],
-        moves: [],
-        overflowed: false,
-      };
+      summary = { since, sinceMicros: Number(since_micros), state, resets, final: 0n, overflowed: false, ...noLists() };
     }
     this.tables.set(table, summary);
     if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string);
@@ -128,14 +116,7 @@ export class TableDepartures {
       [table, String(summary.final), String(upTo), summary.since, room + 1],
     );
     if (rows.length > room) {
-      Object.assign(summary, {
-        overflowed: true,
-        goneKeys: [],
-        goneKeysElements: '',
-        goneTimes: [],
-        goneMicros: [],
-        moves: [],
-      });
+      Object.assign(summary, { overflowed: true, ...noLists() });
       return;
     }
     for (const row of rows) {
@@ -149,6 +130,11 @@ export class TableDepartures {
     }
     summary.final = upTo;
   }
+}
+
+/** A summary's lists, empty. */
+function noLists(): Pick<Summary, 'goneKeys' | 'goneKeysElements' | 'goneTimes' | 'goneMicros' | 'moves'> {
+  return { goneKeys: [], goneKeysElements: '', goneTimes: [], goneMicros: [], moves: [] };
 }
 
 /**
