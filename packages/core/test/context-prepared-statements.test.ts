@@ -244,6 +244,89 @@ describe('the context reaches no other statement', () => {
   });
 });
 
+describe('outside a transaction block, the Sync ends the setting with the implicit transaction', () => {
+  // A deferred constraint trigger runs at the commit, which for an autocommit statement of the extended protocol is
+  // the Sync after it: the setting put back before that Sync recorded its writes without the statement's context.
+  beforeAll(async () => {
+    const owner = app.openPool({ max: 1 });
+    try {
+      await owner.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL DEFAULT 0)');
+      await owner.query('INSERT INTO accounts SELECT g FROM generate_series(1, 5) g');
+      await owner.query('CREATE TABLE payouts (id int PRIMARY KEY)');
+      await owner.query(`CREATE FUNCTION pay_out() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE accounts SET balance = balance - 1 WHERE id = NEW.id; RETURN NULL; END $$`);
+      await owner.query(`CREATE CONSTRAINT TRIGGER pay_out AFTER INSERT ON payouts DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION pay_out()`);
+    } finally {
+      await owner.end();
+    }
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.accounts');
+  });
+
+  async function accountUpdates(): Promise<{ row_key: string; actor_id: string | null; source: string }[]> {
+    const { rows } = await db.pool.query(
+      `SELECT row_key, actor_id, context ->> 'source' AS source FROM auditrum.change_log
+       WHERE table_name = 'accounts' AND operation = 'UPDATE' ORDER BY id`,
+    );
+    return rows;
+  }
+
+  it("a deferred trigger's writes at an autocommit named statement's Sync get its context, and nothing after it", async () => {
+    // A connection of its own, on which no statement ran in a transaction block.
+    const fresh = app.openPool({ max: 1 });
+    const client = await fresh.connect();
+    try {
+      await withAuditContext({ actor: { id: 'payer-1' } }, () =>
+        client.query({ name: 'pay', text: 'INSERT INTO payouts VALUES ($1)', values: [1] }),
+      );
+      await withAuditContext({ actor: { id: 'payer-2' } }, () =>
+        client.query({ name: 'pay', text: 'INSERT INTO payouts VALUES ($1)', values: [2] }),
+      );
+      await client.query(PLAIN, ['after autocommit']);
+      const { rows } = await client.query("SELECT current_setting('auditrum.context', true) AS value");
+      expect(rows).toEqual([{ value: '' }]);
+      // Outside a block the setting was never put back: the round trip had no `leave` statement.
+      const prepared = await client.query(
+        `SELECT name FROM pg_prepared_statements WHERE name LIKE 'auditrum_context_%' ORDER BY name`,
+      );
+      expect(prepared.rows).toEqual([{ name: 'auditrum_context_enter' }]);
+    } finally {
+      client.release();
+      await fresh.end();
+    }
+    expect(await accountUpdates()).toEqual([
+      { row_key: '1', actor_id: 'payer-1', source: 'app' },
+      { row_key: '2', actor_id: 'payer-2', source: 'app' },
+    ]);
+    expect(await logged(['after autocommit'])).toEqual([row('after autocommit', null, 'db')]);
+  });
+
+  it('a pipelining client, whose transaction status may be stale, always puts the setting back', async () => {
+    const pipelined = app.openPool({ max: 1, pipeline: true });
+    try {
+      const client = await pipelined.connect();
+      try {
+        // Sent together: when the named statement goes out, the status is still that of before BEGIN.
+        const sent = [
+          client.query('BEGIN'),
+          withAuditContext({ actor: { id: 'piped' } }, () => client.query(named('insert_item', 'piped named'))),
+          client.query(PLAIN, ['piped after']),
+          client.query('COMMIT'),
+        ];
+        await Promise.all(sent);
+      } finally {
+        client.release();
+      }
+    } finally {
+      await pipelined.end();
+    }
+    expect(await logged(['piped named', 'piped after'])).toEqual([
+      row('piped named', 'piped', 'app'),
+      row('piped after', null, 'db'),
+    ]);
+  });
+});
+
 describe("the capture function reads an application role's setting itself, as _settings_context() would", () => {
   // Each value as auditrum.context on a write without a comment: the stored actor, request and context must be
   // what migration 15's _settings_context() makes of it, whether the capture function reads it itself (a JSON

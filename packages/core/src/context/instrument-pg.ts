@@ -5,6 +5,7 @@ import { noteInstrumentedClient } from './instrumented-clients.js';
 import { instrumentEveryLoadedPg } from './pg-copies.js';
 import { keepsStatementNames } from './prepared-statement-context.js';
 import { processContextComment } from './process-context.js';
+import type { TransactionStatusSource } from './setting-context-query.js';
 import { SettingContextQuery } from './setting-context-query.js';
 
 const INSTRUMENTED = Symbol.for('auditrum.pg-instrumented');
@@ -102,7 +103,10 @@ function patchQuery(proto: Instrumentable): void {
     const last = rest.length - 1;
     if (typeof rest[last] === 'function') rest[last] = bindToAuditScope(rest[last] as Method);
     // Pool.query hands the query it built to the connection's query(): already carrying its context.
-    if (config instanceof SettingContextQuery) return original.call(this, config, ...rest);
+    if (config instanceof SettingContextQuery) {
+      config.sentBy(this as TransactionStatusSource);
+      return original.call(this, config, ...rest);
+    }
     const scope = currentAuditScope();
     // Outside any scope, the process's own context (AUDITRUM_CONTEXT, which `auditrum exec` sets), if it has one.
     const comment = scope ? scopeComment(scope) : processContextComment();
@@ -169,6 +173,7 @@ function sendWithSetting(
         : undefined;
   const values = Array.isArray(rest[0]) ? rest[0] : config.values;
   const query = new SettingContextQuery({ ...config, values, callback: undefined } as pg.QueryConfig, context);
+  query.sentBy(target as TransactionStatusSource);
   if (callback) {
     original.call(target, query, callback);
     return undefined;

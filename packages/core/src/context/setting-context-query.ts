@@ -3,10 +3,12 @@ import pg from 'pg';
 /**
  * A named statement whose audit context travels as the transaction-local setting `auditrum.context` instead of a
  * comment, so that its text, and with it the plan PostgreSQL keeps under its name, stays the same. One round trip,
- * one Sync: the setting is set, the statement runs, the setting is put back, all in the statement's transaction
- * (an explicit one, or the implicit one that the extended protocol opens until Sync), so the context can reach no
- * other statement: not the next transaction's (the setting is transaction-local), not a later statement of the same
- * transaction (it is put back), not another caller's on a pooled connection.
+ * one Sync: the setting is set, the statement runs, and inside a transaction block the setting is put back, so the
+ * context can reach no other statement: not the next transaction's (the setting is transaction-local), not a later
+ * statement of the same transaction (it is put back), not another caller's on a pooled connection. Outside a block
+ * the extended protocol's implicit transaction ends at the Sync and takes the setting with it, so it is not put back:
+ * the deferred triggers that run at that Sync's commit still read it (their writes are the statement's), and the
+ * round trip is one statement shorter.
  */
 
 /** The part of node-postgres' Connection this query drives (the extended-protocol messages). */
@@ -47,6 +49,14 @@ const LEAVE = {
   text: "SELECT pg_catalog.set_config('auditrum.context', pg_catalog.current_setting('auditrum.outer_context'), true)",
 };
 
+/** What of node-postgres' Client tells whether a statement sent now runs in a transaction block. */
+export interface TransactionStatusSource {
+  /** 'I' outside a block, as of the last ReadyForQuery (pg 8.21 and later; an older copy has none). */
+  getTransactionStatus?(): unknown;
+  /** A pipelining client sends before the previous statement's ReadyForQuery: its status may be stale. */
+  pipeline?: unknown;
+}
+
 /** Which statement of the round trip the server's replies belong to. */
 type Phase = 'enter' | 'statement' | 'leave' | 'done';
 
@@ -55,11 +65,24 @@ export class SettingContextQuery extends BaseQuery {
   #phase: Phase = 'enter';
   /** Set once the caller has the error: what the server still sends for this round trip reaches nobody. */
   #failed = false;
+  /** The client that sends this query, once known: without one, the setting is always put back. */
+  #client: TransactionStatusSource | undefined;
 
   /** `context` is the JSON object the comment would carry. */
   constructor(config: pg.QueryConfig, context: string) {
     super(config);
     this.#context = context;
+  }
+
+  /** Names the client that sends this query (its status is read when it is sent, after the previous answer). */
+  sentBy(client: TransactionStatusSource): void {
+    this.#client = client;
+  }
+
+  /** Outside a transaction block, by an up-to-date status: the Sync ends the statement's implicit transaction. */
+  #endsWithItsTransaction(): boolean {
+    const client = this.#client;
+    return client !== undefined && client.pipeline !== true && client.getTransactionStatus?.() === 'I';
   }
 
   override prepare(connection: Connection): void {
@@ -72,6 +95,10 @@ export class SettingContextQuery extends BaseQuery {
     // A statement of this name left on the server by a round trip that failed is closed first (closing a statement
     // that does not exist is no error), so that its Parse cannot fail.
     if (!this.hasBeenParsed(connection)) connection.close({ type: 'S', name: this.name as string });
+    if (this.#endsWithItsTransaction()) {
+      super.prepare(connection);
+      return;
+    }
     // pg's prepare() sends Parse, Bind, Describe, Execute and Sync, or Close and Sync when binding the values
     // fails: `leave` goes before every Sync, so the setting is put back whatever happened before it.
     const leaving = Object.create(connection, {
