@@ -399,6 +399,31 @@ describe('body values', () => {
     });
   });
 
+  it('masks what clients send as JSON when it is not: single quotes, bare keys, a missing colon, form text', () => {
+    // Each stored unmasked before: an invalid-json preview, a truncated preview and a text body alike.
+    const cases: [string, string][] = [
+      [`{'password': 'hunter 2', 'user': 'a'}`, `{'password': "[masked]", 'user': 'a'}`],
+      [`{password: "hunter2", user: "a"}`, `{password: "[masked]", user: "a"}`],
+      [`{user: 'a', apiKey: 'k 1'}`, `{user: 'a', apiKey: "[masked]"}`],
+      [`{"password" "hunter2", "user": "a"}`, `{"password" "[masked]", "user": "a"}`],
+      [`{"token": ['t1', 't2'], "n": 1,}`, `{"token": "[masked]", "n": 1,}`],
+      ['password=hunter2&user=a', 'password=[masked]&user=a'],
+      [`{"user":"a","password":"hunter2"`, `{"user":"a","password":"[masked]"`],
+    ];
+    for (const [body, masked] of cases) {
+      expect(bodyValue(captured(body), 'application/json', masker, { declaredBody: true })).toEqual({
+        $auditrum: 'invalid-json',
+        preview: masked,
+      });
+      expect(
+        bodyValue(captured(`${body}${' '.repeat(50)}`, body.length + 10), 'application/json', masker, {
+          declaredBody: true,
+        }),
+      ).toEqual({ $auditrum: 'truncated', bytes: body.length + 50, preview: `${masked}${' '.repeat(10)}` });
+      expect(bodyValue(captured(body), 'text/plain', masker, { declaredBody: true })).toBe(masked);
+    }
+  });
+
   it('decodes non-UTF-8 text with replacement characters', () => {
     expect(bodyValue(captured(Buffer.from([0x61, 0xff, 0x62])), 'text/plain', masker, { declaredBody: true })).toBe(
       'a\ufffdb',

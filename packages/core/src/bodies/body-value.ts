@@ -86,6 +86,8 @@ export function bodyValue(
       if (kind === 'json') {
         return { $auditrum: 'invalid-json', preview: maskJsonPreview(text.slice(0, INVALID_JSON_PREVIEW), masker) };
       }
+      // Text that looks like JSON but is not: its keys are read as leniently as an invalid JSON body's.
+      return maskJsonPreview(text, masker);
     }
   }
   return masker.maskText(text);

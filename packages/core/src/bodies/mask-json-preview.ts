@@ -1,4 +1,3 @@
-import { cleanText } from './clean-text.js';
 import type { Masker } from './masker.js';
 
 interface Frame {
@@ -7,12 +6,20 @@ interface Frame {
   key: string;
   index: number;
   expectKey: boolean;
+  /** A key was read and no colon yet: a string that follows is its value (`{"password" "x"}`). */
+  keyRead: boolean;
 }
 
+// A key without quotes, as JavaScript and JSON5 write them (`{password: "x"}`).
+const BARE_KEY = /[A-Za-z_$][\w$-]*/y;
+
 /**
- * Masks the beginning of a JSON text that is too long to parse (the preview of a truncated body): the value
- * after every sensitive key (or configured path), whether scalar, object or array, becomes the censor, up to
- * the end of the text if the value is cut. The result is text for people to read, not necessarily valid JSON.
+ * Masks a JSON text that cannot be parsed: the beginning of one too long to parse (the preview of a truncated
+ * body), or one that is not quite JSON (an `invalid-json` body): the value after every sensitive key (or configured
+ * path), whether scalar, object or array, becomes the censor, up to the end of the text if the value is cut. What
+ * clients send as JSON when it is not is read as leniently: keys and strings in single quotes (`{'password': 'x'}`,
+ * Python's repr), keys without quotes (`{password: "x"}`), a missing colon, and `name=value` pairs (form text sent
+ * as JSON). The result is text for people to read, not necessarily valid JSON.
  */
 export function maskJsonPreview(text: string, masker: Masker): string {
   const out: string[] = [];
@@ -33,7 +40,7 @@ export function maskJsonPreview(text: string, masker: Masker): string {
     const start = skipSpace(text, i);
     out.push(text.slice(i, start));
     i = start;
-    if (i < n && text[i] !== '"' && valueIsSensitive()) {
+    if (i < n && !isQuote(text[i]) && valueIsSensitive()) {
       out.push(JSON.stringify(masker.censor));
       i = valueEnd(text, i);
     }
@@ -42,19 +49,31 @@ export function maskJsonPreview(text: string, masker: Masker): string {
   while (i < n) {
     const ch = text[i] as string;
     const top = frames.at(-1);
-    if (ch === '"') {
+    if (isQuote(ch)) {
       const end = stringEnd(text, i);
       const literal = text.slice(i, end);
-      if (top?.kind === 'object' && top.expectKey) {
+      if (top?.kind === 'object' && top.expectKey && !top.keyRead) {
         top.key = decodeKey(literal);
+        top.keyRead = true;
         out.push(literal);
-      } else if (valueIsSensitive()) {
-        out.push(JSON.stringify(masker.censor));
       } else {
-        out.push(urlMasked(literal, masker));
+        // A key's value, after its colon or in place of it.
+        if (top?.kind === 'object') top.expectKey = false;
+        out.push(valueIsSensitive() ? JSON.stringify(masker.censor) : urlMasked(literal, masker));
       }
       i = end;
       continue;
+    }
+    if (top?.kind === 'object' && top.expectKey && !top.keyRead) {
+      BARE_KEY.lastIndex = i;
+      const bare = BARE_KEY.exec(text);
+      if (bare) {
+        top.key = bare[0];
+        top.keyRead = true;
+        out.push(bare[0]);
+        i += bare[0].length;
+        continue;
+      }
     }
     if (ch === ':' && top?.kind === 'object') {
       top.expectKey = false;
@@ -64,22 +83,24 @@ export function maskJsonPreview(text: string, masker: Masker): string {
       continue;
     }
     if (ch === ',') {
-      if (top?.kind === 'object') top.expectKey = true;
-      else if (top?.kind === 'array') top.index++;
+      if (top?.kind === 'object') {
+        top.expectKey = true;
+        top.keyRead = false;
+      } else if (top?.kind === 'array') top.index++;
       out.push(ch);
       i++;
       if (top?.kind === 'array') maskBareValue();
       continue;
     }
     if (ch === '{' || ch === '[') {
-      frames.push({ kind: ch === '{' ? 'object' : 'array', key: '', index: 0, expectKey: ch === '{' });
+      frames.push({ kind: ch === '{' ? 'object' : 'array', key: '', index: 0, expectKey: ch === '{', keyRead: false });
       out.push(ch);
       i++;
       if (ch === '[') {
         const start = skipSpace(text, i);
         out.push(text.slice(i, start));
         i = start;
-        if (i < n && text[i] !== '"' && text[i] !== ']' && valueIsSensitive()) {
+        if (i < n && !isQuote(text[i]) && text[i] !== ']' && valueIsSensitive()) {
           out.push(JSON.stringify(masker.censor));
           i = valueEnd(text, i);
         }
@@ -90,16 +111,21 @@ export function maskJsonPreview(text: string, masker: Masker): string {
     out.push(ch);
     i++;
   }
-  return cleanText(out.join(''));
+  return masker.maskText(out.join(''));
 }
 
-/** The index just after the string literal starting at `start` (or the end of the text if it is cut). */
+function isQuote(ch: string | undefined): boolean {
+  return ch === '"' || ch === "'";
+}
+
+/** The index just after the string literal starting at `start`, in either quote (or the end of the text if cut). */
 function stringEnd(text: string, start: number): number {
+  const quote = text[start];
   let i = start + 1;
   while (i < text.length) {
     const ch = text[i];
     if (ch === '\\') i += 2;
-    else if (ch === '"') return i + 1;
+    else if (ch === quote) return i + 1;
     else i++;
   }
   return text.length;
@@ -111,7 +137,7 @@ function valueEnd(text: string, start: number): number {
   let i = start;
   while (i < text.length) {
     const ch = text[i];
-    if (ch === '"') {
+    if (isQuote(ch)) {
       i = stringEnd(text, i);
       if (depth === 0) return i;
       continue;
@@ -142,6 +168,7 @@ function urlMasked(literal: string, masker: Masker): string {
 }
 
 function decodeKey(literal: string): string {
+  if (literal.startsWith("'")) return literal.slice(1, literal.length > 1 && literal.endsWith("'") ? -1 : undefined);
   try {
     return JSON.parse(literal.endsWith('"') && literal.length > 1 ? literal : `${literal}"`) as string;
   } catch {
