@@ -103,7 +103,8 @@ describe('auditrum CLI', () => {
     await db.pool.query('CREATE TABLE t_rules (code text, secret text, note text, status text)');
     const dry = await cli(['track', 't_rules', '--key', 'code', '--mask', 'secret', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain('-- t_rules: would be tracked');
+    // Named as found in the search_path the CLI connected with.
+    expect(dry.stdout).toContain('-- public.t_rules: would be tracked');
     expect(dry.stdout).toContain('CREATE TRIGGER');
     expect(dry.stdout).toContain('-- dry run: nothing was changed');
     expect(await trackedTables()).not.toContain('public.t_rules');

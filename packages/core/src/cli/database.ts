@@ -1,9 +1,17 @@
 import pg from 'pg';
+import type { TableInSearchPath } from './safe-search-path.js';
+import { useSafeSearchPath } from './safe-search-path.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** Runs `work` on a fresh connection to `url`, always closed afterwards; a failure to connect says so. */
-export async function withDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` on a fresh connection to `url`, always closed afterwards; a failure to connect says so. The session
+ * searches pg_catalog alone; `work` looks the tables a user names up in the search_path it connected with.
+ */
+export async function withDatabase<T>(
+  url: string,
+  work: (client: pg.Client, tableInSearchPath: TableInSearchPath) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client(cliConnection(url));
   // An idle connection that breaks must not crash the process with an unhandled 'error' event.
   client.on('error', () => undefined);
@@ -14,7 +22,9 @@ export async function withDatabase<T>(url: string, work: (client: pg.Client) => 
     throw cannotConnect(client, error);
   }
   try {
-    return await work(client);
+    const session = useSafeSearchPath(client, client);
+    await session.ready;
+    return await work(client, session.tableInSearchPath);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -25,10 +35,21 @@ export async function withDatabase<T>(url: string, work: (client: pg.Client) => 
  * its own (a table as of a time: the pool's stream stops the server's query when the reader stops early, where one
  * on a plain client reads a result made whole first); a failure to connect says so, as withDatabase's.
  */
-export async function withOneConnectionPool<T>(url: string, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+export async function withOneConnectionPool<T>(
+  url: string,
+  work: (pool: pg.Pool, tableInSearchPath: TableInSearchPath) => Promise<T>,
+): Promise<T> {
   const config = cliConnection(url);
   const pool = new pg.Pool({ ...config, max: 1 });
   pool.on('error', () => undefined);
+  // The first connection's search_path names the tables; every connection (one made again after a failure too)
+  // gets the safe one before the pool hands it over.
+  let first: ReturnType<typeof useSafeSearchPath> | undefined;
+  pool.on('connect', (client) => {
+    const session = useSafeSearchPath(pool, client);
+    session.ready.catch(() => undefined);
+    first ??= session;
+  });
   try {
     try {
       await pool.query('SELECT 1');
@@ -36,7 +57,9 @@ export async function withOneConnectionPool<T>(url: string, work: (pool: pg.Pool
       // The host and port as pg reads them from the URL (and the PG* variables); a client made, not connected.
       throw cannotConnect(new pg.Client(config), error);
     }
-    return await work(pool);
+    const session = first as ReturnType<typeof useSafeSearchPath>;
+    await session.ready;
+    return await work(pool, session.tableInSearchPath);
   } finally {
     await pool.end().catch(() => undefined);
   }

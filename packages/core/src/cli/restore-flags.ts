@@ -8,6 +8,7 @@ import { EXIT_FAILURE } from './exit-codes.js';
 import { globalOptions } from './global-options.js';
 import { osUser } from './os-user.js';
 import { printRestore } from './restore-output.js';
+import type { TableInSearchPath } from './safe-search-path.js';
 import { UsageError } from './usage-error.js';
 
 /** The flags every command that writes history back shares. */
@@ -40,7 +41,12 @@ export async function runRestoreCommand(
   cli: CliContext,
   command: Command,
   flags: RestoreFlags,
-  operation: (db: Queryable, schema: string, options: RestoreOptions) => Promise<RestoreResult>,
+  operation: (
+    db: Queryable,
+    schema: string,
+    options: RestoreOptions,
+    tableInSearchPath: TableInSearchPath,
+  ) => Promise<RestoreResult>,
 ): Promise<void> {
   const { url, schema } = globalOptions(command, cli.io);
   const dryRun = flags.dryRun === true;
@@ -50,7 +56,9 @@ export async function runRestoreCommand(
   const options: RestoreOptions = { dryRun, force: flags.force === true, actor: { id: flags.actor ?? osUser(cli) } };
   if (flags.reason !== undefined) options.reason = flags.reason;
   try {
-    const result = await withDatabase(url, (client) => operation(client, schema, options));
+    const result = await withDatabase(url, (client, tableInSearchPath) =>
+      operation(client, schema, options, tableInSearchPath),
+    );
     printRestore(cli, result, flags.json === true);
   } catch (error) {
     if (!(error instanceof RestoreError)) throw error;

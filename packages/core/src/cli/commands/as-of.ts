@@ -47,21 +47,22 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
       const key = flags.key === undefined ? undefined : keyArgument(flags.key);
       const read =
         key === undefined
-          ? withOneConnectionPool(url, async (pool) => {
+          ? withOneConnectionPool(url, async (pool, tableInSearchPath) => {
               // Streamed in a transaction of its own: when the reader goes away, the server's query stops too.
-              const rows = await tableAsOf(pool, schema, { table, at });
+              const rows = await tableAsOf(pool, schema, { table: await tableInSearchPath(table), at });
               await printRows(cli, rows, rows.columns, flags.format);
             })
-          : withDatabase(url, async (client) => {
+          : withDatabase(url, async (client, tableInSearchPath) => {
+              const named = await tableInSearchPath(table);
               if (flags.field !== undefined) {
                 printFieldHistory(
                   cli,
-                  await fieldHistory(client, schema, { table, key, field: flags.field, at }),
+                  await fieldHistory(client, schema, { table: named, key, field: flags.field, at }),
                   flags.format,
                 );
                 return;
               }
-              const state = await rowAsOf(client, schema, { table, key, at });
+              const state = await rowAsOf(client, schema, { table: named, key, at });
               if (state.exists === false) {
                 cli.io.stderr(`auditrum: table ${table} had no row with key ${flags.key} at ${time}\n`);
                 cli.setExitCode(EXIT_NOT_FOUND);
@@ -69,7 +70,7 @@ export function addAsOfCommand(program: Command, cli: CliContext): void {
               }
               // Printed as a table's row is: `exists` true, or null when the row may have been deleted unseen.
               const row: TableRowState = { ...state, exists: state.exists ? true : null };
-              await printRows(cli, [row], await trackedColumns(client, schema, table), flags.format);
+              await printRows(cli, [row], await trackedColumns(client, schema, named), flags.format);
             });
       await read.catch((error: unknown) => {
         if (error instanceof HistoryInputError) throw new UsageError(error.message.replace(/^auditrum: /, ''));

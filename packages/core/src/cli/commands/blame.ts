@@ -52,9 +52,10 @@ async function printBlame(
   const { url, schema } = globalOptions(command, cli.io);
   let result: RowBlame;
   try {
-    result = await withDatabase(url, (client) =>
-      inReadSnapshot(client, (snapshot) => blame(snapshot, schema, request)),
-    );
+    result = await withDatabase(url, async (client, tableInSearchPath) => {
+      const table = await tableInSearchPath(request.table);
+      return inReadSnapshot(client, (snapshot) => blame(snapshot, schema, { ...request, table }));
+    });
   } catch (error) {
     if (!(error instanceof HistoryInputError)) throw error;
     if (error.problem !== 'no_row') throw new UsageError(error.message.replace(/^auditrum: /, ''));

@@ -41,8 +41,13 @@ export function addEraseCommand(program: Command, cli: CliContext): void {
       }
       const { reason } = flags;
       const result = await asUsageErrors(() =>
-        withDatabase(url, (client) =>
-          erase(client, schema, { subject, reason, requestedBy: flags.actor, dryRun: flags.dryRun === true }),
+        withDatabase(url, async (client, tableInSearchPath) =>
+          erase(client, schema, {
+            subject: 'table' in subject ? { ...subject, table: await tableInSearchPath(subject.table) } : subject,
+            reason,
+            requestedBy: flags.actor,
+            dryRun: flags.dryRun === true,
+          }),
         ),
       );
       if (flags.json) {

@@ -16,6 +16,7 @@ import type { CliContext } from '../cli-context.js';
 import { errorMessage } from '../database.js';
 import { globalOptions } from '../global-options.js';
 import { columnList } from '../option-parsers.js';
+import { SAFE_SEARCH_PATH } from '../safe-search-path.js';
 import { UsageError } from '../usage-error.js';
 
 interface ExportFlags {
@@ -104,6 +105,10 @@ export function addExportCommand(program: Command, cli: CliContext): void {
       const sink = openSink(flags, cli, format, controller.signal);
       const pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'auditrum-export' });
       pool.on('error', () => undefined);
+      // The export's own session searches pg_catalog alone, as every other command's (safe-search-path.ts).
+      pool.on('connect', (client) => {
+        client.query(SAFE_SEARCH_PATH).catch(() => undefined);
+      });
       if (flags.follow) {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

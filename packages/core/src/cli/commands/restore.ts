@@ -21,7 +21,9 @@ export function addRestoreCommand(program: Command, cli: CliContext): void {
         throw new UsageError('give either --at or --before');
       const position = flags.at !== undefined ? { at: flags.at } : { beforeChange: flags.before as string };
       const target = { table, key: keyArgument(flags.key), ...position };
-      await runRestoreCommand(cli, command, flags, (db, schema, options) => restoreRow(db, schema, target, options));
+      await runRestoreCommand(cli, command, flags, async (db, schema, options, tableInSearchPath) =>
+        restoreRow(db, schema, { ...target, table: await tableInSearchPath(table) }, options),
+      );
     },
   );
 }

@@ -19,8 +19,11 @@ export function addRevertCommand(program: Command, cli: CliContext): void {
       throw new UsageError('give --table and --key together');
     const row =
       flags.table !== undefined && flags.key !== undefined ? { table: flags.table, key: keyArgument(flags.key) } : {};
-    await runRestoreCommand(cli, command, flags, (db, schema, options) =>
-      revert(db, schema, changeId, { ...options, ...row }),
+    await runRestoreCommand(cli, command, flags, async (db, schema, options, tableInSearchPath) =>
+      revert(db, schema, changeId, {
+        ...options,
+        ...(row.table === undefined ? row : { ...row, table: await tableInSearchPath(row.table) }),
+      }),
     );
   });
 }

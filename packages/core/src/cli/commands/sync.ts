@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { AuditrumConfig } from '../../tracking/config.js';
 import type { SyncEntry } from '../../tracking/sync.js';
 import { sync } from '../../tracking/sync.js';
 import type { CliContext } from '../cli-context.js';
@@ -6,6 +7,7 @@ import { withDatabase } from '../database.js';
 import { EXIT_DRIFT } from '../exit-codes.js';
 import { globalOptions } from '../global-options.js';
 import { DEFAULT_CONFIG_FILES, loadConfig } from '../load-config.js';
+import type { TableInSearchPath } from '../safe-search-path.js';
 
 const SIGN: Record<SyncEntry['kind'], string> = { add: '+', change: '~', remove: '-', same: '=' };
 
@@ -30,8 +32,11 @@ export function addSyncCommand(program: Command, cli: CliContext): void {
       const schema = globals.schemaGiven ? globals.schema : (config.schema ?? globals.schema);
       const check = options.check === true;
       const dryRun = check || options.dryRun === true;
-      const result = await withDatabase(globals.url, (client) =>
-        sync(client, schema, config, { prune: options.prune === true, dryRun }),
+      const result = await withDatabase(globals.url, async (client, tableInSearchPath) =>
+        sync(client, schema, await tablesInSearchPath(config, tableInSearchPath), {
+          prune: options.prune === true,
+          dryRun,
+        }),
       );
       const width = Math.max(0, ...result.entries.map((e) => e.table.length));
       for (const entry of result.entries) {
@@ -63,4 +68,24 @@ export function addSyncCommand(program: Command, cli: CliContext): void {
         }
       }
     });
+}
+
+/** The config with the tables it names found in the search_path the session started with. */
+async function tablesInSearchPath(
+  config: AuditrumConfig,
+  tableInSearchPath: TableInSearchPath,
+): Promise<AuditrumConfig> {
+  if (typeof config.tables !== 'object' || config.tables === null || Array.isArray(config.tables)) return config;
+  const tables: NonNullable<AuditrumConfig['tables']> = {};
+  const written = new Map<string, string>();
+  for (const [name, rules] of Object.entries(config.tables)) {
+    const found = await tableInSearchPath(name);
+    const earlier = written.get(found);
+    // As sync says it of two names of one table that it finds itself.
+    if (earlier !== undefined)
+      throw new Error(`auditrum: table ${found} is named twice in the config (${earlier}, ${name})`);
+    written.set(found, name);
+    tables[found] = rules;
+  }
+  return { ...config, tables };
 }

@@ -63,8 +63,8 @@ export function addTrackCommand(program: Command, cli: CliContext): void {
       if (options.when !== undefined) rules.when = options.when;
       if (options.maxValueBytes !== undefined) rules.maxValueBytes = options.maxValueBytes;
       const dryRun = options.dryRun === true;
-      const results = await withDatabase(url, async (client) => {
-        let names = tables;
+      const results = await withDatabase(url, async (client, tableInSearchPath) => {
+        let names = await Promise.all(tables.map(tableInSearchPath));
         if (options.schemaAll !== undefined) {
           const skipped = new Set(options.except);
           names = (await tablesOfSchema(client, options.schemaAll)).filter(

@@ -37,7 +37,9 @@ export function addUndeleteCommand(program: Command, cli: CliContext): void {
         return;
       }
       const target = { table, key: keyArgument(flags.key as string) };
-      await runRestoreCommand(cli, command, flags, (db, schema, options) => undelete(db, schema, target, options));
+      await runRestoreCommand(cli, command, flags, async (db, schema, options, tableInSearchPath) =>
+        undelete(db, schema, { ...target, table: await tableInSearchPath(table) }, options),
+      );
     },
   );
 }
@@ -52,7 +54,9 @@ async function listDeleted(
   if (!/^\d{1,4}$/.test(flags.limit)) throw new UsageError('--limit expects a whole number from 1 to 1000');
   const limit = Number(flags.limit);
   const query = { table, limit, ...(flags.before === undefined ? {} : { before: flags.before }) };
-  const page = await withDatabase(url, (client) => deletedRows(client, schema, query)).catch((error: unknown) => {
+  const page = await withDatabase(url, async (client, tableInSearchPath) =>
+    deletedRows(client, schema, { ...query, table: await tableInSearchPath(table) }),
+  ).catch((error: unknown) => {
     if (error instanceof RestoreError) throw new UsageError(error.message.replace(/^auditrum: /, ''));
     throw error;
   });

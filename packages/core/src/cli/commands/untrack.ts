@@ -14,7 +14,9 @@ export function addUntrackCommand(program: Command, cli: CliContext): void {
     .action(async (tables: string[], options: { dryRun?: boolean }, command: Command) => {
       const { url, schema } = globalOptions(command, cli.io);
       const dryRun = options.dryRun === true;
-      const results = await withDatabase(url, (client) => untrackTables(client, schema, tables, { dryRun }));
+      const results = await withDatabase(url, async (client, tableInSearchPath) =>
+        untrackTables(client, schema, await Promise.all(tables.map(tableInSearchPath)), { dryRun }),
+      );
       printResults(cli, results, dryRun);
     });
 }
