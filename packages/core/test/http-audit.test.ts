@@ -26,7 +26,7 @@ async function serve(options: HttpAuditOptions<Req> | undefined): Promise<{ base
       ip: '10.1.1.1',
       userAgent: undefined,
     };
-    audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+    audit.runInContext({ req, res }, facts, { actor: () => audit.options.getActor(req) }, (scope) => {
       audit.log({
         req,
         res,
@@ -125,7 +125,7 @@ describe('HttpAudit options', () => {
     });
     const server = createServer((req: Req, res: ServerResponse) => {
       const facts = { requestId: 'stuck-1', method: 'GET', url: '/stuck', ip: undefined, userAgent: undefined };
-      audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+      audit.runInContext({ req, res }, facts, { actor: () => audit.options.getActor(req) }, (scope) => {
         audit.log({ req, res, hostReq: req, facts, outcome: { route: () => '/stuck', error: () => undefined }, scope });
         // The app goes on after the abort (auth finishing late) and never answers.
         res.on('close', () => {

@@ -12,7 +12,7 @@ export function auditContext(options?: AuditOptions): RequestHandler {
   const audit = new HttpAudit(options, 'auditContext', { context: true, log: false }, userOf);
   return function auditrumContext(req, res, next) {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
-    audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+    audit.runInContext({ req, res }, facts, { actor: () => audit.options.getActor(req) }, (scope) => {
       rememberScope(req, scope);
       followRoute(req, scope.setRoute);
       next();

@@ -16,7 +16,7 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'auditMiddleware', { context: true, log: true }, userOf);
   const middleware: RequestHandler = function auditrum(req, res, next) {
     const facts = requestFacts(req, assignRequestId(audit, req, res));
-    audit.runInContext(facts, { actor: () => audit.options.getActor(req) }, (scope) => {
+    audit.runInContext({ req, res }, facts, { actor: () => audit.options.getActor(req) }, (scope) => {
       const route = followRoute(req, scope.setRoute);
       audit.log({
         req,

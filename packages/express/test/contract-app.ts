@@ -80,6 +80,20 @@ function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: 
     });
     req.on('end', () => res.json({ bytes }));
   });
+  app.post('/items/:id/events', (req, res, next) => {
+    const id = Number(req.params.id);
+    res.on('finish', () => {
+      pool.query('UPDATE items SET note = $1 WHERE id = $2', ['finished', id]).catch(() => undefined);
+    });
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    req.on('end', () => {
+      pool.query('UPDATE items SET name = $1 WHERE id = $2', [text, id]).then(() => res.json({ id }), next);
+    });
+  });
   app.post('/binary', (_req, res) => {
     res.type('application/octet-stream').send(Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
   });

@@ -16,7 +16,7 @@ export function auditContext(options?: AuditOptions): FastifyPluginCallback {
     fastify.addHook('onRequest', function auditrumContext(request, reply, done) {
       const facts = requestFacts(request, assignRequestId(audit, request, reply, fastifyHeader));
       const getters = { actor: () => audit.options.getActor(request), route: () => routeOf(request) };
-      audit.runInContext(facts, getters, (scope) => {
+      audit.runInContext({ req: request.raw, res: reply.raw }, facts, getters, (scope) => {
         rememberScope(request, scope);
         done();
       });

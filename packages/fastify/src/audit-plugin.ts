@@ -31,7 +31,7 @@ export function auditPlugin(options?: AuditOptions): ApiLoggerPlugin {
       const getters = { actor: () => audit.options.getActor(request), route: () => routeOf(request) };
       // done() inside the context: the rest of the lifecycle (later hooks, body parsing, which Fastify keeps in
       // the request's async context, and the handler) runs in it. Not enterWith(): see docs/fastify.md.
-      audit.runInContext(facts, getters, (scope) => {
+      audit.runInContext({ req: request.raw, res: reply.raw }, facts, getters, (scope) => {
         logRequest(audit, request, reply, facts, scope);
         done();
       });

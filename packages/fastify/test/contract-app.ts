@@ -108,5 +108,22 @@ function routes(shop: FastifyInstance, pool: ContractAppOptions['pool']): void {
       for await (const chunk of request.raw) bytes += (chunk as Buffer).length;
       return { bytes };
     });
+    raw.post<{ Params: { id: string } }>('/items/:id/events', async (request, reply) => {
+      const id = Number(request.params.id);
+      reply.raw.on('finish', () => {
+        pool.query('UPDATE items SET note = $1 WHERE id = $2', ['finished', id]).catch(() => undefined);
+      });
+      await new Promise<void>((resolve, reject) => {
+        let text = '';
+        request.raw.setEncoding('utf8');
+        request.raw.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        request.raw.on('end', () => {
+          pool.query('UPDATE items SET name = $1 WHERE id = $2', [text, id]).then(() => resolve(), reject);
+        });
+      });
+      return { id };
+    });
   });
 }

@@ -13,6 +13,7 @@ export function auditContext(options?: AuditOptions): Middleware {
   return function auditrumContext(ctx, next) {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
     return audit.runInContext(
+      ctx,
       facts,
       { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) },
       (scope) => {

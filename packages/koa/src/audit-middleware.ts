@@ -16,8 +16,11 @@ export function auditMiddleware(options?: AuditOptions): ApiLoggerMiddleware {
   const audit = new HttpAudit(options, 'auditMiddleware', { context: true, log: true }, userOf);
   const middleware: Middleware = function auditrum(ctx, next) {
     const facts = requestFacts(ctx, assignRequestId(audit, ctx));
-    return audit.runInContext(facts, { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) }, (scope) =>
-      logAndRun(audit, ctx, facts, scope, next),
+    return audit.runInContext(
+      ctx,
+      facts,
+      { actor: () => audit.options.getActor(ctx), route: () => routeOf(ctx) },
+      (scope) => logAndRun(audit, ctx, facts, scope, next),
     );
   };
   return Object.assign(middleware, { close: () => audit.close(), stats: () => audit.stats() });

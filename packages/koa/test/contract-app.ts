@@ -84,6 +84,23 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: Con
     for await (const chunk of ctx.req) bytes += (chunk as Buffer).length;
     ctx.body = { bytes };
   });
+  router.post('/items/:id/events', async (ctx) => {
+    const id = Number(ctx.params.id);
+    ctx.res.on('finish', () => {
+      pool.query('UPDATE items SET note = $1 WHERE id = $2', ['finished', id]).catch(() => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      ctx.req.setEncoding('utf8');
+      ctx.req.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      ctx.req.on('end', () => {
+        pool.query('UPDATE items SET name = $1 WHERE id = $2', [text, id]).then(() => resolve(), reject);
+      });
+    });
+    ctx.body = { id };
+  });
   router.post('/binary', (ctx) => {
     ctx.type = 'application/octet-stream';
     ctx.body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

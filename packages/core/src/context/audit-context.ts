@@ -71,8 +71,20 @@ export class AuditScope {
   #actorSeen: AuditActor | undefined;
   #routeSeen: string | undefined;
 
-  constructor(input: AuditContextInput) {
+  /** The scope this one was opened in, if any: its values are this one's defaults. */
+  readonly outer: AuditScope | undefined;
+
+  constructor(input: AuditContextInput, outer?: AuditScope) {
     this.#input = input;
+    this.outer = outer;
+  }
+
+  /** Whether this scope is `scope` or was opened inside it. */
+  isWithin(scope: AuditScope): boolean {
+    for (let current: AuditScope | undefined = this; current !== undefined; current = current.outer) {
+      if (current === scope) return true;
+    }
+    return false;
   }
 
   /** The context with the actor and route resolved; the same object until the scope or a getter's answer changes. */
@@ -138,7 +150,7 @@ export function withAuditContext<T>(context: AuditContextInput, fn: () => T): T 
   const meta = mergeMeta(outer?.input.meta, context.meta);
   if (meta !== undefined) input.meta = meta;
   checkInstrumentedClient();
-  return storage.run(new AuditScope(input), () => startedInScope(fn()));
+  return storage.run(new AuditScope(input, outer), () => startedInScope(fn()));
 }
 
 // A native promise is already running in the scope; any other thenable may only start when its then() is
@@ -176,6 +188,11 @@ export function bindToAuditScope<A extends unknown[], R>(fn: (this: unknown, ...
       ? storage.exit(() => fn.apply(this, args))
       : storage.run(scope, () => fn.apply(this, args));
   };
+}
+
+/** Calls `fn` with `args` in `scope`: for work that belongs to a scope but is started from outside it. */
+export function inAuditScope<A extends unknown[], R>(scope: AuditScope, fn: (...args: A) => R, ...args: A): R {
+  return storage.run(scope, fn, ...args);
 }
 
 /** Runs `fn` in no scope: for a pool's own work, which belongs to no request. */

@@ -5,9 +5,10 @@ import type { ApiLogStats } from '../request-log/api-log-writer.js';
 import { emptyApiLogStats } from '../request-log/api-log-writer.js';
 import type { HttpAuditOptions } from './http-audit-options.js';
 import { ParsedHttpAuditOptions } from './http-audit-options.js';
+import { runEventsInScope } from './message-events.js';
 import type { LogRequest } from './request-logger.js';
 import { NOT_LOGGED, RequestLogger } from './request-logger.js';
-import type { LoggedRequest, RequestFacts, RequestGetters, RequestScope } from './request-types.js';
+import type { LoggedRequest, RequestFacts, RequestGetters, RequestMessages, RequestScope } from './request-types.js';
 import { pathOf } from './url-path.js';
 
 export interface HttpAuditParts {
@@ -58,9 +59,15 @@ export class HttpAudit<Req> {
 
   /**
    * Runs `next` in the request's audit context (source `http`); `next` gets the scope to report late facts.
-   * The getters run at each change, so auth (and routing) that run after this middleware are seen.
+   * The getters run at each change, so auth (and routing) that run after this middleware are seen. The events of
+   * the request's messages run in the context too (see runEventsInScope).
    */
-  runInContext<T>(facts: RequestFacts, getters: RequestGetters, next: (scope: RequestScope) => T): T {
+  runInContext<T>(
+    messages: RequestMessages,
+    facts: RequestFacts,
+    getters: RequestGetters,
+    next: (scope: RequestScope) => T,
+  ): T {
     const request: { scope?: AuditScope; setRoute(route: string | undefined): void; lastActor?: AuditActor } = {
       setRoute: (route) => {
         const scope = request.scope as AuditScope;
@@ -84,6 +91,7 @@ export class HttpAudit<Req> {
     if (facts.userAgent !== undefined) input.userAgent = facts.userAgent;
     return withAuditContext(input, () => {
       request.scope = currentAuditScope() as AuditScope;
+      runEventsInScope(messages.req, messages.res, request.scope);
       return next(request as RequestScope);
     });
   }

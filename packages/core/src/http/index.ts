@@ -14,5 +14,12 @@ export type { MetricsResponse } from './metrics-endpoint.js';
 export { metricsEndpoint } from './metrics-endpoint.js';
 export type { RequestIdOptions } from './request-id.js';
 export type { LogRequest } from './request-logger.js';
-export type { LoggedRequest, RequestFacts, RequestGetters, RequestOutcome, RequestScope } from './request-types.js';
+export type {
+  LoggedRequest,
+  RequestFacts,
+  RequestGetters,
+  RequestMessages,
+  RequestOutcome,
+  RequestScope,
+} from './request-types.js';
 export { watchAssignment } from './watch-assignment.js';

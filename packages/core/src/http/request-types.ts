@@ -1,4 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditActor, AuditScope } from '../context/audit-context.js';
+
+/** Node's own objects of a request, under the framework's (Express's req, Koa's ctx.req, Fastify's request.raw). */
+export interface RequestMessages {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
 
 /** What an adapter knows about a request when it starts. */
 export interface RequestFacts {

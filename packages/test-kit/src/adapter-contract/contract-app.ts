@@ -26,6 +26,9 @@ import type pg from 'pg';
  * - `POST /items/:id/fail` → the same UPDATE with name `failing`, then throws `Error("boom: handler failed")`.
  * - `POST /echo` → 200 `{"type": <typeof body, or "array">, "keys": <number of keys of an object body, else 0>}`.
  * - `POST /upload` → reads the raw request stream itself, → 200 `{bytes}`.
+ * - `POST /items/:id/events` → listens to Node's own request and response (`req`, `ctx.req`, `request.raw` and
+ *   theirs): on the response's `finish`, `UPDATE items SET note = 'finished' WHERE id = $1`; reads the request body
+ *   as text with `data` listeners and on `end` runs `UPDATE items SET name = <the text> WHERE id = $1`, → 200 `{id}`.
  * - `POST /binary` → 200, `application/octet-stream`, the bytes 0..255.
  * - `GET /audit-admin/ping` → 200 `{ok: true}`.
  * - `GET /redirect` → 302 with `Location: /next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n`.

@@ -8,12 +8,20 @@ export interface RawResponse {
 
 /**
  * Sends bytes as they are (no client-side header validation, unlike fetch), for ids with CR/LF or raw UTF-8,
- * and returns the parsed response. The request must say `Connection: close`.
+ * and returns the parsed response. The request must say `Connection: close`. `later` is sent `afterMs` after
+ * `request`: a body that arrives once the app is already waiting for it.
  */
-export function rawRequest(port: number, request: Buffer): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  request: Buffer,
+  later?: { bytes: Buffer; afterMs: number },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // write, not end: a half-closed socket may be dropped before a slow app answers.
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(request);
+      if (later) setTimeout(() => socket.write(later.bytes), later.afterMs);
+    });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);

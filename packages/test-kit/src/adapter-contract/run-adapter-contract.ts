@@ -326,6 +326,38 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         );
         expect(rows[0]).toEqual({ n: 0 });
       });
+
+      it("carries the context to changes made in listeners of Node's request and response (end, finish)", async () => {
+        // Node emits these from the connection's socket, outside the request's async context: the changes were
+        // recorded with no actor and no request id. The body comes once the handler listens for it.
+        const body = Buffer.from('from the stream');
+        const res = await rawRequest(
+          audited.port,
+          Buffer.from(
+            'POST /items/30/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-test-user: 12|lee@x.io\r\n' +
+              `content-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n`,
+          ),
+          { bytes: body, afterMs: 100 },
+        );
+        expect(res.status).toBe(200);
+        const id = res.headers['x-request-id'] as string;
+        const latest = async () => {
+          const { rows } = await db.pool.query<ChangeRow>(
+            `SELECT row_key, actor_id, request_id, context, new_values FROM auditrum.change_log
+             WHERE table_name = 'items' AND row_key = '30' ORDER BY id DESC LIMIT 2`,
+          );
+          return rows.reverse();
+        };
+        await expect
+          .poll(async () => (await latest()).map((c) => c.new_values))
+          .toEqual([{ name: 'from the stream' }, { note: 'finished' }]);
+        expect((await latest()).map((c) => [c.actor_id, c.request_id, c.context.actor_label, c.context.route])).toEqual(
+          [
+            ['12', id, 'lee@x.io', '/items/:id/events'],
+            ['12', id, 'lee@x.io', '/items/:id/events'],
+          ],
+        );
+      });
     });
 
     describe('the API-request log', () => {
