@@ -24,10 +24,11 @@ async function partitionName(log: string, monthsAgo: number): Promise<string> {
 }
 
 async function rowCounts(): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ changes: number; api: number }>(
-    'SELECT (SELECT count(*)::int FROM auditrum.changes) AS changes, (SELECT count(*)::int FROM auditrum.api_requests) AS api',
+  const { rows } = await db.pool.query<{ changes: number; api: number; purges: number }>(
+    `SELECT (SELECT count(*)::int FROM auditrum.changes) AS changes, (SELECT count(*)::int FROM auditrum.api_requests) AS api,
+       (SELECT count(*)::int FROM auditrum.purges) AS purges`,
   );
-  return { changes: rows[0]?.changes ?? -1, api: rows[0]?.api ?? -1 };
+  return { changes: rows[0]?.changes ?? -1, api: rows[0]?.api ?? -1, purges: rows[0]?.purges ?? -1 };
 }
 
 /** A dry run on a connection whose session time zone is `zone`. */
@@ -82,6 +83,9 @@ describe('auditrum purge: bad input changes nothing', () => {
     [['--older-than', '13:00'], "retention period '13:00' has no unit"],
     [['--older-than', '13 parsecs'], "'13 parsecs' is not a retention period"],
     [['--older-than', '1000000000 years'], "'1000000000 years' is not a retention period"],
+    // PostgreSQL 17 and later read these as intervals; a cut-off of -infinity was recorded as a purge run.
+    [['--older-than', 'infinity'], "'infinity' is not a retention period"],
+    [['--older-than', '+infinity'], "'+infinity' is not a retention period"],
     [['--older-than', '-1 year'], "retention period '-1 year' must be longer than zero"],
     [['--older-than', '1 year ago'], "retention period '1 year ago' must be longer than zero"],
     [['--older-than', '0 days'], "retention period '0 days' must be longer than zero"],
@@ -166,7 +170,7 @@ describe('auditrum purge --older-than 13 months', () => {
     expect(text.stdout).toMatch(/changes_default +delete rows +2/);
     expect(text.stdout).toContain('api_requests: would purge 5 row(s)');
     expect(text.stdout).toContain('dry run: nothing was changed');
-    expect(await rowCounts()).toEqual({ changes: 16 + 5, api: 16 + 1 });
+    expect(await rowCounts()).toEqual({ changes: 16 + 5, api: 16 + 1, purges: 0 });
   });
 
   it('--changes-only and --api-log-only keep to their log', async () => {
@@ -198,7 +202,7 @@ describe('auditrum purge --older-than 13 months', () => {
       ...Array.from({ length: 12 }, (_, i) => String(12 - i)),
       'future-default',
     ]);
-    expect(await rowCounts()).toEqual({ changes: 14, api: 12 });
+    expect(await rowCounts()).toEqual({ changes: 14, api: 12, purges: 2 });
     const gone = await Promise.all([16, 15, 14].map((n) => partitionName('changes', n)));
     const left = await db.pool.query('SELECT relname FROM pg_class WHERE relname = ANY ($1::text[])', [gone]);
     expect(left.rowCount).toBe(0);

@@ -142,17 +142,31 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
   });
 }
 
-/** Now minus the period, in UTC; a period without a unit, unparsable, zero or negative is a ComplianceInputError. */
+/**
+ * Now minus the period, in UTC; a period without a unit, unparsable, infinite, zero or negative is a
+ * ComplianceInputError.
+ */
 export async function retentionCutoff(db: Queryable, quotedSchema: string, olderThan: string): Promise<Date> {
+  let cutoff: unknown;
   try {
-    const { rows } = await db.query<{ cutoff: Date }>(`SELECT ${quotedSchema}.purge_cutoff($1) AS cutoff`, [olderThan]);
-    return rows[0]?.cutoff as Date;
+    const { rows } = await db.query<{ cutoff: unknown }>(`SELECT ${quotedSchema}.purge_cutoff($1) AS cutoff`, [
+      olderThan,
+    ]);
+    cutoff = rows[0]?.cutoff;
   } catch (error) {
     if ((error as { code?: unknown }).code === '22023') {
       throw new ComplianceInputError((error as Error).message.replace(/^auditrum: /, ''), { cause: error });
     }
     throw error;
   }
+  // PostgreSQL 17 and later read 'infinity' as an interval, and purge_cutoff() gives -infinity for it (pg reads that
+  // as a number): a purge that removes nothing, recorded as one. Refused as PostgreSQL 15 and 16 refuse to read it.
+  if (!(cutoff instanceof Date) || !Number.isFinite(cutoff.getTime())) {
+    throw new ComplianceInputError(
+      `'${olderThan.replaceAll("'", "''")}' is not a retention period: give e.g. '13 months', '1 year' or '90 days'`,
+    );
+  }
+  return cutoff;
 }
 
 // The purge's record gains what one step removed, in that step's transaction.
