@@ -255,6 +255,47 @@ describe('HttpAudit options', () => {
     ]);
   });
 
+  it('truncate a parsed body over bodies.maxBytes as a raw one, its preview masked', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const audit = new HttpAudit<Req>(
+      { pool: db.pool, bodies: { maxBytes: 64 } },
+      'test',
+      { context: false, log: true },
+      () => undefined,
+    );
+    const server = createServer(async (req: Req, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body: unknown = JSON.parse(Buffer.concat(chunks).toString());
+      const facts = { requestId: 'pre-parsed-big', method: 'POST', url: '/big', ip: undefined, userAgent: undefined };
+      audit.log({
+        req,
+        res,
+        hostReq: req,
+        facts,
+        outcome: { route: () => undefined, error: () => undefined, parsedBody: () => body },
+      });
+      res.end();
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // Stored whole before, however big: 1 MB here, with the body limit at 64 bytes.
+    const body = JSON.stringify({ password: 'hunter2', items: Array.from({ length: 50_000 }, (_, i) => `item ${i}`) });
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/big`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    await audit.close();
+    expect((await rows()).map((row) => row.request_body)).toEqual([
+      {
+        $auditrum: 'truncated',
+        bytes: Buffer.byteLength(body),
+        preview: JSON.stringify({ ...JSON.parse(body), password: '[masked]' }).slice(0, 64),
+      },
+    ]);
+  });
+
   it('never fail or hold a response when the log cannot be written, and report it', async () => {
     const errors: unknown[] = [];
     const dead = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });

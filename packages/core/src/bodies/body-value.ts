@@ -110,6 +110,29 @@ export function storedBody(
   return bodyValue(capture, contentType, masker, options);
 }
 
+/**
+ * A body as the app's body parser left it (read before the middleware could see it), as stored: its masked copy,
+ * or over `maxBytes` (as serialised) the `truncated` marker, with the masked JSON's beginning as the preview and the
+ * size the request declared (Content-Length), else the masked copy's.
+ */
+export function storedParsedBody(
+  parsed: unknown,
+  masker: Masker,
+  maxBytes: number,
+  declaredBytes: number | undefined,
+): StoredJson {
+  const text = JSON.stringify(masker.maskJson(parsed));
+  // A UTF-16 code unit is at most 3 bytes: most bodies are known to fit without encoding them.
+  if (text.length * 3 <= maxBytes) return new JsonText(text);
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return new JsonText(text);
+  return {
+    $auditrum: 'truncated',
+    bytes: declaredBytes ?? bytes.length,
+    preview: cleanText(utf8.decode(bytes.subarray(0, maxBytes))),
+  };
+}
+
 function previewOf(text: string, kind: BodyKind, masker: Masker): string {
   if (kind === 'json' || looksLikeJson(text)) return maskJsonPreview(text, masker);
   if (kind === 'form') return new URLSearchParams(masker.maskForm(text) as Record<string, string>).toString();

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { BodyCapture, tapRequestBody, tapResponseBody } from '../bodies/body-tap.js';
-import { storedBody } from '../bodies/body-value.js';
+import { storedBody, storedParsedBody } from '../bodies/body-value.js';
 import { cleanCapped } from '../bodies/clean-text.js';
 import type { StoredJson } from '../bodies/stored-json.js';
 import { JsonText } from '../bodies/stored-json.js';
@@ -199,7 +199,7 @@ export class RequestLogger<Req> {
       const empty =
         parsed === undefined ||
         (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0);
-      if (!empty) return masker.maskJson(parsed);
+      if (!empty) return storedParsedBody(parsed, masker, this.#options.bodies.maxBytes, declaredLength(req));
     }
     return storedBody(capture, contentType, masker, { declaredBody: announcesBody(req) });
   }
@@ -242,6 +242,11 @@ export class RequestLogger<Req> {
 function announcesBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function declaredLength(req: IncomingMessage): number | undefined {
+  const length = Number(req.headers['content-length']);
+  return Number.isSafeInteger(length) && length > 0 ? length : undefined;
 }
 
 function contentTypeOf(res: ServerResponse): string | undefined {
