@@ -175,6 +175,49 @@ describe('auditrum export', () => {
     }
   });
 
+  it('a webhook that redirects is not followed: the batch is not counted delivered by a GET without it', async () => {
+    const seen: string[] = [];
+    let status = 0;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}`);
+        if (req.url === '/old') res.writeHead(status, { location: '/new' }).end();
+        else res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/old`;
+    const batch = { text: '{"a":1}\n', count: 1, first: '1:0', last: '1:0', key: 'cursor:1:0:1' };
+    try {
+      // Followed, 301, 302 and 303 became a GET of /new without the records, and its 200 was taken as delivered.
+      for (const code of [301, 302, 303, 307, 308]) {
+        status = code;
+        seen.length = 0;
+        await expect(webhookSink(url, EXPORT_FORMATS.ndjson, { baseDelayMs: 1 }).deliver(batch)).rejects.toThrow(
+          `auditrum: the webhook redirected a batch (HTTP ${code} to /new); not followed: give that URL`,
+        );
+        expect(seen).toEqual(['POST /old {"a":1}\n']);
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a webhook answering any 5xx (507, a proxy 522) is tried again, as 500 and 503 are', async () => {
+    const hook = await receiver([507, 522]);
+    try {
+      const batch = { text: '{"a":1}\n', count: 1, first: '1:0', last: '1:0', key: 'cursor:1:0:1' };
+      await webhookSink(hook.url, EXPORT_FORMATS.ndjson, { baseDelayMs: 1 }).deliver(batch);
+      expect(hook.received.map((r) => r.status)).toEqual([507, 522, 200]);
+    } finally {
+      await hook.close();
+    }
+  });
+
   it('the webhook backoff: full jitter, capped and doubling; Retry-After in seconds or as a date', () => {
     expect(webhookRetryDelay(1, null, { random: () => 1 })).toBe(500);
     expect(webhookRetryDelay(3, null, { random: () => 1 })).toBe(2000);

@@ -17,8 +17,11 @@ export interface WebhookSinkOptions {
   random?: () => number;
 }
 
-/** Statuses worth another try: the receiver is busy, restarting or out of time; anything else 4xx will not change. */
-const RETRIED_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+/**
+ * Statuses worth another try: the receiver is busy, restarting, out of room or of time (any 5xx: a proxy's 520-524
+ * too); any other 4xx will not change.
+ */
+const retried = (status: number): boolean => status === 408 || status === 425 || status === 429 || status >= 500;
 /** A Retry-After longer than this is cut to it: an export should not go quiet for hours on one header. */
 const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
 
@@ -73,12 +76,21 @@ export function webhookSink(url: string, format: ExportFormat, options: WebhookS
             },
             body: batch.text,
             signal: AbortSignal.any(signals),
+            // Followed, a 301, 302 or 303 turns the POST into a GET without the records, and the 200 it gets would
+            // count as delivered: the batch lost, the cursor past it. A redirect is the receiver's address to fix.
+            redirect: 'manual',
           });
           // The body is read (and dropped) so the connection can be reused.
           await response.arrayBuffer().catch(() => undefined);
           if (response.ok) return;
           failure = `HTTP ${response.status}`;
-          if (!RETRIED_STATUSES.has(response.status)) {
+          const location = response.headers.get('location');
+          if (response.status >= 300 && response.status < 400 && location !== null) {
+            throw new WebhookDeliveryError(
+              `auditrum: the webhook redirected a batch (${failure} to ${location}); not followed: give that URL`,
+            );
+          }
+          if (!retried(response.status)) {
             throw new WebhookDeliveryError(`auditrum: the webhook refused a batch (${failure}); not retried`);
           }
           retryAfter = response.headers.get('retry-after');
