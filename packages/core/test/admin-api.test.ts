@@ -21,10 +21,10 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { searchPage } from '../src/admin/bounded-search.js';
 import { parseChangeCriteria } from '../src/admin/change-filters.js';
 import { QueryParams } from '../src/admin/query-params.js';
 import { loadTables } from '../src/admin/tables.js';
-import { searchPage } from '../src/admin/value-search.js';
 
 const db = useTestDatabase();
 let pool: pg.Pool;
@@ -645,7 +645,7 @@ describe('export and composite keys', () => {
     const sizes: number[] = [];
     let before: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, 50, before, limits);
+      const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, ['q'], 50, before, limits);
       seen.push(...rows.map((row) => row.id));
       sizes.push(rows.length);
       // A page that stopped short says how far back it searched; a full or last one does not.
@@ -680,7 +680,7 @@ describe('export and composite keys', () => {
     );
     const oldestRead = newest[0] as { id: string; at: string; total: number };
     expect(oldestRead.total).toBeGreaterThan(500);
-    expect(await searchPage(api, nowhere, 10, undefined, limits)).toEqual({
+    expect(await searchPage(api, nowhere, ['q'], 10, undefined, limits)).toEqual({
       rows: [],
       resumeAfter: oldestRead.id,
       searchedTo: oldestRead.at,
@@ -691,7 +691,7 @@ describe('export and composite keys', () => {
        WHERE id = $1::bigint`,
       [every[49]],
     );
-    expect(await searchPage(api, nowhere, 10, undefined, { ...limits, first: 50 })).toEqual({
+    expect(await searchPage(api, nowhere, ['q'], 10, undefined, { ...limits, first: 50 })).toEqual({
       rows: [],
       resumeAfter: every[49],
       searchedTo: fifty[0]?.at,
@@ -699,7 +699,7 @@ describe('export and composite keys', () => {
     let older: string | null = oldestRead.id;
     let pages = 1;
     while (older !== null) {
-      const page = await searchPage(api, nowhere, 10, older, limits);
+      const page = await searchPage(api, nowhere, ['q'], 10, older, limits);
       expect(page.rows).toEqual([]);
       older = page.resumeAfter;
       pages++;

@@ -159,11 +159,12 @@ export interface Page<T> {
 
 /**
  * `GET api/changes`. A search in values (`q`) without the trigram index reads a bounded number of rows per page
- * (2,500 for the first, 100,000 for each later one); when they run out before the page is full, the page holds
+ * (2,500 for the first, 100,000 for each later one), and so do a `column` and a `source` without its optional index
+ * (10,000 and 100,000); when they run out before the page is full, the page holds
  * fewer than `limit` items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
  */
 export interface ChangesResponse extends Page<Change> {
-  /** The time of the oldest change this page's search read (ISO 8601, UTC): only older changes are left to search. */
+  /** The time of the oldest change this page read (ISO 8601, UTC): only older changes are left to search. */
   searchedTo?: string;
 }
 

@@ -4,13 +4,13 @@ import { csvCell } from '../changes/csv.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
+import { searchAll, unindexedFilters } from './bounded-search.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, resolveChangeCriteria, searchConditions } from './change-filters.js';
 import { toChange } from './change-rows.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
 import type { QueryParams } from './query-params.js';
 import { SqlParams, whereClause } from './sql-builder.js';
-import { hasValueSearchIndex, searchAll } from './value-search.js';
 
 /** Rows per query of the export's keyset loop: bounded memory, and each query is a short index range. */
 export const EXPORT_BATCH = 1000;
@@ -49,11 +49,11 @@ export const CSV_COLUMNS = [
 
 /**
  * Every change matching the criteria, newest first, fetched in keyset batches (no cursor object, no OFFSET). A
- * search in values without the trigram index goes through the search's bounded batches instead (see value-search).
+ * search in values without the trigram index goes through the search's bounded batches instead (see bounded-search).
  */
 export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria): AsyncGenerator<Change> {
-  if (criteria.q !== undefined && !(await hasValueSearchIndex(api))) {
-    for await (const row of searchAll(api, criteria)) yield toChange(row, api.tablesById);
+  if ((await unindexedFilters(api, criteria)).includes('q')) {
+    for await (const row of searchAll(api, criteria, ['q'])) yield toChange(row, api.tablesById);
     return;
   }
   let beforeId: string | undefined;

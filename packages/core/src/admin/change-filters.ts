@@ -154,20 +154,45 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
     const ranges = blocks.ranges.map((r) => `c.id > ${sql.add(r.from)}::bigint AND c.id <= ${sql.add(r.to)}::bigint`);
     conditions.push(`(${[...ranges, `c.id > ${sql.add(blocks.after)}::bigint`].join(' OR ')})`);
   }
-  // An UPDATE stores only the changed columns, so "changed status" is "has the key".
-  if (criteria.column !== undefined) {
-    conditions.push(`c.operation = 'UPDATE'`, `c.new_values ? ${sql.add(criteria.column)}`);
-  }
+  conditions.push(...testedConditions(criteria, ['column'], sql));
   if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
-  // Writes with no application context carry {source: 'db', db_user, ...}; a context without a source counts as db.
-  if (criteria.source !== undefined) {
-    conditions.push(`${SOURCE_SQL} = ${sql.add(criteria.source)}`);
-    // Lets the planner use the optional partial index of the rarer sources (docs/admin.md), whose predicate this is.
-    if (!COMMON_SOURCES.includes(criteria.source)) conditions.push(`${SOURCE_SQL} NOT IN ('http', 'app')`);
-  }
+  conditions.push(...testedConditions(criteria, ['source'], sql));
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
   return conditions;
+}
+
+/**
+ * The filters that an index may not serve: when none does, a page reads the rows that match the others in bounded
+ * batches and tests these on each (value-search.ts) instead of walking the whole log for a value, column or source
+ * that few rows have.
+ */
+export type TestedFilter = 'q' | 'column' | 'source';
+
+/** Each tested filter's conditions on `changes c`, for the criteria (none when the filter is not given). */
+const TESTED_CONDITIONS: Record<TestedFilter, (criteria: ChangeCriteria, sql: SqlParams) => string[]> = {
+  q: (criteria, sql) => (criteria.q === undefined ? [] : searchConditions(criteria.q, sql)),
+  // An UPDATE stores only the changed columns, so "changed status" is "has the key".
+  column: (criteria, sql) =>
+    criteria.column === undefined ? [] : [`c.operation = 'UPDATE'`, `c.new_values ? ${sql.add(criteria.column)}`],
+  // Writes with no application context carry {source: 'db', db_user, ...}; a context without a source counts as db.
+  source: ({ source }, sql) => {
+    if (source === undefined) return [];
+    // The second lets the planner use the optional partial index of the rarer sources (docs/admin.md), whose
+    // predicate it is.
+    const rare = COMMON_SOURCES.includes(source) ? [] : [`${SOURCE_SQL} NOT IN ('http', 'app')`];
+    return [`${SOURCE_SQL} = ${sql.add(source)}`, ...rare];
+  },
+};
+
+/** The conditions of the given tested filters, in that order. */
+export function testedConditions(criteria: ChangeCriteria, filters: readonly TestedFilter[], sql: SqlParams): string[] {
+  return filters.flatMap((filter) => TESTED_CONDITIONS[filter](criteria, sql));
+}
+
+/** The criteria without the given tested filters: what a bounded batch reads before testing those. */
+export function withoutTested(criteria: ChangeCriteria, filters: readonly TestedFilter[]): ChangeCriteria {
+  return { ...criteria, ...Object.fromEntries(filters.map((filter) => [filter, undefined])) };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { ChangeRow } from '../changes/change-row.js';
 import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
+import { searchPage, unindexedFilters } from './bounded-search.js';
 import { changeConditions, resolveChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
 import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -9,7 +10,6 @@ import { badParameter, notFound } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { findRequestSummary } from './requests-api.js';
 import { SqlParams, whereClause } from './sql-builder.js';
-import { hasValueSearchIndex, searchPage } from './value-search.js';
 
 const BIGINT_ID = /^\d{1,19}$/;
 
@@ -19,10 +19,12 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
   const limit = params.limit();
   const cursor = params.text('cursor', 64);
   const before = cursor === undefined ? undefined : decodeCursor('changes', cursor);
-  if (criteria.q !== undefined && !(await hasValueSearchIndex(api))) {
-    // Without the trigram index, a search reads the log in bounded batches; a page may come back short (or empty),
-    // with a cursor to go on and the time it searched back to, when its budget of rows ran out first.
-    const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, limit, before);
+  const tested = await unindexedFilters(api, criteria);
+  if (tested.length > 0) {
+    // A search in values without the trigram index, a column, or a source without its index: the log is read in
+    // bounded batches; a page may come back short (or empty), with a cursor to go on and the time it searched back
+    // to, when its budget of rows ran out first.
+    const { rows, resumeAfter, searchedTo } = await searchPage(api, criteria, tested, limit, before);
     return {
       items: await toChanges(api, rows),
       nextCursor: resumeAfter === null ? null : encodeCursor('changes', resumeAfter),
