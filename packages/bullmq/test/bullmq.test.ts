@@ -183,6 +183,30 @@ describe.skipIf(!binary)('BullMQ: the enqueuing context restored in the worker',
     expect(await queue.count()).toBe(0);
   });
 
+  it('refuses data with its own context outside any context too: it would name the actor of the job', async () => {
+    let ran = false;
+    const { queue } = await setUp(async () => {
+      ran = true;
+      await pool.query("UPDATE parcels SET state = 'forged' WHERE id = 6");
+    });
+    // A consumer of another system's messages, in no context, enqueues a payload it was sent as it came: before,
+    // the job ran as "ceo" with request "forged" (the worker believes what a job carries).
+    const payload = { parcel: 6, auditrum: { auditrum: 1, actor: { id: 'ceo' }, requestId: 'forged' } };
+    const refused =
+      'auditrum: queue.add: the job\'s data already has a "auditrum" field, which carries the audit context';
+    await expect(queue.add('import', payload)).rejects.toThrow(refused);
+    await expect(queue.addBulk([{ name: 'import', data: payload }])).rejects.toThrow(
+      refused.replace('add:', 'addBulk:'),
+    );
+    await expect(queue.upsertJobScheduler('every', { every: 60_000 }, { data: payload })).rejects.toThrow(
+      refused.replace('queue.add:', 'queue.upsertJobScheduler:'),
+    );
+    expect(await queue.count()).toBe(0);
+    expect(await queue.getJobSchedulersCount()).toBe(0);
+    expect(ran).toBe(false);
+    expect(await changesOf([6])).toEqual([]);
+  });
+
   it('fails a job whose carried context is malformed before it writes anything', async () => {
     let ran = false;
     const { queue, events } = await setUp(
