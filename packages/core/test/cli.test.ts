@@ -313,6 +313,25 @@ describe('auditrum CLI on bad input', () => {
     expect(await trackedTables()).toEqual(before);
   });
 
+  it('refuses an empty --schema, or one longer than PostgreSQL keeps, before connecting (exit 2)', async () => {
+    const long = 'a'.repeat(64);
+    for (const [schema, message] of [
+      ['', '--schema: Invalid Auditrum schema name "": it must not be empty'],
+      [long, `--schema: Invalid Auditrum schema name "${long}": it is 64 bytes long`],
+    ] as const) {
+      for (const command of ['doctor', 'harden', 'migrate']) {
+        const outcome = await cli([
+          '--schema',
+          schema,
+          command,
+          ...(command === 'harden' ? ['--app-role', 'x', '--admin-role', 'y'] : []),
+        ]);
+        expect(outcome, `${command} --schema ${schema}`).toMatchObject({ code: 2, stdout: '' });
+        expect(outcome.stderr).toContain(message);
+      }
+    }
+  });
+
   it('reports a schema without Auditrum, suggesting migrate', async () => {
     const outcome = await cli(['--schema', 'not_there', 'status']);
     expect(outcome.code).toBe(1);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_SCHEMA } from '../schema/identifiers.js';
+import { assertValidSchemaName, DEFAULT_SCHEMA } from '../schema/identifiers.js';
 import type { CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 
@@ -17,9 +17,16 @@ export function globalOptions(command: Command, io: CliIo): GlobalOptions {
   if (url === undefined || url === '') throw new UsageError('no database: pass --url or set DATABASE_URL');
   let root = command;
   while (root.parent) root = root.parent;
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  // Refused before connecting: an empty name was PostgreSQL's syntax error (exit 1), a longer one cut to 63 bytes.
+  try {
+    assertValidSchemaName(schema);
+  } catch (error) {
+    throw new UsageError(`--schema: ${(error as Error).message}`);
+  }
   return {
     url,
-    schema: options.schema ?? DEFAULT_SCHEMA,
+    schema,
     schemaGiven: root.getOptionValueSource('schema') === 'cli',
   };
 }
