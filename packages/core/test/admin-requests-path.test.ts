@@ -3,12 +3,13 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PATH_LIMITS } from '../src/admin/requests-api.js';
+import { TESTED_LIMITS } from '../src/admin/requests-api.js';
 
-// The API log's `path` filter has no index: a page reads at most PATH_LIMITS.first calls (a later one
-// PATH_LIMITS.budget) and says how far back it searched when that ran out before the page was full. The log here:
-// 25,000 calls, three to /orders/77 among the oldest 5,000, two among the newest 20,000, one to /orders/770 in
-// between. Read as a non-superuser role that may read the API log.
+// The API log's `path`, `method` and `status` filters have no index: a page reads at most TESTED_LIMITS.first calls (a
+// later one TESTED_LIMITS.budget) and says how far back it searched when that ran out before the page was full. The
+// log here: 25,000 GETs answered 200, three to /orders/77 among the oldest 5,000, two among the newest 10,000, one to
+// /orders/770 in between, a DELETE answered 404 among the newest and one among the oldest. Read as a non-superuser
+// role that may read the API log.
 const db = useTestDatabase();
 const role = useAppRole(db);
 let app: pg.Pool;
@@ -38,25 +39,26 @@ beforeAll(async () => {
   // Call n is made n ms after the first; the paths named by call number.
   await db.pool.query(
     `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, status, duration_ms)
-     SELECT now() - interval '1 hour' + g * interval '1 millisecond', 'call-' || g, 'GET',
+     SELECT now() - interval '1 hour' + g * interval '1 millisecond', 'call-' || g,
+       CASE WHEN g IN (20, 22000) THEN 'DELETE' ELSE 'GET' END,
        CASE WHEN g IN (10, 2000, 4000, 21000, 24000) THEN '/orders/77'
-            WHEN g = 12000 THEN '/orders/770' ELSE '/health' END, 200, 1
+            WHEN g = 12000 THEN '/orders/770' ELSE '/health' END, CASE WHEN g IN (20, 22000) THEN 404 ELSE 200 END, 1
      FROM generate_series(1, $1::int) g ORDER BY g`,
     [TOTAL],
   );
-  expect(PATH_LIMITS.first).toBeLessThan(TOTAL);
-  expect(PATH_LIMITS.budget).toBeGreaterThan(TOTAL);
+  expect(TESTED_LIMITS.first).toBeLessThan(TOTAL - 12_000);
+  expect(TESTED_LIMITS.budget).toBeGreaterThan(TOTAL);
 });
 
 afterAll(async () => {
   await app.end();
 });
 
-describe('api/requests?path, without an index', () => {
+describe('api/requests?path, ?method and ?status, without an index', () => {
   it('reads the newest calls only for the first page, says how far back, and goes on with its cursor', async () => {
     const first = await page({ path: '/orders/77' });
-    expect(requestIds(first)).toEqual(['call-24000', 'call-21000', 'call-12000']);
-    const oldestRead = TOTAL - PATH_LIMITS.first + 1;
+    expect(requestIds(first)).toEqual(['call-24000', 'call-21000']);
+    const oldestRead = TOTAL - TESTED_LIMITS.first + 1;
     const { rows } = await db.pool.query<{ at: string }>(
       `SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
        FROM auditrum.api_requests WHERE request_id = $1`,
@@ -65,21 +67,23 @@ describe('api/requests?path, without an index', () => {
     expect(first.searchedTo).toBe(rows[0]?.at);
     expect(first.nextCursor).not.toBeNull();
     const second = await page({ path: '/orders/77', cursor: first.nextCursor as string });
-    expect(requestIds(second)).toEqual(['call-4000', 'call-2000', 'call-10']);
+    expect(requestIds(second)).toEqual(['call-12000', 'call-4000', 'call-2000', 'call-10']);
     expect(second.searchedTo).toBeUndefined();
     expect(second.nextCursor).toBeNull();
   });
 
   it('pages as usual when the page fills within what it read', async () => {
-    const first = await page({ path: '/orders/77', limit: '2' });
-    expect(requestIds(first)).toEqual(['call-24000', 'call-21000']);
+    const first = await page({ path: '/orders/77', limit: '1' });
+    expect(requestIds(first)).toEqual(['call-24000']);
     expect(first.searchedTo).toBeUndefined();
-    // A page with a cursor reads up to PATH_LIMITS.budget calls: here the rest of the log.
+    // A page with a cursor reads up to TESTED_LIMITS.budget calls: here the rest of the log.
     const second = await page({ path: '/orders/77', limit: '2', cursor: first.nextCursor as string });
-    expect(requestIds(second)).toEqual(['call-12000', 'call-4000']);
+    expect(requestIds(second)).toEqual(['call-21000', 'call-12000']);
     expect(second.searchedTo).toBeUndefined();
-    const last = await page({ path: '/orders/77', limit: '2', cursor: second.nextCursor as string });
-    expect(requestIds(last)).toEqual(['call-2000', 'call-10']);
+    const third = await page({ path: '/orders/77', limit: '2', cursor: second.nextCursor as string });
+    expect(requestIds(third)).toEqual(['call-4000', 'call-2000']);
+    const last = await page({ path: '/orders/77', limit: '2', cursor: third.nextCursor as string });
+    expect(requestIds(last)).toEqual(['call-10']);
     expect(last.nextCursor).toBeNull();
   });
 
@@ -93,6 +97,46 @@ describe('api/requests?path, without an index', () => {
     expect(requestIds(plain)).toEqual(['call-25000', 'call-24999', 'call-24998']);
     expect(plain.searchedTo).toBeUndefined();
     expect(requestIds(await page({ path: '/orders/77', status: '200', from: afterEveryCall() }))).toEqual([]);
+  });
+
+  it('a method or a status few calls have: the same bound, the same calls a query without the admin gives', async () => {
+    for (const filter of [
+      { method: 'delete' },
+      { status: '404' },
+      { status: '4xx' },
+      { method: 'DELETE', status: '404' },
+    ]) {
+      const first = await page(filter);
+      expect(requestIds(first), JSON.stringify(filter)).toEqual(['call-22000']);
+      expect(first.searchedTo).toBeDefined();
+      const second = await page({ ...filter, cursor: first.nextCursor as string });
+      expect(second).toEqual({
+        items: [expect.objectContaining({ requestId: 'call-20', method: 'DELETE', status: 404 })],
+        nextCursor: null,
+      });
+    }
+    // Found nowhere, and a method most calls have: the whole log in two pages, a page at once.
+    for (const filter of [
+      { method: 'POST' },
+      { status: '201' },
+      { status: 'aborted' },
+      { method: 'DELETE', status: '200' },
+    ]) {
+      const first = await page(filter);
+      expect(first.items).toEqual([]);
+      expect(await page({ ...filter, cursor: first.nextCursor as string })).toEqual({ items: [], nextCursor: null });
+    }
+    const gets = await page({ method: 'GET', status: '2xx', limit: '3' });
+    expect(requestIds(gets)).toEqual(['call-25000', 'call-24999', 'call-24998']);
+    expect(gets.searchedTo).toBeUndefined();
+    const { rows } = await db.pool.query<{ request_id: string }>(
+      `SELECT request_id FROM auditrum.api_requests WHERE path LIKE '/orders/77%' AND status = 200 ORDER BY id DESC`,
+    );
+    const pages = [await page({ path: '/orders/77', status: '200', limit: '1' })];
+    for (let cursor = pages[0]?.nextCursor; cursor; cursor = pages.at(-1)?.nextCursor) {
+      pages.push(await page({ path: '/orders/77', status: '200', limit: '1', cursor }));
+    }
+    expect(pages.flatMap(requestIds)).toEqual(rows.map((row) => row.request_id));
   });
 });
 

@@ -233,9 +233,9 @@ export interface RequestFilters {
 
 /** `GET api/requests` */
 /**
- * `GET api/requests`. A `path` prefix (no index serves it) reads a bounded number of calls per page (20,000 for the
- * first, 200,000 for each later one); when they run out before the page is full, the page holds fewer than `limit`
- * items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
+ * `GET api/requests`. A `path` prefix, a `method` or a `status` (no index serves them) reads a bounded number of calls
+ * per page (10,000 for the first, 100,000 for each later one); when they run out before the page is full, the page
+ * holds fewer than `limit` items, none even, `searchedTo` is set and `nextCursor` goes on from where it stopped.
  */
 export interface RequestsResponse extends Page<ApiRequestSummary> {
   /** The time of the oldest call this page read (ISO 8601, UTC): only older calls are left to search. */

@@ -103,17 +103,20 @@ export async function listRequests(
   requireRequestLog(api);
   const sql = new SqlParams();
   const conditions: string[] = [];
+  // What no index serves: tested on each call the other filters give, at most a budget of them per page.
+  const tested: string[] = [];
   const actor = params.text('actor');
   for (const id of [actor, api.scope?.actor]) if (id !== undefined) conditions.push(`r.actor_id = ${sql.add(id)}`);
   const method = params.matching('method', METHOD, 'an HTTP method such as GET or POST');
-  if (method !== undefined) conditions.push(`r.method = ${sql.add(method.toUpperCase())}`);
+  if (method !== undefined) tested.push(`r.method = ${sql.add(method.toUpperCase())}`);
   const status = params.matching('status', STATUS, 'a status code (404), a class (4xx) or aborted');
-  if (status?.toLowerCase() === 'aborted') conditions.push('r.aborted');
+  if (status?.toLowerCase() === 'aborted') tested.push('r.aborted');
   else if (status?.toLowerCase().endsWith('xx')) {
     const floor = Number(status[0]) * 100;
-    conditions.push(`r.status >= ${sql.add(floor)} AND r.status < ${sql.add(floor + 100)}`);
-  } else if (status !== undefined) conditions.push(`r.status = ${sql.add(Number(status))}`);
+    tested.push(`r.status >= ${sql.add(floor)} AND r.status < ${sql.add(floor + 100)}`);
+  } else if (status !== undefined) tested.push(`r.status = ${sql.add(Number(status))}`);
   const path = params.text('path');
+  if (path !== undefined) tested.push(`r.path LIKE ${sql.add(`${escapeLike(path)}%`)}`);
   const request = params.text('request');
   if (request !== undefined) conditions.push(`r.request_id = ${sql.add(request)}`);
   const from = params.instant('from');
@@ -124,11 +127,11 @@ export async function listRequests(
   const cursor = params.text('cursor', 64);
   if (cursor !== undefined) conditions.push(`r.id < ${sql.add(decodeCursor('requests', cursor))}::bigint`);
   const limit = params.limit();
-  const budget = cursor === undefined ? PATH_LIMITS.first : PATH_LIMITS.budget;
+  const budget = cursor === undefined ? TESTED_LIMITS.first : TESTED_LIMITS.budget;
   const page =
-    path === undefined
+    tested.length === 0
       ? await pageOf(api, sql, conditions, limit)
-      : await pathPage(api, sql, conditions, path, limit, budget);
+      : await testedPage(api, sql, conditions, tested, limit, budget);
   const items = page.rows.slice(0, limit).map(toSummary);
   const last = items.at(-1);
   if (page.rows.length > limit && last) return { items, nextCursor: encodeCursor('requests', last.id) };
@@ -137,10 +140,12 @@ export async function listRequests(
 }
 
 /**
- * How many calls a page with a `path` prefix reads at most: the first page must answer as fast as any other list,
- * a later one ("search older") may take longer. A walk of 100,000 calls took 18–35 ms in the benchmark.
+ * How many calls a page filtered by what no index holds (a `path` prefix, a `method`, a `status`) reads at most: the
+ * first page must answer as fast as any other list, a later one ("search older") may take longer. At 1,000,000
+ * calls 20,000 took 60 ms of server CPU through the busiest actor's index (a heap page each), 10,000 walking the
+ * primary key 5 ms (docs/benchmarks.md, session 10).
  */
-export const PATH_LIMITS = { first: 20_000, budget: 200_000 };
+export const TESTED_LIMITS = { first: 10_000, budget: 100_000 };
 
 interface RequestsPage {
   /** Up to limit + 1 calls, newest first, with their change counts. */
@@ -162,45 +167,34 @@ async function pageOf(api: ApiContext, sql: SqlParams, conditions: string[], lim
 }
 
 /**
- * The page for a `path` prefix: no index holds paths, so a prefix that few calls have would have the page walk the
- * whole API log. It reads at most `budget` calls that match the other filters (newest first, one query), and answers
- * with those among them whose path has the prefix, and, when the budget ran out first, where it stopped.
+ * The page for filters no index holds (`tested`): a prefix, a method or a status that few calls have would have the
+ * page walk the whole API log. It reads at most `budget` calls that match the other filters (newest first, one
+ * query, one by one as the walk finds them: nothing is held), tests each, and stops at the page's last match; the
+ * budget's last call comes out too, numbered, to say where the page stopped when the budget ran out first.
  */
-async function pathPage(
+async function testedPage(
   api: ApiContext,
   sql: SqlParams,
   conditions: string[],
-  path: string,
+  tested: string[],
   limit: number,
   budget: number,
 ): Promise<RequestsPage> {
-  const { rows } = await api.pool.query<
-    SummaryRow & { read_count: number; read_last_id: string | null; read_last_at: string | null }
-  >(
-    `WITH read AS MATERIALIZED (
-       SELECT r.id, r.requested_at, r.path FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
-       ORDER BY r.id DESC LIMIT ${sql.add(budget)}
-     ),
-     last AS (SELECT x.id, x.requested_at FROM read x ORDER BY x.id LIMIT 1)
-     SELECT (SELECT count(*)::int FROM read) AS read_count, (SELECT id::text FROM last) AS read_last_id,
-       (SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM last) AS read_last_at,
-       m.*
-     FROM (SELECT 1) AS one
-     LEFT JOIN LATERAL (
-       SELECT ${SUMMARY_COLUMNS}, r.id AS sort_id, ${changeCountSql(api, sql)}
-       FROM (SELECT x.id, x.requested_at FROM read x WHERE x.path LIKE ${sql.add(`${escapeLike(path)}%`)}
-             ORDER BY x.id DESC LIMIT ${sql.add(limit + 1)}) x
-       JOIN ${api.schemaSql}.api_requests r ON r.id = x.id AND r.requested_at = x.requested_at
-     ) m ON true
-     ORDER BY m.sort_id DESC`,
+  const test = whereClause(tested);
+  const size = sql.add(budget);
+  const { rows } = await api.pool.query<SummaryRow & { matched: boolean; n: string; read_at: string }>(
+    `SELECT ${SUMMARY_COLUMNS}, ${changeCountSql(api, sql)}, (${test}) AS matched, r.n,
+       to_char(r.requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS read_at
+     FROM (SELECT r.*, row_number() OVER (ORDER BY r.id DESC) AS n FROM ${api.schemaSql}.api_requests r
+           WHERE ${whereClause(conditions)} ORDER BY r.id DESC LIMIT ${size}) r
+     WHERE (${test}) OR r.n = ${size}
+     ORDER BY r.id DESC LIMIT ${sql.add(limit + 1)}`,
     sql.values,
   );
-  const first = rows[0];
-  const found = rows.filter((row) => row.id !== null);
-  const exhausted = (first?.read_count ?? 0) < budget || first?.read_last_id == null || first.read_last_at == null;
+  const end = rows.find((row) => Number(row.n) === budget);
   return {
-    rows: found,
-    stoppedAt: exhausted ? null : { id: first.read_last_id as string, at: first.read_last_at as string },
+    rows: rows.filter((row) => row.matched).map(({ matched: _, n: __, read_at: ___, ...row }) => row),
+    stoppedAt: end === undefined ? null : { id: end.id, at: end.read_at },
   };
 }
 
