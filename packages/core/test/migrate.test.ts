@@ -18,18 +18,33 @@ describe('on a fresh database', () => {
   const db = useEmptyDatabase();
 
   test('applies every migration and records each one', async () => {
-    expect(await migrate(db.pool)).toEqual({ schema: 'auditrum', applied: allIds, version: latest });
+    expect(await migrate(db.pool)).toEqual({
+      schema: 'auditrum',
+      applied: allIds,
+      version: latest,
+      restored: { rebound: [], failed: [], untrustedRoles: [] },
+    });
     expect(await appliedRows(db.pool)).toEqual(migrations.map(({ id, name }) => ({ id, name })));
   });
 
   test('then applies nothing when run again', async () => {
-    expect(await migrate(db.pool)).toEqual({ schema: 'auditrum', applied: [], version: latest });
+    expect(await migrate(db.pool)).toEqual({
+      schema: 'auditrum',
+      applied: [],
+      version: latest,
+      restored: { rebound: [], failed: [], untrustedRoles: [] },
+    });
     expect(await appliedRows(db.pool)).toHaveLength(latest);
   });
 
   test('accepts a connected client as well as a pool', async () => {
     const result = await withClient(db.url, (client) => migrate(client, { schema: 'via_client' }));
-    expect(result).toEqual({ schema: 'via_client', applied: allIds, version: latest });
+    expect(result).toEqual({
+      schema: 'via_client',
+      applied: allIds,
+      version: latest,
+      restored: { rebound: [], failed: [], untrustedRoles: [] },
+    });
   });
 });
 
@@ -73,7 +88,12 @@ describe('schema names', () => {
 
   test('any name PostgreSQL accepts works, quotes, spaces and $& included', async () => {
     const schema = 'my "audit" $& schema';
-    expect(await migrate(db.pool, { schema })).toEqual({ schema, applied: allIds, version: latest });
+    expect(await migrate(db.pool, { schema })).toEqual({
+      schema,
+      applied: allIds,
+      version: latest,
+      restored: { rebound: [], failed: [], untrustedRoles: [] },
+    });
     expect(await appliedRows(db.pool, schema)).toHaveLength(latest);
     const { rows } = await db.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     expect(rows).toHaveLength(1);

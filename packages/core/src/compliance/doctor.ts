@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { restoredTables } from '../schema/restored-registry.js';
 import { chainCheck, DEFAULT_MAX_SEAL_AGE_HOURS } from './chain-check.js';
 import { ComplianceInputError } from './compliance-input-error.js';
 import { DEFINER_FUNCTIONS_FOR_APP } from './harden.js';
@@ -10,9 +11,10 @@ export type DoctorStatus = 'ok' | 'problem' | 'not_enabled';
 export interface DoctorCheck {
   /**
    * `capture` (a tracked table's triggers), `guard` (the event triggers that refuse stopping capture), `partitions`
-   * (a log's months ahead), `append_only` (who may change the logs), `chain` (sealing).
+   * (a log's months ahead), `append_only` (who may change the logs), `chain` (sealing), `registry` (a tracked
+   * table restored from a dump whose registry row names another relation).
    */
-  check: 'capture' | 'guard' | 'partitions' | 'append_only' | 'chain';
+  check: 'capture' | 'registry' | 'guard' | 'partitions' | 'append_only' | 'chain';
   /** What was checked: a table, a log, or the chain. */
   subject: string;
   status: DoctorStatus;
@@ -41,7 +43,8 @@ const LOGS = ['changes', 'api_requests'] as const;
  * exist and are enabled; each log has its partitions for this month and the months ahead (else rows pile up in the
  * default partition); no role but the schema's owner may change the logs (`not_enabled` when an application role
  * owns them: the one-role set-up, before `harden`); the chain was sealed within `maxSealAgeHours` (not enabled while
- * never sealed), with the rows waiting for a seal. Reads only.
+ * never sealed), with the rows waiting for a seal; no tracked table was restored from a dump without its registry row
+ * rebound (`auditrum migrate` does it). Reads only.
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
@@ -56,6 +59,7 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
   }
   const checks = [
     ...(await captureChecks(db, schema)),
+    ...(await registryChecks(db, schema)),
     await guardCheck(db, schema),
     ...(await partitionChecks(db, schema, monthsAhead)),
     await appendOnlyCheck(db, schema),
@@ -81,6 +85,18 @@ async function captureChecks(db: Queryable, schema: string): Promise<DoctorCheck
       ? { check: 'capture', subject: name, status: 'ok', detail: 'capture triggers present and enabled' }
       : { check: 'capture', subject: name, status: 'problem', detail: problems.join('; ') },
   );
+}
+
+async function registryChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
+  const restored = await restoredTables(db, schema);
+  return restored.map(({ table }) => ({
+    check: 'registry',
+    subject: table,
+    status: 'problem',
+    detail:
+      'restored from a dump: its registry row names another relation (its history cannot be read, ALTER TABLE is ' +
+      'not followed); run "auditrum migrate" as the schema owner',
+  }));
 }
 
 async function partitionChecks(db: Queryable, schema: string, monthsAhead: number): Promise<DoctorCheck[]> {

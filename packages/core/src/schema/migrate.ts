@@ -2,6 +2,8 @@ import pg from 'pg';
 import { onOneConnection } from '../db/queryable.js';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
+import type { Rebinding } from './restored-registry.js';
+import { rebindRestored, reinstallRebound, restoredTables } from './restored-registry.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
 
 export interface MigrateOptions {
@@ -16,12 +18,21 @@ export interface MigrateResult {
   applied: number[];
   /** The highest migration id now applied. */
   version: number;
+  /**
+   * On a database restored from a dump, the tracked tables whose registry rows were rebound to their restored
+   * tables (`rebound`) and those that could not be (`failed`, with the reason: a rule naming a column the table no
+   * longer has, or a role that may not write the registry), and the application roles no longer trusted because
+   * their oid names another role there (`untrustedRoles`). All empty on any other database.
+   */
+  restored: Rebinding;
 }
 
 // psql's conventions: :AUDITRUM_SCHEMA is the quoted identifier, :'AUDITRUM_SCHEMA' the name as a string
 // literal (for SQL that builds SQL with format('%I', ...)).
 const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
 const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
+
+const NOTHING_RESTORED: Rebinding = { rebound: [], failed: [], untrustedRoles: [] };
 
 /**
  * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an
@@ -69,6 +80,8 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
       throw new SchemaTooNewError(schema, databaseVersion, codeVersion);
     }
 
+    // Before the migrations, some of which regenerate every capture function from the registry.
+    const restored = databaseVersion > 0 ? await rebindIfAllowed(client, schema) : NOTHING_RESTORED;
     const applied: number[] = [];
     for (const migration of migrations) {
       if (migration.id <= databaseVersion) continue;
@@ -83,11 +96,42 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
       ]);
       applied.push(migration.id);
     }
+    await reinstallRebound(client, schema, restored);
     await client.query('COMMIT');
-    return { schema, applied, version: codeVersion };
+    return { schema, applied, version: codeVersion, restored };
   } catch (error) {
     // If the connection itself broke, ROLLBACK fails too; the caller needs the original error.
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * The registry rebound after a restore (restored-registry.ts), when this role may write it: an application role's
+ * start-up migrate() leaves it to the schema's owner and reports each table as failed.
+ */
+async function rebindIfAllowed(client: pg.ClientBase, schema: string): Promise<Rebinding> {
+  const restored = await unlessDenied(client, () => restoredTables(client, schema));
+  if (restored === undefined || restored.length === 0) return NOTHING_RESTORED;
+  const reason = 'only the schema owner may rebind the registry: run "auditrum migrate" as the owner';
+  return (
+    (await unlessDenied(client, () => rebindRestored(client, schema, restored))) ?? {
+      ...NOTHING_RESTORED,
+      failed: restored.map((table) => ({ table, reason })),
+    }
+  );
+}
+
+/** `work` in a savepoint; undefined, and the transaction as before it, when the role lacks a privilege for it. */
+async function unlessDenied<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T | undefined> {
+  await client.query('SAVEPOINT auditrum_unless_denied');
+  try {
+    const result = await work();
+    await client.query('RELEASE SAVEPOINT auditrum_unless_denied');
+    return result;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    await client.query('ROLLBACK TO SAVEPOINT auditrum_unless_denied');
+    return undefined;
   }
 }

@@ -15,6 +15,15 @@ export function addMigrateCommand(program: Command, cli: CliContext): void {
       for (const id of result.applied) {
         cli.print(`applied migration ${id} (${migrations.find((m) => m.id === id)?.name ?? '?'})`);
       }
+      for (const table of result.restored.rebound) {
+        cli.print(`rebound ${table.table} to its registry row after a restore (capture_${table.id})`);
+      }
+      for (const { role, reason } of result.restored.untrustedRoles) {
+        cli.io.stderr(`auditrum: application role ${role} is no longer trusted after a restore: ${reason}\n`);
+      }
+      for (const { table, reason } of result.restored.failed) {
+        cli.io.stderr(`auditrum: ${table.table} was restored from a dump and is not rebound: ${reason}\n`);
+      }
       cli.print(
         result.applied.length === 0
           ? `schema "${result.schema}" is up to date at version ${result.version}`
