@@ -460,4 +460,25 @@ describe('auditrum harden', () => {
     expect(await cli(['doctor'])).toMatchObject({ code: 0 });
     await expect(app.query('SELECT auditrum._later_helper()')).rejects.toThrow(/permission denied/);
   });
+
+  it('doctor names the application role made a member of the admin role after harden: it can change history', async () => {
+    const [appRole, adminRole] = [role.name, adminName].map((name) => pg.escapeIdentifier(name));
+    await db.pool.query(`GRANT ${adminRole} TO ${appRole}`);
+    try {
+      // What the membership gives: the admin's rights, history's deletion among them.
+      await expect(app.query(`SELECT count(*) FROM auditrum.settings`)).resolves.toBeDefined();
+      const found = await cli(['doctor', '--json']);
+      // It was 'not enabled' (the one-role set-up, before harden), exit 0.
+      expect(found.code).toBe(3);
+      expect(JSON.parse(found.stdout).checks).toContainEqual({
+        check: 'append_only',
+        subject: 'auditrum',
+        status: 'problem',
+        detail: `the application role ${role.name} is a member of ${adminName}, the owner of the logs, and can change history (REVOKE ${adminRole} FROM ${appRole})`,
+      });
+    } finally {
+      await db.pool.query(`REVOKE ${adminRole} FROM ${appRole}`);
+    }
+    expect(await cli(['doctor'])).toMatchObject({ code: 0 });
+  });
 });

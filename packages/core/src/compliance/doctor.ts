@@ -160,14 +160,32 @@ const LOOSE_PRIVILEGES_SQL = `
 
 async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
   const s = quoteIdentifier(schema);
-  const owners = await db.query<{ owner: string; app_owners: string[] }>(
+  // An application role that owns the schema is the one-role set-up (harden not run); one that is only a member of
+  // the owner has all its rights all the same, but that is a set-up harden refuses (a grant made after it).
+  const owners = await db.query<{ owner: string; app_owners: string[]; app_members: string[] }>(
     `SELECT pg_get_userbyid(n.nspowner)::text AS owner,
        ARRAY(SELECT r.rolname::text FROM ${s}.application_roles a JOIN pg_roles r ON r.oid = a.role_oid
-             WHERE NOT r.rolsuper AND pg_has_role(r.oid, n.nspowner, 'MEMBER') ORDER BY 1) AS app_owners
+             WHERE NOT r.rolsuper AND r.oid = n.nspowner ORDER BY 1) AS app_owners,
+       ARRAY(SELECT r.rolname::text FROM ${s}.application_roles a JOIN pg_roles r ON r.oid = a.role_oid
+             WHERE NOT r.rolsuper AND r.oid <> n.nspowner AND pg_has_role(r.oid, n.nspowner, 'MEMBER')
+             ORDER BY 1) AS app_members
      FROM pg_namespace n WHERE n.nspname = $1`,
     [schema],
   );
-  const { owner, app_owners: appOwners } = owners.rows[0] ?? { owner: '', app_owners: [] };
+  const {
+    owner,
+    app_owners: appOwners,
+    app_members: appMembers,
+  } = owners.rows[0] ?? { owner: '', app_owners: [], app_members: [] };
+  if (appMembers.length > 0) {
+    const [admin, apps] = [quoteIdentifier(owner), appMembers.map(quoteIdentifier).join(', ')];
+    return {
+      check: 'append_only',
+      subject: schema,
+      status: 'problem',
+      detail: `the application role ${appMembers.join(', ')} is a member of ${owner}, the owner of the logs, and can change history (REVOKE ${admin} FROM ${apps})`,
+    };
+  }
   if (appOwners.length > 0) {
     return {
       check: 'append_only',
