@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { blame, createAuditrum, doctor, migrate, rowAsOf } from '@auditrum/core';
+import { blame, createAuditrum, doctor, migrate, rowAsOf, status } from '@auditrum/core';
 import { ignoreIdleErrors, useAppRole, useTestDatabase, withClient } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,10 +74,11 @@ async function restoreCopy(): Promise<void> {
 
 afterAll(async () => {
   await restoredApp?.end();
-  await db.pool.query(`DROP ROLE IF EXISTS ${INTRUDER}`);
   await restored?.end();
   if (restoredName !== '')
     await db.pool.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(restoredName)} WITH (FORCE)`);
+  // After the database that holds its privileges.
+  await db.pool.query(`DROP ROLE IF EXISTS ${INTRUDER}`);
   if (work !== '') rmSync(work, { recursive: true, force: true });
 });
 
@@ -106,6 +107,10 @@ describe('a database restored from a dump', () => {
       'public.items',
       'public.accounts',
     ]);
+    expect((await status(restored, 'auditrum')).restored.map((t) => t.table)).toEqual([
+      'public.items',
+      'public.accounts',
+    ]);
     await expect(rowAsOf(restored, 'auditrum', { table: 'public.items', key: '1', at: new Date() })).rejects.toThrow(
       /not tracked/,
     );
@@ -124,6 +129,9 @@ describe('a database restored from a dump', () => {
       failed: [],
       untrustedRoles: [],
     });
+    const listed = await status(restored, 'auditrum');
+    expect(listed.restored).toEqual([]);
+    expect(listed.tables.map((t) => t.table)).toEqual(['public.accounts', 'public.items']);
     const after = await doctor(restored, 'auditrum');
     expect(after.checks.filter((c) => c.check === 'registry')).toEqual([]);
     expect(after.checks.filter((c) => c.check === 'capture').map((c) => [c.subject, c.status])).toEqual([

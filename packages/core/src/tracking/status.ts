@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import type { RestoredTable } from '../schema/restored-registry.js';
+import { restoredTables } from '../schema/restored-registry.js';
 import type { ApplicationRole, ConnectionTrust } from './application-roles.js';
 import { connectionTrust, listApplicationRoles } from './application-roles.js';
 import type { TableRules } from './table-rules.js';
@@ -46,6 +48,11 @@ export interface AuditStatus {
   /** Whether tables created in a schema with `trackNew` are tracked as they are created (an event trigger). */
   tracksNewTables: boolean;
   tables: TrackedTableStatus[];
+  /**
+   * Tracked tables restored from a dump whose registry row still names another relation: not in `tables`, their
+   * history unreadable and ALTER TABLE unfollowed until `auditrum migrate` rebinds them (run as the schema owner).
+   */
+  restored: RestoredTable[];
   partitions: PartitionStatus[];
   /** Changes recorded with no application context (psql, cron, other services), estimated over the last 30 days. */
   changesWithoutContext30d: number;
@@ -121,6 +128,7 @@ export async function status(db: Queryable, schema: string): Promise<AuditStatus
       drifted: row.drifted,
       problems: row.problems,
     })),
+    restored: await restoredTables(db, schema),
     partitions: partitions.rows.map((row) => ({
       name: row.name,
       bounds: row.bounds.replace(/^FOR VALUES /, ''),

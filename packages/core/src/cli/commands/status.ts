@@ -47,6 +47,12 @@ export function addStatusCommand(program: Command, cli: CliContext): void {
         });
         cli.io.stdout(textTable([['TABLE', 'TRIGGERS', 'STATE', 'RULES'], ...rows]));
       }
+      if (report.restored.length > 0) {
+        cli.print();
+        cli.print(
+          `restored from a dump, waiting for "auditrum migrate" (as the schema owner) to rebind them: ${report.restored.map((t) => t.table).join(', ')}`,
+        );
+      }
       if (report.schemas.length > 0) {
         cli.print();
         cli.print(`schemas tracked as a whole: ${report.schemas.length}`);
