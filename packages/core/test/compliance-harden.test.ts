@@ -106,6 +106,12 @@ describe('auditrum harden: bad input changes nothing', () => {
         `REVOKE SET ON PARAMETER session_replication_role FROM ${app}`,
         'may set session_replication_role, which silences every trigger',
       ],
+      // It could rewrite the change log and record false purges, whatever harden revokes.
+      [
+        `GRANT pg_write_all_data TO ${app}`,
+        `REVOKE pg_write_all_data FROM ${app}`,
+        'is a member of pg_write_all_data: it may write every table, the logs included',
+      ],
     ] as const) {
       const before = await privileges();
       await db.pool.query(grant);
@@ -459,6 +465,26 @@ describe('auditrum harden', () => {
     expect(await cli(['harden', '--app-role', role.name, '--admin-role', adminName])).toMatchObject({ code: 0 });
     expect(await cli(['doctor'])).toMatchObject({ code: 0 });
     await expect(app.query('SELECT auditrum._later_helper()')).rejects.toThrow(/permission denied/);
+  });
+
+  it('doctor names a role made a member of pg_write_all_data after harden: it writes the logs past their grants', async () => {
+    const appRole = pg.escapeIdentifier(role.name);
+    await db.pool.query(`GRANT pg_write_all_data TO ${appRole}`);
+    try {
+      await expect(app.query(`UPDATE auditrum.changes SET actor_id = 'mallory' WHERE false`)).resolves.toBeDefined();
+      const found = await cli(['doctor', '--json']);
+      // It was 'ok' (exit 0): the check read the logs' grants alone.
+      expect(found.code).toBe(3);
+      expect(JSON.parse(found.stdout).checks).toContainEqual({
+        check: 'append_only',
+        subject: 'auditrum',
+        status: 'problem',
+        detail: `${role.name} may write every table (a member of pg_write_all_data)`,
+      });
+    } finally {
+      await db.pool.query(`REVOKE pg_write_all_data FROM ${appRole}`);
+    }
+    expect(await cli(['doctor'])).toMatchObject({ code: 0 });
   });
 
   it('doctor names the application role made a member of the admin role after harden: it can change history', async () => {

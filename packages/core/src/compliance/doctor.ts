@@ -131,7 +131,7 @@ async function partitionChecks(db: Queryable, schema: string, monthsAhead: numbe
 }
 
 // Privileges that let a role other than the owner change history: writing a log table or partition (but inserting
-// API-log rows, which the application does), a trigger on one, creating in the schema, or running a SECURITY DEFINER
+// API-log rows, which the application does) or every table, a trigger on one, creating in the schema, or running a SECURITY DEFINER
 // function of the schema (but the partition functions harden grants the application, $2, and triggers, which cannot
 // be called). A grant made after harden, or a function that a later migration created with PostgreSQL's default
 // EXECUTE for PUBLIC, shows here.
@@ -153,6 +153,12 @@ const LOOSE_PRIVILEGES_SQL = `
     WHERE n.nspname = $1 AND p.prosecdef AND a.grantee <> p.proowner AND a.privilege_type = 'EXECUTE'
       AND p.proname <> ALL ($2::text[])
       AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+    UNION ALL
+    -- PostgreSQL 14 and later: its members may INSERT, UPDATE and DELETE in every table, past every ACL.
+    SELECT r.oid, 'write', 'every table (a member of pg_write_all_data)'
+    FROM pg_roles w JOIN pg_roles r ON pg_has_role(r.oid, w.oid, 'MEMBER')
+    WHERE w.rolname = 'pg_write_all_data' AND r.oid <> w.oid AND NOT r.rolsuper
+      AND r.oid <> (SELECT nspowner FROM pg_namespace WHERE nspname = $1)
   )
   SELECT format('%s may %s %s', CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END,
     privilege_type, object) AS loose

@@ -31,6 +31,7 @@ interface AppRoleRisks {
   superuser: boolean;
   createRole: boolean;
   memberOfAdmin: boolean;
+  writesAllData: boolean;
   setsReplicationRole: boolean;
 }
 
@@ -44,6 +45,11 @@ const REFUSALS: readonly [keyof AppRoleRisks, (app: string, admin: string) => st
     'memberOfAdmin',
     (app, admin) =>
       `is a member of the admin role ${admin}: it would keep every right of the admin role (REVOKE ${admin} FROM ${app} first)`,
+  ],
+  [
+    'writesAllData',
+    (app) =>
+      `is a member of pg_write_all_data: it may write every table, the logs included, whatever their grants (REVOKE pg_write_all_data FROM ${app} first)`,
   ],
   [
     'setsReplicationRole',
@@ -99,6 +105,9 @@ async function appRoleRisks(db: Queryable, app: number, admin: number): Promise<
   const { rows } = await db.query<AppRoleRisks & { version: number }>(
     `SELECT r.rolsuper AS superuser, r.rolcreaterole AS "createRole",
        pg_has_role($1::oid, $2::oid, 'MEMBER') AS "memberOfAdmin",
+       -- PostgreSQL 14 and later: INSERT, UPDATE and DELETE on every table to its members, past every ACL.
+       coalesce((SELECT pg_has_role($1::oid, w.oid, 'MEMBER') FROM pg_roles w WHERE w.rolname = 'pg_write_all_data'),
+         false) AS "writesAllData",
        current_setting('server_version_num')::int AS version
      FROM pg_roles r WHERE r.oid = $1::oid`,
     [app, admin],
