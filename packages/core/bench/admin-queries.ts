@@ -249,12 +249,26 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     `SELECT row_key AS v FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
      WHERE t.table_name = 'orders' AND row_key = '4242' LIMIT 1`,
   );
-  const { rows: window } = await db.query<{ from: string; to: string; day: string }>(
+  const { rows: window } = await db.query<{
+    from: string;
+    to: string;
+    day: string;
+    monthStart: string;
+    monthDay: string;
+  }>(
     `SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS from,
        to_char((now() - interval '59 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS to,
-       to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS day`,
+       to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS day,
+       to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "monthStart",
+       to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month' + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "monthDay"`,
   );
-  const { from, to, day } = window[0] as { from: string; to: string; day: string };
+  const { from, to, day, monthStart, monthDay } = window[0] as {
+    from: string;
+    to: string;
+    day: string;
+    monthStart: string;
+    monthDay: string;
+  };
   const items = { table: 'public.order_items' };
   return [
     { name: 'changes: no filter', path: 'api/changes' },
@@ -340,6 +354,34 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/table-as-of/export',
       query: { ...items, at: day, format: 'ndjson' },
     },
+    // Session 10: the filters and combinations few or no rows match, which a page once walked the whole log for
+    // (a column, a source, an API log's method and status: now bounded, with searchedTo), and the slow ones left.
+    { name: 'changes: column no UPDATE changed', path: 'api/changes', query: { column: 'discount' } },
+    { name: 'changes: source no change has', path: 'api/changes', query: { source: 'nightly' } },
+    {
+      name: 'changes: busiest actor + source=db (none)',
+      path: 'api/changes',
+      query: { actor: busyActor, source: 'db' },
+    },
+    {
+      name: "changes: from+to (the previous month's first day)",
+      path: 'api/changes',
+      query: { from: monthStart, to: monthDay },
+    },
+    {
+      name: 'changes: busiest actor + a day 2 months ago',
+      path: 'api/changes',
+      query: { actor: busyActor, from, to },
+    },
+    { name: 'requests: method + status no call has', path: 'api/requests', query: { method: 'DELETE', status: '201' } },
+    {
+      name: 'requests: busiest actor + method none has',
+      path: 'api/requests',
+      query: { actor: busyActor, method: 'HEAD' },
+    },
+    { name: 'requests: status=aborted (0.1%)', path: 'api/requests', query: { status: 'aborted' } },
+    { name: 'recycle bin (customers)', path: 'api/deleted', query: { table: 'public.customers' } },
+    { name: 'recycle bin (settings, a DELETE or two)', path: 'api/deleted', query: { table: 'public.settings' } },
   ];
 }
 

@@ -6,7 +6,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * `api/deleted` looks for the newest DELETEs in widening time windows (a day, a week, …) instead of merging a
+ * `api/deleted` looks for the newest DELETEs in widening time windows (from the current month's start, the previous
+ * month's, …) instead of merging a
  * backward walk of every monthly partition: the page must still be the newest by change id, also when a DELETE
  * logged with an older time has a larger id (a statement that began before the window), and pages must follow each
  * other without a gap or a repeat. As a non-superuser application role that owns its tables.
@@ -47,6 +48,12 @@ beforeAll(async () => {
   await db.pool.query(
     `UPDATE auditrum.changes SET changed_at = changed_at - interval '3 days' WHERE id = (SELECT max(id) FROM auditrum.changes)`,
   );
+  // The newest of all, logged with a time in an earlier month (32 days back, whatever today is): outside the window of
+  // the current month.
+  await app.query('DELETE FROM bin WHERE id = 8');
+  await db.pool.query(
+    `UPDATE auditrum.changes SET changed_at = changed_at - interval '32 days' WHERE id = (SELECT max(id) FROM auditrum.changes)`,
+  );
   admin = createAdminRoutes({ pool: app, authorize: () => true, onError: (e) => errors.push(e) });
 });
 
@@ -65,6 +72,10 @@ describe('api/deleted, in widening time windows', () => {
       if (answer.nextCursor === null) break;
       cursor = answer.nextCursor;
     }
-    expect(keys).toEqual([['7', '6', '5'], ['4', '3', '2'], ['1']]);
+    expect(keys).toEqual([
+      ['8', '7', '6'],
+      ['5', '4', '3'],
+      ['2', '1'],
+    ]);
   });
 });

@@ -83,11 +83,15 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
 }
 
 /**
- * How far back the newest DELETEs are looked for, widening: the walk of the log's primary key merges one backward
- * scan per monthly partition, and each must find its first match before any row comes out, so every partition
- * without a DELETE of the table (the older months, usually) would be read whole for the first page.
+ * How far back the newest DELETEs are looked for, widening, in months before the current one (UTC, the monthly
+ * partitions' bounds), then the whole log: the walk of the log's primary key merges one backward scan per monthly partition, and each
+ * must find its first match before any row comes out, so every partition without a DELETE of the table (the older
+ * months, usually) would be read whole for the first page. A window starts at a month's start: a bound inside a
+ * month does not stop its partition's walk (ids lead the key, a time bound is only tested on each entry), it only
+ * leaves that month's DELETEs out (a window of a week, in a month's first days, read the whole previous month for
+ * none of its rows: 0.76 s for a table whose DELETEs were all in the current month, at 10,000,000 changes).
  */
-const WINDOWS = ['1 day', '7 days', '31 days', '1 year', null] as const;
+const WINDOWS = [0, 1, 12] as const;
 
 /**
  * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers both).
@@ -105,20 +109,24 @@ async function newestDeletes(
     `${alias}.table_id = $1 AND ${alias}.operation = 'DELETE' AND ($2::bigint IS NULL OR ${alias}.id < $2)
      AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = ${alias}.table_id AND l.row_key = ${alias}.row_key
        AND l.id > ${alias}.id)`;
-  const { rows: clock } = await db.query<{ now: string }>('SELECT now()::text AS now');
-  for (const window of WINDOWS) {
+  const { rows: bounds } = await db.query<{ since: string[] }>(
+    `SELECT ARRAY(SELECT ((date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => m))
+       AT TIME ZONE 'UTC')::text FROM unnest($1::int[]) WITH ORDINALITY AS w(m, n) ORDER BY n) AS since`,
+    [WINDOWS.filter((months) => months !== null)],
+  );
+  for (const since of [...(bounds[0]?.since ?? []), null]) {
     const { rows } = await db.query<{ id: string; reason: string | null }>(
       `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
-       WHERE ${inBin('c')} AND ($4::interval IS NULL OR c.changed_at >= $5::timestamptz - $4::interval)
+       WHERE ${inBin('c')} AND ($4::timestamptz IS NULL OR c.changed_at >= $4::timestamptz)
        ORDER BY c.id DESC LIMIT $3`,
-      [tableId, before, count, window, clock[0]?.now],
+      [tableId, before, count, since],
     );
-    if (window === null) return rows;
+    if (since === null) return rows;
     if (rows.length < count) continue;
     const { rows: older } = await db.query<{ found: boolean }>(
       `SELECT EXISTS (SELECT FROM ${audit}.changes o
-         WHERE ${inBin('o')} AND o.id > $3::bigint AND o.changed_at < $5::timestamptz - $4::interval) AS found`,
-      [tableId, before, rows.at(-1)?.id, window, clock[0]?.now],
+         WHERE ${inBin('o')} AND o.id > $3::bigint AND o.changed_at < $4::timestamptz) AS found`,
+      [tableId, before, rows.at(-1)?.id, since],
     );
     if (older[0]?.found !== true) return rows;
   }
