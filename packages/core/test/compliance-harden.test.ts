@@ -112,6 +112,12 @@ describe('auditrum harden: bad input changes nothing', () => {
         `REVOKE pg_write_all_data FROM ${app}`,
         'is a member of pg_write_all_data: it may write every table, the logs included',
       ],
+      // It could read the keys of settings, and with the guard's drop capture triggers past the guard.
+      [
+        `GRANT pg_read_all_data TO ${app}`,
+        `REVOKE pg_read_all_data FROM ${app}`,
+        'is a member of pg_read_all_data: it may read settings, the masking keys and the guard',
+      ],
     ] as const) {
       const before = await privileges();
       await db.pool.query(grant);
@@ -467,9 +473,9 @@ describe('auditrum harden', () => {
     await expect(app.query('SELECT auditrum._later_helper()')).rejects.toThrow(/permission denied/);
   });
 
-  it('doctor names a role made a member of pg_write_all_data after harden: it writes the logs past their grants', async () => {
+  it('doctor names a role made a member of pg_write_all_data or pg_read_all_data after harden: it writes the logs or reads the keys past their grants', async () => {
     const appRole = pg.escapeIdentifier(role.name);
-    await db.pool.query(`GRANT pg_write_all_data TO ${appRole}`);
+    await db.pool.query(`GRANT pg_write_all_data, pg_read_all_data TO ${appRole}`);
     try {
       await expect(app.query(`UPDATE auditrum.changes SET actor_id = 'mallory' WHERE false`)).resolves.toBeDefined();
       const found = await cli(['doctor', '--json']);
@@ -479,10 +485,10 @@ describe('auditrum harden', () => {
         check: 'append_only',
         subject: 'auditrum',
         status: 'problem',
-        detail: `${role.name} may write every table (a member of pg_write_all_data)`,
+        detail: `${role.name} may read auditrum.settings (a member of pg_read_all_data); ${role.name} may write every table (a member of pg_write_all_data)`,
       });
     } finally {
-      await db.pool.query(`REVOKE pg_write_all_data FROM ${appRole}`);
+      await db.pool.query(`REVOKE pg_write_all_data, pg_read_all_data FROM ${appRole}`);
     }
     expect(await cli(['doctor'])).toMatchObject({ code: 0 });
   });

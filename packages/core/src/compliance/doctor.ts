@@ -135,7 +135,7 @@ async function partitionChecks(db: Queryable, schema: string, monthsAhead: numbe
 // function of the schema (but the partition functions harden grants the application, $2, and triggers, which cannot
 // be called). A grant made after harden, or a function that a later migration created with PostgreSQL's default
 // EXECUTE for PUBLIC, shows here.
-const LOOSE_PRIVILEGES_SQL = `
+const loosePrivilegesSql = (s: string): string => `
   WITH grants AS (
     SELECT a.grantee, a.privilege_type, format('%I.%I', n.nspname, c.relname) AS object
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(c.relacl) a
@@ -159,6 +159,13 @@ const LOOSE_PRIVILEGES_SQL = `
     FROM pg_roles w JOIN pg_roles r ON pg_has_role(r.oid, w.oid, 'MEMBER')
     WHERE w.rolname = 'pg_write_all_data' AND r.oid <> w.oid AND NOT r.rolsuper
       AND r.oid <> (SELECT nspowner FROM pg_namespace WHERE nspname = $1)
+    UNION ALL
+    -- And SELECT on every table: an application role reads the keys of settings, and with the guard's it drops
+    -- the capture triggers of its tables past the guard.
+    SELECT r.oid, 'read', format('%I.settings (a member of pg_read_all_data)', $1::text)
+    FROM pg_roles w JOIN pg_roles r ON pg_has_role(r.oid, w.oid, 'MEMBER')
+    WHERE w.rolname = 'pg_read_all_data' AND NOT r.rolsuper
+      AND r.oid IN (SELECT role_oid FROM ${s}.application_roles)
   )
   SELECT format('%s may %s %s', CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END,
     privilege_type, object) AS loose
@@ -200,7 +207,7 @@ async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorChe
       detail: `the application role ${appOwners.join(', ')} owns the logs and can change history (run "auditrum harden")`,
     };
   }
-  const { rows } = await db.query<{ loose: string }>(LOOSE_PRIVILEGES_SQL, [schema, DEFINER_FUNCTIONS_FOR_APP]);
+  const { rows } = await db.query<{ loose: string }>(loosePrivilegesSql(s), [schema, DEFINER_FUNCTIONS_FOR_APP]);
   return rows.length === 0
     ? { check: 'append_only', subject: schema, status: 'ok', detail: `only ${owner} may change the logs` }
     : { check: 'append_only', subject: schema, status: 'problem', detail: rows.map((r) => r.loose).join('; ') };

@@ -32,6 +32,7 @@ interface AppRoleRisks {
   createRole: boolean;
   memberOfAdmin: boolean;
   writesAllData: boolean;
+  readsAllData: boolean;
   setsReplicationRole: boolean;
 }
 
@@ -50,6 +51,11 @@ const REFUSALS: readonly [keyof AppRoleRisks, (app: string, admin: string) => st
     'writesAllData',
     (app) =>
       `is a member of pg_write_all_data: it may write every table, the logs included, whatever their grants (REVOKE pg_write_all_data FROM ${app} first)`,
+  ],
+  [
+    'readsAllData',
+    (app) =>
+      `is a member of pg_read_all_data: it may read settings, the masking keys and the guard's key (with which it could drop capture triggers past the guard) (REVOKE pg_read_all_data FROM ${app} first)`,
   ],
   [
     'setsReplicationRole',
@@ -108,6 +114,9 @@ async function appRoleRisks(db: Queryable, app: number, admin: number): Promise<
        -- PostgreSQL 14 and later: INSERT, UPDATE and DELETE on every table to its members, past every ACL.
        coalesce((SELECT pg_has_role($1::oid, w.oid, 'MEMBER') FROM pg_roles w WHERE w.rolname = 'pg_write_all_data'),
          false) AS "writesAllData",
+       -- And SELECT on every table: settings too.
+       coalesce((SELECT pg_has_role($1::oid, w.oid, 'MEMBER') FROM pg_roles w WHERE w.rolname = 'pg_read_all_data'),
+         false) AS "readsAllData",
        current_setting('server_version_num')::int AS version
      FROM pg_roles r WHERE r.oid = $1::oid`,
     [app, admin],
