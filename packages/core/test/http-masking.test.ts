@@ -1,3 +1,4 @@
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { BodyCapture } from '../src/bodies/body-tap.js';
 import { bodyValue, storedBody } from '../src/bodies/body-value.js';
@@ -422,6 +423,60 @@ describe('body values', () => {
       ).toEqual({ $auditrum: 'truncated', bytes: body.length + 50, preview: `${masked}${' '.repeat(10)}` });
       expect(bodyValue(captured(body), 'text/plain', masker, { declaredBody: true })).toBe(masked);
     }
+  });
+
+  it('stores compressed bodies decoded and masked, and describes those it cannot decode within the limit', () => {
+    const json = JSON.stringify({ user: 'a', token: 't0k3n' });
+    for (const [coding, compress] of [
+      ['gzip', gzipSync],
+      ['x-gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+    ] as const) {
+      expect(
+        storedBody(captured(compress(json)), 'application/json', masker, {
+          declaredBody: true,
+          contentEncoding: coding,
+        }),
+      ).toEqual({ user: 'a', token: '[masked]' });
+    }
+    // Applied in turn (gzip, then br): undone in the reverse order.
+    expect(
+      storedBody(captured(brotliCompressSync(gzipSync('a=1&pin=2'))), 'text/plain', masker, {
+        declaredBody: true,
+        contentEncoding: 'gzip, br',
+      }),
+    ).toBe('a=1&pin=[masked]');
+    // A bomb: 10 MB of zeros in about 10 kB, under a 64 kB limit; a body cut at the limit; an unknown coding.
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024));
+    const cut = gzipSync(crypto.getRandomValues(new Uint8Array(200)));
+    for (const [bytes, coding, limit] of [
+      [bomb, 'gzip', 65536],
+      [cut, 'gzip', 100],
+      [Buffer.from(json), 'zstd', 65536],
+    ] as const) {
+      expect(
+        storedBody(captured(bytes, limit), 'application/json', masker, { declaredBody: true, contentEncoding: coding }),
+      ).toEqual({
+        $auditrum: 'binary',
+        contentType: 'application/json',
+        contentEncoding: coding,
+        bytes: bytes.length,
+      });
+    }
+    // Not compressed after all (a compression middleware outside the tap set the header): stored as it is.
+    expect(
+      storedBody(captured(json), 'application/json', masker, { declaredBody: true, contentEncoding: 'gzip' }),
+    ).toEqual({
+      user: 'a',
+      token: '[masked]',
+    });
+    expect(
+      storedBody(captured(json), 'application/json', masker, { declaredBody: true, contentEncoding: 'identity' }),
+    ).toEqual({
+      user: 'a',
+      token: '[masked]',
+    });
   });
 
   it('decodes non-UTF-8 text with replacement characters', () => {

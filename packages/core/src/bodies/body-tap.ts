@@ -16,6 +16,11 @@ export class BodyCapture {
     this.#limit = limit;
   }
 
+  /** Bytes kept at most (one more is kept to tell a body of exactly the limit from a longer one). */
+  get limit(): number {
+    return this.#limit;
+  }
+
   add(chunk: unknown, encoding?: unknown): void {
     if (typeof chunk === 'string') {
       const enc = typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8';

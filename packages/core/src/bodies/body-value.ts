@@ -1,5 +1,6 @@
-import type { BodyCapture } from './body-tap.js';
-import { cleanText } from './clean-text.js';
+import { BodyCapture } from './body-tap.js';
+import { cleanCapped, cleanText } from './clean-text.js';
+import { contentCodings, decodedBody } from './content-coding.js';
 import { maskJsonPreview } from './mask-json-preview.js';
 import type { Masker } from './masker.js';
 import type { JsonValue, StoredJson } from './stored-json.js';
@@ -95,14 +96,34 @@ export function bodyValue(
 
 /**
  * bodyValue() as stored: a whole JSON body that masking would not change is kept as the text it came as
- * (see isVerbatimJson), sparing the parse-copy-serialise round; any other body is its bodyValue().
+ * (see isVerbatimJson), sparing the parse-copy-serialise round; any other body is its bodyValue(). A body sent
+ * compressed (`contentEncoding`: gzip, deflate, br) is stored decoded, as the app reads it; one that cannot be
+ * decoded within the limit is described by the `binary` marker with its `contentEncoding`.
  */
 export function storedBody(
-  capture: BodyCapture | undefined,
+  sent: BodyCapture | undefined,
   contentType: string | undefined,
   masker: Masker,
-  options: { declaredBody: boolean },
+  options: { declaredBody: boolean; contentEncoding?: unknown },
 ): StoredJson {
+  let capture = sent;
+  const codings = contentCodings(options.contentEncoding);
+  if (sent && sent.bytes > 0 && codings.length > 0) {
+    const decoded = sent.truncated ? 'cannot-decode' : decodedBody(sent.content(), codings, sent.limit);
+    // Not encoded after all: kept when it is text (a body compressed only after the tap saw it), never as garbage.
+    if (decoded === 'cannot-decode' || (decoded === 'not-encoded' && !looksLikeText(sent.content()))) {
+      return {
+        $auditrum: 'binary',
+        contentType: cleanText(contentType ?? ''),
+        contentEncoding: cleanCapped(String(options.contentEncoding), 100),
+        bytes: sent.bytes,
+      };
+    }
+    if (decoded !== 'not-encoded') {
+      capture = new BodyCapture(sent.limit);
+      capture.add(decoded);
+    }
+  }
   if (capture && capture.bytes > 0 && !capture.truncated && bodyKind(contentType) === 'json') {
     const text = capture.text();
     if (isVerbatimJson(text, masker)) return new JsonText(text);

@@ -180,7 +180,12 @@ export class RequestLogger<Req> {
       aborted,
       status: res.headersSent || !aborted ? res.statusCode : null,
       responseHeaders: res.headersSent ? new JsonText(masker.headersJson(res.getHeaders())) : null,
-      responseBody: responseBody ? storedBody(responseBody, contentTypeOf(res), masker, { declaredBody: false }) : null,
+      responseBody: responseBody
+        ? storedBody(responseBody, contentTypeOf(res), masker, {
+            declaredBody: false,
+            contentEncoding: res.getHeader('content-encoding'),
+          })
+        : null,
       path,
     };
   }
@@ -201,7 +206,10 @@ export class RequestLogger<Req> {
         (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === 0);
       if (!empty) return storedParsedBody(parsed, masker, this.#options.bodies.maxBytes, declaredLength(req));
     }
-    return storedBody(capture, contentType, masker, { declaredBody: announcesBody(req) });
+    return storedBody(capture, contentType, masker, {
+      declaredBody: announcesBody(req),
+      contentEncoding: req.headers['content-encoding'],
+    });
   }
 
   #record(
