@@ -75,6 +75,8 @@ describe("the library's own sealing", () => {
   it.each([
     [{ intervalMs: 999 }, 'seal interval must be at least 1000 ms, not 999'],
     [{ intervalMs: Number.NaN }, 'seal interval must be at least 1000 ms, not NaN'],
+    // A Node timer cannot wait longer: it sealed every millisecond instead.
+    [{ intervalMs: 2 ** 31 }, 'seal interval must be at most 2147483647 ms (about 24.8 days'],
     [{ signingKey: keys.privateKey }, 'give signingKey and onCheckpoint together'],
     [{ onCheckpoint: () => {} }, 'give signingKey and onCheckpoint together'],
   ])('refuses %o before sealing anything', (options, message) => {

@@ -65,6 +65,10 @@ describe('partitions', () => {
       'months ahead must be a whole number from 0 to 120',
     );
     expect(() => startPartitionMaintenance(db.pool, 'auditrum', { intervalMs: 5 })).toThrow('at least 1000 ms');
+    // Once every 30 days: a Node timer cannot wait that long, and ran it every millisecond instead.
+    expect(() => startPartitionMaintenance(db.pool, 'auditrum', { intervalMs: 30 * 86_400_000 })).toThrow(
+      'partition check interval must be at most 2147483647 ms (about 24.8 days, the longest a timer keeps), not 2592000000',
+    );
     const audit = createAuditrum({ pool: db.pool, partitions: { monthsAhead: 11, intervalMs: 60_000 } });
     await audit.migrate();
     await audit.close();

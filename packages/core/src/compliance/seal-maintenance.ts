@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Queryable } from '../db/queryable.js';
+import { intervalProblem } from '../maintenance-interval.js';
 import { countSealRun } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/open-telemetry.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -30,9 +31,8 @@ export function startSealMaintenance(
   options: SealMaintenanceOptions = {},
 ): { stop(): void; ready: Promise<void> } {
   const intervalMs = options.intervalMs ?? 60_000;
-  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 1000) {
-    throw new ComplianceInputError(`seal interval must be at least 1000 ms, not ${String(intervalMs)}`);
-  }
+  const problem = intervalProblem(intervalMs);
+  if (problem !== undefined) throw new ComplianceInputError(`seal interval ${problem}`);
   const { signingKey, onCheckpoint } = options;
   if ((signingKey === undefined) !== (onCheckpoint === undefined)) {
     throw new ComplianceInputError(

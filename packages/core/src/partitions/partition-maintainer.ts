@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/queryable.js';
+import { intervalProblem } from '../maintenance-interval.js';
 import { countPartitionCheck } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/open-telemetry.js';
 import { ensurePartitions } from './ensure-partitions.js';
@@ -24,9 +25,8 @@ export function startPartitionMaintenance(
 ): { stop(): void; ready: Promise<void> } {
   const monthsAhead = options.monthsAhead ?? 3;
   const intervalMs = options.intervalMs ?? 6 * 60 * 60 * 1000;
-  if (!Number.isFinite(intervalMs) || intervalMs < 1000) {
-    throw new RangeError(`auditrum: partition check interval must be at least 1000 ms, not ${String(intervalMs)}`);
-  }
+  const problem = intervalProblem(intervalMs);
+  if (problem !== undefined) throw new RangeError(`auditrum: partition check interval ${problem}`);
   const onError =
     options.onError ?? ((error: unknown) => console.error('auditrum: partition maintenance failed', error));
   const run = () =>
