@@ -313,6 +313,24 @@ describe('auditrum CLI on bad input', () => {
     expect(await trackedTables()).toEqual(before);
   });
 
+  it('refuses an option given twice that takes a value (Commander kept the last): exit 2, nothing done', async () => {
+    const before = await trackedTables();
+    for (const [args, option] of [
+      [['purge', '--older-than', '13 months', '--dry-run', '--older-than', '1 day'], '--older-than'],
+      [['erase', '--actor-id', '42', '--actor-id', '43', '--reason', 'r', '--dry-run'], '--actor-id'],
+      [['--schema', 'auditrum', 'status', '--schema', 'elsewhere'], '--schema'],
+      [['track', 'public.x', '--only=a', '--only', 'b'], '--only'],
+      [['app-role', 'add', 'x', '--url', db.url, '--url', db.url], '--url'],
+    ] as const) {
+      const outcome = await cli([...args]);
+      expect(outcome, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(outcome.stderr).toContain(`auditrum: ${option} was given more than once: give it once`);
+    }
+    expect(await trackedTables()).toEqual(before);
+    // A flag may repeat; --webhook-header adds a header each time.
+    expect((await cli(['status', '--json', '--json'])).code).toBe(0);
+  });
+
   it('refuses an empty --schema, or one longer than PostgreSQL keeps, before connecting (exit 2)', async () => {
     const long = 'a'.repeat(64);
     for (const [schema, message] of [

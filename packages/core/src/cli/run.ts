@@ -25,6 +25,7 @@ import { addVerifyCommand } from './commands/verify.js';
 import { errorMessage } from './database.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { CliIo } from './io.js';
+import { refuseRepeatedOptions } from './repeated-options.js';
 import { UsageError } from './usage-error.js';
 
 // src/cli/ and dist/cli/ are both two levels below the package.
@@ -80,6 +81,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   addExportCommand(program, cli);
   addEraseCommand(program, cli);
   addExecCommand(program, cli);
+  refuseRepeatedOptions(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
