@@ -15,6 +15,7 @@ import { refusedPage, wantsRefusedPage } from './refused-page.js';
 import { assertJsonBodyHeaders, readJsonBody } from './request-body.js';
 import { assertSameOrigin } from './same-origin.js';
 import { TableDepartures } from './table-departures.js';
+import { TableKeys } from './table-keys.js';
 import { loadTables } from './tables.js';
 import { TransactionBlocks } from './transaction-blocks.js';
 import { UiAssets } from './ui-assets.js';
@@ -37,6 +38,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
   const assets = new UiAssets(resolved.assetsDir);
   const transactionBlocks = new TransactionBlocks(resolved.pool, schemaSql);
   const tableDepartures = new TableDepartures(resolved.pool, schemaSql);
+  const tableKeys = new TableKeys(resolved.pool, schemaSql);
 
   async function apiContext(scope: AdminScope | undefined): Promise<ApiContext> {
     const tables = await loadTables(resolved.pool, schemaSql);
@@ -49,6 +51,7 @@ export function createAdminRoutes<Req>(options: AdminOptions<Req>): AdminHandler
       scope,
       transactionBlocks,
       tableDepartures,
+      tableKeys,
     };
   }
 

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { AdminScope } from './admin-options.js';
 import type { TableRef } from './api-types.js';
 import type { TableDepartures } from './table-departures.js';
+import type { TableKeys } from './table-keys.js';
 import type { TransactionBlocks } from './transaction-blocks.js';
 
 /** What every API handler of one request works with. */
@@ -19,4 +20,6 @@ export interface ApiContext {
   transactionBlocks?: TransactionBlocks;
   /** The admin mount's summary of the tables' departures in the months without their index (a table as of a time). */
   tableDepartures?: TableDepartures;
+  /** The admin mount's summary of the keys of the tables' log (a table as of a time before a TRUNCATE or a gap). */
+  tableKeys?: TableKeys;
 }

@@ -16,6 +16,7 @@ import { asInput, historyTable, liveTableName, parseRowKey } from './history-par
 import type { QueryParams } from './query-params.js';
 import { MAX_KEY_TEXT } from './query-params.js';
 import { departuresSql, pageDepartures } from './table-departures.js';
+import { logKeysSql, pageLogKeys } from './table-keys.js';
 
 /**
  * The routes that read rows as they were: one row at a time, a page of a whole table, one field's recorded values.
@@ -113,11 +114,13 @@ export async function tableAsOfRoute(
   // on another connection).
   const exactLookup = contains === undefined || after !== null ? null : exactRow(api, name, contains, at);
   const page = asInput(async () => {
-    const [today, summary] = await Promise.all([
+    const [today, summary, logKeys] = await Promise.all([
       trackedColumns(api.pool, api.schema, name),
       pageDepartures(api.tableDepartures, name, at),
+      pageLogKeys(api.tableKeys, name, at),
     ]);
     const departures = departuresSql(api.schemaSql, 7, summary);
+    const keys = logKeysSql(api.schemaSql, 7 + departures.values.length, logKeys);
     // One row at least (LEFT JOIN): the bound, with the page's rows if any.
     const result = await historyQuery<RowStateRow & { exists: boolean | null; until_key: string | null }>(
       api.pool,
@@ -127,8 +130,8 @@ export async function tableAsOfRoute(
        FROM (SELECT CASE WHEN $6::integer IS NOT NULL
          THEN ${api.schemaSql}.table_as_of_bound($1::regclass, $3, $6) END AS until_key) b
        LEFT JOIN LATERAL ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, $3, $4, $5, b.until_key,
-         ${departures.sql}) s ON true`,
-      [name, at, after, contains ?? null, limit + 1, keysRead, ...departures.values],
+         ${departures.sql}, ${keys.sql}) s ON true`,
+      [name, at, after, contains ?? null, limit + 1, keysRead, ...departures.values, ...keys.values],
     ).catch((error: unknown) => {
       if (error instanceof HistoryInputError && /the cursor/.test(error.message)) throw notACursor();
       throw error;

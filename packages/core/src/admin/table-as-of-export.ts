@@ -15,6 +15,7 @@ import { asInput, historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 import { MAX_KEY_TEXT } from './query-params.js';
 import { departuresSql, pageDepartures } from './table-departures.js';
+import { logKeysSql, pageLogKeys } from './table-keys.js';
 
 /**
  * Rows of the first page, in key order: enough to start the download while the whole table's query starts, and few,
@@ -63,8 +64,13 @@ async function* snapshotRows(
   at: string,
   contains: string | undefined,
 ): AsyncGenerator<TableRowState> {
-  // The summary of departures is read before the transaction begins: its snapshot sees every row the summary holds.
-  const departures = departuresSql(api.schemaSql, 5, await pageDepartures(api.tableDepartures, table, at));
+  // The summaries are read before the transaction begins: its snapshot sees every row they hold.
+  const [summary, logKeys] = await Promise.all([
+    pageDepartures(api.tableDepartures, table, at),
+    pageLogKeys(api.tableKeys, table, at),
+  ]);
+  const departures = departuresSql(api.schemaSql, 5, summary);
+  const keys = logKeysSql(api.schemaSql, 5 + departures.values.length, logKeys);
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
   const client = await checkOut(api.pool);
   let state: 'page' | 'copy' | 'done' = 'page';
@@ -75,8 +81,9 @@ async function* snapshotRows(
       table,
       `SELECT s.row_key, s."exists", s."values", s.unknown, s.last_change_id::text AS last_change_id, s.last_changed_at,
          s.rebuilt_from
-       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, NULL, $3, $4, NULL, ${departures.sql}) s`,
-      [table, at, contains ?? null, FIRST_PAGE_ROWS, ...departures.values],
+       FROM ${api.schemaSql}.table_as_of_page($1::regclass, $2::timestamptz, NULL, $3, $4, NULL, ${departures.sql},
+         ${keys.sql}) s`,
+      [table, at, contains ?? null, FIRST_PAGE_ROWS, ...departures.values, ...keys.values],
     );
     for (const row of page.rows) yield { exists: row.exists ? true : null, ...toRowState(row, columns) };
     if (page.rows.length === FIRST_PAGE_ROWS) {

@@ -181,7 +181,7 @@ export function departuresAsOf(departures: DeparturesArgument, at: string): Depa
 }
 
 /** A text as an element of a PostgreSQL array literal (quoted, as pg quotes it). */
-function arrayElement(text: string): string {
+export function arrayElement(text: string): string {
   return `"${text.replace(/[\\"]/g, '\\$&')}"`;
 }
 
