@@ -207,6 +207,21 @@ describe.skipIf(!binary)('BullMQ: the enqueuing context restored in the worker',
     expect(await changesOf([6])).toEqual([]);
   });
 
+  it('carries the context once when auditQueue() is called twice on a queue', async () => {
+    const { queue, events } = await setUp(async () => {
+      await pool.query("UPDATE parcels SET state = 'twice' WHERE id = 7");
+    });
+    // Before, the second wrapper gave the data its context and the first refused it: every add in a request failed.
+    expect(auditQueue(queue)).toBe(queue);
+    const job = await withAuditContext({ actor: { id: 'gus' }, requestId: 'req-twice' }, () =>
+      queue.add('ship', { parcel: 7 }),
+    );
+    await job.waitUntilFinished(events);
+    expect((await changesOf([7])).map((c) => [c.row_key, c.actor_id, c.request_id])).toEqual([
+      ['7', 'gus', 'req-twice'],
+    ]);
+  });
+
   it('fails a job whose carried context is malformed before it writes anything', async () => {
     let ran = false;
     const { queue, events } = await setUp(
