@@ -277,6 +277,20 @@ describe('auditrum export: bad input is refused with a clear message, and nothin
     await refused(['export', '--follw'], "unknown option '--follw'");
   });
 
+  it('a --file that names no file, a --webhook URL with a password (never printed)', async () => {
+    // '' wrote <the directory above>/<this directory's name>.000000001….ndjson, 'out/' out.000000001… beside out/.
+    const file = '--file: give a path and a name for the files (e.g. exports/audit), not a directory';
+    await refused(['export', '--file', ''], file);
+    await refused(['export', '--file', 'out/'], file);
+    const outcome = await cli(['export', '--webhook', 'https://siem:s3cret@127.0.0.1:1/in', '--webhook-attempts', '1']);
+    expect(outcome).toMatchObject({ code: 2, stdout: '' });
+    // It failed each try ("Request cannot be constructed from a URL that includes credentials: …s3cret…"), exit 1.
+    expect(outcome.stderr).toContain(
+      "--webhook: a URL with a user or password cannot be sent: give it as --webhook-header 'Authorization: Basic …'",
+    );
+    expect(outcome.stderr).not.toContain('s3cret');
+  });
+
   it('a --since without a zone, or not a time', async () => {
     await refused(['export', '--since', '2026-12-01T00:00:00'], 'has no time zone; add Z or an offset');
     await refused(['export', '--since', 'last week'], 'is not an ISO 8601 time with a zone');

@@ -159,15 +159,26 @@ function checkSinkFlags(flags: ExportFlags): void {
   if (flags.webhook === undefined && (flags.webhookHeader.length > 0 || flags.webhookAttempts !== 10)) {
     throw new UsageError('--webhook-header and --webhook-attempts need --webhook');
   }
+  // resolve() would make '' the working directory and drop a trailing slash: the files would be named after a
+  // directory, in the one above it.
+  if (flags.file !== undefined && (flags.file === '' || /[/\\]$/.test(flags.file))) {
+    throw new UsageError('--file: give a path and a name for the files (e.g. exports/audit), not a directory');
+  }
   if (flags.webhook !== undefined) {
-    let protocol = '';
+    let url: URL | undefined;
     try {
-      protocol = new URL(flags.webhook).protocol;
+      url = new URL(flags.webhook);
     } catch {
       // refused below
     }
-    if (protocol !== 'http:' && protocol !== 'https:') {
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
       throw new UsageError(`--webhook: ${JSON.stringify(flags.webhook)} is not an http or https URL`);
+    }
+    // fetch refuses such a URL at each try; the message it gives holds the password.
+    if (url.username !== '' || url.password !== '') {
+      throw new UsageError(
+        "--webhook: a URL with a user or password cannot be sent: give it as --webhook-header 'Authorization: Basic …'",
+      );
     }
   }
 }
