@@ -231,7 +231,10 @@ describe('one request', () => {
   it('shows the masked call, its bodies as text and every change it caused', async () => {
     fetchStub = stubFetch({
       [`${BASE}/api/requests/019ac0de-0000-7000-8000-00000000b0b1`]: {
-        request: requestDetail({ responseBody: { $auditrum: 'truncated', bytes: 70000, preview: '{"items":[' } }),
+        request: requestDetail({
+          requestBody: { $auditrum: 'binary', contentType: 'application/json', contentEncoding: 'gzip', bytes: 9000 },
+          responseBody: { $auditrum: 'truncated', bytes: 70000, preview: '{"items":[' },
+        }),
         changes: [updateChange()],
         changeCount: 1,
       },
@@ -242,6 +245,11 @@ describe('one request', () => {
     // Header values are all strings: shown as they are, not quoted like a "17" string in a diff would be.
     expect(screen.getByText('17', { selector: '.record dd *' })).toBeTruthy();
     expect(screen.getByText('Truncated (70,000 bytes): only the beginning was stored.')).toBeTruthy();
+    expect(
+      screen.getByText(
+        'Compressed body (gzip), 9,000 bytes as sent: not stored, as it could not be decoded within the size limit.',
+      ),
+    ).toBeTruthy();
     expect(screen.getByRole('heading', { name: 'Row changes it caused (1)' })).toBeTruthy();
     expect(screen.getByRole('link', { name: /status: draft → paid/ }).getAttribute('href')).toBe(`${BASE}/changes/41`);
   });

@@ -46,6 +46,9 @@ export function describeMarker(marker: BodyMarker): string {
     case 'truncated':
       return `Truncated${bytes ? ` (${bytes})` : ''}: only the beginning was stored.`;
     case 'binary':
+      if (typeof marker.contentEncoding === 'string') {
+        return `Compressed body (${marker.contentEncoding})${bytes ? `, ${bytes} as sent` : ''}: not stored, as it could not be decoded within the size limit.`;
+      }
       return `Binary body${typeof marker.contentType === 'string' ? ` of type ${marker.contentType}` : ''}${bytes ? `, ${bytes}` : ''}: not stored.`;
     case 'stream':
       return 'Streamed body: not stored.';
