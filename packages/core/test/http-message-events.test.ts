@@ -27,10 +27,8 @@ describe("the events of a request's messages", () => {
     b.req.on('end', () => events.push(['b end', seen()]));
     b.res.on('finish', () => events.push(['b finish', seen()]));
     b.req.emit('end');
-    withAuditContext({ actor: { id: 'a' } }, () => {
-      // Request a's code (its scope current) makes b's response finish: b's listener runs as b, never as a.
-      b.res.emit('finish');
-    });
+    // Request a's code (its scope current) makes b's response finish: b's listener runs as b, never as a.
+    expect(withAuditContext({ actor: { id: 'a' } }, () => b.res.emit('finish'))).toBe(true);
     a.req.on('close', () => events.push(['a close', seen()]));
     a.req.emit('close');
     expect(events).toEqual([
@@ -45,13 +43,15 @@ describe("the events of a request's messages", () => {
     const events: unknown[] = [];
     a.res.on('custom', () => events.push(['a custom', seen()]));
     // A handler of request a opens a scope of its own (a reason) and something in it emits: the reason stays.
-    inAuditScope(a.scope, () => withChangeReason('refund', () => a.res.emit('custom')));
+    expect(inAuditScope(a.scope, () => withChangeReason('refund', () => a.res.emit('custom')))).toBe(true);
     // Another request's inner scope is not a's: a's events run as a.
-    withAuditContext({ actor: { id: 'z' } }, () => withChangeReason('other', () => a.res.emit('custom')));
+    expect(withAuditContext({ actor: { id: 'z' } }, () => withChangeReason('other', () => a.res.emit('custom')))).toBe(
+      true,
+    );
     const other = new IncomingMessage(new Socket());
     other.on('end', () => events.push(['other end', seen()]));
     other.emit('end');
-    withAuditContext({ actor: { id: 'z' } }, () => other.emit('end'));
+    expect(withAuditContext({ actor: { id: 'z' } }, () => other.emit('end'))).toBe(true);
     expect(events).toEqual([
       ['a custom', { actor: 'a', requestId: 'r-a', reason: 'refund' }],
       ['a custom', { actor: 'a', requestId: 'r-a', reason: undefined }],
