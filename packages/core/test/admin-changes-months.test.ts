@@ -1,10 +1,10 @@
 import { createAuditrum } from '@auditrum/core';
 import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logMonths } from '../src/admin/month-walk.js';
+import { adminRead } from './admin-read.js';
 
 // The changes list walks the primary key a month at a time (month-walk.ts): a month without a match is read only when
 // the newer ones did not fill the page. Every page must still be the newest changes by id, with the months ahead (a
@@ -16,18 +16,8 @@ const db = useTestDatabase();
 const role = useAppRole(db);
 let app: pg.Pool;
 
-async function page(query: Record<string, string>): Promise<ChangesResponse> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams(query),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  if (response.status !== 200) throw new Error(String(response.body));
-  return JSON.parse(String(response.body)) as ChangesResponse;
+function page(query: Record<string, string>): Promise<ChangesResponse> {
+  return adminRead(app, 'api/changes', query);
 }
 
 /** The ids of every page of a list, following its cursor to the end. */

@@ -1,10 +1,10 @@
 import { createAuditrum } from '@auditrum/core';
 import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FILTER_LIMITS } from '../src/admin/bounded-search.js';
+import { adminRead } from './admin-read.js';
 
 // The changes list's `column` filter, and its `source` filter without the optional source index, have no index: a
 // page reads at most FILTER_LIMITS.first changes that match the other filters (a later one FILTER_LIMITS.budget),
@@ -18,18 +18,8 @@ let app: pg.Pool;
 const TOTAL = 25_000;
 const MARKED = [10, 2000, 4000, 21_000, 24_000];
 
-async function page(query: Record<string, string>): Promise<ChangesResponse> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams(query),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  if (response.status !== 200) throw new Error(String(response.body));
-  return JSON.parse(String(response.body)) as ChangesResponse;
+function page(query: Record<string, string>): Promise<ChangesResponse> {
+  return adminRead(app, 'api/changes', query);
 }
 
 const ids = (response: ChangesResponse) => response.items.map((item) => Number(item.id));

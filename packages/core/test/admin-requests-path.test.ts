@@ -1,9 +1,9 @@
 import type { RequestsResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TESTED_LIMITS } from '../src/admin/requests-api.js';
+import { adminRead } from './admin-read.js';
 
 // The API log's `path`, `method` and `status` filters have no index: a page reads at most TESTED_LIMITS.first calls (a
 // later one TESTED_LIMITS.budget) and says how far back it searched when that ran out before the page was full. The
@@ -15,18 +15,8 @@ const role = useAppRole(db);
 let app: pg.Pool;
 const TOTAL = 25_000;
 
-async function page(query: Record<string, string>): Promise<RequestsResponse> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/requests',
-    query: new URLSearchParams(query),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  if (response.status !== 200) throw new Error(String(response.body));
-  return JSON.parse(String(response.body)) as RequestsResponse;
+function page(query: Record<string, string>): Promise<RequestsResponse> {
+  return adminRead(app, 'api/requests', query);
 }
 
 const requestIds = (response: RequestsResponse) => response.items.map((item) => item.requestId);

@@ -1,0 +1,17 @@
+import { createAdminRoutes } from '@auditrum/core/admin';
+import type pg from 'pg';
+
+/** The JSON a read route of a new admin mount on `pool` answers with; throws on any status but 200. */
+export async function adminRead<T>(pool: pg.Pool, path: string, query: Record<string, string>): Promise<T> {
+  const admin = createAdminRoutes({ pool, authorize: () => true });
+  const response = await admin({
+    method: 'GET',
+    path,
+    query: new URLSearchParams(query),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  if (response.status !== 200) throw new Error(String(response.body));
+  return JSON.parse(String(response.body)) as T;
+}
