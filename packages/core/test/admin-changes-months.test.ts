@@ -1,5 +1,6 @@
 import { createAuditrum } from '@auditrum/core';
 import type { ChangesResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,31 @@ describe('api/changes, a month at a time', () => {
       '1004',
       '1003',
     ]);
+  });
+
+  it('exports the same changes, batch after batch', async () => {
+    const admin = createAdminRoutes({ pool: app, authorize: () => true });
+    for (const [filter, where] of [
+      [{}, 'true'],
+      [{ operation: 'DELETE' }, `operation = 'DELETE'`],
+    ] as const) {
+      const query = new URLSearchParams({ ...filter, format: 'ndjson' });
+      const response = await admin({
+        method: 'GET',
+        path: 'api/changes/export',
+        query,
+        headers: {},
+        basePath: '',
+        raw: null,
+      });
+      let text = '';
+      for await (const chunk of response.body as AsyncIterable<string>) text += chunk;
+      const ids = text
+        .trimEnd()
+        .split('\n')
+        .map((line) => Number((JSON.parse(line) as { id: string }).id));
+      expect(ids).toEqual(await expected(where));
+    }
   });
 
   it('reads the log in one query when the default partition holds changes, with the same pages', async () => {

@@ -1,5 +1,3 @@
-import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import { csvCell } from '../changes/csv.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
@@ -9,8 +7,9 @@ import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, resolveChangeCriteria, searchConditions } from './change-filters.js';
 import { toChange } from './change-rows.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
+import { monthsToWalk, newestChanges } from './month-walk.js';
 import type { QueryParams } from './query-params.js';
-import { SqlParams, whereClause } from './sql-builder.js';
+import type { SqlParams } from './sql-builder.js';
 
 /** Rows per query of the export's keyset loop: bounded memory, and each query is a short index range. */
 export const EXPORT_BATCH = 1000;
@@ -56,17 +55,16 @@ export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria
     for await (const row of searchAll(api, criteria, ['q'])) yield toChange(row, api.tablesById);
     return;
   }
+  const months = await monthsToWalk(api, criteria);
   let beforeId: string | undefined;
   for (;;) {
-    const sql = new SqlParams();
-    const conditions = changeConditions(criteria, sql);
-    if (criteria.q !== undefined) conditions.push(...searchConditions(criteria.q, sql));
-    if (beforeId !== undefined) conditions.push(`c.id < ${sql.add(beforeId)}::bigint`);
-    const { rows } = await api.pool.query<ChangeRow>(
-      `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
-       ORDER BY c.id DESC LIMIT ${EXPORT_BATCH}`,
-      sql.values,
-    );
+    const conditions = (sql: SqlParams) => {
+      const all = changeConditions(criteria, sql);
+      if (criteria.q !== undefined) all.push(...searchConditions(criteria.q, sql));
+      if (beforeId !== undefined) all.push(`c.id < ${sql.add(beforeId)}::bigint`);
+      return all;
+    };
+    const rows = await newestChanges(api, months, conditions, EXPORT_BATCH);
     for (const row of rows) yield toChange(row, api.tablesById);
     if (rows.length < EXPORT_BATCH) return;
     beforeId = rows.at(-1)?.id;

@@ -3,13 +3,11 @@ import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
 import { searchPage, unindexedFilters } from './bounded-search.js';
-import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, resolveChangeCriteria, scopeConditions, searchConditions } from './change-filters.js';
 import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { badParameter, notFound } from './errors.js';
-import type { LogMonth } from './month-walk.js';
-import { logMonths, newestByMonth } from './month-walk.js';
+import { monthsToWalk, newestChanges } from './month-walk.js';
 import type { QueryParams } from './query-params.js';
 import { findRequestSummary } from './requests-api.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -40,58 +38,10 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
     if (before !== undefined) all.push(`c.id < ${sql.add(before)}::bigint`);
     return all;
   };
-  const months = walksThePrimaryKey(criteria) ? await logMonths(api) : null;
-  const rows =
-    months === null
-      ? await newest(api, conditions, limit + 1)
-      : await newestByMonth(api, monthsWithin(months, criteria), conditions, limit + 1);
+  const rows = await newestChanges(api, await monthsToWalk(api, criteria), conditions, limit + 1);
   const items = await toChanges(api, rows.slice(0, limit));
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor('changes', last.id) : null };
-}
-
-/**
- * Whether the page is read by walking the primary key backwards (no filter, operation, a busy table, times): then it
- * is read a month at a time (month-walk.ts). The filters with an index of their own (actor, request, key,
- * transaction, TRUNCATE and DDL) find a month without matches at once, and a page of a few matches would take a
- * query per month.
- */
-function walksThePrimaryKey(criteria: ChangeCriteria): boolean {
-  return (
-    criteria.actors.length === 0 &&
-    criteria.request === undefined &&
-    criteria.key === undefined &&
-    criteria.txid === undefined &&
-    criteria.operation !== 'TRUNCATE' &&
-    criteria.operation !== 'DDL'
-  );
-}
-
-/** The months that can hold changes between the criteria's `from` and `to` (the bounds compared to the millisecond). */
-function monthsWithin(months: readonly LogMonth[], criteria: ChangeCriteria): LogMonth[] {
-  const from = milliseconds(criteria.from);
-  const to = milliseconds(criteria.to);
-  return months.filter(
-    (month) =>
-      (from === undefined || Date.parse(month.upper) >= from) && (to === undefined || Date.parse(month.lower) <= to),
-  );
-}
-
-/** An instant parameter's milliseconds; undefined without one, or when JavaScript cannot read it (no month is left out). */
-function milliseconds(instant: string | undefined): number | undefined {
-  const ms = instant === undefined ? Number.NaN : Date.parse(instant);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-/** The newest `count` changes that match the conditions, in one query. */
-async function newest(api: ApiContext, conditions: (sql: SqlParams) => string[], count: number): Promise<ChangeRow[]> {
-  const sql = new SqlParams();
-  const { rows } = await api.pool.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
-     ORDER BY c.id DESC LIMIT ${sql.add(count)}`,
-    sql.values,
-  );
-  return rows;
 }
 
 /** `GET api/changes/:id`, with the API call it belongs to. */

@@ -1,6 +1,7 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
+import type { ChangeCriteria } from './change-filters.js';
 import { SqlParams, whereClause } from './sql-builder.js';
 
 /** A monthly partition's bounds (ISO 8601, UTC): its changes were made from `lower` up to, not including, `upper`. */
@@ -61,6 +62,77 @@ async function outsideMonths(api: Pick<ApiContext, 'pool' | 'schemaSql'>, months
 }
 
 /**
+ * The months to read the changes that match the criteria in, newest first: null when they are read in one query (the
+ * criteria's filters have an index of their own, or the log is not read month by month: logMonths).
+ */
+export async function monthsToWalk(
+  api: Pick<ApiContext, 'pool' | 'schemaSql'>,
+  criteria: ChangeCriteria,
+): Promise<LogMonth[] | null> {
+  if (!walksThePrimaryKey(criteria)) return null;
+  const months = await logMonths(api);
+  return months === null ? null : monthsWithin(months, criteria);
+}
+
+/** The newest `count` changes that match `conditions`: a month at a time in `months`, or in one query without. */
+export function newestChanges(
+  api: Pick<ApiContext, 'pool' | 'schemaSql'>,
+  months: readonly LogMonth[] | null,
+  conditions: (sql: SqlParams) => string[],
+  count: number,
+): Promise<ChangeRow[]> {
+  return months === null ? newest(api, conditions, count) : newestByMonth(api, months, conditions, count);
+}
+
+/**
+ * Whether the page is read by walking the primary key backwards (no filter, operation, a busy table, times): then it
+ * is read a month at a time (month-walk.ts). The filters with an index of their own (actor, request, key,
+ * transaction, TRUNCATE and DDL) find a month without matches at once, and a page of a few matches would take a
+ * query per month.
+ */
+function walksThePrimaryKey(criteria: ChangeCriteria): boolean {
+  return (
+    criteria.actors.length === 0 &&
+    criteria.request === undefined &&
+    criteria.key === undefined &&
+    criteria.txid === undefined &&
+    criteria.operation !== 'TRUNCATE' &&
+    criteria.operation !== 'DDL'
+  );
+}
+
+/** The months that can hold changes between the criteria's `from` and `to` (the bounds compared to the millisecond). */
+function monthsWithin(months: readonly LogMonth[], criteria: ChangeCriteria): LogMonth[] {
+  const from = milliseconds(criteria.from);
+  const to = milliseconds(criteria.to);
+  return months.filter(
+    (month) =>
+      (from === undefined || Date.parse(month.upper) >= from) && (to === undefined || Date.parse(month.lower) <= to),
+  );
+}
+
+/** An instant parameter's milliseconds; undefined without one, or when JavaScript cannot read it (no month is left out). */
+function milliseconds(instant: string | undefined): number | undefined {
+  const ms = instant === undefined ? Number.NaN : Date.parse(instant);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The newest `count` changes that match the conditions, in one query. */
+async function newest(
+  api: Pick<ApiContext, 'pool' | 'schemaSql'>,
+  conditions: (sql: SqlParams) => string[],
+  count: number,
+): Promise<ChangeRow[]> {
+  const sql = new SqlParams();
+  const { rows } = await api.pool.query<ChangeRow>(
+    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
+     ORDER BY c.id DESC LIMIT ${sql.add(count)}`,
+    sql.values,
+  );
+  return rows;
+}
+
+/**
  * The newest `count` changes (below the cursor) that match `conditions`, read one month at a time, newest first,
  * until no older month can hold a change with a larger id than the last of them (a probe of the ids above it: a
  * statement that began before a month's end and was logged after has its time in the older month).
@@ -70,7 +142,7 @@ async function outsideMonths(api: Pick<ApiContext, 'pool' | 'schemaSql'>, months
  * did not have) is read whole, however many matches the newer months hold (10,000,000 changes, `operation=DELETE`
  * with every DELETE in the current month: 2.1 s of server CPU for the first page).
  */
-export async function newestByMonth(
+async function newestByMonth(
   api: Pick<ApiContext, 'pool' | 'schemaSql'>,
   months: readonly LogMonth[],
   conditions: (sql: SqlParams) => string[],
