@@ -18,12 +18,13 @@ let pool: pg.Pool;
 let admin: AdminHandler<null>;
 const errors: unknown[] = [];
 let at = '';
+const GATE = 4242;
 
-function exportRequest(): Promise<AdminResponse> {
+function exportRequest(table = 'public.wide'): Promise<AdminResponse> {
   return admin({
     method: 'GET',
     path: 'api/table-as-of/export',
-    query: new URLSearchParams({ table: 'public.wide', at, format: 'ndjson' }),
+    query: new URLSearchParams({ table, at, format: 'ndjson' }),
     headers: {},
     basePath: '',
     raw: null,
@@ -48,6 +49,19 @@ beforeAll(async () => {
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.wide');
   createAuditrum({ pool: setUp, partitions: false });
   await setUp.query(`INSERT INTO wide SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`);
+  // A table whose rows after the tenth can be read only once the test lets them: a row-level security policy waits
+  // for an advisory lock the test holds, so the whole table's rebuild stalls before its first row, as a large
+  // table's does while it reads the log, and the first page (ten rows) does not.
+  await setUp.query('CREATE TABLE gated (id int PRIMARY KEY)');
+  await setUp.query(`INSERT INTO gated SELECT generate_series(1, 30)`);
+  await setUp.query(`CREATE FUNCTION gate(id int) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+      IF id > 10 THEN PERFORM pg_advisory_xact_lock_shared(${GATE}); END IF;
+      RETURN true;
+    END $$`);
+  await setUp.query('CREATE POLICY gated_rows ON gated USING (gate(id))');
+  await setUp.query('ALTER TABLE gated ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY');
+  await createAuditrum({ pool: db.pool, partitions: false }).track('public.gated');
   at = new Date().toISOString();
   await setUp.end();
   pool = role.openPool({ max: 1 });
@@ -77,3 +91,54 @@ describe('a table as of a time export stopped mid-COPY', () => {
     expect((await stopped)()).toBeLessThan(wholeBytes / 4);
   });
 });
+
+describe('a table as of a time export whose client leaves while the rebuild has no row yet', () => {
+  it('cancels the rebuild at once, instead of holding the connection until its first rows come', async () => {
+    const locker = await db.pool.connect();
+    try {
+      await locker.query('SELECT pg_advisory_lock($1)', [GATE]);
+      const body = ((await exportRequest('public.gated')).body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      let rows = 0;
+      while (rows < 10) rows += ((await body.next()).value as string).split('\n').length - 1;
+      expect(rows).toBe(10);
+      // The rebuild waits at row 11; the client asks for more, then leaves.
+      // (Its outcome is taken at once: it fails when the rebuild is cancelled, before the test looks at it.)
+      const waiting = body.next().then(
+        () => 'a row',
+        (error: { code?: string }) => error.code,
+      );
+      await until(async () => (await gateWaiters()) === 1);
+      const left = body.return?.(undefined);
+      const outcome = await Promise.race([
+        left?.then(() => 'returned'),
+        new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting')),
+      ]);
+      expect(outcome).toBe('returned');
+      expect(await gateWaiters()).toBe(0);
+      // The read the client left waiting ends with the cancelled statement, which reaches nobody else.
+      expect(await waiting).toBe('57014');
+    } finally {
+      await locker.query('SELECT pg_advisory_unlock_all()');
+      locker.release();
+    }
+    // The pool of one answers: the export's connection came back (discarded, a new one made).
+    expect((await pool.query('SELECT count(*)::int AS n FROM wide')).rows).toEqual([{ n: 20_000 }]);
+  });
+});
+
+/** Backends waiting for the gate's advisory lock. */
+async function gateWaiters(): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`,
+    [GATE],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 200; tries++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('the condition never held');
+}

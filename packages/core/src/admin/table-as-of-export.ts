@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { tableCsvHeader, tableCsvLine } from '../changes/csv.js';
+import { cancelStatement } from '../db/cancel-statement.js';
 import { checkOut, ignoreConnectionError } from '../db/queryable.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { TableRowState } from '../history/history-types.js';
@@ -43,12 +44,13 @@ export async function exportTableAsOf(
   const contains = params.text('key', MAX_KEY_TEXT);
   const name = await liveTableName(api, table);
   const columns = await asInput(() => trackedColumns(api.pool, api.schema, name));
-  const rows = snapshotRows(api, name, columns, at, contains);
+  const stopped = new AbortController();
+  const rows = snapshotRows(api, name, columns, at, contains, stopped.signal);
   const lines = snapshotLines(rows, columns, format, contains)[Symbol.asyncIterator]();
   const first = await asInput(() => lines.next());
   const stamp = at.replace(/[:.]/g, '-');
   const fileName = `${table.schema}.${table.table}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return exportResponse(format, `${fileName}-as-of-${stamp}`, first, lines);
+  return exportResponse(format, `${fileName}-as-of-${stamp}`, first, lines, () => stopped.abort());
 }
 
 /**
@@ -56,6 +58,8 @@ export async function exportTableAsOf(
  * first page and the whole table's rebuild see the same log: the rebuild's rows are the page's and the others, and
  * the page's keys (at most FIRST_PAGE_ROWS) are skipped there. A table that fits in the first page is read once.
  * An export stopped during the first page keeps its connection; one stopped in the middle of the COPY discards it.
+ * Stopped while a statement runs (the COPY reads the table's log before its first row: seconds on a large table),
+ * that statement is cancelled (`stopped`), rather than left to run until its rows come and are read for nothing.
  */
 async function* snapshotRows(
   api: ApiContext,
@@ -63,6 +67,7 @@ async function* snapshotRows(
   columns: readonly string[],
   at: string,
   contains: string | undefined,
+  stopped: AbortSignal,
 ): AsyncGenerator<TableRowState> {
   // The summaries are read before the transaction begins: its snapshot sees every row they hold.
   const [summary, logKeys] = await Promise.all([
@@ -74,6 +79,8 @@ async function* snapshotRows(
   // A connection that breaks mid-export (the server stopped, say) must not end the process with an 'error' event.
   const client = await checkOut(api.pool);
   let state: 'page' | 'copy' | 'done' = 'page';
+  const cancel = (): void => cancelStatement(client);
+  stopped.addEventListener('abort', cancel, { once: true });
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const page = await historyQuery<RowStateRow & { exists: boolean | null }>(
@@ -96,17 +103,20 @@ async function* snapshotRows(
     await client.query('COMMIT');
     state = 'done';
   } finally {
+    stopped.removeEventListener('abort', cancel);
     client.off('error', ignoreConnectionError);
-    await release(client, state);
+    // A connection a cancel request was sent for is never reused, even when its statement ended first: the request
+    // may still come, and end the next user's statement.
+    await release(client, stopped.aborted ? 'cancelled' : state);
   }
 }
 
 /**
  * Gives the export's connection back: as it is when the export finished; after a ROLLBACK when it stopped during
  * the first page (the connection is idle between queries: kept, with its caches warm for the next export);
- * discarded when it stopped in the middle of the COPY or the ROLLBACK failed.
+ * discarded when it stopped in the middle of the COPY (or was cancelled) or the ROLLBACK failed.
  */
-async function release(client: pg.PoolClient, state: 'page' | 'copy' | 'done'): Promise<void> {
+async function release(client: pg.PoolClient, state: 'page' | 'copy' | 'done' | 'cancelled'): Promise<void> {
   const reusable =
     state === 'done' ||
     (state === 'page' &&
