@@ -2,6 +2,7 @@ import { createAuditrum, withAuditContext } from '@auditrum/core';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeferredPayouts } from './deferred-payouts.js';
 
 // A deferred constraint trigger runs when its transaction commits (or at SET CONSTRAINTS … IMMEDIATE), and its writes
 // belong to the transaction's context. COMMIT went without the context comment, and an autocommit statement with
@@ -48,13 +49,7 @@ async function accountChanges(): Promise<Attributed[]> {
 beforeAll(async () => {
   app = role.openPool({ max: 1 });
   createAuditrum({ pool: app, partitions: false });
-  await app.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL DEFAULT 0)');
-  await app.query('INSERT INTO accounts SELECT g FROM generate_series(1, 20) g');
-  await app.query('CREATE TABLE payouts (id int PRIMARY KEY)');
-  await app.query(`CREATE FUNCTION pay_out() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN UPDATE accounts SET balance = balance - 1 WHERE id = NEW.id; RETURN NULL; END $$`);
-  await app.query(`CREATE CONSTRAINT TRIGGER pay_out AFTER INSERT ON payouts DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION pay_out()`);
+  await createDeferredPayouts(app, 20);
   await createAuditrum({ pool: db.pool, partitions: false }).track('public.accounts');
 });
 afterAll(() => app.end());

@@ -2,6 +2,7 @@ import { createAuditrum, setPreparedStatementContext, withAuditContext } from '@
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeferredPayouts } from './deferred-payouts.js';
 
 // Named statements with preparedStatements: 'setting': the statement stays prepared, its context travels as the
 // transaction-local setting auditrum.context, and no context reaches a statement it was not sent with.
@@ -250,13 +251,7 @@ describe('outside a transaction block, the Sync ends the setting with the implic
   beforeAll(async () => {
     const owner = app.openPool({ max: 1 });
     try {
-      await owner.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL DEFAULT 0)');
-      await owner.query('INSERT INTO accounts SELECT g FROM generate_series(1, 5) g');
-      await owner.query('CREATE TABLE payouts (id int PRIMARY KEY)');
-      await owner.query(`CREATE FUNCTION pay_out() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN UPDATE accounts SET balance = balance - 1 WHERE id = NEW.id; RETURN NULL; END $$`);
-      await owner.query(`CREATE CONSTRAINT TRIGGER pay_out AFTER INSERT ON payouts DEFERRABLE INITIALLY DEFERRED
-        FOR EACH ROW EXECUTE FUNCTION pay_out()`);
+      await createDeferredPayouts(owner, 5);
     } finally {
       await owner.end();
     }
