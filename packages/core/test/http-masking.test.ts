@@ -277,6 +277,40 @@ describe('secrets in URLs and text', () => {
     });
   });
 
+  it('masks sensitive XML elements and attributes and name: value lines in text bodies and their previews', () => {
+    // Each stored as sent before: SOAP's WS-Security password, an attribute, YAML and headers pasted as text.
+    const soap =
+      '<soap:Envelope><soap:Header><wsse:UsernameToken><wsse:Username>kim</wsse:Username>' +
+      '<wsse:Password Type="PasswordText">hunter2</wsse:Password></wsse:UsernameToken></soap:Header>' +
+      '<soap:Body><login api_key="k-123" user="kim"><Secret><![CDATA[s3<cr>3t]]></Secret></login></soap:Body></soap:Envelope>';
+    const maskedSoap =
+      '<soap:Envelope><soap:Header><wsse:UsernameToken><wsse:Username>kim</wsse:Username>' +
+      '<wsse:Password Type="PasswordText">[masked]</wsse:Password></wsse:UsernameToken></soap:Header>' +
+      '<soap:Body><login api_key="[masked]" user="kim"><Secret>[masked]</Secret></login></soap:Body></soap:Envelope>';
+    for (const type of ['application/soap+xml', 'text/xml', 'application/xml']) {
+      expect(bodyValue(captured(soap), type, masker, { declaredBody: true })).toBe(maskedSoap);
+    }
+    const yaml = 'user: kim\npassword: hunter 2\nkeys:\n  - api_key: k1\n    note: fine\nAuthorization: Bearer t0k3n\n';
+    expect(bodyValue(captured(yaml), 'application/yaml', masker, { declaredBody: true })).toEqual({
+      $auditrum: 'binary',
+      contentType: 'application/yaml',
+      bytes: yaml.length,
+    });
+    expect(bodyValue(captured(yaml), 'text/yaml', masker, { declaredBody: true })).toBe(
+      'user: kim\npassword: [masked]\nkeys:\n  - api_key: [masked]\n    note: fine\nAuthorization: [masked]\n',
+    );
+    // Cut inside the element by the limit: its text is masked to the end.
+    expect(
+      bodyValue(captured(`<a><password>hunter2${'x'.repeat(50)}</password></a>`, 20), 'text/xml', masker, {
+        declaredBody: true,
+      }),
+    ).toMatchObject({ $auditrum: 'truncated', preview: '<a><password>[masked]' });
+    // Names that are not sensitive, and prose with colons, are left as they are.
+    expect(bodyValue(captured('<note>a: b</note>\nTime: 10:30'), 'text/plain', masker, { declaredBody: true })).toBe(
+      '<note>a: b</note>\nTime: 10:30',
+    );
+  });
+
   it('keep a JSON body verbatim only when masking would not change it, also for the new rules', () => {
     const refused = [
       '{"pass_word":"p"}',

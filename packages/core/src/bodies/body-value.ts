@@ -91,7 +91,7 @@ export function bodyValue(
       return maskJsonPreview(text, masker);
     }
   }
-  return masker.maskText(text);
+  return masker.maskTextBody(text);
 }
 
 /**
@@ -157,7 +157,7 @@ export function storedParsedBody(
 function previewOf(text: string, kind: BodyKind, masker: Masker): string {
   if (kind === 'json' || looksLikeJson(text)) return maskJsonPreview(text, masker);
   if (kind === 'form') return new URLSearchParams(masker.maskForm(text) as Record<string, string>).toString();
-  return masker.maskText(text);
+  return masker.maskTextBody(text);
 }
 
 function looksLikeJson(text: string): boolean {

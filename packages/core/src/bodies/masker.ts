@@ -1,4 +1,5 @@
 import { cleanCapped, cleanText } from './clean-text.js';
+import { maskMarkup } from './markup-secrets.js';
 import {
   DEFAULT_SENSITIVE_FRAGMENTS,
   DEFAULT_SENSITIVE_HEADERS,
@@ -79,10 +80,18 @@ export class Masker {
 
   /**
    * Text with the secrets of its `name=value` pairs masked: form text sent as text/plain, a query string or
-   * URL in prose (see maskPairs).
+   * URL in prose, an XML attribute (see maskPairs).
    */
   maskText(text: string): string {
     return maskPairs(cleanText(text), this.#isSensitive, this.censor);
+  }
+
+  /**
+   * A text body (or its preview) masked as text (maskText), and its XML elements and `name: value` lines whose name
+   * is sensitive (see maskMarkup).
+   */
+  maskTextBody(text: string): string {
+    return maskMarkup(this.maskText(text), this.#isSensitive, this.censor);
   }
 
   /** A URL or path with its sensitive parameters and user-info password masked; other text unchanged. */

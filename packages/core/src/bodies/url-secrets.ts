@@ -4,9 +4,10 @@
  * of user info (`https://user:password@host/`).
  */
 
-// A name=value pair: after the start, a space or a URL's delimiters; the value ends at the next delimiter, space,
-// quote or angle bracket (a URL in a Link header or in prose ends there), or at a `?` that starts another pair.
-const PAIR = /(^|[?&;#\s])([^=&;#?\s]+)=((?:[^&;#?\s"'<>]|\?(?![^=&;#?\s]+=))*)/g;
+// A name=value pair: after the start, a space or a URL's delimiters; the value is quoted (an XML or HTML attribute,
+// `key="value"` in a log line) or ends at the next delimiter, space, quote or angle bracket (a URL in a Link header
+// or in prose ends there), or at a `?` that starts another pair.
+const PAIR = /(^|[?&;#\s])([^=&;#?\s]+)=("[^"]*"|'[^']*'|(?:[^&;#?\s"'<>]|\?(?![^=&;#?\s]+=))*)/g;
 const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i;
 
 /** Whether a value is a URL (absolute, or a path) that may hold a secret: a `name=value` pair, or user info. */
@@ -19,6 +20,8 @@ export function maskPairs(text: string, isSensitive: (name: string) => boolean, 
   if (!text.includes('=')) return text;
   return text.replace(PAIR, (pair, lead: string, name: string, value: string) => {
     if (isSensitive(decodeName(name))) {
+      const quote = value[0] === '"' || value[0] === "'" ? value[0] : '';
+      if (quote !== '') return `${lead}${name}=${quote}${censor}${quote}`;
       // A path parameter's value ends at the next segment.
       const slash = lead === ';' ? value.indexOf('/') : -1;
       return `${lead}${name}=${censor}${slash < 0 ? '' : value.slice(slash)}`;
