@@ -41,7 +41,11 @@ async function logOf(client: string): Promise<Logged[]> {
   return rows;
 }
 
-/** One client's case: `insert` writes a row (client, note) and returns what the client returns, unawaited. */
+/**
+ * One client's case: `insert` writes a row (client, note) and returns what the client returns, unawaited. Then eight
+ * scopes write at once, queued behind each other on the client's one connection by the client's own pool (Knex's
+ * tarn, Sequelize's, pg-promise's copy of pg-pool, …): each row names its own scope's actor.
+ */
 async function expectContextThrough(client: string, insert: (note: string) => PromiseLike<unknown>): Promise<void> {
   await withAuditContext({ actor: { id: `${client}-user` }, requestId: `${client}-request` }, () => insert('in scope'));
   await insert('after the scope');
@@ -49,6 +53,14 @@ async function expectContextThrough(client: string, insert: (note: string) => Pr
     { note: 'in scope', actor_id: `${client}-user`, request_id: `${client}-request`, source: 'app' },
     { note: 'after the scope', actor_id: null, request_id: null, source: 'db' },
   ]);
+  const lanes = Array.from({ length: 8 }, (_, i) => i);
+  await Promise.all(
+    lanes.map((i) => withAuditContext({ actor: { id: `${client}-lane-${i}` } }, () => insert(`lane ${i}`))),
+  );
+  const written = (await logOf(client)).filter((row) => row.note.startsWith('lane '));
+  expect(written.map((row) => [row.note, row.actor_id]).sort()).toEqual(
+    lanes.map((i) => [`lane ${i}`, `${client}-lane-${i}`]),
+  );
 }
 
 // Each client is closed by its test's afterAll, before the role and the database are dropped.
