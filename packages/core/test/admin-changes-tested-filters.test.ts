@@ -103,6 +103,11 @@ describe('api/changes?column and ?source without an index', () => {
       [{ column: 'discount', actor: 'u-3' }, `${discount} AND actor_id = 'u-3'`],
       [{ column: 'discount', key: '0' }, `${discount} AND row_key = '0'`],
       [{ source: 'db' }, 'false'],
+      // The operation is tested with them (a batch that read for it walked every month for a first one).
+      [{ column: 'discount', operation: 'UPDATE', limit: '2' }, discount],
+      [{ source: 'migration', operation: 'DELETE' }, 'false'],
+      [{ q: 'paid', operation: 'INSERT' }, 'false'],
+      [{ q: 'paid', operation: 'UPDATE', actor: 'u-rare' }, `actor_id = 'u-rare'`],
     ];
     for (const [query, where] of cases) {
       const pages = await everyPage(query);

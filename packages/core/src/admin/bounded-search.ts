@@ -1,6 +1,7 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { CHANGE_COLUMNS } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
+import type { ChangeOperation } from './api-types.js';
 import type { ChangeCriteria, TestedFilter } from './change-filters.js';
 import { changeConditions, testedConditions, withoutTested } from './change-filters.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -33,21 +34,31 @@ const OPTIONAL_INDEXES: Partial<Record<TestedFilter, string>> = {
   source: 'changes_source_idx',
 };
 const TESTED: readonly TestedFilter[] = ['q', 'column', 'source'];
+/**
+ * The operations tested with the others rather than read for: a batch's walk of every month must find a first row of
+ * the operation in each (DELETEs that the older months did not have: 2.2 s for `operation=DELETE&column=status` at
+ * 10,000,000 changes, 5 ms tested). TRUNCATE and DDL are found through the row index.
+ */
+const TESTED_OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE'];
 
 /**
  * The tested filters the criteria give that no index serves (the optional indexes looked up by name, one query when
- * q or source is given): a page reads in bounded batches when there is any.
+ * q or source is given): a page reads in bounded batches when there is any, and then tests the operation too.
  */
 export async function unindexedFilters(api: ApiContext, criteria: ChangeCriteria): Promise<TestedFilter[]> {
   const given = TESTED.filter((filter) => criteria[filter] !== undefined);
   const indexable = given.filter((filter) => OPTIONAL_INDEXES[filter] !== undefined);
-  if (indexable.length === 0) return given;
-  const { rows } = await api.pool.query<{ found: boolean[] }>(
-    `SELECT array_agg(to_regclass(name) IS NOT NULL ORDER BY n) AS found FROM unnest($1::text[]) WITH ORDINALITY AS i(name, n)`,
-    [indexable.map((filter) => `${api.schemaSql}.${OPTIONAL_INDEXES[filter]}`)],
-  );
-  const indexed = new Set(indexable.filter((_, i) => rows[0]?.found[i] === true));
-  return given.filter((filter) => !indexed.has(filter));
+  let unindexed = given;
+  if (indexable.length > 0) {
+    const { rows } = await api.pool.query<{ found: boolean[] }>(
+      `SELECT array_agg(to_regclass(name) IS NOT NULL ORDER BY n) AS found FROM unnest($1::text[]) WITH ORDINALITY AS i(name, n)`,
+      [indexable.map((filter) => `${api.schemaSql}.${OPTIONAL_INDEXES[filter]}`)],
+    );
+    const indexed = new Set(indexable.filter((_, i) => rows[0]?.found[i] === true));
+    unindexed = given.filter((filter) => !indexed.has(filter));
+  }
+  const operation = criteria.operation !== undefined && TESTED_OPERATIONS.includes(criteria.operation);
+  return unindexed.length > 0 && operation ? [...unindexed, 'operation'] : unindexed;
 }
 
 /** The limits of a bounded search: the search in values' when it is one of the tested filters. */

@@ -133,7 +133,7 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
       tableIds.length === 1 ? `c.table_id = ${sql.add(tableIds[0])}` : `c.table_id = ANY (${sql.add(tableIds)}::int[])`,
     );
   }
-  if (criteria.operation !== undefined) conditions.push(`c.operation = ${sql.add(criteria.operation)}`);
+  conditions.push(...testedConditions(criteria, ['operation'], sql));
   if (criteria.operation === 'TRUNCATE' || criteria.operation === 'DDL') {
     // TRUNCATE and DDL rows are rare, and the only rows stored without a key: (table_id, row_key IS NULL) probes
     // of changes_row_idx find them without walking the log.
@@ -167,10 +167,12 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
  * batches and tests these on each (value-search.ts) instead of walking the whole log for a value, column or source
  * that few rows have.
  */
-export type TestedFilter = 'q' | 'column' | 'source';
+export type TestedFilter = 'q' | 'column' | 'source' | 'operation';
 
 /** Each tested filter's conditions on `changes c`, for the criteria (none when the filter is not given). */
 const TESTED_CONDITIONS: Record<TestedFilter, (criteria: ChangeCriteria, sql: SqlParams) => string[]> = {
+  operation: (criteria, sql) =>
+    criteria.operation === undefined ? [] : [`c.operation = ${sql.add(criteria.operation)}`],
   q: (criteria, sql) => (criteria.q === undefined ? [] : searchConditions(criteria.q, sql)),
   // An UPDATE stores only the changed columns, so "changed status" is "has the key".
   column: (criteria, sql) =>
