@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/queryable.js';
+import { inTransaction } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import { restoredTables } from '../schema/restored-registry.js';
 import { chainCheck, DEFAULT_MAX_SEAL_AGE_HOURS } from './chain-check.js';
@@ -57,14 +58,19 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
       `the seal's maximum age must be a whole number of hours from 1 to 8760, not ${String(maxSealAgeHours)}`,
     );
   }
-  const checks = [
-    ...(await captureChecks(db, schema)),
-    ...(await registryChecks(db, schema)),
-    await guardCheck(db, schema),
-    ...(await partitionChecks(db, schema, monthsAhead)),
-    await appendOnlyCheck(db, schema),
-    await chainCheck(db, schema, maxSealAgeHours),
-  ];
+  // Run as the schema's owner or a superuser: with the safe search path (SAFE_SEARCH_PATH_LOCAL), reading only.
+  const checks = await inTransaction(
+    db,
+    async (client) => [
+      ...(await captureChecks(client, schema)),
+      ...(await registryChecks(client, schema)),
+      await guardCheck(client, schema),
+      ...(await partitionChecks(client, schema, monthsAhead)),
+      await appendOnlyCheck(client, schema),
+      await chainCheck(client, schema, maxSealAgeHours),
+    ],
+    { rollback: true, safeSearchPath: true },
+  );
   return { ok: checks.every((c) => c.status !== 'problem'), checks };
 }
 

@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
-import { inTransaction } from '../db/queryable.js';
+import { inTransaction, SAFE_SEARCH_PATH_LOCAL } from '../db/queryable.js';
 import type { RowKeyInput } from '../history/history-types.js';
 import { rowKeyJson } from '../history/row-key-input.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
@@ -64,13 +65,17 @@ export async function erase(db: Queryable, schema: string, options: EraseOptions
   }
   const s = quoteIdentifier(schema);
   const dryRun = options.dryRun === true;
-  const subject = await qualifiedTable(db, subjectJson(options.subject));
+  const named = subjectJson(options.subject);
+  const relid = await tableOid(db, named);
   try {
     const row = await inTransaction(
       db,
       async (client) => {
         // erase() reads the chain after taking the seal lock, so it needs READ COMMITTED whatever the default.
         await client.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        // Run as the schema's owner: the rest with the safe search path (SAFE_SEARCH_PATH_LOCAL).
+        await client.query(SAFE_SEARCH_PATH_LOCAL);
+        const subject = await qualifiedTable(client, named, relid);
         const { rows } = await client.query<{
           erasure_id: string;
           changes: string;
@@ -105,22 +110,33 @@ export async function erase(db: Queryable, schema: string, options: EraseOptions
 }
 
 /**
- * The subject with its table named as the session's search path finds it, `schema.table`: erase() in SQL runs with
- * a search path of its own.
+ * The subject's table as the session's search path finds it (null when it finds none): to_regclass() alone runs
+ * under that path, a built-in of exact argument type that nothing in another schema can match better.
  */
-async function qualifiedTable(db: Queryable, subject: Record<string, unknown>): Promise<Record<string, unknown>> {
-  if (typeof subject.table !== 'string') return subject;
+async function tableOid(db: Queryable, subject: Record<string, unknown>): Promise<string | null> {
+  if (typeof subject.table !== 'string') return null;
   const { rows } = await db
-    .query<{ name: string | null }>(
-      `SELECT (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.oid = to_regclass($1)) AS name`,
-      [subject.table],
-    )
+    .query<{ relid: string | null }>('SELECT to_regclass($1)::oid::text AS relid', [subject.table])
     .catch((error: unknown) => {
       // A name that is not even a name ("a.b.c.d", "db.s.t", quotes left open): the SQL side says it is not tracked.
-      if (UNREADABLE_NAME.has((error as { code?: unknown }).code as string)) return { rows: [{ name: null }] };
+      if (UNREADABLE_NAME.has((error as { code?: unknown }).code as string)) return { rows: [{ relid: null }] };
       throw error;
     });
+  return rows[0]?.relid ?? null;
+}
+
+/** The subject with its table named `schema.table` (erase() in SQL runs with a search path of its own). */
+async function qualifiedTable(
+  client: pg.ClientBase,
+  subject: Record<string, unknown>,
+  relid: string | null,
+): Promise<Record<string, unknown>> {
+  if (relid === null) return subject;
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = $1::oid`,
+    [relid],
+  );
   return { ...subject, table: rows[0]?.name ?? subject.table };
 }
 

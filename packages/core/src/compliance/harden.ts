@@ -73,29 +73,39 @@ const REFUSALS: readonly [keyof AppRoleRisks, (app: string, admin: string) => st
  */
 export async function harden(db: Queryable, schema: string, options: HardenOptions): Promise<HardenResult> {
   const { appRole, adminRole } = options;
-  const app = await findRole(db, appRole, '--app-role');
-  const admin = await findRole(db, adminRole, '--admin-role');
-  if (app === admin) {
-    throw new ComplianceInputError('the application role and the admin role must be two different roles');
-  }
-  const risks = await appRoleRisks(db, app, admin);
-  for (const [risk, message] of REFUSALS) {
-    if (risks[risk]) {
-      throw new ComplianceInputError(
-        `the application role ${JSON.stringify(appRole)} ${message(quoteIdentifier(appRole), quoteIdentifier(adminRole))}`,
-      );
-    }
-  }
-  const exists = await db.query('SELECT FROM pg_namespace WHERE nspname = $1', [schema]);
-  if (exists.rowCount === 0) {
-    throw new ComplianceInputError(`schema ${JSON.stringify(schema)} does not exist (run "auditrum migrate" first)`);
-  }
-  const statements = await hardenStatements(db, schema, appRole, adminRole);
-  if (options.dryRun) return { statements, applied: false };
-  await inTransaction(db, async (client) => {
-    for (const statement of statements.filter((line) => !line.startsWith('--'))) await client.query(statement);
-  });
-  return { statements, applied: true };
+  const dryRun = options.dryRun === true;
+  // Run as a superuser: reads and statements alike with the safe search path (SAFE_SEARCH_PATH_LOCAL), so a
+  // look-alike of a built-in that the application's role made in public cannot run with those rights.
+  return inTransaction(
+    db,
+    async (client) => {
+      const app = await findRole(client, appRole, '--app-role');
+      const admin = await findRole(client, adminRole, '--admin-role');
+      if (app === admin) {
+        throw new ComplianceInputError('the application role and the admin role must be two different roles');
+      }
+      const risks = await appRoleRisks(client, app, admin);
+      for (const [risk, message] of REFUSALS) {
+        if (risks[risk]) {
+          throw new ComplianceInputError(
+            `the application role ${JSON.stringify(appRole)} ${message(quoteIdentifier(appRole), quoteIdentifier(adminRole))}`,
+          );
+        }
+      }
+      const exists = await client.query('SELECT FROM pg_namespace WHERE nspname = $1', [schema]);
+      if (exists.rowCount === 0) {
+        throw new ComplianceInputError(
+          `schema ${JSON.stringify(schema)} does not exist (run "auditrum migrate" first)`,
+        );
+      }
+      const statements = await hardenStatements(client, schema, appRole, adminRole);
+      if (!dryRun) {
+        for (const statement of statements.filter((line) => !line.startsWith('--'))) await client.query(statement);
+      }
+      return { statements, applied: !dryRun };
+    },
+    { rollback: dryRun, safeSearchPath: true },
+  );
 }
 
 /** The role's oid; a name that is empty or names no role is a ComplianceInputError naming the flag. */

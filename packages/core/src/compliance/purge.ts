@@ -86,7 +86,10 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
     );
   }
   const s = quoteIdentifier(schema);
-  return onOneConnection(db, async (client) => {
+  const purged: readonly PurgedLog[] = logs;
+  return onOneConnection(db, (client) => withSafeSearchPath(client, () => purgeOn(client, purged)));
+
+  async function purgeOn(client: pg.ClientBase, logs: readonly PurgedLog[]): Promise<PurgeResult> {
     const cutoff = await retentionCutoff(client, s, olderThan);
     // A session lock: the purge spans many transactions.
     const lock = `auditrum.purge:${schema}`;
@@ -139,7 +142,23 @@ export async function purge(db: Queryable, schema: string, options: PurgeOptions
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lock]).catch(() => undefined);
     }
-  });
+  }
+}
+
+/**
+ * Runs `work` with the session searching pg_catalog alone (see SAFE_SEARCH_PATH_LOCAL; a purge spans many
+ * transactions), then puts the session's search_path back.
+ */
+async function withSafeSearchPath<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  const { rows } = await client.query<{ search_path: string }>('SHOW search_path');
+  await client.query('SET search_path = pg_catalog, pg_temp');
+  try {
+    return await work();
+  } finally {
+    await client
+      .query(`SELECT set_config('search_path', $1, false)`, [rows[0]?.search_path ?? ''])
+      .catch(() => undefined);
+  }
 }
 
 /**

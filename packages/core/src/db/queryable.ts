@@ -48,17 +48,27 @@ export async function onOneConnection<T>(db: Queryable, work: (client: pg.Client
 }
 
 /**
+ * What a transaction run as a superuser or the schema's owner searches: pg_catalog alone. Where another role (the
+ * application's) may create in a schema of the session's search_path (public), a look-alike of a built-in made there
+ * that takes an argument's type exactly (quote_ident(name), =(oid, regclass)) is chosen over the built-in whatever
+ * the order (CVE-2018-1058), and would run with those rights.
+ */
+export const SAFE_SEARCH_PATH_LOCAL = 'SET LOCAL search_path = pg_catalog, pg_temp';
+
+/**
  * Runs `work` in a transaction on one connection, committing unless `rollback` is set or it throws. DDL of
- * Auditrum always goes through here, so a failure changes nothing.
+ * Auditrum always goes through here, so a failure changes nothing. `safeSearchPath`: the transaction searches
+ * pg_catalog alone (SAFE_SEARCH_PATH_LOCAL), for work run with the owner's rights.
  */
 export async function inTransaction<T>(
   db: Queryable,
   work: (client: pg.ClientBase) => Promise<T>,
-  options: { rollback?: boolean } = {},
+  options: { rollback?: boolean; safeSearchPath?: boolean } = {},
 ): Promise<T> {
   return onOneConnection(db, async (client) => {
     await client.query('BEGIN');
     try {
+      if (options.safeSearchPath) await client.query(SAFE_SEARCH_PATH_LOCAL);
       const result = await work(client);
       await client.query(options.rollback ? 'ROLLBACK' : 'COMMIT');
       return result;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { onOneConnection } from '../db/queryable.js';
+import { onOneConnection, SAFE_SEARCH_PATH_LOCAL } from '../db/queryable.js';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
 import type { Rebinding } from './restored-registry.js';
@@ -54,6 +54,9 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
   const schemaLiteral = pg.escapeLiteral(schema);
   await client.query('BEGIN');
   try {
+    // Run by a superuser or the schema's owner: see SAFE_SEARCH_PATH_LOCAL. The migrations name every object of
+    // another schema with it.
+    await client.query(SAFE_SEARCH_PATH_LOCAL);
     // Before anything else, so that even the first CREATE SCHEMA of two racing callers is serialised.
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`auditrum.migrate:${schema}`]);
     // Created only when missing: CREATE … IF NOT EXISTS checks the privilege to create first, which an application

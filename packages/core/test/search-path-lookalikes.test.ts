@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { doctor, erase, harden, migrate, purge } from '@auditrum/core';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,7 +94,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the CLI as a superuser, where the application role created look-alikes of built-ins in public', () => {
+describe('the CLI and the API as a superuser, where the application role created look-alikes of built-ins in public', () => {
   it('the traps work: the application role calling them itself is noted', async () => {
     await appPool.query(`SELECT quote_ident('orders'::name)`);
     const { rows } = await db.pool.query('SELECT fn, caller FROM public.trap_calls');
@@ -133,6 +134,25 @@ describe('the CLI as a superuser, where the application role created look-alikes
     // Each still does its work, the tables named without a schema found in public as before.
     expect(result.stderr).not.toMatch(/not found|does not exist|not tracked/);
     expect([0, 3]).toContain(result.code);
+  });
+
+  it.each([
+    ['migrate()', () => migrate(db.pool)],
+    ['doctor()', () => doctor(db.pool, 'auditrum')],
+    ['purge()', () => purge(db.pool, 'auditrum', { olderThan: '10 years' })],
+    [
+      'erase()',
+      () =>
+        erase(db.pool, 'auditrum', {
+          subject: { table: 'orders', key: '1', columns: ['email'] },
+          reason: 'ticket 2',
+          dryRun: true,
+        }),
+    ],
+    ['harden()', () => harden(db.pool, 'auditrum', { appRole: app.name, adminRole: admin.name })],
+  ])('the API: %s with a superuser pool (its own search_path) runs none of them', async (_name, call) => {
+    await call();
+    expect(await sprung()).toEqual({ calls: [], appIsSuperuser: false });
   });
 
   it('the names printed are the tables the user named, found in the search_path it connected with', async () => {
