@@ -22,7 +22,7 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [] },
+      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
     });
     expect(await appliedRows(db.pool)).toEqual(migrations.map(({ id, name }) => ({ id, name })));
   });
@@ -32,7 +32,7 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: [],
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [] },
+      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
     });
     expect(await appliedRows(db.pool)).toHaveLength(latest);
   });
@@ -43,7 +43,7 @@ describe('on a fresh database', () => {
       schema: 'via_client',
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [] },
+      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
     });
   });
 });
@@ -92,7 +92,7 @@ describe('schema names', () => {
       schema,
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [] },
+      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
     });
     expect(await appliedRows(db.pool, schema)).toHaveLength(latest);
     const { rows } = await db.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { blame, createAuditrum, doctor, migrate, rowAsOf, status } from '@auditrum/core';
-import { ignoreIdleErrors, useAppRole, useTestDatabase, withClient } from '@auditrum/test-kit';
+import { ignoreIdleErrors, startCluster, useAppRole, useTestDatabase, withClient } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -36,6 +36,14 @@ beforeAll(async () => {
 });
 
 async function restoreCopy(): Promise<void> {
+  // Transaction ids well past a new cluster's, as a production database's are (restored into another cluster, its
+  // rows carry ids that cluster has not reached: the last test).
+  await db.pool.query(`CREATE PROCEDURE burn_xids(n int) LANGUAGE plpgsql AS $$
+    BEGIN FOR i IN 1..n LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$`);
+  await withClient(db.url, async (client) => {
+    await client.query('SET synchronous_commit = off');
+    await client.query('CALL burn_xids(5000)');
+  });
   const owner = app.openPool({ max: 1 });
   await owner.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
   // A dropped column before the masked one: restored, `password` is column 3, not 4.
@@ -128,6 +136,7 @@ describe('a database restored from a dump', () => {
       ],
       failed: [],
       untrustedRoles: [],
+      aheadOfCluster: null,
     });
     const listed = await status(restored, 'auditrum');
     expect(listed.restored).toEqual([]);
@@ -169,7 +178,12 @@ describe('a database restored from a dump', () => {
     expect(again.rows).toEqual(ids.rows);
 
     // A second migrate finds nothing to rebind.
-    expect((await migrate(restored)).restored).toEqual({ rebound: [], failed: [], untrustedRoles: [] });
+    expect((await migrate(restored)).restored).toEqual({
+      rebound: [],
+      failed: [],
+      untrustedRoles: [],
+      aheadOfCluster: null,
+    });
   });
 });
 
@@ -201,5 +215,37 @@ describe('application roles after a restore into another cluster', () => {
        WHERE table_name = 'items' ORDER BY id DESC LIMIT 1`,
     );
     expect(rows).toEqual([{ actor_id: null, claimed: 'ceo' }]);
+  });
+});
+
+describe('restored into another cluster', () => {
+  it('migrate names the rows whose transaction ids that cluster has not reached yet', async (context) => {
+    if (binDir === undefined || work === '') context.skip();
+    const cluster = await startCluster({ binDir: binDir as string });
+    try {
+      await withClient(cluster.adminUrl, (client) => client.query('CREATE DATABASE elsewhere'));
+      const url = new URL(cluster.adminUrl);
+      url.pathname = '/elsewhere';
+      await run(join(binDir as string, 'pg_restore'), ['-d', url.toString(), join(work, 'audited.dump')]).catch(
+        // The application role and its grants do not exist in that cluster: pg_restore reports them and goes on.
+        () => undefined,
+      );
+      const elsewhere = ignoreIdleErrors(new pg.Pool({ connectionString: url.toString(), max: 1 }));
+      try {
+        const { rows } = await elsewhere.query<{ n: number; up_to: string }>(
+          'SELECT count(*)::int AS n, max(txid)::text AS up_to FROM auditrum.changes',
+        );
+        const result = await migrate(elsewhere);
+        expect(result.restored.rebound.map((t) => t.table)).toEqual(['public.items', 'public.accounts']);
+        // The application role's oid names no role there: not trusted until added again.
+        expect(result.restored.untrustedRoles.map((r) => r.role)).toEqual([app.name]);
+        // Every restored change was written after the 5,000 transactions burnt above, far past a new cluster's count.
+        expect(result.restored.aheadOfCluster).toEqual({ changes: rows[0]?.n, requests: 0, upTo: rows[0]?.up_to });
+      } finally {
+        await elsewhere.end();
+      }
+    } finally {
+      await cluster.stop();
+    }
   });
 });

@@ -22,7 +22,8 @@ export interface MigrateResult {
    * On a database restored from a dump, the tracked tables whose registry rows were rebound to their restored
    * tables (`rebound`) and those that could not be (`failed`, with the reason: a rule naming a column the table no
    * longer has, or a role that may not write the registry), and the application roles no longer trusted because
-   * their oid names another role there (`untrustedRoles`). All empty on any other database.
+   * their oid names another role there (`untrustedRoles`), and the log's rows whose transaction ids that cluster
+   * has not reached (`aheadOfCluster`, restored from another cluster). All empty on any other database.
    */
   restored: Rebinding;
 }
@@ -32,7 +33,7 @@ export interface MigrateResult {
 const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
 const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
 
-const NOTHING_RESTORED: Rebinding = { rebound: [], failed: [], untrustedRoles: [] };
+const NOTHING_RESTORED: Rebinding = { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null };
 
 /**
  * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an

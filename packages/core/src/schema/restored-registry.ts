@@ -31,6 +31,20 @@ export interface Rebinding {
   rebound: RestoredTable[];
   failed: { table: RestoredTable; reason: string }[];
   untrustedRoles: { role: string; reason: string }[];
+  /**
+   * Restored into another cluster, the rows whose transaction ids this cluster has not reached yet (its own count
+   * started lower): null when there are none. See docs/cli.md, `migrate`, for what they do to the transaction-ordered
+   * readers (live export, seal, verify) and the transaction page.
+   */
+  aheadOfCluster: TransactionsAhead | null;
+}
+
+/** Log rows whose transaction id is at or past this cluster's next one, up to `upTo`. */
+export interface TransactionsAhead {
+  changes: number;
+  requests: number;
+  /** The largest such transaction id. */
+  upTo: string;
 }
 
 /**
@@ -71,7 +85,7 @@ export async function rebindRestored(
   schema: string,
   restored: readonly RestoredTable[],
 ): Promise<Rebinding> {
-  const result: Rebinding = { rebound: [], failed: [], untrustedRoles: [] };
+  const result: Rebinding = { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null };
   const s = quoteIdentifier(schema);
   const ids = restored.map((table) => table.id);
   await client.query(`UPDATE ${s}.tracked_tables SET relid = ($1::bigint - id)::oid WHERE id = ANY ($2)`, [
@@ -115,7 +129,24 @@ export async function rebindRestored(
     [PLACEHOLDER_OID],
   );
   result.untrustedRoles = await dropStaleRoles(client, s);
+  result.aheadOfCluster = await transactionsAhead(client, s);
   return result;
+}
+
+/**
+ * The log's rows whose transaction id this cluster has not assigned yet: a restore into another cluster, whose
+ * transaction ids started lower, brings them. (One read of the logs, once, when a restore is found.)
+ */
+async function transactionsAhead(client: pg.ClientBase, s: string): Promise<TransactionsAhead | null> {
+  const { rows } = await client.query<{ changes: number; requests: number; up_to: string | null }>(
+    `WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
+       c AS (SELECT count(*)::int AS n, max(txid) AS up_to FROM ${s}.changes, next WHERE txid >= next.xid),
+       r AS (SELECT count(*)::int AS n, max(txid) AS up_to FROM ${s}.api_requests, next WHERE txid >= next.xid)
+     SELECT c.n AS changes, r.n AS requests, greatest(c.up_to, r.up_to)::text AS up_to FROM c, r`,
+  );
+  const row = rows[0];
+  if (row === undefined || row.up_to === null) return null;
+  return { changes: row.changes, requests: row.requests, upTo: row.up_to };
 }
 
 /**

@@ -21,6 +21,12 @@ export function addMigrateCommand(program: Command, cli: CliContext): void {
       for (const { role, reason } of result.restored.untrustedRoles) {
         cli.io.stderr(`auditrum: application role ${role} is no longer trusted after a restore: ${reason}\n`);
       }
+      const ahead = result.restored.aheadOfCluster;
+      if (ahead !== null) {
+        cli.io.stderr(
+          `auditrum: ${ahead.changes} change(s) and ${ahead.requests} API request(s) were restored with transaction ids up to ${ahead.upTo}, ahead of this cluster's: until its own pass them, live export skips them, seal leaves them out and verify reports them as inserted (see "migrate" in docs/cli.md)\n`,
+        );
+      }
       for (const { table, reason } of result.restored.failed) {
         cli.io.stderr(`auditrum: ${table.table} was restored from a dump and is not rebound: ${reason}\n`);
       }
