@@ -277,6 +277,32 @@ describe('secrets in URLs and text', () => {
     });
   });
 
+  it('masks the credentials of OAuth token requests and the Authentication header', () => {
+    // Each stored as sent before: a JWT bearer grant, a client assertion, PKCE, a device code, a passcode.
+    const form =
+      'grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=eyJhbGciOi.eyJzdWIi.c2ln' +
+      '&client_assertion=eyJ.eyJ.sig&code_verifier=dBjftJeZ4CVP&device_code=GmRhmhcx&passcode=4321&scope=read';
+    expect(bodyValue(captured(form), 'application/x-www-form-urlencoded', masker, { declaredBody: true })).toEqual({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      assertion: '[masked]',
+      client_assertion: '[masked]',
+      code_verifier: '[masked]',
+      device_code: '[masked]',
+      passcode: '[masked]',
+      scope: 'read',
+    });
+    expect(JSON.parse(masker.headersJson({ authentication: 'Bearer t0k3n', 'x-authentication-key': 'k' }))).toEqual({
+      authentication: '[masked]',
+      'x-authentication-key': '[masked]',
+    });
+    // Words, not fragments: a zip or country code and a verified flag are kept.
+    expect(masker.maskJson({ zip_code: '0150', country_code: 'NO', verified: true })).toEqual({
+      zip_code: '0150',
+      country_code: 'NO',
+      verified: true,
+    });
+  });
+
   it('masks sensitive XML elements and attributes and name: value lines in text bodies and their previews', () => {
     // Each stored as sent before: SOAP's WS-Security password, an attribute, YAML and headers pasted as text.
     const soap =

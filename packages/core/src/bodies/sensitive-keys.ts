@@ -12,6 +12,7 @@ export const DEFAULT_SENSITIVE_KEYS: readonly string[] = [
   'access',
   'refresh',
   'authorization',
+  'authentication',
   'auth',
   'bearer',
   'jwt',
@@ -32,9 +33,14 @@ export const DEFAULT_SENSITIVE_KEYS: readonly string[] = [
   'otp',
   'totp',
   'pin',
+  'passcode',
   'credit_card',
   'cvv',
   'ssn',
+  // OAuth 2.0 token requests: a JWT bearer grant's or client's assertion, PKCE's verifier, a device code.
+  'assertion',
+  'code_verifier',
+  'device_code',
 ];
 
 /**
