@@ -303,6 +303,33 @@ describe('secrets in URLs and text', () => {
     });
   });
 
+  it('masks JWTs by their shape wherever they are: values under any key, headers, paths, text', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    const jwe =
+      'eyJhbGciOiJSU0EtT0FFUCJ9.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji.XFBoMYUZodetZdvTiFvSkQ';
+    // Each stored as sent before: under keys no list names.
+    const body = JSON.stringify({ data: jwt, note: `see ${jwt} here`, nested: [{ v: jwe }], kept: 'eyJ is fine' });
+    expect(storedBody(captured(body), 'application/json', masker, { declaredBody: true })).toEqual({
+      data: '[masked]',
+      note: 'see [masked] here',
+      nested: [{ v: '[masked]' }],
+      kept: 'eyJ is fine',
+    });
+    expect(JSON.parse(masker.headersJson({ 'x-upstream': `Bearer ${jwt}` }))).toEqual({
+      'x-upstream': 'Bearer [masked]',
+    });
+    expect(masker.maskUrl(`/login/${jwt}/done`)).toBe('/login/[masked]/done');
+    expect(masker.maskQuery(`state=${jwt}&page=2`)).toEqual({ state: '[masked]', page: '2' });
+    expect(bodyValue(captured(`the token: ${jwt}`), 'text/plain', masker, { declaredBody: true })).toBe(
+      'the token: [masked]',
+    );
+    expect(
+      bodyValue(captured(`{"data":"${jwt}","pad":"${'x'.repeat(200)}"}`, 120), 'application/json', masker, {
+        declaredBody: true,
+      }),
+    ).toMatchObject({ $auditrum: 'truncated', preview: expect.stringMatching(/^\{"data":"\[masked\]","pad":"x+$/) });
+  });
+
   it('masks sensitive XML elements and attributes and name: value lines in text bodies and their previews', () => {
     // Each stored as sent before: SOAP's WS-Security password, an attribute, YAML and headers pasted as text.
     const soap =

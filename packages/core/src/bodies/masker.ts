@@ -1,3 +1,4 @@
+import { maskJwts } from './bearer-tokens.js';
 import { cleanCapped, cleanText } from './clean-text.js';
 import { maskMarkup } from './markup-secrets.js';
 import {
@@ -83,7 +84,7 @@ export class Masker {
    * URL in prose, an XML attribute (see maskPairs).
    */
   maskText(text: string): string {
-    return maskPairs(cleanText(text), this.#isSensitive, this.censor);
+    return maskJwts(maskPairs(cleanText(text), this.#isSensitive, this.censor), this.censor);
   }
 
   /**
@@ -94,9 +95,9 @@ export class Masker {
     return maskMarkup(this.maskText(text), this.#isSensitive, this.censor);
   }
 
-  /** A URL or path with its sensitive parameters and user-info password masked; other text unchanged. */
+  /** A URL or path with its sensitive parameters, user-info password and JWTs masked; other text unchanged. */
   maskUrl(value: string): string {
-    return mayHoldUrlSecret(value) ? maskUrl(value, this.#isSensitive, this.censor) : value;
+    return maskJwts(mayHoldUrlSecret(value) ? maskUrl(value, this.#isSensitive, this.censor) : value, this.censor);
   }
 
   get hasPaths(): boolean {
@@ -176,7 +177,7 @@ export class Masker {
    * string; other strings only cleaned.
    */
   #maskString(value: string, depth: number): string {
-    const text = cleanText(value);
+    const text = maskJwts(cleanText(value), this.censor);
     if (mayHoldUrlSecret(text)) return maskUrl(text, this.#isSensitive, this.censor);
     const first = text.charCodeAt(0);
     // JSON in a string has its quotes escaped: only an object or array can hold a key to mask.

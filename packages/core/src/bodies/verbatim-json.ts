@@ -1,3 +1,4 @@
+import { mayHoldJwt } from './bearer-tokens.js';
 import type { Masker } from './masker.js';
 import { MAX_JSON_DEPTH } from './masker.js';
 import { mayHoldUrlSecret } from './url-secrets.js';
@@ -15,15 +16,15 @@ const MAX_NUMBER_LENGTH = 1000;
  * It can when the masking would change nothing and PostgreSQL's jsonb takes the text as it is:
  * - no backslash: every key and string is then written literally (and there is no `\u0000` or lone-surrogate
  *   escape, which jsonb refuses, nor JSON inside a string, which masking reads);
- * - no configured path, no sensitive key (each key is asked, as masking would ask it), and no string that is a
- *   URL with parameters or user info (masking reads those);
+ * - no configured path, no sensitive key (each key is asked, as masking would ask it), no string that is a
+ *   URL with parameters or user info, and no `eyJ` that may start a JWT (masking reads those);
  * - no exponent in a number, and no number longer than MAX_NUMBER_LENGTH characters (jsonb's numeric refuses
  *   `1e999999` and more than 16,383 decimals; the masked copy would store a double);
  * - nesting within MAX_JSON_DEPTH, as the masked copy would keep it;
  * - and it parses (an invalid body gets the `invalid-json` marker instead).
  */
 export function isVerbatimJson(text: string, masker: Masker): boolean {
-  if (masker.hasPaths || text.indexOf('\\') !== -1) return false;
+  if (masker.hasPaths || text.indexOf('\\') !== -1 || mayHoldJwt(text)) return false;
   let depth = 0;
   let inString = false;
   let stringStart = 0;
