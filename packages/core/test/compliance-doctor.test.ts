@@ -43,6 +43,33 @@ describe('doctor', () => {
     });
   });
 
+  it('names a tracked table dropped and made again (a rebuild) that is no longer tracked, until it is', async () => {
+    await db.pool.query('CREATE TABLE rebuilt (id int PRIMARY KEY, note text)');
+    await db.pool.query(`SELECT auditrum.track('rebuilt')`);
+    expect((await doctor(db.pool, 'auditrum')).ok).toBe(true);
+    // A common migration: copy, drop, rename. The drop is allowed and recorded; the copy is not tracked.
+    await db.pool.query(
+      'CREATE TABLE rebuilt_new AS SELECT * FROM rebuilt; DROP TABLE rebuilt; ALTER TABLE rebuilt_new RENAME TO rebuilt',
+    );
+    const { rows } = await db.pool.query<{ at: Date }>(
+      `SELECT changed_at AS at FROM auditrum.changes WHERE operation = 'DDL' AND new_values ->> 'event' = 'table_dropped'`,
+    );
+    const found = await doctor(db.pool, 'auditrum');
+    // It was ok: no tracked table left to miss a trigger.
+    expect(found.ok).toBe(false);
+    expect(found.checks).toContainEqual({
+      check: 'capture',
+      subject: 'public.rebuilt',
+      status: 'problem',
+      detail: `dropped at ${rows[0]?.at.toISOString()} while tracked; the table of that name now is not tracked, its changes are not recorded (auditrum track public.rebuilt)`,
+    });
+    await db.pool.query(`SELECT auditrum.track('rebuilt', '{"key": ["id"]}')`);
+    expect((await doctor(db.pool, 'auditrum')).ok).toBe(true);
+    // Tracked again, then untracked on purpose: said by no check.
+    await db.pool.query(`SELECT auditrum.untrack('rebuilt')`);
+    expect((await doctor(db.pool, 'auditrum')).checks.filter((c) => c.subject === 'public.rebuilt')).toEqual([]);
+  });
+
   it.each([1.5, -1, 121, Number.NaN])('the API refuses monthsAhead %s', async (monthsAhead) => {
     await expect(doctor(db.pool, 'auditrum', { monthsAhead })).rejects.toThrow(ComplianceInputError);
   });

@@ -63,6 +63,7 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
     db,
     async (client) => [
       ...(await captureChecks(client, schema)),
+      ...(await recreatedTableChecks(client, schema)),
       ...(await registryChecks(client, schema)),
       await guardCheck(client, schema),
       ...(await partitionChecks(client, schema, monthsAhead)),
@@ -72,6 +73,33 @@ export async function doctor(db: Queryable, schema: string, options: DoctorOptio
     { rollback: true, safeSearchPath: true },
   );
   return { ok: checks.every((c) => c.status !== 'problem'), checks };
+}
+
+/**
+ * A tracked table dropped (the guard lets it go, with its `table_dropped` row) whose name a table has again, not
+ * tracked: a rebuild (CREATE TABLE … AS, DROP, RENAME) stops capture with no trigger missing. Not when the name was
+ * tracked again and untracked since: the name's latest registry row is the dropped table's.
+ */
+async function recreatedTableChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
+  const s = quoteIdentifier(schema);
+  const { rows } = await db.query<{ name: string; dropped_at: Date }>(
+    `SELECT format('%I.%I', t.schema_name, t.table_name) AS name, d.changed_at AS dropped_at
+     FROM ${s}.tracked_tables t
+       JOIN pg_namespace n ON n.nspname = t.schema_name
+       JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name AND c.relkind IN ('r', 'p')
+       CROSS JOIN LATERAL (SELECT d.changed_at FROM ${s}.changes d WHERE d.table_id = t.id AND d.row_key IS NULL
+         AND d.operation = 'DDL' AND d.new_values ->> 'event' = 'table_dropped' ORDER BY d.id DESC LIMIT 1) d
+     WHERE t.untracked_at IS NOT NULL
+       AND t.id = (SELECT max(l.id) FROM ${s}.tracked_tables l
+                   WHERE l.schema_name = t.schema_name AND l.table_name = t.table_name)
+     ORDER BY 1`,
+  );
+  return rows.map(({ name, dropped_at: droppedAt }) => ({
+    check: 'capture',
+    subject: name,
+    status: 'problem',
+    detail: `dropped at ${droppedAt.toISOString()} while tracked; the table of that name now is not tracked, its changes are not recorded (auditrum track ${name})`,
+  }));
 }
 
 async function captureChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
