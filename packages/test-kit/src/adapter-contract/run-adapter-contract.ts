@@ -328,6 +328,26 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         expect(rows[0]).toEqual({ n: 0 });
       });
 
+      it('keeps the users of requests pipelined on one connection apart, the first one slow', async () => {
+        const put = (path: string, id: string, user: string, close: boolean) => {
+          const body = JSON.stringify({ name: id });
+          return (
+            `PUT ${path} HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\nx-test-user: ${user}|${user}@x.io\r\n` +
+            `content-type: application/json\r\ncontent-length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`
+          );
+        };
+        // One write: the second request is parsed (and its handler started) while the first one's still waits.
+        const res = await rawRequest(
+          audited.port,
+          Buffer.from(put('/items/32/slow', 'pipe-a', 'ann', false) + put('/items/33', 'pipe-b', 'ben', true)),
+        );
+        expect(res.status).toBe(200);
+        await expect.poll(async () => (await changesOf('pipe-b')).length).toBe(1);
+        expect((await changesOf('pipe-a')).map((c) => [c.row_key, c.actor_id])).toEqual([['32', 'ann']]);
+        expect((await changesOf('pipe-b')).map((c) => [c.row_key, c.actor_id])).toEqual([['33', 'ben']]);
+        expect([(await apiRow('pipe-a')).actor_id, (await apiRow('pipe-b')).actor_id]).toEqual(['ann', 'ben']);
+      });
+
       it("carries the context to changes made in listeners of Node's request and response (end, finish)", async () => {
         // Node emits these from the connection's socket, outside the request's async context: the changes were
         // recorded with no actor and no request id. The body comes once the handler listens for it.
