@@ -274,6 +274,11 @@ describe('auditrum export: bad input is refused with a clear message, and nothin
     await refused(['export', '--file', 'x', '--webhook', 'http://127.0.0.1:1/'], '--file and --webhook are two sinks');
     await refused(['export', '--webhook', 'ftp://example.com/'], 'is not an http or https URL');
     await refused(['export', '--webhook-header', 'nocolon'], 'expected "Name: value"');
+    // fetch refused it at each of the 10 tries (minutes of backoff), then exit 1.
+    await refused(
+      ['export', '--webhook', 'http://127.0.0.1:1/', '--webhook-header', 'X-Token: a\r\nX-Other: b'],
+      'a header value cannot hold a line break or a NUL',
+    );
     await refused(['export', '--follw'], "unknown option '--follw'");
   });
 

@@ -66,6 +66,10 @@ function header(value: string, previous: string[]): string[] {
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:\s*\S/.test(value)) {
     throw new InvalidArgumentError('expected "Name: value", such as "Authorization: Bearer …".');
   }
+  // fetch refuses such a value at each try: the export failed only after all its tries.
+  if (/[\0\r\n]/.test(value)) {
+    throw new InvalidArgumentError('a header value cannot hold a line break or a NUL.');
+  }
   return [...previous, value];
 }
 
