@@ -452,6 +452,17 @@ describe('auditrum harden', () => {
     } finally {
       await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard_drop ENABLE');
     }
+    // ENABLE REPLICA: it fires only where session_replication_role is replica, so nowhere else; doctor said ok.
+    await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard ENABLE REPLICA');
+    try {
+      const found = await cli(['doctor']);
+      expect(found.code).toBe(3);
+      expect(found.stdout).toMatch(
+        /PROBLEM +guard +auditrum +event trigger auditrum_capture_guard fires only for replication \(ENABLE REPLICA\)/,
+      );
+    } finally {
+      await db.pool.query('ALTER EVENT TRIGGER auditrum_capture_guard ENABLE');
+    }
   });
 
   it('doctor names a grant made after harden and a function a later migration left open; harden again closes both', async () => {

@@ -251,8 +251,9 @@ async function appendOnlyCheck(db: Queryable, schema: string): Promise<DoctorChe
 const GUARD_FUNCTIONS = ['_guard_capture_start', '_guard_capture_ddl', '_guard_capture_drop'];
 
 async function guardCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
-  const { rows } = await db.query<{ name: string; enabled: boolean }>(
-    `SELECT e.evtname::text AS name, e.evtenabled <> 'D' AS enabled
+  // 'O' and 'A' fire; 'D' never, 'R' only where session_replication_role is replica: nowhere else.
+  const { rows } = await db.query<{ name: string; enabled: 'O' | 'A' | 'D' | 'R' }>(
+    `SELECT e.evtname::text AS name, e.evtenabled::text AS enabled
      FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = $1 AND p.proname = ANY ($2::text[])
      ORDER BY 1`,
@@ -267,7 +268,7 @@ async function guardCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
         "no event triggers (migrated without a superuser): a table's owner can disable or drop its capture triggers, which this check detects but nothing refuses",
     };
   }
-  const disabled = rows.filter((r) => !r.enabled).map((r) => r.name);
+  const disabled = rows.filter((r) => r.enabled === 'D' || r.enabled === 'R');
   if (disabled.length > 0 || rows.length < GUARD_FUNCTIONS.length) {
     const missing = GUARD_FUNCTIONS.length - rows.length;
     return {
@@ -275,7 +276,11 @@ async function guardCheck(db: Queryable, schema: string): Promise<DoctorCheck> {
       subject: schema,
       status: 'problem',
       detail: [
-        ...disabled.map((name) => `event trigger ${name} is disabled`),
+        ...disabled.map(({ name, enabled }) =>
+          enabled === 'D'
+            ? `event trigger ${name} is disabled`
+            : `event trigger ${name} fires only for replication (ENABLE REPLICA)`,
+        ),
         ...(missing > 0 ? [`${missing} of the guard's event triggers are missing`] : []),
       ].join('; '),
     };
