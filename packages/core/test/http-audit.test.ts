@@ -161,6 +161,57 @@ describe('HttpAudit options', () => {
     ]);
   });
 
+  it('hold no more rows of aborted requests for handlers that never answer than the queue has rows', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const audit = new HttpAudit<Req>(
+      { pool: db.pool, queue: { maxRows: 2, flushIntervalMs: 10 } },
+      'test',
+      { context: true, log: true },
+      (req) => req.user,
+    );
+    let started = 0;
+    let closed = 0;
+    const server = createServer((req: Req, res: ServerResponse) => {
+      started += 1;
+      const facts = {
+        requestId: `stuck-${req.url}`,
+        method: 'GET',
+        url: req.url ?? '/',
+        ip: undefined,
+        userAgent: undefined,
+      };
+      audit.runInContext({ req, res }, facts, { actor: () => undefined }, (scope) => {
+        audit.log({
+          req,
+          res,
+          hostReq: req,
+          facts,
+          outcome: { route: () => undefined, error: () => undefined },
+          scope,
+        });
+        // Never answers, even after the abort (a long poll that only cleans up).
+        res.on('close', () => {
+          closed += 1;
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const port = (server.address() as AddressInfo).port;
+    for (let k = 1; k <= 5; k++) {
+      const client = new AbortController();
+      const request = fetch(`http://127.0.0.1:${port}/${k}`, { signal: client.signal }).catch(() => undefined);
+      await vi.waitFor(() => expect(started).toBe(k));
+      client.abort();
+      await request;
+      await vi.waitFor(() => expect(closed).toBe(k));
+    }
+    // Before, all five waited 30 s for their handlers, holding their requests; now two wait and three are written.
+    await vi.waitFor(async () => expect((await rows()).map((row) => row.path)).toEqual(['/3', '/4', '/5']));
+    await audit.close();
+    expect((await rows()).map((row) => row.path).sort()).toEqual(['/1', '/2', '/3', '/4', '/5']);
+  });
+
   it('report a throwing getActor to onError and go on without an actor', async () => {
     await db.pool.query('TRUNCATE auditrum.api_requests');
     const errors: unknown[] = [];

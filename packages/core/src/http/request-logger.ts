@@ -111,8 +111,9 @@ export class RequestLogger<Req> {
           options.onError(error);
         }
       };
-      // Sent, or aborted after the app ended the response or settled: nothing more will happen to it.
-      if (!ending.aborted || appDone || res.writableEnded) write();
+      // Sent, or aborted after the app ended the response or settled: nothing more will happen to it. Rows waiting for
+      // handlers that never answer are held no more than the queue's maxRows: past that, one is written at once.
+      if (!ending.aborted || appDone || res.writableEnded || this.#waiting.size >= writer.maxRows) write();
       else whenAppDone = this.#afterApp(res, write);
     });
     return {

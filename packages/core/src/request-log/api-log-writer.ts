@@ -156,6 +156,11 @@ export class ApiLogWriter {
     return { ...this.#stats, queued: this.#queue.length };
   }
 
+  /** The most rows held in memory (`queue.maxRows`). */
+  get maxRows(): number {
+    return this.#maxRows;
+  }
+
   /**
    * Writes everything queued, then accepts no more rows. While the database cannot be reached it keeps trying
    * for `closeTimeoutMs`, then reports the rows it could not write and counts them dropped. Safe to call again.
