@@ -228,6 +228,24 @@ describe('HttpAudit options', () => {
     expect(errors.map(String)).toEqual(['Error: auth exploded']);
   });
 
+  it('report, once, a getActor that returns a promise: no change could wait for it', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const errors: unknown[] = [];
+    const { base, audit } = await serve({
+      pool: db.pool,
+      // A mistake easy to make: before, every change and row went without an actor and nothing said why.
+      getActor: (async () => ({ id: 'late' })) as unknown as () => undefined,
+      onError: (error) => errors.push(error),
+    });
+    expect((await fetch(`${base}/a`)).status).toBe(200);
+    expect((await fetch(`${base}/b`)).status).toBe(200);
+    await audit.close();
+    expect((await rows()).map((row) => row.actor_id)).toEqual([null, null]);
+    expect(errors.map(String)).toEqual([
+      'TypeError: auditrum: test() option "getActor" returned a promise; it must return the actor itself (look the user up in auth middleware before, and read it here)',
+    ]);
+  });
+
   it('use DATABASE_URL when given no database, and end the pool they made on close()', async () => {
     await db.pool.query('TRUNCATE auditrum.api_requests');
     const saved = process.env.DATABASE_URL;

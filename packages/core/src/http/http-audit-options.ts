@@ -156,9 +156,19 @@ export class ParsedHttpAuditOptions<Req> {
     this.onError = raw.onError ?? ((error: unknown) => console.error('auditrum: HTTP audit', error));
     const getActor = raw.getActor ?? ((req: Req) => actorFromUser(defaultUser(req)));
     // The actor getter runs inside the app's first query of the request: it must never throw there.
+    let warnedAsync = false;
     this.getActor = (req) => {
       try {
         const actor = getActor(req);
+        if (!warnedAsync && typeof (actor as { then?: unknown } | null | undefined)?.then === 'function') {
+          // Asked inside each statement, it cannot be awaited: every change would go without an actor, unsaid.
+          warnedAsync = true;
+          this.onError(
+            new TypeError(
+              `auditrum: ${caller}() option "getActor" returned a promise; it must return the actor itself (look the user up in auth middleware before, and read it here)`,
+            ),
+          );
+        }
         return actor && typeof actor === 'object' && actor.id !== undefined && actor.id !== null ? actor : undefined;
       } catch (error) {
         this.onError(error);
