@@ -64,7 +64,7 @@ export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria
       if (beforeId !== undefined) all.push(`c.id < ${sql.add(beforeId)}::bigint`);
       return all;
     };
-    const rows = await newestChanges(api, months, conditions, EXPORT_BATCH);
+    const rows = await newestChanges(api, criteria, months, conditions, EXPORT_BATCH);
     for (const row of rows) yield toChange(row, api.tablesById);
     if (rows.length < EXPORT_BATCH) return;
     beforeId = rows.at(-1)?.id;

@@ -38,7 +38,7 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
     if (before !== undefined) all.push(`c.id < ${sql.add(before)}::bigint`);
     return all;
   };
-  const rows = await newestChanges(api, await monthsToWalk(api, criteria), conditions, limit + 1);
+  const rows = await newestChanges(api, criteria, await monthsToWalk(api, criteria), conditions, limit + 1);
   const items = await toChanges(api, rows.slice(0, limit));
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor('changes', last.id) : null };

@@ -74,15 +74,34 @@ export async function monthsToWalk(
   return months === null ? null : monthsWithin(months, criteria);
 }
 
-/** The newest `count` changes that match `conditions`: a month at a time in `months`, or in one query without. */
+/**
+ * The newest `count` changes that match `conditions` (built from `criteria`): a month at a time in `months`, or in one
+ * query without.
+ */
 export function newestChanges(
   api: Pick<ApiContext, 'pool' | 'schemaSql'>,
+  criteria: ChangeCriteria,
   months: readonly LogMonth[] | null,
   conditions: (sql: SqlParams) => string[],
   count: number,
 ): Promise<ChangeRow[]> {
-  return months === null ? newest(api, conditions, count) : newestByMonth(api, months, conditions, count);
+  if (months !== null) return newestByMonth(api, months, conditions, count);
+  return newest(
+    api,
+    conditions,
+    count,
+    criteria.request === undefined && criteria.txid === undefined ? 'c.id' : ID_UNINDEXED,
+  );
 }
+
+/**
+ * The id as a sort key no index holds, for the changes of a request or a transaction: their indexes (request_id; txid
+ * on the ended months) do not hold ids in order, so for one with many changes the planner walked the primary key
+ * instead, merged over every month, and read each month without one of them whole before the first row (a request
+ * of 100,000 changes at 10,000,000: 2 s of server CPU). Sorted by this, they are read through their index and the
+ * page is taken from them (about 50 ms for those 100,000; a request of ten changes 0.3 ms).
+ */
+export const ID_UNINDEXED = '(c.id + 0)';
 
 /**
  * Whether the page is read by walking the primary key backwards (no filter, operation, a busy table, times): then it
@@ -117,16 +136,17 @@ function milliseconds(instant: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** The newest `count` changes that match the conditions, in one query. */
+/** The newest `count` changes that match the conditions, in one query, sorted by `id` (an expression of the id). */
 async function newest(
   api: Pick<ApiContext, 'pool' | 'schemaSql'>,
   conditions: (sql: SqlParams) => string[],
   count: number,
+  id: string,
 ): Promise<ChangeRow[]> {
   const sql = new SqlParams();
   const { rows } = await api.pool.query<ChangeRow>(
     `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
-     ORDER BY c.id DESC LIMIT ${sql.add(count)}`,
+     ORDER BY ${id} DESC LIMIT ${sql.add(count)}`,
     sql.values,
   );
   return rows;

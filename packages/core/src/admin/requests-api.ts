@@ -13,6 +13,7 @@ import { scopeConditions } from './change-filters.js';
 import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, notFound } from './errors.js';
+import { ID_UNINDEXED } from './month-walk.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange, pathText } from './query-params.js';
 import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
@@ -228,7 +229,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   const changeWhere = whereClause([`c.request_id = ${changeSql.add(requestId)}`, ...scopeConditions(api, changeSql)]);
   const changesQuery = api.pool.query<ChangeRow>(
     `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${changeWhere}
-     ORDER BY c.id LIMIT ${REQUEST_CHANGES_SHOWN}`,
+     ORDER BY ${ID_UNINDEXED} LIMIT ${REQUEST_CHANGES_SHOWN}`,
     changeSql.values,
   );
   const countQuery = api.pool.query<{ count: number }>(
