@@ -800,6 +800,19 @@ describe('api/requests and api/actors', () => {
       lastSeen: expect.any(String),
     });
     expect(Date.parse(alice.firstSeen ?? '') <= Date.parse(alice.lastSeen ?? '')).toBe(true);
+    // Her first and last activity: the earliest and latest of her first and last change (by id) and call.
+    const iso = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+    const { rows } = await pool.query<{ first: string; last: string }>(
+      `SELECT least(c.first, r.first) AS first, greatest(c.last, r.last) AS last
+       FROM (SELECT (SELECT to_char(changed_at AT TIME ZONE 'UTC', ${iso}) FROM auditrum.changes
+                     WHERE actor_id = 'u-alice' ORDER BY id LIMIT 1) AS first,
+                    (SELECT to_char(changed_at AT TIME ZONE 'UTC', ${iso}) FROM auditrum.changes
+                     WHERE actor_id = 'u-alice' ORDER BY id DESC LIMIT 1) AS last) c,
+            (SELECT to_char(min(requested_at) AT TIME ZONE 'UTC', ${iso}) AS first,
+                    to_char(max(requested_at) AT TIME ZONE 'UTC', ${iso}) AS last
+             FROM auditrum.api_requests WHERE actor_id = 'u-alice') r`,
+    );
+    expect([alice.firstSeen, alice.lastSeen]).toEqual([rows[0]?.first, rows[0]?.last]);
     expect((await error('api/actors/nobody')).status).toBe(404);
   });
 });

@@ -19,10 +19,15 @@ export async function getActor(api: ApiContext, actorId: string): Promise<ActorR
   // The scope's actor, if any, is this actor (checked above); its tables narrow the counts.
   const where = [`c.actor_id = ${id}`, ...scopeConditions(api, sql)].join(' AND ');
   const changes = api.pool.query<{ count: number; first: string | null; last: string | null; label: string | null }>(
-    `SELECT (SELECT count(*)::int FROM ${api.schemaSql}.changes c WHERE ${where}) AS count,
-       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id LIMIT 1) AS first,
-       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id DESC LIMIT 1) AS last,
-       (SELECT c.context ->> 'actor_label' FROM ${api.schemaSql}.changes c WHERE ${where} ORDER BY c.id DESC LIMIT 1) AS label`,
+    // The first and last change by their ids alone, then each read by its id: asked for their times, the planner
+    // expected an actor's changes spread over the month and walked its primary key from the month's start to the
+    // first (an import user's 100,000 changes in the last hour: 0.39 s at 10,000,000 changes); the ids alone come
+    // from the ends of the actor index.
+    `WITH ends AS (SELECT min(c.id) AS first, max(c.id) AS last FROM ${api.schemaSql}.changes c WHERE ${where})
+     SELECT (SELECT count(*)::int FROM ${api.schemaSql}.changes c WHERE ${where}) AS count,
+       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c, ends WHERE c.id = ends.first) AS first,
+       (SELECT to_char(c.changed_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.changes c, ends WHERE c.id = ends.last) AS last,
+       (SELECT c.context ->> 'actor_label' FROM ${api.schemaSql}.changes c, ends WHERE c.id = ends.last) AS label`,
     sql.values,
   );
   const requests =
