@@ -287,9 +287,12 @@ describe('HttpAudit options', () => {
     }
   });
 
-  it('store the parsed body, masked, when a body parser read the body before the middleware', async () => {
-    await db.pool.query('TRUNCATE auditrum.api_requests');
-    const audit = new HttpAudit<Req>({ pool: db.pool }, 'test', { context: false, log: true }, () => undefined);
+  /**
+   * An API log (no context) behind a stand-in for a body parser that ran before it: the body is read whole, then
+   * handed over as parsed (JSON, or the bytes when the request says `x-raw`). Returns the URL to post to.
+   */
+  async function serveParsedBodies(options: HttpAuditOptions<Req>): Promise<{ url: string; audit: HttpAudit<Req> }> {
+    const audit = new HttpAudit<Req>(options, 'test', { context: false, log: true }, () => undefined);
     const server = createServer(async (req: Req, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -307,12 +310,18 @@ describe('HttpAudit options', () => {
     });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/early`, {
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/early`, audit };
+  }
+
+  it('store the parsed body, masked, when a body parser read the body before the middleware', async () => {
+    await db.pool.query('TRUNCATE auditrum.api_requests');
+    const { url, audit } = await serveParsedBodies({ pool: db.pool });
+    await fetch(url, {
       method: 'POST',
       body: '{"user":"a","Password":"p"}',
       headers: { 'content-type': 'application/json' },
     });
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/early`, {
+    await fetch(url, {
       method: 'POST',
       body: new Uint8Array([1, 2, 3]),
       headers: { 'content-type': 'application/octet-stream', 'x-raw': '1' },
@@ -326,35 +335,10 @@ describe('HttpAudit options', () => {
 
   it('truncate a parsed body over bodies.maxBytes as a raw one, its preview masked', async () => {
     await db.pool.query('TRUNCATE auditrum.api_requests');
-    const audit = new HttpAudit<Req>(
-      { pool: db.pool, bodies: { maxBytes: 64 } },
-      'test',
-      { context: false, log: true },
-      () => undefined,
-    );
-    const server = createServer(async (req: Req, res: ServerResponse) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const body: unknown = JSON.parse(Buffer.concat(chunks).toString());
-      const facts = { requestId: 'pre-parsed-big', method: 'POST', url: '/big', ip: undefined, userAgent: undefined };
-      audit.log({
-        req,
-        res,
-        hostReq: req,
-        facts,
-        outcome: { route: () => undefined, error: () => undefined, parsedBody: () => body },
-      });
-      res.end();
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    // Stored whole before, however big: 1 MB here, with the body limit at 64 bytes.
+    const { url, audit } = await serveParsedBodies({ pool: db.pool, bodies: { maxBytes: 64 } });
+    // Stored whole before, however big: 640 KB here, with the body limit at 64 bytes.
     const body = JSON.stringify({ password: 'hunter2', items: Array.from({ length: 50_000 }, (_, i) => `item ${i}`) });
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/big`, {
-      method: 'POST',
-      body,
-      headers: { 'content-type': 'application/json' },
-    });
+    await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     await audit.close();
     expect((await rows()).map((row) => row.request_body)).toEqual([
       {
