@@ -229,6 +229,28 @@ describe('the API-log writer', () => {
     }
   });
 
+  it('keeps and retries rows no partition takes (the default one detached), instead of losing each as refused', async () => {
+    const errors: unknown[] = [];
+    const writer = new ApiLogWriter(db.pool, 'auditrum', { flushIntervalMs: 10 }, (e) => errors.push(e));
+    await db.pool.query('ALTER TABLE auditrum.api_requests DETACH PARTITION auditrum.api_requests_default');
+    try {
+      // requested_at 2026-11-26: no monthly partition in this database, so only the default one could take them.
+      writer.push(record('no-partition-1'));
+      writer.push(record('no-partition-2'));
+      // Before, each row was refused (23514) and lost, reported one by one as the rows' fault.
+      await expect.poll(() => writer.stats().retries).toBeGreaterThan(1);
+      expect(writer.stats()).toMatchObject({ queued: 2, written: 0, failed: 0, dropped: 0 });
+      expect(errors.map(String)).toEqual([
+        expect.stringContaining('API log cannot reach the database; keeping 2 row(s) and retrying: no partition'),
+      ]);
+    } finally {
+      await db.pool.query('ALTER TABLE auditrum.api_requests ATTACH PARTITION auditrum.api_requests_default DEFAULT');
+    }
+    await writer.close();
+    expect(await storedIds()).toEqual(['no-partition-1', 'no-partition-2']);
+    expect(writer.stats()).toMatchObject({ queued: 0, written: 2, failed: 0, dropped: 0 });
+  });
+
   it.skipIf(!pgBouncer)(
     'writes its COPY batches through PgBouncer in transaction mode, a refused row included',
     async () => {
@@ -311,6 +333,12 @@ describe('write failures', () => {
     expect(await failure("SELECT 'x'::int")).toBe('refused');
     expect(await failure('SELECT 70000::smallint')).toBe('refused');
     expect(await failure('SELECT * FROM no_such_table')).toBe('unavailable');
+    // No partition for the row (23514, an integrity class): the table's set-up, not the row, is at fault.
+    await db.pool.query('CREATE TEMP TABLE ranged (at date) PARTITION BY RANGE (at)');
+    expect(await failure("INSERT INTO ranged VALUES ('2026-01-01')")).toBe('unavailable');
+    expect(await failure('CREATE TEMP TABLE checked (n int CHECK (n > 0)); INSERT INTO checked VALUES (0)')).toBe(
+      'refused',
+    );
     expect(writeFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(
       'unavailable',
     );
