@@ -44,7 +44,12 @@ async function liveConflicts(db: Queryable, steps: readonly PlanStep[], lock: bo
   const byTable = new Map<number, PlanStep[]>();
   for (const step of steps) {
     const id = `${step.table.id}:${step.statement.rowKey}`;
-    if (!decided.has(id)) byTable.set(step.table.id, [...(byTable.get(step.table.id) ?? []), step]);
+    if (!decided.has(id)) {
+      // Appended in place: a copy of the list per step made a plan of 100,000 steps take 52 s (an import's undo).
+      const tableSteps = byTable.get(step.table.id);
+      if (tableSteps === undefined) byTable.set(step.table.id, [step]);
+      else tableSteps.push(step);
+    }
     decided.add(id);
     if (step.movedRowKey !== undefined) decided.add(`${step.table.id}:${step.movedRowKey}`);
   }
