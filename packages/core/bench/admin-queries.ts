@@ -270,6 +270,7 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     monthDay: string;
   };
   const items = { table: 'public.order_items' };
+  const orders = { table: 'public.orders' };
   return [
     { name: 'changes: no filter', path: 'api/changes' },
     { name: 'changes: table (40% of rows)', path: 'api/changes', query: { table: 'public.orders' } },
@@ -340,6 +341,14 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       name: 'table as of: key filter (2 months ago)',
       path: 'api/table-as-of',
       query: { ...items, at: from, key: '4242' },
+    },
+    // Every key of the log a candidate: TRUNCATEs of orders after the time (the admin's summary of its log's keys,
+    // 50,000 of them, table-keys.ts); a page in the middle of the table, after key 25000, through its cursor.
+    { name: 'table as of: before a TRUNCATE (orders)', path: 'api/table-as-of', query: { ...orders, at: from } },
+    {
+      name: 'table as of: before a TRUNCATE, a later page (orders)',
+      path: 'api/table-as-of',
+      query: { ...orders, at: from, cursor: Buffer.from('k:25000').toString('base64url') },
     },
     // The integrity panel (its checks and seals) and one change's erasures.
     { name: 'integrity: panel', path: 'api/integrity' },

@@ -1,14 +1,12 @@
 import type pg from 'pg';
-import { FinalIds } from './final-ids.js';
 import { epochMicros } from './query-params.js';
+import { TableSummaries } from './table-summaries.js';
 
 /**
  * At most this many departures kept per table (about 95 bytes of memory each with a short key: 9.5 MB): a table with
  * more in the months without a departures index is read from the log, as without a summary (docs/admin.md).
  */
 const DEFAULT_MAX_DEPARTURES = 100_000;
-/** At most this many tables summarized at once: the one read least recently is dropped. */
-const MAX_TABLES = 8;
 
 /** A summary as table_as_of_page takes it (`departures`, the type table_departures of migration 28). */
 export interface DeparturesArgument {
@@ -57,17 +55,14 @@ interface Summary extends Omit<DeparturesArgument, 'upTo' | 'goneTimes' | 'goneK
  * Kept in memory, one per admin mount: the first page of a table reads its departures in those months once.
  */
 export class TableDepartures {
-  private readonly finalIds: FinalIds;
-  /** By table, the one read most recently last. */
-  private readonly tables = new Map<string, Summary>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly summaries: TableSummaries<Summary>;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly schemaSql: string,
     private readonly maxDepartures = DEFAULT_MAX_DEPARTURES,
   ) {
-    this.finalIds = new FinalIds(pool, schemaSql);
+    this.summaries = new TableSummaries(pool, schemaSql);
   }
 
   /**
@@ -75,10 +70,7 @@ export class TableDepartures {
    * null when there is nothing to summarize (the departures index holds every month) or too much (the bound).
    */
   of(table: string): Promise<DeparturesArgument | null> {
-    // One update at a time: they share the final ids.
-    const next = this.queue.then(() => this.update(table));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.summaries.serialized(() => this.update(table));
   }
 
   private async update(table: string): Promise<DeparturesArgument | null> {
@@ -90,18 +82,19 @@ export class TableDepartures {
          FROM (SELECT ${this.schemaSql}.table_departures_since() AS since) s`,
         [table],
       ),
-      this.finalIds.observe(),
+      this.summaries.finalIds.observe(),
     ]);
     const { since, since_micros, state } = rows[0] as { since: string; since_micros: string; state: string | null };
-    let summary = this.tables.get(table);
-    this.tables.delete(table);
     // Nothing to summarize (every month indexed), or a summary that could not be told stale (the erasures unreadable).
-    if (since === 'infinity' || state === null) return null;
-    if (summary === undefined || summary.since !== since || summary.state !== state || summary.resets !== resets) {
-      summary = { since, sinceMicros: Number(since_micros), state, resets, final: 0n, overflowed: false, ...noLists() };
+    if (since === 'infinity' || state === null) {
+      this.summaries.drop(table);
+      return null;
     }
-    this.tables.set(table, summary);
-    if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string);
+    const summary = this.summaries.take(
+      table,
+      (kept) => kept.since === since && kept.state === state && kept.resets === resets,
+      () => ({ since, sinceMicros: Number(since_micros), state, resets, final: 0n, overflowed: false, ...noLists() }),
+    );
     if (summary.overflowed) return null;
     if (upTo > summary.final) await this.extend(table, summary, upTo);
     return summary.overflowed ? null : argument(summary);

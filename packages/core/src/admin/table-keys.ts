@@ -1,14 +1,12 @@
 import type pg from 'pg';
-import { FinalIds } from './final-ids.js';
 import { arrayElement } from './table-departures.js';
+import { TableSummaries } from './table-summaries.js';
 
 /**
  * At most this many keys and key changes kept per table (about 100 bytes of memory each with a short key: 10 MB): a
  * table whose log holds more is read from the log, as without a summary (docs/admin.md).
  */
 const DEFAULT_MAX_KEYS = 100_000;
-/** At most this many tables summarized at once: the one read least recently is dropped. */
-const MAX_TABLES = 8;
 
 /** A summary as table_as_of_page takes it (`log_keys`, the type table_keys of migration 30). */
 export interface KeysArgument {
@@ -45,17 +43,14 @@ interface Summary {
  * needs them, not before.
  */
 export class TableKeys {
-  private readonly finalIds: FinalIds;
-  /** By table, the one read most recently last. */
-  private readonly tables = new Map<string, Summary>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly summaries: TableSummaries<Summary>;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly schemaSql: string,
     private readonly maxKeys = DEFAULT_MAX_KEYS,
   ) {
-    this.finalIds = new FinalIds(pool, schemaSql);
+    this.summaries = new TableSummaries(pool, schemaSql);
   }
 
   /**
@@ -63,10 +58,7 @@ export class TableKeys {
    * page as of `at` takes them; null when it does not, or when they are too many (the bound).
    */
   of(table: string, at: string): Promise<KeysArgument | null> {
-    // One update at a time: they share the final ids.
-    const next = this.queue.then(() => this.update(table, at));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.summaries.serialized(() => this.update(table, at));
   }
 
   private async update(table: string, at: string): Promise<KeysArgument | null> {
@@ -78,14 +70,12 @@ export class TableKeys {
     const state = rows[0]?.state ?? null;
     // Not needed, or a summary that could not be told stale (the erasures unreadable).
     if (state === null) return null;
-    const { upTo, resets } = await this.finalIds.observe();
-    let summary = this.tables.get(table);
-    this.tables.delete(table);
-    if (summary === undefined || summary.state !== state || summary.resets !== resets) {
-      summary = { state, resets, final: 0n, overflowed: false, ...noKeys() };
-    }
-    this.tables.set(table, summary);
-    if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string);
+    const { upTo, resets } = await this.summaries.finalIds.observe();
+    const summary = this.summaries.take(
+      table,
+      (kept) => kept.state === state && kept.resets === resets,
+      () => ({ state, resets, final: 0n, overflowed: false, ...noKeys() }),
+    );
     if (summary.overflowed) return null;
     if (upTo > summary.final) await this.extend(table, summary, upTo);
     if (summary.overflowed) return null;
