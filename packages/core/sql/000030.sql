@@ -13,7 +13,9 @@
 --   departures, the log after the time): a rebuild needs the key changes after the time only.
 -- - The log's keys come from the admin's summary (`log_keys`, the type table_keys: read once per mount by table_keys,
 --   extended by the ids written since, as the summary of departures is) when it still holds (table_departures_state),
---   with the keys of the ids above it; the log is read as before when it is not given.
+--   with the keys of the ids above it; the log is read as before when it is not given. With the summary, after a
+--   TRUNCATE at or before the time, on a table never left untracked, only the keys entered (an INSERT, a key change)
+--   between that TRUNCATE and the time are candidates: a row of that time entered since.
 -- - A key recorded under an earlier type of the table's key that today's type cannot hold (`a` once the key became an
 --   int) failed the page (invalid input syntax: the gone keys were sorted as today's type): such keys are set apart
 --   when the first sort fails and listed after every other key, in text order ("C"); a cursor that is such a key
@@ -48,23 +50,36 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 /**
- * The keys of a tracked table's log as the admin summarizes them for table_as_of_page: `keys`, every distinct row_key
- * of its changes up to id `up_to`, in no order, and `moves`, its key changes up to it as [{id, changed_at, old_key}] in
- * id order (table_departures' since '-infinity'), read under table_departures_state's `state`.
+ * The keys of a tracked table's log as the admin summarizes them for table_as_of_page, up to id `up_to`, read under
+ * table_departures_state's `state`: `keys`, every distinct row_key of its changes, in no order; `moves`, its key
+ * changes as [{id, changed_at, old_key}] in id order (table_departures' since '-infinity'); `entered_keys` and
+ * `entered_times`, the keys its rows entered (an INSERT's, a key change's new key) and when (microseconds since 1970).
  */
-CREATE TYPE :AUDITRUM_SCHEMA.table_keys AS (up_to bigint, state text, keys text[], moves jsonb);
+CREATE TYPE :AUDITRUM_SCHEMA.table_keys AS (up_to bigint, state text, keys text[], moves jsonb, entered_keys text[],
+  entered_times bigint[]);
 
-/** The distinct row_keys of tracked table `target`'s changes with an id above `after_id` and up to `up_to_id`. */
-CREATE FUNCTION :AUDITRUM_SCHEMA.table_keys(target regclass, after_id bigint, up_to_id bigint) RETURNS SETOF text
+/**
+ * The keys of tracked table `target`'s changes with an id above `after_id` and up to `up_to_id`: each distinct key once
+ * with `entered_at` NULL, and each entry of a row into a key (an INSERT, a key change's new key) with its changed_at in
+ * microseconds since 1970.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA.table_keys(target regclass, after_id bigint, up_to_id bigint)
+RETURNS TABLE (row_key text, entered_at bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
 BEGIN
   -- The ids as literals: a few ids above a summary are read through the primary key, the whole log through the row
   -- index.
-  RETURN QUERY EXECUTE format('SELECT DISTINCT c.row_key FROM %1$s.changes c
-    WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND c.id > %3$s AND c.id <= %4$s',
-    quote_ident(:'AUDITRUM_SCHEMA'), t.id, coalesce(after_id, 0), coalesce(up_to_id, 0));
+  RETURN QUERY EXECUTE format($s$
+    SELECT DISTINCT c.row_key, NULL::bigint FROM %1$s.changes c
+    WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND c.id > %3$s AND c.id <= %4$s
+    UNION ALL
+    SELECT c.row_key, (extract(epoch FROM c.changed_at) * 1000000)::bigint FROM %1$s.changes c
+    WHERE c.table_id = %2$s AND c.id > %3$s AND c.id <= %4$s
+      AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| $1))$s$,
+    quote_ident(:'AUDITRUM_SCHEMA'), t.id, coalesce(after_id, 0), coalesce(up_to_id, 0))
+  USING :AUDITRUM_SCHEMA._history_key_names(t);
 END;
 $$;
 
@@ -207,6 +222,7 @@ DECLARE
   gaps jsonb := :AUDITRUM_SCHEMA._history_gaps(t.id);
   summarized boolean;
   keys_summarized boolean;
+  truncated_at timestamptz;
   since_us bigint;
   state text;
 BEGIN
@@ -228,20 +244,33 @@ BEGIN
   everything := :AUDITRUM_SCHEMA._table_as_of_every_key(t, at);
   -- When the log after `at` does not tell which rows left, every key it holds is a candidate, and every key change
   -- (a key that left by one before `at` is a candidate too): from the admin's summary of them and the ids above it,
-  -- when it still holds.
+  -- when it still holds. After a TRUNCATE at or before `at` (the last one: `truncated_at`), on a table never left
+  -- untracked, a row that existed at `at` entered the table since that TRUNCATE, and its entry (an INSERT, or a key
+  -- change to its key) was recorded: only the keys entered between the two are candidates, live ones included.
   IF everything AND log_keys.up_to IS NOT NULL THEN
     state := :AUDITRUM_SCHEMA.table_departures_state(target);
   END IF;
   keys_summarized := coalesce(everything AND log_keys.state = state, false);
   IF keys_summarized THEN
+    IF gaps = '[]' THEN
+      SELECT max(c.changed_at) INTO truncated_at FROM :AUDITRUM_SCHEMA.changes c
+      WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.changed_at <= at;
+    END IF;
     EXECUTE format($s$
       SELECT $3 || coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
           'old_key', %1$s._history_old_key($1, c.id)) ORDER BY c.id)
           FILTER (WHERE c.operation = 'UPDATE' AND c.old_values ?| $2), '[]'),
-        $4 || coalesce(array_agg(DISTINCT c.row_key) FILTER (WHERE c.row_key IS NOT NULL), '{}')
+        CASE WHEN $5::timestamptz IS NULL
+          THEN $4 || coalesce(array_agg(DISTINCT c.row_key) FILTER (WHERE c.row_key IS NOT NULL), '{}')
+          ELSE ARRAY(SELECT e.k FROM unnest($6::text[], $7::bigint[]) AS e(k, us)
+              -- (A microsecond's margin either side: a candidate more costs its rebuild only.)
+              WHERE e.us >= (extract(epoch FROM $5) * 1000000)::bigint AND e.us <= (extract(epoch FROM $8) * 1000000)::bigint + 1)
+            || coalesce(array_agg(c.row_key) FILTER (WHERE c.changed_at > $5 AND c.changed_at <= $8
+              AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| $2))), '{}') END
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.id > %3$s $s$, quote_ident(:'AUDITRUM_SCHEMA'), t.id, log_keys.up_to)
-    INTO moves, gone USING t, key_names, log_keys.moves, log_keys.keys;
+    INTO moves, gone
+    USING t, key_names, log_keys.moves, log_keys.keys, truncated_at, log_keys.entered_keys, log_keys.entered_times, at;
   ELSE
     -- The months after `at` that a departures index holds (up to indexed_until): their key changes, and their DELETEs'
     -- keys from the index alone, each query repeating the index's predicate so that the planner uses it (the names of
@@ -344,13 +373,20 @@ BEGIN
   END IF;
 
   LOOP
-    IF typed_phase THEN
+    -- (After a TRUNCATE at or before `at`, the keys entered since are every candidate, the live ones too: no live key
+    -- is read.)
+    IF typed_phase AND truncated_at IS NOT NULL THEN
+      live_keys := '{}';
+    END IF;
+    IF typed_phase AND truncated_at IS NULL THEN
       EXECUTE format($l$SELECT ARRAY(SELECT %1$s FROM %2$I.%3$I AS live
         WHERE ($1::text IS NULL OR (%4$s) > %5$s) AND ($4::text IS NULL OR (%4$s) <= %6$s)
           AND ($2::text IS NULL OR strpos(%1$s, $2) > 0)
         ORDER BY %4$s LIMIT $3)$l$, live_key, t.schema_name, t.table_name, live_columns, replace(typed, '«k»', '$1'),
         replace(typed, '«k»', '$4'))
       INTO live_keys USING position_key, key_contains, batch, until_key;
+    END IF;
+    IF typed_phase THEN
       -- The gone keys after the position (containing the text, up to the bound) that the batch may need: the first
       -- `batch` in key order, a bounded sort (top-N) at each batch rather than all of them sorted once (26 of a first
       -- page's 50 ms months back at a month's end: 60,000 gone keys; a page takes one batch or two). A key that left

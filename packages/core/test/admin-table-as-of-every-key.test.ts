@@ -170,6 +170,21 @@ describe('a table as of a time when the log after it does not say which rows lef
     expect(await pageKeys('public.items', at, without)).toEqual(whole.filter((key) => key !== '13'));
     expect(await pageKeys('public.items', at, { ...without, state: `${keys.state} ` })).toEqual(whole);
     expect(await new TableKeys(app, '"auditrum"', 3).of('public.items', at)).toBeNull();
+    // After the first TRUNCATE and before the next: only the keys entered since the first are candidates (2 and 20).
+    const truncated = times[3] as string;
+    const since = (await summaries.of('public.items', truncated)) as KeysArgument;
+    expect(await wholeKeys('public.items', truncated)).toEqual(['2', '20']);
+    expect(await pageKeys('public.items', truncated, since)).toEqual(['2', '20']);
+    const enteredKeys = since.enteredKeysLiteral.slice(1, -1).split(',');
+    const enteredTimes = since.enteredTimesLiteral.slice(1, -1).split(',');
+    const kept = enteredKeys.map((key, i) => [key, enteredTimes[i]]).filter(([key]) => key !== '"2"');
+    const without2 = {
+      ...since,
+      enteredKeysLiteral: `{${kept.map(([key]) => key).join(',')}}`,
+      enteredTimesLiteral: `{${kept.map(([, time]) => time).join(',')}}`,
+    };
+    // (20 stays: it left by a key change since, a candidate as any old key.)
+    expect(await pageKeys('public.items', truncated, without2)).toEqual(['20']);
   });
 
   it('lists keys today’s key type cannot hold after the others, after a TRUNCATE too', async () => {

@@ -3,8 +3,8 @@ import { arrayElement } from './table-departures.js';
 import { TableSummaries } from './table-summaries.js';
 
 /**
- * At most this many keys and key changes kept per table (about 100 bytes of memory each with a short key: 10 MB): a
- * table whose log holds more is read from the log, as without a summary (docs/admin.md).
+ * At most this many keys, key changes and entries kept per table (about 100 bytes of memory each with a short key:
+ * 10 MB): a table whose log holds more is read from the log, as without a summary (docs/admin.md).
  */
 const DEFAULT_MAX_KEYS = 100_000;
 
@@ -16,6 +16,9 @@ export interface KeysArgument {
   keysLiteral: string;
   /** The key changes as JSON texts {id, changed_at, old_key}, in id order. */
   moves: string[];
+  /** The keys rows entered (an INSERT's, a key change's new key), and when (µs since 1970), as array literals. */
+  enteredKeysLiteral: string;
+  enteredTimesLiteral: string;
 }
 
 interface Summary {
@@ -28,13 +31,18 @@ interface Summary {
   /** The keys' elements in an array literal, without its braces. */
   elements: string;
   moves: string[];
+  /** The entries' keys and times in array literals, without their braces, and how many. */
+  enteredElements: string;
+  enteredTimes: string;
+  entries: number;
   /** More keys than the bound: not kept until `state` changes. */
   overflowed: boolean;
 }
 
 /**
- * The admin's own summary of every key each table's log holds and of its key changes, for a page of a table as of a
- * time that takes every key as a candidate (a TRUNCATE or a gap in tracking after the time:
+ * The admin's own summary of every key each table's log holds, of its key changes and of the keys its rows entered
+ * (INSERTs, key changes: when, so that a page after a TRUNCATE takes only the keys entered since), for a page of a
+ * table as of a time that takes every key as a candidate (a TRUNCATE or a gap in tracking after the time:
  * table_as_of_reads_log_keys), so that such a page reads only the ids above it instead of every change of the table.
  * As the summary of departures (table-departures.ts), it holds only final ids (final-ids.ts), is brought up to date at
  * each call by reading the ids written since, costs capture nothing, and is read again when the log's state
@@ -80,7 +88,14 @@ export class TableKeys {
     if (upTo > summary.final) await this.extend(table, summary, upTo);
     if (summary.overflowed) return null;
     // The moves copied: a query waiting for a connection sends its values later, when the summary may have grown.
-    return { upTo: String(summary.final), state, keysLiteral: `{${summary.elements}}`, moves: [...summary.moves] };
+    return {
+      upTo: String(summary.final),
+      state,
+      keysLiteral: `{${summary.elements}}`,
+      moves: [...summary.moves],
+      enteredKeysLiteral: `{${summary.enteredElements}}`,
+      enteredTimesLiteral: `{${summary.enteredTimes}}`,
+    };
   }
 
   /**
@@ -90,8 +105,9 @@ export class TableKeys {
   private async extend(table: string, summary: Summary, upTo: bigint): Promise<void> {
     const range = [table, String(summary.final), String(upTo), this.maxKeys + 1];
     const [keys, moves] = await Promise.all([
-      this.pool.query<{ key: string }>(
-        `SELECT k AS key FROM ${this.schemaSql}.table_keys($1::regclass, $2::bigint, $3::bigint) k LIMIT $4`,
+      this.pool.query<{ key: string; entered_at: string | null }>(
+        `SELECT k.row_key AS key, k.entered_at::text AS entered_at
+         FROM ${this.schemaSql}.table_keys($1::regclass, $2::bigint, $3::bigint) k LIMIT $4::integer * 2`,
         range,
       ),
       this.pool.query<{ move: string }>(
@@ -101,24 +117,38 @@ export class TableKeys {
       ),
     ]);
     const added: string[] = [];
-    for (const { key } of keys.rows) {
-      if (summary.keys.has(key)) continue;
-      summary.keys.add(key);
-      added.push(arrayElement(key));
+    const entered = { keys: [] as string[], times: [] as string[] };
+    for (const { key, entered_at } of keys.rows) {
+      if (entered_at !== null) {
+        entered.keys.push(arrayElement(key));
+        entered.times.push(entered_at);
+      } else if (!summary.keys.has(key)) {
+        summary.keys.add(key);
+        added.push(arrayElement(key));
+      }
     }
     summary.moves.push(...moves.rows.map((row) => row.move));
-    if (summary.keys.size + summary.moves.length > this.maxKeys) {
+    summary.entries += entered.keys.length;
+    if (summary.keys.size + summary.moves.length + summary.entries > this.maxKeys) {
       Object.assign(summary, { overflowed: true, ...noKeys() });
       return;
     }
-    if (added.length > 0) summary.elements += `${summary.elements === '' ? '' : ','}${added.join(',')}`;
+    summary.elements = joined(summary.elements, added);
+    summary.enteredElements = joined(summary.enteredElements, entered.keys);
+    summary.enteredTimes = joined(summary.enteredTimes, entered.times);
     summary.final = upTo;
   }
 }
 
 /** A summary's lists, empty. */
-function noKeys(): Pick<Summary, 'keys' | 'elements' | 'moves'> {
-  return { keys: new Set(), elements: '', moves: [] };
+function noKeys(): Pick<Summary, 'keys' | 'elements' | 'moves' | 'enteredElements' | 'enteredTimes' | 'entries'> {
+  return { keys: new Set(), elements: '', moves: [], enteredElements: '', enteredTimes: '', entries: 0 };
+}
+
+/** The elements of an array literal (without its braces) with `more` after them. */
+function joined(elements: string, more: string[]): string {
+  if (more.length === 0) return elements;
+  return `${elements}${elements === '' ? '' : ','}${more.join(',')}`;
 }
 
 /**
@@ -132,8 +162,16 @@ export function logKeysSql(
 ): { sql: string; values: unknown[] } {
   if (keys === null) return { sql: `NULL::${schemaSql}.table_keys`, values: [] };
   return {
-    sql: `ROW($${first}::bigint, $${first + 1}::text, $${first + 2}::text[], $${first + 3}::jsonb)::${schemaSql}.table_keys`,
-    values: [keys.upTo, keys.state, keys.keysLiteral, `[${keys.moves.join(',')}]`],
+    sql: `ROW($${first}::bigint, $${first + 1}::text, $${first + 2}::text[], $${first + 3}::jsonb,
+      $${first + 4}::text[], $${first + 5}::bigint[])::${schemaSql}.table_keys`,
+    values: [
+      keys.upTo,
+      keys.state,
+      keys.keysLiteral,
+      `[${keys.moves.join(',')}]`,
+      keys.enteredKeysLiteral,
+      keys.enteredTimesLiteral,
+    ],
   };
 }
 
