@@ -15,7 +15,8 @@
 --   extended by the ids written since, as the summary of departures is) when it still holds (table_departures_state),
 --   with the keys of the ids above it; the log is read as before when it is not given. With the summary, after a
 --   TRUNCATE at or before the time, on a table never left untracked, only the keys entered (an INSERT, a key change)
---   between that TRUNCATE and the time are candidates: a row of that time entered since.
+--   after that TRUNCATE (in id order, as history orders them) and at or before the time are candidates: a row of that
+--   time entered since.
 -- - A key recorded under an earlier type of the table's key that today's type cannot hold (`a` once the key became an
 --   int) failed the page (invalid input syntax: the gone keys were sorted as today's type): such keys are set apart
 --   when the first sort fails and listed after every other key, in text order ("C"); a cursor that is such a key
@@ -30,14 +31,17 @@
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._table_as_of_every_key(t :AUDITRUM_SCHEMA.tracked_tables, at timestamptz)
 RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.changes c
+-- (PL/pgSQL: its plans are kept for the session, where an SQL function's are made at every page.)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN EXISTS (SELECT FROM :AUDITRUM_SCHEMA.changes c
       WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.changed_at > at)
     OR EXISTS (SELECT FROM :AUDITRUM_SCHEMA._history_versions(t) v WHERE v.recorded_at > at
       AND jsonb_path_exists(v.markers, '$.*.reason ? (@ == "untracked_gap")'))
     -- Within an untracked period a row last recorded may have gone unseen: listed, of unknown existence.
     OR EXISTS (SELECT FROM jsonb_to_recordset(:AUDITRUM_SCHEMA._history_gaps(t.id)) AS g(start_at timestamptz,
-      end_at timestamptz) WHERE g.start_at <= at AND (g.end_at IS NULL OR g.end_at > at))
+      end_at timestamptz) WHERE g.start_at <= at AND (g.end_at IS NULL OR g.end_at > at));
+END;
 $$;
 
 /**
@@ -52,19 +56,20 @@ $$;
 /**
  * The keys of a tracked table's log as the admin summarizes them for table_as_of_page, up to id `up_to`, read under
  * table_departures_state's `state`: `keys`, every distinct row_key of its changes, in no order; `moves`, its key
- * changes as [{id, changed_at, old_key}] in id order (table_departures' since '-infinity'); `entered_keys` and
- * `entered_times`, the keys its rows entered (an INSERT's, a key change's new key) and when (microseconds since 1970).
+ * changes as [{id, changed_at, old_key}] in id order (table_departures' since '-infinity'); `entered_keys`,
+ * `entered_ids` and `entered_times`, the keys its rows entered (an INSERT's, a key change's new key), the changes' ids
+ * and when (microseconds since 1970).
  */
 CREATE TYPE :AUDITRUM_SCHEMA.table_keys AS (up_to bigint, state text, keys text[], moves jsonb, entered_keys text[],
-  entered_times bigint[]);
+  entered_ids bigint[], entered_times bigint[]);
 
 /**
  * The keys of tracked table `target`'s changes with an id above `after_id` and up to `up_to_id`: each distinct key once
- * with `entered_at` NULL, and each entry of a row into a key (an INSERT, a key change's new key) with its changed_at in
- * microseconds since 1970.
+ * with `entered_id` and `entered_at` NULL, and each entry of a row into a key (an INSERT, a key change's new key) with
+ * its change's id and changed_at in microseconds since 1970.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA.table_keys(target regclass, after_id bigint, up_to_id bigint)
-RETURNS TABLE (row_key text, entered_at bigint)
+RETURNS TABLE (row_key text, entered_id bigint, entered_at bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t :AUDITRUM_SCHEMA.tracked_tables := :AUDITRUM_SCHEMA._history_table(target);
@@ -72,10 +77,10 @@ BEGIN
   -- The ids as literals: a few ids above a summary are read through the primary key, the whole log through the row
   -- index.
   RETURN QUERY EXECUTE format($s$
-    SELECT DISTINCT c.row_key, NULL::bigint FROM %1$s.changes c
+    SELECT DISTINCT c.row_key, NULL::bigint, NULL::bigint FROM %1$s.changes c
     WHERE c.table_id = %2$s AND c.row_key IS NOT NULL AND c.id > %3$s AND c.id <= %4$s
     UNION ALL
-    SELECT c.row_key, (extract(epoch FROM c.changed_at) * 1000000)::bigint FROM %1$s.changes c
+    SELECT c.row_key, c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint FROM %1$s.changes c
     WHERE c.table_id = %2$s AND c.id > %3$s AND c.id <= %4$s
       AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| $1))$s$,
     quote_ident(:'AUDITRUM_SCHEMA'), t.id, coalesce(after_id, 0), coalesce(up_to_id, 0))
@@ -222,7 +227,7 @@ DECLARE
   gaps jsonb := :AUDITRUM_SCHEMA._history_gaps(t.id);
   summarized boolean;
   keys_summarized boolean;
-  truncated_at timestamptz;
+  truncated_id bigint;
   since_us bigint;
   state text;
 BEGIN
@@ -244,33 +249,35 @@ BEGIN
   everything := :AUDITRUM_SCHEMA._table_as_of_every_key(t, at);
   -- When the log after `at` does not tell which rows left, every key it holds is a candidate, and every key change
   -- (a key that left by one before `at` is a candidate too): from the admin's summary of them and the ids above it,
-  -- when it still holds. After a TRUNCATE at or before `at` (the last one: `truncated_at`), on a table never left
-  -- untracked, a row that existed at `at` entered the table since that TRUNCATE, and its entry (an INSERT, or a key
-  -- change to its key) was recorded: only the keys entered between the two are candidates, live ones included.
+  -- when it still holds. After a TRUNCATE at or before `at` (the last one in id order: `truncated_id`), on a table
+  -- never left untracked, a row that existed at `at` entered the table after that TRUNCATE (a higher id: a transaction
+  -- that began before it writes after it) and at or before `at`, and its entry (an INSERT, or a key change to its key)
+  -- was recorded: only the keys entered so are candidates, live ones included.
   IF everything AND log_keys.up_to IS NOT NULL THEN
     state := :AUDITRUM_SCHEMA.table_departures_state(target);
   END IF;
   keys_summarized := coalesce(everything AND log_keys.state = state, false);
   IF keys_summarized THEN
     IF gaps = '[]' THEN
-      SELECT max(c.changed_at) INTO truncated_at FROM :AUDITRUM_SCHEMA.changes c
+      SELECT max(c.id) INTO truncated_id FROM :AUDITRUM_SCHEMA.changes c
       WHERE c.table_id = t.id AND c.row_key IS NULL AND c.operation = 'TRUNCATE' AND c.changed_at <= at;
     END IF;
     EXECUTE format($s$
       SELECT $3 || coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'changed_at', c.changed_at,
           'old_key', %1$s._history_old_key($1, c.id)) ORDER BY c.id)
           FILTER (WHERE c.operation = 'UPDATE' AND c.old_values ?| $2), '[]'),
-        CASE WHEN $5::timestamptz IS NULL
+        CASE WHEN $5::bigint IS NULL
           THEN $4 || coalesce(array_agg(DISTINCT c.row_key) FILTER (WHERE c.row_key IS NOT NULL), '{}')
-          ELSE ARRAY(SELECT e.k FROM unnest($6::text[], $7::bigint[]) AS e(k, us)
-              -- (A microsecond's margin either side: a candidate more costs its rebuild only.)
-              WHERE e.us >= (extract(epoch FROM $5) * 1000000)::bigint AND e.us <= (extract(epoch FROM $8) * 1000000)::bigint + 1)
-            || coalesce(array_agg(c.row_key) FILTER (WHERE c.changed_at > $5 AND c.changed_at <= $8
+          ELSE ARRAY(SELECT e.k FROM unnest($6::text[], $7::bigint[], $9::bigint[]) AS e(k, id, us)
+              -- (A microsecond's margin: a candidate more costs its rebuild only.)
+              WHERE e.id > $5 AND e.us <= (extract(epoch FROM $8) * 1000000)::bigint + 1)
+            || coalesce(array_agg(c.row_key) FILTER (WHERE c.id > $5 AND c.changed_at <= $8
               AND (c.operation = 'INSERT' OR (c.operation = 'UPDATE' AND c.old_values ?| $2))), '{}') END
       FROM %1$s.changes c
       WHERE c.table_id = %2$s AND c.id > %3$s $s$, quote_ident(:'AUDITRUM_SCHEMA'), t.id, log_keys.up_to)
     INTO moves, gone
-    USING t, key_names, log_keys.moves, log_keys.keys, truncated_at, log_keys.entered_keys, log_keys.entered_times, at;
+    USING t, key_names, log_keys.moves, log_keys.keys, truncated_id, log_keys.entered_keys, log_keys.entered_ids, at,
+      log_keys.entered_times;
   ELSE
     -- The months after `at` that a departures index holds (up to indexed_until): their key changes, and their DELETEs'
     -- keys from the index alone, each query repeating the index's predicate so that the planner uses it (the names of
@@ -356,10 +363,6 @@ BEGIN
   p := :AUDITRUM_SCHEMA._history_plan(target, at, 9223372036854775807, ARRAY[''], false, false, moves);
   rebuild := format('SELECT k.key, k.ord, s.* FROM unnest($17::text[]) WITH ORDINALITY AS k(key, ord) '
     'CROSS JOIN LATERAL (%s) s ORDER BY k.ord', regexp_replace(p.query, '\$4(?![0-9])', '(ARRAY[k.key])', 'g'));
-  -- The same for a key today's type cannot hold: no live row has it, and the live table is not looked up by it (the
-  -- key read back as today's type fails).
-  rebuild_untyped := replace(rebuild, regexp_replace(format('live AS (%s)', :AUDITRUM_SCHEMA._history_live_sql(t, true)),
-    '\$4(?![0-9])', '(ARRAY[k.key])', 'g'), 'live AS (SELECT NULL::text AS row_key, NULL::tid AS tid WHERE false)');
   -- Every key the log holds when the log after `at` does not tell which rows left (a TRUNCATE removes rows without
   -- naming them; while tracking was interrupted, nothing was recorded), without the admin's summary of them.
   IF everything AND NOT keys_summarized THEN
@@ -373,12 +376,18 @@ BEGIN
   END IF;
 
   LOOP
+    -- For a key today's type cannot hold, the same query without the live table: no live row has it, and it is not
+    -- looked up by it (the key read back as today's type fails).
+    IF NOT typed_phase AND rebuild_untyped IS NULL THEN
+      rebuild_untyped := replace(rebuild, regexp_replace(format('live AS (%s)', :AUDITRUM_SCHEMA._history_live_sql(t,
+        true)), '\$4(?![0-9])', '(ARRAY[k.key])', 'g'), 'live AS (SELECT NULL::text AS row_key, NULL::tid AS tid WHERE false)');
+    END IF;
     -- (After a TRUNCATE at or before `at`, the keys entered since are every candidate, the live ones too: no live key
     -- is read.)
-    IF typed_phase AND truncated_at IS NOT NULL THEN
+    IF typed_phase AND truncated_id IS NOT NULL THEN
       live_keys := '{}';
     END IF;
-    IF typed_phase AND truncated_at IS NULL THEN
+    IF typed_phase AND truncated_id IS NULL THEN
       EXECUTE format($l$SELECT ARRAY(SELECT %1$s FROM %2$I.%3$I AS live
         WHERE ($1::text IS NULL OR (%4$s) > %5$s) AND ($4::text IS NULL OR (%4$s) <= %6$s)
           AND ($2::text IS NULL OR strpos(%1$s, $2) > 0)

@@ -176,12 +176,14 @@ describe('a table as of a time when the log after it does not say which rows lef
     expect(await wholeKeys('public.items', truncated)).toEqual(['2', '20']);
     expect(await pageKeys('public.items', truncated, since)).toEqual(['2', '20']);
     const enteredKeys = since.enteredKeysLiteral.slice(1, -1).split(',');
+    const enteredIds = since.enteredIdsLiteral.slice(1, -1).split(',');
     const enteredTimes = since.enteredTimesLiteral.slice(1, -1).split(',');
-    const kept = enteredKeys.map((key, i) => [key, enteredTimes[i]]).filter(([key]) => key !== '"2"');
+    const kept = enteredKeys.map((key, i) => [key, enteredIds[i], enteredTimes[i]]).filter(([key]) => key !== '"2"');
     const without2 = {
       ...since,
       enteredKeysLiteral: `{${kept.map(([key]) => key).join(',')}}`,
-      enteredTimesLiteral: `{${kept.map(([, time]) => time).join(',')}}`,
+      enteredIdsLiteral: `{${kept.map(([, id]) => id).join(',')}}`,
+      enteredTimesLiteral: `{${kept.map(([, , time]) => time).join(',')}}`,
     };
     // (20 stays: it left by a key change since, a candidate as any old key.)
     expect(await pageKeys('public.items', truncated, without2)).toEqual(['20']);
@@ -204,6 +206,34 @@ describe('a table as of a time when the log after it does not say which rows lef
         ['a', { id: 'a', v: 'x' }],
         ['b', { id: 'b', v: 'y' }],
       ]);
+    }
+  });
+
+  it('after a TRUNCATE, takes a row inserted by a transaction that began before it (its time is earlier)', async () => {
+    await app.query('CREATE TABLE late (id int PRIMARY KEY)');
+    await createAuditrum({ pool: db.pool, partitions: false }).track('public.late');
+    await app.query('INSERT INTO late VALUES (1)');
+    const early = await app.connect();
+    try {
+      await early.query('BEGIN');
+      await early.query('SELECT 1');
+      await app.query('TRUNCATE late');
+      await early.query('INSERT INTO late VALUES (2)');
+      await early.query('COMMIT');
+    } finally {
+      early.release();
+    }
+    const at = await now();
+    await app.query('TRUNCATE late');
+    const { rows } = await app.query<{ truncated_later: boolean }>(
+      `SELECT max(changed_at) FILTER (WHERE operation = 'TRUNCATE') > max(changed_at) FILTER (WHERE row_key = '2')
+         AS truncated_later FROM auditrum.changes WHERE table_id = (SELECT id FROM auditrum.tracked_tables WHERE table_name = 'late')`,
+    );
+    expect(rows[0]?.truncated_later).toBe(true);
+    const late = { name: 'public.late', order: 'row_key::int' };
+    expect((await wholeTable(app, late, at)).map((row) => (row as string[])[0])).toEqual(['2']);
+    for (const limit of [1, 3]) {
+      expect((await allPages(admin, 'public.late', at, limit)).map((row) => row.rowKey)).toEqual(['2']);
     }
   });
 

@@ -16,8 +16,9 @@ export interface KeysArgument {
   keysLiteral: string;
   /** The key changes as JSON texts {id, changed_at, old_key}, in id order. */
   moves: string[];
-  /** The keys rows entered (an INSERT's, a key change's new key), and when (µs since 1970), as array literals. */
+  /** The keys rows entered (an INSERT's, a key change's new key), the changes' ids and when (µs since 1970), as array literals. */
   enteredKeysLiteral: string;
+  enteredIdsLiteral: string;
   enteredTimesLiteral: string;
 }
 
@@ -31,8 +32,9 @@ interface Summary {
   /** The keys' elements in an array literal, without its braces. */
   elements: string;
   moves: string[];
-  /** The entries' keys and times in array literals, without their braces, and how many. */
+  /** The entries' keys, ids and times in array literals, without their braces, and how many. */
   enteredElements: string;
+  enteredIds: string;
   enteredTimes: string;
   entries: number;
   /** More keys than the bound: not kept until `state` changes. */
@@ -94,6 +96,7 @@ export class TableKeys {
       keysLiteral: `{${summary.elements}}`,
       moves: [...summary.moves],
       enteredKeysLiteral: `{${summary.enteredElements}}`,
+      enteredIdsLiteral: `{${summary.enteredIds}}`,
       enteredTimesLiteral: `{${summary.enteredTimes}}`,
     };
   }
@@ -105,8 +108,8 @@ export class TableKeys {
   private async extend(table: string, summary: Summary, upTo: bigint): Promise<void> {
     const range = [table, String(summary.final), String(upTo), this.maxKeys + 1];
     const [keys, moves] = await Promise.all([
-      this.pool.query<{ key: string; entered_at: string | null }>(
-        `SELECT k.row_key AS key, k.entered_at::text AS entered_at
+      this.pool.query<{ key: string; entered_id: string | null; entered_at: string | null }>(
+        `SELECT k.row_key AS key, k.entered_id::text AS entered_id, k.entered_at::text AS entered_at
          FROM ${this.schemaSql}.table_keys($1::regclass, $2::bigint, $3::bigint) k LIMIT $4::integer * 2`,
         range,
       ),
@@ -117,10 +120,11 @@ export class TableKeys {
       ),
     ]);
     const added: string[] = [];
-    const entered = { keys: [] as string[], times: [] as string[] };
-    for (const { key, entered_at } of keys.rows) {
-      if (entered_at !== null) {
+    const entered = { keys: [] as string[], ids: [] as string[], times: [] as string[] };
+    for (const { key, entered_id, entered_at } of keys.rows) {
+      if (entered_id !== null && entered_at !== null) {
         entered.keys.push(arrayElement(key));
+        entered.ids.push(entered_id);
         entered.times.push(entered_at);
       } else if (!summary.keys.has(key)) {
         summary.keys.add(key);
@@ -135,14 +139,23 @@ export class TableKeys {
     }
     summary.elements = joined(summary.elements, added);
     summary.enteredElements = joined(summary.enteredElements, entered.keys);
+    summary.enteredIds = joined(summary.enteredIds, entered.ids);
     summary.enteredTimes = joined(summary.enteredTimes, entered.times);
     summary.final = upTo;
   }
 }
 
 /** A summary's lists, empty. */
-function noKeys(): Pick<Summary, 'keys' | 'elements' | 'moves' | 'enteredElements' | 'enteredTimes' | 'entries'> {
-  return { keys: new Set(), elements: '', moves: [], enteredElements: '', enteredTimes: '', entries: 0 };
+function noKeys(): Omit<Summary, 'state' | 'final' | 'resets' | 'overflowed'> {
+  return {
+    keys: new Set(),
+    elements: '',
+    moves: [],
+    enteredElements: '',
+    enteredIds: '',
+    enteredTimes: '',
+    entries: 0,
+  };
 }
 
 /** The elements of an array literal (without its braces) with `more` after them. */
@@ -163,13 +176,14 @@ export function logKeysSql(
   if (keys === null) return { sql: `NULL::${schemaSql}.table_keys`, values: [] };
   return {
     sql: `ROW($${first}::bigint, $${first + 1}::text, $${first + 2}::text[], $${first + 3}::jsonb,
-      $${first + 4}::text[], $${first + 5}::bigint[])::${schemaSql}.table_keys`,
+      $${first + 4}::text[], $${first + 5}::bigint[], $${first + 6}::bigint[])::${schemaSql}.table_keys`,
     values: [
       keys.upTo,
       keys.state,
       keys.keysLiteral,
       `[${keys.moves.join(',')}]`,
       keys.enteredKeysLiteral,
+      keys.enteredIdsLiteral,
       keys.enteredTimesLiteral,
     ],
   };
