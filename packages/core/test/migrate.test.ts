@@ -97,6 +97,8 @@ describe('schema names', () => {
     expect(await appliedRows(db.pool, schema)).toHaveLength(latest);
     const { rows } = await db.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     expect(rows).toHaveLength(1);
+    // Again, on an installed schema: the look for a restored registry names the schema as it is.
+    expect(await migrate(db.pool, { schema })).toMatchObject({ schema, applied: [], version: latest });
   });
 
   test('a 63-byte name, the longest PostgreSQL keeps intact, works', async () => {

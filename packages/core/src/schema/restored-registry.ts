@@ -60,8 +60,7 @@ export async function restoredTables(db: Queryable, schema: string): Promise<Res
   const { rows } = await db.query<RestoredTable>(
     `SELECT t.id, min(format('%I.%I', n.nspname, c.relname)) AS "table"
      FROM ${s}.tracked_tables t
-     JOIN pg_proc p ON p.proname = 'capture_' || t.id AND p.pronamespace = $1::regnamespace
-     JOIN pg_trigger tg ON tg.tgfoid = p.oid
+     JOIN pg_trigger tg ON tg.tgfoid = to_regprocedure(format('%I.%I()', $1::text, 'capture_' || t.id))
      JOIN pg_class c ON c.oid = tg.tgrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE t.untracked_at IS NULL
@@ -75,10 +74,10 @@ export async function restoredTables(db: Queryable, schema: string): Promise<Res
 }
 
 /**
- * Rebinds the registry of a restored database (`restored`, as restoredTables() found them): the tracked tables to the relations their
- * capture triggers are on and their columns by name, and the untracked ones to the table of their name, or to
- * none. Runs in the caller's transaction, each table in a savepoint: one whose rules name a column it no longer
- * has is left as it was and reported. The capture functions are not regenerated here (`reinstallRebound`).
+ * Rebinds the registry of a restored database (`restored`, as restoredTables() found them): the tracked tables to the
+ * relations their capture triggers are on and their columns by name, and the untracked ones to the table of their
+ * name, or to none. Runs in the caller's transaction, each table in a savepoint: one whose rules name a column it no
+ * longer has is left as it was and reported. The capture functions are not regenerated here (`reinstallRebound`).
  */
 export async function rebindRestored(
   client: pg.ClientBase,
