@@ -219,10 +219,18 @@ async function expectPoolAtRest(pool: pg.Pool, max: number): Promise<void> {
   // (A discarded connection goes back in its own time: under load more than expect.poll's default second.)
   await expect.poll(() => [pool.waitingCount, pool.totalCount - pool.idleCount], { timeout: 15_000 }).toEqual([0, 0]);
   expect(pool.totalCount).toBeLessThanOrEqual(max);
-  const { rows } = await db.pool.query<{ state: string; n: number }>(
-    `SELECT state, count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = current_database() AND usename = $1 AND state <> 'idle' GROUP BY state`,
-    [role.name],
-  );
-  expect(rows).toEqual([]);
+  // A discarded connection's backend shows as it was (idle in transaction) until it has read the closed socket.
+  await expect
+    .poll(
+      async () =>
+        (
+          await db.pool.query<{ state: string; n: number }>(
+            `SELECT state, count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND usename = $1 AND state <> 'idle' GROUP BY state`,
+            [role.name],
+          )
+        ).rows,
+      { timeout: 15_000 },
+    )
+    .toEqual([]);
 }
