@@ -1,20 +1,15 @@
 import type { Queue } from 'bullmq';
+import { firstAudit } from './audited-once.js';
 import { withCarriedContext } from './carried-data.js';
-
-const AUDITED = Symbol.for('auditrum.bullmq-audited-queue');
 
 /**
  * Makes a BullMQ queue carry the audit context of the code that enqueues: `add`, `addBulk` and
  * `upsertJobScheduler` (repeatable jobs: each run carries the context of who scheduled it) put it in the job's
- * data under `auditrum`; data that cannot carry it rejects the call. The queue is returned, changed in place, so `auditQueue(new Queue('mail', …))` is the set-up; a second call on the
- * same queue changes nothing.
+ * data under `auditrum`; data that cannot carry it rejects the call. The queue is returned, changed in place, so
+ * `auditQueue(new Queue('mail', …))` is the set-up; a second call on the same queue changes nothing.
  */
 export function auditQueue<Q extends Queue>(queue: Q): Q {
-  // Twice on one queue (two modules that each make sure of it) must not carry the context twice: the inner add would
-  // refuse the data the outer one gave the context to.
-  const marked = queue as Q & { [AUDITED]?: true };
-  if (marked[AUDITED]) return queue;
-  Object.defineProperty(marked, AUDITED, { value: true });
+  if (!firstAudit(queue)) return queue;
   const add = queue.add.bind(queue);
   const addBulk = queue.addBulk.bind(queue);
   const upsertJobScheduler = queue.upsertJobScheduler.bind(queue);

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { auditProcessor, auditQueue } from '@auditrum/bullmq';
+import { fileURLToPath } from 'node:url';
+import { auditFlowProducer, auditProcessor, auditQueue } from '@auditrum/bullmq';
 import { createAuditrum, withAuditContext } from '@auditrum/core';
 import type { RedisServer } from '@auditrum/test-kit';
-import { findRedisServer, startRedisServer, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import { findRedisServer, SOURCE_NODE_ARGS, startRedisServer, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type { Job } from 'bullmq';
-import { Queue, QueueEvents, Worker } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, Worker } from 'bullmq';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -237,5 +238,129 @@ describe.skipIf(!binary)('BullMQ: the enqueuing context restored in the worker',
     );
     expect(ran).toBe(false);
     expect(await changesOf([5])).toEqual([]);
+  });
+  it('runs every job of a flow, parent and children, as who added the flow', async () => {
+    const child = await setUp(async (job) => {
+      await pool.query('UPDATE parcels SET state = $1 WHERE id = $2', ['packed', job.data.parcel]);
+    });
+    const parent = await setUp(async (job) => {
+      await pool.query('UPDATE parcels SET state = $1 WHERE id = $2', ['dispatched', job.data.parcel]);
+    });
+    const flows = auditFlowProducer(new FlowProducer({ connection: connection() }));
+    closers.push(() => flows.close());
+    // Before, only a queue carried the context: a flow's jobs ran as nobody (source job, no actor, no request).
+    const tree = await withAuditContext({ actor: { id: 'hana' }, requestId: 'req-flow', reason: 'order #9' }, () =>
+      flows.add({
+        name: 'dispatch',
+        queueName: parent.name,
+        data: { parcel: 30 },
+        children: [
+          { name: 'pack', queueName: child.name, data: { parcel: 31 } },
+          {
+            name: 'pack',
+            queueName: child.name,
+            data: { parcel: 32 },
+            children: [{ name: 'pack', queueName: child.name, data: { parcel: 33 } }],
+          },
+        ],
+      }),
+    );
+    await tree.job.waitUntilFinished(parent.events);
+    expect(
+      (await changesOf([30, 31, 32, 33])).map((c) => [
+        c.row_key,
+        c.actor_id,
+        c.request_id,
+        c.context.reason,
+        c.context.job_name,
+      ]),
+    ).toEqual(
+      expect.arrayContaining([
+        ['30', 'hana', 'req-flow', 'order #9', 'dispatch'],
+        ['31', 'hana', 'req-flow', 'order #9', 'pack'],
+        ['32', 'hana', 'req-flow', 'order #9', 'pack'],
+        ['33', 'hana', 'req-flow', 'order #9', 'pack'],
+      ]),
+    );
+    expect(await changesOf([30, 31, 32, 33])).toHaveLength(4);
+    // A flow's parent runs after its children.
+    expect((await changesOf([30, 31, 32, 33])).at(-1)?.row_key).toBe('30');
+  });
+
+  it('refuses a flow any of whose jobs cannot carry the context, and adds none of them', async () => {
+    const { name, queue } = await setUp(async () => {});
+    const flows = auditFlowProducer(new FlowProducer({ connection: connection() }));
+    closers.push(() => flows.close());
+    expect(auditFlowProducer(flows)).toBe(flows);
+    const forged = { parcel: 34, auditrum: { auditrum: 1, actor: { id: 'ceo' } } };
+    // A forged context in a grandchild, outside any context: refused as on a queue.
+    await expect(
+      flows.add({
+        name: 'dispatch',
+        queueName: name,
+        data: { parcel: 34 },
+        children: [
+          { name: 'pack', queueName: name, data: {}, children: [{ name: 'pack', queueName: name, data: forged }] },
+        ],
+      }),
+    ).rejects.toThrow(
+      'auditrum: flowProducer.add: the job\'s data already has a "auditrum" field, which carries the audit context',
+    );
+    await withAuditContext({ actor: { id: 'ivan' } }, async () => {
+      await expect(
+        flows.addBulk([
+          { name: 'dispatch', queueName: name, data: { parcel: 35 } },
+          { name: 'dispatch', queueName: name, data: 'parcel 36' },
+        ]),
+      ).rejects.toThrow(
+        "auditrum: flowProducer.addBulk: a job's data must be a plain object to carry the audit context (got string); wrap it, e.g. { value }",
+      );
+    });
+    expect(await queue.count()).toBe(0);
+    expect(await queue.getWaitingChildrenCount()).toBe(0);
+  });
+
+  // A sandboxed processor runs the file in a process (or thread) of its own, where auditProcessor() wraps the function
+  // the file exports: the job it gets there is a SandboxedJob, its data parsed from JSON.
+  it.each([
+    ['a child process', false],
+    ['a worker thread', true],
+  ])('runs a sandboxed processor in %s as who enqueued the job', async (_where, useWorkerThreads) => {
+    const parcel = useWorkerThreads ? 41 : 40;
+    const name = `q-${randomBytes(4).toString('hex')}`;
+    const queue = auditQueue(new Queue(name, { connection: connection() }));
+    const events = new QueueEvents(name, { connection: connection() });
+    await events.waitUntilReady();
+    const env = { ...process.env, AUDITRUM_SANDBOX_DATABASE_URL: app.url };
+    const worker = new Worker(name, fileURLToPath(new URL('fixtures/sandboxed-shipping.ts', import.meta.url)), {
+      connection: connection(),
+      useWorkerThreads,
+      workerForkOptions: { execArgv: [...SOURCE_NODE_ARGS], env },
+      workerThreadsOptions: { execArgv: [...SOURCE_NODE_ARGS], env },
+    });
+    closers.push(
+      () => queue.close(),
+      () => events.close(),
+      () => worker.close(),
+    );
+    const job = await withAuditContext({ actor: { id: 'jo', label: 'jo@shop.test' }, requestId: 'req-sandbox' }, () =>
+      queue.add('ship', { parcel, state: 'shipped from a sandbox' }),
+    );
+    await job.waitUntilFinished(events);
+    expect(await changesOf([parcel])).toEqual([
+      {
+        row_key: String(parcel),
+        actor_id: 'jo',
+        request_id: 'req-sandbox',
+        context: {
+          actor_label: 'jo@shop.test',
+          source: 'job',
+          job_queue: name,
+          job_name: 'ship',
+          job_id: job.id,
+          job_attempt: 1,
+        },
+      },
+    ]);
   });
 });
