@@ -1,5 +1,6 @@
 import { setChangeReason } from '@auditrum/core';
 import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditrum/test-kit';
+import { presetRequestId } from '@auditrum/test-kit';
 import type express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
 import { apiLogger, auditContext, auditMiddleware, requestId } from '../src/index.js';
@@ -18,7 +19,7 @@ function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: 
   app.set('trust proxy', trustProxy);
   app.use((req, _res, next) => {
     const preset = req.headers['x-test-preset-id'];
-    if (typeof preset === 'string') (req as { id: unknown }).id = Number(preset);
+    if (typeof preset === 'string') (req as { id: unknown }).id = presetRequestId(preset);
     next();
   });
   let middleware: ReturnType<typeof apiLogger> | undefined;

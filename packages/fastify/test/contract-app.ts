@@ -1,5 +1,6 @@
 import { setChangeReason } from '@auditrum/core';
 import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditrum/test-kit';
+import { presetRequestId } from '@auditrum/test-kit';
 import type Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { apiLogger, auditContext, auditPlugin, requestId } from '../src/index.js';
@@ -24,7 +25,7 @@ function createApp(factory: FastifyFactory, { pool, audit, trustProxy, parts }: 
   // The stand-in for pino-http: an id set before the audit plugin, by a hook registered before it.
   app.addHook('onRequest', (request, _reply, done) => {
     const preset = request.headers['x-test-preset-id'];
-    if (typeof preset === 'string') (request as { id: unknown }).id = Number(preset);
+    if (typeof preset === 'string') (request as { id: unknown }).id = presetRequestId(preset);
     done();
   });
   let plugin: ReturnType<typeof apiLogger> | undefined;

@@ -1,5 +1,6 @@
 import { setChangeReason } from '@auditrum/core';
 import type { AdapterUnderTest, ContractApp, ContractAppOptions } from '@auditrum/test-kit';
+import { presetRequestId } from '@auditrum/test-kit';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
@@ -25,7 +26,7 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: Con
   });
   app.use((ctx, next) => {
     const preset = ctx.get('x-test-preset-id');
-    if (preset) (ctx.req as { id?: unknown }).id = Number(preset);
+    if (preset) (ctx.req as { id?: unknown }).id = presetRequestId(preset);
     return next();
   });
   let middleware: ReturnType<typeof apiLogger> | undefined;

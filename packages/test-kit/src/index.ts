@@ -1,5 +1,5 @@
 export type { AdapterUnderTest, ContractApp, ContractAppOptions } from './adapter-contract/index.js';
-export { runAdapterContract } from './adapter-contract/index.js';
+export { presetRequestId, runAdapterContract } from './adapter-contract/index.js';
 export { mountAuditMetricsWithoutPromClient } from './adapter-contract/metrics-without-prom-client.js';
 export type { AdminAdapterUnderTest, AdminAppOptions } from './admin-contract.js';
 export { runAdminAdapterContract } from './admin-contract.js';

@@ -49,6 +49,10 @@ export function uuidv7(): string {
 /** Request ids are stored as `changes.request_id`, which the context caps at 128 characters. */
 export const MAX_REQUEST_ID_LENGTH = 128;
 const DEFAULT_PATTERN = /^[A-Za-z0-9._~:/+=@-]+$/;
+// Ids that count requests (pino-http's and koa-pino-logger's 1, 2, 3…, Fastify's own req-1, req-2…) start again in
+// every process and at every restart. Adopted, one id would name many requests in a log that outlives the process:
+// the request page would join them and `undo` of a request would reverse them all. A fresh id is given instead.
+const COUNTER = /^(?:\d+|req-[0-9a-z]+)$/;
 
 /** Request-id options, checked once. */
 export class RequestIds {
@@ -87,16 +91,21 @@ export class RequestIds {
     this.#generate = options.generate ?? uuidv7;
   }
 
-  /** Whether an inbound value is short enough and made of safe characters. */
+  /** Whether an inbound value is short enough, made of safe characters and not a counter's. */
   accepts(value: unknown): value is string {
     return (
-      typeof value === 'string' && value.length > 0 && value.length <= this.#maxLength && this.#pattern.test(value)
+      typeof value === 'string' &&
+      value.length > 0 &&
+      value.length <= this.#maxLength &&
+      this.#pattern.test(value) &&
+      !COUNTER.test(value)
     );
   }
 
   /**
-   * The id of a request: `existing` (set by an earlier middleware, e.g. pino-http's `req.id`) if valid, else the
-   * inbound header if trusted and valid, else a new one. Never throws: a failing generator falls back to UUIDv7.
+   * The id of a request: `existing` (set by an earlier middleware, e.g. pino-http's `req.id` given by its
+   * `genReqId`) if valid, else the inbound header if trusted and valid, else a new one. Never throws: a failing
+   * generator falls back to UUIDv7.
    */
   resolve(inbound: string | string[] | undefined, existing?: unknown): string {
     if (existing !== undefined && existing !== null && existing !== '') {

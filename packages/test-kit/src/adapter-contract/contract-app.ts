@@ -8,8 +8,8 @@ import type pg from 'pg';
  * 1. (Koa) the host's error handler: on error, status `err.status ?? 500` and JSON
  *    `{"error": <err.message if err.expose, else "internal">}`; (Express) the same as the last middleware,
  *    which also sets `res.err = err`.
- * 2. A stand-in for pino-http: if the header `x-test-preset-id` is present, its value becomes the request id field
- *    pino-http sets (`req.id` in Express, `ctx.req.id` in Koa), before the audit middleware runs.
+ * 2. A stand-in for pino-http: if the header `x-test-preset-id` is present, `presetRequestId()` of its value becomes
+ *    the request id field pino-http sets (`req.id` in Express, `ctx.req.id` in Koa), before the audit middleware runs.
  * 3. `auditMiddleware(audit)` when `audit` is given, or `requestId(audit)`, `auditContext(audit)` and
  *    `apiLogger(audit)` one after the other when `parts` is set; none at all for the bare app.
  * 4. Fake auth: first `SELECT 1` on the pool (a session lookup, before the user is known), then, if the header
@@ -33,6 +33,11 @@ import type pg from 'pg';
  * - `GET /audit-admin/ping` → 200 `{ok: true}`.
  * - `GET /redirect` → 302 with `Location: /next;jsessionid=S3SS10N?token=abc&page=2#access_token=t0k3n`.
  */
+/** The id pino-http would set for the header's value: a number from its default counter, a genReqId's string as is. */
+export function presetRequestId(value: string): string | number {
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
 export interface ContractAppOptions {
   /** The app's pool (max 2 connections), on the test database. */
   pool: pg.Pool;

@@ -207,12 +207,34 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
     });
 
     describe('composition', () => {
-      it('keeps a request id set before it (pino-http), numbers included', async () => {
-        const res = await call(audited, 'PUT', '/items/40', json({ name: 'forty' }, { 'x-test-preset-id': '42' }));
-        expect(res.headers.get('x-request-id')).toBe('42');
-        expect(await res.json()).toMatchObject({ requestId: '42' });
-        expect((await changesOf('42')).map((c) => c.row_key)).toEqual(['40']);
-        expect((await apiRow('42')).path).toBe('/items/40');
+      it('keeps a request id set before it (pino-http with a genReqId)', async () => {
+        const preset = 'pino-7f3a9c1e';
+        const res = await call(audited, 'PUT', '/items/40', json({ name: 'forty' }, { 'x-test-preset-id': preset }));
+        expect(res.headers.get('x-request-id')).toBe(preset);
+        expect(await res.json()).toMatchObject({ requestId: preset });
+        expect((await changesOf(preset)).map((c) => c.row_key)).toEqual(['40']);
+        expect((await apiRow(preset)).path).toBe('/items/40');
+      });
+
+      it("gives a fresh id instead of a counter's, set before it (pino-http's default) or sent", async () => {
+        // Before, pino-http's 42 was adopted: the next process's request 42 joined it on the request page and in undo.
+        const cases: [string, Record<string, string>][] = [
+          ['set before it', { 'x-test-preset-id': '42' }],
+          ['sent', { 'x-request-id': '17' }],
+          ["Fastify's own", { 'x-request-id': 'req-1b' }],
+        ];
+        for (const [i, [_how, headers]] of cases.entries()) {
+          const res = await call(audited, 'PUT', '/items/43', json({ name: `forty-three ${i}` }, headers));
+          const id = res.headers.get('x-request-id') as string;
+          expect(id).toMatch(UUID_V7);
+          expect(await res.json()).toMatchObject({ requestId: id });
+          expect((await changesOf(id)).map((c) => [c.row_key, c.new_values])).toEqual([
+            ['43', { name: `forty-three ${i}` }],
+          ]);
+          expect((await apiRow(id)).path).toBe('/items/43');
+        }
+        expect(await changesOf('42')).toEqual([]);
+        expect(await changesOf('17')).toEqual([]);
       });
 
       it('gives the same context and API row with requestId(), auditContext() and apiLogger() installed apart', async () => {
