@@ -79,7 +79,8 @@ export function tapRequestBody(req: IncomingMessage, limit: number): BodyCapture
   const capture = new BodyCapture(limit);
   const emit = req.emit;
   req.emit = function tappedEmit(this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'data') capture.add(args[0]);
+    // A stream given an encoding (req.setEncoding('base64')) emits text in it: the bytes sent are that text decoded.
+    if (event === 'data') capture.add(args[0], this.readableEncoding);
     return emit.call(this, event, ...args);
   } as typeof req.emit;
   return capture;
