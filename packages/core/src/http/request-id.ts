@@ -49,10 +49,11 @@ export function uuidv7(): string {
 /** Request ids are stored as `changes.request_id`, which the context caps at 128 characters. */
 export const MAX_REQUEST_ID_LENGTH = 128;
 const DEFAULT_PATTERN = /^[A-Za-z0-9._~:/+=@-]+$/;
-// Ids that count requests (pino-http's and koa-pino-logger's 1, 2, 3…, Fastify's own req-1, req-2…) start again in
-// every process and at every restart. Adopted, one id would name many requests in a log that outlives the process:
-// the request page would join them and `undo` of a request would reverse them all. A fresh id is given instead.
-const COUNTER = /^(?:\d+|req-[0-9a-z]+)$/;
+// Ids that count requests (pino-http's and koa-pino-logger's 1, 2, 3…, Fastify's own req-1, req-2…, each wrapping
+// at 2^31) start again in every process and at every restart. Adopted, one id would name many requests in a log that
+// outlives the process: the request page would join them and `undo` of a request would reverse them all. A fresh id
+// is given instead. Longer numbers (a gateway's 64-bit snowflake ids) are kept.
+const COUNTER = /^(?:\d{1,12}|req-[0-9a-z]{1,7})$/;
 
 /** Request-id options, checked once. */
 export class RequestIds {

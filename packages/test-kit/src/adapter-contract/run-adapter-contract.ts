@@ -235,6 +235,16 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         }
         expect(await changesOf('42')).toEqual([]);
         expect(await changesOf('17')).toEqual([]);
+        // A gateway's 64-bit snowflake id is no counter: kept.
+        const snowflake = '1866213517930840064';
+        const kept = await call(
+          audited,
+          'PUT',
+          '/items/44',
+          json({ name: 'forty-four' }, { 'x-request-id': snowflake }),
+        );
+        expect(kept.headers.get('x-request-id')).toBe(snowflake);
+        expect((await changesOf(snowflake)).map((c) => c.row_key)).toEqual(['44']);
       });
 
       it('gives the same context and API row with requestId(), auditContext() and apiLogger() installed apart', async () => {
