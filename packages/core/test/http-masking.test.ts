@@ -107,6 +107,21 @@ describe('masking', () => {
     });
   });
 
+  it('masks what a reader that also splits fields at ; takes for sensitive, whole up to the next ;', () => {
+    // Split at & only (URLSearchParams, qs, querystring, fast-querystring): `a` holds `1;password=…`.
+    expect(masker.maskQuery('a=1;password=p/1#2;b=2&c;Secret=s&tag=x;size=1&tag=y;token=t')).toEqual({
+      a: '1;password=[masked];b=2',
+      'c;Secret': '[masked]',
+      tag: ['x;size=1', 'y;token=[masked]'],
+    });
+    expect(new Masker({ paths: ['phone'], censor: '***' }).maskQuery('q=a;phone=123;x;=1&b;phone=2')).toEqual({
+      q: 'a;phone=***;x;=1',
+      'b;phone': '***',
+    });
+    // Nothing else changes: a value without `;`, a `;` that holds no pair.
+    expect(masker.maskQuery('next=/cb;x&mode=a;b&q=password=')).toEqual({ next: '/cb;x', mode: 'a;b', q: 'password=' });
+  });
+
   it('makes values storable: no NUL, no lone surrogate, "__proto__" kept as data, nesting bounded', () => {
     const parsed = JSON.parse('{"a\\u0000b":"x\\u0000\\ud800","__proto__":{"password":"p"}}');
     expect(JSON.stringify(masker.maskJson(parsed))).toBe(

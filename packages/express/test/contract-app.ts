@@ -69,6 +69,9 @@ function createApp(factory: ExpressFactory, { pool, audit, trustProxy, parts }: 
       next(new Error('boom: handler failed'));
     }, next);
   });
+  app.get('/query-keys', (req, res) => {
+    res.json({ keys: Object.keys(req.query) });
+  });
   app.post('/echo', (req, res) => {
     const body: unknown = req.body;
     const type = Array.isArray(body) ? 'array' : typeof body;

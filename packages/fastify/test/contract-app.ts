@@ -89,6 +89,7 @@ function routes(shop: FastifyInstance, pool: ContractAppOptions['pool']): void {
     await pool.query('UPDATE items SET name = $1 WHERE id = $2', ['failing', Number(request.params.id)]);
     throw new Error('boom: handler failed');
   });
+  shop.get('/query-keys', async (request) => ({ keys: Object.keys(request.query as object) }));
   shop.post('/echo', async (request) => {
     const body: unknown = request.body;
     const type = Array.isArray(body) ? 'array' : typeof body;

@@ -75,6 +75,9 @@ function createApp(KoaClass: typeof Koa, { pool, audit, trustProxy, parts }: Con
     await pool.query('UPDATE items SET name = $1 WHERE id = $2', ['failing', Number(ctx.params.id)]);
     throw new Error('boom: handler failed');
   });
+  router.get('/query-keys', (ctx) => {
+    ctx.body = { keys: Object.keys(ctx.query) };
+  });
   router.post('/echo', (ctx) => {
     const body: unknown = ctx.request.body;
     const type = Array.isArray(body) ? 'array' : typeof body;

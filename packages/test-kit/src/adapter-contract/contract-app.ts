@@ -24,6 +24,8 @@ import type pg from 'pg';
  *   `{id, name, requestId: <the framework's request id>, token: "response-secret"}`.
  * - `PUT /items/:id/slow` → the same UPDATE, then waits 300 ms, then 200 `{id}` (for aborted requests).
  * - `POST /items/:id/fail` → the same UPDATE with name `failing`, then throws `Error("boom: handler failed")`.
+ * - `GET /query-keys` → 200 `{keys: <the names of the framework's parsed query (req.query, ctx.query,
+ *   request.query), in order>}`: how it splits a query string, without echoing a value.
  * - `POST /echo` → 200 `{"type": <typeof body, or "array">, "keys": <number of keys of an object body, else 0>}`.
  * - `POST /upload` → reads the raw request stream itself, → 200 `{bytes}`.
  * - `POST /items/:id/events` → listens to Node's own request and response (`req`, `ctx.req`, `request.raw` and

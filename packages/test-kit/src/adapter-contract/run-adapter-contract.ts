@@ -612,6 +612,30 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         }
       });
 
+      it('masks what a reader that also splits fields at ; takes for a sensitive one, in the query and in a form', async () => {
+        const res = await call(audited, 'GET', '/query-keys?a=1;password=p5;b=2&c;secret=s6&d=x%3Btoken%3Dp7&pin=1');
+        expect(res.status).toBe(200);
+        // The framework splits at & only, as browsers and URLSearchParams do: `;` stays in the names and values.
+        expect(await res.json()).toEqual({ keys: ['a', 'c;secret', 'd', 'pin'] });
+        const row = await apiRow(res.headers.get('x-request-id') as string);
+        expect(row.query).toEqual({
+          a: '1;password=[masked];b=2',
+          'c;secret': '[masked]',
+          d: 'x;token=[masked]',
+          pin: '[masked]',
+        });
+        const form = await call(audited, 'POST', '/echo', {
+          body: 'a=1;pin=p8;ok=2&note;api_key=p9&name=n',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        expect(form.status).toBe(200);
+        const formRow = await apiRow(form.headers.get('x-request-id') as string);
+        expect(formRow.request_body).toEqual({ a: '1;pin=[masked];ok=2', 'note;api_key': '[masked]', name: 'n' });
+        for (const secret of ['p5', 's6', 'p7', 'p8', 'p9']) {
+          expect(JSON.stringify([row, formRow])).not.toContain(secret);
+        }
+      });
+
       it('stores a body over the size limit truncated, with a masked preview', async () => {
         const big = { password: 'hunter2', filler: 'x'.repeat(5000), name: 'big' };
         const res = await call(audited, 'POST', '/echo', json(big));
