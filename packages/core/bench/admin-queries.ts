@@ -269,6 +269,20 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     monthStart: string;
     monthDay: string;
   };
+  // "Search older" from where the first page of a bounded filter on the busiest actor stopped (its 10,000th change, call).
+  const cursorOf = (prefix: string, id: string) => Buffer.from(`${prefix}:${id}`).toString('base64url');
+  const busyChangesCursor = cursorOf(
+    'c',
+    await one(
+      `SELECT id AS v FROM auditrum.changes WHERE actor_id = '${busyActor}' ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+    ),
+  );
+  const busyCallsCursor = cursorOf(
+    'r',
+    await one(
+      `SELECT id AS v FROM auditrum.api_requests WHERE actor_id = '${busyActor}' ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+    ),
+  );
   const items = { table: 'public.order_items' };
   const orders = { table: 'public.orders' };
   return [
@@ -391,6 +405,22 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     { name: 'requests: status=aborted (0.1%)', path: 'api/requests', query: { status: 'aborted' } },
     { name: 'recycle bin (customers)', path: 'api/deleted', query: { table: 'public.customers' } },
     { name: 'recycle bin (settings, a DELETE or two)', path: 'api/deleted', query: { table: 'public.settings' } },
+    // Session 11: an operation only the log's first month has, and a later page of a bounded filter on the busiest actor.
+    {
+      name: 'changes: operation=INSERT + table (first month only)',
+      path: 'api/changes',
+      query: { operation: 'INSERT', table: 'public.orders' },
+    },
+    {
+      name: 'changes: busiest actor + source=db, a later page',
+      path: 'api/changes',
+      query: { actor: busyActor, source: 'db', cursor: busyChangesCursor },
+    },
+    {
+      name: 'requests: busiest actor + method none has, a later page',
+      path: 'api/requests',
+      query: { actor: busyActor, method: 'HEAD', cursor: busyCallsCursor },
+    },
   ];
 }
 

@@ -10,8 +10,9 @@ import { adminRead } from './admin-read.js';
 // page reads at most FILTER_LIMITS.first changes that match the other filters (a later one FILTER_LIMITS.budget),
 // tests each, and says how far back it searched when that ran out before the page was full. The log here: 25,000
 // UPDATEs of `status`, one a millisecond, change n with id n; changes 10, 2,000, 4,000, 21,000 and 24,000 changed
-// `discount` too and came from a migration, 12,000 changed `discount` in a job; change 24,000 was made by u-rare.
-// Read as a non-superuser role that may read the log.
+// `discount` too and came from a migration, 12,000 changed `discount` in a job; change 24,000 was made by u-rare, and
+// 22,000 of the changes up to 23,000 (all but every 23rd) by u-busy. Read as a non-superuser role that may read the
+// log.
 const db = useTestDatabase();
 const role = useAppRole(db);
 let app: pg.Pool;
@@ -62,7 +63,7 @@ beforeAll(async () => {
      SELECT g, now() - interval '1 hour' + g * interval '1 millisecond', 1000 + g,
        (SELECT id FROM auditrum.tracked_tables WHERE table_name = 'items'), 'UPDATE', (g % 100)::text,
        '{"status": "open"}', '{"status": "paid"}'::jsonb || CASE WHEN g = ANY ($2::int[]) THEN '{"discount": 5}'::jsonb ELSE '{}'::jsonb END,
-       CASE WHEN g = 24000 THEN 'u-rare' ELSE 'u-' || (g % 7) END,
+       CASE WHEN g = 24000 THEN 'u-rare' WHEN g <= 23000 AND g % 23 <> 0 THEN 'u-busy' ELSE 'u-' || (g % 7) END,
        jsonb_build_object('source', CASE WHEN g = ANY ($3::int[]) THEN 'migration' WHEN g = 12000 THEN 'job' ELSE 'http' END)
      FROM generate_series(1, $1::int) g ORDER BY g`,
     [TOTAL, [...MARKED, 12_000], MARKED],
@@ -75,7 +76,7 @@ afterAll(async () => {
   await app.end();
 });
 
-describe('api/changes?column and ?source without an index', () => {
+describe('api/changes?column, ?source without an index, ?operation', () => {
   it('reads the newest changes only for the first page, says how far back, and goes on with its cursor', async () => {
     // The first page reads changes 25,000 down to 15,001.
     for (const [filter, older] of [
@@ -92,6 +93,25 @@ describe('api/changes?column and ?source without an index', () => {
     }
   });
 
+  it("reads no more of an actor's changes on a later page than on the first (a heap page each)", async () => {
+    // u-busy's newest 10,000 changes reach down to about 12,500, the next 10,000 to about 2,100.
+    const pages = await everyPage({ column: 'discount', actor: 'u-busy' });
+    expect(pages.map((p) => ids(p))).toEqual([[21_000], [12_000, 4000], [2000, 10]]);
+    expect(pages.map((p) => p.searchedTo !== undefined)).toEqual([true, true, false]);
+    expect(pages.at(-1)?.nextCursor).toBeNull();
+  });
+
+  it('tests an INSERT, UPDATE or DELETE filter on the changes the primary key walk reads', async () => {
+    // No DELETE: the first page reads 10,000 changes, not the log.
+    const first = await page({ operation: 'DELETE' });
+    expect(ids(first)).toEqual([]);
+    expect(first.searchedTo).toBe(await timeOf(TOTAL - FILTER_LIMITS.first + 1));
+    expect((await everyPage({ operation: 'DELETE' })).flatMap((p) => ids(p))).toEqual([]);
+    const updates = await page({ operation: 'UPDATE', table: 'public.items', limit: '3' });
+    expect(ids(updates)).toEqual([25_000, 24_999, 24_998]);
+    expect(updates.searchedTo).toBeUndefined();
+  });
+
   it('gives the rows a query without the admin gives, page after page, with no gaps and no duplicates', async () => {
     const discount = `operation = 'UPDATE' AND new_values ? 'discount'`;
     const cases: [Record<string, string>, string][] = [
@@ -102,6 +122,8 @@ describe('api/changes?column and ?source without an index', () => {
       [{ column: 'discount', source: 'migration', actor: 'u-rare' }, `${discount} AND actor_id = 'u-rare'`],
       [{ column: 'discount', actor: 'u-3' }, `${discount} AND actor_id = 'u-3'`],
       [{ column: 'discount', key: '0' }, `${discount} AND row_key = '0'`],
+      [{ column: 'discount', actor: 'u-busy', limit: '1' }, `${discount} AND actor_id = 'u-busy'`],
+      [{ operation: 'UPDATE', limit: '200' }, 'true'],
       [{ source: 'db' }, 'false'],
       // The operation is tested with them (a batch that read for it walked every month for a first one).
       [{ column: 'discount', operation: 'UPDATE', limit: '2' }, discount],
@@ -137,6 +159,14 @@ describe('api/changes?column and ?source without an index', () => {
       expect(all.nextCursor).toBeNull();
       // The column still has no index.
       expect((await page({ column: 'discount' })).searchedTo).toBeDefined();
+      // With an actor, the source is tested on the actor's changes (a source the actor's changes lack would visit
+      // every change of the source in its index).
+      const busy = await everyPage({ source: 'migration', actor: 'u-busy' });
+      expect(ids(busy[0] as ChangesResponse)).toEqual([21_000]);
+      expect(busy[0]?.searchedTo).toBeDefined();
+      expect(busy.flatMap((p) => ids(p))).toEqual(
+        await expected(`context ->> 'source' = 'migration' AND actor_id = 'u-busy'`),
+      );
     } finally {
       await db.pool.query('DROP INDEX auditrum.changes_source_idx');
     }

@@ -8,8 +8,8 @@ import { adminRead } from './admin-read.js';
 // The API log's `path`, `method` and `status` filters have no index: a page reads at most TESTED_LIMITS.first calls (a
 // later one TESTED_LIMITS.budget) and says how far back it searched when that ran out before the page was full. The
 // log here: 25,000 GETs answered 200, three to /orders/77 among the oldest 5,000, two among the newest 10,000, one to
-// /orders/770 in between, a DELETE answered 404 among the newest and one among the oldest. Read as a non-superuser
-// role that may read the API log.
+// /orders/770 in between, a DELETE answered 404 among the newest and one among the oldest; 22,000 of the calls up to
+// 23,000 (all but every 23rd) by u-busy. Read as a non-superuser role that may read the API log.
 const db = useTestDatabase();
 const role = useAppRole(db);
 let app: pg.Pool;
@@ -28,8 +28,9 @@ beforeAll(async () => {
   );
   // Call n is made n ms after the first; the paths named by call number.
   await db.pool.query(
-    `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, status, duration_ms)
+    `INSERT INTO auditrum.api_requests (requested_at, request_id, actor_id, method, path, status, duration_ms)
      SELECT now() - interval '1 hour' + g * interval '1 millisecond', 'call-' || g,
+       CASE WHEN g <= 23000 AND g % 23 <> 0 THEN 'u-busy' END,
        CASE WHEN g IN (20, 22000) THEN 'DELETE' ELSE 'GET' END,
        CASE WHEN g IN (10, 2000, 4000, 21000, 24000) THEN '/orders/77'
             WHEN g = 12000 THEN '/orders/770' ELSE '/health' END, CASE WHEN g IN (20, 22000) THEN 404 ELSE 200 END, 1
@@ -75,6 +76,20 @@ describe('api/requests?path, ?method and ?status, without an index', () => {
     const last = await page({ path: '/orders/77', limit: '2', cursor: third.nextCursor as string });
     expect(requestIds(last)).toEqual(['call-10']);
     expect(last.nextCursor).toBeNull();
+  });
+
+  it("reads no more of an actor's calls on a later page than on the first (a heap page each)", async () => {
+    // u-busy's newest 10,000 calls reach down to about 12,500, the next 10,000 to about 2,100.
+    const pages = [await page({ path: '/orders/77', actor: 'u-busy' })];
+    for (let cursor = pages[0]?.nextCursor; cursor; cursor = pages.at(-1)?.nextCursor) {
+      pages.push(await page({ path: '/orders/77', actor: 'u-busy', cursor }));
+    }
+    expect(pages.map((p) => requestIds(p))).toEqual([
+      ['call-21000'],
+      ['call-12000', 'call-4000'],
+      ['call-2000', 'call-10'],
+    ]);
+    expect(pages.map((p) => p.searchedTo !== undefined)).toEqual([true, true, false]);
   });
 
   it('a prefix found nowhere: an empty first page that says so, then the end; the other filters unchanged', async () => {

@@ -4,7 +4,8 @@ import type { ApiContext } from './api-context.js';
 import type { ChangeOperation } from './api-types.js';
 import type { ChangeCriteria, TestedFilter } from './change-filters.js';
 import { changeConditions, testedConditions, withoutTested } from './change-filters.js';
-import { SqlParams, whereClause } from './sql-builder.js';
+import { walksThePrimaryKey } from './month-walk.js';
+import { actorIndexRange, SqlParams, whereClause } from './sql-builder.js';
 
 /**
  * How a list filtered by what no index serves (a search in changed values, a changed column, a source) reads the
@@ -35,19 +36,33 @@ const OPTIONAL_INDEXES: Partial<Record<TestedFilter, string>> = {
 };
 const TESTED: readonly TestedFilter[] = ['q', 'column', 'source'];
 /**
- * The operations tested with the others rather than read for: a batch's walk of every month must find a first row of
- * the operation in each (DELETEs that the older months did not have: 2.2 s for `operation=DELETE&column=status` at
- * 10,000,000 changes, 5 ms tested). TRUNCATE and DDL are found through the row index.
+ * The operations tested rather than read for, with the other tested filters or alone when the page walks the primary
+ * key: a batch's walk of every month must find a first row of the operation in each (DELETEs that the older months
+ * did not have: 2.2 s for `operation=DELETE&column=status` at 10,000,000 changes, 5 ms tested), and the walk a month
+ * at a time reads every newer month whole before an operation only older months have (`operation=INSERT&table=orders`,
+ * every orders row inserted in the log's first month: 0.86 s of server CPU, 6 ms tested; docs/benchmarks.md, session 11). TRUNCATE and DDL are
+ * found through the row index.
  */
 const TESTED_OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE'];
 
 /**
+ * The optional indexes a filter is not read through when the criteria name an actor: the actor's index narrows first,
+ * and the filter is tested on the actor's changes. Read through the source index, a source the actor's changes lack
+ * visited every change of that source for the actor's (the busiest actor and source=db at 10,000,000 changes: 63 ms of
+ * server CPU, 6 ms tested; docs/benchmarks.md, session 11).
+ */
+const NOT_WITH_AN_ACTOR: readonly TestedFilter[] = ['source'];
+
+/**
  * The tested filters the criteria give that no index serves (the optional indexes looked up by name, one query when
- * q or source is given): a page reads in bounded batches when there is any, and then tests the operation too.
+ * q or source is given), and the operation (TESTED_OPERATIONS): a page reads in bounded batches when there is any.
  */
 export async function unindexedFilters(api: ApiContext, criteria: ChangeCriteria): Promise<TestedFilter[]> {
   const given = TESTED.filter((filter) => criteria[filter] !== undefined);
-  const indexable = given.filter((filter) => OPTIONAL_INDEXES[filter] !== undefined);
+  const indexable = given.filter(
+    (filter) =>
+      OPTIONAL_INDEXES[filter] !== undefined && !(criteria.actors.length > 0 && NOT_WITH_AN_ACTOR.includes(filter)),
+  );
   let unindexed = given;
   if (indexable.length > 0) {
     const { rows } = await api.pool.query<{ found: boolean[] }>(
@@ -58,12 +73,17 @@ export async function unindexedFilters(api: ApiContext, criteria: ChangeCriteria
     unindexed = given.filter((filter) => !indexed.has(filter));
   }
   const operation = criteria.operation !== undefined && TESTED_OPERATIONS.includes(criteria.operation);
-  return unindexed.length > 0 && operation ? [...unindexed, 'operation'] : unindexed;
+  return operation && (unindexed.length > 0 || walksThePrimaryKey(criteria)) ? [...unindexed, 'operation'] : unindexed;
 }
 
-/** The limits of a bounded search: the search in values' when it is one of the tested filters. */
-export function searchLimits(tested: readonly TestedFilter[]): SearchLimits {
-  return tested.includes('q') ? SEARCH_LIMITS : FILTER_LIMITS;
+/**
+ * The limits of a bounded search: the search in values' when it is one of the tested filters. Through an actor's
+ * index (a heap page a row), a later page reads no more than the first: 100,000 of the busiest actor's changes took
+ * 0.13 s of server CPU (docs/benchmarks.md, session 11).
+ */
+export function searchLimits(tested: readonly TestedFilter[], criteria: ChangeCriteria): SearchLimits {
+  const limits = tested.includes('q') ? SEARCH_LIMITS : FILTER_LIMITS;
+  return criteria.actors.length > 0 ? { ...limits, budget: limits.first } : limits;
 }
 
 export interface SearchStep {
@@ -98,6 +118,8 @@ export async function searchStep(
   // An indexed search in values stays with the batch's filters.
   const inner = [...changeConditions(rest, sql), ...testedConditions(rest, ['q'], sql)];
   if (before !== undefined) inner.push(`c.id < ${sql.add(before)}::bigint`);
+  const [actor] = rest.actors;
+  if (actor !== undefined) inner.push(actorIndexRange('c', actor, sql));
   const test = whereClause(testedConditions(criteria, tested, sql));
   const size = sql.add(batch);
   const { rows } = await api.pool.query<ChangeRow & { matched: boolean; n: string; at: string }>(
@@ -136,7 +158,7 @@ export async function searchPage(
   tested: readonly TestedFilter[],
   limit: number,
   before: string | undefined,
-  limits: SearchLimits = searchLimits(tested),
+  limits: SearchLimits = searchLimits(tested, criteria),
 ): Promise<SearchPage> {
   const budget = before === undefined ? limits.first : limits.budget;
   const batch = Math.min(limits.batch, budget);

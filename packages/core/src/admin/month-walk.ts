@@ -109,7 +109,7 @@ export const ID_UNINDEXED = '(c.id + 0)';
  * transaction, TRUNCATE and DDL) find a month without matches at once, and a page of a few matches would take a
  * query per month.
  */
-function walksThePrimaryKey(criteria: ChangeCriteria): boolean {
+export function walksThePrimaryKey(criteria: ChangeCriteria): boolean {
   return (
     criteria.actors.length === 0 &&
     criteria.request === undefined &&
