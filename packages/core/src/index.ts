@@ -128,6 +128,9 @@ export { startPartitionMaintenance } from './partitions/partition-maintainer.js'
 export type { MigrateOptions, MigrateResult } from './schema/migrate.js';
 export { migrate } from './schema/migrate.js';
 export type { Migration } from './schema/migration.js';
+export type { RestoreBoundary } from './schema/restore-boundary.js';
+export { RestorePendingError } from './schema/restore-boundary.js';
+export type { Rebinding, RestoredTable, TransactionsAhead } from './schema/restored-registry.js';
 export { SchemaTooNewError } from './schema/schema-too-new-error.js';
 export type { ApplicationRole, ApplicationRoleResult, ConnectionTrust } from './tracking/application-roles.js';
 export {

@@ -340,7 +340,7 @@ describe('who may see it', () => {
       body: {
         readable: false,
         role: readerRole.name,
-        missing: ['auditrum.seals', 'auditrum.verifications', 'auditrum.erasures', 'auditrum.purges'],
+        missing: ['auditrum.seals', 'auditrum.verifications', 'auditrum.erasures', 'auditrum.purges', 'auditrum.chain'],
       },
     });
     // The same from the library.

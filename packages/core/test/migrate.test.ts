@@ -22,7 +22,14 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
+      restored: {
+        rebound: [],
+        failed: [],
+        untrustedRoles: [],
+        aheadOfCluster: null,
+        boundary: null,
+        boundaryRefused: null,
+      },
     });
     expect(await appliedRows(db.pool)).toEqual(migrations.map(({ id, name }) => ({ id, name })));
   });
@@ -32,7 +39,14 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: [],
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
+      restored: {
+        rebound: [],
+        failed: [],
+        untrustedRoles: [],
+        aheadOfCluster: null,
+        boundary: null,
+        boundaryRefused: null,
+      },
     });
     expect(await appliedRows(db.pool)).toHaveLength(latest);
   });
@@ -43,7 +57,14 @@ describe('on a fresh database', () => {
       schema: 'via_client',
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
+      restored: {
+        rebound: [],
+        failed: [],
+        untrustedRoles: [],
+        aheadOfCluster: null,
+        boundary: null,
+        boundaryRefused: null,
+      },
     });
   });
 });
@@ -92,7 +113,14 @@ describe('schema names', () => {
       schema,
       applied: allIds,
       version: latest,
-      restored: { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null },
+      restored: {
+        rebound: [],
+        failed: [],
+        untrustedRoles: [],
+        aheadOfCluster: null,
+        boundary: null,
+        boundaryRefused: null,
+      },
     });
     expect(await appliedRows(db.pool, schema)).toHaveLength(latest);
     const { rows } = await db.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);

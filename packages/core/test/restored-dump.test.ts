@@ -3,7 +3,21 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { blame, createAuditrum, doctor, migrate, rowAsOf, status } from '@auditrum/core';
+import type { ExportCursor } from '@auditrum/core';
+import {
+  blame,
+  createAuditrum,
+  doctor,
+  exportLogs,
+  migrate,
+  rowAsOf,
+  seal,
+  status,
+  undo,
+  verify,
+} from '@auditrum/core';
+import type { ChangesResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { ignoreIdleErrors, startCluster, useAppRole, useTestDatabase, withClient } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +118,53 @@ async function lastChange(table: string): Promise<Logged | undefined> {
   return rows[0];
 }
 
+/** What the readers that go by transaction ids say on a restored log whose boundary is not recorded. */
+const PENDING =
+  /the log was restored from another database or cluster and its restore boundary is not recorded yet: run "auditrum migrate" as the schema owner/;
+
+/** One export run (one step): the change ids it delivers, in order, and the cursor after it. */
+async function exportStep(db: pg.Pool, cursor?: ExportCursor): Promise<{ ids: string[]; cursor: ExportCursor }> {
+  const run = exportLogs(db, 'auditrum', cursor === undefined ? {} : { cursor });
+  const ids: string[] = [];
+  for await (const record of run) if (record.log === 'changes') ids.push(record.id);
+  return { ids, cursor: run.cursor as ExportCursor };
+}
+
+async function exportedChangeIds(db: pg.Pool): Promise<string[]> {
+  return (await exportStep(db)).ids;
+}
+
+/** The changes' ids, in order, above `after`. */
+async function changeIds(db: pg.Pool, after = '0'): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    'SELECT id::text AS id FROM auditrum.changes WHERE id > $1::bigint ORDER BY id',
+    [after],
+  );
+  return rows.map((row) => row.id);
+}
+
+/** The admin's transaction page: each change's id and transaction name, oldest first. */
+async function transactionPage(db: pg.Pool, txid: string): Promise<{ id: string; txid: string }[]> {
+  const admin = createAdminRoutes({ pool: db, authorize: () => true });
+  const response = await admin({
+    method: 'GET',
+    path: 'api/changes',
+    query: new URLSearchParams({ txid, limit: '200' }),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  expect(response.status).toBe(200);
+  const { items } = JSON.parse(String(response.body)) as ChangesResponse;
+  return items.map(({ id, txid: name }) => ({ id, txid: name })).reverse();
+}
+
+/** The ids of the changes undo({ txid }) would reverse (a dry run). */
+async function undoneIds(db: pg.Pool, txid: string): Promise<string[]> {
+  const { plan } = await undo(db, 'auditrum', { txid }, { dryRun: true });
+  return plan.statements.flatMap((statement) => statement.reverts).sort();
+}
+
 describe('a database restored from a dump', () => {
   it('is reported by doctor, rebound by migrate, and keeps its history, masks and following of ALTER TABLE', async (context) => {
     if (binDir === undefined) context.skip();
@@ -127,7 +188,13 @@ describe('a database restored from a dump', () => {
     const asApp = await migrate(restoredApp);
     expect(asApp.restored.rebound).toEqual([]);
     expect(asApp.restored.failed.map((f) => f.table.table)).toEqual(['public.items', 'public.accounts']);
+    // Nor the restore boundary: the readers that go by transaction ids refuse until the owner records it.
+    expect(asApp.restored.boundary).toBeNull();
+    expect(asApp.restored.boundaryRefused).toMatch(/^only the schema owner may record the restore boundary/);
+    await expect(seal(restored, 'auditrum')).rejects.toThrow(PENDING);
+    await expect(exportedChangeIds(restored)).rejects.toThrow(PENDING);
 
+    const { rows: last } = await restored.query<{ id: string }>('SELECT max(id)::text AS id FROM auditrum.changes');
     const result = await migrate(restored);
     expect(result.restored).toEqual({
       rebound: [
@@ -137,6 +204,9 @@ describe('a database restored from a dump', () => {
       failed: [],
       untrustedRoles: [],
       aheadOfCluster: null,
+      // Restored into another database of the same cluster: the rows up to here were written in the dumped one.
+      boundary: { id: 2, changesUpTo: last[0]?.id, requestsUpTo: '0', xid: expect.stringMatching(/^\d+$/) },
+      boundaryRefused: null,
     });
     const listed = await status(restored, 'auditrum');
     expect(listed.restored).toEqual([]);
@@ -183,6 +253,8 @@ describe('a database restored from a dump', () => {
       failed: [],
       untrustedRoles: [],
       aheadOfCluster: null,
+      boundary: null,
+      boundaryRefused: null,
     });
   });
 });
@@ -219,28 +291,150 @@ describe('application roles after a restore into another cluster', () => {
 });
 
 describe('restored into another cluster', () => {
-  it('migrate names the rows whose transaction ids that cluster has not reached yet', async (context) => {
+  it("is exported, sealed, verified and undone by its restore boundary, not by the transaction ids of the cluster's own count", async (context) => {
     if (binDir === undefined || work === '') context.skip();
     const cluster = await startCluster({ binDir: binDir as string });
     try {
-      await withClient(cluster.adminUrl, (client) => client.query('CREATE DATABASE elsewhere'));
+      // No autovacuum: the test gives one of this cluster's transactions the id of a restored one, exactly.
+      await withClient(cluster.adminUrl, async (client) => {
+        await client.query('ALTER SYSTEM SET autovacuum = off');
+        await client.query('SELECT pg_reload_conf()');
+        await client.query('CREATE DATABASE elsewhere');
+      });
       const url = new URL(cluster.adminUrl);
       url.pathname = '/elsewhere';
       await run(join(binDir as string, 'pg_restore'), ['-d', url.toString(), join(work, 'audited.dump')]).catch(
         // The application role and its grants do not exist in that cluster: pg_restore reports them and goes on.
         () => undefined,
       );
-      const elsewhere = ignoreIdleErrors(new pg.Pool({ connectionString: url.toString(), max: 1 }));
+      const elsewhere = ignoreIdleErrors(new pg.Pool({ connectionString: url.toString(), max: 2 }));
       try {
-        const { rows } = await elsewhere.query<{ n: number; up_to: string }>(
-          'SELECT count(*)::int AS n, max(txid)::text AS up_to FROM auditrum.changes',
+        const restoredIds = await changeIds(elsewhere);
+        // The restored UPDATE of items 1, in a transaction whose id this cluster will give one of its own.
+        const { rows: updates } = await elsewhere.query<{ id: string; txid: string }>(
+          `SELECT id::text, txid::text FROM auditrum.change_log WHERE table_name = 'items' AND operation = 'UPDATE'`,
         );
+        const renamed = updates[0] as { id: string; txid: string };
+
+        // Before the owner's migrate, the readers that go by transaction ids refuse, naming what to do.
+        await expect(exportedChangeIds(elsewhere)).rejects.toThrow(PENDING);
+        await expect(seal(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
+        await expect(verify(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
+        await expect(undoneIds(elsewhere, renamed.txid)).rejects.toThrow(PENDING);
+
         const result = await migrate(elsewhere);
         expect(result.restored.rebound.map((t) => t.table)).toEqual(['public.items', 'public.accounts']);
         // The application role's oid names no role there: not trusted until added again.
         expect(result.restored.untrustedRoles.map((r) => r.role)).toEqual([app.name]);
         // Every restored change was written after the 5,000 transactions burnt above, far past a new cluster's count.
-        expect(result.restored.aheadOfCluster).toEqual({ changes: rows[0]?.n, requests: 0, upTo: rows[0]?.up_to });
+        expect(result.restored.aheadOfCluster).toEqual({
+          changes: restoredIds.length,
+          requests: 0,
+          upTo: expect.any(String),
+        });
+        expect(result.restored.boundary).toEqual({
+          id: 2,
+          changesUpTo: restoredIds.at(-1),
+          requestsUpTo: '0',
+          xid: expect.stringMatching(/^\d+$/),
+        });
+        expect(BigInt(renamed.txid)).toBeGreaterThan(BigInt(result.restored.boundary?.xid as string));
+
+        // A new cursor's first step delivers every restored row, though the cluster has not reached their ids.
+        const first = await exportStep(elsewhere);
+        expect(first.ids).toEqual(restoredIds);
+
+        // This cluster's own transactions, up to one with the restored UPDATE's id, and one after it.
+        await elsewhere.query(`CREATE PROCEDURE write_at_xid(target bigint, statement text) LANGUAGE plpgsql AS $$
+          DECLARE x bigint;
+          BEGIN
+            LOOP
+              x := pg_current_xact_id()::text::bigint;
+              IF x = target THEN EXECUTE statement; COMMIT; RETURN; END IF;
+              IF x > target THEN RAISE EXCEPTION 'transaction % passed: at %', target, x; END IF;
+              COMMIT;
+            END LOOP;
+          END $$`);
+        await withClient(url.toString(), async (client) => {
+          await client.query('SET synchronous_commit = off');
+          await client.query('CALL write_at_xid($1, $2)', [
+            renamed.txid,
+            "UPDATE items SET name = 'here' WHERE id = 2",
+          ]);
+        });
+        await elsewhere.query(`INSERT INTO items VALUES (4, 'fourth')`);
+        const newIds = await changeIds(elsewhere, restoredIds.at(-1));
+        expect(newIds).toHaveLength(2);
+        const [reused] = newIds as [string, string];
+        const { rows: reusedRows } = await elsewhere.query('SELECT txid::text FROM auditrum.changes WHERE id = $1', [
+          reused,
+        ]);
+        expect(reusedRows).toEqual([{ txid: renamed.txid }]);
+
+        // The cursor goes on with the new rows only: each row exported once.
+        let cursor = first.cursor;
+        const later: string[] = [];
+        for (let step = 0; step < 5 && later.length < newIds.length; step++) {
+          const next = await exportStep(elsewhere, cursor);
+          later.push(...next.ids);
+          cursor = next.cursor;
+        }
+        expect(later).toEqual(newIds);
+
+        // The restored transaction is `txid@1` (written after boundary 1, the log's origin), this cluster's is `txid`:
+        // neither page nor undo holds the other's change.
+        expect(await transactionPage(elsewhere, renamed.txid)).toEqual([{ id: reused, txid: renamed.txid }]);
+        expect(await transactionPage(elsewhere, `${renamed.txid}@1`)).toEqual([
+          { id: renamed.id, txid: `${renamed.txid}@1` },
+        ]);
+        expect(await undoneIds(elsewhere, renamed.txid)).toEqual([reused]);
+        expect(await undoneIds(elsewhere, `${renamed.txid}@1`)).toEqual([renamed.id]);
+        expect(await transactionPage(elsewhere, `${renamed.txid}@2`)).toEqual([{ id: reused, txid: renamed.txid }]);
+        await expect(undoneIds(elsewhere, `${renamed.txid}@3`)).rejects.toThrow(/has no restore boundary 3/);
+
+        // Seal takes every row, restored or not; verify finds no break, and still finds a real one.
+        expect((await seal(elsewhere, 'auditrum')).rows).toBe(restoredIds.length + newIds.length);
+        expect(await verify(elsewhere, 'auditrum')).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+        const { rows: kept } = await elsewhere.query('SELECT new_values FROM auditrum.changes WHERE id = $1', [
+          renamed.id,
+        ]);
+        await elsewhere.query(`UPDATE auditrum.changes SET new_values = '{"name": "forged"}' WHERE id = $1`, [
+          renamed.id,
+        ]);
+        expect((await verify(elsewhere, 'auditrum')).problems).toEqual([
+          { problem: 'changed', seq: expect.any(String), changeId: renamed.id, detail: expect.any(String) },
+        ]);
+        await elsewhere.query('UPDATE auditrum.changes SET new_values = $2 WHERE id = $1', [
+          renamed.id,
+          kept[0]?.new_values,
+        ]);
+        expect((await verify(elsewhere, 'auditrum')).ok).toBe(true);
+
+        // A restore of the restore, back into the first cluster (whose count passed both transactions' id long ago).
+        const again = join(work, 'again.dump');
+        await run(join(binDir as string, 'pg_dump'), ['-Fc', '-f', again, '-d', url.toString()]);
+        const againName = `${db.name}_again`;
+        await db.pool.query(`CREATE DATABASE ${pg.escapeIdentifier(againName)}`);
+        const againUrl = new URL(db.url);
+        againUrl.pathname = `/${againName}`;
+        await run(join(binDir as string, 'pg_restore'), ['-d', againUrl.toString(), again]).catch(() => undefined);
+        const back = ignoreIdleErrors(new pg.Pool({ connectionString: againUrl.toString(), max: 2 }));
+        try {
+          const boundary = (await migrate(back)).restored.boundary;
+          expect(boundary).toMatchObject({ id: 3, changesUpTo: newIds.at(-1) });
+          expect(await exportedChangeIds(back)).toEqual([...restoredIds, ...newIds]);
+          expect(await transactionPage(back, `${renamed.txid}@1`)).toEqual([
+            { id: renamed.id, txid: `${renamed.txid}@1` },
+          ]);
+          expect(await transactionPage(back, `${renamed.txid}@2`)).toEqual([{ id: reused, txid: `${renamed.txid}@2` }]);
+          expect(await transactionPage(back, renamed.txid)).toEqual([]);
+          await back.query(`INSERT INTO items VALUES (5, 'fifth')`);
+          expect((await seal(back, 'auditrum')).rows).toBe(1);
+          expect(await verify(back, 'auditrum')).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+        } finally {
+          await back.end();
+          await db.pool.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(againName)} WITH (FORCE)`);
+        }
       } finally {
         await elsewhere.end();
       }

@@ -77,6 +77,7 @@ export interface TablesResponse {
 export interface Change {
   id: string;
   changedAt: string;
+  /** Its transaction: the txid, or `txid@n` for one restored from another cluster (docs/cli.md, `migrate`). */
   txid: string;
   schema: string;
   table: string;

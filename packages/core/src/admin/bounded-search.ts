@@ -1,5 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeOperation } from './api-types.js';
 import type { ChangeCriteria, TestedFilter } from './change-filters.js';
@@ -123,7 +123,7 @@ export async function searchStep(
   const test = whereClause(testedConditions(criteria, tested, sql));
   const size = sql.add(batch);
   const { rows } = await api.pool.query<ChangeRow & { matched: boolean; n: string; at: string }>(
-    `SELECT ${CHANGE_COLUMNS}, (${test}) AS matched, c.n,
+    `SELECT ${changeColumns(api.schemaSql)}, (${test}) AS matched, c.n,
        to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
      FROM (SELECT c.*, row_number() OVER (ORDER BY c.id DESC) AS n FROM ${api.schemaSql}.changes c
            WHERE ${whereClause(inner)} ORDER BY c.id DESC LIMIT ${size}) c

@@ -1,7 +1,10 @@
+import type { TransactionName } from '../changes/transaction-name.js';
+import { parseTransactionName, TRANSACTION_NAME, transactionStretch } from '../changes/transaction-name.js';
+import { restorePending } from '../schema/restore-boundary.js';
 import type { AdminScope } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeFilters, ChangeOperation, TableRef } from './api-types.js';
-import { badParameter } from './errors.js';
+import { AdminError, badParameter } from './errors.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange, MAX_KEY_TEXT } from './query-params.js';
 import type { SqlParams } from './sql-builder.js';
@@ -13,9 +16,6 @@ import { transactionIds } from './transaction-ids.js';
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
 const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
-/** A transaction id: a bigint, as digits (txid_current()). */
-const TXID = /^\d{1,19}$/;
-const BIGINT_MAX = 9223372036854775807n;
 /** A change's source as the admin shows it; the expression of the optional changes_source_idx (docs/admin.md). */
 const SOURCE_SQL = `coalesce(c.context ->> 'source', 'db')`;
 /** The sources the optional changes_source_idx leaves out, because they are most of the log. */
@@ -31,7 +31,7 @@ export interface ChangeCriteria {
   actors: string[];
   request: string | undefined;
   /** The database transaction: every change it made, whatever its source (HTTP, job, psql). */
-  txid: string | undefined;
+  txid: TransactionName | undefined;
   /** The ids that transaction's changes can have (resolveChangeCriteria: the seals around it, the admin's blocks). */
   txidIds?: TransactionIds | undefined;
   /** UPDATEs that changed this column (as the column was named when the change was recorded). */
@@ -114,14 +114,22 @@ export async function resolveChangeCriteria(
 ): Promise<ChangeCriteria> {
   const criteria = parseChangeCriteria(params, api.tables, api.scope);
   if (criteria.txid === undefined) return criteria;
-  return { ...criteria, txidIds: await transactionIds(api, criteria.txid) };
+  // On a restored log whose boundary is not recorded, a txid may name a restored transaction and one of this cluster.
+  const pending = await restorePending(api.pool, api.schemaSql);
+  if (pending !== null) throw new AdminError('conflict', `txid: ${pending}`, 'txid');
+  const stretch = await transactionStretch(api.pool, api.schemaSql, criteria.txid);
+  if (stretch === undefined)
+    throw badParameter('txid', `names restore boundary ${criteria.txid.boundary}, which this log has not`);
+  return { ...criteria, txidIds: await transactionIds(api, stretch) };
 }
 
-/** The `txid` filter: digits within bigint (a larger number would fail the query's cast). */
-function transactionId(params: QueryParams<keyof ChangeFilters>): string | undefined {
-  const txid = params.matching('txid', TXID, 'a transaction id (digits)');
-  if (txid !== undefined && BigInt(txid) > BIGINT_MAX) throw badParameter('txid', 'is larger than any transaction id');
-  return txid;
+/** The `txid` filter: a transaction's name (`txid`, or `txid@n` in a restored log), its txid within bigint. */
+function transactionId(params: QueryParams<keyof ChangeFilters>): TransactionName | undefined {
+  const text = params.matching('txid', TRANSACTION_NAME, 'a transaction id (digits, or digits@boundary)');
+  if (text === undefined) return undefined;
+  const name = parseTransactionName(text);
+  if (name === undefined) throw badParameter('txid', 'is larger than any transaction id');
+  return name;
 }
 
 /** The WHERE conditions on `changes c` for the criteria, except the search in values (searchConditions). */
@@ -146,7 +154,7 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
   // allow (migration 18) and the ranges the admin's summary of transactions names (transaction-blocks.ts: its blocks,
   // and the first to last id in each month that has ended, from their txid index), each range a probe of the primary
   // key; the whole log when neither bounds it.
-  if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid)}::bigint`);
+  if (criteria.txid !== undefined) conditions.push(`c.txid = ${sql.add(criteria.txid.txid)}::bigint`);
   if (criteria.txidIds?.after != null) conditions.push(`c.id > ${sql.add(criteria.txidIds.after)}::bigint`);
   if (criteria.txidIds?.upTo != null) conditions.push(`c.id <= ${sql.add(criteria.txidIds.upTo)}::bigint`);
   const blocks = criteria.txidIds?.blocks;

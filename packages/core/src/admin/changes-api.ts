@@ -1,5 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ApiRequestSummary, Change, ChangeResponse, ChangesResponse } from './api-types.js';
 import { searchPage, unindexedFilters } from './bounded-search.js';
@@ -59,7 +59,7 @@ async function findChange(api: ApiContext, id: string): Promise<Change | undefin
   const sql = new SqlParams();
   const conditions = [`c.id = ${sql.add(id)}::bigint`, ...scopeConditions(api, sql)];
   const { rows } = await api.pool.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
+    `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}`,
     sql.values,
   );
   return (await toChanges(api, rows))[0];

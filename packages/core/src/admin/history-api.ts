@@ -1,5 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { HistoryResponse, ReadRouteParams, RowVersion } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
@@ -57,7 +57,7 @@ export async function rowHistory(
       ...scopeConditions(api, sql),
     ];
     const { rows } = await api.pool.query<ChangeRow>(
-      `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
+      `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
        ORDER BY c.id LIMIT ${BATCH}`,
       sql.values,
     );

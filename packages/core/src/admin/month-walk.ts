@@ -1,5 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -145,7 +145,7 @@ async function newest(
 ): Promise<ChangeRow[]> {
   const sql = new SqlParams();
   const { rows } = await api.pool.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
+    `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
      ORDER BY ${id} DESC LIMIT ${sql.add(count)}`,
     sql.values,
   );
@@ -174,7 +174,7 @@ async function newestByMonth(
     const inMonth = [...conditions(sql), `c.changed_at >= ${sql.add(month.lower)}::timestamptz`];
     if (month.upper !== null) inMonth.push(`c.changed_at < ${sql.add(month.upper)}::timestamptz`);
     const { rows } = await api.pool.query<ChangeRow>(
-      `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${whereClause(inMonth)}
+      `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(inMonth)}
        ORDER BY c.id DESC LIMIT ${sql.add(count)}`,
       sql.values,
     );

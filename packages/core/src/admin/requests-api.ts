@@ -1,5 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { CHANGE_COLUMNS } from '../changes/change-row.js';
+import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type {
   ApiRequestDetail,
@@ -231,7 +231,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   const changeSql = new SqlParams();
   const changeWhere = whereClause([`c.request_id = ${changeSql.add(requestId)}`, ...scopeConditions(api, changeSql)]);
   const changesQuery = api.pool.query<ChangeRow>(
-    `SELECT ${CHANGE_COLUMNS} FROM ${api.schemaSql}.changes c WHERE ${changeWhere}
+    `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${changeWhere}
      ORDER BY ${ID_UNINDEXED} LIMIT ${REQUEST_CHANGES_SHOWN}`,
     changeSql.values,
   );

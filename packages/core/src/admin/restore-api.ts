@@ -1,3 +1,4 @@
+import { parseTransactionName } from '../changes/transaction-name.js';
 import type { Queryable } from '../db/queryable.js';
 import { loggedChanges } from '../history/restore/logged-change.js';
 import { reversalPlan, revert, undelete, undo } from '../history/restore/operations.js';
@@ -76,7 +77,7 @@ export async function undeleteRoute({ api, body, actor }: WriteCall): Promise<Wr
 export async function undoRoute({ api, body, actor }: WriteCall): Promise<WriteResponse> {
   assertWholeRows(api);
   const request = body.text('request');
-  const txid = body.value('txid') === undefined ? undefined : changeId(body, 'txid');
+  const txid = body.value('txid') === undefined ? undefined : transactionName(body);
   if ((request === undefined) === (txid === undefined)) {
     throw badParameter('request', 'give one of request (a request id) or txid (a transaction id)');
   }
@@ -131,6 +132,16 @@ function changeId(body: BodyParams, name: string): string {
   const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
   if (typeof text !== 'string' || !BIGINT_ID.test(text) || BigInt(text) > BIGINT_MAX) {
     throw badParameter(name, value === undefined ? 'is required' : 'must be an id (digits)');
+  }
+  return text;
+}
+
+/** The `txid` of an undo: a transaction's name (digits, or digits@boundary for a restored one: transaction-name.ts). */
+function transactionName(body: BodyParams): string {
+  const value = body.value('txid');
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || parseTransactionName(text) === undefined) {
+    throw badParameter('txid', 'must be a transaction id (digits, or digits@boundary for a restored one)');
   }
   return text;
 }

@@ -1,5 +1,6 @@
 import type { SealBounds } from '../changes/seal-bounds.js';
 import { sealBounds } from '../changes/seal-bounds.js';
+import type { TransactionStretch } from '../changes/transaction-name.js';
 import type { ApiContext } from './api-context.js';
 import type { TransactionRanges } from './transaction-blocks.js';
 
@@ -11,9 +12,9 @@ export interface TransactionIds extends SealBounds {
   blocks?: TransactionRanges;
 }
 
-/** The bounds on transaction `txid`'s change ids that the seals and the admin's summary give. */
-export async function transactionIds(api: ApiContext, txid: string): Promise<TransactionIds> {
-  const blocks = await api.transactionBlocks?.rangesOf(txid);
-  const bounds = await sealBounds(api.pool, api.schemaSql, api.schema, txid);
+/** The bounds on a transaction's change ids that its stretch of the log, the seals and the admin's summary give. */
+export async function transactionIds(api: ApiContext, stretch: TransactionStretch): Promise<TransactionIds> {
+  const blocks = await api.transactionBlocks?.rangesOf(stretch.txid);
+  const bounds = await sealBounds(api.pool, api.schemaSql, api.schema, stretch);
   return blocks === undefined ? bounds : { ...bounds, blocks };
 }

@@ -215,8 +215,9 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
   statements.push(
     '-- What the application needs at run time.',
     `GRANT USAGE ON SCHEMA ${s} TO ${app}`,
-    // Any role may check whether it is trusted (as before).
+    // Any role may check whether it is trusted (as before), and tell restored rows from this cluster's.
     `GRANT SELECT ON ${s}.application_roles TO PUBLIC`,
+    `GRANT SELECT ON ${s}.restore_boundaries TO PUBLIC`,
   );
   for (const rel of relations.rows) {
     if (rel.partition || !READABLE.has(rel.kind) || UNREADABLE.has(rel.name)) continue;

@@ -127,7 +127,7 @@ const MAX_EXACT_COUNT = 1_000_000;
 const BIGINT_ID = /^[1-9]\d{0,18}$/;
 
 /** The tables the status reads, in the order `missing` names them. */
-const READ_TABLES = ['seals', 'verifications', 'erasures', 'purges', 'changes'] as const;
+const READ_TABLES = ['seals', 'verifications', 'erasures', 'purges', 'changes', 'chain', 'restore_boundaries'] as const;
 
 // Columns are qualified in ORDER BY: a bare `id` there would name the output column `id::text` and sort ids as text
 // (9 after 10), and by a sort of the whole table instead of the primary key read backwards.
@@ -198,36 +198,42 @@ export async function integrityStatus(
 }
 
 /**
- * The chain's length, its seal runs and the rows waiting for a seal: the rows chain_status() (migration 9) counts,
- * those above the id floor of the last seal's transaction horizon whose transactions are not below it. They are
- * counted up to `exactUpTo` (a LIMIT stops the count there); beyond, the figure is the span of ids above the floor
- * (the newest id and the oldest above the floor, each one probe of the primary key), which counts every waiting
- * row and errs only upwards: never "all sealed" while a row waits.
+ * The chain's length, its seal runs and the rows waiting for a seal: the rows chain_status() (migration 32) counts,
+ * the restored rows not sealed yet and those above the id floor of the last seal's transaction horizon whose
+ * transactions are not below it (_seal_start()). They are counted up to `exactUpTo` (a LIMIT stops each count there);
+ * beyond, the figure is the span of ids above the lowest of them (the newest id and the oldest above it, each one
+ * probe of the primary key), which counts every waiting row and errs only upwards: never "all sealed" while a row
+ * waits.
  */
 async function chainState(db: Queryable, schemaSql: string, exactUpTo: number): Promise<IntegrityReadable['chain']> {
-  const { rows: sealed } = await db.query<{ links: string; seals: string; floor: string; horizon: string }>(
-    `WITH last_seal AS (SELECT s.last_seq, s.xid_horizon FROM ${schemaSql}.seals s ORDER BY s.id DESC LIMIT 1)
+  const { rows: sealed } = await db.query<{ links: string; seals: string } & SealStart>(
+    `WITH last_seal AS (SELECT s.last_seq FROM ${schemaSql}.seals s ORDER BY s.id DESC LIMIT 1)
      SELECT coalesce((SELECT last_seq FROM last_seal), 0)::text AS links,
        (SELECT count(*) FROM ${schemaSql}.seals)::text AS seals,
-       (SELECT coalesce(max(s.ids_before), 0) FROM ${schemaSql}.seals s
-        WHERE s.xid_next <= coalesce((SELECT xid_horizon FROM last_seal), 0))::text AS floor,
-       coalesce((SELECT xid_horizon FROM last_seal), 0)::text AS horizon`,
+       st.restored_after::text, st.restored_upto::text, st.floor_id::text, st.xid_from::text
+     FROM ${schemaSql}._seal_start() st`,
   );
-  const { links, seals, floor, horizon } = sealed[0] as {
-    links: string;
-    seals: string;
-    floor: string;
-    horizon: string;
-  };
+  const { links, seals, ...start } = sealed[0] as { links: string; seals: string } & SealStart;
+  const restoredWaiting = BigInt(start.restored_upto) > BigInt(start.restored_after);
   // In id order, so that the count reads the primary key from the floor up and stops at the limit (given only the
   // floor, the planner chose a bitmap of every id above it: 40 ms and more on a never-sealed million rows).
   const { rows } = await db.query<{ counted: number; span: string | null }>(
     `SELECT (SELECT count(*)::int FROM (
          SELECT FROM ${schemaSql}.changes c WHERE c.id > $1::bigint AND c.txid >= $2::bigint ORDER BY c.id LIMIT $3
-       ) waiting) AS counted,
+       ) waiting) + (SELECT count(*)::int FROM (
+         SELECT FROM ${schemaSql}.changes c WHERE c.id > $4::bigint AND c.id <= $5::bigint
+           AND NOT EXISTS (SELECT FROM ${schemaSql}.chain l WHERE l.change_id = c.id) ORDER BY c.id LIMIT $3
+       ) restored) AS counted,
        ((SELECT max(c.id) FROM ${schemaSql}.changes c)
-         - (SELECT min(c.id) FROM ${schemaSql}.changes c WHERE c.id > $1::bigint) + 1)::text AS span`,
-    [floor, horizon, exactUpTo + 1],
+         - (SELECT min(c.id) FROM ${schemaSql}.changes c WHERE c.id > $6::bigint) + 1)::text AS span`,
+    [
+      start.floor_id,
+      start.xid_from,
+      exactUpTo + 1,
+      start.restored_after,
+      start.restored_upto,
+      restoredWaiting ? start.restored_after : start.floor_id,
+    ],
   );
   const { counted, span } = rows[0] as { counted: number; span: string | null };
   const estimated = counted > exactUpTo;
@@ -237,6 +243,14 @@ async function chainState(db: Queryable, schemaSql: string, exactUpTo: number): 
     unsealedEstimated: estimated,
     seals: Number(seals),
   };
+}
+
+/** Where the next seal starts (_seal_start(), migration 32), as text. */
+interface SealStart {
+  restored_after: string;
+  restored_upto: string;
+  floor_id: string;
+  xid_from: string;
 }
 
 async function sealEvent(db: Queryable, schemaSql: string, where: string): Promise<SealEvent | null> {

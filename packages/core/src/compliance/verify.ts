@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { assertNoRestorePending } from '../schema/restore-boundary.js';
 import type { Checkpoint } from './checkpoint.js';
 import { checkpointSignatureHolds } from './checkpoint.js';
 import { ComplianceInputError } from './compliance-input-error.js';
@@ -69,6 +70,8 @@ export async function verify(db: Queryable, schema: string, options: VerifyOptio
     );
   }
   const s = quoteIdentifier(schema);
+  // A restored log whose boundary is not recorded: its restored rows would be judged by another cluster's txids.
+  await assertNoRestorePending(db, s, 'verify()');
   // One statement, so one snapshot: the links counted are the links checked, also while a seal runs, and the
   // checkpoints are compared with that same chain. (Not a REPEATABLE READ transaction: the caller may be in one.)
   const { rows } = await db.query<{

@@ -4,6 +4,8 @@ import type { Queryable } from '../db/queryable.js';
 import { checkOut, ignoreConnectionError, isPool } from '../db/queryable.js';
 import type { InstantInput } from '../history/instant.js';
 import { parseInstant } from '../history/instant.js';
+import { quoteIdentifier } from '../schema/identifiers.js';
+import { assertNoRestorePending, latestRestore } from '../schema/restore-boundary.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
 import { checkCursorDatabase, databaseIdentity, EXPORT_LOGS, ExportInputError, newCursor } from './export-cursor.js';
 import type { DeliveredRecord, ExportRecord } from './export-record.js';
@@ -68,6 +70,10 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
       try {
         const identity = await databaseIdentity(client, schema);
         if (checked.cursor !== undefined) checkCursorDatabase(checked.cursor, identity);
+        // A restored log's rows are told from this cluster's by its restore boundary, read once (a new one is
+        // recorded only in another database, which a cursor refuses).
+        await assertNoRestorePending(client, quoteIdentifier(schema), 'exportLogs()');
+        const restore = await latestRestore(client, quoteIdentifier(schema));
         const cursor = structuredClone(checked.cursor) ?? newCursor(identity, checked.logs, checked.since);
         const through = checked.deliveredThrough;
         if (through !== undefined && through.step === cursor.step && through.index + 1 > cursor.delivered) {
@@ -78,7 +84,7 @@ export function exportLogs(db: Queryable, schema: string, options: ExportOptions
         const checkpoint = async () => checked.checkpoint?.(structuredClone(cursor));
         const runStep = async function* (): AsyncGenerator<ExportRecord> {
           reusable = false;
-          for await (const record of stepRecords(client, schema, cursor)) {
+          for await (const record of stepRecords(client, schema, cursor, restore)) {
             cursor.delivered += 1;
             cursor.last = { log: record.log, id: record.id };
             yield record;

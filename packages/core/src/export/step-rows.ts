@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { ChangeOperation } from '../changes/change-row.js';
 import { copyOutRows } from '../history/copy-out-rows.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import type { RestoreBoundary } from '../schema/restore-boundary.js';
 import { CopiedChange, CopiedRequest } from './copied-records.js';
 import type { ExportCursor, ExportLog } from './export-cursor.js';
 import type { ExportRecord } from './export-record.js';
@@ -66,7 +67,9 @@ const LOG_QUERIES: Record<
 /**
  * The step's rows, log after log in the cursor's order, each by id, as records numbered from 0: the rows whose
  * transaction ids are in [from, to) (an API-log row from before schema 14 has none and counts as 0) with ids in
- * (floor, after], at or after `since`. Streamed with COPY (flat memory for any backlog), from the row after the
+ * (floor, after], at or after `since`; and in the step whose range holds the latest restore boundary's transaction,
+ * every row up to the boundary (`restore`: restored rows were all committed by then, their txids of another
+ * cluster's count; in no other step). Streamed with COPY (flat memory for any backlog), from the row after the
  * cursor's `last` (numbered from `delivered`): a resumed step reads only what is left. On a client of its own: a
  * consumer that stops early leaves it mid-COPY, for the caller to discard.
  */
@@ -74,6 +77,7 @@ export async function* stepRecords(
   client: pg.ClientBase,
   schema: string,
   cursor: ExportCursor,
+  restore: RestoreBoundary,
 ): AsyncGenerator<ExportRecord> {
   let index = cursor.delivered;
   const { last } = cursor;
@@ -85,9 +89,16 @@ export async function* stepRecords(
     // COPY takes no parameters: the bounds are checked bigints and the time a quoted literal.
     const since = cursor.since === null ? '' : `AND x.${query.time} >= ${pg.escapeLiteral(cursor.since)}::timestamptz`;
     const join = log === 'changes' ? `LEFT JOIN ${s}.tracked_tables t ON t.id = x.table_id` : '';
+    const restored = log === 'changes' ? restore.changesUpTo : restore.requestsUpTo;
+    const restoredHere =
+      restored !== '0' && BigInt(cursor.from) <= BigInt(restore.xid) && BigInt(restore.xid) < BigInt(cursor.to);
+    // The floor bounds the rows written since the boundary; the restored rows are all below it.
+    const floor = BigInt(cursor.floor[log]) > BigInt(restored) ? cursor.floor[log] : restored;
+    const lower = last?.log === log ? last.id : restoredHere ? '0' : floor;
+    const inRange = `${txid} >= ${cursor.from} AND ${txid} < ${cursor.to}`;
     const sql = `COPY (SELECT ${query.columns} FROM ${s}.${query.table} x ${join}
-      WHERE x.id > ${last?.log === log ? last.id : cursor.floor[log]} AND x.id <= ${cursor.after[log]}
-        AND ${txid} >= ${cursor.from} AND ${txid} < ${cursor.to} ${since}
+      WHERE x.id > ${lower} AND x.id <= ${cursor.after[log]}
+        AND ${restoredHere ? `(x.id <= ${restored} OR ${inRange})` : `x.id > ${restored} AND ${inRange}`} ${since}
       ORDER BY x.id) TO STDOUT`;
     for await (const fields of copyOutRows(client, sql, { drain: false })) {
       yield query.toRecord(fields, `${cursor.step}:${index}`);

@@ -1,4 +1,5 @@
 import type { ChangeRow } from '../changes/change-row.js';
+import { transactionNamer } from '../changes/transaction-name.js';
 import type { Queryable } from '../db/queryable.js';
 import { isPool, onOneConnection } from '../db/queryable.js';
 import { inReadSnapshot } from '../db/read-snapshot.js';
@@ -116,6 +117,11 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
     break;
   }
 
+  // A restored row's transaction by its name (`txid@n`), as undo and the admin take it.
+  const named = await transactionNamer(db, s);
+  for (const row of [...setters.values(), ...(deletedBy === null ? [] : [deletedBy])]) {
+    row.txid = named(row.id, row.txid);
+  }
   const endedAt = deletedBy === null ? undefined : BigInt(deletedBy.id);
   const values = await readChangeValues(db, s, target.tableId, valuesWanted(setters, states));
   const fields = wanted.map((column) => {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { onOneConnection, SAFE_SEARCH_PATH_LOCAL } from '../db/queryable.js';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
+import { recordRestoreBoundary, restorePending } from './restore-boundary.js';
 import type { Rebinding } from './restored-registry.js';
 import { rebindRestored, reinstallRebound, restoredTables } from './restored-registry.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
@@ -23,7 +24,8 @@ export interface MigrateResult {
    * tables (`rebound`) and those that could not be (`failed`, with the reason: a rule naming a column the table no
    * longer has, or a role that may not write the registry), and the application roles no longer trusted because
    * their oid names another role there (`untrustedRoles`), and the log's rows whose transaction ids that cluster
-   * has not reached (`aheadOfCluster`, restored from another cluster). All empty on any other database.
+   * has not reached (`aheadOfCluster`, restored from another cluster), and the restore boundary recorded (`boundary`)
+   * or why it could not be (`boundaryRefused`). All empty on any other database.
    */
   restored: Rebinding;
 }
@@ -33,7 +35,14 @@ export interface MigrateResult {
 const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
 const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
 
-const NOTHING_RESTORED: Rebinding = { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null };
+const NOTHING_RESTORED: Rebinding = {
+  rebound: [],
+  failed: [],
+  untrustedRoles: [],
+  aheadOfCluster: null,
+  boundary: null,
+  boundaryRefused: null,
+};
 
 /**
  * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an
@@ -85,7 +94,7 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
     }
 
     // Before the migrations, some of which regenerate every capture function from the registry.
-    const restored = databaseVersion > 0 ? await rebindIfAllowed(client, schema) : NOTHING_RESTORED;
+    const rebinding = databaseVersion > 0 ? await rebindIfAllowed(client, schema) : NOTHING_RESTORED;
     const applied: number[] = [];
     for (const migration of migrations) {
       if (migration.id <= databaseVersion) continue;
@@ -100,6 +109,8 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
       ]);
       applied.push(migration.id);
     }
+    // After the migrations: the boundaries' table is migration 32's.
+    const restored = databaseVersion > 0 ? await boundaryIfRestored(client, schema, rebinding) : rebinding;
     await reinstallRebound(client, schema, restored);
     await client.query('COMMIT');
     return { schema, applied, version: codeVersion, restored };
@@ -124,6 +135,25 @@ async function rebindIfAllowed(client: pg.ClientBase, schema: string): Promise<R
       failed: restored.map((table) => ({ table, reason })),
     }
   );
+}
+
+/**
+ * A restore boundary recorded (restore-boundary.ts) when the registry was found restored or the log is elsewhere
+ * than its latest boundary says, when this role may write it: an application role's migrate() says why not.
+ */
+async function boundaryIfRestored(client: pg.ClientBase, schema: string, rebinding: Rebinding): Promise<Rebinding> {
+  const foundRestored = rebinding.rebound.length > 0 || rebinding.failed.length > 0;
+  const pending = await unlessDenied(client, () => restorePending(client, quoteIdentifier(schema)));
+  if (!foundRestored && (pending === undefined || pending === null)) return rebinding;
+  const boundary = await unlessDenied(client, () => recordRestoreBoundary(client, schema));
+  return boundary === undefined
+    ? {
+        ...rebinding,
+        boundaryRefused:
+          'only the schema owner may record the restore boundary: run "auditrum migrate" as the owner (until then ' +
+          'export, seal, verify, the transaction pages and undo by transaction refuse to run)',
+      }
+    : { ...rebinding, boundary };
 }
 
 /** `work` in a savepoint; undefined, and the transaction as before it, when the role lacks a privilege for it. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Queryable } from '../db/queryable.js';
 import { quoteIdentifier } from './identifiers.js';
+import type { RestoreBoundary } from './restore-boundary.js';
 
 /**
  * A database restored from a dump (pg_dump / pg_restore, into another database or cluster) gets new oids for
@@ -33,10 +34,14 @@ export interface Rebinding {
   untrustedRoles: { role: string; reason: string }[];
   /**
    * Restored into another cluster, the rows whose transaction ids this cluster has not reached yet (its own count
-   * started lower): null when there are none. See docs/cli.md, `migrate`, for what they do to the transaction-ordered
-   * readers (live export, seal, verify) and the transaction page.
+   * started lower): null when there are none. The restore boundary that migrate records makes the readers that go by
+   * transaction ids take them as settled (see `boundary`).
    */
   aheadOfCluster: TransactionsAhead | null;
+  /** The restore boundary that migrate recorded (restore-boundary.ts): null when it found no restore, or could not. */
+  boundary: RestoreBoundary | null;
+  /** Why a restore was found and its boundary not recorded (an application role's migrate), or null. */
+  boundaryRefused: string | null;
 }
 
 /** Log rows whose transaction id is at or past this cluster's next one, up to `upTo`. */
@@ -84,7 +89,14 @@ export async function rebindRestored(
   schema: string,
   restored: readonly RestoredTable[],
 ): Promise<Rebinding> {
-  const result: Rebinding = { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null };
+  const result: Rebinding = {
+    rebound: [],
+    failed: [],
+    untrustedRoles: [],
+    aheadOfCluster: null,
+    boundary: null,
+    boundaryRefused: null,
+  };
   const s = quoteIdentifier(schema);
   const ids = restored.map((table) => table.id);
   await client.query(`UPDATE ${s}.tracked_tables SET relid = ($1::bigint - id)::oid WHERE id = ANY ($2)`, [

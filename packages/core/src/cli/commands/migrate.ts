@@ -21,12 +21,19 @@ export function addMigrateCommand(program: Command, cli: CliContext): void {
       for (const { role, reason } of result.restored.untrustedRoles) {
         cli.io.stderr(`auditrum: application role ${role} is no longer trusted after a restore: ${reason}\n`);
       }
-      const ahead = result.restored.aheadOfCluster;
-      if (ahead !== null) {
-        cli.io.stderr(
-          `auditrum: ${ahead.changes} change(s) and ${ahead.requests} API request(s) were restored with transaction ids up to ${ahead.upTo}, ahead of this cluster's: until its own pass them, live export skips them, seal leaves them out and verify reports them as inserted (see "migrate" in docs/cli.md)\n`,
+      const { boundary, boundaryRefused } = result.restored;
+      if (boundary !== null) {
+        cli.print(
+          `recorded restore boundary ${boundary.id}: changes up to ${boundary.changesUpTo} and API requests up to ${boundary.requestsUpTo} were restored`,
         );
       }
+      const ahead = result.restored.aheadOfCluster;
+      if (ahead !== null && boundary !== null) {
+        cli.print(
+          `${ahead.changes} change(s) and ${ahead.requests} API request(s) were restored with transaction ids up to ${ahead.upTo}, ahead of this cluster's: the readers take them as restored, by the boundary`,
+        );
+      }
+      if (boundaryRefused !== null) cli.io.stderr(`auditrum: a restore was found: ${boundaryRefused}\n`);
       for (const { table, reason } of result.restored.failed) {
         cli.io.stderr(`auditrum: ${table.table} was restored from a dump and is not rebound: ${reason}\n`);
       }

@@ -11,7 +11,10 @@ export function addUndoCommand(program: Command, cli: CliContext): void {
       .command('undo')
       .description('reverse every row change of a request or a transaction, newest first, all or nothing')
       .option('--request <id>', 'the request id the changes carry')
-      .option('--txid <n>', 'the transaction id (txid) the changes carry'),
+      .option(
+        '--txid <n>',
+        'the transaction id (txid) the changes carry; txid@n for one restored from another cluster',
+      ),
   ).action(async (flags: RestoreFlags & { request?: string; txid?: string }, command: Command) => {
     if ((flags.request === undefined) === (flags.txid === undefined))
       throw new UsageError('give either --request or --txid');

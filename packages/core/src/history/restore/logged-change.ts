@@ -1,8 +1,12 @@
 import { sealBounds } from '../../changes/seal-bounds.js';
+import type { TransactionStretch } from '../../changes/transaction-name.js';
+import { parseTransactionName, transactionNameSql, transactionStretch } from '../../changes/transaction-name.js';
 import { ERASED_VALUE } from '../../compliance/erasure-records.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
+import { restorePending } from '../../schema/restore-boundary.js';
 import { parseExact } from './exact-json.js';
+import { RestoreError } from './restore-error.js';
 import type { ChangeId } from './restore-types.js';
 
 /** A recorded value, under today's column name; `problem` says why it is not the value itself. */
@@ -69,8 +73,10 @@ const FILTERS: Record<string, string> = {
 /** The change rows that match, oldest first, each with its values under today's column names. */
 export async function loggedChanges(db: Queryable, schema: string, filter: ChangeFilter): Promise<LoggedChange[]> {
   const audit = quoteIdentifier(schema);
-  const [name, value] = Object.entries(filter)[0] as [string, unknown];
-  const bounds = 'txid' in filter ? await sealBounds(db, audit, schema, filter.txid) : undefined;
+  const [name, given] = Object.entries(filter)[0] as [string, unknown];
+  const stretch = 'txid' in filter ? await stretchOf(db, audit, filter.txid) : undefined;
+  const value = stretch?.txid ?? given;
+  const bounds = stretch && (await sealBounds(db, audit, schema, stretch));
   // The state of the table's columns each change was captured in (after_change_id < id <= until_change_id), each
   // state read once: a request's thousand changes share one or two.
   const { rows } = await db.query<ChangeRow>(
@@ -86,7 +92,8 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
        FROM ${audit}.column_names n WHERE n.table_id IN (SELECT DISTINCT c.table_id FROM c)
        GROUP BY n.table_id, n.version_id, n.after_change_id, n.until_change_id
      )
-     SELECT c.id::text AS id, c.table_id, c.operation, c.row_key, c.txid::text AS txid, c.actor_id, c.request_id,
+     SELECT c.id::text AS id, c.table_id, c.operation, c.row_key, ${transactionNameSql(audit, 'c')} AS txid,
+       c.actor_id, c.request_id,
        c.changed_at, c.old_values::text AS old_values, c.new_values::text AS new_values, s.state
      FROM c LEFT JOIN s ON s.table_id = c.table_id AND s.after_change_id < c.id AND c.id <= s.until_change_id
      ORDER BY c.id`,
@@ -94,6 +101,22 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
   );
   const erased = await erasedAmong(db, audit, rows);
   return rows.map((row) => toLoggedChange(row, erased.has(row.id)));
+}
+
+/**
+ * Where transaction `name` (`txid`, or `txid@n` restored: transaction-name.ts) lies; refused on a restored log whose
+ * boundary is not recorded (a txid there may name a restored transaction and one of this cluster).
+ */
+async function stretchOf(db: Queryable, audit: string, name: string): Promise<TransactionStretch> {
+  const parsed = parseTransactionName(name);
+  if (parsed === undefined) throw new RestoreError('invalid', `${JSON.stringify(name)} is not a transaction id`);
+  const pending = await restorePending(db, audit);
+  if (pending !== null) throw new RestoreError('conflict', pending);
+  const stretch = await transactionStretch(db, audit, parsed);
+  if (stretch === undefined) {
+    throw new RestoreError('invalid', `transaction ${name}: this log has no restore boundary ${parsed.boundary}`);
+  }
+  return stretch;
 }
 
 /**

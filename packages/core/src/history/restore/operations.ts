@@ -1,3 +1,4 @@
+import { parseTransactionName } from '../../changes/transaction-name.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import type { RowKeyInput } from '../history-types.js';
@@ -24,7 +25,7 @@ export interface RevertOptions extends RestoreOptions {
   key?: RowKeyInput;
 }
 
-/** A request's or a transaction's changes. */
+/** A request's id, or a transaction's: its txid, or `txid@n` for one restored from another cluster (docs/history.md). */
 export type UndoTarget = { requestId: string } | { txid: string | number | bigint };
 
 /** The plan that reverses `changes` (newest first), each change by its own statement. */
@@ -146,12 +147,29 @@ export async function undo(
   );
 }
 
+/** A transaction's name as undo takes it: a txid (digits, a number, a bigint) or `txid@n` (transaction-name.ts). */
+function transactionNameOf(value: unknown): string {
+  const text =
+    typeof value === 'number' && Number.isSafeInteger(value)
+      ? String(value)
+      : typeof value === 'bigint'
+        ? value.toString()
+        : value;
+  if (typeof text !== 'string' || parseTransactionName(text.trim()) === undefined) {
+    throw new RestoreError(
+      'invalid',
+      `the transaction id ${JSON.stringify(String(value))} is not one (digits, or digits@boundary for a restored one)`,
+    );
+  }
+  return text.trim();
+}
+
 function undoFilter(target: UndoTarget): { requestId: string } | { txid: string } {
   const given = (target ?? {}) as Partial<{ requestId: unknown; txid: unknown }>;
   if ((given.requestId === undefined) === (given.txid === undefined)) {
     throw new RestoreError('invalid', 'give either a request id or a transaction id (txid) to undo');
   }
-  if (given.txid !== undefined) return { txid: changeIdOf(given.txid, 'transaction id') };
+  if (given.txid !== undefined) return { txid: transactionNameOf(given.txid) };
   if (typeof given.requestId !== 'string' || given.requestId.trim() === '') {
     throw new RestoreError('invalid', 'the request id to undo must be a non-empty string');
   }
