@@ -14,6 +14,16 @@ async function appliedRows(pool: pg.Pool, schema = 'auditrum') {
   return rows;
 }
 
+/** What migrate reports of a restore on a database that was not restored. */
+const NOTHING_RESTORED = {
+  rebound: [],
+  failed: [],
+  untrustedRoles: [],
+  aheadOfCluster: null,
+  boundary: null,
+  boundaryRefused: null,
+};
+
 describe('on a fresh database', () => {
   const db = useEmptyDatabase();
 
@@ -22,14 +32,7 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: allIds,
       version: latest,
-      restored: {
-        rebound: [],
-        failed: [],
-        untrustedRoles: [],
-        aheadOfCluster: null,
-        boundary: null,
-        boundaryRefused: null,
-      },
+      restored: NOTHING_RESTORED,
     });
     expect(await appliedRows(db.pool)).toEqual(migrations.map(({ id, name }) => ({ id, name })));
   });
@@ -39,14 +42,7 @@ describe('on a fresh database', () => {
       schema: 'auditrum',
       applied: [],
       version: latest,
-      restored: {
-        rebound: [],
-        failed: [],
-        untrustedRoles: [],
-        aheadOfCluster: null,
-        boundary: null,
-        boundaryRefused: null,
-      },
+      restored: NOTHING_RESTORED,
     });
     expect(await appliedRows(db.pool)).toHaveLength(latest);
   });
@@ -57,14 +53,7 @@ describe('on a fresh database', () => {
       schema: 'via_client',
       applied: allIds,
       version: latest,
-      restored: {
-        rebound: [],
-        failed: [],
-        untrustedRoles: [],
-        aheadOfCluster: null,
-        boundary: null,
-        boundaryRefused: null,
-      },
+      restored: NOTHING_RESTORED,
     });
   });
 });
@@ -113,14 +102,7 @@ describe('schema names', () => {
       schema,
       applied: allIds,
       version: latest,
-      restored: {
-        rebound: [],
-        failed: [],
-        untrustedRoles: [],
-        aheadOfCluster: null,
-        boundary: null,
-        boundaryRefused: null,
-      },
+      restored: NOTHING_RESTORED,
     });
     expect(await appliedRows(db.pool, schema)).toHaveLength(latest);
     const { rows } = await db.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);

@@ -4,7 +4,7 @@ import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
 import { recordRestoreBoundary, restorePending } from './restore-boundary.js';
 import type { Rebinding } from './restored-registry.js';
-import { rebindRestored, reinstallRebound, restoredTables } from './restored-registry.js';
+import { nothingRestored, rebindRestored, reinstallRebound, restoredTables } from './restored-registry.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
 
 export interface MigrateOptions {
@@ -34,15 +34,6 @@ export interface MigrateResult {
 // literal (for SQL that builds SQL with format('%I', ...)).
 const SCHEMA_PLACEHOLDER = /:AUDITRUM_SCHEMA\b/g;
 const SCHEMA_LITERAL_PLACEHOLDER = /:'AUDITRUM_SCHEMA'/g;
-
-const NOTHING_RESTORED: Rebinding = {
-  rebound: [],
-  failed: [],
-  untrustedRoles: [],
-  aheadOfCluster: null,
-  boundary: null,
-  boundaryRefused: null,
-};
 
 /**
  * Installs or upgrades Auditrum's schema. All of it runs in one transaction that first takes an
@@ -94,7 +85,7 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
     }
 
     // Before the migrations, some of which regenerate every capture function from the registry.
-    const rebinding = databaseVersion > 0 ? await rebindIfAllowed(client, schema) : NOTHING_RESTORED;
+    const rebinding = databaseVersion > 0 ? await rebindIfAllowed(client, schema) : nothingRestored();
     const applied: number[] = [];
     for (const migration of migrations) {
       if (migration.id <= databaseVersion) continue;
@@ -127,11 +118,11 @@ async function migrateInTransaction(client: pg.ClientBase, schema: string): Prom
  */
 async function rebindIfAllowed(client: pg.ClientBase, schema: string): Promise<Rebinding> {
   const restored = await unlessDenied(client, () => restoredTables(client, schema));
-  if (restored === undefined || restored.length === 0) return NOTHING_RESTORED;
+  if (restored === undefined || restored.length === 0) return nothingRestored();
   const reason = 'only the schema owner may rebind the registry: run "auditrum migrate" as the owner';
   return (
     (await unlessDenied(client, () => rebindRestored(client, schema, restored))) ?? {
-      ...NOTHING_RESTORED,
+      ...nothingRestored(),
       failed: restored.map((table) => ({ table, reason })),
     }
   );

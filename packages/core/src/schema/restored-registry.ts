@@ -52,6 +52,11 @@ export interface TransactionsAhead {
   upTo: string;
 }
 
+/** A rebinding that found nothing restored (a new object each time: the caller fills it in). */
+export function nothingRestored(): Rebinding {
+  return { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null, boundary: null, boundaryRefused: null };
+}
+
 /**
  * An oid no relation has, for a registry row while the rows are rebound (relid is unique among tracked tables,
  * and two restored tables may trade oids), and afterwards for an untracked row whose table is gone: so that it
@@ -89,14 +94,7 @@ export async function rebindRestored(
   schema: string,
   restored: readonly RestoredTable[],
 ): Promise<Rebinding> {
-  const result: Rebinding = {
-    rebound: [],
-    failed: [],
-    untrustedRoles: [],
-    aheadOfCluster: null,
-    boundary: null,
-    boundaryRefused: null,
-  };
+  const result = nothingRestored();
   const s = quoteIdentifier(schema);
   const ids = restored.map((table) => table.id);
   await client.query(`UPDATE ${s}.tracked_tables SET relid = ($1::bigint - id)::oid WHERE id = ANY ($2)`, [
