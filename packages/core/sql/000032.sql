@@ -11,8 +11,8 @@
 -- Every row up to them was committed before the boundary's transaction (`xid`) ended (a dump holds committed rows
 -- only; migrate waits for the writers in flight first), so the readers treat them as settled, whatever their txid.
 -- Each row says where the log is from then on (the cluster's system identifier and the database's oid): a log that
--- finds itself elsewhere than its latest row says has been restored and its boundary is not recorded yet
--- (_restore_pending()), and seal refuses to run until it is.
+-- finds itself in another cluster than its latest row says has been restored there and its boundary is not recorded
+-- yet (_restore_pending()), and seal refuses to run until it is.
 CREATE TABLE :AUDITRUM_SCHEMA.restore_boundaries (
   id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   recorded_at timestamptz NOT NULL DEFAULT now(),
@@ -49,19 +49,20 @@ SELECT i.system_identifier, i.database_oid, 0, 0, pg_current_xact_id()::text::bi
 FROM :AUDITRUM_SCHEMA._database_identity() i;
 
 /**
- * Why the log's latest restore boundary is missing, or null: the database is not the one the latest boundary names
- * (another database, or another cluster). Where a cluster identifier is unknown (pg_control_system() revoked), a
+ * Why the log's latest restore boundary is missing, or null: the log is in another cluster than the latest boundary
+ * names. (Another database of the same cluster, a restore or a copy from a template, counts transactions as the
+ * dumped one did: nothing to tell apart.) Where a cluster identifier is unknown (pg_control_system() revoked), a
  * tracked table whose registry row names another relation than its capture triggers are on (what `migrate` rebinds
- * after a restore) says so too. Until the schema's owner runs migrate, restored rows cannot be told from this
+ * after a restore) says so instead. Until the schema's owner runs migrate, restored rows cannot be told from this
  * cluster's own.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._restore_pending() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT 'the log was restored from another database or cluster and its restore boundary is not recorded yet: run '
+  SELECT 'the log was restored from another cluster and its restore boundary is not recorded yet: run '
     || '"auditrum migrate" as the schema owner'
   FROM (SELECT * FROM :AUDITRUM_SCHEMA.restore_boundaries ORDER BY id DESC LIMIT 1) b,
     :AUDITRUM_SCHEMA._database_identity() i
-  WHERE b.database_oid <> i.database_oid OR b.system_identifier <> i.system_identifier
+  WHERE b.system_identifier <> i.system_identifier
     OR ((b.system_identifier IS NULL OR i.system_identifier IS NULL) AND EXISTS (
       SELECT FROM :AUDITRUM_SCHEMA.tracked_tables t
         JOIN pg_trigger tg ON tg.tgfoid = to_regprocedure(format('%I.%I()', :'AUDITRUM_SCHEMA', 'capture_' || t.id))

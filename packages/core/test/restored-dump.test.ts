@@ -120,7 +120,7 @@ async function lastChange(table: string): Promise<Logged | undefined> {
 
 /** What the readers that go by transaction ids say on a restored log whose boundary is not recorded. */
 const PENDING =
-  /the log was restored from another database or cluster and its restore boundary is not recorded yet: run "auditrum migrate" as the schema owner/;
+  /the log was restored from another cluster and its restore boundary is not recorded yet: run "auditrum migrate" as the schema owner/;
 
 /** One export run (one step): the change ids it delivers, in order, and the cursor after it. */
 async function exportStep(db: pg.Pool, cursor?: ExportCursor): Promise<{ ids: string[]; cursor: ExportCursor }> {
@@ -143,10 +143,10 @@ async function changeIds(db: pg.Pool, after = '0'): Promise<string[]> {
   return rows.map((row) => row.id);
 }
 
-/** The admin's transaction page: each change's id and transaction name, oldest first. */
-async function transactionPage(db: pg.Pool, txid: string): Promise<{ id: string; txid: string }[]> {
+/** The admin's answer to `api/changes?txid=`. */
+async function changesOf(db: pg.Pool, txid: string) {
   const admin = createAdminRoutes({ pool: db, authorize: () => true });
-  const response = await admin({
+  return admin({
     method: 'GET',
     path: 'api/changes',
     query: new URLSearchParams({ txid, limit: '200' }),
@@ -154,6 +154,11 @@ async function transactionPage(db: pg.Pool, txid: string): Promise<{ id: string;
     basePath: '/audit-admin',
     raw: null,
   });
+}
+
+/** The admin's transaction page: each change's id and transaction name, oldest first. */
+async function transactionPage(db: pg.Pool, txid: string): Promise<{ id: string; txid: string }[]> {
+  const response = await changesOf(db, txid);
   expect(response.status).toBe(200);
   const { items } = JSON.parse(String(response.body)) as ChangesResponse;
   return items.map(({ id, txid: name }) => ({ id, txid: name })).reverse();
@@ -188,11 +193,9 @@ describe('a database restored from a dump', () => {
     const asApp = await migrate(restoredApp);
     expect(asApp.restored.rebound).toEqual([]);
     expect(asApp.restored.failed.map((f) => f.table.table)).toEqual(['public.items', 'public.accounts']);
-    // Nor the restore boundary: the readers that go by transaction ids refuse until the owner records it.
+    // Nor the restore boundary (in the same cluster the readers need none: its transaction ids are this cluster's).
     expect(asApp.restored.boundary).toBeNull();
     expect(asApp.restored.boundaryRefused).toMatch(/^only the schema owner may record the restore boundary/);
-    await expect(seal(restored, 'auditrum')).rejects.toThrow(PENDING);
-    await expect(exportedChangeIds(restored)).rejects.toThrow(PENDING);
 
     const { rows: last } = await restored.query<{ id: string }>('SELECT max(id)::text AS id FROM auditrum.changes');
     const result = await migrate(restored);
@@ -316,11 +319,26 @@ describe('restored into another cluster', () => {
         );
         const renamed = updates[0] as { id: string; txid: string };
 
-        // Before the owner's migrate, the readers that go by transaction ids refuse, naming what to do.
-        await expect(exportedChangeIds(elsewhere)).rejects.toThrow(PENDING);
-        await expect(seal(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
-        await expect(verify(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
-        await expect(undoneIds(elsewhere, renamed.txid)).rejects.toThrow(PENDING);
+        // Before the owner's migrate, the readers that go by transaction ids refuse, naming what to do; an
+        // application role's migrate cannot record the boundary, and says so.
+        const refused = async () => {
+          await expect(exportedChangeIds(elsewhere)).rejects.toThrow(PENDING);
+          await expect(seal(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
+          await expect(verify(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
+          await expect(undoneIds(elsewhere, renamed.txid)).rejects.toThrow(PENDING);
+          expect(await changesOf(elsewhere, renamed.txid)).toMatchObject({ status: 409 });
+        };
+        await refused();
+        await elsewhere.query(`CREATE ROLE app_elsewhere LOGIN;
+          GRANT USAGE ON SCHEMA auditrum TO app_elsewhere;
+          GRANT SELECT ON auditrum.schema_migrations, auditrum.tracked_tables TO app_elsewhere`);
+        const appUrl = new URL(url);
+        appUrl.username = 'app_elsewhere';
+        const asApp = await withClient(appUrl.toString(), (client) => migrate(client));
+        expect(asApp.restored).toMatchObject({ rebound: [], boundary: null });
+        expect(asApp.restored.failed.map((f) => f.table.table)).toEqual(['public.items', 'public.accounts']);
+        expect(asApp.restored.boundaryRefused).toMatch(/^only the schema owner may record the restore boundary/);
+        await refused();
 
         const result = await migrate(elsewhere);
         expect(result.restored.rebound.map((t) => t.table)).toEqual(['public.items', 'public.accounts']);

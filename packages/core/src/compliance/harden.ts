@@ -218,6 +218,7 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     // Any role may check whether it is trusted (as before), and tell restored rows from this cluster's.
     `GRANT SELECT ON ${s}.application_roles TO PUBLIC`,
     `GRANT SELECT ON ${s}.restore_boundaries TO PUBLIC`,
+    `GRANT EXECUTE ON FUNCTION ${s}._database_identity(), ${s}._restore_pending() TO PUBLIC`,
   );
   for (const rel of relations.rows) {
     if (rel.partition || !READABLE.has(rel.kind) || UNREADABLE.has(rel.name)) continue;

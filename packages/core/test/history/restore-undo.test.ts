@@ -358,8 +358,9 @@ describe('undo', () => {
     [{ requestId: 'a', txid: 1 }, 'give either a request id or a transaction id'],
     [{ requestId: '' }, 'the request id to undo must be a non-empty string'],
     [{ requestId: 'no-such-request' }, 'no change of request "no-such-request" is recorded'],
-    [{ txid: 'abc' }, 'the transaction id "abc" is not a change id'],
-    [{ txid: '1 OR 1=1' }, 'is not a change id'],
+    [{ txid: 'abc' }, 'the transaction id "abc" is not one (digits, or digits@boundary for a restored one)'],
+    [{ txid: '1 OR 1=1' }, 'is not one'],
+    [{ txid: '1@0' }, 'is not one'],
     [{ txid: 1 }, 'no change of transaction 1 is recorded'],
   ])('refuses %j with a clear error and changes nothing', async (target, message) => {
     const mark = await lastChangeId(db.pool);
