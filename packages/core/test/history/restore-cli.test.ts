@@ -110,7 +110,10 @@ describe('auditrum revert', () => {
     [['undelete', 'no_such_table', '--list'], 'no tracked table "no_such_table"'],
     [['undelete', 'orders', '--key', '1', '--reason', 'r'], 'row 1 of public.orders is not deleted'],
     [['undo', '--reason', 'r'], 'give either --request or --txid'],
-    [['undo', '--txid', '1; DROP TABLE orders', '--reason', 'r'], 'is not one (digits, or digits@boundary for a restored one)'],
+    [
+      ['undo', '--txid', '1; DROP TABLE orders', '--reason', 'r'],
+      'is not one (digits, or digits@boundary for a restored one)',
+    ],
   ])('auditrum %j exits 2 with a clear error and changes nothing', async (args, message) => {
     const mark = await latest();
     const outcome = await cli(args);
