@@ -329,6 +329,12 @@ describe('restored into another cluster', () => {
           expect(await changesOf(elsewhere, renamed.txid)).toMatchObject({ status: 409 });
         };
         await refused();
+        expect((await doctor(elsewhere, 'auditrum')).checks.filter((c) => c.subject === 'auditrum')).toContainEqual({
+          check: 'registry',
+          subject: 'auditrum',
+          status: 'problem',
+          detail: expect.stringMatching(PENDING),
+        });
         await elsewhere.query(`CREATE ROLE app_elsewhere LOGIN;
           GRANT USAGE ON SCHEMA auditrum TO app_elsewhere;
           GRANT SELECT ON auditrum.schema_migrations, auditrum.tracked_tables TO app_elsewhere`);
@@ -357,6 +363,7 @@ describe('restored into another cluster', () => {
           xid: expect.stringMatching(/^\d+$/),
         });
         expect(BigInt(renamed.txid)).toBeGreaterThan(BigInt(result.restored.boundary?.xid as string));
+        expect((await doctor(elsewhere, 'auditrum')).checks.filter((c) => c.check === 'registry')).toEqual([]);
 
         // A new cursor's first step delivers every restored row, though the cluster has not reached their ids.
         const first = await exportStep(elsewhere);

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/queryable.js';
 import { inTransaction } from '../db/queryable.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
+import { restorePending } from '../schema/restore-boundary.js';
 import { restoredTables } from '../schema/restored-registry.js';
 import { chainCheck, DEFAULT_MAX_SEAL_AGE_HOURS } from './chain-check.js';
 import { ComplianceInputError } from './compliance-input-error.js';
@@ -13,7 +14,8 @@ export interface DoctorCheck {
   /**
    * `capture` (a tracked table's triggers), `guard` (the event triggers that refuse stopping capture), `partitions`
    * (a log's months ahead), `append_only` (who may change the logs), `chain` (sealing), `registry` (a tracked
-   * table restored from a dump whose registry row names another relation).
+   * table restored from a dump whose registry row names another relation, or the schema, restored into another
+   * cluster without its restore boundary).
    */
   check: 'capture' | 'registry' | 'guard' | 'partitions' | 'append_only' | 'chain';
   /** What was checked: a table, a log, or the chain. */
@@ -45,7 +47,8 @@ const LOGS = ['changes', 'api_requests'] as const;
  * default partition); no role but the schema's owner may change the logs (`not_enabled` when an application role
  * owns them: the one-role set-up, before `harden`); the chain was sealed within `maxSealAgeHours` (not enabled while
  * never sealed), with the rows waiting for a seal; no tracked table was restored from a dump without its registry row
- * rebound (`auditrum migrate` does it). Reads only.
+ * rebound, and no log restored into another cluster without its restore boundary (`auditrum migrate` does both).
+ * Reads only.
  */
 export async function doctor(db: Queryable, schema: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const monthsAhead = options.monthsAhead ?? 1;
@@ -123,7 +126,7 @@ async function captureChecks(db: Queryable, schema: string): Promise<DoctorCheck
 
 async function registryChecks(db: Queryable, schema: string): Promise<DoctorCheck[]> {
   const restored = await restoredTables(db, schema);
-  return restored.map(({ table }) => ({
+  const tables: DoctorCheck[] = restored.map(({ table }) => ({
     check: 'registry',
     subject: table,
     status: 'problem',
@@ -131,6 +134,10 @@ async function registryChecks(db: Queryable, schema: string): Promise<DoctorChec
       'restored from a dump: its registry row names another relation (its history cannot be read, ALTER TABLE is ' +
       'not followed); run "auditrum migrate" as the schema owner',
   }));
+  // The log restored into another cluster without its restore boundary: export, seal and verify refuse to run.
+  const pending = await restorePending(db, quoteIdentifier(schema));
+  if (pending === null) return tables;
+  return [...tables, { check: 'registry', subject: schema, status: 'problem', detail: pending }];
 }
 
 async function partitionChecks(db: Queryable, schema: string, monthsAhead: number): Promise<DoctorCheck[]> {
