@@ -166,7 +166,12 @@ describe('the integrity panel', () => {
       within(items[0] as HTMLElement)
         .getByRole('link', { name: 'as erased:3' })
         .getAttribute('href'),
-    ).toBe(`${BASE}/changes?actor=erased%3A3`);
+    ).toBe(`${BASE}/changes?erasure=3`);
+    expect(
+      within(items[0] as HTMLElement)
+        .getByRole('link', { name: '4 API calls' })
+        .getAttribute('href'),
+    ).toBe(`${BASE}/requests?erasure=3`);
     expect(document.body.textContent).not.toContain('[erased]');
     expect(items[1]?.textContent).toContain('Subjectpublic.customers key 9: email, phoneAsked bynot given');
     expect(
@@ -187,7 +192,7 @@ describe('the integrity panel', () => {
     const item = within(await section('Erasures')).getByRole('listitem');
     expect(item.textContent).toContain('Subjectpublic.customers, one row (its key erased too): email, id');
     expect(within(item).getByRole('link', { name: 'as key erased:7' }).getAttribute('href')).toBe(
-      `${BASE}/changes?table=public.customers&key=erased%3A7`,
+      `${BASE}/changes?erasure=7`,
     );
     expect(item.textContent).not.toContain('[erased]');
   });
@@ -379,5 +384,26 @@ describe('a change an erasure touched', () => {
     expect(screen.queryByRole('link', { name: 'Every version of this row' })).toBeNull();
     // Without the actor's erasure, the pseudonym-looking actor id is shown as the id it is.
     expect((document.querySelector('dl.facts') as HTMLElement).textContent).toContain('Actorerased:3');
+  });
+});
+
+describe('an erased actor’s pseudonym and a real actor of the same id', () => {
+  it('links the erased actor to the erasure’s changes and the real one to its actor page', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders' }] },
+      [`${BASE}/api/changes`]: {
+        items: [
+          updateChange({ id: '42', actor: { id: 'erased:3', label: null } }),
+          updateChange({ id: '41', actor: { id: 'erased:3', label: '[erased]', erasure: '3' } }),
+        ],
+        nextCursor: null,
+      },
+    });
+    openAt('/changes?erasure=3');
+    const erased = await screen.findByRole('link', { name: 'erased actor (erasure #3)' });
+    expect(erased.getAttribute('href')).toBe(`${BASE}/changes?erasure=3`);
+    expect(screen.getByRole('link', { name: 'erased:3' }).getAttribute('href')).toBe(`${BASE}/actors/erased%3A3`);
+    expect(fetchStub.calls).toContain(`${BASE}/api/changes?erasure=3`);
+    expect((screen.getByLabelText('Touched by erasure #') as HTMLInputElement).value).toBe('3');
   });
 });

@@ -2,7 +2,7 @@ import { useRoute } from '../api/routes.ts';
 import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
-import { RequestLink } from './links.tsx';
+import { ActorLink, actorRef, RequestLink } from './links.tsx';
 import { Empty, Loaded } from './states.tsx';
 import { Time } from './Time.tsx';
 import { ValueView } from './ValueView.tsx';
@@ -41,10 +41,7 @@ export function FieldHistoryPanel({ table, rowKey, field }: { table: string; row
                   {entry.actorId && (
                     <>
                       {' '}
-                      · by{' '}
-                      <Link to={`/actors/${encodeURIComponent(entry.actorId)}`} title={`actor id ${entry.actorId}`}>
-                        {entry.actorLabel ?? entry.actorId}
-                      </Link>
+                      · by <ActorLink actor={actorRef(entry.actorId, entry.actorLabel, entry.actorErasure)} />
                     </>
                   )}
                   {entry.requestId && (

@@ -1,9 +1,9 @@
-import type { BlameChange, BlameUnknownReason } from '@auditrum/core/admin';
+import type { AdminBlameChange, BlameUnknownReason } from '@auditrum/core/admin';
 import { useRoute } from '../api/routes.ts';
 import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
-import { RequestLink } from './links.tsx';
+import { ActorLink, actorRef, RequestLink } from './links.tsx';
 import { Loaded } from './states.tsx';
 import { Time } from './Time.tsx';
 import { ValueView } from './ValueView.tsx';
@@ -108,7 +108,7 @@ export function RowBlamePanel({ table, rowKey, field }: { table: string; rowKey:
 }
 
 /** Who, when, which request, why: one change as blame names it. */
-function BlameLine({ change }: { change: BlameChange }) {
+function BlameLine({ change }: { change: AdminBlameChange }) {
   return (
     <>
       <BlameActor change={change} /> · <Time iso={change.changedAt} /> ·{' '}
@@ -124,13 +124,9 @@ function BlameLine({ change }: { change: BlameChange }) {
   );
 }
 
-function BlameActor({ change }: { change: BlameChange }) {
+function BlameActor({ change }: { change: AdminBlameChange }) {
   if (change.actorId) {
-    return (
-      <Link to={`/actors/${encodeURIComponent(change.actorId)}`} title={`actor id ${change.actorId}`}>
-        {change.actorLabel ?? change.actorId}
-      </Link>
-    );
+    return <ActorLink actor={actorRef(change.actorId, change.actorLabel, change.actorErasure)} />;
   }
   if (change.source === 'db' && change.dbUser) {
     return (

@@ -9,11 +9,28 @@ export function ActorLink({ actor, source }: { actor: ActorRef | null; source?: 
     const from = source === 'db' ? 'database (no app context)' : source ? `${source}, no actor` : 'anonymous';
     return <span className="muted">{from}</span>;
   }
+  // An erased actor's pseudonym: its changes are the erasure's (a real actor may have the same id).
+  if (actor.erasure !== undefined) {
+    return (
+      <Link
+        to={withQuery('/changes', { erasure: actor.erasure })}
+        className="erased-actor"
+        title={`the pseudonym ${actor.id} an erasure gave the actor`}
+      >
+        erased actor (erasure #{actor.erasure})
+      </Link>
+    );
+  }
   return (
     <Link to={`/actors/${encodeURIComponent(actor.id)}`} title={`actor id ${actor.id}`}>
       {actor.label ?? actor.id}
     </Link>
   );
+}
+
+/** An actor given as its id, label and erasure (blame, a field's history) as ActorLink takes it. */
+export function actorRef(id: string, label: string | null, erasure: string | undefined): ActorRef {
+  return erasure === undefined ? { id, label } : { id, label, erasure };
 }
 
 /**

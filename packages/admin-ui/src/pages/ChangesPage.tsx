@@ -20,6 +20,7 @@ export const CHANGE_FILTERS = [
   'table',
   'operation',
   'actor',
+  'erasure',
   'request',
   'txid',
   'key',
@@ -156,6 +157,7 @@ function ChangeFiltersForm({
       {text('key', 'Row key')}
       {text('column', 'Changed column')}
       {text('txid', 'Transaction', { inputMode: 'numeric' })}
+      {text('erasure', 'Touched by erasure #', { inputMode: 'numeric' })}
       <label>
         Source
         <select name="source" defaultValue={filters.source ?? ''} {...invalidField('source', error)}>

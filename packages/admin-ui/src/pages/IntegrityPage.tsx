@@ -11,6 +11,7 @@ import { useRoute } from '../api/routes.ts';
 import { Pager } from '../components/Pager.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
+import { apiLogVisible } from '../config.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { withQuery } from '../router/location.ts';
@@ -408,7 +409,13 @@ function ErasureItem({ erasure }: { erasure: ErasureEvent }) {
         <dt>Erased</dt>
         <dd>
           {count(erasure.changes, 'change')}
-          {erasure.changes > 0 && <> ({subjectLink(erasure)})</>}, {count(erasure.apiRequests, 'API call')} masked
+          {erasure.changes > 0 && <> ({subjectLink(erasure)})</>},{' '}
+          {erasure.apiRequests > 0 && apiLogVisible() ? (
+            <Link to={withQuery('/requests', { erasure: erasure.id })}>{count(erasure.apiRequests, 'API call')}</Link>
+          ) : (
+            count(erasure.apiRequests, 'API call')
+          )}{' '}
+          masked
         </dd>
       </dl>
     </li>
@@ -431,15 +438,18 @@ function keyText(key: string | Record<string, unknown>): string {
   return typeof key === 'string' ? key : JSON.stringify(key);
 }
 
-/** Where the erased changes are now: under the pseudonym the erasure gave the actor or the key, or the row's history. */
+/**
+ * Where the erased changes are now: the changes the erasure touched, under the pseudonym it gave the actor or the key
+ * (the `erasure` filter: a real actor or row may have the same id), or the row's history.
+ */
 function subjectLink(erasure: ErasureEvent): ReactNode {
   const { subject, actorPseudonym, keyPseudonym } = erasure;
   if (actorPseudonym !== null) {
-    return <Link to={withQuery('/changes', { actor: actorPseudonym })}>as {actorPseudonym}</Link>;
+    return <Link to={withQuery('/changes', { erasure: erasure.id })}>as {actorPseudonym}</Link>;
   }
   if ('actor_id' in subject) return null;
   if (keyPseudonym !== null) {
-    return <Link to={withQuery('/changes', { table: subject.table, key: keyPseudonym })}>as key {keyPseudonym}</Link>;
+    return <Link to={withQuery('/changes', { erasure: erasure.id })}>as key {keyPseudonym}</Link>;
   }
   return <Link to={withQuery('/history', { table: subject.table, key: keyText(subject.key) })}>the row’s history</Link>;
 }

@@ -12,7 +12,7 @@ import { filtersFrom, submitFilters } from '../lib/list-filters.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 
-const REQUEST_FILTERS = ['actor', 'method', 'status', 'path', 'request', 'from', 'to'] as const;
+const REQUEST_FILTERS = ['actor', 'erasure', 'method', 'status', 'path', 'request', 'from', 'to'] as const;
 
 export function RequestsPage({ location }: { location: AppLocation }) {
   const filters = filtersFrom(location.search, REQUEST_FILTERS);
@@ -56,6 +56,17 @@ export function RequestsPage({ location }: { location: AppLocation }) {
             Request id
             <input name="request" defaultValue={filters.request ?? ''} {...marked('request')} autoComplete="off" />
             <FieldError name="request" error={error} />
+          </label>
+          <label>
+            Masked by erasure #
+            <input
+              name="erasure"
+              defaultValue={filters.erasure ?? ''}
+              {...marked('erasure')}
+              inputMode="numeric"
+              autoComplete="off"
+            />
+            <FieldError name="erasure" error={error} />
           </label>
           <TimeRangeInputs from={filters.from} to={filters.to} error={error} />
           <div className="filter-actions">

@@ -1,3 +1,4 @@
+import { changeActorConditions, requestActorConditions } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type { ActorResponse } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
@@ -8,16 +9,16 @@ import { SqlParams } from './sql-builder.js';
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 /**
- * `GET api/actors/:actorId`: counts and first and last activity. The first and last rows come from the ends of the
- * (actor_id, id) indexes, not from min()/max() over every row of a busy actor.
+ * `GET api/actors/:actorId`: counts and first and last activity of the actor of that id (never of an erased actor
+ * whose pseudonym reads the same: its changes are the `erasure` filter's). The first and last rows come from the ends
+ * of the (actor_id, id) indexes, not from min()/max() over every row of a busy actor.
  */
 export async function getActor(api: ApiContext, actorId: string): Promise<ActorResponse> {
   pathText('actorId', actorId);
   if (api.scope?.actor !== undefined && api.scope.actor !== actorId) throw notFound(`actor ${actorId} not found`);
   const sql = new SqlParams();
-  const id = sql.add(actorId);
   // The scope's actor, if any, is this actor (checked above); its tables narrow the counts.
-  const where = [`c.actor_id = ${id}`, ...scopeConditions(api, sql)].join(' AND ');
+  const where = [...changeActorConditions(api.schemaSql, actorId, sql), ...scopeConditions(api, sql)].join(' AND ');
   const changes = api.pool.query<{ count: number; first: string | null; last: string | null; label: string | null }>(
     // The first and last change by their ids alone, then each read by its id: asked for their times, the planner
     // expected an actor's changes spread over the month and walked its primary key from the month's start to the
@@ -30,15 +31,17 @@ export async function getActor(api: ApiContext, actorId: string): Promise<ActorR
        (SELECT c.context ->> 'actor_label' FROM ${api.schemaSql}.changes c, ends WHERE c.id = ends.last) AS label`,
     sql.values,
   );
+  const requestSql = new SqlParams();
+  const byActor = requestActorConditions(api.schemaSql, actorId, requestSql).join(' AND ');
   const requests =
     api.scope?.requests === false
       ? Promise.resolve({ rows: [{ count: 0, first: null, last: null, label: null }] })
       : api.pool.query<{ count: number; first: string | null; last: string | null; label: string | null }>(
-          `SELECT (SELECT count(*)::int FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1) AS count,
-             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id LIMIT 1) AS first,
-             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id DESC LIMIT 1) AS last,
-             (SELECT r.actor_label FROM ${api.schemaSql}.api_requests r WHERE r.actor_id = $1 ORDER BY r.id DESC LIMIT 1) AS label`,
-          [actorId],
+          `SELECT (SELECT count(*)::int FROM ${api.schemaSql}.api_requests r WHERE ${byActor}) AS count,
+             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE ${byActor} ORDER BY r.id LIMIT 1) AS first,
+             (SELECT to_char(r.requested_at AT TIME ZONE 'UTC', ${ISO}) FROM ${api.schemaSql}.api_requests r WHERE ${byActor} ORDER BY r.id DESC LIMIT 1) AS last,
+             (SELECT r.actor_label FROM ${api.schemaSql}.api_requests r WHERE ${byActor} ORDER BY r.id DESC LIMIT 1) AS label`,
+          requestSql.values,
         );
   const [c, r] = await Promise.all([changes, requests]);
   const changeStats = c.rows[0];

@@ -1,7 +1,7 @@
 import type { ChangeOperation } from '../changes/change-row.js';
 import type { ErasureEvent } from '../compliance/erasure-events.js';
 import type { IntegrityReadable, IntegrityUnreadable } from '../compliance/integrity-status.js';
-import type { RowBlame } from '../history/blame-types.js';
+import type { BlameChange, FieldBlame, RowBlame } from '../history/blame-types.js';
 import type { FieldHistoryEntry, RowState, TableRowState } from '../history/history-types.js';
 import type { DeletedRow } from '../history/restore/deleted-rows.js';
 import type { RestorePlan, RestoreResult } from '../history/restore/restore-types.js';
@@ -49,6 +49,12 @@ export type ChangeSourceFilter = 'http' | 'job' | 'cli' | 'migration' | 'app' | 
 export interface ActorRef {
   id: string;
   label: string | null;
+  /**
+   * Set when this id is the pseudonym an erasure gave an erased actor (`erased:<erasure>`): that erasure's id, as its
+   * records say (an application may name a real actor `erased:7` too: its changes have no `erasure`). The changes
+   * filter `erasure` lists the erased actor's changes; `actor` never does.
+   */
+  erasure?: string;
 }
 
 /** One tracked table, as listed by `GET api/tables` (untracked tables keep their history and are listed too). */
@@ -133,7 +139,10 @@ export interface OversizedValue {
 export interface ChangeFilters {
   table?: string;
   operation?: ChangeOperation;
+  /** An actor id: that actor's changes (never an erased actor's of the same text: see `erasure`). */
   actor?: string;
+  /** An erasure's id: the changes it touched, an erased actor's under its pseudonym or an erased row's. */
+  erasure?: string;
   request?: string;
   /** A database transaction (`Change.txid`): every change it made, whatever its source. */
   txid?: string;
@@ -223,7 +232,10 @@ export interface ApiRequestDetail extends ApiRequestSummary {
  * paths that start with it; `method` is case-insensitive.
  */
 export interface RequestFilters {
+  /** An actor id: that actor's calls (never an erased actor's of the same text: see `erasure`). */
   actor?: string;
+  /** An erasure's id: the calls of the actor it erased, which it masked. */
+  erasure?: string;
   method?: string;
   status?: string;
   path?: string;
@@ -333,7 +345,12 @@ export interface TableAsOfResponse extends Page<TableRowAsOf> {
 }
 
 /** One recorded value of a field, as `api/field-history` lists it, with the label its actor had then. */
-export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & { changedAt: string; actorLabel: string | null };
+export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & {
+  changedAt: string;
+  actorLabel: string | null;
+  /** The erasure whose pseudonym `actorId` is, as ActorRef.erasure. */
+  actorErasure?: string;
+};
 
 /**
  * `GET api/field-history?table&key&field&at`: every recorded value of the field (today's name), oldest first: the
@@ -347,7 +364,15 @@ export interface FieldHistoryResponse {
  * `GET api/blame?table=schema.table&key=<row key>&field=<column, optional>`: per field of the row as it is now (in
  * column order, by today's names), the last recorded change that set it, or why that is not known.
  */
-export type BlameResponse = RowBlame;
+export interface BlameResponse extends Omit<RowBlame, 'fields' | 'deletedBy'> {
+  fields: (Omit<FieldBlame, 'change'> & { change: AdminBlameChange | null })[];
+  deletedBy: AdminBlameChange | null;
+}
+
+/** A change as the admin's blame names it, with the erasure whose pseudonym `actorId` is, as ActorRef.erasure. */
+export interface AdminBlameChange extends BlameChange {
+  actorErasure?: string;
+}
 
 /**
  * `GET api/deleted?table=schema.table&limit&cursor`: the table's recycle bin, its rows whose latest change is their

@@ -3,6 +3,7 @@ import { HistoryInputError } from '../history/history-input-error.js';
 import { historyQuery, trackedColumns } from '../history/history-options.js';
 import type { RowStateRow } from '../history/row-as-of.js';
 import { rowAsOf, toRowState } from '../history/row-as-of.js';
+import { pseudonymErasures } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type {
   FieldHistoryResponse,
@@ -55,16 +56,27 @@ export async function fieldHistoryRoute(
       ...(at === undefined ? {} : { at }),
     }),
   );
-  const labels = await actorLabels(
-    api,
-    entries.map((entry) => entry.changeId),
-  );
+  const [labels, pseudonyms] = await Promise.all([
+    actorLabels(
+      api,
+      entries.map((entry) => entry.changeId),
+    ),
+    pseudonymErasures(
+      api,
+      'changes',
+      entries.map((entry) => ({ id: entry.changeId, actorId: entry.actorId })),
+    ),
+  ]);
   return {
-    entries: entries.map((entry) => ({
-      ...entry,
-      changedAt: entry.changedAt.toISOString(),
-      actorLabel: labels.get(entry.changeId) ?? null,
-    })),
+    entries: entries.map((entry) => {
+      const erasure = pseudonyms.get(entry.changeId);
+      return {
+        ...entry,
+        changedAt: entry.changedAt.toISOString(),
+        actorLabel: labels.get(entry.changeId) ?? null,
+        ...(erasure === undefined ? {} : { actorErasure: erasure }),
+      };
+    }),
   };
 }
 

@@ -116,7 +116,7 @@ export async function searchStep(
   const sql = new SqlParams();
   const rest = withoutTested(criteria, tested);
   // An indexed search in values stays with the batch's filters.
-  const inner = [...changeConditions(rest, sql), ...testedConditions(rest, ['q'], sql)];
+  const inner = [...changeConditions(rest, sql, api.schemaSql), ...testedConditions(rest, ['q'], sql)];
   if (before !== undefined) inner.push(`c.id < ${sql.add(before)}::bigint`);
   const [actor] = rest.actors;
   if (actor !== undefined) inner.push(actorIndexRange('c', actor, sql));

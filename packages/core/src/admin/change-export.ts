@@ -59,7 +59,7 @@ export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria
   let beforeId: string | undefined;
   for (;;) {
     const conditions = (sql: SqlParams) => {
-      const all = changeConditions(criteria, sql);
+      const all = changeConditions(criteria, sql, api.schemaSql);
       if (criteria.q !== undefined) all.push(...searchConditions(criteria.q, sql));
       if (beforeId !== undefined) all.push(`c.id < ${sql.add(beforeId)}::bigint`);
       return all;

@@ -1,6 +1,7 @@
 import type { TransactionName } from '../changes/transaction-name.js';
 import { parseTransactionName, TRANSACTION_NAME, transactionStretch } from '../changes/transaction-name.js';
 import { restorePending } from '../schema/restore-boundary.js';
+import { changeActorConditions, erasureChangesCondition } from './actor-pseudonyms.js';
 import type { AdminScope } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeFilters, ChangeOperation, TableRef } from './api-types.js';
@@ -16,6 +17,9 @@ import { transactionIds } from './transaction-ids.js';
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
 const SOURCE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** An erasure's id: a bigint, as digits without leading zeros. */
+const ERASURE = /^[1-9]\d{0,18}$/;
+const BIGINT_MAX = 9223372036854775807n;
 /** A change's source as the admin shows it; the expression of the optional changes_source_idx (docs/admin.md). */
 const SOURCE_SQL = `coalesce(c.context ->> 'source', 'db')`;
 /** The sources the optional changes_source_idx leaves out, because they are most of the log. */
@@ -29,6 +33,8 @@ export interface ChangeCriteria {
   allTableIds: number[];
   operation: ChangeOperation | undefined;
   actors: string[];
+  /** The changes this erasure touched: an erased actor's (under its pseudonym) or an erased row's. */
+  erasure: string | undefined;
   request: string | undefined;
   /** The database transaction: every change it made, whatever its source (HTTP, job, psql). */
   txid: TransactionName | undefined;
@@ -96,6 +102,7 @@ export function parseChangeCriteria(
     allTableIds: visible.map((table) => table.id),
     operation: params.oneOf('operation', OPERATIONS),
     actors: [actor, scope?.actor].filter((value): value is string => value !== undefined),
+    erasure: erasureFilter(params),
     request: params.text('request'),
     txid: transactionId(params),
     column: params.text('column', 63),
@@ -123,6 +130,13 @@ export async function resolveChangeCriteria(
   return { ...criteria, txidIds: await transactionIds(api, stretch) };
 }
 
+/** The `erasure` filter (of changes and of API calls): an erasure's id, within bigint. */
+export function erasureFilter(params: QueryParams<'erasure'>): string | undefined {
+  const erasure = params.matching('erasure', ERASURE, "an erasure's id (digits)");
+  if (erasure !== undefined && BigInt(erasure) > BIGINT_MAX) throw badParameter('erasure', 'is larger than any id');
+  return erasure;
+}
+
 /** The `txid` filter: a transaction's name (`txid`, or `txid@n` in a restored log), its txid within bigint. */
 function transactionId(params: QueryParams<keyof ChangeFilters>): TransactionName | undefined {
   const text = params.matching('txid', TRANSACTION_NAME, 'a transaction id (digits, or digits@boundary)');
@@ -132,8 +146,11 @@ function transactionId(params: QueryParams<keyof ChangeFilters>): TransactionNam
   return name;
 }
 
-/** The WHERE conditions on `changes c` for the criteria, except the search in values (searchConditions). */
-export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): string[] {
+/**
+ * The WHERE conditions on `changes c` (of the schema `schemaSql`) for the criteria, except the search in values
+ * (searchConditions).
+ */
+export function changeConditions(criteria: ChangeCriteria, sql: SqlParams, schemaSql: string): string[] {
   const conditions: string[] = [];
   const { tableIds } = criteria;
   if (tableIds !== undefined) {
@@ -148,7 +165,8 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams): stri
     conditions.push('c.row_key IS NULL');
     if (tableIds === undefined) conditions.push(`c.table_id = ANY (${sql.add(criteria.allTableIds)}::int[])`);
   }
-  for (const actor of criteria.actors) conditions.push(`c.actor_id = ${sql.add(actor)}`);
+  for (const actor of criteria.actors) conditions.push(...changeActorConditions(schemaSql, actor, sql));
+  if (criteria.erasure !== undefined) conditions.push(erasureChangesCondition(schemaSql, criteria.erasure, sql));
   if (criteria.request !== undefined) conditions.push(`c.request_id = ${sql.add(criteria.request)}`);
   // No index on txid in the current month: the transaction's changes are read within the ids the seals around it
   // allow (migration 18) and the ranges the admin's summary of transactions names (transaction-blocks.ts: its blocks,
@@ -219,11 +237,11 @@ export function searchConditions(q: string, sql: SqlParams): string[] {
 }
 
 /** The scope's narrowing of changes, for queries that take no user filters. */
-export function scopeConditions(api: Pick<ApiContext, 'tables' | 'scope'>, sql: SqlParams): string[] {
+export function scopeConditions(api: Pick<ApiContext, 'tables' | 'scope' | 'schemaSql'>, sql: SqlParams): string[] {
   const conditions: string[] = [];
   if (api.scope?.tables !== undefined) {
     conditions.push(`c.table_id = ANY (${sql.add(visibleTables(api.tables, api.scope).map((t) => t.id))}::int[])`);
   }
-  if (api.scope?.actor !== undefined) conditions.push(`c.actor_id = ${sql.add(api.scope.actor)}`);
+  if (api.scope?.actor !== undefined) conditions.push(...changeActorConditions(api.schemaSql, api.scope.actor, sql));
   return conditions;
 }

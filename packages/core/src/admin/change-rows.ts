@@ -1,5 +1,6 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { ERASED_VALUE } from '../compliance/erasure-records.js';
+import { pseudonymErasures } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, TableRef } from './api-types.js';
 
@@ -7,14 +8,22 @@ import type { Change, TableRef } from './api-types.js';
 type ErasedColumns = NonNullable<Change['erased']>;
 
 /**
- * Stored changes as the API shows them (toChange), each value an erasure replaced as null and listed in `erased`.
+ * Stored changes as the API shows them (toChange), each value an erasure replaced as null and listed in `erased`,
+ * an actor id that an erasure made its pseudonym with that erasure (pseudonymErasures).
  * Whether a value holding the erasure's marker was erased is history's own rule (_history_erasures_listed: an erasure
  * of the change named its column), asked only for the rows holding the marker (none: no query), and only of what
  * the admin's role may read (_history_erased_ids: a role that may not read erasures sees the marker as before).
  */
 export async function toChanges(api: ApiContext, rows: readonly ChangeRow[]): Promise<Change[]> {
-  const erased = await erasedColumns(api, rows);
-  return rows.map((row) => toChange(row, api.tablesById, erased.get(row.id)));
+  const [erased, pseudonyms] = await Promise.all([
+    erasedColumns(api, rows),
+    pseudonymErasures(
+      api,
+      'changes',
+      rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
+    ),
+  ]);
+  return rows.map((row) => toChange(row, api.tablesById, erased.get(row.id), pseudonyms.get(row.id)));
 }
 
 async function erasedColumns(api: ApiContext, rows: readonly ChangeRow[]): Promise<Map<string, ErasedColumns>> {
@@ -59,7 +68,12 @@ function markerColumns(values: Record<string, unknown> | null): Record<string, u
  * {source: 'db', db_user, application_name, client_addr}, with `claimed` when a role that is not the application's
  * sent a context comment; a missing source also counts as `db`.
  */
-export function toChange(row: ChangeRow, tablesById: ReadonlyMap<number, TableRef>, erased?: ErasedColumns): Change {
+export function toChange(
+  row: ChangeRow,
+  tablesById: ReadonlyMap<number, TableRef>,
+  erased?: ErasedColumns,
+  actorErasure?: string,
+): Change {
   const table = tablesById.get(row.table_id);
   const context = row.context;
   const old = splitValues(withoutErased(row.old_values, erased?.old));
@@ -75,7 +89,14 @@ export function toChange(row: ChangeRow, tablesById: ReadonlyMap<number, TableRe
     oldValues: old.values,
     newValues: next.values,
     changedColumns: row.operation === 'UPDATE' && next.values ? Object.keys(next.values) : null,
-    actor: row.actor_id === null ? null : { id: row.actor_id, label: stringOrNull(context?.actor_label) },
+    actor:
+      row.actor_id === null
+        ? null
+        : {
+            id: row.actor_id,
+            label: stringOrNull(context?.actor_label),
+            ...(actorErasure === undefined ? {} : { erasure: actorErasure }),
+          },
     requestId: row.request_id,
     reason: stringOrNull(context?.reason),
     source: stringOrNull(context?.source) ?? 'db',

@@ -33,7 +33,7 @@ export async function listChanges(api: ApiContext, params: QueryParams): Promise
     };
   }
   const conditions = (sql: SqlParams) => {
-    const all = changeConditions(criteria, sql);
+    const all = changeConditions(criteria, sql, api.schemaSql);
     if (criteria.q !== undefined) all.push(...searchConditions(criteria.q, sql));
     if (before !== undefined) all.push(`c.id < ${sql.add(before)}::bigint`);
     return all;

@@ -18,6 +18,7 @@ export type {
   ActorRef,
   ActorResponse,
   ActorsResponse,
+  AdminBlameChange,
   AdminClientConfig,
   AdminErrorBody,
   AdminErrorCode,

@@ -1,5 +1,5 @@
 import { erasuresOfChange } from '../compliance/erasure-events.js';
-import { ERASED_VALUE, erasureOfActorId } from '../compliance/erasure-records.js';
+import { ERASED_VALUE } from '../compliance/erasure-records.js';
 import { integrityStatus } from '../compliance/integrity-status.js';
 import { unreadable } from '../compliance/read-access.js';
 import type { ApiContext } from './api-context.js';
@@ -65,15 +65,14 @@ export async function changeErasuresRoute(
   const row = rows[0];
   if (row === undefined) throw notFound(`change ${change} not found`);
   const erasures = await erasuresOfChange(api.pool, api.schema, change);
-  // Only an erasure that touched this change makes a value its pseudonym: an application may name an actor so.
-  const erasureNamed = (value: string | null) => {
-    const id = value === null ? null : erasureOfActorId(value);
-    return erasures.some((erasure) => erasure.id === id) ? id : null;
-  };
+  // Only an erasure of an actor (of a key) that touched this change makes its actor id (its key) that erasure's
+  // pseudonym: an application may name an actor, or a row, so.
+  const erasureNamed = (value: string | null, pseudonym: 'actorPseudonym' | 'keyPseudonym') =>
+    erasures.find((erasure) => value !== null && erasure[pseudonym] === value)?.id ?? null;
   return {
     erasures,
     marker: ERASED_VALUE,
-    actorErasure: erasureNamed(row.actor_id),
-    keyErasure: erasureNamed(row.row_key),
+    actorErasure: erasureNamed(row.actor_id, 'actorPseudonym'),
+    keyErasure: erasureNamed(row.row_key, 'keyPseudonym'),
   };
 }

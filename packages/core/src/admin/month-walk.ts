@@ -105,13 +105,14 @@ export const ID_UNINDEXED = '(c.id + 0)';
 
 /**
  * Whether the page is read by walking the primary key backwards (no filter, operation, a busy table, times): then it
- * is read a month at a time (month-walk.ts). The filters with an index of their own (actor, request, key,
+ * is read a month at a time (month-walk.ts). The filters with an index of their own (actor, erasure, request, key,
  * transaction, TRUNCATE and DDL) find a month without matches at once, and a page of a few matches would take a
  * query per month.
  */
 export function walksThePrimaryKey(criteria: ChangeCriteria): boolean {
   return (
     criteria.actors.length === 0 &&
+    criteria.erasure === undefined &&
     criteria.request === undefined &&
     criteria.key === undefined &&
     criteria.txid === undefined &&

@@ -1,5 +1,6 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { changeColumns } from '../changes/change-row.js';
+import { erasureRequestsCondition, pseudonymErasures, requestActorConditions } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type {
   ApiRequestDetail,
@@ -9,7 +10,7 @@ import type {
   RequestResponse,
   RequestsResponse,
 } from './api-types.js';
-import { scopeConditions } from './change-filters.js';
+import { erasureFilter, scopeConditions } from './change-filters.js';
 import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, notFound } from './errors.js';
@@ -52,7 +53,8 @@ interface DetailRow extends SummaryRow {
   error: string | null;
 }
 
-function toSummary(row: SummaryRow): ApiRequestSummary {
+/** A call as listed; `actorErasure`: the erasure whose pseudonym its actor id is (pseudonymErasures). */
+function toSummary(row: SummaryRow, actorErasure?: string): ApiRequestSummary {
   return {
     id: row.id,
     requestId: row.request_id,
@@ -63,15 +65,22 @@ function toSummary(row: SummaryRow): ApiRequestSummary {
     status: row.status,
     durationMs: row.duration_ms,
     aborted: row.aborted,
-    actor: row.actor_id === null ? null : { id: row.actor_id, label: row.actor_label },
+    actor:
+      row.actor_id === null
+        ? null
+        : {
+            id: row.actor_id,
+            label: row.actor_label,
+            ...(actorErasure === undefined ? {} : { erasure: actorErasure }),
+          },
     ip: row.ip,
     ...(row.change_count === undefined ? {} : { changeCount: row.change_count }),
   };
 }
 
-function toDetail(row: DetailRow): ApiRequestDetail {
+function toDetail(row: DetailRow, actorErasure?: string): ApiRequestDetail {
   return {
-    ...toSummary(row),
+    ...toSummary(row, actorErasure),
     query: row.query,
     userAgent: row.user_agent,
     requestHeaders: row.request_headers,
@@ -84,6 +93,21 @@ function toDetail(row: DetailRow): ApiRequestDetail {
 
 function requireRequestLog(api: ApiContext): void {
   if (api.scope?.requests === false) throw new AdminError('forbidden', 'the API-request log is not in your scope');
+}
+
+/** The calls as listed, each actor id that an erasure made its pseudonym with that erasure. */
+async function toSummaries(api: ApiContext, rows: readonly SummaryRow[]): Promise<ApiRequestSummary[]> {
+  const pseudonyms = await pseudonymErasures(
+    api,
+    'api_requests',
+    rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
+  );
+  return rows.map((row) => toSummary(row, pseudonyms.get(row.id)));
+}
+
+/** The scope's narrowing of calls: its actor's (never an erased actor's of the same text). */
+function requestScopeConditions(api: ApiContext, sql: SqlParams): string[] {
+  return api.scope?.actor === undefined ? [] : requestActorConditions(api.schemaSql, api.scope.actor, sql);
 }
 
 /** The number of visible changes a request caused, as a correlated subquery on `r`. */
@@ -107,7 +131,10 @@ export async function listRequests(
   // What no index serves: tested on each call the other filters give, at most a budget of them per page.
   const tested: string[] = [];
   const actor = params.text('actor');
-  for (const id of [actor, api.scope?.actor]) if (id !== undefined) conditions.push(`r.actor_id = ${sql.add(id)}`);
+  if (actor !== undefined) conditions.push(...requestActorConditions(api.schemaSql, actor, sql));
+  conditions.push(...requestScopeConditions(api, sql));
+  const erasure = erasureFilter(params);
+  if (erasure !== undefined) conditions.push(erasureRequestsCondition(api.schemaSql, erasure, sql));
   const method = params.matching('method', METHOD, 'an HTTP method such as GET or POST');
   if (method !== undefined) tested.push(`r.method = ${sql.add(method.toUpperCase())}`);
   const status = params.matching('status', STATUS, 'a status code (404), a class (4xx) or aborted');
@@ -136,7 +163,7 @@ export async function listRequests(
     tested.length === 0
       ? await pageOf(api, sql, conditions, limit)
       : await testedPage(api, sql, conditions, tested, limit, budget);
-  const items = page.rows.slice(0, limit).map(toSummary);
+  const items = await toSummaries(api, page.rows.slice(0, limit));
   const last = items.at(-1);
   if (page.rows.length > limit && last) return { items, nextCursor: encodeCursor('requests', last.id) };
   if (page.stoppedAt === null) return { items, nextCursor: null };
@@ -206,14 +233,13 @@ async function testedPage(
 export async function findRequestSummary(api: ApiContext, requestId: string): Promise<ApiRequestSummary | null> {
   if (api.scope?.requests === false) return null;
   const sql = new SqlParams();
-  const conditions = [`r.request_id = ${sql.add(requestId)}`];
-  if (api.scope?.actor !== undefined) conditions.push(`r.actor_id = ${sql.add(api.scope.actor)}`);
+  const conditions = [`r.request_id = ${sql.add(requestId)}`, ...requestScopeConditions(api, sql)];
   const { rows } = await api.pool.query<SummaryRow>(
     `SELECT ${SUMMARY_COLUMNS} FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
      ORDER BY r.id DESC LIMIT 1`,
     sql.values,
   );
-  return rows[0] ? toSummary(rows[0]) : null;
+  return (await toSummaries(api, rows))[0] ?? null;
 }
 
 /** `GET api/requests/:requestId`: the call and the changes it caused, oldest first. */
@@ -221,8 +247,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   requireRequestLog(api);
   pathText('requestId', requestId);
   const sql = new SqlParams();
-  const conditions = [`r.request_id = ${sql.add(requestId)}`];
-  if (api.scope?.actor !== undefined) conditions.push(`r.actor_id = ${sql.add(api.scope.actor)}`);
+  const conditions = [`r.request_id = ${sql.add(requestId)}`, ...requestScopeConditions(api, sql)];
   const requestQuery = api.pool.query<DetailRow>(
     `SELECT ${DETAIL_COLUMNS} FROM ${api.schemaSql}.api_requests r WHERE ${whereClause(conditions)}
      ORDER BY r.id DESC LIMIT 1`,
@@ -243,8 +268,9 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   const changeCount = countRows.rows[0]?.count ?? 0;
   const row = requestRows.rows[0];
   if (!row && changeCount === 0) throw notFound(`request ${requestId} not found`);
+  const pseudonyms = await pseudonymErasures(api, 'api_requests', row ? [{ id: row.id, actorId: row.actor_id }] : []);
   return {
-    request: row ? { ...toDetail(row), changeCount } : null,
+    request: row ? { ...toDetail(row, pseudonyms.get(row.id)), changeCount } : null,
     changes: await toChanges(api, changeRows.rows),
     changeCount,
   };

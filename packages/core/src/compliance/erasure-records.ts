@@ -18,10 +18,15 @@ export function erasedActorId(erasureId: string): string {
   return `${ERASED_ACTOR_PREFIX}${erasureId}`;
 }
 
-/** The erasure whose pseudonym this actor id is, or null for an actor id that was not erased. */
+/**
+ * The erasure whose pseudonym this text reads as (`erased:7`: '7'), or null. Only a candidate: an application may
+ * name a real actor (or a row) so, and only the erasure's records (`erased_changes`, `erased_api_requests`) say which
+ * rows hold its pseudonym (ActorRef.erasure, ChangeErasuresResponse.actorErasure).
+ */
 export function erasureOfActorId(actorId: string): string | null {
-  const match = /^erased:([1-9]\d{0,18})$/.exec(actorId);
-  return match?.[1] ?? null;
+  const id = /^erased:([1-9]\d{0,18})$/.exec(actorId)?.[1];
+  // An erasure's id is a bigint: a larger number is no erasure's.
+  return id === undefined || BigInt(id) > 9223372036854775807n ? null : id;
 }
 
 /** What a masked API-log body (request or response) becomes: a body marker naming the erasure. */
