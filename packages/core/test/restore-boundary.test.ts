@@ -1,0 +1,125 @@
+import type { ExportCursor } from '@auditrum/core';
+import { createAuditrum, doctor, exportLogs, migrate, seal, undo, verify } from '@auditrum/core';
+import type { ChangesResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
+import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { committed } from './transaction-pages.js';
+
+/**
+ * The restore boundary's readers on any server (restored-dump.test.ts restores a real dump into another cluster, where
+ * pg_dump is installed): a log that finds itself in another cluster than its latest boundary names, as a restore
+ * leaves it, is refused by the readers that go by transaction ids until the owner's migrate records the boundary;
+ * then the rows up to it are exported once, sealed once, judged by it and named `txid@1`.
+ */
+const db = useTestDatabase();
+const app = useAppRole(db);
+let owner: pg.Pool;
+const PENDING = /restored from another cluster and its restore boundary is not recorded yet/;
+
+async function changeIds(): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>('SELECT id::text AS id FROM auditrum.changes ORDER BY id');
+  return rows.map((row) => row.id);
+}
+
+async function exported(cursor?: ExportCursor): Promise<{ ids: string[]; cursor: ExportCursor }> {
+  const run = exportLogs(db.pool, 'auditrum', cursor === undefined ? {} : { cursor });
+  const ids: string[] = [];
+  for await (const record of run) if (record.log === 'changes') ids.push(record.id);
+  return { ids, cursor: run.cursor as ExportCursor };
+}
+
+async function page(txid: string): Promise<{ status: number; items?: { id: string; txid: string }[] }> {
+  const response = await createAdminRoutes({ pool: db.pool, authorize: () => true })({
+    method: 'GET',
+    path: 'api/changes',
+    query: new URLSearchParams({ txid, limit: '200' }),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  if (response.status !== 200) return { status: response.status };
+  const { items } = JSON.parse(String(response.body)) as ChangesResponse;
+  return { status: 200, items: items.map(({ id, txid: name }) => ({ id, txid: name })) };
+}
+
+beforeAll(async () => {
+  owner = app.openPool({ max: 1 });
+  await owner.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
+  await createAuditrum({ pool: db.pool, partitions: false }).track('public.items');
+  // What the application role may read after `harden`: the schema's version and the registry.
+  await db.pool.query(
+    `GRANT SELECT ON auditrum.schema_migrations, auditrum.tracked_tables TO ${pg.escapeIdentifier(app.name)}`,
+  );
+});
+
+describe('a log restored into another cluster (its latest boundary names another system identifier)', () => {
+  it('is refused by the readers until the owner records its boundary, then read by it', async () => {
+    await owner.query(`INSERT INTO items VALUES (1, 'one')`);
+    expect((await seal(db.pool, 'auditrum')).rows).toBeGreaterThan(0);
+    const restoredTxid = await committed(owner, [`UPDATE items SET name = 'uno' WHERE id = 1`]);
+    const restoredIds = await changeIds();
+    const { rows: updates } = await db.pool.query<{ id: string }>(
+      `SELECT id::text AS id FROM auditrum.changes WHERE operation = 'UPDATE'`,
+    );
+    const updated = updates[0]?.id as string;
+    // As a dump restored elsewhere would have it: the log's latest boundary is of another cluster.
+    await db.pool.query('UPDATE auditrum.restore_boundaries SET system_identifier = system_identifier + 1');
+
+    await expect(exported()).rejects.toThrow(PENDING);
+    await expect(seal(db.pool, 'auditrum')).rejects.toThrow(PENDING);
+    await expect(verify(db.pool, 'auditrum')).rejects.toThrow(PENDING);
+    await expect(undo(db.pool, 'auditrum', { txid: restoredTxid }, { dryRun: true })).rejects.toThrow(PENDING);
+    expect(await page(restoredTxid)).toEqual({ status: 409 });
+    expect((await doctor(db.pool, 'auditrum')).checks.filter((c) => c.check === 'registry')).toEqual([
+      { check: 'registry', subject: 'auditrum', status: 'problem', detail: expect.stringMatching(PENDING) },
+    ]);
+    // The application role may not record it, and says so; still refused.
+    const asApp = await migrate(owner);
+    expect(asApp.restored.boundary).toBeNull();
+    expect(asApp.restored.boundaryRefused).toMatch(/^only the schema owner may record the restore boundary/);
+    await expect(seal(db.pool, 'auditrum')).rejects.toThrow(PENDING);
+
+    const { boundary } = (await migrate(db.pool)).restored;
+    expect(boundary).toEqual({
+      id: 2,
+      changesUpTo: restoredIds.at(-1),
+      requestsUpTo: expect.stringMatching(/^\d+$/),
+      xid: expect.stringMatching(/^\d+$/),
+    });
+    expect((await doctor(db.pool, 'auditrum')).checks.filter((c) => c.check === 'registry')).toEqual([]);
+
+    // Exported once, in a new cursor's first step; the rows written since after them.
+    const first = await exported();
+    expect(first.ids).toEqual(restoredIds);
+    const hereTxid = await committed(owner, [`INSERT INTO items VALUES (2, 'two')`]);
+    const here = (await changeIds()).filter((id) => !restoredIds.includes(id));
+    let cursor = first.cursor;
+    const later: string[] = [];
+    for (let step = 0; step < 5 && later.length < here.length; step++) {
+      const next = await exported(cursor);
+      later.push(...next.ids);
+      cursor = next.cursor;
+    }
+    expect(later).toEqual(here);
+
+    // Named by its stretch: `txid@1` restored, `txid` this cluster's.
+    expect(await page(`${restoredTxid}@1`)).toEqual({
+      status: 200,
+      items: [{ id: updated, txid: `${restoredTxid}@1` }],
+    });
+    expect(await page(restoredTxid)).toEqual({ status: 200, items: [] });
+    expect(await page(hereTxid)).toEqual({ status: 200, items: here.map((id) => ({ id, txid: hereTxid })) });
+    const { plan } = await undo(db.pool, 'auditrum', { txid: `${restoredTxid}@1` }, { dryRun: true });
+    expect(plan.statements.flatMap((s) => s.reverts)).toEqual([updated]);
+
+    // Sealed: the restored row not sealed yet and this cluster's; verify finds no break, and a real one.
+    expect((await seal(db.pool, 'auditrum')).rows).toBe(1 + here.length);
+    expect(await verify(db.pool, 'auditrum')).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+    await db.pool.query(`UPDATE auditrum.changes SET new_values = '{"name": "forged"}' WHERE id = $1`, [updated]);
+    expect((await verify(db.pool, 'auditrum')).problems).toEqual([
+      { problem: 'changed', seq: expect.any(String), changeId: updated, detail: expect.any(String) },
+    ]);
+  });
+});
