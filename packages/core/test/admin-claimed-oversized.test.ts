@@ -164,8 +164,15 @@ describe('claimed context: a comment from a role that is not the application', (
     expect(rest).toEqual([]);
     expect(JSON.parse(line ?? '')).toMatchObject({ id: forgedId, actor: null, requestId: null, reason: null });
     const [header, row] = (await exported('csv')).trim().split('\r\n');
-    expect(header?.split(',').slice(7, 12)).toEqual(['actor_id', 'actor_label', 'request_id', 'source', 'reason']);
-    expect(row?.split(',').slice(7, 12)).toEqual(['', '', '', 'db', '']);
+    expect(header?.split(',').slice(7, 13)).toEqual([
+      'actor_id',
+      'actor_label',
+      'actor_erasure',
+      'request_id',
+      'source',
+      'reason',
+    ]);
+    expect(row?.split(',').slice(7, 13)).toEqual(['', '', '', '', 'db', '']);
     expect(row).toContain('""claimed"":{""reason"":""approved"",""source"":""http"",""actor_id"":""ceo""}');
   });
 

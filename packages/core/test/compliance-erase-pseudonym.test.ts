@@ -108,6 +108,35 @@ describe('a real actor whose id reads as an erasure’s pseudonym', () => {
     ]);
   });
 
+  it('is marked apart in the exports: the erased actor with its erasure, the real one without', async () => {
+    const exported = async (format: string) => {
+      const admin = createAdminRoutes({ pool: app, authorize: () => true, assetsDir: '/nonexistent' });
+      const response = await admin({
+        method: 'GET',
+        path: 'api/changes/export',
+        query: new URLSearchParams({ format }),
+        headers: {},
+        basePath: '/audit-admin',
+        raw: {},
+      });
+      let text = '';
+      for await (const chunk of response.body as AsyncIterable<Buffer | string>) text += chunk.toString();
+      return text.trimEnd().split(/\r?\n/);
+    };
+    const ndjson = (await exported('ndjson')).map((line) => JSON.parse(line) as Change);
+    expect(ndjson.map((c) => [c.id, c.actor]).reverse()).toEqual([
+      ...aliceChanges.map((id) => [id, { id: pseudonym, label: '[erased]', erasure: aliceErasure }]),
+      ...lookalikeChanges.map((id) => [id, { id: pseudonym, label: `${pseudonym} label` }]),
+    ]);
+    const [header, ...rows] = await exported('csv');
+    const column = header?.split(',').indexOf('actor_erasure') as number;
+    expect(column).toBe(9);
+    expect(rows.map((row) => row.split(',').slice(7, 10)).reverse()).toEqual([
+      ...aliceChanges.map(() => [pseudonym, '[erased]', aliceErasure]),
+      ...lookalikeChanges.map(() => [pseudonym, `${pseudonym} label`, '']),
+    ]);
+  });
+
   it('takes an id past any erasure’s (over bigint) as a plain actor id', async () => {
     expect(await changesListed({ actor: 'erased:9999999999999999999' })).toEqual([]);
     expect((await call('api/requests', { actor: 'erased:9999999999999999999' })).status).toBe(200);

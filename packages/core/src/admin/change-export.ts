@@ -1,4 +1,6 @@
+import type { ChangeRow } from '../changes/change-row.js';
 import { csvCell } from '../changes/csv.js';
+import { pseudonymErasures } from './actor-pseudonyms.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
@@ -37,6 +39,7 @@ export const CSV_COLUMNS = [
   'row_key',
   'actor_id',
   'actor_label',
+  'actor_erasure',
   'request_id',
   'source',
   'reason',
@@ -52,7 +55,15 @@ export const CSV_COLUMNS = [
  */
 export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria): AsyncGenerator<Change> {
   if ((await unindexedFilters(api, criteria)).includes('q')) {
-    for await (const row of searchAll(api, criteria, ['q'])) yield toChange(row, api.tablesById);
+    let rows: ChangeRow[] = [];
+    for await (const row of searchAll(api, criteria, ['q'])) {
+      rows.push(row);
+      if (rows.length === EXPORT_BATCH) {
+        yield* await exportedBatch(api, rows);
+        rows = [];
+      }
+    }
+    yield* await exportedBatch(api, rows);
     return;
   }
   const months = await monthsToWalk(api, criteria);
@@ -65,10 +76,20 @@ export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria
       return all;
     };
     const rows = await newestChanges(api, criteria, months, conditions, EXPORT_BATCH);
-    for (const row of rows) yield toChange(row, api.tablesById);
+    yield* await exportedBatch(api, rows);
     if (rows.length < EXPORT_BATCH) return;
     beforeId = rows.at(-1)?.id;
   }
+}
+
+/** A batch of stored changes as exported, an actor id that an erasure made its pseudonym with that erasure. */
+async function exportedBatch(api: ApiContext, rows: readonly ChangeRow[]): Promise<Change[]> {
+  const pseudonyms = await pseudonymErasures(
+    api,
+    'changes',
+    rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
+  );
+  return rows.map((row) => toChange(row, api.tablesById, undefined, pseudonyms.get(row.id)));
 }
 
 /** The export file, line by line; batches of lines are joined so the socket sees few, larger writes. */
@@ -97,6 +118,7 @@ function csvLine(change: Change): string {
     change.rowKey ?? '',
     change.actor?.id ?? '',
     change.actor?.label ?? '',
+    change.actor?.erasure ?? '',
     change.requestId ?? '',
     change.source,
     change.reason ?? '',
