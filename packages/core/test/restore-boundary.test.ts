@@ -1,11 +1,10 @@
 import type { ExportCursor } from '@auditrum/core';
 import { createAuditrum, doctor, exportLogs, migrate, seal, undo, verify } from '@auditrum/core';
 import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { committed } from './transaction-pages.js';
+import { committed, mountedPage } from './transaction-pages.js';
 
 /**
  * The restore boundary's readers on any server (restored-dump.test.ts restores a real dump into another cluster, where
@@ -31,14 +30,7 @@ async function exported(cursor?: ExportCursor): Promise<{ ids: string[]; cursor:
 }
 
 async function page(txid: string): Promise<{ status: number; items?: { id: string; txid: string }[] }> {
-  const response = await createAdminRoutes({ pool: db.pool, authorize: () => true })({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams({ txid, limit: '200' }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
+  const response = await mountedPage(db.pool, txid);
   if (response.status !== 200) return { status: response.status };
   const { items } = JSON.parse(String(response.body)) as ChangesResponse;
   return { status: 200, items: items.map(({ id, txid: name }) => ({ id, txid: name })) };

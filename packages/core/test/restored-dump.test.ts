@@ -17,10 +17,10 @@ import {
   verify,
 } from '@auditrum/core';
 import type { ChangesResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { ignoreIdleErrors, startCluster, useAppRole, useTestDatabase, withClient } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mountedPage } from './transaction-pages.js';
 
 /**
  * An audited database dumped with pg_dump and restored with pg_restore into another database: its tables get new
@@ -143,22 +143,9 @@ async function changeIds(db: pg.Pool, after = '0'): Promise<string[]> {
   return rows.map((row) => row.id);
 }
 
-/** The admin's answer to `api/changes?txid=`. */
-async function changesOf(db: pg.Pool, txid: string) {
-  const admin = createAdminRoutes({ pool: db, authorize: () => true });
-  return admin({
-    method: 'GET',
-    path: 'api/changes',
-    query: new URLSearchParams({ txid, limit: '200' }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-}
-
 /** The admin's transaction page: each change's id and transaction name, oldest first. */
 async function transactionPage(db: pg.Pool, txid: string): Promise<{ id: string; txid: string }[]> {
-  const response = await changesOf(db, txid);
+  const response = await mountedPage(db, txid);
   expect(response.status).toBe(200);
   const { items } = JSON.parse(String(response.body)) as ChangesResponse;
   return items.map(({ id, txid: name }) => ({ id, txid: name })).reverse();
@@ -326,7 +313,7 @@ describe('restored into another cluster', () => {
           await expect(seal(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
           await expect(verify(elsewhere, 'auditrum')).rejects.toThrow(PENDING);
           await expect(undoneIds(elsewhere, renamed.txid)).rejects.toThrow(PENDING);
-          expect(await changesOf(elsewhere, renamed.txid)).toMatchObject({ status: 409 });
+          expect(await mountedPage(elsewhere, renamed.txid)).toMatchObject({ status: 409 });
         };
         await refused();
         expect((await doctor(elsewhere, 'auditrum')).checks.filter((c) => c.subject === 'auditrum')).toContainEqual({

@@ -48,10 +48,10 @@ export async function summaryPageIds(pool: pg.Pool, blocks: TransactionBlocks, t
   return page.items.map((change) => change.id);
 }
 
-/** The same page through an admin newly mounted on `pool` (its own summary, of 1,024-id blocks). */
-export async function mountedPageIds(pool: pg.Pool, txid: string): Promise<string[]> {
+/** The page's answer (`api/changes?txid=`) through an admin newly mounted on `pool` (its own summary). */
+export async function mountedPage(pool: pg.Pool, txid: string) {
   const admin = createAdminRoutes({ pool, authorize: () => true });
-  const response = await admin({
+  return admin({
     method: 'GET',
     path: 'api/changes',
     query: new URLSearchParams({ txid, limit: '200' }),
@@ -59,6 +59,11 @@ export async function mountedPageIds(pool: pg.Pool, txid: string): Promise<strin
     basePath: '/audit-admin',
     raw: null,
   });
+}
+
+/** The same page through an admin newly mounted on `pool` (its own summary, of 1,024-id blocks). */
+export async function mountedPageIds(pool: pg.Pool, txid: string): Promise<string[]> {
+  const response = await mountedPage(pool, txid);
   expect(response.status).toBe(200);
   return (JSON.parse(String(response.body)) as ChangesResponse).items.map((change) => change.id);
 }

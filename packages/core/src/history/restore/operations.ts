@@ -6,7 +6,7 @@ import type { LoggedChange } from './logged-change.js';
 import { loggedChanges } from './logged-change.js';
 import type { PlanStep, StepPlan } from './plan-step.js';
 import { RestoreError } from './restore-error.js';
-import { assertChangeOfRow, changeIdOf, recordedRowKey, rowKeyOfObject } from './restore-input.js';
+import { assertChangeOfRow, changeIdOf, idText, recordedRowKey, rowKeyOfObject } from './restore-input.js';
 import type { RestoreTable } from './restore-table.js';
 import { tableByName, tablesById } from './restore-table.js';
 import type { RestoreOperation, RestoreOptions, RestoreResult, Unrestorable } from './restore-types.js';
@@ -149,12 +149,7 @@ export async function undo(
 
 /** A transaction's name as undo takes it: a txid (digits, a number, a bigint) or `txid@n` (transaction-name.ts). */
 function transactionNameOf(value: unknown): string {
-  const text =
-    typeof value === 'number' && Number.isSafeInteger(value)
-      ? String(value)
-      : typeof value === 'bigint'
-        ? value.toString()
-        : value;
+  const text = idText(value);
   if (typeof text !== 'string' || parseTransactionName(text.trim()) === undefined) {
     throw new RestoreError(
       'invalid',

@@ -7,14 +7,15 @@ import { RestoreError } from './restore-error.js';
 import type { RestoreTable } from './restore-table.js';
 import type { ChangeId } from './restore-types.js';
 
+/** An id as a user may give it: a safe integer or a bigint as decimal text, anything else as it is. */
+export function idText(value: unknown): unknown {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
 /** A change id as a user gives it (a whole number, as a number, bigint or digits), as decimal text. */
 export function changeIdOf(value: unknown, what = 'change id'): ChangeId {
-  const text =
-    typeof value === 'number' && Number.isSafeInteger(value)
-      ? String(value)
-      : typeof value === 'bigint'
-        ? value.toString()
-        : value;
+  const text = idText(value);
   if (typeof text !== 'string' || !/^\d{1,19}$/.test(text.trim()) || BigInt(text.trim()) > 9223372036854775807n) {
     throw new RestoreError(
       'invalid',
