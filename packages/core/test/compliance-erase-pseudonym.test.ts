@@ -1,5 +1,12 @@
 import { contextComment, erase, erasedActorId, harden, seal, verify } from '@auditrum/core';
-import type { AdminScope, ApiRequestSummary, BlameResponse, Change, FieldHistoryResponse } from '@auditrum/core/admin';
+import type {
+  ActorsResponse,
+  AdminScope,
+  ApiRequestSummary,
+  BlameResponse,
+  Change,
+  FieldHistoryResponse,
+} from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
@@ -142,6 +149,11 @@ describe('a real actor whose id reads as an erasure’s pseudonym', () => {
     expect((await call('api/requests', { actor: 'erased:9999999999999999999' })).status).toBe(200);
   });
 
+  it('is suggested for the actor filter as the real actor it is', async () => {
+    const { body } = await call<ActorsResponse>('api/actors', { q: 'erased:' });
+    expect(body.actors).toEqual([{ id: pseudonym, label: `${pseudonym} label` }]);
+  });
+
   it('has an actor page of its own changes and calls only', async () => {
     const { status, body } = await call(`api/actors/${encodeURIComponent(pseudonym)}`);
     expect(status).toBe(200);
@@ -240,6 +252,8 @@ describe('a real actor whose id reads as an erasure’s pseudonym', () => {
       ...aliceChanges.map((id) => [id, aliceErasure]),
       ...lookalikeChanges.map((id) => [id, second]),
     ]);
+    // Two erased actors, no real one: none is suggested for the actor filter, which would find none of their changes.
+    expect((await call<ActorsResponse>('api/actors', { q: 'erased:' })).body.actors).toEqual([]);
     // Nothing of the erased actor is left to erase under the pseudonym's text.
     await expect(
       erase(owner, 'auditrum', { subject: { actorId: pseudonym }, reason: 'GDPR request 3' }),

@@ -1,5 +1,8 @@
+import { erasureOfActorId } from '../compliance/erasure-records.js';
+import { unreadable } from '../compliance/read-access.js';
+import { changeActorConditions } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
-import type { ActorsResponse, ReadRouteParams } from './api-types.js';
+import type { ActorRef, ActorsResponse, ReadRouteParams } from './api-types.js';
 import { scopeConditions } from './change-filters.js';
 import type { QueryParams } from './query-params.js';
 import { SqlParams, whereClause } from './sql-builder.js';
@@ -32,5 +35,29 @@ export async function suggestActors(
      LIMIT ${SUGGESTIONS}`,
     sql.values,
   );
-  return { actors: rows.map((row) => ({ id: row.id, label: row.label })) };
+  return { actors: await realActors(api, rows) };
+}
+
+/**
+ * The suggestions but those whose id reads as an erasure's pseudonym and names no real actor's change: the filter
+ * takes an id as a real actor's (changeActorConditions), so it would find nothing; the erased actor's changes are the
+ * `erasure` filter's. Asked only for such ids (none: no query); a role that may not read the erasures' records cannot
+ * tell, and keeps them.
+ */
+async function realActors(api: ApiContext, actors: readonly ActorRef[]): Promise<ActorRef[]> {
+  const lookalikes = actors.filter((actor) => erasureOfActorId(actor.id) !== null);
+  if (lookalikes.length === 0 || (await unreadable(api.pool, api.schema, ['erasures', 'erased_changes'])).length > 0) {
+    return [...actors];
+  }
+  const erasedOnly = new Set<string>();
+  for (const actor of lookalikes) {
+    const sql = new SqlParams();
+    const conditions = [...changeActorConditions(api.schemaSql, actor.id, sql), ...scopeConditions(api, sql)];
+    const { rows } = await api.pool.query<{ found: boolean }>(
+      `SELECT EXISTS (SELECT FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}) AS found`,
+      sql.values,
+    );
+    if (rows[0]?.found !== true) erasedOnly.add(actor.id);
+  }
+  return actors.filter((actor) => !erasedOnly.has(actor.id));
 }
