@@ -18,10 +18,16 @@ describe('request ids', () => {
     expect(Math.abs(stamp - Date.now())).toBeLessThan(60_000);
   });
 
-  it('keep an id already on the request (pino-http) when valid, numbers included', () => {
+  it("keep an id already on the request (pino-http's genReqId) when valid, but not a counter's", () => {
     const ids = new RequestIds();
-    expect(ids.resolve('inbound', 42)).toBe('42');
+    expect(ids.resolve('inbound', 'pino-7f3a9c1e')).toBe('pino-7f3a9c1e');
     expect(ids.resolve('inbound', { not: 'an id' })).toBe('inbound');
+    // pino-http's default counter and Fastify's own ids start again in every process: not adopted, inbound or not.
+    expect(ids.resolve('inbound', 42)).toBe('inbound');
+    expect(ids.resolve('inbound', 'req-1b')).toBe('inbound');
+    expect(ids.resolve('42', undefined)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    expect(ids.resolve('999999999999')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    expect(ids.resolve('1866213517930840064')).toBe('1866213517930840064');
   });
 
   it('are configurable: header, length, pattern, trust and generator; a failing generator falls back', () => {
@@ -32,6 +38,7 @@ describe('request ids', () => {
       generate: () => 'gen-1',
     });
     expect(ids.header).toBe('x-correlation-id');
+    // A pattern of one's own says what the ids look like: numbers it allows are not taken for a counter's.
     expect(ids.resolve('1234')).toBe('1234');
     expect(ids.resolve('1234')).toBe('1234'); // a /g pattern keeps no state between requests
     expect(ids.resolve('123456789')).toBe('gen-1');

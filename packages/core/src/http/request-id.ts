@@ -52,7 +52,8 @@ const DEFAULT_PATTERN = /^[A-Za-z0-9._~:/+=@-]+$/;
 // Ids that count requests (pino-http's and koa-pino-logger's 1, 2, 3…, Fastify's own req-1, req-2…, each wrapping
 // at 2^31) start again in every process and at every restart. Adopted, one id would name many requests in a log that
 // outlives the process: the request page would join them and `undo` of a request would reverse them all. A fresh id
-// is given instead. Longer numbers (a gateway's 64-bit snowflake ids) are kept.
+// is given instead. Longer numbers (a gateway's 64-bit snowflake ids) are kept, and so is whatever a pattern of the
+// application's own allows (it says what its ids look like).
 const COUNTER = /^(?:\d{1,12}|req-[0-9a-z]{1,7})$/;
 
 /** Request-id options, checked once. */
@@ -62,6 +63,7 @@ export class RequestIds {
   readonly #trustInbound: boolean;
   readonly #maxLength: number;
   readonly #pattern: RegExp;
+  readonly #refusesCounters: boolean;
   readonly #generate: () => string;
 
   constructor(options: RequestIdOptions = {}) {
@@ -89,17 +91,18 @@ export class RequestIds {
     this.#pattern = options.pattern
       ? new RegExp(options.pattern.source, options.pattern.flags.replace(/[gy]/g, ''))
       : DEFAULT_PATTERN;
+    this.#refusesCounters = options.pattern === undefined;
     this.#generate = options.generate ?? uuidv7;
   }
 
-  /** Whether an inbound value is short enough, made of safe characters and not a counter's. */
+  /** Whether an inbound value is short enough, made of safe characters and (by default) not a counter's. */
   accepts(value: unknown): value is string {
     return (
       typeof value === 'string' &&
       value.length > 0 &&
       value.length <= this.#maxLength &&
       this.#pattern.test(value) &&
-      !COUNTER.test(value)
+      !(this.#refusesCounters && COUNTER.test(value))
     );
   }
 
