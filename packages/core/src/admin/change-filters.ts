@@ -13,6 +13,8 @@ import { escapeLike } from './sql-builder.js';
 import { isAmbiguous, qualifiedName, tablesNamed } from './tables.js';
 import type { TransactionIds } from './transaction-ids.js';
 import { transactionIds } from './transaction-ids.js';
+import type { IdRange } from './window-ids.js';
+import { windowIds } from './window-ids.js';
 
 export const OPERATIONS: readonly ChangeOperation[] = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL'];
 /** Sources are free-form in the context (AuditSource); a filter value is a short token. */
@@ -46,6 +48,8 @@ export interface ChangeCriteria {
   source: string | undefined;
   from: string | undefined;
   to: string | undefined;
+  /** The ids the changes before `to` (from `from`) lie between, when the summaries of ended months say (window-ids.ts). */
+  windowIds?: IdRange | undefined;
   q: string | undefined;
 }
 
@@ -114,20 +118,25 @@ export function parseChangeCriteria(
   };
 }
 
-/** parseChangeCriteria, and for a transaction the ids its changes can have (one or two small queries). */
+/**
+ * parseChangeCriteria, with the ids the changes can have: for a transaction (a few small queries), and before a
+ * time in months that have ended (one).
+ */
 export async function resolveChangeCriteria(
   api: ApiContext,
   params: QueryParams<keyof ChangeFilters>,
 ): Promise<ChangeCriteria> {
   const criteria = parseChangeCriteria(params, api.tables, api.scope);
-  if (criteria.txid === undefined) return criteria;
+  const { from, to } = criteria;
+  const windowed = to === undefined ? criteria : { ...criteria, windowIds: await windowIds(api, from, to) };
+  if (criteria.txid === undefined) return windowed;
   // On a restored log whose boundary is not recorded, a txid may name a restored transaction and one of this cluster.
   const pending = await restorePending(api.pool, api.schemaSql);
   if (pending !== null) throw new AdminError('conflict', `txid: ${pending}`, 'txid');
   const stretch = await transactionStretch(api.pool, api.schemaSql, criteria.txid);
   if (stretch === undefined)
     throw badParameter('txid', `names restore boundary ${criteria.txid.boundary}, which this log has not`);
-  return { ...criteria, txidIds: await transactionIds(api, stretch) };
+  return { ...windowed, txidIds: await transactionIds(api, stretch) };
 }
 
 /** The `erasure` filter (of changes and of API calls): an erasure's id, within bigint. */
@@ -185,6 +194,14 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams, schem
   conditions.push(...testedConditions(criteria, ['source'], sql));
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);
+  // The window's ids start and stop the walk of an ended month's primary key (or of the actor's index), which its
+  // times cannot.
+  if (criteria.windowIds !== undefined) {
+    conditions.push(
+      `c.id >= ${sql.add(criteria.windowIds.first)}::bigint`,
+      `c.id <= ${sql.add(criteria.windowIds.last)}::bigint`,
+    );
+  }
   return conditions;
 }
 
