@@ -22,6 +22,7 @@ const NOTHING_RESTORED = {
   aheadOfCluster: null,
   boundary: null,
   boundaryRefused: null,
+  continuedCluster: false,
 };
 
 describe('on a fresh database', () => {

@@ -46,18 +46,69 @@ beforeAll(async () => {
   );
 });
 
+async function boundaries(): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM auditrum.restore_boundaries');
+  return rows[0]?.n as number;
+}
+
+async function idsOf(txid: string): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    'SELECT id::text AS id FROM auditrum.changes WHERE txid = $1 ORDER BY id',
+    [txid],
+  );
+  return rows.map((row) => row.id);
+}
+
+// As pg_upgrade leaves a log (and a move into any cluster that had counted further): in another cluster, whose
+// transaction ids go on from the log's. Before these first, every reader refused until the owner ran migrate.
+describe('a log moved into a cluster that counts on from its transaction ids (pg_upgrade)', () => {
+  it("is marked as this cluster's by the application role's migrate, with no boundary, and read as before", async () => {
+    const before = await committed(owner, [`INSERT INTO items VALUES (10, 'ten')`]);
+    await db.pool.query('UPDATE auditrum.restore_boundaries SET system_identifier = system_identifier + 1');
+    await expect(exported()).rejects.toThrow(PENDING);
+
+    const asApp = await migrate(owner);
+    expect(asApp.restored).toMatchObject({ continuedCluster: true, boundary: null, boundaryRefused: null });
+    expect(await boundaries()).toBe(1);
+    expect((await doctor(db.pool, 'auditrum')).checks.filter((c) => c.check === 'registry')).toEqual([]);
+    expect((await migrate(owner)).restored.continuedCluster).toBe(false);
+
+    const after = await committed(owner, [`UPDATE items SET name = 'diez' WHERE id = 10`]);
+    expect((await exported()).ids).toEqual(await changeIds());
+    // Transactions keep their names (no `@n`).
+    expect(await page(before)).toEqual({
+      status: 200,
+      items: (await idsOf(before)).map((id) => ({ id, txid: before })),
+    });
+    expect(await page(after)).toEqual({ status: 200, items: (await idsOf(after)).map((id) => ({ id, txid: after })) });
+    expect((await seal(db.pool, 'auditrum')).rows).toBe(2);
+    expect(await verify(db.pool, 'auditrum')).toMatchObject({ ok: true, unsealed: 0, problems: [] });
+  });
+
+  it('is marked by seal too, when no migrate ran since', async () => {
+    await db.pool.query('UPDATE auditrum.restore_boundaries SET system_identifier = system_identifier + 1');
+    await committed(owner, [`INSERT INTO items VALUES (11, 'eleven')`]);
+    expect((await seal(db.pool, 'auditrum')).rows).toBe(1);
+    expect(await boundaries()).toBe(1);
+    expect((await db.pool.query('SELECT auditrum._restore_pending() AS pending')).rows).toEqual([{ pending: null }]);
+  });
+});
+
 describe('a log restored into another cluster (its latest boundary names another system identifier)', () => {
   it('is refused by the readers until the owner records its boundary, then read by it', async () => {
     await owner.query(`INSERT INTO items VALUES (1, 'one')`);
     expect((await seal(db.pool, 'auditrum')).rows).toBeGreaterThan(0);
-    const restoredTxid = await committed(owner, [`UPDATE items SET name = 'uno' WHERE id = 1`]);
+    const dumpedTxid = await committed(owner, [`UPDATE items SET name = 'uno' WHERE id = 1`]);
     const restoredIds = await changeIds();
     const { rows: updates } = await db.pool.query<{ id: string }>(
-      `SELECT id::text AS id FROM auditrum.changes WHERE operation = 'UPDATE'`,
+      `SELECT id::text AS id FROM auditrum.changes WHERE operation = 'UPDATE' AND row_key = '1'`,
     );
     const updated = updates[0]?.id as string;
-    // As a dump restored elsewhere would have it: the log's latest boundary is of another cluster.
+    // As a dump restored elsewhere would have it: the log's latest boundary is of another cluster, which had counted
+    // further than this one (its last transaction's id this cluster has not reached).
     await db.pool.query('UPDATE auditrum.restore_boundaries SET system_identifier = system_identifier + 1');
+    const restoredTxid = String(BigInt(dumpedTxid) + 2n ** 32n);
+    await db.pool.query('UPDATE auditrum.changes SET txid = $2 WHERE txid = $1', [dumpedTxid, restoredTxid]);
 
     await expect(exported()).rejects.toThrow(PENDING);
     await expect(seal(db.pool, 'auditrum')).rejects.toThrow(PENDING);

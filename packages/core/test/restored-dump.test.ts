@@ -197,6 +197,7 @@ describe('a database restored from a dump', () => {
       // Restored into another database of the same cluster: the rows up to here were written in the dumped one.
       boundary: { id: 2, changesUpTo: last[0]?.id, requestsUpTo: '0', xid: expect.stringMatching(/^\d+$/) },
       boundaryRefused: null,
+      continuedCluster: false,
     });
     const listed = await status(restored, 'auditrum');
     expect(listed.restored).toEqual([]);
@@ -245,6 +246,7 @@ describe('a database restored from a dump', () => {
       aheadOfCluster: null,
       boundary: null,
       boundaryRefused: null,
+      continuedCluster: false,
     });
   });
 });

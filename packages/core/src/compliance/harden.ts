@@ -24,7 +24,12 @@ const UNREADABLE = new Set(['settings', '_guard_known']);
 
 // Functions the application runs with the owner's rights: its partition maintainer keeps partitions ahead, and the
 // partitions it creates are the owner's, never its own.
-export const DEFINER_FUNCTIONS_FOR_APP: readonly string[] = ['ensure_partitions', 'ensure_api_request_partitions'];
+export const DEFINER_FUNCTIONS_FOR_APP: readonly string[] = [
+  'ensure_partitions',
+  'ensure_api_request_partitions',
+  // An application's start-up migrate after pg_upgrade: it records only what it has checked (migration 32).
+  '_adopt_continued_cluster',
+];
 
 /** What could let the application role take back what harden takes, each refused with what to do instead. */
 interface AppRoleRisks {

@@ -11021,6 +11021,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 /**
+ * After pg_upgrade, or any move into a cluster that had counted further than the log's (no row of either log carries
+ * a transaction id this cluster has not reached), the log's transaction ids are this cluster's count going on: no
+ * new transaction can take a restored one's id, and every restored one has ended. The latest boundary is then marked
+ * as of this cluster, with nothing to tell apart (no boundary recorded: a transaction keeps its name). Returns
+ * whether the log is in this cluster's count now. The application role may call it (its start-up migrate; \`harden\`
+ * grants it), and seal does: it records only what it has just checked, in one statement whose snapshot sees no transaction this cluster has not
+ * begun. Reads both logs whole, once after such a move.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._adopt_continued_cluster() RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  WITH here AS (SELECT i.system_identifier FROM :AUDITRUM_SCHEMA._database_identity() i),
+  next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
+  adopted AS (
+    UPDATE :AUDITRUM_SCHEMA.restore_boundaries b SET system_identifier = here.system_identifier
+    FROM here, next
+    WHERE b.id = (SELECT max(x.id) FROM :AUDITRUM_SCHEMA.restore_boundaries x)
+      AND b.system_identifier <> here.system_identifier
+      AND NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.changes c WHERE c.txid >= next.xid)
+      AND NOT EXISTS (SELECT FROM :AUDITRUM_SCHEMA.api_requests r WHERE r.txid >= next.xid)
+    RETURNING b.id
+  )
+  SELECT EXISTS (SELECT FROM adopted)
+$$;
+
+/**
  * Where the next seal starts, from the last seal and the latest restore boundary:
  * - the restored rows it takes: ids in (restored_after, restored_upto] not in the chain yet. They were all committed
  *   at the boundary, whatever their txid. Those of a restore that a seal has run since (ids up to restored_after)
@@ -11083,6 +11108,9 @@ BEGIN
       USING ERRCODE = 'invalid_transaction_state';
   END IF;
   pending := :AUDITRUM_SCHEMA._restore_pending();
+  IF pending IS NOT NULL AND :AUDITRUM_SCHEMA._adopt_continued_cluster() THEN
+    pending := NULL;
+  END IF;
   IF pending IS NOT NULL THEN
     RAISE EXCEPTION 'auditrum: seal(): %', pending USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { onOneConnection, SAFE_SEARCH_PATH_LOCAL } from '../db/queryable.js';
 import { migrations } from '../generated/migrations.js';
 import { assertValidSchemaName, DEFAULT_SCHEMA, quoteIdentifier } from './identifiers.js';
-import { recordRestoreBoundary, restorePending } from './restore-boundary.js';
+import { adoptContinuedCluster, recordRestoreBoundary, restorePending } from './restore-boundary.js';
 import type { Rebinding } from './restored-registry.js';
 import { nothingRestored, rebindRestored, reinstallRebound, restoredTables } from './restored-registry.js';
 import { SchemaTooNewError } from './schema-too-new-error.js';
@@ -136,6 +136,8 @@ async function boundaryIfRestored(client: pg.ClientBase, schema: string, rebindi
   const foundRestored = rebinding.rebound.length > 0 || rebinding.failed.length > 0;
   const pending = await unlessDenied(client, () => restorePending(client, quoteIdentifier(schema)));
   if (!foundRestored && (pending === undefined || pending === null)) return rebinding;
+  // pg_upgrade: another cluster, counting on from the log's transaction ids. Any role may find that out.
+  if (!foundRestored && (await adoptContinuedCluster(client, schema))) return { ...rebinding, continuedCluster: true };
   const boundary = await unlessDenied(client, () => recordRestoreBoundary(client, schema));
   return boundary === undefined
     ? {

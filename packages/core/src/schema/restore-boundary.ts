@@ -43,6 +43,18 @@ export async function recordRestoreBoundary(client: pg.ClientBase, schema: strin
   return rows[0] as RestoreBoundary;
 }
 
+/**
+ * Marks the log as of this cluster when its transaction count goes on from the log's (pg_upgrade; no row carries a
+ * transaction id this cluster has not reached): true then, false when a boundary is needed (`_adopt_continued_cluster()`,
+ * migration 32, which any role may run). Reads both logs whole, once after such a move.
+ */
+export async function adoptContinuedCluster(client: pg.ClientBase, schema: string): Promise<boolean> {
+  const { rows } = await client.query<{ adopted: boolean }>(
+    `SELECT ${quoteIdentifier(schema)}._adopt_continued_cluster() AS adopted`,
+  );
+  return rows[0]?.adopted === true;
+}
+
 /** Why the latest restore's boundary is missing (`_restore_pending()`, migration 32), or null. */
 export async function restorePending(db: Queryable, schemaSql: string): Promise<string | null> {
   const { rows } = await db.query<{ pending: string | null }>(`SELECT ${schemaSql}._restore_pending() AS pending`);

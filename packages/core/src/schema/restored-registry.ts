@@ -42,6 +42,12 @@ export interface Rebinding {
   boundary: RestoreBoundary | null;
   /** Why a restore was found and its boundary not recorded (an application role's migrate), or null. */
   boundaryRefused: string | null;
+  /**
+   * True when the log was found in another cluster whose transaction count goes on from the log's (after pg_upgrade):
+   * no row carries a transaction id this cluster has not reached, so it was marked as this cluster's, with no boundary
+   * to record (`_adopt_continued_cluster()`, migration 32).
+   */
+  continuedCluster: boolean;
 }
 
 /** Log rows whose transaction id is at or past this cluster's next one, up to `upTo`. */
@@ -54,7 +60,15 @@ export interface TransactionsAhead {
 
 /** A rebinding that found nothing restored (a new object each time: the caller fills it in). */
 export function nothingRestored(): Rebinding {
-  return { rebound: [], failed: [], untrustedRoles: [], aheadOfCluster: null, boundary: null, boundaryRefused: null };
+  return {
+    rebound: [],
+    failed: [],
+    untrustedRoles: [],
+    aheadOfCluster: null,
+    boundary: null,
+    boundaryRefused: null,
+    continuedCluster: false,
+  };
 }
 
 /**

@@ -21,7 +21,12 @@ export function addMigrateCommand(program: Command, cli: CliContext): void {
       for (const { role, reason } of result.restored.untrustedRoles) {
         cli.io.stderr(`auditrum: application role ${role} is no longer trusted after a restore: ${reason}\n`);
       }
-      const { boundary, boundaryRefused } = result.restored;
+      const { boundary, boundaryRefused, continuedCluster } = result.restored;
+      if (continuedCluster) {
+        cli.print(
+          "the log is in another cluster whose transaction ids go on from its own (pg_upgrade): marked as this cluster's",
+        );
+      }
       if (boundary !== null) {
         cli.print(
           `recorded restore boundary ${boundary.id}: changes up to ${boundary.changesUpTo} and API requests up to ${boundary.requestsUpTo} were restored`,
