@@ -3,6 +3,7 @@ import pg from 'pg';
 import { describe, expect, test } from 'vitest';
 import { migrations } from '../src/generated/migrations.js';
 import { migrate, SchemaTooNewError } from '../src/index.js';
+import { NOTHING_RESTORED } from './nothing-restored.js';
 
 const allIds = migrations.map((m) => m.id);
 const latest = allIds.length;
@@ -13,17 +14,6 @@ async function appliedRows(pool: pg.Pool, schema = 'auditrum') {
   );
   return rows;
 }
-
-/** What migrate reports of a restore on a database that was not restored. */
-const NOTHING_RESTORED = {
-  rebound: [],
-  failed: [],
-  untrustedRoles: [],
-  aheadOfCluster: null,
-  boundary: null,
-  boundaryRefused: null,
-  continuedCluster: false,
-};
 
 describe('on a fresh database', () => {
   const db = useEmptyDatabase();
