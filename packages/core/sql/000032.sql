@@ -75,8 +75,8 @@ $$;
  * new transaction can take a restored one's id, and every restored one has ended. The latest boundary is then marked
  * as of this cluster, with nothing to tell apart (no boundary recorded: a transaction keeps its name). Returns
  * whether the log is in this cluster's count now. The application role may call it (its start-up migrate; `harden`
- * grants it), and seal does: it records only what it has just checked, in one statement whose snapshot sees no transaction this cluster has not
- * begun. Reads both logs whole, once after such a move.
+ * grants it), and seal does: it records only what it has just checked, in one statement whose snapshot sees no
+ * transaction this cluster has not begun. Reads both logs whole, once after such a move.
  */
 CREATE FUNCTION :AUDITRUM_SCHEMA._adopt_continued_cluster() RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -172,10 +172,10 @@ async function partitionChecks(db: Queryable, schema: string, monthsAhead: numbe
 }
 
 // Privileges that let a role other than the owner change history: writing a log table or partition (but inserting
-// API-log rows, which the application does) or every table, a trigger on one, creating in the schema, or running a SECURITY DEFINER
-// function of the schema (but those harden grants the application, $2: the partition functions and the adoption of a
-// cluster that counts on from the log's; and triggers, which cannot be called). A grant made after harden, or a function that a later migration created with PostgreSQL's default
-// EXECUTE for PUBLIC, shows here.
+// API-log rows, which the application does) or every table, a trigger on one, creating in the schema, or running a
+// SECURITY DEFINER function of the schema (but those harden grants the application, $2: the partition functions and
+// the adoption of a cluster that counts on from the log's; and triggers, which cannot be called). A grant made after
+// harden, or a function that a later migration created with PostgreSQL's default EXECUTE for PUBLIC, shows here.
 const loosePrivilegesSql = (s: string): string => `
   WITH grants AS (
     SELECT a.grantee, a.privilege_type, format('%I.%I', n.nspname, c.relname) AS object
