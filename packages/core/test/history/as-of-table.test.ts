@@ -105,8 +105,10 @@ describe('a table as of a time', () => {
     let waiting: { state: string; wait_event: string | null } | undefined;
     for (let poll = 0; poll < 200 && waiting?.wait_event !== 'ClientWrite'; poll++) {
       await new Promise((resolve) => setTimeout(resolve, 25));
+      // The reading connection's backend: a parallel worker scanning for it waits on its leader (MessageQueueSend).
       const { rows: activity } = await db.pool.query<{ state: string; wait_event: string | null }>(
-        `SELECT state, wait_event FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT row_key%' AND pid <> pg_backend_pid()`,
+        `SELECT state, wait_event FROM pg_stat_activity
+         WHERE query LIKE 'COPY (SELECT row_key%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
       );
       waiting = activity[0];
     }
