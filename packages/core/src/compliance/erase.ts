@@ -15,6 +15,15 @@ export type EraseSubject =
       key: RowKeyInput;
       /** The columns whose values are erased in every version of the row. */
       columns: readonly string[];
+    }
+  | {
+      table: string;
+      /**
+       * The row whose key this erasure erased (its versions' key reads `erased:<id>`): a `key` of that text names a
+       * real row of that key, never it.
+       */
+      keyErasure: string;
+      columns: readonly string[];
     };
 
 export interface EraseOptions {
@@ -46,6 +55,8 @@ export interface EraseResult {
 
 // What erase() in SQL raises for a subject, a reason or a column it cannot take: a ComplianceInputError.
 const INPUT_ERRORS = new Set(['22023', 'P0002', '42703']);
+// An erasure's id as keyErasure gives it (erase() in SQL checks it is within bigint).
+const ERASURE_ID = /^[1-9]\d{0,18}$/;
 // What to_regclass() raises for a table name it cannot even parse.
 const UNREADABLE_NAME = new Set(['42601', '42602', '0A000']);
 
@@ -142,7 +153,7 @@ async function qualifiedTable(
 
 /** The subject as erase() in SQL takes it; a subject of neither shape is a ComplianceInputError. */
 function subjectJson(subject: EraseSubject): Record<string, unknown> {
-  const shape = 'the subject of an erasure is { actorId } or { table, key, columns }';
+  const shape = 'the subject of an erasure is { actorId }, { table, key, columns } or { table, keyErasure, columns }';
   if (typeof subject !== 'object' || subject === null) throw new ComplianceInputError(shape);
   if ('actorId' in subject) {
     if (typeof subject.actorId !== 'string' || subject.actorId === '' || Object.keys(subject).length !== 1) {
@@ -150,7 +161,7 @@ function subjectJson(subject: EraseSubject): Record<string, unknown> {
     }
     return { actor_id: subject.actorId };
   }
-  if ('table' in subject && 'key' in subject && 'columns' in subject && Object.keys(subject).length === 3) {
+  if ('table' in subject && 'columns' in subject && Object.keys(subject).length === 3) {
     if (typeof subject.table !== 'string' || subject.table === '') {
       throw new ComplianceInputError(`${shape}: table must be a table name`);
     }
@@ -158,13 +169,21 @@ function subjectJson(subject: EraseSubject): Record<string, unknown> {
     if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string' && c !== '')) {
       throw new ComplianceInputError(`${shape}: columns must be a list of column names`);
     }
-    let key: unknown;
-    try {
-      key = JSON.parse(rowKeyJson(subject.key));
-    } catch (error) {
-      throw new ComplianceInputError((error as Error).message, { cause: error });
+    if ('keyErasure' in subject) {
+      if (typeof subject.keyErasure !== 'string' || !ERASURE_ID.test(subject.keyErasure)) {
+        throw new ComplianceInputError(`${shape}: keyErasure must be an erasure's id (digits)`);
+      }
+      return { table: subject.table, key_erasure: subject.keyErasure, columns };
     }
-    return { table: subject.table, key, columns };
+    if ('key' in subject) {
+      let key: unknown;
+      try {
+        key = JSON.parse(rowKeyJson(subject.key));
+      } catch (error) {
+        throw new ComplianceInputError((error as Error).message, { cause: error });
+      }
+      return { table: subject.table, key, columns };
+    }
   }
   throw new ComplianceInputError(shape);
 }

@@ -12,6 +12,7 @@ interface EraseFlags {
   actorId?: string;
   table?: string;
   key?: string;
+  keyErasure?: string;
   columns?: string;
   reason?: string;
   actor?: string;
@@ -28,6 +29,10 @@ export function addEraseCommand(program: Command, cli: CliContext): void {
     .option('--actor-id <id>', 'erase this actor: their changes and API calls')
     .option('--table <table>', 'erase columns of one row of this tracked table (schema.table)')
     .option('--key <key>', `the row's key: ${KEY_HELP}`)
+    .option(
+      '--key-erasure <id>',
+      'instead of --key: the row whose key this erasure erased (its history reads the key erased:<id>)',
+    )
     .option('--columns <names>', 'the columns to erase in every version of the row, comma-separated')
     .option('--reason <text>', 'why: the request this answers (required, kept with the erasure)')
     .option('--actor <who>', 'who asked for the erasure (kept with it, beside the database role)')
@@ -69,18 +74,28 @@ export function addEraseCommand(program: Command, cli: CliContext): void {
     });
 }
 
-/** --actor-id alone, or --table with --key and --columns. */
+/** --actor-id alone, or --table with --key (or --key-erasure) and --columns. */
 function subjectOf(flags: EraseFlags): EraseSubject {
-  const byRow = flags.table !== undefined || flags.key !== undefined || flags.columns !== undefined;
+  const byRow =
+    flags.table !== undefined ||
+    flags.key !== undefined ||
+    flags.keyErasure !== undefined ||
+    flags.columns !== undefined;
   if (flags.actorId !== undefined && byRow) {
     throw new UsageError('give --actor-id, or --table with --key and --columns, not both');
   }
   if (flags.actorId !== undefined) return { actorId: flags.actorId };
-  if (flags.table === undefined || flags.key === undefined || flags.columns === undefined) {
-    throw new UsageError('give --actor-id, or --table with --key and --columns');
+  if (flags.key !== undefined && flags.keyErasure !== undefined) {
+    throw new UsageError('give --key or --key-erasure, not both');
+  }
+  if (flags.table === undefined || (flags.key ?? flags.keyErasure) === undefined || flags.columns === undefined) {
+    throw new UsageError(
+      'give --actor-id, or --table with --key and --columns (--key-erasure in place of --key: a row whose key an erasure erased)',
+    );
   }
   const columns = flags.columns.split(',').map((c) => c.trim());
   if (columns.some((c) => c === ''))
     throw new UsageError(`--columns ${JSON.stringify(flags.columns)}: give column names, comma-separated`);
-  return { table: flags.table, key: keyArgument(flags.key), columns };
+  if (flags.keyErasure !== undefined) return { table: flags.table, keyErasure: flags.keyErasure, columns };
+  return { table: flags.table, key: keyArgument(flags.key as string), columns };
 }

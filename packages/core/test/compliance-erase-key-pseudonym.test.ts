@@ -1,0 +1,150 @@
+import { ComplianceInputError, erase, erasedActorId, harden, seal, verify } from '@auditrum/core';
+import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+// A row key an erasure gave (`erased:<erasure id>`, when it erased a key column) and a real row of the same table
+// whose key is that text: keys are any text a key column holds. The two-role set-up: the application's non-superuser
+// role owns the table and writes, a non-superuser admin role owns the schema and erases (harden).
+const db = useTestDatabase();
+const role = useAppRole(db);
+const adminRole = useAdminRole(db);
+let app: pg.Pool;
+let owner: pg.Pool;
+
+/** The erasure of Alice's row (its key, alice@example.com, erased), and the key it gave. */
+let aliceErasure: string;
+let pseudonym: string;
+
+/** Every version of the table's rows as the log holds them, oldest first. */
+async function versions(): Promise<unknown[]> {
+  const { rows } = await db.pool.query(
+    `SELECT c.row_key AS key, c.new_values->>'email' AS email, c.new_values->>'name' AS name
+     FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
+     WHERE t.table_name = 'people' ORDER BY c.id`,
+  );
+  return rows;
+}
+
+async function snapshot(): Promise<string> {
+  const { rows } = await db.pool.query(
+    `SELECT (SELECT json_agg(c ORDER BY c.id) FROM auditrum.changes c)::text
+       || (SELECT coalesce(json_agg(e ORDER BY e.id), '[]') FROM auditrum.erasures e)::text
+       || (SELECT coalesce(json_agg(e ORDER BY e.erasure_id, e.change_id), '[]') FROM auditrum.erased_changes e)::text
+       AS all`,
+  );
+  return (rows[0] as { all: string }).all;
+}
+
+beforeAll(async () => {
+  app = role.openPool({ max: 2 });
+  owner = adminRole.openPool({ max: 2 });
+  await app.query('CREATE TABLE people (email text PRIMARY KEY, name text)');
+  await db.pool.query(`SELECT auditrum.track('people')`);
+  await harden(db.pool, 'auditrum', { appRole: role.name, adminRole: adminRole.name });
+  await app.query(`INSERT INTO people VALUES ('alice@example.com', 'Alice')`);
+  await app.query(`UPDATE people SET name = 'Alice L.' WHERE email = 'alice@example.com'`);
+  await seal(owner, 'auditrum');
+  const erased = await erase(owner, 'auditrum', {
+    subject: { table: 'public.people', key: 'alice@example.com', columns: ['email'] },
+    reason: 'GDPR request 1',
+  });
+  aliceErasure = erased.erasureId as string;
+  pseudonym = erasedActorId(aliceErasure);
+  // Another row, whose key the application sets to the pseudonym's text.
+  await app.query(`INSERT INTO people VALUES ($1, 'Eve')`, [pseudonym]);
+  await app.query(`UPDATE people SET name = 'Eve E.' WHERE email = $1`, [pseudonym]);
+  await seal(owner, 'auditrum');
+  expect(await versions()).toEqual([
+    { key: pseudonym, email: '[erased]', name: 'Alice' },
+    { key: pseudonym, email: null, name: 'Alice L.' },
+    { key: pseudonym, email: pseudonym, name: 'Eve' },
+    { key: pseudonym, email: null, name: 'Eve E.' },
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([app, owner].map((pool) => pool.end()));
+});
+
+describe('a real row whose key reads as an erasure’s key pseudonym', () => {
+  it('is refused bad input on the erased row, and nothing changes', async () => {
+    const before = await snapshot();
+    const cases: [unknown, string][] = [
+      [
+        { table: 'public.people', keyErasure: '99', columns: ['name'] },
+        'erasure 99 erased no key of table public.people',
+      ],
+      [{ table: 'public.people', keyErasure: 'x', columns: ['name'] }, "keyErasure must be an erasure's id"],
+      [{ table: 'public.people', keyErasure: '99999999999999999999', columns: ['name'] }, 'keyErasure must be'],
+      [
+        { table: 'public.people', keyErasure: '9223372036854775808', columns: ['name'] },
+        'key_erasure is the id of the erasure',
+      ],
+      [{ table: 'public.people', keyErasure: aliceErasure, columns: ['shoe'] }, 'has no column shoe'],
+      [{ table: 'public.people', key: 'x', keyErasure: aliceErasure, columns: ['name'] }, 'the subject of an erasure'],
+    ];
+    for (const [subject, message] of cases) {
+      const error = await erase(owner, 'auditrum', { subject: subject as never, reason: 'r' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ComplianceInputError);
+      expect((error as Error).message).toContain(message);
+    }
+    const both = await runCli(
+      ['erase', '--table', 'people', '--key', 'x', '--key-erasure', aliceErasure, '--columns', 'name', '--reason', 'r'],
+      { env: { DATABASE_URL: adminRole.url }, cwd: process.cwd() },
+    );
+    expect([both.code, both.stderr]).toEqual([2, expect.stringContaining('give --key or --key-erasure, not both')]);
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('alone is erased by its key; the erased row alone by its erasure; each verifies under its own erasure', async () => {
+    const real = await erase(owner, 'auditrum', {
+      subject: { table: 'public.people', key: pseudonym, columns: ['name'] },
+      reason: 'GDPR request 2',
+    });
+    expect(real).toMatchObject({ changes: 2, apiRequests: 0, sealed: 2, unmatched: 0 });
+    const cli = await runCli(
+      ['erase', '--table', 'people', '--key-erasure', aliceErasure, '--columns', 'name', '--reason', 'GDPR request 3'],
+      { env: { DATABASE_URL: adminRole.url }, cwd: process.cwd() },
+    );
+    expect([cli.code, cli.stderr]).toEqual([0, '']);
+    const third = String(BigInt(real.erasureId as string) + 1n);
+    expect(cli.stdout).toBe(`erased 2 change row(s) (2 sealed) and 0 API request(s): erasure ${third}\n`);
+    expect(await versions()).toEqual([
+      { key: pseudonym, email: '[erased]', name: '[erased]' },
+      { key: pseudonym, email: null, name: '[erased]' },
+      { key: pseudonym, email: pseudonym, name: '[erased]' },
+      { key: pseudonym, email: null, name: '[erased]' },
+    ]);
+    const { rows: recorded } = await db.pool.query(
+      `SELECT e.erasure_id::text AS erasure, c.new_values->>'email' AS email FROM auditrum.erased_changes e
+       JOIN auditrum.changes c ON c.id = e.change_id ORDER BY e.erasure_id, e.change_id`,
+    );
+    expect(recorded).toEqual([
+      { erasure: aliceErasure, email: '[erased]' },
+      { erasure: aliceErasure, email: null },
+      { erasure: real.erasureId, email: pseudonym },
+      { erasure: real.erasureId, email: null },
+      { erasure: third, email: '[erased]' },
+      { erasure: third, email: null },
+    ]);
+    const { rows: subjects } = await db.pool.query('SELECT subject FROM auditrum.erasures ORDER BY id');
+    expect(subjects).toEqual([
+      { subject: { table: 'public.people', key: '[erased]', columns: ['email'] } },
+      { subject: { table: 'public.people', key: pseudonym, columns: ['name'] } },
+      { subject: { table: 'public.people', key: pseudonym, columns: ['name'] } },
+    ]);
+    const verified = await verify(owner, 'auditrum');
+    expect(verified.problems).toEqual([]);
+    expect(verified.erased.map((e) => e.erasureId)).toEqual([third, third, real.erasureId, real.erasureId]);
+  });
+
+  it('leaves the application role unable to erase', async () => {
+    const error = await erase(app, 'auditrum', {
+      subject: { table: 'public.people', keyErasure: aliceErasure, columns: ['name'] },
+      reason: 'r',
+    }).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('42501');
+  });
+});
