@@ -11683,6 +11683,12 @@ SELECT :AUDITRUM_SCHEMA._summarize_ended_months();
 -- erasure of a row whose recorded key is the marker (it erased a key column), the version's key being that erasure's
 -- pseudonym. The log is not altered and capture is not touched.
 -- New: _key_pseudonym_erasure(), that test for one version, for erase() and the readers.
+--
+-- And a table a migration adds is readable by whoever may read the log: \`harden\` grants the application role SELECT
+-- on every table it finds, but a table added by a later migrate had PostgreSQL's defaults (none) until harden ran
+-- again, so the application role could not read erased_api_requests (version 33) and the admin's API-log filter of
+-- an \`erased:<n>\` actor failed with "permission denied". New: _grant_log_readers(), called here for that table and
+-- by later migrations for the tables they add.
 -- Replaced: erase(), whose erasure of a row by key leaves out the versions holding a pseudonym, and which names the
 -- row an erasure's key pseudonym stands for by that erasure (subject key_erasure).
 
@@ -11697,6 +11703,29 @@ RETURNS bigint LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WHERE row_key LIKE 'erased:%' AND e.change_id = _key_pseudonym_erasure.change_id
     AND row_key = 'erased:' || x.id AND x.subject ? 'table' AND x.subject->'key' = to_jsonb('[erased]'::text)
 $$;
+
+/**
+ * Grants SELECT on \`rel\` (a table a migration adds, for the log's readers) to every role that may SELECT the change
+ * log itself other than \`rel\`'s owner: after \`harden\`, the application role; before it, whoever the operator let read
+ * the log. A role granted it already is granted it again (no change). Run by migrate, as the schema's owner.
+ */
+CREATE FUNCTION :AUDITRUM_SCHEMA._grant_log_readers(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  reader text;
+BEGIN
+  FOR reader IN
+    SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+    FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+    WHERE c.oid = format('%I.changes', :'AUDITRUM_SCHEMA')::regclass AND a.privilege_type = 'SELECT'
+      AND a.grantee <> (SELECT t.relowner FROM pg_class t WHERE t.oid = rel)
+  LOOP
+    EXECUTE format('GRANT SELECT ON %s TO %s', rel, reader);
+  END LOOP;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION :AUDITRUM_SCHEMA._grant_log_readers(regclass) FROM PUBLIC;
+SELECT :AUDITRUM_SCHEMA._grant_log_readers(format('%I.erased_api_requests', :'AUDITRUM_SCHEMA')::regclass);
 
 /**
  * Erases one person's values from history (GDPR art. 17), in the caller's transaction, and records it in
