@@ -384,7 +384,9 @@ describe('actor', () => {
       [`${BASE}/api/actors/2`]: {
         actor: { id: '2', label: 'bob@shop.test' },
         changeCount: 12,
+        changeCountEstimated: false,
         requestCount: 4,
+        requestCountEstimated: false,
         firstSeen: '2026-11-26T09:00:00.000Z',
         lastSeen: '2026-11-26T10:15:00.000Z',
       },
@@ -407,12 +409,39 @@ describe('actor', () => {
     );
   });
 
+  it('says which counts are estimates, to two digits', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/actors/import`]: {
+        actor: { id: 'import', label: null },
+        changeCount: 2_345_678,
+        changeCountEstimated: true,
+        requestCount: 4,
+        requestCountEstimated: false,
+        firstSeen: '2026-11-26T09:00:00.000Z',
+        lastSeen: '2026-11-26T10:15:00.000Z',
+      },
+      [`${BASE}/api/changes`]: { items: [updateChange()], nextCursor: null },
+      [`${BASE}/api/requests`]: { items: [], nextCursor: null },
+    });
+    openAt('/actors/import');
+    expect(await screen.findByRole('heading', { name: 'import' })).toBeTruthy();
+    const facts = Object.fromEntries(
+      screen.getAllByRole('term').map((term) => [term.textContent, term.nextElementSibling?.textContent]),
+    );
+    expect(facts).toMatchObject({
+      Changes: 'about 2,300,000 (estimated: too many to count quickly)',
+      Requests: '4',
+    });
+  });
+
   it("leaves the API log out when the server says it is not in the user's scope", async () => {
     fetchStub = stubFetch({
       [`${BASE}/api/actors/2`]: {
         actor: { id: '2', label: 'bob@shop.test' },
         changeCount: 12,
+        changeCountEstimated: false,
         requestCount: 0,
+        requestCountEstimated: false,
         firstSeen: '2026-11-26T09:00:00.000Z',
         lastSeen: '2026-11-26T10:15:00.000Z',
       },

@@ -804,7 +804,9 @@ describe('api/requests and api/actors', () => {
     expect(alice).toEqual({
       actor: { id: 'u-alice', label: 'alice@example.com' },
       changeCount: 3,
+      changeCountEstimated: false,
       requestCount: 2,
+      requestCountEstimated: false,
       firstSeen: expect.any(String),
       lastSeen: expect.any(String),
     });

@@ -6,6 +6,7 @@ import { RequestsTable } from '../components/RequestsTable.tsx';
 import { Empty, ErrorMessage, Loaded, Loading } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { apiLogVisible } from '../config.ts';
+import { countText } from '../lib/counts.ts';
 import { Link } from '../router/Link.tsx';
 import { withQuery } from '../router/location.ts';
 
@@ -18,7 +19,15 @@ export function ActorPage({ actorId }: { actorId: string }) {
   const requests = useRoute('requests', withApiLog ? { actor: actorId, limit: RECENT } : null);
   if (actor.status === 'loading') return <Loading what="the actor" />;
   if (actor.status === 'error') return <ErrorMessage error={actor.error} retry={actor.retry} />;
-  const { actor: who, changeCount, requestCount, firstSeen, lastSeen } = actor.data;
+  const {
+    actor: who,
+    changeCount,
+    changeCountEstimated,
+    requestCount,
+    requestCountEstimated,
+    firstSeen,
+    lastSeen,
+  } = actor.data;
   return (
     <>
       <p className="crumbs">
@@ -29,11 +38,11 @@ export function ActorPage({ actorId }: { actorId: string }) {
         <dt>Actor id</dt>
         <dd className="mono">{who.id}</dd>
         <dt>Changes</dt>
-        <dd>{changeCount.toLocaleString('en')}</dd>
+        <dd>{countText(changeCount, changeCountEstimated)}</dd>
         {withApiLog && (
           <>
             <dt>Requests</dt>
-            <dd>{requestCount.toLocaleString('en')}</dd>
+            <dd>{countText(requestCount, requestCountEstimated)}</dd>
           </>
         )}
         <dt>First seen</dt>

@@ -12,6 +12,7 @@ import { Pager } from '../components/Pager.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { apiLogVisible } from '../config.ts';
+import { countText, roughly } from '../lib/counts.ts';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { withQuery } from '../router/location.ts';
@@ -133,11 +134,7 @@ function SealSection({ status }: { status: Readable }) {
         <dt>Chain length</dt>
         <dd>{count(Number(chain.links), 'link')}</dd>
         <dt>Rows not sealed yet</dt>
-        <dd>
-          {chain.unsealedEstimated
-            ? `about ${roughly(chain.unsealed).toLocaleString('en')} (estimated: too many to count quickly)`
-            : chain.unsealed.toLocaleString('en')}
-        </dd>
+        <dd>{countText(chain.unsealed, chain.unsealedEstimated)}</dd>
         <dt>Seal runs</dt>
         <dd>{chain.seals.toLocaleString('en')}</dd>
         {lastSeal && <SealFacts seal={lastSeal} />}
@@ -457,12 +454,6 @@ function subjectLink(erasure: ErasureEvent): ReactNode {
 /** The rows waiting for a seal: an estimate (the server counts only so many) says so and keeps two digits. */
 function unsealedRows(chain: Readable['chain']): string {
   return chain.unsealedEstimated ? `about ${count(roughly(chain.unsealed), 'row')}` : count(chain.unsealed, 'row');
-}
-
-/** Two significant digits: 1,234,567 is about 1,200,000 (the estimate's last digits mean nothing). */
-function roughly(n: number): number {
-  const unit = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(n, 1))) - 1);
-  return Math.round(n / unit) * unit;
 }
 
 function count(n: number, noun: string): string {

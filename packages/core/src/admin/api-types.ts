@@ -448,8 +448,15 @@ export interface ActorsResponse {
 /** `GET api/actors/:actorId`; times are null when the actor has no changes or requests. */
 export interface ActorResponse {
   actor: ActorRef;
+  /**
+   * The actor's changes, counted one by one up to ACTOR_COUNT_EXACT_UP_TO; past it, the planner's estimate from the
+   * log's statistics (never below what was counted), and `changeCountEstimated` is true.
+   */
   changeCount: number;
+  changeCountEstimated: boolean;
+  /** The actor's API calls, counted and estimated in the same way. */
   requestCount: number;
+  requestCountEstimated: boolean;
   firstSeen: string | null;
   lastSeen: string | null;
 }

@@ -11,6 +11,7 @@ export type {
   VerificationRow,
 } from '../compliance/erasure-records.js';
 export { ERASED_VALUE, erasedActorId, erasedBody, erasureOfActorId } from '../compliance/erasure-records.js';
+export { ACTOR_COUNT_EXACT_UP_TO } from './actors-api.js';
 export type { AdminHandler, AdminRequest, AdminResponse } from './admin-http.js';
 export type { AdminActor, AdminOptions, AdminScope, AuthorizeResult } from './admin-options.js';
 export { createAdminRoutes } from './admin-routes.js';
