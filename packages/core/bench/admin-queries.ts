@@ -421,6 +421,18 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/requests',
       query: { actor: busyActor, method: 'HEAD', cursor: busyCallsCursor },
     },
+    // Session 12: the export of a filter nothing matches answers after one bounded batch (its first chunk: no line,
+    // or the CSV header alone).
+    {
+      name: 'export: column nothing has, first chunk (ndjson)',
+      path: 'api/changes/export',
+      query: { format: 'ndjson', column: 'discount' },
+    },
+    {
+      name: 'export: column nothing has, first chunk (csv)',
+      path: 'api/changes/export',
+      query: { format: 'csv', column: 'discount' },
+    },
   ];
 }
 

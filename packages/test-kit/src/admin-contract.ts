@@ -192,6 +192,19 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
       expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
       expect(csv.headers['content-disposition']).toMatch(/^attachment; filename="auditrum-changes-.*\.csv"$/);
       expect(csv.body.trimEnd().split('\r\n')).toHaveLength(1 + 1501);
+      // A filter nothing matches: the route answers after one bounded batch of the log with a first chunk that holds no
+      // line (NDJSON) or the header alone (CSV); the adapter writes it (which sends the headers) and ends the file.
+      const none = await get(port, '/audit-admin/api/changes/export?format=ndjson&column=nowhere', STAFF);
+      expect([none.status, none.headers['content-type'], none.body]).toEqual([
+        200,
+        'application/x-ndjson; charset=utf-8',
+        '',
+      ]);
+      const header = await get(port, '/audit-admin/api/changes/export?format=csv&source=nowhere', STAFF);
+      expect([header.status, header.body]).toEqual([
+        200,
+        'id,changed_at,txid,schema,table,operation,row_key,actor_id,actor_label,actor_erasure,request_id,source,reason,changed_columns,old_values,new_values,context\r\n',
+      ]);
       // A client that reads the head and leaves: the app keeps answering and the pool gets its connections back.
       await new Promise<void>((resolve, reject) => {
         const req = httpRequest(

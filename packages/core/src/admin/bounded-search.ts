@@ -178,18 +178,29 @@ export async function searchPage(
   }
 }
 
-/** Every match, newest first, batch by batch (the export: no budget). */
-export async function* searchAll(
+/**
+ * Where the matches go on after a step that asked for `need` of them: below its last match when it found them all,
+ * else below the last row it read; undefined when the log ended.
+ */
+export function nextBelow(step: SearchStep, need: number): string | undefined {
+  return step.matches.length === need ? step.matches.at(-1)?.id : step.last?.id;
+}
+
+/**
+ * Every match below `before`, newest first, at most `need` at a time (the export of a search in values: no budget),
+ * `batch` rows read per step; a step's rows stream through its query, only its matches are held.
+ */
+export async function* searchSteps(
   api: ApiContext,
   criteria: ChangeCriteria,
   tested: readonly TestedFilter[],
-  batch: number = SEARCH_LIMITS.batch,
-): AsyncGenerator<ChangeRow> {
-  let next: string | undefined;
-  for (;;) {
-    const step = await searchStep(api, criteria, tested, next, batch, batch);
-    yield* step.matches;
-    if (step.last === null) return;
-    next = step.last.id;
+  need: number,
+  batch: number,
+  before: string | undefined,
+): AsyncGenerator<ChangeRow[]> {
+  for (let next = before; next !== undefined; ) {
+    const step = await searchStep(api, criteria, tested, next, need, batch);
+    if (step.matches.length > 0) yield step.matches;
+    next = nextBelow(step, need);
   }
 }

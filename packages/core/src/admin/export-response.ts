@@ -14,8 +14,8 @@ export function requiredExportFormat<Name extends string>(params: QueryParams<Na
 }
 
 /**
- * A streamed attachment of `lines`, whose first line the route has already read (so that a failure before it is
- * still an error status). `fileName` has no extension: the format's is added. `stop`, if given, is called when the
+ * A streamed attachment of `lines`, whose first chunk the route has already read (so that a failure before it is
+ * still an error status; it may hold no line: see exportFile). `fileName` has no extension: the format's is added. `stop`, if given, is called when the
  * body is closed while a line is being read, for a source whose next line may be long in coming (see afterFirst).
  */
 export function exportResponse(
