@@ -7,7 +7,7 @@
 -- which versions hold an erasure's key pseudonym is told only by what erase() alone writes: erased_changes of an
 -- erasure of a row whose recorded key is the marker (it erased a key column), the version's key being that erasure's
 -- pseudonym. The log is not altered and capture is not touched.
--- New: _key_pseudonym_erasure(), that test for one version, for erase() and the readers.
+-- New: _key_pseudonym_erasure(), the erasure a key text may stand for, for erase() and the readers.
 --
 -- And a table a migration adds is readable by whoever may read the log: `harden` grants the application role SELECT
 -- on every table it finds, but a table added by a later migrate had PostgreSQL's defaults (none) until harden ran
@@ -18,15 +18,17 @@
 -- row an erasure's key pseudonym stands for by that erasure (subject key_erasure).
 
 /**
- * The erasure whose key pseudonym change `change_id` holds as its key (`row_key`, passed in: the caller has it), or
- * NULL when its key is the row's own (a key that merely reads `erased:<n>` included). Only keys of that form are
- * probed (erased_changes' primary key, once).
+ * The erasure whose key pseudonym `row_key` reads as (`erased:7`: 7) when that erasure erased a row's key (its subject's
+ * key is the marker), else NULL: a key of another form, or one no key erasure gave. The versions that hold the
+ * pseudonym are then the erasure's own (`erased_changes`) of that key, in the table it erased from; any other
+ * version of that key is a real row's. One probe of erasures' primary key.
  */
-CREATE FUNCTION :AUDITRUM_SCHEMA._key_pseudonym_erasure(change_id bigint, row_key text)
+CREATE FUNCTION :AUDITRUM_SCHEMA._key_pseudonym_erasure(row_key text)
 RETURNS bigint LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT x.id FROM :AUDITRUM_SCHEMA.erased_changes e JOIN :AUDITRUM_SCHEMA.erasures x ON x.id = e.erasure_id
-  WHERE row_key LIKE 'erased:%' AND e.change_id = _key_pseudonym_erasure.change_id
-    AND row_key = 'erased:' || x.id AND x.subject ? 'table' AND x.subject->'key' = to_jsonb('[erased]'::text)
+  SELECT x.id FROM :AUDITRUM_SCHEMA.erasures x
+  WHERE x.id = CASE WHEN row_key ~ '^erased:[1-9][0-9]{0,18}$'
+      AND substr(row_key, 8)::numeric <= 9223372036854775807 THEN substr(row_key, 8)::bigint END
+    AND x.subject ? 'table' AND x.subject->'key' = to_jsonb('[erased]'::text)
 $$;
 
 /**
@@ -83,6 +85,7 @@ DECLARE
   t :AUDITRUM_SCHEMA.tracked_tables;
   key_text text;
   key_erasure bigint;
+  pseudonym_of bigint;
   columns_erased text[];
   key_erased boolean;
   missing text;
@@ -165,9 +168,12 @@ BEGIN
     SELECT array_agg(DISTINCT c ORDER BY c) INTO columns_erased FROM jsonb_array_elements_text(subject->'columns') c;
     -- The row's versions: with a key, those of the row that has it, never those holding an erasure's pseudonym of
     -- the same text (a real key may read erased:<n>); with key_erasure, only those.
+    pseudonym_of := :AUDITRUM_SCHEMA._key_pseudonym_erasure(key_text);
     SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') INTO ids FROM :AUDITRUM_SCHEMA.changes c
     WHERE c.table_id = t.id AND c.row_key = key_text
-      AND :AUDITRUM_SCHEMA._key_pseudonym_erasure(c.id, c.row_key) IS NOT DISTINCT FROM key_erasure;
+      AND (pseudonym_of IS NULL AND key_erasure IS NULL
+        OR (c.id IN (SELECT e.change_id FROM :AUDITRUM_SCHEMA.erased_changes e WHERE e.erasure_id = pseudonym_of))
+          = (key_erasure IS NOT NULL));
     -- A column of the table, or one its history holds (dropped since).
     SELECT string_agg(quote_ident(c), ', ') INTO missing FROM unnest(columns_erased) c
     WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attname = c AND a.attnum > 0
