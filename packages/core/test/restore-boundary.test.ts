@@ -22,11 +22,45 @@ async function changeIds(): Promise<string[]> {
   return rows.map((row) => row.id);
 }
 
-async function exported(cursor?: ExportCursor): Promise<{ ids: string[]; cursor: ExportCursor }> {
+/** An export's change ids, and each record (of both logs) as `log id txid`. */
+async function exported(cursor?: ExportCursor): Promise<{ ids: string[]; records: string[]; cursor: ExportCursor }> {
   const run = exportLogs(db.pool, 'auditrum', cursor === undefined ? {} : { cursor });
   const ids: string[] = [];
-  for await (const record of run) if (record.log === 'changes') ids.push(record.id);
-  return { ids, cursor: run.cursor as ExportCursor };
+  const records: string[] = [];
+  for await (const record of run) {
+    if (record.log === 'changes') ids.push(record.id);
+    records.push(`${record.log} ${record.id} ${record.txid}`);
+  }
+  return { ids, records, cursor: run.cursor as ExportCursor };
+}
+
+/** Each row of both logs as `log id txid`, the txid as stored, `@1` added to those up to the given ids. */
+async function storedRecords(changesUpTo: string, requestsUpTo: string): Promise<string[]> {
+  const { rows } = await db.pool.query<{ record: string }>(
+    `SELECT 'changes ' || id || ' ' || txid || CASE WHEN id <= $1::bigint THEN '@1' ELSE '' END AS record
+     FROM auditrum.changes
+     UNION ALL
+     SELECT 'requests ' || id || ' ' || txid || CASE WHEN id <= $2::bigint THEN '@1' ELSE '' END
+     FROM auditrum.api_requests`,
+    [changesUpTo, requestsUpTo],
+  );
+  return rows.map((row) => row.record);
+}
+
+async function requestId(requestId: string): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    'SELECT id::text AS id FROM auditrum.api_requests WHERE request_id = $1',
+    [requestId],
+  );
+  return rows[0]?.id as string;
+}
+
+async function insertApiRequest(requestId: string): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, status, duration_ms)
+     VALUES (now(), $1, 'GET', '/', 200, 1)`,
+    [requestId],
+  );
 }
 
 async function page(txid: string): Promise<{ status: number; items?: { id: string; txid: string }[] }> {
@@ -99,6 +133,7 @@ describe('a log restored into another cluster (its latest boundary names another
     await owner.query(`INSERT INTO items VALUES (1, 'one')`);
     expect((await seal(db.pool, 'auditrum')).rows).toBeGreaterThan(0);
     const dumpedTxid = await committed(owner, [`UPDATE items SET name = 'uno' WHERE id = 1`]);
+    await insertApiRequest('req-restored');
     const restoredIds = await changeIds();
     const { rows: updates } = await db.pool.query<{ id: string }>(
       `SELECT id::text AS id FROM auditrum.changes WHERE operation = 'UPDATE' AND row_key = '1'`,
@@ -109,6 +144,7 @@ describe('a log restored into another cluster (its latest boundary names another
     await db.pool.query('UPDATE auditrum.restore_boundaries SET system_identifier = system_identifier + 1');
     const restoredTxid = String(BigInt(dumpedTxid) + 2n ** 32n);
     await db.pool.query('UPDATE auditrum.changes SET txid = $2 WHERE txid = $1', [dumpedTxid, restoredTxid]);
+    await db.pool.query(`UPDATE auditrum.api_requests SET txid = $1 WHERE request_id = 'req-restored'`, [restoredTxid]);
 
     await expect(exported()).rejects.toThrow(PENDING);
     await expect(seal(db.pool, 'auditrum')).rejects.toThrow(PENDING);
@@ -140,12 +176,26 @@ describe('a log restored into another cluster (its latest boundary names another
     const here = (await changeIds()).filter((id) => !restoredIds.includes(id));
     let cursor = first.cursor;
     const later: string[] = [];
+    const records = [...first.records];
     for (let step = 0; step < 5 && later.length < here.length; step++) {
       const next = await exported(cursor);
       later.push(...next.ids);
+      records.push(...next.records);
       cursor = next.cursor;
     }
     expect(later).toEqual(here);
+    // Each record's transaction named as the admin names it: a restored row's (a change's or an API call's) `txid@1`,
+    // never the bare txid a transaction of this cluster may have too.
+    await insertApiRequest('req-here');
+    for (let step = 0; step < 5 && records.length < (await storedRecords('0', '0')).length; step++) {
+      const next = await exported(cursor);
+      records.push(...next.records);
+      cursor = next.cursor;
+    }
+    expect(records.sort()).toEqual(
+      (await storedRecords(boundary?.changesUpTo as string, boundary?.requestsUpTo as string)).sort(),
+    );
+    expect(records).toContain(`requests ${await requestId('req-restored')} ${restoredTxid}@1`);
 
     // Named by its stretch: `txid@1` restored, `txid` this cluster's.
     expect(await page(`${restoredTxid}@1`)).toEqual({

@@ -57,14 +57,23 @@ export async function transactionStretch(
   return row === undefined ? undefined : { txid: name.txid, ...row };
 }
 
+/** Where each log's rows were restored up to, by restore boundary (restore_boundaries' column). */
+const RESTORED_UP_TO = { changes: 'changes_upto', api_requests: 'requests_upto' } as const;
+
 /**
- * SQL: the name of the transaction of change row `alias` (its txid, with `@n` when the row is of a stretch before
- * the latest boundary). On a log never restored, one read of the boundaries per statement.
+ * SQL: the name of the transaction of row `alias` of a log (a change row by default; its txid, with `@n` when the
+ * row is of a stretch before the latest boundary). On a log never restored, one read of the boundaries per
+ * statement.
  */
-export function transactionNameSql(schemaSql: string, alias: string): string {
+export function transactionNameSql(
+  schemaSql: string,
+  alias: string,
+  log: keyof typeof RESTORED_UP_TO = 'changes',
+): string {
+  const upTo = RESTORED_UP_TO[log];
   return `${alias}.txid::text || CASE
-    WHEN ${alias}.id <= (SELECT max(b.changes_upto) FROM ${schemaSql}.restore_boundaries b)
-    THEN '@' || (SELECT max(b.id) FROM ${schemaSql}.restore_boundaries b WHERE b.changes_upto < ${alias}.id)
+    WHEN ${alias}.id <= (SELECT max(b.${upTo}) FROM ${schemaSql}.restore_boundaries b)
+    THEN '@' || (SELECT max(b.id) FROM ${schemaSql}.restore_boundaries b WHERE b.${upTo} < ${alias}.id)
     ELSE '' END`;
 }
 

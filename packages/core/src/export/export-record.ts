@@ -24,7 +24,10 @@ export interface ChangeExportRecord extends ExportRecordBase, Omit<ChangeRow, 'i
 
 export interface RequestExportRecord extends ExportRecordBase {
   log: 'requests';
-  /** Null for rows written before schema 14. */
+  /**
+   * The transaction's name, as a change's (`txid`, or `txid@n` for a call restored from another cluster); null for
+   * rows written before schema 14.
+   */
   txid: string | null;
   request_id: string;
   method: string;

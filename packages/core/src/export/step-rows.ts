@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { ChangeOperation } from '../changes/change-row.js';
+import { transactionNameSql } from '../changes/transaction-name.js';
 import { copyOutRows } from '../history/copy-out-rows.js';
 import { quoteIdentifier } from '../schema/identifiers.js';
 import type { RestoreBoundary } from '../schema/restore-boundary.js';
@@ -12,12 +13,20 @@ const UTC_TIME = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYY
 /** Per log: its table, its time column, the columns read and how a row of them becomes a record. */
 const LOG_QUERIES: Record<
   ExportLog,
-  { table: string; time: string; columns: string; toRecord(f: (string | null)[], position: string): ExportRecord }
+  {
+    table: string;
+    time: string;
+    columns(s: string): string;
+    toRecord(f: (string | null)[], position: string): ExportRecord;
+  }
 > = {
+  // The transaction by its name, as the admin shows it (`txid@n` for a restored one: transaction-name.ts).
   changes: {
     table: 'changes',
     time: 'changed_at',
-    columns: `x.id, ${UTC_TIME('x.changed_at')}, x.txid, t.schema_name, t.table_name, x.table_id, x.operation, x.row_key,
+    columns: (
+      s,
+    ) => `x.id, ${UTC_TIME('x.changed_at')}, ${transactionNameSql(s, 'x')}, t.schema_name, t.table_name, x.table_id, x.operation, x.row_key,
       x.old_values, x.new_values, x.actor_id, x.request_id, x.context`,
     toRecord: (f, position) =>
       new CopiedChange(
@@ -38,7 +47,9 @@ const LOG_QUERIES: Record<
   requests: {
     table: 'api_requests',
     time: 'requested_at',
-    columns: `x.id, ${UTC_TIME('x.requested_at')}, x.txid, x.request_id, x.method, x.path, x.route, x.query, x.status,
+    columns: (
+      s,
+    ) => `x.id, ${UTC_TIME('x.requested_at')}, ${transactionNameSql(s, 'x', 'api_requests')}, x.request_id, x.method, x.path, x.route, x.query, x.status,
       x.duration_ms, x.aborted, x.actor_id, x.actor_label, x.ip, x.user_agent, x.request_headers, x.response_headers,
       x.request_body, x.response_body, x.error`,
     toRecord: (f, position) =>
@@ -96,7 +107,7 @@ export async function* stepRecords(
     const floor = BigInt(cursor.floor[log]) > BigInt(restored) ? cursor.floor[log] : restored;
     const lower = last?.log === log ? last.id : restoredHere ? '0' : floor;
     const inRange = `${txid} >= ${cursor.from} AND ${txid} < ${cursor.to}`;
-    const sql = `COPY (SELECT ${query.columns} FROM ${s}.${query.table} x ${join}
+    const sql = `COPY (SELECT ${query.columns(s)} FROM ${s}.${query.table} x ${join}
       WHERE x.id > ${lower} AND x.id <= ${cursor.after[log]}
         AND ${restoredHere ? `(x.id <= ${restored} OR ${inRange})` : `x.id > ${restored} AND ${inRange}`} ${since}
       ORDER BY x.id) TO STDOUT`;
