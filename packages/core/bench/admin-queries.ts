@@ -1,8 +1,9 @@
 /**
  * `pnpm bench:admin`: how fast the admin API answers on a big log. Seeds 1,000,000 change rows and 100,000
- * API-request rows spread over four months, then calls the admin route table (not raw SQL) for the first page of
- * every filter, a row history and the detail routes, and prints p50/p95 per query (target: p95 < 50 ms); then what
- * the optional indexes cost on writes and do for their filters.
+ * API-request rows spread over four months (and an import: one request of 1% more changes, seedImport), then calls
+ * the admin route table (not raw SQL) for the first page of every filter, a row history and the detail routes, and
+ * prints p50/p95 per query (target: p95 < 50 ms); then what the optional indexes cost on writes and do for their
+ * filters.
  *
  * Seeding writes straight into auditrum.changes and auditrum.api_requests with INSERT ... SELECT generate_series,
  * in the shapes the capture triggers and the API-log writer produce (going through the triggers would take
@@ -193,6 +194,34 @@ async function multiplyDepartures(db: pg.Pool, tableIds: Map<string, number>): P
        AND c.changed_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
      ORDER BY c.id, j`,
     [tableIds.get('order_items'), DEPARTURES_FACTOR, rows],
+  );
+}
+
+/** The import's request id: one request whose changes are 1% of the log, in one transaction (IMPORT_TXID). */
+const IMPORT_REQUEST = 'import-1';
+const IMPORT_TXID = 999_000_000;
+
+/**
+ * An import: one API request that changed 1% of the log (100,000 rows at 10,000,000 changes) in one transaction, at
+ * the log's end, by an actor of its own. The request's and the transaction's pages read every one of its changes
+ * through the request index (which holds no id) to sort them.
+ */
+async function seedImport(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
+  const rows = Math.max(1, Math.floor(CHANGES / 100));
+  await db.query(
+    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
+       request_id, context)
+     SELECT now(), $1, $2, 'UPDATE', (1 + i % 50000)::text, '{"status": "open"}', '{"status": "imported"}',
+       'importer', $3, '{"source": "http", "actor_label": "importer", "method": "POST", "route": "/imports"}'
+     FROM generate_series(1, $4::int) i ORDER BY i`,
+    [IMPORT_TXID, tableIds.get('orders'), IMPORT_REQUEST, rows],
+  );
+  await db.query(
+    `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, route, status, duration_ms, actor_id,
+       actor_label, ip, user_agent)
+     VALUES (now() - interval '1 minute', $1, 'POST', '/imports', '/imports', 201, 60000, 'importer', 'importer',
+       '10.0.0.1', 'curl/8')`,
+    [IMPORT_REQUEST],
   );
 }
 
@@ -433,6 +462,11 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/changes/export',
       query: { format: 'csv', column: 'discount' },
     },
+    // Session 12: an import, one request and one transaction that changed 1% of the log (seedImport).
+    { name: 'changes: request of an import (1% of the log)', path: 'api/changes', query: { request: IMPORT_REQUEST } },
+    { name: 'requests: an import + its changes', path: `api/requests/${IMPORT_REQUEST}` },
+    { name: 'changes: txid of an import (1% of the log)', path: 'api/changes', query: { txid: String(IMPORT_TXID) } },
+    { name: 'actors: the importer summary', path: 'api/actors/importer' },
   ];
 }
 
@@ -783,6 +817,7 @@ async function main(): Promise<void> {
     await seedChanges(pool, tableIds);
     await multiplyDepartures(pool, tableIds);
     await seedRequests(pool);
+    await seedImport(pool, tableIds);
     await fillLiveTables(pool, tableIds);
     log(`seeded in ${fmt((performance.now() - phase) / 1000, 1)} s`);
     // The ended months' departures indexes, as the partition maintainer makes them (migration 22).
