@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stubFetch, updateChange } from './fixtures.ts';
 import { BASE, openAt } from './open-admin.tsx';
 
-// A search in values without the trigram index, and the API log's path filter, read a bounded part of the log per
-// page and say how far back they searched (`searchedTo`): the list must not present a short or empty page as
-// "nothing matches".
+// A search in values without the trigram index, the API log's path filter and the recycle bin (the current month's
+// changes) read a bounded part of the log per page and say how far back they searched (`searchedTo`): the list must
+// not present a short or empty page as "nothing matches".
 const tables = { tables: [{ id: 1, schema: 'public', table: 'orders' }] };
 const SEARCHED_TO = '2026-11-20T08:30:00.000000Z';
 
@@ -73,5 +73,29 @@ describe('a search page that stopped before it was full', () => {
     expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
       `${BASE}/requests?path=%2Forders%2F77&cursor=r7`,
     );
+  });
+
+  it('the recycle bin: says how far back it searched the changes, and offers the next page, not "no deleted row"', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/deleted`]: { items: [], nextCursor: 'ZDo5OQ', searchedTo: SEARCHED_TO },
+    });
+    openAt('/deleted?table=public.orders');
+    const note = await screen.findByText(/No match yet in the changes back to/);
+    expect(note.querySelector('time')?.getAttribute('datetime')).toBe(SEARCHED_TO);
+    expect(screen.queryByText(/No deleted row/)).toBeNull();
+    expect(screen.getByRole('link', { name: /Next page/ }).getAttribute('href')).toBe(
+      `${BASE}/deleted?table=public.orders&cursor=ZDo5OQ`,
+    );
+  });
+
+  it('the recycle bin, a complete empty page: no deleted row, and no search notice', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: tables,
+      [`${BASE}/api/deleted`]: { items: [], nextCursor: null },
+    });
+    openAt('/deleted?table=public.orders');
+    expect(await screen.findByText('No deleted row: every row deleted has come back since.')).toBeTruthy();
+    expect(screen.queryByText(/back to/)).toBeNull();
   });
 });

@@ -312,6 +312,10 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       `SELECT id AS v FROM auditrum.api_requests WHERE actor_id = '${busyActor}' ORDER BY id DESC OFFSET 9999 LIMIT 1`,
     ),
   );
+  const oldestCustomersDelete = await one(
+    `SELECT min(c.id) AS v FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
+     WHERE t.table_name = 'customers' AND c.operation = 'DELETE'`,
+  );
   const items = { table: 'public.order_items' };
   const orders = { table: 'public.orders' };
   return [
@@ -434,6 +438,12 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     { name: 'requests: status=aborted (0.1%)', path: 'api/requests', query: { status: 'aborted' } },
     { name: 'recycle bin (customers)', path: 'api/deleted', query: { table: 'public.customers' } },
     { name: 'recycle bin (settings, a DELETE or two)', path: 'api/deleted', query: { table: 'public.settings' } },
+    // Session 12: what an empty bin reads (the page below a busy table's oldest DELETE).
+    {
+      name: 'recycle bin (customers), below its oldest DELETE',
+      path: 'api/deleted',
+      query: { table: 'public.customers', cursor: cursorOf('d', oldestCustomersDelete) },
+    },
     // Session 11: an operation only the log's first month has, and a later page of a bounded filter on the busiest actor.
     {
       name: 'changes: operation=INSERT + table (first month only)',

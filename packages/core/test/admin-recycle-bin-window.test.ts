@@ -4,13 +4,15 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletedRows } from '../src/history/restore/deleted-rows.js';
 
 /**
- * `api/deleted` looks for the newest DELETEs in widening time windows (from the current month's start, the previous
- * month's, …) instead of merging a
+ * `api/deleted` reads the current month's changes newest first, a bounded number of them a page (then says how far it
+ * searched), and the ended months in widening time windows (from the previous month's start, …) instead of merging a
  * backward walk of every monthly partition: the page must still be the newest by change id, also when a DELETE
- * logged with an older time has a larger id (a statement that began before the window), and pages must follow each
- * other without a gap or a repeat. As a non-superuser application role that owns its tables.
+ * logged with an older time has a larger id (a statement that began before the window or the month), and pages must
+ * follow each other without a gap or a repeat, wherever a bound stops a page. As a non-superuser application role that
+ * owns its tables.
  */
 
 const db = useTestDatabase();
@@ -18,6 +20,30 @@ const role = useAppRole(db);
 let app: pg.Pool;
 let admin: AdminHandler<null>;
 const errors: unknown[] = [];
+
+/** The bin's keys, every page of `limit` rows of deletedRows() with this search limit, following `next` to the end. */
+async function everyKey(limit: number, searchLimit: number): Promise<{ keys: string[]; shortPages: number }> {
+  const keys: string[] = [];
+  let shortPages = 0;
+  let before: string | undefined;
+  for (let pages = 0; pages < 200; pages++) {
+    const bin = await deletedRows(app, 'auditrum', {
+      table: 'public.bin',
+      limit,
+      searchLimit,
+      ...(before ? { before } : {}),
+    });
+    keys.push(...bin.rows.map((row) => row.rowKey));
+    if (bin.searchedTo !== undefined) {
+      shortPages++;
+      expect(bin.rows.length).toBeLessThan(limit);
+      expect(bin.next).not.toBeNull();
+    }
+    if (bin.next === null) return { keys, shortPages };
+    before = bin.next;
+  }
+  throw new Error('the bin did not end');
+}
 
 async function page(cursor?: string): Promise<DeletedRowsResponse> {
   const query = new URLSearchParams({ table: 'public.bin', limit: '3', ...(cursor ? { cursor } : {}) });
@@ -77,5 +103,38 @@ describe('api/deleted, in widening time windows', () => {
       ['5', '4', '3'],
       ['2', '1'],
     ]);
+  });
+
+  it("pages the bin newest id first with a bound on the current month's changes read, wherever it stops", async () => {
+    for (const searchLimit of [1, 2, 3, 5, 8, 13]) {
+      for (const limit of [1, 2, 3]) {
+        const { keys, shortPages } = await everyKey(limit, searchLimit);
+        expect({ searchLimit, limit, keys }).toEqual({
+          searchLimit,
+          limit,
+          keys: ['8', '7', '6', '5', '4', '3', '2', '1'],
+        });
+        if (searchLimit < 5) expect(shortPages).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("says how far back a page of the admin searched when the current month's changes it may read run out", async () => {
+    // 12,000 changes of other keys, newer than every DELETE: a first page reads 10,000 of them.
+    await db.pool.query(
+      `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, new_values)
+       SELECT now(), txid_current(), t.id, 'INSERT', 'x' || g, '{}'
+       FROM auditrum.tracked_tables t CROSS JOIN generate_series(1, 12000) g WHERE t.table_name = 'bin'`,
+    );
+    const first = await page();
+    expect(first.items).toEqual([]);
+    expect(first.nextCursor).not.toBeNull();
+    const { rows } = await db.pool.query<{ at: Date }>(
+      `SELECT changed_at AS at FROM auditrum.changes ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+    );
+    expect(first.searchedTo).toBe(rows[0]?.at.toISOString());
+    const second = await page(first.nextCursor as string);
+    expect(second.items.map((row) => row.rowKey)).toEqual(['8', '7', '6']);
+    expect(second.searchedTo).toBeUndefined();
   });
 });

@@ -4,12 +4,19 @@ import { useTables } from '../api/use-tables.ts';
 import { RequestLink } from '../components/links.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { RecordView } from '../components/RecordView.tsx';
+import { searchProgress } from '../components/SearchProgress.tsx';
 import { Empty, Loaded } from '../components/states.tsx';
 import { Time } from '../components/Time.tsx';
 import { WriteAction } from '../components/WriteAction.tsx';
 import { Link } from '../router/Link.tsx';
 import type { AppLocation } from '../router/location.ts';
 import { withQuery } from '../router/location.ts';
+
+/**
+ * A page reads a bounded number of the current month's changes (no index holds its DELETEs): a short or empty page
+ * says how far back it searched, and "Next page" searches further.
+ */
+const BinSearchProgress = searchProgress('changes');
 
 /** A table's recycle bin: its rows whose last change is their DELETE, newest first, each with "Restore". */
 export function DeletedPage({ location }: { location: AppLocation }) {
@@ -33,17 +40,26 @@ export function DeletedPage({ location }: { location: AppLocation }) {
       <h1>Recycle bin of {table}</h1>
       <Loaded result={deleted} what="the deleted rows">
         {(data) =>
-          data.items.length === 0 ? (
+          data.items.length === 0 && data.searchedTo === undefined ? (
             <Empty>
               <p>{cursor ? 'No more deleted rows.' : 'No deleted row: every row deleted has come back since.'}</p>
             </Empty>
           ) : (
             <>
-              <ol className="deleted-rows">
-                {data.items.map((item) => (
-                  <DeletedRow key={item.changeId} table={table} item={item} canWrite={canWrite} retry={deleted.retry} />
-                ))}
-              </ol>
+              <BinSearchProgress {...data} />
+              {data.items.length > 0 && (
+                <ol className="deleted-rows">
+                  {data.items.map((item) => (
+                    <DeletedRow
+                      key={item.changeId}
+                      table={table}
+                      item={item}
+                      canWrite={canWrite}
+                      retry={deleted.retry}
+                    />
+                  ))}
+                </ol>
+              )}
               <Pager path="/deleted" search={location.search} nextCursor={data.nextCursor} />
             </>
           )

@@ -378,7 +378,13 @@ export interface AdminBlameChange extends BlameChange {
  * `GET api/deleted?table=schema.table&limit&cursor`: the table's recycle bin, its rows whose latest change is their
  * DELETE (not inserted again since), newest first; `rowKey` is the key to give `api/undelete`.
  */
-export type DeletedRowsResponse = Page<DeletedRowItem>;
+export interface DeletedRowsResponse extends Page<DeletedRowItem> {
+  /**
+   * Set when the page read as many of the current month's changes as it may (10,000 for a first page, 50,000 for a
+   * later one) before it was full: the time of the oldest change it read (ISO 8601, UTC). `nextCursor` goes on below.
+   */
+  searchedTo?: string;
+}
 
 /** A deleted row (see DeletedRow), its time as an ISO string. */
 export type DeletedRowItem = Omit<DeletedRow, 'deletedAt'> & { deletedAt: string };

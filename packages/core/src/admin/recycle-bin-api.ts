@@ -6,6 +6,12 @@ import { historyTable, liveTableName } from './history-params.js';
 import type { QueryParams } from './query-params.js';
 import { restoreFailure } from './restore-errors.js';
 
+/**
+ * How many of the current month's changes a page reads at most for the bin's DELETEs (no index holds them): a first
+ * page and one asked for with its cursor ("Next page", reading further back).
+ */
+const SEARCH_LIMIT = { first: 10_000, later: 50_000 } as const;
+
 /** `GET api/deleted?table&limit&cursor`: a page of the table's recycle bin, newest DELETE first. */
 export async function recycleBin(
   api: ApiContext,
@@ -19,11 +25,13 @@ export async function recycleBin(
     const page = await deletedRows(api.pool, api.schema, {
       table: await liveTableName(api, table),
       limit,
+      searchLimit: before === undefined ? SEARCH_LIMIT.first : SEARCH_LIMIT.later,
       ...(before === undefined ? {} : { before }),
     });
     return {
       items: page.rows.map((row) => ({ ...row, deletedAt: row.deletedAt.toISOString() })),
       nextCursor: page.next === null ? null : encodeCursor('deleted', page.next),
+      ...(page.searchedTo === undefined ? {} : { searchedTo: page.searchedTo.toISOString() }),
     };
   } catch (error) {
     throw restoreFailure(error, 'table');

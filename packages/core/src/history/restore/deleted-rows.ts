@@ -13,6 +13,12 @@ export interface DeletedRowsQuery {
   limit?: number;
   /** Rows deleted before this change: the `next` of the previous page. */
   before?: ChangeId | number | bigint;
+  /**
+   * Read at most this many of the current month's changes (which no index of DELETEs holds: they are read newest
+   * first and tested), for a page whose time is bounded: when they run out before the page is full, the page holds what
+   * they had (nothing, even), `searchedTo` is set and `next` goes on below them. Unbounded by default.
+   */
+  searchLimit?: number;
 }
 
 /** A deleted row that has not come back since: what undelete would insert. */
@@ -35,6 +41,11 @@ export interface DeletedRowsPage {
   rows: DeletedRow[];
   /** Pass as `before` for the next page; null on the last. */
   next: ChangeId | null;
+  /**
+   * Set when `searchLimit` stopped the search before the page was full: the time of the oldest change it read (only
+   * changes with smaller ids are left, for `next`).
+   */
+  searchedTo?: Date;
 }
 
 const DEFAULT_LIMIT = 50;
@@ -56,8 +67,13 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
     );
   }
   const before = query.before === undefined ? null : changeIdOf(query.before, 'before');
+  const searchLimit = query.searchLimit ?? null;
+  if (searchLimit !== null && (!Number.isInteger(searchLimit) || searchLimit < 1)) {
+    throw new RestoreError('invalid', `the search limit must be a whole number of at least 1, not ${searchLimit}`);
+  }
   const table = await tableByName(db, schema, query.table);
-  const rows = await newestDeletes(db, quoteIdentifier(schema), table.id, before, limit + 1);
+  const found = await newestDeletes(db, quoteIdentifier(schema), table.id, before, limit + 1, searchLimit);
+  const { rows } = found;
   const page = rows.slice(0, limit);
   const reasons = new Map(page.map((row) => [row.id, row.reason]));
   const changes = await loggedChanges(db, schema, { ids: page.map((row) => row.id) });
@@ -79,24 +95,36 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
       reason: reasons.get(change.id) ?? null,
     };
   });
-  return { rows: deleted, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
+  // Stopped by the search limit: a short page goes on below the changes read; a full one after its last row.
+  if (found.stopped !== undefined && page.length < limit) {
+    return { rows: deleted, next: found.stopped.below, searchedTo: found.stopped.at };
+  }
+  const more = rows.length > limit || found.stopped !== undefined;
+  return { rows: deleted, next: more ? (page.at(-1)?.id ?? null) : null };
 }
 
 /**
- * How far back the newest DELETEs are looked for, widening, in months before the current one (UTC, the monthly
- * partitions' bounds), then the whole log: the walk of the log's primary key merges one backward scan per monthly partition, and each
- * must find its first match before any row comes out, so every partition without a DELETE of the table (the older
- * months, usually) would be read whole for the first page. A window starts at a month's start: a bound inside a
- * month does not stop its partition's walk (ids lead the key, a time bound is only tested on each entry), it only
- * leaves that month's DELETEs out (a window of a week, in a month's first days, read the whole previous month for
- * none of its rows: 0.76 s for a table whose DELETEs were all in the current month, at 10,000,000 changes).
+ * How far back the months that have ended are looked for the newest DELETEs, widening, in months before the current
+ * one (UTC, the monthly partitions' bounds), then the whole log: in an ended month the planner reads the table's
+ * DELETEs from the departures index (migration 22) and sorts them, but a walk of the log's primary key merges one
+ * backward scan per monthly partition, and each must find its first match before any row comes out (a month without
+ * one was read whole). A window starts at a month's start: a bound inside a month does not stop its partition's walk
+ * (ids lead the key, a time bound is only tested on each entry).
  */
-const WINDOWS = [0, 1, 12] as const;
+const ENDED_MONTH_WINDOWS = [1, 12] as const;
+
+type Found = { id: string; reason: string | null };
 
 /**
- * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers both).
- * A page found within a window is the page when no DELETE of the bin older than the window has a larger id than the
- * page's last (a statement that began before the window and was logged after; a probe of the ids above it).
+ * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers that).
+ *
+ * The current month (no index holds its DELETEs: capture would pay for one) is read first, by id from `before` down,
+ * at most `searchLimit` of its changes, then the DELETEs of older months among the same ids (a statement that began
+ * before the month and was logged in it: the primary key's range). Every DELETE with an id from the lowest read up is
+ * then known: when they fill the page it is the page; when the limit stops the read first, the page is what they
+ * had and `stopped` says where the next goes on. Below the current month's changes, the ended months are read in
+ * widening windows, a page found within one checked against older DELETEs with larger ids (a probe of the ids above
+ * its last).
  */
 async function newestDeletes(
   db: Queryable,
@@ -104,31 +132,64 @@ async function newestDeletes(
   tableId: number,
   before: string | null,
   count: number,
-): Promise<{ id: string; reason: string | null }[]> {
+  searchLimit: number | null,
+): Promise<{ rows: Found[]; stopped?: { below: string; at: Date } }> {
   const inBin = (alias: string) =>
     `${alias}.table_id = $1 AND ${alias}.operation = 'DELETE' AND ($2::bigint IS NULL OR ${alias}.id < $2)
      AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = ${alias}.table_id AND l.row_key = ${alias}.row_key
        AND l.id > ${alias}.id)`;
+  const thisMonth = `(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
+  const newestFirst = (rows: Found[]) => rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? 1 : -1)).slice(0, count);
+  const { rows: read } = await db.query<{ read: number; lowest: string | null; at: Date | null; rows: Found[] }>(
+    // The batch without the context (its jsonb doubled the read's cost): the reason is read for the rows found.
+    `WITH batch AS (
+       SELECT c.id, c.changed_at, c.table_id, c.operation, c.row_key FROM ${audit}.changes c
+       WHERE c.changed_at >= ${thisMonth} AND ($2::bigint IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $4)
+     SELECT (SELECT count(*) FROM batch)::integer AS read, l.id::text AS lowest, l.changed_at AS at,
+       coalesce((SELECT json_agg(json_build_object('id', f.id::text, 'reason', f.reason) ORDER BY f.id DESC)
+                 FROM (SELECT b.id, (SELECT r.context->>'reason' FROM ${audit}.changes r
+                                     WHERE r.id = b.id AND r.changed_at = b.changed_at) AS reason
+                       FROM batch b WHERE ${inBin('b')} ORDER BY b.id DESC LIMIT $3) f), '[]') AS rows
+     FROM (SELECT NULL) one LEFT JOIN (SELECT b.id, b.changed_at FROM batch b ORDER BY b.id LIMIT 1) l ON true`,
+    [tableId, before, count, searchLimit],
+  );
+  const month = read[0] as { read: number; lowest: string | null; at: Date | null; rows: Found[] };
+  let rows = month.rows;
+  if (month.lowest !== null) {
+    const { rows: older } = await db.query<Found>(
+      `SELECT o.id::text AS id, o.context->>'reason' AS reason FROM ${audit}.changes o
+       WHERE ${inBin('o')} AND o.changed_at < ${thisMonth} AND o.id >= $4::bigint ORDER BY o.id DESC LIMIT $3`,
+      [tableId, before, count, month.lowest],
+    );
+    rows = newestFirst([...rows, ...older]);
+  }
+  if (rows.length >= count) return { rows };
+  if (month.lowest !== null && month.read === searchLimit) {
+    return { rows, stopped: { below: month.lowest, at: month.at as Date } };
+  }
+  // Below the current month's changes: the ended months.
+  const below = month.lowest ?? before;
   const { rows: bounds } = await db.query<{ since: string[] }>(
     `SELECT ARRAY(SELECT ((date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => m))
        AT TIME ZONE 'UTC')::text FROM unnest($1::int[]) WITH ORDINALITY AS w(m, n) ORDER BY n) AS since`,
-    [WINDOWS.filter((months) => months !== null)],
+    [ENDED_MONTH_WINDOWS],
   );
   for (const since of [...(bounds[0]?.since ?? []), null]) {
-    const { rows } = await db.query<{ id: string; reason: string | null }>(
+    const { rows: ended } = await db.query<Found>(
       `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
-       WHERE ${inBin('c')} AND ($4::timestamptz IS NULL OR c.changed_at >= $4::timestamptz)
+       WHERE ${inBin('c')} AND c.changed_at < ${thisMonth} AND ($4::timestamptz IS NULL OR c.changed_at >= $4::timestamptz)
        ORDER BY c.id DESC LIMIT $3`,
-      [tableId, before, count, since],
+      [tableId, below, count, since],
     );
-    if (since === null) return rows;
-    if (rows.length < count) continue;
+    const page = newestFirst([...rows, ...ended]);
+    if (since === null) return { rows: page };
+    if (page.length < count) continue;
     const { rows: older } = await db.query<{ found: boolean }>(
       `SELECT EXISTS (SELECT FROM ${audit}.changes o
          WHERE ${inBin('o')} AND o.id > $3::bigint AND o.changed_at < $4::timestamptz) AS found`,
-      [tableId, before, rows.at(-1)?.id, since],
+      [tableId, below, page.at(-1)?.id, since],
     );
-    if (older[0]?.found !== true) return rows;
+    if (older[0]?.found !== true) return { rows: page };
   }
-  return [];
+  return { rows };
 }
