@@ -16,7 +16,9 @@
  * BENCH_ONLY (time only the queries whose name contains it, or one of its |-separated parts, and not the optional
  * indexes but the departures index when a table as of a time is timed), BENCH_HOLD_SECONDS
  * (wait that long after seeding, printing the database's name, to profile it with psql), BENCH_DEPARTURES_FACTOR
- * (1; the current month's DELETEs of order_items that many times over, 4 for a month's end: multiplyDepartures).
+ * (1; the current month's DELETEs of order_items that many times over, 4 for a month's end: multiplyDepartures),
+ * BENCH_CURRENT_MONTH (0; that many of the newest changes made in the current month, from its start to now, the
+ * others before it: 2500000 makes it as large as a whole month at 10,000,000 changes, for a window late in a month).
  * Runs from TypeScript source, without a build:
  * node --experimental-transform-types --conditions=@auditrum/source --import ./test/source-hooks.ts packages/core/bench/admin-queries.ts
  */
@@ -50,6 +52,9 @@ const ONLY = process.env.BENCH_ONLY?.split('|');
 const HOLD_SECONDS = positiveInt('BENCH_HOLD_SECONDS', 0, 0);
 /** The current month's DELETEs of order_items this many times over (multiplyDepartures). */
 const DEPARTURES_FACTOR = positiveInt('BENCH_DEPARTURES_FACTOR', 1);
+/** This many of the newest changes made in the current month (0: the changes spread evenly over DAYS). */
+const CURRENT_MONTH = positiveInt('BENCH_CURRENT_MONTH', 0, 0);
+if (CURRENT_MONTH >= CHANGES) throw new Error('BENCH_CURRENT_MONTH must be less than BENCH_CHANGES');
 const WARMUP = 5;
 const DAYS = 120;
 const TARGET_P95_MS = 50;
@@ -113,6 +118,20 @@ async function fillLiveTable(db: pg.PoolClient, table: (typeof TABLES)[number], 
 }
 
 /**
+ * The time of change number `g` (1 to CHANGES, SQL): evenly over the DAYS up to now, or with CURRENT_MONTH, the
+ * newest that many evenly over the current month so far and the others over the days before it.
+ */
+function changeTime(g: string): string {
+  if (CURRENT_MONTH === 0) return `now() - make_interval(secs => ${DAYS} * 86400.0 * (1 - ${g}::float8 / ${CHANGES}))`;
+  const older = CHANGES - CURRENT_MONTH;
+  const monthStart = `(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
+  const start = `(now() - make_interval(days => ${DAYS}))`;
+  return `CASE WHEN ${g} > ${older}
+    THEN ${monthStart} + (now() - ${monthStart}) * ((${g} - ${older})::float8 / ${CURRENT_MONTH})
+    ELSE ${start} + (${monthStart} - ${start}) * ((${g} - 1)::float8 / ${older}) END`;
+}
+
+/**
  * The change log. Row g belongs to request rn = ceil(g * REQUESTS / CHANGES) (about 10 consecutive changes per
  * request); the request decides source and actor (skewed: a few busy users, a long tail), so the API log and the
  * change log agree. Sources: http 80%, job 10%, db 5% (no application context), app 3%, cli 2%, migration 0.1%.
@@ -156,7 +175,7 @@ async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<
        FROM (
          SELECT g, rn, table_id,
            (((g::bigint * 31) % (CASE table_id ${rowsOf} END)) + 1)::text AS row_key,
-           now() - make_interval(secs => ${DAYS} * 86400.0 * (1 - g::float8 / ${CHANGES})) AS at,
+           ${changeTime('g')} AS at,
            CASE WHEN rn % 1000 = 999 THEN 'migration' WHEN rn % 100 < 80 THEN 'http' WHEN rn % 100 < 90 THEN 'job'
                 WHEN rn % 100 < 92 THEN 'cli' WHEN rn % 100 < 95 THEN 'app' ELSE 'db' END AS source,
            round(((g * 7) % 100000) / 7.0, 2) AS total,
@@ -284,20 +303,24 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     day: string;
     monthStart: string;
     monthDay: string;
+    thisMonthDay: string;
   }>(
     `SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS from,
        to_char((now() - interval '59 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS to,
        to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS day,
        to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "monthStart",
-       to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month' + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "monthDay"`,
+       to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month' + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "monthDay",
+       to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "thisMonthDay"`,
   );
-  const { from, to, day, monthStart, monthDay } = window[0] as {
+  const { from, to, day, monthStart, monthDay, thisMonthDay } = window[0] as {
     from: string;
     to: string;
     day: string;
     monthStart: string;
     monthDay: string;
+    thisMonthDay: string;
   };
+  const thisMonthStart = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth())).toISOString();
   // "Search older" from where the first page of a bounded filter on the busiest actor stopped (its 10,000th change, call).
   const cursorOf = (prefix: string, id: string) => Buffer.from(`${prefix}:${id}`).toString('base64url');
   const busyChangesCursor = cursorOf(
@@ -424,6 +447,14 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/changes',
       query: { from: monthStart, to: monthDay },
     },
+    // Session 12: the current month's first day (the walk of its primary key from its newest change before the current
+    // month's summary: all of it, 2,500,000 changes at a month's end with BENCH_CURRENT_MONTH=2500000), and up to it.
+    {
+      name: "changes: from+to (this month's first day)",
+      path: 'api/changes',
+      query: { from: thisMonthStart, to: thisMonthDay },
+    },
+    { name: "changes: to (this month's first day)", path: 'api/changes', query: { to: thisMonthDay } },
     {
       name: 'changes: busiest actor + a day 2 months ago',
       path: 'api/changes',

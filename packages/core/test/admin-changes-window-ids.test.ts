@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowIds } from '../src/admin/window-ids.js';
 import { adminRead } from './admin-read.js';
 
-// A window of time in a month that has ended is read between the lowest and highest id of the hours it touches, from
-// the month's summary (migration 34). Every page must still hold exactly the changes made in the window: with a
-// statement that began in the window and wrote after changes of later times (its rows have the window's time and
-// larger ids), a change written to the month after its summary, and a transaction that took its id before a
-// summary and committed during it. Read as a non-superuser role granted only the log's tables (the summaries are
-// readable by every role that may use the schema).
+// A window of time is read between the lowest and highest id of the hours it touches, from the month's summary
+// (migrations 34 and 36, the current month's too) and the changes made since it. Every page must still hold exactly
+// the changes made in the window: with a statement that began in the window and wrote after changes of later times
+// (its rows have the window's time and larger ids), a change written to the month after its summary, and a
+// transaction that took its id before a summary and committed during it or stayed open. Read as a non-superuser role
+// granted only the log's tables (the summaries are readable by every role that may use the schema).
 const db = useTestDatabase();
 const role = useAppRole(db);
 let app: pg.Pool;
@@ -74,6 +74,15 @@ async function expectWindow(from: string, to: string): Promise<void> {
   expect(await everyId({ from, to, limit: '1' })).toEqual(ids);
   expect(await everyId({ from, to, limit: '200' })).toEqual(ids);
   expect(await everyId({ from, to, actor: 'u2', limit: '2' })).toEqual(await expected(from, to, 'u2'));
+}
+
+/** The ids the summary of the month `offset` after the month two months back counts up to. */
+async function counted(offset: string): Promise<number | undefined> {
+  const { rows } = await db.pool.query<{ settled: number }>(
+    'SELECT settled_ids::int AS settled FROM auditrum.month_ids WHERE lower = $1::timestamptz + $2::interval',
+    [base, offset],
+  );
+  return rows[0]?.settled;
 }
 
 async function ensurePartitions(): Promise<void> {
@@ -143,10 +152,7 @@ describe('api/changes from+to in a month that has ended', () => {
     expect(await everyId({ to: before, limit: '200' })).toEqual(await expected('-infinity', before));
   });
 
-  it('reads the months whole for a window reaching this month or before the summaries', async () => {
-    const now = new Date().toISOString();
-    expect(await windowIds({ ...schema, pool: app }, await at('1 month 20 days'), now)).toBeUndefined();
-    await expectWindow(await at('1 month 20 days'), now);
+  it('reads the log whole for a window reaching before the summarized months', async () => {
     expect(await windowIds({ ...schema, pool: app }, await at('-1 day'), await at('1 day'))).toBeUndefined();
     await expectWindow(await at('-1 day'), await at('1 day'));
     // A change older than the oldest month summarized (in the default partition) leaves a window without a start
@@ -162,13 +168,17 @@ describe('api/changes from+to in a month that has ended', () => {
     }
   });
 
-  it('reads a month whole once a change comes to it after its summary, until it is summarized again', async () => {
+  it('reads a change that comes to a month after its summary above the ids it counts, then from the next', async () => {
     const [from, to] = [await at('2 days 10:00'), await at('2 days 11:00')];
     const [late] = await write(['2 days 10:45']);
-    expect(await windowIds({ ...schema, pool: app }, from, to)).toBeUndefined();
+    expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
+      first: String((await expected(from, to)).at(-1)),
+      last: String(late),
+    });
     expect((await everyId({ from, to })).includes(late as number)).toBe(true);
     await expectWindow(from, to);
     await ensurePartitions();
+    expect(await counted('2 months')).toBeGreaterThanOrEqual(late as number);
     expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
       first: String((await expected(from, to)).at(-1)),
       last: String(late),
@@ -184,9 +194,15 @@ describe('api/changes from+to in a month that has ended', () => {
       await writer.query('BEGIN');
       const [open] = await write(['2 days 10:50'], 'u2', writer);
       const [committed] = await write(['2 days 10:55']);
-      // The summary waits for the open transaction, a second at most, and is not made.
+      // The summary waits for the open transaction, a second at most, and is not made: the window's changes above the
+      // ids it counts are read, the committed one (the open one is not visible).
+      const before = await counted('2 months');
       await ensurePartitions();
-      expect(await windowIds({ ...schema, pool: app }, from, to)).toBeUndefined();
+      expect(await counted('2 months')).toBe(before);
+      expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
+        first: String((await expected(from, to)).at(-1)),
+        last: String(committed),
+      });
       expect(await everyId({ from, to })).toEqual(await expected(from, to));
       expect((await everyId({ from, to })).includes(open as number)).toBe(false);
       // It commits while the next summary waits for it: the summary counts its change.
@@ -199,6 +215,64 @@ describe('api/changes from+to in a month that has ended', () => {
         last: String(committed),
       });
       expect((await everyId({ from, to })).slice(0, 2)).toEqual([committed, open]);
+      await expectWindow(from, to);
+    } finally {
+      await writer.query('ROLLBACK').catch(() => undefined);
+      writer.release();
+    }
+  });
+});
+
+describe('api/changes from+to in the current month', () => {
+  it('reads between the ids of its summary and those of the changes since, whatever order they came in', async () => {
+    // On the current month's 2nd: changes at 10:30 and 12:00, summarized; then one at 10:40 and one at 09:00.
+    const [from, to] = [await at('2 months 1 day 10:00'), await at('2 months 1 day 11:00')];
+    const [summarized] = await write(['2 months 1 day 10:30', '2 months 1 day 12:00']);
+    await ensurePartitions();
+    expect(await counted('2 months')).toBeGreaterThanOrEqual((summarized as number) + 1);
+    const [since] = await write(['2 months 1 day 10:40', '2 months 1 day 09:00']);
+    expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
+      first: String(summarized),
+      last: String(since),
+    });
+    await expectWindow(from, to);
+    // Across the previous month's end, the whole month so far, and a window without a start.
+    await expectWindow(await at('1 month 25 days'), await at('2 months 1 day 10:35'));
+    await expectWindow(await at('2 months'), await at('3 months'));
+    // (up to the change at 09:00, written last)
+    expect(await windowIds({ ...schema, pool: app }, undefined, to)).toEqual({
+      first: String((await expected('-infinity', to)).at(-1)),
+      last: String((since as number) + 1),
+    });
+    expect(await everyId({ to, limit: '200' })).toEqual(await expected('-infinity', to));
+  });
+
+  it('reads a change whose transaction stays open across a summary once it commits, and sums it up then', async () => {
+    const [from, to] = [await at('2 months 1 day 10:00'), await at('2 months 1 day 11:00')];
+    const writer = await db.pool.connect();
+    try {
+      // A transaction takes an id in the window and stays open; a later change (a larger id) is committed.
+      await writer.query('BEGIN');
+      const [open] = await write(['2 months 1 day 10:50'], 'u2', writer);
+      const [committed] = await write(['2 months 1 day 10:55']);
+      const before = await counted('2 months');
+      await ensurePartitions();
+      expect(await counted('2 months')).toBe(before);
+      expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
+        first: String((await expected(from, to)).at(-1)),
+        last: String(committed),
+      });
+      expect(await everyId({ from, to })).toEqual(await expected(from, to));
+      expect((await everyId({ from, to })).includes(open as number)).toBe(false);
+      // Committed, it is read above the ids the summary counts before the next summary, and counted by it after.
+      await writer.query('COMMIT');
+      expect((await everyId({ from, to })).slice(0, 2)).toEqual([committed, open]);
+      await ensurePartitions();
+      expect(await counted('2 months')).toBeGreaterThanOrEqual(committed as number);
+      expect(await windowIds({ ...schema, pool: app }, from, to)).toEqual({
+        first: String((await expected(from, to)).at(-1)),
+        last: String(committed),
+      });
       await expectWindow(from, to);
     } finally {
       await writer.query('ROLLBACK').catch(() => undefined);

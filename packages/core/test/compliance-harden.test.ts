@@ -253,11 +253,11 @@ describe('auditrum harden', () => {
       ],
       ['reads the masking and guard keys', 'SELECT * FROM auditrum.settings', /permission denied/],
       [
-        "rewrites an ended month's ids (to hide its changes from a window of time)",
-        'UPDATE auditrum.ended_month_ids SET first_ids = last_ids',
+        "rewrites a month's ids (to hide its changes from a window of time)",
+        'UPDATE auditrum.month_ids SET first_ids = last_ids',
         /permission denied/,
       ],
-      ['summarizes the ended months itself', 'SELECT auditrum._summarize_ended_months()', /permission denied/],
+      ['summarizes the months itself', 'SELECT auditrum._summarize_months()', /permission denied/],
       ['tracks a table', `SELECT auditrum.track('orders')`, /permission denied/],
       ['lets its own DDL past the guard', 'SELECT auditrum._allow_capture_ddl(true)', /permission denied/],
       ['reinstalls capture functions', 'SELECT auditrum._install({table})', /permission denied/],
@@ -299,10 +299,10 @@ describe('auditrum harden', () => {
       ]);
     });
 
-    it("reads the ended months' ids, as any role that may use the schema (a window of time of the changes list)", async () => {
-      await expect(app.query('SELECT count(*) FROM auditrum.ended_month_ids')).resolves.toBeDefined();
+    it("reads the months' ids, as any role that may use the schema (a window of time of the changes list)", async () => {
+      await expect(app.query('SELECT count(*) FROM auditrum.month_ids')).resolves.toBeDefined();
       const other = await db.pool.query<{ readable: boolean }>(
-        `SELECT has_table_privilege('public', 'auditrum.ended_month_ids', 'SELECT') AS readable`,
+        `SELECT has_table_privilege('public', 'auditrum.month_ids', 'SELECT') AS readable`,
       );
       expect(other.rows).toEqual([{ readable: true }]);
     });

@@ -221,11 +221,11 @@ async function hardenStatements(db: Queryable, schema: string, appRole: string, 
     '-- What the application needs at run time.',
     `GRANT USAGE ON SCHEMA ${s} TO ${app}`,
     // Any role may check whether it is trusted (as before), tell restored rows from this cluster's, and read which ids
-    // each hour of an ended month's changes lie between (a reader of the log finds a window of time by them).
+    // each hour of a month's changes lie between (a reader of the log finds a window of time by them).
     `GRANT SELECT ON ${s}.application_roles TO PUBLIC`,
     `GRANT SELECT ON ${s}.restore_boundaries TO PUBLIC`,
     `GRANT EXECUTE ON FUNCTION ${s}._database_identity(), ${s}._restore_pending() TO PUBLIC`,
-    `GRANT SELECT ON ${s}.ended_month_ids TO PUBLIC`,
+    `GRANT SELECT ON ${s}.month_ids TO PUBLIC`,
   );
   for (const rel of relations.rows) {
     if (rel.partition || !READABLE.has(rel.kind) || UNREADABLE.has(rel.name)) continue;
