@@ -407,3 +407,24 @@ describe('an erased actor’s pseudonym and a real actor of the same id', () => 
     expect((screen.getByLabelText('Touched by erasure #') as HTMLInputElement).value).toBe('3');
   });
 });
+
+describe('an erased row key and a real row of the same key', () => {
+  it('links the erased key to the erasure’s changes and the real one to its history', async () => {
+    fetchStub = stubFetch({
+      [`${BASE}/api/tables`]: { tables: [{ id: 1, schema: 'public', table: 'orders' }] },
+      [`${BASE}/api/changes`]: {
+        items: [
+          updateChange({ id: '42', rowKey: 'erased:2' }),
+          updateChange({ id: '41', rowKey: 'erased:2', keyErasure: '2' }),
+        ],
+        nextCursor: null,
+      },
+    });
+    openAt('/changes?table=public.orders');
+    const erased = await screen.findByRole('link', { name: 'erased key (erasure #2)' });
+    expect(erased.getAttribute('href')).toBe(`${BASE}/changes?erasure=2`);
+    expect(screen.getByRole('link', { name: 'erased:2' }).getAttribute('href')).toBe(
+      `${BASE}/history?table=public.orders&key=erased%3A2`,
+    );
+  });
+});

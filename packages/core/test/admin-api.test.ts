@@ -569,17 +569,17 @@ describe('api/changes/export', () => {
     expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
     const lines = csv.text.split('\r\n');
     expect(lines[0]).toBe(
-      'id,changed_at,txid,schema,table,operation,row_key,actor_id,actor_label,actor_erasure,request_id,source,reason,changed_columns,old_values,new_values,context',
+      'id,changed_at,txid,schema,table,operation,row_key,key_erasure,actor_id,actor_label,actor_erasure,request_id,source,reason,changed_columns,old_values,new_values,context',
     );
     expect(lines).toHaveLength(4); // header, 2 rows, the final empty string
     const inserts = listed.filter((c) => c.operation === 'INSERT');
     const quoted = (value: unknown) => `"${JSON.stringify(value).replaceAll('"', '""')}"`;
     const [job, first] = inserts as [Change, Change];
     expect(lines[1]).toBe(
-      `${job.id},${job.changedAt},${job.txid},public,orders,INSERT,2,,,,job-7,job,"'=SUM(A1)",,,${quoted(job.newValues)},${quoted(job.context)}`,
+      `${job.id},${job.changedAt},${job.txid},public,orders,INSERT,2,,,,,job-7,job,"'=SUM(A1)",,,${quoted(job.newValues)},${quoted(job.context)}`,
     );
     expect(lines[2]).toBe(
-      `${first.id},${first.changedAt},${first.txid},public,orders,INSERT,1,u-alice,alice@example.com,,req-a1,http,,,,${quoted(first.newValues)},${quoted(first.context)}`,
+      `${first.id},${first.changedAt},${first.txid},public,orders,INSERT,1,,u-alice,alice@example.com,,req-a1,http,,,,${quoted(first.newValues)},${quoted(first.context)}`,
     );
     expect(lines[2]).toContain(SCRIPT);
   });

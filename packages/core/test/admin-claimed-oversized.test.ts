@@ -164,7 +164,7 @@ describe('claimed context: a comment from a role that is not the application', (
     expect(rest).toEqual([]);
     expect(JSON.parse(line ?? '')).toMatchObject({ id: forgedId, actor: null, requestId: null, reason: null });
     const [header, row] = (await exported('csv')).trim().split('\r\n');
-    expect(header?.split(',').slice(7, 13)).toEqual([
+    expect(header?.split(',').slice(8, 14)).toEqual([
       'actor_id',
       'actor_label',
       'actor_erasure',
@@ -172,7 +172,7 @@ describe('claimed context: a comment from a role that is not the application', (
       'source',
       'reason',
     ]);
-    expect(row?.split(',').slice(7, 13)).toEqual(['', '', '', '', 'db', '']);
+    expect(row?.split(',').slice(8, 14)).toEqual(['', '', '', '', 'db', '']);
     expect(row).toContain('""claimed"":{""reason"":""approved"",""source"":""http"",""actor_id"":""ceo""}');
   });
 

@@ -1,7 +1,10 @@
 import { ComplianceInputError, erase, erasedActorId, harden, seal, verify } from '@auditrum/core';
+import type { Change, HistoryResponse } from '@auditrum/core/admin';
+import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRead } from './admin-read.js';
 import { runCli } from './run-cli.js';
 
 // A row key an erasure gave (`erased:<erasure id>`, when it erased a key column) and a real row of the same table
@@ -35,6 +38,22 @@ async function snapshot(): Promise<string> {
        AS all`,
   );
   return (rows[0] as { all: string }).all;
+}
+
+async function exported(format: 'csv' | 'ndjson'): Promise<string> {
+  const admin = createAdminRoutes({ pool: app, authorize: () => true, assetsDir: '/nonexistent' });
+  const response = await admin({
+    method: 'GET',
+    path: 'api/changes/export',
+    query: new URLSearchParams({ table: 'public.people', format }),
+    headers: {},
+    basePath: '/audit-admin',
+    raw: null,
+  });
+  expect(response.status).toBe(200);
+  let text = '';
+  for await (const chunk of response.body as AsyncIterable<string>) text += chunk;
+  return text;
 }
 
 beforeAll(async () => {
@@ -96,6 +115,48 @@ describe('a real row whose key reads as an erasure’s key pseudonym', () => {
     );
     expect([both.code, both.stderr]).toEqual([2, expect.stringContaining('give --key or --key-erasure, not both')]);
     expect(await snapshot()).toBe(before);
+  });
+
+  it('is the only one the admin’s key filter and history list; the erased row’s versions are marked, by its erasure', async () => {
+    const listed = async (query: Record<string, string>) =>
+      (await adminRead<{ items: Change[] }>(app, 'api/changes', query)).items
+        .map((c) => [c.rowKey, c.keyErasure, c.newValues?.name])
+        .reverse();
+    const real = [pseudonym, undefined];
+    const erasedKey = [pseudonym, aliceErasure];
+    expect(await listed({ table: 'public.people', key: pseudonym })).toEqual([
+      [...real, 'Eve'],
+      [...real, 'Eve E.'],
+    ]);
+    expect(await listed({ key: pseudonym })).toEqual([
+      [...real, 'Eve'],
+      [...real, 'Eve E.'],
+    ]);
+    expect(await listed({ erasure: aliceErasure })).toEqual([
+      [...erasedKey, 'Alice'],
+      [...erasedKey, 'Alice L.'],
+    ]);
+    expect(await listed({ table: 'public.people' })).toEqual([
+      [...erasedKey, 'Alice'],
+      [...erasedKey, 'Alice L.'],
+      [...real, 'Eve'],
+      [...real, 'Eve E.'],
+    ]);
+    const history = await adminRead<HistoryResponse>(app, 'api/history', { table: 'public.people', key: pseudonym });
+    expect(history.versions.map((v) => [v.change.newValues?.name, v.state])).toEqual([
+      ['Eve', { email: pseudonym, name: 'Eve' }],
+      ['Eve E.', { email: pseudonym, name: 'Eve E.' }],
+    ]);
+    const csv = await exported('csv');
+    const [header, ...lines] = csv.trim().split('\r\n');
+    const column = header?.split(',').indexOf('key_erasure') as number;
+    expect(column).toBe(7);
+    expect(lines.map((line) => line.split(',')[column])).toEqual(['', '', aliceErasure, aliceErasure]);
+    const ndjson = (await exported('ndjson'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Change);
+    expect(ndjson.map((c) => c.keyErasure)).toEqual([undefined, undefined, aliceErasure, aliceErasure]);
   });
 
   it('alone is erased by its key; the erased row alone by its erasure; each verifies under its own erasure', async () => {

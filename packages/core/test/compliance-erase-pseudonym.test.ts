@@ -137,8 +137,8 @@ describe('a real actor whose id reads as an erasure’s pseudonym', () => {
     ]);
     const [header, ...rows] = await exported('csv');
     const column = header?.split(',').indexOf('actor_erasure') as number;
-    expect(column).toBe(9);
-    expect(rows.map((row) => row.split(',').slice(7, 10)).reverse()).toEqual([
+    expect(column).toBe(10);
+    expect(rows.map((row) => row.split(',').slice(8, 11)).reverse()).toEqual([
       ...aliceChanges.map(() => [pseudonym, '[erased]', aliceErasure]),
       ...lookalikeChanges.map(() => [pseudonym, `${pseudonym} label`, '']),
     ]);

@@ -203,7 +203,7 @@ export function runAdminAdapterContract(adapter: AdminAdapterUnderTest): void {
       const header = await get(port, '/audit-admin/api/changes/export?format=csv&source=nowhere', STAFF);
       expect([header.status, header.body]).toEqual([
         200,
-        'id,changed_at,txid,schema,table,operation,row_key,actor_id,actor_label,actor_erasure,request_id,source,reason,changed_columns,old_values,new_values,context\r\n',
+        'id,changed_at,txid,schema,table,operation,row_key,key_erasure,actor_id,actor_label,actor_erasure,request_id,source,reason,changed_columns,old_values,new_values,context\r\n',
       ]);
       // A client that reads the head and leaves: the app keeps answering and the pool gets its connections back.
       await new Promise<void>((resolve, reject) => {

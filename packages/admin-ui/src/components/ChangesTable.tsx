@@ -33,7 +33,12 @@ const columns = column.columns([
     id: 'key',
     header: 'Key',
     cell: ({ row }) => (
-      <HistoryLink schema={row.original.schema} table={row.original.table} rowKey={row.original.rowKey} />
+      <HistoryLink
+        schema={row.original.schema}
+        table={row.original.table}
+        rowKey={row.original.rowKey}
+        keyErasure={row.original.keyErasure}
+      />
     ),
   }),
   column.display({

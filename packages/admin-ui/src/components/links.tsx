@@ -76,14 +76,29 @@ export function HistoryLink({
   schema,
   table,
   rowKey,
+  keyErasure,
   label,
 }: {
   schema: string;
   table: string;
   rowKey: string | null;
+  /** The erasure whose key pseudonym rowKey is (Change.keyErasure): the row's versions are that erasure's. */
+  keyErasure?: string | undefined;
   label?: string;
 }) {
   if (rowKey === null) return <span className="muted">—</span>;
+  // A real row may have the pseudonym's text as its key: the erased row's versions are listed by its erasure.
+  if (keyErasure !== undefined) {
+    return (
+      <Link
+        to={withQuery('/changes', { erasure: keyErasure })}
+        className="erased-actor"
+        title={`the key ${rowKey} an erasure gave the row`}
+      >
+        {label ?? `erased key (erasure #${keyErasure})`}
+      </Link>
+    );
+  }
   return (
     <Link
       to={withQuery('/history', { table: `${schema}.${table}`, key: rowKey })}

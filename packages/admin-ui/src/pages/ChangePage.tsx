@@ -100,7 +100,13 @@ export function ChangePage({ id }: { id: string }) {
           )}
           {c.rowKey !== null && !keyErased && (
             <p>
-              <HistoryLink schema={c.schema} table={c.table} rowKey={c.rowKey} label="Every version of this row" />
+              <HistoryLink
+                schema={c.schema}
+                table={c.table}
+                rowKey={c.rowKey}
+                keyErasure={c.keyErasure}
+                label="Every version of this row"
+              />
             </p>
           )}
         </section>

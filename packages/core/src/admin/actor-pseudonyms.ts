@@ -33,6 +33,25 @@ export function requestActorConditions(schemaSql: string, actorId: string, sql: 
 }
 
 /**
+ * The conditions on `changes c` for the versions of a real row of key `key`. A key that reads as an erasure's key
+ * pseudonym (`erased:7`) may be a real row's (a key is any text its column holds): the versions that erasure gave the
+ * pseudonym (its erased_changes, when it erased a key column: _key_pseudonym_erasure) are left out; they are the
+ * `erasure` filter's. Any other key costs nothing more than the (table_id, row_key, id) index.
+ */
+export function changeKeyConditions(schemaSql: string, key: string, sql: SqlParams): string[] {
+  return [`c.row_key = ${sql.add(key)}`, ...keyPseudonymExclusion(schemaSql, key, sql)];
+}
+
+/** changeKeyConditions but the key itself: for a query that matches the key its own way. */
+export function keyPseudonymExclusion(schemaSql: string, key: string, sql: SqlParams): string[] {
+  if (erasureOfActorId(key) === null) return [];
+  return [
+    `c.id NOT IN (SELECT e.change_id FROM ${schemaSql}.erased_changes e
+      WHERE e.erasure_id = ${schemaSql}._key_pseudonym_erasure(${sql.add(key)}))`,
+  ];
+}
+
+/**
  * The changes one erasure touched (`erasure` filter): an erased actor's, under its pseudonym, or an erased row's.
  * Their ids first (erased_changes' index), then each read by the primary key.
  */
@@ -47,7 +66,11 @@ export function erasureRequestsCondition(schemaSql: string, erasureId: string, s
     WHERE e.erasure_id = ${sql.add(erasureId)}::bigint))`;
 }
 
-/** Where each log's erasures record the rows whose actor id they made a pseudonym, given `c(id, erasure)` pairs. */
+/**
+ * Where each log's erasures record the rows whose actor id (`changes`, `api_requests`) or row key (`change_keys`) they
+ * made a pseudonym, given `c(id, erasure)` pairs. A key's erasure is one of a row whose recorded key is the marker
+ * (it erased a key column: erase() in SQL, version 35).
+ */
 const PSEUDONYM_RECORDS = {
   changes: {
     tables: ['erasures', 'erased_changes'],
@@ -60,20 +83,27 @@ const PSEUDONYM_RECORDS = {
     pairs: (s: string) => `SELECT e.api_request_id::text AS id, e.erasure_id::text AS erasure
       FROM ${s}.erased_api_requests e JOIN c ON e.api_request_id = c.id AND e.erasure_id = c.erasure`,
   },
+  change_keys: {
+    tables: ['erasures', 'erased_changes'],
+    pairs: (s: string) => `SELECT e.change_id::text AS id, e.erasure_id::text AS erasure FROM ${s}.erased_changes e
+      JOIN c ON e.change_id = c.id AND e.erasure_id = c.erasure JOIN ${s}.erasures x ON x.id = e.erasure_id
+      WHERE x.subject ? 'table' AND x.subject -> 'key' = to_jsonb('[erased]'::text)`,
+  },
 } as const;
 
 /**
- * Of rows of a log (their ids and actor ids), those whose actor id is an erasure's pseudonym, with that erasure, as
- * the erasures' records say (ActorRef.erasure): asked only for actor ids that read as one (none: no query). A role
- * that may not read the records cannot tell, and gets none, as it reads an erased value as the marker.
+ * Of rows of a log (their ids, and the actor ids or row keys they hold), those whose text is an erasure's pseudonym,
+ * with that erasure, as the erasures' records say (ActorRef.erasure, Change.keyErasure): asked only for texts that
+ * read as one (none: no query). A role that may not read the records cannot tell, and gets none, as it reads an
+ * erased value as the marker.
  */
 export async function pseudonymErasures(
   api: Pick<ApiContext, 'pool' | 'schema' | 'schemaSql'>,
   log: keyof typeof PSEUDONYM_RECORDS,
-  rows: readonly { id: string; actorId: string | null }[],
+  rows: readonly { id: string; text: string | null }[],
 ): Promise<Map<string, string>> {
   const candidates = rows.flatMap((row) => {
-    const erasure = row.actorId === null ? null : erasureOfActorId(row.actorId);
+    const erasure = row.text === null ? null : erasureOfActorId(row.text);
     return erasure === null ? [] : [{ id: row.id, erasure }];
   });
   const records = PSEUDONYM_RECORDS[log];

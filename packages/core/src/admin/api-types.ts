@@ -90,6 +90,11 @@ export interface Change {
   operation: ChangeOperation;
   /** The row's key: the key column's value as text, or a JSON array as text for composite keys. */
   rowKey: string | null;
+  /**
+   * When `rowKey` is the pseudonym an erasure of the row's key column gave (`erased:<erasure id>`): that erasure. A
+   * real row may have a key of the same text; this change is not its (its versions are the `erasure` filter's).
+   */
+  keyErasure?: string;
   /** UPDATE: the changed columns' previous values; DELETE: the full row; otherwise null. */
   oldValues: Record<string, unknown> | null;
   /** UPDATE: the changed columns' new values; INSERT: the full row; otherwise null. */

@@ -64,7 +64,7 @@ export async function fieldHistoryRoute(
     pseudonymErasures(
       api,
       'changes',
-      entries.map((entry) => ({ id: entry.changeId, actorId: entry.actorId })),
+      entries.map((entry) => ({ id: entry.changeId, text: entry.actorId })),
     ),
   ]);
   return {

@@ -29,7 +29,7 @@ export async function rowBlame(
   const pseudonyms = await pseudonymErasures(
     api,
     'changes',
-    changes.map((c) => ({ id: c.id, actorId: c.actorId })),
+    changes.map((c) => ({ id: c.id, text: c.actorId })),
   );
   const withErasure = (change: BlameChange | null): AdminBlameChange | null => {
     if (change === null) return null;

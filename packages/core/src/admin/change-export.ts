@@ -1,13 +1,12 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { csvCell } from '../changes/csv.js';
-import { pseudonymErasures } from './actor-pseudonyms.js';
 import type { AdminResponse } from './admin-http.js';
 import type { ApiContext } from './api-context.js';
 import type { Change, ExportFormat } from './api-types.js';
 import { nextBelow, SEARCH_LIMITS, searchLimits, searchStep, searchSteps, unindexedFilters } from './bounded-search.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { changeConditions, resolveChangeCriteria, searchConditions } from './change-filters.js';
-import { toChange } from './change-rows.js';
+import { pseudonymMarks, toChange } from './change-rows.js';
 import { exportResponse, requiredExportFormat } from './export-response.js';
 import { monthsToWalk, newestChanges } from './month-walk.js';
 import type { QueryParams } from './query-params.js';
@@ -37,6 +36,7 @@ export const CSV_COLUMNS = [
   'table',
   'operation',
   'row_key',
+  'key_erasure',
   'actor_id',
   'actor_label',
   'actor_erasure',
@@ -95,14 +95,10 @@ export async function* exportedChanges(api: ApiContext, criteria: ChangeCriteria
   }
 }
 
-/** A batch of stored changes as exported, an actor id that an erasure made its pseudonym with that erasure. */
+/** A batch of stored changes as exported, an actor id or a row key that an erasure made its pseudonym marked so. */
 async function exportedBatch(api: ApiContext, rows: readonly ChangeRow[]): Promise<Change[]> {
-  const pseudonyms = await pseudonymErasures(
-    api,
-    'changes',
-    rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
-  );
-  return rows.map((row) => toChange(row, api.tablesById, undefined, pseudonyms.get(row.id)));
+  const marks = await pseudonymMarks(api, rows);
+  return rows.map((row) => toChange(row, api.tablesById, marks(row.id)));
 }
 
 /**
@@ -145,6 +141,7 @@ function csvLine(change: Change): string {
     change.table,
     change.operation,
     change.rowKey ?? '',
+    change.keyErasure ?? '',
     change.actor?.id ?? '',
     change.actor?.label ?? '',
     change.actor?.erasure ?? '',

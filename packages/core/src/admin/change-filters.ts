@@ -1,7 +1,7 @@
 import type { TransactionName } from '../changes/transaction-name.js';
 import { parseTransactionName, TRANSACTION_NAME, transactionStretch } from '../changes/transaction-name.js';
 import { restorePending } from '../schema/restore-boundary.js';
-import { changeActorConditions, erasureChangesCondition } from './actor-pseudonyms.js';
+import { changeActorConditions, changeKeyConditions, erasureChangesCondition } from './actor-pseudonyms.js';
 import type { AdminScope } from './admin-options.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeFilters, ChangeOperation, TableRef } from './api-types.js';
@@ -190,7 +190,7 @@ export function changeConditions(criteria: ChangeCriteria, sql: SqlParams, schem
     conditions.push(`(${[...ranges, `c.id > ${sql.add(blocks.after)}::bigint`].join(' OR ')})`);
   }
   conditions.push(...testedConditions(criteria, ['column'], sql));
-  if (criteria.key !== undefined) conditions.push(`c.row_key = ${sql.add(criteria.key)}`);
+  if (criteria.key !== undefined) conditions.push(...changeKeyConditions(schemaSql, criteria.key, sql));
   conditions.push(...testedConditions(criteria, ['source'], sql));
   if (criteria.from !== undefined) conditions.push(`c.changed_at >= ${sql.add(criteria.from)}::timestamptz`);
   if (criteria.to !== undefined) conditions.push(`c.changed_at < ${sql.add(criteria.to)}::timestamptz`);

@@ -7,23 +7,43 @@ import type { Change, TableRef } from './api-types.js';
 /** The columns of a change's old and new values that an erasure replaced (see Change.erased). */
 type ErasedColumns = NonNullable<Change['erased']>;
 
+/** What erasures made of a change: its values erased, its actor id's and its row key's pseudonyms' erasures. */
+export interface ChangeMarks {
+  erased?: ErasedColumns | undefined;
+  actorErasure?: string | undefined;
+  keyErasure?: string | undefined;
+}
+
 /**
  * Stored changes as the API shows them (toChange), each value an erasure replaced as null and listed in `erased`,
- * an actor id that an erasure made its pseudonym with that erasure (pseudonymErasures).
+ * an actor id or a row key that an erasure made its pseudonym with that erasure (pseudonymMarks).
  * Whether a value holding the erasure's marker was erased is history's own rule (_history_erasures_listed: an erasure
  * of the change named its column), asked only for the rows holding the marker (none: no query), and only of what
  * the admin's role may read (_history_erased_ids: a role that may not read erasures sees the marker as before).
  */
 export async function toChanges(api: ApiContext, rows: readonly ChangeRow[]): Promise<Change[]> {
-  const [erased, pseudonyms] = await Promise.all([
-    erasedColumns(api, rows),
+  const [erased, marks] = await Promise.all([erasedColumns(api, rows), pseudonymMarks(api, rows)]);
+  return rows.map((row) => toChange(row, api.tablesById, { ...marks(row.id), erased: erased.get(row.id) }));
+}
+
+/** Which erasure's pseudonym each change's actor id and row key are, if any (pseudonymErasures). */
+export async function pseudonymMarks(
+  api: Pick<ApiContext, 'pool' | 'schema' | 'schemaSql'>,
+  rows: readonly ChangeRow[],
+): Promise<(id: string) => Omit<ChangeMarks, 'erased'>> {
+  const [actors, keys] = await Promise.all([
     pseudonymErasures(
       api,
       'changes',
-      rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
+      rows.map((row) => ({ id: row.id, text: row.actor_id })),
+    ),
+    pseudonymErasures(
+      api,
+      'change_keys',
+      rows.map((row) => ({ id: row.id, text: row.row_key })),
     ),
   ]);
-  return rows.map((row) => toChange(row, api.tablesById, erased.get(row.id), pseudonyms.get(row.id)));
+  return (id) => ({ actorErasure: actors.get(id), keyErasure: keys.get(id) });
 }
 
 async function erasedColumns(api: ApiContext, rows: readonly ChangeRow[]): Promise<Map<string, ErasedColumns>> {
@@ -71,8 +91,7 @@ function markerColumns(values: Record<string, unknown> | null): Record<string, u
 export function toChange(
   row: ChangeRow,
   tablesById: ReadonlyMap<number, TableRef>,
-  erased?: ErasedColumns,
-  actorErasure?: string,
+  { erased, actorErasure, keyErasure }: ChangeMarks = {},
 ): Change {
   const table = tablesById.get(row.table_id);
   const context = row.context;
@@ -86,6 +105,7 @@ export function toChange(
     table: table?.table ?? `#${row.table_id}`,
     operation: row.operation,
     rowKey: row.row_key,
+    ...(keyErasure === undefined ? {} : { keyErasure }),
     oldValues: old.values,
     newValues: next.values,
     changedColumns: row.operation === 'UPDATE' && next.values ? Object.keys(next.values) : null,

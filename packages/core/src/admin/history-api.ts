@@ -1,5 +1,6 @@
 import type { ChangeRow } from '../changes/change-row.js';
 import { changeColumns } from '../changes/change-row.js';
+import { keyPseudonymExclusion } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type { HistoryResponse, ReadRouteParams, RowVersion } from './api-types.js';
 import { resolveTable, scopeConditions, visibleTables } from './change-filters.js';
@@ -53,6 +54,8 @@ export async function rowHistory(
     const conditions = [
       `c.table_id = ${sql.add(table.id)}`,
       `(c.row_key = ${sql.add(key)} OR (c.row_key IS NULL AND c.operation = 'TRUNCATE'))`,
+      // Never the versions an erasure gave a key pseudonym of the same text: another row's.
+      ...keyPseudonymExclusion(api.schemaSql, key, sql),
       `c.id > ${sql.add(afterId)}::bigint`,
       ...scopeConditions(api, sql),
     ];

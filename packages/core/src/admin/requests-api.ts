@@ -100,7 +100,7 @@ async function toSummaries(api: ApiContext, rows: readonly SummaryRow[]): Promis
   const pseudonyms = await pseudonymErasures(
     api,
     'api_requests',
-    rows.map((row) => ({ id: row.id, actorId: row.actor_id })),
+    rows.map((row) => ({ id: row.id, text: row.actor_id })),
   );
   return rows.map((row) => toSummary(row, pseudonyms.get(row.id)));
 }
@@ -268,7 +268,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   const changeCount = countRows.rows[0]?.count ?? 0;
   const row = requestRows.rows[0];
   if (!row && changeCount === 0) throw notFound(`request ${requestId} not found`);
-  const pseudonyms = await pseudonymErasures(api, 'api_requests', row ? [{ id: row.id, actorId: row.actor_id }] : []);
+  const pseudonyms = await pseudonymErasures(api, 'api_requests', row ? [{ id: row.id, text: row.actor_id }] : []);
   return {
     request: row ? { ...toDetail(row, pseudonyms.get(row.id)), changeCount } : null,
     changes: await toChanges(api, changeRows.rows),
