@@ -101,7 +101,7 @@ export function newestChanges(
  * of 100,000 changes at 10,000,000: 2 s of server CPU). Sorted by this, they are read through their index and the
  * page is taken from them (about 50 ms for those 100,000; a request of ten changes 0.3 ms).
  */
-export const ID_UNINDEXED = '(c.id + 0)';
+const ID_UNINDEXED = '(c.id + 0)';
 
 /**
  * Whether the page is read by walking the primary key backwards (no filter, operation, a busy table, times): then it
@@ -145,12 +145,28 @@ async function newest(
   id: string,
 ): Promise<ChangeRow[]> {
   const sql = new SqlParams();
+  const where = whereClause(conditions(sql));
+  const limit = sql.add(count);
   const { rows } = await api.pool.query<ChangeRow>(
-    `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions(sql))}
-     ORDER BY ${id} DESC LIMIT ${sql.add(count)}`,
+    id === ID_UNINDEXED
+      ? unindexedPage(api.schemaSql, where, 'DESC', limit)
+      : `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${where}
+         ORDER BY ${id} DESC LIMIT ${limit}`,
     sql.values,
   );
   return rows;
+}
+
+/**
+ * A page of the changes that match `where`, sorted by ID_UNINDEXED (a request's or a transaction's): their ids first,
+ * then those rows by id. Every match is read to sort them; sorting the ids alone, not the rows with their values,
+ * costs a fifth less (an import's 100,000 changes: 46 → 38 ms of server CPU).
+ */
+export function unindexedPage(schemaSql: string, where: string, order: 'ASC' | 'DESC', limit: string): string {
+  return `SELECT ${changeColumns(schemaSql)} FROM ${schemaSql}.changes c
+    WHERE c.id = ANY (ARRAY(SELECT c.id FROM ${schemaSql}.changes c WHERE ${where}
+                            ORDER BY ${ID_UNINDEXED} ${order} LIMIT ${limit}))
+    ORDER BY c.id ${order}`;
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { ChangeRow } from '../changes/change-row.js';
-import { changeColumns } from '../changes/change-row.js';
 import { erasureRequestsCondition, pseudonymErasures, requestActorConditions } from './actor-pseudonyms.js';
 import type { ApiContext } from './api-context.js';
 import type {
@@ -14,7 +13,7 @@ import { erasureFilter, scopeConditions } from './change-filters.js';
 import { toChanges } from './change-rows.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, notFound } from './errors.js';
-import { ID_UNINDEXED } from './month-walk.js';
+import { unindexedPage } from './month-walk.js';
 import type { QueryParams } from './query-params.js';
 import { assertRange, pathText } from './query-params.js';
 import { escapeLike, SqlParams, whereClause } from './sql-builder.js';
@@ -256,8 +255,7 @@ export async function getRequest(api: ApiContext, requestId: string): Promise<Re
   const changeSql = new SqlParams();
   const changeWhere = whereClause([`c.request_id = ${changeSql.add(requestId)}`, ...scopeConditions(api, changeSql)]);
   const changesQuery = api.pool.query<ChangeRow>(
-    `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${changeWhere}
-     ORDER BY ${ID_UNINDEXED} LIMIT ${REQUEST_CHANGES_SHOWN}`,
+    unindexedPage(api.schemaSql, changeWhere, 'ASC', String(REQUEST_CHANGES_SHOWN)),
     changeSql.values,
   );
   const countQuery = api.pool.query<{ count: number }>(
