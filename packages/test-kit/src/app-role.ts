@@ -94,6 +94,7 @@ function useLoginRole(
 export async function grantLogReads(db: TestDatabase, role: LoginRole): Promise<void> {
   await db.pool.query(
     `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions TO ${pg.escapeIdentifier(role.name)}`,
+       auditrum.table_versions, auditrum.transaction_blocks, auditrum.transaction_blocks_kept
+     TO ${pg.escapeIdentifier(role.name)}`,
   );
 }
