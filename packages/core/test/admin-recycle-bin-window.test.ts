@@ -137,4 +137,37 @@ describe('api/deleted, in widening time windows', () => {
     expect(second.items.map((row) => row.rowKey)).toEqual(['8', '7', '6']);
     expect(second.searchedTo).toBeUndefined();
   });
+
+  it('pages a bin of more DELETEs in the ended months than it sorts at once, newest id first, to the end', async () => {
+    // 10,050 DELETEs 40 days back (an ended month), every fifth key inserted again since (not in the bin), logged in
+    // shuffled id order against their times.
+    await app.query('CREATE TABLE bin2 (id int PRIMARY KEY)');
+    await db.pool.query(`SELECT auditrum.track('public.bin2')`);
+    await db.pool.query(
+      `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values)
+       SELECT now() - interval '40 days' + make_interval(secs => (g * 7919) % 10050), txid_current(), t.id, 'DELETE',
+         g::text, jsonb_build_object('id', g)
+       FROM auditrum.tracked_tables t CROSS JOIN generate_series(1, 10050) g WHERE t.table_name = 'bin2'`,
+    );
+    await app.query('INSERT INTO bin2 SELECT g FROM generate_series(5, 10050, 5) g');
+    const { rows } = await db.pool.query<{ key: string }>(
+      `SELECT c.row_key AS key FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
+       WHERE t.table_name = 'bin2' AND c.operation = 'DELETE'
+         AND NOT EXISTS (SELECT FROM auditrum.changes l WHERE l.table_id = c.table_id AND l.row_key = c.row_key AND l.id > c.id)
+       ORDER BY c.id DESC`,
+    );
+    expect(rows).toHaveLength(8040);
+    const keys: string[] = [];
+    let before: string | null | undefined;
+    do {
+      const bin = await deletedRows(app, 'auditrum', {
+        table: 'public.bin2',
+        limit: 1000,
+        ...(before ? { before } : {}),
+      });
+      keys.push(...bin.rows.map((row) => row.rowKey));
+      before = bin.next;
+    } while (before !== null);
+    expect(keys).toEqual(rows.map((row) => row.key));
+  });
 });

@@ -113,6 +113,12 @@ export async function deletedRows(db: Queryable, schema: string, query: DeletedR
  */
 const ENDED_MONTH_WINDOWS = [1, 12] as const;
 
+/**
+ * A window of ended months whose departures index holds at most this many DELETEs of the table is read from it and
+ * sorted (about 1.3 µs a DELETE), not by walking the months' primary key.
+ */
+const SORTED_WINDOW_MAX = 10_000;
+
 type Found = { id: string; reason: string | null };
 
 /**
@@ -175,10 +181,29 @@ async function newestDeletes(
     [ENDED_MONTH_WINDOWS],
   );
   for (const since of [...(bounds[0]?.since ?? []), null]) {
+    const inWindow = (since: string) =>
+      `c.changed_at < ${thisMonth} AND (${since}::timestamptz IS NULL OR c.changed_at >= ${since}::timestamptz)`;
+    const { rows: counted } = await db.query<{ deletes: number }>(
+      `SELECT count(*)::integer AS deletes FROM ${audit}.changes c
+       WHERE c.table_id = $1 AND c.operation = 'DELETE' AND ${inWindow('$2')}`,
+      [tableId, since],
+    );
+    // Asked for the newest by id, the planner may walk the months' primary key, expecting a DELETE soon, and read a
+    // month without one whole (50–68 ms a month of 250,000 changes); when the departures index holds few of the
+    // table's DELETEs in the window (counted from it alone), they are read from it and sorted instead.
+    const sorted = (counted[0]?.deletes ?? 0) <= SORTED_WINDOW_MAX;
     const { rows: ended } = await db.query<Found>(
-      `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
-       WHERE ${inBin('c')} AND c.changed_at < ${thisMonth} AND ($4::timestamptz IS NULL OR c.changed_at >= $4::timestamptz)
-       ORDER BY c.id DESC LIMIT $3`,
+      sorted
+        ? `SELECT c.id::text AS id, c.context->>'reason' AS reason
+           FROM (SELECT c.id, c.table_id, c.row_key, c.context FROM ${audit}.changes c
+                 WHERE c.table_id = $1 AND c.operation = 'DELETE' AND ($2::bigint IS NULL OR c.id < $2)
+                   AND ${inWindow('$4')}
+                 ORDER BY c.id DESC OFFSET 0) c
+           WHERE NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = c.table_id AND l.row_key = c.row_key
+             AND l.id > c.id)
+           LIMIT $3`
+        : `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
+           WHERE ${inBin('c')} AND ${inWindow('$4')} ORDER BY c.id DESC LIMIT $3`,
       [tableId, below, count, since],
     );
     const page = newestFirst([...rows, ...ended]);
