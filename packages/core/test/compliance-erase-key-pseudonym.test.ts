@@ -1,4 +1,17 @@
-import { ComplianceInputError, erase, erasedActorId, harden, seal, verify } from '@auditrum/core';
+import {
+  blame,
+  ComplianceInputError,
+  erase,
+  erasedActorId,
+  fieldHistory,
+  harden,
+  RestoreError,
+  restoreRow,
+  revert,
+  seal,
+  undo,
+  verify,
+} from '@auditrum/core';
 import type { Change, HistoryResponse } from '@auditrum/core/admin';
 import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
@@ -157,6 +170,73 @@ describe('a real row whose key reads as an erasure’s key pseudonym', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as Change);
     expect(ndjson.map((c) => c.keyErasure)).toEqual([undefined, undefined, aliceErasure, aliceErasure]);
+  });
+
+  it('alone is blamed and has its field’s history read by its key', async () => {
+    const ids = async (name: string) =>
+      (
+        await db.pool.query<{ id: string }>(
+          `SELECT id::text FROM auditrum.changes WHERE new_values->>'name' = $1 ORDER BY id`,
+          [name],
+        )
+      ).rows.map((row) => row.id);
+    const [eveInsert, eveUpdate] = [...(await ids('Eve')), ...(await ids('Eve E.'))];
+    const blamed = await blame(app, 'auditrum', { table: 'public.people', key: pseudonym });
+    expect(blamed.fields.map((f) => [f.field, f.change?.id, f.change?.operation, f.newValue])).toEqual([
+      ['email', eveInsert, 'INSERT', pseudonym],
+      ['name', eveUpdate, 'UPDATE', 'Eve E.'],
+    ]);
+    expect(blamed.deletedBy).toBeNull();
+    const history = await fieldHistory(app, 'auditrum', { table: 'public.people', key: pseudonym, field: 'name' });
+    expect(history.map((e) => [e.changeId, e.operation, e.value, e.oldValue, e.rowKey])).toEqual([
+      [eveInsert, 'INSERT', 'Eve', null, pseudonym],
+      [eveUpdate, 'UPDATE', 'Eve E.', 'Eve', pseudonym],
+    ]);
+  });
+
+  it('is never written by a revert or an undo of the erased row’s versions, even forced', async () => {
+    const { rows } = await db.pool.query<{ id: string; txid: string }>(
+      `SELECT id::text, txid::text FROM auditrum.changes WHERE new_values->>'name' = 'Alice L.'`,
+    );
+    const [update] = rows as [{ id: string; txid: string }];
+    const before = await snapshot();
+    const unrestorable = [
+      {
+        table: 'public.people',
+        rowKey: pseudonym,
+        changeId: update.id,
+        reason: 'erased-key',
+        blocking: true,
+        message: `public.people ${pseudonym}: change #${update.id}: its row's key was erased on request (auditrum erase): the log no longer says which row it was`,
+      },
+    ];
+    const reverted = await revert(app, 'auditrum', update.id, { reason: 'r', force: true });
+    expect(reverted).toMatchObject({ applied: true, changeIds: [], plan: { statements: [], conflicts: [] } });
+    expect(reverted.plan.unrestorable).toEqual(unrestorable);
+    const undone = await undo(app, 'auditrum', { txid: update.txid }, { reason: 'r', dryRun: true });
+    expect(undone.plan.statements).toEqual([]);
+    expect(undone.plan.unrestorable).toEqual(unrestorable);
+    // A restore of the real row by key would read the two rows' versions as one: refused, naming why.
+    const restored = await restoreRow(
+      app,
+      'auditrum',
+      { table: 'public.people', key: pseudonym, at: new Date() },
+      {
+        reason: 'r',
+        force: true,
+      },
+    ).catch((e: unknown) => e);
+    expect(restored).toBeInstanceOf(RestoreError);
+    expect(restored).toMatchObject({ kind: 'conflict' });
+    expect((restored as Error).message).toContain(
+      `row ${pseudonym} of public.people: an erasure gave another row of the table this key as its pseudonym`,
+    );
+    expect(await snapshot()).toBe(before);
+    const { rows: live } = await app.query('SELECT email, name FROM people ORDER BY email');
+    expect(live).toEqual([
+      { email: 'alice@example.com', name: 'Alice L.' },
+      { email: pseudonym, name: 'Eve E.' },
+    ]);
   });
 
   it('alone is erased by its key; the erased row alone by its erasure; each verifies under its own erasure', async () => {

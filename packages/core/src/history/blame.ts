@@ -11,6 +11,7 @@ import type { ChangeValues, ValuesWanted } from './change-values.js';
 import { readChangeValues } from './change-values.js';
 import { HistoryInputError } from './history-input-error.js';
 import type { RowKeyInput } from './history-types.js';
+import { keyPseudonymVersions } from './key-pseudonym-versions.js';
 import { walkRowBack } from './row-walk.js';
 import type { ColumnState, TableState } from './table-states.js';
 import { columnsToday, stateOf } from './table-states.js';
@@ -82,7 +83,18 @@ async function blameIn(db: Queryable, s: string, options: BlameOptions): Promise
   let before = NO_LIMIT;
   const keyAttnums = target.keyColumns.map((column) => column.attnum);
   for (let hop = 0; hop < MAX_KEY_HOPS && pending.length > 0; hop++) {
-    const walk = await walkRowBack(db, s, target.tableId, rowKey, before, states, pending, keyAttnums);
+    const pseudonymVersions = await keyPseudonymVersions(db, s, [rowKey]);
+    const walk = await walkRowBack(
+      db,
+      s,
+      target.tableId,
+      rowKey,
+      before,
+      states,
+      pending,
+      keyAttnums,
+      pseudonymVersions,
+    );
     if (hop === 0 && !walk.hasChanges && !(await liveRowExists(db, target))) {
       throw new HistoryInputError(
         `auditrum: table ${target.table} has no row with key ${rowKey}, now or in its history`,

@@ -4,6 +4,7 @@ import { checked, checkOptions, fieldOption, historyQuery, keyOption, tableOptio
 import type { FieldHistoryEntry, RowKeyInput, UnknownReason } from './history-types.js';
 import type { InstantInput } from './instant.js';
 import { parseInstant } from './instant.js';
+import { keyPseudonymVersions } from './key-pseudonym-versions.js';
 
 export interface FieldHistoryOptions {
   /** The table (`schema.table`, or found on the search_path). */
@@ -51,16 +52,24 @@ export async function fieldHistory(
      WHERE $4::timestamptz IS NULL OR changed_at <= $4::timestamptz`,
     [table, key, field, at],
   );
-  return rows.map((row) => ({
-    changeId: row.change_id,
-    changedAt: row.changed_at,
-    operation: row.operation,
-    value: row.value ?? null,
-    oldValue: row.old_value ?? null,
-    unknown: row.unknown_reason,
-    rowKey: row.row_key,
-    actorId: row.actor_id,
-    requestId: row.request_id,
-    reason: row.reason,
-  }));
+  // Never the versions an erasure gave a key pseudonym that reads as one of the row's keys: another row's.
+  const pseudonymVersions = await keyPseudonymVersions(
+    db,
+    quoteIdentifier(schema),
+    rows.map((row) => row.row_key),
+  );
+  return rows
+    .filter((row) => !pseudonymVersions.has(row.change_id))
+    .map((row) => ({
+      changeId: row.change_id,
+      changedAt: row.changed_at,
+      operation: row.operation,
+      value: row.value ?? null,
+      oldValue: row.old_value ?? null,
+      unknown: row.unknown_reason,
+      rowKey: row.row_key,
+      actorId: row.actor_id,
+      requestId: row.request_id,
+      reason: row.reason,
+    }));
 }

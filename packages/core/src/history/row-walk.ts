@@ -42,7 +42,8 @@ const PAGE = 500;
  * Walks back over one key's changes with ids below `before` (its own, and the table's TRUNCATEs, newest first) to
  * the start of the row's current life (its INSERT, or the DELETE or TRUNCATE before it), finding per column the
  * latest change that wrote it. Stops as soon as every column asked for is found; until then it also watches for
- * the changes that wrote a key column (`keyAttnums`: an UPDATE there may have changed the key).
+ * the changes that wrote a key column (`keyAttnums`: an UPDATE there may have changed the key). The key's versions
+ * in `pseudonymVersions` (keyPseudonymVersions: an erased row's, under a pseudonym of the same text) are passed over.
  */
 export async function walkRowBack(
   db: Queryable,
@@ -53,6 +54,7 @@ export async function walkRowBack(
   states: readonly TableState[],
   columns: readonly ColumnState[],
   keyAttnums: readonly number[],
+  pseudonymVersions: ReadonlySet<string> = new Set(),
 ): Promise<RowWalk> {
   const keys = new Set(keyAttnums);
   const walk: RowWalk = {
@@ -73,6 +75,7 @@ export async function walkRowBack(
     const filter = lastSet === null ? null : storedNames(states, new Set([...walk.unresolved, ...keys]));
     const page = await readPage(db, s, tableId, rowKey, cursor, filter, limit);
     for (const step of page) {
+      if (step.own && pseudonymVersions.has(step.id)) continue;
       walk.hasChanges ||= step.own;
       if (step.operation === 'DELETE' || step.operation === 'TRUNCATE') {
         if (lastSet !== null) return walk;

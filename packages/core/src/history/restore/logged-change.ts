@@ -5,6 +5,7 @@ import { ERASED_VALUE } from '../../compliance/erasure-records.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import { restorePending } from '../../schema/restore-boundary.js';
+import { keyPseudonymVersions } from '../key-pseudonym-versions.js';
 import { parseExact } from './exact-json.js';
 import { RestoreError } from './restore-error.js';
 import type { ChangeId } from './restore-types.js';
@@ -36,6 +37,11 @@ export interface LoggedChange {
   notCaptured: string[];
   /** Today's names of the columns the table had when the change was captured. */
   columnsThen: string[];
+  /**
+   * Whether `rowKey` is the pseudonym an erasure of the row's key gave (keyPseudonymVersions): which row it was is no
+   * longer recorded, and a real row may have that key.
+   */
+  keyErased: boolean;
 }
 
 interface ColumnState {
@@ -99,8 +105,16 @@ export async function loggedChanges(db: Queryable, schema: string, filter: Chang
      ORDER BY c.id`,
     bounds === undefined ? [value] : [value, bounds.after, bounds.upTo],
   );
-  const erased = await erasedAmong(db, audit, rows);
-  return rows.map((row) => toLoggedChange(row, erased.has(row.id)));
+  const [erased, keyErased] = await Promise.all([
+    erasedAmong(db, audit, rows),
+    keyPseudonymVersions(
+      db,
+      audit,
+      rows.map((row) => row.row_key),
+      'refuse',
+    ),
+  ]);
+  return rows.map((row) => toLoggedChange(row, erased.has(row.id), keyErased.has(row.id)));
 }
 
 /**
@@ -135,7 +149,7 @@ async function erasedAmong(db: Queryable, audit: string, rows: readonly ChangeRo
   return new Set(erased.map((row) => row.id));
 }
 
-function toLoggedChange(row: ChangeRow, erased: boolean): LoggedChange {
+function toLoggedChange(row: ChangeRow, erased: boolean, keyErased: boolean): LoggedChange {
   const state = row.state ?? [];
   const byStored = new Map(state.map((column) => [column.stored, column]));
   const dropped = new Set<string>();
@@ -182,5 +196,6 @@ function toLoggedChange(row: ChangeRow, erased: boolean): LoggedChange {
     dropped: [...dropped],
     notCaptured: state.filter((c) => !c.captured && c.current !== null).map((c) => c.current as string),
     columnsThen: state.filter((c) => c.current !== null).map((c) => c.current as string),
+    keyErased,
   };
 }

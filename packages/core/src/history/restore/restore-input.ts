@@ -1,6 +1,7 @@
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import type { RowKeyInput } from '../history-types.js';
+import { keyPseudonymVersions } from '../key-pseudonym-versions.js';
 import { rowKeyJson } from '../row-key-input.js';
 import type { LoggedChange } from './logged-change.js';
 import { RestoreError } from './restore-error.js';
@@ -78,4 +79,29 @@ export function assertChangeOfRow(change: LoggedChange, table: RestoreTable, row
       `change #${change.id} is a change of row ${change.rowKey ?? '(a TRUNCATE, of no row)'} of ${table.name}, not of row ${rowKey}`,
     );
   }
+}
+
+/**
+ * Refuses a restore by key (a row to a version, an undelete) of a key whose history in `table` holds another row's
+ * versions under an erasure's key pseudonym of the same text (keyPseudonymVersions): the row's states read by key
+ * would mix the two rows. Its own changes can still be reverted or undone one by one.
+ */
+export async function refuseKeyPseudonym(
+  db: Queryable,
+  schema: string,
+  table: RestoreTable,
+  rowKey: string,
+): Promise<void> {
+  const s = quoteIdentifier(schema);
+  const versions = await keyPseudonymVersions(db, s, [rowKey], 'refuse');
+  if (versions.size === 0) return;
+  const { rows } = await db.query(
+    `SELECT FROM ${s}.changes c WHERE c.id = ANY ($1::bigint[]) AND c.table_id = $2 LIMIT 1`,
+    [[...versions], table.id],
+  );
+  if (rows.length === 0) return;
+  throw new RestoreError(
+    'conflict',
+    `row ${rowKey} of ${table.name}: an erasure gave another row of the table this key as its pseudonym, and its history is read with this row's by key; revert or undo this row's changes instead`,
+  );
 }

@@ -7,7 +7,7 @@ import { loggedChanges } from './logged-change.js';
 import type { RowTarget } from './operations.js';
 import type { PlanStep, StepPlan } from './plan-step.js';
 import { RestoreError } from './restore-error.js';
-import { assertChangeOfRow, changeIdOf, recordedRowKey } from './restore-input.js';
+import { assertChangeOfRow, changeIdOf, recordedRowKey, refuseKeyPseudonym } from './restore-input.js';
 import type { RestoreTable } from './restore-table.js';
 import { keyObject, tableByName } from './restore-table.js';
 import type {
@@ -88,6 +88,7 @@ async function restorePlan(
 ): Promise<StepPlan> {
   const table = await tableByName(db, schema, target.table);
   const rowKey = await recordedRowKey(db, schema, table, target.key);
+  await refuseKeyPseudonym(db, schema, table, rowKey);
   if (position !== 'now' && 'beforeChange' in position)
     await checkChangeOfRow(db, schema, table, rowKey, position.beforeChange);
   await refuseMovedAway(db, schema, table, rowKey, position);

@@ -79,6 +79,11 @@ export type UnrestorableReason =
   | 'masked'
   /** Replaced by an erasure (`auditrum erase`): writing it back would put the marker in the table. */
   | 'erased'
+  /**
+   * The change's row key is the pseudonym an erasure of its key column gave: which row it was is not recorded (a real
+   * row may have that key), so nothing of it is written.
+   */
+  | 'erased-key'
   /** Over the table's size limit when captured: only its size and SHA-256 were kept. */
   | 'oversized'
   /** Left out of the recorded values by the table's only/exclude rules. */

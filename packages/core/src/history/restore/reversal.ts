@@ -15,6 +15,7 @@ const EXPLAINED: Record<UnrestorableReason, string> = {
   truncate: 'a TRUNCATE records no rows, so there is nothing to put back',
   masked: 'its value was recorded masked (a keyed hash or a marker), not the value itself',
   erased: 'its value was erased on request (auditrum erase): the log no longer holds it',
+  'erased-key': "its row's key was erased on request (auditrum erase): the log no longer says which row it was",
   oversized: "its value was over the table's size limit: only its size and SHA-256 were recorded",
   excluded: "the table's only/exclude rules left it out of the recorded values",
   generated: 'a generated column: the database computes it from the other columns',
@@ -30,6 +31,7 @@ const BLOCKING: Record<UnrestorableReason, boolean> = {
   truncate: true,
   masked: true,
   erased: true,
+  'erased-key': true,
   oversized: true,
   excluded: true,
   generated: false,
@@ -61,6 +63,11 @@ export function reversalOf(change: LoggedChange, table: RestoreTable): Reversal 
   };
   if (change.operation === 'TRUNCATE' || change.rowKey === null) {
     note('truncate');
+    return { step: undefined, unrestorable };
+  }
+  // Another row may have the pseudonym's text as its key: nothing is written, even when forced.
+  if (change.keyErased) {
+    note('erased-key');
     return { step: undefined, unrestorable };
   }
   for (const stored of change.dropped) note('dropped', stored);
