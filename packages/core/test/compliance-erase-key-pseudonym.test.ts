@@ -13,11 +13,10 @@ import {
   verify,
 } from '@auditrum/core';
 import type { Change, HistoryResponse } from '@auditrum/core/admin';
-import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAdminRole, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRead } from './admin-read.js';
+import { adminDownload, adminRead } from './admin-read.js';
 import { runCli } from './run-cli.js';
 
 // A row key an erasure gave (`erased:<erasure id>`, when it erased a key column) and a real row of the same table
@@ -51,22 +50,6 @@ async function snapshot(): Promise<string> {
        AS all`,
   );
   return (rows[0] as { all: string }).all;
-}
-
-async function exported(format: 'csv' | 'ndjson'): Promise<string> {
-  const admin = createAdminRoutes({ pool: app, authorize: () => true, assetsDir: '/nonexistent' });
-  const response = await admin({
-    method: 'GET',
-    path: 'api/changes/export',
-    query: new URLSearchParams({ table: 'public.people', format }),
-    headers: {},
-    basePath: '/audit-admin',
-    raw: null,
-  });
-  expect(response.status).toBe(200);
-  let text = '';
-  for await (const chunk of response.body as AsyncIterable<string>) text += chunk;
-  return text;
 }
 
 beforeAll(async () => {
@@ -160,12 +143,12 @@ describe('a real row whose key reads as an erasure’s key pseudonym', () => {
       ['Eve', { email: pseudonym, name: 'Eve' }],
       ['Eve E.', { email: pseudonym, name: 'Eve E.' }],
     ]);
-    const csv = await exported('csv');
+    const csv = await adminDownload(app, 'api/changes/export', { table: 'public.people', format: 'csv' });
     const [header, ...lines] = csv.trim().split('\r\n');
     const column = header?.split(',').indexOf('key_erasure') as number;
     expect(column).toBe(7);
     expect(lines.map((line) => line.split(',')[column])).toEqual(['', '', aliceErasure, aliceErasure]);
-    const ndjson = (await exported('ndjson'))
+    const ndjson = (await adminDownload(app, 'api/changes/export', { table: 'public.people', format: 'ndjson' }))
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Change);
