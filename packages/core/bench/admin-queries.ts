@@ -323,23 +323,33 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     thisMonthDay: string;
   };
   const thisMonthStart = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth())).toISOString();
-  // "Search older" from where the first page of a bounded filter on the busiest actor stopped (its 10,000th change, call).
+  // "Search older" from where the first page of a bounded filter on the busiest actor stopped (its 10,000th change, call; half-way on a seed too small for that).
   const cursorOf = (prefix: string, id: string) => Buffer.from(`${prefix}:${id}`).toString('base64url');
   const busyChangesCursor = cursorOf(
     'c',
     await one(
-      `SELECT id AS v FROM auditrum.changes WHERE actor_id = '${busyActor}' ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+      `SELECT id AS v FROM auditrum.changes WHERE actor_id = '${busyActor}' ORDER BY id DESC
+       OFFSET least(9999, (SELECT count(*) / 2 FROM auditrum.changes WHERE actor_id = '${busyActor}')) LIMIT 1`,
     ),
   );
   const busyCallsCursor = cursorOf(
     'r',
     await one(
-      `SELECT id AS v FROM auditrum.api_requests WHERE actor_id = '${busyActor}' ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+      `SELECT id AS v FROM auditrum.api_requests WHERE actor_id = '${busyActor}' ORDER BY id DESC
+       OFFSET least(9999, (SELECT count(*) / 2 FROM auditrum.api_requests WHERE actor_id = '${busyActor}')) LIMIT 1`,
     ),
   );
   const oldestCustomersDelete = await one(
     `SELECT min(c.id) AS v FROM auditrum.changes c JOIN auditrum.tracked_tables t ON t.id = c.table_id
      WHERE t.table_name = 'customers' AND c.operation = 'DELETE'`,
+  );
+  const olderChanges = cursorOf('c', String(BigInt(recentChange) - 100_000n));
+  const olderCalls = cursorOf(
+    'r',
+    await one(
+      `SELECT id::text AS v FROM auditrum.api_requests ORDER BY id DESC
+       OFFSET least(100000, (SELECT count(*) / 2 FROM auditrum.api_requests)) LIMIT 1`,
+    ),
   );
   const items = { table: 'public.order_items' };
   const orders = { table: 'public.orders' };
@@ -517,6 +527,24 @@ async function cases(db: pg.Pool): Promise<Case[]> {
     { name: 'requests: an import + its changes', path: `api/requests/${IMPORT_REQUEST}` },
     { name: 'changes: txid of an import (1% of the log)', path: 'api/changes', query: { txid: String(IMPORT_TXID) } },
     { name: 'actors: the importer summary', path: 'api/actors/importer' },
+    // Session 12: later pages ("search older", a cursor 100,000 changes or calls back; 40,000 keys into the table) of
+    // the filters no index serves, which read more than a first page.
+    { name: 'changes: q rare word, a later page', path: 'api/changes', query: { q: 'needle', cursor: olderChanges } },
+    {
+      name: 'changes: column no UPDATE changed, a later page',
+      path: 'api/changes',
+      query: { column: 'discount', cursor: olderChanges },
+    },
+    {
+      name: 'requests: method none has, a later page',
+      path: 'api/requests',
+      query: { method: 'HEAD', cursor: olderCalls },
+    },
+    {
+      name: 'table as of: key filter, a later page',
+      path: 'api/table-as-of',
+      query: { ...items, at: from, key: '4242', cursor: Buffer.from('k:40000').toString('base64url') },
+    },
   ];
 }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * `api/table-as-of?key=` finds the rows whose key contains a text by reading the table's keys in key order, which no
- * index serves: a page reads at most 20,000 of the live table's keys (the first page) or 100,000 (each later one),
+ * index serves: a page reads at most 10,000 of the live table's keys (the first page) or 20,000 (each later one),
  * with the keys of rows gone since up to the same key (migration 27). A page that reached its bound before it was full
  * says how far it searched (`searchedTo`, the last key it read) and its cursor goes on after it; every row is found
  * once, in key order, the gone ones too. On a real database, as a non-superuser application role that owns its tables.
@@ -80,9 +80,14 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
     expect(await pages({ table: 'public.many', at, key: '12345' })).toEqual([
       // The first 10,000 live keys: none contains it.
       [[], '10000', true],
-      // The next 100,000 live keys (up to 110001: 12345 is gone), with the gone ones up to there: 12345 existed then.
-      [['12345'], '110001', true],
-      // The last 20,000: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
+      // The next 20,000 live keys (up to 30001: 12345 is gone), with the gone ones up to there: 12345 existed then.
+      [['12345'], '30001', true],
+      // 20,000 live keys a page, none contains it.
+      [[], '50001', true],
+      [[], '70001', true],
+      [[], '90001', true],
+      [[], '110001', true],
+      // The last 19,998: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
       [
         ['112345', '123450', '123451', '123452', '123453', '123454', '123455', '123456', '123457', '123458', '123459'],
         undefined,
@@ -123,7 +128,9 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
     // 300 × 100 keys, in (a, b) order: the first page reads up to [100, 100].
     expect(await pages({ table: 'public.grid', at, key: '[250, 7]' })).toEqual([
       [[], '[100, 100]', true],
-      [['[250, 7]'], undefined, false],
+      // The other 20,000: the page reads its bound exactly, so it cannot tell that no key is left.
+      [['[250, 7]'], '[300, 100]', true],
+      [[], undefined, false],
     ]);
   });
 

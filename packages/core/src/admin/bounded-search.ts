@@ -21,13 +21,15 @@ export interface SearchLimits {
 }
 
 // A batch of 5,000 rows took 10 ms on a quiet machine, 30–55 ms at a load of 9 to 13 (docs/benchmarks.md): the
-// first page reads half of one.
-export const SEARCH_LIMITS: SearchLimits = { batch: 5000, first: 2500, budget: 100_000 };
+// first page reads half of one, a later page four (100,000 took 190–265 ms of server CPU at 10,000,000 changes,
+// session 12: every page answers within the admin's 50 ms, and the next one goes on from where it stopped).
+export const SEARCH_LIMITS: SearchLimits = { batch: 5000, first: 2500, budget: 20_000 };
 
 // A column or a source is a test of one key, far cheaper than the search's look into every value: at 10,000,000
 // changes 20,000 rows took about 8 ms walking the primary key, but 60 ms through the busiest actor's index (a
-// table's row each): the first page reads 10,000 (docs/benchmarks.md, session 10).
-export const FILTER_LIMITS: SearchLimits = { batch: 10_000, first: 10_000, budget: 100_000 };
+// table's row each): the first page reads 10,000 (docs/benchmarks.md, session 10), a later one 50,000 (100,000 took
+// 42–90 ms of server CPU at a load of 4, session 12).
+export const FILTER_LIMITS: SearchLimits = { batch: 10_000, first: 10_000, budget: 50_000 };
 
 /** The optional index that serves each tested filter, when there is one (docs/admin.md). */
 const OPTIONAL_INDEXES: Partial<Record<TestedFilter, string>> = {
