@@ -51,17 +51,24 @@ export async function rowHistory(
   let afterId = '0';
   for (;;) {
     const sql = new SqlParams();
-    const conditions = [
+    const common = [
       `c.table_id = ${sql.add(table.id)}`,
-      `(c.row_key = ${sql.add(key)} OR (c.row_key IS NULL AND c.operation = 'TRUNCATE'))`,
       // Never the versions an erasure gave a key pseudonym of the same text: another row's.
       ...keyPseudonymExclusion(api.schemaSql, key, sql),
       `c.id > ${sql.add(afterId)}::bigint`,
       ...scopeConditions(api, sql),
     ];
+    // The row's changes and the table's TRUNCATEs, each arm read in id order on the row index: given both in one
+    // condition (an OR), the planner walked the primary key of every month from the log's first id for a row whose
+    // changes are all recent (a row changed 200,000 times in the last day, at 10,000,000 changes: 2 s of server CPU
+    // for the first batch).
+    const arm = (row: string) =>
+      `(SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c
+        WHERE ${whereClause([...common, row])} ORDER BY c.id LIMIT ${BATCH})`;
     const { rows } = await api.pool.query<ChangeRow>(
-      `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${whereClause(conditions)}
-       ORDER BY c.id LIMIT ${BATCH}`,
+      `SELECT c.* FROM (${arm(`c.row_key = ${sql.add(key)}`)} UNION ALL
+         ${arm(`c.row_key IS NULL AND c.operation = 'TRUNCATE'`)}) c
+       ORDER BY c.id::bigint LIMIT ${BATCH}`,
       sql.values,
     );
     for (const change of await toChanges(api, rows)) {
