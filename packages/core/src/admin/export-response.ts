@@ -6,6 +6,13 @@ import type { QueryParams } from './query-params.js';
 
 const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
 
+/**
+ * How long an export waits for its client to read on: past it the source is stopped (a table as of a time gives back
+ * the connection its COPY holds) and the download ends in an error. A client that stops reading (a paused download,
+ * a slow reader on purpose) would otherwise hold a connection of the admin's pool for as long as it likes.
+ */
+export const EXPORT_STALL_MS = 60_000;
+
 /** The export's `format` parameter, which every export requires. */
 export function requiredExportFormat<Name extends string>(params: QueryParams<Name | 'format'>): ExportFormat {
   const format = params.oneOf('format', EXPORT_FORMATS);
@@ -24,6 +31,7 @@ export function exportResponse(
   first: IteratorResult<string>,
   lines: AsyncIterator<string>,
   stop?: () => void,
+  stallMs = EXPORT_STALL_MS,
 ): AdminResponse {
   return {
     status: 200,
@@ -32,7 +40,7 @@ export function exportResponse(
       'content-disposition': `attachment; filename="${fileName}.${format}"`,
       'cache-control': 'no-store',
     }),
-    body: afterFirst(first, lines, stop),
+    body: afterFirst(first, lines, stop, stallMs),
   };
 }
 
@@ -42,31 +50,47 @@ export function exportResponse(
  * closes the body) must give the source's connection back too, and a generator's `return()` before its first
  * `next()` runs no `finally`. A generator's `return()` also waits for a `next()` in progress: `stop` ends that one
  * first (a client that leaves while the server is still making the rows). Only then: a source stopped between
- * reads has nothing running to end.
+ * reads has nothing running to end. A client that reads nothing for `stallMs` gets the same, and its next read an
+ * error (the adapters then end the download unfinished, so it is not taken for a whole file).
  */
 function afterFirst(
   first: IteratorResult<string>,
   lines: AsyncIterator<string>,
   stop: (() => void) | undefined,
+  stallMs: number,
 ): AsyncIterableIterator<string> {
   let pending: IteratorResult<string> | undefined = first;
   let reading = false;
+  let stalled = false;
+  let waiting: NodeJS.Timeout | undefined;
+  const waitForTheClient = (result: IteratorResult<string>): IteratorResult<string> => {
+    if (!result.done) {
+      waiting = setTimeout(() => {
+        stalled = true;
+        void lines.return?.(undefined);
+      }, stallMs).unref();
+    }
+    return result;
+  };
   const body: AsyncIterableIterator<string> = {
     [Symbol.asyncIterator]: () => body,
     async next() {
+      clearTimeout(waiting);
+      if (stalled) throw new Error(`export stopped: the client read nothing for ${stallMs / 1000} s`);
       if (pending !== undefined) {
         const next = pending;
         if (!next.done) pending = undefined;
-        return next;
+        return waitForTheClient(next);
       }
       reading = true;
       try {
-        return await lines.next();
+        return waitForTheClient(await lines.next());
       } finally {
         reading = false;
       }
     },
     async return() {
+      clearTimeout(waiting);
       const done: IteratorResult<string> = { done: true, value: undefined };
       pending = done;
       // A client that goes away stops the source too (the keyset loop, or the COPY, whose connection is discarded).
