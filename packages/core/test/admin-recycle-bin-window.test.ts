@@ -120,17 +120,17 @@ describe('api/deleted, in widening time windows', () => {
   });
 
   it("says how far back a page of the admin searched when the current month's changes it may read run out", async () => {
-    // 12,000 changes of other keys, newer than every DELETE: a first page reads 10,000 of them.
+    // 60,000 changes of other keys, newer than every DELETE: a first page reads 50,000 of them.
     await db.pool.query(
       `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, new_values)
        SELECT now(), txid_current(), t.id, 'INSERT', 'x' || g, '{}'
-       FROM auditrum.tracked_tables t CROSS JOIN generate_series(1, 12000) g WHERE t.table_name = 'bin'`,
+       FROM auditrum.tracked_tables t CROSS JOIN generate_series(1, 60000) g WHERE t.table_name = 'bin'`,
     );
     const first = await page();
     expect(first.items).toEqual([]);
     expect(first.nextCursor).not.toBeNull();
     const { rows } = await db.pool.query<{ at: Date }>(
-      `SELECT changed_at AS at FROM auditrum.changes ORDER BY id DESC OFFSET 9999 LIMIT 1`,
+      `SELECT changed_at AS at FROM auditrum.changes ORDER BY id DESC OFFSET 49999 LIMIT 1`,
     );
     expect(first.searchedTo).toBe(rows[0]?.at.toISOString());
     const second = await page(first.nextCursor as string);

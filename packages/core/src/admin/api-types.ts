@@ -385,7 +385,7 @@ export interface AdminBlameChange extends BlameChange {
  */
 export interface DeletedRowsResponse extends Page<DeletedRowItem> {
   /**
-   * Set when the page read as many of the current month's changes as it may (10,000 for a first page, 50,000 for a
+   * Set when the page read as many of the current month's changes as it may (50,000 for a first page, 150,000 for a
    * later one) before it was full: the time of the oldest change it read (ISO 8601, UTC). `nextCursor` goes on below.
    */
   searchedTo?: string;

@@ -14,9 +14,9 @@ export interface DeletedRowsQuery {
   /** Rows deleted before this change: the `next` of the previous page. */
   before?: ChangeId | number | bigint;
   /**
-   * Read at most this many of the current month's changes (which no index of DELETEs holds: they are read newest
-   * first and tested), for a page whose time is bounded: when they run out before the page is full, the page holds what
-   * they had (nothing, even), `searchedTo` is set and `next` goes on below them. Unbounded by default.
+   * Read at most this many ids of the current month's changes below `before` (no index holds its DELETEs: each change
+   * is read and tested), for a page whose time is bounded: when they run out before the page is full, the page holds
+   * what they had (nothing, even), `searchedTo` is set and `next` goes on below them. Unbounded by default.
    */
   searchLimit?: number;
 }
@@ -121,16 +121,18 @@ const SORTED_WINDOW_MAX = 10_000;
 
 type Found = { id: string; reason: string | null };
 
+/** The start of the current month (UTC, the monthly partitions' bounds), in SQL. */
+const THIS_MONTH = `(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
+
 /**
  * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers that).
  *
- * The current month (no index holds its DELETEs: capture would pay for one) is read first, by id from `before` down,
- * at most `searchLimit` of its changes, then the DELETEs of older months among the same ids (a statement that began
- * before the month and was logged in it: the primary key's range). Every DELETE with an id from the lowest read up is
- * then known: when they fill the page it is the page; when the limit stops the read first, the page is what they
- * had and `stopped` says where the next goes on. Below the current month's changes, the ended months are read in
- * widening windows, a page found within one checked against older DELETEs with larger ids (a probe of the ids above
- * its last).
+ * The current month (no index holds its DELETEs: capture would pay for one) is read first, by id from `before` down to
+ * its first change, or `searchLimit` ids (a range of its primary key: the walk tests each change where it reads it,
+ * and stops once the page is full), then the DELETEs of older months among the same ids (a statement that began
+ * before the month and was logged in it). Every DELETE with an id from the lowest read up is then known: when they
+ * fill the page it is the page; when the bound stops the read first, the page is what they had and `stopped` says
+ * where the next goes on. Below the current month's first change, the ended months (endedMonthDeletes).
  */
 async function newestDeletes(
   db: Queryable,
@@ -140,41 +142,62 @@ async function newestDeletes(
   count: number,
   searchLimit: number | null,
 ): Promise<{ rows: Found[]; stopped?: { below: string; at: Date } }> {
-  const inBin = (alias: string) =>
-    `${alias}.table_id = $1 AND ${alias}.operation = 'DELETE' AND ($2::bigint IS NULL OR ${alias}.id < $2)
-     AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = ${alias}.table_id AND l.row_key = ${alias}.row_key
-       AND l.id > ${alias}.id)`;
-  const thisMonth = `(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
-  const newestFirst = (rows: Found[]) => rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? 1 : -1)).slice(0, count);
-  const { rows: read } = await db.query<{ read: number; lowest: string | null; at: Date | null; rows: Found[] }>(
-    // The batch without the context (its jsonb doubled the read's cost): the reason is read for the rows found.
-    `WITH batch AS (
-       SELECT c.id, c.changed_at, c.table_id, c.operation, c.row_key FROM ${audit}.changes c
-       WHERE c.changed_at >= ${thisMonth} AND ($2::bigint IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $4)
-     SELECT (SELECT count(*) FROM batch)::integer AS read, l.id::text AS lowest, l.changed_at AS at,
-       coalesce((SELECT json_agg(json_build_object('id', f.id::text, 'reason', f.reason) ORDER BY f.id DESC)
-                 FROM (SELECT b.id, (SELECT r.context->>'reason' FROM ${audit}.changes r
-                                     WHERE r.id = b.id AND r.changed_at = b.changed_at) AS reason
-                       FROM batch b WHERE ${inBin('b')} ORDER BY b.id DESC LIMIT $3) f), '[]') AS rows
-     FROM (SELECT NULL) one LEFT JOIN (SELECT b.id, b.changed_at FROM batch b ORDER BY b.id LIMIT 1) l ON true`,
-    [tableId, before, count, searchLimit],
+  const inBin = binCondition(audit);
+  // The current month's ids below `before` (the log's newest when null; ids are handed out one by one): from its
+  // first, or `searchLimit` of them.
+  const { rows: ids } = await db.query<{ first: string | null; top: string | null }>(
+    `SELECT (SELECT min(c.id) FROM ${audit}.changes c WHERE c.changed_at >= ${THIS_MONTH})::text AS first,
+       coalesce($1::bigint, (SELECT max(c.id) + 1 FROM ${audit}.changes c))::text AS top`,
+    [before],
   );
-  const month = read[0] as { read: number; lowest: string | null; at: Date | null; rows: Found[] };
-  let rows = month.rows;
-  if (month.lowest !== null) {
-    const { rows: older } = await db.query<Found>(
-      `SELECT o.id::text AS id, o.context->>'reason' AS reason FROM ${audit}.changes o
-       WHERE ${inBin('o')} AND o.changed_at < ${thisMonth} AND o.id >= $4::bigint ORDER BY o.id DESC LIMIT $3`,
-      [tableId, before, count, month.lowest],
-    );
-    rows = newestFirst([...rows, ...older]);
+  const { first, top } = ids[0] as { first: string | null; top: string | null };
+  if (first === null || top === null || BigInt(first) >= BigInt(top)) {
+    return { rows: await endedMonthDeletes(db, audit, tableId, before, count, []) };
   }
+  const bound = searchLimit === null ? BigInt(first) : BigInt(top) - BigInt(searchLimit);
+  const lowest = (bound > BigInt(first) ? bound : BigInt(first)).toString();
+  // Its DELETEs in the bin among those ids, as the walk reads them (it stops once the page is full).
+  const { rows: found } = await db.query<Found>(
+    `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
+     WHERE ${inBin('c')} AND c.changed_at >= ${THIS_MONTH} AND c.id >= $4::bigint ORDER BY c.id DESC LIMIT $3`,
+    [tableId, before, count, lowest],
+  );
+  // Every change from `read` up to `before` was read in the current month: the page's last, or the bound. The older
+  // months' DELETEs among those ids (a statement that began before the month and was logged in it), from the primary
+  // key's range.
+  const read = found.length >= count ? (found[count - 1] as Found).id : lowest;
+  const { rows: older } = await db.query<Found>(
+    `SELECT o.id::text AS id, o.context->>'reason' AS reason FROM ${audit}.changes o
+     WHERE ${inBin('o')} AND o.changed_at < ${THIS_MONTH} AND o.id >= $4::bigint ORDER BY o.id DESC LIMIT $3`,
+    [tableId, before, count, read],
+  );
+  const rows = newestFirst([...found, ...older], count);
   if (rows.length >= count) return { rows };
-  if (month.lowest !== null && month.read === searchLimit) {
-    return { rows, stopped: { below: month.lowest, at: month.at as Date } };
-  }
-  // Below the current month's changes: the ended months.
-  const below = month.lowest ?? before;
+  // The month read to its first change: the ended months next, below it.
+  if (read === first) return { rows: await endedMonthDeletes(db, audit, tableId, first, count, rows) };
+  // The bound stopped the read: the time of the oldest change read.
+  const { rows: edge } = await db.query<{ at: Date }>(
+    `SELECT coalesce((SELECT c.changed_at FROM ${audit}.changes c WHERE c.id >= $1::bigint ORDER BY c.id LIMIT 1),
+       now()) AS at`,
+    [read],
+  );
+  return { rows, stopped: { below: read, at: (edge[0] as { at: Date }).at } };
+}
+
+/**
+ * The page below `below` once the current month has no more changes there: `current`, the current month's DELETEs in
+ * the bin, with the ended months' newest, read in widening windows, a page found within one checked against older
+ * DELETEs with larger ids (a probe of the ids above its last).
+ */
+async function endedMonthDeletes(
+  db: Queryable,
+  audit: string,
+  tableId: number,
+  below: string | null,
+  count: number,
+  current: Found[],
+): Promise<Found[]> {
+  const inBin = binCondition(audit);
   const { rows: bounds } = await db.query<{ since: string[] }>(
     `SELECT ARRAY(SELECT ((date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => m))
        AT TIME ZONE 'UTC')::text FROM unnest($1::int[]) WITH ORDINALITY AS w(m, n) ORDER BY n) AS since`,
@@ -182,7 +205,7 @@ async function newestDeletes(
   );
   for (const since of [...(bounds[0]?.since ?? []), null]) {
     const inWindow = (since: string) =>
-      `c.changed_at < ${thisMonth} AND (${since}::timestamptz IS NULL OR c.changed_at >= ${since}::timestamptz)`;
+      `c.changed_at < ${THIS_MONTH} AND (${since}::timestamptz IS NULL OR c.changed_at >= ${since}::timestamptz)`;
     const { rows: counted } = await db.query<{ deletes: number }>(
       `SELECT count(*)::integer AS deletes FROM ${audit}.changes c
        WHERE c.table_id = $1 AND c.operation = 'DELETE' AND ${inWindow('$2')}`,
@@ -206,15 +229,31 @@ async function newestDeletes(
            WHERE ${inBin('c')} AND ${inWindow('$4')} ORDER BY c.id DESC LIMIT $3`,
       [tableId, below, count, since],
     );
-    const page = newestFirst([...rows, ...ended]);
-    if (since === null) return { rows: page };
+    const page = newestFirst([...current, ...ended], count);
+    if (since === null) return page;
     if (page.length < count) continue;
     const { rows: older } = await db.query<{ found: boolean }>(
       `SELECT EXISTS (SELECT FROM ${audit}.changes o
          WHERE ${inBin('o')} AND o.id > $3::bigint AND o.changed_at < $4::timestamptz) AS found`,
       [tableId, below, page.at(-1)?.id, since],
     );
-    if (older[0]?.found !== true) return { rows: page };
+    if (older[0]?.found !== true) return page;
   }
-  return { rows };
+  return current;
+}
+
+/**
+ * The condition that a change `alias` is in the bin of table $1 below change $2 (none when null): a DELETE, the latest
+ * change of its key (index changes_row_idx answers that).
+ */
+function binCondition(audit: string): (alias: string) => string {
+  return (alias) =>
+    `${alias}.table_id = $1 AND ${alias}.operation = 'DELETE' AND ($2::bigint IS NULL OR ${alias}.id < $2)
+     AND NOT EXISTS (SELECT FROM ${audit}.changes l WHERE l.table_id = ${alias}.table_id AND l.row_key = ${alias}.row_key
+       AND l.id > ${alias}.id)`;
+}
+
+/** The first `count` of `rows`, newest (largest id) first. */
+function newestFirst(rows: Found[], count: number): Found[] {
+  return rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? 1 : -1)).slice(0, count);
 }
