@@ -3,7 +3,8 @@
  * API-request rows spread over four months (and an import: one request of 1% more changes, seedImport), then calls
  * the admin route table (not raw SQL) for the first page of every filter, a row history and the detail routes, and
  * prints p50/p95 per query (target: p95 < 50 ms); then what the optional indexes cost on writes and do for their
- * filters.
+ * filters, the transaction page with its summary not warm and, last, the history routes of a row changed 200,000
+ * times (busyRowCost).
  *
  * Seeding writes straight into auditrum.changes and auditrum.api_requests with INSERT ... SELECT generate_series,
  * in the shapes the capture triggers and the API-log writer produce (going through the triggers would take
