@@ -1,6 +1,6 @@
 /**
  * `pnpm bench:admin`: how fast the admin API answers on a big log. Seeds 1,000,000 change rows and 100,000
- * API-request rows spread over four months (and an import: one request of 1% more changes, seedImport), then calls
+ * API-request rows spread over four months (and an import a month back: one request of 1% more changes, seedImport), then calls
  * the admin route table (not raw SQL) for the first page of every filter, a row history and the detail routes, and
  * prints p50/p95 per query (target: p95 < 50 ms); then what the optional indexes cost on writes and do for their
  * filters, the transaction page with its summary not warm and, last, the history routes of a row changed 200,000
@@ -76,8 +76,8 @@ const TABLES = [
 ] as const;
 
 async function createAppTables(db: pg.Pool): Promise<void> {
-  for (const table of TABLES) {
-    await db.query(`CREATE TABLE ${table.name} (id int PRIMARY KEY, status text, total numeric(12,2), note text)`);
+  for (const table of [...TABLES.map((t) => t.name), 'imports']) {
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, status text, total numeric(12,2), note text)`);
   }
 }
 
@@ -149,9 +149,9 @@ async function seedChanges(db: pg.Pool, tableIds: Map<string, number>): Promise<
   }
   const rowsOf = TABLES.map((t) => `WHEN ${tableIds.get(t.name)} THEN ${t.rows}`).join(' ');
   await db.query(
-    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
-       request_id, context)
-     SELECT at, 1000000 + rn, table_id, op,
+    `INSERT INTO auditrum.changes (id, changed_at, txid, table_id, operation, row_key, old_values, new_values,
+       actor_id, request_id, context)
+     SELECT CASE WHEN g > ${IMPORT_AFTER} THEN g + ${IMPORT_ROWS} ELSE g END, at, 1000000 + rn, table_id, op,
        CASE WHEN op = 'TRUNCATE' THEN NULL ELSE row_key END,
        CASE op WHEN 'UPDATE' THEN jsonb_build_object('status', old_status)
                WHEN 'DELETE' THEN jsonb_build_object('id', row_key::int, 'status', old_status, 'total', total, 'note', note) END,
@@ -217,32 +217,54 @@ async function multiplyDepartures(db: pg.Pool, tableIds: Map<string, number>): P
   );
 }
 
-/** The import's request id: one request whose changes are 1% of the log, in one transaction (IMPORT_TXID). */
+/** The import: one API request, in one transaction, that inserted 1% of the log's changes into a table of its own. */
 const IMPORT_REQUEST = 'import-1';
-const IMPORT_TXID = 999_000_000;
+const IMPORT_ROWS = Math.max(1, Math.floor(CHANGES / 100));
+/** The import came after this many of the seed's changes (three quarters: a month back), and took the next ids. */
+const IMPORT_AFTER = Math.floor((CHANGES * 3) / 4);
+/**
+ * The import's transaction is the next request's (the seed's transaction ids follow its ids, as sealedTransactions'
+ * seals say): open at the seal of the changes before it, ended at the next one.
+ */
+const IMPORT_TXID = 1_000_000 + Math.floor((IMPORT_AFTER * REQUESTS) / CHANGES) + 1;
 
 /**
- * An import: one API request that changed 1% of the log (100,000 rows at 10,000,000 changes) in one transaction, at
- * the log's end, by an actor of its own. The request's and the transaction's pages read every one of its changes
- * through the request index (which holds no id) to sort them.
+ * An import a month back: one API request that inserted 1% of the log (100,000 rows at 10,000,000 changes) into
+ * `imports` in one transaction, by an actor of its own, between the seed's changes (seedChanges leaves it their ids).
+ * Its request's and its transaction's pages read every one of its changes through their indexes to sort them. In the
+ * log's middle, not at its end: the newest changes stay the seed's, which the first pages of the filters no index
+ * serves read (an import at the end fills them with its own).
  */
 async function seedImport(db: pg.Pool, tableIds: Map<string, number>): Promise<void> {
-  const rows = Math.max(1, Math.floor(CHANGES / 100));
+  const at = `now() - make_interval(secs => ${DAYS} * 86400.0 * (1 - ${IMPORT_AFTER}::float8 / ${CHANGES}))`;
   await db.query(
-    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, old_values, new_values, actor_id,
+    `INSERT INTO auditrum.changes (id, changed_at, txid, table_id, operation, row_key, new_values, actor_id,
        request_id, context)
-     SELECT now(), $1, $2, 'UPDATE', (1 + i % 50000)::text, '{"status": "open"}', '{"status": "imported"}',
-       'importer', $3, '{"source": "http", "actor_label": "importer", "method": "POST", "route": "/imports"}'
+     SELECT ${IMPORT_AFTER} + i, ${at}, $1, $2, 'INSERT', i::text,
+       jsonb_build_object('id', i, 'status', 'imported', 'total', 1, 'note', 'import ' || i), 'importer', $3,
+       '{"source": "http", "actor_label": "importer", "method": "POST", "route": "/imports"}'
      FROM generate_series(1, $4::int) i ORDER BY i`,
-    [IMPORT_TXID, tableIds.get('orders'), IMPORT_REQUEST, rows],
+    [IMPORT_TXID, tableIds.get('imports'), IMPORT_REQUEST, IMPORT_ROWS],
   );
+  await db.query(`SELECT setval('auditrum.changes_id_seq', (SELECT max(id) FROM auditrum.changes))`);
   await db.query(
     `INSERT INTO auditrum.api_requests (requested_at, request_id, method, path, route, status, duration_ms, actor_id,
        actor_label, ip, user_agent)
-     VALUES (now() - interval '1 minute', $1, 'POST', '/imports', '/imports', 201, 60000, 'importer', 'importer',
-       '10.0.0.1', 'curl/8')`,
+     VALUES (${at}, $1, 'POST', '/imports', '/imports', 201, 60000, 'importer', 'importer', '10.0.0.1', 'curl/8')`,
     [IMPORT_REQUEST],
   );
+  // The imported rows, written as the log says they were: the capture triggers must not record them again.
+  const client = await db.connect();
+  try {
+    await client.query('SET session_replication_role = replica');
+    await client.query(
+      `INSERT INTO imports SELECT i, 'imported', 1, 'import ' || i FROM generate_series(1, $1::int) i`,
+      [IMPORT_ROWS],
+    );
+    await client.query('RESET session_replication_role');
+  } finally {
+    client.release();
+  }
 }
 
 /** The API log: one row per request number, most 2xx, some 4xx/5xx, a few aborted; bodies small JSON. */
@@ -794,8 +816,11 @@ async function sealedTransactions(db: pg.Pool, routes: AdminHandler<null>, affec
   log('A log sealed every 1% of its changes: the transaction page between the seals around it');
   await db.query(
     `INSERT INTO auditrum.seals (rows, last_seq, xid_horizon, xid_next, ids_before, ids_after)
-     SELECT 0, 0, 1000001 + r, 1000001 + r, r * ${CHANGES} / ${REQUESTS}, r * ${CHANGES} / ${REQUESTS}
-     FROM generate_series(${REQUESTS / 100}::bigint, ${REQUESTS}, ${REQUESTS / 100}) r`,
+     SELECT 0, 0, 1000001 + r, 1000001 + r, ids, ids
+     FROM generate_series(${REQUESTS / 100}::bigint, ${REQUESTS}, ${REQUESTS / 100}) r
+       -- The seed's ids, the import's after IMPORT_AFTER (seedImport).
+       CROSS JOIN LATERAL (SELECT r * ${CHANGES} / ${REQUESTS} + CASE WHEN r * ${CHANGES} / ${REQUESTS} > ${IMPORT_AFTER}
+         THEN ${IMPORT_ROWS} ELSE 0 END AS ids) i`,
   );
   await db.query('ANALYZE auditrum.seals');
   const results: Timing[] = [];
@@ -956,6 +981,7 @@ async function main(): Promise<void> {
     await audit.migrate();
     await createAppTables(pool);
     for (const table of TABLES) await audit.track(`public.${table.name}`);
+    await audit.track('public.imports');
     const { rows: registry } = await pool.query<{ id: number; table_name: string }>(
       'SELECT id, table_name FROM auditrum.tracked_tables',
     );
@@ -963,9 +989,9 @@ async function main(): Promise<void> {
     let phase = performance.now();
     const tableIds = new Map(registry.map((row) => [row.table_name, row.id]));
     await seedChanges(pool, tableIds);
+    await seedImport(pool, tableIds);
     await multiplyDepartures(pool, tableIds);
     await seedRequests(pool);
-    await seedImport(pool, tableIds);
     await fillLiveTables(pool, tableIds);
     log(`seeded in ${fmt((performance.now() - phase) / 1000, 1)} s`);
     // The ended months' departures indexes, as the partition maintainer makes them (migration 22).
