@@ -313,7 +313,8 @@ async function cases(db: pg.Pool): Promise<Case[]> {
   const rareActor = await one(
     `SELECT actor_id AS v FROM auditrum.changes WHERE actor_id IS NOT NULL GROUP BY 1 ORDER BY count(*), 1 LIMIT 1`,
   );
-  const oldRequest = await one(`SELECT request_id AS v FROM auditrum.api_requests WHERE id = 1000`);
+  // The 1,000th request of the seed (an HTTP request: its changes carry its id), not the import's (seedImport).
+  const oldRequest = await one(`SELECT request_id AS v FROM auditrum.api_requests WHERE request_id = 'req-1000'`);
   const recentChange = await one(`SELECT max(id)::text AS v FROM auditrum.changes`);
   const oldChange = await one(`SELECT (min(id) + 1000)::text AS v FROM auditrum.changes`);
   const recentTxid = await one(`SELECT txid::text AS v FROM auditrum.changes ORDER BY id DESC LIMIT 1`);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * `api/table-as-of?key=` finds the rows whose key contains a text by reading the table's keys in key order, which no
- * index serves: a page reads at most 10,000 of the live table's keys (the first page) or 20,000 (each later one),
+ * index serves: a page reads at most 10,000 of the live table's keys (the first page) or 15,000 (each later one),
  * with the keys of rows gone since up to the same key (migration 27). A page that reached its bound before it was full
  * says how far it searched (`searchedTo`, the last key it read) and its cursor goes on after it; every row is found
  * once, in key order, the gone ones too. On a real database, as a non-superuser application role that owns its tables.
@@ -80,16 +80,18 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
     expect(await pages({ table: 'public.many', at, key: '12345' })).toEqual([
       // The first 10,000 live keys: none contains it.
       [[], '10000', true],
-      // The next 20,000 live keys (up to 30001: 12345 is gone), with the gone ones up to there: 12345 existed then.
-      [['12345'], '30001', true],
-      // 20,000 live keys a page, none contains it.
-      [[], '50001', true],
+      // The next 15,000 live keys (up to 25001: 12345 is gone), with the gone ones up to there: 12345 existed then.
+      [['12345'], '25001', true],
+      // 15,000 live keys a page.
+      [[], '40001', true],
+      [[], '55001', true],
       [[], '70001', true],
-      [[], '90001', true],
-      [[], '110001', true],
-      // The last 19,998: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
+      [[], '85001', true],
+      [[], '100001', true],
+      [['112345'], '115001', true],
+      // The last 14,998: fewer than a page reads, so no bound and no cursor; 123451 deleted since.
       [
-        ['112345', '123450', '123451', '123452', '123453', '123454', '123455', '123456', '123457', '123458', '123459'],
+        ['123450', '123451', '123452', '123453', '123454', '123455', '123456', '123457', '123458', '123459'],
         undefined,
         false,
       ],
@@ -122,14 +124,14 @@ describe('api/table-as-of with a key filter, a bounded part of the table per pag
   it('bounds a text key and a composite key in their key order', async () => {
     expect(await pages({ table: 'public.codes', at, key: '25000' })).toEqual([
       [[], 'c010000', true],
-      // Deleted since.
-      [['c025000'], undefined, false],
+      // Deleted since; the page reads 15,000 live keys, up to c025001.
+      [['c025000'], 'c025001', true],
+      [[], undefined, false],
     ]);
     // 300 × 100 keys, in (a, b) order: the first page reads up to [100, 100].
     expect(await pages({ table: 'public.grid', at, key: '[250, 7]' })).toEqual([
       [[], '[100, 100]', true],
-      // The other 20,000: the page reads its bound exactly, so it cannot tell that no key is left.
-      [['[250, 7]'], '[300, 100]', true],
+      [['[250, 7]'], '[250, 100]', true],
       [[], undefined, false],
     ]);
   });

@@ -99,7 +99,7 @@ const CURSOR_PREFIX = 'k:';
  * one. Keys that contain a text are found by reading the table in key order, which no index serves; a page that
  * reached its bound before it was full says so (`searchedTo`) and the next one goes on from there.
  */
-const KEYS_READ = { first: 10_000, later: 20_000 };
+const KEYS_READ = { first: 10_000, later: 15_000 };
 
 /**
  * `GET api/table-as-of?table&at&key&limit&cursor`: one page of the rows that existed at `at`, in the order of the
