@@ -5,6 +5,7 @@ import { grantLogReads, useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deletedRows } from '../src/history/restore/deleted-rows.js';
+import { RestoreError } from '../src/history/restore/restore-error.js';
 
 /**
  * `api/deleted` reads the current month's changes newest first, a bounded number of them a page (then says how far it
@@ -116,6 +117,16 @@ describe('api/deleted, in widening time windows', () => {
         });
         if (searchLimit < 5) expect(shortPages).toBeGreaterThan(0);
       }
+    }
+  });
+
+  it('refuses a search limit that is not a whole number of at least 1, with a clear error', async () => {
+    for (const searchLimit of [0, -1, 1.5, Number.NaN]) {
+      const error = await deletedRows(app, 'auditrum', { table: 'public.bin', searchLimit }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RestoreError);
+      expect((error as Error).message).toContain(
+        `the search limit must be a whole number of at least 1, not ${searchLimit}`,
+      );
     }
   });
 
