@@ -94,7 +94,8 @@ function useLoginRole(
 export async function grantLogReads(db: TestDatabase, role: LoginRole): Promise<void> {
   await db.pool.query(
     `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
-       auditrum.table_versions, auditrum.transaction_blocks, auditrum.transaction_blocks_kept
+       auditrum.table_versions, auditrum.transaction_blocks, auditrum.transaction_blocks_kept, auditrum.kept_departures,
+       auditrum.kept_departures_tables
      TO ${pg.escapeIdentifier(role.name)}`,
   );
 }

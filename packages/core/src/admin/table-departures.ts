@@ -7,6 +7,11 @@ import { TableSummaries } from './table-summaries.js';
  * more in the months without a departures index is read from the log, as without a summary (docs/admin.md).
  */
 const DEFAULT_MAX_DEPARTURES = 100_000;
+/**
+ * PostgreSQL's errors for a kept summary the admin goes without: a role that may not read it, a schema not migrated to
+ * version 38 yet.
+ */
+const WITHOUT_KEPT_SUMMARY = new Set(['42501', '42P01']);
 
 /** A summary as table_as_of_page takes it (`departures`, the type table_departures of migration 28). */
 export interface DeparturesArgument {
@@ -52,7 +57,9 @@ interface Summary extends Omit<DeparturesArgument, 'upTo' | 'goneTimes' | 'goneK
  * end of the indexed months (table_departures_since); when either has moved it is read again, and the page checks
  * both in its own snapshot (it reads the log itself when the summary no longer holds).
  *
- * Kept in memory, one per admin mount: the first page of a table reads its departures in those months once.
+ * Kept in memory, one per admin mount: the first page of a table starts from the summary ensure_partitions() keeps in
+ * the database (kept_departures, migration 38) or, without it, reads the table's departures in those months once; then
+ * each page reads only the changes written since.
  */
 export class TableDepartures {
   private readonly summaries: TableSummaries<Summary>;
@@ -96,8 +103,53 @@ export class TableDepartures {
       () => ({ since, sinceMicros: Number(since_micros), state, resets, final: 0n, overflowed: false, ...noLists() }),
     );
     if (summary.overflowed) return null;
+    if (summary.final === 0n) await this.adoptKept(table, summary);
+    if (summary.overflowed) return null;
     if (upTo > summary.final) await this.extend(table, summary, upTo);
     return summary.overflowed ? null : argument(summary);
+  }
+
+  /**
+   * Starts a new summary from the one ensure_partitions() keeps (kept_departures, migration 38) when it was read from
+   * the same `since`, under the same state of the log, and its newest change is still there as it was (the log was not
+   * emptied since): its departures and how far they go. One statement, one snapshot. Without it (not made yet, another
+   * state, a role that may not read it) the summary starts from the log itself.
+   */
+  private async adoptKept(table: string, summary: Summary): Promise<void> {
+    let rows: { up_to: string; gone_key: string | null; gone_time: string | null; move: string | null }[];
+    try {
+      ({ rows } = await this.pool.query(
+        `SELECT k.summarized_to::text AS up_to, d.gone_key, d.gone_time, d.move
+         FROM ${this.schemaSql}.kept_departures_tables k
+           LEFT JOIN LATERAL (SELECT d.id, d.gone_key, CASE WHEN d.move IS NULL THEN d.at_us::text END AS gone_time,
+               d.move::text AS move
+             FROM ${this.schemaSql}.kept_departures d
+             WHERE d.table_id = k.table_id AND (d.gone_key IS NOT NULL OR d.move IS NOT NULL)
+             ORDER BY d.id LIMIT $4) d ON true
+         WHERE k.table_id = (SELECT t.id FROM ${this.schemaSql}.tracked_tables t
+             WHERE t.relid = $1::regclass ORDER BY t.untracked_at NULLS FIRST LIMIT 1)
+           AND k.since = $2::timestamptz AND k.state = $3
+           AND EXISTS (SELECT FROM ${this.schemaSql}.changes c
+             WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid)
+         ORDER BY d.id`,
+        [table, summary.since, summary.state, this.maxDepartures + 1],
+      ));
+    } catch (error) {
+      if (WITHOUT_KEPT_SUMMARY.has((error as { code?: string }).code ?? '')) return;
+      throw error;
+    }
+    const first = rows[0];
+    if (first === undefined) return;
+    if (rows.length > this.maxDepartures) {
+      Object.assign(summary, { overflowed: true, ...noLists() });
+      return;
+    }
+    // (A table without departures: one row, its departure NULL.)
+    this.add(
+      summary,
+      rows.filter((row) => row.gone_key !== null || row.move !== null),
+    );
+    summary.final = BigInt(first.up_to);
   }
 
   /** Adds the table's departures with ids above the summary's, up to `upTo` (one more than the bound at most). */
@@ -112,16 +164,25 @@ export class TableDepartures {
       Object.assign(summary, { overflowed: true, ...noLists() });
       return;
     }
+    this.add(summary, rows);
+    summary.final = upTo;
+  }
+
+  /** Adds departures in id order to the summary's lists. */
+  private add(summary: Summary, rows: { gone_key: string | null; gone_time: string | null; move: string | null }[]) {
+    const elements: string[] = [];
     for (const row of rows) {
       if (row.move !== null) summary.moves.push(row.move);
       else {
         summary.goneKeys.push(row.gone_key as string);
-        summary.goneKeysElements += `${summary.goneKeysElements === '' ? '' : ','}${arrayElement(row.gone_key as string)}`;
+        elements.push(arrayElement(row.gone_key as string));
         summary.goneTimes.push(row.gone_time as string);
         summary.goneMicros.push(Number(row.gone_time));
       }
     }
-    summary.final = upTo;
+    if (elements.length > 0) {
+      summary.goneKeysElements += `${summary.goneKeysElements === '' ? '' : ','}${elements.join(',')}`;
+    }
   }
 }
 

@@ -127,12 +127,15 @@ const THIS_MONTH = `(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 
 /**
  * Newest DELETEs first, below `before`, each the latest change of its key (index changes_row_idx answers that).
  *
- * The current month (no index holds its DELETEs: capture would pay for one) is read first, by id from `before` down to
- * its first change, or `searchLimit` ids (a range of its primary key: the walk tests each change where it reads it,
- * and stops once the page is full), then the DELETEs of older months among the same ids (a statement that began
- * before the month and was logged in it). Every DELETE with an id from the lowest read up is then known: when they
- * fill the page it is the page; when the bound stops the read first, the page is what they had and `stopped` says
- * where the next goes on. Below the current month's first change, the ended months (endedMonthDeletes).
+ * The current month (no index holds its DELETEs: capture would pay for one) is read first. Its DELETEs up to the id the
+ * summary ensure_partitions() keeps counts (kept_departures, migration 38) are read from that summary; the changes
+ * above it (those since its last call, or the whole month without one) by id from `before` down, or `searchLimit`
+ * ids (a range of its primary key: the walk tests each change where it reads it, and stops once the page is full).
+ * The summary's DELETEs are each tested too, newest first, `searchLimit` of them at most. Then the DELETEs of older
+ * months among the same ids (a statement that began before the month and was logged in it). Every DELETE with an id
+ * from the lowest read up is then known: when they fill the page it is the page; when a bound stops the read first,
+ * the page is what they had and `stopped` says where the next goes on. Below the current month's first change, the
+ * ended months (endedMonthDeletes).
  */
 async function newestDeletes(
   db: Queryable,
@@ -154,18 +157,31 @@ async function newestDeletes(
   if (first === null || top === null || BigInt(first) >= BigInt(top)) {
     return { rows: await endedMonthDeletes(db, audit, tableId, before, count, []) };
   }
+  const kept = await keptDeletesTo(db, audit, tableId, first);
+  // The ids the log is read for: above the summary (all of the month without one), `searchLimit` of them at most.
+  const floor = kept === null ? BigInt(first) : kept + 1n;
   const bound = searchLimit === null ? BigInt(first) : BigInt(top) - BigInt(searchLimit);
-  const lowest = (bound > BigInt(first) ? bound : BigInt(first)).toString();
-  // Its DELETEs in the bin among those ids, as the walk reads them (it stops once the page is full).
-  const { rows: found } = await db.query<Found>(
-    `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
-     WHERE ${inBin('c')} AND c.changed_at >= ${THIS_MONTH} AND c.id >= $4::bigint ORDER BY c.id DESC LIMIT $3`,
-    [tableId, before, count, lowest],
-  );
-  // Every change from `read` up to `before` was read in the current month: the page's last, or the bound. The older
-  // months' DELETEs among those ids (a statement that began before the month and was logged in it), from the primary
-  // key's range.
-  const read = found.length >= count ? (found[count - 1] as Found).id : lowest;
+  const lowest = bound > floor ? bound : floor;
+  let found: Found[] = [];
+  // Every change from `read` up to `before` is known: the page's last, a bound, or the month's first change.
+  let read = lowest.toString();
+  if (lowest < BigInt(top)) {
+    // Its DELETEs in the bin among those ids, as the walk reads them (it stops once the page is full).
+    ({ rows: found } = await db.query<Found>(
+      `SELECT c.id::text AS id, c.context->>'reason' AS reason FROM ${audit}.changes c
+       WHERE ${inBin('c')} AND c.changed_at >= ${THIS_MONTH} AND c.id >= $4::bigint ORDER BY c.id DESC LIMIT $3`,
+      [tableId, before, count, read],
+    ));
+  }
+  if (found.length >= count) read = (found[count - 1] as Found).id;
+  else if (kept !== null && lowest === floor) {
+    // The log read down to the summary: its DELETEs next, below `before`.
+    const summarized = await keptDeletes(db, audit, tableId, before, count - found.length, first, searchLimit);
+    found = [...found, ...summarized.rows];
+    read = found.length >= count ? (found[count - 1] as Found).id : summarized.read;
+  }
+  // The older months' DELETEs among those ids (a statement that began before the month and was logged in it), from
+  // the primary key's range.
   const { rows: older } = await db.query<Found>(
     `SELECT o.id::text AS id, o.context->>'reason' AS reason FROM ${audit}.changes o
      WHERE ${inBin('o')} AND o.changed_at < ${THIS_MONTH} AND o.id >= $4::bigint ORDER BY o.id DESC LIMIT $3`,
@@ -175,13 +191,71 @@ async function newestDeletes(
   if (rows.length >= count) return { rows };
   // The month read to its first change: the ended months next, below it.
   if (read === first) return { rows: await endedMonthDeletes(db, audit, tableId, first, count, rows) };
-  // The bound stopped the read: the time of the oldest change read.
+  // A bound stopped the read: the time of the oldest change read.
   const { rows: edge } = await db.query<{ at: Date }>(
     `SELECT coalesce((SELECT c.changed_at FROM ${audit}.changes c WHERE c.id >= $1::bigint ORDER BY c.id LIMIT 1),
        now()) AS at`,
     [read],
   );
   return { rows, stopped: { below: read, at: (edge[0] as { at: Date }).at } };
+}
+
+/**
+ * Up to which id the summary ensure_partitions() keeps (kept_departures, migration 38) holds every DELETE of the table
+ * in the current month: null without one (not made yet, made from a later time, a log emptied since, a role that may
+ * not read it, a schema not migrated to version 38), or when it ends below the month's first change `first`.
+ */
+async function keptDeletesTo(db: Queryable, audit: string, tableId: number, first: string): Promise<bigint | null> {
+  // Asked first: a statement on a table the role may not read would fail the caller's transaction.
+  const { rows: readable } = await db.query<{ readable: boolean }>(
+    `SELECT coalesce(has_table_privilege(to_regclass($1), 'SELECT') AND has_table_privilege(to_regclass($2), 'SELECT'),
+       false) AS readable`,
+    [`${audit}.kept_departures_tables`, `${audit}.kept_departures`],
+  );
+  if (readable[0]?.readable !== true) return null;
+  const { rows } = await db.query<{ up_to: string }>(
+    `SELECT k.summarized_to::text AS up_to FROM ${audit}.kept_departures_tables k
+     WHERE k.table_id = $1 AND k.since <= ${THIS_MONTH} AND k.summarized_to >= $2::bigint
+       AND EXISTS (SELECT FROM ${audit}.changes c
+         WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid)`,
+    [tableId, first],
+  );
+  return rows[0] === undefined ? null : BigInt(rows[0].up_to);
+}
+
+/**
+ * The table's current-month DELETEs in the bin from the kept summary, newest first, below `before`: `count` at most,
+ * each tested against the log (its change read by id and time, then whether a later change of its key followed), of
+ * the summary's newest `searchLimit` DELETEs at most. `read`: the lowest id they are known from (the month's first
+ * change `first` when the summary's DELETEs ran out).
+ */
+async function keptDeletes(
+  db: Queryable,
+  audit: string,
+  tableId: number,
+  before: string | null,
+  count: number,
+  first: string,
+  searchLimit: number | null,
+): Promise<{ rows: Found[]; read: string }> {
+  const candidates = `SELECT d.id, d.at_us FROM ${audit}.kept_departures d
+    WHERE d.table_id = $1 AND d.move IS NULL AND ($2::bigint IS NULL OR d.id < $2) AND d.id >= $3::bigint
+      AND d.at_us >= (extract(epoch FROM ${THIS_MONTH}) * 1000000)::bigint
+    ORDER BY d.id DESC LIMIT $4`;
+  const { rows } = await db.query<Found>(
+    `SELECT c.id::text AS id, c.context->>'reason' AS reason
+     FROM (${candidates}) d JOIN ${audit}.changes c
+       ON c.id = d.id AND c.changed_at = timestamptz 'epoch' + d.at_us * interval '1 microsecond'
+     WHERE ${binCondition(audit)('c')} ORDER BY d.id DESC LIMIT $5`,
+    [tableId, before, first, searchLimit, count],
+  );
+  if (rows.length >= count || searchLimit === null) return { rows, read: first };
+  const { rows: examined } = await db.query<{ read: string | null; n: number }>(
+    `SELECT min(d.id)::text AS read, count(*)::integer AS n FROM (${candidates}) d`,
+    [tableId, before, first, searchLimit],
+  );
+  const { read, n } = examined[0] as { read: string | null; n: number };
+  return { rows, read: n >= searchLimit && read !== null ? read : first };
 }
 
 /**
