@@ -87,7 +87,8 @@ describe.skipIf(!haveBinaries)('the API log through a database outage (a real cl
   /** A plain Node server that logs every request with `audit`, as an adapter would. */
   async function serveLogged(audit: HttpAudit<IncomingMessage>): Promise<{ base: string; close(): Promise<void> }> {
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const requestId = audit.requestId(req.headers['x-request-id']);
+      // As behind a proxy the app trusts: the load's ids are the rows' keys.
+      const requestId = audit.requestId(req.headers['x-request-id'], undefined, true);
       const facts = { requestId, method: req.method ?? 'GET', url: req.url ?? '/', ip: undefined, userAgent: 'load' };
       audit.log({ req, res, hostReq: req, facts, outcome: { route: () => '/load/:n', error: () => undefined } });
       res.setHeader('content-type', 'application/json');

@@ -17,7 +17,7 @@ export function requestFacts(req: Request, requestId: string): RequestFacts {
 /** Gives the request its id (keeping a valid one set earlier, e.g. by pino-http) and echoes it. */
 export function assignRequestId(audit: HttpAudit<Request>, req: Request, res: Response): string {
   const ids = audit.options.requestIds;
-  const id = audit.requestId(req.headers[ids.header], req.id);
+  const id = audit.requestId(req.headers[ids.header], req.id, fromTrustedProxy(req));
   req.id = id;
   if (ids.echo && !res.headersSent) res.setHeader(ids.header, id);
   return id;
@@ -41,6 +41,14 @@ export function followRoute(req: Request, onRoute?: (route: string) => void): ()
     onRoute?.(last);
   });
   return () => last;
+}
+
+// Express compiles its `trust proxy` setting into this function (the one req.ip and req.protocol ask), in Express 4
+// and 5, for every app and mounted sub-app: whether the connection's peer, hop 0, is a proxy the app trusts.
+function fromTrustedProxy(req: Request): boolean {
+  const trust: unknown = req.app?.get('trust proxy fn');
+  const peer = req.socket?.remoteAddress;
+  return typeof trust === 'function' && peer !== undefined && trust(peer, 0) === true;
 }
 
 // Express computes req.ip from the trust proxy setting on each read; read once. A closed socket has none.

@@ -12,9 +12,9 @@ import { addLogHooks, logRequest } from './request-log.js';
 export function apiLogger(options?: AuditOptions): ApiLoggerPlugin {
   const audit = new HttpAudit(options, 'apiLogger', { context: false, log: true }, userOf);
   const plugin = hooksPlugin('@auditrum/fastify/api-logger', (fastify) => {
-    const fastifyHeader = generateRequestIds(fastify, audit);
+    const requestIds = generateRequestIds(fastify, audit);
     fastify.addHook('onRequest', function auditrumApiLogger(request, reply, done) {
-      const facts = requestFacts(request, assignRequestId(audit, request, reply, fastifyHeader));
+      const facts = requestFacts(request, assignRequestId(audit, request, reply, requestIds));
       logRequest(audit, request, reply, facts, rememberedScope(request));
       done();
     });

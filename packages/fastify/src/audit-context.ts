@@ -12,9 +12,9 @@ import type { AuditOptions } from './options.js';
 export function auditContext(options?: AuditOptions): FastifyPluginCallback {
   const audit = new HttpAudit(options, 'auditContext', { context: true, log: false }, userOf);
   return hooksPlugin('@auditrum/fastify/audit-context', (fastify) => {
-    const fastifyHeader = generateRequestIds(fastify, audit);
+    const requestIds = generateRequestIds(fastify, audit);
     fastify.addHook('onRequest', function auditrumContext(request, reply, done) {
-      const facts = requestFacts(request, assignRequestId(audit, request, reply, fastifyHeader));
+      const facts = requestFacts(request, assignRequestId(audit, request, reply, requestIds));
       const getters = { actor: () => audit.options.getActor(request), route: () => routeOf(request) };
       audit.runInContext({ req: request.raw, res: reply.raw }, facts, getters, (scope) => {
         rememberScope(request, scope);

@@ -25,9 +25,9 @@ export type ApiLoggerPlugin = FastifyPluginCallback & {
 export function auditPlugin(options?: AuditOptions): ApiLoggerPlugin {
   const audit = new HttpAudit(options, 'auditPlugin', { context: true, log: true }, userOf);
   const plugin = hooksPlugin('@auditrum/fastify', (fastify) => {
-    const fastifyHeader = generateRequestIds(fastify, audit);
+    const requestIds = generateRequestIds(fastify, audit);
     fastify.addHook('onRequest', function auditrum(request, reply, done) {
-      const facts = requestFacts(request, assignRequestId(audit, request, reply, fastifyHeader));
+      const facts = requestFacts(request, assignRequestId(audit, request, reply, requestIds));
       const getters = { actor: () => audit.options.getActor(request), route: () => routeOf(request) };
       // done() inside the context: the rest of the lifecycle (later hooks, body parsing, which Fastify keeps in
       // the request's async context, and the handler) runs in it. Not enterWith(): see docs/fastify.md.

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { HttpAudit, RequestFacts } from '@auditrum/core/http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -15,38 +16,79 @@ export function requestFacts(request: FastifyRequest, requestId: string): Reques
   };
 }
 
+/** How the plugin settles request ids: Fastify's own `requestIdHeader`, and whether Fastify trusts a peer as a proxy. */
+export interface FastifyRequestIds {
+  fastifyHeader: string | undefined;
+  fromTrustedProxy: (raw: IncomingMessage) => boolean;
+}
+
 /**
  * Makes Auditrum's id Fastify's own: `request.id`, and the `reqId` of Fastify's log lines, come from the
- * `requestId` options (header, trustInbound, pattern, generate). Returns the header Fastify itself reads first
- * when its `requestIdHeader` option is set (Fastify 4 reads `request-id` by default), for assignRequestId().
+ * `requestId` options (header, trustInbound, pattern, generate). Notes the header Fastify itself reads first when its
+ * `requestIdHeader` option is set (Fastify 4 reads `request-id` by default), for assignRequestId().
  */
-export function generateRequestIds(fastify: FastifyInstance, audit: HttpAudit<FastifyRequest>): string | undefined {
+export function generateRequestIds(fastify: FastifyInstance, audit: HttpAudit<FastifyRequest>): FastifyRequestIds {
   const { header } = audit.options.requestIds;
-  fastify.setGenReqId((req) => audit.requestId(req.headers[header]));
+  const fromTrustedProxy = peerTrust(fastify);
+  fastify.setGenReqId((req) => audit.requestId(req.headers[header], undefined, fromTrustedProxy(req)));
   const fastifyHeader: unknown = fastify.initialConfig.requestIdHeader;
-  return typeof fastifyHeader === 'string' && fastifyHeader !== '' ? fastifyHeader.toLowerCase() : undefined;
+  return {
+    fastifyHeader: typeof fastifyHeader === 'string' && fastifyHeader !== '' ? fastifyHeader.toLowerCase() : undefined,
+    fromTrustedProxy,
+  };
 }
 
 /**
  * Settles the request's id and echoes it: `request.id` as Fastify made it (with generateRequestIds(), Auditrum's)
  * or as a hook before this one set it, if valid. A value Fastify took unchecked from its own `requestIdHeader` is
- * an inbound id like any other: used only if `trustInbound` and valid.
+ * an inbound id like any other: used only if trusted and valid.
  */
 export function assignRequestId(
   audit: HttpAudit<FastifyRequest>,
   request: FastifyRequest,
   reply: FastifyReply,
-  fastifyHeader: string | undefined,
+  { fastifyHeader, fromTrustedProxy }: FastifyRequestIds,
 ): string {
   const ids = audit.options.requestIds;
   const fromFastifyHeader = fastifyHeader !== undefined && request.id === request.headers[fastifyHeader];
   const id = fromFastifyHeader
-    ? audit.requestId(request.headers[fastifyHeader], undefined)
-    : audit.requestId(request.headers[ids.header], request.id);
+    ? audit.requestId(request.headers[fastifyHeader], undefined, fromTrustedProxy(request.raw))
+    : audit.requestId(request.headers[ids.header], request.id, fromTrustedProxy(request.raw));
   if (request.id !== id) request.id = id;
   if (ids.echo && !reply.sent) reply.header(ids.header, id);
   return id;
 }
+
+/**
+ * Whether Fastify trusts a connection's peer as a proxy, by Fastify's own rules (its `trustProxy` option: true, a
+ * list of addresses or ranges, a function; a hop count alone trusts no peer in Fastify 5). The option is not in
+ * `initialConfig`; with it, Fastify's request class has an `ips` getter (its proxy-addr walk of X-Forwarded-For,
+ * which goes past the peer, hop 0, only if the peer is trusted), without it none. So the getter, asked about a
+ * one-address X-Forwarded-For on the request's socket, answers. The class is found by its symbol's name, the same in
+ * Fastify 4 and 5 (the contract battery runs both).
+ */
+function peerTrust(fastify: FastifyInstance): (raw: IncomingMessage) => boolean {
+  const requestClass = Object.getOwnPropertySymbols(fastify).find((key) => key.description === 'fastify.Request');
+  const prototype: unknown =
+    requestClass && (fastify as unknown as Record<symbol, { prototype?: unknown }>)[requestClass]?.prototype;
+  const ips =
+    typeof prototype === 'object' && prototype !== null
+      ? Object.getOwnPropertyDescriptor(prototype, 'ips')?.get
+      : undefined;
+  if (ips === undefined) return () => false;
+  return (raw) => {
+    const socket = raw.socket;
+    if (socket?.remoteAddress === undefined) return false;
+    try {
+      const walked: unknown = ips.call({ raw: { socket, connection: socket, headers: { 'x-forwarded-for': PROBE } } });
+      return Array.isArray(walked) && walked.length > 1;
+    } catch {
+      return false;
+    }
+  };
+}
+// An address of the documentation range (RFC 5737): only its position in the walk matters.
+const PROBE = '192.0.2.1';
 
 /** The user auth plugins leave on the request (@fastify/passport, @fastify/jwt). */
 export function userOf(request: FastifyRequest): unknown {

@@ -8,9 +8,9 @@ import type { AuditOptions } from './options.js';
 export function requestId(options?: AuditOptions): FastifyPluginCallback {
   const audit = new HttpAudit(options, 'requestId', { context: false, log: false }, userOf);
   return hooksPlugin('@auditrum/fastify/request-id', (fastify) => {
-    const fastifyHeader = generateRequestIds(fastify, audit);
+    const requestIds = generateRequestIds(fastify, audit);
     fastify.addHook('onRequest', function auditrumRequestId(request, reply, done) {
-      assignRequestId(audit, request, reply, fastifyHeader);
+      assignRequestId(audit, request, reply, requestIds);
       done();
     });
   });

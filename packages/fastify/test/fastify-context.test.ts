@@ -60,7 +60,8 @@ beforeAll(async () => {
   await db.pool.query(`SELECT auditrum.track('public.items')`);
   // Pool of 1: every query of the two interleaved requests queues behind the other's.
   pool = role.openPool({ max: 1 });
-  app = Fastify();
+  // Behind a proxy on the same host: the tests' X-Request-Id values are used.
+  app = Fastify({ trustProxy: 'loopback' });
   // Registered before the audit plugin: runs before its context opens, on every request.
   app.addHook('onRequest', async (request) => {
     const note = request.headers['x-write-before'];

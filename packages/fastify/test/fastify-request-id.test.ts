@@ -57,16 +57,37 @@ describe('request ids on Fastify', () => {
   it("are Fastify's own: request.id, the echoed header, the change and Fastify's log lines all carry one id", async () => {
     const lines: { reqId?: string; msg?: string }[] = [];
     const stream = { write: (line: string) => lines.push(JSON.parse(line)) };
-    const app = await appWith(Fastify, {}, { logger: { level: 'info', stream } });
+    const app = await appWith(Fastify, {}, { logger: { level: 'info', stream }, trustProxy: true });
     const fresh = await app.inject({ method: 'PUT', url: '/items/1' });
     const id = fresh.json<{ id: string }>().id;
     expect(id).toMatch(UUID_V7);
     expect(fresh.headers['x-request-id']).toBe(id);
     const inbound = await app.inject({ method: 'PUT', url: '/items/1', headers: { 'x-request-id': 'inbound-1' } });
     expect([inbound.json(), inbound.headers['x-request-id']]).toEqual([{ id: 'inbound-1' }, 'inbound-1']);
-    expect(await changeIds('1')).toEqual([id, 'inbound-1']);
+    // Without trustProxy the peer is a client, whose id is not used: Fastify's log line has the fresh id too.
+    const direct = await appWith(Fastify, {}, { logger: { level: 'info', stream } });
+    const claimed = await direct.inject({ method: 'PUT', url: '/items/1', headers: { 'x-request-id': 'claimed-1' } });
+    const own = claimed.json<{ id: string }>().id;
+    expect([own, claimed.headers['x-request-id']]).toEqual([expect.stringMatching(UUID_V7), own]);
+    expect(await changeIds('1')).toEqual([id, 'inbound-1', own]);
     const incoming = lines.filter((line) => line.msg === 'incoming request').map((line) => line.reqId);
-    expect(incoming).toEqual([id, 'inbound-1']);
+    expect(incoming).toEqual([id, 'inbound-1', own]);
+  });
+
+  it("trust an inbound id by Fastify's own trustProxy rules: addresses, a function, and not a bare hop count", async () => {
+    // inject() comes from 127.0.0.1.
+    const cases: [string, unknown, boolean][] = [
+      ['loopback', 'loopback', true],
+      ['another address', '10.0.0.1', false],
+      ['a function of the peer', (address: string) => address === '127.0.0.1', true],
+      // Fastify 5 trusts no peer for a hop count alone (it cannot tell a proxy from a client at hop 0).
+      ['a hop count', 1, false],
+    ];
+    for (const [i, [_how, trustProxy, trusted]] of cases.entries()) {
+      const app = await appWith(Fastify, {}, { trustProxy });
+      const res = await app.inject({ method: 'PUT', url: '/items/6', headers: { 'x-request-id': `proxy-6-${i}` } });
+      expect(res.json<{ id: string }>().id).toEqual(trusted ? `proxy-6-${i}` : expect.stringMatching(UUID_V7));
+    }
   });
 
   it('follow the requestId options: another header, an inbound id not trusted, no echo', async () => {
@@ -79,26 +100,34 @@ describe('request ids on Fastify', () => {
   });
 
   it('treat an id Fastify 4 read from its own requestIdHeader (request-id) as inbound: checked, and trusted only if allowed', async () => {
-    const trusting = await appWith(Fastify4 as typeof Fastify, {});
+    const trusting = await appWith(Fastify4 as typeof Fastify, {}, { trustProxy: true });
     const valid = await trusting.inject({ method: 'PUT', url: '/items/3', headers: { 'request-id': 'fastify-3' } });
     expect(valid.json()).toEqual({ id: 'fastify-3' });
     const unsafe = await trusting.inject({ method: 'PUT', url: '/items/3', headers: { 'request-id': 'has space' } });
     const fresh = unsafe.json<{ id: string }>().id;
     expect([fresh, unsafe.headers['x-request-id']]).toEqual([expect.stringMatching(UUID_V7), fresh]);
-    const distrusting = await appWith(Fastify4 as typeof Fastify, { requestId: { trustInbound: false } });
+    const distrusting = await appWith(
+      Fastify4 as typeof Fastify,
+      { requestId: { trustInbound: false } },
+      { trustProxy: true },
+    );
+    const direct = await appWith(Fastify4 as typeof Fastify, {});
+    const untrusted = await direct.inject({ method: 'PUT', url: '/items/3', headers: { 'request-id': 'fastify-5' } });
+    const own = untrusted.json<{ id: string }>().id;
+    expect(own).toMatch(UUID_V7);
     const refused = await distrusting.inject({
       method: 'PUT',
       url: '/items/3',
       headers: { 'request-id': 'fastify-4' },
     });
     expect(refused.json<{ id: string }>().id).toMatch(UUID_V7);
-    expect(await changeIds('3')).toEqual(['fastify-3', fresh, refused.json<{ id: string }>().id]);
+    expect(await changeIds('3')).toEqual(['fastify-3', fresh, own, refused.json<{ id: string }>().id]);
   });
 });
 
 describe('the plugins on Fastify', () => {
   it('write the queued API-log rows when the app closes (the onClose hook)', async () => {
-    const app = await appWith(Fastify, { queue: { flushIntervalMs: 60_000 } });
+    const app = await appWith(Fastify, { queue: { flushIntervalMs: 60_000 } }, { trustProxy: true });
     const res = await app.inject({ method: 'PUT', url: '/items/5', headers: { 'x-request-id': 'on-close-5' } });
     expect(res.statusCode).toBe(200);
     const rows = () => db.pool.query(`SELECT status FROM auditrum.api_requests WHERE request_id = 'on-close-5'`);

@@ -19,7 +19,8 @@ export function requestFacts(ctx: Context, requestId: string): RequestFacts {
 export function assignRequestId(audit: HttpAudit<Context>, ctx: Context): string {
   const ids = audit.options.requestIds;
   const node = ctx.req as typeof ctx.req & { id?: unknown };
-  const id = audit.requestId(ctx.req.headers[ids.header], ctx.state.requestId ?? node.id);
+  // Koa trusts its proxy's headers (X-Forwarded-For, -Proto, -Host) when `app.proxy` is set, whatever the peer.
+  const id = audit.requestId(ctx.req.headers[ids.header], ctx.state.requestId ?? node.id, ctx.app.proxy === true);
   ctx.state.requestId = id;
   node.id ??= id;
   if (ids.echo && !ctx.headerSent) ctx.set(ids.header, id);

@@ -7,10 +7,15 @@ import { AuditErrorFilter, shopModule } from './shop-module.js';
 
 // docs/nestjs.md, the Fastify platform: Auditrum's Fastify plugin through app.register(), before listen(); the
 // error filter hands Nest's errors to the API log (Nest answers them before Fastify's onError hook could see them).
+// Behind a proxy on the same host (trustProxy): its X-Request-Id (here the tests') is used.
 runNestRecipe('Fastify', async (pool) => {
-  const app = await NestFactory.create<NestFastifyApplication>(shopModule(pool), new FastifyAdapter(), {
-    logger: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    shopModule(pool),
+    new FastifyAdapter({ trustProxy: 'loopback' }),
+    {
+      logger: false,
+    },
+  );
   await app.register(auditPlugin({ pool, queue: { flushIntervalMs: 10 } }));
   app.useGlobalFilters(new AuditErrorFilter(app.getHttpAdapter()));
   await app.listen(0, '127.0.0.1');

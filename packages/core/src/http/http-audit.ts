@@ -52,9 +52,13 @@ export class HttpAudit<Req> {
     if (parts.log) this.#logger = new RequestLogger(this.options, caller);
   }
 
-  /** The id for a request: a valid one already set (pino-http's `req.id`), a valid inbound one, or a new one. */
-  requestId(inbound: string | string[] | undefined, existing?: unknown): string {
-    return this.options.requestIds.resolve(inbound, existing);
+  /**
+   * The id for a request: a valid one already set (pino-http's `req.id`), a valid inbound one if trusted (see
+   * RequestIdOptions.trustInbound; `fromTrustedProxy` says whether the framework trusts the connection's peer as a
+   * proxy), or a new one.
+   */
+  requestId(inbound: string | string[] | undefined, existing: unknown, fromTrustedProxy: boolean): string {
+    return this.options.requestIds.resolve(inbound, existing, fromTrustedProxy);
   }
 
   /**

@@ -12,7 +12,7 @@ export { HttpAudit, rememberedScope, rememberScope } from './http-audit.js';
 export type { BodyOptions, HttpAuditOptions } from './http-audit-options.js';
 export type { MetricsResponse } from './metrics-endpoint.js';
 export { metricsEndpoint } from './metrics-endpoint.js';
-export type { RequestIdOptions } from './request-id.js';
+export type { RequestIdOptions, TrustInbound } from './request-id.js';
 export type { LogRequest } from './request-logger.js';
 export type {
   LoggedRequest,

@@ -4,8 +4,12 @@ import { v7 } from 'uuid';
 export interface RequestIdOptions {
   /** The header read and echoed. Default `x-request-id`. */
   header?: string;
-  /** Use a valid inbound id (from a proxy or the caller) instead of generating one. Default true. */
-  trustInbound?: boolean;
+  /**
+   * When a valid inbound id is used instead of a new one: `'proxy'` (the default) when the request came from a proxy
+   * the app trusts (the framework's own setting: Express's `trust proxy`, Koa's `app.proxy`, Fastify's
+   * `trustProxy`), `true` always, `false` never.
+   */
+  trustInbound?: TrustInbound;
   /** Longest inbound id accepted, 1 to 128 characters. Default 128. */
   maxLength?: number;
   /** What an inbound id may consist of. Default letters, digits and `. _ ~ : / + = @ -`. */
@@ -46,6 +50,13 @@ export function uuidv7(): string {
   return v7({ random, msecs: v7State.msecs, seq: v7State.seq });
 }
 
+/**
+ * Whose inbound ids are used. An id sent by a client the app does not trust could name another request, so that the
+ * request page and `undo` of a request join the two; a proxy the app trusts sets (or checks) the header itself.
+ */
+export type TrustInbound = boolean | 'proxy';
+const TRUST_INBOUND: readonly unknown[] = [true, false, 'proxy'];
+
 /** Request ids are stored as `changes.request_id`, which the context caps at 128 characters. */
 export const MAX_REQUEST_ID_LENGTH = 128;
 const DEFAULT_PATTERN = /^[A-Za-z0-9._~:/+=@-]+$/;
@@ -60,7 +71,7 @@ const COUNTER = /^(?:\d{1,12}|req-[0-9a-z]{1,7})$/;
 export class RequestIds {
   readonly header: string;
   readonly echo: boolean;
-  readonly #trustInbound: boolean;
+  readonly #trustInbound: TrustInbound;
   readonly #maxLength: number;
   readonly #pattern: RegExp;
   readonly #refusesCounters: boolean;
@@ -83,9 +94,14 @@ export class RequestIds {
     if (options.generate !== undefined && typeof options.generate !== 'function') {
       throw new TypeError('auditrum: requestId.generate must be a function returning a string');
     }
+    if (options.trustInbound !== undefined && !TRUST_INBOUND.includes(options.trustInbound)) {
+      throw new TypeError(
+        `auditrum: requestId.trustInbound must be true, false or 'proxy', not ${JSON.stringify(options.trustInbound)}`,
+      );
+    }
     this.header = header.toLowerCase();
     this.echo = options.echo ?? true;
-    this.#trustInbound = options.trustInbound ?? true;
+    this.#trustInbound = options.trustInbound ?? 'proxy';
     this.#maxLength = maxLength;
     // A global or sticky RegExp keeps state between test() calls; a copy without those flags does not.
     this.#pattern = options.pattern
@@ -108,15 +124,17 @@ export class RequestIds {
 
   /**
    * The id of a request: `existing` (set by an earlier middleware, e.g. pino-http's `req.id` given by its
-   * `genReqId`) if valid, else the inbound header if trusted and valid, else a new one. Never throws: a failing
+   * `genReqId`) if valid, else the inbound header if trusted (`fromTrustedProxy`: the adapter's reading of the
+   * framework's trust-proxy setting for the connection's peer) and valid, else a new one. Never throws: a failing
    * generator falls back to UUIDv7.
    */
-  resolve(inbound: string | string[] | undefined, existing?: unknown): string {
+  resolve(inbound: string | string[] | undefined, existing: unknown, fromTrustedProxy: boolean): string {
     if (existing !== undefined && existing !== null && existing !== '') {
       const id = String(existing);
       if (this.accepts(id)) return id;
     }
-    if (this.#trustInbound && this.accepts(inbound)) return inbound;
+    const trusted = this.#trustInbound === 'proxy' ? fromTrustedProxy : this.#trustInbound;
+    if (trusted && this.accepts(inbound)) return inbound;
     return this.#fresh();
   }
 

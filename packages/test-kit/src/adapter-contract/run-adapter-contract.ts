@@ -97,7 +97,8 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       audited = await start(auditOptions(), false);
       trusting = await start(auditOptions(), true);
       bare = await start(undefined, false);
-      parted = await start(auditOptions(), false, true);
+      // Behind a proxy it trusts, so that its inbound ids are used.
+      parted = await start(auditOptions(), true, true);
     });
 
     afterAll(async () => {
@@ -155,8 +156,8 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
     }
 
     describe('request ids', () => {
-      it('use a valid inbound X-Request-Id, echo it and expose it, and store it with the changes and the API row', async () => {
-        const res = await call(audited, 'PUT', '/items/1', json({ name: 'one' }, { 'x-request-id': 'contract-id-1' }));
+      it('use a valid inbound X-Request-Id from a proxy the app trusts, echo it and expose it, and store it with the changes and the API row', async () => {
+        const res = await call(trusting, 'PUT', '/items/1', json({ name: 'one' }, { 'x-request-id': 'contract-id-1' }));
         expect(res.status).toBe(200);
         expect(res.headers.get('x-request-id')).toBe('contract-id-1');
         expect(await res.json()).toMatchObject({ id: 1, name: 'one', requestId: 'contract-id-1' });
@@ -164,9 +165,44 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         expect((await apiRow('contract-id-1')).path).toBe('/items/1');
       });
 
+      it('give a fresh id instead of the X-Request-Id of a client the app does not trust as a proxy (the default), keeping the header in the API row', async () => {
+        // The client could send another request's id, so that the request page and undo of a request join the two.
+        const res = await call(
+          audited,
+          'PUT',
+          '/items/7',
+          json({ name: 'seven' }, { 'x-request-id': 'contract-id-1' }),
+        );
+        expect(res.status).toBe(200);
+        const id = res.headers.get('x-request-id') as string;
+        expect(id).toMatch(UUID_V7);
+        expect(await res.json()).toMatchObject({ requestId: id });
+        expect((await changesOf(id)).map((c) => [c.row_key, c.new_values])).toEqual([['7', { name: 'seven' }]]);
+        expect((await changesOf('contract-id-1')).map((c) => c.row_key)).not.toContain('7');
+        expect((await apiRow(id)).request_headers['x-request-id']).toBe('contract-id-1');
+      });
+
+      it('follow requestId.trustInbound: true uses any valid inbound id, false none, whatever the proxy setting', async () => {
+        const always = await start({ ...auditOptions(), requestId: { trustInbound: true } }, false);
+        const never = await start({ ...auditOptions(), requestId: { trustInbound: false } }, true);
+        try {
+          const sent = (running: Running, name: string, requestId: string) =>
+            call(running, 'PUT', '/items/8', json({ name }, { 'x-request-id': requestId }));
+          expect((await sent(always, 'eight', 'always-8')).headers.get('x-request-id')).toBe('always-8');
+          expect((await changesOf('always-8')).map((c) => c.row_key)).toEqual(['8']);
+          const refused = (await sent(never, 'ocho', 'never-8')).headers.get('x-request-id') as string;
+          expect(refused).toMatch(UUID_V7);
+          expect(await changesOf('never-8')).toEqual([]);
+          expect((await changesOf(refused)).map((c) => c.new_values)).toEqual([{ name: 'ocho' }]);
+        } finally {
+          await stop(always);
+          await stop(never);
+        }
+      });
+
       it('replace an inbound id that is too long or unsafe with a fresh UUIDv7, used everywhere', async () => {
         for (const [i, bad] of ['x'.repeat(10_000), 'has space', 'semi;colon', '"quoted"'].entries()) {
-          const res = await call(audited, 'PUT', '/items/2', json({ name: `two-${i}` }, { 'x-request-id': bad }));
+          const res = await call(trusting, 'PUT', '/items/2', json({ name: `two-${i}` }, { 'x-request-id': bad }));
           expect(res.status).toBe(200);
           const id = res.headers.get('x-request-id') as string;
           expect(id).toMatch(UUID_V7);
@@ -202,7 +238,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         const split = Buffer.from(
           'GET /items/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: split-id\r\nx-evil: 1\r\n\r\n',
         );
-        expect((await rawRequest(audited.port, split)).headers['x-request-id']).toBe('split-id');
+        expect((await rawRequest(trusting.port, split)).headers['x-request-id']).toBe('split-id');
       });
     });
 
@@ -224,7 +260,8 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
           ["Fastify's own", { 'x-request-id': 'req-1b' }],
         ];
         for (const [i, [_how, headers]] of cases.entries()) {
-          const res = await call(audited, 'PUT', '/items/43', json({ name: `forty-three ${i}` }, headers));
+          // From a proxy the app trusts: a counter's id is refused even there.
+          const res = await call(trusting, 'PUT', '/items/43', json({ name: `forty-three ${i}` }, headers));
           const id = res.headers.get('x-request-id') as string;
           expect(id).toMatch(UUID_V7);
           expect(await res.json()).toMatchObject({ requestId: id });
@@ -238,7 +275,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         // A gateway's 64-bit snowflake id is no counter: kept.
         const snowflake = '1866213517930840064';
         const kept = await call(
-          audited,
+          trusting,
           'PUT',
           '/items/44',
           json({ name: 'forty-four' }, { 'x-request-id': snowflake }),
@@ -370,7 +407,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         };
         // One write: the second request is parsed (and its handler started) while the first one's still waits.
         const res = await rawRequest(
-          audited.port,
+          trusting.port,
           Buffer.from(put('/items/32/slow', 'pipe-a', 'ann', false) + put('/items/33', 'pipe-b', 'ben', true)),
         );
         expect(res.status).toBe(200);
@@ -672,7 +709,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
       it('logs requests aborted by the client, with what is known, and keeps the context of their changes', async () => {
         const body = JSON.stringify({ name: 'slow' });
         await abortedRequest(
-          audited.port,
+          trusting.port,
           `PUT /items/20/slow HTTP/1.1\r\nHost: x\r\nx-request-id: aborted-1\r\nx-test-user: 9|eve@x.io\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
           body,
           100,
@@ -693,7 +730,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
 
         // Aborted while the body is still being sent: the handler never runs; the row is written all the same.
         await abortedRequest(
-          audited.port,
+          trusting.port,
           'POST /echo HTTP/1.1\r\nHost: x\r\nx-request-id: aborted-2\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n',
           '{"password":"hunter2","x":"',
           50,
@@ -708,7 +745,7 @@ export function runAdapterContract(adapter: AdapterUnderTest): void {
         // user and their handler (and change) runs after the abort; others are aborted after their change.
         const single = new pg.Pool({ connectionString: db.url, max: 1 });
         single.on('error', () => undefined);
-        const app = await start({ ...auditOptions(), pool: single }, false, false, single);
+        const app = await start({ ...auditOptions(), pool: single }, true, false, single);
         try {
           const head = (k: number, body: string) =>
             `PUT /items/${60 + k}/slow HTTP/1.1\r\nHost: x\r\nx-request-id: pool1-${k}\r\n` +
