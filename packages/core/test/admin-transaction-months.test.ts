@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransactionBlocks } from '../src/admin/transaction-blocks.js';
 import { committed, loggedIds, mountedPageIds, summaryPageIds } from './transaction-pages.js';
 
-// The txid index on the change log's ended months (migration 26): ensure_partitions() makes it on each month that has
+// The txid index on the change log's ended months (migration 26; on (txid, id) since migration 39): ensure_partitions() makes it on each month that has
 // ended, the admin's summary of transactions (transaction-blocks.ts) then leaves those months out and a page reads
 // them by the index. Every page must hold every change of its transaction and nothing else, from a mount whose summary
 // was built before the index and from one built after: transactions whose rows straddle the month's end (one open
@@ -139,10 +139,10 @@ describe('the transaction page with the ended months indexed by txid', () => {
     await db.pool.query('SELECT auditrum.ensure_partitions(1)');
     expect(await txidIndexed()).toEqual([ended.partition]);
     const { rows: index } = await db.pool.query<{ def: string }>(`SELECT pg_get_indexdef(to_regclass($1)) AS def`, [
-      `auditrum.${ended.partition}_txid_idx`,
+      `auditrum.${ended.partition}_txid_id_idx`,
     ]);
     expect(index[0]?.def).toBe(
-      `CREATE INDEX ${ended.partition}_txid_idx ON auditrum.${ended.partition} USING btree (txid)`,
+      `CREATE INDEX ${ended.partition}_txid_id_idx ON auditrum.${ended.partition} USING btree (txid, id)`,
     );
     // The summary built before goes on (its blocks cover that month too); new ones leave it out.
     await expectEveryPageExact(before);

@@ -3,6 +3,7 @@ import { changeColumns } from '../changes/change-row.js';
 import type { ApiContext } from './api-context.js';
 import type { ChangeCriteria } from './change-filters.js';
 import { SqlParams, whereClause } from './sql-builder.js';
+import type { IndexedMonth } from './transaction-blocks.js';
 
 /** A monthly partition's bounds (ISO 8601, UTC): its changes were made from `lower` up to, not including, `upper`. */
 export interface LogMonth {
@@ -86,20 +87,17 @@ export function newestChanges(
   count: number,
 ): Promise<ChangeRow[]> {
   if (months !== null) return newestByMonth(api, months, conditions, count);
-  return newest(
-    api,
-    conditions,
-    count,
-    criteria.request === undefined && criteria.txid === undefined ? 'c.id' : ID_UNINDEXED,
-  );
+  if (criteria.request === undefined && criteria.txid === undefined) return newest(api, conditions, count, 'c.id');
+  return newest(api, conditions, count, ID_UNINDEXED, criteria.txidIds?.blocks?.ordered ?? []);
 }
 
 /**
  * The id as a sort key no index holds, for the changes of a request or a transaction: their indexes (request_id; txid
- * on the ended months) do not hold ids in order, so for one with many changes the planner walked the primary key
- * instead, merged over every month, and read each month without one of them whole before the first row (a request
- * of 100,000 changes at 10,000,000: 2 s of server CPU). Sorted by this, they are read through their index and the
- * page is taken from them (about 50 ms for those 100,000; a request of ten changes 0.3 ms).
+ * on the ended months, until migration 39 makes it (txid, id): orderedMonthsPage) do not hold ids in order, so for one
+ * with many changes the planner walked the primary key instead, merged over every month, and read each month without
+ * one of them whole before the first row (a request of 100,000 changes at 10,000,000: 2 s of server CPU). Sorted by
+ * this, they are read through their index and the page is taken from them (about 50 ms for those 100,000; a request
+ * of ten changes 0.3 ms).
  */
 const ID_UNINDEXED = '(c.id + 0)';
 
@@ -137,24 +135,61 @@ function milliseconds(instant: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** The newest `count` changes that match the conditions, in one query, sorted by `id` (an expression of the id). */
+/**
+ * The newest `count` changes that match the conditions, in one query, sorted by `id` (an expression of the id); with
+ * ID_UNINDEXED, those of the `ordered` months (a transaction's, indexed by (txid, id)) read in id order there.
+ */
 async function newest(
   api: Pick<ApiContext, 'pool' | 'schemaSql'>,
   conditions: (sql: SqlParams) => string[],
   count: number,
   id: string,
+  ordered: readonly IndexedMonth[] = [],
 ): Promise<ChangeRow[]> {
   const sql = new SqlParams();
   const where = whereClause(conditions(sql));
   const limit = sql.add(count);
-  const { rows } = await api.pool.query<ChangeRow>(
-    id === ID_UNINDEXED
-      ? unindexedPage(api.schemaSql, where, 'DESC', limit)
-      : `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${where}
-         ORDER BY ${id} DESC LIMIT ${limit}`,
-    sql.values,
-  );
+  let query: string;
+  if (id !== ID_UNINDEXED) {
+    query = `SELECT ${changeColumns(api.schemaSql)} FROM ${api.schemaSql}.changes c WHERE ${where}
+      ORDER BY ${id} DESC LIMIT ${limit}`;
+  } else if (ordered.length === 0) {
+    query = unindexedPage(api.schemaSql, where, 'DESC', limit);
+  } else {
+    query = orderedMonthsPage(api.schemaSql, where, ordered, limit, sql);
+  }
+  const { rows } = await api.pool.query<ChangeRow>(query, sql.values);
   return rows;
+}
+
+/**
+ * A page of a transaction's changes (newest first) when some of them lie in months indexed by (txid, id) (migration
+ * 38): in each such month, the newest `limit` read backwards along that index (its range for the txid, in id order:
+ * 50 entries, not the transaction's every change), and the others (the months without it) sorted as unindexedPage
+ * sorts them; the page is the newest `limit` of these. An import of 100,000 changes in an ended month: see
+ * docs/benchmarks.md (session 13).
+ */
+function orderedMonthsPage(
+  schemaSql: string,
+  where: string,
+  ordered: readonly IndexedMonth[],
+  limit: string,
+  sql: SqlParams,
+): string {
+  const bounds = ordered.map((month) => ({ start: sql.add(month.start), end: sql.add(month.end) }));
+  const inMonth = bounds.map(
+    ({ start, end }) => `(SELECT c.id FROM ${schemaSql}.changes c WHERE ${where}
+      AND c.changed_at >= ${start}::timestamptz AND c.changed_at < ${end}::timestamptz ORDER BY c.id DESC LIMIT ${limit})`,
+  );
+  const outside = bounds
+    .map(({ start, end }) => ` AND (c.changed_at < ${start}::timestamptz OR c.changed_at >= ${end}::timestamptz)`)
+    .join('');
+  const others = `(SELECT c.id FROM ${schemaSql}.changes c WHERE ${where}${outside}
+    ORDER BY ${ID_UNINDEXED} DESC LIMIT ${limit})`;
+  return `SELECT ${changeColumns(schemaSql)} FROM ${schemaSql}.changes c
+    WHERE c.id = ANY (ARRAY(SELECT u.id FROM (${[...inMonth, others].join(' UNION ALL ')}) u
+                            ORDER BY u.id DESC LIMIT ${limit}))
+    ORDER BY c.id DESC`;
 }
 
 /**

@@ -12,10 +12,18 @@ const WITHOUT_KEPT_SUMMARY = new Set(['42501', '42P01']);
 /** At most this many id ranges in one query (the nearest ones are merged: a wider range reads more, never less). */
 const MAX_RANGES = 64;
 
-/** The ids a transaction's changes can have: in one of `ranges` (above `from`, up to `to`), or above `after`. */
+/**
+ * The ids a transaction's changes can have: in one of `ranges` (above `from`, up to `to`), or above `after`. Those of
+ * its changes made in the `ordered` months (indexed by (txid, id), migration 39) are in `ranges` too.
+ */
 export interface TransactionRanges {
   ranges: { from: string; to: string }[];
   after: string;
+  /**
+   * The months indexed by (txid, id) that hold changes of the transaction: a page reads each as a range of that index,
+   * in id order, instead of sorting the transaction's changes there (month-walk.ts).
+   */
+  ordered: IndexedMonth[];
 }
 
 /** A month of the change log indexed by txid: from `start` to `end` (ISO 8601 in UTC, as any session reads them). */
@@ -70,7 +78,7 @@ export class TransactionBlocks {
     await this.update();
     const wanted = BigInt(txid);
     const ranges: { from: bigint; to: bigint }[] = [];
-    const spans = await this.indexedSpans(txid);
+    const { spans, ordered } = await this.indexedSpans(txid);
     // The map holds the blocks in increasing order (each summary adds the ones above the last).
     for (const [block, span] of this.blocks) {
       if (wanted < span.min || wanted > span.max) continue;
@@ -84,6 +92,7 @@ export class TransactionBlocks {
     return {
       ranges: mergeNearest(overlapsJoined(ranges), MAX_RANGES).map((r) => ({ from: String(r.from), to: String(r.to) })),
       after: String(this.final),
+      ordered,
     };
   }
 
@@ -140,24 +149,42 @@ export class TransactionBlocks {
 
   /**
    * Transaction `txid`'s first and last id in each month the summary left out (an index probe each; the ranges are
-   * as the page reads them: above `from`, up to `to`).
+   * as the page reads them: above `from`, up to `to`), and those of these months indexed by (txid, id) where it has
+   * changes (tested at each call: ensure_partitions() replaces the months' (txid) indexes one at a time).
    */
-  private async indexedSpans(txid: string): Promise<{ from: bigint; to: bigint }[]> {
-    if (this.skipped.size === 0) return [];
-    // One arm per month, bounded by its times: each reads that month's partition alone (OFFSET 0 keeps the planner
-    // from finding min(id) by walking the primary key instead of the txid index).
+  private async indexedSpans(
+    txid: string,
+  ): Promise<{ spans: { from: bigint; to: bigint }[]; ordered: IndexedMonth[] }> {
+    if (this.skipped.size === 0) return { spans: [], ordered: [] };
+    const byId = new Set(
+      (await txidIndexedMonths(this.pool, this.schemaSql)).filter((month) => month.byId).map((month) => month.start),
+    );
+    // One arm per month, bounded by its times: each reads that month's partition alone. By (txid, id), the first and
+    // the last id are a probe each; by (txid), every change of the transaction is read (an import of 100,000: 30 ms),
+    // and OFFSET 0 keeps the planner from finding min(id) by walking the primary key instead of the txid index.
     const sql = new SqlParams();
     const txidParam = sql.add(txid);
-    const arms = [...this.skipped.values()].map(
-      (month) => `SELECT min(s.id) AS first, max(s.id) AS last FROM (SELECT c.id FROM ${this.schemaSql}.changes c
-        WHERE c.txid = ${txidParam}::bigint AND c.changed_at >= ${sql.add(month.start)}::timestamptz
-          AND c.changed_at < ${sql.add(month.end)}::timestamptz OFFSET 0) s`,
-    );
-    const { rows } = await this.pool.query<{ first: string | null; last: string | null }>(
-      `SELECT a.first::text AS first, a.last::text AS last FROM (${arms.join(' UNION ALL ')}) a WHERE a.first IS NOT NULL`,
+    const arms = [...this.skipped.values()].map((month) => {
+      const inMonth = `FROM ${this.schemaSql}.changes c WHERE c.txid = ${txidParam}::bigint
+        AND c.changed_at >= ${sql.add(month.start)}::timestamptz AND c.changed_at < ${sql.add(month.end)}::timestamptz`;
+      const start = `${sql.add(month.start)}::text AS start`;
+      return byId.has(month.start)
+        ? `SELECT ${start}, (SELECT c.id ${inMonth} ORDER BY c.id LIMIT 1) AS first,
+             (SELECT c.id ${inMonth} ORDER BY c.id DESC LIMIT 1) AS last`
+        : `SELECT ${start}, min(s.id) AS first, max(s.id) AS last FROM (SELECT c.id ${inMonth} OFFSET 0) s`;
+    });
+    const { rows } = await this.pool.query<{ start: string; first: string | null; last: string | null }>(
+      `SELECT a.start, a.first::text AS first, a.last::text AS last FROM (${arms.join(' UNION ALL ')}) a
+       WHERE a.first IS NOT NULL`,
       sql.values,
     );
-    return rows.map((row) => ({ from: BigInt(row.first as string) - 1n, to: BigInt(row.last as string) }));
+    return {
+      spans: rows.map((row) => ({ from: BigInt(row.first as string) - 1n, to: BigInt(row.last as string) })),
+      ordered: rows.flatMap((row) => {
+        const month = this.skipped.get(row.start);
+        return month !== undefined && byId.has(row.start) ? [month] : [];
+      }),
+    };
   }
 
   /**
@@ -165,21 +192,8 @@ export class TransactionBlocks {
    * indexed by txid now (kept in `skipped`).
    */
   private async summarize(upTo: bigint): Promise<void> {
-    // The partitions changes_pYYYY_MM ([month, next month) in UTC) with a usable index led by txid (valid, ready, not
-    // partial), as _txid_indexed() of migration 26 tests it, from the catalog (a role that may read the log need not
-    // be granted that function). Every row with a changed_at in such a month is in that partition (a partition's range
-    // is never also the default partition's), so bounding a query by these times reads these partitions alone.
-    const { rows: months } = await this.pool.query<IndexedMonth>(
-      `SELECT to_char(m.start, 'YYYY-MM-DD"T00:00:00Z"') AS start,
-         to_char(m.start + interval '1 month', 'YYYY-MM-DD"T00:00:00Z"') AS "end"
-       FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
-       CROSS JOIN LATERAL (SELECT to_date(substr(c.relname, 10), 'YYYY_MM') AS start) m
-       WHERE h.inhparent = to_regclass($1) AND c.relname ~ '^changes_p[0-9]{4}_[0-9]{2}$'
-         AND EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-           WHERE i.indrelid = c.oid AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND a.attname = 'txid')`,
-      [`${this.schemaSql}.changes`],
-    );
-    for (const month of months) this.skipped.set(month.start, month);
+    const months = await txidIndexedMonths(this.pool, this.schemaSql);
+    for (const { start, end } of months) this.skipped.set(start, { start, end });
     // The other times: before, between and after the skipped months (the partitions holding them and the default one),
     // one test per run of consecutive months.
     const sql = new SqlParams();
@@ -215,6 +229,30 @@ export class TransactionBlocks {
     this.skipped.clear();
     this.resets = resets;
   }
+}
+
+/**
+ * The partitions changes_pYYYY_MM ([month, next month) in UTC) with a usable index led by txid (valid, ready, not
+ * partial), as _txid_indexed() of migration 26 tests it, and whether one of them is on (txid, id) (_txid_id_indexed(),
+ * migration 39), from the catalog (a role that may read the log need not be granted those functions). Every row with a
+ * changed_at in such a month is in that partition (a partition's range is never also the default partition's), so
+ * bounding a query by these times reads these partitions alone.
+ */
+async function txidIndexedMonths(pool: pg.Pool, schemaSql: string): Promise<(IndexedMonth & { byId: boolean })[]> {
+  const { rows } = await pool.query<IndexedMonth & { byId: boolean }>(
+    `SELECT to_char(m.start, 'YYYY-MM-DD"T00:00:00Z"') AS start,
+       to_char(m.start + interval '1 month', 'YYYY-MM-DD"T00:00:00Z"') AS "end",
+       bool_or(b.attname IS NOT DISTINCT FROM 'id') AS "byId"
+     FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+     CROSS JOIN LATERAL (SELECT to_date(substr(c.relname, 10), 'YYYY_MM') AS start) m
+     JOIN pg_index i ON i.indrelid = c.oid AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] AND a.attname = 'txid'
+     LEFT JOIN pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = i.indkey[1]
+     WHERE h.inhparent = to_regclass($1) AND c.relname ~ '^changes_p[0-9]{4}_[0-9]{2}$'
+     GROUP BY m.start`,
+    [`${schemaSql}.changes`],
+  );
+  return rows;
 }
 
 /** Months (in any order) joined into runs of consecutive ones, oldest first. */
