@@ -1,5 +1,15 @@
 import type { Change, RowVersion } from './api-types.js';
 
+/** The fold's state after a change: where a fold of the later changes starts (history-checkpoints.ts). */
+export interface FoldState {
+  state: Record<string, unknown> | null;
+  oversized: readonly string[];
+  erased: readonly string[];
+  complete: boolean;
+  /** The row exists after it (a TRUNCATE then ends it). */
+  exists: boolean;
+}
+
 /**
  * Folds one row's changes, in id order, into versions with the row's full state after each, from what the
  * triggers store: an INSERT holds the whole new row, an UPDATE the changed columns (old and new), a DELETE the
@@ -16,6 +26,16 @@ export class RowHistoryFold {
   #erased = new Set<string>();
   #complete = false;
   #exists = false;
+
+  /** A fold from the row's first change, or on from a state kept after a change (then given the later ones only). */
+  constructor(start?: FoldState) {
+    if (!start) return;
+    this.#state = start.state === null ? null : { ...start.state };
+    this.#oversized = new Set(start.oversized);
+    this.#erased = new Set(start.erased);
+    this.#complete = start.complete;
+    this.#exists = start.exists;
+  }
 
   /** The version `change` makes, or undefined for a TRUNCATE that does not concern the row. */
   add(change: Change): RowVersion | undefined {
