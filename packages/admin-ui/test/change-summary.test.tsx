@@ -48,6 +48,23 @@ describe('changeSummary', () => {
     expect(changeSummary(truncated)).toBe('every row removed');
   });
 
+  it('says "(erased)" for a column an erasure replaced, never null (the API gives null there)', () => {
+    const renamed = updateChange({
+      oldValues: { name: null, status: 'draft' },
+      newValues: { name: null, status: 'paid' },
+      changedColumns: ['name', 'status'],
+      erased: { old: ['name'], new: ['name'] },
+    });
+    expect(changeSummary(renamed)).toBe('name: (erased) → (erased), status: draft → paid');
+    const inserted = insertChange({
+      newValues: { id: null, email: null, tier: 'gold' },
+      erased: { old: [], new: ['id', 'email'] },
+    });
+    expect(changeSummary(inserted)).toBe('id: (erased), email: (erased), tier: gold');
+    // A null no erasure touched stays null.
+    expect(changeSummary(insertChange({ newValues: { id: 1, note: null } }))).toBe('id: 1, note: null');
+  });
+
   it('says what a DDL row records happened to capture', () => {
     const ddl = (newValues: Record<string, unknown>, oldValues: Record<string, unknown> | null = null) =>
       changeSummary(updateChange({ operation: 'DDL', rowKey: null, oldValues, newValues, changedColumns: null }));

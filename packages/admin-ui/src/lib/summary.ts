@@ -1,6 +1,7 @@
 import type { Change } from '@auditrum/core/admin';
 import { inColumnOrder } from './column-order.ts';
 import { diffRecords } from './diff.ts';
+import { ErasedValue, withErasedColumns } from './erased.ts';
 import { TooLargeValue, withTooLargeValues } from './oversized.ts';
 import { formatValue, isPlainObject, truncate } from './values.ts';
 
@@ -10,11 +11,19 @@ const MAX_VALUE = 32;
 function short(value: unknown): string {
   if (value === undefined) return '(none)';
   if (value instanceof TooLargeValue) return `(too large: ${value.bytes.toLocaleString('en')} bytes)`;
+  // An erased column's value is null in the API (Change.erased names it): "null" would say the value was null.
+  if (value instanceof ErasedValue) return '(erased)';
   return truncate(formatValue(value), MAX_VALUE);
 }
 
 const isJsonObject = (value: unknown): value is Record<string, unknown> =>
-  isPlainObject(value) && !(value instanceof TooLargeValue);
+  isPlainObject(value) && !(value instanceof TooLargeValue) && !(value instanceof ErasedValue);
+
+/** One side of a change's values, with its too-large and its erased columns as the summary names them. */
+function sideOf(change: Change, side: 'old' | 'new'): Record<string, unknown> | null {
+  const values = side === 'old' ? change.oldValues : change.newValues;
+  return withErasedColumns(withTooLargeValues(values, change.oversized?.[side]), change.erased?.[side], null);
+}
 
 /** What changed in one column: itself, or, inside a JSON object, each changed nested key (`address.city`). */
 function changedPaths(path: string, before: unknown, after: unknown): [string, unknown, unknown][] {
@@ -31,8 +40,8 @@ function changedPaths(path: string, before: unknown, after: unknown): [string, u
 export function changeSummary(change: Change, columns: readonly string[] = []): string {
   switch (change.operation) {
     case 'UPDATE': {
-      const old = withTooLargeValues(change.oldValues, change.oversized?.old) ?? {};
-      const next = withTooLargeValues(change.newValues, change.oversized?.new) ?? {};
+      const old = sideOf(change, 'old') ?? {};
+      const next = sideOf(change, 'new') ?? {};
       const changed = Object.keys(
         inColumnOrder(
           Object.fromEntries((change.changedColumns ?? [...Object.keys(old), ...Object.keys(next)]).map((c) => [c, 1])),
@@ -44,12 +53,7 @@ export function changeSummary(change: Change, columns: readonly string[] = []): 
     }
     case 'INSERT':
     case 'DELETE': {
-      const row = inColumnOrder(
-        (change.operation === 'INSERT'
-          ? withTooLargeValues(change.newValues, change.oversized?.new)
-          : withTooLargeValues(change.oldValues, change.oversized?.old)) ?? {},
-        columns,
-      );
+      const row = inColumnOrder(sideOf(change, change.operation === 'INSERT' ? 'new' : 'old') ?? {}, columns);
       return listFields(Object.keys(row), (column) => `${column}: ${short(row[column])}`);
     }
     case 'TRUNCATE':
