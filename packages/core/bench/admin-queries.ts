@@ -3,8 +3,8 @@
  * API-request rows spread over four months (and an import a month back: one request of 1% more changes, seedImport), then calls
  * the admin route table (not raw SQL) for the first page of every filter, a row history and the detail routes, and
  * prints p50/p95 per query (target: p95 < 50 ms); then what the optional indexes cost on writes and do for their
- * filters, the transaction page with its summary not warm and, last, the history routes of a row changed 200,000
- * times (busyRowCost).
+ * filters, the transaction page with its summary not warm, the history routes of a row changed 200,000 times
+ * (busyRowCost) and, last, the recycle bin below a fresh import (freshImportBin).
  *
  * Seeding writes straight into auditrum.changes and auditrum.api_requests with INSERT ... SELECT generate_series,
  * in the shapes the capture triggers and the API-log writer produce (going through the triggers would take
@@ -455,6 +455,25 @@ async function cases(db: pg.Pool): Promise<Case[]> {
       path: 'api/table-as-of',
       query: { ...items, at: from, key: '4242' },
     },
+    // Session 13: the first page of a new mount, from the summary of departures ensure_partitions() keeps.
+    {
+      name: 'table as of: first page (2 months ago), a new mount',
+      path: 'api/table-as-of',
+      query: { ...items, at: from },
+      newMount: true,
+    },
+    {
+      name: 'table as of: key filter (2 months ago), a new mount',
+      path: 'api/table-as-of',
+      query: { ...items, at: from, key: '4242' },
+      newMount: true,
+    },
+    {
+      name: 'table as of: first page (1 day ago), a new mount',
+      path: 'api/table-as-of',
+      query: { ...items, at: day },
+      newMount: true,
+    },
     // Every key of the log a candidate: TRUNCATEs of orders after the time (the admin's summary of its log's keys,
     // 50,000 of them, table-keys.ts); a page in the middle of the table, after key 25000, through its cursor.
     { name: 'table as of: before a TRUNCATE (orders)', path: 'api/table-as-of', query: { ...orders, at: from } },
@@ -864,6 +883,45 @@ async function transactionSummaryCost(db: pg.Pool, routes: AdminHandler<null>, a
   log(textTable(['call', 'ms'], rows));
 }
 
+/** Changes of a fresh import (freshImportBin). */
+const FRESH_IMPORT = 100_000;
+const FRESH_IMPORT_BIN = 'recycle bin (customers), below a fresh import';
+
+/**
+ * Session 13: the recycle bin's first page below a fresh import (FRESH_IMPORT changes of `imports`, the newest of
+ * all), before and after ensure_partitions() summarizes it (kept_departures, migration 38: the bin reads the current
+ * month's DELETEs from it, the log above it only), and what ensure_partitions() takes: after the import, with nothing
+ * new, and with the summary of departures made anew. Run last: it grows the log.
+ */
+async function freshImportBin(db: pg.Pool, routes: AdminHandler<null>): Promise<void> {
+  log(`The recycle bin below a fresh import of ${FRESH_IMPORT} changes, and ensure_partitions()`);
+  await db.query(
+    `INSERT INTO auditrum.changes (changed_at, txid, table_id, operation, row_key, new_values, actor_id, context)
+     SELECT now(), txid_current(), t.id, 'INSERT', (2000000 + g)::text, jsonb_build_object('id', 2000000 + g), 'importer',
+       '{"source": "import"}'
+     FROM auditrum.tracked_tables t CROSS JOIN generate_series(1, $1::integer) g WHERE t.table_name = 'imports'`,
+    [FRESH_IMPORT],
+  );
+  const bin: Case = { name: FRESH_IMPORT_BIN, path: 'api/deleted', query: { table: 'public.customers' } };
+  const rows: string[][] = [];
+  const timed = async (name: string) => {
+    const r = await time(routes, { ...bin, name: `${bin.name}, ${name}` });
+    rows.push([r.name, String(r.items), fmt(r.p50, 1), fmt(r.p95, 1)]);
+  };
+  const maintained = async (name: string) => {
+    const started = performance.now();
+    await db.query('SELECT auditrum.ensure_partitions()');
+    rows.push([`ensure_partitions(), ${name}`, '', fmt(performance.now() - started, 0), '']);
+  };
+  await timed('not summarized yet');
+  await maintained('the import to summarize');
+  await timed('summarized');
+  await maintained('nothing new');
+  await db.query('DELETE FROM auditrum.kept_departures_tables');
+  await maintained('the summary of departures made anew');
+  log(textTable(['call', 'items', 'p50 ms', 'p95 ms'], rows));
+}
+
 /** Changes written to the busy row (busyRowCost). */
 const BUSY_ROW_CHANGES = 200_000;
 
@@ -1067,7 +1125,7 @@ async function main(): Promise<void> {
         allCases.filter((c) => c.query?.txid !== undefined && c.newMount !== true),
       );
     }
-    const tableAsOf = allCases.filter((c) => c.path.startsWith('api/table-as-of'));
+    const tableAsOf = allCases.filter((c) => c.path.startsWith('api/table-as-of') && c.newMount !== true);
     if (tableAsOf.length > 0) {
       log();
       await optionalDeparturesIndex(pool, routes, tableAsOf);
@@ -1083,6 +1141,10 @@ async function main(): Promise<void> {
     if (busyRow.length > 0) {
       log();
       await busyRowCost(pool, routes, busyRow);
+    }
+    if (ONLY === undefined || ONLY.some((part) => FRESH_IMPORT_BIN.includes(part))) {
+      log();
+      await freshImportBin(pool, routes);
     }
     log(`Finished in ${fmt((performance.now() - startedAt) / 1000)} s; load average ${loadAverage()}`);
   });

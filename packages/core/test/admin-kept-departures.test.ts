@@ -4,19 +4,21 @@ import { createAdminRoutes } from '@auditrum/core/admin';
 import { useAppRole, useTestDatabase } from '@auditrum/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeparturesArgument } from '../src/admin/table-departures.js';
-import { TableDepartures } from '../src/admin/table-departures.js';
+import type { KeptDepartures, PageDepartures } from '../src/admin/table-departures.js';
+import { departuresSql, TableDepartures } from '../src/admin/table-departures.js';
 import { deletedRows } from '../src/history/restore/deleted-rows.js';
-import { expectEveryPageAsRebuilt } from './table-as-of-pages.js';
+import type { OrderedTable } from './table-as-of-pages.js';
+import { expectEveryPageAsRebuilt, wholeTable } from './table-as-of-pages.js';
 
 /**
  * The summary of departures ensure_partitions() keeps (migration 38): every tracked table's DELETEs and key changes of
- * the months without a departures index (here all of them), over the settled ids. A new admin mount adopts a table's
- * (same `since`, same state of the log, its newest change still there) and reads only the changes above it. It must
- * hold exactly the log's departures: never an open transaction's (not settled: left to the next call), a change after
- * it found above it, a summary read under another state (an erasure) or of a log emptied since not adopted, and made
- * again by the next call. Every page of a newly mounted admin equals the whole-table rebuild. The application's
- * non-superuser role owns the table, writes, and is the admin's pool (one connection in one test).
+ * the months without a departures index (here all of them), over the settled ids. A new admin mount hands it to a page
+ * of a table as of a time (same `since`, same state of the log, its newest change still there), which reads it and the
+ * changes above it. It must hold exactly the log's departures: never an open transaction's (not settled: left to the
+ * next call), a change after it found above it, a summary under another state (an erasure) or of a log emptied since
+ * not taken (the mount's own instead), and made again by the next call; the page must rest on it. Every page of a
+ * newly mounted admin equals the whole-table rebuild. The recycle bin reads the current month's DELETEs from it. The
+ * application's non-superuser role owns the tables, writes, and is the admin's pool (one connection in one test).
  */
 
 const db = useTestDatabase();
@@ -66,23 +68,25 @@ async function kept(): Promise<{ upTo: string | null; gone: string[]; moves: str
   return { upTo: row.up_to, gone: row.gone, moves: row.moves };
 }
 
-/** A new mount's summary of items, as `logged` spells it. */
-async function mounted(pool = app): Promise<{ gone: string[]; moves: string[]; upTo: string }> {
-  const departures = (await new TableDepartures(pool, '"auditrum"').of('public.items')) as DeparturesArgument;
-  return {
-    gone: departures.goneKeys,
-    moves: departures.moves.map((move) => (JSON.parse(move) as { old_key: string }).old_key),
-    upTo: departures.upTo,
-  };
+/** What a new mount hands a page of items as of `at`: the kept summary, or (null) one of its own. */
+async function keptFor(at: string, pool = app): Promise<KeptDepartures | null> {
+  const departures = await new TableDepartures(pool, '"auditrum"').forPage('public.items', at);
+  return departures !== null && 'kept' in departures ? departures : null;
 }
 
-/** A departure added to the kept summary by hand (the key 999 deleted at an INSERT's id): seen only when adopted. */
-async function forge(): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO auditrum.kept_departures (table_id, id, at_us, gone_key)
-     SELECT c.table_id, c.id, (extract(epoch FROM c.changed_at) * 1000000)::bigint, '999' FROM auditrum.changes c
-     WHERE c.operation = 'INSERT' ORDER BY c.id LIMIT 1`,
+/** One page of items as of `at` from table_as_of_page itself, given `departures`: its row keys. */
+async function pageKeys(at: string, departures: PageDepartures | null): Promise<string[]> {
+  const argument = departuresSql('"auditrum"', 3, departures);
+  const { rows } = await app.query<{ row_key: string }>(
+    `SELECT s.row_key FROM auditrum.table_as_of_page($1::regclass, $2::timestamptz, NULL, NULL, 1001, NULL,
+       ${argument.sql}) s`,
+    ['public.items', at, ...argument.values],
   );
+  return rows.map((row) => row.row_key);
+}
+
+async function wholeKeys(at: string): Promise<string[]> {
+  return (await wholeTable(app, TABLES[0] as OrderedTable, at)).map((row) => (row as string[])[0] as string);
 }
 
 async function maxId(): Promise<string> {
@@ -140,24 +144,32 @@ describe('the summary of departures ensure_partitions() keeps', () => {
     const all = await logged();
     expect(all.gone).toEqual(['3', '20', '12', '1']);
     expect(await kept()).toEqual({ upTo: await maxId(), ...all });
-    // A departure forged into the kept summary shows in a new mount's: it was adopted, not read from the log.
-    await forge();
-    expect((await mounted()).gone).toEqual(['999', ...all.gone]);
-    await db.pool.query(`DELETE FROM auditrum.kept_departures WHERE gone_key = '999'`);
-    expect(await mounted()).toEqual({ ...all, upTo: await maxId() });
+    // A new mount hands the kept summary to the page, which reads it: a departure taken out of it (20, deleted after
+    // `at`) is missing from the page, which rests on it.
+    const at = times[1] as string;
+    const departures = await keptFor(at);
+    expect(departures?.kept).toEqual({ table: 'public.items', at, since: '-infinity', state: expect.any(String) });
+    const whole = await wholeKeys(at);
+    expect(whole).toContain('20');
+    expect(await pageKeys(at, departures)).toEqual(whole);
+    const taken = `auditrum.kept_departures WHERE gone_key = '20'`;
+    await db.pool.query(`CREATE TABLE public.taken AS SELECT * FROM ${taken}`);
+    await db.pool.query(`DELETE FROM ${taken}`);
+    expect(await pageKeys(at, departures)).toEqual(whole.filter((key) => key !== '20'));
+    await db.pool.query('INSERT INTO auditrum.kept_departures SELECT * FROM public.taken');
+    await db.pool.query('DROP TABLE public.taken');
     await everyPageAsRebuilt();
   });
 
-  it('is gone on with the changes made after it, read from the log above it', async () => {
+  it('is gone on with the changes made after it, read from the log above it, on a pool of one too', async () => {
     const upTo = (await kept()).upTo;
     await step(['DELETE FROM items WHERE id = 2', 'UPDATE items SET id = 70 WHERE id = 11']);
     expect((await kept()).upTo).toBe(upTo);
-    expect(await mounted()).toEqual({ ...(await logged()), upTo: await maxId() });
+    expect(await keptFor(times[0] as string)).not.toBeNull();
     await everyPageAsRebuilt();
-    // On a pool of one connection, a new mount adopts it and pages as on three.
     const single = role.openPool({ max: 1 });
     try {
-      expect(await mounted(single)).toEqual({ ...(await logged()), upTo: await maxId() });
+      expect(await keptFor(times[0] as string, single)).not.toBeNull();
       await everyPageAsRebuilt(single);
     } finally {
       await single.end();
@@ -166,30 +178,28 @@ describe('the summary of departures ensure_partitions() keeps', () => {
     expect(await kept()).toEqual({ upTo: await maxId(), ...(await logged()) });
   });
 
-  it('is not adopted under another state of the log (an erasure), and made again by the next call', async () => {
-    await forge();
+  it('is not taken under another state of the log (an erasure), and made again by the next call', async () => {
     await db.pool.query(
       `SELECT * FROM auditrum.erase('{"table": "public.items", "key": 100, "columns": ["v"]}', 'test')`,
     );
-    expect((await mounted()).gone).not.toContain('999');
-    expect(await mounted()).toEqual({ ...(await logged()), upTo: await maxId() });
+    // The mount's own summary instead.
+    expect(await keptFor(times[0] as string)).toBeNull();
+    const own = await new TableDepartures(app, '"auditrum"').forPage('public.items', times[0] as string);
+    expect(own !== null && 'goneKeys' in own ? own.goneKeys : null).toEqual((await logged()).gone);
     await db.pool.query('SELECT auditrum.ensure_partitions()');
     expect(await kept()).toEqual({ upTo: await maxId(), ...(await logged()) });
-    const { rows } = await app.query<{ same: boolean }>(
-      `SELECT k.state = auditrum.table_departures_state('public.items') AS same FROM auditrum.kept_departures_tables k`,
-    );
-    expect(rows).toEqual([{ same: true }]);
+    expect(await keptFor(times[0] as string)).not.toBeNull();
   });
 
-  it('is not adopted once the log was emptied and its ids drawn again, and made again by the next call', async () => {
-    await forge();
+  it('is not taken once the log was emptied and its ids drawn again, and made again by the next call', async () => {
     await db.pool.query('TRUNCATE auditrum.changes');
     await db.pool.query(`SELECT setval('auditrum.changes_id_seq', 1, false)`);
     await step([`INSERT INTO items VALUES (200, 'x'), (201, 'y')`, 'DELETE FROM items WHERE id = 200']);
     // The kept summary's ids are other changes now: a new mount reads the log.
-    expect(await mounted()).toEqual({ gone: ['200'], moves: [], upTo: await maxId() });
+    expect(await keptFor(times[0] as string)).toBeNull();
     await db.pool.query('SELECT auditrum.ensure_partitions()');
     expect(await kept()).toEqual({ upTo: await maxId(), gone: ['200'], moves: [] });
+    expect(await keptFor(times[0] as string)).not.toBeNull();
   });
 
   it('forgets a table no longer tracked', async () => {

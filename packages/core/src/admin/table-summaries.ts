@@ -35,6 +35,11 @@ export class TableSummaries<Summary> {
     return summary;
   }
 
+  /** Whether a summary of `table` is kept (not read: the order of reading is left as it is). */
+  holds(table: string): boolean {
+    return this.tables.has(table);
+  }
+
   /** Forgets the summary of `table`. */
   drop(table: string): void {
     this.tables.delete(table);

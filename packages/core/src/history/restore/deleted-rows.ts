@@ -243,9 +243,11 @@ async function keptDeletes(
       AND d.at_us >= (extract(epoch FROM ${THIS_MONTH}) * 1000000)::bigint
     ORDER BY d.id DESC LIMIT $4`;
   const { rows } = await db.query<Found>(
+    // Each candidate's change probed by id and time, its partition found at run time (OFFSET 0: a join the planner
+    // may not turn into a hash of the log).
     `SELECT c.id::text AS id, c.context->>'reason' AS reason
-     FROM (${candidates}) d JOIN ${audit}.changes c
-       ON c.id = d.id AND c.changed_at = timestamptz 'epoch' + d.at_us * interval '1 microsecond'
+     FROM (${candidates}) d CROSS JOIN LATERAL (SELECT c.* FROM ${audit}.changes c
+       WHERE c.id = d.id AND c.changed_at = timestamptz 'epoch' + d.at_us * interval '1 microsecond' OFFSET 0) c
      WHERE ${binCondition(audit)('c')} ORDER BY d.id DESC LIMIT $5`,
     [tableId, before, first, searchLimit, count],
   );
