@@ -132,6 +132,7 @@ describe('the row page: blame beside every value', () => {
 
   it("clicking a field shows only that field's values, newest first", async () => {
     const values: FieldHistoryResponse = {
+      nextCursor: null,
       entries: [
         {
           changeId: '40',
@@ -191,6 +192,54 @@ describe('the row page: blame beside every value', () => {
       // The versions list is not loaded while one field is shown.
       expect(fetchStub.calls.filter((url) => url.startsWith(`${BASE}/api/history`))).toHaveLength(1);
       expect(within(panel).getByRole('row', { current: true }).textContent).toContain('status');
+    } finally {
+      fetchStub.restore();
+    }
+  });
+  it("pages a field's values: the newest first, older ones by the server's cursor, and back to the newest", async () => {
+    const entry = (changeId: string, value: string): FieldHistoryResponse['entries'][number] => ({
+      changeId,
+      changedAt: '2026-11-26T10:15:00.000Z',
+      operation: 'UPDATE',
+      value,
+      oldValue: null,
+      unknown: null,
+      rowKey: '7',
+      actorId: null,
+      actorLabel: null,
+      requestId: null,
+      reason: null,
+    });
+    const fetchStub = stubFetch({
+      [`${BASE}/api/blame`]: blame,
+      [`${BASE}/api/row-as-of`]: rowNow,
+      [`${BASE}/api/history`]: historyResponse(),
+      [`${BASE}/api/field-history`]: (url: URL) => ({
+        status: 200,
+        body:
+          url.searchParams.get('cursor') === 'older-than-90'
+            ? { nextCursor: null, entries: [entry('41', 'paid')] }
+            : { nextCursor: 'older-than-90', entries: [entry('90', 'shipped'), entry('91', 'closed')] },
+      }),
+    });
+    try {
+      openAt('/history?table=public.orders&key=7&field=status');
+      const field = await screen.findByRole('region', { name: 'Every value of status' });
+      const first = await within(field).findAllByRole('listitem');
+      expect(first.map((item) => item.textContent?.match(/change \d+/)?.[0])).toEqual(['change 91', 'change 90']);
+      const pages = within(field).getByRole('navigation', { name: 'Values' });
+      expect(pages.textContent).toContain('The newest values');
+      fireEvent.click(within(pages).getByRole('link', { name: 'Older values →' }));
+      expect(window.location.search).toBe('?table=public.orders&key=7&field=status&cursor=older-than-90');
+      await within(field).findByText('change 41');
+      expect(fetchStub.calls).toContain(
+        `${BASE}/api/field-history?table=public.orders&key=7&field=status&cursor=older-than-90`,
+      );
+      const older = within(field).getByRole('navigation', { name: 'Values' });
+      expect(older.textContent).toContain('No older values');
+      fireEvent.click(within(older).getByRole('link', { name: '↖ Newest values' }));
+      expect(window.location.search).toBe('?table=public.orders&key=7&field=status');
+      await within(field).findByText('change 91');
     } finally {
       fetchStub.restore();
     }

@@ -122,6 +122,7 @@ describe('an erased value in the row’s pages', () => {
 
   it('a field’s history and the row as of a time name the reason', async () => {
     const values: FieldHistoryResponse = {
+      nextCursor: null,
       entries: [
         {
           changeId: '40',

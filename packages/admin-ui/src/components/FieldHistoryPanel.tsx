@@ -7,9 +7,23 @@ import { Empty, Loaded } from './states.tsx';
 import { Time } from './Time.tsx';
 import { ValueView } from './ValueView.tsx';
 
-/** Every recorded value of one field of a row, newest first: the row's history filtered to that field. */
-export function FieldHistoryPanel({ table, rowKey, field }: { table: string; rowKey: string; field: string }) {
-  const history = useRoute('field-history', { table, key: rowKey, field });
+/**
+ * The recorded values of one field of a row, newest first: the row's history filtered to that field, a page at a time
+ * (the newest, then older ones by the server's cursor, kept in the URL as the row's versions keep theirs).
+ */
+export function FieldHistoryPanel({
+  table,
+  rowKey,
+  field,
+  cursor,
+}: {
+  table: string;
+  rowKey: string;
+  field: string;
+  cursor: string | null;
+}) {
+  const history = useRoute('field-history', { table, key: rowKey, field, cursor });
+  const to = (next: string | null) => withQuery('/history', { table, key: rowKey, field, cursor: next });
   return (
     <section className="panel" aria-labelledby="field-title">
       <h2 id="field-title">
@@ -25,35 +39,53 @@ export function FieldHistoryPanel({ table, rowKey, field }: { table: string; row
               <p>No recorded value of this field.</p>
             </Empty>
           ) : (
-            <ol className="field-history" reversed>
-              {[...data.entries].reverse().map((entry) => (
-                <li key={entry.changeId}>
-                  <span className={`op op-${entry.operation.toLowerCase()}`}>{entry.operation}</span>{' '}
-                  <Time iso={entry.changedAt} /> ·{' '}
-                  {entry.unknown ? (
-                    <span className="value value-marker">{VALUE_UNKNOWN[entry.unknown]}</span>
-                  ) : entry.operation === 'DELETE' ? (
-                    <span className="muted">row deleted</span>
+            <>
+              <ol className="field-history" reversed>
+                {[...data.entries].reverse().map((entry) => (
+                  <li key={entry.changeId}>
+                    <span className={`op op-${entry.operation.toLowerCase()}`}>{entry.operation}</span>{' '}
+                    <Time iso={entry.changedAt} /> ·{' '}
+                    {entry.unknown ? (
+                      <span className="value value-marker">{VALUE_UNKNOWN[entry.unknown]}</span>
+                    ) : entry.operation === 'DELETE' ? (
+                      <span className="muted">row deleted</span>
+                    ) : (
+                      <ValueView value={entry.value} />
+                    )}{' '}
+                    · <Link to={`/changes/${entry.changeId}`}>change {entry.changeId}</Link>
+                    {entry.actorId && (
+                      <>
+                        {' '}
+                        · by <ActorLink actor={actorRef(entry.actorId, entry.actorLabel, entry.actorErasure)} />
+                      </>
+                    )}
+                    {entry.requestId && (
+                      <>
+                        {' '}
+                        · request <RequestLink requestId={entry.requestId} />
+                      </>
+                    )}
+                    {entry.reason && <> · “{entry.reason}”</>}
+                  </li>
+                ))}
+              </ol>
+              {(cursor || data.nextCursor) && (
+                <nav className="pager" aria-label="Values">
+                  {cursor ? (
+                    <Link to={to(null)}>↖ Newest values</Link>
                   ) : (
-                    <ValueView value={entry.value} />
-                  )}{' '}
-                  · <Link to={`/changes/${entry.changeId}`}>change {entry.changeId}</Link>
-                  {entry.actorId && (
-                    <>
-                      {' '}
-                      · by <ActorLink actor={actorRef(entry.actorId, entry.actorLabel, entry.actorErasure)} />
-                    </>
+                    <span className="muted">The newest values</span>
                   )}
-                  {entry.requestId && (
-                    <>
-                      {' '}
-                      · request <RequestLink requestId={entry.requestId} />
-                    </>
+                  {data.nextCursor ? (
+                    <Link to={to(data.nextCursor)} rel="next">
+                      Older values →
+                    </Link>
+                  ) : (
+                    <span className="muted">No older values</span>
                   )}
-                  {entry.reason && <> · “{entry.reason}”</>}
-                </li>
-              ))}
-            </ol>
+                </nav>
+              )}
+            </>
           )
         }
       </Loaded>

@@ -160,7 +160,7 @@ export function HistoryPage({ location }: { location: AppLocation }) {
       <RowBlamePanel table={table} rowKey={key} field={field} />
       <RowAsOfPanel table={table} rowKey={key} at={at} columns={order} search={{ field: field || null, cursor }} />
       {field ? (
-        <FieldHistoryPanel table={table} rowKey={key} field={field} />
+        <FieldHistoryPanel table={table} rowKey={key} field={field} cursor={cursor} />
       ) : (
         <Loaded result={history} what="the history">
           {(data) => {

@@ -358,11 +358,14 @@ export type FieldHistoryItem = Omit<FieldHistoryEntry, 'changedAt'> & {
 };
 
 /**
- * `GET api/field-history?table&key&field&at`: every recorded value of the field (today's name), oldest first: the
- * INSERT, each UPDATE that changed it, the DELETE; with `at`, those recorded at or before it.
+ * `GET api/field-history?table&key&field&at&limit&cursor`: a page of the recorded values of the field (today's name),
+ * oldest first: the INSERT, each UPDATE that changed it, the DELETE; with `at`, those recorded at or before it. The
+ * newest `limit` (default 50, at most 200), or those before `cursor`.
  */
 export interface FieldHistoryResponse {
   entries: FieldHistoryItem[];
+  /** The `cursor` of the page of older values; null when this page holds the oldest. */
+  nextCursor: string | null;
 }
 
 /**
@@ -515,7 +518,7 @@ export interface ReadRouteParams {
   'row-as-of': { table: string; key: string; at: string };
   'table-as-of': { table: string; at: string; key?: string } & PageParams;
   'table-as-of/export': { table: string; at: string; key?: string; format: ExportFormat };
-  'field-history': { table: string; key: string; field: string; at?: string };
+  'field-history': { table: string; key: string; field: string; at?: string } & PageParams;
   blame: { table: string; key: string; field?: string };
   deleted: { table: string } & PageParams;
   actors: { q?: string };

@@ -12,6 +12,7 @@ import type {
   TableAsOfResponse,
   TableRowAsOf,
 } from './api-types.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { AdminError, badParameter } from './errors.js';
 import { asInput, historyTable, liveTableName, parseRowKey } from './history-params.js';
 import type { QueryParams } from './query-params.js';
@@ -39,7 +40,11 @@ export async function rowAsOfRoute(
   return { ...state, lastChangedAt: state.lastChangedAt?.toISOString() ?? null };
 }
 
-/** `GET api/field-history?table&key&field&at`: the field's recorded values, oldest first (with `at`, up to it). */
+/**
+ * `GET api/field-history?table&key&field&at&limit&cursor`: a page of the field's recorded values, oldest first (with
+ * `at`, up to it): the newest `limit`, or those before `cursor` (the previous page's `nextCursor`). One more is read
+ * to tell whether older ones remain.
+ */
 export async function fieldHistoryRoute(
   api: ApiContext,
   params: QueryParams<keyof ReadRouteParams['field-history']>,
@@ -48,14 +53,21 @@ export async function fieldHistoryRoute(
   const key = parseRowKey(params.required('key', MAX_KEY_TEXT));
   const field = params.required('field', 63);
   const at = params.instant('at');
-  const entries = await asInput(async () =>
+  const limit = params.limit();
+  const cursor = params.text('cursor', 64);
+  const before = cursor === undefined ? undefined : decodeCursor('field-history', cursor);
+  const read = await asInput(async () =>
     fieldHistory(api.pool, api.schema, {
       table: await liveTableName(api, table),
       key,
       field,
       ...(at === undefined ? {} : { at }),
+      ...(before === undefined ? {} : { before }),
+      limit: limit + 1,
     }),
   );
+  const entries = read.slice(-limit);
+  const first = entries[0];
   const [labels, pseudonyms] = await Promise.all([
     actorLabels(
       api,
@@ -68,6 +80,7 @@ export async function fieldHistoryRoute(
     ),
   ]);
   return {
+    nextCursor: first && read.length > limit ? encodeCursor('field-history', first.changeId) : null,
     entries: entries.map((entry) => {
       const erasure = pseudonyms.get(entry.changeId);
       return {
