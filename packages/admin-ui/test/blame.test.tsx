@@ -227,6 +227,8 @@ describe('the row page: blame beside every value', () => {
       const field = await screen.findByRole('region', { name: 'Every value of status' });
       const first = await within(field).findAllByRole('listitem');
       expect(first.map((item) => item.textContent?.match(/change \d+/)?.[0])).toEqual(['change 91', 'change 90']);
+      // Not numbered while older values follow (no count to number from); numbered on the page of the oldest.
+      expect(field.querySelector('ol')).toBeNull();
       const pages = within(field).getByRole('navigation', { name: 'Values' });
       expect(pages.textContent).toContain('The newest values');
       fireEvent.click(within(pages).getByRole('link', { name: 'Older values →' }));
@@ -235,6 +237,7 @@ describe('the row page: blame beside every value', () => {
       expect(fetchStub.calls).toContain(
         `${BASE}/api/field-history?table=public.orders&key=7&field=status&cursor=older-than-90`,
       );
+      expect(field.querySelector('ol[reversed]')).not.toBeNull();
       const older = within(field).getByRole('navigation', { name: 'Values' });
       expect(older.textContent).toContain('No older values');
       fireEvent.click(within(older).getByRole('link', { name: '↖ Newest values' }));

@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { useRoute } from '../api/routes.ts';
 import { VALUE_UNKNOWN } from '../lib/unknown-value.ts';
 import { Link } from '../router/Link.tsx';
@@ -40,7 +41,7 @@ export function FieldHistoryPanel({
             </Empty>
           ) : (
             <>
-              <ol className="field-history" reversed>
+              <ValuesList numbered={data.nextCursor === null}>
                 {[...data.entries].reverse().map((entry) => (
                   <li key={entry.changeId}>
                     <span className={`op op-${entry.operation.toLowerCase()}`}>{entry.operation}</span>{' '}
@@ -68,7 +69,7 @@ export function FieldHistoryPanel({
                     {entry.reason && <> · “{entry.reason}”</>}
                   </li>
                 ))}
-              </ol>
+              </ValuesList>
               {(cursor || data.nextCursor) && (
                 <nav className="pager" aria-label="Values">
                   {cursor ? (
@@ -90,5 +91,19 @@ export function FieldHistoryPanel({
         }
       </Loaded>
     </section>
+  );
+}
+
+/**
+ * Numbered from the oldest value, when the page reaches it; a page with older values after it holds no count to number
+ * from, so it is not numbered.
+ */
+function ValuesList({ numbered, children }: { numbered: boolean; children: ReactNode }) {
+  return numbered ? (
+    <ol className="field-history" reversed>
+      {children}
+    </ol>
+  ) : (
+    <ul className="field-history">{children}</ul>
   );
 }
