@@ -37,8 +37,11 @@ async function keptStates(): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** Pages around each kept state, the newest, older pages by cursor, and the state at times among the changes. */
-async function queries(): Promise<Record<string, string>[]> {
+/**
+ * Pages around each kept state, the newest, and the state at times among the changes; `few`: a handful of them (the
+ * fold from the first change, which they are compared with, takes a while for each).
+ */
+async function queries(few: boolean): Promise<Record<string, string>[]> {
   const changes = await logged();
   const { rows } = await db.pool.query<{ change_id: string }>(
     'SELECT change_id::text FROM auditrum.history_checkpoints ORDER BY change_id',
@@ -47,37 +50,41 @@ async function queries(): Promise<Record<string, string>[]> {
     const i = changes.findIndex((c) => c.id === change_id);
     return [i, i + 1].filter((j) => j < changes.length);
   });
-  const picks = [...new Set([0, 1, 1700, changes.length - 2, ...near])].filter((i) => i < changes.length);
-  const list: Record<string, string>[] = [{}, { limit: '1' }, { limit: '3' }, { limit: '200' }, { limit: '150' }];
+  const picks = few
+    ? near.slice(1, 3)
+    : [...new Set([0, 1, 1700, changes.length - 2, ...near])].filter((i) => i < changes.length);
+  const list: Record<string, string>[] = few
+    ? [{ limit: '3' }]
+    : [{}, { limit: '1' }, { limit: '3' }, { limit: '200' }, { limit: '150' }];
   for (const i of picks) {
     const change = changes[i] as { id: string; at: string };
     const earlier = changes[Math.floor(i / 2)] as { at: string };
     list.push({ through: change.id, limit: '7' }, { at: change.at, limit: '2' });
     list.push({ through: change.id, at: earlier.at, limit: '4' });
   }
-  list.push({ at: '2000-01-01T00:00:00Z' }, { at: '2100-01-01T00:00:00Z', limit: '1' });
+  if (!few) list.push({ at: '2000-01-01T00:00:00Z' }, { at: '2100-01-01T00:00:00Z', limit: '1' });
   return list;
 }
 
-/** Every query's page, then its older page and its newer one, as the role reads them. */
-async function pages(list: readonly Record<string, string>[]): Promise<unknown[]> {
+/** Every query's page, then (unless `few`) its older page and its newer one, as the role reads them. */
+async function pages(list: readonly Record<string, string>[], few: boolean): Promise<unknown[]> {
   const out: unknown[] = [];
   for (const query of list) {
     const page = await history(query);
-    const older = page.nextCursor === null ? null : await history({ cursor: page.nextCursor, limit: '5' });
-    const newer = page.newer?.cursor ? await history({ cursor: page.newer.cursor, limit: '5' }) : null;
+    const older = few || page.nextCursor === null ? null : await history({ cursor: page.nextCursor, limit: '5' });
+    const newer = !few && page.newer?.cursor ? await history({ cursor: page.newer.cursor, limit: '5' }) : null;
     out.push({ query, page, older, newer });
   }
   return out;
 }
 
 /** The pages read with the kept states equal those read by the fold from the first change (the states not readable). */
-async function expectPagesExact(): Promise<void> {
-  const list = await queries();
+async function expectPagesExact(few = true): Promise<void> {
+  const list = await queries(few);
   await db.pool.query(`REVOKE SELECT ON auditrum.history_checkpoints FROM ${role.name}`);
-  const whole = await pages(list);
+  const whole = await pages(list, few);
   await db.pool.query(`GRANT SELECT ON auditrum.history_checkpoints TO ${role.name}`);
-  const kept = await pages(list);
+  const kept = await pages(list, few);
   expect(kept.length).toBe(whole.length);
   for (let i = 0; i < whole.length; i++) expect(kept[i]).toEqual(whole[i]);
 }
@@ -89,6 +96,8 @@ async function ensurePartitions(): Promise<void> {
 beforeAll(async () => {
   app = role.openPool({ max: 2 });
   await grantLogReads(db, role);
+  // The kept states hold only while no erasure or purge came since: a reader that may read both can tell.
+  await db.pool.query(`GRANT SELECT ON auditrum.erasures, auditrum.erased_changes, auditrum.purges TO ${role.name}`);
   await app.query('CREATE TABLE counters (id int PRIMARY KEY, n int, note text)');
   // Inserted before tracking: the row's history starts with UPDATEs (incomplete until its INSERT).
   await app.query(`INSERT INTO counters VALUES (1, 0, 'a'), (2, 0, 'b')`);
@@ -132,7 +141,7 @@ describe('api/history from the states ensure_partitions() keeps', () => {
     expect((await logged()).length).toBeGreaterThan(4500);
     await ensurePartitions();
     expect(await keptStates()).toBe(4);
-    await expectPagesExact();
+    await expectPagesExact(false);
   });
 
   it('starts the newest page from the newest kept state', async () => {
@@ -145,7 +154,9 @@ describe('api/history from the states ensure_partitions() keeps', () => {
   });
 
   it('is exact after an erasure of some of its values, before and after the states are made again', async () => {
-    await audit().erase({ subject: { table: 'public.counters', key: 1, columns: ['note'] }, reason: 'ticket 15' });
+    // The column few versions hold (the row's INSERTs, the UPDATE that set it, the DELETE, the key changes): an erased
+    // value in kept states' sources.
+    await audit().erase({ subject: { table: 'public.counters', key: 1, columns: ['extra'] }, reason: 'ticket 15' });
     await expectPagesExact();
     await ensurePartitions();
     expect(await keptStates()).toBe(4);

@@ -325,7 +325,7 @@ describe('auditrum harden', () => {
       ).rejects.toThrow(/permission denied for function (auditrum\.)?capture_/);
     });
 
-    it('executes only readers, the partition functions, the cluster adoption and the check of the kept history states; nothing else it may run has the owner rights', async () => {
+    it('executes only readers, the partition functions and the cluster adoption; nothing else it may run has the owner rights', async () => {
       const { rows } = await db.pool.query<{ name: string; definer: boolean }>(
         `SELECT p.proname::text AS name, p.prosecdef AS definer FROM pg_proc p
          WHERE p.pronamespace = 'auditrum'::regnamespace AND has_function_privilege($1, p.oid, 'EXECUTE')
@@ -334,7 +334,6 @@ describe('auditrum harden', () => {
       );
       expect(rows.filter((r) => r.definer).map((r) => r.name)).toEqual([
         '_adopt_continued_cluster',
-        '_checkpoints_current',
         'ensure_api_request_partitions',
         'ensure_partitions',
       ]);

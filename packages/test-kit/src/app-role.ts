@@ -95,7 +95,7 @@ export async function grantLogReads(db: TestDatabase, role: LoginRole): Promise<
   await db.pool.query(
     `GRANT SELECT ON auditrum.tracked_tables, auditrum.changes, auditrum.api_requests, auditrum.column_names,
        auditrum.table_versions, auditrum.transaction_blocks, auditrum.transaction_blocks_kept, auditrum.kept_departures,
-       auditrum.kept_departures_tables, auditrum.history_checkpoints
+       auditrum.kept_departures_tables, auditrum.history_checkpoints, auditrum.history_checkpoints_kept
      TO ${pg.escapeIdentifier(role.name)}`,
   );
 }

@@ -29,8 +29,6 @@ export const DEFINER_FUNCTIONS_FOR_APP: readonly string[] = [
   'ensure_api_request_partitions',
   // An application's start-up migrate after pg_upgrade: it records only what it has checked (migration 32).
   '_adopt_continued_cluster',
-  // Whether the kept states of busy rows' histories are the log's (no erasure or purge since): a yes or no (migration 40).
-  '_checkpoints_current',
 ];
 
 /** What could let the application role take back what harden takes, each refused with what to do instead. */
