@@ -68,13 +68,12 @@ export function assignRequestId(
  * Fastify 4 and 5 (the contract battery runs both).
  */
 function peerTrust(fastify: FastifyInstance): (raw: IncomingMessage) => boolean {
-  const requestClass = Object.getOwnPropertySymbols(fastify).find((key) => key.description === 'fastify.Request');
+  // An encapsulated context (a plugin registered without fastify-plugin) is an object made from its parent's, with a
+  // request class of its own that extends the parent's: the symbol and the getter are looked up along both chains.
+  const requestClass = symbolNamed(fastify, 'fastify.Request');
   const prototype: unknown =
     requestClass && (fastify as unknown as Record<symbol, { prototype?: unknown }>)[requestClass]?.prototype;
-  const ips =
-    typeof prototype === 'object' && prototype !== null
-      ? Object.getOwnPropertyDescriptor(prototype, 'ips')?.get
-      : undefined;
+  const ips = getterNamed(prototype, 'ips');
   if (ips === undefined) return () => false;
   return (raw) => {
     const socket = raw.socket;
@@ -87,6 +86,23 @@ function peerTrust(fastify: FastifyInstance): (raw: IncomingMessage) => boolean 
     }
   };
 }
+
+function symbolNamed(start: object, description: string): symbol | undefined {
+  for (let at: object | null = start; at !== null; at = Object.getPrototypeOf(at)) {
+    const found = Object.getOwnPropertySymbols(at).find((key) => key.description === description);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function getterNamed(start: unknown, name: string): (() => unknown) | undefined {
+  for (let at = typeof start === 'object' ? start : null; at !== null; at = Object.getPrototypeOf(at)) {
+    const getter = Object.getOwnPropertyDescriptor(at, name)?.get;
+    if (getter) return getter;
+  }
+  return undefined;
+}
+
 // An address of the documentation range (RFC 5737): only its position in the walk matters.
 const PROBE = '192.0.2.1';
 

@@ -74,6 +74,23 @@ describe('request ids on Fastify', () => {
     expect(incoming).toEqual([id, 'inbound-1', own]);
   });
 
+  it('trust an inbound id from a trusted proxy when the plugin is registered inside an encapsulated context', async () => {
+    for (const [trustProxy, trusted] of [
+      [true, true],
+      [false, false],
+    ] as const) {
+      const app = Fastify({ trustProxy });
+      apps.push(app);
+      await app.register(async (child) => {
+        await child.register(auditPlugin({ pool, queue: { flushIntervalMs: 10 } }));
+        child.put<{ Params: { id: string } }>('/items/:id', async (request) => ({ id: request.id }));
+      });
+      await app.ready();
+      const res = await app.inject({ method: 'PUT', url: '/items/7', headers: { 'x-request-id': 'nested-7' } });
+      expect(res.json<{ id: string }>().id).toEqual(trusted ? 'nested-7' : expect.stringMatching(UUID_V7));
+    }
+  });
+
   it("trust an inbound id by Fastify's own trustProxy rules: addresses, a function, and not a bare hop count", async () => {
     // inject() comes from 127.0.0.1.
     const cases: [string, unknown, boolean][] = [
