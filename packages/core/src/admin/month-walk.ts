@@ -164,7 +164,7 @@ async function newest(
 
 /**
  * A page of a transaction's changes (newest first) when some of them lie in months indexed by (txid, id) (migration
- * 38): in each such month, the newest `limit` read backwards along that index (its range for the txid, in id order:
+ * 39): in each such month, the newest `limit` read backwards along that index (its range for the txid, in id order:
  * 50 entries, not the transaction's every change), and the others (the months without it) sorted as unindexedPage
  * sorts them; the page is the newest `limit` of these. An import of 100,000 changes in an ended month: see
  * docs/benchmarks.md (session 13).

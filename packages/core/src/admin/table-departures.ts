@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { keptAnchorHolds } from '../changes/kept-anchor.js';
 import { epochMicros } from './query-params.js';
 import { TableSummaries } from './table-summaries.js';
 
@@ -41,6 +42,12 @@ export interface DeparturesArgument {
  */
 export interface KeptDepartures {
   kept: { table: string; at: string; since: string; state: string };
+}
+
+/** The tracking of the table `relid` (a parameter) that is current, else its latest: whose id its summaries name. */
+function trackedTableId(schemaSql: string, relid: string): string {
+  return `(SELECT t.id FROM ${schemaSql}.tracked_tables t
+    WHERE t.relid = ${relid}::regclass ORDER BY t.untracked_at NULLS FIRST LIMIT 1)`;
 }
 
 /** What a page of a table as of a time takes: a mount's own summary, or the kept one. */
@@ -112,12 +119,10 @@ export class TableDepartures {
     try {
       const { rows } = await this.pool.query<{ since: string; state: string }>(
         `SELECT k.since::text AS since, k.state FROM ${this.schemaSql}.kept_departures_tables k
-         WHERE k.table_id = (SELECT t.id FROM ${this.schemaSql}.tracked_tables t
-             WHERE t.relid = $1::regclass ORDER BY t.untracked_at NULLS FIRST LIMIT 1)
+         WHERE k.table_id = ${trackedTableId(this.schemaSql, '$1')}
            AND k.since = ${this.schemaSql}.table_departures_since()
            AND k.state = ${this.schemaSql}.table_departures_state($1::regclass)
-           AND EXISTS (SELECT FROM ${this.schemaSql}.changes c
-             WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid)`,
+           AND ${keptAnchorHolds(this.schemaSql, 'k')}`,
         [table],
       );
       const row = rows[0];
@@ -270,11 +275,8 @@ export function departuresSql(
                 AND (NOT f.filtered OR d.at_us >= (SELECT (extract(epoch FROM ${n(1)}::timestamptz) * 1000000)::bigint))
                 AS gone
               FROM ${schemaSql}.kept_departures d WHERE d.table_id = k.table_id) d) a
-        WHERE k.table_id = (SELECT t.id FROM ${schemaSql}.tracked_tables t
-            WHERE t.relid = ${n(0)}::regclass ORDER BY t.untracked_at NULLS FIRST LIMIT 1)
-          AND k.since = ${n(2)}::timestamptz AND k.state = ${n(3)}::text
-          AND EXISTS (SELECT FROM ${schemaSql}.changes c
-            WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid))`,
+        WHERE k.table_id = ${trackedTableId(schemaSql, n(0))}
+          AND k.since = ${n(2)}::timestamptz AND k.state = ${n(3)}::text AND ${keptAnchorHolds(schemaSql, 'k')})`,
       values: [table, at, since, state],
     };
   }

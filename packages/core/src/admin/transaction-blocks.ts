@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { keptAnchorHolds } from '../changes/kept-anchor.js';
 import { FinalIds } from './final-ids.js';
 import { SqlParams } from './sql-builder.js';
 
@@ -128,8 +129,7 @@ export class TransactionBlocks {
            array(SELECT b.min_txid::text FROM ${this.schemaSql}.transaction_blocks b ORDER BY b.block) AS mins,
            array(SELECT b.max_txid::text FROM ${this.schemaSql}.transaction_blocks b ORDER BY b.block) AS maxes
          FROM ${this.schemaSql}.transaction_blocks_kept k
-         WHERE k.block_ids = $1 AND EXISTS (SELECT FROM ${this.schemaSql}.changes c
-           WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid)`,
+         WHERE k.block_ids = $1 AND ${keptAnchorHolds(this.schemaSql, 'k')}`,
         [String(this.blockIds)],
       ));
     } catch (error) {

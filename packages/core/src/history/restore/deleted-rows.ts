@@ -1,3 +1,4 @@
+import { keptAnchorHolds } from '../../changes/kept-anchor.js';
 import type { Queryable } from '../../db/queryable.js';
 import { quoteIdentifier } from '../../schema/identifiers.js';
 import { loggedChanges } from './logged-change.js';
@@ -216,8 +217,7 @@ async function keptDeletesTo(db: Queryable, audit: string, tableId: number, firs
   const { rows } = await db.query<{ up_to: string }>(
     `SELECT k.summarized_to::text AS up_to FROM ${audit}.kept_departures_tables k
      WHERE k.table_id = $1 AND k.since <= ${THIS_MONTH} AND k.summarized_to >= $2::bigint
-       AND EXISTS (SELECT FROM ${audit}.changes c
-         WHERE c.id = k.anchor_id AND c.changed_at = k.anchor_at AND c.txid = k.anchor_txid)`,
+       AND ${keptAnchorHolds(audit, 'k')}`,
     [tableId, first],
   );
   return rows[0] === undefined ? null : BigInt(rows[0].up_to);
